@@ -1,0 +1,35 @@
+/*
+ * atom/atom.h - the envelope every atom starts with.
+ *
+ *   byte 0      format (PB__ATOM_FORMAT; another value is PB_EVERSION)
+ *   varint      type id: below PB__TYPE_RECORD_MIN the runtime's own kinds
+ *               (collection nodes); from PB__TYPE_RECORD_MIN on, record types
+ *               (the catalog of issue 5 will assign one per fingerprint)
+ *   ...         the body, whose layout the type defines
+ *
+ * The type id is a small number rather than a 64-bit fingerprint so that a
+ * record costs two bytes of envelope, not nine.
+ */
+#ifndef PB_ATOM_ATOM_H
+#define PB_ATOM_ATOM_H
+
+#include "protobase/protobase.h"
+
+#define PB__ATOM_FORMAT 1u
+
+enum {
+  PB__TYPE_FLATDICT = 1,    /* collections/flatdict.c: a one-node Dictionary */
+  PB__TYPE_RECORD_MIN = 16, /* first id for record types */
+  PB__TYPE_MAX = 1u << 24   /* a larger id is corrupt */
+};
+
+/** Starts an atom of `type_id` in `b` (the body is appended after). */
+void pb__atom_begin(pb_buf *b, uint32_t type_id);
+
+/**
+ * Splits an atom into its type id and body view (into `atom`).
+ * Errors: PB_EVERSION (unknown format byte); PB_ECORRUPT.
+ */
+int pb__atom_parse(pb_bytes atom, uint32_t *type_id, pb_bytes *body);
+
+#endif /* PB_ATOM_ATOM_H */

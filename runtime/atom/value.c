@@ -1,0 +1,121 @@
+/*
+ * atom/value.c - encoding of tagged values (see value.h).
+ */
+#include "atom/value.h"
+
+#include <string.h>
+
+#include "util/endian.h"
+
+#define BOOL_TRUE_BIT 0x80u
+
+bool pb__value_valid(const pb_value *v) {
+  switch (v->kind) {
+  case PB_VALUE_NULL: case PB_VALUE_BOOL: case PB_VALUE_INT:
+  case PB_VALUE_UINT: case PB_VALUE_DOUBLE: case PB_VALUE_REF:
+    return true;
+  case PB_VALUE_STRING:
+    return (v->as.s.ptr || v->as.s.len == 0) &&
+           pb_utf8_valid(v->as.s.ptr, v->as.s.len);
+  case PB_VALUE_BYTES:
+    return v->as.bytes.ptr || v->as.bytes.len == 0;
+  }
+  return false;
+}
+
+void pb__value_encode(pb_buf *b, const pb_value *v) {
+  uint8_t kind = (uint8_t)v->kind;
+  if (v->kind == PB_VALUE_BOOL && v->as.b) kind |= BOOL_TRUE_BIT;
+  pb_buf_append(b, &kind, 1);
+  uint8_t raw[16];
+  switch (v->kind) {
+  case PB_VALUE_NULL: case PB_VALUE_BOOL:
+    break;
+  case PB_VALUE_INT:
+    pb_wire_put_varint(b, ((uint64_t)v->as.i << 1) ^ (uint64_t)(v->as.i >> 63));
+    break;
+  case PB_VALUE_UINT:
+    pb_wire_put_varint(b, v->as.u);
+    break;
+  case PB_VALUE_DOUBLE: {
+    uint64_t bits;
+    memcpy(&bits, &v->as.d, sizeof bits);
+    pb__store_le64(raw, bits);
+    pb_buf_append(b, raw, 8);
+    break;
+  }
+  case PB_VALUE_STRING:
+    pb_wire_put_varint(b, v->as.s.len);
+    pb_buf_append(b, v->as.s.ptr, v->as.s.len);
+    break;
+  case PB_VALUE_BYTES:
+    pb_wire_put_varint(b, v->as.bytes.len);
+    pb_buf_append(b, v->as.bytes.ptr, v->as.bytes.len);
+    break;
+  case PB_VALUE_REF:
+    pb__store_le64(raw, v->as.ref.batch_hi);
+    pb__store_le64(raw + 8, v->as.ref.batch_lo);
+    pb_buf_append(b, raw, 16);
+    pb_wire_put_varint(b, v->as.ref.offset);
+    break;
+  }
+}
+
+/* Takes `n` bytes from the reader, or fails if fewer are left. */
+static int take(pb_reader *r, size_t n, const uint8_t **out) {
+  if ((size_t)(r->end - r->pos) < n) return PB_ECORRUPT;
+  *out = r->pos;
+  r->pos += n;
+  return PB_OK;
+}
+
+int pb__value_decode(pb_reader *r, pb_value *out) {
+  const uint8_t *p;
+  uint64_t n;
+  if (take(r, 1, &p) != PB_OK) return PB_ECORRUPT;
+  uint8_t kind = p[0];
+  memset(out, 0, sizeof *out);
+  if ((kind & 0x7f) == PB_VALUE_BOOL) {
+    out->kind = PB_VALUE_BOOL;
+    out->as.b = (kind & BOOL_TRUE_BIT) != 0;
+    return PB_OK;
+  }
+  out->kind = (pb_value_kind)kind;
+  switch (kind) {
+  case PB_VALUE_NULL:
+    return PB_OK;
+  case PB_VALUE_INT:
+    if (pb_reader_varint(r, &n) != PB_OK) return PB_ECORRUPT;
+    out->as.i = (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
+    return PB_OK;
+  case PB_VALUE_UINT:
+    return pb_reader_varint(r, &out->as.u);
+  case PB_VALUE_DOUBLE: {
+    if (take(r, 8, &p) != PB_OK) return PB_ECORRUPT;
+    uint64_t bits = pb__load_le64(p);
+    memcpy(&out->as.d, &bits, sizeof bits);
+    return PB_OK;
+  }
+  case PB_VALUE_STRING:
+  case PB_VALUE_BYTES:
+    if (pb_reader_varint(r, &n) != PB_OK || n > (uint64_t)(r->end - r->pos))
+      return PB_ECORRUPT;
+    take(r, (size_t)n, &p);
+    if (kind == PB_VALUE_STRING) {
+      if (!pb_utf8_valid(p, (size_t)n)) return PB_ECORRUPT;
+      out->as.s.ptr = (const char *)p;
+      out->as.s.len = (size_t)n;
+    } else {
+      out->as.bytes.ptr = p;
+      out->as.bytes.len = (size_t)n;
+    }
+    return PB_OK;
+  case PB_VALUE_REF:
+    if (take(r, 16, &p) != PB_OK) return PB_ECORRUPT;
+    out->as.ref.batch_hi = pb__load_le64(p);
+    out->as.ref.batch_lo = pb__load_le64(p + 8);
+    return pb_reader_varint(r, &out->as.ref.offset);
+  default:
+    return PB_ECORRUPT;
+  }
+}

@@ -1,0 +1,31 @@
+/*
+ * atom/value.h - the encoding of a pb_value inside an atom.
+ *
+ *   u8 kind (pb_value_kind), then
+ *     NULL, BOOL false/true: nothing more (BOOL stores its value in bit 7
+ *                            of the kind byte: 0x01 false, 0x81 true)
+ *     INT:     zigzag varint       UINT:   varint
+ *     DOUBLE:  8 bytes LE          STRING, BYTES: varint length + bytes
+ *     REF:     16-byte batch id (hi, lo, LE), varint offset
+ *
+ * One value has one encoding, so equal values give equal bytes.
+ */
+#ifndef PB_ATOM_VALUE_H
+#define PB_ATOM_VALUE_H
+
+#include "protobase/protobase.h"
+
+/** Appends the encoding of `v` to `b` (errors are sticky in `b`). */
+void pb__value_encode(pb_buf *b, const pb_value *v);
+
+/**
+ * Decodes one value at the reader's position.  Strings and bytes are views
+ * into the reader's input.  Errors: PB_ECORRUPT (truncated, unknown kind,
+ * invalid UTF-8 in a string).
+ */
+int pb__value_decode(pb_reader *r, pb_value *out);
+
+/** True when `v` has a known kind and, for a string, valid UTF-8. */
+bool pb__value_valid(const pb_value *v);
+
+#endif /* PB_ATOM_VALUE_H */

@@ -1,0 +1,303 @@
+/*
+ * atom/wire.c - the field-tagged encoding of record bodies (see wire.h).
+ *
+ * Writers append to a pb_buf whose first error is sticky, so generated
+ * encoders can write every field without checking each call and read the
+ * outcome once.  Readers check every length against the end of the input
+ * before touching a byte; nothing here allocates while decoding.
+ */
+#include "protobase/wire.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/endian.h"
+
+/* --- pb_str / pb_buf --- */
+
+pb_str pb_str_from_cstr(const char *s) {
+  pb_str v = {s ? s : "", s ? strlen(s) : 0};
+  return v;
+}
+
+void pb_buf_init(pb_buf *b) {
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+  b->err = PB_OK;
+}
+
+void pb_buf_free(pb_buf *b) {
+  free(b->data);
+  pb_buf_init(b);
+}
+
+void pb_buf_reset(pb_buf *b) {
+  b->len = 0;
+  b->err = PB_OK;
+}
+
+int pb_buf_reserve(pb_buf *b, size_t extra) {
+  if (b->err != PB_OK) return b->err;
+  if (b->cap - b->len >= extra) return PB_OK;
+  if (extra > SIZE_MAX / 2 - b->len) return b->err = PB_ETOOBIG;
+  size_t need = b->len + extra;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) cap *= 2;
+  uint8_t *p = realloc(b->data, cap);
+  if (!p) return b->err = PB_ENOMEM;
+  b->data = p;
+  b->cap = cap;
+  return PB_OK;
+}
+
+void pb_buf_append(pb_buf *b, const void *data, size_t size) {
+  if (size == 0 || pb_buf_reserve(b, size) != PB_OK) return;
+  memcpy(b->data + b->len, data, size);
+  b->len += size;
+}
+
+/* --- writers --- */
+
+/* Writes a varint to p (at least 10 bytes of room) and returns its length. */
+static size_t put_varint_raw(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+void pb_wire_put_varint(pb_buf *b, uint64_t v) {
+  if (pb_buf_reserve(b, 10) != PB_OK) return;
+  b->len += put_varint_raw(b->data + b->len, v);
+}
+
+/* Writes a field key; the caller has reserved room for it. */
+static void put_key(pb_buf *b, uint32_t tag, unsigned wire_type) {
+  assert(tag >= 1 && tag <= PB_TAG_MAX);
+  b->len += put_varint_raw(b->data + b->len, (uint64_t)tag << 3 | wire_type);
+}
+
+void pb_wire_put_uint(pb_buf *b, uint32_t tag, uint64_t v) {
+  if (pb_buf_reserve(b, 15) != PB_OK) return;
+  put_key(b, tag, PB_WT_VARINT);
+  b->len += put_varint_raw(b->data + b->len, v);
+}
+
+void pb_wire_put_sint(pb_buf *b, uint32_t tag, int64_t v) {
+  uint64_t zz = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+  pb_wire_put_uint(b, tag, zz);
+}
+
+void pb_wire_put_bool(pb_buf *b, uint32_t tag, bool v) {
+  pb_wire_put_uint(b, tag, v ? 1 : 0);
+}
+
+void pb_wire_put_float(pb_buf *b, uint32_t tag, float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  if (pb_buf_reserve(b, 9) != PB_OK) return;
+  put_key(b, tag, PB_WT_I32);
+  pb__store_le32(b->data + b->len, bits);
+  b->len += 4;
+}
+
+void pb_wire_put_double(pb_buf *b, uint32_t tag, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  if (pb_buf_reserve(b, 13) != PB_OK) return;
+  put_key(b, tag, PB_WT_I64);
+  pb__store_le64(b->data + b->len, bits);
+  b->len += 8;
+}
+
+void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size) {
+  if (size > SIZE_MAX - 15 || pb_buf_reserve(b, 15 + size) != PB_OK) return;
+  put_key(b, tag, PB_WT_LEN);
+  b->len += put_varint_raw(b->data + b->len, size);
+  if (size) memcpy(b->data + b->len, data, size);
+  b->len += size;
+}
+
+void pb_wire_put_str(pb_buf *b, uint32_t tag, pb_str s) {
+  pb_wire_put_len(b, tag, s.ptr, s.len);
+}
+
+void pb_wire_put_bytes(pb_buf *b, uint32_t tag, pb_bytes v) {
+  pb_wire_put_len(b, tag, v.ptr, v.len);
+}
+
+/* --- readers --- */
+
+void pb_reader_init(pb_reader *r, const void *data, size_t size) {
+  r->pos = data;
+  r->end = r->pos + size;
+  if (!data) r->pos = r->end = NULL;
+}
+
+int pb_reader_varint(pb_reader *r, uint64_t *out) {
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (r->pos == r->end) return PB_ECORRUPT;
+    uint8_t byte = *r->pos++;
+    /* The tenth byte may carry only the top bit of a 64-bit value. */
+    if (shift == 63 && byte > 1) return PB_ECORRUPT;
+    v |= (uint64_t)(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) {
+      *out = v;
+      return PB_OK;
+    }
+  }
+  return PB_ECORRUPT;
+}
+
+int pb_reader_next(pb_reader *r, pb_field *f) {
+  if (r->pos == r->end) return 0;
+  uint64_t key;
+  if (pb_reader_varint(r, &key) != PB_OK) return PB_ECORRUPT;
+  uint64_t tag = key >> 3;
+  if (tag == 0 || tag > PB_TAG_MAX) return PB_ECORRUPT;
+  f->tag = (uint32_t)tag;
+  f->wire_type = (uint8_t)(key & 7);
+  f->value = 0;
+  f->data = NULL;
+  f->size = 0;
+  size_t left = (size_t)(r->end - r->pos);
+  switch (f->wire_type) {
+  case PB_WT_VARINT:
+    return pb_reader_varint(r, &f->value) == PB_OK ? 1 : PB_ECORRUPT;
+  case PB_WT_I64:
+    if (left < 8) return PB_ECORRUPT;
+    f->value = pb__load_le64(r->pos);
+    r->pos += 8;
+    return 1;
+  case PB_WT_I32:
+    if (left < 4) return PB_ECORRUPT;
+    f->value = pb__load_le32(r->pos);
+    r->pos += 4;
+    return 1;
+  case PB_WT_LEN: {
+    uint64_t n;
+    if (pb_reader_varint(r, &n) != PB_OK) return PB_ECORRUPT;
+    if (n > (uint64_t)(r->end - r->pos)) return PB_ECORRUPT;
+    f->data = r->pos;
+    f->size = (size_t)n;
+    r->pos += n;
+    return 1;
+  }
+  default:
+    return PB_ECORRUPT;
+  }
+}
+
+/* --- typed accessors --- */
+
+int pb_field_u64(const pb_field *f, uint64_t *out) {
+  if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
+  *out = f->value;
+  return PB_OK;
+}
+
+/* Reads an unsigned varint that must not exceed `max`. */
+static int field_uint_max(const pb_field *f, uint64_t max, uint64_t *out) {
+  if (f->wire_type != PB_WT_VARINT || f->value > max) return PB_ECORRUPT;
+  *out = f->value;
+  return PB_OK;
+}
+
+int pb_field_u32(const pb_field *f, uint32_t *out) {
+  uint64_t v;
+  int rc = field_uint_max(f, UINT32_MAX, &v);
+  if (rc == PB_OK) *out = (uint32_t)v;
+  return rc;
+}
+
+int pb_field_u16(const pb_field *f, uint16_t *out) {
+  uint64_t v;
+  int rc = field_uint_max(f, UINT16_MAX, &v);
+  if (rc == PB_OK) *out = (uint16_t)v;
+  return rc;
+}
+
+int pb_field_u8(const pb_field *f, uint8_t *out) {
+  uint64_t v;
+  int rc = field_uint_max(f, UINT8_MAX, &v);
+  if (rc == PB_OK) *out = (uint8_t)v;
+  return rc;
+}
+
+int pb_field_i64(const pb_field *f, int64_t *out) {
+  if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
+  uint64_t zz = f->value;
+  /* Undo zigzag without signed overflow. */
+  *out = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+  return PB_OK;
+}
+
+/* Reads a zigzag varint that must lie in [min, max]. */
+static int field_sint_range(const pb_field *f, int64_t min, int64_t max,
+                            int64_t *out) {
+  int64_t v;
+  if (pb_field_i64(f, &v) != PB_OK || v < min || v > max) return PB_ECORRUPT;
+  *out = v;
+  return PB_OK;
+}
+
+int pb_field_i32(const pb_field *f, int32_t *out) {
+  int64_t v;
+  int rc = field_sint_range(f, INT32_MIN, INT32_MAX, &v);
+  if (rc == PB_OK) *out = (int32_t)v;
+  return rc;
+}
+
+int pb_field_i16(const pb_field *f, int16_t *out) {
+  int64_t v;
+  int rc = field_sint_range(f, INT16_MIN, INT16_MAX, &v);
+  if (rc == PB_OK) *out = (int16_t)v;
+  return rc;
+}
+
+int pb_field_i8(const pb_field *f, int8_t *out) {
+  int64_t v;
+  int rc = field_sint_range(f, INT8_MIN, INT8_MAX, &v);
+  if (rc == PB_OK) *out = (int8_t)v;
+  return rc;
+}
+
+int pb_field_bool(const pb_field *f, bool *out) {
+  if (f->wire_type != PB_WT_VARINT || f->value > 1) return PB_ECORRUPT;
+  *out = f->value != 0;
+  return PB_OK;
+}
+
+int pb_field_float(const pb_field *f, float *out) {
+  if (f->wire_type != PB_WT_I32) return PB_ECORRUPT;
+  uint32_t bits = (uint32_t)f->value;
+  memcpy(out, &bits, sizeof *out);
+  return PB_OK;
+}
+
+int pb_field_double(const pb_field *f, double *out) {
+  if (f->wire_type != PB_WT_I64) return PB_ECORRUPT;
+  memcpy(out, &f->value, sizeof *out);
+  return PB_OK;
+}
+
+int pb_field_str(const pb_field *f, pb_str *out) {
+  if (f->wire_type != PB_WT_LEN || !pb_utf8_valid(f->data, f->size))
+    return PB_ECORRUPT;
+  out->ptr = (const char *)f->data;
+  out->len = f->size;
+  return PB_OK;
+}
+
+int pb_field_bytes(const pb_field *f, pb_bytes *out) {
+  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+  out->ptr = f->data;
+  out->len = f->size;
+  return PB_OK;
+}

@@ -1,0 +1,274 @@
+/*
+ * protobase/protobase.h - the public API of libprotobase.
+ *
+ * ProtoBase is an embedded, schema-driven object database.  Applications
+ * describe records in .pbs schemas, `pbc` generates typed C for them, and the
+ * generated code stores records as immutable atoms through this API.
+ *
+ * Handles and their lifecycle (all handles are opaque):
+ *
+ *   pb_storage  where atoms live: memory, or a directory of WAL segments.
+ *               Opened by pb_storage_open_*; owned by a pb_space once given.
+ *   pb_space    an ObjectSpace: named databases over one storage.
+ *   pb_db       one named database in a space.
+ *   pb_txn      a transaction on one database: it reads a snapshot and
+ *               commits atomically.
+ *
+ *   pb_storage_open_file -> pb_space_open -> pb_db_open -> pb_txn_begin ->
+ *   (pb_txn_put_record, pb_txn_set, pb_txn_get ...) -> pb_txn_commit ->
+ *   pb_db_close -> pb_space_close
+ *
+ * Errors: every function that can fail returns PB_OK or a negative pb_error
+ * (protobase/errors.h), and lists the codes it can return.  PB_EINVAL for a
+ * NULL handle or out-pointer is implied everywhere and not repeated.
+ *
+ * Threads: a pb_space and a pb_db may be used from several threads at once.
+ * A pb_txn belongs to one thread at a time.  Each function says so when it
+ * differs.
+ */
+#ifndef PROTOBASE_PROTOBASE_H
+#define PROTOBASE_PROTOBASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protobase/errors.h"
+#include "protobase/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- Versions --- */
+
+#define PB_VERSION_MAJOR 0
+#define PB_VERSION_MINOR 1
+#define PB_VERSION_PATCH 0
+#define PB_VERSION_STRING "0.1.0"
+
+/**
+ * The interface between generated code and this runtime.  pbc writes the
+ * value it was built for into each generated file, which refuses to compile
+ * (#error) against a runtime with another value.
+ */
+#define PB_GENERATED_ABI 1
+
+/** Returns PB_VERSION_STRING of the library actually linked. */
+const char *pb_version(void);
+
+/* --- Atom pointers --- */
+
+/**
+ * The address of an atom: the 128-bit id of the commit batch that wrote it
+ * (random, so unique across processes and nodes), and the atom's byte offset
+ * inside that batch.  All zero is the null pointer.  See docs/format.md.
+ */
+typedef struct pb_atom_ptr {
+  uint64_t batch_hi; /* batch id, high 64 bits */
+  uint64_t batch_lo; /* batch id, low 64 bits */
+  uint64_t offset;   /* offset of the atom inside its batch */
+} pb_atom_ptr;
+
+/** True when `p` is the null pointer (no atom). */
+static inline bool pb_atom_ptr_is_null(pb_atom_ptr p) {
+  return (p.batch_hi | p.batch_lo | p.offset) == 0;
+}
+
+/** True when `a` and `b` address the same atom. */
+static inline bool pb_atom_ptr_equal(pb_atom_ptr a, pb_atom_ptr b) {
+  return a.batch_hi == b.batch_hi && a.batch_lo == b.batch_lo &&
+         a.offset == b.offset;
+}
+
+/* --- Values stored under names in a database --- */
+
+typedef enum pb_value_kind {
+  PB_VALUE_NULL = 0,
+  PB_VALUE_BOOL = 1,
+  PB_VALUE_INT = 2,    /* int64 */
+  PB_VALUE_UINT = 3,   /* uint64 */
+  PB_VALUE_DOUBLE = 4,
+  PB_VALUE_STRING = 5, /* UTF-8 */
+  PB_VALUE_BYTES = 6,
+  PB_VALUE_REF = 7     /* a pb_atom_ptr, for example a stored record */
+} pb_value_kind;
+
+/**
+ * A tagged value.  Strings and bytes are views: a value returned by
+ * pb_txn_get stays valid until its transaction ends; a value passed to
+ * pb_txn_set is copied before the call returns.
+ */
+typedef struct pb_value {
+  pb_value_kind kind; /* which member of the union is set */
+  union {
+    bool b;          /* PB_VALUE_BOOL */
+    int64_t i;       /* PB_VALUE_INT */
+    uint64_t u;      /* PB_VALUE_UINT */
+    double d;        /* PB_VALUE_DOUBLE */
+    pb_str s;        /* PB_VALUE_STRING */
+    pb_bytes bytes;  /* PB_VALUE_BYTES */
+    pb_atom_ptr ref; /* PB_VALUE_REF */
+  } as;
+} pb_value;
+
+/* --- Record types (filled in by generated code) --- */
+
+/** What the runtime knows of a generated record type. */
+typedef struct pb_record_type {
+  const char *name;     /* package-qualified, such as "tasks.Task" */
+  uint64_t fingerprint; /* XXH3-64 of the record's canonical form */
+} pb_record_type;
+
+/* --- Storage --- */
+
+typedef struct pb_storage pb_storage;
+
+/** When a commit is durable. */
+typedef enum pb_durability {
+  PB_DURABILITY_SYNC = 0,  /* default: durable when pb_txn_commit returns */
+  PB_DURABILITY_GROUP = 1, /* concurrent commits share one fdatasync */
+  PB_DURABILITY_NONE = 2   /* no fdatasync: a crash may lose recent commits */
+} pb_durability;
+
+/** Options of a file storage.  Fill with pb_file_options_init first. */
+typedef struct pb_file_options {
+  pb_durability durability; /* default PB_DURABILITY_SYNC */
+  uint64_t segment_size;    /* roll to a new WAL segment past this; 64 MiB */
+  bool read_only;           /* open without the writer lock; no commits */
+} pb_file_options;
+
+/** Sets `opts` to the documented defaults. */
+void pb_file_options_init(pb_file_options *opts);
+
+/**
+ * Opens a storage that keeps encoded atoms in memory (not persistent).
+ * Errors: PB_ENOMEM.
+ */
+int pb_storage_open_memory(pb_storage **out);
+
+/**
+ * Opens (creating if needed) a file storage in directory `dir`: a folder of
+ * append-only WAL segments.  Recovery runs before this returns.  `opts` may
+ * be NULL for the defaults.
+ * Errors: PB_ENOMEM; PB_EIO (a system call failed; errno is kept);
+ * PB_ELOCKED (another process has the directory open for writing);
+ * PB_ECORRUPT (a damaged segment that recovery must not cut);
+ * PB_EVERSION (a segment of an unknown format version);
+ * PB_ENOTFOUND (read_only and no such directory).
+ */
+int pb_storage_open_file(const char *dir, const pb_file_options *opts,
+                         pb_storage **out);
+
+/**
+ * Closes a storage that was never given to pb_space_open.  NULL is a no-op.
+ * Errors: PB_EIO (a final flush failed; the storage is closed anyway).
+ */
+int pb_storage_close(pb_storage *st);
+
+/* --- ObjectSpace --- */
+
+typedef struct pb_space pb_space;
+
+/**
+ * Opens an object space over `st`, which it owns from then on (also on
+ * failure: the storage is closed).
+ * Errors: PB_ENOMEM; PB_ECORRUPT (the root atom is damaged); PB_EIO.
+ */
+int pb_space_open(pb_storage *st, pb_space **out);
+
+/**
+ * Closes the space and its storage.  Every pb_db must be closed first.
+ * NULL is a no-op.  Errors: PB_EIO (the final flush failed).
+ */
+int pb_space_close(pb_space *sp);
+
+/* --- Database --- */
+
+typedef struct pb_db pb_db;
+
+/** pb_db_open flag: create the database when it does not exist. */
+#define PB_CREATE 0x1u
+
+/**
+ * Opens database `name` (1 to 255 bytes of UTF-8) in `sp`.  With PB_CREATE,
+ * a missing database is created by a commit of its own.
+ * Errors: PB_ENOTFOUND (no such database, and no PB_CREATE); PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; PB_ERDONLY (PB_CREATE on a read-only storage).
+ */
+int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
+
+/** Closes a database handle.  NULL is a no-op.  Always returns PB_OK. */
+int pb_db_close(pb_db *db);
+
+/* --- Transactions --- */
+
+typedef struct pb_txn pb_txn;
+
+/** pb_txn_begin flag: a read-only transaction (never blocks, never blocked). */
+#define PB_RDONLY 0x1u
+
+/**
+ * Begins a transaction that reads the latest committed snapshot of `db`.
+ * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; PB_ERDONLY (a writable transaction
+ * on a read-only storage).
+ */
+int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
+
+/**
+ * Commits and frees the transaction (also when it fails).  On success every
+ * change is durable as the storage's durability mode says, and visible to
+ * transactions that begin afterwards.  On failure nothing is published.
+ * Errors: PB_ECONFLICT (another commit changed the database since this
+ * transaction's snapshot); PB_EIO; PB_ENOSPC; PB_ENOMEM; PB_EFAILED (the
+ * storage refuses writes after an earlier sync failure).
+ */
+int pb_txn_commit(pb_txn *txn);
+
+/** Discards and frees the transaction.  NULL is a no-op.  Returns PB_OK. */
+int pb_txn_abort(pb_txn *txn);
+
+/**
+ * Stores an encoded record body as a new atom of this transaction and gives
+ * its pointer, usable at once in this transaction and, after commit,
+ * everywhere.  The body is copied.  Generated `_put` functions call this.
+ * Errors: PB_ERDONLY; PB_ENOMEM; PB_ETOOBIG (over 1 GiB).
+ */
+int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
+                      const void *body, size_t size, pb_atom_ptr *out);
+
+/**
+ * Reads a record atom and gives a view of its encoded body, valid until the
+ * transaction ends.  Generated `_load` functions call this.
+ * Errors: PB_ENOTFOUND (no atom at `ptr`); PB_ECORRUPT (the atom is damaged
+ * or is not a record); PB_ESCHEMA (it is a record of another type); PB_EIO.
+ */
+int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
+                       pb_atom_ptr ptr, pb_bytes *body);
+
+/**
+ * Names a value in the database root: after commit, pb_txn_get(name) in a
+ * later transaction returns it.  Strings and bytes are copied.
+ * Errors: PB_ERDONLY; PB_ENOMEM; PB_EINVAL (empty name or not UTF-8, or an
+ * invalid value kind).
+ */
+int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
+
+/**
+ * Looks a name up in the database root as this transaction sees it.  Views
+ * in *out stay valid until the transaction ends, or until this transaction
+ * sets or removes the same name, whichever comes first.
+ * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO.
+ */
+int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
+
+/**
+ * Removes a name from the database root.
+ * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM.
+ */
+int pb_txn_remove(pb_txn *txn, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PROTOBASE_PROTOBASE_H */

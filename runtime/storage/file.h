@@ -1,0 +1,162 @@
+/*
+ * storage/file.h - StandaloneFileStorage internals, shared by file.c (the
+ * tier: open, commit, read, close), file_segment.c (segment files and their
+ * mappings) and file_recover.c (the scan that runs on open).
+ *
+ * State and locks:
+ *
+ *   commit_mu  serializes everything that writes: commit, flush, rollover,
+ *              close.  It is held across pwrite and fdatasync.
+ *   lock       a pthread rwlock over what readers look at: the batch index,
+ *              root, lsn, the segment array and each segment's mapping.
+ *              Readers share it; a committer takes it exclusively only to
+ *              publish, after its fdatasync returned, so a reader is never
+ *              blocked by a slow disk.
+ *   msg_mu     guards the failure message.
+ *
+ * A committer reads root/index without `lock` while holding commit_mu:
+ * only holders of commit_mu change them, so that read cannot race a write.
+ * Every change to what readers look at - publication, but also growing the
+ * index or the segment array, which moves memory - takes `lock` for
+ * writing.
+ *
+ * Reads never copy: with mmap (the POSIX layer), every segment is mapped
+ * once, read-only and shared, and views point into the mapping; the active
+ * segment is mapped with room to grow (see PB__FILE_MAP_RESERVE), and when
+ * a frame would not fit, a larger mapping replaces it while the old one is
+ * kept ("retired") until close, since views may point into it.  Without
+ * mmap (an I/O layer whose `map` is NULL, such as the planned fault
+ * injector), each batch is kept as a heap copy until close.  Either way a
+ * view stays valid until close.
+ */
+#ifndef PB_STORAGE_FILE_H
+#define PB_STORAGE_FILE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/io.h"
+#include "storage/batch_index.h"
+#include "storage/storage.h"
+
+/* How far past the needed length the active segment's mapping reaches
+ * (capped by segment_size): one mapping usually serves a whole segment. */
+#define PB__FILE_MAP_RESERVE (1ull << 30)
+
+/* Capacity of the failure message, NUL included. */
+#define PB__FILE_MSG_SIZE 512
+
+/** A mapping that was replaced by a larger one and waits for close. */
+typedef struct pb__retired_map {
+  const void *addr; /* as returned by io->map */
+  size_t len;       /* as given to io->map */
+} pb__retired_map;
+
+/** One WAL segment file. */
+typedef struct pb__segment {
+  uint64_t seq;            /* sequence number (file name and header) */
+  uint64_t id_hi;          /* random segment id, from the header */
+  uint64_t id_lo;
+  char *path;              /* dir + "/seg-<seq>.wal", owned */
+  pb__file *file;          /* open handle; only the writer's active segment
+                              keeps one after open, else NULL */
+  uint64_t end;            /* bytes of header + valid frames; appends go
+                              here (changed under commit_mu) */
+  uint64_t frames;         /* number of valid frames */
+  const uint8_t *map;      /* read-only mapping of [0, map_len), or NULL */
+  size_t map_len;          /* bytes mapped */
+  pb__retired_map *retired; /* replaced mappings, unmapped at close */
+  size_t n_retired;        /* used entries of retired */
+  size_t cap_retired;      /* allocated entries of retired */
+} pb__segment;
+
+/** The file tier's handle. */
+typedef struct pb__file_storage {
+  pb_storage base;           /* must be first */
+  const pb__io *io;          /* every file operation goes through it */
+  char *dir;                 /* the directory path, owned */
+  pb_file_options opts;      /* as given (defaults filled in) */
+  bool use_map;              /* io->map exists: views point into mappings */
+  pb__file *lock_file;       /* DIR/LOCK, flock'd; NULL when read-only */
+  pthread_mutex_t commit_mu; /* serializes writers (see above) */
+  pthread_rwlock_t lock;     /* guards the published state (see above) */
+  pb__segment **segs;        /* segments by ascending seq; last = active */
+  size_t n_segs;             /* used entries of segs */
+  size_t cap_segs;           /* allocated entries of segs */
+  pb__batch_index index;     /* batch id -> (segment, offset, size) */
+  pb_atom_ptr root;          /* the published root */
+  uint64_t lsn;              /* LSN of the published root (0: none yet) */
+  bool dirty;                /* appended since the last fdatasync (NONE) */
+  bool failed;               /* a sync failed: refuse writes (PB_EFAILED) */
+  uint8_t *frame;            /* commit scratch: one whole frame */
+  size_t frame_cap;          /* bytes allocated at frame */
+  pthread_mutex_t msg_mu;    /* guards msg */
+  char msg[PB__FILE_MSG_SIZE]; /* latest failure, "" when none */
+} pb__file_storage;
+
+/**
+ * Opens a file storage through a given I/O layer (pb_storage_open_file uses
+ * pb__io_posix()).  On failure, when errbuf is not NULL, a sentence naming
+ * the file and offset is copied there.  Errors: as pb_storage_open_file.
+ */
+int pb__file_storage_open(const char *dir, const pb_file_options *opts,
+                          const pb__io *io, char *errbuf, size_t errbuf_size,
+                          pb_storage **out);
+
+/**
+ * Records a failure message ("<dir>: " + the formatted text, and when
+ * `with_errno`, the text of the errno current at the call) and returns rc.
+ * errno is preserved.
+ */
+int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* --- Segments (file_segment.c) --- */
+
+/** File name of segment `seq` (without the directory), into name[25]. */
+void pb__seg_name(uint64_t seq, char name[25]);
+/** Parses a segment file name; false for any other name. */
+bool pb__seg_parse_name(const char *name, uint64_t *seq);
+/** Allocates a segment struct for `seq` in fs->dir.  NULL: out of memory. */
+pb__segment *pb__seg_alloc(const pb__file_storage *fs, uint64_t seq);
+/** Closes, unmaps and frees a segment (NULL is a no-op). */
+void pb__seg_free(const pb__file_storage *fs, pb__segment *seg);
+/** Makes room for one more segment in fs->segs.  Errors: PB_ENOMEM. */
+int pb__seg_reserve(pb__file_storage *fs);
+/** Appends a segment to fs->segs; room must have been reserved. */
+void pb__seg_push(pb__file_storage *fs, pb__segment *seg);
+/**
+ * Creates segment `seq` following `prev` (NULL for the first): writes its
+ * header, fdatasyncs it, and fsyncs the directory.  The new file stays
+ * open for writing in (*out)->file.  Room in fs->segs must be reserved;
+ * the caller publishes it with pb__seg_push.
+ * Errors: PB_ENOMEM; PB_EIO; PB_ENOSPC.
+ */
+int pb__seg_create(pb__file_storage *fs, uint64_t seq,
+                   const pb__segment *prev, pb__segment **out);
+/**
+ * Makes sure the segment's mapping covers [0, need): maps it the first
+ * time, or prepares a larger mapping in *new_map / *new_len to install with
+ * pb__seg_install_map once the data is durable (NULL when none is needed).
+ * Errors: PB_ENOMEM; PB_EIO.
+ */
+int pb__seg_prepare_map(pb__file_storage *fs, pb__segment *seg, uint64_t need,
+                        bool active, const void **new_map, size_t *new_len);
+/** Installs a prepared mapping, retiring the old one.  Cannot fail. */
+void pb__seg_install_map(pb__segment *seg, const void *map, size_t len);
+/** Undoes a prepared mapping that will not be installed. */
+void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
+
+/* --- Recovery (file_recover.c) --- */
+
+/**
+ * Lists and scans every segment of fs->dir, fills fs->segs, fs->index,
+ * fs->root and fs->lsn, cuts a torn tail of the last segment (writable
+ * opens only) and creates segment 1 in an empty writable directory.
+ * Errors: PB_ECORRUPT; PB_EVERSION; PB_EIO; PB_ENOMEM; PB_ENOTFOUND.
+ */
+int pb__fs_recover(pb__file_storage *fs);
+
+#endif /* PB_STORAGE_FILE_H */

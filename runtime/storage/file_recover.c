@@ -1,0 +1,453 @@
+/*
+ * storage/file_recover.c - the scan that runs when a file storage opens.
+ *
+ * It lists the segments, checks that their sequence numbers run 1..n with
+ * no gap and that each header names its predecessor's id, then reads every
+ * frame of every segment in order.  Each frame must have a valid header and
+ * checksum (structure), and each commit record must be well-formed, carry
+ * the next LSN, name the previous commit's root as its previous root, and
+ * publish a root that exists (semantics).  The result is the batch index,
+ * the root and the LSN of the last valid commit.
+ *
+ * What may be cut (SPEC 5): only in the LAST segment, only a structurally
+ * bad tail after which no valid frame follows.  "Follows" is checked by
+ * trying every 8-byte aligned position after the bad spot for a frame
+ * header whose checksum matches, so a damaged length field cannot hide the
+ * valid frames behind it.  Anything else - damage in a sealed segment, a
+ * bad frame followed by a valid one, a checksum-valid frame whose content
+ * is wrong - is PB_ECORRUPT with the file and offset in the message, and
+ * the files are left untouched.  A read-only open never modifies anything;
+ * it just ignores a torn tail.
+ *
+ * A last segment whose header is torn (file no longer than a header, header
+ * invalid) is a segment whose creation was cut by a crash: it holds no
+ * frame, so a writable open removes it, and a read-only open ignores it.
+ *
+ * Open is single-threaded, so nothing here takes the tier's locks.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/file.h"
+#include "storage/file_format.h"
+#include "storage/tier.h"
+
+/* Bytes read at a time by the forward scan and the candidate hasher. */
+#define SCAN_CHUNK (64u * 1024u)
+
+_Static_assert(SIZE_MAX >= UINT32_MAX, "a frame payload must fit in memory");
+
+/* read_frame's result for a structurally bad frame (torn or damaged). */
+#define FRAME_BAD 1
+
+/* --- Listing --- */
+
+/* Sequence numbers of the segment files found in the directory. */
+typedef struct seq_list {
+  uint64_t *v; /* sequence numbers, owned */
+  size_t n;    /* used entries */
+  size_t cap;  /* allocated entries */
+} seq_list;
+
+static int collect_seq(void *arg, const char *name) {
+  seq_list *l = arg;
+  uint64_t seq;
+  if (!pb__seg_parse_name(name, &seq)) return 0; /* LOCK, foreign files */
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    uint64_t *v = realloc(l->v, cap * sizeof *v);
+    if (v == NULL) return PB_ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = seq;
+  return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Lists segment sequence numbers, sorted, and checks they run 1..n. */
+static int list_segments(pb__file_storage *fs, seq_list *l) {
+  int rc = fs->io->list_dir(fs->io, fs->dir, collect_seq, l);
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, rc != PB_ENOMEM, "list directory");
+  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_u64);
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->v[i] != (uint64_t)i + 1) {
+      char name[25];
+      pb__seg_name((uint64_t)i + 1, name);
+      return pb__fs_fail(fs, PB_ECORRUPT, false,
+                         "%s is missing (segments must be numbered from 1 "
+                         "without gaps)",
+                         name);
+    }
+  }
+  return PB_OK;
+}
+
+/* --- Frames --- */
+
+/* A growable buffer for one frame's payload. */
+typedef struct payload_buf {
+  uint8_t *data; /* owned */
+  size_t cap;    /* allocated bytes */
+} payload_buf;
+
+static int payload_reserve(payload_buf *b, size_t n) {
+  if (n <= b->cap) return PB_OK;
+  uint8_t *d = realloc(b->data, n);
+  if (d == NULL) return PB_ENOMEM;
+  b->data = d;
+  b->cap = n;
+  return PB_OK;
+}
+
+/* Checks the frame header at `pos` against the file size: the frame,
+ * padding included, must fit before `fsize`.  Returns PB_OK or FRAME_BAD
+ * with *why set. */
+static int frame_fits(const uint8_t head[PB__FRAME_HEADER_SIZE], uint64_t pos,
+                      uint64_t fsize, pb__frame_header *fh, const char **why) {
+  if (pb__frame_header_decode(head, fh) != PB_OK) {
+    *why = "bad frame header (unknown type or reserved bytes)";
+    return FRAME_BAD;
+  }
+  if (pb__frame_size(fh->len) > fsize - pos) {
+    *why = "frame runs past the end of the file";
+    return FRAME_BAD;
+  }
+  return PB_OK;
+}
+
+/* Reads the frame at `pos` into `pl`.  Returns PB_OK for a structurally
+ * valid frame, FRAME_BAD (with *why) for a torn or damaged one, or an I/O
+ * error. */
+static int read_frame(pb__file *f, uint64_t fsize, uint64_t pos,
+                      payload_buf *pl, pb__frame_header *fh,
+                      const char **why) {
+  assert(pos % PB__FRAME_ALIGN == 0 && pos <= fsize);
+  if (fsize - pos < PB__FRAME_HEADER_SIZE) {
+    *why = "truncated frame header";
+    return FRAME_BAD;
+  }
+  uint8_t head[PB__FRAME_HEADER_SIZE];
+  int rc = pb__io_pread_full(f, head, sizeof head, pos);
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc; /* file shrank */
+  rc = frame_fits(head, pos, fsize, fh, why);
+  if (rc != PB_OK) return rc;
+  if (payload_reserve(pl, fh->len) != PB_OK) return PB_ENOMEM;
+  rc = pb__io_pread_full(f, pl->data, fh->len, pos + PB__FRAME_HEADER_SIZE);
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc;
+  if (pb__frame_checksum(head, pl->data, fh->len) != fh->checksum) {
+    *why = "frame checksum mismatch";
+    return FRAME_BAD;
+  }
+  return PB_OK;
+}
+
+/* Hashes a candidate frame's payload straight from the file, in chunks, so
+ * a bogus length costs no allocation beyond one chunk.  1 = checksum
+ * matches, 0 = it does not, < 0 = error. */
+static int candidate_matches(pb__file *f, const uint8_t head[16],
+                             const pb__frame_header *fh, uint64_t pos,
+                             uint8_t *chunk) {
+  pb__frame_hasher *hs = pb__frame_hasher_new(head);
+  if (hs == NULL) return PB_ENOMEM;
+  uint64_t off = pos + PB__FRAME_HEADER_SIZE, left = fh->len;
+  int rc = PB_OK;
+  while (left > 0 && rc == PB_OK) {
+    size_t n = left < SCAN_CHUNK ? (size_t)left : SCAN_CHUNK;
+    rc = pb__io_pread_full(f, chunk, n, off);
+    pb__frame_hasher_update(hs, chunk, n);
+    off += n;
+    left -= n;
+  }
+  uint64_t digest = pb__frame_hasher_digest(hs);
+  pb__frame_hasher_free(hs);
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc;
+  return digest == fh->checksum ? 1 : 0;
+}
+
+/* Looks for any valid frame at an 8-aligned position in [from, fsize).
+ * Returns 1 (and *found) when there is one, 0 when none, < 0 on error. */
+static int find_valid_frame(pb__file *f, uint64_t fsize, uint64_t from,
+                            uint64_t *found) {
+  assert(from % PB__FRAME_ALIGN == 0);
+  uint8_t *window = malloc(2 * SCAN_CHUNK);
+  if (window == NULL) return PB_ENOMEM;
+  uint8_t *chunk = window + SCAN_CHUNK;
+  int rc = 0;
+  uint64_t p = from;
+  while (rc == 0 && p < fsize && fsize - p >= PB__FRAME_HEADER_SIZE) {
+    size_t n = fsize - p < SCAN_CHUNK ? (size_t)(fsize - p) : SCAN_CHUNK;
+    rc = pb__io_pread_full(f, window, n, p);
+    if (rc != PB_OK) {
+      rc = rc == PB_ECORRUPT ? PB_EIO : rc;
+      break;
+    }
+    size_t q = 0;
+    for (; rc == 0 && q + PB__FRAME_HEADER_SIZE <= n; q += PB__FRAME_ALIGN) {
+      pb__frame_header fh;
+      const char *why;
+      if (frame_fits(window + q, p + q, fsize, &fh, &why) != PB_OK) continue;
+      rc = candidate_matches(f, window + q, &fh, p + q, chunk);
+      if (rc == 1) *found = p + q;
+    }
+    p += q; /* every position before p + q has been tried */
+  }
+  free(window);
+  return rc;
+}
+
+/* --- Commit records --- */
+
+/* Applies one checksum-valid commit frame to the state being rebuilt.
+ * `seg_index` is where the segment will sit in fs->segs; `batch_off` is
+ * the file offset of the batch bytes. */
+static int apply_commit(pb__file_storage *fs, const pb__segment *seg,
+                        size_t seg_index, uint64_t pos, const uint8_t *payload,
+                        size_t len) {
+  pb__commit_record c;
+  const char *why = NULL;
+  int rc = pb__commit_decode(payload, len, &c, &why);
+  if (rc == PB_OK && c.lsn != fs->lsn + 1) {
+    why = "commit LSN does not follow the previous commit's";
+    rc = PB_ECORRUPT;
+  }
+  if (rc == PB_OK && !pb_atom_ptr_equal(c.prev_root, fs->root)) {
+    why = "commit's previous root is not the previous commit's root";
+    rc = PB_ECORRUPT;
+  }
+  pb__batch b = {.id_hi = c.batch_hi, .id_lo = c.batch_lo,
+                 .data = c.batch, .size = (size_t)c.batch_size};
+  if (rc == PB_OK && pb__storage_check_root(&b, &fs->index, c.root) != PB_OK) {
+    why = "commit's root addresses no stored atom";
+    rc = PB_ECORRUPT;
+  }
+  if (rc == PB_OK && c.batch_size > 0 &&
+      pb__batch_index_find(&fs->index, c.batch_hi, c.batch_lo) != NULL) {
+    why = "batch id stored twice";
+    rc = PB_ECORRUPT;
+  }
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, false, "%s: %s, in the frame at offset %" PRIu64,
+                       seg->path, why, pos);
+  if (c.batch_size > 0) {
+    pb__batch_loc loc = {
+        .size = c.batch_size,
+        .offset = pos + PB__FRAME_HEADER_SIZE + PB__COMMIT_FIXED_SIZE,
+        .segment = (uint32_t)seg_index};
+    if (!fs->use_map) {
+      uint8_t *copy = malloc(b.size);
+      if (copy == NULL) return PB_ENOMEM;
+      memcpy(copy, b.data, b.size);
+      loc.data = copy;
+    }
+    rc = pb__batch_index_reserve(&fs->index, 1);
+    if (rc == PB_OK)
+      rc = pb__batch_index_insert(&fs->index, c.batch_hi, c.batch_lo, &loc);
+    if (rc != PB_OK) {
+      free((void *)(uintptr_t)loc.data);
+      return rc;
+    }
+  }
+  fs->root = c.root;
+  fs->lsn = c.lsn;
+  return PB_OK;
+}
+
+/* --- Segments --- */
+
+/* Handles a structurally bad frame at `pos`: cuts it when it is a torn
+ * tail of the last segment, else reports corruption. */
+static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
+                            bool is_last, uint64_t fsize, uint64_t pos,
+                            const char *why) {
+  if (!is_last)
+    return pb__fs_fail(fs, PB_ECORRUPT, false,
+                       "%s: %s at offset %" PRIu64
+                       " in a sealed segment (never cut)",
+                       seg->path, why, pos);
+  uint64_t found = 0;
+  int rc = find_valid_frame(seg->file, fsize, pos + PB__FRAME_ALIGN, &found);
+  if (rc < 0) return pb__fs_fail(fs, rc, true, "read %s", seg->path);
+  if (rc == 1)
+    return pb__fs_fail(fs, PB_ECORRUPT, false,
+                       "%s: %s at offset %" PRIu64
+                       ", followed by a valid frame at offset %" PRIu64,
+                       seg->path, why, pos, found);
+  if (fs->base.read_only) return PB_OK; /* ignore the tail, change nothing */
+  rc = pb__io_truncate(seg->file, pos);
+  if (rc == PB_OK) rc = pb__io_sync(seg->file);
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, true, "cut the torn tail of %s at %" PRIu64,
+                       seg->path, pos);
+  return PB_OK;
+}
+
+/* Scans the frames of an open segment whose header is valid, setting
+ * seg->end and seg->frames. */
+static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
+                       uint64_t fsize, payload_buf *pl) {
+  uint64_t pos = PB__WAL_HEADER_SIZE;
+  while (pos < fsize) {
+    pb__frame_header fh;
+    const char *why = NULL;
+    int rc = read_frame(seg->file, fsize, pos, pl, &fh, &why);
+    if (rc == FRAME_BAD) {
+      rc = handle_bad_frame(fs, seg, is_last, fsize, pos, why);
+      if (rc != PB_OK) return rc;
+      break;
+    }
+    if (rc != PB_OK)
+      return pb__fs_fail(fs, rc, true, "read %s at %" PRIu64, seg->path, pos);
+    rc = apply_commit(fs, seg, fs->n_segs, pos, pl->data, fh.len);
+    if (rc != PB_OK) return rc;
+    seg->frames++;
+    pos += pb__frame_size(fh.len);
+  }
+  seg->end = pos;
+  return PB_OK;
+}
+
+/* Reads and checks a segment's header.  Returns PB_OK, FRAME_BAD for the
+ * torn header of an interrupted creation (last segment only), or an error. */
+static int check_header(pb__file_storage *fs, pb__segment *seg, bool is_last,
+                        uint64_t fsize) {
+  uint8_t buf[PB__WAL_HEADER_SIZE];
+  size_t n = fsize < sizeof buf ? (size_t)fsize : sizeof buf;
+  int rc = pb__io_pread_full(seg->file, buf, n, 0);
+  if (rc != PB_OK) return pb__fs_fail(fs, PB_EIO, true, "read %s", seg->path);
+  pb__seg_header h;
+  const char *why = NULL;
+  rc = pb__seg_header_decode(buf, n, &h, &why);
+  if (rc == PB_ECORRUPT && is_last && fsize <= PB__WAL_HEADER_SIZE)
+    return FRAME_BAD;
+  if (rc == PB_EVERSION)
+    return pb__fs_fail(fs, rc, false,
+                       "%s: format version %" PRIu32
+                       " is not supported (this library reads version %u)",
+                       seg->path, h.version, PB__WAL_VERSION);
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, false, "%s: %s", seg->path, why);
+  const pb__segment *prev = fs->n_segs ? fs->segs[fs->n_segs - 1] : NULL;
+  uint64_t want_hi = prev ? prev->id_hi : 0, want_lo = prev ? prev->id_lo : 0;
+  if (h.seq != seg->seq)
+    return pb__fs_fail(fs, PB_ECORRUPT, false,
+                       "%s: header says sequence number %" PRIu64, seg->path,
+                       h.seq);
+  if (h.prev_hi != want_hi || h.prev_lo != want_lo)
+    return pb__fs_fail(fs, PB_ECORRUPT, false,
+                       "%s: previous-segment id does not match %s", seg->path,
+                       prev ? "the previous segment" : "zero (first segment)");
+  seg->id_hi = h.id_hi;
+  seg->id_lo = h.id_lo;
+  return PB_OK;
+}
+
+/* Removes (writable) or ignores (read-only) a torn, frame-less last
+ * segment left by a crash during its creation. */
+static int drop_torn_segment(pb__file_storage *fs, pb__segment *seg) {
+  pb__io_close(seg->file);
+  seg->file = NULL;
+  if (fs->base.read_only) return PB_OK;
+  int rc = fs->io->unlink(fs->io, seg->path);
+  if (rc == PB_OK) rc = fs->io->sync_dir(fs->io, fs->dir);
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, true, "remove torn segment %s", seg->path);
+  return PB_OK;
+}
+
+/* Maps a scanned segment (when it holds frames or will take appends) and
+ * closes its file unless it is the writer's active segment. */
+static int finish_segment(pb__file_storage *fs, pb__segment *seg,
+                          bool active) {
+  if (seg->frames > 0 || active) {
+    const void *map;
+    size_t len;
+    int rc = pb__seg_prepare_map(fs, seg, seg->end, active, &map, &len);
+    if (rc != PB_OK) return rc;
+    pb__seg_install_map(seg, map, len);
+  }
+  if (!active) {
+    pb__io_close(seg->file);
+    seg->file = NULL;
+  }
+  return PB_OK;
+}
+
+/* Opens, checks and scans segment `seq`; on success it is pushed to
+ * fs->segs, or *dropped is set for a torn creation. */
+static int load_segment(pb__file_storage *fs, uint64_t seq, bool is_last,
+                        payload_buf *pl, bool *dropped) {
+  bool writable_last = is_last && !fs->base.read_only;
+  pb__segment *seg = pb__seg_alloc(fs, seq);
+  if (seg == NULL) return PB_ENOMEM;
+  uint64_t fsize = 0;
+  int rc = pb__seg_reserve(fs);
+  if (rc == PB_OK) {
+    rc = fs->io->open(fs->io, seg->path,
+                      writable_last ? PB__IO_WRITE : PB__IO_READ, &seg->file);
+    if (rc != PB_OK) pb__fs_fail(fs, rc, true, "open %s", seg->path);
+  }
+  if (rc == PB_OK) {
+    rc = pb__io_size(seg->file, &fsize);
+    if (rc != PB_OK) pb__fs_fail(fs, rc, true, "stat %s", seg->path);
+  }
+  if (rc == PB_OK) rc = check_header(fs, seg, is_last, fsize);
+  if (rc == FRAME_BAD) {
+    *dropped = true;
+    rc = drop_torn_segment(fs, seg);
+    pb__seg_free(fs, seg);
+    return rc;
+  }
+  if (rc == PB_OK) rc = scan_frames(fs, seg, is_last, fsize, pl);
+  if (rc == PB_OK) rc = finish_segment(fs, seg, writable_last);
+  if (rc != PB_OK) {
+    pb__seg_free(fs, seg);
+    return rc;
+  }
+  pb__seg_push(fs, seg);
+  return PB_OK;
+}
+
+/* Makes the last segment writable (creating segment 1 in an empty
+ * directory); the writer appends there. */
+static int open_active(pb__file_storage *fs) {
+  assert(!fs->base.read_only);
+  int rc = pb__seg_reserve(fs);
+  if (rc != PB_OK) return rc;
+  if (fs->n_segs == 0) {
+    pb__segment *seg;
+    rc = pb__seg_create(fs, 1, NULL, &seg);
+    if (rc != PB_OK) return rc;
+    pb__seg_push(fs, seg);
+    return PB_OK;
+  }
+  pb__segment *last = fs->segs[fs->n_segs - 1];
+  if (last->file != NULL) return PB_OK;
+  /* The true last segment was a torn creation and is gone. */
+  rc = fs->io->open(fs->io, last->path, PB__IO_WRITE, &last->file);
+  if (rc != PB_OK) return pb__fs_fail(fs, rc, true, "open %s", last->path);
+  return PB_OK;
+}
+
+int pb__fs_recover(pb__file_storage *fs) {
+  assert(fs->n_segs == 0 && fs->lsn == 0);
+  seq_list l = {0};
+  payload_buf pl = {0};
+  int rc = list_segments(fs, &l);
+  for (size_t i = 0; rc == PB_OK && i < l.n; i++) {
+    bool dropped = false;
+    rc = load_segment(fs, l.v[i], i + 1 == l.n, &pl, &dropped);
+    assert(!dropped || i + 1 == l.n);
+  }
+  free(l.v);
+  free(pl.data);
+  if (rc == PB_OK && !fs->base.read_only) rc = open_active(fs);
+  return rc;
+}

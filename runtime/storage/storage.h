@@ -1,0 +1,80 @@
+/*
+ * storage/storage.h - SharedStorage, the one interface every storage tier
+ * implements (memory, file; later cluster and cloud).
+ *
+ * A tier stores commit batches and one root pointer:
+ *
+ *   read_atom   gives a zero-copy view of one atom, addressed by pb_atom_ptr
+ *               (batch id, offset inside the batch);
+ *   commit      appends one batch of atoms and, in the same durable step,
+ *               moves the root from `expected` to `new_root` (a
+ *               compare-and-swap: PB_ECONFLICT and nothing written when the
+ *               current root is not `expected`);
+ *   read_root   gives the latest published root and its LSN;
+ *   flush       makes every acknowledged commit durable;
+ *   close       flushes and frees the tier.
+ *
+ * The batch format (atom/batch.h) is shared by all tiers, so atom pointers
+ * are assigned by the transaction that builds the batch, before any I/O, and
+ * stay valid whichever tier stores it.  Views returned by read_atom stay
+ * valid until the storage is closed.
+ *
+ * Thread safety: every op may be called from several threads at once.
+ *
+ * Note added by the storage layer (docs/storage.md has the details):
+ *   commit errors, all tiers: PB_ECONFLICT (root is not `expected`);
+ *     PB_ERDONLY; PB_EINVAL (NULL batch, malformed batch, a zero id with
+ *     atoms, or a new_root that addresses no stored atom); PB_EEXIST (this
+ *     batch id is already stored); PB_ENOMEM.  File tier also: PB_ETOOBIG
+ *     (batch over 4 GiB - 80 bytes), PB_EIO, PB_ENOSPC, PB_EFAILED (an
+ *     earlier write or sync failed; reopen).  On any error nothing is
+ *     published.  The refusals above PB_ENOMEM write nothing; a failed
+ *     pwrite is cut back off the file; a failed fdatasync fails the store
+ *     (its commit may or may not be found after a reopen).  A batch may have
+ *     size 0 (root-only commit); its id is then ignored.  lsn_out may be
+ *     NULL.
+ *   read_atom errors: PB_ENOTFOUND (unknown batch, or offset outside it).
+ *   read_root: lsn may be NULL; LSN 0 and a null root before any commit.
+ */
+#ifndef PB_STORAGE_STORAGE_H
+#define PB_STORAGE_STORAGE_H
+
+#include "protobase/protobase.h"
+
+typedef struct pb__batch {
+  uint64_t id_hi;      /* batch id, high half (never both zero) */
+  uint64_t id_lo;      /* batch id, low half */
+  const uint8_t *data; /* the atoms, each a u32 LE length then its bytes */
+  size_t size;         /* bytes at data; 0 for a root-only commit */
+} pb__batch;
+
+typedef struct pb__storage_ops {
+  const char *name; /* "memory", "file", ... for messages */
+  int (*read_atom)(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out);
+  int (*commit)(pb_storage *st, const pb__batch *batch, pb_atom_ptr expected,
+                pb_atom_ptr new_root, uint64_t *lsn_out);
+  int (*read_root)(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn);
+  int (*flush)(pb_storage *st);
+  int (*close)(pb_storage *st); /* frees st, also when it fails */
+  /* Added by the storage layer (optional, may be NULL): copies into buf a
+   * NUL-terminated sentence on the tier's latest failure (which file,
+   * which offset, which errno), or "" when there was none. */
+  void (*errmsg)(pb_storage *st, char *buf, size_t size);
+} pb__storage_ops;
+
+/* Every tier's handle starts with this header. */
+struct pb_storage {
+  const pb__storage_ops *ops; /* the tier's functions */
+  bool read_only;             /* commits refused with PB_ERDONLY */
+};
+
+/*
+ * Added by the storage layer (storage/storage.c).  The library never prints;
+ * a tier keeps a message for its latest failure instead, and this copies it
+ * (truncated to `size`, always NUL-terminated; "" when the tier keeps none).
+ * Thread-safe.  Failures of pb_storage_open_file, which has no handle to ask,
+ * are reported by pb__file_storage_open (storage/file.h) into a buffer.
+ */
+void pb__storage_errmsg(pb_storage *st, char *buf, size_t size);
+
+#endif /* PB_STORAGE_STORAGE_H */

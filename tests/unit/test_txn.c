@@ -1,0 +1,203 @@
+/*
+ * test_txn.c - ObjectSpace, Database and Transaction through the public
+ * API, on both the memory and the file tier: named values of every kind,
+ * snapshot reads, commits across reopen, databases that do not conflict
+ * with each other, and a conflict on the same database that publishes
+ * nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protobase/protobase.h"
+#include "test_util.h"
+
+static const pb_record_type thing_type = {"test.Thing", 0};
+
+/* Opens a space over a fresh storage of the kind in *state. */
+static pb_space *open_space(const char *dir) {
+  pb_storage *st;
+  if (dir) assert_int_equal(pb_storage_open_file(dir, NULL, &st), PB_OK);
+  else assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  pb_space *sp;
+  assert_int_equal(pb_space_open(st, &sp), PB_OK);
+  return sp;
+}
+
+static void set_int(pb_txn *txn, const char *name, int64_t v) {
+  pb_value val = {.kind = PB_VALUE_INT, .as.i = v};
+  assert_int_equal(pb_txn_set(txn, name, &val), PB_OK);
+}
+
+static int64_t get_int(pb_txn *txn, const char *name) {
+  pb_value v;
+  assert_int_equal(pb_txn_get(txn, name, &v), PB_OK);
+  assert_int_equal(v.kind, PB_VALUE_INT);
+  return v.as.i;
+}
+
+static void named_values_and_snapshots(const char *dir) {
+  pb_space *sp = open_space(dir);
+  pb_db *db;
+  assert_int_equal(pb_db_open(sp, "missing", 0, &db), PB_ENOTFOUND);
+  assert_int_equal(pb_db_open(sp, "", PB_CREATE, &db), PB_EINVAL);
+  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+
+  pb_txn *w, *r;
+  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &r), PB_OK);
+  assert_int_equal(pb_txn_begin(db, 0, &w), PB_OK);
+  set_int(w, "x", 42);
+  pb_value s = {.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr("hello")};
+  assert_int_equal(pb_txn_set(w, "greeting", &s), PB_OK);
+  assert_int_equal(get_int(w, "x"), 42); /* a txn reads its own writes */
+  pb_atom_ptr ptr;
+  assert_int_equal(pb_txn_put_record(w, &thing_type, "abc", 3, &ptr), PB_OK);
+  pb_bytes body;
+  assert_int_equal(pb_txn_load_record(w, &thing_type, ptr, &body), PB_OK);
+  assert_int_equal(body.len, 3);
+  assert_memory_equal(body.ptr, "abc", 3);
+  pb_value ref = {.kind = PB_VALUE_REF, .as.ref = ptr};
+  assert_int_equal(pb_txn_set(w, "thing", &ref), PB_OK);
+  assert_int_equal(pb_txn_commit(w), PB_OK);
+
+  /* The read-only txn began before the commit: it still sees nothing. */
+  pb_value v;
+  assert_int_equal(pb_txn_get(r, "x", &v), PB_ENOTFOUND);
+  assert_int_equal(pb_txn_set(r, "x", &v), PB_ERDONLY);
+  pb_txn_abort(r);
+
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+
+  if (dir) sp = open_space(dir); /* reopen: recovered from the WAL */
+  else return;
+  assert_int_equal(pb_db_open(sp, "main", 0, &db), PB_OK);
+  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &r), PB_OK);
+  assert_int_equal(get_int(r, "x"), 42);
+  assert_int_equal(pb_txn_get(r, "greeting", &v), PB_OK);
+  assert_int_equal(v.kind, PB_VALUE_STRING);
+  assert_int_equal(v.as.s.len, 5);
+  assert_memory_equal(v.as.s.ptr, "hello", 5);
+  assert_int_equal(pb_txn_get(r, "thing", &v), PB_OK);
+  assert_int_equal(pb_txn_load_record(r, &thing_type, v.as.ref, &body), PB_OK);
+  assert_memory_equal(body.ptr, "abc", 3);
+  pb_atom_ptr bogus = {1, 2, 3};
+  assert_int_equal(pb_txn_load_record(r, &thing_type, bogus, &body),
+                   PB_ENOTFOUND);
+  pb_txn_abort(r);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+}
+
+static void values_memory(void **state) {
+  (void)state;
+  named_values_and_snapshots(NULL);
+}
+
+static void values_file(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  named_values_and_snapshots(dir);
+  pb_test_rmdir(dir);
+}
+
+static void databases_do_not_conflict(void **state) {
+  (void)state;
+  pb_space *sp = open_space(NULL);
+  pb_db *a, *b;
+  assert_int_equal(pb_db_open(sp, "a", PB_CREATE, &a), PB_OK);
+  assert_int_equal(pb_db_open(sp, "b", PB_CREATE, &b), PB_OK);
+  pb_txn *ta, *tb;
+  assert_int_equal(pb_txn_begin(a, 0, &ta), PB_OK);
+  assert_int_equal(pb_txn_begin(b, 0, &tb), PB_OK);
+  set_int(ta, "n", 1);
+  set_int(tb, "n", 2);
+  assert_int_equal(pb_txn_commit(ta), PB_OK);
+  assert_int_equal(pb_txn_commit(tb), PB_OK); /* rebased on a's commit */
+  assert_int_equal(pb_txn_begin(a, PB_RDONLY, &ta), PB_OK);
+  assert_int_equal(pb_txn_begin(b, PB_RDONLY, &tb), PB_OK);
+  assert_int_equal(get_int(ta, "n"), 1);
+  assert_int_equal(get_int(tb, "n"), 2);
+  pb_txn_abort(ta);
+  pb_txn_abort(tb);
+  pb_db_close(a);
+  pb_db_close(b);
+  pb_space_close(sp);
+}
+
+static void same_database_conflicts(void **state) {
+  (void)state;
+  pb_space *sp = open_space(NULL);
+  pb_db *db;
+  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+  pb_txn *t1, *t2, *r;
+  assert_int_equal(pb_txn_begin(db, 0, &t1), PB_OK);
+  assert_int_equal(pb_txn_begin(db, 0, &t2), PB_OK);
+  set_int(t1, "n", 1);
+  set_int(t2, "n", 2);
+  assert_int_equal(pb_txn_commit(t1), PB_OK);
+  assert_int_equal(pb_txn_commit(t2), PB_ECONFLICT);
+  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &r), PB_OK);
+  assert_int_equal(get_int(r, "n"), 1); /* the loser published nothing */
+  pb_txn_abort(r);
+  pb_db_close(db);
+  pb_space_close(sp);
+}
+
+static void remove_and_invalid_arguments(void **state) {
+  (void)state;
+  pb_space *sp = open_space(NULL);
+  pb_db *db;
+  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(db, 0, &t), PB_OK);
+  set_int(t, "gone", 1);
+  assert_int_equal(pb_txn_remove(t, "gone"), PB_OK);
+  assert_int_equal(pb_txn_remove(t, "gone"), PB_ENOTFOUND);
+  pb_value bad = {.kind = (pb_value_kind)77};
+  assert_int_equal(pb_txn_set(t, "x", &bad), PB_EINVAL);
+  pb_value badstr = {.kind = PB_VALUE_STRING, .as.s = {"\xff", 1}};
+  assert_int_equal(pb_txn_set(t, "x", &badstr), PB_EINVAL);
+  assert_int_equal(pb_txn_set(t, "", &badstr), PB_EINVAL);
+  assert_int_equal(pb_txn_set(NULL, "x", &badstr), PB_EINVAL);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  assert_int_equal(pb_txn_commit(NULL), PB_EINVAL);
+  assert_int_equal(pb_txn_abort(NULL), PB_OK);
+  pb_db_close(db);
+  pb_space_close(sp);
+}
+
+static void second_writer_is_locked_out(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  pb_storage *a, *b;
+  assert_int_equal(pb_storage_open_file(dir, NULL, &a), PB_OK);
+  assert_int_equal(pb_storage_open_file(dir, NULL, &b), PB_ELOCKED);
+  /* The detail says which lock, for the user's error message. */
+  assert_non_null(strstr(pb_errdetail(), "LOCK"));
+  pb_file_options ro;
+  pb_file_options_init(&ro);
+  ro.read_only = true;
+  assert_int_equal(pb_storage_open_file(dir, &ro, &b), PB_OK);
+  assert_int_equal(pb_storage_close(b), PB_OK);
+  assert_int_equal(pb_storage_close(a), PB_OK);
+  pb_test_rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(values_memory),
+      cmocka_unit_test(values_file),
+      cmocka_unit_test(databases_do_not_conflict),
+      cmocka_unit_test(same_database_conflicts),
+      cmocka_unit_test(remove_and_invalid_arguments),
+      cmocka_unit_test(second_writer_is_locked_out),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,238 @@
+/*
+ * test_wire.c - the field encoding: round trips at every width and edge
+ * value, exact bytes where the format fixes them, and rejection of
+ * truncated or malformed input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "protobase/wire.h"
+
+/* Encodes one field with `put`, then reads it back as one field. */
+static pb_field one_field(pb_buf *b) {
+  pb_reader r;
+  pb_field f;
+  pb_reader_init(&r, b->data, b->len);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_reader_next(&r, &f), 0);
+  return f;
+}
+
+static void varint_bytes_are_leb128(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_uint(&b, 1, 300);
+  const uint8_t want[] = {0x08, 0xac, 0x02};
+  assert_int_equal(b.len, sizeof want);
+  assert_memory_equal(b.data, want, sizeof want);
+  pb_buf_reset(&b);
+  pb_wire_put_sint(&b, 2, -1); /* zigzag: 1 */
+  const uint8_t want2[] = {0x10, 0x01};
+  assert_memory_equal(b.data, want2, sizeof want2);
+  pb_buf_free(&b);
+}
+
+static void unsigned_round_trips(void **state) {
+  (void)state;
+  const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
+                           (uint64_t)UINT32_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
+  pb_buf b;
+  pb_buf_init(&b);
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    pb_buf_reset(&b);
+    pb_wire_put_uint(&b, PB_TAG_MAX, vals[i]);
+    pb_field f = one_field(&b);
+    uint64_t out;
+    assert_int_equal(f.tag, PB_TAG_MAX);
+    assert_int_equal(pb_field_u64(&f, &out), PB_OK);
+    assert_true(out == vals[i]);
+    uint32_t o32;
+    assert_int_equal(pb_field_u32(&f, &o32),
+                     vals[i] <= UINT32_MAX ? PB_OK : PB_ECORRUPT);
+  }
+  pb_buf_free(&b);
+}
+
+static void signed_round_trips(void **state) {
+  (void)state;
+  const int64_t vals[] = {0, 1, -1, 63, -64, 64, INT8_MIN, INT8_MAX, INT16_MIN,
+                          INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX};
+  pb_buf b;
+  pb_buf_init(&b);
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    pb_buf_reset(&b);
+    pb_wire_put_sint(&b, 7, vals[i]);
+    pb_field f = one_field(&b);
+    int64_t out;
+    assert_int_equal(pb_field_i64(&f, &out), PB_OK);
+    assert_true(out == vals[i]);
+    int8_t o8;
+    int rc = pb_field_i8(&f, &o8);
+    assert_int_equal(rc, vals[i] >= INT8_MIN && vals[i] <= INT8_MAX
+                             ? PB_OK : PB_ECORRUPT);
+  }
+  pb_buf_free(&b);
+}
+
+static void floats_bools_strings(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_float(&b, 1, -2.5f);
+  pb_wire_put_double(&b, 2, 1e300);
+  pb_wire_put_bool(&b, 3, true);
+  pb_wire_put_str(&b, 4, pb_str_from_cstr("h\xc3\xa9llo"));
+  const uint8_t raw[] = {0, 1, 2, 255};
+  pb_bytes bytes = {raw, sizeof raw};
+  pb_wire_put_bytes(&b, 5, bytes);
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+
+  pb_reader r;
+  pb_field f;
+  pb_reader_init(&r, b.data, b.len);
+  float fl;
+  double d;
+  bool bo;
+  pb_str s;
+  pb_bytes by;
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_float(&f, &fl), PB_OK);
+  assert_true(fl == -2.5f);
+  assert_int_equal(pb_field_double(&f, &d), PB_ECORRUPT); /* wrong width */
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_double(&f, &d), PB_OK);
+  assert_true(d == 1e300);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_bool(&f, &bo), PB_OK);
+  assert_true(bo);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_str(&f, &s), PB_OK);
+  assert_int_equal(s.len, 6);
+  assert_memory_equal(s.ptr, "h\xc3\xa9llo", 6);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_bytes(&f, &by), PB_OK);
+  assert_int_equal(by.len, 4);
+  assert_memory_equal(by.ptr, raw, 4);
+  assert_int_equal(pb_reader_next(&r, &f), 0);
+  pb_buf_free(&b);
+}
+
+static void nan_and_infinity_survive(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_double(&b, 1, NAN);
+  pb_field f = one_field(&b);
+  double d;
+  assert_int_equal(pb_field_double(&f, &d), PB_OK);
+  assert_true(isnan(d));
+  pb_buf_reset(&b);
+  pb_wire_put_float(&b, 1, -INFINITY);
+  f = one_field(&b);
+  float fl;
+  assert_int_equal(pb_field_float(&f, &fl), PB_OK);
+  assert_true(isinf(fl) && fl < 0);
+  pb_buf_free(&b);
+}
+
+static void every_truncation_is_rejected(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_uint(&b, 1, UINT64_MAX);
+  pb_wire_put_double(&b, 2, 3.0);
+  pb_wire_put_str(&b, 3, pb_str_from_cstr("some text"));
+  pb_wire_put_float(&b, 4, 1.0f);
+  /* Cutting inside any field must fail; cutting between fields must not. */
+  size_t boundaries[] = {0, 11, 11 + 9, 11 + 9 + 11, b.len};
+  assert_int_equal(b.len, 11 + 9 + 11 + 5);
+  for (size_t cut = 0; cut <= b.len; cut++) {
+    pb_reader r;
+    pb_field f;
+    pb_reader_init(&r, b.data, cut);
+    int rc;
+    while ((rc = pb_reader_next(&r, &f)) == 1) {
+    }
+    bool at_boundary = false;
+    for (size_t i = 0; i < 5; i++) at_boundary |= boundaries[i] == cut;
+    assert_int_equal(rc, at_boundary ? 0 : PB_ECORRUPT);
+  }
+  pb_buf_free(&b);
+}
+
+static void malformed_keys_and_values(void **state) {
+  (void)state;
+  pb_reader r;
+  pb_field f;
+  const uint8_t tag0[] = {0x00, 0x01};             /* tag 0 */
+  const uint8_t wt3[] = {0x0b};                    /* wire type 3 */
+  const uint8_t longvar[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0xff, 0x02}; /* > 64 bits */
+  const uint8_t biglen[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'};
+  const uint8_t badutf8[] = {0x12, 0x02, 0xc0, 0x80}; /* overlong NUL */
+  const uint8_t bool2[] = {0x08, 0x02};
+  pb_reader_init(&r, tag0, sizeof tag0);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, wt3, sizeof wt3);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, longvar, sizeof longvar);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, biglen, sizeof biglen);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, badutf8, sizeof badutf8);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  pb_str s;
+  assert_int_equal(pb_field_str(&f, &s), PB_ECORRUPT);
+  pb_reader_init(&r, bool2, sizeof bool2);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  bool bo;
+  assert_int_equal(pb_field_bool(&f, &bo), PB_ECORRUPT);
+}
+
+static void utf8_validation(void **state) {
+  (void)state;
+  assert_true(pb_utf8_valid("", 0));
+  assert_true(pb_utf8_valid("abc", 3));
+  assert_true(pb_utf8_valid("\xf0\x9f\x98\x80", 4));       /* U+1F600 */
+  assert_false(pb_utf8_valid("\xed\xa0\x80", 3));           /* surrogate */
+  assert_false(pb_utf8_valid("\xf4\x90\x80\x80", 4));       /* > U+10FFFF */
+  assert_false(pb_utf8_valid("\xe0\x80\xaf", 3));           /* overlong */
+  assert_false(pb_utf8_valid("\xe2\x82", 2));               /* truncated */
+  assert_false(pb_utf8_valid("\xff", 1));
+}
+
+static void buffer_reuse_and_reset(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  for (int i = 0; i < 10000; i++) pb_wire_put_uint(&b, 1, (uint64_t)i);
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+  size_t cap = b.cap;
+  pb_buf_reset(&b);
+  assert_int_equal(b.len, 0);
+  assert_int_equal(b.cap, cap);
+  pb_buf_free(&b);
+  assert_null(b.data);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(varint_bytes_are_leb128),
+      cmocka_unit_test(unsigned_round_trips),
+      cmocka_unit_test(signed_round_trips),
+      cmocka_unit_test(floats_bools_strings),
+      cmocka_unit_test(nan_and_infinity_survive),
+      cmocka_unit_test(every_truncation_is_rejected),
+      cmocka_unit_test(malformed_keys_and_values),
+      cmocka_unit_test(utf8_validation),
+      cmocka_unit_test(buffer_reuse_and_reset),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
