@@ -1,0 +1,298 @@
+/*
+ * main.c - the pbc command line.
+ *
+ *   pbc [-o DIR] [-I DIR]... [-M FILE] FILE.pbs...
+ *
+ * The pipeline runs in phases, and nothing is written until every phase
+ * has passed for every input:
+ *
+ *   1. load: read each input and, transitively, its imports (loader.c);
+ *   2. check: semantic checks over every loaded file (check.c);
+ *   3. generator checks on the inputs (gen_c.c);
+ *   4. generate every output in memory;
+ *   5. write each output to a temporary file in the output directory and
+ *      rename it into place, so a reader never sees a half-written file.
+ *
+ * Exit status: 0 on success, 1 when a schema has errors, 2 for usage and
+ * I/O errors (an unreadable input, an output that cannot be written).
+ * Only files named on the command line get outputs; imports are read for
+ * their types.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "diag.h"
+#include "gen_c.h"
+#include "loader.h"
+#include "util.h"
+
+enum { PBC_EXIT_OK = 0, PBC_EXIT_SCHEMA = 1, PBC_EXIT_USAGE = 2 };
+
+static const char pbc__usage[] =
+    "Usage: pbc [options] FILE.pbs...\n"
+    "Compiles ProtoBase schemas to C: FILE.pbs gives FILE.pb.h and FILE.pb.c.\n"
+    "\n"
+    "Options:\n"
+    "  -o DIR              write the outputs into DIR (default: .)\n"
+    "  -I DIR              also look for imports in DIR; repeatable.  Imports\n"
+    "                      are looked up next to the importing file first,\n"
+    "                      then in each -I directory in order\n"
+    "  -M FILE, --depfile FILE\n"
+    "                      write a Make-style depfile: the outputs depend on\n"
+    "                      each input and every schema it imports\n"
+    "  -h, --help          print this help and exit\n"
+    "      --version       print the version and exit\n"
+    "\n"
+    "Exit status: 0 on success, 1 for errors in a schema, 2 for usage or\n"
+    "I/O errors.\n";
+
+typedef struct pbc__options {
+  const char *out_dir;  /* -o */
+  const char **includes; /* -I, in order; heap array of argv strings */
+  size_t nincludes;
+  const char *depfile;  /* -M / --depfile, or NULL */
+  char **inputs;        /* the schema files (argv strings) */
+  size_t ninputs;
+} pbc__options;
+
+/* Returns -1 to go on, or an exit status. */
+static int pbc__parse_args(int argc, char **argv, pbc__options *o,
+                           pbc_diag *diag) {
+  static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
+                                        {"version", no_argument, NULL, 'V'},
+                                        {"depfile", required_argument, NULL, 'M'},
+                                        {NULL, 0, NULL, 0}};
+  o->out_dir = ".";
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":o:I:M:h", longs, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      o->out_dir = optarg;
+      break;
+    case 'I':
+      o->includes = pbc_xrealloc(o->includes,
+                                 (o->nincludes + 1) * sizeof *o->includes);
+      o->includes[o->nincludes++] = optarg;
+      break;
+    case 'M':
+      o->depfile = optarg;
+      break;
+    case 'h':
+      fputs(pbc__usage, stdout);
+      return PBC_EXIT_OK;
+    case 'V':
+      printf("pbc %s\n", PBC_VERSION);
+      return PBC_EXIT_OK;
+    case ':':
+      if (optopt)
+        pbc_tool_error(diag, "option '-%c' needs an argument", optopt);
+      else
+        pbc_tool_error(diag, "option '%s' needs an argument", argv[optind - 1]);
+      fputs("Try 'pbc --help'.\n", stderr);
+      return PBC_EXIT_USAGE;
+    default:
+      if (optopt)
+        pbc_tool_error(diag, "unknown option '-%c'", optopt);
+      else
+        pbc_tool_error(diag, "unknown option '%s'", argv[optind - 1]);
+      fputs("Try 'pbc --help'.\n", stderr);
+      return PBC_EXIT_USAGE;
+    }
+  }
+  o->inputs = argv + optind;
+  o->ninputs = (size_t)(argc - optind);
+  if (o->ninputs == 0) {
+    pbc_tool_error(diag, "no input files");
+    fputs("Try 'pbc --help'.\n", stderr);
+    return PBC_EXIT_USAGE;
+  }
+  return -1;
+}
+
+/*
+ * Writes `len` bytes to `path` atomically: a temporary file in the same
+ * directory, then rename(2).  Reports failures as I/O errors.
+ */
+static bool pbc__write_atomic(pbc_diag *diag, const char *path,
+                              const char *data, size_t len, mode_t mode) {
+  char *dir = pbc_dirname(path);
+  size_t tlen = strlen(dir) + strlen(pbc_basename(path)) + 16;
+  char *tmp = pbc_xmalloc(tlen);
+  snprintf(tmp, tlen, "%s/.%s.XXXXXX", dir, pbc_basename(path));
+  free(dir);
+  int err = 0;
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    if (fchmod(fd, mode) != 0)
+      err = errno;
+    size_t done = 0;
+    while (!err && done < len) {
+      ssize_t n = write(fd, data + done, len - done);
+      if (n < 0 && errno != EINTR)
+        err = errno;
+      else if (n > 0)
+        done += (size_t)n;
+    }
+    if (close(fd) != 0 && !err)
+      err = errno;
+    if (!err && rename(tmp, path) != 0)
+      err = errno;
+    if (err)
+      unlink(tmp);
+  }
+  if (err)
+    pbc_tool_error(diag, "cannot write '%s': %s", path, strerror(err));
+  free(tmp);
+  return err == 0;
+}
+
+/* Appends " path" to a depfile line, escaped as GCC's -MD does for Make. */
+static void pbc__dep_path(pbc_strbuf *sb, const char *path) {
+  if (sb->len > 0 && sb->data[sb->len - 1] != '\n')
+    pbc_sb_putc(sb, ' ');
+  for (const char *p = path; *p; p++) {
+    if (*p == ' ' || *p == '#')
+      pbc_sb_putc(sb, '\\');
+    if (*p == '$')
+      pbc_sb_putc(sb, '$');
+    pbc_sb_putc(sb, *p);
+  }
+}
+
+typedef struct pbc__dep_walk {
+  pbc_strbuf *sb;       /* the depfile text */
+  const pbc_file *root; /* the input, already listed */
+} pbc__dep_walk;
+
+static void pbc__dep_file(pbc_file *f, void *arg) {
+  pbc__dep_walk *w = arg;
+  if (f != w->root)
+    pbc__dep_path(w->sb, f->src->path);
+}
+
+static char *pbc__output_path(const char *dir, const char *base,
+                              const char *ext) {
+  size_t len = strlen(base) + strlen(ext) + 1;
+  char *name = pbc_xmalloc(len);
+  snprintf(name, len, "%s%s", base, ext);
+  char *path = pbc_path_join(dir, name);
+  free(name);
+  return path;
+}
+
+/* Generates, then writes, every output.  Returns the exit status. */
+static int pbc__emit(pbc_program *prog, pbc_file **inputs, size_t n,
+                     const pbc__options *o, pbc_diag *diag) {
+  mode_t mask = umask(0);
+  umask(mask);
+  mode_t mode = 0666 & ~mask;
+  pbc_strbuf *texts = pbc_xcalloc(2 * n, sizeof *texts);
+  char **paths = pbc_xcalloc(2 * n, sizeof *paths);
+  pbc_strbuf deps;
+  pbc_sb_init(&deps);
+  for (size_t i = 0; i < n; i++) {
+    char *base = pbc_gen_c_base(inputs[i]->src->path);
+    paths[2 * i] = pbc__output_path(o->out_dir, base, ".pb.h");
+    paths[2 * i + 1] = pbc__output_path(o->out_dir, base, ".pb.c");
+    free(base);
+    pbc_gen_c(inputs[i], &texts[2 * i], &texts[2 * i + 1]);
+    /* "OUT.pb.h OUT.pb.c: INPUT.pbs IMPORTS...", paths escaped. */
+    pbc__dep_path(&deps, paths[2 * i]);
+    pbc__dep_path(&deps, paths[2 * i + 1]);
+    pbc_sb_puts(&deps, ":");
+    pbc__dep_path(&deps, inputs[i]->src->path);
+    pbc__dep_walk w = {&deps, inputs[i]};
+    pbc_program_walk(prog, inputs[i], pbc__dep_file, &w);
+    pbc_sb_putc(&deps, '\n');
+  }
+  int status = PBC_EXIT_OK;
+  for (size_t i = 0; i < 2 * n && status == PBC_EXIT_OK; i++)
+    if (!pbc__write_atomic(diag, paths[i], pbc_sb_str(&texts[i]), texts[i].len,
+                           mode))
+      status = PBC_EXIT_USAGE;
+  if (status == PBC_EXIT_OK && o->depfile &&
+      !pbc__write_atomic(diag, o->depfile, pbc_sb_str(&deps), deps.len, mode))
+    status = PBC_EXIT_USAGE;
+  for (size_t i = 0; i < 2 * n; i++) {
+    pbc_sb_free(&texts[i]);
+    free(paths[i]);
+  }
+  free(texts);
+  free(paths);
+  pbc_sb_free(&deps);
+  return status;
+}
+
+/* Loads, checks and generates.  Returns the exit status. */
+static int pbc__compile(const pbc__options *o, pbc_diag *diag) {
+  pbc_program prog;
+  pbc_program_init(&prog, diag, o->includes, o->nincludes);
+  pbc_file **inputs = pbc_xcalloc(o->ninputs, sizeof *inputs);
+  size_t n = 0;
+  int status = PBC_EXIT_OK;
+
+  for (size_t i = 0; i < o->ninputs && !prog.io_error; i++) {
+    pbc_file *f = pbc_load_input(&prog, o->inputs[i]);
+    bool seen = false;
+    for (size_t k = 0; f && k < n; k++)
+      seen = seen || inputs[k] == f;
+    if (f && !seen)
+      inputs[n++] = f;
+  }
+  if (prog.io_error)
+    status = PBC_EXIT_USAGE;
+
+  /* Two inputs must not write the same outputs. */
+  for (size_t i = 0; status == PBC_EXIT_OK && i < n; i++) {
+    char *a = pbc_gen_c_base(inputs[i]->src->path);
+    for (size_t k = 0; k < i && status == PBC_EXIT_OK; k++) {
+      char *b = pbc_gen_c_base(inputs[k]->src->path);
+      if (strcmp(a, b) == 0) {
+        pbc_tool_error(diag, "'%s' and '%s' would both write %s.pb.h",
+                       inputs[k]->src->path, inputs[i]->src->path, a);
+        status = PBC_EXIT_USAGE;
+      }
+      free(b);
+    }
+    free(a);
+  }
+
+  if (status == PBC_EXIT_OK) {
+    /* False also after a syntax error: then no semantic check runs. */
+    bool checked = pbc_check_program(&prog);
+    bool ok = checked;
+    /* Generator checks only on a checked program: no follow-on errors. */
+    for (size_t i = 0; checked && i < n && !pbc_diag_stopped(diag); i++)
+      ok = pbc_gen_c_check(inputs[i], diag) && ok;
+    if (!ok || diag->errors > 0)
+      status = PBC_EXIT_SCHEMA;
+  }
+  if (status == PBC_EXIT_OK)
+    status = pbc__emit(&prog, inputs, n, o, diag);
+
+  free(inputs);
+  pbc_program_free(&prog);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  pbc_diag diag;
+  pbc_diag_init(&diag, stderr);
+  pbc__options o;
+  memset(&o, 0, sizeof o);
+  int status = pbc__parse_args(argc, argv, &o, &diag);
+  if (status < 0)
+    status = pbc__compile(&o, &diag);
+  free(o.includes);
+  return status;
+}
