@@ -198,10 +198,22 @@ static void pbc__check_enum(pbc__checker *c, pbc_decl *d) {
   }
   free(first);
   size_t m = 0;
+  bool has_zero = false;
   for (size_t i = 0; i < n; i++) {
     const pbc_enum_value *v = d->values.items[i];
-    if (in_range[i])
+    if (in_range[i]) {
       keys[m++] = (pbc__key){NULL, (uint64_t)v->value, i};
+      has_zero = has_zero || v->value == 0;
+    }
+  }
+  /* Zero is what an enum field holds when it is absent from the encoding
+   * and has no [default]: it must name a value. */
+  if (!has_zero && m == n) {
+    pbc_error(c->diag, d->loc, "enum '%s' has no value 0 (the default of its "
+              "fields)", d->name);
+    pbc_note(c->diag, ((const pbc_enum_value *)d->values.items[0])->loc,
+             "add a value '= 0', for example before '%s'",
+             ((const pbc_enum_value *)d->values.items[0])->name);
   }
   /* Renumber ords 0..m-1 for pbc__first_equal, remembering the real index. */
   size_t *real = pbc_xmalloc((m ? m : 1) * sizeof *real);
