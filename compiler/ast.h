@@ -166,6 +166,8 @@ typedef struct pbc_decl {
   pbc_vec indexes;       /* RECORD: pbc_index * */
   pbc_vec values;        /* ENUM: pbc_enum_value * */
   int mark;              /* scratch for graph walks in check.c */
+  bool fp_cached;        /* fingerprint.c: fp_value is this record's */
+  uint64_t fp_value;     /* fingerprint.c: memoized fingerprint */
 } pbc_decl;
 
 typedef struct pbc_import {

@@ -7,7 +7,7 @@
  * comments, whitespace and indexes are not part of it, so renaming a field
  * or adding a comment keeps the fingerprint, while changing a tag's type or
  * a default changes it.  The exact canonical form is documented in
- * fingerprint.c and docs/language.md.
+ * fingerprint.c and docs/evolution.md.
  *
  * Both functions need a file that check.c accepted (types resolved).
  */

@@ -5,19 +5,20 @@
  * is valid:
  *
  *   1. pbc_gen_c_check reports what this generator cannot express for an
- *      input file: field types it does not support yet (arrays, ref,
- *      list/set/map, embedded records, enum-typed fields), field names that
- *      are C or C++ keywords or likely macros (INT64_MAX, pb_x), a field
- *      that clashes with another's has_ flag, generated C names that
- *      collide or enter the runtime's pb_ namespace, and file names that
- *      cannot appear in #include.
+ *      input file: arrays of arrays, field names that are C or C++ keywords
+ *      or likely macros (INT64_MAX, pb_x) or the generated member
+ *      unknown_fields, a field that clashes with another's has_ flag,
+ *      generated C names that collide or enter the runtime's pb_ namespace,
+ *      and file names that cannot appear in #include.
  *   2. pbc_gen_c builds both files in memory.  The output is a pure
  *      function of the schema and the input's base name: no timestamps, no
  *      absolute paths.
  *
  * The generated API (per record R in package P) is described in
- * docs/compiler.md: P_R, P_R_type, P_R_init, P_R_encode, P_R_decode,
- * P_R_put, P_R_load.
+ * docs/generated.md: P_R, P_R_type, P_R_MAX_SIZE, P_R_FINGERPRINT,
+ * P_R_init, P_R_encode, P_R_decode, P_R_verify, P_R_put, P_R_load, and per
+ * enum E: P_E, P_E_name, P_E_from_name.  gen_internal.h says which file
+ * generates what.
  */
 #ifndef PBC_GEN_C_H
 #define PBC_GEN_C_H

@@ -2,9 +2,12 @@
  * main.c - the pbc command line.
  *
  *   pbc [-o DIR] [-I DIR]... [-M FILE] FILE.pbs...
+ *   pbc --print-fingerprints [-I DIR]... FILE.pbs...
+ *   pbc check [-I DIR]... OLD.pbs NEW.pbs
  *
- * The pipeline runs in phases, and nothing is written until every phase
- * has passed for every input:
+ * (--error-format=text|json applies to all three.)  Compiling runs in
+ * phases, and nothing is written until every phase has passed for every
+ * input:
  *
  *   1. load: read each input and, transitively, its imports (loader.c);
  *   2. check: semantic checks over every loaded file (check.c);
@@ -13,10 +16,15 @@
  *   5. write each output to a temporary file in the output directory and
  *      rename it into place, so a reader never sees a half-written file.
  *
- * Exit status: 0 on success, 1 when a schema has errors, 2 for usage and
- * I/O errors (an unreadable input, an output that cannot be written).
- * Only files named on the command line get outputs; imports are read for
- * their types.
+ * --print-fingerprints stops after phase 2 and prints one line per record
+ * of each input to stdout.  `check` loads and checks OLD and NEW as two
+ * separate programs (each has its own imports), then compares them
+ * (evolve.c) and prints a summary line to stdout.
+ *
+ * Exit status: 0 on success, 1 when a schema has errors (or pbc check
+ * found a breaking change), 2 for usage and I/O errors (an unreadable
+ * input, an output that cannot be written).  Only files named on the
+ * command line get outputs; imports are read for their types.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +37,8 @@
 
 #include "check.h"
 #include "diag.h"
+#include "evolve.h"
+#include "fingerprint.h"
 #include "gen_c.h"
 #include "loader.h"
 #include "util.h"
@@ -37,7 +47,15 @@ enum { PBC_EXIT_OK = 0, PBC_EXIT_SCHEMA = 1, PBC_EXIT_USAGE = 2 };
 
 static const char pbc__usage[] =
     "Usage: pbc [options] FILE.pbs...\n"
+    "       pbc --print-fingerprints [options] FILE.pbs...\n"
+    "       pbc check [options] OLD.pbs NEW.pbs\n"
     "Compiles ProtoBase schemas to C: FILE.pbs gives FILE.pb.h and FILE.pb.c.\n"
+    "\n"
+    "Commands:\n"
+    "  check OLD.pbs NEW.pbs\n"
+    "                      compare two versions of a schema: report each\n"
+    "                      change as compatible or breaking, and exit 1 if\n"
+    "                      any is breaking (writes no files)\n"
     "\n"
     "Options:\n"
     "  -o DIR              write the outputs into DIR (default: .)\n"
@@ -47,11 +65,19 @@ static const char pbc__usage[] =
     "  -M FILE, --depfile FILE\n"
     "                      write a Make-style depfile: the outputs depend on\n"
     "                      each input and every schema it imports\n"
+    "      --print-fingerprints\n"
+    "                      check the schemas and print one line per record,\n"
+    "                      'package.Record 0123456789abcdef' (the XXH3-64\n"
+    "                      fingerprint in hex); writes no files\n"
+    "      --error-format=FORMAT\n"
+    "                      'text' (default): file:line:col: error: message,\n"
+    "                      then the source line and a caret; 'json': one\n"
+    "                      JSON array of every diagnostic on stderr at exit\n"
     "  -h, --help          print this help and exit\n"
     "      --version       print the version and exit\n"
     "\n"
-    "Exit status: 0 on success, 1 for errors in a schema, 2 for usage or\n"
-    "I/O errors.\n";
+    "Exit status: 0 on success, 1 for errors in a schema or a breaking\n"
+    "change (check), 2 for usage or I/O errors.\n";
 
 typedef struct pbc__options {
   const char *out_dir;  /* -o */
@@ -60,15 +86,50 @@ typedef struct pbc__options {
   const char *depfile;  /* -M / --depfile, or NULL */
   char **inputs;        /* the schema files (argv strings) */
   size_t ninputs;
+  bool fingerprints;    /* --print-fingerprints */
+  bool check;           /* the check command: inputs are OLD and NEW */
 } pbc__options;
+
+enum { PBC__OPT_VERSION = 256, PBC__OPT_FINGERPRINTS, PBC__OPT_ERROR_FORMAT };
+
+/* Parses a --error-format value.  Returns false if it is not one. */
+static bool pbc__error_format(const char *s, pbc_diag_format *out) {
+  if (strcmp(s, "text") == 0)
+    *out = PBC_DIAG_TEXT;
+  else if (strcmp(s, "json") == 0)
+    *out = PBC_DIAG_JSON;
+  else
+    return false;
+  return true;
+}
+
+/*
+ * Finds --error-format before the real parse, so that a usage error on an
+ * earlier argument is already reported in the requested format.
+ */
+static void pbc__prescan_format(int argc, char **argv, pbc_diag *diag) {
+  static const char prefix[] = "--error-format=";
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    const char *v = NULL;
+    if (strncmp(argv[i], prefix, sizeof prefix - 1) == 0)
+      v = argv[i] + sizeof prefix - 1;
+    else if (strcmp(argv[i], "--error-format") == 0 && i + 1 < argc)
+      v = argv[i + 1];
+    if (v)
+      pbc__error_format(v, &diag->format);
+  }
+}
 
 /* Returns -1 to go on, or an exit status. */
 static int pbc__parse_args(int argc, char **argv, pbc__options *o,
                            pbc_diag *diag) {
-  static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
-                                        {"version", no_argument, NULL, 'V'},
-                                        {"depfile", required_argument, NULL, 'M'},
-                                        {NULL, 0, NULL, 0}};
+  static const struct option longs[] = {
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, PBC__OPT_VERSION},
+      {"depfile", required_argument, NULL, 'M'},
+      {"print-fingerprints", no_argument, NULL, PBC__OPT_FINGERPRINTS},
+      {"error-format", required_argument, NULL, PBC__OPT_ERROR_FORMAT},
+      {NULL, 0, NULL, 0}};
   o->out_dir = ".";
   opterr = 0;
   int c;
@@ -88,30 +149,53 @@ static int pbc__parse_args(int argc, char **argv, pbc__options *o,
     case 'h':
       fputs(pbc__usage, stdout);
       return PBC_EXIT_OK;
-    case 'V':
+    case PBC__OPT_VERSION:
       printf("pbc %s\n", PBC_VERSION);
       return PBC_EXIT_OK;
+    case PBC__OPT_FINGERPRINTS:
+      o->fingerprints = true;
+      break;
+    case PBC__OPT_ERROR_FORMAT:
+      if (!pbc__error_format(optarg, &diag->format)) {
+        pbc_tool_error(diag, "unknown error format '%s' (use text or json)",
+                       optarg);
+        pbc_diag_hint(diag, "Try 'pbc --help'.");
+        return PBC_EXIT_USAGE;
+      }
+      break;
     case ':':
-      if (optopt)
+      if (optopt > 0 && optopt < 256)
         pbc_tool_error(diag, "option '-%c' needs an argument", optopt);
       else
         pbc_tool_error(diag, "option '%s' needs an argument", argv[optind - 1]);
-      fputs("Try 'pbc --help'.\n", stderr);
+      pbc_diag_hint(diag, "Try 'pbc --help'.");
       return PBC_EXIT_USAGE;
     default:
       if (optopt)
         pbc_tool_error(diag, "unknown option '-%c'", optopt);
       else
         pbc_tool_error(diag, "unknown option '%s'", argv[optind - 1]);
-      fputs("Try 'pbc --help'.\n", stderr);
+      pbc_diag_hint(diag, "Try 'pbc --help'.");
       return PBC_EXIT_USAGE;
     }
   }
   o->inputs = argv + optind;
   o->ninputs = (size_t)(argc - optind);
+  if (o->ninputs > 0 && strcmp(o->inputs[0], "check") == 0) {
+    o->check = true;
+    o->inputs++;
+    o->ninputs--;
+    if (o->ninputs != 2 || o->fingerprints) {
+      pbc_tool_error(diag, o->fingerprints
+                               ? "check does not take --print-fingerprints"
+                               : "check needs two schemas: OLD.pbs NEW.pbs");
+      pbc_diag_hint(diag, "Try 'pbc --help'.");
+      return PBC_EXIT_USAGE;
+    }
+  }
   if (o->ninputs == 0) {
     pbc_tool_error(diag, "no input files");
-    fputs("Try 'pbc --help'.\n", stderr);
+    pbc_diag_hint(diag, "Try 'pbc --help'.");
     return PBC_EXIT_USAGE;
   }
   return -1;
@@ -233,6 +317,55 @@ static int pbc__emit(pbc_program *prog, pbc_file **inputs, size_t n,
   return status;
 }
 
+/* --print-fingerprints: "package.Record 0123456789abcdef" per record. */
+static void pbc__print_fingerprints(pbc_file **inputs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < inputs[i]->decls.len; k++) {
+      const pbc_decl *d = inputs[i]->decls.items[k];
+      if (d->kind != PBC_DECL_RECORD)
+        continue;
+      if (inputs[i]->package)
+        printf("%s.", inputs[i]->package);
+      printf("%s %016llx\n", d->name,
+             (unsigned long long)pbc_fingerprint_record(d));
+    }
+  }
+  fflush(stdout);
+}
+
+/*
+ * pbc check OLD NEW: two programs, so that each version resolves its own
+ * imports and a record name may exist in both.  Returns the exit status.
+ */
+static int pbc__check(const pbc__options *o, pbc_diag *diag) {
+  pbc_program prog[2];
+  pbc_file *f[2] = {NULL, NULL};
+  int status = PBC_EXIT_OK;
+  for (int i = 0; i < 2; i++) {
+    pbc_program_init(&prog[i], diag, o->includes, o->nincludes);
+    if (status == PBC_EXIT_OK) {
+      f[i] = pbc_load_input(&prog[i], o->inputs[i]);
+      if (prog[i].io_error)
+        status = PBC_EXIT_USAGE;
+    }
+  }
+  for (int i = 0; i < 2 && status == PBC_EXIT_OK; i++)
+    if (!f[i] || !pbc_check_program(&prog[i]) || diag->errors > 0)
+      status = PBC_EXIT_SCHEMA;
+  if (status == PBC_EXIT_OK) {
+    pbc_evolve_counts counts;
+    pbc_evolve_check(f[0], f[1], diag, &counts);
+    printf("pbc check: %d compatible, %d breaking\n", counts.compatible,
+           counts.breaking);
+    fflush(stdout);
+    if (counts.breaking > 0)
+      status = PBC_EXIT_SCHEMA;
+  }
+  pbc_program_free(&prog[0]);
+  pbc_program_free(&prog[1]);
+  return status;
+}
+
 /* Loads, checks and generates.  Returns the exit status. */
 static int pbc__compile(const pbc__options *o, pbc_diag *diag) {
   pbc_program prog;
@@ -272,12 +405,15 @@ static int pbc__compile(const pbc__options *o, pbc_diag *diag) {
     bool checked = pbc_check_program(&prog);
     bool ok = checked;
     /* Generator checks only on a checked program: no follow-on errors. */
-    for (size_t i = 0; checked && i < n && !pbc_diag_stopped(diag); i++)
+    for (size_t i = 0; checked && !o->fingerprints && i < n &&
+                       !pbc_diag_stopped(diag); i++)
       ok = pbc_gen_c_check(inputs[i], diag) && ok;
     if (!ok || diag->errors > 0)
       status = PBC_EXIT_SCHEMA;
   }
-  if (status == PBC_EXIT_OK)
+  if (status == PBC_EXIT_OK && o->fingerprints)
+    pbc__print_fingerprints(inputs, n);
+  else if (status == PBC_EXIT_OK)
     status = pbc__emit(&prog, inputs, n, o, diag);
 
   free(inputs);
@@ -288,11 +424,13 @@ static int pbc__compile(const pbc__options *o, pbc_diag *diag) {
 int main(int argc, char **argv) {
   pbc_diag diag;
   pbc_diag_init(&diag, stderr);
+  pbc__prescan_format(argc, argv, &diag);
   pbc__options o;
   memset(&o, 0, sizeof o);
   int status = pbc__parse_args(argc, argv, &o, &diag);
   if (status < 0)
-    status = pbc__compile(&o, &diag);
+    status = o.check ? pbc__check(&o, &diag) : pbc__compile(&o, &diag);
   free(o.includes);
+  pbc_diag_finish(&diag);
   return status;
 }

@@ -5,6 +5,13 @@
  * encoders can write every field without checking each call and read the
  * outcome once.  Readers check every length against the end of the input
  * before touching a byte; nothing here allocates while decoding.
+ *
+ * Also here: nested LEN fields (written first, length patched after),
+ * packed arrays, atom pointers, and pb_field_check / pb_packed_check, which
+ * call the very accessors decoders use, so that a generated _verify accepts
+ * exactly what the matching _decode accepts.  The arena, the unknown-field
+ * cursor and the verify path helpers have files of their own (arena.c,
+ * unknown.c, verify.c).
  */
 #include "protobase/wire.h"
 
@@ -12,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protobase/protobase.h" /* pb_atom_ptr */
 #include "util/endian.h"
 
 /* --- pb_str / pb_buf --- */
@@ -140,6 +148,10 @@ void pb_reader_init(pb_reader *r, const void *data, size_t size) {
 }
 
 int pb_reader_varint(pb_reader *r, uint64_t *out) {
+  if (r->pos != r->end && *r->pos < 0x80) { /* one byte: most keys, lengths */
+    *out = *r->pos++;
+    return PB_OK;
+  }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (r->pos == r->end) return PB_ECORRUPT;
@@ -156,6 +168,7 @@ int pb_reader_varint(pb_reader *r, uint64_t *out) {
 }
 
 int pb_reader_next(pb_reader *r, pb_field *f) {
+  f->key = r->pos;
   if (r->pos == r->end) return 0;
   uint64_t key;
   if (pb_reader_varint(r, &key) != PB_OK) return PB_ECORRUPT;
@@ -300,4 +313,228 @@ int pb_field_bytes(const pb_field *f, pb_bytes *out) {
   out->ptr = f->data;
   out->len = f->size;
   return PB_OK;
+}
+
+/* --- nested LEN fields --- */
+
+/* Bytes that the varint form of v takes. */
+static size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+pb_len_mark pb_wire_begin_len(pb_buf *b, uint32_t tag) {
+  pb_len_mark m = {b->len, b->len};
+  if (pb_buf_reserve(b, 6) != PB_OK) return m;
+  put_key(b, tag, PB_WT_LEN);
+  b->data[b->len++] = 0; /* one byte for the length; grown at the end */
+  m.body = b->len;
+  return m;
+}
+
+void pb_wire_end_len(pb_buf *b, pb_len_mark m, bool omit_empty) {
+  if (b->err != PB_OK) return;
+  assert(m.body > m.key && m.body <= b->len);
+  size_t n = b->len - m.body;
+  if (n == 0 && omit_empty) {
+    b->len = m.key;
+    return;
+  }
+  size_t extra = varint_size(n) - 1;
+  if (extra > 0) {
+    if (pb_buf_reserve(b, extra) != PB_OK) return;
+    memmove(b->data + m.body + extra, b->data + m.body, n);
+    b->len += extra;
+  }
+  put_varint_raw(b->data + m.body - 1, n);
+}
+
+/* --- packed array elements --- */
+
+void pb_wire_raw_zigzag(pb_buf *b, int64_t v) {
+  pb_wire_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+void pb_wire_raw_float(pb_buf *b, float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  if (pb_buf_reserve(b, 4) != PB_OK) return;
+  pb__store_le32(b->data + b->len, bits);
+  b->len += 4;
+}
+
+void pb_wire_raw_double(pb_buf *b, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  if (pb_buf_reserve(b, 8) != PB_OK) return;
+  pb__store_le64(b->data + b->len, bits);
+  b->len += 8;
+}
+
+/* --- atom pointers --- */
+
+void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const pb_atom_ptr *p) {
+  uint8_t body[26];
+  pb__store_le64(body, p->batch_hi);
+  pb__store_le64(body + 8, p->batch_lo);
+  size_t n = 16 + put_varint_raw(body + 16, p->offset);
+  pb_wire_put_len(b, tag, body, n);
+}
+
+int pb_field_atom_ptr(const pb_field *f, pb_atom_ptr *out) {
+  if (f->wire_type != PB_WT_LEN || f->size < 17) return PB_ECORRUPT;
+  pb_reader r;
+  uint64_t offset;
+  pb_reader_init(&r, f->data + 16, f->size - 16);
+  if (pb_reader_varint(&r, &offset) != PB_OK || r.pos != r.end)
+    return PB_ECORRUPT;
+  out->batch_hi = pb__load_le64(f->data);
+  out->batch_lo = pb__load_le64(f->data + 8);
+  out->offset = offset;
+  return PB_OK;
+}
+
+/* --- packed arrays --- */
+
+/* Checks the shape of a packed field: LEN, and whole fixed-size elements. */
+static int packed_shape(const pb_field *f, uint8_t wire_type) {
+  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+  switch (wire_type) {
+  case PB_WT_VARINT:
+    /* A payload must end with a varint's last byte (top bit clear). */
+    return f->size == 0 || !(f->data[f->size - 1] & 0x80) ? PB_OK
+                                                           : PB_ECORRUPT;
+  case PB_WT_I32:
+    return f->size % 4 == 0 ? PB_OK : PB_ECORRUPT;
+  case PB_WT_I64:
+    return f->size % 8 == 0 ? PB_OK : PB_ECORRUPT;
+  default:
+    return PB_ECORRUPT;
+  }
+}
+
+int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count) {
+  if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
+  size_t n = 0;
+  if (wire_type == PB_WT_VARINT) {
+    for (size_t i = 0; i < f->size; i++) n += !(f->data[i] & 0x80);
+  } else {
+    n = f->size / (wire_type == PB_WT_I32 ? 4 : 8);
+  }
+  *count += n;
+  return PB_OK;
+}
+
+int pb_packed_begin(const pb_field *f, uint8_t wire_type, pb_packed *p) {
+  if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
+  pb_reader_init(&p->rd, f->data, f->size);
+  p->wire_type = wire_type;
+  return PB_OK;
+}
+
+int pb_packed_next(pb_packed *p, pb_field *elem) {
+  pb_reader *r = &p->rd;
+  elem->key = r->pos;
+  if (r->pos == r->end) return 0;
+  elem->tag = 0;
+  elem->wire_type = p->wire_type;
+  elem->data = NULL;
+  elem->size = 0;
+  size_t left = (size_t)(r->end - r->pos);
+  switch (p->wire_type) {
+  case PB_WT_VARINT:
+    return pb_reader_varint(r, &elem->value) == PB_OK ? 1 : PB_ECORRUPT;
+  case PB_WT_I32:
+    if (left < 4) return PB_ECORRUPT;
+    elem->value = pb__load_le32(r->pos);
+    r->pos += 4;
+    return 1;
+  case PB_WT_I64:
+    if (left < 8) return PB_ECORRUPT;
+    elem->value = pb__load_le64(r->pos);
+    r->pos += 8;
+    return 1;
+  default:
+    return PB_ECORRUPT;
+  }
+}
+
+int pb_len_count(const pb_field *f, size_t *count) {
+  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+  (*count)++;
+  return PB_OK;
+}
+
+/* --- checks (generated _verify) --- */
+
+int pb_field_check(const pb_field *f, pb_check kind) {
+  union {
+    bool b;
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    float f32;
+    double f64;
+    pb_str s;
+    pb_bytes bytes;
+    pb_atom_ptr ptr;
+  } v;
+  switch (kind) {
+  case PB_CHECK_BOOL: return pb_field_bool(f, &v.b);
+  case PB_CHECK_I8: return pb_field_i8(f, &v.i8);
+  case PB_CHECK_I16: return pb_field_i16(f, &v.i16);
+  case PB_CHECK_I32: return pb_field_i32(f, &v.i32);
+  case PB_CHECK_I64: return pb_field_i64(f, &v.i64);
+  case PB_CHECK_U8: return pb_field_u8(f, &v.u8);
+  case PB_CHECK_U16: return pb_field_u16(f, &v.u16);
+  case PB_CHECK_U32: return pb_field_u32(f, &v.u32);
+  case PB_CHECK_U64: return pb_field_u64(f, &v.u64);
+  case PB_CHECK_FLOAT: return pb_field_float(f, &v.f32);
+  case PB_CHECK_DOUBLE: return pb_field_double(f, &v.f64);
+  case PB_CHECK_STR: return pb_field_str(f, &v.s);
+  case PB_CHECK_BYTES: return pb_field_bytes(f, &v.bytes);
+  case PB_CHECK_ATOM_PTR: return pb_field_atom_ptr(f, &v.ptr);
+  }
+  return PB_ECORRUPT;
+}
+
+/* The wire type of the elements of a packed array of `kind`. */
+static int check_wire_type(pb_check kind) {
+  switch (kind) {
+  case PB_CHECK_FLOAT: return PB_WT_I32;
+  case PB_CHECK_DOUBLE: return PB_WT_I64;
+  case PB_CHECK_STR:
+  case PB_CHECK_BYTES:
+  case PB_CHECK_ATOM_PTR: return -1; /* not packable */
+  default: return PB_WT_VARINT;
+  }
+}
+
+int pb_packed_check(const pb_field *f, pb_check kind, size_t *count,
+                    size_t *bad) {
+  int wt = check_wire_type(kind);
+  pb_packed p;
+  pb_field e;
+  int rc;
+  *bad = PB_VERIFY_NO_INDEX;
+  if (wt < 0 || pb_packed_begin(f, (uint8_t)wt, &p) != PB_OK)
+    return PB_ECORRUPT;
+  while ((rc = pb_packed_next(&p, &e)) == 1) {
+    if (pb_field_check(&e, kind) != PB_OK) {
+      *bad = *count;
+      return PB_ECORRUPT;
+    }
+    (*count)++;
+  }
+  if (rc != 0) *bad = *count;
+  return rc == 0 ? PB_OK : PB_ECORRUPT;
 }

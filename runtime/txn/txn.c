@@ -9,6 +9,10 @@
  * then the space root, appends the batch and swaps the storage root in one
  * step of the storage tier: either all of it is published or none of it.
  *
+ * Memory handed out as views (copies of own atoms, and the arena that
+ * generated `_load` functions decode arrays into: pb_txn_arena) lives until
+ * the transaction ends.
+ *
  * Walking skeleton: a concurrent commit to the SAME database gives
  * PB_ECONFLICT; the three-way merge of SPEC section 7 comes with issue 5.
  */
@@ -35,12 +39,14 @@ struct pb_txn {
   pb__batch_builder batch; /* atoms this transaction wrote */
   pb_buf scratch;          /* reused to encode one atom */
   own_copy *copies;        /* copies of own atoms given out as views */
+  pb_arena *arena;         /* decoded arrays of _load; NULL until used */
 };
 
 static void txn_free(pb_txn *txn) {
   pb__flatdict_free(&txn->names);
   pb__batch_free(&txn->batch);
   pb_buf_free(&txn->scratch);
+  pb_arena_destroy(txn->arena);
   while (txn->copies) {
     own_copy *c = txn->copies;
     txn->copies = c->next;
@@ -150,6 +156,16 @@ int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
   if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
   if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
   return rc;
+}
+
+int pb_txn_arena(pb_txn *txn, pb_arena **out) {
+  if (!txn || !out) return PB_EINVAL;
+  if (!txn->arena) {
+    int rc = pb_arena_create(&txn->arena);
+    if (rc != PB_OK) return rc;
+  }
+  *out = txn->arena;
+  return PB_OK;
 }
 
 /* --- named values --- */

@@ -39,7 +39,7 @@ static void feed(const uint8_t *p, size_t n) {
   if (n) memcpy(copy, p, n);
 
   tasks_Task t;
-  int rc = tasks_Task_decode(&t, copy, n);
+  int rc = tasks_Task_decode(&t, copy, n, NULL);
   assert_true(rc == PB_OK || rc == PB_ECORRUPT);
   if (rc == PB_OK) { /* what decodes re-encodes without error */
     pb_buf b;

@@ -52,7 +52,7 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 1
+#define PB_GENERATED_ABI 2
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);
@@ -245,6 +245,14 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
  */
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body);
+
+/**
+ * Gives the transaction's arena, created on first use and destroyed when
+ * the transaction commits or aborts.  Generated `_load` functions decode
+ * arrays into it, so they live exactly as long as the record's string
+ * views.  Errors: PB_ENOMEM.
+ */
+int pb_txn_arena(pb_txn *txn, pb_arena **out);
 
 /**
  * Names a value in the database root: after commit, pb_txn_get(name) in a

@@ -7,12 +7,23 @@
  *   PB_WT_VARINT (0)  LEB128 varint: bool, enums, unsigned ints, and signed
  *                     ints in zigzag form;
  *   PB_WT_I64    (1)  8 bytes little-endian: float64;
- *   PB_WT_LEN    (2)  varint length, then that many bytes: string, bytes;
+ *   PB_WT_LEN    (2)  varint length, then that many bytes: string, bytes,
+ *                     embedded records, packed arrays, atom pointers;
  *   PB_WT_I32    (5)  4 bytes little-endian: float32.
  *
  * Encoders write fields in ascending tag order and omit a field whose value
  * equals its default, so one value has exactly one encoding.  docs/format.md
- * describes the bytes; this header is the C side of it.
+ * describes the bytes, docs/generated.md the generated code that uses this
+ * header.
+ *
+ * Besides the field writers and readers, this header holds what generated
+ * record code needs around them:
+ *
+ *   - pb_arena: memory for decoded arrays, freed all at once;
+ *   - nested LEN fields (pb_wire_begin_len / pb_wire_end_len), packed
+ *     arrays (pb_packed_*), atom pointers (pb_wire_put_atom_ptr);
+ *   - pb_unknown: re-emits the fields of a newer schema that a decoder kept;
+ *   - pb_verify_error and the pb_verify_* helpers behind generated _verify.
  *
  * Writers (pb_buf) keep a sticky error: after the first failed allocation
  * every later write is a no-op, and pb_buf_error() reports PB_ENOMEM once at
@@ -71,7 +82,8 @@ typedef struct pb_buf {
   uint8_t *data; /* heap storage, owned by the buffer */
   size_t len;    /* bytes written */
   size_t cap;    /* bytes allocated */
-  int err;       /* PB_OK, or the first error (PB_ENOMEM, PB_ETOOBIG) */
+  int err;       /* PB_OK, or the first error (PB_ENOMEM, PB_ETOOBIG,
+                    PB_EINVAL: see pb_unknown_flush) */
 } pb_buf;
 
 /** Initializes an empty buffer.  Allocates nothing. */
@@ -87,7 +99,10 @@ void pb_buf_reset(pb_buf *b);
 int pb_buf_reserve(pb_buf *b, size_t extra);
 /** Appends raw bytes (no-op once the buffer has an error). */
 void pb_buf_append(pb_buf *b, const void *data, size_t size);
-/** Returns the buffer's sticky error: PB_OK, PB_ENOMEM or PB_ETOOBIG. */
+/**
+ * Returns the buffer's sticky error: PB_OK, PB_ENOMEM, PB_ETOOBIG, or
+ * PB_EINVAL (kept unknown fields that were not a valid record body).
+ */
 static inline int pb_buf_error(const pb_buf *b) { return b->err; }
 
 /* --- Writers: each appends one complete field (key and value). --- */
@@ -119,8 +134,9 @@ typedef struct pb_reader {
   const uint8_t *end; /* one past the last byte */
 } pb_reader;
 
-/** One decoded field.  `data` points into the reader's input. */
+/** One decoded field.  `key` and `data` point into the reader's input. */
 typedef struct pb_field {
+  const uint8_t *key;  /* the field's first byte (also set on PB_ECORRUPT) */
   uint32_t tag;        /* 1 .. PB_TAG_MAX */
   uint8_t wire_type;   /* one of enum pb_wire_type */
   uint64_t value;      /* the varint, or the raw I32 / I64 bits */
@@ -134,7 +150,8 @@ void pb_reader_init(pb_reader *r, const void *data, size_t size);
 /**
  * Reads the next field.  Returns 1 and fills *f when a field was read, 0 at
  * the end of the input, or PB_ECORRUPT for a truncated varint or payload, a
- * tag of 0 or above PB_TAG_MAX, or an unknown wire type.
+ * tag of 0 or above PB_TAG_MAX, or an unknown wire type.  In every case
+ * f->key is set to where the field starts (the end of the input for 0).
  */
 int pb_reader_next(pb_reader *r, pb_field *f);
 
@@ -164,6 +181,245 @@ int pb_field_bytes(const pb_field *f, pb_bytes *out);
 
 /** Returns true when `s` is well-formed UTF-8 (no overlongs, no surrogates). */
 bool pb_utf8_valid(const void *s, size_t size);
+
+/* --- Arena: memory for decoded arrays. --- */
+
+/**
+ * A region allocator.  Generated `_decode` functions take their array items
+ * from an arena (the record struct itself is the caller's).  Memory comes in
+ * blocks that never move, so every pointer an arena gave out stays valid
+ * until pb_arena_reset or pb_arena_destroy, and is freed by them all at once
+ * (there is no per-allocation free).  An arena belongs to one thread at a
+ * time.
+ */
+typedef struct pb_arena pb_arena;
+
+/** Creates an empty arena (allocates nothing yet).  Errors: PB_ENOMEM. */
+int pb_arena_create(pb_arena **out);
+
+/** Frees the arena and everything allocated from it.  NULL is a no-op. */
+void pb_arena_destroy(pb_arena *a);
+
+/**
+ * Returns `size` bytes aligned to 8, or NULL when out of memory (or `a` is
+ * NULL).  `size` 0 gives a valid pointer to no bytes.  The bytes are not
+ * zeroed.  Valid until pb_arena_reset or pb_arena_destroy.
+ */
+void *pb_arena_alloc(pb_arena *a, size_t size);
+
+/**
+ * Returns room for `count` items of `size` bytes, like pb_arena_alloc, or
+ * NULL when count * size overflows or memory runs out.
+ */
+void *pb_arena_alloc_array(pb_arena *a, size_t count, size_t size);
+
+/**
+ * Frees everything allocated from the arena but keeps its largest block for
+ * reuse: decoding many records in a loop with a reset between them
+ * allocates nothing after the first round.  Invalidates every pointer the
+ * arena gave out.
+ */
+void pb_arena_reset(pb_arena *a);
+
+/** Bytes handed out since create or the last reset (for tests and stats). */
+size_t pb_arena_allocated(const pb_arena *a);
+
+
+/* --- Nested length-delimited fields (embedded records, packed arrays). --- */
+
+/** Where a LEN field started; see pb_wire_begin_len. */
+typedef struct pb_len_mark {
+  size_t key;  /* offset of the field's key in the buffer */
+  size_t body; /* offset of the first byte of its payload */
+} pb_len_mark;
+
+/**
+ * Starts a LEN field whose payload is written next (by any writers), and
+ * whose length is not known yet.  Finish it with pb_wire_end_len.
+ */
+pb_len_mark pb_wire_begin_len(pb_buf *b, uint32_t tag);
+
+/**
+ * Finishes the LEN field started at `m`: writes the payload's length before
+ * it (moving the payload when the length needs more than one byte).  With
+ * `omit_empty`, an empty payload removes the whole field, key included.
+ */
+void pb_wire_end_len(pb_buf *b, pb_len_mark m, bool omit_empty);
+
+/* Elements of packed arrays: values without keys. */
+
+/** Appends a signed integer as a zigzag varint (no key). */
+void pb_wire_raw_zigzag(pb_buf *b, int64_t v);
+/** Appends a float32 as 4 bytes little-endian (no key). */
+void pb_wire_raw_float(pb_buf *b, float v);
+/** Appends a float64 as 8 bytes little-endian (no key). */
+void pb_wire_raw_double(pb_buf *b, double v);
+
+/* --- Atom pointers (ref<R> to a record without a key, list, set, map). --- */
+
+struct pb_atom_ptr; /* protobase/protobase.h */
+
+/**
+ * Field with an atom pointer (PB_WT_LEN): 8 bytes batch_hi little-endian,
+ * 8 bytes batch_lo little-endian, then the offset as a varint.
+ */
+void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const struct pb_atom_ptr *p);
+
+/**
+ * Reads an atom pointer field.  PB_ECORRUPT for another wire type, a
+ * payload shorter than 17 bytes, a bad varint or bytes after it.
+ */
+int pb_field_atom_ptr(const pb_field *f, struct pb_atom_ptr *out);
+
+/* --- Packed arrays: one LEN field holding values without keys. --- */
+
+/** A cursor over the elements of one packed field. */
+typedef struct pb_packed {
+  pb_reader rd;      /* over the payload */
+  uint8_t wire_type; /* of every element: VARINT, I32 or I64 */
+} pb_packed;
+
+/**
+ * Adds the number of elements of packed field `f` to *count, without
+ * decoding them: varints are counted by their last bytes, so the count
+ * never exceeds the payload's size.  PB_ECORRUPT when `f` is not a LEN
+ * field, a fixed-size payload is not a multiple of the element size, or the
+ * last varint is cut off.
+ */
+int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count);
+
+/**
+ * Starts reading packed field `f` whose elements have `wire_type`.  Returns
+ * PB_OK or PB_ECORRUPT (the same structural checks as pb_packed_count).
+ */
+int pb_packed_begin(const pb_field *f, uint8_t wire_type, pb_packed *p);
+
+/**
+ * Reads the next element into *elem as a field of the element's wire type,
+ * so that the pb_field_* accessors apply.  Returns 1, 0 at the end, or
+ * PB_ECORRUPT.
+ */
+int pb_packed_next(pb_packed *p, pb_field *elem);
+
+/**
+ * Counts one element of an array whose elements are LEN fields (strings,
+ * bytes, records, atom pointers): adds 1 to *count, or returns PB_ECORRUPT
+ * when `f` is not a LEN field.
+ */
+int pb_len_count(const pb_field *f, size_t *count);
+
+/* --- Unknown fields: kept by decoders, written back by encoders. --- */
+
+/**
+ * A cursor over a kept record body (a generated struct's unknown_fields)
+ * that copies the fields whose tags the encoding schema does not know.
+ * Generated encoders call pb_unknown_copy(u, out, T) before writing the
+ * known field with tag T, and once with PB_TAG_MAX + 1 at the end, so the
+ * output stays in ascending tag order (for a kept body that was).
+ */
+typedef struct pb_unknown {
+  pb_reader rd;          /* the rest of the kept body */
+  const uint32_t *known; /* the schema's tags, ascending */
+  size_t nknown;         /* number of tags in `known` */
+} pb_unknown;
+
+/** Starts a cursor over `kept` (may be empty) for a schema's known tags. */
+void pb_unknown_init(pb_unknown *u, pb_bytes kept, const uint32_t *known,
+                     size_t nknown);
+
+/**
+ * Appends, verbatim, the next kept fields with unknown tags below `below`;
+ * stops at the first unknown field with a tag >= below.  Fields with known
+ * tags are skipped.  Kept bytes that are not a valid record body set the
+ * buffer's sticky error to PB_EINVAL.
+ */
+void pb_unknown_flush(pb_unknown *u, pb_buf *out, uint32_t below);
+
+/** pb_unknown_flush, inline: nothing to do once the kept body is used up. */
+static inline void pb_unknown_copy(pb_unknown *u, pb_buf *out, uint32_t below) {
+  if (u->rd.pos != u->rd.end) pb_unknown_flush(u, out, below);
+}
+
+/* --- Verification of untrusted record bodies (generated `_verify`). --- */
+
+/**
+ * Decoders and verifiers stop at this many levels of records nested in
+ * records of the same cycle (a record that holds an array of itself, for
+ * example); deeper input is PB_ECORRUPT.
+ */
+#define PB_WIRE_MAX_DEPTH 64
+
+/** Where and why a generated `_verify` rejected its input. */
+typedef struct pb_verify_error {
+  int code;       /* PB_OK, or PB_ECORRUPT */
+  size_t offset;  /* byte offset of the bad field in the outermost input */
+  char path[160]; /* the failing field: "Task.where.x", "Task.labels[3]";
+                     cut short (at a byte boundary) when longer */
+} pb_verify_error;
+
+/** No array index: the `index` argument of the pb_verify_* helpers. */
+#define PB_VERIFY_NO_INDEX SIZE_MAX
+
+/** What a field must hold, for pb_field_check and pb_packed_check. */
+typedef enum pb_check {
+  PB_CHECK_BOOL,   /* pb_field_bool */
+  PB_CHECK_I8,     /* pb_field_i8 ... */
+  PB_CHECK_I16,
+  PB_CHECK_I32,    /* also enums */
+  PB_CHECK_I64,
+  PB_CHECK_U8,
+  PB_CHECK_U16,
+  PB_CHECK_U32,
+  PB_CHECK_U64,
+  PB_CHECK_FLOAT,
+  PB_CHECK_DOUBLE,
+  PB_CHECK_STR,      /* pb_field_str: LEN, valid UTF-8 */
+  PB_CHECK_BYTES,    /* pb_field_bytes: any LEN (also embedded records) */
+  PB_CHECK_ATOM_PTR  /* pb_field_atom_ptr */
+} pb_check;
+
+/**
+ * Returns PB_OK exactly when the pb_field_* accessor for `kind` would
+ * accept `f` (it calls it), else PB_ECORRUPT.  Allocates nothing.
+ */
+int pb_field_check(const pb_field *f, pb_check kind);
+
+/**
+ * Checks every element of packed field `f` as pb_packed_begin / _next and
+ * the accessor for `kind` would, and adds the number of elements to *count.
+ * On PB_ECORRUPT, *bad is the failing element's index in the whole array
+ * (*count before the call plus its position), or PB_VERIFY_NO_INDEX when
+ * the field itself is malformed.
+ */
+int pb_packed_check(const pb_field *f, pb_check kind, size_t *count,
+                    size_t *bad);
+
+/**
+ * Records a failure: code PB_ECORRUPT, `offset`, and path `name` (NULL or
+ * "" for the record itself) with "[index]" unless index is
+ * PB_VERIFY_NO_INDEX.  Returns PB_ECORRUPT.
+ */
+int pb_verify_fail(pb_verify_error *err, size_t offset, const char *name,
+                   size_t index);
+
+/**
+ * A nested record at `offset` (of its payload) failed: adds `offset` to
+ * err->offset and puts "name[index]." before err->path.  Returns
+ * PB_ECORRUPT.
+ */
+int pb_verify_prefix(pb_verify_error *err, size_t offset, const char *name,
+                     size_t index);
+
+/**
+ * Like pb_verify_prefix, for a path reported by another record type's
+ * public `_verify` ("Point.x"): replaces its first component ("Point") with
+ * "name[index]".  Returns PB_ECORRUPT.
+ */
+int pb_verify_rename(pb_verify_error *err, size_t offset, const char *name,
+                     size_t index);
+
+/** Records success (code PB_OK, offset 0, path "").  Returns PB_OK. */
+int pb_verify_ok(pb_verify_error *err);
 
 #ifdef __cplusplus
 }
