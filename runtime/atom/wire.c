@@ -142,9 +142,9 @@ void pb_wire_put_bytes(pb_buf *b, uint32_t tag, pb_bytes v) {
 /* --- readers --- */
 
 void pb_reader_init(pb_reader *r, const void *data, size_t size) {
+  /* NULL + 0 is undefined behaviour in C: an empty input reads nothing. */
   r->pos = data;
-  r->end = r->pos + size;
-  if (!data) r->pos = r->end = NULL;
+  r->end = data ? r->pos + size : NULL;
 }
 
 int pb_reader_varint(pb_reader *r, uint64_t *out) {
