@@ -202,8 +202,8 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
       " * a field equal to its default left out, an optional field written\n"
       " * when its has_ flag is set, and the fields kept in unknown_fields\n"
       " * merged back in tag order.  Returns pb_buf_error(out): PB_OK,\n"
-      " * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a\n"
-      " * record body).\n"
+      " * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,\n"
+      " * or an unknown_fields that is not a record body).\n"
       " */\n"
       "int %s%s_encode(const %s%s *r, pb_buf *out);\n", p, n, p, n);
   bool arena = ri->needs_arena;

@@ -132,6 +132,11 @@ void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size) {
 }
 
 void pb_wire_put_str(pb_buf *b, uint32_t tag, pb_str s) {
+  /* A string field holds UTF-8: refuse to store what decode would reject. */
+  if (!pb_utf8_valid(s.ptr, s.len)) {
+    if (b->err == PB_OK) b->err = PB_EINVAL;
+    return;
+  }
   pb_wire_put_len(b, tag, s.ptr, s.len);
 }
 

@@ -566,14 +566,14 @@ static void verify_names_the_failing_field(void **state) {
   /* The second string of an array, not UTF-8. */
   pb_buf_reset(&b);
   pb_wire_put_str(&b, 26, pb_str_from_cstr("ok"));  /* 2 + 1 + 2 bytes */
-  pb_wire_put_str(&b, 26, (pb_str){"\xed\xa0\x80", 3}); /* a surrogate */
+  pb_wire_put_len(&b, 26, "\xed\xa0\x80", 3); /* a surrogate, raw */
   expect_bad(&b, "Everything.names[1]", 5);
 
   /* A field of a record from another file (geo.Vec2). */
   pb_buf_reset(&b);
   m = pb_wire_begin_len(&b, 21);
   pb_wire_put_str(&b, 3, pb_str_from_cstr("fine"));
-  pb_wire_put_str(&b, 3, (pb_str){"\xc0\x80", 2}); /* overlong */
+  pb_wire_put_len(&b, 3, "\xc0\x80", 2); /* overlong, raw */
   pb_wire_end_len(&b, m, true);
   expect_bad(&b, "Everything.v.labels[1]", 3 + 6);
 

@@ -113,8 +113,20 @@ static void wrong_wire_type_is_corrupt(void **state) {
   tasks_Task back;
   assert_int_equal(tasks_Task_decode(&back, b.data, b.len, NULL), PB_ECORRUPT);
   pb_buf_reset(&b);
-  pb_wire_put_str(&b, 2, (pb_str){"\xc3", 1}); /* invalid UTF-8 title */
+  pb_wire_put_len(&b, 2, "\xc3", 1); /* invalid UTF-8 title, raw */
   assert_int_equal(tasks_Task_decode(&back, b.data, b.len, NULL), PB_ECORRUPT);
+  pb_buf_free(&b);
+}
+
+static void invalid_utf8_is_refused_at_encode(void **state) {
+  (void)state;
+  tasks_Task t;
+  tasks_Task_init(&t);
+  t.title.ptr = "caf\xc3"; /* a truncated two-byte sequence */
+  t.title.len = 4;
+  pb_buf b;
+  pb_buf_init(&b);
+  assert_int_equal(tasks_Task_encode(&t, &b), PB_EINVAL);
   pb_buf_free(&b);
 }
 
@@ -156,6 +168,7 @@ int main(void) {
       cmocka_unit_test(optional_zero_is_kept),
       cmocka_unit_test(unknown_fields_do_not_break_decode),
       cmocka_unit_test(wrong_wire_type_is_corrupt),
+      cmocka_unit_test(invalid_utf8_is_refused_at_encode),
       cmocka_unit_test(put_and_load_in_a_transaction),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,7 +121,10 @@ void pb_wire_put_float(pb_buf *b, uint32_t tag, float v);
 void pb_wire_put_double(pb_buf *b, uint32_t tag, double v);
 /** Field with a length-delimited payload (PB_WT_LEN). */
 void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size);
-/** Field with a string view (PB_WT_LEN). */
+/**
+ * Field with a string view (PB_WT_LEN).  Text that is not valid UTF-8 is
+ * not written and makes the buffer's sticky error PB_EINVAL.
+ */
 void pb_wire_put_str(pb_buf *b, uint32_t tag, pb_str s);
 /** Field with a bytes view (PB_WT_LEN). */
 void pb_wire_put_bytes(pb_buf *b, uint32_t tag, pb_bytes v);

@@ -60,8 +60,8 @@ void common_Person_init(common_Person *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int common_Person_encode(const common_Person *r, pb_buf *out);
 
@@ -133,8 +133,8 @@ void common_Gauge_init(common_Gauge *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int common_Gauge_encode(const common_Gauge *r, pb_buf *out);
 
@@ -202,8 +202,8 @@ void common_Blob_init(common_Blob *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int common_Blob_encode(const common_Blob *r, pb_buf *out);
 
@@ -278,8 +278,8 @@ void common_Vec2_init(common_Vec2 *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int common_Vec2_encode(const common_Vec2 *r, pb_buf *out);
 

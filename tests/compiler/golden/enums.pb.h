@@ -78,8 +78,8 @@ void shop_enums_Order_init(shop_enums_Order *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int shop_enums_Order_encode(const shop_enums_Order *r, pb_buf *out);
 

@@ -69,8 +69,8 @@ void every_Point_init(every_Point *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int every_Point_encode(const every_Point *r, pb_buf *out);
 
@@ -138,8 +138,8 @@ void every_Node_init(every_Node *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int every_Node_encode(const every_Node *r, pb_buf *out);
 
@@ -271,8 +271,8 @@ void every_Everything_init(every_Everything *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int every_Everything_encode(const every_Everything *r, pb_buf *out);
 
@@ -348,8 +348,8 @@ void every_Renamed_init(every_Renamed *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int every_Renamed_encode(const every_Renamed *r, pb_buf *out);
 
@@ -419,8 +419,8 @@ void every_Empty_init(every_Empty *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int every_Empty_encode(const every_Empty *r, pb_buf *out);
 

@@ -53,8 +53,8 @@ void scalars_Scalars_init(scalars_Scalars *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int scalars_Scalars_encode(const scalars_Scalars *r, pb_buf *out);
 
@@ -133,8 +133,8 @@ void scalars_Options_init(scalars_Options *r);
  * a field equal to its default left out, an optional field written
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
- * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (an unknown_fields that is not a
- * record body).
+ * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
+ * or an unknown_fields that is not a record body).
  */
 int scalars_Options_encode(const scalars_Options *r, pb_buf *out);
 
