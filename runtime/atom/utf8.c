@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "protobase/wire.h"
 
@@ -12,6 +13,14 @@ bool pb_utf8_valid(const void *s, size_t size) {
   const uint8_t *p = s;
   const uint8_t *end = p + size;
   while (p < end) {
+    /* Fast path: eight ASCII bytes at a time (no byte has its top bit). */
+    while ((size_t)(end - p) >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p == end) break;
     uint8_t c = *p;
     if (c < 0x80) {
       p++;

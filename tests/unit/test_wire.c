@@ -206,6 +206,12 @@ static void utf8_validation(void **state) {
   assert_false(pb_utf8_valid("\xe0\x80\xaf", 3));           /* overlong */
   assert_false(pb_utf8_valid("\xe2\x82", 2));               /* truncated */
   assert_false(pb_utf8_valid("\xff", 1));
+  /* The eight-bytes-at-a-time ASCII path, and what follows it. */
+  assert_true(pb_utf8_valid("abcdefghijklmnop", 16));
+  assert_true(pb_utf8_valid("abcdefgh\xc3\xa9ijklmnopq", 18));
+  assert_false(pb_utf8_valid("abcdefghij\xff", 11));
+  assert_false(pb_utf8_valid("abcdefgh12345678\xed\xa0\x80", 19));
+  assert_false(pb_utf8_valid("abcdefg\xe2\x82", 9)); /* truncated at the end */
 }
 
 static void buffer_reuse_and_reset(void **state) {
