@@ -30,27 +30,26 @@
  * thread; operations on one pb__file may run concurrently (pread/pwrite are
  * positional) except close, which must come last.
  *
- * --- Plan for the fault-injecting layer (issue 4; not built yet) ---
- * tests/.../faultio.c will provide `pb__io *pb__faultio_new(cfg)` whose
- * operations forward to pb__io_posix() after consulting its ctx:
- *   - ENOSPC / EIO: fail the Nth pwrite, datasync or sync, or every write
- *     past a byte budget (the write may first land partially, as a real
- *     ENOSPC does);
- *   - short writes: the layer's pwrite returns after a partial write, which
- *     the POSIX pwrite loop already has to handle; the fault layer calls
- *     write(2) in random small pieces to exercise that loop;
- *   - a pause inside fsync: datasync/sync call a hook (a condition variable
- *     the test releases) so a test can read while a commit is stuck there;
- *   - power loss: the layer keeps, per file, its content as of the last
- *     datasync/sync, and, per directory, the entries as of the last
- *     sync_dir.  "Cut" rewrites every file to its durable content plus a
- *     random prefix (in 512-byte sectors) of the unsynced writes, and
- *     removes files whose directory entry was never synced;
- *   - counters: datasync, sync and sync_dir calls, so a test can assert
- *     that one SYNC commit costs exactly one fdatasync.
- * The fault layer leaves `map` NULL: storage then keeps the bytes it reads
- * in heap copies, so a simulated power cut never leaves a mapping pointing
- * at bytes that "vanished".
+ * --- The test implementation: a simulated disk ---
+ * tests/support/simfs.{h,c} implements this table entirely in memory
+ * (pb__simfs_io()), so that tests can fail on purpose:
+ *   - ENOSPC / EIO: fail the Nth pwrite, datasync, sync, sync_dir, open or
+ *     truncate, or every write past a byte budget (a failing write may
+ *     first land partially, as a real ENOSPC does);
+ *   - a pause inside fsync: datasync/sync call a hook, without the
+ *     simulation's lock, so a test can hold a commit there while it reads;
+ *   - power loss: the simulation keeps, per file, its content as of the
+ *     last datasync/sync and the changes since, and, per directory, the
+ *     entries as of the last sync_dir.  A cut keeps every file's durable
+ *     content plus a random prefix of its unsynced changes (the last write
+ *     perhaps torn at a 512-byte sector), and only durable directory
+ *     entries;
+ *   - counters: pwrite, datasync, sync and sync_dir calls, so a test can
+ *     assert that one SYNC commit costs exactly one fdatasync.
+ * It leaves `map` NULL: storage then keeps the bytes it reads in heap
+ * copies, so a simulated power cut never leaves a mapping pointing at
+ * bytes that "vanished".  docs/storage.md, "Testing failures", has the
+ * model and the tests built on it.
  */
 #ifndef PB_IO_IO_H
 #define PB_IO_IO_H

@@ -25,8 +25,8 @@
  * segment is mapped with room to grow (see PB__FILE_MAP_RESERVE), and when
  * a frame would not fit, a larger mapping replaces it while the old one is
  * kept ("retired") until close, since views may point into it.  Without
- * mmap (an I/O layer whose `map` is NULL, such as the planned fault
- * injector), each batch is kept as a heap copy until close.  Either way a
+ * mmap (an I/O layer whose `map` is NULL, such as the simulated disk of
+ * tests/support/simfs.h), each batch is kept as a heap copy until close.  Either way a
  * view stays valid until close.
  */
 #ifndef PB_STORAGE_FILE_H
