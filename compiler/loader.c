@@ -59,6 +59,8 @@ static char *pbc__resolve(pbc_program *p, const pbc_file *from,
       return pbc_xstrdup(name);
     return NULL;
   }
+  if (p->memory_only)
+    return NULL;
   char *dir = pbc_dirname(from->src->path);
   char *cand = pbc_path_join(dir, name);
   free(dir);
@@ -137,28 +139,20 @@ static void pbc__follow_import(pbc_program *p, pbc_file *f, size_t k) {
   free(path);
 }
 
-static pbc_file *pbc__load(pbc_program *p, const char *path, int depth,
-                           pbc_import *from) {
-  pbc_source *src = NULL;
-  int err = 0;
-  switch (pbc_source_load(path, &src, &err)) {
-  case PBC_LOAD_OK:
-    break;
-  case PBC_LOAD_IO:
-    pbc_tool_error(p->diag, "cannot read '%s': %s", path, strerror(err));
-    p->io_error = true;
-    return NULL;
-  case PBC_LOAD_TOO_BIG: {
-    /* A schema error (exit status 1), with no line to point at. */
-    pbc_loc at = {NULL, 0, 0};
-    if (from)
-      at = from->loc;
-    pbc_error(p->diag, at, "'%s' is larger than the %u MiB limit", path,
-              PBC_MAX_SOURCE_SIZE / (1024 * 1024));
-    return NULL;
-  }
-  }
+/* Reports a source over the size limit, at the import that named it. */
+static void pbc__too_big(pbc_program *p, const char *path, pbc_import *from) {
+  /* A schema error (exit status 1), with no line to point at. */
+  pbc_loc at = {NULL, 0, 0};
+  if (from)
+    at = from->loc;
+  pbc_error(p->diag, at, "'%s' is larger than the %u MiB limit", path,
+            PBC_MAX_SOURCE_SIZE / (1024 * 1024));
+}
 
+/* Registers a loaded source as a file of the program, parses it and
+ * follows its imports. */
+static pbc_file *pbc__add(pbc_program *p, pbc_source *src, int depth,
+                          pbc_import *from) {
   pbc_file *f = pbc_arena_alloc(&p->arena, sizeof *f);
   f->src = src;
   f->depth = depth;
@@ -184,6 +178,37 @@ static pbc_file *pbc__load(pbc_program *p, const char *path, int depth,
   p->path_files.len--;
   p->path_imports.len--;
   f->state = PBC_FILE_DONE;
+  return f;
+}
+
+static pbc_file *pbc__load(pbc_program *p, const char *path, int depth,
+                           pbc_import *from) {
+  pbc_source *src = NULL;
+  int err = 0;
+  switch (pbc_source_load(path, &src, &err)) {
+  case PBC_LOAD_OK:
+    break;
+  case PBC_LOAD_IO:
+    pbc_tool_error(p->diag, "cannot read '%s': %s", path, strerror(err));
+    p->io_error = true;
+    return NULL;
+  case PBC_LOAD_TOO_BIG:
+    pbc__too_big(p, path, from);
+    return NULL;
+  }
+  return pbc__add(p, src, depth, from);
+}
+
+pbc_file *pbc_load_memory(pbc_program *p, const char *path, const void *text,
+                          size_t len) {
+  pbc_source *src = NULL;
+  p->memory_only = true;
+  if (pbc_source_from_memory(path, text, len, &src) != PBC_LOAD_OK) {
+    pbc__too_big(p, path, NULL);
+    return NULL;
+  }
+  pbc_file *f = pbc__add(p, src, 0, NULL);
+  f->is_input = true;
   return f;
 }
 

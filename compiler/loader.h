@@ -37,6 +37,8 @@ typedef struct pbc_program {
   pbc_vec path_imports;     /* pbc_import *: the import that led to each of
                                path_files (NULL for an input) */
   bool io_error;            /* an I/O error happened (exit status 2) */
+  bool memory_only;         /* never touch the file system: every import is
+                               "not found" (set by pbc_load_memory) */
 } pbc_program;
 
 void pbc_program_init(pbc_program *p, pbc_diag *diag, const char **search_dirs,
@@ -51,6 +53,16 @@ void pbc_program_free(pbc_program *p);
  * file->syntax_ok false.
  */
 pbc_file *pbc_load_input(pbc_program *p, const char *path);
+
+/**
+ * Loads one schema from `len` bytes in memory, named `path` in
+ * diagnostics, as if it were an input file; the program then never opens a
+ * file, so each import is reported as not found.  This is the entry point
+ * of the parser's fuzz target.  Returns NULL when the bytes are over the
+ * size limit (a schema error was reported).
+ */
+pbc_file *pbc_load_memory(pbc_program *p, const char *path, const void *text,
+                          size_t len);
 
 /**
  * Calls fn for `f` and every file it imports transitively, each once, in

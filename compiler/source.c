@@ -85,6 +85,22 @@ pbc_load_status pbc_source_load(const char *path, pbc_source **out, int *err) {
   return PBC_LOAD_OK;
 }
 
+pbc_load_status pbc_source_from_memory(const char *path, const void *text,
+                                       size_t len, pbc_source **out) {
+  if (len > PBC_MAX_SOURCE_SIZE)
+    return PBC_LOAD_TOO_BIG;
+  pbc_source *src = pbc_xcalloc(1, sizeof *src);
+  src->path = pbc_xstrdup(path);
+  src->text = pbc_xmalloc(len + 1);
+  if (len > 0)
+    memcpy(src->text, text, len);
+  src->text[len] = '\0';
+  src->len = len;
+  pbc__index_lines(src);
+  *out = src;
+  return PBC_LOAD_OK;
+}
+
 void pbc_source_free(pbc_source *src) {
   if (!src)
     return;

@@ -51,6 +51,14 @@ typedef enum pbc_load_status {
  */
 pbc_load_status pbc_source_load(const char *path, pbc_source **out, int *err);
 
+/**
+ * Makes a source from `len` bytes in memory (copied), named `path` in
+ * diagnostics.  Returns PBC_LOAD_TOO_BIG over the size limit.  The source
+ * has no device and inode, so no file on disk is ever the same file.
+ */
+pbc_load_status pbc_source_from_memory(const char *path, const void *text,
+                                       size_t len, pbc_source **out);
+
 /** Frees a source (NULL is a no-op). */
 void pbc_source_free(pbc_source *src);
 

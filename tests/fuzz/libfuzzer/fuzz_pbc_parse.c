@@ -28,7 +28,7 @@
 
 #include "check.h"
 #include "diag.h"
-#include "fuzz_entry.h"
+#include "loader.h"
 #include "gen_c.h"
 #include "loader.h"
 #include "util.h"
