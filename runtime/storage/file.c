@@ -4,21 +4,42 @@
  *
  * A commit, under commit_mu:
  *   1. checks, writing nothing on failure: the store has not failed, the
- *      current root is `expected` (else PB_ECONFLICT), the batch is
- *      well-formed, its id is new, and the new root exists;
+ *      PENDING head is `expected` (else PB_ECONFLICT), the batch is
+ *      well-formed, its id is new (published or pending), and the new root
+ *      exists (in a published or a pending batch);
  *   2. encodes the whole frame (header, commit record, batch, padding) into
- *      one buffer;
+ *      one buffer, with LSN pending_lsn + 1 and the pending root as its
+ *      previous root;
  *   3. rolls over to a new segment when the frame would take the active
- *      segment past segment_size and the segment already holds a frame;
- *   4. prepares everything publication needs (index room, a larger mapping
- *      or a heap copy), so that nothing can fail after the data is durable;
+ *      segment past segment_size and the segment already holds a frame:
+ *      the old segment is fdatasynced and everything in it published
+ *      first (after waiting for a leader's fdatasync in flight, which uses
+ *      the old segment's handle);
+ *   4. prepares everything publication needs (index room for every
+ *      unpublished commit plus this one, a larger mapping, installed at
+ *      once, or a heap copy), so that nothing can fail after the data is
+ *      durable;
  *   5. ONE pwrite of the frame at the segment's end; on failure the file is
  *      cut back to its old end (if even that fails, the store is failed);
- *   6. ONE fdatasync (none in PB_DURABILITY_NONE; GROUP is SYNC for now);
- *      on failure the store is failed: it refuses writes until reopened,
- *      because the kernel may have dropped the unsynced pages;
- *   7. publication under the write lock: index insert, root and LSN.
- * Nothing fails after step 7, and readers never wait for steps 5-6.
+ *   6. the commit becomes the pending head, and is queued for publication.
+ * Then durability (group commit; none in PB_DURABILITY_NONE, which
+ * publishes at once):
+ *   7. if no fdatasync is in flight, this committer is the LEADER: it notes
+ *      the pending LSN, releases commit_mu, runs ONE fdatasync of the active
+ *      segment (others keep appending meanwhile), retakes commit_mu and
+ *      publishes, in LSN order, every queued commit up to the noted LSN
+ *      (index insert, root and LSN under the write lock), then wakes the
+ *      waiters.  In GROUP mode it first waits, at most group_window_ns
+ *      (100 us), while other committers are on their way to append;
+ *   8. otherwise it waits (sync_cv) until its commit is published, or the
+ *      store failed; when the sync in flight ends and its commit is still
+ *      not covered, one waiter becomes the next leader.
+ * A failed fdatasync fails the store: it refuses writes until reopened,
+ * since the kernel may have dropped the unsynced pages, and EVERY commit
+ * not yet published (that group, and every commit built on it) gets
+ * PB_EIO and is never published.  Publication cannot fail, and readers
+ * never wait for steps 5-8.  A commit from one thread alone costs exactly
+ * one fdatasync in SYNC and GROUP.
  *
  * The DIR/LOCK file is flock'd by a writable open for its whole life, so a
  * second writer, in another process or this one, gets PB_ELOCKED.
@@ -30,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "atom/batch.h"
 #include "storage/file.h"
@@ -128,35 +150,67 @@ static int fs_read_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
 
 /* --- Commit --- */
 
-/* Step 1: the checks that must pass before anything is written. */
+/* The unpublished commit that stored batch (hi, lo), or NULL. */
+static const pb__pending *pending_find(const pb__file_storage *fs,
+                                       uint64_t hi, uint64_t lo) {
+  if (hi == 0 && lo == 0) return NULL; /* root-only commits */
+  for (size_t i = 0; i < fs->n_pend; i++)
+    if (fs->pend[i].id_hi == hi && fs->pend[i].id_lo == lo)
+      return &fs->pend[i];
+  return NULL;
+}
+
+/* Step 1: the checks that must pass before anything is written.  The CAS
+ * is against the PENDING head.  On PB_ECONFLICT, *behind_lsn is set (else
+ * 0) when `expected` is the published root and only unpublished commits
+ * are ahead of it: the caller could not have seen them, so fs_commit waits
+ * for their publication before answering, and the caller's rebase (which
+ * reads the published root) finds something new. */
 static int commit_check(pb__file_storage *fs, const pb__batch *batch,
-                        pb_atom_ptr expected, pb_atom_ptr new_root) {
+                        pb_atom_ptr expected, pb_atom_ptr new_root,
+                        uint64_t *behind_lsn) {
+  *behind_lsn = 0;
   if (fs->failed)
     return pb__fs_fail(fs, PB_EFAILED, false,
                        "an earlier write or sync failed; reopen the storage");
-  if (!pb_atom_ptr_equal(fs->root, expected)) return PB_ECONFLICT;
+  if (!pb_atom_ptr_equal(fs->pending_root, expected)) {
+    if (fs->lsn < fs->pending_lsn && pb_atom_ptr_equal(fs->root, expected))
+      *behind_lsn = fs->pending_lsn;
+    return PB_ECONFLICT;
+  }
   if (batch->size > 0 &&
-      pb__batch_index_find(&fs->index, batch->id_hi, batch->id_lo) != NULL)
+      (pb__batch_index_find(&fs->index, batch->id_hi, batch->id_lo) != NULL ||
+       pending_find(fs, batch->id_hi, batch->id_lo) != NULL))
     return PB_EEXIST;
+  if (!pb_atom_ptr_is_null(new_root) &&
+      !(batch->size > 0 && new_root.batch_hi == batch->id_hi &&
+        new_root.batch_lo == batch->id_lo)) {
+    /* The new root may sit in a batch that is appended but unpublished. */
+    const pb__pending *p =
+        pending_find(fs, new_root.batch_hi, new_root.batch_lo);
+    if (p != NULL)
+      return p->loc.size >= 4 && new_root.offset <= p->loc.size - 4
+                 ? PB_OK
+                 : PB_EINVAL;
+  }
   return pb__storage_check_root(batch, &fs->index, new_root);
 }
 
-/* Step 2: encodes the frame into fs->frame; gives its padded size. */
+/* Step 2: encodes the frame into fs->frame, on top of the pending head. */
 static int build_frame(pb__file_storage *fs, const pb__batch *batch,
-                       pb_atom_ptr new_root, uint64_t *frame_size) {
+                       pb_atom_ptr new_root, uint64_t frame_size) {
   uint32_t len = (uint32_t)(PB__COMMIT_FIXED_SIZE + batch->size);
-  uint64_t size = pb__frame_size(len);
-  if (size > SIZE_MAX) return PB_ETOOBIG;
-  if (size > fs->frame_cap) {
-    uint8_t *f = realloc(fs->frame, (size_t)size);
+  if (frame_size > SIZE_MAX) return PB_ETOOBIG;
+  if (frame_size > fs->frame_cap) {
+    uint8_t *f = realloc(fs->frame, (size_t)frame_size);
     if (f == NULL) return PB_ENOMEM;
     fs->frame = f;
-    fs->frame_cap = (size_t)size;
+    fs->frame_cap = (size_t)frame_size;
   }
   uint8_t *payload = fs->frame + PB__FRAME_HEADER_SIZE;
-  pb__commit_record c = {.lsn = fs->lsn + 1,
+  pb__commit_record c = {.lsn = fs->pending_lsn + 1,
                          .root = new_root,
-                         .prev_root = fs->root,
+                         .prev_root = fs->pending_root,
                          .batch_size = batch->size};
   if (batch->size > 0) { /* an empty batch is stored with a zero id */
     c.batch_hi = batch->id_hi;
@@ -165,24 +219,74 @@ static int build_frame(pb__file_storage *fs, const pb__batch *batch,
   }
   pb__commit_encode_fixed(&c, payload);
   uint64_t used = PB__FRAME_HEADER_SIZE + (uint64_t)len;
-  memset(fs->frame + used, 0, (size_t)(size - used)); /* padding */
+  memset(fs->frame + used, 0, (size_t)(frame_size - used)); /* padding */
   pb__frame_header_encode(fs->frame, PB__FRAME_COMMIT, payload, len);
-  *frame_size = size;
   return PB_OK;
 }
 
-/* Step 3: seals the active segment and starts the next one. */
+/* Publishes, in LSN order, every unpublished commit up to `upto`: index
+ * inserts, then the published root and LSN.  Under commit_mu, after the
+ * fdatasync that covers them returned.  Cannot fail (room was reserved). */
+static void publish_upto(pb__file_storage *fs, uint64_t upto) {
+  size_t k = 0;
+  pthread_rwlock_wrlock(&fs->lock);
+  while (k < fs->n_pend && fs->pend[k].lsn <= upto) {
+    pb__pending *p = &fs->pend[k++];
+    assert(p->lsn == fs->lsn + 1);
+    if (p->id_hi != 0 || p->id_lo != 0) {
+      int rc = pb__batch_index_insert(&fs->index, p->id_hi, p->id_lo,
+                                      &p->loc);
+      assert(rc == PB_OK); /* room reserved, id checked absent */
+      (void)rc;
+    }
+    fs->root = p->root;
+    fs->lsn = p->lsn;
+  }
+  pthread_rwlock_unlock(&fs->lock);
+  if (k == 0) return;
+  /* Heap copies now belong to the index. */
+  memmove(fs->pend, fs->pend + k, (fs->n_pend - k) * sizeof *fs->pend);
+  fs->n_pend -= k;
+}
+
+/* Fails the store: it refuses writes until reopened, and no commit that is
+ * not published yet will ever be; their committers get PB_EIO.  Under
+ * commit_mu. */
+static void fail_store(pb__file_storage *fs) {
+  fs->failed = true;
+  for (size_t i = 0; i < fs->n_pend; i++)
+    free((void *)(uintptr_t)fs->pend[i].loc.data);
+  fs->n_pend = 0;
+  pthread_cond_broadcast(&fs->sync_cv);
+}
+
+/* An fdatasync covering every commit up to `upto` returned OK. */
+static void synced(pb__file_storage *fs, uint64_t upto) {
+  if (fs->failed) return; /* nothing is published after a failure */
+  if (upto > fs->synced_lsn) fs->synced_lsn = upto;
+  publish_upto(fs, upto);
+  pthread_cond_broadcast(&fs->sync_cv);
+}
+
+/* Step 3: seals the active segment and starts the next one.  No fdatasync
+ * is in flight (commit_locked waited).  Everything appended to the old
+ * segment is made durable and published first, so a commit in segment N+1
+ * is never published before everything in segment N is durable. */
 static int roll_over(pb__file_storage *fs) {
+  assert(!fs->syncing);
   pb__segment *old = fs->segs[fs->n_segs - 1];
   /* A sealed segment is never cut, so it must be complete on disk before a
    * successor exists, even in PB_DURABILITY_NONE. */
-  if (fs->dirty) {
+  if (fs->synced_lsn < fs->pending_lsn) {
     int rc = pb__io_datasync(old->file);
     if (rc != PB_OK) {
-      fs->failed = true;
-      return pb__fs_fail(fs, rc, true, "fdatasync %s", old->path);
+      pb__fs_fail(fs, rc, true, "fdatasync %s", old->path);
+      int saved = errno;
+      fail_store(fs);
+      errno = saved;
+      return rc;
     }
-    fs->dirty = false;
+    synced(fs, fs->pending_lsn);
   }
   /* Growing fs->segs moves the array that readers index. */
   pthread_rwlock_wrlock(&fs->lock);
@@ -200,43 +304,48 @@ static int roll_over(pb__file_storage *fs) {
   return PB_OK;
 }
 
-/* What step 4 prepared, released again if the commit fails. */
-typedef struct commit_prep {
-  const void *map; /* a larger mapping of the active segment, or NULL */
-  size_t map_len;  /* its length */
-  uint8_t *copy;   /* heap copy of the batch (no-mmap layers), or NULL */
-} commit_prep;
-
-/* Step 4. */
+/* Step 4: reserves what publication needs (index room for every
+ * unpublished commit plus this one, room in the pending list), installs a
+ * larger mapping at once when one is needed (harmless: it only reaches
+ * further), and makes the heap copy (no-mmap layers) into *copy. */
 static int prepare_publish(pb__file_storage *fs, pb__segment *seg,
                            const pb__batch *batch, uint64_t frame_size,
-                           commit_prep *prep) {
+                           uint8_t **copy) {
+  *copy = NULL;
   int rc = PB_OK;
-  if (!pb__batch_index_has_room(&fs->index, 1)) {
+  if (!pb__batch_index_has_room(&fs->index, fs->n_pend + 1)) {
     /* Growing moves the slots that readers probe. */
     pthread_rwlock_wrlock(&fs->lock);
-    rc = pb__batch_index_reserve(&fs->index, 1);
+    rc = pb__batch_index_reserve(&fs->index, fs->n_pend + 1);
     pthread_rwlock_unlock(&fs->lock);
     if (rc != PB_OK) return rc;
   }
-  rc = pb__seg_prepare_map(fs, seg, seg->end + frame_size, true, &prep->map,
-                           &prep->map_len);
+  if (fs->n_pend == fs->cap_pend) {
+    size_t cap = fs->cap_pend ? fs->cap_pend * 2 : 16;
+    pb__pending *p = realloc(fs->pend, cap * sizeof *p);
+    if (p == NULL) return PB_ENOMEM;
+    fs->pend = p;
+    fs->cap_pend = cap;
+  }
+  const void *map;
+  size_t map_len;
+  rc = pb__seg_prepare_map(fs, seg, seg->end + frame_size, true, &map,
+                           &map_len);
   if (rc != PB_OK) return rc;
+  if (map != NULL) {
+    pthread_rwlock_wrlock(&fs->lock);
+    pb__seg_install_map(seg, map, map_len);
+    pthread_rwlock_unlock(&fs->lock);
+  }
   if (!fs->use_map && batch->size > 0) {
-    prep->copy = malloc(batch->size);
-    if (prep->copy == NULL) return PB_ENOMEM;
-    memcpy(prep->copy, batch->data, batch->size);
+    *copy = malloc(batch->size);
+    if (*copy == NULL) return PB_ENOMEM;
+    memcpy(*copy, batch->data, batch->size);
   }
   return PB_OK;
 }
 
-static void release_prep(pb__file_storage *fs, commit_prep *prep) {
-  pb__seg_drop_map(fs, prep->map, prep->map_len);
-  free(prep->copy);
-  *prep = (commit_prep){0};
-}
-
-/* Steps 5 and 6. */
+/* Step 5: one pwrite at the segment's end. */
 static int write_frame(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
   int rc = pb__io_pwrite(seg->file, fs->frame, (size_t)frame_size, seg->end);
@@ -244,53 +353,36 @@ static int write_frame(pb__file_storage *fs, pb__segment *seg,
     pb__fs_fail(fs, rc, true, "write %" PRIu64 " bytes to %s at %" PRIu64,
                 frame_size, seg->path, seg->end);
     int saved = errno;
-    if (pb__io_truncate(seg->file, seg->end) != PB_OK) fs->failed = true;
+    if (pb__io_truncate(seg->file, seg->end) != PB_OK) fail_store(fs);
     errno = saved;
     return rc;
   }
-  fs->dirty = true;
-  if (fs->opts.durability == PB_DURABILITY_NONE) return PB_OK;
-  rc = pb__io_datasync(seg->file);
-  if (rc != PB_OK) {
-    fs->failed = true;
-    return pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
-  }
-  fs->dirty = false;
   return PB_OK;
 }
 
-/* Step 7: cannot fail. */
-static void publish(pb__file_storage *fs, pb__segment *seg,
-                    const pb__batch *batch, pb_atom_ptr new_root,
-                    uint64_t frame_size, commit_prep *prep) {
-  pthread_rwlock_wrlock(&fs->lock);
-  pb__seg_install_map(seg, prep->map, prep->map_len);
-  if (batch->size > 0) {
-    pb__batch_loc loc = {
-        .data = prep->copy,
-        .size = batch->size,
-        .offset = seg->end + PB__FRAME_HEADER_SIZE + PB__COMMIT_FIXED_SIZE,
-        .segment = (uint32_t)(fs->n_segs - 1)};
-    int rc = pb__batch_index_insert(&fs->index, batch->id_hi, batch->id_lo,
-                                    &loc);
-    assert(rc == PB_OK); /* room reserved, id checked absent */
-    (void)rc;
-  }
-  fs->root = new_root;
-  fs->lsn++;
-  seg->end += frame_size;
-  seg->frames++;
-  pthread_rwlock_unlock(&fs->lock);
-  *prep = (commit_prep){0}; /* now owned by the segment and the index */
-}
-
+/* Steps 1-5 and the append to the pending head, under commit_mu.  Gives
+ * the commit's LSN in *lsn; see commit_check for *behind_lsn. */
 static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
                          pb_atom_ptr expected, pb_atom_ptr new_root,
-                         uint64_t *lsn_out) {
+                         uint64_t *lsn, uint64_t *behind_lsn) {
+  *behind_lsn = 0;
+  uint64_t frame_size =
+      pb__frame_size(PB__COMMIT_FIXED_SIZE + (uint64_t)batch->size);
+  /* A rollover closes the active segment's handle, which an fdatasync in
+   * flight (outside commit_mu) may be using: wait for it first, before the
+   * checks, since waiting lets other commits in. */
+  for (;;) {
+    pb__segment *seg = fs->segs[fs->n_segs - 1];
+    if (!fs->syncing || seg->frames == 0 ||
+        seg->end + frame_size <= fs->opts.segment_size)
+      break;
+    fs->n_roll_waiting++;
+    pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+    fs->n_roll_waiting--;
+  }
   assert(fs->n_segs > 0 && fs->segs[fs->n_segs - 1]->file != NULL);
-  int rc = commit_check(fs, batch, expected, new_root);
-  uint64_t frame_size = 0;
-  if (rc == PB_OK) rc = build_frame(fs, batch, new_root, &frame_size);
+  int rc = commit_check(fs, batch, expected, new_root, behind_lsn);
+  if (rc == PB_OK) rc = build_frame(fs, batch, new_root, frame_size);
   if (rc != PB_OK) return rc;
   pb__segment *seg = fs->segs[fs->n_segs - 1];
   if (seg->frames > 0 && seg->end + frame_size > fs->opts.segment_size) {
@@ -298,16 +390,95 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
     if (rc != PB_OK) return rc;
     seg = fs->segs[fs->n_segs - 1];
   }
-  commit_prep prep = {0};
-  rc = prepare_publish(fs, seg, batch, frame_size, &prep);
+  uint8_t *copy = NULL;
+  rc = prepare_publish(fs, seg, batch, frame_size, &copy);
   if (rc == PB_OK) rc = write_frame(fs, seg, frame_size);
   if (rc != PB_OK) {
-    release_prep(fs, &prep);
+    free(copy);
     return rc;
   }
-  publish(fs, seg, batch, new_root, frame_size, &prep);
-  if (lsn_out != NULL) *lsn_out = fs->lsn;
+  pb__pending *p = &fs->pend[fs->n_pend++];
+  *p = (pb__pending){
+      .lsn = fs->pending_lsn + 1,
+      .root = new_root,
+      .loc = {.data = copy,
+              .size = batch->size,
+              .offset = seg->end + PB__FRAME_HEADER_SIZE +
+                        PB__COMMIT_FIXED_SIZE,
+              .segment = (uint32_t)(fs->n_segs - 1)}};
+  if (batch->size > 0) {
+    p->id_hi = batch->id_hi;
+    p->id_lo = batch->id_lo;
+  }
+  seg->end += frame_size;
+  seg->frames++;
+  fs->pending_root = new_root;
+  fs->pending_lsn++;
+  *lsn = fs->pending_lsn;
+  if (fs->opts.durability == PB_DURABILITY_NONE)
+    publish_upto(fs, fs->pending_lsn); /* at once, without a sync */
   return PB_OK;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* GROUP only: before syncing, the leader waits while other committers are
+ * on their way to append (they entered fs_commit and have not appended or
+ * given up yet, rollover waiters excepted), at most group_window_ns. */
+static void group_window(pb__file_storage *fs) {
+  if (fs->group_window_ns == 0) return;
+  uint64_t end = now_ns() + fs->group_window_ns;
+  struct timespec dl = {.tv_sec = (time_t)(end / 1000000000u),
+                        .tv_nsec = (long)(end % 1000000000u)};
+  while (atomic_load(&fs->n_entering) > fs->n_roll_waiting) {
+    if (pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl) ==
+        ETIMEDOUT)
+      break;
+  }
+}
+
+/* Becomes the leader: fdatasyncs everything appended so far OUTSIDE
+ * commit_mu (others keep appending meanwhile), then publishes it in order
+ * and wakes the waiters.  Under commit_mu; no sync in flight. */
+static void lead_sync(pb__file_storage *fs) {
+  assert(!fs->syncing);
+  fs->syncing = true;
+  if (fs->opts.durability == PB_DURABILITY_GROUP) group_window(fs);
+  uint64_t target = fs->pending_lsn;
+  pb__segment *seg = fs->segs[fs->n_segs - 1];
+  pthread_mutex_unlock(&fs->commit_mu);
+  int rc = pb__io_datasync(seg->file);
+  int saved = errno;
+  pthread_mutex_lock(&fs->commit_mu);
+  fs->syncing = false;
+  fs->n_syncs++;
+  if (rc != PB_OK) {
+    errno = saved;
+    pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
+    fail_store(fs);
+    errno = saved;
+  } else {
+    synced(fs, target);
+  }
+  pthread_cond_broadcast(&fs->sync_cv); /* also wakes rollover waiters */
+}
+
+/* Waits, under commit_mu, until commit `lsn` is published (PB_OK) or will
+ * never be (PB_EIO: its group's fdatasync, or an earlier one it was built
+ * on, failed).  A waiter becomes the leader whenever no sync is in flight. */
+static int wait_durable(pb__file_storage *fs, uint64_t lsn) {
+  for (;;) {
+    if (fs->lsn >= lsn) return PB_OK;
+    if (fs->failed) return PB_EIO;
+    if (!fs->syncing)
+      lead_sync(fs);
+    else
+      pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+  }
 }
 
 static int fs_commit(pb_storage *st, const pb__batch *batch,
@@ -318,32 +489,78 @@ static int fs_commit(pb_storage *st, const pb__batch *batch,
   int rc = pb__storage_check_batch(batch);
   if (rc != PB_OK) return rc;
   if (batch->size > PB__COMMIT_MAX_BATCH) return PB_ETOOBIG;
+  atomic_fetch_add(&fs->n_entering, 1);
   pthread_mutex_lock(&fs->commit_mu);
-  rc = commit_locked(fs, batch, expected, new_root, lsn_out);
+  uint64_t lsn = 0, behind = 0;
+  rc = commit_locked(fs, batch, expected, new_root, &lsn, &behind);
+  atomic_fetch_sub(&fs->n_entering, 1);
+  if (fs->opts.durability == PB_DURABILITY_GROUP)
+    pthread_cond_broadcast(&fs->append_cv);
   /* A huge frame buffer is not kept for the next commit. */
   if (fs->frame_cap > (1u << 20)) {
     free(fs->frame);
     fs->frame = NULL;
     fs->frame_cap = 0;
   }
+  if (rc == PB_OK && fs->opts.durability != PB_DURABILITY_NONE)
+    rc = wait_durable(fs, lsn);
+  if (rc == PB_ECONFLICT && behind != 0) {
+    while (fs->lsn < behind && !fs->failed) {
+      if (!fs->syncing)
+        lead_sync(fs); /* cannot happen while their committers wait, but
+                          costs nothing to allow */
+      else
+        pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+    }
+  }
   pthread_mutex_unlock(&fs->commit_mu);
+  if (rc == PB_OK && lsn_out != NULL) *lsn_out = lsn;
   return rc;
+}
+
+int pb__file_set_group_window(pb_storage *st, uint64_t ns) {
+  if (st == NULL || st->ops->commit != fs_commit) return PB_EINVAL;
+  pb__file_storage *fs = fs_of(st);
+  pthread_mutex_lock(&fs->commit_mu);
+  fs->group_window_ns = ns;
+  pthread_mutex_unlock(&fs->commit_mu);
+  return PB_OK;
+}
+
+void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
+  pb__file_storage *fs = fs_of(st);
+  pthread_mutex_lock(&fs->commit_mu);
+  *root = fs->pending_root;
+  if (lsn != NULL) *lsn = fs->pending_lsn;
+  pthread_mutex_unlock(&fs->commit_mu);
+}
+
+uint64_t pb__file_sync_count(pb_storage *st) {
+  pb__file_storage *fs = fs_of(st);
+  pthread_mutex_lock(&fs->commit_mu);
+  uint64_t n = fs->n_syncs;
+  pthread_mutex_unlock(&fs->commit_mu);
+  return n;
 }
 
 /* --- Flush and close --- */
 
 static int flush_locked(pb__file_storage *fs) {
   if (fs->base.read_only) return PB_OK;
+  while (fs->syncing) pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
   if (fs->failed) /* SYNC: what was acknowledged was synced before */
     return fs->opts.durability == PB_DURABILITY_NONE ? PB_EIO : PB_OK;
-  if (!fs->dirty) return PB_OK;
+  if (fs->synced_lsn >= fs->pending_lsn) return PB_OK;
   pb__segment *seg = fs->segs[fs->n_segs - 1];
   int rc = pb__io_datasync(seg->file);
   if (rc != PB_OK) {
-    fs->failed = true;
-    return pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
+    pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
+    int saved = errno;
+    fail_store(fs);
+    errno = saved;
+    return PB_EIO;
   }
-  fs->dirty = false;
+  synced(fs, fs->pending_lsn);
   return PB_OK;
 }
 
@@ -364,6 +581,9 @@ static void fs_free(pb__file_storage *fs) {
       free((void *)(uintptr_t)e->loc.data);
   }
   pb__batch_index_free(&fs->index);
+  for (size_t i = 0; i < fs->n_pend; i++) /* only after a failed open */
+    free((void *)(uintptr_t)fs->pend[i].loc.data);
+  free(fs->pend);
   for (size_t i = 0; i < fs->n_segs; i++) pb__seg_free(fs, fs->segs[i]);
   free(fs->segs);
   if (fs->lock_file != NULL) {
@@ -374,6 +594,8 @@ static void fs_free(pb__file_storage *fs) {
   free(fs->dir);
   pthread_mutex_destroy(&fs->msg_mu);
   pthread_rwlock_destroy(&fs->lock);
+  pthread_cond_destroy(&fs->append_cv);
+  pthread_cond_destroy(&fs->sync_cv);
   pthread_mutex_destroy(&fs->commit_mu);
   free(fs);
 }
@@ -413,6 +635,14 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   pthread_mutex_init(&fs->commit_mu, NULL);
   pthread_rwlock_init(&fs->lock, NULL);
   pthread_mutex_init(&fs->msg_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_cond_init(&fs->sync_cv, NULL);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* group_window */
+  pthread_cond_init(&fs->append_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  atomic_init(&fs->n_entering, 0);
+  fs->group_window_ns = PB__FILE_GROUP_WINDOW_NS;
   fs->base.ops = &file_ops;
   fs->base.read_only = opts->read_only;
   fs->io = io;
@@ -498,6 +728,10 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
     if (rc == PB_OK) rc = take_lock(fs);
   }
   if (rc == PB_OK) rc = pb__fs_recover(fs);
+  if (rc == PB_OK) { /* both heads start at the recovered commit */
+    fs->pending_root = fs->root;
+    fs->pending_lsn = fs->synced_lsn = fs->lsn;
+  }
   if (rc != PB_OK) {
     int saved = errno;
     if (errbuf != NULL && errbuf_size > 0)

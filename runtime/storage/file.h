@@ -6,12 +6,22 @@
  * State and locks:
  *
  *   commit_mu  serializes everything that writes: commit, flush, rollover,
- *              close.  It is held across pwrite and fdatasync.
+ *              close, and guards the group-commit state (the pending head,
+ *              the list of unpublished commits, synced_lsn, syncing,
+ *              failed).  It is held across pwrite, but NOT across a
+ *              commit's fdatasync: the group leader releases it while it
+ *              syncs, so others keep appending (group commit, see file.c).
+ *              The fdatasyncs of rollover and flush run under it.
+ *   sync_cv    (with commit_mu) broadcast when a sync ends: publication,
+ *              failure, or the end of a leader's sync (rollover waiters).
+ *   append_cv  (with commit_mu) broadcast when a committer appended or gave
+ *              up; the GROUP leader's window waits on it.
  *   lock       a pthread rwlock over what readers look at: the batch index,
- *              root, lsn, the segment array and each segment's mapping.
- *              Readers share it; a committer takes it exclusively only to
- *              publish, after its fdatasync returned, so a reader is never
- *              blocked by a slow disk.
+ *              root, lsn (the PUBLISHED head), the segment array and each
+ *              segment's mapping.  Readers share it; a committer takes it
+ *              exclusively only to publish, after the fdatasync covering
+ *              the commit returned, so a reader is never blocked by a slow
+ *              disk.
  *   msg_mu     guards the failure message.
  *
  * A committer reads root/index without `lock` while holding commit_mu:
@@ -33,6 +43,7 @@
 #define PB_STORAGE_FILE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +83,19 @@ typedef struct pb__segment {
   size_t cap_retired;      /* allocated entries of retired */
 } pb__segment;
 
+/** Default GROUP window: how long a leader may wait for more appends. */
+#define PB__FILE_GROUP_WINDOW_NS 100000u
+
+/** A commit appended to the WAL but not published yet (not synced). */
+typedef struct pb__pending {
+  uint64_t lsn;        /* its LSN */
+  pb_atom_ptr root;    /* its new root */
+  uint64_t id_hi;      /* its batch id; (0, 0) for a root-only commit */
+  uint64_t id_lo;
+  pb__batch_loc loc;   /* the index entry to insert at publication; a heap
+                          copy at loc.data is owned here until then */
+} pb__pending;
+
 /** The file tier's handle. */
 typedef struct pb__file_storage {
   pb_storage base;           /* must be first */
@@ -86,9 +110,25 @@ typedef struct pb__file_storage {
   size_t n_segs;             /* used entries of segs */
   size_t cap_segs;           /* allocated entries of segs */
   pb__batch_index index;     /* batch id -> (segment, offset, size) */
-  pb_atom_ptr root;          /* the published root */
+  pb_atom_ptr root;          /* the PUBLISHED head: what readers see */
   uint64_t lsn;              /* LSN of the published root (0: none yet) */
-  bool dirty;                /* appended since the last fdatasync (NONE) */
+  pb_atom_ptr pending_root;  /* the PENDING head: root of the last commit
+                                appended (synced or not); the CAS checks
+                                against it (commit_mu) */
+  uint64_t pending_lsn;      /* its LSN (commit_mu) */
+  uint64_t synced_lsn;       /* every commit up to it is durable */
+  pb__pending *pend;         /* appended, unpublished commits, by LSN
+                                (fs->lsn + 1 .. pending_lsn; commit_mu) */
+  size_t n_pend;             /* used entries of pend */
+  size_t cap_pend;           /* allocated entries of pend */
+  bool syncing;              /* a leader's fdatasync is in flight */
+  size_t n_roll_waiting;     /* committers waiting for it to roll over */
+  atomic_uint n_entering;    /* committers inside fs_commit that have not
+                                appended or given up yet (GROUP window) */
+  uint64_t group_window_ns;  /* GROUP: the leader's longest wait */
+  uint64_t n_syncs;          /* fdatasyncs by group leaders (statistics) */
+  pthread_cond_t sync_cv;    /* see above */
+  pthread_cond_t append_cv;  /* see above */
   bool failed;               /* a sync failed: refuse writes (PB_EFAILED) */
   uint8_t *frame;            /* commit scratch: one whole frame */
   size_t frame_cap;          /* bytes allocated at frame */
@@ -112,6 +152,23 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
  */
 int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * Sets the GROUP window of a file storage: the longest time, in ns, a
+ * group leader waits for committers that are on their way to append
+ * before it syncs (0: never wait).  Errors: PB_EINVAL (not a file tier).
+ */
+int pb__file_set_group_window(pb_storage *st, uint64_t ns);
+/**
+ * The PENDING head: the root and LSN of the last commit appended, synced
+ * or not; a commit whose `expected` is this root passes the CAS, so a
+ * caller can build on a commit that is not durable yet (its atoms may not
+ * be readable by read_atom before publication).  read_root gives the
+ * PUBLISHED head.  lsn may be NULL.
+ */
+void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn);
+/** fdatasyncs issued by commit group leaders since open (statistics). */
+uint64_t pb__file_sync_count(pb_storage *st);
 
 /* --- Segments (file_segment.c) --- */
 

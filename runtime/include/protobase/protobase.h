@@ -220,8 +220,11 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
  * change is durable as the storage's durability mode says, and visible to
  * transactions that begin afterwards.  On failure nothing is published.
  * Errors: PB_ECONFLICT (another commit changed the database since this
- * transaction's snapshot); PB_EIO; PB_ENOSPC; PB_ENOMEM; PB_EFAILED (the
- * storage refuses writes after an earlier sync failure).
+ * transaction's snapshot); PB_ENOSPC (nothing was written); PB_ENOMEM;
+ * PB_EIO (when the sync failed, the outcome is unknown: the commit may be
+ * found after a reopen, whole, never in part; the storage then refuses
+ * writes until reopened); PB_EFAILED (the storage refuses writes after an
+ * earlier sync failure).
  */
 int pb_txn_commit(pb_txn *txn);
 
