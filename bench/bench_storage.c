@@ -61,6 +61,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,9 +342,12 @@ static result pb_txn_commits(const char *tag, int nthreads, pb_durability dur,
 }
 
 /* Commits one batch of records [first, first + n) through the storage
- * interface, root -> the batch's first atom; retries on PB_ECONFLICT. */
+ * interface, root -> the batch's first atom; retries on PB_ECONFLICT.  With
+ * `on_pending`, the compare-and-swap expects the PENDING head (the last
+ * commit appended, synced or not), so concurrent committers build on each
+ * other and share fdatasyncs (group commit). */
 static int pb_raw_commit(pb_storage *st, uint64_t first, uint64_t n,
-                         uint64_t *conflicts) {
+                         bool on_pending, uint64_t *conflicts) {
   pb__batch_builder bb;
   int rc = pb__batch_init(&bb);
   if (rc != PB_OK) return rc;
@@ -357,7 +361,8 @@ static int pb_raw_commit(pb_storage *st, uint64_t first, uint64_t n,
   pb__batch b = {bb.id_hi, bb.id_lo, bb.buf.data, bb.buf.len};
   while (rc == PB_OK) {
     pb_atom_ptr cur;
-    rc = st->ops->read_root(st, &cur, NULL);
+    if (on_pending) pb__file_pending_root(st, &cur, NULL);
+    else rc = st->ops->read_root(st, &cur, NULL);
     if (rc == PB_OK) rc = st->ops->commit(st, &b, cur, root, NULL);
     if (rc != PB_ECONFLICT) break;
     if (conflicts) (*conflicts)++;
@@ -376,7 +381,7 @@ static result pb_raw_commits(const char *tag, uint64_t cap, uint64_t per) {
   uint64_t done = 0;
   while (done < cap && now() < deadline) {
     uint64_t n = cap - done < per ? cap - done : per;
-    int rc = pb_raw_commit(st, done, n, &r.retries);
+    int rc = pb_raw_commit(st, done, n, false, &r.retries);
     if (rc != PB_OK) {
       char msg[512];
       pb__storage_errmsg(st, msg, sizeof msg);
@@ -390,6 +395,53 @@ static result pb_raw_commits(const char *tag, uint64_t cap, uint64_t per) {
   r.syncs = commits ? (double)(file_syncs() - s0) / (double)commits : 0;
   st->ops->close(st);
   r.disk_per_rec = r.ops ? (double)disk_bytes(dir) / (double)r.ops : 0;
+  free(dir);
+  return r;
+}
+
+/* Workload 2 through the storage interface: NTHREADS threads commit 1-atom
+ * batches on the pending head, so they share fdatasyncs (group commit). */
+typedef struct raw_worker {
+  pb_storage *st;                /* shared store */
+  atomic_uint_fast64_t *budget;  /* commits left to claim */
+  atomic_uint_fast64_t *next;    /* next record number */
+  double deadline;               /* stop time */
+  uint64_t ops, retries;         /* this thread's counts */
+} raw_worker;
+
+static void *raw_worker_fn(void *arg) {
+  raw_worker *w = arg;
+  while (now() < w->deadline && claim(w->budget)) {
+    uint64_t i = atomic_fetch_add(w->next, 1);
+    if (pb_raw_commit(w->st, i, 1, true, &w->retries) != PB_OK)
+      die("ProtoBase storage commit (threads)", "commit failed");
+    w->ops++;
+  }
+  return NULL;
+}
+
+static result pb_raw_commits_mt(const char *tag, int nthreads, uint64_t cap,
+                                pb_durability dur) {
+  char *dir = fresh_dir(tag);
+  pb_storage *st = pb_open_store(dir, dur);
+  atomic_uint_fast64_t budget = cap, next = 0;
+  raw_worker w[NTHREADS];
+  pthread_t th[NTHREADS];
+  uint64_t s0 = file_syncs();
+  double t0 = now();
+  for (int t = 0; t < nthreads; t++) {
+    w[t] = (raw_worker){st, &budget, &next, t0 + g_secs, 0, 0};
+    pthread_create(&th[t], NULL, raw_worker_fn, &w[t]);
+  }
+  result r = {0};
+  for (int t = 0; t < nthreads; t++) {
+    pthread_join(th[t], NULL);
+    r.ops += w[t].ops;
+    r.retries += w[t].retries;
+  }
+  r.secs = now() - t0;
+  r.syncs = r.ops ? (double)(file_syncs() - s0) / (double)r.ops : 0;
+  st->ops->close(st);
   free(dir);
   return r;
 }
@@ -682,6 +734,10 @@ int main(int argc, char **argv) {
   result p8g = pb_txn_commits("pb-commit8-group", NTHREADS,
                               PB_DURABILITY_GROUP, g_commits);
   detail("ProtoBase pb_txn GROUP", "8 dbs in 1 space, 1 per thread", &p8g, 0);
+  result p8r = pb_raw_commits_mt("pb-commit8-raw", NTHREADS, g_commits,
+                                 PB_DURABILITY_SYNC);
+  detail("ProtoBase storage", "8 threads, 1-atom batches on the pending head, SYNC",
+         &p8r, 0);
   result l8 = lmdb_run("lmdb-commit8", NTHREADS, g_commits, 1);
   detail("LMDB", "8 threads, 1 put per write txn", &l8, 0);
   result s8 = sq_run("sqlite-commit8", NTHREADS, g_commits, 1);
@@ -707,6 +763,8 @@ int main(int argc, char **argv) {
       rate(&l8), rate(&s8), p8.syncs);
   row("durable commits/s, 8 threads (pb_txn GROUP, 8 dbs)", rate(&p8g),
       rate(&l8), rate(&s8), p8g.syncs);
+  row("durable commits/s, 8 threads (storage commit, group)", rate(&p8r),
+      rate(&l8), rate(&s8), p8r.syncs);
   printf("| bulk append MB/s, 10k records/commit | %.1f | %.1f | %.1f |",
          rate(&pb) * REC_LEN / 1e6, rate(&lb) * REC_LEN / 1e6,
          rate(&sb) * REC_LEN / 1e6);
@@ -720,9 +778,14 @@ int main(int argc, char **argv) {
   printf(" - |\n");
 
   double best8 = rate(&p8) > rate(&p8g) ? rate(&p8) : rate(&p8g);
+  if (rate(&p8r) > best8) best8 = rate(&p8r);
   printf("\ntargets (SPEC 12), reported, not asserted:\n");
   printf("  1 thread: %.3f fdatasyncs per pb_txn commit, %.3f per storage "
          "commit (target: exactly 1.0)\n", p1.syncs, p1r.syncs);
+  printf("  8 threads: pb_txn %.0f/s (it cannot rebase on the pending head "
+         "yet); storage commits %.0f/s at %.3f fdatasyncs each\n",
+         rate(&p8) > rate(&p8g) ? rate(&p8) : rate(&p8g), rate(&p8r),
+         p8r.syncs);
   printf("  8 threads: best ProtoBase %.0f commits/s = %.2fx LMDB's "
          "1-thread %.0f (target >= 3x): %s\n", best8,
          rate(&l1) > 0 ? best8 / rate(&l1) : 0, rate(&l1),
