@@ -86,11 +86,13 @@ int pb__flatdict_decode(pb__flatdict *d, pb_bytes body) {
   return r.pos == r.end ? PB_OK : PB_ECORRUPT;
 }
 
-int pb__flatdict_load(pb_storage *st, pb_atom_ptr ptr, pb__flatdict *d) {
+/* Loads the dictionary at ptr, read through `read`. */
+static int load_with(int (*read)(pb_storage *, pb_atom_ptr, pb_bytes *),
+                     pb_storage *st, pb_atom_ptr ptr, pb__flatdict *d) {
   if (pb_atom_ptr_is_null(ptr)) return PB_OK;
   pb_bytes atom, body;
   uint32_t type;
-  int rc = st->ops->read_atom(st, ptr, &atom);
+  int rc = read(st, ptr, &atom);
   if (rc != PB_OK) return rc;
   rc = pb__atom_parse(atom, &type, &body);
   if (rc != PB_OK) return rc;
@@ -98,6 +100,15 @@ int pb__flatdict_load(pb_storage *st, pb_atom_ptr ptr, pb__flatdict *d) {
   rc = pb__flatdict_decode(d, body);
   if (rc != PB_OK) pb__flatdict_free(d);
   return rc;
+}
+
+int pb__flatdict_load(pb_storage *st, pb_atom_ptr ptr, pb__flatdict *d) {
+  return load_with(st->ops->read_atom, st, ptr, d);
+}
+
+int pb__flatdict_load_pending(pb_storage *st, pb_atom_ptr ptr,
+                              pb__flatdict *d) {
+  return load_with(pb__storage_read_pending, st, ptr, d);
 }
 
 void pb__flatdict_encode(const pb__flatdict *d, pb_buf *b) {

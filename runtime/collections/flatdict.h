@@ -41,6 +41,13 @@ void pb__flatdict_free(pb__flatdict *d);
  */
 int pb__flatdict_load(pb_storage *st, pb_atom_ptr ptr, pb__flatdict *d);
 
+/**
+ * pb__flatdict_load for a committer rebasing on the pending head: the atom
+ * may belong to a commit that is appended but not yet published.
+ */
+int pb__flatdict_load_pending(pb_storage *st, pb_atom_ptr ptr,
+                              pb__flatdict *d);
+
 /** Decodes a body (views into it).  Errors: PB_ECORRUPT, PB_ENOMEM. */
 int pb__flatdict_decode(pb__flatdict *d, pb_bytes body);
 

@@ -117,6 +117,20 @@ static void fs_errmsg(pb_storage *st, char *buf, size_t size) {
 
 /* --- Reads --- */
 
+/* The bytes of a batch at `loc`: its heap copy, or its place in the map. */
+static const uint8_t *loc_bytes(const pb__file_storage *fs,
+                                const pb__batch_loc *loc) {
+  if (loc->data != NULL) return loc->data;
+  assert(loc->segment < fs->n_segs);
+  const pb__segment *seg = fs->segs[loc->segment];
+  assert(seg->map != NULL && loc->offset + loc->size <= seg->map_len);
+  return seg->map + loc->offset;
+}
+
+static const pb__pending *pending_find(const pb__file_storage *fs,
+                                       uint64_t hi, uint64_t lo);
+
+/* Reads an atom of a published commit. */
 static int fs_read_atom(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out) {
   if (out == NULL) return PB_EINVAL;
   pb__file_storage *fs = fs_of(st);
@@ -124,18 +138,41 @@ static int fs_read_atom(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out) {
   const pb__batch_loc *loc =
       pb__batch_index_find(&fs->index, ptr.batch_hi, ptr.batch_lo);
   int rc = PB_ENOTFOUND;
-  if (loc != NULL) {
-    const uint8_t *data = loc->data;
-    if (data == NULL) {
-      assert(loc->segment < fs->n_segs);
-      const pb__segment *seg = fs->segs[loc->segment];
-      assert(seg->map != NULL && loc->offset + loc->size <= seg->map_len);
-      data = seg->map + loc->offset;
-    }
-    rc = pb__batch_atom(data, (size_t)loc->size, ptr.offset, out);
-  }
+  if (loc != NULL)
+    rc = pb__batch_atom(loc_bytes(fs, loc), (size_t)loc->size, ptr.offset,
+                        out);
   pthread_rwlock_unlock(&fs->lock);
   return rc;
+}
+
+/*
+ * Reads an atom of a published commit or of one that is appended but not
+ * published yet: what a committer that rebases on the PENDING head needs.
+ * Views stay valid until close: at publication a batch's bytes move to the
+ * index, and after a failed sync they stay in fs->pend.
+ */
+static int fs_read_atom_pending(pb_storage *st, pb_atom_ptr ptr,
+                                pb_bytes *out) {
+  if (out == NULL) return PB_EINVAL;
+  pb__file_storage *fs = fs_of(st);
+  /* Lock order is commit_mu, then lock.  Under commit_mu nothing moves
+   * from fs->pend to the index, so one of the two has the batch. */
+  pthread_mutex_lock(&fs->commit_mu);
+  const pb__pending *p = pending_find(fs, ptr.batch_hi, ptr.batch_lo);
+  int rc;
+  if (p != NULL)
+    rc = pb__batch_atom(loc_bytes(fs, &p->loc), (size_t)p->loc.size,
+                        ptr.offset, out);
+  else
+    rc = fs_read_atom(st, ptr, out);
+  pthread_mutex_unlock(&fs->commit_mu);
+  return rc;
+}
+
+static int fs_read_pending_root(pb_storage *st, pb_atom_ptr *root) {
+  if (root == NULL) return PB_EINVAL;
+  pb__file_pending_root(st, root, NULL);
+  return PB_OK;
 }
 
 static int fs_read_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
@@ -254,9 +291,9 @@ static void publish_upto(pb__file_storage *fs, uint64_t upto) {
  * commit_mu. */
 static void fail_store(pb__file_storage *fs) {
   fs->failed = true;
-  for (size_t i = 0; i < fs->n_pend; i++)
-    free((void *)(uintptr_t)fs->pend[i].loc.data);
-  fs->n_pend = 0;
+  /* The unpublished commits stay in fs->pend (never published; freed at
+   * close), because a committer that rebased on one of them may still hold
+   * views of its atoms (fs_read_atom's pending fallback). */
   pthread_cond_broadcast(&fs->sync_cv);
 }
 
@@ -581,7 +618,7 @@ static void fs_free(pb__file_storage *fs) {
       free((void *)(uintptr_t)e->loc.data);
   }
   pb__batch_index_free(&fs->index);
-  for (size_t i = 0; i < fs->n_pend; i++) /* only after a failed open */
+  for (size_t i = 0; i < fs->n_pend; i++) /* a failed open or store */
     free((void *)(uintptr_t)fs->pend[i].loc.data);
   free(fs->pend);
   for (size_t i = 0; i < fs->n_segs; i++) pb__seg_free(fs, fs->segs[i]);
@@ -617,6 +654,8 @@ static const pb__storage_ops file_ops = {
     .flush = fs_flush,
     .close = fs_close,
     .errmsg = fs_errmsg,
+    .read_pending_root = fs_read_pending_root,
+    .read_atom_pending = fs_read_atom_pending,
 };
 
 /* --- Open --- */

@@ -60,13 +60,39 @@ typedef struct pb__storage_ops {
    * NUL-terminated sentence on the tier's latest failure (which file,
    * which offset, which errno), or "" when there was none. */
   void (*errmsg)(pb_storage *st, char *buf, size_t size);
+  /* Optional (NULL: the same as read_root): gives the PENDING head, the
+   * root of the last commit appended, durable or not.  Committers rebase
+   * on it so that concurrent commits share one sync (group commit).
+   * Readers never use it. */
+  int (*read_pending_root)(pb_storage *st, pb_atom_ptr *root);
+  /* Optional (NULL: the same as read_atom): read_atom that also finds the
+   * atoms of appended, unpublished commits, for a committer that rebases
+   * on the pending head.  read_atom itself never returns them. */
+  int (*read_atom_pending)(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out);
 } pb__storage_ops;
+
 
 /* Every tier's handle starts with this header. */
 struct pb_storage {
   const pb__storage_ops *ops; /* the tier's functions */
   bool read_only;             /* commits refused with PB_ERDONLY */
 };
+
+/** The pending head through st's op, or the published root if it has none. */
+static inline int pb__storage_pending_root(pb_storage *st, pb_atom_ptr *root) {
+  if (st->ops->read_pending_root != NULL)
+    return st->ops->read_pending_root(st, root);
+  return st->ops->read_root(st, root, NULL);
+}
+
+/** read_atom_pending through st's op, or read_atom if it has none. */
+static inline int pb__storage_read_pending(pb_storage *st, pb_atom_ptr ptr,
+                                           pb_bytes *out) {
+  if (st->ops->read_atom_pending != NULL)
+    return st->ops->read_atom_pending(st, ptr, out);
+  return st->ops->read_atom(st, ptr, out);
+}
+
 
 /*
  * Added by the storage layer (storage/storage.c).  The library never prints;

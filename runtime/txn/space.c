@@ -69,11 +69,14 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
   pb_storage *st = sp->st;
   pb_buf atom;
   pb_buf_init(&atom);
-  int rc;
-  for (;;) {
+  /* Build on the PENDING head: a commit appended but not yet synced is a
+   * base like any other, so concurrent commits share one fdatasync.  The
+   * check below still refuses a change to this database since snap_root. */
+  int rc = pb__storage_pending_root(st, &snap_root);
+  for (; rc == PB_OK;) {
     pb__flatdict d;
     pb__flatdict_init(&d);
-    rc = pb__flatdict_load(st, snap_root, &d);
+    rc = pb__flatdict_load_pending(st, snap_root, &d);
     pb_value cur;
     int found = rc == PB_OK ? pb__flatdict_get(&d, name, &cur) : rc;
     if (rc == PB_OK && expect_db == NULL && found == PB_OK) rc = PB_EEXIST;
@@ -106,8 +109,7 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
     }
     /* Someone else moved the root: rebase on it (a change to this same
      * database is detected above on the next pass). */
-    rc = st->ops->read_root(st, &snap_root, &lsn);
-    if (rc != PB_OK) break;
+    rc = pb__storage_pending_root(st, &snap_root);
   }
   pb_buf_free(&atom);
   return rc;

@@ -494,12 +494,90 @@ static void test_modes_single(void **state) {
   }
 }
 
+/* --- Transactions share fdatasyncs too (pb_txn_commit on the pending head) --- */
+
+typedef struct txn_worker {
+  pb_db *db;   /* this thread's own database */
+  int t;       /* thread number */
+} txn_worker;
+
+static void *txn_worker_main(void *arg) {
+  txn_worker *w = arg;
+  for (int k = 1; k <= PER_THREAD; k++) {
+    pb_txn *txn;
+    pb_value v = {.kind = PB_VALUE_INT, .as.i = k};
+    if (pb_txn_begin(w->db, 0, &txn) != PB_OK || pb_txn_set(txn, "n", &v) ||
+        pb_txn_commit(txn) != PB_OK) {
+      fprintf(stderr, "txn worker %d: commit %d failed\n", w->t, k);
+      abort();
+    }
+  }
+  return NULL;
+}
+
+/* 8 threads each commit 50 transactions to their own database, on a slow
+ * disk: transactions rebase on the pending head, so they share syncs, and
+ * every database ends at exactly 50, also after a reopen. */
+static void test_txn_commits_share_syncs(void **state) {
+  (void)state;
+  pb__simfs *sim = pb__simfs_new();
+  assert_non_null(sim);
+  slow_ctl c = {.n = 0};
+  pthread_mutex_init(&c.mu, NULL);
+  pb_storage *st = must_open(sim, 1u << 20, PB_DURABILITY_SYNC);
+  pb_space *sp;
+  assert_int_equal(pb_space_open(st, &sp), PB_OK);
+  static txn_worker w[NTHREADS];
+  pthread_t th[NTHREADS];
+  for (int t = 0; t < NTHREADS; t++) {
+    char name[16];
+    snprintf(name, sizeof name, "db%d", t);
+    w[t].t = t;
+    assert_int_equal(pb_db_open(sp, name, PB_CREATE, &w[t].db), PB_OK);
+  }
+  pb__simfs_set_sync_hook(sim, slow_hook, &c);
+  pb__simfs_reset_counts(sim);
+  for (int t = 0; t < NTHREADS; t++)
+    assert_int_equal(pthread_create(&th[t], NULL, txn_worker_main, &w[t]), 0);
+  for (int t = 0; t < NTHREADS; t++) pthread_join(th[t], NULL);
+  pb__simfs_counts cnt;
+  pb__simfs_counts_get(sim, &cnt);
+  const int total = NTHREADS * PER_THREAD;
+  print_message("  pb_txn: %d commits, %" PRIu64 " fdatasyncs, %.3f per "
+                "commit\n", total, cnt.datasync, (double)cnt.datasync / total);
+  assert_true(cnt.datasync < (uint64_t)total / 2);
+  pb__simfs_set_sync_hook(sim, NULL, NULL);
+  for (int t = 0; t < NTHREADS; t++) pb_db_close(w[t].db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+
+  /* Reopen on the same disk: every database holds its last value. */
+  st = must_open(sim, 1u << 20, PB_DURABILITY_SYNC);
+  assert_int_equal(pb_space_open(st, &sp), PB_OK);
+  for (int t = 0; t < NTHREADS; t++) {
+    char name[16];
+    snprintf(name, sizeof name, "db%d", t);
+    pb_db *db;
+    pb_txn *txn;
+    pb_value v;
+    assert_int_equal(pb_db_open(sp, name, 0, &db), PB_OK);
+    assert_int_equal(pb_txn_begin(db, PB_RDONLY, &txn), PB_OK);
+    assert_int_equal(pb_txn_get(txn, "n", &v), PB_OK);
+    assert_int_equal(v.as.i, PER_THREAD);
+    pb_txn_abort(txn);
+    pb_db_close(db);
+  }
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  pthread_mutex_destroy(&c.mu);
+  pb__simfs_free(sim);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_modes_single),
       cmocka_unit_test(test_paused_leader),
       cmocka_unit_test(test_group_failure),
       cmocka_unit_test(test_shared_syncs),
+      cmocka_unit_test(test_txn_commits_share_syncs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
