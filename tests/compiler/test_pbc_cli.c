@@ -274,6 +274,61 @@ static void same_output_name_twice_exits_2(void **state) {
   pbc_remove_tmpdir(dir);
 }
 
+/* The 1 MiB limit on a schema file: exit 1 with a clear error, no output. */
+static void oversized_schema_is_refused(void **state) {
+  (void)state;
+  char *dir = pbc_make_tmpdir("pbc-cli");
+  assert_non_null(dir);
+  char *big = pbc_join(dir, "big.pbs");
+  size_t n = (1u << 20) + 16;
+  char *text = malloc(n);
+  assert_non_null(text);
+  memset(text, ' ', n); /* valid text, just too much of it */
+  memcpy(text, "package big;", 12);
+  assert_true(pbc_write_file(big, text, n));
+  free(text);
+  pbc_run_result r;
+  const char *args[] = {"-o", dir, big, NULL};
+  run_expect(args, 1, &r);
+  assert_non_null(strstr(r.err, "is larger than the 1 MiB limit"));
+  assert_int_equal(pbc_count_entries(dir), 1); /* only big.pbs */
+  pbc_run_free(&r);
+  free(big);
+  pbc_remove_tmpdir(dir);
+}
+
+/* The import depth limit: a chain of 20 imports stops at depth 16. */
+static void import_depth_is_limited(void **state) {
+  (void)state;
+  char *dir = pbc_make_tmpdir("pbc-cli");
+  assert_non_null(dir);
+  char name[32], text[128];
+  for (int i = 0; i < 20; i++) {
+    snprintf(name, sizeof name, "d%d.pbs", i);
+    if (i < 19)
+      snprintf(text, sizeof text, "package d%d;\nimport \"d%d.pbs\";\n", i,
+               i + 1);
+    else
+      snprintf(text, sizeof text, "package d%d;\n", i);
+    char *path = pbc_join(dir, name);
+    assert_true(pbc_write_file(path, text, strlen(text)));
+    free(path);
+  }
+  char *top = pbc_join(dir, "d0.pbs");
+  char *out = pbc_join(dir, "out");
+  assert_int_equal(mkdir(out, 0755), 0);
+  pbc_run_result r;
+  const char *args[] = {"-o", out, top, NULL};
+  run_expect(args, 1, &r);
+  assert_non_null(strstr(r.err, "d16.pbs:2:8: error: imports are nested "
+                                "more than 16 levels deep"));
+  assert_int_equal(pbc_count_entries(out), 0);
+  pbc_run_free(&r);
+  free(top);
+  free(out);
+  pbc_remove_tmpdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(help_exits_0),
@@ -288,6 +343,8 @@ int main(void) {
       cmocka_unit_test(depfile_escapes_spaces),
       cmocka_unit_test(include_dirs_resolve_imports),
       cmocka_unit_test(same_output_name_twice_exits_2),
+      cmocka_unit_test(oversized_schema_is_refused),
+      cmocka_unit_test(import_depth_is_limited),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
