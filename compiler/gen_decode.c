@@ -3,7 +3,8 @@
  * P_R_put, P_R_load, and the name functions of enums.
  *
  * A decoder of a record with arrays makes two passes over its input: the
- * first counts the items of each array (pb_len_count, pb_packed_count:
+ * first counts the items of each array (pb_len_count, pb_rec_count,
+ * pb_ptr_count, pb_packed_count:
  * a count never exceeds the bytes it was counted in) and allocates them
  * from the arena at once, the second fills in every field.  A record
  * without arrays makes one pass.
@@ -122,7 +123,7 @@ static void pbc__decode_case(pbc_gen *g, pbc_strbuf *c,
                     pbc_sb_str(&dst));
       break;
     case PBC_GEN_RECORD:
-      pbc_sb_puts(c, "      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)\n"
+      pbc_sb_puts(c, "      if ((rc = pb_field_rec(&f, &body)) == PB_OK)\n"
                      "        ");
       pbc__nested_call(g, c, e->decl, pbc_sb_str(&dst));
       break;
@@ -194,7 +195,8 @@ void pbc_gen_decode(pbc_gen *g, const pbc_decl *d) {
         pbc_sb_printf(c, "      rc = pb_packed_count(&f, %s, &n_%s);\n",
                       pbc_gen_wire_type(&gf->elem), gf->f->name);
       else
-        pbc_sb_printf(c, "      rc = pb_len_count(&f, &n_%s);\n", gf->f->name);
+        pbc_sb_printf(c, "      rc = %s(&f, &n_%s);\n",
+                      pbc_gen_count_fn(&gf->elem), gf->f->name);
       pbc_sb_puts(c, "      break;\n");
     }
     pbc_sb_puts(c,

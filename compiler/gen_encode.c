@@ -7,7 +7,8 @@
  *     false, empty, null, or [default = x]).  Floats compare by value and
  *     sign, so -0.0 is written when the default is 0, and NaN is always
  *     written;
- *   - an embedded record is written iff its own encoding is not empty;
+ *   - an embedded record (a REC field) is written iff its own encoding is
+ *     not empty; an atom pointer is a PTR field, written iff not null;
  *   - an array is written iff it has items: numbers, bools and enums as one
  *     packed LEN field, anything else as one field per item;
  *   - the fields kept in unknown_fields are merged in by tag (pb_unknown).
@@ -111,7 +112,7 @@ static void pbc__put_value(pbc_strbuf *c, const char *indent,
                   v);
     break;
   case PBC_GEN_RECORD:
-    pbc_sb_printf(c, "%sm = pb_wire_begin_len(out, %llu);\n%s", indent, tag,
+    pbc_sb_printf(c, "%sm = pb_wire_begin_rec(out, %llu);\n%s", indent, tag,
                   indent);
     pbc_gen_cname(c, e->decl);
     pbc_sb_printf(c, "_encode(&%s, out);\n%spb_wire_end_len(out, m, %s);\n", v,

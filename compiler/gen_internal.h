@@ -33,8 +33,8 @@
 typedef enum pbc_gen_kind {
   PBC_GEN_SCALAR, /* bool, integers, floats, string, bytes */
   PBC_GEN_ENUM,   /* an enum value: int32 on the wire, zigzag */
-  PBC_GEN_RECORD, /* an embedded record, by value: a nested LEN field */
-  PBC_GEN_PTR     /* a pb_atom_ptr: a LEN field of 16 bytes + varint */
+  PBC_GEN_RECORD, /* an embedded record, by value: a nested REC field */
+  PBC_GEN_PTR     /* a pb_atom_ptr: a PTR field of 20 bytes */
 } pbc_gen_kind;
 
 /** The element type of a field (the field's type, or its array's items). */
@@ -120,6 +120,12 @@ const char *pbc_gen_scalar_writer(pbc_scalar s);
 const char *pbc_gen_check_kind(const pbc_gen_elem *e);
 /** True for elements written packed in arrays (numbers, bools, enums). */
 bool pbc_gen_packable(const pbc_gen_elem *e);
+/**
+ * The function that counts one item of an array that is not packed:
+ * "pb_len_count" (strings, bytes), "pb_rec_count" or "pb_ptr_count".
+ */
+const char *pbc_gen_count_fn(const pbc_gen_elem *e);
+
 /** The element's wire type name: "PB_WT_VARINT", "PB_WT_I32", ... */
 const char *pbc_gen_wire_type(const pbc_gen_elem *e);
 

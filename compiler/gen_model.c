@@ -177,7 +177,7 @@ static pbc_gen_recinfo pbc__info_compute(const pbc_gen *g, const pbc_decl *d) {
       value = 5; /* an int32 in zigzag form */
       break;
     case PBC_GEN_PTR:
-      value = 1 + 16 + 10;
+      value = 20; /* PB_WT_PTR: no length, a 16-byte id, a u32 offset */
       break;
     case PBC_GEN_RECORD: {
       const pbc_gen_recinfo *sub = pbc__info_find(g, gf.elem.decl);

@@ -154,10 +154,18 @@ const char *pbc_gen_check_kind(const pbc_gen_elem *e) {
   switch (e->kind) {
   case PBC_GEN_SCALAR: return names[e->scalar];
   case PBC_GEN_ENUM: return "PB_CHECK_I32";
-  case PBC_GEN_RECORD: return "PB_CHECK_BYTES";
+  case PBC_GEN_RECORD: return "PB_CHECK_REC";
   case PBC_GEN_PTR: return "PB_CHECK_ATOM_PTR";
   }
   return "";
+}
+
+const char *pbc_gen_count_fn(const pbc_gen_elem *e) {
+  if (e->kind == PBC_GEN_RECORD)
+    return "pb_rec_count";
+  if (e->kind == PBC_GEN_PTR)
+    return "pb_ptr_count";
+  return "pb_len_count";
 }
 
 bool pbc_gen_packable(const pbc_gen_elem *e) {
@@ -169,8 +177,10 @@ bool pbc_gen_packable(const pbc_gen_elem *e) {
 const char *pbc_gen_wire_type(const pbc_gen_elem *e) {
   if (e->kind == PBC_GEN_ENUM)
     return "PB_WT_VARINT";
-  if (e->kind != PBC_GEN_SCALAR)
-    return "PB_WT_LEN";
+  if (e->kind == PBC_GEN_RECORD)
+    return "PB_WT_REC";
+  if (e->kind == PBC_GEN_PTR)
+    return "PB_WT_PTR";
   switch (e->scalar) {
   case PBC_FLOAT32: return "PB_WT_I32";
   case PBC_FLOAT64: return "PB_WT_I64";

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "atom/ptr.h"
 #include "util/endian.h"
 
 #define BOOL_TRUE_BIT 0x80u
@@ -12,8 +13,10 @@
 bool pb__value_valid(const pb_value *v) {
   switch (v->kind) {
   case PB_VALUE_NULL: case PB_VALUE_BOOL: case PB_VALUE_INT:
-  case PB_VALUE_UINT: case PB_VALUE_DOUBLE: case PB_VALUE_REF:
+  case PB_VALUE_UINT: case PB_VALUE_DOUBLE:
     return true;
+  case PB_VALUE_REF:
+    return v->as.ref.offset <= UINT32_MAX; /* the 4-byte offset of ptr.h */
   case PB_VALUE_STRING:
     return (v->as.s.ptr || v->as.s.len == 0) &&
            pb_utf8_valid(v->as.s.ptr, v->as.s.len);
@@ -24,10 +27,14 @@ bool pb__value_valid(const pb_value *v) {
 }
 
 void pb__value_encode(pb_buf *b, const pb_value *v) {
+  if (!pb__value_valid(v)) {
+    if (b->err == PB_OK) b->err = PB_EINVAL;
+    return;
+  }
   uint8_t kind = (uint8_t)v->kind;
   if (v->kind == PB_VALUE_BOOL && v->as.b) kind |= BOOL_TRUE_BIT;
   pb_buf_append(b, &kind, 1);
-  uint8_t raw[16];
+  uint8_t raw[PB__PTR_SIZE];
   switch (v->kind) {
   case PB_VALUE_NULL: case PB_VALUE_BOOL:
     break;
@@ -53,10 +60,8 @@ void pb__value_encode(pb_buf *b, const pb_value *v) {
     pb_buf_append(b, v->as.bytes.ptr, v->as.bytes.len);
     break;
   case PB_VALUE_REF:
-    pb__store_le64(raw, v->as.ref.batch_hi);
-    pb__store_le64(raw + 8, v->as.ref.batch_lo);
-    pb_buf_append(b, raw, 16);
-    pb_wire_put_varint(b, v->as.ref.offset);
+    pb__ptr_store(raw, &v->as.ref);
+    pb_buf_append(b, raw, PB__PTR_SIZE);
     break;
   }
 }
@@ -111,10 +116,9 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
     }
     return PB_OK;
   case PB_VALUE_REF:
-    if (take(r, 16, &p) != PB_OK) return PB_ECORRUPT;
-    out->as.ref.batch_hi = pb__load_le64(p);
-    out->as.ref.batch_lo = pb__load_le64(p + 8);
-    return pb_reader_varint(r, &out->as.ref.offset);
+    if (take(r, PB__PTR_SIZE, &p) != PB_OK) return PB_ECORRUPT;
+    out->as.ref = pb__ptr_load(p);
+    return PB_OK;
   default:
     return PB_ECORRUPT;
   }

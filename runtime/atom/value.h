@@ -6,7 +6,8 @@
  *                            of the kind byte: 0x01 false, 0x81 true)
  *     INT:     zigzag varint       UINT:   varint
  *     DOUBLE:  8 bytes LE          STRING, BYTES: varint length + bytes
- *     REF:     16-byte batch id (hi, lo, LE), varint offset
+ *     REF:     20 bytes, as atom/ptr.h: batch_hi u64 LE, batch_lo u64 LE,
+ *              offset u32 LE (fixed size, so compaction can patch it)
  *
  * One value has one encoding, so equal values give equal bytes.
  */
@@ -15,7 +16,10 @@
 
 #include "protobase/protobase.h"
 
-/** Appends the encoding of `v` to `b` (errors are sticky in `b`). */
+/**
+ * Appends the encoding of `v` to `b` (errors are sticky in `b`): PB_ENOMEM,
+ * or PB_EINVAL for a value pb__value_valid rejects (nothing is written).
+ */
 void pb__value_encode(pb_buf *b, const pb_value *v);
 
 /**
@@ -25,7 +29,10 @@ void pb__value_encode(pb_buf *b, const pb_value *v);
  */
 int pb__value_decode(pb_reader *r, pb_value *out);
 
-/** True when `v` has a known kind and, for a string, valid UTF-8. */
+/**
+ * True when `v` has an encoding: a known kind, valid UTF-8 for a string,
+ * and an offset of at most UINT32_MAX for a REF.
+ */
 bool pb__value_valid(const pb_value *v);
 
 #endif /* PB_ATOM_VALUE_H */

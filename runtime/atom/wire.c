@@ -6,10 +6,11 @@
  * outcome once.  Readers check every length against the end of the input
  * before touching a byte; nothing here allocates while decoding.
  *
- * Also here: nested LEN fields (written first, length patched after),
- * packed arrays, atom pointers, and pb_field_check / pb_packed_check, which
- * call the very accessors decoders use, so that a generated _verify accepts
- * exactly what the matching _decode accepts.  The arena, the unknown-field
+ * Also here: nested LEN and REC fields (written first, length patched
+ * after), packed arrays, fixed-size atom pointers (atom/ptr.h), and
+ * pb_field_check / pb_packed_check, which call the very accessors decoders
+ * use, so that a generated _verify accepts exactly what the matching
+ * _decode accepts.  The arena, the unknown-field
  * cursor and the verify path helpers have files of their own (arena.c,
  * unknown.c, verify.c).
  */
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atom/ptr.h"
 #include "protobase/protobase.h" /* pb_atom_ptr */
 #include "util/endian.h"
 
@@ -198,7 +200,14 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
     f->value = pb__load_le32(r->pos);
     r->pos += 4;
     return 1;
-  case PB_WT_LEN: {
+  case PB_WT_PTR:
+    if (left < PB__PTR_SIZE) return PB_ECORRUPT;
+    f->data = r->pos;
+    f->size = PB__PTR_SIZE;
+    r->pos += PB__PTR_SIZE;
+    return 1;
+  case PB_WT_LEN:
+  case PB_WT_REC: {
     uint64_t n;
     if (pb_reader_varint(r, &n) != PB_OK) return PB_ECORRUPT;
     if (n > (uint64_t)(r->end - r->pos)) return PB_ECORRUPT;
@@ -320,6 +329,13 @@ int pb_field_bytes(const pb_field *f, pb_bytes *out) {
   return PB_OK;
 }
 
+int pb_field_rec(const pb_field *f, pb_bytes *out) {
+  if (f->wire_type != PB_WT_REC) return PB_ECORRUPT;
+  out->ptr = f->data;
+  out->len = f->size;
+  return PB_OK;
+}
+
 /* --- nested LEN fields --- */
 
 /* Bytes that the varint form of v takes. */
@@ -332,13 +348,22 @@ static size_t varint_size(uint64_t v) {
   return n;
 }
 
-pb_len_mark pb_wire_begin_len(pb_buf *b, uint32_t tag) {
+/* Starts a length-prefixed field of `wire_type` (LEN or REC). */
+static pb_len_mark begin_nested(pb_buf *b, uint32_t tag, unsigned wire_type) {
   pb_len_mark m = {b->len, b->len};
   if (pb_buf_reserve(b, 6) != PB_OK) return m;
-  put_key(b, tag, PB_WT_LEN);
+  put_key(b, tag, wire_type);
   b->data[b->len++] = 0; /* one byte for the length; grown at the end */
   m.body = b->len;
   return m;
+}
+
+pb_len_mark pb_wire_begin_len(pb_buf *b, uint32_t tag) {
+  return begin_nested(b, tag, PB_WT_LEN);
+}
+
+pb_len_mark pb_wire_begin_rec(pb_buf *b, uint32_t tag) {
+  return begin_nested(b, tag, PB_WT_REC);
 }
 
 void pb_wire_end_len(pb_buf *b, pb_len_mark m, bool omit_empty) {
@@ -383,23 +408,22 @@ void pb_wire_raw_double(pb_buf *b, double v) {
 /* --- atom pointers --- */
 
 void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const pb_atom_ptr *p) {
-  uint8_t body[26];
-  pb__store_le64(body, p->batch_hi);
-  pb__store_le64(body + 8, p->batch_lo);
-  size_t n = 16 + put_varint_raw(body + 16, p->offset);
-  pb_wire_put_len(b, tag, body, n);
+  if (p->offset > UINT32_MAX) { /* no 4-byte encoding */
+    if (b->err == PB_OK) b->err = PB_EINVAL;
+    return;
+  }
+  if (pb_buf_reserve(b, 5 + PB__PTR_SIZE) != PB_OK) return;
+  put_key(b, tag, PB_WT_PTR);
+  pb__ptr_store(b->data + b->len, p);
+  b->len += PB__PTR_SIZE;
 }
 
 int pb_field_atom_ptr(const pb_field *f, pb_atom_ptr *out) {
-  if (f->wire_type != PB_WT_LEN || f->size < 17) return PB_ECORRUPT;
-  pb_reader r;
-  uint64_t offset;
-  pb_reader_init(&r, f->data + 16, f->size - 16);
-  if (pb_reader_varint(&r, &offset) != PB_OK || r.pos != r.end)
+  /* pb_reader_next gives a PTR field exactly 20 bytes; a field built by
+     hand may not. */
+  if (f->wire_type != PB_WT_PTR || f->size != PB__PTR_SIZE || !f->data)
     return PB_ECORRUPT;
-  out->batch_hi = pb__load_le64(f->data);
-  out->batch_lo = pb__load_le64(f->data + 8);
-  out->offset = offset;
+  *out = pb__ptr_load(f->data);
   return PB_OK;
 }
 
@@ -468,10 +492,23 @@ int pb_packed_next(pb_packed *p, pb_field *elem) {
   }
 }
 
-int pb_len_count(const pb_field *f, size_t *count) {
-  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+/* Adds 1 to *count for a field of `wire_type`, else PB_ECORRUPT. */
+static int count_one(const pb_field *f, uint8_t wire_type, size_t *count) {
+  if (f->wire_type != wire_type) return PB_ECORRUPT;
   (*count)++;
   return PB_OK;
+}
+
+int pb_len_count(const pb_field *f, size_t *count) {
+  return count_one(f, PB_WT_LEN, count);
+}
+
+int pb_rec_count(const pb_field *f, size_t *count) {
+  return count_one(f, PB_WT_REC, count);
+}
+
+int pb_ptr_count(const pb_field *f, size_t *count) {
+  return count_one(f, PB_WT_PTR, count);
 }
 
 /* --- checks (generated _verify) --- */
@@ -508,6 +545,7 @@ int pb_field_check(const pb_field *f, pb_check kind) {
   case PB_CHECK_STR: return pb_field_str(f, &v.s);
   case PB_CHECK_BYTES: return pb_field_bytes(f, &v.bytes);
   case PB_CHECK_ATOM_PTR: return pb_field_atom_ptr(f, &v.ptr);
+  case PB_CHECK_REC: return pb_field_rec(f, &v.bytes);
   }
   return PB_ECORRUPT;
 }
@@ -519,7 +557,8 @@ static int check_wire_type(pb_check kind) {
   case PB_CHECK_DOUBLE: return PB_WT_I64;
   case PB_CHECK_STR:
   case PB_CHECK_BYTES:
-  case PB_CHECK_ATOM_PTR: return -1; /* not packable */
+  case PB_CHECK_ATOM_PTR:
+  case PB_CHECK_REC: return -1; /* not packable */
   default: return PB_WT_VARINT;
   }
 }

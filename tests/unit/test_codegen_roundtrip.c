@@ -111,7 +111,9 @@ static every_Color rnd_color(void) {
 
 static pb_atom_ptr rnd_ptr(void) {
   pb_atom_ptr p = {0, 0, 0};
-  if (coin()) p = (pb_atom_ptr){rnd(), rnd(), rnd_u64()};
+  /* Offsets take 4 bytes on the wire: UINT64_MAX maps to UINT32_MAX. */
+  if (coin())
+    p = (pb_atom_ptr){rnd(), rnd(), rnd_u64() % ((uint64_t)UINT32_MAX + 1)};
   return p;
 }
 
@@ -557,7 +559,7 @@ static void verify_names_the_failing_field(void **state) {
   /* An embedded record's field with the wrong wire type. */
   pb_buf_reset(&b);
   pb_wire_put_uint(&b, 3, 7);              /* i16: 2 bytes */
-  m = pb_wire_begin_len(&b, 19);           /* where: key 2 bytes, len 1 */
+  m = pb_wire_begin_rec(&b, 19);           /* where: key 2 bytes, len 1 */
   pb_wire_put_double(&b, 1, 1.0);          /* x: 9 bytes */
   pb_wire_put_uint(&b, 2, 1);              /* y as a varint: wrong */
   pb_wire_end_len(&b, m, true);
@@ -571,7 +573,7 @@ static void verify_names_the_failing_field(void **state) {
 
   /* A field of a record from another file (geo.Vec2). */
   pb_buf_reset(&b);
-  m = pb_wire_begin_len(&b, 21);
+  m = pb_wire_begin_rec(&b, 21);
   pb_wire_put_str(&b, 3, pb_str_from_cstr("fine"));
   pb_wire_put_len(&b, 3, "\xc0\x80", 2); /* overlong, raw */
   pb_wire_end_len(&b, m, true);
@@ -579,9 +581,9 @@ static void verify_names_the_failing_field(void **state) {
 
   /* An int32 out of range inside the second item of a record array. */
   pb_buf_reset(&b);
-  m = pb_wire_begin_len(&b, 28);
+  m = pb_wire_begin_rec(&b, 28);
   pb_wire_end_len(&b, m, false); /* points[0]: empty */
-  m = pb_wire_begin_len(&b, 28);
+  m = pb_wire_begin_rec(&b, 28);
   pb_wire_put_sint(&b, 3, (int64_t)1 << 40);
   pb_wire_end_len(&b, m, false);
   expect_bad(&b, "Everything.points[1].z", 3 + 3);
@@ -608,11 +610,19 @@ static void verify_names_the_failing_field(void **state) {
   b.len--; /* leave 0x80: a key that never ends */
   expect_bad(&b, "Everything", 2);
 
-  /* An atom pointer with a trailing byte. */
+  /* An atom pointer in the LEN form of ABI 2 (wire type PTR is needed). */
   pb_buf_reset(&b);
-  const uint8_t ptr[19] = {0};
+  const uint8_t ptr[20] = {0};
   pb_wire_put_len(&b, 31, ptr, sizeof ptr);
   expect_bad(&b, "Everything.shape", 0);
+
+  /* An embedded record in a LEN field (wire type REC is needed). */
+  pb_buf_reset(&b);
+  pb_wire_put_uint(&b, 3, 7);              /* i16: 2 bytes */
+  m = pb_wire_begin_len(&b, 19);
+  pb_wire_put_double(&b, 1, 1.0);
+  pb_wire_end_len(&b, m, true);
+  expect_bad(&b, "Everything.where", 2);
   pb_buf_free(&b);
   pb_buf_free(&inner);
 }
@@ -620,7 +630,7 @@ static void verify_names_the_failing_field(void **state) {
 /* Encodes a chain of `depth` nested Nodes: children[0] inside children[0]. */
 static void nested_nodes(pb_buf *out, int depth) {
   if (depth == 0) return;
-  pb_len_mark m = pb_wire_begin_len(out, 2);
+  pb_len_mark m = pb_wire_begin_rec(out, 2);
   nested_nodes(out, depth - 1);
   pb_wire_end_len(out, m, false);
 }
@@ -644,7 +654,9 @@ static void nesting_depth_is_bounded(void **state) {
   /* The same chain inside Everything.tree: the depth counts on. */
   pb_buf wrapped;
   pb_buf_init(&wrapped);
-  pb_wire_put_len(&wrapped, 38, b.data, b.len);
+  pb_len_mark m = pb_wire_begin_rec(&wrapped, 38);
+  pb_buf_append(&wrapped, b.data, b.len);
+  pb_wire_end_len(&wrapped, m, false);
   every_Everything e;
   assert_int_equal(every_Everything_verify(wrapped.data, wrapped.len, &err),
                    PB_ECORRUPT);

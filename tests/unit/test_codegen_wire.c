@@ -238,33 +238,106 @@ static void atom_pointers_round_trip(void **state) {
   pb_buf b;
   pb_buf_init(&b);
   pb_wire_put_atom_ptr(&b, 1, &p);
-  const uint8_t want[] = {0x0a, 18,   0x08, 0x07, 0x06, 0x05, 0x04,
-                          0x03, 0x02, 0x01, 0x18, 0x17, 0x16, 0x15,
-                          0x14, 0x13, 0x12, 0x11, 0xac, 0x02};
+  /* Key (tag 1, PTR), then 20 fixed bytes: no length prefix. */
+  const uint8_t want[] = {0x0b, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03,
+                          0x02, 0x01, 0x18, 0x17, 0x16, 0x15, 0x14,
+                          0x13, 0x12, 0x11, 0x2c, 0x01, 0x00, 0x00};
   assert_int_equal(b.len, sizeof want);
   assert_memory_equal(b.data, want, sizeof want);
   pb_reader r;
   pb_field f;
   pb_reader_init(&r, b.data, b.len);
   assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(f.wire_type, PB_WT_PTR);
+  assert_ptr_equal(f.data, b.data + 1);
+  assert_int_equal(f.size, 20);
   assert_int_equal(pb_field_atom_ptr(&f, &q), PB_OK);
   assert_true(pb_atom_ptr_equal(p, q));
   assert_int_equal(pb_field_check(&f, PB_CHECK_ATOM_PTR), PB_OK);
-  /* Too short, a trailing byte, a cut varint, another wire type. */
+  size_t n = 0;
+  assert_int_equal(pb_ptr_count(&f, &n), PB_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(pb_len_count(&f, &n), PB_ECORRUPT);
+  assert_int_equal(pb_rec_count(&f, &n), PB_ECORRUPT);
+  /* A field built by hand with another size, another wire type. */
   pb_field g = f;
-  g.size = 16;
-  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
-  g.size = 17; /* 0xac: the offset's varint is cut */
-  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
-  uint8_t longer[19];
-  memcpy(longer, f.data, 18);
-  longer[18] = 0;
-  g.data = longer;
   g.size = 19;
   assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
   g = f;
+  g.wire_type = PB_WT_LEN;
+  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
   g.wire_type = PB_WT_I64;
   assert_int_equal(pb_field_check(&g, PB_CHECK_ATOM_PTR), PB_ECORRUPT);
+  /* Every cut of the 20 bytes is a truncated field. */
+  for (size_t cut = 1; cut < b.len; cut++) {
+    pb_reader_init(&r, b.data, cut);
+    assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  }
+  /* The largest offset that fits, then one that does not. */
+  pb_buf_reset(&b);
+  p.offset = UINT32_MAX;
+  pb_wire_put_atom_ptr(&b, 1, &p);
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+  pb_reader_init(&r, b.data, b.len);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_OK);
+  assert_true(pb_atom_ptr_equal(p, q));
+  size_t len = b.len;
+  p.offset = (uint64_t)UINT32_MAX + 1;
+  pb_wire_put_atom_ptr(&b, 2, &p);
+  assert_int_equal(pb_buf_error(&b), PB_EINVAL);
+  assert_int_equal(b.len, len); /* nothing written */
+  pb_buf_free(&b);
+}
+
+/* Embedded records: REC fields, written and read like nested LEN fields. */
+static void embedded_records_are_rec_fields(void **state) {
+  (void)state;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_len_mark m = pb_wire_begin_rec(&b, 3);
+  pb_wire_put_uint(&b, 1, 5);
+  pb_wire_end_len(&b, m, true);
+  const uint8_t want[] = {0x1c, 0x02, 0x08, 0x05}; /* tag 3, REC */
+  assert_int_equal(b.len, sizeof want);
+  assert_memory_equal(b.data, want, sizeof want);
+  pb_reader r;
+  pb_field f;
+  pb_bytes body;
+  pb_reader_init(&r, b.data, b.len);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(f.wire_type, PB_WT_REC);
+  assert_ptr_equal(f.data, b.data + 2);
+  assert_int_equal(f.size, 2);
+  assert_int_equal(pb_field_rec(&f, &body), PB_OK);
+  assert_ptr_equal(body.ptr, b.data + 2);
+  assert_int_equal(body.len, 2);
+  assert_int_equal(pb_field_check(&f, PB_CHECK_REC), PB_OK);
+  /* A REC is not bytes, and a LEN is not a record. */
+  assert_int_equal(pb_field_bytes(&f, &body), PB_ECORRUPT);
+  assert_int_equal(pb_field_check(&f, PB_CHECK_BYTES), PB_ECORRUPT);
+  size_t n = 0;
+  assert_int_equal(pb_rec_count(&f, &n), PB_OK);
+  assert_int_equal(pb_len_count(&f, &n), PB_ECORRUPT);
+  assert_int_equal(n, 1);
+  pb_field g = f;
+  g.wire_type = PB_WT_LEN;
+  assert_int_equal(pb_field_rec(&g, &body), PB_ECORRUPT);
+  assert_int_equal(pb_field_check(&g, PB_CHECK_REC), PB_ECORRUPT);
+  /* A long payload moves, as in a LEN field; an empty one may vanish. */
+  pb_buf_reset(&b);
+  m = pb_wire_begin_rec(&b, 2);
+  for (int i = 0; i < 100; i++) pb_wire_put_uint(&b, 1, 1);
+  pb_wire_end_len(&b, m, true);
+  pb_reader_init(&r, b.data, b.len);
+  assert_int_equal(pb_reader_next(&r, &f), 1);
+  assert_int_equal(f.wire_type, PB_WT_REC);
+  assert_int_equal(f.size, 200);
+  assert_int_equal(pb_reader_next(&r, &f), 0);
+  pb_buf_reset(&b);
+  m = pb_wire_begin_rec(&b, 2);
+  pb_wire_end_len(&b, m, true);
+  assert_int_equal(b.len, 0);
   pb_buf_free(&b);
 }
 
@@ -409,6 +482,7 @@ int main(void) {
       cmocka_unit_test(packed_arrays_count_and_read),
       cmocka_unit_test(packed_arrays_reject_bad_shapes),
       cmocka_unit_test(atom_pointers_round_trip),
+      cmocka_unit_test(embedded_records_are_rec_fields),
       cmocka_unit_test(unknown_fields_merge_in_tag_order),
       cmocka_unit_test(field_check_matches_the_accessors),
       cmocka_unit_test(verify_paths_are_built_inside_out),

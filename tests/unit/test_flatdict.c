@@ -60,7 +60,7 @@ static void round_trip_every_kind(void **state) {
       {.kind = PB_VALUE_DOUBLE, .as.d = -0.125},
       {.kind = PB_VALUE_STRING, .as.s = {"text", 4}},
       {.kind = PB_VALUE_BYTES, .as.bytes = {raw, 3}},
-      {.kind = PB_VALUE_REF, .as.ref = {UINT64_MAX, 1, 1ull << 40}},
+      {.kind = PB_VALUE_REF, .as.ref = {UINT64_MAX, 1, UINT32_MAX}},
   };
   char name[8];
   for (int i = 0; i < 9; i++) {
@@ -100,6 +100,27 @@ static void round_trip_every_kind(void **state) {
   pb_buf_free(&b);
   pb__flatdict_free(&back);
   pb__flatdict_free(&d);
+}
+
+/* A REF takes exactly 20 bytes; an offset above UINT32_MAX has none. */
+static void ref_values_have_a_fixed_size(void **state) {
+  (void)state;
+  pb_value ref = {.kind = PB_VALUE_REF, .as.ref = {1, 2, 3}};
+  pb_buf b;
+  pb_buf_init(&b);
+  pb__value_encode(&b, &ref);
+  const uint8_t want[] = {7, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0,
+                          0, 0, 0, 0, 0, 3, 0, 0, 0};
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+  assert_int_equal(b.len, sizeof want);
+  assert_memory_equal(b.data, want, sizeof want);
+  pb_buf_reset(&b);
+  ref.as.ref.offset = (uint64_t)UINT32_MAX + 1;
+  assert_false(pb__value_valid(&ref));
+  pb__value_encode(&b, &ref);
+  assert_int_equal(pb_buf_error(&b), PB_EINVAL);
+  assert_int_equal(b.len, 0);
+  pb_buf_free(&b);
 }
 
 static int decode_raw(const uint8_t *p, size_t n) {
@@ -149,6 +170,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(put_get_replace_remove),
       cmocka_unit_test(round_trip_every_kind),
+      cmocka_unit_test(ref_values_have_a_fixed_size),
       cmocka_unit_test(hostile_bodies_are_rejected),
       cmocka_unit_test(atom_envelope),
   };

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "protobase/protobase.h" /* pb_atom_ptr */
 #include "protobase/wire.h"
 
 /* Encodes one field with `put`, then reads it back as one field. */
@@ -172,7 +173,10 @@ static void malformed_keys_and_values(void **state) {
   pb_reader r;
   pb_field f;
   const uint8_t tag0[] = {0x00, 0x01};             /* tag 0 */
-  const uint8_t wt3[] = {0x0b};                    /* wire type 3 */
+  const uint8_t wt6[] = {0x0e, 0x00};              /* wire type 6 */
+  const uint8_t wt7[] = {0x0f, 0x00};              /* wire type 7 */
+  const uint8_t ptr_short[] = {0x0b, 1, 2, 3};     /* PTR: 3 of 20 bytes */
+  const uint8_t rec_long[] = {0x0c, 0x05, 0x08};   /* REC: 1 of 5 bytes */
   const uint8_t longvar[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x02}; /* > 64 bits */
   const uint8_t biglen[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'};
@@ -180,7 +184,13 @@ static void malformed_keys_and_values(void **state) {
   const uint8_t bool2[] = {0x08, 0x02};
   pb_reader_init(&r, tag0, sizeof tag0);
   assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
-  pb_reader_init(&r, wt3, sizeof wt3);
+  pb_reader_init(&r, wt6, sizeof wt6);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, wt7, sizeof wt7);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, ptr_short, sizeof ptr_short);
+  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  pb_reader_init(&r, rec_long, sizeof rec_long);
   assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
   pb_reader_init(&r, longvar, sizeof longvar);
   assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
@@ -194,6 +204,79 @@ static void malformed_keys_and_values(void **state) {
   assert_int_equal(pb_reader_next(&r, &f), 1);
   bool bo;
   assert_int_equal(pb_field_bool(&f, &bo), PB_ECORRUPT);
+}
+
+/* PB_WT_PTR: 20 fixed bytes; PB_WT_REC: a length and a record body. */
+static void pointer_and_record_fields(void **state) {
+  (void)state;
+  pb_atom_ptr p = {UINT64_MAX, 0x8000000000000001ull, UINT32_MAX}, q;
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_atom_ptr(&b, PB_TAG_MAX, &p);
+  assert_int_equal(b.len, 5 + 20); /* a 5-byte key, no length */
+  pb_field f = one_field(&b);
+  assert_int_equal(f.tag, PB_TAG_MAX);
+  assert_int_equal(f.wire_type, PB_WT_PTR);
+  assert_int_equal(f.size, 20);
+  assert_ptr_equal(f.data, b.data + 5);
+  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_OK);
+  assert_true(pb_atom_ptr_equal(p, q));
+  /* A pointer is not bytes, nor a number, nor a record. */
+  pb_bytes v;
+  uint64_t u;
+  assert_int_equal(pb_field_bytes(&f, &v), PB_ECORRUPT);
+  assert_int_equal(pb_field_u64(&f, &u), PB_ECORRUPT);
+  assert_int_equal(pb_field_rec(&f, &v), PB_ECORRUPT);
+
+  pb_buf_reset(&b);
+  pb_len_mark m = pb_wire_begin_rec(&b, 7);
+  pb_wire_put_uint(&b, 1, 300);
+  pb_wire_put_atom_ptr(&b, 2, &p);
+  pb_wire_end_len(&b, m, false);
+  f = one_field(&b);
+  assert_int_equal(f.tag, 7);
+  assert_int_equal(f.wire_type, PB_WT_REC);
+  assert_int_equal(pb_field_rec(&f, &v), PB_OK);
+  assert_int_equal(v.len, 3 + 21);
+  assert_int_equal(pb_field_bytes(&f, &v), PB_ECORRUPT);
+  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_ECORRUPT);
+  pb_str s;
+  assert_int_equal(pb_field_str(&f, &s), PB_ECORRUPT);
+  /* The payload reads as a record body. */
+  pb_reader r;
+  pb_field g;
+  pb_reader_init(&r, f.data, f.size);
+  assert_int_equal(pb_reader_next(&r, &g), 1);
+  assert_int_equal(pb_reader_next(&r, &g), 1);
+  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_OK);
+  assert_true(pb_atom_ptr_equal(p, q));
+  assert_int_equal(pb_reader_next(&r, &g), 0);
+
+  /* A LEN field is neither a pointer nor a record. */
+  pb_buf_reset(&b);
+  pb_wire_put_len(&b, 1, b.data, 0);
+  f = one_field(&b);
+  assert_int_equal(pb_field_rec(&f, &v), PB_ECORRUPT);
+  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_ECORRUPT);
+  pb_buf_free(&b);
+}
+
+/* An offset above UINT32_MAX has no encoding: a sticky PB_EINVAL. */
+static void pointer_offset_over_u32_is_einval(void **state) {
+  (void)state;
+  pb_atom_ptr p = {1, 2, (uint64_t)UINT32_MAX + 1};
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_wire_put_uint(&b, 1, 1);
+  pb_wire_put_atom_ptr(&b, 2, &p);
+  assert_int_equal(pb_buf_error(&b), PB_EINVAL);
+  assert_int_equal(b.len, 2); /* only the first field */
+  pb_wire_put_uint(&b, 3, 1); /* later writes are no-ops */
+  assert_int_equal(b.len, 2);
+  assert_int_equal(pb_buf_error(&b), PB_EINVAL);
+  pb_buf_reset(&b); /* clears the error */
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+  pb_buf_free(&b);
 }
 
 static void utf8_validation(void **state) {
@@ -237,6 +320,8 @@ int main(void) {
       cmocka_unit_test(nan_and_infinity_survive),
       cmocka_unit_test(every_truncation_is_rejected),
       cmocka_unit_test(malformed_keys_and_values),
+      cmocka_unit_test(pointer_and_record_fields),
+      cmocka_unit_test(pointer_offset_over_u32_is_einval),
       cmocka_unit_test(utf8_validation),
       cmocka_unit_test(buffer_reuse_and_reset),
   };

@@ -52,7 +52,7 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 2
+#define PB_GENERATED_ABI 3 /* 3: PB_WT_PTR and PB_WT_REC */
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);
@@ -62,7 +62,9 @@ const char *pb_version(void);
 /**
  * The address of an atom: the 128-bit id of the commit batch that wrote it
  * (random, so unique across processes and nodes), and the atom's byte offset
- * inside that batch.  All zero is the null pointer.  See docs/format.md.
+ * inside that batch.  All zero is the null pointer.  Stored pointers take
+ * 20 bytes, with a 4-byte offset: writing one whose offset exceeds
+ * UINT32_MAX fails with PB_EINVAL.  See docs/format.md.
  */
 typedef struct pb_atom_ptr {
   uint64_t batch_hi; /* batch id, high 64 bits */
@@ -263,8 +265,9 @@ int pb_txn_arena(pb_txn *txn, pb_arena **out);
 /**
  * Names a value in the database root: after commit, pb_txn_get(name) in a
  * later transaction returns it.  Strings and bytes are copied.
- * Errors: PB_ERDONLY; PB_ENOMEM; PB_EINVAL (empty name or not UTF-8, or an
- * invalid value kind).
+ * Errors: PB_ERDONLY; PB_ENOMEM; PB_EINVAL (empty name or not UTF-8, an
+ * invalid value kind, a string that is not UTF-8, or a REF whose offset
+ * exceeds UINT32_MAX).
  */
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
 

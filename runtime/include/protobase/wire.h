@@ -8,8 +8,18 @@
  *                     ints in zigzag form;
  *   PB_WT_I64    (1)  8 bytes little-endian: float64;
  *   PB_WT_LEN    (2)  varint length, then that many bytes: string, bytes,
- *                     embedded records, packed arrays, atom pointers;
+ *                     packed arrays;
+ *   PB_WT_PTR    (3)  exactly 20 bytes, no length: an atom pointer (ref<R>
+ *                     to a record without a key, list, set and map roots),
+ *                     batch_hi u64 LE, batch_lo u64 LE, offset u32 LE;
+ *   PB_WT_REC    (4)  varint length, then an embedded record's body;
  *   PB_WT_I32    (5)  4 bytes little-endian: float32.
+ *
+ * Pointers and embedded records have wire types of their own so that a
+ * program can find every atom pointer in a record body without its schema
+ * (compaction, atom/refs.h): report each PTR field, descend into each REC
+ * payload, skip the rest.  The fixed size of PTR lets a pointer be patched
+ * in place.
  *
  * Encoders write fields in ascending tag order and omit a field whose value
  * equals its default, so one value has exactly one encoding.  docs/format.md
@@ -20,14 +30,15 @@
  * record code needs around them:
  *
  *   - pb_arena: memory for decoded arrays, freed all at once;
- *   - nested LEN fields (pb_wire_begin_len / pb_wire_end_len), packed
- *     arrays (pb_packed_*), atom pointers (pb_wire_put_atom_ptr);
+ *   - nested LEN and REC fields (pb_wire_begin_len, pb_wire_begin_rec,
+ *     pb_wire_end_len), packed arrays (pb_packed_*), atom pointers
+ *     (pb_wire_put_atom_ptr);
  *   - pb_unknown: re-emits the fields of a newer schema that a decoder kept;
  *   - pb_verify_error and the pb_verify_* helpers behind generated _verify.
  *
- * Writers (pb_buf) keep a sticky error: after the first failed allocation
- * every later write is a no-op, and pb_buf_error() reports PB_ENOMEM once at
- * the end.  Readers (pb_reader) never read outside [data, data + size) and
+ * Writers (pb_buf) keep a sticky error: after the first failure (an
+ * allocation, or a value that has no encoding) every later write is a
+ * no-op, and pb_buf_error() reports that first error once at the end.  Readers (pb_reader) never read outside [data, data + size) and
  * never allocate: a malformed input gives PB_ECORRUPT.
  *
  * Thread safety: a pb_buf or pb_reader belongs to one thread at a time; the
@@ -54,6 +65,8 @@ enum pb_wire_type {
   PB_WT_VARINT = 0,
   PB_WT_I64 = 1,
   PB_WT_LEN = 2,
+  PB_WT_PTR = 3, /* 20 bytes: an atom pointer (no length prefix) */
+  PB_WT_REC = 4, /* varint length, then an embedded record's body */
   PB_WT_I32 = 5
 };
 
@@ -83,7 +96,7 @@ typedef struct pb_buf {
   size_t len;    /* bytes written */
   size_t cap;    /* bytes allocated */
   int err;       /* PB_OK, or the first error (PB_ENOMEM, PB_ETOOBIG,
-                    PB_EINVAL: see pb_unknown_flush) */
+                    PB_EINVAL: see pb_buf_error) */
 } pb_buf;
 
 /** Initializes an empty buffer.  Allocates nothing. */
@@ -101,7 +114,9 @@ int pb_buf_reserve(pb_buf *b, size_t extra);
 void pb_buf_append(pb_buf *b, const void *data, size_t size);
 /**
  * Returns the buffer's sticky error: PB_OK, PB_ENOMEM, PB_ETOOBIG, or
- * PB_EINVAL (kept unknown fields that were not a valid record body).
+ * PB_EINVAL (a value with no encoding: a string that is not UTF-8, an atom
+ * pointer whose offset exceeds UINT32_MAX, kept unknown fields that were
+ * not a valid record body).
  */
 static inline int pb_buf_error(const pb_buf *b) { return b->err; }
 
@@ -143,8 +158,8 @@ typedef struct pb_field {
   uint32_t tag;        /* 1 .. PB_TAG_MAX */
   uint8_t wire_type;   /* one of enum pb_wire_type */
   uint64_t value;      /* the varint, or the raw I32 / I64 bits */
-  const uint8_t *data; /* PB_WT_LEN: the payload */
-  size_t size;         /* PB_WT_LEN: payload length */
+  const uint8_t *data; /* LEN, REC: the payload; PTR: its 20 bytes */
+  size_t size;         /* LEN, REC: payload length; PTR: 20 */
 } pb_field;
 
 /** Starts reading `size` bytes at `data`. */
@@ -152,8 +167,9 @@ void pb_reader_init(pb_reader *r, const void *data, size_t size);
 
 /**
  * Reads the next field.  Returns 1 and fills *f when a field was read, 0 at
- * the end of the input, or PB_ECORRUPT for a truncated varint or payload, a
- * tag of 0 or above PB_TAG_MAX, or an unknown wire type.  In every case
+ * the end of the input, or PB_ECORRUPT for a truncated varint or payload
+ * (a PTR field needs its 20 bytes), a tag of 0 or above PB_TAG_MAX, or an
+ * unknown wire type (6 or 7).  In every case
  * f->key is set to where the field starts (the end of the input for 0).
  */
 int pb_reader_next(pb_reader *r, pb_field *f);
@@ -179,8 +195,10 @@ int pb_field_float(const pb_field *f, float *out);
 int pb_field_double(const pb_field *f, double *out);
 /** A string view into the input; PB_ECORRUPT also for invalid UTF-8. */
 int pb_field_str(const pb_field *f, pb_str *out);
-/** A bytes view into the input. */
+/** A bytes view into the input (LEN only). */
 int pb_field_bytes(const pb_field *f, pb_bytes *out);
+/** An embedded record's body: a view into the input (REC only). */
+int pb_field_rec(const pb_field *f, pb_bytes *out);
 
 /** Returns true when `s` is well-formed UTF-8 (no overlongs, no surrogates). */
 bool pb_utf8_valid(const void *s, size_t size);
@@ -230,7 +248,7 @@ size_t pb_arena_allocated(const pb_arena *a);
 
 /* --- Nested length-delimited fields (embedded records, packed arrays). --- */
 
-/** Where a LEN field started; see pb_wire_begin_len. */
+/** Where a LEN or REC field started; see pb_wire_begin_len. */
 typedef struct pb_len_mark {
   size_t key;  /* offset of the field's key in the buffer */
   size_t body; /* offset of the first byte of its payload */
@@ -243,7 +261,14 @@ typedef struct pb_len_mark {
 pb_len_mark pb_wire_begin_len(pb_buf *b, uint32_t tag);
 
 /**
- * Finishes the LEN field started at `m`: writes the payload's length before
+ * Starts a REC field (an embedded record) whose body is written next, like
+ * pb_wire_begin_len.  Finish it with pb_wire_end_len.
+ */
+pb_len_mark pb_wire_begin_rec(pb_buf *b, uint32_t tag);
+
+/**
+ * Finishes the LEN or REC field started at `m` (by pb_wire_begin_len or
+ * pb_wire_begin_rec): writes the payload's length before
  * it (moving the payload when the length needs more than one byte).  With
  * `omit_empty`, an empty payload removes the whole field, key included.
  */
@@ -263,14 +288,16 @@ void pb_wire_raw_double(pb_buf *b, double v);
 struct pb_atom_ptr; /* protobase/protobase.h */
 
 /**
- * Field with an atom pointer (PB_WT_LEN): 8 bytes batch_hi little-endian,
- * 8 bytes batch_lo little-endian, then the offset as a varint.
+ * Field with an atom pointer (PB_WT_PTR): 8 bytes batch_hi, 8 bytes
+ * batch_lo, 4 bytes offset, all little-endian.  An offset above UINT32_MAX
+ * writes nothing and makes the buffer's sticky error PB_EINVAL.
  */
 void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const struct pb_atom_ptr *p);
 
 /**
- * Reads an atom pointer field.  PB_ECORRUPT for another wire type, a
- * payload shorter than 17 bytes, a bad varint or bytes after it.
+ * Reads an atom pointer field.  PB_ECORRUPT for another wire type than
+ * PB_WT_PTR, or a size other than 20 (only in a field built by hand:
+ * pb_reader_next gives a PTR field exactly its 20 bytes).
  */
 int pb_field_atom_ptr(const pb_field *f, struct pb_atom_ptr *out);
 
@@ -306,10 +333,16 @@ int pb_packed_next(pb_packed *p, pb_field *elem);
 
 /**
  * Counts one element of an array whose elements are LEN fields (strings,
- * bytes, records, atom pointers): adds 1 to *count, or returns PB_ECORRUPT
- * when `f` is not a LEN field.
+ * bytes): adds 1 to *count, or returns PB_ECORRUPT when `f` is not a LEN
+ * field.
  */
 int pb_len_count(const pb_field *f, size_t *count);
+
+/** Like pb_len_count, for arrays of embedded records (PB_WT_REC). */
+int pb_rec_count(const pb_field *f, size_t *count);
+
+/** Like pb_len_count, for arrays of atom pointers (PB_WT_PTR). */
+int pb_ptr_count(const pb_field *f, size_t *count);
 
 /* --- Unknown fields: kept by decoders, written back by encoders. --- */
 
@@ -377,8 +410,9 @@ typedef enum pb_check {
   PB_CHECK_FLOAT,
   PB_CHECK_DOUBLE,
   PB_CHECK_STR,      /* pb_field_str: LEN, valid UTF-8 */
-  PB_CHECK_BYTES,    /* pb_field_bytes: any LEN (also embedded records) */
-  PB_CHECK_ATOM_PTR  /* pb_field_atom_ptr */
+  PB_CHECK_BYTES,    /* pb_field_bytes: any LEN */
+  PB_CHECK_ATOM_PTR, /* pb_field_atom_ptr: PTR */
+  PB_CHECK_REC       /* pb_field_rec: REC (its body is checked apart) */
 } pb_check;
 
 /**

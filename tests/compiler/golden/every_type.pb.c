@@ -209,7 +209,7 @@ int every_Node_encode(const every_Node *r, pb_buf *out) {
   if (r->label.len != 0)
     pb_wire_put_str(out, 1, r->label);
   for (size_t i = 0; i < r->children.count; i++) {
-    m = pb_wire_begin_len(out, 2);
+    m = pb_wire_begin_rec(out, 2);
     every_Node_encode(&r->children.items[i], out);
     pb_wire_end_len(out, m, false);
   }
@@ -235,7 +235,7 @@ static int every_Node_decode_at(every_Node *r, const uint8_t *data, size_t size,
   while ((rc = pb_reader_next(&rd, &f)) == 1) {
     switch (f.tag) {
     case 2:
-      rc = pb_len_count(&f, &n_children);
+      rc = pb_rec_count(&f, &n_children);
       break;
     default:
       rc = PB_OK;
@@ -261,7 +261,7 @@ static int every_Node_decode_at(every_Node *r, const uint8_t *data, size_t size,
       rc = pb_field_str(&f, &r->label);
       break;
     case 2:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = every_Node_decode_at(&items_children[r->children.count++],
                                   body.ptr, body.len, arena, depth + 1);
       break;
@@ -304,7 +304,7 @@ static int every_Node_verify_at(const uint8_t *data, size_t size,
         return pb_verify_fail(err, at, "label", PB_VERIFY_NO_INDEX);
       break;
     case 2:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "children", n_children);
       if (every_Node_verify_at(f.data, f.size, err, depth + 1) != PB_OK)
         return pb_verify_prefix(err, (size_t)(f.data - data), "children",
@@ -428,15 +428,15 @@ int every_Everything_encode(const every_Everything *r, pb_buf *out) {
     pb_wire_put_sint(out, 17, (int32_t)r->unit);
   if (r->has_opt_color)
     pb_wire_put_sint(out, 18, (int32_t)r->opt_color);
-  m = pb_wire_begin_len(out, 19);
+  m = pb_wire_begin_rec(out, 19);
   every_Point_encode(&r->where, out);
   pb_wire_end_len(out, m, true);
   if (r->has_maybe_where) {
-    m = pb_wire_begin_len(out, 20);
+    m = pb_wire_begin_rec(out, 20);
     every_Point_encode(&r->maybe_where, out);
     pb_wire_end_len(out, m, false);
   }
-  m = pb_wire_begin_len(out, 21);
+  m = pb_wire_begin_rec(out, 21);
   common_Vec2_encode(&r->v, out);
   pb_wire_end_len(out, m, true);
   if (r->ints.count != 0) {
@@ -468,12 +468,12 @@ int every_Everything_encode(const every_Everything *r, pb_buf *out) {
   for (size_t i = 0; i < r->blobs.count; i++)
     pb_wire_put_bytes(out, 27, r->blobs.items[i]);
   for (size_t i = 0; i < r->points.count; i++) {
-    m = pb_wire_begin_len(out, 28);
+    m = pb_wire_begin_rec(out, 28);
     every_Point_encode(&r->points.items[i], out);
     pb_wire_end_len(out, m, false);
   }
   for (size_t i = 0; i < r->vecs.count; i++) {
-    m = pb_wire_begin_len(out, 29);
+    m = pb_wire_begin_rec(out, 29);
     common_Vec2_encode(&r->vecs.items[i], out);
     pb_wire_end_len(out, m, false);
   }
@@ -495,7 +495,7 @@ int every_Everything_encode(const every_Everything *r, pb_buf *out) {
     pb_wire_put_atom_ptr(out, 37, &r->notes);
   for (size_t i = 0; i < r->blob_refs.count; i++)
     pb_wire_put_atom_ptr(out, 38, &r->blob_refs.items[i]);
-  m = pb_wire_begin_len(out, 39);
+  m = pb_wire_begin_rec(out, 39);
   every_Node_encode(&r->tree, out);
   pb_wire_end_len(out, m, true);
   if (r->id != 0)
@@ -585,13 +585,13 @@ static int every_Everything_decode_at(every_Everything *r, const uint8_t *data,
       rc = pb_len_count(&f, &n_blobs);
       break;
     case 28:
-      rc = pb_len_count(&f, &n_points);
+      rc = pb_rec_count(&f, &n_points);
       break;
     case 29:
-      rc = pb_len_count(&f, &n_vecs);
+      rc = pb_rec_count(&f, &n_vecs);
       break;
     case 38:
-      rc = pb_len_count(&f, &n_blob_refs);
+      rc = pb_ptr_count(&f, &n_blob_refs);
       break;
     case 43:
       rc = pb_packed_count(&f, PB_WT_I32, &n_floats);
@@ -750,17 +750,17 @@ static int every_Everything_decode_at(every_Everything *r, const uint8_t *data,
       r->has_opt_color = true;
       break;
     case 19:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = every_Point_decode_at(&r->where, body.ptr, body.len, arena, depth);
       break;
     case 20:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = every_Point_decode_at(&r->maybe_where, body.ptr, body.len, arena,
                                    depth);
       r->has_maybe_where = true;
       break;
     case 21:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = common_Vec2_decode(&r->v, body.ptr, body.len, arena);
       break;
     case 22:
@@ -791,12 +791,12 @@ static int every_Everything_decode_at(every_Everything *r, const uint8_t *data,
       rc = pb_field_bytes(&f, &items_blobs[r->blobs.count++]);
       break;
     case 28:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = every_Point_decode_at(&items_points[r->points.count++], body.ptr,
                                    body.len, arena, depth);
       break;
     case 29:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = common_Vec2_decode(&items_vecs[r->vecs.count++], body.ptr,
                                 body.len, arena);
       break;
@@ -829,7 +829,7 @@ static int every_Everything_decode_at(every_Everything *r, const uint8_t *data,
       rc = pb_field_atom_ptr(&f, &items_blob_refs[r->blob_refs.count++]);
       break;
     case 39:
-      if ((rc = pb_field_bytes(&f, &body)) == PB_OK)
+      if ((rc = pb_field_rec(&f, &body)) == PB_OK)
         rc = every_Node_decode_at(&r->tree, body.ptr, body.len, arena,
                                   depth + 1);
       break;
@@ -972,21 +972,21 @@ static int every_Everything_verify_at(const uint8_t *data, size_t size,
         return pb_verify_fail(err, at, "opt_color", PB_VERIFY_NO_INDEX);
       break;
     case 19:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "where", PB_VERIFY_NO_INDEX);
       if (every_Point_verify_at(f.data, f.size, err, depth) != PB_OK)
         return pb_verify_prefix(err, (size_t)(f.data - data), "where",
                                 PB_VERIFY_NO_INDEX);
       break;
     case 20:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "maybe_where", PB_VERIFY_NO_INDEX);
       if (every_Point_verify_at(f.data, f.size, err, depth) != PB_OK)
         return pb_verify_prefix(err, (size_t)(f.data - data), "maybe_where",
                                 PB_VERIFY_NO_INDEX);
       break;
     case 21:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "v", PB_VERIFY_NO_INDEX);
       if (common_Vec2_verify(f.data, f.size, err) != PB_OK)
         return pb_verify_rename(err, (size_t)(f.data - data), "v",
@@ -1019,7 +1019,7 @@ static int every_Everything_verify_at(const uint8_t *data, size_t size,
       n_blobs++;
       break;
     case 28:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "points", n_points);
       if (every_Point_verify_at(f.data, f.size, err, depth) != PB_OK)
         return pb_verify_prefix(err, (size_t)(f.data - data), "points",
@@ -1027,7 +1027,7 @@ static int every_Everything_verify_at(const uint8_t *data, size_t size,
       n_points++;
       break;
     case 29:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "vecs", n_vecs);
       if (common_Vec2_verify(f.data, f.size, err) != PB_OK)
         return pb_verify_rename(err, (size_t)(f.data - data), "vecs",
@@ -1072,7 +1072,7 @@ static int every_Everything_verify_at(const uint8_t *data, size_t size,
       n_blob_refs++;
       break;
     case 39:
-      if (pb_field_check(&f, PB_CHECK_BYTES) != PB_OK)
+      if (pb_field_check(&f, PB_CHECK_REC) != PB_OK)
         return pb_verify_fail(err, at, "tree", PB_VERIFY_NO_INDEX);
       if (every_Node_verify_at(f.data, f.size, err, depth + 1) != PB_OK)
         return pb_verify_prefix(err, (size_t)(f.data - data), "tree",
