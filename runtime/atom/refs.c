@@ -1,0 +1,107 @@
+/*
+ * atom/refs.c - the schema-free pointer walker (see refs.h).
+ *
+ * A record body is walked as a flat sequence of fields with a stack of the
+ * end offsets of the embedded records it is inside.  A REC field pushes the
+ * current end and narrows the reader to its payload (so a field of the
+ * payload can never run past it); reaching the end of a payload pops back
+ * to the parent, which continues right after the payload.  The stack lives
+ * on the heap and grows by doubling: hostile input nested thousands of
+ * levels deep costs memory proportional to its size (every level takes at
+ * least two bytes), never C stack.
+ */
+#include "atom/refs.h"
+
+#include <stdlib.h>
+
+#include "atom/atom.h"
+#include "atom/ptr.h"
+#include "atom/value.h"
+
+/* Reports the pointer at `at` (inside `atom`) unless it is null. */
+static int report(pb_bytes atom, const uint8_t *at, pb__ref_fn fn, void *ctx) {
+  pb_atom_ptr p = pb__ptr_load(at);
+  if (pb_atom_ptr_is_null(p)) return PB_OK;
+  return fn(ctx, p, (size_t)(at - atom.ptr));
+}
+
+/* Walks a one-atom Dictionary body: count, then key and value per entry. */
+static int dict_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn, void *ctx) {
+  pb_reader r;
+  uint64_t count, klen;
+  pb_value v;
+  pb_reader_init(&r, body.ptr, body.len);
+  if (pb_reader_varint(&r, &count) != PB_OK) return PB_ECORRUPT;
+  for (uint64_t i = 0; i < count; i++) {
+    if (pb_reader_varint(&r, &klen) != PB_OK ||
+        klen > (uint64_t)(r.end - r.pos))
+      return PB_ECORRUPT;
+    r.pos += klen;
+    const uint8_t *value_at = r.pos;
+    if (pb__value_decode(&r, &v) != PB_OK) return PB_ECORRUPT;
+    if (v.kind != PB_VALUE_REF) continue;
+    int rc = report(atom, value_at + 1, fn, ctx); /* after the kind byte */
+    if (rc != PB_OK) return rc;
+  }
+  return r.pos == r.end ? PB_OK : PB_ECORRUPT;
+}
+
+/* A growable stack of the ends of the embedded records being walked. */
+typedef struct end_stack {
+  const uint8_t **aEnd; /* parents' ends, innermost last */
+  size_t n;             /* entries in use */
+  size_t cap;           /* entries allocated */
+} end_stack;
+
+/* Pushes `end`.  Errors: PB_ENOMEM. */
+static int push(end_stack *s, const uint8_t *end) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 16;
+    const uint8_t **a = realloc(s->aEnd, cap * sizeof *a);
+    if (!a) return PB_ENOMEM;
+    s->aEnd = a;
+    s->cap = cap;
+  }
+  s->aEnd[s->n++] = end;
+  return PB_OK;
+}
+
+/* Walks a record body: PTR fields are reported, REC payloads entered. */
+static int record_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn,
+                       void *ctx) {
+  end_stack stack = {NULL, 0, 0};
+  pb_reader r;
+  pb_field f;
+  int rc;
+  pb_reader_init(&r, body.ptr, body.len);
+  for (;;) {
+    rc = pb_reader_next(&r, &f);
+    if (rc == 0) { /* the end of the current payload */
+      if (stack.n == 0) break; /* of the body: done */
+      r.end = stack.aEnd[--stack.n];
+      continue;
+    }
+    if (rc != 1) break; /* PB_ECORRUPT */
+    rc = PB_OK;
+    if (f.wire_type == PB_WT_PTR) {
+      rc = report(atom, f.data, fn, ctx);
+    } else if (f.wire_type == PB_WT_REC && f.size > 0) {
+      rc = push(&stack, r.end);
+      r.pos = f.data; /* pb_reader_next checked it lies inside r.end */
+      r.end = f.data + f.size;
+    }
+    if (rc != PB_OK) break;
+  }
+  free(stack.aEnd);
+  return rc;
+}
+
+int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx) {
+  uint32_t type;
+  pb_bytes body;
+  int rc = pb__atom_parse(atom, &type, &body);
+  if (rc != PB_OK) return rc;
+  if (type == PB__TYPE_FLATDICT) return dict_refs(atom, body, fn, ctx);
+  if (type < PB__TYPE_RECORD_MIN) return PB_ECORRUPT; /* reserved */
+  return record_refs(atom, body, fn, ctx);
+}

@@ -1,0 +1,49 @@
+/*
+ * atom/refs.h - finding every atom pointer inside an atom, without its
+ * schema.
+ *
+ * Compaction (vacuum) copies the atoms that are still reachable and
+ * rewrites the pointers between them.  It must do so for atoms written by
+ * a newer program, whose fields this program's schema does not know (they
+ * are kept raw, and may hold pointers).  So the encodings make pointers
+ * visible by their bytes alone:
+ *
+ *   - a record body (type id >= PB__TYPE_RECORD_MIN) marks each pointer
+ *     with wire type PB_WT_PTR and each embedded record with PB_WT_REC,
+ *     whatever the field's tag; every other wire type holds no pointer;
+ *   - a one-atom Dictionary (PB__TYPE_FLATDICT) holds pointers as REF
+ *     values (atom/value.h);
+ *   - type ids 2..15 are reserved for collection nodes, which this walker
+ *     does not know yet: PB_ECORRUPT.
+ *
+ * Every pointer takes exactly PB__PTR_SIZE bytes (atom/ptr.h), so a caller
+ * can patch a copy of the atom in place at the reported position.
+ */
+#ifndef PB_ATOM_REFS_H
+#define PB_ATOM_REFS_H
+
+#include <stddef.h>
+
+#include "protobase/protobase.h"
+
+/* Called for each non-null pointer in an atom; pos is the byte offset,
+ * from the start of the atom (envelope included), of its 20-byte
+ * encoding, so a caller can patch a copy with pb__ptr_store.  A non-zero
+ * return stops the walk and is returned by pb__atom_refs. */
+typedef int (*pb__ref_fn)(void *ctx, pb_atom_ptr ptr, size_t pos);
+
+/**
+ * Calls fn(ctx, ptr, pos) for each non-null pointer in `atom` (an atom with
+ * its envelope), in the order of the bytes.  Null pointers (all 20 bytes
+ * zero) are skipped.  Embedded records are walked with a heap stack, so any
+ * nesting depth is safe; reads stay inside `atom`.  The walk may call fn
+ * for some pointers before it finds that a later byte is malformed.
+ *
+ * Errors: PB_EVERSION (unknown atom format byte); PB_ECORRUPT (malformed
+ * envelope, body, field, Dictionary entry, or a REC payload that runs past
+ * its parent; a type id of 2..15); PB_ENOMEM; or fn's non-zero return.
+ * Thread safety: none needed beyond fn's own; no global state.
+ */
+int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx);
+
+#endif /* PB_ATOM_REFS_H */
