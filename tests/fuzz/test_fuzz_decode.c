@@ -1,7 +1,8 @@
 /*
  * test_fuzz_decode.c - hostile bytes against every decoder the runtime
  * exposes to stored data: the field reader, generated record decoders, the
- * atom envelope and the root Dictionary.  Inputs are random bytes and
+ * atom envelope, the root Dictionary and the pointer walker (atom/refs.h),
+ * the last also over each input behind a record envelope.  Inputs are random bytes and
  * random mutations (bit flips, truncations, splices) of valid encodings,
  * from a fixed seed so a failure reproduces.  The property: a decoder
  * returns PB_OK or a documented error, never reads out of bounds (ASan) and
@@ -17,6 +18,8 @@
 #include <cmocka.h>
 
 #include "atom/atom.h"
+#include "atom/ptr.h"
+#include "atom/refs.h"
 #include "collections/flatdict.h"
 #include "protobase/protobase.h"
 #include "tasks.pb.h"
@@ -29,6 +32,28 @@ static uint64_t rnd(void) { /* xorshift64*, fixed seed */
   rng_state ^= rng_state << 25;
   rng_state ^= rng_state >> 27;
   return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* A walked atom: each reported pointer is non-null, lies inside the atom,
+   after the previous one, and is what its 20 bytes say. */
+typedef struct walked {
+  pb_bytes atom; /* the atom being walked */
+  size_t next;   /* the least position the next pointer may have */
+} walked;
+
+static int check_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  walked *w = ctx;
+  assert_false(pb_atom_ptr_is_null(ptr));
+  assert_true(pos >= w->next && pos <= w->atom.len - PB__PTR_SIZE);
+  assert_true(pb_atom_ptr_equal(ptr, pb__ptr_load(w->atom.ptr + pos)));
+  w->next = pos + PB__PTR_SIZE;
+  return 0;
+}
+
+static void walk_refs(const uint8_t *p, size_t n) {
+  walked w = {{p, n}, 0};
+  int rc = pb__atom_refs(w.atom, check_ref, &w);
+  assert_true(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION);
 }
 
 /* Feeds one input to every decoder; each must give OK or an error code. */
@@ -58,6 +83,15 @@ static void feed(const uint8_t *p, size_t n) {
   rc = pb__flatdict_decode(&d, (pb_bytes){copy, n});
   assert_true(rc == PB_OK || rc == PB_ECORRUPT);
   pb__flatdict_free(&d);
+
+  walk_refs(copy, n);
+  uint8_t *atom = malloc(n + 2); /* the input as a record body */
+  assert_non_null(atom);
+  atom[0] = PB__ATOM_FORMAT;
+  atom[1] = PB__TYPE_RECORD_MIN;
+  if (n) memcpy(atom + 2, copy, n);
+  walk_refs(atom, n + 2);
+  free(atom);
   free(copy);
 }
 

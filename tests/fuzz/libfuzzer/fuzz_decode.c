@@ -9,7 +9,9 @@
  *   - the runtime's internal decoders of stored data: the atom envelope
  *     (pb__atom_parse), the root Dictionary (pb__flatdict_decode, on the
  *     raw bytes and on the body of a parsed atom), the batch of a commit
- *     (pb__batch_check) and a commit record (pb__commit_decode).
+ *     (pb__batch_check), a commit record (pb__commit_decode), and the
+ *     schema-free pointer walker (pb__atom_refs, on the input as an atom
+ *     and on the input behind a record envelope).
  *
  * The properties, each checked on every input (a failure aborts, which
  * libFuzzer reports as a crash with the input saved):
@@ -30,7 +32,10 @@
  *      one round); a record with a _MAX_SIZE and no unknown fields
  *      encodes to at most that many bytes;
  *   6. a Dictionary that decodes re-encodes, and the result parses and
- *      decodes again.
+ *      decodes again;
+ *   7. the pointer walker returns a documented code and reports only
+ *      non-null pointers, each inside the atom, after the previous one,
+ *      and equal to its 20 bytes.
  *
  * The input is copied into an exact-size heap block first, so that
  * AddressSanitizer catches a read one byte past the end.
@@ -43,6 +48,8 @@
 
 #include "atom/atom.h"
 #include "atom/batch.h"
+#include "atom/ptr.h"
+#include "atom/refs.h"
 #include "collections/flatdict.h"
 #include "protobase/protobase.h"
 #include "storage/file_format.h"
@@ -215,6 +222,49 @@ static void fuzz_flatdict(pb_bytes body) {
   pb__flatdict_free(&d);
 }
 
+/* Property 7: where pb__atom_refs reports, and what. */
+typedef struct fuzz_walk {
+  pb_bytes atom; /* the atom walked */
+  size_t next;   /* the least position the next pointer may have */
+} fuzz_walk;
+
+static int fuzz_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  fuzz_walk *w = ctx;
+  FUZZ_CHECK(!pb_atom_ptr_is_null(ptr), "a null pointer was reported");
+  FUZZ_CHECK(pos >= w->next && w->atom.len >= PB__PTR_SIZE &&
+                 pos <= w->atom.len - PB__PTR_SIZE,
+             "pointer at %zu: out of order or outside the %zu-byte atom",
+             pos, w->atom.len);
+  FUZZ_CHECK(pb_atom_ptr_equal(ptr, pb__ptr_load(w->atom.ptr + pos)),
+             "the pointer at %zu is not its bytes", pos);
+  w->next = pos + PB__PTR_SIZE;
+  return 0;
+}
+
+/* Walks `size` bytes at `atom` and checks property 7. */
+static void fuzz_refs(const uint8_t *atom, size_t size) {
+  fuzz_walk w = {{atom, size}, 0};
+  int rc = pb__atom_refs(w.atom, fuzz_ref, &w);
+  FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION ||
+                 rc == PB_ENOMEM,
+             "pb__atom_refs returned %d", rc);
+}
+
+/* The input as an atom, and as a record body behind an envelope (an
+   exact-size copy, like the input). */
+static void fuzz_walker(const uint8_t *data, size_t size) {
+  fuzz_refs(data, size);
+  uint8_t *atom = malloc(size + 2);
+  if (!atom)
+    return;
+  atom[0] = PB__ATOM_FORMAT;
+  atom[1] = PB__TYPE_RECORD_MIN;
+  if (size)
+    memcpy(atom + 2, data, size);
+  fuzz_refs(atom, size + 2);
+  free(atom);
+}
+
 static void fuzz_runtime(const uint8_t *data, size_t size) {
   pb_bytes all = {data, size};
   uint32_t type = 0;
@@ -231,6 +281,7 @@ static void fuzz_runtime(const uint8_t *data, size_t size) {
       fuzz_flatdict(body);
   }
   fuzz_flatdict(all);
+  fuzz_walker(data, size);
 
   rc = pb__batch_check(data, size);
   FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT, "pb__batch_check returned %d",

@@ -9,8 +9,9 @@
  * is built with the encoders the runtime and the generated code use, never
  * typed in by hand:
  *
- *   wire-*       field sequences: each wire type at a range of tags, edge
- *                values (0, 1, 2^63, 2^64 - 1), and an empty input;
+ *   wire-*       field sequences: each wire type at a range of tags (an
+ *                embedded record holding a pointer for REC), edge values
+ *                (0, 1, 2^63, 2^64 - 1), and an empty input;
  *   record-*     generated encodings of the records of every_type.pbs and
  *                geo.pbs: defaults, every field set, a nested tree, a
  *                field of a newer schema;
@@ -75,6 +76,15 @@ static void wire_seeds(pb_buf *b) {
     put_buf(name, b);
     pb_wire_put_str(b, t, pb_str_from_cstr("h\xc3\xa9llo"));
     snprintf(name, sizeof name, "wire-len-%u", (unsigned)t);
+    put_buf(name, b);
+    pb_atom_ptr p = {t, UINT64_MAX, t == 100 ? UINT32_MAX : t};
+    pb_wire_put_atom_ptr(b, t, &p);
+    snprintf(name, sizeof name, "wire-ptr-%u", (unsigned)t);
+    put_buf(name, b);
+    pb_len_mark m = pb_wire_begin_rec(b, t);
+    pb_wire_put_atom_ptr(b, 1, &p);
+    pb_wire_end_len(b, m, false);
+    snprintf(name, sizeof name, "wire-rec-%u", (unsigned)t);
     put_buf(name, b);
   }
   /* One field of each wire type at consecutive tags: a shape any record
