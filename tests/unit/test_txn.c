@@ -63,6 +63,10 @@ static void named_values_and_snapshots(const char *dir) {
   assert_int_equal(body.len, 3);
   assert_memory_equal(body.ptr, "abc", 3);
   pb_value ref = {.kind = PB_VALUE_REF, .as.ref = ptr};
+  /* A stored REF has a 4-byte offset: a larger one is refused. */
+  pb_value far = ref;
+  far.as.ref.offset = (uint64_t)UINT32_MAX + 1;
+  assert_int_equal(pb_txn_set(w, "thing", &far), PB_EINVAL);
   assert_int_equal(pb_txn_set(w, "thing", &ref), PB_OK);
   assert_int_equal(pb_txn_commit(w), PB_OK);
 
