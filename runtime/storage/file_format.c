@@ -142,7 +142,8 @@ int pb__frame_header_decode(const uint8_t in[PB__FRAME_HEADER_SIZE],
   fh->type = in[4];
   fh->checksum = pb__load_le64(in + 8);
   if (in[5] != 0 || in[6] != 0 || in[7] != 0) return PB_ECORRUPT;
-  if (fh->type != PB__FRAME_COMMIT) return PB_ECORRUPT;
+  if (fh->type != PB__FRAME_COMMIT && fh->type != PB__FRAME_BATCH)
+    return PB_ECORRUPT;
   return PB_OK;
 }
 
@@ -199,6 +200,34 @@ int pb__commit_decode(const uint8_t *payload, size_t len,
   }
   if (pb__batch_check(c->batch, c->batch_size) != PB_OK) {
     *why = "commit record's batch is malformed";
+    return PB_ECORRUPT;
+  }
+  return PB_OK;
+}
+
+void pb__batchframe_encode_fixed(uint64_t id_hi, uint64_t id_lo,
+                                 uint8_t out[PB__BATCH_FIXED_SIZE]) {
+  pb__store_le64(out, id_hi);
+  pb__store_le64(out + 8, id_lo);
+}
+
+int pb__batchframe_decode(const uint8_t *payload, size_t len, uint64_t *id_hi,
+                          uint64_t *id_lo, const uint8_t **data, size_t *size,
+                          const char **why) {
+  if (len <= PB__BATCH_FIXED_SIZE) {
+    *why = "batch frame without atoms";
+    return PB_ECORRUPT;
+  }
+  *id_hi = pb__load_le64(payload);
+  *id_lo = pb__load_le64(payload + 8);
+  *data = payload + PB__BATCH_FIXED_SIZE;
+  *size = len - PB__BATCH_FIXED_SIZE;
+  if ((*id_hi | *id_lo) == 0) {
+    *why = "batch frame with a zero batch id";
+    return PB_ECORRUPT;
+  }
+  if (pb__batch_check(*data, *size) != PB_OK) {
+    *why = "batch frame's atoms are malformed";
     return PB_ECORRUPT;
   }
   return PB_OK;

@@ -11,24 +11,34 @@
  *    12   4  header size (64)
  *    16   8  sequence number (1, 2, ... contiguous)
  *    24  16  segment id (random; hi then lo)
- *    40  16  previous segment's id (zeros for sequence number 1)
+ *    40  16  previous segment's id; zeros for a segment that STARTS
+ *            the log (sequence number 1, or the output of a compaction:
+ *            recovery starts at the newest such segment, see
+ *            file_recover.c)
  *    56   8  XXH3-64 of bytes [0, 56)
  *
  *   then frames, each starting at an 8-byte aligned offset:
  *     0   4  payload length L
- *     4   1  type (1 = COMMIT)
+ *     4   1  type (1 = COMMIT, 2 = BATCH)
  *     5   3  reserved, zero
  *     8   8  XXH3-64 of (bytes [0, 8) of this frame header ++ payload)
  *    16   L  payload
  *   16+L  .  zero padding to the next multiple of 8 (not checksummed)
  *
  *   COMMIT payload (80 bytes, then the batch):
- *     0   8  LSN (1 for the first commit, then +1)
+ *     0   8  LSN (+1 from the previous commit; the log's first commit
+ *            has LSN 1, or any LSN after a compaction)
  *     8  16  batch id (hi, lo); zero only when the batch is empty
  *    24  24  new root: batch_hi, batch_lo, offset
  *    48  24  previous root (the root this commit replaced)
  *    72   8  batch size B (= L - 80)
  *    80   B  batch bytes (atom/batch.h): atoms, each u32 length + bytes
+ *
+ *   BATCH payload (16 bytes, then the batch), written only by compaction,
+ *   only at the start of a segment that starts the log, before its first
+ *   commit: the relocated atoms, under a fresh batch id:
+ *     0  16  batch id (hi, lo), never zero
+ *    16   B  batch bytes (B = L - 16 > 0)
  *
  * Since frames and the header are multiples of 8, batch bytes always start
  * 8-aligned in the file, and so in a mapping of it.
@@ -49,6 +59,8 @@
 #define PB__FRAME_HEADER_SIZE 16u           /* frame header bytes */
 #define PB__FRAME_ALIGN 8u                  /* frames start 8-aligned */
 #define PB__FRAME_COMMIT 1u                 /* frame type: commit record */
+#define PB__FRAME_BATCH 2u                  /* frame type: relocated batch */
+#define PB__BATCH_FIXED_SIZE 16u            /* batch payload before bytes */
 #define PB__COMMIT_FIXED_SIZE 80u           /* commit payload before batch */
 #define PB__FRAME_MAX_PAYLOAD UINT32_MAX    /* L is a u32 */
 /* The largest batch one commit frame can carry. */
@@ -125,6 +137,18 @@ typedef struct pb__commit_record {
   uint64_t batch_size;   /* bytes at batch */
   const uint8_t *batch;  /* decode: points into the payload; encode: unused */
 } pb__commit_record;
+
+/** Writes the 16 fixed bytes of a BATCH payload (its id). */
+void pb__batchframe_encode_fixed(uint64_t id_hi, uint64_t id_lo,
+                                 uint8_t out[PB__BATCH_FIXED_SIZE]);
+/**
+ * Decodes and validates a BATCH payload: a non-zero id and a non-empty,
+ * well-formed batch.  *data / *size give the batch bytes inside payload.
+ * Errors: PB_ECORRUPT, with *why set.
+ */
+int pb__batchframe_decode(const uint8_t *payload, size_t len, uint64_t *id_hi,
+                          uint64_t *id_lo, const uint8_t **data, size_t *size,
+                          const char **why);
 
 /** Writes the 80 fixed bytes of a commit payload (not the batch). */
 void pb__commit_encode_fixed(const pb__commit_record *c,

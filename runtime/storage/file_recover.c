@@ -1,12 +1,19 @@
 /*
  * storage/file_recover.c - the scan that runs when a file storage opens.
  *
- * It lists the segments, checks that their sequence numbers run 1..n with
- * no gap and that each header names its predecessor's id, then reads every
- * frame of every segment in order.  Each frame must have a valid header and
+ * It lists the segments and finds where the log starts: the newest segment
+ * whose header names no predecessor (sequence number 1, or the output of a
+ * compaction, file_compact.c).  From there, sequence numbers must run
+ * without a gap and each header must name its predecessor's id.  Older
+ * segments are what a compaction replaced and did not get to delete: a
+ * writable open deletes them (and a leftover compact.tmp), a read-only
+ * open ignores them.  Then it reads every frame of the log in order.  Each frame must have a valid header and
  * checksum (structure), and each commit record must be well-formed, carry
  * the next LSN, name the previous commit's root as its previous root, and
- * publish a root that exists (semantics).  The result is the batch index,
+ * publish a root that exists (semantics).  The log's first commit may
+ * have any LSN and previous root when the log starts after a compaction,
+ * whose output holds BATCH frames (the copied atoms) before that commit;
+ * BATCH frames anywhere else are corrupt.  The result is the batch index,
  * the root and the LSN of the last valid commit.
  *
  * What may be cut (SPEC 5): only in the LAST segment, only a structurally
@@ -27,6 +34,7 @@
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,23 +79,80 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Lists segment sequence numbers, sorted, and checks they run 1..n. */
-static int list_segments(pb__file_storage *fs, seq_list *l) {
+/* Reads the header of segment `seq` (not validated beyond decoding).
+ * Returns PB_OK, FRAME_BAD when it cannot be decoded, or an I/O error. */
+static int peek_header(pb__file_storage *fs, uint64_t seq, pb__seg_header *h) {
+  pb__segment *seg = pb__seg_alloc(fs, seq);
+  if (seg == NULL) return PB_ENOMEM;
+  int rc = fs->io->open(fs->io, seg->path, PB__IO_READ, &seg->file);
+  uint8_t buf[PB__WAL_HEADER_SIZE];
+  size_t got = 0;
+  if (rc == PB_OK) rc = pb__io_pread(seg->file, buf, sizeof buf, 0, &got);
+  if (rc != PB_OK) {
+    pb__fs_fail(fs, rc, true, "read %s", seg->path);
+  } else {
+    const char *why;
+    if (pb__seg_header_decode(buf, got, h, &why) != PB_OK) rc = FRAME_BAD;
+  }
+  pb__seg_free(fs, seg);
+  return rc;
+}
+
+/* Lists segment sequence numbers, sorted; *start is the index of the
+ * segment the log starts at, and the ones from there on must be
+ * contiguous.  An undecodable header is left for load_segment to judge. */
+static int list_segments(pb__file_storage *fs, seq_list *l, size_t *start) {
   int rc = fs->io->list_dir(fs->io, fs->dir, collect_seq, l);
   if (rc != PB_OK)
     return pb__fs_fail(fs, rc, rc != PB_ENOMEM, "list directory");
   if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_u64);
-  for (size_t i = 0; i < l->n; i++) {
-    if (l->v[i] != (uint64_t)i + 1) {
+  *start = 0;
+  for (size_t i = l->n; i-- > 0;) {
+    pb__seg_header h;
+    rc = peek_header(fs, l->v[i], &h);
+    if (rc == FRAME_BAD) continue;
+    if (rc != PB_OK) return rc;
+    if ((h.prev_hi | h.prev_lo) == 0) {
+      *start = i;
+      break;
+    }
+  }
+  for (size_t i = *start; i < l->n; i++) {
+    uint64_t want = l->v[*start] + (i - *start);
+    if (l->v[i] != want) {
       char name[25];
-      pb__seg_name((uint64_t)i + 1, name);
+      pb__seg_name(want, name);
       return pb__fs_fail(fs, PB_ECORRUPT, false,
-                         "%s is missing (segments must be numbered from 1 "
-                         "without gaps)",
+                         "%s is missing (the log's segments must be "
+                         "numbered without gaps)",
                          name);
     }
   }
   return PB_OK;
+}
+
+/* Writable opens: deletes the segments before the log's start, which a
+ * compaction replaced, and a compaction output that never switched. */
+static int remove_obsolete(pb__file_storage *fs, const seq_list *l,
+                           size_t start) {
+  size_t n = strlen(fs->dir) + sizeof "/compact.tmp" + 25;
+  char *path = malloc(n);
+  if (path == NULL) return PB_ENOMEM;
+  snprintf(path, n, "%s/compact.tmp", fs->dir);
+  int rc = fs->io->unlink(fs->io, path);
+  bool changed = rc == PB_OK;
+  rc = rc == PB_ENOTFOUND ? PB_OK : rc;
+  for (size_t i = 0; rc == PB_OK && i < start; i++) {
+    char name[25];
+    pb__seg_name(l->v[i], name);
+    snprintf(path, n, "%s/%s", fs->dir, name);
+    rc = fs->io->unlink(fs->io, path);
+    changed = true;
+  }
+  if (rc == PB_OK && changed) rc = fs->io->sync_dir(fs->io, fs->dir);
+  if (rc != PB_OK) pb__fs_fail(fs, rc, true, "remove %s", path);
+  free(path);
+  return rc;
 }
 
 /* --- Frames --- */
@@ -214,11 +279,15 @@ static int apply_commit(pb__file_storage *fs, const pb__segment *seg,
   pb__commit_record c;
   const char *why = NULL;
   int rc = pb__commit_decode(payload, len, &c, &why);
-  if (rc == PB_OK && c.lsn != fs->lsn + 1) {
+  /* The first commit of a log that a compaction started continues the
+   * LSNs of the log it replaced. */
+  bool after_compaction = fs->n_segs == 0 && fs->lsn == 0 && seg->seq != 1;
+  if (rc == PB_OK && c.lsn != fs->lsn + 1 && !after_compaction) {
     why = "commit LSN does not follow the previous commit's";
     rc = PB_ECORRUPT;
   }
-  if (rc == PB_OK && !pb_atom_ptr_equal(c.prev_root, fs->root)) {
+  if (rc == PB_OK && !after_compaction &&
+      !pb_atom_ptr_equal(c.prev_root, fs->root)) {
     why = "commit's previous root is not the previous commit's root";
     rc = PB_ECORRUPT;
   }
@@ -260,6 +329,43 @@ static int apply_commit(pb__file_storage *fs, const pb__segment *seg,
   return PB_OK;
 }
 
+/* Applies a BATCH frame: only in a compaction's output, before its first
+ * commit. */
+static int apply_batch(pb__file_storage *fs, const pb__segment *seg,
+                       size_t seg_index, uint64_t pos, const uint8_t *payload,
+                       size_t len) {
+  uint64_t hi, lo;
+  const uint8_t *data;
+  size_t size;
+  const char *why = NULL;
+  int rc = pb__batchframe_decode(payload, len, &hi, &lo, &data, &size, &why);
+  if (rc == PB_OK && !(seg_index == 0 && fs->lsn == 0 && seg->seq != 1)) {
+    why = "batch frame outside a compaction's output";
+    rc = PB_ECORRUPT;
+  }
+  if (rc == PB_OK && pb__batch_index_find(&fs->index, hi, lo) != NULL) {
+    why = "batch id stored twice";
+    rc = PB_ECORRUPT;
+  }
+  if (rc != PB_OK)
+    return pb__fs_fail(fs, rc, false, "%s: %s, in the frame at offset %" PRIu64,
+                       seg->path, why, pos);
+  pb__batch_loc loc = {
+      .size = size,
+      .offset = pos + PB__FRAME_HEADER_SIZE + PB__BATCH_FIXED_SIZE,
+      .segment = (uint32_t)seg_index};
+  if (!fs->use_map) {
+    uint8_t *copy = malloc(size);
+    if (copy == NULL) return PB_ENOMEM;
+    memcpy(copy, data, size);
+    loc.data = copy;
+  }
+  rc = pb__batch_index_reserve(&fs->index, 1);
+  if (rc == PB_OK) rc = pb__batch_index_insert(&fs->index, hi, lo, &loc);
+  if (rc != PB_OK) free((void *)(uintptr_t)loc.data);
+  return rc;
+}
+
 /* --- Segments --- */
 
 /* Handles a structurally bad frame at `pos`: cuts it when it is a torn
@@ -298,19 +404,30 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
     pb__frame_header fh;
     const char *why = NULL;
     int rc = read_frame(seg->file, fsize, pos, pl, &fh, &why);
+    /* A compaction's output is complete before it is renamed into
+     * place: damage before its commit is never a torn tail. */
+    bool unfinished_output = seg->frames > 0 && fs->lsn == 0;
     if (rc == FRAME_BAD) {
-      rc = handle_bad_frame(fs, seg, is_last, fsize, pos, why);
+      rc = handle_bad_frame(fs, seg, is_last && !unfinished_output, fsize,
+                            pos, why);
       if (rc != PB_OK) return rc;
       break;
     }
     if (rc != PB_OK)
       return pb__fs_fail(fs, rc, true, "read %s at %" PRIu64, seg->path, pos);
-    rc = apply_commit(fs, seg, fs->n_segs, pos, pl->data, fh.len);
+    if (fh.type == PB__FRAME_BATCH)
+      rc = apply_batch(fs, seg, fs->n_segs, pos, pl->data, fh.len);
+    else
+      rc = apply_commit(fs, seg, fs->n_segs, pos, pl->data, fh.len);
     if (rc != PB_OK) return rc;
     seg->frames++;
     pos += pb__frame_size(fh.len);
   }
   seg->end = pos;
+  if (seg->frames > 0 && fs->lsn == 0)
+    return pb__fs_fail(fs, PB_ECORRUPT, false,
+                       "%s: a compaction's output without its switch commit",
+                       seg->path);
   return PB_OK;
 }
 
@@ -440,14 +557,16 @@ int pb__fs_recover(pb__file_storage *fs) {
   assert(fs->n_segs == 0 && fs->lsn == 0);
   seq_list l = {0};
   payload_buf pl = {0};
-  int rc = list_segments(fs, &l);
-  for (size_t i = 0; rc == PB_OK && i < l.n; i++) {
+  size_t start = 0;
+  int rc = list_segments(fs, &l, &start);
+  for (size_t i = start; rc == PB_OK && i < l.n; i++) {
     bool dropped = false;
     rc = load_segment(fs, l.v[i], i + 1 == l.n, &pl, &dropped);
     assert(!dropped || i + 1 == l.n);
   }
-  free(l.v);
   free(pl.data);
+  if (rc == PB_OK && !fs->base.read_only) rc = remove_obsolete(fs, &l, start);
+  free(l.v);
   if (rc == PB_OK && !fs->base.read_only) rc = open_active(fs);
   return rc;
 }
