@@ -117,14 +117,10 @@ static void fs_errmsg(pb_storage *st, char *buf, size_t size) {
 
 /* --- Reads --- */
 
-/* The bytes of a batch at `loc`: its heap copy, or its place in the map. */
+/* The bytes of a batch of the current generation at `loc`. */
 static const uint8_t *loc_bytes(const pb__file_storage *fs,
                                 const pb__batch_loc *loc) {
-  if (loc->data != NULL) return loc->data;
-  assert(loc->segment < fs->n_segs);
-  const pb__segment *seg = fs->segs[loc->segment];
-  assert(seg->map != NULL && loc->offset + loc->size <= seg->map_len);
-  return seg->map + loc->offset;
+  return pb__fs_loc_bytes(fs->segs, fs->n_segs, loc);
 }
 
 static const pb__pending *pending_find(const pb__file_storage *fs,
@@ -135,12 +131,11 @@ static int fs_read_atom(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out) {
   if (out == NULL) return PB_EINVAL;
   pb__file_storage *fs = fs_of(st);
   pthread_rwlock_rdlock(&fs->lock);
-  const pb__batch_loc *loc =
-      pb__batch_index_find(&fs->index, ptr.batch_hi, ptr.batch_lo);
+  const uint8_t *data;
+  uint64_t size;
   int rc = PB_ENOTFOUND;
-  if (loc != NULL)
-    rc = pb__batch_atom(loc_bytes(fs, loc), (size_t)loc->size, ptr.offset,
-                        out);
+  if (pb__fs_find_batch(fs, ptr.batch_hi, ptr.batch_lo, &data, &size))
+    rc = pb__batch_atom(data, (size_t)size, ptr.offset, out);
   pthread_rwlock_unlock(&fs->lock);
   return rc;
 }
@@ -210,6 +205,8 @@ static int commit_check(pb__file_storage *fs, const pb__batch *batch,
   if (fs->failed)
     return pb__fs_fail(fs, PB_EFAILED, false,
                        "an earlier write or sync failed; reopen the storage");
+  if (batch->snapshot_lsn != 0 && batch->snapshot_lsn < fs->switch_lsn)
+    return PB_ECONFLICT; /* built on atoms a compaction replaced */
   if (!pb_atom_ptr_equal(fs->pending_root, expected)) {
     if (fs->lsn < fs->pending_lsn && pb_atom_ptr_equal(fs->root, expected))
       *behind_lsn = fs->pending_lsn;
@@ -582,7 +579,7 @@ uint64_t pb__file_sync_count(pb_storage *st) {
 
 /* --- Flush and close --- */
 
-static int flush_locked(pb__file_storage *fs) {
+int pb__fs_flush_locked(pb__file_storage *fs) {
   if (fs->base.read_only) return PB_OK;
   while (fs->syncing) pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
   if (fs->failed) /* SYNC: what was acknowledged was synced before */
@@ -604,20 +601,16 @@ static int flush_locked(pb__file_storage *fs) {
 static int fs_flush(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
   pthread_mutex_lock(&fs->commit_mu);
-  int rc = flush_locked(fs);
+  int rc = pb__fs_flush_locked(fs);
   pthread_mutex_unlock(&fs->commit_mu);
   return rc;
 }
 
 /* Frees everything; also used when open fails half-way. */
 static void fs_free(pb__file_storage *fs) {
-  if (!fs->use_map) {
-    size_t cursor = 0;
-    const pb__batch_index_entry *e;
-    while (pb__batch_index_next(&fs->index, &cursor, &e))
-      free((void *)(uintptr_t)e->loc.data);
-  }
-  pb__batch_index_free(&fs->index);
+  /* Replaced generations still pinned at close are obsolete: unlink. */
+  pb__fs_free_generations(fs, fs->old, !fs->base.read_only);
+  pb__fs_free_index(fs, &fs->index);
   for (size_t i = 0; i < fs->n_pend; i++) /* a failed open or store */
     free((void *)(uintptr_t)fs->pend[i].loc.data);
   free(fs->pend);
@@ -630,6 +623,8 @@ static void fs_free(pb__file_storage *fs) {
   free(fs->frame);
   free(fs->dir);
   pthread_mutex_destroy(&fs->msg_mu);
+  pthread_mutex_destroy(&fs->gen_mu);
+  pthread_mutex_destroy(&fs->compact_mu);
   pthread_rwlock_destroy(&fs->lock);
   pthread_cond_destroy(&fs->append_cv);
   pthread_cond_destroy(&fs->sync_cv);
@@ -640,10 +635,18 @@ static void fs_free(pb__file_storage *fs) {
 static int fs_close(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
   pthread_mutex_lock(&fs->commit_mu);
-  int rc = flush_locked(fs);
+  int rc = pb__fs_flush_locked(fs);
   pthread_mutex_unlock(&fs->commit_mu);
   fs_free(fs);
   return rc;
+}
+
+static void fs_pin(pb_storage *st, uint64_t *token) {
+  pb__fs_pin(fs_of(st), token);
+}
+
+static void fs_unpin(pb_storage *st, uint64_t token) {
+  pb__fs_unpin(fs_of(st), token);
 }
 
 static const pb__storage_ops file_ops = {
@@ -656,6 +659,9 @@ static const pb__storage_ops file_ops = {
     .errmsg = fs_errmsg,
     .read_pending_root = fs_read_pending_root,
     .read_atom_pending = fs_read_atom_pending,
+    .pin = fs_pin,
+    .unpin = fs_unpin,
+    .compact = pb__fs_compact,
 };
 
 /* --- Open --- */
@@ -674,6 +680,9 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   pthread_mutex_init(&fs->commit_mu, NULL);
   pthread_rwlock_init(&fs->lock, NULL);
   pthread_mutex_init(&fs->msg_mu, NULL);
+  pthread_mutex_init(&fs->gen_mu, NULL);
+  pthread_mutex_init(&fs->compact_mu, NULL);
+  fs->gen = 1;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_cond_init(&fs->sync_cv, NULL);

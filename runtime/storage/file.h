@@ -96,6 +96,24 @@ typedef struct pb__pending {
                           copy at loc.data is owned here until then */
 } pb__pending;
 
+/**
+ * A generation: the segments and index that a compaction replaced.  It is
+ * kept, readable, until no pin taken while it (or an older one) was current
+ * is held any more, then its files are unmapped, closed and unlinked
+ * (file_gen.c).  Pointers of one generation only reach atoms of the same
+ * generation, because a commit built on an older snapshot than the switch
+ * is refused (PB_ECONFLICT).
+ */
+typedef struct pb__generation {
+  struct pb__generation *next; /* the next OLDER generation, or NULL */
+  uint64_t gen;                /* its number */
+  size_t pins;                 /* pins taken while it was current (gen_mu) */
+  pb__segment **segs;          /* its segments, owned */
+  size_t n_segs;               /* entries of segs */
+  pb__batch_index index;       /* its batches (heap copies owned when the
+                                  layer has no mmap) */
+} pb__generation;
+
 /** The file tier's handle. */
 typedef struct pb__file_storage {
   pb_storage base;           /* must be first */
@@ -132,6 +150,19 @@ typedef struct pb__file_storage {
   bool failed;               /* a sync failed: refuse writes (PB_EFAILED) */
   uint8_t *frame;            /* commit scratch: one whole frame */
   size_t frame_cap;          /* bytes allocated at frame */
+  /* Compaction and generations (file_compact.c, file_gen.c).  Lock order:
+   * commit_mu, then gen_mu, then lock. */
+  pthread_mutex_t compact_mu; /* one compaction at a time */
+  pthread_mutex_t gen_mu;    /* guards gen, pins_cur and each old->pins */
+  uint64_t gen;              /* the current generation's number, from 1 */
+  size_t pins_cur;           /* pins held on the current generation */
+  pb__generation *old;       /* replaced generations, newest first; the
+                                list is changed under gen_mu AND lock */
+  uint64_t switch_lsn;       /* LSN of the last compaction's switch in this
+                                open (0: none); a commit whose snapshot is
+                                older is refused (commit_mu) */
+  void (*compact_hook)(void *arg, int pass); /* tests: see below */
+  void *compact_hook_arg;
   pthread_mutex_t msg_mu;    /* guards msg */
   char msg[PB__FILE_MSG_SIZE]; /* latest failure, "" when none */
 } pb__file_storage;
@@ -154,6 +185,13 @@ int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
+ * Under commit_mu: waits for a sync in flight, then makes every appended
+ * commit durable and publishes it (so fs->n_pend is 0 on success).
+ * Errors: PB_EIO (the sync failed; the store is failed, see file.c).
+ */
+int pb__fs_flush_locked(pb__file_storage *fs);
+
+/**
  * Sets the GROUP window of a file storage: the longest time, in ns, a
  * group leader waits for committers that are on their way to append
  * before it syncs (0: never wait).  Errors: PB_EINVAL (not a file tier).
@@ -169,6 +207,57 @@ int pb__file_set_group_window(pb_storage *st, uint64_t ns);
 void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn);
 /** fdatasyncs issued by commit group leaders since open (statistics). */
 uint64_t pb__file_sync_count(pb_storage *st);
+
+/* --- Generations and pins (file_gen.c) --- */
+
+/** The bytes of a batch at `loc` among segments `segs`. */
+const uint8_t *pb__fs_loc_bytes(pb__segment *const *segs, size_t n_segs,
+                                const pb__batch_loc *loc);
+/**
+ * Finds a published batch in the current generation, then in the old
+ * ones; gives its bytes and size.  Under fs->lock (read or write).
+ * Returns false when absent.
+ */
+bool pb__fs_find_batch(const pb__file_storage *fs, uint64_t hi, uint64_t lo,
+                       const uint8_t **data, uint64_t *size);
+/** Pins the current generation: *token names it.  Cannot fail. */
+void pb__fs_pin(pb__file_storage *fs, uint64_t *token);
+/** Releases a pin; frees old generations nobody can read any more. */
+void pb__fs_unpin(pb__file_storage *fs, uint64_t token);
+/**
+ * Retires the current generation (its segments and index) and makes
+ * `segs` / `index` current.  Under commit_mu, gen_mu and the write lock;
+ * cannot fail: `g` is preallocated.  The caller frees what
+ * pb__fs_collect_old detaches, after dropping the locks.
+ */
+void pb__fs_retire(pb__file_storage *fs, pb__generation *g,
+                   pb__segment **segs, size_t n_segs, size_t cap_segs,
+                   pb__batch_index *index);
+/**
+ * Detaches, under gen_mu and the write lock, the old generations nobody
+ * pins (oldest first, stopping at a pinned one) and returns them as a list
+ * for pb__fs_free_generations.
+ */
+pb__generation *pb__fs_collect_old(pb__file_storage *fs);
+/** Unmaps, closes, unlinks and frees detached generations (no locks). */
+void pb__fs_free_generations(pb__file_storage *fs, pb__generation *list,
+                             bool unlink_files);
+/** Frees a batch index and, without mmap, the heap copies it owns. */
+void pb__fs_free_index(const pb__file_storage *fs, pb__batch_index *ix);
+
+/* --- Compaction (file_compact.c) --- */
+
+/** The compact op: see pb_storage_compact. */
+int pb__fs_compact(pb_storage *st, pb_compact_stats *stats);
+/**
+ * Tests: calls fn(arg, pass) after each catch-up pass that runs without
+ * blocking writers (pass 0, 1, ...) and with `pass` -1 just before the
+ * final pass takes commit_mu, on the compacting thread, holding no lock
+ * but the compaction's own.  fn NULL removes it.  Set it while no
+ * compaction runs.  Errors: PB_EINVAL (not a file tier).
+ */
+int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
+                              void *arg);
 
 /* --- Segments (file_segment.c) --- */
 

@@ -34,6 +34,14 @@ void pb__storage_errmsg(pb_storage *st, char *buf, size_t size) {
   if (st != NULL && st->ops->errmsg != NULL) st->ops->errmsg(st, buf, size);
 }
 
+int pb_storage_compact(pb_storage *st, pb_compact_stats *stats) {
+  if (st == NULL) return PB_EINVAL;
+  if (stats != NULL) memset(stats, 0, sizeof *stats);
+  if (st->ops->compact == NULL) return PB_ENOTSUP;
+  if (st->read_only) return PB_ERDONLY;
+  return st->ops->compact(st, stats);
+}
+
 int pb__storage_check_batch(const pb__batch *batch) {
   if (batch == NULL) return PB_EINVAL;
   if (batch->size == 0) return PB_OK; /* a root-only commit */

@@ -17,7 +17,9 @@
  * The batch format (atom/batch.h) is shared by all tiers, so atom pointers
  * are assigned by the transaction that builds the batch, before any I/O, and
  * stay valid whichever tier stores it.  Views returned by read_atom stay
- * valid until the storage is closed.
+ * valid until the storage is closed, or, in a tier that compacts, until
+ * the caller releases the pin it took before reading the root (pin/unpin
+ * below; storage/file_gen.c).
  *
  * Thread safety: every op may be called from several threads at once.
  *
@@ -46,6 +48,11 @@ typedef struct pb__batch {
   uint64_t id_lo;      /* batch id, low half */
   const uint8_t *data; /* the atoms, each a u32 LE length then its bytes */
   size_t size;         /* bytes at data; 0 for a root-only commit */
+  uint64_t snapshot_lsn; /* LSN of the snapshot whose atoms the batch may
+                            point to (besides its own and those of the
+                            `expected` root); 0 when none.  A commit whose
+                            snapshot predates a compaction's switch gets
+                            PB_ECONFLICT (tiers that compact) */
 } pb__batch;
 
 typedef struct pb__storage_ops {
@@ -69,6 +76,14 @@ typedef struct pb__storage_ops {
    * atoms of appended, unpublished commits, for a committer that rebases
    * on the pending head.  read_atom itself never returns them. */
   int (*read_atom_pending)(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out);
+  /* Optional (NULL: nothing to pin, views live until close): pins what
+   * is readable now, so that views of it stay valid until the matching
+   * unpin even when a compaction replaces its segments meanwhile.  A
+   * reader pins BEFORE it reads the root, and unpins when done. */
+  void (*pin)(pb_storage *st, uint64_t *token);
+  void (*unpin)(pb_storage *st, uint64_t token);
+  /* Optional (NULL: PB_ENOTSUP): see pb_storage_compact. */
+  int (*compact)(pb_storage *st, pb_compact_stats *stats);
 } pb__storage_ops;
 
 
@@ -93,6 +108,17 @@ static inline int pb__storage_read_pending(pb_storage *st, pb_atom_ptr ptr,
   return st->ops->read_atom(st, ptr, out);
 }
 
+
+/** Pins through st's op (a no-op giving token 0 when it has none). */
+static inline void pb__storage_pin(pb_storage *st, uint64_t *token) {
+  *token = 0;
+  if (st->ops->pin != NULL) st->ops->pin(st, token);
+}
+
+/** Releases a pin taken by pb__storage_pin. */
+static inline void pb__storage_unpin(pb_storage *st, uint64_t token) {
+  if (st->ops->unpin != NULL) st->ops->unpin(st, token);
+}
 
 /*
  * Added by the storage layer (storage/storage.c).  The library never prints;

@@ -64,7 +64,7 @@ int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
 }
 
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
-                      pb_atom_ptr snap_root, pb_str name,
+                      pb_atom_ptr snap_root, uint64_t snap_lsn, pb_str name,
                       const pb_atom_ptr *expect_db, pb_atom_ptr new_db_root) {
   pb_storage *st = sp->st;
   pb_buf atom;
@@ -96,7 +96,8 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
     bb->buf.len = keep; /* drop the space root of an earlier attempt */
     if (rc == PB_OK) rc = pb__batch_add(bb, atom.data, atom.len, &new_root);
     if (rc != PB_OK) break;
-    pb__batch batch = {bb->id_hi, bb->id_lo, bb->buf.data, bb->buf.len};
+    pb__batch batch = {bb->id_hi, bb->id_lo, bb->buf.data, bb->buf.len,
+                       snap_lsn};
     uint64_t lsn;
     rc = st->ops->commit(st, &batch, snap_root, new_root, &lsn);
     if (rc != PB_ECONFLICT) {
@@ -108,8 +109,12 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
       break;
     }
     /* Someone else moved the root: rebase on it (a change to this same
-     * database is detected above on the next pass). */
+     * database is detected above on the next pass).  When the root did
+     * not move, the tier refused the snapshot itself (a compaction
+     * replaced what it saw): retrying cannot help. */
+    pb_atom_ptr tried = snap_root;
     rc = pb__storage_pending_root(st, &snap_root);
+    if (rc == PB_OK && pb_atom_ptr_equal(tried, snap_root)) rc = PB_ECONFLICT;
   }
   pb_buf_free(&atom);
   return rc;
@@ -133,7 +138,7 @@ static int create_db(pb_space *sp, pb_atom_ptr root, pb_str name) {
   int rc = pb__batch_init(&bb);
   pb_atom_ptr empty = {0, 0, 0};
   if (rc == PB_OK)
-    rc = pb__space_publish(sp, &bb, 0, root, name, NULL, empty);
+    rc = pb__space_publish(sp, &bb, 0, root, 0, name, NULL, empty);
   pb__batch_free(&bb);
   return rc == PB_EEXIST ? PB_OK : rc; /* created meanwhile: fine */
 }
@@ -144,10 +149,12 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   int rc = check_name(name, &n);
   if (rc != PB_OK) return rc;
   pb_atom_ptr root, db_root;
-  uint64_t lsn;
+  uint64_t lsn, pin;
+  pb__storage_pin(sp->st, &pin); /* the atoms read below stay readable */
   rc = sp->st->ops->read_root(sp->st, &root, &lsn);
   if (rc == PB_OK) rc = pb__space_find_db(sp, root, n, &db_root);
   if (rc == PB_ENOTFOUND && (flags & PB_CREATE)) rc = create_db(sp, root, n);
+  pb__storage_unpin(sp->st, pin);
   if (rc != PB_OK) return rc;
   pb_db *db = calloc(1, sizeof *db);
   char *copy = malloc(n.len + 1);

@@ -36,12 +36,14 @@ int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
  * is the database root the change was made on, or NULL when the database
  * must not exist yet.  A commit that lost the race to a commit on ANOTHER
  * database is retried on the new space root; a change to this database (or
- * its creation by someone else) gives PB_ECONFLICT.
+ * its creation by someone else) gives PB_ECONFLICT.  `snap_lsn` is the LSN
+ * of the snapshot the batch's atoms were built on (0: none); a tier
+ * refuses it with PB_ECONFLICT when a compaction switched since.
  * Errors: PB_ECONFLICT, PB_EEXIST (creating a database that now exists),
  * and the storage's commit errors.
  */
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
-                      pb_atom_ptr snap_root, pb_str name,
+                      pb_atom_ptr snap_root, uint64_t snap_lsn, pb_str name,
                       const pb_atom_ptr *expect_db, pb_atom_ptr new_db_root);
 
 #endif /* PB_TXN_SPACE_H */

@@ -32,7 +32,9 @@ typedef struct own_copy {
 struct pb_txn {
   pb_db *db;               /* the database this transaction works on */
   unsigned flags;          /* PB_RDONLY or 0 */
+  uint64_t pin;            /* storage pin: the snapshot stays readable */
   pb_atom_ptr snap_root;   /* storage root when the transaction began */
+  uint64_t snap_lsn;       /* its LSN */
   pb_atom_ptr db_root;     /* this database's root in that snapshot */
   pb__flatdict names;      /* the database root: name -> value */
   bool dirty;              /* names changed since begin */
@@ -43,6 +45,7 @@ struct pb_txn {
 };
 
 static void txn_free(pb_txn *txn) {
+  pb__storage_unpin(txn->db->sp->st, txn->pin);
   pb__flatdict_free(&txn->names);
   pb__batch_free(&txn->batch);
   pb_buf_free(&txn->scratch);
@@ -65,9 +68,10 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   txn->flags = flags;
   pb__flatdict_init(&txn->names);
   pb_buf_init(&txn->scratch);
-  uint64_t lsn;
+  pb__storage_pin(st, &txn->pin); /* before reading the root */
   int rc = pb__batch_init(&txn->batch);
-  if (rc == PB_OK) rc = st->ops->read_root(st, &txn->snap_root, &lsn);
+  if (rc == PB_OK)
+    rc = st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
   if (rc == PB_OK)
     rc = pb__space_find_db(db->sp, txn->snap_root, db->name, &txn->db_root);
   if (rc == PB_OK) rc = pb__flatdict_load(st, txn->db_root, &txn->names);
@@ -102,7 +106,8 @@ int pb_txn_commit(pb_txn *txn) {
   }
   if (rc == PB_OK)
     rc = pb__space_publish(txn->db->sp, &txn->batch, txn->batch.buf.len,
-                           txn->snap_root, txn->db->name, &txn->db_root,
+                           txn->snap_root, txn->snap_lsn, txn->db->name,
+                           &txn->db_root,
                            new_db_root);
   txn_free(txn);
   return rc;

@@ -16,7 +16,11 @@
  *   2. check it (below);
  *   3. 4 writer threads commit: writer t's commit number s holds 1..6
  *      atoms whose bytes derive from (t, s, i), and a root atom naming
- *      (t, s, the atom count) and the previous root.  Each commit follows
+ *      (t, s, the atom count), the previous root and each of its atoms.
+ *      Atoms are records whose pointers are PB_WT_PTR fields, so that
+ *      compaction can follow and relocate them.  In half of the rounds a
+ *      compactor thread runs pb_storage_compact in a loop next to the
+ *      writers, so cuts also land at every step of a compaction.  Each commit follows
  *      the CAS protocol: read_root, build the batch on that root, commit
  *      with it as `expected`, retry on PB_ECONFLICT.  A commit that
  *      returns PB_OK is acknowledged, and recorded;
@@ -33,7 +37,8 @@
  *       exactly the expected bytes;
  *   (b) nothing partial: every commit on the chain is complete and
  *       correct, each writer's commits appear in order and once, and the
- *       chain is exactly LSN links long;
+ *       chain is exactly LSN links long, less one LSN for each
+ *       compaction switch (each one that returned PB_OK, and no other);
  *   (c) the store verifies: the open succeeded (recovery checked every
  *       frame's checksum), and every atom of every commit found is read
  *       back.
@@ -61,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atom/atom.h"
 #include "atom/batch.h"
 #include "storage/file.h"
 #include "storage/storage.h"
@@ -71,7 +77,6 @@
 #define N_WRITERS 4
 #define SEGMENT_SIZE (16u * 1024u)
 #define EPOCH_ROUNDS 100 /* rounds per fresh disk */
-#define ROOT_SIZE 44     /* "PLR1", t u32, s u64, natoms u32, prev 24 */
 #define ATOM_MAX 320
 #define ROUND_CAP 80     /* commits per round at most (see arm_cut) */
 #define ACK_DURABLE 1    /* acknowledged in SYNC or GROUP: must survive */
@@ -97,15 +102,58 @@ static size_t atom_bytes(unsigned t, uint64_t s, int i, uint8_t *buf) {
   return len;
 }
 
-static void root_bytes(unsigned t, uint64_t s, int natoms, pb_atom_ptr prev,
-                       uint8_t out[ROOT_SIZE]) {
-  memcpy(out, "PLR1", 4);
-  pb__store_le32(out + 4, t);
-  pb__store_le64(out + 8, s);
-  pb__store_le32(out + 16, (uint32_t)natoms);
-  pb__store_le64(out + 20, prev.batch_hi);
-  pb__store_le64(out + 28, prev.batch_lo);
-  pb__store_le64(out + 36, prev.offset);
+/* Wraps wire fields into a record atom (envelope + body) in `out`. */
+static void record_begin(pb_buf *out) {
+  pb_buf_reset(out);
+  pb__atom_begin(out, PB__TYPE_RECORD_MIN);
+}
+
+/* The root atom of writer t's commit s: 1 t, 2 s, 3 natoms, 4 the previous
+ * root (absent when null), 5 each atom, in order. */
+static void root_atom(unsigned t, uint64_t s, int natoms, pb_atom_ptr prev,
+                      const pb_atom_ptr *atoms, pb_buf *out) {
+  record_begin(out);
+  pb_wire_put_uint(out, 1, t);
+  pb_wire_put_uint(out, 2, s);
+  pb_wire_put_uint(out, 3, (uint64_t)natoms);
+  if (!pb_atom_ptr_is_null(prev)) pb_wire_put_atom_ptr(out, 4, &prev);
+  for (int i = 0; i < natoms; i++) pb_wire_put_atom_ptr(out, 5, &atoms[i]);
+}
+
+/* A decoded root atom. */
+typedef struct root_rec {
+  unsigned t;
+  uint64_t s;
+  int natoms;
+  pb_atom_ptr prev;
+  pb_atom_ptr atoms[8];
+  int n_ptrs;
+} root_rec;
+
+/* Decodes a root atom; false when it is not one. */
+static bool root_parse(pb_bytes atom, root_rec *r) {
+  uint32_t type;
+  pb_bytes body;
+  if (pb__atom_parse(atom, &type, &body) != PB_OK ||
+      type != PB__TYPE_RECORD_MIN)
+    return false;
+  memset(r, 0, sizeof *r);
+  r->natoms = -1;
+  pb_reader rd;
+  pb_field f;
+  pb_reader_init(&rd, body.ptr, body.len);
+  int rc;
+  bool ok = true;
+  while (ok && (rc = pb_reader_next(&rd, &f)) == 1) {
+    if (f.tag == 1 && f.wire_type == PB_WT_VARINT) r->t = (unsigned)f.value;
+    else if (f.tag == 2 && f.wire_type == PB_WT_VARINT) r->s = f.value;
+    else if (f.tag == 3 && f.wire_type == PB_WT_VARINT) r->natoms = (int)f.value;
+    else if (f.tag == 4) ok = pb_field_atom_ptr(&f, &r->prev) == PB_OK;
+    else if (f.tag == 5 && r->n_ptrs < 8)
+      ok = pb_field_atom_ptr(&f, &r->atoms[r->n_ptrs++]) == PB_OK;
+    else ok = false;
+  }
+  return ok && rc == 0 && r->natoms >= 1 && r->natoms == r->n_ptrs;
 }
 
 /* --- what each writer did --- */
@@ -151,6 +199,12 @@ typedef struct world {
   uint64_t lost_none;             /* of those, dropped by a cut */
   uint64_t conflicts;             /* PB_ECONFLICT retries */
   uint64_t segments;              /* largest segment count seen */
+  uint64_t switches_known;        /* compaction switches in this store */
+  uint64_t round_switches;        /* compactions that returned PB_OK in
+                                     the round being checked */
+  uint64_t compactions;           /* compactions that returned PB_OK */
+  uint64_t compactions_cut;       /* compactions a cut interrupted */
+  atomic_bool gate;               /* writers wait for it (see below) */
   uint64_t cuts;                  /* cuts during the writers' runs */
   uint64_t recovery_cuts;         /* cuts during a recovery */
   uint64_t longest_chain;         /* most commits in one store */
@@ -176,11 +230,19 @@ static int try_commit(pb_storage *st, unsigned t, uint64_t s) {
   if (rc != PB_OK) return rc;
   int natoms = n_atoms(t, s);
   uint8_t buf[ATOM_MAX];
-  for (int i = 0; i < natoms && rc == PB_OK; i++)
-    rc = pb__batch_add(&bb, buf, atom_bytes(t, s, i, buf), &p);
-  uint8_t rb[ROOT_SIZE];
-  root_bytes(t, s, natoms, root, rb);
-  if (rc == PB_OK) rc = pb__batch_add(&bb, rb, ROOT_SIZE, &p);
+  pb_atom_ptr atoms[8];
+  pb_buf rec;
+  pb_buf_init(&rec);
+  for (int i = 0; i < natoms && rc == PB_OK; i++) {
+    record_begin(&rec);
+    pb_wire_put_bytes(&rec, 1, (pb_bytes){buf, atom_bytes(t, s, i, buf)});
+    rc = pb_buf_error(&rec);
+    if (rc == PB_OK) rc = pb__batch_add(&bb, rec.data, rec.len, &atoms[i]);
+  }
+  root_atom(t, s, natoms, root, atoms, &rec);
+  if (rc == PB_OK) rc = pb_buf_error(&rec);
+  if (rc == PB_OK) rc = pb__batch_add(&bb, rec.data, rec.len, &p);
+  pb_buf_free(&rec);
   pb__batch b = {.id_hi = bb.id_hi, .id_lo = bb.id_lo,
                  .data = bb.buf.data, .size = bb.buf.len};
   if (rc == PB_OK) rc = st->ops->commit(st, &b, root, p, NULL);
@@ -192,6 +254,8 @@ static void *writer(void *arg) {
   writer_arg *a = arg;
   world *wd = a->wd;
   writer_log *w = &wd->w[a->t];
+  while (!atomic_load(&wd->gate) && !pb__simfs_is_dead(wd->sim))
+    usleep(50);
   for (;;) {
     uint64_t s = w->next_seq++;
     log_grow(w, s);
@@ -224,6 +288,47 @@ static void *writer(void *arg) {
   }
 }
 
+/* The compaction hook: a round whose writers wait for the compaction's
+ * first copy lets them in here, so that the cut lands in its catch-up,
+ * its switch, or after it, rather than in the copy. */
+static void open_gate(void *arg, int pass) {
+  (void)pass;
+  world *wd = arg;
+  atomic_store(&wd->gate, true);
+}
+
+/* Compacts in a loop until the power goes. */
+typedef struct compactor_arg {
+  world *wd;
+  uint64_t ok;  /* compactions that returned PB_OK (each switched) */
+  uint64_t cut; /* the one the cut interrupted (0 or 1) */
+} compactor_arg;
+
+static void *compactor(void *arg) {
+  compactor_arg *a = arg;
+  world *wd = a->wd;
+  while (!pb__simfs_is_dead(wd->sim)) {
+    int rc = pb_storage_compact(wd->st, NULL);
+    if (rc == PB_OK) {
+      a->ok++;
+      continue;
+    }
+    if ((rc == PB_EIO || rc == PB_EFAILED) && pb__simfs_is_dead(wd->sim)) {
+      a->cut++;
+      break;
+    }
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&wd->unexpected, &zero, 1)) {
+      char msg[512];
+      pb__storage_errmsg(wd->st, msg, sizeof msg);
+      snprintf(wd->unexpected_msg, sizeof wd->unexpected_msg,
+               "compactor: %s (%s)", pb_errname(rc), msg);
+    }
+    break;
+  }
+  return NULL;
+}
+
 /* --- the check after a cut --- */
 
 /* Walks the chain from the recovered root; see (a), (b), (c) above. */
@@ -240,36 +345,40 @@ static void check_store(world *wd, pb_storage *st, unsigned round) {
   uint64_t links = 0;
   while (!pb_atom_ptr_is_null(ptr)) {
     pb_bytes v;
+    root_rec rr;
     int rc = st->ops->read_atom(st, ptr, &v);
-    if (rc != PB_OK || v.len != ROOT_SIZE || memcmp(v.ptr, "PLR1", 4) != 0) {
+    if (rc != PB_OK || !root_parse(v, &rr)) {
       print_error("round %u: root atom %" PRIu64 " links down: %s, %zu "
                   "bytes\n", round, links, pb_errname(rc), v.len);
       fail();
     }
-    unsigned t = pb__load_le32(v.ptr + 4);
-    uint64_t s = pb__load_le64(v.ptr + 8);
-    int natoms = (int)pb__load_le32(v.ptr + 16);
-    pb_atom_ptr prev = {pb__load_le64(v.ptr + 20), pb__load_le64(v.ptr + 28),
-                        pb__load_le64(v.ptr + 36)};
+    unsigned t = rr.t;
+    uint64_t s = rr.s;
+    int natoms = rr.natoms;
+    pb_atom_ptr prev = rr.prev;
     assert_true(t < N_WRITERS);
     writer_log *w = &wd->w[t];
     /* Tried, once, and in each writer's order. */
     assert_true(s < w->next_seq && s < last[t]);
     assert_false(w->found[s]);
     assert_int_equal(natoms, n_atoms(t, s));
-    /* Every atom complete and exact; the root right after them. */
-    uint64_t off = 0;
+    /* Every atom complete and exact. */
     for (int i = 0; i < natoms; i++) {
       uint8_t want[ATOM_MAX];
       size_t len = atom_bytes(t, s, i, want);
-      pb_atom_ptr ap = {ptr.batch_hi, ptr.batch_lo, off};
-      pb_bytes a;
-      assert_int_equal(st->ops->read_atom(st, ap, &a), PB_OK);
-      assert_int_equal(a.len, len);
-      assert_memory_equal(a.ptr, want, len);
-      off += 4 + len;
+      pb_bytes a, body;
+      uint32_t type;
+      pb_reader rd;
+      pb_field f;
+      assert_int_equal(st->ops->read_atom(st, rr.atoms[i], &a), PB_OK);
+      assert_int_equal(pb__atom_parse(a, &type, &body), PB_OK);
+      pb_reader_init(&rd, body.ptr, body.len);
+      assert_int_equal(pb_reader_next(&rd, &f), 1);
+      assert_int_equal(f.tag, 1);
+      assert_int_equal(f.size, len);
+      assert_memory_equal(f.data, want, len);
+      assert_int_equal(pb_reader_next(&rd, &f), 0);
     }
-    assert_int_equal(ptr.offset, off);
     w->found[s] = 1;
     last[t] = s;
     if (++links > lsn) {
@@ -279,7 +388,16 @@ static void check_store(world *wd, pb_storage *st, unsigned round) {
     }
     ptr = prev;
   }
-  assert_int_equal(links, lsn); /* one link per commit, none missing */
+  /* One link per commit, none missing; the switch commits of compactions
+   * add an LSN each and no link. */
+  uint64_t switches = wd->switches_known + wd->round_switches;
+  if (links + switches != lsn) {
+    print_error("round %u: %" PRIu64 " links + %" PRIu64 " compactions != "
+                "LSN %" PRIu64 "\n", round, links, switches, lsn);
+    fail();
+  }
+  wd->switches_known = switches;
+  wd->round_switches = 0;
   if (links > wd->longest_chain) wd->longest_chain = links;
   for (unsigned t = 0; t < N_WRITERS; t++) {
     writer_log *w = &wd->w[t];
@@ -420,6 +538,8 @@ static void new_disk(world *wd) {
   }
   wd->sim = pb__simfs_new();
   assert_non_null(wd->sim);
+  wd->switches_known = 0;
+  wd->round_switches = 0;
   pb__simfs_set_sync_hook(wd->sim, cut_in_sync, wd);
   for (unsigned t = 0; t < N_WRITERS; t++) {
     free(wd->w[t].acked);
@@ -448,6 +568,11 @@ static void power_loss(void **state) {
     size_t segs = ((const pb__file_storage *)wd->st)->n_segs;
     if (segs > wd->segments) wd->segments = segs;
 
+    /* Half of the rounds compact next to the writers; in half of those,
+     * the writers start only once the first copy is done. */
+    bool compacting = rng_next(&rng) % 2 == 0;
+    atomic_store(&wd->gate, !compacting || rng_next(&rng) % 2 == 0);
+    assert_int_equal(pb__file_set_compact_hook(wd->st, open_gate, wd), PB_OK);
     int mode = arm_cut(wd, &rng);
     writer_arg args[N_WRITERS];
     pthread_t th[N_WRITERS];
@@ -455,11 +580,17 @@ static void power_loss(void **state) {
       args[t] = (writer_arg){.wd = wd, .t = t};
       assert_int_equal(pthread_create(&th[t], NULL, writer, &args[t]), 0);
     }
-    /* Compaction joins the test here (issue 4, compaction): a compactor
-     * thread started next to the writers, copying the live chain into new
-     * segments while they commit and the power is cut; the check after
-     * each cut stays exactly the same. */
+    compactor_arg ca = {.wd = wd};
+    pthread_t cth;
+    if (compacting)
+      assert_int_equal(pthread_create(&cth, NULL, compactor, &ca), 0);
     await_cut(wd, mode, &rng);
+    if (compacting) {
+      pthread_join(cth, NULL);
+      wd->round_switches += ca.ok;
+      wd->compactions += ca.ok;
+      wd->compactions_cut += ca.cut;
+    }
     for (unsigned t = 0; t < N_WRITERS; t++) {
       pthread_join(th[t], NULL);
       wd->conflicts += args[t].conflicts;
@@ -493,12 +624,17 @@ static void power_loss(void **state) {
       " conflicts retried; longest chain %" PRIu64 " commits over up to %" PRIu64
       " segments; unsynced changes at the cuts: %" PRIu64 " kept, %" PRIu64
       " torn, %" PRIu64 " dropped, %" PRIu64 " new names not yet in a durable "
-      "directory; LOST: %" PRIu64 "; %.1f s\n",
+      "directory; %" PRIu64 " compactions completed next to the writers, "
+      "%" PRIu64 " cut in progress; LOST: %" PRIu64 "; %.1f s\n",
       g_seed, wd->cuts, wd->recovery_cuts, wd->acked, wd->acked_none,
       wd->lost_none, wd->extra,
       wd->conflicts, wd->longest_chain, wd->segments, wd->disk.kept,
-      wd->disk.torn, wd->disk.dropped, wd->disk.unlinked, wd->lost, secs);
+      wd->disk.torn, wd->disk.dropped, wd->disk.unlinked, wd->compactions,
+      wd->compactions_cut, wd->lost, secs);
   assert_int_equal(wd->lost, 0);
+  /* Compaction really ran, and was really cut. */
+  assert_true((wd->compactions > 0 && wd->compactions_cut > 0) ||
+              g_rounds < 100);
   assert_true(wd->cuts + wd->recovery_cuts >= 1000 || g_rounds < 1000);
   pb__simfs_free(wd->sim);
   for (unsigned t = 0; t < N_WRITERS; t++) {

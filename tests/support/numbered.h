@@ -6,9 +6,9 @@
  * Transaction i (1, 2, ...) puts one record and names two values in the
  * database "numbered":
  *
- *   record i   body = "NUM1", u64 i, the pointer to record i-1 (null for
- *              i = 1) as three u64, u32 n, then n bytes derived from i
- *              (n = 16 + (i * 37) % 200), all little-endian;
+ *   record i   body = wire fields (protobase/wire.h): 1 the number i,
+ *              2 the pointer to record i-1 (absent for i = 1), 3 n bytes
+ *              derived from i (n = 16 + (i * 37) % 200);
  *   "n"        PB_VALUE_UINT i;
  *   "head"     PB_VALUE_REF to record i.
  *

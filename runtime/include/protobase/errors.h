@@ -35,7 +35,8 @@ extern "C" {
   X(ETOOBIG,     -13, "value exceeds a size or depth limit")                  \
   X(ESCHEMA,     -14, "schema mismatch")                                      \
   X(ECLOSED,     -15, "handle is closed or finished")                         \
-  X(EFAILED,     -16, "store refuses writes after an earlier I/O failure")
+  X(EFAILED,     -16, "store refuses writes after an earlier I/O failure")\
+  X(ENOTSUP,     -17, "operation not supported by this storage tier")
 
 /** Error codes.  PB_OK is zero; every error is negative. */
 typedef enum pb_error {

@@ -162,6 +162,37 @@ int pb_storage_open_memory(pb_storage **out);
 int pb_storage_open_file(const char *dir, const pb_file_options *opts,
                          pb_storage **out);
 
+/** What a compaction did (pb_storage_compact). */
+typedef struct pb_compact_stats {
+  uint64_t bytes_before; /* bytes of the segment files before */
+  uint64_t bytes_after;  /* bytes of the segment files right after */
+  uint64_t atoms;        /* atoms copied: those the live root reaches */
+  uint64_t atom_bytes;   /* their bytes (the live data) */
+  uint64_t passes;       /* catch-up passes over commits that landed */
+  uint64_t switch_lsn;   /* LSN of the switch commit */
+} pb_compact_stats;
+
+/**
+ * Compacts (vacuums) a storage: copies every atom that the current root
+ * reaches into a new segment, catching up on the commits that land
+ * meanwhile, then switches to it in one durable step (a commit of its own,
+ * whose LSN is stats->switch_lsn) and deletes the old segments once no
+ * transaction that began before the switch is still open.  Readers and
+ * writers keep working throughout; writers wait only during the final
+ * catch-up.  A transaction that began before the switch and commits after
+ * it gets PB_ECONFLICT.  A crash at any point leaves the storage either as
+ * before or as after the switch.  May be called while a space uses `st`,
+ * from any thread; compactions of one storage run one at a time.
+ * `stats` may be NULL.
+ * Errors: PB_ENOTSUP (the memory tier does not compact); PB_ERDONLY;
+ * PB_EFAILED (an earlier sync failed); PB_ECORRUPT (an atom the root
+ * reaches is missing or malformed; nothing changed); PB_ENOSPC, PB_EIO
+ * (writing the new segment failed; nothing changed, unless the failure
+ * came after the switch was durable, which fails the store like a commit's
+ * failed sync); PB_ENOMEM.
+ */
+int pb_storage_compact(pb_storage *st, pb_compact_stats *stats);
+
 /**
  * Closes a storage that was never given to pb_space_open.  NULL is a no-op.
  * Errors: PB_EIO (a final flush failed; the storage is closed anyway).
