@@ -286,7 +286,7 @@ static void publish_upto(pb__file_storage *fs, uint64_t upto) {
 /* Fails the store: it refuses writes until reopened, and no commit that is
  * not published yet will ever be; their committers get PB_EIO.  Under
  * commit_mu. */
-static void fail_store(pb__file_storage *fs) {
+void pb__fs_fail_store(pb__file_storage *fs) {
   fs->failed = true;
   /* The unpublished commits stay in fs->pend (never published; freed at
    * close), because a committer that rebased on one of them may still hold
@@ -316,7 +316,7 @@ static int roll_over(pb__file_storage *fs) {
     if (rc != PB_OK) {
       pb__fs_fail(fs, rc, true, "fdatasync %s", old->path);
       int saved = errno;
-      fail_store(fs);
+      pb__fs_fail_store(fs);
       errno = saved;
       return rc;
     }
@@ -387,7 +387,7 @@ static int write_frame(pb__file_storage *fs, pb__segment *seg,
     pb__fs_fail(fs, rc, true, "write %" PRIu64 " bytes to %s at %" PRIu64,
                 frame_size, seg->path, seg->end);
     int saved = errno;
-    if (pb__io_truncate(seg->file, seg->end) != PB_OK) fail_store(fs);
+    if (pb__io_truncate(seg->file, seg->end) != PB_OK) pb__fs_fail_store(fs);
     errno = saved;
     return rc;
   }
@@ -493,7 +493,7 @@ static void lead_sync(pb__file_storage *fs) {
   if (rc != PB_OK) {
     errno = saved;
     pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
-    fail_store(fs);
+    pb__fs_fail_store(fs);
     errno = saved;
   } else {
     synced(fs, target);
@@ -590,7 +590,7 @@ int pb__fs_flush_locked(pb__file_storage *fs) {
   if (rc != PB_OK) {
     pb__fs_fail(fs, PB_EIO, true, "fdatasync %s", seg->path);
     int saved = errno;
-    fail_store(fs);
+    pb__fs_fail_store(fs);
     errno = saved;
     return PB_EIO;
   }

@@ -185,6 +185,13 @@ int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
+ * Under commit_mu: fails the store, which then refuses writes until
+ * reopened (PB_EFAILED); no unpublished commit will ever be published, and
+ * their committers are woken to get PB_EIO.
+ */
+void pb__fs_fail_store(pb__file_storage *fs);
+
+/**
  * Under commit_mu: waits for a sync in flight, then makes every appended
  * commit durable and publishes it (so fs->n_pend is 0 on success).
  * Errors: PB_EIO (the sync failed; the store is failed, see file.c).

@@ -357,8 +357,7 @@ static int finish(compactor *c, pb__generation **gone) {
   }
   if (fs->io->sync_dir(fs->io, fs->dir) != PB_OK) {
     pb__fs_fail(fs, PB_EIO, true, "fsync the directory after a compaction");
-    fs->failed = true;
-    pthread_cond_broadcast(&fs->sync_cv);
+    pb__fs_fail_store(fs);
     drop_switch(c, &p);
     return PB_EIO;
   }
