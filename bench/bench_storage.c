@@ -203,13 +203,13 @@ static const char *fs_name(long type, int *is_tmpfs) {
 
 static atomic_uint_fast64_t g_datasyncs, g_syncs;
 static pb__io g_cio;
+static pb__io g_cio_noalloc; /* the same, without preallocation (A/B row) */
 
 static int cio_open(const pb__io *io, const char *path, unsigned flags,
                     pb__file **out) {
-  (void)io;
   const pb__io *px = pb__io_posix();
   int rc = px->open(px, path, flags, out);
-  if (rc == PB_OK) (*out)->io = &g_cio; /* later ops come through g_cio */
+  if (rc == PB_OK) (*out)->io = io; /* later ops come through our table */
   return rc;
 }
 static int cio_datasync(pb__file *f) {
@@ -226,6 +226,9 @@ static void cio_init(void) {
   g_cio.open = cio_open;
   g_cio.datasync = cio_datasync;
   g_cio.sync = cio_sync;
+  g_cio_noalloc = g_cio;
+  g_cio_noalloc.name = "posix+count, no allocate";
+  g_cio_noalloc.allocate = NULL;
 }
 static uint64_t file_syncs(void) {
   return atomic_load(&g_datasyncs) + atomic_load(&g_syncs);
@@ -247,13 +250,16 @@ static double rate(const result *r) { return r->secs > 0 ? r->ops / r->secs : 0;
 
 static const pb_record_type kv_type = {"bench.KV", 0x6b76ull};
 
+static bool g_prealloc = true; /* false: open through g_cio_noalloc */
+
 static pb_storage *pb_open_store(const char *dir, pb_durability dur) {
   pb_file_options o;
   pb_file_options_init(&o);
   o.durability = dur;
   char err[512] = "";
   pb_storage *st;
-  int rc = pb__file_storage_open(dir, &o, &g_cio, err, sizeof err, &st);
+  int rc = pb__file_storage_open(dir, &o, g_prealloc ? &g_cio : &g_cio_noalloc,
+                                 err, sizeof err, &st);
   if (rc != PB_OK) die("pb__file_storage_open", err[0] ? err : pb_strerror(rc));
   return st;
 }
@@ -358,7 +364,8 @@ static int pb_raw_commit(pb_storage *st, uint64_t first, uint64_t n,
     rc = pb__batch_add(&bb, rec, REC_LEN, &p);
     if (i == 0) root = p;
   }
-  pb__batch b = {bb.id_hi, bb.id_lo, bb.buf.data, bb.buf.len};
+  pb__batch b = {.id_hi = bb.id_hi, .id_lo = bb.id_lo, .data = bb.buf.data,
+                 .size = bb.buf.len};
   while (rc == PB_OK) {
     pb_atom_ptr cur;
     if (on_pending) pb__file_pending_root(st, &cur, NULL);
@@ -721,6 +728,11 @@ int main(int argc, char **argv) {
   detail("ProtoBase pb_txn", "put_record + set of 1 of 64 names, SYNC", &p1, 0);
   result p1r = pb_raw_commits("pb-commit1-raw", g_commits, 1);
   detail("ProtoBase storage", "1-atom batch, storage commit, SYNC", &p1r, 0);
+  g_prealloc = false;
+  result p1n = pb_raw_commits("pb-commit1-noalloc", g_commits, 1);
+  g_prealloc = true;
+  detail("ProtoBase storage", "the same without segment preallocation", &p1n,
+         0);
   result l1 = lmdb_run("lmdb-commit1", 1, g_commits, 1);
   detail("LMDB", "1 put per write txn, default sync", &l1, 0);
   result s1 = sq_run("sqlite-commit1", 1, g_commits, 1);
@@ -759,6 +771,8 @@ int main(int argc, char **argv) {
       rate(&s1), p1.syncs);
   row("durable commits/s, 1 thread (storage commit)", rate(&p1r), rate(&l1),
       rate(&s1), p1r.syncs);
+  row("durable commits/s, 1 thread (storage commit, no preallocation)",
+      rate(&p1n), rate(&l1), rate(&s1), p1n.syncs);
   row("durable commits/s, 8 threads (pb_txn SYNC, 8 dbs)", rate(&p8),
       rate(&l8), rate(&s8), p8.syncs);
   row("durable commits/s, 8 threads (pb_txn GROUP, 8 dbs)", rate(&p8g),

@@ -33,8 +33,8 @@
  * --- The test implementation: a simulated disk ---
  * tests/support/simfs.{h,c} implements this table entirely in memory
  * (pb__simfs_io()), so that tests can fail on purpose:
- *   - ENOSPC / EIO: fail the Nth pwrite, datasync, sync, sync_dir, open or
- *     truncate, or every write past a byte budget (a failing write may
+ *   - ENOSPC / EIO: fail the Nth pwrite, datasync, sync, sync_dir, open,
+ *     truncate or allocate, or every write past a byte budget (a failing write may
  *     first land partially, as a real ENOSPC does);
  *   - a pause inside fsync: datasync/sync call a hook, without the
  *     simulation's lock, so a test can hold a commit there while it reads;
@@ -106,6 +106,13 @@ struct pb__io {
   int (*truncate)(pb__file *f, uint64_t size);
   /* Gives the file's current size. */
   int (*size)(pb__file *f, uint64_t *out);
+  /* Optional (NULL when unsupported): grows the file to at least `size`
+   * bytes with the new blocks reserved and reading as zeros
+   * (posix_fallocate).  Later pwrites inside that length then change no
+   * metadata, so their fdatasync writes only data.  The growth itself
+   * becomes durable with the next datasync/sync.  PB_ENOTSUP when the file
+   * system cannot reserve blocks. */
+  int (*allocate)(pb__file *f, uint64_t size);
   /* Takes an exclusive, non-blocking lock on the whole file (flock).  It is
    * held until unlock or close.  Another open of the same file, in this
    * process or another, gets PB_ELOCKED. */
@@ -154,6 +161,9 @@ static inline int pb__io_datasync(pb__file *f) { return f->io->datasync(f); }
 static inline int pb__io_sync(pb__file *f) { return f->io->sync(f); }
 static inline int pb__io_truncate(pb__file *f, uint64_t size) {
   return f->io->truncate(f, size);
+}
+static inline int pb__io_allocate(pb__file *f, uint64_t size) {
+  return f->io->allocate ? f->io->allocate(f, size) : PB_ENOTSUP;
 }
 static inline int pb__io_size(pb__file *f, uint64_t *out) {
   return f->io->size(f, out);

@@ -133,6 +133,17 @@ static int posix_truncate(pb__file *f, uint64_t size) {
   return r == 0 ? PB_OK : fail();
 }
 
+static int posix_allocate(pb__file *f, uint64_t size) {
+  int fd = fd_of(f);
+  int r;
+  do {
+    r = posix_fallocate(fd, 0, (off_t)size);
+  } while (r == EINTR);
+  if (r == 0) return PB_OK;
+  errno = r; /* posix_fallocate returns the error instead of setting it */
+  return r == EOPNOTSUPP || r == EINVAL ? PB_ENOTSUP : fail();
+}
+
 static int posix_size(pb__file *f, uint64_t *out) {
   int fd = fd_of(f);
   struct stat sb;
@@ -228,6 +239,7 @@ static const pb__io posix_io = {
     .datasync = posix_datasync,
     .sync = posix_sync,
     .truncate = posix_truncate,
+    .allocate = posix_allocate,
     .size = posix_size,
     .lock = posix_lock,
     .unlock = posix_unlock,

@@ -309,12 +309,15 @@ static void synced(pb__file_storage *fs, uint64_t upto) {
 static int roll_over(pb__file_storage *fs) {
   assert(!fs->syncing);
   pb__segment *old = fs->segs[fs->n_segs - 1];
-  /* A sealed segment is never cut, so it must be complete on disk before a
-   * successor exists, even in PB_DURABILITY_NONE. */
-  if (fs->synced_lsn < fs->pending_lsn) {
-    int rc = pb__io_datasync(old->file);
+  /* A sealed segment is never cut, so it must be complete on disk, and end
+   * at its last frame (no preallocated zeros), before a successor exists,
+   * even in PB_DURABILITY_NONE.  pb__seg_trim's fsync covers the data. */
+  if (fs->synced_lsn < fs->pending_lsn || old->alloc > old->end) {
+    bool trim = old->alloc > old->end;
+    int rc = trim ? pb__seg_trim(old) : pb__io_datasync(old->file);
     if (rc != PB_OK) {
-      pb__fs_fail(fs, rc, true, "fdatasync %s", old->path);
+      pb__fs_fail(fs, rc, true, "%s %s", trim ? "cut and fsync" : "fdatasync",
+                  old->path);
       int saved = errno;
       pb__fs_fail_store(fs);
       errno = saved;
@@ -379,7 +382,8 @@ static int prepare_publish(pb__file_storage *fs, pb__segment *seg,
   return PB_OK;
 }
 
-/* Step 5: one pwrite at the segment's end. */
+/* Step 5: one pwrite at the segment's end (inside the preallocated
+ * length, usually: pb__seg_make_room ran first). */
 static int write_frame(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
   int rc = pb__io_pwrite(seg->file, fs->frame, (size_t)frame_size, seg->end);
@@ -387,7 +391,10 @@ static int write_frame(pb__file_storage *fs, pb__segment *seg,
     pb__fs_fail(fs, rc, true, "write %" PRIu64 " bytes to %s at %" PRIu64,
                 frame_size, seg->path, seg->end);
     int saved = errno;
-    if (pb__io_truncate(seg->file, seg->end) != PB_OK) pb__fs_fail_store(fs);
+    if (pb__io_truncate(seg->file, seg->end) != PB_OK)
+      pb__fs_fail_store(fs);
+    else
+      seg->alloc = 0; /* the preallocated zeros went too */
     errno = saved;
     return rc;
   }
@@ -424,6 +431,7 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
     if (rc != PB_OK) return rc;
     seg = fs->segs[fs->n_segs - 1];
   }
+  pb__seg_make_room(fs, seg, frame_size);
   uint8_t *copy = NULL;
   rc = prepare_publish(fs, seg, batch, frame_size, &copy);
   if (rc == PB_OK) rc = write_frame(fs, seg, frame_size);
@@ -636,6 +644,11 @@ static int fs_close(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
   pthread_mutex_lock(&fs->commit_mu);
   int rc = pb__fs_flush_locked(fs);
+  /* Leave the last segment ending at its last frame.  Zeros left by a
+   * failure are a tail that the next writable open cuts. */
+  if (rc == PB_OK && !fs->base.read_only && !fs->failed &&
+      pb__seg_trim(fs->segs[fs->n_segs - 1]) != PB_OK)
+    rc = PB_EIO;
   pthread_mutex_unlock(&fs->commit_mu);
   fs_free(fs);
   return rc;

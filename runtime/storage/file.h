@@ -76,6 +76,9 @@ typedef struct pb__segment {
   uint64_t end;            /* bytes of header + valid frames; appends go
                               here (changed under commit_mu) */
   uint64_t frames;         /* number of valid frames */
+  uint64_t alloc;          /* the file's length when it was preallocated
+                              past `end` (zeros after end), else <= end
+                              (commit_mu; see pb__seg_make_room) */
   const uint8_t *map;      /* read-only mapping of [0, map_len), or NULL */
   size_t map_len;          /* bytes mapped */
   pb__retired_map *retired; /* replaced mappings, unmapped at close */
@@ -148,6 +151,7 @@ typedef struct pb__file_storage {
   pthread_cond_t sync_cv;    /* see above */
   pthread_cond_t append_cv;  /* see above */
   bool failed;               /* a sync failed: refuse writes (PB_EFAILED) */
+  bool no_prealloc;          /* the file system cannot preallocate */
   uint8_t *frame;            /* commit scratch: one whole frame */
   size_t frame_cap;          /* bytes allocated at frame */
   /* Compaction and generations (file_compact.c, file_gen.c).  Lock order:
@@ -289,6 +293,30 @@ void pb__seg_push(pb__file_storage *fs, pb__segment *seg);
  */
 int pb__seg_create(pb__file_storage *fs, uint64_t seq,
                    const pb__segment *prev, pb__segment **out);
+/**
+ * Preallocation.  Appending past a file's end makes every fdatasync also
+ * write the inode (the new size), which costs about a third of a small
+ * commit on ext4.  So before a commit writes past seg->alloc, the active
+ * segment is grown (pb__io_allocate) by PB__FILE_PREALLOC bytes of
+ * zeros, capped at segment_size (never below what the frame needs); the
+ * commit's own fdatasync then makes the growth durable, and the next
+ * commits' fdatasyncs write data only.  Best effort: PB_ENOTSUP turns it
+ * off for this store, and other errors are left to the pwrite that
+ * follows.  The zeros after `end` read as a torn frame with nothing valid
+ * after it, which recovery cuts from the last segment; a sealed segment is
+ * never cut, so pb__seg_trim cuts the zeros (and fsyncs) before a
+ * successor exists, and at close.
+ */
+#define PB__FILE_PREALLOC (1ull << 20)
+/** Grows the active segment so that [0, end + frame_size) is reserved. */
+void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
+                       uint64_t frame_size);
+/**
+ * Cuts a preallocated tail (seg->alloc > seg->end) and fsyncs, so that the
+ * file ends at its last frame.  Errors: PB_EIO; the tail is then still
+ * there.
+ */
+int pb__seg_trim(pb__segment *seg);
 /**
  * Makes sure the segment's mapping covers [0, need): maps it the first
  * time, or prepares a larger mapping in *new_map / *new_len to install with

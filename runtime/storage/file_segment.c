@@ -139,6 +139,31 @@ int pb__seg_create(pb__file_storage *fs, uint64_t seq,
   return PB_OK;
 }
 
+/* --- Preallocation (file.h) --- */
+
+void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
+                       uint64_t frame_size) {
+  uint64_t need = seg->end + frame_size;
+  if (fs->no_prealloc || need <= seg->alloc) return;
+  uint64_t want = seg->end + PB__FILE_PREALLOC;
+  if (want > fs->opts.segment_size) want = fs->opts.segment_size;
+  if (want < need) want = need;
+  int rc = pb__io_allocate(seg->file, want);
+  if (rc == PB_OK)
+    seg->alloc = want;
+  else if (rc == PB_ENOTSUP)
+    fs->no_prealloc = true;
+}
+
+int pb__seg_trim(pb__segment *seg) {
+  if (seg->alloc <= seg->end) return PB_OK;
+  int rc = pb__io_truncate(seg->file, seg->end);
+  if (rc == PB_OK) rc = pb__io_sync(seg->file);
+  if (rc != PB_OK) return rc;
+  seg->alloc = 0;
+  return PB_OK;
+}
+
 /* Length to map so that [0, need) is covered; the active segment gets room
  * to grow to its rollover size (capped by PB__FILE_MAP_RESERVE). */
 static uint64_t map_length(const pb__file_storage *fs, uint64_t need,

@@ -579,6 +579,26 @@ static int sim_truncate(pb__file *f, uint64_t size) {
   return done(sim, PB_OK);
 }
 
+/* Grows like a truncate (zeros; a cut may drop the growth), but all or
+ * nothing against the space budget, as fallocate is. */
+static int sim_allocate(pb__file *f, uint64_t size) {
+  sim_file *sf = enter(f);
+  if (sf == NULL) return eio();
+  pb__simfs *sim = sf->sim;
+  sim->counts.allocate++;
+  if (crash_due(sim)) return done(sim, PB_EIO);
+  if (!sf->writable) return done(sim, PB_EIO);
+  int rc = take_fault(sim, PB__SIMFS_ALLOCATE, NULL);
+  if (rc != PB_OK) return done(sim, rc);
+  uint64_t len = sf->ino->vol.len;
+  if (size <= len) return done(sim, PB_OK);
+  if (sim->budget != UINT64_MAX && sim->used + (size - len) > sim->budget)
+    return done(sim, PB_ENOSPC);
+  vol_resize(sim, sf->ino, (size_t)size);
+  log_push(sf->ino, (change){.kind = CH_TRUNCATE, .len = size});
+  return done(sim, PB_OK);
+}
+
 static int sim_size(pb__file *f, uint64_t *out) {
   sim_file *sf = enter(f);
   if (sf == NULL) return eio();
@@ -766,6 +786,7 @@ pb__simfs *pb__simfs_new(void) {
       .datasync = sim_datasync,
       .sync = sim_sync,
       .truncate = sim_truncate,
+      .allocate = sim_allocate,
       .size = sim_size,
       .lock = sim_lock,
       .unlock = sim_unlock,

@@ -93,7 +93,8 @@ typedef enum pb__simfs_op {
   PB__SIMFS_SYNC_DIR = 3,
   PB__SIMFS_OPEN = 4,
   PB__SIMFS_TRUNCATE = 5,
-  PB__SIMFS_N_OPS = 6
+  PB__SIMFS_ALLOCATE = 6,
+  PB__SIMFS_N_OPS = 7
 } pb__simfs_op;
 
 /** Calls counted since creation or the last pb__simfs_reset_counts. */
@@ -104,6 +105,7 @@ typedef struct pb__simfs_counts {
   uint64_t sync_dir;  /* sync_dir calls */
   uint64_t open;      /* open calls */
   uint64_t truncate;  /* truncate calls */
+  uint64_t allocate;  /* allocate calls */
   uint64_t bytes_written; /* bytes that pwrite put into files */
   uint64_t crashes;   /* power cuts */
   uint64_t kept;      /* unsynced changes a cut kept, whole */

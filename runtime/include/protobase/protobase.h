@@ -195,7 +195,9 @@ int pb_storage_compact(pb_storage *st, pb_compact_stats *stats);
 
 /**
  * Closes a storage that was never given to pb_space_open.  NULL is a no-op.
- * Errors: PB_EIO (a final flush failed; the storage is closed anyway).
+ * Errors: PB_EIO (a final flush failed, or cutting the preallocated end
+ * of the last WAL segment failed; the storage is closed anyway, and in the
+ * second case every commit is durable and the next open cuts the zeros).
  */
 int pb_storage_close(pb_storage *st);
 
