@@ -18,7 +18,9 @@ void pb__batch_free(pb__batch_builder *bb) { pb_buf_free(&bb->buf); }
 
 int pb__batch_add(pb__batch_builder *bb, const void *atom, size_t size,
                   pb_atom_ptr *out) {
-  if (size > PB__ATOM_MAX_SIZE) return PB_ETOOBIG;
+  if (size > PB__ATOM_MAX_SIZE ||
+      bb->buf.len + 4 + (uint64_t)size > PB__BATCH_MAX_SIZE)
+    return PB_ETOOBIG;
   int rc = pb_buf_reserve(&bb->buf, 4 + size);
   if (rc != PB_OK) return rc;
   uint64_t offset = bb->buf.len;

@@ -14,6 +14,12 @@
 
 /** The largest atom (1 GiB). */
 #define PB__ATOM_MAX_SIZE (1u << 30)
+/**
+ * The largest batch: 4 GiB less 1 KiB.  Every atom offset then fits the u32
+ * of an encoded pointer (atom/ptr.h), and a batch fits one WAL frame with
+ * its commit record (storage/file_format.h).
+ */
+#define PB__BATCH_MAX_SIZE (UINT32_MAX - 1023u)
 
 typedef struct pb__batch_builder {
   uint64_t id_hi; /* this batch's id, drawn at random on init */
@@ -27,7 +33,8 @@ int pb__batch_init(pb__batch_builder *bb);
 void pb__batch_free(pb__batch_builder *bb);
 /**
  * Appends one atom and gives its pointer.
- * Errors: PB_ENOMEM; PB_ETOOBIG (over PB__ATOM_MAX_SIZE).
+ * Errors: PB_ENOMEM; PB_ETOOBIG (the atom is over PB__ATOM_MAX_SIZE, or
+ * the batch would pass PB__BATCH_MAX_SIZE; nothing is appended).
  */
 int pb__batch_add(pb__batch_builder *bb, const void *atom, size_t size,
                   pb_atom_ptr *out);

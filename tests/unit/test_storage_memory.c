@@ -170,6 +170,25 @@ static void test_refusals(void **state) {
   pb_storage_close(st);
 }
 
+/* A batch never grows past PB__BATCH_MAX_SIZE, so every offset fits the
+ * u32 of an encoded pointer.  (The length is faked: the check comes before
+ * any allocation.) */
+static void test_batch_limit(void **state) {
+  (void)state;
+  pb__batch_builder bb;
+  assert_int_equal(pb__batch_init(&bb), PB_OK);
+  pb_atom_ptr p = {0, 0, 0};
+  assert_int_equal(pb__batch_add(&bb, "x", 1, &p), PB_OK);
+  size_t real = bb.buf.len;
+  bb.buf.len = PB__BATCH_MAX_SIZE - 5; /* room for 4 + 1 bytes, no more */
+  assert_int_equal(pb__batch_add(&bb, "xy", 2, &p), PB_ETOOBIG);
+  assert_int_equal(bb.buf.len, PB__BATCH_MAX_SIZE - 5); /* nothing added */
+  bb.buf.len = real;
+  assert_int_equal(pb__batch_add(&bb, NULL, PB__ATOM_MAX_SIZE + 1u, &p),
+                   PB_ETOOBIG);
+  pb__batch_free(&bb);
+}
+
 /* --- concurrency: committers retry on conflict, readers read along --- */
 
 typedef struct mt_ctx {
@@ -288,6 +307,7 @@ int main(void) {
       cmocka_unit_test(test_cas_conflict),
       cmocka_unit_test(test_unknown_pointer),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_batch_limit),
       cmocka_unit_test(test_threads),
       cmocka_unit_test(test_index_insert_find_remove),
   };
