@@ -12,9 +12,12 @@
  *     with wire type PB_WT_PTR and each embedded record with PB_WT_REC,
  *     whatever the field's tag; every other wire type holds no pointer;
  *   - a one-atom Dictionary (PB__TYPE_FLATDICT) holds pointers as REF
- *     values (atom/value.h);
- *   - type ids 2..15 are reserved for collection nodes, which this walker
- *     does not know yet: PB_ECORRUPT.
+ *     values (atom/value.h), and RECORD values walked like a record;
+ *   - a collection node (type ids 2..7, collections/coll.h) is a count
+ *     and that many values: REF values and nested collections (DICT,
+ *     LIST, SET, HASHDICT) hold a pointer, and a RECORD value's body is
+ *     walked like a record's;
+ *   - type ids 8..15 are reserved: PB_ECORRUPT.
  *
  * Every pointer takes exactly PB__PTR_SIZE bytes (atom/ptr.h), so a caller
  * can patch a copy of the atom in place at the reported position.
@@ -40,8 +43,9 @@ typedef int (*pb__ref_fn)(void *ctx, pb_atom_ptr ptr, size_t pos);
  * for some pointers before it finds that a later byte is malformed.
  *
  * Errors: PB_EVERSION (unknown atom format byte); PB_ECORRUPT (malformed
- * envelope, body, field, Dictionary entry, or a REC payload that runs past
- * its parent; a type id of 2..15); PB_ENOMEM; or fn's non-zero return.
+ * envelope, body, field, Dictionary entry, node value, or a REC payload
+ * that runs past its parent; a type id of 8..15); PB_ENOMEM; or fn's
+ * non-zero return.
  * Thread safety: none needed beyond fn's own; no global state.
  */
 int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx);

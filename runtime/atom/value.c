@@ -15,8 +15,11 @@ bool pb__value_valid(const pb_value *v) {
   case PB_VALUE_NULL: case PB_VALUE_BOOL: case PB_VALUE_INT:
   case PB_VALUE_UINT: case PB_VALUE_DOUBLE:
     return true;
-  case PB_VALUE_REF:
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
     return v->as.ref.offset <= UINT32_MAX; /* the 4-byte offset of ptr.h */
+  case PB_VALUE_RECORD:
+    return v->as.rec.body.ptr || v->as.rec.body.len == 0;
   case PB_VALUE_STRING:
     return (v->as.s.ptr || v->as.s.len == 0) &&
            pb_utf8_valid(v->as.s.ptr, v->as.s.len);
@@ -59,11 +62,52 @@ void pb__value_encode(pb_buf *b, const pb_value *v) {
     pb_wire_put_varint(b, v->as.bytes.len);
     pb_buf_append(b, v->as.bytes.ptr, v->as.bytes.len);
     break;
-  case PB_VALUE_REF:
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
     pb__ptr_store(raw, &v->as.ref);
     pb_buf_append(b, raw, PB__PTR_SIZE);
     break;
+  case PB_VALUE_RECORD:
+    pb__store_le64(raw, v->as.rec.fingerprint);
+    pb_buf_append(b, raw, 8);
+    pb_wire_put_varint(b, v->as.rec.body.len);
+    pb_buf_append(b, v->as.rec.body.ptr, v->as.rec.body.len);
+    break;
   }
+}
+
+bool pb__value_equal(const pb_value *a, const pb_value *b) {
+  if (a->kind != b->kind) return false;
+  switch (a->kind) {
+  case PB_VALUE_NULL:
+    return true;
+  case PB_VALUE_BOOL:
+    return a->as.b == b->as.b;
+  case PB_VALUE_INT:
+    return a->as.i == b->as.i;
+  case PB_VALUE_UINT:
+    return a->as.u == b->as.u;
+  case PB_VALUE_DOUBLE: /* bitwise: the encodings are equal */
+    return memcmp(&a->as.d, &b->as.d, sizeof a->as.d) == 0;
+  case PB_VALUE_STRING:
+    return a->as.s.len == b->as.s.len &&
+           (a->as.s.len == 0 || memcmp(a->as.s.ptr, b->as.s.ptr,
+                                       a->as.s.len) == 0);
+  case PB_VALUE_BYTES:
+    return a->as.bytes.len == b->as.bytes.len &&
+           (a->as.bytes.len == 0 ||
+            memcmp(a->as.bytes.ptr, b->as.bytes.ptr, a->as.bytes.len) == 0);
+  case PB_VALUE_RECORD:
+    return a->as.rec.fingerprint == b->as.rec.fingerprint &&
+           a->as.rec.body.len == b->as.rec.body.len &&
+           (a->as.rec.body.len == 0 ||
+            memcmp(a->as.rec.body.ptr, b->as.rec.body.ptr,
+                   a->as.rec.body.len) == 0);
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+    return pb_atom_ptr_equal(a->as.ref, b->as.ref);
+  }
+  return false;
 }
 
 /* Takes `n` bytes from the reader, or fails if fewer are left. */
@@ -115,9 +159,19 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
       out->as.bytes.len = (size_t)n;
     }
     return PB_OK;
-  case PB_VALUE_REF:
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
     if (take(r, PB__PTR_SIZE, &p) != PB_OK) return PB_ECORRUPT;
     out->as.ref = pb__ptr_load(p);
+    return PB_OK;
+  case PB_VALUE_RECORD:
+    if (take(r, 8, &p) != PB_OK) return PB_ECORRUPT;
+    out->as.rec.fingerprint = pb__load_le64(p);
+    if (pb_reader_varint(r, &n) != PB_OK || n > (uint64_t)(r->end - r->pos))
+      return PB_ECORRUPT;
+    take(r, (size_t)n, &p);
+    out->as.rec.body.ptr = p;
+    out->as.rec.body.len = (size_t)n;
     return PB_OK;
   default:
     return PB_ECORRUPT;

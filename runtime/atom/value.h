@@ -6,8 +6,13 @@
  *                            of the kind byte: 0x01 false, 0x81 true)
  *     INT:     zigzag varint       UINT:   varint
  *     DOUBLE:  8 bytes LE          STRING, BYTES: varint length + bytes
- *     REF:     20 bytes, as atom/ptr.h: batch_hi u64 LE, batch_lo u64 LE,
- *              offset u32 LE (fixed size, so compaction can patch it)
+ *     REF, DICT, LIST, SET, HASHDICT:
+ *              20 bytes, as atom/ptr.h: batch_hi u64 LE, batch_lo u64 LE,
+ *              offset u32 LE (fixed size, so compaction can patch it); for
+ *              a collection, its root node (null: empty)
+ *     RECORD:  fingerprint u64 LE, varint length, the record's wire body
+ *              (its PTR fields are found by atom/refs.c like a record
+ *              atom's)
  *
  * One value has one encoding, so equal values give equal bytes.
  */
@@ -34,5 +39,12 @@ int pb__value_decode(pb_reader *r, pb_value *out);
  * and an offset of at most UINT32_MAX for a REF.
  */
 bool pb__value_valid(const pb_value *v);
+
+/**
+ * True when `a` and `b` are the same value: the same kind and the same
+ * encoding (so doubles compare bitwise: -0.0 differs from 0.0, and a NaN
+ * equals itself; collections compare by root pointer).
+ */
+bool pb__value_equal(const pb_value *a, const pb_value *b);
 
 #endif /* PB_ATOM_VALUE_H */

@@ -24,6 +24,7 @@
 #include "atom/atom.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
+#include "atom/value.h"
 #include "collections/flatdict.h"
 #include "protobase/protobase.h"
 #include "v1.pb.h"
@@ -384,10 +385,13 @@ static void malformed_atoms_are_rejected(void **state) {
   const uint8_t cut_ptr[] = {1, 16, 0x0b, 1, 2, 3};
   assert_int_equal(walk((pb_bytes){future, 2}, &f), PB_EVERSION);
   for (uint8_t t = 2; t < PB__TYPE_RECORD_MIN; t++) {
-    const uint8_t node[] = {1, t, 0};
-    assert_int_equal(walk((pb_bytes){node, 3}, &f), PB_ECORRUPT);
+    const uint8_t node[] = {1, t, 0}; /* a node of no values */
+    assert_int_equal(walk((pb_bytes){node, 3}, &f),
+                     t <= PB__TYPE_NODE_LAST ? PB_OK : PB_ECORRUPT);
   }
-  assert_int_equal(walk((pb_bytes){reserved, 3}, &f), PB_ECORRUPT);
+  const uint8_t reserved8[] = {1, 8, 0};
+  assert_int_equal(walk((pb_bytes){reserved, 3}, &f), PB_OK); /* DICT_LEAF */
+  assert_int_equal(walk((pb_bytes){reserved8, 3}, &f), PB_ECORRUPT);
   assert_int_equal(walk((pb_bytes){wt6, 3}, &f), PB_ECORRUPT);
   assert_int_equal(walk((pb_bytes){cut_ptr, sizeof cut_ptr}, &f), PB_ECORRUPT);
   assert_int_equal(walk((pb_bytes){future, 1}, &f), PB_ECORRUPT);
@@ -459,9 +463,47 @@ static void flatdict_ref_values(void **state) {
   pb__flatdict_free(&d);
 }
 
+/* --- collection nodes --- */
+
+static void node_values(void **state) {
+  (void)state;
+  /* A record body holding one PTR field (tag 1): 0x0b, then 20 bytes. */
+  uint8_t rec_body[21] = {0x0b};
+  pb_atom_ptr in_rec = P(52);
+  pb__ptr_store(rec_body + 1, &in_rec);
+  pb_value vals[] = {
+      {.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr("key")},
+      {.kind = PB_VALUE_REF, .as.ref = P(50)},
+      {.kind = PB_VALUE_DICT, .as.ref = P(51)},
+      {.kind = PB_VALUE_LIST, .as.ref = null_ptr}, /* empty: not reported */
+      {.kind = PB_VALUE_RECORD,
+       .as.rec = {.fingerprint = 7, .body = {rec_body, sizeof rec_body}}},
+      {.kind = PB_VALUE_SET, .as.ref = P(53)},
+      {.kind = PB_VALUE_HASHDICT, .as.ref = P(54)},
+  };
+  size_t nv = sizeof vals / sizeof vals[0];
+  pb_buf b;
+  pb_buf_init(&b);
+  pb__atom_begin(&b, PB__TYPE_HASH_NODE);
+  pb_wire_put_varint(&b, nv);
+  for (size_t i = 0; i < nv; i++) pb__value_encode(&b, &vals[i]);
+  assert_int_equal(pb_buf_error(&b), PB_OK);
+  const pb_atom_ptr want[] = {P(50), P(51), P(52), P(53), P(54)};
+  found f = expect_ptrs((pb_bytes){b.data, b.len}, want, 5);
+  /* Envelope 2, count 1, "key" 1+1+3, REF kind 1. */
+  assert_int_equal(f.aPos[0], 9);
+  for (size_t cut = 0; cut < b.len; cut++) {
+    size_t n = 0;
+    assert_int_equal(pb__atom_refs((pb_bytes){b.data, cut}, count_ptrs, &n),
+                     PB_ECORRUPT);
+  }
+  pb_buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ref_to_unkeyed_record),
+      cmocka_unit_test(node_values),
       cmocka_unit_test(list_and_map_roots),
       cmocka_unit_test(array_of_pointers_skips_null),
       cmocka_unit_test(embedded_record_holding_a_pointer),

@@ -93,8 +93,20 @@ typedef enum pb_value_kind {
   PB_VALUE_DOUBLE = 4,
   PB_VALUE_STRING = 5, /* UTF-8 */
   PB_VALUE_BYTES = 6,
-  PB_VALUE_REF = 7     /* a pb_atom_ptr, for example a stored record */
+  PB_VALUE_REF = 7,    /* a pb_atom_ptr, for example a stored record */
+  PB_VALUE_RECORD = 8, /* an encoded record held inline: as.rec */
+  /* Nested collections: as.ref is the root node (the null pointer is an
+   * empty collection).  Commit merges them per key or element. */
+  PB_VALUE_DICT = 9,     /* Dictionary: string keys, ordered */
+  PB_VALUE_LIST = 10,    /* List: indexable */
+  PB_VALUE_SET = 11,     /* Set of values */
+  PB_VALUE_HASHDICT = 12 /* HashDictionary: any value as key */
 } pb_value_kind;
+
+/** True for the kinds whose value is a nested collection (as.ref). */
+static inline bool pb_value_is_collection(pb_value_kind k) {
+  return k >= PB_VALUE_DICT && k <= PB_VALUE_HASHDICT;
+}
 
 /**
  * A tagged value.  Strings and bytes are views: a value returned by
@@ -110,7 +122,11 @@ typedef struct pb_value {
     double d;        /* PB_VALUE_DOUBLE */
     pb_str s;        /* PB_VALUE_STRING */
     pb_bytes bytes;  /* PB_VALUE_BYTES */
-    pb_atom_ptr ref; /* PB_VALUE_REF */
+    pb_atom_ptr ref; /* PB_VALUE_REF, and the collection kinds */
+    struct {
+      uint64_t fingerprint; /* pb_record_type.fingerprint of its type */
+      pb_bytes body;        /* the record's encoded fields */
+    } rec;                  /* PB_VALUE_RECORD */
   } as;
 } pb_value;
 
