@@ -36,7 +36,8 @@ extern "C" {
   X(ESCHEMA,     -14, "schema mismatch")                                      \
   X(ECLOSED,     -15, "handle is closed or finished")                         \
   X(EFAILED,     -16, "store refuses writes after an earlier I/O failure")\
-  X(ENOTSUP,     -17, "operation not supported by this storage tier")
+  X(ENOTSUP,     -17, "operation not supported by this storage tier")      \
+  X(ERANGE,      -18, "index out of range")
 
 /** Error codes.  PB_OK is zero; every error is negative. */
 typedef enum pb_error {
