@@ -1,0 +1,96 @@
+/*
+ * collections/dict.h - Dictionary: an ordered map from string keys to
+ * values, as a copy-on-write B+tree whose nodes are atoms (coll.h).
+ *
+ * Keys are UTF-8, at most PB__DICT_KEY_MAX bytes, ordered bytewise
+ * (memcmp, a shorter key first when one is a prefix of the other).  Leaves
+ * hold at most pb__coll_fanout entries and branches at most that many
+ * children; every node but the root holds at least half.  Branches keep
+ * the entry count of each child, so count is O(1) and a 1M-entry tree
+ * with fanout 64 is at most 4 levels deep.
+ *
+ * Node layouts (values, coll.h grammar) are documented in dict.c.
+ *
+ * Errors common to every function that reads nodes: PB_ECORRUPT (a node
+ * of the wrong type or shape, keys out of order, a tree deeper than
+ * PB__COLL_MAX_DEPTH), PB_EVERSION, PB_ENOTFOUND (a child atom missing),
+ * PB_EIO, PB_ENOMEM.
+ */
+#ifndef PB_COLLECTIONS_DICT_H
+#define PB_COLLECTIONS_DICT_H
+
+#include "collections/coll.h"
+
+/** The longest key, in bytes. */
+#define PB__DICT_KEY_MAX 4096u
+
+typedef struct pb__dict pb__dict;
+typedef struct pb__dict_iter pb__dict_iter;
+
+/** A key range; a side with has_* false is open. */
+typedef struct pb__dict_range {
+  pb_str lo, hi;            /* bounds */
+  bool has_lo, has_hi;      /* whether each bound applies */
+  bool lo_incl, hi_incl;    /* inclusive (true) or exclusive */
+} pb__dict_range;
+
+/** A handle over the tree at `root` (null: empty), read through `src`
+ * (copied; src->arg must outlive the handle).  Loads nothing yet.
+ * Errors: PB_ENOMEM. */
+int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out);
+/** Frees the handle, its in-memory nodes and copies.  NULL is a no-op. */
+void pb__dict_free(pb__dict *d);
+
+/** Looks `key` up.  Errors: PB_ENOTFOUND (no such key), and the above. */
+int pb__dict_get(pb__dict *d, pb_str key, pb_value *out);
+/** Inserts or replaces (key and value are copied).  Errors: PB_EINVAL
+ * (key not UTF-8, value with no encoding), PB_ETOOBIG (key too long), and
+ * the above. */
+int pb__dict_put(pb__dict *d, pb_str key, const pb_value *v);
+/** Removes `key`.  Errors: PB_ENOTFOUND, and the above. */
+int pb__dict_remove(pb__dict *d, pb_str key);
+/** The number of entries.  Errors: as above (the root may need loading). */
+int pb__dict_count(pb__dict *d, uint64_t *out);
+
+/**
+ * Iterates in key order over `r` (NULL: every key), or in reverse order
+ * when `reverse`.  A put or remove on the dictionary invalidates its
+ * iterators (use after that is undefined).  Errors: PB_ENOMEM.
+ */
+int pb__dict_iter_open(pb__dict *d, const pb__dict_range *r, bool reverse,
+                       pb__dict_iter **out);
+/** The next entry.  Returns PB_OK, or PB_ENOTFOUND after the last; other
+ * errors as above.  Key and value are views valid until the dict is
+ * freed. */
+int pb__dict_iter_next(pb__dict_iter *it, pb_str *key, pb_value *val);
+/** Frees the iterator.  NULL is a no-op. */
+void pb__dict_iter_free(pb__dict_iter *it);
+
+/**
+ * Loads n entries into an EMPTY dictionary, building full leaves left to
+ * right (much faster than n puts).  Keys must be strictly ascending.
+ * Errors: PB_EINVAL (not empty, keys out of order or not UTF-8, a value
+ * with no encoding; nothing is changed), PB_ETOOBIG, PB_ENOMEM.
+ */
+int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
+                       size_t n);
+
+/** True when the dictionary changed since it was opened or last flushed. */
+bool pb__dict_dirty(const pb__dict *d);
+/** The root as of the last open or flush (what the dictionary was based
+ * on; unchanged by puts until flush). */
+pb_atom_ptr pb__dict_base(const pb__dict *d);
+/**
+ * Writes every dirty node, children first, through `sink` and gives the
+ * new root (the null pointer for an empty dictionary); clean subtrees keep
+ * their atoms.  The handle stays usable and is clean afterwards.  On an
+ * error the handle is unchanged, but atoms may have been written.
+ * Errors: the sink's, PB_EINVAL, PB_ENOMEM.
+ */
+int pb__dict_flush(pb__dict *d, const pb__sink *sink, pb_atom_ptr *root);
+
+/** The tree's height (0 when empty, 1 for a single leaf), loading the
+ * leftmost path.  For tests and statistics.  Errors: as above. */
+int pb__dict_height(pb__dict *d, unsigned *out);
+
+#endif /* PB_COLLECTIONS_DICT_H */
