@@ -225,11 +225,16 @@ static void values_are_copied(void **state) {
   uint8_t raw[] = {0, 1, 2, 255};
   pb_value s = S(text), b = {.kind = PB_VALUE_BYTES, .as.bytes = {raw, 4}};
   pb_value empty = {.kind = PB_VALUE_STRING, .as.s = {NULL, 0}};
+  uint8_t body[] = {0x08, 0x2a}; /* field 1 = 42 */
+  pb_value rec = {.kind = PB_VALUE_RECORD,
+                  .as.rec = {.fingerprint = 77, .body = {body, 2}}};
   assert_int_equal(pb__list_append(l, &s), PB_OK);
   assert_int_equal(pb__list_append(l, &b), PB_OK);
   assert_int_equal(pb__list_append(l, &empty), PB_OK);
+  assert_int_equal(pb__list_append(l, &rec), PB_OK);
   memset(text, 'x', sizeof text - 1);
   raw[0] = 9;
+  body[1] = 0;
   pb_value got, old;
   assert_int_equal(pb__list_get(l, 0, &old), PB_OK);
   assert_int_equal(old.kind, PB_VALUE_STRING);
@@ -238,6 +243,10 @@ static void values_are_copied(void **state) {
   assert_int_equal(got.as.bytes.ptr[0], 0);
   assert_int_equal(pb__list_get(l, 2, &got), PB_OK);
   assert_int_equal(got.as.s.len, 0);
+  assert_int_equal(pb__list_get(l, 3, &got), PB_OK);
+  assert_int_equal(got.kind, PB_VALUE_RECORD);
+  assert_int_equal(got.as.rec.fingerprint, 77);
+  assert_int_equal(got.as.rec.body.ptr[1], 0x2a);
   pb_value n = I(5);
   assert_int_equal(pb__list_set(l, 0, &n), PB_OK);
   assert_int_equal(pb__list_remove(l, 0), PB_OK);
@@ -248,7 +257,7 @@ static void values_are_copied(void **state) {
   assert_int_equal(pb__list_append(l, &bad), PB_EINVAL);
   assert_int_equal(pb__list_insert(l, 0, &badref), PB_EINVAL);
   assert_int_equal(pb__list_set(l, 0, &badkind), PB_EINVAL);
-  assert_int_equal(count_of(l), 2);
+  assert_int_equal(count_of(l), 3);
   assert_int_equal(pb__list_get(l, 0, &got), PB_OK);
   assert_int_equal(got.kind, PB_VALUE_BYTES);
   pb__list_free(l);
@@ -722,7 +731,9 @@ static void lying_count(void **state) {
   assert_int_equal(count_of(l), 9);
   assert_int_equal(int_at(l, 0), 0);
   assert_int_equal(int_at(l, 1), 1);
-  pb__list_iter *it;
+  pb__list_iter *it = NULL;
+  assert_int_equal(pb__list_iter_open(l, 3, 9, &it), PB_ECORRUPT);
+  assert_null(it);
   assert_int_equal(pb__list_iter_open(l, 0, 9, &it), PB_OK);
   assert_int_equal(pb__list_iter_next(it, &got), PB_OK);
   assert_int_equal(pb__list_iter_next(it, &got), PB_OK);
@@ -838,6 +849,42 @@ static void truncated_and_missing(void **state) {
   store_close(&t);
 }
 
+/* Shapes this code never writes but must edit safely: branches of one
+ * child under a root of two.  Emptying a leaf drops it and its emptied
+ * parent; the root gives way to the other branch, which keeps its one
+ * child (not loaded) and its atom, so the flush writes nothing. */
+static void foreign_shapes(void **state) {
+  (void)state;
+  tmp_store t;
+  store_open(&t);
+  pb_test_cstore *cs = &t.cs;
+  pb_value vals[] = {I(10), I(20), I(30)};
+  pb_atom_ptr x = put_node(cs, PB__TYPE_LIST_LEAF, vals, 1);
+  pb_atom_ptr y = put_node(cs, PB__TYPE_LIST_LEAF, vals + 1, 2);
+  pb_value ma[] = {U(1), R(x)}, mb[] = {U(2), R(y)};
+  pb_value top[] = {U(1), R(put_node(cs, PB__TYPE_LIST_BRANCH, ma, 2)), U(2),
+                    R(put_node(cs, PB__TYPE_LIST_BRANCH, mb, 2))};
+  pb__list *l = open_list(&cs->src, put_node(cs, PB__TYPE_LIST_BRANCH, top, 4));
+  assert_int_equal(height_of(l), 3);
+  assert_int_equal(pb__list_remove(l, 0), PB_OK);
+  assert_int_equal(count_of(l), 2);
+  assert_int_equal(height_of(l), 2);
+  uint64_t w = cs->atoms_written;
+  pb_atom_ptr root = flush_commit(l, cs);
+  assert_true(pb_atom_ptr_equal(root, top[3].as.ref)); /* midB, shared */
+  assert_int_equal(cs->atoms_written, w);
+  pb__list_free(l);
+  l = open_list(&cs->src, root);
+  int64_t want[] = {20, 30};
+  expect_ints(l, want, 2);
+  assert_int_equal(pb__list_remove(l, 1), PB_OK);
+  assert_int_equal(pb__list_remove(l, 0), PB_OK);
+  assert_int_equal(height_of(l), 0);
+  assert_true(pb_atom_ptr_is_null(flush_commit(l, cs)));
+  pb__list_free(l);
+  store_close(&t);
+}
+
 int main(int argc, char **argv) {
   pb_test_coll_args(argc, argv);
   const struct CMUnitTest tests[] = {
@@ -855,6 +902,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(lying_count),
       cmocka_unit_test(cycles_and_depth),
       cmocka_unit_test(truncated_and_missing),
+      cmocka_unit_test(foreign_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
