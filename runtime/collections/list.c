@@ -24,11 +24,15 @@
  * PB_ECORRUPT.  Nothing recurses or loops more than PB__COLL_MAX_DEPTH
  * levels (list_int.h says how levels are fixed).
  *
- * Balance (list_edit.c): a node over pb__coll_fanout entries splits in
- * two halves; a node but the root under ceil(fanout / 2) borrows one from
- * an adjacent sibling that has more, or else merges with it; a root
- * branch of one child gives way to the child.  Nodes decode at any size,
- * so a tree written with one fanout is used and fixed up with another.
+ * Balance (list_edit.c): a node over pb__coll_fanout entries passes
+ * entries to an adjacent sibling with room, or else splits in two halves;
+ * a node but the root under ceil(fanout / 2) borrows one from an adjacent
+ * sibling that has more, or else merges with it; a root branch of one
+ * child gives way to the child.  Nodes decode at any size, so a tree
+ * written with one fanout is used and fixed up with another.  The fanout
+ * is clamped to [3, 32767]: from 3 on, every node but the root holds two
+ * entries at least, so 32 levels need 2^31 values; up to 32767, a branch
+ * of fanout + 1 children still encodes within PB__NODE_MAX_VALUES.
  *
  * Memory: loaded values are views into the source's atoms.  Values given
  * to set and insert are copied into an arena the handle owns, freed with
@@ -50,7 +54,7 @@
 
 uint32_t pb__list_fanout(void) {
   unsigned f = pb__coll_fanout;
-  if (f < 3) return 3; /* a branch needs two children at least half full */
+  if (f < 3) return 3;
   if (f > PB__NODE_MAX_VALUES / 2 - 1) return PB__NODE_MAX_VALUES / 2 - 1;
   return (uint32_t)f;
 }
@@ -384,7 +388,8 @@ static int log_push(flush_log *g, pb__lslot *s) {
   return PB_OK;
 }
 
-/* Encodes a branch's (all clean) children as [UINT count, REF ptr]... */
+/* Writes a branch whose children all have atoms: [UINT count, REF ptr]
+ * for each. */
 static int write_branch(pb__list *l, const pb__sink *sink, const pb__lnode *n,
                         pb_atom_ptr *out) {
   size_t need = 2 * (size_t)n->n;

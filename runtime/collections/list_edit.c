@@ -21,7 +21,7 @@
  * parent, which may overflow in turn; a root that splits gets a new root
  * above it.  Passing keeps trees built by appends (or by inserts at the
  * front) nearly full, where splitting alone would leave every node half
- * empty: 100,000 appends make 1,6xx nodes in 3 levels, not 3,124 in 4
+ * empty: 100,000 appends make 1,589 nodes in 3 levels, not 3,124 in 4
  * (fanout 64).  Only nodes on the path and at most one neighbour per
  * level change, so an append touches the right spine and, every fanout /
  * 2 appends or so, the node left of it.
@@ -30,8 +30,8 @@
  * ceil(fanout / 2) entries takes one from its left sibling (or its right,
  * for a first child) when that has more than the minimum, or else merges
  * with it (into the left of the two), and its parent loses a slot.  A
- * node left empty (possible only in trees not built by this code, such
- * as one written with another fanout) is dropped from its parent.  A root
+ * node left empty (possible only in trees this code does not build, such
+ * as a branch of one child below the root) is dropped from its parent.  A root
  * branch with one child gives way to it; an empty root is the empty list.
  */
 #include <assert.h>

@@ -69,8 +69,8 @@ typedef struct pb__lpath {
   unsigned depth;
 } pb__lpath;
 
-/** pb__coll_fanout, clamped to [2, PB__NODE_MAX_VALUES / 2] so that a
- * branch of fanout + 1 children still encodes. */
+/** pb__coll_fanout, clamped to [3, PB__NODE_MAX_VALUES / 2 - 1] (list.c
+ * says why). */
 uint32_t pb__list_fanout(void);
 /** The fewest entries in a node but the root: ceil(fanout / 2). */
 uint32_t pb__list_min_fill(void);
