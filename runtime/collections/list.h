@@ -35,11 +35,14 @@ int pb__list_get(pb__list *l, uint64_t i, pb_value *out);
  * value with no encoding), and the above. */
 int pb__list_set(pb__list *l, uint64_t i, const pb_value *v);
 /** Inserts before index `i` (i == count appends).  Errors: PB_ERANGE
- * (i > count), PB_EINVAL, and the above. */
+ * (i > count), PB_EINVAL, PB_ETOOBIG (the tree would grow past
+ * PB__COLL_MAX_DEPTH levels: not below 2^31 values), and the above.  On
+ * any error the list is unchanged. */
 int pb__list_insert(pb__list *l, uint64_t i, const pb_value *v);
-/** Appends.  Errors: PB_EINVAL, and the above. */
+/** Appends.  Errors: PB_EINVAL, PB_ETOOBIG, and the above. */
 int pb__list_append(pb__list *l, const pb_value *v);
-/** Removes the value at `i`.  Errors: PB_ERANGE, and the above. */
+/** Removes the value at `i`.  Errors: PB_ERANGE, and the above.  On any
+ * error the list is unchanged (set and insert too). */
 int pb__list_remove(pb__list *l, uint64_t i);
 
 /**
@@ -50,14 +53,18 @@ int pb__list_remove(pb__list *l, uint64_t i);
 int pb__list_iter_open(pb__list *l, uint64_t from, uint64_t to,
                        pb__list_iter **out);
 /** The next value: PB_OK, or PB_ENOTFOUND after the last.  Views valid
- * until the list is freed. */
+ * until the list is freed.  A child atom missing on the way is
+ * PB_ECORRUPT here (never PB_ENOTFOUND, which would read as the end);
+ * after an error every later call returns it again. */
 int pb__list_iter_next(pb__list_iter *it, pb_value *val);
 /** Frees the iterator.  NULL is a no-op. */
 void pb__list_iter_free(pb__list_iter *it);
 
 /**
  * A new list holding the values [from, to) of `l` (to clamped to the
- * count), read through the same source; it is dirty until flushed.
+ * count; to < from gives an empty list), read through the same source;
+ * it is dirty until flushed.  The values are copied and the tree is
+ * built anew: O(to - from) time and memory, no node shared with `l`.
  * Errors: PB_ERANGE (from > count), and the above.
  */
 int pb__list_slice(pb__list *l, uint64_t from, uint64_t to, pb__list **out);

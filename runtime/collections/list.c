@@ -1,0 +1,449 @@
+/*
+ * collections/list.c - the List (list.h): a copy-on-write counted B-tree.
+ *
+ * Each node is one atom in the shared node grammar (coll.h: envelope,
+ * varint n, n values):
+ *
+ *   leaf   (PB__TYPE_LIST_LEAF = 4):   [v1, v2, ..., vn]
+ *          the list's values in order, any value kind; n >= 1 except in
+ *          a root leaf, where n = 0 reads as the empty list (never
+ *          written: an empty list is the null root).
+ *   branch (PB__TYPE_LIST_BRANCH = 5): [UINT c1, REF p1, UINT c2, REF p2,
+ *                                       ..., UINT ck, REF pk]
+ *          2k values, k >= 1: for each child in order, the number of
+ *          values under it (UINT, >= 1) and its atom (REF, not null).
+ *
+ * The count of the whole list is the root's total (a leaf's n, or the sum
+ * of a branch's counts).  Get, set, insert and remove at index i walk down
+ * by the counts: O(log n) nodes, O(fanout) each.
+ *
+ * Decoding trusts nothing: a node of the wrong type for its level, a
+ * branch of odd length, a count of 0 or a sum that overflows, a null or
+ * non-REF child, a loaded child whose total is not what its parent says,
+ * or a leftmost path longer than PB__COLL_MAX_DEPTH (a cycle) is
+ * PB_ECORRUPT.  Nothing recurses or loops more than PB__COLL_MAX_DEPTH
+ * levels (list_int.h says how levels are fixed).
+ *
+ * Balance (list_edit.c): a node over pb__coll_fanout entries passes
+ * entries to an adjacent sibling with room, or else splits in two halves;
+ * a node but the root under ceil(fanout / 2) borrows one from an adjacent
+ * sibling that has more, or else merges with it; a root branch of one
+ * child gives way to the child.  Nodes decode at any size, so a tree
+ * written with one fanout is used and fixed up with another.  The fanout
+ * is clamped to [3, 32767]: from 3 on, every node but the root holds two
+ * entries at least, so 32 levels need 2^31 values; up to 32767, a branch
+ * of fanout + 1 children still encodes within PB__NODE_MAX_VALUES.
+ *
+ * Memory: loaded values are views into the source's atoms.  Values given
+ * to set and insert are copied into an arena the handle owns, freed with
+ * the handle (never earlier, so every view handed out stays valid until
+ * then): a handle's memory grows with the values written through it.
+ *
+ * Flush (below) writes dirty nodes children first and gives clean
+ * subtrees their old pointers, so an update shares every untouched node
+ * with the previous version.
+ */
+#include "collections/list_int.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atom/atom.h"
+#include "atom/value.h"
+
+uint32_t pb__list_fanout(void) {
+  unsigned f = pb__coll_fanout;
+  if (f < 3) return 3;
+  if (f > PB__NODE_MAX_VALUES / 2 - 1) return PB__NODE_MAX_VALUES / 2 - 1;
+  return (uint32_t)f;
+}
+
+uint32_t pb__list_min_fill(void) { return (pb__list_fanout() + 1) / 2; }
+
+/* --- Nodes --- */
+
+pb__lnode *pb__lnode_new(uint32_t level, uint32_t cap) {
+  pb__lnode *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->level = level;
+  if (cap == 0) cap = 1;
+  if (level == 0) n->vals = malloc(cap * sizeof *n->vals);
+  else n->kids = malloc(cap * sizeof *n->kids);
+  if (!n->vals && !n->kids) {
+    free(n);
+    return NULL;
+  }
+  n->cap = cap;
+  return n;
+}
+
+void pb__lnode_free(pb__lnode *n) {
+  if (!n) return;
+  if (n->level > 0)
+    for (uint32_t i = 0; i < n->n; i++) pb__lnode_free(n->kids[i].node);
+  free(n->vals);
+  free(n->kids);
+  free(n);
+}
+
+int pb__lnode_reserve(pb__lnode *n, uint32_t need) {
+  if (need <= n->cap) return PB_OK;
+  uint32_t cap = n->cap + n->cap / 2;
+  if (cap < need) cap = need;
+  if (cap < pb__list_fanout() + 1) cap = pb__list_fanout() + 1;
+  if (n->level == 0) {
+    pb_value *v = realloc(n->vals, (size_t)cap * sizeof *v);
+    if (!v) return PB_ENOMEM;
+    n->vals = v;
+  } else {
+    pb__lslot *k = realloc(n->kids, (size_t)cap * sizeof *k);
+    if (!k) return PB_ENOMEM;
+    n->kids = k;
+  }
+  n->cap = cap;
+  return PB_OK;
+}
+
+uint64_t pb__lnode_total(const pb__lnode *n) {
+  if (n->level == 0) return n->n;
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < n->n; i++) sum += n->kids[i].count;
+  return sum;
+}
+
+/* --- Decoding --- */
+
+/* A leaf from a decoded view: its values, still views into the atom. */
+static int leaf_from_view(const pb__node_view *v, pb__lnode **out) {
+  pb__lnode *n = pb__lnode_new(0, (uint32_t)v->n);
+  if (!n) return PB_ENOMEM;
+  if (v->n) memcpy(n->vals, v->vals, v->n * sizeof *v->vals);
+  n->n = (uint32_t)v->n;
+  *out = n;
+  return PB_OK;
+}
+
+/* A branch from a decoded view, checking its shape and counts.  Its level
+ * is set by the caller. */
+static int branch_from_view(const pb__node_view *v, pb__lnode **out) {
+  if (v->n < 2 || v->n % 2 != 0) return PB_ECORRUPT;
+  uint32_t k = (uint32_t)(v->n / 2);
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < k; i++) {
+    const pb_value *c = &v->vals[2 * i], *p = &v->vals[2 * i + 1];
+    if (c->kind != PB_VALUE_UINT || c->as.u == 0 || c->as.u > UINT64_MAX - sum)
+      return PB_ECORRUPT;
+    if (p->kind != PB_VALUE_REF || pb_atom_ptr_is_null(p->as.ref))
+      return PB_ECORRUPT;
+    sum += c->as.u;
+  }
+  pb__lnode *n = pb__lnode_new(1, k);
+  if (!n) return PB_ENOMEM;
+  for (uint32_t i = 0; i < k; i++)
+    n->kids[i] = (pb__lslot){.ptr = v->vals[2 * i + 1].as.ref,
+                             .count = v->vals[2 * i].as.u, .node = NULL};
+  n->n = k;
+  *out = n;
+  return PB_OK;
+}
+
+/* Reads and decodes the node at `ptr`, of type want_a or want_b. */
+static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want_a,
+                     uint32_t want_b, pb__lnode **out) {
+  pb__node_view v;
+  int rc = pb__node_load(&l->src, ptr, want_a, want_b, &v);
+  if (rc != PB_OK) return rc;
+  if (v.type == PB__TYPE_LIST_LEAF) rc = leaf_from_view(&v, out);
+  else rc = branch_from_view(&v, out);
+  pb__node_view_free(&v);
+  return rc;
+}
+
+/* Frees the nodes of a chain that load_root has not linked yet. */
+static void free_chain(pb__lnode **chain, unsigned n) {
+  for (unsigned i = 0; i < n; i++) pb__lnode_free(chain[i]);
+}
+
+/* Links chain[0..n) (a leftmost path, chain[n - 1] a leaf): sets levels
+ * and checks each child's total against its parent's count. */
+static int link_chain(pb__lnode **chain, unsigned n) {
+  for (unsigned i = 0; i < n; i++) chain[i]->level = n - 1 - i;
+  for (unsigned i = n - 1; i > 0; i--)
+    if (pb__lnode_total(chain[i]) != chain[i - 1]->kids[0].count)
+      return PB_ECORRUPT;
+  for (unsigned i = n - 1; i > 0; i--) chain[i - 1]->kids[0].node = chain[i];
+  return PB_OK;
+}
+
+/* Loads the root and its leftmost path down to a leaf, which fixes the
+ * height (and so every node's level). */
+static int load_root(pb__list *l) {
+  pb__lnode *chain[PB__COLL_MAX_DEPTH];
+  unsigned n = 0;
+  pb_atom_ptr ptr = l->root.ptr;
+  for (;;) {
+    if (n == PB__COLL_MAX_DEPTH) {
+      free_chain(chain, n);
+      return PB_ECORRUPT; /* too deep: a cycle, or hostile bytes */
+    }
+    int rc = load_node(l, ptr, PB__TYPE_LIST_LEAF, PB__TYPE_LIST_BRANCH,
+                       &chain[n]);
+    if (rc != PB_OK) {
+      free_chain(chain, n);
+      return rc;
+    }
+    if (chain[n++]->level == 0) break;
+    ptr = chain[n - 1]->kids[0].ptr;
+  }
+  int rc = link_chain(chain, n);
+  if (rc != PB_OK) {
+    free_chain(chain, n);
+    return rc;
+  }
+  l->root.node = chain[0];
+  l->root.count = pb__lnode_total(chain[0]);
+  return PB_OK;
+}
+
+int pb__list_ensure_root(pb__list *l) {
+  if (l->root.node || pb_atom_ptr_is_null(l->root.ptr)) return PB_OK;
+  return load_root(l);
+}
+
+int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t i) {
+  assert(parent->level > 0 && i < parent->n);
+  pb__lslot *s = &parent->kids[i];
+  if (s->node) return PB_OK;
+  assert(!pb_atom_ptr_is_null(s->ptr)); /* only a loaded node can be dirty */
+  uint32_t want = parent->level == 1 ? PB__TYPE_LIST_LEAF : PB__TYPE_LIST_BRANCH;
+  pb__lnode *child;
+  int rc = load_node(l, s->ptr, want, want, &child);
+  if (rc != PB_OK) return rc;
+  child->level = parent->level - 1;
+  if (pb__lnode_total(child) != s->count) {
+    pb__lnode_free(child);
+    return PB_ECORRUPT; /* the parent's count lies */
+  }
+  s->node = child;
+  return PB_OK;
+}
+
+/* --- Descent --- */
+
+/* The child of `n` (holding `in_node` values) that holds index *i, which
+ * becomes the index inside that child.  With `insert`, *i == in_node
+ * picks the end of the last child. */
+static uint32_t pick_kid(const pb__lnode *n, uint64_t *i, uint64_t in_node,
+                         bool insert) {
+  if (insert && *i == in_node) {
+    *i = n->kids[n->n - 1].count;
+    return n->n - 1;
+  }
+  for (uint32_t j = 0; j + 1 < n->n; j++) {
+    if (*i < n->kids[j].count) return j;
+    *i -= n->kids[j].count;
+  }
+  return n->n - 1; /* the counts add up to in_node > *i */
+}
+
+int pb__list_descend(pb__list *l, uint64_t i, bool insert, pb__lpath *p) {
+  pb__lnode *n = l->root.node;
+  uint64_t in_node = l->root.count;
+  assert(n && (insert ? i <= in_node : i < in_node));
+  p->depth = 0;
+  while (n->level > 0) {
+    uint32_t j = pick_kid(n, &i, in_node, insert);
+    int rc = pb__list_load_kid(l, n, j);
+    if (rc != PB_OK) return rc;
+    p->step[p->depth++] = (pb__lstep){n, j};
+    in_node = n->kids[j].count;
+    n = n->kids[j].node;
+  }
+  p->step[p->depth++] = (pb__lstep){n, (uint32_t)i};
+  return PB_OK;
+}
+
+void pb__list_touch(pb__list *l, const pb__lpath *p) {
+  static const pb_atom_ptr null_ptr;
+  for (unsigned k = 0; k + 1 < p->depth; k++)
+    p->step[k].node->kids[p->step[k].idx].ptr = null_ptr;
+  l->root.ptr = null_ptr;
+  l->dirty = true;
+}
+
+int pb__list_copy_value(pb__list *l, const pb_value *v, pb_value *out) {
+  static const uint8_t empty[1];
+  if (!pb__value_valid(v)) return PB_EINVAL;
+  *out = *v;
+  const void *from;
+  size_t len;
+  if (v->kind == PB_VALUE_STRING) from = v->as.s.ptr, len = v->as.s.len;
+  else if (v->kind == PB_VALUE_BYTES) from = v->as.bytes.ptr, len = v->as.bytes.len;
+  else if (v->kind == PB_VALUE_RECORD)
+    from = v->as.rec.body.ptr, len = v->as.rec.body.len;
+  else return PB_OK; /* no payload */
+  const uint8_t *copy = empty; /* a length-0 payload points nowhere else */
+  if (len > 0) {
+    if (!l->arena && pb_arena_create(&l->arena) != PB_OK) return PB_ENOMEM;
+    uint8_t *mem = pb_arena_alloc(l->arena, len);
+    if (!mem) return PB_ENOMEM;
+    memcpy(mem, from, len);
+    copy = mem;
+  }
+  if (v->kind == PB_VALUE_STRING) out->as.s.ptr = (const char *)copy;
+  else if (v->kind == PB_VALUE_BYTES) out->as.bytes.ptr = copy;
+  else out->as.rec.body.ptr = copy;
+  return PB_OK;
+}
+
+/* --- The handle --- */
+
+int pb__list_open(const pb__src *src, pb_atom_ptr root, pb__list **out) {
+  pb__list *l = calloc(1, sizeof *l);
+  if (!l) return PB_ENOMEM;
+  l->src = *src;
+  l->base = root;
+  l->root.ptr = root;
+  pb_buf_init(&l->buf);
+  *out = l;
+  return PB_OK;
+}
+
+void pb__list_free(pb__list *l) {
+  if (!l) return;
+  pb__lnode_free(l->root.node);
+  pb_arena_destroy(l->arena);
+  pb_buf_free(&l->buf);
+  free(l->scratch);
+  free(l);
+}
+
+int pb__list_count(pb__list *l, uint64_t *out) {
+  int rc = pb__list_ensure_root(l);
+  if (rc != PB_OK) return rc;
+  *out = l->root.node ? l->root.count : 0;
+  return PB_OK;
+}
+
+int pb__list_height(pb__list *l, unsigned *out) {
+  int rc = pb__list_ensure_root(l);
+  if (rc != PB_OK) return rc;
+  *out = l->root.node ? l->root.node->level + 1 : 0;
+  return PB_OK;
+}
+
+int pb__list_get(pb__list *l, uint64_t i, pb_value *out) {
+  uint64_t count;
+  int rc = pb__list_count(l, &count);
+  if (rc != PB_OK) return rc;
+  if (i >= count) return PB_ERANGE;
+  pb__lpath p;
+  rc = pb__list_descend(l, i, false, &p);
+  if (rc != PB_OK) return rc;
+  const pb__lstep *leaf = &p.step[p.depth - 1];
+  *out = leaf->node->vals[leaf->idx];
+  return PB_OK;
+}
+
+int pb__list_set(pb__list *l, uint64_t i, const pb_value *v) {
+  uint64_t count;
+  int rc = pb__list_count(l, &count);
+  if (rc != PB_OK) return rc;
+  if (i >= count) return PB_ERANGE;
+  pb_value copy;
+  rc = pb__list_copy_value(l, v, &copy);
+  if (rc != PB_OK) return rc;
+  pb__lpath p;
+  rc = pb__list_descend(l, i, false, &p);
+  if (rc != PB_OK) return rc;
+  const pb__lstep *leaf = &p.step[p.depth - 1];
+  leaf->node->vals[leaf->idx] = copy;
+  pb__list_touch(l, &p);
+  return PB_OK;
+}
+
+bool pb__list_dirty(const pb__list *l) { return l->dirty; }
+
+pb_atom_ptr pb__list_base(const pb__list *l) { return l->base; }
+
+/* --- Flush --- */
+
+/* The slots whose pointers a flush set, so that a failed flush can clear
+ * them again and leave the handle as it was. */
+typedef struct flush_log {
+  pb__lslot **slot; /* slots given a pointer by this flush */
+  size_t n, cap;    /* used and allocated entries */
+} flush_log;
+
+static int log_push(flush_log *g, pb__lslot *s) {
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 64;
+    pb__lslot **a = realloc(g->slot, cap * sizeof *a);
+    if (!a) return PB_ENOMEM;
+    g->slot = a;
+    g->cap = cap;
+  }
+  g->slot[g->n++] = s;
+  return PB_OK;
+}
+
+/* Writes a branch whose children all have atoms: [UINT count, REF ptr]
+ * for each. */
+static int write_branch(pb__list *l, const pb__sink *sink, const pb__lnode *n,
+                        pb_atom_ptr *out) {
+  size_t need = 2 * (size_t)n->n;
+  if (need > l->scratch_cap) {
+    pb_value *s = realloc(l->scratch, need * sizeof *s);
+    if (!s) return PB_ENOMEM;
+    l->scratch = s;
+    l->scratch_cap = need;
+  }
+  for (uint32_t i = 0; i < n->n; i++) {
+    l->scratch[2 * i] = (pb_value){.kind = PB_VALUE_UINT,
+                                   .as.u = n->kids[i].count};
+    l->scratch[2 * i + 1] = (pb_value){.kind = PB_VALUE_REF,
+                                       .as.ref = n->kids[i].ptr};
+  }
+  return pb__node_write(sink, &l->buf, PB__TYPE_LIST_BRANCH, l->scratch, need,
+                        out);
+}
+
+/* Writes the dirty node `n`: its dirty children first (recursion is as
+ * deep as the tree, at most PB__COLL_MAX_DEPTH), then itself. */
+static int flush_node(pb__list *l, const pb__sink *sink, pb__lnode *n,
+                      flush_log *g, pb_atom_ptr *out) {
+  if (n->level == 0)
+    return pb__node_write(sink, &l->buf, PB__TYPE_LIST_LEAF, n->vals, n->n,
+                          out);
+  for (uint32_t i = 0; i < n->n; i++) {
+    pb__lslot *s = &n->kids[i];
+    if (!pb_atom_ptr_is_null(s->ptr)) continue; /* clean: shared */
+    int rc = log_push(g, s);
+    if (rc == PB_OK) rc = flush_node(l, sink, s->node, g, &s->ptr);
+    if (rc != PB_OK) return rc;
+  }
+  return write_branch(l, sink, n, out);
+}
+
+int pb__list_flush(pb__list *l, const pb__sink *sink, pb_atom_ptr *root) {
+  if (!l->root.node || !pb_atom_ptr_is_null(l->root.ptr)) {
+    *root = l->root.ptr; /* empty, or clean */
+  } else {
+    flush_log g = {0};
+    pb_atom_ptr ptr;
+    int rc = flush_node(l, sink, l->root.node, &g, &ptr);
+    if (rc != PB_OK) {
+      static const pb_atom_ptr null_ptr;
+      for (size_t i = 0; i < g.n; i++) g.slot[i]->ptr = null_ptr;
+      free(g.slot);
+      return rc;
+    }
+    free(g.slot);
+    l->root.ptr = ptr;
+    *root = ptr;
+  }
+  l->base = *root;
+  l->dirty = false;
+  return PB_OK;
+}
