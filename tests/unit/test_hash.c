@@ -152,26 +152,56 @@ static uint64_t count_of(pb__hash *h) {
   return n;
 }
 
+/* A key's encoding and number, to find iterated keys by bsearch. */
+typedef struct enc {
+  uint8_t bytes[64];
+  size_t len;
+  unsigned idx;
+} enc;
+
+static int enc_cmp(const void *pa, const void *pb) {
+  const enc *a = pa, *b = pb;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->bytes, b->bytes, n);
+  return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void encode_to(const pb_value *k, enc *e) {
+  pb_buf b;
+  pb_buf_init(&b);
+  pb__value_encode(&b, k);
+  assert_true(pb_buf_error(&b) == PB_OK && b.len <= sizeof e->bytes);
+  memcpy(e->bytes, b.data, b.len);
+  e->len = b.len;
+  pb_buf_free(&b);
+}
+
 /* Iterates and checks that exactly the keys i < u with in[i] come out,
- * each once (the keys are found by encoding in a sorted table). */
+ * each once. */
 static void expect_members(pb__hash *h, const unsigned char *in, unsigned u) {
+  static enc table[8192];
   static unsigned char seen[8192];
-  assert_true(u <= sizeof seen);
+  assert_true(u <= 8192);
+  for (unsigned i = 0; i < u; i++) {
+    char kb[48];
+    pb_value k = key_of(i, kb);
+    encode_to(&k, &table[i]);
+    table[i].idx = i;
+  }
+  qsort(table, u, sizeof *table, enc_cmp);
   memset(seen, 0, u);
   pb__hash_iter *it;
   assert_int_equal(pb__hash_iter_open(h, &it), PB_OK);
   pb_value k, v;
   unsigned n = 0, want = 0;
-  char kb[48];
   for (unsigned i = 0; i < u; i++) want += in[i] != 0;
   while (pb__hash_iter_next(it, &k, &v) == PB_OK) {
-    unsigned found = u;
-    for (unsigned i = 0; i < u && found == u; i++) {
-      pb_value x = key_of(i, kb);
-      if (pb__value_equal(&k, &x)) found = i;
-    }
-    assert_true(found < u && in[found] && !seen[found]);
-    seen[found] = 1;
+    enc e;
+    encode_to(&k, &e);
+    const enc *hit = bsearch(&e, table, u, sizeof *table, enc_cmp);
+    assert_non_null(hit);
+    assert_true(in[hit->idx] && !seen[hit->idx]);
+    seen[hit->idx] = 1;
     n++;
   }
   assert_int_equal(pb__hash_iter_next(it, &k, &v), PB_ENOTFOUND);
@@ -619,9 +649,20 @@ static int discard_write(void *arg, const void *atom, size_t len,
   return PB_OK;
 }
 
+/* The trie of failed_flush_keeps_the_handle, reopened at `base` and
+ * changed: 400 values replaced, 300 keys added. */
+static pb__hash *changed(fixture *f, pb_atom_ptr base) {
+  pb__hash *h;
+  assert_int_equal(pb__hash_open(&f->cs.src, base, &h), PB_OK);
+  for (unsigned i = 0; i < 2000; i += 5) put_i(h, i, 1);
+  for (unsigned i = 2000; i < 2300; i++) put_i(h, i, 0);
+  return h;
+}
+
 /* A flush that fails after `budget` atoms leaves the handle as it was:
  * flushing it again into another sink writes every dirty node there (no
- * child keeps a pointer to an atom of the failed attempt). */
+ * child keeps a pointer to an atom of the failed attempt).  Fails at the
+ * first atoms, in the middle, and at the last (the root). */
 static void failed_flush_keeps_the_handle(void **state) {
   (void)state;
   fixture f;
@@ -630,23 +671,23 @@ static void failed_flush_keeps_the_handle(void **state) {
   assert_int_equal(pb__hash_open(&f.cs.src, (pb_atom_ptr){0}, &h), PB_OK);
   for (unsigned i = 0; i < 2000; i++) put_i(h, i, 0);
   h = persist_reopen(&f, h);
-  pb_atom_ptr base = pb__hash_base(h);
+  pb_atom_ptr base = pb__hash_base(h), root;
   pb__hash_free(h);
+  uint64_t dirty = 0; /* how many atoms the flush writes */
+  pb__sink counting = {discard_write, &dirty};
+  h = changed(&f, base);
+  assert_int_equal(pb__hash_flush(h, &counting, &root), PB_OK);
+  pb__hash_free(h);
+  assert_true(dirty > 10);
   uint64_t discarded = 0;
   failing_sink fs = {{discard_write, &discarded}, 0};
   pb__sink bad = {failing_write, &fs};
-  pb_atom_ptr root;
-  for (unsigned budget = 0;; budget += 5) {
-    assert_int_equal(pb__hash_open(&f.cs.src, base, &h), PB_OK);
-    for (unsigned i = 0; i < 2000; i += 5) put_i(h, i, 1);
-    for (unsigned i = 2000; i < 2300; i++) put_i(h, i, 0);
-    fs.budget = budget;
-    int rc = pb__hash_flush(h, &bad, &root);
-    if (rc == PB_OK) { /* the budget covers every dirty node: done */
-      pb__hash_free(h);
-      break;
-    }
-    assert_int_equal(rc, PB_ENOMEM);
+  const uint64_t budgets[] = {0, 1, 2, dirty / 3, dirty / 2, dirty - 2,
+                              dirty - 1};
+  for (unsigned b = 0; b < sizeof budgets / sizeof *budgets; b++) {
+    h = changed(&f, base);
+    fs.budget = (unsigned)budgets[b];
+    assert_int_equal(pb__hash_flush(h, &bad, &root), PB_ENOMEM);
     assert_true(pb__hash_dirty(h));
     assert_true(pb_atom_ptr_equal(pb__hash_base(h), base));
     for (unsigned i = 0; i < 2300; i += 3)
