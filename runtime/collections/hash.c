@@ -1,7 +1,8 @@
 /*
  * collections/hash.c - the CHAMP hash trie behind HashDictionary and Set
- * (hash.h): loading and validating nodes, lookup, put, remove, flush.
- * set.c has the walks (count, iterators) and the Set calls.
+ * (hash.h): the node layouts, loading and validating nodes, lookup, put
+ * and remove.  set.c has the walks over the trie (flush, count,
+ * iterators) and the Set calls.
  *
  * Shape.  A key's 64-bit hash (pb__hash_fn over its value encoding) is cut
  * into 5-bit fragments, lowest bits first: level L (0..11) uses bits
@@ -540,12 +541,54 @@ int pb__hash_put(pb__hash *h, const pb_value *key, const pb_value *v) {
 
 /* --- Remove --- */
 
-/* Whether the node at path index `i` goes away, its one remaining entry
- * pulled up, once the removal below it has left it without `removed`. */
+/* Whether the node at path index (and level) `i` goes away, its one key
+ * left moving up into its parent, after it lost an entry
+ * (`entry_removed`) or after its only child turned into an entry. */
 static bool collapses(const pb__hnode *n, unsigned i, bool entry_removed) {
   if (i == 0) return false; /* the root may hold a single entry */
   if (entry_removed) return n->nent == 2 && n->nkid == 0;
-  return n->nent == 0 && n->nkid == 1; /* a child becomes an entry */
+  return n->nent == 0 && n->nkid == 1;
+}
+
+/* Removes entry `i` from the bottom node, which stays (it keeps two keys
+ * at least, or it is the root; an empty root leaves the trie empty). */
+static void remove_here(pb__hash *h, hpath *p, uint32_t i, uint64_t hash) {
+  unsigned b = p->depth - 1;
+  pb__hnode *n = p->slot[b]->node;
+  memmove(&n->ents[i], &n->ents[i + 1], (n->nent - i - 1) * sizeof *n->ents);
+  n->nent--;
+  if (!n->collision) n->datamap &= ~(1u << pb__hash_frag(hash, b));
+  mark_dirty(p, p->depth);
+  if (b == 0 && n->nent == 0 && n->nkid == 0) {
+    pb__hnode_free(n);
+    h->root = (pb__hslot){{0}, NULL};
+  }
+}
+
+/* Removes entry `i` (of two) from the bottom node, which collapses: the
+ * other key moves up to the nearest ancestor that does not collapse, in
+ * place of the chain of nodes that led to it.  Errors: PB_ENOMEM, with
+ * nothing changed. */
+static int remove_pull_up(hpath *p, uint32_t i, uint64_t hash) {
+  pb__hnode *n = p->slot[p->depth - 1]->node;
+  pb__hentry keep = n->ents[1 - i];
+  unsigned r = p->depth - 2;
+  while (collapses(p->slot[r]->node, r, false)) r--;
+  pb__hnode *up = p->slot[r]->node;
+  int rc = reserve_ents(up, up->nent + 1);
+  if (rc != PB_OK) return rc;
+  uint32_t bit = 1u << pb__hash_frag(hash, r);
+  uint32_t k = pb__hash_index(up->nodemap, bit);
+  pb__hnode *gone = up->kids[k].node; /* the chain, n at its end */
+  memmove(&up->kids[k], &up->kids[k + 1],
+          (up->nkid - k - 1) * sizeof *up->kids);
+  up->nodemap &= ~bit;
+  up->nkid--;
+  rc = add_entry(up, bit, &keep); /* room reserved: cannot fail */
+  assert(rc == PB_OK);
+  pb__hnode_free(gone);
+  mark_dirty(p, r + 1);
+  return PB_OK;
 }
 
 int pb__hash_remove(pb__hash *h, const pb_value *key) {
@@ -556,116 +599,12 @@ int pb__hash_remove(pb__hash *h, const pb_value *key) {
   hpath p;
   if ((rc = descend(h, hash, &p)) != PB_OK) return rc;
   unsigned b = p.depth - 1;
-  pb__hnode *n = p.slot[b]->node;
-  long i = find_in(n, b, key, hash);
+  long i = find_in(p.slot[b]->node, b, key, hash);
   if (i < 0) return PB_ENOTFOUND;
-  if (!collapses(n, b, true)) {
-    memmove(&n->ents[i], &n->ents[i + 1],
-            (n->nent - (uint32_t)i - 1) * sizeof *n->ents);
-    n->nent--;
-    if (!n->collision) n->datamap &= ~(1u << pb__hash_frag(hash, b));
-    mark_dirty(&p, p.depth);
-    if (b == 0 && n->nent == 0 && n->nkid == 0) { /* the trie is empty */
-      pb__hnode_free(n);
-      h->root = (pb__hslot){{0}, NULL};
-    }
-  } else {
-    /* The survivor moves up to the first node r that does not collapse. */
-    pb__hentry keep = n->ents[1 - i];
-    unsigned r = b - 1;
-    while (collapses(p.slot[r]->node, r, false)) r--;
-    pb__hnode *up = p.slot[r]->node;
-    if ((rc = reserve_ents(up, up->nent + 1)) != PB_OK) return rc;
-    uint32_t bit = 1u << pb__hash_frag(hash, r);
-    uint32_t k = pb__hash_index(up->nodemap, bit);
-    pb__hnode *gone = up->kids[k].node;
-    memmove(&up->kids[k], &up->kids[k + 1],
-            (up->nkid - k - 1) * sizeof *up->kids);
-    up->nodemap &= ~bit;
-    up->nkid--;
-    rc = add_entry(up, bit, &keep); /* room reserved: cannot fail */
-    assert(rc == PB_OK);
-    pb__hnode_free(gone);
-    mark_dirty(&p, r + 1);
-  }
-  h->count--; /* meaningful once count_known */
-  return PB_OK;
-}
-
-/* --- Flush --- */
-
-/* The slots flush gave a pointer, to clear again if it fails. */
-typedef struct undo_log {
-  pb__hslot **slots;
-  size_t n, cap;
-} undo_log;
-
-/* Fills h->vals with the values of node `n`; *cnt is how many. */
-static int node_values(pb__hash *h, const pb__hnode *n, size_t *cnt) {
-  size_t need = n->collision ? 1 + 2 * (size_t)n->nent
-                             : 2 + 2 * (size_t)n->nent + n->nkid;
-  if (need > h->vals_cap) {
-    pb_value *v = realloc(h->vals, need * sizeof *v);
-    if (!v) return PB_ENOMEM;
-    h->vals = v;
-    h->vals_cap = need;
-  }
-  pb_value *v = h->vals;
-  if (n->collision) {
-    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->chash};
-  } else {
-    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->datamap};
-    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->nodemap};
-  }
-  for (uint32_t i = 0; i < n->nent; i++) {
-    *v++ = n->ents[i].key;
-    *v++ = n->ents[i].val;
-  }
-  for (uint32_t i = 0; i < n->nkid; i++)
-    *v++ = (pb_value){.kind = PB_VALUE_REF, .as.ref = n->kids[i].ptr};
-  *cnt = need;
-  return PB_OK;
-}
-
-/* Writes the dirty node in `s`, after its dirty children. */
-static int write_slot(pb__hash *h, const pb__sink *sink, pb__hslot *s,
-                      undo_log *u) {
-  pb__hnode *n = s->node;
-  for (uint32_t i = 0; i < n->nkid; i++) {
-    if (!pb_atom_ptr_is_null(n->kids[i].ptr)) continue; /* clean */
-    int rc = write_slot(h, sink, &n->kids[i], u);
-    if (rc != PB_OK) return rc;
-  }
-  if (u->n == u->cap) {
-    size_t cap = u->cap ? u->cap * 2 : 64;
-    pb__hslot **sl = realloc(u->slots, cap * sizeof *sl);
-    if (!sl) return PB_ENOMEM;
-    u->slots = sl;
-    u->cap = cap;
-  }
-  size_t cnt;
-  int rc = node_values(h, n, &cnt);
-  uint32_t type = n->collision ? PB__TYPE_HASH_COLLISION : PB__TYPE_HASH_NODE;
-  pb_atom_ptr ptr;
-  if (rc == PB_OK) rc = pb__node_write(sink, &h->out, type, h->vals, cnt, &ptr);
-  if (rc != PB_OK) return rc;
-  s->ptr = ptr;
-  u->slots[u->n++] = s;
-  return PB_OK;
-}
-
-int pb__hash_flush(pb__hash *h, const pb__sink *sink, pb_atom_ptr *root) {
-  undo_log u = {NULL, 0, 0};
-  if (h->root.node && pb_atom_ptr_is_null(h->root.ptr)) {
-    int rc = write_slot(h, sink, &h->root, &u);
-    if (rc != PB_OK) { /* as before: every slot written here is dirty again */
-      for (size_t i = 0; i < u.n; i++) u.slots[i]->ptr = (pb_atom_ptr){0};
-      free(u.slots);
-      return rc;
-    }
-  }
-  free(u.slots);
-  h->base = h->root.ptr;
-  *root = h->base;
-  return PB_OK;
+  if (collapses(p.slot[b]->node, b, true))
+    rc = remove_pull_up(&p, (uint32_t)i, hash);
+  else
+    remove_here(h, &p, (uint32_t)i, hash);
+  if (rc == PB_OK) h->count--; /* meaningful once count_known */
+  return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * collections/hash_int.h - the in-memory form of the CHAMP trie of hash.h,
- * shared by hash.c (nodes: load, look up, put, remove, flush) and set.c
- * (walks: count, iterators, statistics; the Set calls and set algebra).
+ * shared by hash.c (nodes: layouts, load, look up, put, remove) and set.c
+ * (walks: flush, count, iterators, statistics; the Set calls and set
+ * algebra).
  * Not a public interface: tests include it only for pb__hash_stats.
  *
  * A handle owns a tree of pb__hnode.  Each child slot (pb__hslot) holds

@@ -1,6 +1,12 @@
 /*
- * collections/set.c - walks over the CHAMP trie of hash.c (count,
+ * collections/set.c - walks over the CHAMP trie of hash.c (flush, count,
  * iterators, statistics), the Set calls, and set algebra (hash.h).
+ *
+ * Flush writes the dirty nodes depth first, children before their parent
+ * (whose atom holds their pointers), in the layouts of hash.c, and
+ * descends only into slots whose pointer is null: clean subtrees keep
+ * their atoms.  Each slot it gives a pointer is logged, so that a failure
+ * clears them all again and leaves the handle as it was.
  *
  * Walks keep an explicit stack of at most 14 frames (one per level, see
  * hash.c), loading children as they reach them, so they neither recurse
@@ -27,6 +33,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "atom/atom.h"
 
 /* One level of a walk. */
 typedef struct frame {
@@ -175,6 +183,84 @@ int pb__hash_count(pb__hash *h, uint64_t *out) {
     if (rc != PB_OK) return rc;
   }
   *out = h->count;
+  return PB_OK;
+}
+
+/* --- Flush --- */
+
+/* The slots flush gave a pointer, to clear again if it fails. */
+typedef struct undo_log {
+  pb__hslot **slots;
+  size_t n, cap;
+} undo_log;
+
+/* Fills h->vals with the values of node `n`; *cnt is how many. */
+static int node_values(pb__hash *h, const pb__hnode *n, size_t *cnt) {
+  size_t need = n->collision ? 1 + 2 * (size_t)n->nent
+                             : 2 + 2 * (size_t)n->nent + n->nkid;
+  if (need > h->vals_cap) {
+    pb_value *v = realloc(h->vals, need * sizeof *v);
+    if (!v) return PB_ENOMEM;
+    h->vals = v;
+    h->vals_cap = need;
+  }
+  pb_value *v = h->vals;
+  if (n->collision) {
+    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->chash};
+  } else {
+    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->datamap};
+    *v++ = (pb_value){.kind = PB_VALUE_UINT, .as.u = n->nodemap};
+  }
+  for (uint32_t i = 0; i < n->nent; i++) {
+    *v++ = n->ents[i].key;
+    *v++ = n->ents[i].val;
+  }
+  for (uint32_t i = 0; i < n->nkid; i++)
+    *v++ = (pb_value){.kind = PB_VALUE_REF, .as.ref = n->kids[i].ptr};
+  *cnt = need;
+  return PB_OK;
+}
+
+/* Writes the dirty node in `s`, after its dirty children. */
+static int write_slot(pb__hash *h, const pb__sink *sink, pb__hslot *s,
+                      undo_log *u) {
+  pb__hnode *n = s->node;
+  for (uint32_t i = 0; i < n->nkid; i++) {
+    if (!pb_atom_ptr_is_null(n->kids[i].ptr)) continue; /* clean */
+    int rc = write_slot(h, sink, &n->kids[i], u);
+    if (rc != PB_OK) return rc;
+  }
+  if (u->n == u->cap) {
+    size_t cap = u->cap ? u->cap * 2 : 64;
+    pb__hslot **sl = realloc(u->slots, cap * sizeof *sl);
+    if (!sl) return PB_ENOMEM;
+    u->slots = sl;
+    u->cap = cap;
+  }
+  size_t cnt;
+  int rc = node_values(h, n, &cnt);
+  uint32_t type = n->collision ? PB__TYPE_HASH_COLLISION : PB__TYPE_HASH_NODE;
+  pb_atom_ptr ptr;
+  if (rc == PB_OK) rc = pb__node_write(sink, &h->out, type, h->vals, cnt, &ptr);
+  if (rc != PB_OK) return rc;
+  s->ptr = ptr;
+  u->slots[u->n++] = s;
+  return PB_OK;
+}
+
+int pb__hash_flush(pb__hash *h, const pb__sink *sink, pb_atom_ptr *root) {
+  undo_log u = {NULL, 0, 0};
+  if (h->root.node && pb_atom_ptr_is_null(h->root.ptr)) {
+    int rc = write_slot(h, sink, &h->root, &u);
+    if (rc != PB_OK) { /* as before: every slot written here is dirty again */
+      for (size_t i = 0; i < u.n; i++) u.slots[i]->ptr = (pb_atom_ptr){0};
+      free(u.slots);
+      return rc;
+    }
+  }
+  free(u.slots);
+  h->base = h->root.ptr;
+  *root = h->base;
   return PB_OK;
 }
 
