@@ -3,7 +3,8 @@
  * shared by hash.c (nodes: layouts, load, look up, put, remove) and set.c
  * (walks: flush, count, iterators, statistics; the Set calls and set
  * algebra).
- * Not a public interface: tests include it only for pb__hash_stats.
+ * Not a public interface: tests include it for pb__hash_stats and for
+ * white-box checks (levels, fragments, whether a root is loaded).
  *
  * A handle owns a tree of pb__hnode.  Each child slot (pb__hslot) holds
  * the child's atom pointer and, once loaded, the node:

@@ -338,6 +338,17 @@ static void copies_and_invalid_values(void **state) {
   assert_int_equal(got.as.bytes.len, 5);
   assert_memory_equal(got.as.bytes.ptr, "value", 5);
   assert_int_equal(pb__hash_get(h, &k, &got), PB_ENOTFOUND);
+  /* A view handed out stays valid until the handle is freed (coll.h),
+   * even after its value was replaced. */
+  pb_value v2 = {.kind = PB_VALUE_STRING, .as.s = {"other", 5}}, old, now;
+  assert_int_equal(pb__hash_get(h, &k2, &old), PB_OK);
+  assert_int_equal(pb__hash_put(h, &k2, &v2), PB_OK);
+  assert_int_equal(pb__hash_get(h, &k2, &now), PB_OK);
+  assert_int_equal(now.kind, PB_VALUE_STRING);
+  assert_memory_equal(old.as.bytes.ptr, "value", 5);
+  pb_value back = {.kind = PB_VALUE_BYTES,
+                   .as.bytes = {(const uint8_t *)"value", 5}};
+  assert_int_equal(pb__hash_put(h, &k2, &back), PB_OK);
   /* Keys and values with no encoding: PB_EINVAL, nothing changes. */
   pb_value bad_key = {.kind = PB_VALUE_STRING, .as.s = {"\xff", 1}};
   pb_value bad_ref = {.kind = PB_VALUE_REF, .as.ref = {1, 1, 1ull << 32}};

@@ -413,8 +413,8 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
   pb_test_cstore_close(&r->cs);
   pb_test_rmdir(r->dir);
   printf("test_hash_prop %s: %u ops, %u reopens, %u full and %u canonical "
-         "comparisons, up to %u keys, emptied %u times, %.2f s; at the end %llu keys, depth "
-         "%u, %llu of them in %llu collision nodes\n",
+         "comparisons, up to %u keys, emptied %u times, %.2f s; at the "
+         "end %llu keys, depth %u, %llu of them in %llu collision nodes\n",
          name, ops, r->reopens, r->fulls, r->canons, r->most, r->empties,
          now() - t0,
          (unsigned long long)st.entries, st.depth,
