@@ -1156,6 +1156,7 @@ static void million_entries(void **state) {
   uint64_t w0 = f.cs.atoms_written;
   assert_int_equal(pb__hash_flush(h, &f.cs.sink, &root), PB_OK);
   uint64_t flushed = f.cs.atoms_written - w0;
+  size_t bytes = f.cs.bb.buf.len; /* the batch: these atoms only */
   pb_test_cstore_commit(&f.cs, root);
   double t2 = now();
   pb__hash_stats_t s = stats_of(h);
@@ -1175,10 +1176,11 @@ static void million_entries(void **state) {
     sum += n;
   }
   printf("hash size: %u UINT entries: put %.2f s, flush+commit %.2f s "
-         "(%llu atoms); depth %u, mean entry depth %.2f, %llu nodes, "
+         "(%llu atoms, %.1f MB, %.1f bytes per entry); depth %u, mean entry depth %.2f, %llu nodes, "
          "%llu collision nodes; one put of an existing key then flush "
          "writes %.2f atoms on average, %llu at most (100 samples)\n",
-         BIG_N, t1 - t0, t2 - t1, (unsigned long long)flushed, s.depth,
+         BIG_N, t1 - t0, t2 - t1, (unsigned long long)flushed,
+         (double)bytes / 1e6, (double)bytes / BIG_N, s.depth,
          (double)s.depth_sum / (double)s.entries,
          (unsigned long long)s.nodes, (unsigned long long)s.collisions,
          (double)sum / 100.0, (unsigned long long)most);
