@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "atom/atom.h"
+#include "atom/refs.h"
 #include "atom/value.h"
 #include "collections/hash.h"
 #include "collections/hash_int.h"
@@ -712,6 +713,47 @@ static void failed_flush_keeps_the_handle(void **state) {
   fx_close(&f);
 }
 
+/* Collects the pointers pb__atom_refs finds. */
+typedef struct found {
+  pb_atom_ptr ptr[64];
+  unsigned n;
+} found;
+
+static int collect(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  (void)pos;
+  found *f = ctx;
+  assert_true(f->n < 64);
+  f->ptr[f->n++] = ptr;
+  return 0;
+}
+
+/* The schema-free walker of compaction (atom/refs.h) finds exactly the
+ * child pointers of a node whose keys and values hold none. */
+static void walker_finds_children(void **state) {
+  (void)state;
+  fixture f;
+  fx_open(&f);
+  pb__hash *h;
+  assert_int_equal(pb__hash_open(&f.cs.src, (pb_atom_ptr){0}, &h), PB_OK);
+  for (uint64_t i = 0; i < 3000; i++) {
+    pb_value k = {.kind = PB_VALUE_UINT, .as.u = i}, v = k;
+    assert_int_equal(pb__hash_put(h, &k, &v), PB_OK);
+  }
+  pb_atom_ptr root;
+  assert_int_equal(pb__hash_flush(h, &f.cs.sink, &root), PB_OK);
+  pb__hnode *n = h->root.node;
+  assert_true(n->nkid > 0);
+  pb_bytes atom;
+  assert_int_equal(f.cs.src.read(f.cs.src.arg, root, &atom), PB_OK);
+  found got = {.n = 0};
+  assert_int_equal(pb__atom_refs(atom, collect, &got), PB_OK);
+  assert_int_equal(got.n, n->nkid);
+  for (unsigned i = 0; i < n->nkid; i++)
+    assert_true(pb_atom_ptr_equal(got.ptr[i], n->kids[i].ptr));
+  pb__hash_free(h);
+  fx_close(&f);
+}
+
 /* --- Hostile nodes --- */
 
 /* Atoms in memory at pointers {1, 0, 1..n}. */
@@ -1205,6 +1247,7 @@ int main(int argc, char **argv) {
       T(collisions_three_hashes),
       T(flush_reopen_mutate),
       T(failed_flush_keeps_the_handle),
+      T(walker_finds_children),
       T(hostile_nodes),
       T(hostile_collisions),
       T(set_algebra_examples),
