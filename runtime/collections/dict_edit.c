@@ -71,6 +71,7 @@ int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
   if (rc != PB_OK) return rc;
   if (!pb__value_valid(v)) return PB_EINVAL;
   pb_bytes pay = value_payload(v);
+  if (pay.len > SIZE_MAX - key.len) return PB_ENOMEM;
   uint8_t *mem = NULL;
   if (key.len + pay.len > 0) {
     mem = pb_arena_alloc(d->arena, key.len + pay.len);
@@ -80,7 +81,7 @@ int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
   }
   out->key = (pb_str){key.len ? (const char *)mem : NULL, key.len};
   out->val = *v;
-  value_repoint(&out->val, mem + key.len);
+  value_repoint(&out->val, mem ? mem + key.len : NULL); /* no NULL + 0 */
   return PB_OK;
 }
 
