@@ -1010,6 +1010,48 @@ static void hostile_cycles(void **state) {
   mem_free(&m);
 }
 
+/* Valid but sparse trees (one-child branches, one-entry leaves, as other
+ * writers may make): a remove that empties a leaf drops it and its
+ * one-child parent, and the root keeps a child it has not loaded instead
+ * of loading it to collapse. */
+static void sparse_trees_are_edited(void **state) {
+  (void)state;
+  memstore m = {0};
+  pb__src src = {mem_read, &m};
+  pb__sink sink = {mem_write, &m};
+  pb_atom_ptr la = mem_leaf(&m, (const char *const[]){"a"}, 1);
+  pb_atom_ptr lm = mem_leaf(&m, (const char *const[]){"m"}, 1);
+  pb_value vb[] = {U(1), U(1), R(la)}, vc[] = {U(1), U(1), R(lm)};
+  pb_atom_ptr b = mem_node(&m, PB__TYPE_DICT_BRANCH, vb, 3);
+  pb_atom_ptr c = mem_node(&m, PB__TYPE_DICT_BRANCH, vc, 3);
+  pb_value vr[] = {U(2), U(1), R(b), KS("m"), U(1), R(c)};
+  pb_atom_ptr root = mem_node(&m, PB__TYPE_DICT_BRANCH, vr, 6);
+  pb__dict *d;
+  assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
+  assert_int_equal(pb__dict_verify(d, false), PB_OK);
+  assert_int_equal(pb__dict_verify(d, true), PB_ECORRUPT); /* underfull */
+  pb__dict_free(d);
+  assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
+  assert_int_equal(pb__dict_remove(d, S("a")), PB_OK);
+  assert_true(count_of(d) == 1);
+  unsigned h;
+  assert_int_equal(pb__dict_height(d, &h), PB_OK);
+  assert_int_equal(h, 3); /* the root kept its one, unloaded, child */
+  assert_true(d->root.node->n == 1 && d->root.node->kids[0].node == NULL);
+  pb_atom_ptr r2;
+  assert_int_equal(pb__dict_flush(d, &sink, &r2), PB_OK);
+  pb__dict_free(d);
+  assert_int_equal(pb__dict_open(&src, r2, &d), PB_OK);
+  assert_int_equal(pb__dict_verify(d, false), PB_OK);
+  expect_uint(d, "m", 0);
+  /* Removing the last entry empties the dictionary. */
+  assert_int_equal(pb__dict_remove(d, S("m")), PB_OK);
+  assert_int_equal(pb__dict_flush(d, &sink, &r2), PB_OK);
+  assert_true(pb_atom_ptr_is_null(r2));
+  pb__dict_free(d);
+  mem_free(&m);
+}
+
 /* Random byte flips in the atoms of a good three-level tree: every
  * operation gives PB_OK, PB_ENOTFOUND, PB_ECORRUPT or PB_EVERSION, and
  * never crashes or leaks (ASan). */
@@ -1152,6 +1194,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(hostile_leaves),
       cmocka_unit_test(hostile_branches),
       cmocka_unit_test(hostile_cycles),
+      cmocka_unit_test(sparse_trees_are_edited),
       cmocka_unit_test(hostile_random_flips),
       cmocka_unit_test_setup_teardown(one_update_writes_the_path, fx_setup,
                                       fx_teardown),
