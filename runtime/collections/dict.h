@@ -9,7 +9,12 @@
  * the entry count of each child, so count is O(1) and a 1M-entry tree
  * with fanout 64 is at most 4 levels deep.
  *
- * Node layouts (values, coll.h grammar) are documented in dict.c.
+ * Node layouts (values, coll.h grammar) are documented in dict.c and
+ * docs/coll-dict.md.
+ *
+ * Memory: keys and values that put and bulk load copy stay in the handle
+ * until pb__dict_free, also after they were replaced or removed, because
+ * views that get and iterators handed out stay valid that long (coll.h).
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, keys out of order, a tree deeper than
@@ -43,11 +48,14 @@ void pb__dict_free(pb__dict *d);
 
 /** Looks `key` up.  Errors: PB_ENOTFOUND (no such key), and the above. */
 int pb__dict_get(pb__dict *d, pb_str key, pb_value *out);
-/** Inserts or replaces (key and value are copied).  Errors: PB_EINVAL
- * (key not UTF-8, value with no encoding), PB_ETOOBIG (key too long), and
- * the above. */
+/** Inserts or replaces (key and value are copied; replacing a value by an
+ * equal one changes nothing).  On any error the dictionary is unchanged.
+ * Errors: PB_EINVAL (key not UTF-8, value with no encoding), PB_ETOOBIG
+ * (key too long, or the root would split past PB__COLL_MAX_DEPTH levels),
+ * and the above. */
 int pb__dict_put(pb__dict *d, pb_str key, const pb_value *v);
-/** Removes `key`.  Errors: PB_ENOTFOUND, and the above. */
+/** Removes `key`.  On any error the dictionary is unchanged.  Errors:
+ * PB_ENOTFOUND, and the above. */
 int pb__dict_remove(pb__dict *d, pb_str key);
 /** The number of entries.  Errors: as above (the root may need loading). */
 int pb__dict_count(pb__dict *d, uint64_t *out);
@@ -60,8 +68,9 @@ int pb__dict_count(pb__dict *d, uint64_t *out);
 int pb__dict_iter_open(pb__dict *d, const pb__dict_range *r, bool reverse,
                        pb__dict_iter **out);
 /** The next entry.  Returns PB_OK, or PB_ENOTFOUND after the last; other
- * errors as above.  Key and value are views valid until the dict is
- * freed. */
+ * errors as above (nodes load as the iterator reaches them), after which
+ * the iterator returns that error again.  Key and value are views valid
+ * until the dict is freed. */
 int pb__dict_iter_next(pb__dict_iter *it, pb_str *key, pb_value *val);
 /** Frees the iterator.  NULL is a no-op. */
 void pb__dict_iter_free(pb__dict_iter *it);
@@ -70,7 +79,9 @@ void pb__dict_iter_free(pb__dict_iter *it);
  * Loads n entries into an EMPTY dictionary, building full leaves left to
  * right (much faster than n puts).  Keys must be strictly ascending.
  * Errors: PB_EINVAL (not empty, keys out of order or not UTF-8, a value
- * with no encoding; nothing is changed), PB_ETOOBIG, PB_ENOMEM.
+ * with no encoding; nothing is changed), PB_ETOOBIG (a key too long),
+ * PB_ENOMEM, and the read errors above when the root must be loaded to
+ * see whether it is empty.
  */
 int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
                        size_t n);
@@ -89,8 +100,9 @@ pb_atom_ptr pb__dict_base(const pb__dict *d);
  */
 int pb__dict_flush(pb__dict *d, const pb__sink *sink, pb_atom_ptr *root);
 
-/** The tree's height (0 when empty, 1 for a single leaf), loading the
- * leftmost path.  For tests and statistics.  Errors: as above. */
+/** The tree's height (0 when empty, 1 for a single leaf), from the root's
+ * level (loading the root).  For tests and statistics.  Errors: as
+ * above. */
 int pb__dict_height(pb__dict *d, unsigned *out);
 
 #endif /* PB_COLLECTIONS_DICT_H */

@@ -1,0 +1,265 @@
+/*
+ * collections/dict.c - the Dictionary (dict.h): a copy-on-write B+tree of
+ * atoms.  This file has the handle, lookups, bulk load and flush; the
+ * tree's in-memory form is described in dict_int.h, one node's decoding in
+ * dict_node.c, put and remove in dict_edit.c, iteration in dict_iter.c.
+ *
+ * Node layouts (values in the coll.h grammar: varint n, then n values):
+ *
+ *   leaf   (PB__TYPE_DICT_LEAF = 2), n = 2m for m entries:
+ *     STRING key_0, value_0, STRING key_1, value_1, ... key_{m-1}, value_{m-1}
+ *   keys strictly ascending (bytewise, shorter first on a common prefix),
+ *   each valid UTF-8 of at most PB__DICT_KEY_MAX bytes; values of any kind.
+ *
+ *   branch (PB__TYPE_DICT_BRANCH = 3), n = 3m for m >= 1 children:
+ *     UINT level, UINT count_0, REF child_0,
+ *     STRING key_1, UINT count_1, REF child_1, ...,
+ *     STRING key_{m-1}, UINT count_{m-1}, REF child_{m-1}
+ *   level: the branch's height above the leaves (1 when its children are
+ *   leaves; each child is a branch of level - 1), 1 <= level <
+ *   PB__COLL_MAX_DEPTH.  count_i >= 1: the entries in child i's subtree.
+ *   key_i (the separator): every key under child i is >= key_i and every
+ *   key under child i-1 is < key_i; separators strictly ascending.  REFs
+ *   are never null.
+ *
+ * Child 0 has no separator; the level takes its place, so every child is
+ * three values.  The level makes the depth limit hold by construction:
+ * a child must carry its parent's level minus one, so a REF back to the
+ * node itself or to an ancestor is PB_ECORRUPT at once.  An empty
+ * dictionary is the null pointer, never an empty leaf (a root leaf with
+ * no entries decodes, as an empty dictionary).
+ *
+ * The fanout (coll.h) is only read when nodes split and merge; any node
+ * size that fits PB__NODE_MAX_VALUES decodes.
+ */
+#include "collections/dict.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atom/value.h"
+#include "collections/dict_int.h"
+
+static const pb_atom_ptr null_ptr = {0, 0, 0};
+
+int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out) {
+  if (!src || !out) return PB_EINVAL;
+  pb__dict *d = calloc(1, sizeof *d);
+  if (!d) return PB_ENOMEM;
+  if (pb_arena_create(&d->arena) != PB_OK) {
+    free(d);
+    return PB_ENOMEM;
+  }
+  d->src = *src;
+  d->root.ptr = root;
+  d->base = root;
+  *out = d;
+  return PB_OK;
+}
+
+void pb__dict_free(pb__dict *d) {
+  if (!d) return;
+  pb__dnode_free(d->root.node);
+  pb_arena_destroy(d->arena);
+  free(d);
+}
+
+int pb__dict_get(pb__dict *d, pb_str key, pb_value *out) {
+  if (!d || !out) return PB_EINVAL;
+  int rc = pb__dict_load_root(d);
+  if (rc != PB_OK) return rc;
+  if (!d->root.node) return PB_ENOTFOUND;
+  pb__dpath p;
+  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
+  if (!p.found) return PB_ENOTFOUND;
+  *out = p.node[p.depth - 1]->ents[p.idx[p.depth - 1]].val;
+  return PB_OK;
+}
+
+int pb__dict_count(pb__dict *d, uint64_t *out) {
+  if (!d || !out) return PB_EINVAL;
+  int rc = pb__dict_load_root(d);
+  if (rc != PB_OK) return rc;
+  *out = d->root.node ? d->root.count : 0;
+  return PB_OK;
+}
+
+int pb__dict_height(pb__dict *d, unsigned *out) {
+  if (!d || !out) return PB_EINVAL;
+  int rc = pb__dict_load_root(d);
+  if (rc != PB_OK) return rc;
+  *out = d->root.node ? d->root.node->level + 1 : 0;
+  return PB_OK;
+}
+
+bool pb__dict_dirty(const pb__dict *d) { return d->dirty; }
+
+pb_atom_ptr pb__dict_base(const pb__dict *d) { return d->base; }
+
+/* --- bulk load --- */
+
+/* Checks every entry before anything is built. */
+static int bulk_check(const pb_str *keys, const pb_value *vals, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = pb__dict_check_key(keys[i]);
+    if (rc != PB_OK) return rc;
+    if (!pb__value_valid(&vals[i])) return PB_EINVAL;
+    if (i > 0 && pb__dict_key_cmp(keys[i - 1], keys[i]) >= 0)
+      return PB_EINVAL;
+  }
+  return PB_OK;
+}
+
+/* Cuts n items into full nodes, left to right; when the last would hold
+ * fewer than the minimum, the last two share their items evenly.  Gives
+ * the size of chunk i of *chunks. */
+static size_t chunk_size(size_t n, size_t i, size_t *chunks) {
+  size_t f = pb__dict_fanout(), k = (n + f - 1) / f;
+  size_t last = n - (k - 1) * f;
+  *chunks = k;
+  if (i + 2 < k || k == 1) return i + 1 < k ? f : last;
+  if (last >= pb__dict_min_fill()) return i + 1 < k ? f : last;
+  return i + 2 == k ? (f + last + 1) / 2 : (f + last) / 2;
+}
+
+static void free_slots(pb__dkid *slots, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++) pb__dnode_free(slots[i].node);
+}
+
+/* Builds the leaves into out[0..*nout). */
+static int bulk_leaves(pb__dict *d, const pb_str *keys, const pb_value *vals,
+                       size_t n, pb__dkid *out, size_t *nout) {
+  size_t chunks = 1, at = 0;
+  for (size_t c = 0; c < chunks; c++) {
+    size_t size = chunk_size(n, c, &chunks);
+    pb__dnode *leaf = pb__dnode_new(0, size);
+    int rc = leaf ? PB_OK : PB_ENOMEM;
+    for (size_t i = 0; rc == PB_OK && i < size; i++)
+      rc = pb__dict_copy_entry(d, keys[at + i], &vals[at + i],
+                               &leaf->ents[i]);
+    if (rc != PB_OK) {
+      pb__dnode_free(leaf);
+      free_slots(out, 0, c);
+      return rc;
+    }
+    leaf->n = size;
+    out[c] = (pb__dkid){leaf->ents[0].key, size, null_ptr, leaf};
+    at += size;
+  }
+  *nout = chunks;
+  return PB_OK;
+}
+
+/* Builds one level of branches over in[0..m) into out[0..*nout).  On
+ * failure every node under in and out is freed. */
+static int bulk_branches(pb__dkid *in, size_t m, unsigned level,
+                         pb__dkid *out, size_t *nout) {
+  size_t chunks = 1, at = 0;
+  for (size_t c = 0; c < chunks; c++) {
+    size_t size = chunk_size(m, c, &chunks);
+    pb__dnode *b = pb__dnode_new(level, size);
+    if (!b) {
+      free_slots(out, 0, c);
+      free_slots(in, at, m);
+      return PB_ENOMEM;
+    }
+    memcpy(b->kids, &in[at], size * sizeof *in);
+    b->n = size;
+    out[c] = (pb__dkid){b->kids[0].key, pb__dict_node_total(b), null_ptr, b};
+    b->kids[0].key = (pb_str){NULL, 0};
+    at += size;
+  }
+  *nout = chunks;
+  return PB_OK;
+}
+
+/* True when the dictionary holds no entry (loading the root). */
+static int is_empty(pb__dict *d, bool *empty) {
+  int rc = pb__dict_load_root(d);
+  if (rc != PB_OK) return rc;
+  *empty = !d->root.node || d->root.count == 0;
+  return PB_OK;
+}
+
+int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
+                       size_t n) {
+  if (!d || (n > 0 && (!keys || !vals))) return PB_EINVAL;
+  bool empty;
+  int rc = is_empty(d, &empty);
+  if (rc != PB_OK) return rc;
+  if (!empty) return PB_EINVAL;
+  if ((rc = bulk_check(keys, vals, n)) != PB_OK) return rc;
+  if (n == 0) return PB_OK;
+  size_t f = pb__dict_fanout(), nleaves = (n + f - 1) / f, m;
+  pb__dkid *a = malloc(nleaves * sizeof *a), *b = malloc(nleaves * sizeof *b);
+  if (!a || !b) rc = PB_ENOMEM;
+  if (rc == PB_OK) rc = bulk_leaves(d, keys, vals, n, a, &m);
+  for (unsigned level = 1; rc == PB_OK && m > 1; level++) {
+    rc = bulk_branches(a, m, level, b, &m);
+    pb__dkid *t = a;
+    a = b;
+    b = t;
+  }
+  if (rc == PB_OK) {
+    pb__dnode_free(d->root.node); /* an empty root leaf, if any */
+    d->root = (pb__dkid){{NULL, 0}, n, null_ptr, a[0].node};
+    d->dirty = true;
+  }
+  free(a);
+  free(b);
+  return rc;
+}
+
+/* --- flush --- */
+
+typedef struct flush_ctx {
+  const pb__sink *sink; /* where atoms go */
+  pb_buf buf;           /* encoding buffer */
+  pb_value *vals;       /* value scratch */
+  size_t cap;           /* its room */
+} flush_ctx;
+
+/* Writes the dirty nodes under and including `node`, children first,
+ * leaving each one's new atom in its `wrote`; no slot changes yet.  The
+ * recursion is bounded by the node's level (< PB__COLL_MAX_DEPTH). */
+static int write_dirty(flush_ctx *c, pb__dnode *node) {
+  assert(node->level < PB__COLL_MAX_DEPTH);
+  for (size_t i = 0; node->level > 0 && i < node->n; i++) {
+    pb__dkid *k = &node->kids[i];
+    if (!pb_atom_ptr_is_null(k->ptr)) continue; /* clean: shared as is */
+    int rc = write_dirty(c, k->node);
+    if (rc != PB_OK) return rc;
+  }
+  return pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap,
+                         &node->wrote);
+}
+
+/* Gives every dirty slot under `node` the atom written for it. */
+static void adopt_written(pb__dnode *node) {
+  assert(node->level < PB__COLL_MAX_DEPTH);
+  for (size_t i = 0; node->level > 0 && i < node->n; i++) {
+    pb__dkid *k = &node->kids[i];
+    if (!pb_atom_ptr_is_null(k->ptr)) continue;
+    adopt_written(k->node);
+    k->ptr = k->node->wrote;
+  }
+}
+
+int pb__dict_flush(pb__dict *d, const pb__sink *sink, pb_atom_ptr *root) {
+  if (!d || !sink || !root) return PB_EINVAL;
+  if (d->root.node && pb_atom_ptr_is_null(d->root.ptr)) {
+    flush_ctx c = {sink, {0}, NULL, 0};
+    pb_buf_init(&c.buf);
+    int rc = write_dirty(&c, d->root.node);
+    pb_buf_free(&c.buf);
+    free(c.vals);
+    if (rc != PB_OK) return rc;
+    adopt_written(d->root.node);
+    d->root.ptr = d->root.node->wrote;
+  }
+  *root = d->root.ptr;
+  d->base = d->root.ptr;
+  d->dirty = false;
+  return PB_OK;
+}

@@ -1,0 +1,176 @@
+/*
+ * collections/dict_int.h - the Dictionary's in-memory tree, shared by
+ * dict.c (handle, lookups, bulk load, flush), dict_node.c (loading,
+ * validating and encoding one node), dict_edit.c (put and remove, with
+ * splits and merges) and dict_iter.c (range iteration).  Not a public
+ * interface: dict.h is.
+ *
+ * The tree hangs from a pseudo child slot in the handle (pb__dict.root),
+ * so the root is loaded, dirtied and flushed like any other child.  A slot
+ * (pb__dkid) is in one of three states:
+ *
+ *   ptr set,  node NULL   NOT LOADED: load it through the src before use
+ *   ptr set,  node set    clean: node is the decoded atom at ptr
+ *   ptr null, node set    dirty: node changed (or is new) since the atom
+ *
+ * and ptr null with node NULL only for the root of an empty dictionary.
+ *
+ * Every node records its level (0 for a leaf); the level of a child is its
+ * parent's minus one, which the decoder checks, so no walk follows more
+ * than PB__COLL_MAX_DEPTH nodes whatever the atoms say (a REF to itself or
+ * to an ancestor fails the check).
+ *
+ * Key and value bytes that the handle copied (put, bulk load) live in the
+ * handle's arena until pb__dict_free, because views handed out by get and
+ * by iterators must stay valid that long (coll.h).  Nodes and their arrays
+ * are malloc'ed and freed as the tree changes.
+ */
+#ifndef PB_COLLECTIONS_DICT_INT_H
+#define PB_COLLECTIONS_DICT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collections/dict.h"
+
+typedef struct pb__dnode pb__dnode;
+
+/** One entry of a leaf. */
+typedef struct pb__dent {
+  pb_str key;   /* a view into an atom or into the handle's arena */
+  pb_value val; /* likewise */
+} pb__dent;
+
+/** One child slot of a branch (and the handle's root slot). */
+typedef struct pb__dkid {
+  pb_str key;      /* separator: every key of the child is >= key, and
+                      every key of the previous child is < key; unused
+                      (empty) for the first child of a branch */
+  uint64_t count;  /* entries in the child's subtree (>= 1) */
+  pb_atom_ptr ptr; /* the child's atom; null when the child is dirty */
+  pb__dnode *node; /* the decoded child, or NULL: NOT LOADED */
+} pb__dkid;
+
+/** A node: a leaf (level 0, ents) or a branch (level >= 1, kids). */
+struct pb__dnode {
+  unsigned level;    /* 0 for a leaf; a branch's children are level - 1 */
+  size_t n;          /* entries (leaf) or children (branch) */
+  size_t cap;        /* room in ents or kids */
+  pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
+  pb__dkid *kids;    /* branch children in key order; NULL in a leaf */
+  pb_atom_ptr wrote; /* flush scratch: the atom just written for it */
+};
+
+/** The keys a node may hold: [lo, hi), a side open when has_* is false. */
+typedef struct pb__dbounds {
+  pb_str lo, hi;        /* bounds (views into separators) */
+  bool has_lo, has_hi;  /* whether each side applies */
+} pb__dbounds;
+
+struct pb__dict {
+  pb__src src;      /* where not-loaded nodes come from */
+  pb__dkid root;    /* the root slot: count is the dictionary's size once
+                       the root is loaded (or it is empty) */
+  pb_atom_ptr base; /* the root as of the last open or flush */
+  bool dirty;       /* changed since the last open or flush */
+  pb_arena *arena;  /* copies of keys and values given to put/bulk load */
+};
+
+/** Level given to pb__dnode_load when any level is acceptable (the root). */
+#define PB__DLEVEL_ANY UINT32_MAX
+
+/* --- dict_node.c --- */
+
+/** The fanout in use: pb__coll_fanout clamped to [4, PB__DICT_FANOUT_MAX]. */
+size_t pb__dict_fanout(void);
+/** The fewest entries or children a node other than the root keeps. */
+size_t pb__dict_min_fill(void);
+/** The largest fanout whose nodes still encode (PB__NODE_MAX_VALUES). */
+#define PB__DICT_FANOUT_MAX 21845u
+
+/** Bytewise order, a shorter key first on a common prefix. */
+int pb__dict_key_cmp(pb_str a, pb_str b);
+/** The first position in `leaf` whose key is >= key; *found when equal. */
+size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found);
+/** The child of `branch` whose key range holds `key`. */
+size_t pb__dict_kid_search(const pb__dnode *branch, pb_str key);
+/** The bounds of child i of `parent`, whose own bounds are `pb`. */
+void pb__dict_kid_bounds(const pb__dnode *parent, const pb__dbounds *pb,
+                         size_t i, pb__dbounds *out);
+/** Entries in the subtree under `node` (n of a leaf, the sum of a branch's
+ * child counts). */
+uint64_t pb__dict_node_total(const pb__dnode *node);
+
+/** A new empty node of `level` with room for `cap` items.  NULL: ENOMEM. */
+pb__dnode *pb__dnode_new(unsigned level, size_t cap);
+/** Frees `node` and every loaded node under it (not the arena bytes). */
+void pb__dnode_free(pb__dnode *node);
+/** Makes room for `want` items.  Errors: PB_ENOMEM (nothing changed). */
+int pb__dnode_reserve(pb__dnode *node, size_t want);
+
+/**
+ * Loads slot `kid` if it is not loaded: reads its atom through d->src and
+ * decodes it as a node of `level` (PB__DLEVEL_ANY: any) whose keys lie in
+ * `b` and whose subtree holds kid->count entries (not checked for the root
+ * slot).  Errors: PB_ECORRUPT, PB_EVERSION, PB_ENOTFOUND, PB_EIO,
+ * PB_ENOMEM; the slot stays not loaded.
+ */
+int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
+                  const pb__dbounds *b);
+/** Loads child i of `parent` (whose bounds are `pb`), as above. */
+int pb__dict_load_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                      size_t i);
+/** Loads the root slot and sets d->root.count.  Errors: as above. */
+int pb__dict_load_root(pb__dict *d);
+
+/**
+ * Encodes `node` (its dirty children must already carry their new atom in
+ * `wrote`) and writes it through `sink`, setting node->wrote.  `scratch`
+ * is a reusable value array.  Errors: the sink's, PB_EINVAL, PB_ENOMEM.
+ */
+int pb__dnode_write(const pb__dnode *node, const pb__sink *sink, pb_buf *buf,
+                    pb_value **scratch, size_t *scratch_cap,
+                    pb_atom_ptr *out);
+
+/* --- dict_edit.c --- */
+
+/** The nodes from the root down to the leaf where a key is or would be. */
+typedef struct pb__dpath {
+  size_t depth;                           /* nodes on the path */
+  pb__dnode *node[PB__COLL_MAX_DEPTH];    /* node[0] is the root */
+  size_t idx[PB__COLL_MAX_DEPTH];         /* child taken; in the leaf, the
+                                             key's position */
+  pb__dbounds bounds[PB__COLL_MAX_DEPTH]; /* the keys node[l] may hold */
+  bool found;                             /* the leaf holds the key */
+} pb__dpath;
+
+/**
+ * Walks from the (loaded, non-empty) root to the leaf for `key`, loading
+ * what it needs.  Errors: those of pb__dict_load.
+ */
+int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p);
+
+/**
+ * Copies key and value into the handle's arena (one block) and gives the
+ * entry.  Errors: PB_EINVAL (key not UTF-8, value with no encoding),
+ * PB_ETOOBIG (key too long), PB_ENOMEM.
+ */
+int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
+                        pb__dent *out);
+/** Checks a key: PB_ETOOBIG (too long), PB_EINVAL (not UTF-8), or PB_OK. */
+int pb__dict_check_key(pb_str key);
+
+/* --- dict_check.c --- */
+
+/**
+ * Checks the whole tree, loading every node: key order and separator
+ * bounds, levels, counts, no empty node below the root, and, when
+ * `strict`, at most pb__dict_fanout() items per node and at least
+ * pb__dict_min_fill() in every node but the root (a branch root has two
+ * children at least).  For tests.  Errors: PB_ECORRUPT (a rule broken),
+ * and those of pb__dict_load.
+ */
+int pb__dict_verify(pb__dict *d, bool strict);
+
+#endif /* PB_COLLECTIONS_DICT_INT_H */

@@ -1,0 +1,315 @@
+/*
+ * collections/dict_node.c - one Dictionary node: searching it, allocating
+ * it, and turning it from and into an atom (layouts in dict.c).
+ *
+ * Decoding trusts nothing.  Besides the shape of the values, it checks
+ * that keys are strictly ascending and lie inside the bounds the parent's
+ * separators give, that a branch's level is its parent's minus one (so a
+ * REF back to an ancestor, which would make a cycle, is PB_ECORRUPT), that
+ * child counts are at least 1 and do not overflow, and that a child holds
+ * exactly the entries its parent's count says.  Whatever the atoms hold,
+ * the in-memory tree is then a well-formed B+tree (possibly with nodes of
+ * another fanout, which the editing code accepts).
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atom/atom.h"
+#include "atom/value.h"
+#include "collections/dict_int.h"
+
+size_t pb__dict_fanout(void) {
+  size_t f = pb__coll_fanout;
+  if (f < 4) f = 4;
+  if (f > PB__DICT_FANOUT_MAX) f = PB__DICT_FANOUT_MAX;
+  return f;
+}
+
+size_t pb__dict_min_fill(void) { return (pb__dict_fanout() + 1) / 2; }
+
+int pb__dict_key_cmp(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len;
+  int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
+  if (c) return c;
+  return (a.len > b.len) - (a.len < b.len);
+}
+
+size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found) {
+  size_t lo = 0, hi = leaf->n;
+  *found = false;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = pb__dict_key_cmp(leaf->ents[mid].key, key);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+size_t pb__dict_kid_search(const pb__dnode *branch, pb_str key) {
+  /* The last child whose separator is <= key (child 0 has none). */
+  size_t lo = 1, hi = branch->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (pb__dict_key_cmp(branch->kids[mid].key, key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+void pb__dict_kid_bounds(const pb__dnode *parent, const pb__dbounds *pb,
+                         size_t i, pb__dbounds *out) {
+  *out = *pb;
+  if (i > 0) {
+    out->lo = parent->kids[i].key;
+    out->has_lo = true;
+  }
+  if (i + 1 < parent->n) {
+    out->hi = parent->kids[i + 1].key;
+    out->has_hi = true;
+  }
+}
+
+uint64_t pb__dict_node_total(const pb__dnode *node) {
+  if (node->level == 0) return node->n;
+  uint64_t t = 0;
+  for (size_t i = 0; i < node->n; i++) t += node->kids[i].count;
+  return t;
+}
+
+pb__dnode *pb__dnode_new(unsigned level, size_t cap) {
+  pb__dnode *node = calloc(1, sizeof *node);
+  if (!node) return NULL;
+  if (cap == 0) cap = 1;
+  node->level = level;
+  node->cap = cap;
+  if (level == 0) node->ents = malloc(cap * sizeof *node->ents);
+  else node->kids = malloc(cap * sizeof *node->kids);
+  if (!node->ents && !node->kids) {
+    free(node);
+    return NULL;
+  }
+  return node;
+}
+
+void pb__dnode_free(pb__dnode *node) {
+  if (!node) return;
+  assert(node->level < PB__COLL_MAX_DEPTH); /* bounds the recursion */
+  if (node->level > 0)
+    for (size_t i = 0; i < node->n; i++) pb__dnode_free(node->kids[i].node);
+  free(node->ents);
+  free(node->kids);
+  free(node);
+}
+
+int pb__dnode_reserve(pb__dnode *node, size_t want) {
+  if (want <= node->cap) return PB_OK;
+  size_t cap = node->cap * 2 > want ? node->cap * 2 : want;
+  if (node->level == 0) {
+    pb__dent *e = realloc(node->ents, cap * sizeof *e);
+    if (!e) return PB_ENOMEM;
+    node->ents = e;
+  } else {
+    pb__dkid *k = realloc(node->kids, cap * sizeof *k);
+    if (!k) return PB_ENOMEM;
+    node->kids = k;
+  }
+  node->cap = cap;
+  return PB_OK;
+}
+
+/* --- decoding --- */
+
+/* A key value: a STRING of at most PB__DICT_KEY_MAX bytes (its UTF-8 was
+ * checked by the value decoder). */
+static bool is_key(const pb_value *v) {
+  return v->kind == PB_VALUE_STRING && v->as.s.len <= PB__DICT_KEY_MAX;
+}
+
+static bool above_lo(const pb__dbounds *b, pb_str k, bool strict) {
+  if (!b->has_lo) return true;
+  int c = pb__dict_key_cmp(k, b->lo);
+  return strict ? c > 0 : c >= 0;
+}
+
+static bool below_hi(const pb__dbounds *b, pb_str k) {
+  return !b->has_hi || pb__dict_key_cmp(k, b->hi) < 0;
+}
+
+/* Leaf: [STRING k1, v1, ..., STRING kn, vn], keys ascending inside b. */
+static int decode_leaf(const pb__node_view *v, const pb__dbounds *b,
+                       pb__dnode **out) {
+  if (v->n % 2 != 0) return PB_ECORRUPT;
+  size_t m = v->n / 2;
+  for (size_t i = 0; i < m; i++) {
+    const pb_value *k = &v->vals[2 * i];
+    if (!is_key(k)) return PB_ECORRUPT;
+    if (i > 0 && pb__dict_key_cmp(v->vals[2 * i - 2].as.s, k->as.s) >= 0)
+      return PB_ECORRUPT;
+  }
+  if (m > 0 && (!above_lo(b, v->vals[0].as.s, false) ||
+                !below_hi(b, v->vals[2 * m - 2].as.s)))
+    return PB_ECORRUPT;
+  pb__dnode *node = pb__dnode_new(0, m);
+  if (!node) return PB_ENOMEM;
+  for (size_t i = 0; i < m; i++) {
+    node->ents[i].key = v->vals[2 * i].as.s;
+    node->ents[i].val = v->vals[2 * i + 1];
+  }
+  node->n = m;
+  *out = node;
+  return PB_OK;
+}
+
+/* Checks child i of a branch view: its separator (i > 0), count and REF. */
+static bool branch_kid_ok(const pb__node_view *v, size_t i) {
+  const pb_value *sep = &v->vals[3 * i];
+  const pb_value *cnt = &v->vals[3 * i + 1];
+  const pb_value *ref = &v->vals[3 * i + 2];
+  if (i > 0 && !is_key(sep)) return false;
+  if (i > 0 && i > 1 &&
+      pb__dict_key_cmp(v->vals[3 * i - 3].as.s, sep->as.s) >= 0)
+    return false;
+  return cnt->kind == PB_VALUE_UINT && cnt->as.u >= 1 &&
+         ref->kind == PB_VALUE_REF && !pb_atom_ptr_is_null(ref->as.ref);
+}
+
+/* Branch: [UINT level, UINT c0, REF p0, STRING s1, UINT c1, REF p1, ...];
+ * separators strictly ascending and strictly inside b. */
+static int decode_branch(const pb__node_view *v, unsigned level,
+                         const pb__dbounds *b, pb__dnode **out) {
+  if (v->n < 3 || v->n % 3 != 0) return PB_ECORRUPT;
+  const pb_value *lv = &v->vals[0];
+  if (lv->kind != PB_VALUE_UINT || lv->as.u < 1 ||
+      lv->as.u >= PB__COLL_MAX_DEPTH)
+    return PB_ECORRUPT;
+  if (level != PB__DLEVEL_ANY && lv->as.u != level) return PB_ECORRUPT;
+  size_t m = v->n / 3;
+  uint64_t total = 0;
+  for (size_t i = 0; i < m; i++) {
+    if (!branch_kid_ok(v, i)) return PB_ECORRUPT;
+    uint64_t c = v->vals[3 * i + 1].as.u;
+    if (c > UINT64_MAX - total) return PB_ECORRUPT;
+    total += c;
+  }
+  if (m > 1 && (!above_lo(b, v->vals[3].as.s, true) ||
+                !below_hi(b, v->vals[3 * (m - 1)].as.s)))
+    return PB_ECORRUPT;
+  pb__dnode *node = pb__dnode_new((unsigned)lv->as.u, m);
+  if (!node) return PB_ENOMEM;
+  for (size_t i = 0; i < m; i++) {
+    pb__dkid *k = &node->kids[i];
+    k->key = i > 0 ? v->vals[3 * i].as.s : (pb_str){"", 0};
+    k->count = v->vals[3 * i + 1].as.u;
+    k->ptr = v->vals[3 * i + 2].as.ref;
+    k->node = NULL;
+  }
+  node->n = m;
+  *out = node;
+  return PB_OK;
+}
+
+/* Reads and decodes the atom of `kid`; *total is its subtree's size. */
+static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
+                     const pb__dbounds *b, pb__dnode **out, uint64_t *total) {
+  uint32_t want_a = PB__TYPE_DICT_LEAF, want_b = PB__TYPE_DICT_BRANCH;
+  if (level == 0) want_b = want_a;
+  else if (level != PB__DLEVEL_ANY) want_a = want_b;
+  pb__node_view v;
+  int rc = pb__node_load(&d->src, kid->ptr, want_a, want_b, &v);
+  if (rc != PB_OK) return rc;
+  if (v.type == PB__TYPE_DICT_LEAF) rc = decode_leaf(&v, b, out);
+  else rc = decode_branch(&v, level, b, out);
+  pb__node_view_free(&v);
+  if (rc == PB_OK) *total = pb__dict_node_total(*out);
+  return rc;
+}
+
+int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
+                  const pb__dbounds *b) {
+  if (kid->node) return PB_OK;
+  assert(!pb_atom_ptr_is_null(kid->ptr));
+  pb__dnode *node;
+  uint64_t total;
+  int rc = load_node(d, kid, level, b, &node, &total);
+  if (rc != PB_OK) return rc;
+  if (total != kid->count) {
+    pb__dnode_free(node);
+    return PB_ECORRUPT;
+  }
+  kid->node = node;
+  return PB_OK;
+}
+
+int pb__dict_load_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                      size_t i) {
+  assert(parent->level > 0 && i < parent->n);
+  pb__dbounds b;
+  pb__dict_kid_bounds(parent, pb, i, &b);
+  return pb__dict_load(d, &parent->kids[i], parent->level - 1, &b);
+}
+
+int pb__dict_load_root(pb__dict *d) {
+  if (d->root.node || pb_atom_ptr_is_null(d->root.ptr)) return PB_OK;
+  static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
+  pb__dnode *node;
+  uint64_t total;
+  int rc = load_node(d, &d->root, PB__DLEVEL_ANY, &open, &node, &total);
+  if (rc != PB_OK) return rc;
+  d->root.node = node;
+  d->root.count = total;
+  return PB_OK;
+}
+
+/* --- encoding --- */
+
+static int grow_scratch(pb_value **scratch, size_t *cap, size_t want) {
+  if (want <= *cap) return PB_OK;
+  pb_value *v = realloc(*scratch, want * sizeof *v);
+  if (!v) return PB_ENOMEM;
+  *scratch = v;
+  *cap = want;
+  return PB_OK;
+}
+
+static pb_value str_value(pb_str s) {
+  return (pb_value){.kind = PB_VALUE_STRING, .as.s = s};
+}
+
+static pb_value uint_value(uint64_t u) {
+  return (pb_value){.kind = PB_VALUE_UINT, .as.u = u};
+}
+
+int pb__dnode_write(const pb__dnode *node, const pb__sink *sink, pb_buf *buf,
+                    pb_value **scratch, size_t *scratch_cap,
+                    pb_atom_ptr *out) {
+  bool leaf = node->level == 0;
+  size_t nv = leaf ? 2 * node->n : 3 * node->n;
+  if (nv > PB__NODE_MAX_VALUES) return PB_ETOOBIG; /* cannot happen */
+  int rc = grow_scratch(scratch, scratch_cap, nv ? nv : 1);
+  if (rc != PB_OK) return rc;
+  pb_value *v = *scratch;
+  if (leaf) {
+    for (size_t i = 0; i < node->n; i++) {
+      v[2 * i] = str_value(node->ents[i].key);
+      v[2 * i + 1] = node->ents[i].val;
+    }
+  } else {
+    for (size_t i = 0; i < node->n; i++) {
+      const pb__dkid *k = &node->kids[i];
+      v[3 * i] = i > 0 ? str_value(k->key) : uint_value(node->level);
+      v[3 * i + 1] = uint_value(k->count);
+      v[3 * i + 2] = (pb_value){.kind = PB_VALUE_REF,
+                                .as.ref = k->node && pb_atom_ptr_is_null(k->ptr)
+                                              ? k->node->wrote
+                                              : k->ptr};
+    }
+  }
+  uint32_t type = leaf ? PB__TYPE_DICT_LEAF : PB__TYPE_DICT_BRANCH;
+  return pb__node_write(sink, buf, type, v, nv, out);
+}
