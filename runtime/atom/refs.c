@@ -134,3 +134,36 @@ int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx) {
   if (type < PB__TYPE_RECORD_MIN) return PB_ECORRUPT; /* reserved */
   return record_refs(atom, body, fn, ctx);
 }
+
+/* Stops the walk at the first pointer (pb__value_has_refs). */
+static int found_one(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  (void)ptr;
+  (void)pos;
+  *(bool *)ctx = true;
+  return 1;
+}
+
+int pb__value_has_refs(const pb_value *v, bool *out) {
+  *out = false;
+  if (v->kind == PB_VALUE_REF || pb_value_is_collection(v->kind)) {
+    *out = !pb_atom_ptr_is_null(v->as.ref);
+    return PB_OK;
+  }
+  if (v->kind != PB_VALUE_RECORD) return PB_OK;
+  int rc = record_refs(v->as.rec.body, v->as.rec.body, found_one, out);
+  return rc == 1 ? PB_OK : rc;
+}
+
+static int ignore_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  (void)ctx;
+  (void)ptr;
+  (void)pos;
+  return PB_OK;
+}
+
+int pb__value_check(const pb_value *v) {
+  if (!pb__value_valid(v)) return PB_EINVAL;
+  if (v->kind != PB_VALUE_RECORD) return PB_OK;
+  int rc = record_refs(v->as.rec.body, v->as.rec.body, ignore_ref, NULL);
+  return rc == PB_ECORRUPT ? PB_EINVAL : rc;
+}

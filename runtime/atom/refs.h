@@ -25,6 +25,7 @@
 #ifndef PB_ATOM_REFS_H
 #define PB_ATOM_REFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "protobase/protobase.h"
@@ -49,5 +50,23 @@ typedef int (*pb__ref_fn)(void *ctx, pb_atom_ptr ptr, size_t pos);
  * Thread safety: none needed beyond fn's own; no global state.
  */
 int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx);
+
+/**
+ * Whether `v`'s encoding holds a non-null atom pointer: a non-null REF or
+ * nested collection, or a RECORD whose body has a non-null PTR field
+ * (at any depth of embedded records).  HashDictionary keys and Set
+ * elements may not (collections/hash.h): compaction rewrites pointers in
+ * place, which would change such a key's hash but not its place in the
+ * trie.  Errors: PB_ECORRUPT (a malformed record body), PB_ENOMEM.
+ */
+int pb__value_has_refs(const pb_value *v, bool *out);
+
+/**
+ * Checks a value from outside before it is stored: pb__value_valid, and a
+ * RECORD's body must be a well-formed sequence of fields (the walker
+ * above must be able to find its pointers, or compaction could not copy
+ * the node holding it).  Errors: PB_EINVAL, PB_ENOMEM.
+ */
+int pb__value_check(const pb_value *v);
 
 #endif /* PB_ATOM_REFS_H */

@@ -71,6 +71,7 @@
 #include <xxhash.h>
 
 #include "atom/atom.h"
+#include "atom/refs.h"
 #include "atom/value.h"
 
 _Static_assert(PB__HASH_COLL_LEVEL + 1 <= PB__COLL_MAX_DEPTH,
@@ -511,7 +512,10 @@ int pb__hash_insert(pb__hash *h, const pb_value *key, const pb_value *val,
                     bool replace, pb__hash_put_result *res) {
   pb__hash_put_result r = PB__HASH_UNCHANGED;
   uint64_t hash;
-  int rc = pb__value_valid(val) ? key_hash(h, key, &hash) : PB_EINVAL;
+  bool refs = false;
+  int rc = pb__value_valid(val) ? pb__value_has_refs(key, &refs) : PB_EINVAL;
+  if (rc == PB_ECORRUPT || refs) rc = PB_EINVAL; /* see hash.h */
+  if (rc == PB_OK) rc = key_hash(h, key, &hash);
   hpath p = {.depth = 0};
   if (rc == PB_OK && trie_empty(h)) {
     rc = new_root(h, key, val, hash);

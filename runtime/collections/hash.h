@@ -14,6 +14,13 @@
  * XXH3-64 by default.  Two keys are the same when their encodings are
  * (pb__value_equal).  A Set is a trie whose values are all NULL.
  *
+ * A key (or Set element) may not hold a non-null atom pointer: a REF, a
+ * nested collection, or a RECORD with a pointer field.  Compaction
+ * rewrites pointers in place (storage/compact.c), which would change such
+ * a key's encoding, hence its hash, but not its place in the trie.  Insert
+ * refuses them with PB_EINVAL; get, remove and contains simply do not find
+ * them.  Keys that name atoms belong in a Dictionary or in the record.
+ *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, an entry in the wrong place for its hash, a
  * trie deeper than PB__COLL_MAX_DEPTH), PB_EVERSION, PB_ENOTFOUND (a child
@@ -47,7 +54,9 @@ void pb__hash_free(pb__hash *h);
 /** Looks `key` up.  Errors: PB_ENOTFOUND, PB_EINVAL (a key with no
  * encoding), and the above. */
 int pb__hash_get(pb__hash *h, const pb_value *key, pb_value *out);
-/** Inserts or replaces (copied).  Errors: PB_EINVAL, and the above. */
+/** Inserts or replaces (copied).  Errors: PB_EINVAL (a key with no
+ * encoding or with a pointer, an invalid value), PB_ETOOBIG (a collision
+ * node would hold more than 32,767 keys), and the above. */
 int pb__hash_put(pb__hash *h, const pb_value *key, const pb_value *v);
 /** Removes `key`.  Errors: PB_ENOTFOUND, PB_EINVAL, and the above. */
 int pb__hash_remove(pb__hash *h, const pb_value *key);
@@ -75,7 +84,7 @@ int pb__hash_flush(pb__hash *h, const pb__sink *sink, pb_atom_ptr *root);
 /* --- Set: a pb__hash whose values are NULL --- */
 
 /** Adds `elem`; *added (may be NULL) tells whether it was new.
- * Errors: PB_EINVAL, and the above. */
+ * Errors: PB_EINVAL (as pb__hash_put's key), PB_ETOOBIG, and the above. */
 int pb__set_add(pb__hash *s, const pb_value *elem, bool *added);
 /** Whether `elem` is in the set.  Errors: PB_EINVAL, and the above. */
 int pb__set_contains(pb__hash *s, const pb_value *elem, bool *out);

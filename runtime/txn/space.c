@@ -1,12 +1,13 @@
 /*
  * txn/space.c - ObjectSpace and Database handles (see space.h).
  *
- * A database handle is just a name in a space: opening one checks that the
- * name exists in the space root (or creates it with a commit of its own).
+ * A database handle is a name in a space: opening one checks that the
+ * name is in the space root (or creates it with a commit of its own).
  * Publishing a commit swaps the storage root with compare-and-swap; when
  * another database moved the root meanwhile, the space root is rebuilt on
  * top of the new one and the swap retried, so commits to different
- * databases never conflict.
+ * databases never conflict.  When the same database moved, the caller
+ * rebases (txn.c) and publishes again.
  */
 #include "txn/space.h"
 
@@ -16,25 +17,42 @@
 #include "atom/value.h"
 #include "util/errdetail.h"
 
+/* Reads a published atom, or one of a commit appended but not published
+ * yet (a committer rebasing on the pending head needs those). */
+static int space_read(void *arg, pb_atom_ptr ptr, pb_bytes *atom) {
+  pb_storage *st = arg;
+  int rc = st->ops->read_atom(st, ptr, atom);
+  if (rc == PB_ENOTFOUND) rc = pb__storage_read_pending(st, ptr, atom);
+  return rc;
+}
+
+static int batch_write(void *arg, const void *atom, size_t len,
+                       pb_atom_ptr *out) {
+  return pb__batch_add(arg, atom, len, out);
+}
+
 int pb_space_open(pb_storage *st, pb_space **out) {
   if (!st || !out) {
     pb_storage_close(st);
     return PB_EINVAL;
   }
   pb_space *sp = calloc(1, sizeof *sp);
-  if (!sp) {
+  if (!sp || pthread_mutex_init(&sp->run_mu, NULL) != 0) {
+    free(sp);
     pb_storage_close(st);
     return PB_ENOMEM;
   }
   sp->st = st;
+  sp->src = (pb__src){space_read, st};
   /* Check that the space root decodes, so damage is reported at open. */
   pb_atom_ptr root;
   uint64_t lsn;
-  pb__flatdict d;
-  pb__flatdict_init(&d);
+  pb__dict *d = NULL;
+  uint64_t n;
   int rc = st->ops->read_root(st, &root, &lsn);
-  if (rc == PB_OK) rc = pb__flatdict_load(st, root, &d);
-  pb__flatdict_free(&d);
+  if (rc == PB_OK) rc = pb__dict_open(&sp->src, root, &d);
+  if (rc == PB_OK) rc = pb__dict_count(d, &n);
+  pb__dict_free(d);
   if (rc != PB_OK) {
     pb_space_close(sp);
     return rc;
@@ -46,60 +64,86 @@ int pb_space_open(pb_storage *st, pb_space **out) {
 int pb_space_close(pb_space *sp) {
   if (!sp) return PB_OK;
   int rc = pb_storage_close(sp->st);
+  pthread_mutex_destroy(&sp->run_mu);
   free(sp);
   return rc;
 }
 
+int pb_space_stats_get(pb_space *sp, pb_space_stats *out) {
+  if (!sp || !out) return PB_EINVAL;
+  out->commits = atomic_load(&sp->n_commits);
+  out->merges = atomic_load(&sp->n_merges);
+  out->conflicts = atomic_load(&sp->n_conflicts);
+  out->retries = atomic_load(&sp->n_retries);
+  out->locked_runs = atomic_load(&sp->n_locked);
+  return PB_OK;
+}
+
 int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
                       pb_atom_ptr *db_root) {
-  pb__flatdict d;
-  pb__flatdict_init(&d);
+  pb__dict *d = NULL;
   pb_value v;
-  int rc = pb__flatdict_load(sp->st, space_root, &d);
-  if (rc == PB_OK) rc = pb__flatdict_get(&d, name, &v);
-  if (rc == PB_OK && v.kind != PB_VALUE_REF) rc = PB_ECORRUPT;
+  int rc = pb__dict_open(&sp->src, space_root, &d);
+  if (rc == PB_OK) rc = pb__dict_get(d, name, &v);
+  if (rc == PB_OK && v.kind != PB_VALUE_DICT) rc = PB_ECORRUPT;
   if (rc == PB_OK) *db_root = v.as.ref;
-  pb__flatdict_free(&d);
+  pb__dict_free(d);
+  return rc;
+}
+
+/* Builds the new space root on `space_root` into bb; see publish. */
+static int build_space_root(pb_space *sp, pb__batch_builder *bb,
+                            pb_atom_ptr space_root, pb_str name,
+                            pb__publish_op op, pb_atom_ptr expect_db,
+                            pb_atom_ptr new_db_root, bool *moved,
+                            pb_atom_ptr *cur, pb_atom_ptr *new_root) {
+  pb__dict *d = NULL;
+  pb_value v;
+  int rc = pb__dict_open(&sp->src, space_root, &d);
+  int found = rc == PB_OK ? pb__dict_get(d, name, &v) : rc;
+  if (found != PB_OK && found != PB_ENOTFOUND) rc = found;
+  if (rc == PB_OK && found == PB_OK && v.kind != PB_VALUE_DICT)
+    rc = PB_ECORRUPT;
+  if (rc == PB_OK) {
+    if (op == PB__PUBLISH_CREATE && found == PB_OK) {
+      rc = PB_EEXIST;
+    } else if (op != PB__PUBLISH_CREATE && found != PB_OK) {
+      rc = PB_ENOTFOUND; /* dropped meanwhile */
+    } else if (op == PB__PUBLISH_SET &&
+               !pb_atom_ptr_equal(v.as.ref, expect_db)) {
+      *moved = true;
+      *cur = v.as.ref;
+      rc = PB_ECONFLICT;
+    }
+  }
+  pb_value ref = {.kind = PB_VALUE_DICT, .as.ref = new_db_root};
+  if (rc == PB_OK)
+    rc = op == PB__PUBLISH_DROP ? pb__dict_remove(d, name)
+                                : pb__dict_put(d, name, &ref);
+  pb__sink sink = {batch_write, bb};
+  if (rc == PB_OK) rc = pb__dict_flush(d, &sink, new_root);
+  pb__dict_free(d);
   return rc;
 }
 
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
-                      pb_atom_ptr snap_root, uint64_t snap_lsn, pb_str name,
-                      const pb_atom_ptr *expect_db, pb_atom_ptr new_db_root) {
+                      uint64_t snap_lsn, pb_str name, pb__publish_op op,
+                      pb_atom_ptr expect_db, pb_atom_ptr new_db_root,
+                      bool *moved, pb_atom_ptr *cur) {
   pb_storage *st = sp->st;
-  pb_buf atom;
-  pb_buf_init(&atom);
-  /* Build on the PENDING head: a commit appended but not yet synced is a
-   * base like any other, so concurrent commits share one fdatasync.  The
-   * check below still refuses a change to this database since snap_root. */
-  int rc = pb__storage_pending_root(st, &snap_root);
-  for (; rc == PB_OK;) {
-    pb__flatdict d;
-    pb__flatdict_init(&d);
-    rc = pb__flatdict_load_pending(st, snap_root, &d);
-    pb_value cur;
-    int found = rc == PB_OK ? pb__flatdict_get(&d, name, &cur) : rc;
-    if (rc == PB_OK && expect_db == NULL && found == PB_OK) rc = PB_EEXIST;
-    if (rc == PB_OK && expect_db != NULL &&
-        (found != PB_OK || cur.kind != PB_VALUE_REF ||
-         !pb_atom_ptr_equal(cur.as.ref, *expect_db)))
-      rc = PB_ECONFLICT;
-    pb_value ref = {.kind = PB_VALUE_REF, .as.ref = new_db_root};
-    if (rc == PB_OK) rc = pb__flatdict_put(&d, name, &ref);
-    pb_buf_reset(&atom);
-    if (rc == PB_OK) {
-      pb__flatdict_encode(&d, &atom);
-      rc = pb_buf_error(&atom);
-    }
-    pb__flatdict_free(&d);
+  *moved = false;
+  pb_atom_ptr head;
+  int rc = pb__storage_pending_root(st, &head);
+  while (rc == PB_OK) {
     pb_atom_ptr new_root;
     bb->buf.len = keep; /* drop the space root of an earlier attempt */
-    if (rc == PB_OK) rc = pb__batch_add(bb, atom.data, atom.len, &new_root);
+    rc = build_space_root(sp, bb, head, name, op, expect_db, new_db_root,
+                          moved, cur, &new_root);
     if (rc != PB_OK) break;
     pb__batch batch = {bb->id_hi, bb->id_lo, bb->buf.data, bb->buf.len,
                        snap_lsn};
     uint64_t lsn;
-    rc = st->ops->commit(st, &batch, snap_root, new_root, &lsn);
+    rc = st->ops->commit(st, &batch, head, new_root, &lsn);
     if (rc != PB_ECONFLICT) {
       if (rc != PB_OK) { /* keep the tier's detail for pb_errdetail() */
         char msg[512];
@@ -108,22 +152,20 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
       }
       break;
     }
-    /* Someone else moved the root: rebase on it (a change to this same
-     * database is detected above on the next pass).  When the root did
-     * not move, the tier refused the snapshot itself (a compaction
-     * replaced what it saw): retrying cannot help. */
-    pb_atom_ptr tried = snap_root;
-    rc = pb__storage_pending_root(st, &snap_root);
-    if (rc == PB_OK && pb_atom_ptr_equal(tried, snap_root)) rc = PB_ECONFLICT;
+    /* Someone else moved the root: build on it (a change to this same
+     * database is detected by build_space_root).  When the root did not
+     * move, the tier refused the snapshot itself (a compaction replaced
+     * what it saw): retrying cannot help. */
+    pb_atom_ptr tried = head;
+    rc = pb__storage_pending_root(st, &head);
+    if (rc == PB_OK && pb_atom_ptr_equal(tried, head)) rc = PB_ECONFLICT;
   }
-  pb_buf_free(&atom);
   return rc;
 }
 
 /* --- databases --- */
 
-/* Checks a database name: 1..255 bytes of UTF-8. */
-static int check_name(const char *name, pb_str *out) {
+int pb__space_check_name(const char *name, pb_str *out) {
   if (!name) return PB_EINVAL;
   *out = pb_str_from_cstr(name);
   if (out->len == 0 || out->len > 255 || !pb_utf8_valid(out->ptr, out->len))
@@ -131,34 +173,40 @@ static int check_name(const char *name, pb_str *out) {
   return PB_OK;
 }
 
-/* Creates an empty database `name` with a commit of its own. */
-static int create_db(pb_space *sp, pb_atom_ptr root, pb_str name) {
+/* Creates or drops database `name` with a commit of its own. */
+static int db_commit(pb_space *sp, pb_str name, pb__publish_op op) {
   if (sp->st->read_only) return PB_ERDONLY;
   pb__batch_builder bb;
   int rc = pb__batch_init(&bb);
-  pb_atom_ptr empty = {0, 0, 0};
+  bool moved;
+  pb_atom_ptr null_ptr = {0, 0, 0}, cur;
   if (rc == PB_OK)
-    rc = pb__space_publish(sp, &bb, 0, root, 0, name, NULL, empty);
+    rc = pb__space_publish(sp, &bb, 0, 0, name, op, null_ptr, null_ptr,
+                           &moved, &cur);
   pb__batch_free(&bb);
-  return rc == PB_EEXIST ? PB_OK : rc; /* created meanwhile: fine */
+  if (rc == PB_OK) atomic_fetch_add(&sp->n_commits, 1);
+  return rc;
 }
 
 int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   pb_str n;
   if (!sp || !out) return PB_EINVAL;
-  int rc = check_name(name, &n);
+  int rc = pb__space_check_name(name, &n);
   if (rc != PB_OK) return rc;
   pb_atom_ptr root, db_root;
   uint64_t lsn, pin;
   pb__storage_pin(sp->st, &pin); /* the atoms read below stay readable */
   rc = sp->st->ops->read_root(sp->st, &root, &lsn);
   if (rc == PB_OK) rc = pb__space_find_db(sp, root, n, &db_root);
-  if (rc == PB_ENOTFOUND && (flags & PB_CREATE)) rc = create_db(sp, root, n);
+  if (rc == PB_ENOTFOUND && (flags & PB_CREATE)) {
+    rc = db_commit(sp, n, PB__PUBLISH_CREATE);
+    if (rc == PB_EEXIST) rc = PB_OK; /* created meanwhile: fine */
+  }
   pb__storage_unpin(sp->st, pin);
   if (rc != PB_OK) return rc;
   pb_db *db = calloc(1, sizeof *db);
   char *copy = malloc(n.len + 1);
-  if (!db || !copy) {
+  if (!db || !copy || pthread_mutex_init(&db->cat_mu, NULL) != 0) {
     free(db);
     free(copy);
     return PB_ENOMEM;
@@ -173,7 +221,49 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
 
 int pb_db_close(pb_db *db) {
   if (!db) return PB_OK;
+  pthread_mutex_destroy(&db->cat_mu);
+  free(db->epochs);
   free((char *)db->name.ptr);
   free(db);
   return PB_OK;
+}
+
+int pb_space_drop(pb_space *sp, const char *name) {
+  pb_str n;
+  if (!sp) return PB_EINVAL;
+  int rc = pb__space_check_name(name, &n);
+  if (rc != PB_OK) return rc;
+  return db_commit(sp, n, PB__PUBLISH_DROP);
+}
+
+int pb_space_list(pb_space *sp, int (*fn)(void *arg, const char *name),
+                  void *arg) {
+  if (!sp || !fn) return PB_EINVAL;
+  pb_atom_ptr root;
+  uint64_t lsn, pin;
+  pb__dict *d = NULL;
+  pb__dict_iter *it = NULL;
+  pb__storage_pin(sp->st, &pin);
+  int rc = sp->st->ops->read_root(sp->st, &root, &lsn);
+  if (rc == PB_OK) rc = pb__dict_open(&sp->src, root, &d);
+  if (rc == PB_OK) rc = pb__dict_iter_open(d, NULL, false, &it);
+  char name[256];
+  while (rc == PB_OK) {
+    pb_str key;
+    pb_value v;
+    rc = pb__dict_iter_next(it, &key, &v);
+    if (rc != PB_OK) break;
+    if (key.len >= sizeof name) {
+      rc = PB_ECORRUPT;
+      break;
+    }
+    memcpy(name, key.ptr, key.len);
+    name[key.len] = '\0';
+    rc = fn(arg, name);
+  }
+  if (rc == PB_ENOTFOUND) rc = PB_OK;
+  pb__dict_iter_free(it);
+  pb__dict_free(d);
+  pb__storage_unpin(sp->st, pin);
+  return rc;
 }

@@ -2,48 +2,81 @@
  * txn/space.h - internals shared by the ObjectSpace, Database and
  * Transaction code.
  *
- * The storage root points to the space root, a Dictionary from database
- * name to a REF of that database's root (the null REF is an empty
- * database).  A database root is a Dictionary of named values.
+ * The storage root is the SPACE ROOT, a Dictionary (collections/dict.h)
+ * from database name to a DICT value: that database's root, a Dictionary
+ * of named values (the null pointer is an empty database).  A database
+ * root also holds the catalog under the name "\0catalog", which no C
+ * string can name (txn/catalog.c).
  */
 #ifndef PB_TXN_SPACE_H
 #define PB_TXN_SPACE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "atom/batch.h"
-#include "collections/flatdict.h"
+#include "collections/dict.h"
 #include "storage/storage.h"
 
 struct pb_space {
-  pb_storage *st; /* owned; closed with the space */
+  pb_storage *st;            /* owned; closed with the space */
+  pb__src src;               /* reads published, then pending atoms */
+  pthread_mutex_t run_mu;    /* pb_txn_run's writer lock */
+  atomic_uint escalated;     /* pb_txn_run callers holding/awaiting it */
+  atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,
+      n_locked;              /* pb_space_stats */
 };
 
+/** One cached catalog entry of a pb_db. */
+typedef struct pb__epoch_entry {
+  uint64_t fingerprint;
+  uint64_t epoch;
+} pb__epoch_entry;
+
 struct pb_db {
-  pb_space *sp; /* the space this database lives in */
-  pb_str name;  /* owned copy of the name (NUL-terminated) */
+  pb_space *sp;              /* the space this database lives in */
+  pb_str name;               /* owned copy of the name (NUL-terminated) */
+  pthread_mutex_t cat_mu;    /* guards the epoch cache below */
+  pb__epoch_entry *epochs;   /* fingerprints known to this handle */
+  size_t n_epochs, cap_epochs;
 };
 
 /**
- * Reads the storage root and finds database `name` in it.  *db_root gets
- * the database's root pointer.  Errors: PB_ENOTFOUND (no such database),
- * PB_ECORRUPT, PB_EVERSION, PB_EIO, PB_ENOMEM.
+ * Finds database `name` in the space root `space_root` (read through the
+ * space's source, so a pending root works too).  Errors: PB_ENOTFOUND (no
+ * such database), PB_ECORRUPT, PB_EVERSION, PB_EIO, PB_ENOMEM.
  */
 int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
                       pb_atom_ptr *db_root);
 
+/** What pb__space_publish does to the database's entry. */
+typedef enum pb__publish_op {
+  PB__PUBLISH_SET,    /* name -> new_db_root; the entry must be expect_db */
+  PB__PUBLISH_CREATE, /* name -> new_db_root; the name must be absent */
+  PB__PUBLISH_DROP    /* remove the name; it must be present */
+} pb__publish_op;
+
 /**
- * Publishes database `name` at `new_db_root`: appends a new space root to
- * `bb` (after its first `keep` bytes) and commits the batch.  `expect_db`
- * is the database root the change was made on, or NULL when the database
- * must not exist yet.  A commit that lost the race to a commit on ANOTHER
- * database is retried on the new space root; a change to this database (or
- * its creation by someone else) gives PB_ECONFLICT.  `snap_lsn` is the LSN
- * of the snapshot the batch's atoms were built on (0: none); a tier
- * refuses it with PB_ECONFLICT when a compaction switched since.
- * Errors: PB_ECONFLICT, PB_EEXIST (creating a database that now exists),
- * and the storage's commit errors.
+ * Publishes a change of database `name`: appends a new space root to `bb`
+ * (after its first `keep` bytes, which it first truncates to) and commits
+ * the batch, building on the PENDING head so that concurrent commits share
+ * fdatasyncs.  A commit that lost the race to a commit on ANOTHER database
+ * is retried on the new space root.  When THIS database moved since
+ * `expect_db` (SET), it returns PB_ECONFLICT with *moved set and the
+ * current database root in *cur, for the caller to rebase on.  `snap_lsn`
+ * is the LSN of the snapshot the batch was built on (0: none); a tier
+ * refuses it with PB_ECONFLICT (and *moved false) when a compaction
+ * switched since.
+ * Errors: PB_ECONFLICT, PB_EEXIST (CREATE of an existing name),
+ * PB_ENOTFOUND (DROP or SET of a missing one), and the storage's commit
+ * errors.
  */
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
-                      pb_atom_ptr snap_root, uint64_t snap_lsn, pb_str name,
-                      const pb_atom_ptr *expect_db, pb_atom_ptr new_db_root);
+                      uint64_t snap_lsn, pb_str name, pb__publish_op op,
+                      pb_atom_ptr expect_db, pb_atom_ptr new_db_root,
+                      bool *moved, pb_atom_ptr *cur);
+
+/** Checks a database name: 1..255 bytes of UTF-8.  Errors: PB_EINVAL. */
+int pb__space_check_name(const char *name, pb_str *out);
 
 #endif /* PB_TXN_SPACE_H */

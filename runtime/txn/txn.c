@@ -8,13 +8,19 @@
  * referenced in the same transaction.  Commit encodes the database root,
  * then the space root, appends the batch and swaps the storage root in one
  * step of the storage tier: either all of it is published or none of it.
+ * The database root is a Dictionary of named values (collections/dict.h)
+ * held as a logged collection (txn/tcoll.h), like every collection the
+ * transaction opens.
  *
  * Memory handed out as views (copies of own atoms, and the arena that
  * generated `_load` functions decode arrays into: pb_txn_arena) lives until
  * the transaction ends.
  *
- * Walking skeleton: a concurrent commit to the SAME database gives
- * PB_ECONFLICT; the three-way merge of SPEC section 7 comes with issue 5.
+ * When another commit to the SAME database landed since the snapshot,
+ * commit rebases: it replays this transaction's logged changes onto the
+ * newer database root (txn/tcoll.h has the rules), flushes again and
+ * publishes again.  A real conflict gives PB_ECONFLICT and publishes
+ * nothing.  Nothing can fail after the storage accepted the new root.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "txn/space.h"
+#include "txn/tcoll.h"
 
 /* A stable copy of an own atom, handed out as a view until the txn ends. */
 typedef struct own_copy {
@@ -29,24 +36,31 @@ typedef struct own_copy {
   uint8_t bytes[];       /* the atom */
 } own_copy;
 
+/* How many times a commit rebases before it gives up with PB_ECONFLICT
+ * (each pass means another commit to this database landed meanwhile). */
+#define MAX_REBASES 1000
+
 struct pb_txn {
   pb_db *db;               /* the database this transaction works on */
   unsigned flags;          /* PB_RDONLY or 0 */
   uint64_t pin;            /* storage pin: the snapshot stays readable */
   pb_atom_ptr snap_root;   /* storage root when the transaction began */
   uint64_t snap_lsn;       /* its LSN */
-  pb_atom_ptr db_root;     /* this database's root in that snapshot */
-  pb__flatdict names;      /* the database root: name -> value */
-  bool dirty;              /* names changed since begin */
+  pb_atom_ptr db_root;     /* this database's root the changes build on */
   pb__batch_builder batch; /* atoms this transaction wrote */
+  pb__src src;             /* own batch, then the storage */
+  pb__sink sink;           /* appends to batch */
+  pb__tcoll_env env;       /* what the collections see of this txn */
+  pb__tcoll *all;          /* every collection handle, freed at the end */
+  pb__tcoll *names;        /* the database root: name -> value */
   pb_buf scratch;          /* reused to encode one atom */
   own_copy *copies;        /* copies of own atoms given out as views */
   pb_arena *arena;         /* decoded arrays of _load; NULL until used */
 };
 
 static void txn_free(pb_txn *txn) {
+  pb__tcoll_free_all(txn->all);
   pb__storage_unpin(txn->db->sp->st, txn->pin);
-  pb__flatdict_free(&txn->names);
   pb__batch_free(&txn->batch);
   pb_buf_free(&txn->scratch);
   pb_arena_destroy(txn->arena);
@@ -58,6 +72,33 @@ static void txn_free(pb_txn *txn) {
   free(txn);
 }
 
+/* Reads an atom, from this transaction's own batch or from the storage
+ * (published, or pending while a commit rebases). */
+static int txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
+  pb_txn *txn = arg;
+  if (ptr.batch_hi != txn->batch.id_hi || ptr.batch_lo != txn->batch.id_lo)
+    return txn->db->sp->src.read(txn->db->sp->src.arg, ptr, out);
+  pb_bytes v;
+  int rc = pb__batch_atom(txn->batch.buf.data, txn->batch.buf.len,
+                          ptr.offset, &v);
+  if (rc != PB_OK) return rc;
+  /* The batch buffer moves as it grows: hand out a stable copy. */
+  own_copy *c = malloc(sizeof *c + v.len);
+  if (!c) return PB_ENOMEM;
+  memcpy(c->bytes, v.ptr, v.len);
+  c->next = txn->copies;
+  txn->copies = c;
+  out->ptr = c->bytes;
+  out->len = v.len;
+  return PB_OK;
+}
+
+static int txn_write(void *arg, const void *atom, size_t len,
+                     pb_atom_ptr *out) {
+  pb_txn *txn = arg;
+  return pb__batch_add(&txn->batch, atom, len, out);
+}
+
 int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   if (!db || !out) return PB_EINVAL;
   pb_storage *st = db->sp->st;
@@ -66,7 +107,9 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   if (!txn) return PB_ENOMEM;
   txn->db = db;
   txn->flags = flags;
-  pb__flatdict_init(&txn->names);
+  txn->src = (pb__src){txn_read, txn};
+  txn->sink = (pb__sink){txn_write, txn};
+  txn->env = (pb__tcoll_env){&txn->src, &txn->sink, (flags & PB_RDONLY) != 0};
   pb_buf_init(&txn->scratch);
   pb__storage_pin(st, &txn->pin); /* before reading the root */
   int rc = pb__batch_init(&txn->batch);
@@ -74,7 +117,9 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
     rc = st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
   if (rc == PB_OK)
     rc = pb__space_find_db(db->sp, txn->snap_root, db->name, &txn->db_root);
-  if (rc == PB_OK) rc = pb__flatdict_load(st, txn->db_root, &txn->names);
+  if (rc == PB_OK)
+    rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root, &txn->all,
+                        &txn->names);
   if (rc != PB_OK) {
     txn_free(txn);
     return rc;
@@ -88,29 +133,48 @@ int pb_txn_abort(pb_txn *txn) {
   return PB_OK;
 }
 
+/* Flushes and publishes, rebasing while other commits to this database
+ * overtake it. */
+static int commit_changes(pb_txn *txn) {
+  pb_space *sp = txn->db->sp;
+  for (int pass = 0; pass < MAX_REBASES; pass++) {
+    pb_atom_ptr new_db_root, cur;
+    int rc = pb__tcoll_flush(txn->names, &new_db_root);
+    if (rc != PB_OK) return rc;
+    bool moved, merged = false;
+    rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
+                           txn->snap_lsn, txn->db->name, PB__PUBLISH_SET,
+                           txn->db_root, new_db_root, &moved, &cur);
+    if (rc != PB_ECONFLICT || !moved) return rc;
+    rc = pb__tcoll_rebase(txn->names, cur, &merged);
+    if (rc != PB_OK) return rc;
+    txn->db_root = cur;
+    if (merged) atomic_fetch_add(&sp->n_merges, 1);
+  }
+  return PB_ECONFLICT;
+}
+
 int pb_txn_commit(pb_txn *txn) {
   if (!txn) return PB_EINVAL;
-  if ((txn->flags & PB_RDONLY) || (!txn->dirty && txn->batch.buf.len == 0)) {
+  if ((txn->flags & PB_RDONLY) ||
+      (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
     txn_free(txn);
     return PB_OK;
   }
-  pb_atom_ptr new_db_root = txn->db_root;
-  int rc = PB_OK;
-  if (txn->dirty) {
-    pb_buf_reset(&txn->scratch);
-    pb__flatdict_encode(&txn->names, &txn->scratch);
-    rc = pb_buf_error(&txn->scratch);
-    if (rc == PB_OK)
-      rc = pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len,
-                         &new_db_root);
-  }
+  pb_space *sp = txn->db->sp;
+  int rc = commit_changes(txn);
   if (rc == PB_OK)
-    rc = pb__space_publish(txn->db->sp, &txn->batch, txn->batch.buf.len,
-                           txn->snap_root, txn->snap_lsn, txn->db->name,
-                           &txn->db_root,
-                           new_db_root);
+    atomic_fetch_add(&sp->n_commits, 1);
+  else if (rc == PB_ECONFLICT)
+    atomic_fetch_add(&sp->n_conflicts, 1);
   txn_free(txn);
   return rc;
+}
+
+/* The transaction's database root handle (collections.c). */
+pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
+  *all = &txn->all;
+  return txn->names;
 }
 
 /* --- records --- */
@@ -130,34 +194,13 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
   return pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len, out);
 }
 
-/* Reads an atom, from this transaction's own batch or from the storage. */
-static int read_atom(pb_txn *txn, pb_atom_ptr ptr, pb_bytes *out) {
-  if (ptr.batch_hi != txn->batch.id_hi || ptr.batch_lo != txn->batch.id_lo) {
-    pb_storage *st = txn->db->sp->st;
-    return st->ops->read_atom(st, ptr, out);
-  }
-  pb_bytes v;
-  int rc = pb__batch_atom(txn->batch.buf.data, txn->batch.buf.len,
-                          ptr.offset, &v);
-  if (rc != PB_OK) return rc;
-  /* The batch buffer moves as it grows: hand out a stable copy. */
-  own_copy *c = malloc(sizeof *c + v.len);
-  if (!c) return PB_ENOMEM;
-  memcpy(c->bytes, v.ptr, v.len);
-  c->next = txn->copies;
-  txn->copies = c;
-  out->ptr = c->bytes;
-  out->len = v.len;
-  return PB_OK;
-}
-
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body) {
   if (!txn || !type || !body) return PB_EINVAL;
   if (pb_atom_ptr_is_null(ptr)) return PB_ENOTFOUND;
   pb_bytes atom;
   uint32_t type_id;
-  int rc = read_atom(txn, ptr, &atom);
+  int rc = txn_read(txn, ptr, &atom);
   if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
   if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
   return rc;
@@ -179,23 +222,21 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
   if (!txn || !name || !value) return PB_EINVAL;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
-  if (key.len == 0 || !pb_utf8_valid(key.ptr, key.len) ||
-      !pb__value_valid(value))
-    return PB_EINVAL;
-  int rc = pb__flatdict_put(&txn->names, key, value);
-  if (rc == PB_OK) txn->dirty = true;
-  return rc;
+  if (key.len == 0) return PB_EINVAL;
+  return pb__tcoll_dict_put(txn->names, key, value);
 }
 
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (!txn || !name || !out) return PB_EINVAL;
-  return pb__flatdict_get(&txn->names, pb_str_from_cstr(name), out);
+  pb_str key = pb_str_from_cstr(name);
+  if (key.len == 0) return PB_EINVAL;
+  return pb__dict_get(txn->names->c.d, key, out);
 }
 
 int pb_txn_remove(pb_txn *txn, const char *name) {
   if (!txn || !name) return PB_EINVAL;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
-  int rc = pb__flatdict_remove(&txn->names, pb_str_from_cstr(name));
-  if (rc == PB_OK) txn->dirty = true;
-  return rc;
+  pb_str key = pb_str_from_cstr(name);
+  if (key.len == 0) return PB_EINVAL;
+  return pb__tcoll_dict_remove(txn->names, key);
 }

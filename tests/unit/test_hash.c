@@ -29,11 +29,13 @@
 #include "collections/hash.h"
 #include "collections/hash_int.h"
 #include "support/collstore.h"
+#include "support/hashkeys.h"
 #include "test_util.h"
 
 /* --- Hash functions --- */
 
-static pb__hash_fn_t default_fn = pb__hash_xxh3; /* low_entropy in --tiny */
+/* pb_test_low_entropy in --tiny */
+static pb__hash_fn_t default_fn = pb__hash_xxh3;
 
 static uint64_t const_hash(const void *b, size_t n) {
   (void)b;
@@ -48,15 +50,6 @@ static uint64_t three_hash(const void *b, size_t n) {
   return h[pb__hash_xxh3(b, n) % 3];
 }
 
-/* 8 bits of XXH3 for 256 hashes: bit i (i < 7) moved to bit 9i, so that
- * most levels split in two, and bit 7 to bits 60..63, the 4 bits of level
- * 12, whose fragment is then 0 or 15 (its first and last slot). */
-static uint64_t low_entropy(const void *b, size_t n) {
-  uint64_t x = pb__hash_xxh3(b, n), out = 0;
-  for (unsigned i = 0; i < 7; i++) out |= ((x >> i) & 1u) << (9 * i);
-  return out | (((x >> 7) & 1u) * (0xfULL << 60));
-}
-
 static int use_default_hash(void **state) {
   (void)state;
   pb__hash_fn = default_fn;
@@ -64,48 +57,6 @@ static int use_default_hash(void **state) {
 }
 
 /* --- Keys and values --- */
-
-/* Key number i: one of many kinds; distinct i give distinct keys.  `buf`
- * (48 bytes) holds the payload. */
-static pb_value key_of(unsigned i, char *buf) {
-  pb_value v;
-  memset(&v, 0, sizeof v);
-  switch (i % 8) {
-  case 0: v.kind = PB_VALUE_INT; v.as.i = (int64_t)i * 7 - 5000; break;
-  case 1: v.kind = PB_VALUE_UINT; v.as.u = (uint64_t)i * 1000003u; break;
-  case 2:
-    v.kind = PB_VALUE_STRING;
-    v.as.s.len = (size_t)snprintf(buf, 48, "s%u", i);
-    v.as.s.ptr = buf;
-    break;
-  case 3:
-    v.kind = PB_VALUE_BYTES;
-    buf[0] = (char)i, buf[1] = (char)(i >> 8);
-    buf[2] = 0, buf[3] = (char)(i >> 16);
-    v.as.bytes = (pb_bytes){(const uint8_t *)buf, 4};
-    break;
-  case 4: /* i == 4 is -0.0; i == 1604 is 0.0 */
-    v.kind = PB_VALUE_DOUBLE;
-    v.as.d = i == 4 ? -0.0 : (double)(i / 8) * 0.25 - 50.0;
-    break;
-  case 5: v.kind = PB_VALUE_REF; v.as.ref = (pb_atom_ptr){i, 7, i}; break;
-  case 6:
-    v.kind = PB_VALUE_RECORD;
-    v.as.rec.fingerprint = i % 3;
-    v.as.rec.body.len = (size_t)snprintf(buf, 48, "r%u", i);
-    v.as.rec.body.ptr = (const uint8_t *)buf;
-    break;
-  default:
-    if (i == 7) v.kind = PB_VALUE_NULL;
-    else if (i == 15 || i == 23) v.kind = PB_VALUE_BOOL, v.as.b = i == 23;
-    else {
-      v.kind = PB_VALUE_STRING;
-      v.as.s.len = (size_t)snprintf(buf, 48, "a longer key, number %u", i);
-      v.as.s.ptr = buf;
-    }
-  }
-  return v;
-}
 
 /* Value `ver` of key i. */
 static pb_value val_of(unsigned i, unsigned ver, char *buf) {
@@ -124,26 +75,26 @@ static pb_value val_of(unsigned i, unsigned ver, char *buf) {
 
 static void put_i(pb__hash *h, unsigned i, unsigned ver) {
   char kb[48], vb[48];
-  pb_value k = key_of(i, kb), v = val_of(i, ver, vb);
+  pb_value k = pb_test_key_of(i, kb), v = val_of(i, ver, vb);
   assert_int_equal(pb__hash_put(h, &k, &v), PB_OK);
 }
 
 static void expect_i(pb__hash *h, unsigned i, unsigned ver) {
   char kb[48], vb[48];
-  pb_value k = key_of(i, kb), want = val_of(i, ver, vb), got;
+  pb_value k = pb_test_key_of(i, kb), want = val_of(i, ver, vb), got;
   assert_int_equal(pb__hash_get(h, &k, &got), PB_OK);
   assert_true(pb__value_equal(&got, &want));
 }
 
 static void expect_absent(pb__hash *h, unsigned i) {
   char kb[48];
-  pb_value k = key_of(i, kb), got;
+  pb_value k = pb_test_key_of(i, kb), got;
   assert_int_equal(pb__hash_get(h, &k, &got), PB_ENOTFOUND);
 }
 
 static void remove_i(pb__hash *h, unsigned i, int want) {
   char kb[48];
-  pb_value k = key_of(i, kb);
+  pb_value k = pb_test_key_of(i, kb);
   assert_int_equal(pb__hash_remove(h, &k), want);
 }
 
@@ -185,7 +136,7 @@ static void expect_members(pb__hash *h, const unsigned char *in, unsigned u) {
   assert_true(u <= 8192);
   for (unsigned i = 0; i < u; i++) {
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     encode_to(&k, &table[i]);
     table[i].idx = i;
   }
@@ -289,16 +240,17 @@ static void every_key_kind(void **state) {
   expect_absent(h, 0);
   for (unsigned i = 0; i < 64; i++) put_i(h, i, 0); /* 8 kinds, -0.0 */
   expect_range(h, 0, 64);
-  /* 5 as INT and as UINT, 0.0 (-0.0 is key 4), "" and empty bytes, the
-   * same pointer as two collection kinds: all different keys. */
+  /* 5 as INT and as UINT, 0.0 (-0.0 is key 4), "" and empty bytes, an
+   * empty HashDictionary and an empty Set (null roots): all different
+   * keys. */
   pb_value extra[] = {
       {.kind = PB_VALUE_INT, .as.i = 5},
       {.kind = PB_VALUE_UINT, .as.u = 5},
       {.kind = PB_VALUE_DOUBLE, .as.d = 0.0},
       {.kind = PB_VALUE_STRING, .as.s = {"", 0}},
       {.kind = PB_VALUE_BYTES, .as.bytes = {NULL, 0}},
-      {.kind = PB_VALUE_HASHDICT, .as.ref = {1, 2, 3}},
-      {.kind = PB_VALUE_SET, .as.ref = {1, 2, 3}},
+      {.kind = PB_VALUE_HASHDICT},
+      {.kind = PB_VALUE_LIST},
   };
   for (unsigned i = 0; i < 7; i++) {
     pb_value v = {.kind = PB_VALUE_UINT, .as.u = 1000 + i};
@@ -319,6 +271,63 @@ static void every_key_kind(void **state) {
   pb_value got;
   assert_int_equal(pb__hash_get(h, &extra[2], &got), PB_OK);
   assert_int_equal(got.as.u, 1002);
+  pb__hash_free(h);
+  fx_close(&f);
+}
+
+/* Keys holding a non-null pointer (compaction would rewrite it, changing
+ * the key's hash but not its place) and records that do not parse are
+ * refused, by put and by Set add, and change nothing; null pointers and
+ * records without pointers are fine. */
+static void pointer_keys_refused(void **state) {
+  (void)state;
+  fixture f;
+  fx_open(&f);
+  pb__hash *h;
+  assert_int_equal(pb__hash_open(&f.cs.src, (pb_atom_ptr){0}, &h), PB_OK);
+  put_i(h, 1, 0);
+  /* A record: field 1 = 7, field 2 = a pointer (null or not), field 3 =
+   * an embedded record holding field 1 = a pointer. */
+  uint8_t with_ptr[64], nested[64], null_ptr[64];
+  size_t n = 0;
+  with_ptr[n++] = 1u << 3 | PB_WT_VARINT, with_ptr[n++] = 7;
+  with_ptr[n++] = 2u << 3 | PB_WT_PTR;
+  memset(with_ptr + n, 0, 20);
+  memcpy(null_ptr, with_ptr, n + 20);
+  with_ptr[n + 19] = 9; /* a non-null offset */
+  size_t rec_len = n + 20;
+  size_t m = 0;
+  nested[m++] = 3u << 3 | PB_WT_REC, nested[m++] = 21;
+  nested[m++] = 1u << 3 | PB_WT_PTR;
+  memset(nested + m, 0, 20);
+  nested[m + 5] = 1; /* a non-null batch id */
+  m += 20;
+  const uint8_t garbage[] = {'r', '5'}; /* a LEN field running past */
+  pb_value bad[] = {
+      {.kind = PB_VALUE_REF, .as.ref = {1, 2, 3}},
+      {.kind = PB_VALUE_DICT, .as.ref = {1, 2, 3}},
+      {.kind = PB_VALUE_LIST, .as.ref = {0, 0, 8}},
+      {.kind = PB_VALUE_SET, .as.ref = {4, 0, 0}},
+      {.kind = PB_VALUE_HASHDICT, .as.ref = {1, 2, 3}},
+      {.kind = PB_VALUE_RECORD, .as.rec = {17, {with_ptr, rec_len}}},
+      {.kind = PB_VALUE_RECORD, .as.rec = {17, {nested, m}}},
+      {.kind = PB_VALUE_RECORD, .as.rec = {17, {garbage, 2}}},
+  };
+  pb_value one = {.kind = PB_VALUE_UINT, .as.u = 1};
+  for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(pb__hash_put(h, &bad[i], &one), PB_EINVAL);
+    assert_int_equal(pb__set_add(h, &bad[i], NULL), PB_EINVAL);
+    assert_int_equal(pb__hash_get(h, &bad[i], NULL), PB_ENOTFOUND);
+    assert_int_equal(pb__hash_remove(h, &bad[i]), PB_ENOTFOUND);
+  }
+  assert_int_equal(count_of(h), 1);
+  /* Pointers as VALUES are fine: keys are what gets hashed. */
+  pb_value key = {.kind = PB_VALUE_UINT, .as.u = 99};
+  assert_int_equal(pb__hash_put(h, &key, &bad[0]), PB_OK);
+  /* A record whose pointer is null cannot be rewritten: accepted. */
+  pb_value ok = {.kind = PB_VALUE_RECORD, .as.rec = {17, {null_ptr, rec_len}}};
+  assert_int_equal(pb__hash_put(h, &ok, &one), PB_OK);
+  assert_int_equal(count_of(h), 3);
   pb__hash_free(h);
   fx_close(&f);
 }
@@ -418,7 +427,7 @@ static unsigned spread_keys(unsigned *out, unsigned max) {
   pb_buf_init(&b);
   for (unsigned i = 0; i < 4096 && n < max; i++) {
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     pb_buf_reset(&b);
     pb__value_encode(&b, &k);
     unsigned f = pb__hash_frag(pb__hash_fn(b.data, b.len), 0);
@@ -1023,7 +1032,7 @@ static pb__hash *set_of(const pb__src *src, const unsigned *keys, unsigned n) {
   assert_int_equal(pb__hash_open(src, (pb_atom_ptr){0}, &s), PB_OK);
   for (unsigned i = 0; i < n; i++) {
     char kb[48];
-    pb_value k = key_of(keys[i], kb);
+    pb_value k = pb_test_key_of(keys[i], kb);
     bool added = false;
     assert_int_equal(pb__set_add(s, &k, &added), PB_OK);
     assert_true(added);
@@ -1042,7 +1051,7 @@ static void expect_set(fixture *f, pb__hash *s, const unsigned *keys,
   unsigned u = 1;
   for (unsigned i = 0; i < n; i++) {
     char kb[48];
-    pb_value k = key_of(keys[i], kb);
+    pb_value k = pb_test_key_of(keys[i], kb);
     bool has = false;
     assert_int_equal(pb__set_contains(s, &k, &has), PB_OK);
     assert_true(has);
@@ -1069,15 +1078,15 @@ static void set_algebra_examples(void **state) {
   pb__hash *a = persist_reopen(&fa, set_of(&fa.cs.src, ka, 5));
   char kb[48];
   bool added;
-  pb_value k = key_of(20, kb);
+  pb_value k = pb_test_key_of(20, kb);
   assert_int_equal(pb__set_add(a, &k, &added), PB_OK);
   assert_true(added);
-  k = key_of(1, kb);
+  k = pb_test_key_of(1, kb);
   assert_int_equal(pb__hash_remove(a, &k), PB_OK);
   /* b = {2, 3, 4, 7 (NULL), 21}, in another store. */
   const unsigned kb0[] = {2, 3, 4, 7};
   pb__hash *b = persist_reopen(&fb, set_of(&fb.cs.src, kb0, 4));
-  k = key_of(21, kb);
+  k = pb_test_key_of(21, kb);
   assert_int_equal(pb__set_add(b, &k, NULL), PB_OK);
   pb_value nul = {.kind = PB_VALUE_NULL}, v;
   assert_int_equal(pb__hash_get(b, &nul, &v), PB_OK);
@@ -1148,7 +1157,7 @@ static void set_algebra_large(void **state) {
   /* a = [100, 3500): dirty paths over a partly loaded trie. */
   for (unsigned i = 3000; i < 3500; i++) {
     char buf[48];
-    pb_value k = key_of(i, buf);
+    pb_value k = pb_test_key_of(i, buf);
     assert_int_equal(pb__set_add(a, &k, NULL), PB_OK);
   }
   for (unsigned i = 0; i < 100; i++) remove_i(a, i, PB_OK);
@@ -1232,13 +1241,14 @@ static void million_entries(void **state) {
 
 int main(int argc, char **argv) {
   tiny = pb_test_coll_args(argc, argv);
-  if (tiny) default_fn = low_entropy;
+  if (tiny) default_fn = pb_test_low_entropy;
   pb__hash_fn = default_fn;
   printf("test_hash: %s hash\n", tiny ? "low-entropy (--tiny)" : "XXH3");
 #define T(f) \
   cmocka_unit_test_setup_teardown(f, use_default_hash, use_default_hash)
   const struct CMUnitTest tests[] = {
       T(every_key_kind),
+      T(pointer_keys_refused),
       T(copies_and_invalid_values),
       T(replace_and_remove_to_empty),
       T(canonical_one_node),

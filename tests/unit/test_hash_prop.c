@@ -34,73 +34,14 @@
 #include "collections/hash.h"
 #include "collections/hash_int.h"
 #include "support/collstore.h"
+#include "support/hashkeys.h"
 #include "test_util.h"
 
-/* --- Random numbers (splitmix64), from the printed seed --- */
-
-static uint64_t seed = 0x9a5e5eed2024ULL, rng;
-
-static uint64_t rnd(void) {
-  uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static unsigned below(unsigned n) { return (unsigned)(rnd() % n); }
-
-/* 8 bits of XXH3 for 256 hashes: bit i (i < 7) moved to bit 9i, so that
- * most levels split in two, and bit 7 to bits 60..63, the 4 bits of level
- * 12, whose fragment is then 0 or 15 (its first and last slot). */
-static uint64_t low_entropy(const void *b, size_t n) {
-  uint64_t x = pb__hash_xxh3(b, n), out = 0;
-  for (unsigned i = 0; i < 7; i++) out |= ((x >> i) & 1u) << (9 * i);
-  return out | (((x >> 7) & 1u) * (0xfULL << 60));
-}
+static uint64_t seed = 0x9a5e5eed2024ULL;
 
 /* --- The key universe, and its encodings sorted to find a key --- */
 
 #define U 3000u
-
-/* Key number i (as test_hash.c): distinct i give distinct keys. */
-static pb_value key_of(unsigned i, char *buf) {
-  pb_value v;
-  memset(&v, 0, sizeof v);
-  switch (i % 8) {
-  case 0: v.kind = PB_VALUE_INT; v.as.i = (int64_t)i * 7 - 5000; break;
-  case 1: v.kind = PB_VALUE_UINT; v.as.u = (uint64_t)i * 1000003u; break;
-  case 2:
-    v.kind = PB_VALUE_STRING;
-    v.as.s.len = (size_t)snprintf(buf, 48, "s%u", i);
-    v.as.s.ptr = buf;
-    break;
-  case 3:
-    v.kind = PB_VALUE_BYTES;
-    buf[0] = (char)i, buf[1] = (char)(i >> 8), buf[2] = 0;
-    v.as.bytes = (pb_bytes){(const uint8_t *)buf, 3};
-    break;
-  case 4: /* i == 4 is -0.0; i == 1604 is 0.0 */
-    v.kind = PB_VALUE_DOUBLE;
-    v.as.d = i == 4 ? -0.0 : (double)(i / 8) * 0.25 - 50.0;
-    break;
-  case 5: v.kind = PB_VALUE_REF; v.as.ref = (pb_atom_ptr){i, 7, i}; break;
-  case 6:
-    v.kind = PB_VALUE_RECORD;
-    v.as.rec.fingerprint = i % 3;
-    v.as.rec.body.len = (size_t)snprintf(buf, 48, "r%u", i);
-    v.as.rec.body.ptr = (const uint8_t *)buf;
-    break;
-  default:
-    if (i == 7) v.kind = PB_VALUE_NULL;
-    else if (i == 15 || i == 23) v.kind = PB_VALUE_BOOL, v.as.b = i == 23;
-    else {
-      v.kind = PB_VALUE_STRING;
-      v.as.s.len = (size_t)snprintf(buf, 48, "a longer key, number %u", i);
-      v.as.s.ptr = buf;
-    }
-  }
-  return v;
-}
 
 /* Value version `ver` of key i: strings, numbers, NULL. */
 static pb_value val_of(unsigned i, unsigned ver, char *buf) {
@@ -148,7 +89,7 @@ static void encode_to(const pb_value *k, enc *e) {
 static void build_table(void) {
   for (unsigned i = 0; i < U; i++) {
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     encode_to(&k, &table[i]);
     table[i].idx = i;
   }
@@ -214,7 +155,7 @@ static const char *phase_name;
 
 static void check_get(run *r, unsigned i) {
   char kb[48], vb[48];
-  pb_value k = key_of(i, kb), got;
+  pb_value k = pb_test_key_of(i, kb), got;
   int rc = pb__hash_get(r->h, &k, &got);
   if (!r->m.in[i]) {
     assert_int_equal(rc, PB_ENOTFOUND);
@@ -281,14 +222,14 @@ static void canonical_compare(run *r) {
   static unsigned order[U];
   memcpy(order, r->m.list, r->m.n * sizeof *order);
   for (unsigned i = r->m.n; i > 1; i--) {
-    unsigned j = below(i), t = order[i - 1];
+    unsigned j = pb_test_below(i), t = order[i - 1];
     order[i - 1] = order[j];
     order[j] = t;
   }
   for (unsigned i = 0; i < r->m.n; i++) {
     char kb[48], vb[48];
     unsigned x = order[i];
-    pb_value k = key_of(x, kb), v = val_of(x, r->m.ver[x], vb);
+    pb_value k = pb_test_key_of(x, kb), v = val_of(x, r->m.ver[x], vb);
     assert_int_equal(pb__hash_put(fresh, &k, &v), PB_OK);
   }
   pb_atom_ptr root;
@@ -316,12 +257,12 @@ static void cycle(run *r) {
  * root.  Ends a stretch of draining ops. */
 static void empty_out(run *r) {
   while (r->m.n) {
-    unsigned i = r->m.list[below(r->m.n)];
+    unsigned i = r->m.list[pb_test_below(r->m.n)];
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     assert_int_equal(pb__hash_remove(r->h, &k), PB_OK);
     model_remove(&r->m, i);
-    if (below(8) == 0) check_get(r, i);
+    if (pb_test_below(8) == 0) check_get(r, i);
   }
   uint64_t n;
   assert_int_equal(pb__hash_count(r->h, &n), PB_OK);
@@ -334,29 +275,29 @@ static void empty_out(run *r) {
 
 /* A present key, or any key when none is. */
 static unsigned some_present(const run *r) {
-  return r->m.n ? r->m.list[below(r->m.n)] : below(U);
+  return r->m.n ? r->m.list[pb_test_below(r->m.n)] : pb_test_below(U);
 }
 
 static void step(run *r) {
-  unsigned c = below(100), i, ver = r->op + 1;
+  unsigned c = pb_test_below(100), i, ver = r->op + 1;
   if (r->drain && c < 40) c = 40 + c % 30; /* puts become removes */
   char kb[48], vb[48];
   pb_value k, v;
   if (c < 40) { /* put: a new key, or a replacement, or the same value */
-    i = c < 35 ? below(U) : some_present(r);
+    i = c < 35 ? pb_test_below(U) : some_present(r);
     if (c >= 35 && r->m.in[i]) ver = r->m.ver[i];
-    k = key_of(i, kb);
+    k = pb_test_key_of(i, kb);
     v = val_of(i, ver, vb);
     assert_int_equal(pb__hash_put(r->h, &k, &v), PB_OK);
     model_put(&r->m, i, ver);
   } else if (c < 70) { /* remove: any key, or a present one */
-    i = c < 55 ? below(U) : some_present(r);
-    k = key_of(i, kb);
+    i = c < 55 ? pb_test_below(U) : some_present(r);
+    k = pb_test_key_of(i, kb);
     assert_int_equal(pb__hash_remove(r->h, &k),
                      r->m.in[i] ? PB_OK : PB_ENOTFOUND);
     model_remove(&r->m, i);
   } else if (c < 95) { /* get: a present key, or any key */
-    check_get(r, c < 85 ? some_present(r) : below(U));
+    check_get(r, c < 85 ? some_present(r) : pb_test_below(U));
   } else {
     uint64_t n;
     assert_int_equal(pb__hash_count(r->h, &n), PB_OK);
@@ -376,34 +317,34 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
                   uint64_t salt) {
   phase_name = name;
   pb__hash_fn = fn;
-  rng = seed ^ salt;
+  pb_test_rng_seed(seed ^ salt);
   double t0 = now();
   run *r = calloc(1, sizeof *r);
   assert_non_null(r);
   r->dir = pb_test_tmpdir();
   pb_test_cstore_open(&r->cs, r->dir);
   assert_int_equal(pb__hash_open(&r->cs.src, (pb_atom_ptr){0}, &r->h), PB_OK);
-  unsigned next_full = 20 + below(61), next_cycle = 100 + below(301);
-  unsigned next_mode = 2000 + below(4000);
+  unsigned next_full = 20 + pb_test_below(61), next_cycle = 100 + pb_test_below(301);
+  unsigned next_mode = 2000 + pb_test_below(4000);
   for (r->op = 0; r->op < ops; r->op++) {
     last_op = r->op;
     step(r);
-    if (below(100) < 2) { /* flush alone: the handle stays usable */
+    if (pb_test_below(100) < 2) { /* flush alone: the handle stays usable */
       pb_atom_ptr root;
       assert_int_equal(pb__hash_flush(r->h, &r->cs.sink, &root), PB_OK);
     }
     if (r->op == next_full) {
       full_compare(r);
-      next_full += 20 + below(61);
+      next_full += 20 + pb_test_below(61);
     }
     if (r->op == next_mode) { /* grow, then drain down to empty, ... */
       if (r->drain) empty_out(r);
       r->drain = !r->drain;
-      next_mode += r->drain ? 500 + below(2000) : 2000 + below(4000);
+      next_mode += r->drain ? 500 + pb_test_below(2000) : 2000 + pb_test_below(4000);
     }
     if (r->op == next_cycle) {
       cycle(r);
-      next_cycle += 100 + below(301);
+      next_cycle += 100 + pb_test_below(301);
     }
   }
   cycle(r);
@@ -428,12 +369,12 @@ static bool tiny;
 static void xxh3_phase(void **state) {
   (void)state;
   phase(tiny ? "phase 1 (low-entropy hash, --tiny)" : "phase 1 (XXH3)",
-        tiny ? low_entropy : pb__hash_xxh3, 40000, 1);
+        tiny ? pb_test_low_entropy : pb__hash_xxh3, 40000, 1);
 }
 
 static void collision_phase(void **state) {
   (void)state;
-  phase("phase 2 (low-entropy hash)", low_entropy, 15000, 2);
+  phase("phase 2 (low-entropy hash)", pb_test_low_entropy, 15000, 2);
 }
 
 /* Prints where a failed phase was (a phase that ends clears phase_name),
@@ -450,13 +391,7 @@ static int after_phase(void **state) {
 
 int main(int argc, char **argv) {
   tiny = pb_test_coll_args(argc, argv);
-  const char *env = getenv("PB_SEED");
-  if (env && *env) seed = strtoull(env, NULL, 0);
-  for (int i = 1; i < argc; i++)
-    if (strncmp(argv[i], "--seed=", 7) == 0)
-      seed = strtoull(argv[i] + 7, NULL, 0);
-  printf("test_hash_prop: seed %llu (PB_SEED=<n> or --seed=<n> to change)\n",
-         (unsigned long long)seed);
+  seed = pb_test_seed_from("test_hash_prop", argc, argv, seed);
   build_table();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(xxh3_phase, after_phase),

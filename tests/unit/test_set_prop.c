@@ -37,73 +37,15 @@
 #include "collections/hash.h"
 #include "collections/hash_int.h"
 #include "support/collstore.h"
+#include "support/hashkeys.h"
 #include "test_util.h"
 
-/* --- Random numbers (splitmix64), from the printed seed --- */
-
-static uint64_t seed = 0x9a5e5eed2024ULL, rng;
-
-static uint64_t rnd(void) {
-  uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static unsigned below(unsigned n) { return (unsigned)(rnd() % n); }
-
-/* 8 bits of XXH3 for 256 hashes: bit i (i < 7) moved to bit 9i, so that
- * most levels split in two, and bit 7 to bits 60..63, the 4 bits of level
- * 12, whose fragment is then 0 or 15 (its first and last slot). */
-static uint64_t low_entropy(const void *b, size_t n) {
-  uint64_t x = pb__hash_xxh3(b, n), out = 0;
-  for (unsigned i = 0; i < 7; i++) out |= ((x >> i) & 1u) << (9 * i);
-  return out | (((x >> 7) & 1u) * (0xfULL << 60));
-}
+static uint64_t seed = 0x9a5e5eed2024ULL;
 
 /* --- The universe of elements (as test_hash_prop.c) --- */
 
 #define U 3000u
 
-/* Key number i (as test_hash.c): distinct i give distinct keys. */
-static pb_value key_of(unsigned i, char *buf) {
-  pb_value v;
-  memset(&v, 0, sizeof v);
-  switch (i % 8) {
-  case 0: v.kind = PB_VALUE_INT; v.as.i = (int64_t)i * 7 - 5000; break;
-  case 1: v.kind = PB_VALUE_UINT; v.as.u = (uint64_t)i * 1000003u; break;
-  case 2:
-    v.kind = PB_VALUE_STRING;
-    v.as.s.len = (size_t)snprintf(buf, 48, "s%u", i);
-    v.as.s.ptr = buf;
-    break;
-  case 3:
-    v.kind = PB_VALUE_BYTES;
-    buf[0] = (char)i, buf[1] = (char)(i >> 8), buf[2] = 0;
-    v.as.bytes = (pb_bytes){(const uint8_t *)buf, 3};
-    break;
-  case 4: /* i == 4 is -0.0; i == 1604 is 0.0 */
-    v.kind = PB_VALUE_DOUBLE;
-    v.as.d = i == 4 ? -0.0 : (double)(i / 8) * 0.25 - 50.0;
-    break;
-  case 5: v.kind = PB_VALUE_REF; v.as.ref = (pb_atom_ptr){i, 7, i}; break;
-  case 6:
-    v.kind = PB_VALUE_RECORD;
-    v.as.rec.fingerprint = i % 3;
-    v.as.rec.body.len = (size_t)snprintf(buf, 48, "r%u", i);
-    v.as.rec.body.ptr = (const uint8_t *)buf;
-    break;
-  default:
-    if (i == 7) v.kind = PB_VALUE_NULL;
-    else if (i == 15 || i == 23) v.kind = PB_VALUE_BOOL, v.as.b = i == 23;
-    else {
-      v.kind = PB_VALUE_STRING;
-      v.as.s.len = (size_t)snprintf(buf, 48, "a longer key, number %u", i);
-      v.as.s.ptr = buf;
-    }
-  }
-  return v;
-}
 
 typedef struct enc {
   uint8_t bytes[64];
@@ -134,7 +76,7 @@ static void encode_to(const pb_value *k, enc *e) {
 static void build_table(void) {
   for (unsigned i = 0; i < U; i++) {
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     encode_to(&k, &table[i]);
     table[i].idx = i;
   }
@@ -221,7 +163,7 @@ static const char *phase_name;
 
 static void check_contains(pb__hash *s, const bool *in, unsigned i) {
   char kb[48];
-  pb_value k = key_of(i, kb);
+  pb_value k = pb_test_key_of(i, kb);
   bool has = !in[i];
   assert_int_equal(pb__set_contains(s, &k, &has), PB_OK);
   assert_int_equal(has, in[i]);
@@ -263,7 +205,7 @@ static pb__hash *set_from(const pb__src *src, const bool *in) {
   for (unsigned i = 0; i < U; i++)
     if (in[i]) order[n++] = i;
   for (unsigned i = n; i > 1; i--) {
-    unsigned j = below(i), t = order[i - 1];
+    unsigned j = pb_test_below(i), t = order[i - 1];
     order[i - 1] = order[j];
     order[j] = t;
   }
@@ -271,7 +213,7 @@ static pb__hash *set_from(const pb__src *src, const bool *in) {
   assert_int_equal(pb__hash_open(src, (pb_atom_ptr){0}, &s), PB_OK);
   for (unsigned i = 0; i < n; i++) {
     char kb[48];
-    pb_value k = key_of(order[i], kb);
+    pb_value k = pb_test_key_of(order[i], kb);
     bool added = false;
     assert_int_equal(pb__set_add(s, &k, &added), PB_OK);
     assert_true(added);
@@ -323,21 +265,21 @@ static pb__hash *reopened(pb_test_cstore *cs, pb__hash *s, bool commit) {
  * flushed into this store and reopened (1), or into the other store (2),
  * then changed a little (dirty again). */
 static pb__hash *random_b(run *r, bool *bin, unsigned *bn, unsigned *where) {
-  unsigned density = 1 + below(60); /* percent, outside a */
+  unsigned density = 1 + pb_test_below(60); /* percent, outside a */
   *bn = 0;
   for (unsigned i = 0; i < U; i++) {
-    bin[i] = below(100) < (r->m.in[i] ? 50 : density);
+    bin[i] = pb_test_below(100) < (r->m.in[i] ? 50 : density);
     *bn += bin[i];
   }
-  *where = below(3);
+  *where = pb_test_below(3);
   pb_test_cstore *cs = *where == 2 ? &r->other : &r->cs;
   pb__hash *b = set_from(&cs->src, bin);
   if (*where == 0) return b;
   b = reopened(cs, b, *where == 2);
-  for (unsigned n = below(20); n > 0; n--) {
-    unsigned i = below(U);
+  for (unsigned n = pb_test_below(20); n > 0; n--) {
+    unsigned i = pb_test_below(U);
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     if (bin[i]) assert_int_equal(pb__hash_remove(b, &k), PB_OK);
     else assert_int_equal(pb__set_add(b, &k, NULL), PB_OK);
     *bn += bin[i] ? -1 : 1;
@@ -360,9 +302,9 @@ static void check_op(run *r, pb_test_cstore *cs, pb__hash *x, const bool *xin,
   }
   pb__hash *res;
   assert_int_equal(pb__set_algebra(x, y, op, &res), PB_OK);
-  for (unsigned k = 0; k < 20; k++) check_contains(res, want, below(U));
+  for (unsigned k = 0; k < 20; k++) check_contains(res, want, pb_test_below(U));
   compare_set(res, want, n);
-  if (below(2)) canonical_compare(r, cs, res, want);
+  if (pb_test_below(2)) canonical_compare(r, cs, res, want);
   pb__hash_free(res);
   r->results++;
 }
@@ -375,7 +317,7 @@ static void algebra_check(run *r) {
   for (pb__set_op op = PB__SET_UNION; op <= PB__SET_DIFFERENCE; op++) {
     check_op(r, &r->cs, r->s, r->m.in, b, bin, op);
     check_op(r, bcs, b, bin, r->s, r->m.in, op);
-    if (below(8) == 0) check_op(r, &r->cs, r->s, r->m.in, r->s, r->m.in, op);
+    if (pb_test_below(8) == 0) check_op(r, &r->cs, r->s, r->m.in, r->s, r->m.in, op);
   }
   compare_set(b, bin, bn); /* b did not change */
   pb__hash_free(b);
@@ -388,12 +330,12 @@ static void algebra_check(run *r) {
 /* Removes every element left, one by one; the set flushes to null. */
 static void empty_out(run *r) {
   while (r->m.n) {
-    unsigned i = r->m.list[below(r->m.n)];
+    unsigned i = r->m.list[pb_test_below(r->m.n)];
     char kb[48];
-    pb_value k = key_of(i, kb);
+    pb_value k = pb_test_key_of(i, kb);
     assert_int_equal(pb__hash_remove(r->s, &k), PB_OK);
     model_remove(&r->m, i);
-    if (below(8) == 0) check_contains(r->s, r->m.in, i);
+    if (pb_test_below(8) == 0) check_contains(r->s, r->m.in, i);
   }
   full_compare(r);
   pb_atom_ptr root;
@@ -404,29 +346,29 @@ static void empty_out(run *r) {
 
 /* A present element, or any element when none is. */
 static unsigned some_present(const run *r) {
-  return r->m.n ? r->m.list[below(r->m.n)] : below(U);
+  return r->m.n ? r->m.list[pb_test_below(r->m.n)] : pb_test_below(U);
 }
 
 static void step(run *r) {
-  unsigned c = below(100), i;
+  unsigned c = pb_test_below(100), i;
   if (r->drain && c < 40) c = 40 + c % 30; /* adds become removes */
   char kb[48];
   pb_value k;
   if (c < 40) { /* add: any element, or a present one */
-    i = c < 32 ? below(U) : some_present(r);
-    k = key_of(i, kb);
+    i = c < 32 ? pb_test_below(U) : some_present(r);
+    k = pb_test_key_of(i, kb);
     bool added = r->m.in[i];
     assert_int_equal(pb__set_add(r->s, &k, &added), PB_OK);
     assert_int_equal(added, !r->m.in[i]);
     model_add(&r->m, i);
   } else if (c < 70) { /* remove: any element, or a present one */
-    i = c < 55 ? below(U) : some_present(r);
-    k = key_of(i, kb);
+    i = c < 55 ? pb_test_below(U) : some_present(r);
+    k = pb_test_key_of(i, kb);
     assert_int_equal(pb__hash_remove(r->s, &k),
                      r->m.in[i] ? PB_OK : PB_ENOTFOUND);
     model_remove(&r->m, i);
   } else if (c < 95) { /* contains: a present element, or any */
-    check_contains(r->s, r->m.in, c < 85 ? some_present(r) : below(U));
+    check_contains(r->s, r->m.in, c < 85 ? some_present(r) : pb_test_below(U));
   } else {
     uint64_t n;
     assert_int_equal(pb__hash_count(r->s, &n), PB_OK);
@@ -439,7 +381,7 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
                   uint64_t salt) {
   phase_name = name;
   pb__hash_fn = fn;
-  rng = seed ^ salt;
+  pb_test_rng_seed(seed ^ salt);
   double t0 = now();
   run *r = calloc(1, sizeof *r);
   assert_non_null(r);
@@ -448,31 +390,31 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
   pb_test_cstore_open(&r->cs, r->dir);
   pb_test_cstore_open(&r->other, r->other_dir);
   assert_int_equal(pb__hash_open(&r->cs.src, (pb_atom_ptr){0}, &r->s), PB_OK);
-  unsigned next_full = 20 + below(61), next_cycle = 100 + below(301);
-  unsigned next_mode = 2000 + below(4000), next_alg = 150 + below(351);
+  unsigned next_full = 20 + pb_test_below(61), next_cycle = 100 + pb_test_below(301);
+  unsigned next_mode = 2000 + pb_test_below(4000), next_alg = 150 + pb_test_below(351);
   for (r->op = 0; r->op < ops; r->op++) {
     last_op = r->op;
     step(r);
-    if (below(100) < 2) { /* flush alone: the set stays usable */
+    if (pb_test_below(100) < 2) { /* flush alone: the set stays usable */
       pb_atom_ptr root;
       assert_int_equal(pb__hash_flush(r->s, &r->cs.sink, &root), PB_OK);
     }
     if (r->op == next_mode) { /* grow, then drain down to empty, ... */
       if (r->drain) empty_out(r);
       r->drain = !r->drain;
-      next_mode += r->drain ? 500 + below(2000) : 2000 + below(4000);
+      next_mode += r->drain ? 500 + pb_test_below(2000) : 2000 + pb_test_below(4000);
     }
     if (r->op == next_full) {
       full_compare(r);
-      next_full += 20 + below(61);
+      next_full += 20 + pb_test_below(61);
     }
     if (r->op == next_alg) {
       algebra_check(r);
-      next_alg += 150 + below(351);
+      next_alg += 150 + pb_test_below(351);
     }
     if (r->op == next_cycle) {
       cycle(r);
-      next_cycle += 100 + below(301);
+      next_cycle += 100 + pb_test_below(301);
     }
   }
   cycle(r);
@@ -500,12 +442,12 @@ static bool tiny;
 static void xxh3_phase(void **state) {
   (void)state;
   phase(tiny ? "phase 1 (low-entropy hash, --tiny)" : "phase 1 (XXH3)",
-        tiny ? low_entropy : pb__hash_xxh3, 30000, 1);
+        tiny ? pb_test_low_entropy : pb__hash_xxh3, 30000, 1);
 }
 
 static void collision_phase(void **state) {
   (void)state;
-  phase("phase 2 (low-entropy hash)", low_entropy, 12000, 2);
+  phase("phase 2 (low-entropy hash)", pb_test_low_entropy, 12000, 2);
 }
 
 /* Prints where a failed phase was, and restores the default hash. */
@@ -521,13 +463,7 @@ static int after_phase(void **state) {
 
 int main(int argc, char **argv) {
   tiny = pb_test_coll_args(argc, argv);
-  const char *env = getenv("PB_SEED");
-  if (env && *env) seed = strtoull(env, NULL, 0);
-  for (int i = 1; i < argc; i++)
-    if (strncmp(argv[i], "--seed=", 7) == 0)
-      seed = strtoull(argv[i] + 7, NULL, 0);
-  printf("test_set_prop: seed %llu (PB_SEED=<n> or --seed=<n> to change)\n",
-         (unsigned long long)seed);
+  seed = pb_test_seed_from("test_set_prop", argc, argv, seed);
   build_table();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(xxh3_phase, after_phase),

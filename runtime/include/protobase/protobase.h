@@ -234,6 +234,35 @@ int pb_space_open(pb_storage *st, pb_space **out);
  */
 int pb_space_close(pb_space *sp);
 
+/**
+ * Calls fn(arg, name) for each database of the latest committed space root,
+ * in name order; a non-zero return from fn stops the listing and is
+ * returned.  Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT.
+ */
+int pb_space_list(pb_space *sp, int (*fn)(void *arg, const char *name),
+                  void *arg);
+
+/**
+ * Drops database `name` and everything in it, in a commit of its own.
+ * Handles already open on it get PB_ENOTFOUND from pb_txn_begin.
+ * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_EINVAL (a bad name); and
+ * pb_txn_commit's errors.
+ */
+int pb_space_drop(pb_space *sp, const char *name);
+
+/** Counters of a space since it was opened (pb_space_stats). */
+typedef struct pb_space_stats {
+  uint64_t commits;   /* transactions committed with changes */
+  uint64_t merges;    /* commits whose snapshot was overtaken by another
+                         commit to the same database, merged (SPEC 7) */
+  uint64_t conflicts; /* commits that failed with PB_ECONFLICT */
+  uint64_t retries;   /* pb_txn_run attempts after a conflict */
+  uint64_t locked_runs; /* pb_txn_run attempts under the writer lock */
+} pb_space_stats;
+
+/** Copies the counters.  Thread-safe.  Errors: none beyond PB_EINVAL. */
+int pb_space_stats_get(pb_space *sp, pb_space_stats *out);
+
 /* --- Database --- */
 
 typedef struct pb_db pb_db;
@@ -333,6 +362,156 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
  * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM.
  */
 int pb_txn_remove(pb_txn *txn, const char *name);
+
+/**
+ * Runs fn(txn, arg) in a transaction of `db` and commits it, again on
+ * PB_ECONFLICT, at most max_retries more times.  After 3 conflicts the
+ * attempts run under the space's writer lock, which every pb_txn_run of
+ * the space then takes too, so a hot key cannot starve a caller.  fn must
+ * not commit or abort; returning non-zero aborts and returns that value.
+ * Errors: fn's; PB_ECONFLICT (still conflicting after max_retries); and
+ * pb_txn_begin's and pb_txn_commit's.
+ */
+int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
+               unsigned max_retries);
+
+/**
+ * The schema epoch of record type `type` in `db` (SPEC 7): the catalog
+ * maps each fingerprint seen to an epoch, the next one (1, 2, ...) for a
+ * fingerprint seen for the first time, persisted in a commit of its own; a
+ * known fingerprint keeps its epoch.  On a read-only storage an unknown
+ * fingerprint gets a local epoch, >= 2^32, never persisted.  Thread-safe.
+ * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; and pb_txn_commit's.
+ */
+int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
+                       uint64_t *epoch);
+
+/* --- Collections (SPEC 6) --- */
+
+/*
+ * A collection handle belongs to the transaction that opened it and dies
+ * with it; like the transaction, it is used by one thread at a time.
+ * Changes are seen at once by the same transaction and published by its
+ * commit.  Values read are views valid until the transaction ends (or
+ * until the same key is changed).  Values given are copied.
+ *
+ * Opening flags: PB_CREATE makes a missing collection (empty).  Opening
+ * the same name or key twice gives the same handle.  Opening a name that
+ * holds another kind of value gives PB_ESCHEMA.  Putting or removing a key
+ * whose nested collection is open detaches that handle (PB_ECLOSED).
+ *
+ * Errors common to every collection function: PB_ECORRUPT, PB_EIO (a node
+ * could not be read), PB_ENOMEM, PB_ECLOSED (a detached handle), PB_ERDONLY
+ * (a change in a read-only transaction).
+ */
+typedef struct pb_dict pb_dict;   /* Dictionary: string keys, ordered */
+typedef struct pb_list pb_list;   /* List: indexable */
+typedef struct pb_set pb_set;     /* Set of values */
+typedef struct pb_hdict pb_hdict; /* HashDictionary: any value as key */
+
+/** Opens the collection named `name` in the database root.
+ * Errors: PB_ENOTFOUND (no PB_CREATE); PB_ESCHEMA; PB_EINVAL (bad name). */
+int pb_txn_open_dict(pb_txn *txn, const char *name, unsigned flags,
+                     pb_dict **out);
+int pb_txn_open_list(pb_txn *txn, const char *name, unsigned flags,
+                     pb_list **out);
+int pb_txn_open_set(pb_txn *txn, const char *name, unsigned flags,
+                    pb_set **out);
+int pb_txn_open_hdict(pb_txn *txn, const char *name, unsigned flags,
+                      pb_hdict **out);
+
+/** Opens the collection nested at key `key` of a Dictionary.
+ * Errors: as pb_txn_open_dict. */
+int pb_dict_open_dict(pb_dict *d, pb_str key, unsigned flags, pb_dict **out);
+int pb_dict_open_list(pb_dict *d, pb_str key, unsigned flags, pb_list **out);
+int pb_dict_open_set(pb_dict *d, pb_str key, unsigned flags, pb_set **out);
+int pb_dict_open_hdict(pb_dict *d, pb_str key, unsigned flags,
+                       pb_hdict **out);
+
+/* Dictionary.  Keys: UTF-8, at most 4096 bytes (PB_ETOOBIG), compared
+ * bytewise. */
+/** Errors: PB_ENOTFOUND. */
+int pb_dict_get(pb_dict *d, pb_str key, pb_value *out);
+/** Errors: PB_EINVAL (key not UTF-8, a value with no encoding, or a
+ * RECORD whose body does not parse); PB_ETOOBIG. */
+int pb_dict_put(pb_dict *d, pb_str key, const pb_value *v);
+/** Errors: PB_ENOTFOUND. */
+int pb_dict_remove(pb_dict *d, pb_str key);
+int pb_dict_count(pb_dict *d, uint64_t *out);
+
+/** A key range for iteration; a side whose has_* is false is open. */
+typedef struct pb_dict_range {
+  pb_str lo, hi;
+  bool has_lo, has_hi;
+  bool lo_incl, hi_incl; /* inclusive bounds */
+} pb_dict_range;
+
+/** pb_dict_iter_open flag: descending key order. */
+#define PB_REVERSE 0x2u
+
+typedef struct pb_dict_iter pb_dict_iter;
+/** Iterates over `range` (NULL: all keys).  A change to the Dictionary
+ * ends its iterators (their use is then undefined). */
+int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
+                      pb_dict_iter **out);
+/** Gives the next entry, or PB_ENOTFOUND after the last. */
+int pb_dict_iter_next(pb_dict_iter *it, pb_str *key, pb_value *val);
+void pb_dict_iter_close(pb_dict_iter *it);
+
+/* List. */
+int pb_list_count(pb_list *l, uint64_t *out);
+/** Errors: PB_ERANGE (i >= count). */
+int pb_list_get(pb_list *l, uint64_t i, pb_value *out);
+/** Errors: PB_ERANGE; PB_EINVAL. */
+int pb_list_set(pb_list *l, uint64_t i, const pb_value *v);
+/** Inserts before i (i == count appends).  Errors: PB_ERANGE; PB_EINVAL. */
+int pb_list_insert(pb_list *l, uint64_t i, const pb_value *v);
+int pb_list_append(pb_list *l, const pb_value *v);
+/** Errors: PB_ERANGE. */
+int pb_list_remove(pb_list *l, uint64_t i);
+typedef struct pb_list_iter pb_list_iter;
+/** Iterates over the slice [from, to) (to clamped to the count).
+ * Errors: PB_ERANGE (from past the count or past to). */
+int pb_list_iter_open(pb_list *l, uint64_t from, uint64_t to,
+                      pb_list_iter **out);
+int pb_list_iter_next(pb_list_iter *it, pb_value *val);
+void pb_list_iter_close(pb_list_iter *it);
+
+/* Set.  Elements are values, equal when their encodings are.  An element
+ * (like a HashDictionary key) may not hold a non-null atom pointer: REF,
+ * a nested collection, or a RECORD with a pointer field.  Compaction
+ * moves atoms and rewrites pointers, which would change the element. */
+/** *added (may be NULL) tells whether e was new.  Errors: PB_EINVAL (an
+ * element with a pointer, or a RECORD whose body does not parse);
+ * PB_ETOOBIG (more than 32,767 elements share one 64-bit hash). */
+int pb_set_add(pb_set *s, const pb_value *e, bool *added);
+/** Errors: PB_ENOTFOUND. */
+int pb_set_remove(pb_set *s, const pb_value *e);
+int pb_set_contains(pb_set *s, const pb_value *e, bool *out);
+int pb_set_count(pb_set *s, uint64_t *out);
+/** s becomes s | other, s & other, or s - other (other is unchanged). */
+int pb_set_union(pb_set *s, pb_set *other);
+int pb_set_intersect(pb_set *s, pb_set *other);
+int pb_set_subtract(pb_set *s, pb_set *other);
+typedef struct pb_set_iter pb_set_iter;
+int pb_set_iter_open(pb_set *s, pb_set_iter **out);
+/** Gives the next element, or PB_ENOTFOUND after the last. */
+int pb_set_iter_next(pb_set_iter *it, pb_value *elem);
+void pb_set_iter_close(pb_set_iter *it);
+
+/* HashDictionary. */
+/** Errors: PB_ENOTFOUND. */
+int pb_hdict_get(pb_hdict *h, const pb_value *key, pb_value *out);
+/** Errors: PB_EINVAL (a key as pb_set_add refuses, or an invalid value);
+ * PB_ETOOBIG (as pb_set_add). */
+int pb_hdict_put(pb_hdict *h, const pb_value *key, const pb_value *v);
+/** Errors: PB_ENOTFOUND. */
+int pb_hdict_remove(pb_hdict *h, const pb_value *key);
+int pb_hdict_count(pb_hdict *h, uint64_t *out);
+typedef struct pb_hdict_iter pb_hdict_iter;
+int pb_hdict_iter_open(pb_hdict *h, pb_hdict_iter **out);
+int pb_hdict_iter_next(pb_hdict_iter *it, pb_value *key, pb_value *val);
+void pb_hdict_iter_close(pb_hdict_iter *it);
 
 #ifdef __cplusplus
 }

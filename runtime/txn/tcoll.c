@@ -1,0 +1,455 @@
+/*
+ * txn/tcoll.c - collections inside a transaction: logged changes, flush,
+ * and the three-way merge by replay (see tcoll.h).
+ */
+#include "txn/tcoll.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "atom/refs.h"
+#include "atom/value.h"
+
+/* --- the underlying handle --- */
+
+typedef union handle {
+  pb__dict *d;
+  pb__list *l;
+  pb__hash *h;
+} handle;
+
+static int handle_open(const pb__tcoll_env *env, pb_value_kind kind,
+                       pb_atom_ptr root, handle *out) {
+  switch (kind) {
+  case PB_VALUE_DICT:
+    return pb__dict_open(env->src, root, &out->d);
+  case PB_VALUE_LIST:
+    return pb__list_open(env->src, root, &out->l);
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+    return pb__hash_open(env->src, root, &out->h);
+  default:
+    return PB_EINVAL;
+  }
+}
+
+static void handle_free(pb_value_kind kind, handle h) {
+  if (kind == PB_VALUE_DICT)
+    pb__dict_free(h.d);
+  else if (kind == PB_VALUE_LIST)
+    pb__list_free(h.l);
+  else
+    pb__hash_free(h.h);
+}
+
+static bool handle_dirty(const pb__tcoll *t) {
+  if (t->kind == PB_VALUE_DICT) return pb__dict_dirty(t->c.d);
+  if (t->kind == PB_VALUE_LIST) return pb__list_dirty(t->c.l);
+  return pb__hash_dirty(t->c.h);
+}
+
+static int handle_flush(pb__tcoll *t, pb_atom_ptr *root) {
+  const pb__sink *s = t->env->sink;
+  if (t->kind == PB_VALUE_DICT) return pb__dict_flush(t->c.d, s, root);
+  if (t->kind == PB_VALUE_LIST) return pb__list_flush(t->c.l, s, root);
+  return pb__hash_flush(t->c.h, s, root);
+}
+
+static pb_atom_ptr handle_base(const pb__tcoll *t) {
+  if (t->kind == PB_VALUE_DICT) return pb__dict_base(t->c.d);
+  if (t->kind == PB_VALUE_LIST) return pb__list_base(t->c.l);
+  return pb__hash_base(t->c.h);
+}
+
+/* --- lifecycle --- */
+
+int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
+                   pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out) {
+  pb__tcoll *t = calloc(1, sizeof *t);
+  if (!t) return PB_ENOMEM;
+  t->kind = kind;
+  t->env = env;
+  t->base = root;
+  handle h;
+  int rc = handle_open(env, kind, root, &h);
+  if (rc != PB_OK) {
+    free(t);
+    return rc;
+  }
+  t->c.d = NULL;
+  memcpy(&t->c, &h, sizeof h);
+  t->next_all = *all;
+  *all = t;
+  *out = t;
+  return PB_OK;
+}
+
+static void op_free(pb__op *op) {
+  free(op->key_owned);
+  free(op->val_owned);
+}
+
+void pb__tcoll_free_all(pb__tcoll *all) {
+  while (all) {
+    pb__tcoll *t = all;
+    all = t->next_all;
+    handle h;
+    memcpy(&h, &t->c, sizeof h);
+    handle_free(t->kind, h);
+    for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
+    free(t->ops);
+    free(t->kids);
+    free((char *)t->name.ptr);
+    free(t);
+  }
+}
+
+int pb__tcoll_check(const pb__tcoll *t) {
+  return t->detached ? PB_ECLOSED : PB_OK;
+}
+
+static int check_write(const pb__tcoll *t) {
+  if (t->detached) return PB_ECLOSED;
+  return t->env->read_only ? PB_ERDONLY : PB_OK;
+}
+
+/* --- the log --- */
+
+/* Makes room for one more op (before the change, so that a change is never
+ * left unlogged). */
+static int log_reserve(pb__tcoll *t) {
+  if (t->n_ops < t->cap_ops) return PB_OK;
+  size_t cap = t->cap_ops ? t->cap_ops * 2 : 8;
+  pb__op *ops = realloc(t->ops, cap * sizeof *ops);
+  if (!ops) return PB_ENOMEM;
+  t->ops = ops;
+  t->cap_ops = cap;
+  return PB_OK;
+}
+
+/* Prepares an op with copies of key and value (val may be NULL). */
+static int op_prepare(pb__op *op, pb__op_kind kind, const pb_value *key,
+                      const pb_value *val) {
+  memset(op, 0, sizeof *op);
+  op->kind = kind;
+  int rc = pb__value_copy(key, &op->key, &op->key_owned);
+  if (rc == PB_OK && val) rc = pb__value_copy(val, &op->val, &op->val_owned);
+  if (rc != PB_OK) op_free(op);
+  return rc;
+}
+
+/* Detaches the open child at `key`, if any (its key is being replaced). */
+static void detach_kid(pb__tcoll *t, pb_str key) {
+  for (size_t i = 0; i < t->n_kids; i++) {
+    pb__tcoll *k = t->kids[i];
+    if (k->name.len == key.len && memcmp(k->name.ptr, key.ptr, key.len) == 0) {
+      k->detached = true;
+      t->kids[i] = t->kids[--t->n_kids];
+      return;
+    }
+  }
+}
+
+/* Applies one logged op to handle `h` of kind `kind`.  Removing what is
+ * not there is fine (the log records intent). */
+static int apply(pb_value_kind kind, handle h, const pb__op *op) {
+  int rc = PB_OK;
+  switch (op->kind) {
+  case PB__OP_PUT:
+    if (kind == PB_VALUE_DICT)
+      rc = pb__dict_put(h.d, op->key.as.s, &op->val);
+    else
+      rc = pb__hash_put(h.h, &op->key, &op->val);
+    break;
+  case PB__OP_REMOVE:
+    if (kind == PB_VALUE_DICT)
+      rc = pb__dict_remove(h.d, op->key.as.s);
+    else
+      rc = pb__hash_remove(h.h, &op->key);
+    if (rc == PB_ENOTFOUND) rc = PB_OK;
+    break;
+  case PB__OP_ADD:
+    rc = pb__set_add(h.h, &op->key, NULL);
+    break;
+  case PB__OP_NESTED:
+    break; /* the child's flush writes it */
+  }
+  return rc;
+}
+
+/* Logs and applies a change to t's own handle. */
+static int change(pb__tcoll *t, pb__op_kind kind, const pb_value *key,
+                  const pb_value *val) {
+  int rc = check_write(t);
+  if (rc == PB_OK) rc = log_reserve(t);
+  pb__op op;
+  if (rc == PB_OK) rc = op_prepare(&op, kind, key, val);
+  if (rc != PB_OK) return rc;
+  handle h;
+  memcpy(&h, &t->c, sizeof h);
+  if (kind == PB__OP_REMOVE) { /* report a missing key to the caller */
+    rc = t->kind == PB_VALUE_DICT ? pb__dict_remove(h.d, key->as.s)
+                                  : pb__hash_remove(h.h, key);
+  } else {
+    rc = apply(t->kind, h, &op);
+  }
+  if (rc != PB_OK) {
+    op_free(&op);
+    return rc;
+  }
+  t->ops[t->n_ops++] = op;
+  t->changed = true;
+  return PB_OK;
+}
+
+int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v) {
+  pb_value k = {.kind = PB_VALUE_STRING, .as.s = key};
+  if (!pb__value_valid(&k)) return PB_EINVAL;
+  int rc = pb__value_check(v);
+  if (rc == PB_OK) rc = change(t, PB__OP_PUT, &k, v);
+  if (rc == PB_OK) detach_kid(t, key);
+  return rc;
+}
+
+int pb__tcoll_dict_remove(pb__tcoll *t, pb_str key) {
+  pb_value k = {.kind = PB_VALUE_STRING, .as.s = key};
+  if (!pb__value_valid(&k)) return PB_EINVAL;
+  int rc = change(t, PB__OP_REMOVE, &k, NULL);
+  if (rc == PB_OK) detach_kid(t, key);
+  return rc;
+}
+
+int pb__tcoll_hash_put(pb__tcoll *t, const pb_value *key, const pb_value *v) {
+  int rc = pb__value_check(key);
+  if (rc == PB_OK) rc = pb__value_check(v);
+  return rc == PB_OK ? change(t, PB__OP_PUT, key, v) : rc;
+}
+
+int pb__tcoll_hash_remove(pb__tcoll *t, const pb_value *key) {
+  if (!pb__value_valid(key)) return PB_EINVAL;
+  return change(t, PB__OP_REMOVE, key, NULL);
+}
+
+int pb__tcoll_set_add(pb__tcoll *t, const pb_value *e, bool *added) {
+  bool had = false;
+  int rc = pb__value_check(e);
+  if (rc == PB_OK) rc = check_write(t);
+  if (rc == PB_OK) rc = pb__set_contains(t->c.h, e, &had);
+  if (rc == PB_OK) rc = change(t, PB__OP_ADD, e, NULL);
+  if (rc == PB_OK && added) *added = !had;
+  return rc;
+}
+
+int pb__tcoll_set_remove(pb__tcoll *t, const pb_value *e) {
+  if (!pb__value_valid(e)) return PB_EINVAL;
+  return change(t, PB__OP_REMOVE, e, NULL);
+}
+
+int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v) {
+  int rc = v ? pb__value_check(v) : PB_OK;
+  if (rc == PB_OK) rc = check_write(t);
+  if (rc == PB_OK) t->changed = true;
+  return rc;
+}
+
+/* --- nested collections --- */
+
+int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                     bool create, pb__tcoll **all, pb__tcoll **out) {
+  if (parent->kind != PB_VALUE_DICT || !pb_value_is_collection(kind))
+    return PB_EINVAL;
+  int rc = pb__tcoll_check(parent);
+  if (rc != PB_OK) return rc;
+  for (size_t i = 0; i < parent->n_kids; i++) {
+    pb__tcoll *k = parent->kids[i];
+    if (k->name.len == key.len && memcmp(k->name.ptr, key.ptr, key.len) == 0) {
+      if (k->kind != kind) return PB_ESCHEMA;
+      *out = k;
+      return PB_OK;
+    }
+  }
+  pb_value v;
+  bool created = false;
+  rc = pb__dict_get(parent->c.d, key, &v);
+  if (rc == PB_ENOTFOUND && create) {
+    if (parent->env->read_only) return PB_ERDONLY;
+    v = (pb_value){.kind = kind};
+    created = true;
+    rc = PB_OK;
+  }
+  if (rc != PB_OK) return rc;
+  if (v.kind != kind) return PB_ESCHEMA;
+  if (parent->n_kids == parent->cap_kids) {
+    size_t cap = parent->cap_kids ? parent->cap_kids * 2 : 4;
+    pb__tcoll **kids = realloc(parent->kids, cap * sizeof *kids);
+    if (!kids) return PB_ENOMEM;
+    parent->kids = kids;
+    parent->cap_kids = cap;
+  }
+  pb_value k = {.kind = PB_VALUE_STRING, .as.s = key};
+  pb__op op;
+  bool logged = !parent->env->read_only;
+  if (logged) {
+    rc = log_reserve(parent);
+    if (rc == PB_OK) rc = op_prepare(&op, PB__OP_NESTED, &k, NULL);
+    if (rc != PB_OK) return rc;
+  }
+  char *name = malloc(key.len + 1);
+  pb__tcoll *child = NULL;
+  rc = name ? pb__tcoll_open(parent->env, kind, v.as.ref, all, &child)
+            : PB_ENOMEM;
+  if (rc != PB_OK) {
+    free(name);
+    if (logged) op_free(&op);
+    return rc;
+  }
+  memcpy(name, key.ptr, key.len);
+  name[key.len] = '\0';
+  child->name = (pb_str){name, key.len};
+  child->changed = created; /* creating is a change: the key must exist */
+  parent->kids[parent->n_kids++] = child;
+  if (logged) {
+    op.child = child;
+    parent->ops[parent->n_ops++] = op;
+  }
+  *out = child;
+  return PB_OK;
+}
+
+/* --- flush --- */
+
+static bool has_changes(const pb__tcoll *t) {
+  if (t->detached) return false;
+  if (t->changed) return true;
+  for (size_t i = 0; i < t->n_kids; i++)
+    if (has_changes(t->kids[i])) return true;
+  return false;
+}
+
+bool pb__tcoll_dirty(const pb__tcoll *t) {
+  if (t->detached) return false;
+  if (handle_dirty(t) || t->changed) return true;
+  for (size_t i = 0; i < t->n_kids; i++)
+    if (pb__tcoll_dirty(t->kids[i])) return true;
+  return false;
+}
+
+int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root) {
+  for (size_t i = 0; i < t->n_kids; i++) {
+    pb__tcoll *k = t->kids[i];
+    pb_atom_ptr r;
+    int rc = pb__tcoll_flush(k, &r);
+    if (rc != PB_OK) return rc;
+    pb_value want = {.kind = k->kind, .as.ref = r}, cur;
+    rc = pb__dict_get(t->c.d, k->name, &cur);
+    if (rc == PB_ENOTFOUND || (rc == PB_OK && !pb__value_equal(&cur, &want)))
+      rc = pb__dict_put(t->c.d, k->name, &want);
+    if (rc != PB_OK) return rc;
+  }
+  if (!handle_dirty(t)) {
+    *root = handle_base(t);
+    return PB_OK;
+  }
+  return handle_flush(t, root);
+}
+
+/* --- rebase --- */
+
+/* Looks `key` up in a Dictionary or HashDictionary handle; *found tells
+ * whether it is there. */
+static int lookup(pb_value_kind kind, handle h, const pb_value *key,
+                  pb_value *out, bool *found) {
+  int rc = kind == PB_VALUE_DICT ? pb__dict_get(h.d, key->as.s, out)
+                                 : pb__hash_get(h.h, key, out);
+  *found = rc == PB_OK;
+  return rc == PB_ENOTFOUND ? PB_OK : rc;
+}
+
+static bool same(bool fa, const pb_value *a, bool fb, const pb_value *b) {
+  if (fa != fb) return false;
+  return !fa || pb__value_equal(a, b);
+}
+
+/* Reopens t on `theirs`, dropping its children (for a tcoll without
+ * changes: nothing to replay). */
+static int reopen(pb__tcoll *t, pb_atom_ptr theirs) {
+  handle h, old;
+  int rc = handle_open(t->env, t->kind, theirs, &h);
+  if (rc != PB_OK) return rc;
+  memcpy(&old, &t->c, sizeof old);
+  handle_free(t->kind, old);
+  memcpy(&t->c, &h, sizeof h);
+  t->base = theirs;
+  for (size_t i = 0; i < t->n_kids; i++) t->kids[i]->detached = true;
+  t->n_kids = 0;
+  return PB_OK;
+}
+
+/* Replays a NESTED op: moves the child onto theirs[k]. */
+static int replay_nested(pb__op *op, handle base, handle theirs) {
+  pb__tcoll *child = op->child;
+  if (child->detached) return PB_OK;
+  pb_value b, t;
+  bool fb, ft;
+  int rc = lookup(PB_VALUE_DICT, base, &op->key, &b, &fb);
+  if (rc == PB_OK) rc = lookup(PB_VALUE_DICT, theirs, &op->key, &t, &ft);
+  if (rc != PB_OK) return rc;
+  bool usable = ft && t.kind == child->kind;
+  if (!has_changes(child)) { /* only read: follow theirs, or let go */
+    if (usable) return pb__tcoll_rebase(child, t.as.ref, &(bool){false});
+    child->detached = true;
+    return PB_OK;
+  }
+  if (ft && !usable) return PB_ECONFLICT; /* they made it another kind */
+  if (!ft && fb) return PB_ECONFLICT;     /* they removed it */
+  bool merged;
+  return pb__tcoll_rebase(child, ft ? t.as.ref : (pb_atom_ptr){0, 0, 0},
+                          &merged);
+}
+
+/* Replays one op onto `mine` after checking it against what they did. */
+static int replay(pb_value_kind kind, pb__op *op, handle base, handle theirs,
+                  handle mine) {
+  if (op->kind == PB__OP_NESTED) return replay_nested(op, base, theirs);
+  pb_value b, t;
+  bool fb, ft;
+  int rc;
+  if (kind == PB_VALUE_SET) {
+    rc = pb__set_contains(base.h, &op->key, &fb);
+    if (rc == PB_OK) rc = pb__set_contains(theirs.h, &op->key, &ft);
+    if (rc != PB_OK) return rc;
+    if (fb != ft && ft != (op->kind == PB__OP_ADD)) return PB_ECONFLICT;
+  } else {
+    rc = lookup(kind, base, &op->key, &b, &fb);
+    if (rc == PB_OK) rc = lookup(kind, theirs, &op->key, &t, &ft);
+    if (rc != PB_OK) return rc;
+    /* Snapshot isolation: the first committer of a key wins, even when
+     * both wrote the same value (two increments of 5 both write 6). */
+    if (!same(fb, &b, ft, &t)) return PB_ECONFLICT;
+  }
+  return apply(kind, mine, op);
+}
+
+int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
+  if (pb_atom_ptr_equal(theirs, t->base)) return PB_OK;
+  if (!has_changes(t)) return reopen(t, theirs);
+  if (t->kind == PB_VALUE_LIST) return PB_ECONFLICT; /* any change */
+  *merged = true;
+  handle base = {0}, their = {0}, mine = {0};
+  int rc = handle_open(t->env, t->kind, t->base, &base);
+  if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &their);
+  if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &mine);
+  for (size_t i = 0; rc == PB_OK && i < t->n_ops; i++)
+    rc = replay(t->kind, &t->ops[i], base, their, mine);
+  if (base.d) handle_free(t->kind, base);
+  if (their.d) handle_free(t->kind, their);
+  if (rc != PB_OK) {
+    if (mine.d) handle_free(t->kind, mine);
+    return rc;
+  }
+  handle old;
+  memcpy(&old, &t->c, sizeof old);
+  handle_free(t->kind, old);
+  memcpy(&t->c, &mine, sizeof mine);
+  t->base = theirs;
+  return PB_OK;
+}

@@ -1,0 +1,154 @@
+/*
+ * txn/tcoll.h - a collection as one transaction sees it: the handle behind
+ * pb_dict, pb_list, pb_set and pb_hdict, with the log of what the
+ * transaction did to it, so that commit can replay that onto a newer root
+ * (the three-way merge of SPEC section 7).
+ *
+ * A tcoll wraps one collection handle (collections/dict.h, list.h,
+ * hash.h) opened on `base`, the root the transaction's changes are built
+ * on: the snapshot's at first, the newer root after each rebase.  Every
+ * change is applied to the handle at once (reads see the transaction's
+ * own writes) and logged:
+ *
+ *   PUT k v, REMOVE k   Dictionary and HashDictionary (k: the key)
+ *   ADD e, REMOVE e     Set (e: the element)
+ *   NESTED k            a Dictionary entry holding a nested collection
+ *                       that was opened for change (the child's own log
+ *                       holds the changes)
+ *   (a List only notes that it changed)
+ *
+ * Rebase onto `theirs` (pb__tcoll_rebase), when another commit moved the
+ * root since `base`:
+ *   - theirs == base: nothing to do;
+ *   - a List that changed: PB_ECONFLICT (any concurrent change to a List
+ *     conflicts); one that did not: reopened on theirs;
+ *   - otherwise each logged key is checked against what THEY did to it,
+ *     comparing base[k] with theirs[k] (absent and present count):
+ *       they left k alone  -> my operation is replayed on theirs;
+ *       they changed k     -> PB_ECONFLICT, even if my result for k
+ *                             equals theirs (snapshot isolation: the
+ *                             first committer wins; two increments from
+ *                             5 both write 6, and merging them would lose
+ *                             one); a Set element is the exception: add
+ *                             and add, or remove and remove, is fine;
+ *       NESTED k           -> the child rebases onto theirs[k] (a conflict
+ *                             if they removed it or made it another kind).
+ *   Keys I did not touch keep their value: theirs.
+ * A rebase that fails leaves the tcoll unusable, but the transaction is
+ * over then anyway (commit frees it).
+ *
+ * Flush writes children first: each dirty child is flushed and its new
+ * root put into the parent (not logged: the NESTED entry stands for it),
+ * then the parent's own dirty nodes.
+ *
+ * Ownership: every tcoll belongs to its transaction, which frees them all
+ * at its end; parents list their live children.  A put or remove of a key
+ * whose nested child is open detaches that child: its later use gives
+ * PB_ECLOSED, and its changes are dropped.
+ */
+#ifndef PB_TXN_TCOLL_H
+#define PB_TXN_TCOLL_H
+
+#include "collections/dict.h"
+#include "collections/hash.h"
+#include "collections/list.h"
+
+typedef struct pb__tcoll pb__tcoll;
+
+/** What a tcoll needs from its transaction. */
+typedef struct pb__tcoll_env {
+  const pb__src *src;   /* reads atoms: own batch, storage, pending */
+  const pb__sink *sink; /* appends atoms to the transaction's batch */
+  bool read_only;       /* a read-only transaction: changes give
+                           PB_ERDONLY */
+} pb__tcoll_env;
+
+/** The kinds of logged operation. */
+typedef enum pb__op_kind {
+  PB__OP_PUT,
+  PB__OP_REMOVE,
+  PB__OP_ADD,
+  PB__OP_NESTED
+} pb__op_kind;
+
+typedef struct pb__op {
+  pb__op_kind kind;
+  pb_value key;     /* owned copy (payload in key_owned) */
+  void *key_owned;
+  pb_value val;     /* PUT: owned copy */
+  void *val_owned;
+  pb__tcoll *child; /* NESTED */
+} pb__op;
+
+struct pb__tcoll {
+  pb_value_kind kind;       /* PB_VALUE_DICT, _LIST, _SET or _HASHDICT */
+  const pb__tcoll_env *env; /* the transaction's */
+  union {
+    pb__dict *d;            /* DICT */
+    pb__list *l;            /* LIST */
+    pb__hash *h;            /* SET, HASHDICT */
+  } c;
+  pb_atom_ptr base;         /* the root the changes are built on */
+  pb__op *ops;              /* the log, oldest first */
+  size_t n_ops, cap_ops;
+  pb__tcoll **kids;         /* open nested children (Dictionary only) */
+  size_t n_kids, cap_kids;
+  pb__tcoll *next_all;      /* the transaction's list of every tcoll */
+  pb_str name;              /* key in the parent (owned), for kids */
+  bool changed;             /* any change logged (a List's only log) */
+  bool detached;            /* its key was overwritten in the parent */
+};
+
+/**
+ * Opens a tcoll of `kind` on `root`, linked into *all (the transaction's
+ * list, freed by pb__tcoll_free_all).  Errors: PB_ENOMEM.
+ */
+int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
+                   pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out);
+/** Frees every tcoll of a transaction's list. */
+void pb__tcoll_free_all(pb__tcoll *all);
+
+/**
+ * The nested collection at Dictionary key `key` of `parent`, opened once
+ * per key (the same handle again after that).  With `create`, a missing
+ * key is a new empty collection (written at commit).  Errors:
+ * PB_ENOTFOUND (missing, no create); PB_ESCHEMA (the key holds a value of
+ * another kind); PB_ECLOSED; PB_ERDONLY (create in a read-only
+ * transaction); and the Dictionary's read errors.
+ */
+int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                     bool create, pb__tcoll **all, pb__tcoll **out);
+
+/* Logged changes; each returns the collection's errors, or PB_EINVAL (a
+ * value that pb__value_check refuses; for hashed keys, one holding a
+ * pointer, collections/hash.h), PB_ECLOSED (detached), PB_ERDONLY,
+ * PB_ENOMEM. */
+int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v);
+int pb__tcoll_dict_remove(pb__tcoll *t, pb_str key);
+int pb__tcoll_hash_put(pb__tcoll *t, const pb_value *key, const pb_value *v);
+int pb__tcoll_hash_remove(pb__tcoll *t, const pb_value *key);
+int pb__tcoll_set_add(pb__tcoll *t, const pb_value *e, bool *added);
+int pb__tcoll_set_remove(pb__tcoll *t, const pb_value *e);
+/** Marks a List changed and checks it may be, and that `v` (NULL for a
+ * remove) may be stored (PB_EINVAL, PB_ECLOSED, PB_ERDONLY). */
+int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v);
+/** PB_ECLOSED when detached, else PB_OK (for reads). */
+int pb__tcoll_check(const pb__tcoll *t);
+
+/** True when this tcoll or a child has changes not flushed yet. */
+bool pb__tcoll_dirty(const pb__tcoll *t);
+/** Flushes children, then this collection; gives the new root.
+ * Errors: the sink's and the collections'. */
+int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root);
+/**
+ * Replays this tcoll's log onto `theirs` (see above); *merged is set when
+ * there was something to merge.  Errors: PB_ECONFLICT, and the
+ * collections' read errors.
+ */
+int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
+
+/** The database root handle of a transaction, and its list of handles
+ * (txn.c; for the public collection functions of collections_api.c). */
+pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all);
+
+#endif /* PB_TXN_TCOLL_H */
