@@ -18,16 +18,18 @@
 #define PB__ATOM_FORMAT 1u
 
 enum {
-  PB__TYPE_FLATDICT = 1,    /* collections/flatdict.c: a one-node Dictionary */
+  /* 0 and 1 are reserved (1 was a one-atom Dictionary before the
+   * collections; no store of that format was released). */
   /* Collection nodes (collections/coll.h): body = varint n, then n values
    * (atom/value.h), which each collection reads in its own way. */
+  PB__TYPE_NODE_FIRST = 2,
   PB__TYPE_DICT_LEAF = 2,   /* collections/dict.c */
   PB__TYPE_DICT_BRANCH = 3,
   PB__TYPE_LIST_LEAF = 4,   /* collections/list.c */
   PB__TYPE_LIST_BRANCH = 5,
   PB__TYPE_HASH_NODE = 6,   /* collections/hash.c (HashDictionary, Set) */
   PB__TYPE_HASH_COLLISION = 7,
-  PB__TYPE_NODE_LAST = 7,   /* 8..15 stay reserved */
+  PB__TYPE_NODE_LAST = 7,   /* 8..15 are reserved too */
   PB__TYPE_RECORD_MIN = 16, /* first id for record types */
   PB__TYPE_MAX = 1u << 24   /* a larger id is corrupt */
 };

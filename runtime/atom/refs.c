@@ -28,30 +28,6 @@ static int report(pb_bytes atom, const uint8_t *at, pb__ref_fn fn, void *ctx) {
 static int record_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn,
                        void *ctx);
 
-/* Walks a one-atom Dictionary body: count, then key and value per entry. */
-static int dict_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn, void *ctx) {
-  pb_reader r;
-  uint64_t count, klen;
-  pb_value v;
-  pb_reader_init(&r, body.ptr, body.len);
-  if (pb_reader_varint(&r, &count) != PB_OK) return PB_ECORRUPT;
-  for (uint64_t i = 0; i < count; i++) {
-    if (pb_reader_varint(&r, &klen) != PB_OK ||
-        klen > (uint64_t)(r.end - r.pos))
-      return PB_ECORRUPT;
-    r.pos += klen;
-    const uint8_t *value_at = r.pos;
-    if (pb__value_decode(&r, &v) != PB_OK) return PB_ECORRUPT;
-    int rc = PB_OK;
-    if (v.kind == PB_VALUE_REF || pb_value_is_collection(v.kind))
-      rc = report(atom, value_at + 1, fn, ctx); /* after the kind byte */
-    else if (v.kind == PB_VALUE_RECORD)
-      rc = record_refs(atom, v.as.rec.body, fn, ctx);
-    if (rc != PB_OK) return rc;
-  }
-  return r.pos == r.end ? PB_OK : PB_ECORRUPT;
-}
-
 /* Walks a collection node body: varint n, then n values.  REF and the
  * collection kinds hold a pointer after their kind byte; a RECORD value's
  * body is walked like a record atom's. */
@@ -129,8 +105,8 @@ int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx) {
   pb_bytes body;
   int rc = pb__atom_parse(atom, &type, &body);
   if (rc != PB_OK) return rc;
-  if (type == PB__TYPE_FLATDICT) return dict_refs(atom, body, fn, ctx);
-  if (type <= PB__TYPE_NODE_LAST) return node_refs(atom, body, fn, ctx);
+  if (type >= PB__TYPE_NODE_FIRST && type <= PB__TYPE_NODE_LAST)
+    return node_refs(atom, body, fn, ctx);
   if (type < PB__TYPE_RECORD_MIN) return PB_ECORRUPT; /* reserved */
   return record_refs(atom, body, fn, ctx);
 }

@@ -11,13 +11,11 @@
  *   - a record body (type id >= PB__TYPE_RECORD_MIN) marks each pointer
  *     with wire type PB_WT_PTR and each embedded record with PB_WT_REC,
  *     whatever the field's tag; every other wire type holds no pointer;
- *   - a one-atom Dictionary (PB__TYPE_FLATDICT) holds pointers as REF
- *     values (atom/value.h), and RECORD values walked like a record;
  *   - a collection node (type ids 2..7, collections/coll.h) is a count
  *     and that many values: REF values and nested collections (DICT,
  *     LIST, SET, HASHDICT) hold a pointer, and a RECORD value's body is
  *     walked like a record's;
- *   - type ids 8..15 are reserved: PB_ECORRUPT.
+ *   - type ids 0, 1 and 8..15 are reserved: PB_ECORRUPT.
  *
  * Every pointer takes exactly PB__PTR_SIZE bytes (atom/ptr.h), so a caller
  * can patch a copy of the atom in place at the reported position.
@@ -44,8 +42,8 @@ typedef int (*pb__ref_fn)(void *ctx, pb_atom_ptr ptr, size_t pos);
  * for some pointers before it finds that a later byte is malformed.
  *
  * Errors: PB_EVERSION (unknown atom format byte); PB_ECORRUPT (malformed
- * envelope, body, field, Dictionary entry, node value, or a REC payload
- * that runs past its parent; a type id of 8..15); PB_ENOMEM; or fn's
+ * envelope, body, field, node value, or a REC payload that runs past
+ * its parent; a reserved type id); PB_ENOMEM; or fn's
  * non-zero return.
  * Thread safety: none needed beyond fn's own; no global state.
  */

@@ -34,6 +34,15 @@
  * pb__src (valid while its atoms are: a transaction's storage pin) or into
  * copies the handle owns; either way they stay valid until the handle is
  * freed.  Values given to put/insert are copied before the call returns.
+ * The price of that promise: a handle keeps every copy it made, also of
+ * values since replaced or removed, so its memory grows with the changes
+ * made through it (a handle lives for one transaction).
+ *
+ * Errors: PB_ENOTFOUND means "no such key or index" and "no more
+ * entries", never a missing atom: a node the tree points at and the
+ * source does not have is PB_ECORRUPT (pb__node_load).  Out-of-memory
+ * paths return PB_ENOMEM and leave the handle as it was, but no test
+ * injects allocation failures yet.
  *
  * Threads: a handle belongs to one thread at a time (its transaction's).
  */
@@ -68,7 +77,11 @@ typedef struct pb__sink {
  * so 1M entries take at most 4 levels; a build with -DPB_TINY_FANOUT=ON
  * makes the default 4.  pb__coll_fanout is read when a node splits or
  * merges, never when one is decoded (any size up to PB__NODE_MAX_VALUES
- * decodes), so stores written with one fanout open with any other.  Tests
+ * decodes), so stores written with one fanout open with any other.  The
+ * collections clamp it to what their nodes can hold: the Dictionary to
+ * [4, 21845] (a leaf of n entries is 2n + 1 values), the List to
+ * [3, 32767]; the hash trie's fanout is fixed at 32 by its 5-bit levels
+ * and ignores it.  Tests
  * set it once at start (test `--tiny` variants); it is not meant to change
  * while collections are in use.
  */
@@ -105,7 +118,10 @@ int pb__node_decode(pb_bytes atom, uint32_t want_a, uint32_t want_b,
 /** Frees the values array of a view (not what they point into). */
 void pb__node_view_free(pb__node_view *v);
 
-/** Reads the node at `ptr` through `src` and decodes it (as above). */
+/** Reads the node at `ptr` through `src` and decodes it (as above).  An
+ * atom the source does not have is PB_ECORRUPT, never the source's
+ * PB_ENOTFOUND: the tree points at it, and every collection keeps
+ * PB_ENOTFOUND for "no such key" and "end of iteration". */
 int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
                   uint32_t want_b, pb__node_view *out);
 

@@ -113,8 +113,8 @@ int pb__dnode_reserve(pb__dnode *node, size_t want);
  * Loads slot `kid` if it is not loaded: reads its atom through d->src and
  * decodes it as a node of `level` (PB__DLEVEL_ANY: any) whose keys lie in
  * `b` and whose subtree holds kid->count entries (not checked for the root
- * slot).  Errors: PB_ECORRUPT, PB_EVERSION, PB_ENOTFOUND, PB_EIO,
- * PB_ENOMEM; the slot stays not loaded.
+ * slot).  Errors: PB_ECORRUPT (also a missing atom), PB_EVERSION,
+ * PB_EIO, PB_ENOMEM; the slot stays not loaded.
  */
 int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
                   const pb__dbounds *b);

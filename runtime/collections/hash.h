@@ -23,8 +23,8 @@
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, an entry in the wrong place for its hash, a
- * trie deeper than PB__COLL_MAX_DEPTH), PB_EVERSION, PB_ENOTFOUND (a child
- * atom missing), PB_EIO, PB_ENOMEM.
+ * trie deeper than PB__COLL_MAX_DEPTH, a child atom missing), PB_EVERSION,
+ * PB_EIO, PB_ENOMEM.
  */
 #ifndef PB_COLLECTIONS_HASH_H
 #define PB_COLLECTIONS_HASH_H

@@ -9,8 +9,8 @@
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, counts that do not add up, a tree deeper
- * than PB__COLL_MAX_DEPTH), PB_EVERSION, PB_ENOTFOUND (a child atom
- * missing), PB_EIO, PB_ENOMEM.
+ * than PB__COLL_MAX_DEPTH, a child atom missing), PB_EVERSION, PB_EIO,
+ * PB_ENOMEM.
  */
 #ifndef PB_COLLECTIONS_LIST_H
 #define PB_COLLECTIONS_LIST_H

@@ -57,6 +57,7 @@ int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
                   uint32_t want_b, pb__node_view *out) {
   pb_bytes atom;
   int rc = src->read(src->arg, ptr, &atom);
+  if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* a tree points at nothing */
   if (rc != PB_OK) return rc;
   return pb__node_decode(atom, want_a, want_b, out);
 }

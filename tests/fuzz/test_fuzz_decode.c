@@ -1,12 +1,16 @@
 /*
  * test_fuzz_decode.c - hostile bytes against every decoder the runtime
  * exposes to stored data: the field reader, generated record decoders, the
- * atom envelope, the root Dictionary and the pointer walker (atom/refs.h),
- * the last also over each input behind a record envelope.  Inputs are random bytes and
- * random mutations (bit flips, truncations, splices) of valid encodings,
- * from a fixed seed so a failure reproduces.  The property: a decoder
- * returns PB_OK or a documented error, never reads out of bounds (ASan) and
- * never hangs.  A coverage-guided libFuzzer harness comes with issue 3.
+ * atom envelope, the pointer walker (atom/refs.h, also over each input
+ * behind a record envelope), and the collections over hostile nodes
+ * (fuzz_nodes.h: the input as one node and as a store of nodes).  Inputs
+ * are random bytes and random mutations (bit flips, truncations, splices)
+ * of valid encodings: a record, and multi-level Dictionary, List, Set and
+ * HashDictionary stores.  The seed is fixed so a failure reproduces.  The
+ * properties: a decoder returns PB_OK or a documented error, never reads
+ * out of bounds (ASan) and never hangs; fuzz_nodes.h adds the consistency
+ * of what the collections accept.  The coverage-guided libFuzzer target
+ * (libfuzzer/fuzz_decode.c) runs the same checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,11 +24,12 @@
 #include "atom/atom.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
-#include "collections/flatdict.h"
+#include "fuzz_nodes.h"
 #include "protobase/protobase.h"
 #include "tasks.pb.h"
 
 #define ITERATIONS 200000
+#define NODE_ITERATIONS 25000 /* per collection kind */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void) { /* xorshift64*, fixed seed */
@@ -78,11 +83,7 @@ static void feed(const uint8_t *p, size_t n) {
   rc = pb__atom_parse((pb_bytes){copy, n}, &type, &body);
   assert_true(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION);
 
-  pb__flatdict d;
-  pb__flatdict_init(&d);
-  rc = pb__flatdict_decode(&d, (pb_bytes){copy, n});
-  assert_true(rc == PB_OK || rc == PB_ECORRUPT);
-  pb__flatdict_free(&d);
+  pb_fuzz_nodes(copy, n);
 
   walk_refs(copy, n);
   uint8_t *atom = malloc(n + 2); /* the input as a record body */
@@ -148,9 +149,37 @@ static void random_and_mutated_inputs(void **state) {
   }
 }
 
+/* Mutations of whole collection stores (several levels of nodes). */
+static void mutated_collection_stores(void **state) {
+  (void)state;
+  static const pb_value_kind kinds[] = {PB_VALUE_DICT, PB_VALUE_LIST,
+                                        PB_VALUE_SET, PB_VALUE_HASHDICT};
+  static uint8_t buf[1 << 16];
+  for (size_t k = 0; k < 4; k++) {
+    pb_buf seed;
+    pb_buf_init(&seed);
+    assert_int_equal(pb_fuzz_node_seed(&seed, kinds[k], 60), PB_OK);
+    assert_true(seed.len * 2 <= sizeof buf);
+    pb_fuzz_nodes(seed.data, seed.len); /* the seed itself is consistent */
+    for (int i = 0; i < NODE_ITERATIONS; i++) {
+      size_t n = seed.len;
+      memcpy(buf, seed.data, n);
+      for (int m = 1 + (int)(rnd() % 3); m > 0; m--)
+        mutate(buf, &n, sizeof buf);
+      uint8_t *copy = malloc(n ? n : 1); /* exact size, for ASan */
+      assert_non_null(copy);
+      if (n) memcpy(copy, buf, n);
+      pb_fuzz_nodes(copy, n);
+      free(copy);
+    }
+    pb_buf_free(&seed);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_and_mutated_inputs),
+      cmocka_unit_test(mutated_collection_stores),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,9 @@
  * out "not loaded").
  *
  * Reads of atoms in the unflushed batch return stable heap copies, freed
- * at the next commit (the batch buffer moves as it grows).
+ * at the next commit (the batch buffer moves as it grows): a view a
+ * collection handed out of an uncommitted node dies at the commit, so
+ * tests reopen their handles after each commit.
  */
 #ifndef PB_TEST_COLLSTORE_H
 #define PB_TEST_COLLSTORE_H

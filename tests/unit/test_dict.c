@@ -960,10 +960,10 @@ static void hostile_branches(void **state) {
   pb_value over_branch[] = {U(1), U(4), R(b1)};
   expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, over_branch, 3), "a",
                  PB_ECORRUPT, false);
-  /* A missing child atom. */
+  /* A missing child atom: corrupt, never "no such key". */
   pb_value missing[] = {U(1), U(2), R((pb_atom_ptr){7, 7, 999})};
   expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, missing, 3), "a",
-                 PB_ENOTFOUND, false);
+                 PB_ECORRUPT, false);
   mem_free(&m);
 }
 

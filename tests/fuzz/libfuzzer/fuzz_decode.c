@@ -7,8 +7,8 @@
  *     schemas/every_type.pbs and the geo.pbs it imports (FUZZ_RECORDS
  *     below lists them);
  *   - the runtime's internal decoders of stored data: the atom envelope
- *     (pb__atom_parse), the root Dictionary (pb__flatdict_decode, on the
- *     raw bytes and on the body of a parsed atom), the batch of a commit
+ *     (pb__atom_parse), the collections over hostile nodes (fuzz_nodes.h:
+ *     the input as one node and as a store of nodes), the batch of a commit
  *     (pb__batch_check), a commit record (pb__commit_decode), and the
  *     schema-free pointer walker (pb__atom_refs, on the input as an atom
  *     and on the input behind a record envelope).
@@ -31,8 +31,8 @@
  *      is deterministic, so decode-then-encode reaches a fixed point after
  *      one round); a record with a _MAX_SIZE and no unknown fields
  *      encodes to at most that many bytes;
- *   6. a Dictionary that decodes re-encodes, and the result parses and
- *      decodes again;
+ *   6. the collections accept only consistent trees, and stay consistent
+ *      through a change and a flush (the properties of fuzz_nodes.h);
  *   7. the pointer walker returns a documented code and reports only
  *      non-null pointers, each inside the atom, after the previous one,
  *      and equal to its 20 bytes.
@@ -50,7 +50,7 @@
 #include "atom/batch.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
-#include "collections/flatdict.h"
+#include "fuzz_nodes.h"
 #include "protobase/protobase.h"
 #include "storage/file_format.h"
 
@@ -190,38 +190,6 @@ static void fuzz_check_max_size_every_Point(const every_Point *r, size_t len) {
 
 FUZZ_RECORDS(FUZZ_DEFINE_RECORD)
 
-/* Property 6, and property 2 for the Dictionary decoder. */
-static void fuzz_flatdict(pb_bytes body) {
-  pb__flatdict d;
-  pb__flatdict_init(&d);
-  int rc = pb__flatdict_decode(&d, body);
-  FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_ENOMEM,
-             "pb__flatdict_decode returned %d", rc);
-  if (rc == PB_OK) {
-    pb_buf b;
-    pb_buf_init(&b);
-    pb__flatdict_encode(&d, &b);
-    FUZZ_CHECK(pb_buf_error(&b) == PB_OK, "pb__flatdict_encode gave %d",
-               pb_buf_error(&b));
-    uint32_t type;
-    pb_bytes body2;
-    rc = pb__atom_parse((pb_bytes){b.data, b.len}, &type, &body2);
-    FUZZ_CHECK(rc == PB_OK && type == PB__TYPE_FLATDICT,
-               "a re-encoded Dictionary does not parse (%d, type %u)", rc,
-               (unsigned)type);
-    pb__flatdict d2;
-    pb__flatdict_init(&d2);
-    rc = pb__flatdict_decode(&d2, body2);
-    FUZZ_CHECK(rc == PB_OK, "a re-encoded Dictionary does not decode (%d)",
-               rc);
-    FUZZ_CHECK(d2.count == d.count, "a Dictionary of %zu entries came back "
-               "with %zu", d.count, d2.count);
-    pb__flatdict_free(&d2);
-    pb_buf_free(&b);
-  }
-  pb__flatdict_free(&d);
-}
-
 /* Property 7: where pb__atom_refs reports, and what. */
 typedef struct fuzz_walk {
   pb_bytes atom; /* the atom walked */
@@ -277,10 +245,8 @@ static void fuzz_runtime(const uint8_t *data, size_t size) {
                                     (body.ptr >= data &&
                                      body.ptr + body.len <= data + size)),
                "pb__atom_parse gave a body outside its input");
-    if (type == PB__TYPE_FLATDICT)
-      fuzz_flatdict(body);
   }
-  fuzz_flatdict(all);
+  pb_fuzz_nodes(data, size);
   fuzz_walker(data, size);
 
   rc = pb__batch_check(data, size);

@@ -16,7 +16,10 @@
  *                geo.pbs: defaults, every field set, a nested tree, a
  *                field of a newer schema;
  *   atom-*       each record inside an atom envelope;
- *   dict-*       root Dictionary atoms (pb__flatdict_encode);
+ *   node-*       one collection node of each kind (Dictionary, List,
+ *                Set, HashDictionary), the atom alone;
+ *   store-*      a multi-level collection of each kind as a store of
+ *                frames, children first, root last (fuzz_nodes.h);
  *   batch-*      a commit's batch of atoms, and a whole commit payload.
  *
  * Output is deterministic: the same build writes the same bytes.
@@ -28,9 +31,9 @@
 
 #include "atom/atom.h"
 #include "atom/batch.h"
-#include "collections/flatdict.h"
 #include "protobase/protobase.h"
 #include "storage/file_format.h"
+#include "fuzz_nodes.h"
 
 #include "every_type.pb.h"
 #include "geo.pb.h"
@@ -230,37 +233,35 @@ static void record_seeds(pb_buf *b, pb_buf *atom) {
   put_buf("record-place-unknown-field", b);
 }
 
-static void dict_seeds(pb_buf *b) {
-  pb__flatdict d;
-  pb__flatdict_init(&d);
-  pb__flatdict_encode(&d, b);
-  put_buf("dict-empty", b);
+/* A store of one frame holds the atom right after its length varint. */
+static void put_single_node(const char *name, pb_buf *store) {
+  pb_reader r;
+  pb_reader_init(&r, store->data, store->len);
+  uint64_t len;
+  if (pb_reader_varint(&r, &len) != PB_OK ||
+      len != (uint64_t)(r.end - r.pos)) {
+    fprintf(stderr, "make_decode_seeds: %s: not one frame\n", name);
+    exit(1);
+  }
+  put_file(name, r.pos, (size_t)len);
+  pb_buf_reset(store);
+}
 
-  pb_value v;
-  memset(&v, 0, sizeof v);
-  v.kind = PB_VALUE_INT;
-  v.as.i = -5;
-  pb__flatdict_put(&d, pb_str_from_cstr("count"), &v);
-  v.kind = PB_VALUE_STRING;
-  v.as.s = pb_str_from_cstr("hello");
-  pb__flatdict_put(&d, pb_str_from_cstr("name"), &v);
-  v.kind = PB_VALUE_REF;
-  v.as.ref = (pb_atom_ptr){1, 2, 3};
-  pb__flatdict_put(&d, pb_str_from_cstr("root"), &v);
-  v.kind = PB_VALUE_DOUBLE;
-  v.as.d = 3.25;
-  pb__flatdict_put(&d, pb_str_from_cstr("pi-ish"), &v);
-  v.kind = PB_VALUE_BYTES;
-  v.as.bytes = (pb_bytes){(const uint8_t *)"\1\2", 2};
-  pb__flatdict_put(&d, pb_str_from_cstr("blob"), &v);
-  v.kind = PB_VALUE_BOOL;
-  v.as.b = true;
-  pb__flatdict_put(&d, pb_str_from_cstr("flag"), &v);
-  v.kind = PB_VALUE_NULL;
-  pb__flatdict_put(&d, pb_str_from_cstr("nothing"), &v);
-  pb__flatdict_encode(&d, b);
-  put_buf("dict-mixed", b);
-  pb__flatdict_free(&d);
+static void node_seeds(pb_buf *b) {
+  static const struct {
+    const char *name;
+    pb_value_kind kind;
+  } kinds[] = {{"dict", PB_VALUE_DICT}, {"list", PB_VALUE_LIST},
+               {"set", PB_VALUE_SET}, {"hdict", PB_VALUE_HASHDICT}};
+  char name[64];
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    if (pb_fuzz_node_seed(b, kinds[i].kind, 3) != PB_OK) exit(1);
+    snprintf(name, sizeof name, "node-%s", kinds[i].name);
+    put_single_node(name, b);
+    if (pb_fuzz_node_seed(b, kinds[i].kind, 40) != PB_OK) exit(1);
+    snprintf(name, sizeof name, "store-%s", kinds[i].name);
+    put_buf(name, b);
+  }
 }
 
 static void batch_seeds(pb_buf *b) {
@@ -272,9 +273,8 @@ static void batch_seeds(pb_buf *b) {
   pb_wire_put_uint(b, 1, 9);
   pb__batch_add(&bb, b->data, b->len, &p);
   pb_buf_reset(b);
-  pb__flatdict d;
-  pb__flatdict_init(&d);
-  pb__flatdict_encode(&d, b);
+  pb__atom_begin(b, PB__TYPE_DICT_LEAF); /* an empty Dictionary leaf */
+  pb_wire_put_varint(b, 0);
   pb__batch_add(&bb, b->data, b->len, &p);
   pb_buf_reset(b);
   put_buf("batch-two-atoms", &bb.buf);
@@ -293,7 +293,6 @@ static void batch_seeds(pb_buf *b) {
   pb_buf_append(b, fixed, sizeof fixed);
   pb_buf_append(b, bb.buf.data, bb.buf.len);
   put_buf("batch-commit", b);
-  pb__flatdict_free(&d);
   pb__batch_free(&bb);
 }
 
@@ -308,7 +307,7 @@ int main(int argc, char **argv) {
   pb_buf_init(&atom);
   wire_seeds(&b);
   record_seeds(&b, &atom);
-  dict_seeds(&b);
+  node_seeds(&b);
   batch_seeds(&b);
   pb_buf_free(&b);
   pb_buf_free(&atom);
