@@ -202,6 +202,12 @@ void pb__fs_fail_store(pb__file_storage *fs);
  */
 int pb__fs_flush_locked(pb__file_storage *fs);
 
+/** The file tier's operations (file.c), which open installs. */
+extern const pb__storage_ops pb__file_ops;
+/** Closes the store: flush, cut the preallocated zeros, free (file_open.c).
+ * Errors: PB_EIO (the last fdatasync, or the cut, failed). */
+int pb__fs_close(pb_storage *st);
+
 /**
  * Sets the GROUP window of a file storage: the longest time, in ns, a
  * group leader waits for committers that are on their way to append
