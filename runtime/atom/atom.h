@@ -4,7 +4,8 @@
  *   byte 0      format (PB__ATOM_FORMAT; another value is PB_EVERSION)
  *   varint      type id: below PB__TYPE_RECORD_MIN the runtime's own kinds
  *               (collection nodes); from PB__TYPE_RECORD_MIN on, record types
- *               (the catalog of issue 5 will assign one per fingerprint)
+ *               (every record atom carries PB__TYPE_RECORD_MIN for now: the
+ *               catalog gives fingerprints schema epochs, not type ids)
  *   ...         the body, whose layout the type defines
  *
  * The type id is a small number rather than a 64-bit fingerprint so that a

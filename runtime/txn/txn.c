@@ -185,8 +185,8 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   if (size > PB__ATOM_MAX_SIZE - 16) return PB_ETOOBIG;
   pb_buf_reset(&txn->scratch);
-  /* Until the catalog (issue 5) assigns one id per record type, every
-   * record atom carries the first record type id. */
+  /* Every record atom carries the first record type id: the catalog maps
+   * fingerprints to schema epochs, not to atom type ids (atom/atom.h). */
   pb__atom_begin(&txn->scratch, PB__TYPE_RECORD_MIN);
   pb_buf_append(&txn->scratch, body, size);
   int rc = pb_buf_error(&txn->scratch);

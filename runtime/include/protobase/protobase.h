@@ -324,10 +324,10 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
  * Reads a record atom and gives a view of its encoded body, valid until the
  * transaction ends.  Generated `_load` functions call this.
  * Errors: PB_ENOTFOUND (no atom at `ptr`); PB_ECORRUPT (the atom is damaged
- * or is not a record); PB_EIO.  Not yet checked: that the atom is a record
- * of `type`.  Record atoms carry no per-type id until the catalog of issue 5
- * assigns one per fingerprint; then a record of another type gives
- * PB_ESCHEMA.
+ * or is not a record); PB_EIO.  Not checked: that the atom is a record of
+ * `type`.  Record atoms carry no per-type id (the catalog maps fingerprints
+ * to schema epochs, pb_db_schema_epoch, not to atom type ids), so a REF to
+ * a record of another type decodes as far as its fields allow.
  */
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body);
