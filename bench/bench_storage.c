@@ -192,9 +192,9 @@ static void *pb_txn_worker(void *arg) {
     make_record(i, rec);
     snprintf(name, sizeof name, "n%02u", (unsigned)(i % NNAMES));
     for (;;) {
-      pb_txn *t;
+      pb_txn *t = NULL;
       int rc = pb_txn_begin(w->db, 0, &t);
-      pb_atom_ptr p;
+      pb_atom_ptr p = {0};
       if (rc == PB_OK) rc = pb_txn_put_record(t, &kv_type, rec, REC_LEN, &p);
       pb_value v = {.kind = PB_VALUE_REF, .as.ref = p};
       if (rc == PB_OK) rc = pb_txn_set(t, name, &v);
