@@ -1,7 +1,7 @@
 /*
  * bench_util.c - the helpers of bench_util.h: the clock, splitmix64, the
  * shuffle, the data directory (choice, fresh subdirectories, bytes on disk,
- * file system type) and the process's resident memory.
+ * file system type).
  *
  * The directory code uses nftw to empty a subdirectory and statfs to name
  * the file system; both are Linux/glibc, as the benchmarks are.
@@ -141,14 +141,4 @@ void bench_print_machine(void) {
     printf("WARNING: %s is in memory (tmpfs): fdatasync costs nothing there, "
            "so durable-commit figures mean nothing; use --dir or "
            "$PB_BENCH_DIR on a real disk\n", real);
-}
-
-double bench_rss_mib(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, rss = 0;
-  if (f) {
-    if (fscanf(f, "%lu %lu", &size, &rss) != 2) rss = 0;
-    fclose(f);
-  }
-  return (double)rss * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }

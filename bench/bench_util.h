@@ -56,7 +56,4 @@ const char *bench_fs_name(long type, int *is_tmpfs);
  * warning when bench_dir is in memory. */
 void bench_print_machine(void);
 
-/* The resident set size of this process now, in MiB (/proc/self/statm). */
-double bench_rss_mib(void);
-
 #endif /* PB_BENCH_UTIL_H */
