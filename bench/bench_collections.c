@@ -38,8 +38,10 @@
  *             decodes nodes as the gets reach them (no node cache survives
  *             a transaction), LMDB faults its map's pages in.  The OS page
  *             cache is warm for both (the files were just written).  ns/op.
- *   get warm  the same keys again in the same read transaction.  ns/op.
- *             Also the heap (mallinfo2) the open read transaction holds.
+ *   get warm  the same keys again in the same read transaction, 3 passes
+ *             (the fastest is reported, since this shared machine's noise
+ *             only ever slows a pass down).  ns/op.  Also the heap
+ *             (mallinfo2) the open read transaction holds after them.
  *   put batch random existing keys get a new value, 1,000 per durable
  *             commit, up to --puts [200,000] puts or S [5] seconds.  puts/s.
  *   put 1     one such put per durable commit, up to --commits [2,000]
@@ -77,6 +79,7 @@
 #define KEY_LEN 16          /* Dictionary keys: "k%015llu" */
 #define LOAD_BATCH 50000    /* puts per commit while loading */
 #define PUT_BATCH 1000      /* puts per commit in "put batch" */
+#define WARM_PASSES 3       /* warm passes; the fastest is reported */
 #define GET_SEED 0x6765747300ull
 #define PUT_SEED 0x7075747300ull
 
@@ -377,6 +380,10 @@ static void phase_gets(eng *e, const opseq *q, figures *f) {
   e->ops->begin(e, false);
   f->cold_ns = get_pass(e, q);
   f->warm_ns = get_pass(e, q);
+  for (int i = 1; i < WARM_PASSES; i++) {
+    double ns = get_pass(e, q);
+    if (ns < f->warm_ns) f->warm_ns = ns;
+  }
   f->heap_mib = (heap_bytes() - h0) / (1024.0 * 1024.0);
   e->ops->end(e, false);
   e->ops->close(e);
@@ -489,7 +496,7 @@ static void table(wkind w, const figures *p, const figures *l) {
   row(list ? "random index get, warm" : "random get, warm", "ns/op",
       p->warm_ns, l->warm_ns, quot(p->warm_ns, l->warm_ns), 0);
   /* No ratio: LMDB reads its memory map (the page cache), not the heap. */
-  row("heap held after both passes", "MiB", p->heap_mib, l->heap_mib, 0, 1);
+  row("heap held after the passes", "MiB", p->heap_mib, l->heap_mib, 0, 1);
   if (!list) {
     put_rows("random put, 1,000 per durable commit", "puts/s", &p->batch,
              &l->batch);
