@@ -190,7 +190,7 @@ static void pbe_close(eng *e) {
 static void pbe_begin(eng *e, bool write) {
   unsigned f = write ? PB_CREATE : 0;
   pbe_check(pb_txn_begin(e->db, write ? 0 : PB_RDONLY, &e->txn),
-           "pb_txn_begin");
+            "pb_txn_begin");
   int rc = e->w == W_DICT ? pb_txn_open_dict(e->txn, "c", f, &e->d)
          : e->w == W_LIST ? pb_txn_open_list(e->txn, "c", f, &e->l)
                           : pb_txn_open_hdict(e->txn, "c", f, &e->h);
@@ -266,7 +266,7 @@ static void lme_close(eng *e) { mdb_env_close(e->env); }
 
 static void lme_begin(eng *e, bool write) {
   lme_check(mdb_txn_begin(e->env, NULL, write ? 0 : MDB_RDONLY, &e->mt),
-           "mdb_txn_begin");
+            "mdb_txn_begin");
 }
 
 static void lme_end(eng *e, bool write) {
@@ -287,7 +287,7 @@ static void lme_put(eng *e, const opseq *q, uint64_t k, uint64_t val) {
   uint8_t buf[8];
   MDB_val key = lme_key(e, q, k, buf), v = {sizeof val, &val};
   lme_check(mdb_put(e->mt, e->dbi, &key, &v, e->w == W_LIST ? MDB_APPEND : 0),
-           "mdb_put");
+            "mdb_put");
 }
 
 static uint64_t lme_get(eng *e, const opseq *q, uint64_t k) {
