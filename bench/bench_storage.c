@@ -163,7 +163,8 @@ static pb_storage *pb_open_store(const char *dir, pb_durability dur) {
   pb_storage *st;
   int rc = pb__file_storage_open(dir, &o, g_prealloc ? &g_cio : &g_cio_noalloc,
                                  err, sizeof err, &st);
-  if (rc != PB_OK) bench_die("pb__file_storage_open", err[0] ? err : pb_strerror(rc));
+  if (rc != PB_OK)
+    bench_die("pb__file_storage_open", err[0] ? err : pb_strerror(rc));
   return st;
 }
 

@@ -73,7 +73,8 @@ void bench_mkdir_p(const char *path) {
     mkdir(buf, 0755);
     *p = '/';
   }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST) bench_die(path, strerror(errno));
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    bench_die(path, strerror(errno));
 }
 
 void bench_set_dir(const char *prog, const char *opt) {
