@@ -28,6 +28,7 @@
 #include "collections/dict.h"
 #include "collections/dict_int.h"
 #include "support/collstore.h"
+#include "support/memstore.h"
 #include "test_util.h"
 
 static bool g_tiny; /* --tiny: fanout 4 */
@@ -744,60 +745,6 @@ static void failing_sink_keeps_the_handle(void **state) {
 
 /* --- hostile atoms, through an in-memory source --- */
 
-enum { MEM_MAX = 64 };
-
-typedef struct memstore {
-  uint8_t *atom[MEM_MAX]; /* atom bytes, pointer offset = index + 1 */
-  size_t len[MEM_MAX];    /* their lengths */
-  size_t n;               /* atoms stored */
-} memstore;
-
-static int mem_read(void *arg, pb_atom_ptr p, pb_bytes *out) {
-  memstore *m = arg;
-  if (p.batch_hi != 7 || p.batch_lo != 7 || p.offset == 0 || p.offset > m->n)
-    return PB_ENOTFOUND;
-  *out = (pb_bytes){m->atom[p.offset - 1], m->len[p.offset - 1]};
-  return PB_OK;
-}
-
-static int mem_write(void *arg, const void *atom, size_t len,
-                     pb_atom_ptr *out) {
-  memstore *m = arg;
-  assert_true(m->n < MEM_MAX);
-  m->atom[m->n] = malloc(len ? len : 1);
-  memcpy(m->atom[m->n], atom, len);
-  m->len[m->n] = len;
-  *out = (pb_atom_ptr){7, 7, ++m->n};
-  return PB_OK;
-}
-
-static void mem_free(memstore *m) {
-  for (size_t i = 0; i < m->n; i++) free(m->atom[i]);
-  m->n = 0;
-}
-
-/* The pointer the next atom will get. */
-static pb_atom_ptr mem_next(const memstore *m) {
-  return (pb_atom_ptr){7, 7, m->n + 1};
-}
-
-static pb_atom_ptr mem_node(memstore *m, uint32_t type, const pb_value *v,
-                            size_t n) {
-  pb__sink sink = {mem_write, m};
-  pb_buf b;
-  pb_buf_init(&b);
-  pb_atom_ptr p;
-  assert_int_equal(pb__node_write(&sink, &b, type, v, n, &p), PB_OK);
-  pb_buf_free(&b);
-  return p;
-}
-
-static pb_atom_ptr mem_raw(memstore *m, const void *bytes, size_t len) {
-  pb_atom_ptr p;
-  mem_write(m, bytes, len, &p);
-  return p;
-}
-
 static pb_value KS(const char *s) {
   return (pb_value){.kind = PB_VALUE_STRING, .as.s = S(s)};
 }
@@ -806,21 +753,22 @@ static pb_value R(pb_atom_ptr p) {
 }
 
 /* A leaf atom with the given keys (value = index). */
-static pb_atom_ptr mem_leaf(memstore *m, const char *const *keys, size_t n) {
+static pb_atom_ptr mem_leaf(pb_test_memstore *m, const char *const *keys,
+                            size_t n) {
   pb_value v[16];
   for (size_t i = 0; i < n; i++) {
     v[2 * i] = KS(keys[i]);
     v[2 * i + 1] = U(i);
   }
-  return mem_node(m, PB__TYPE_DICT_LEAF, v, 2 * n);
+  return pb_test_mem_node(m, PB__TYPE_DICT_LEAF, v, 2 * n);
 }
 
 /* Runs every operation on a fresh handle over `root`; those that reach
  * the bad node (all but count, when only a child is bad) must give
  * `want`.  `probe` is a key whose path crosses the bad node. */
-static void expect_refused(memstore *m, pb_atom_ptr root, const char *probe,
-                           int want, bool root_bad) {
-  pb__src src = {mem_read, m};
+static void expect_refused(pb_test_memstore *m, pb_atom_ptr root,
+                           const char *probe, int want, bool root_bad) {
+  pb__src src = {pb_test_mem_read, m};
   pb__dict *d;
   pb_value v = U(1);
   pb_str k;
@@ -853,23 +801,23 @@ static void expect_refused(memstore *m, pb_atom_ptr root, const char *probe,
 
 static void hostile_leaves(void **state) {
   (void)state;
-  memstore m = {0};
+  pb_test_memstore m = {0};
   const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *aa[] = {"a", "a"};
   /* Sanity: a good leaf works. */
   pb_atom_ptr good = mem_leaf(&m, ab, 2);
-  pb__src src = {mem_read, &m};
+  pb__src src = {pb_test_mem_read, &m};
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, good, &d), PB_OK);
   expect_uint(d, "b", 1);
   pb__dict_free(d);
   /* Wrong type, odd value count, a key that is not a string. */
   pb_value one[] = {KS("a"), U(1)};
-  expect_refused(&m, mem_node(&m, PB__TYPE_LIST_LEAF, one, 2), "a",
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_LIST_LEAF, one, 2), "a",
                  PB_ECORRUPT, true);
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_LEAF, one, 1), "a",
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, one, 1), "a",
                  PB_ECORRUPT, true);
   pb_value nokey[] = {U(1), U(1)};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_LEAF, nokey, 2), "a",
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, nokey, 2), "a",
                  PB_ECORRUPT, true);
   /* Keys out of order, a duplicate, a key over the limit. */
   expect_refused(&m, mem_leaf(&m, ba, 2), "a", PB_ECORRUPT, true);
@@ -883,40 +831,40 @@ static void hostile_leaves(void **state) {
   /* Hand-made bytes: a key that is not UTF-8; bytes after the values; an
    * unknown atom format; every truncation of a good leaf. */
   const uint8_t bad_utf8[] = {1, 2, 2, 5, 2, 0xc3, 0x28, 3, 1};
-  expect_refused(&m, mem_raw(&m, bad_utf8, sizeof bad_utf8), "a",
+  expect_refused(&m, pb_test_mem_raw(&m, bad_utf8, sizeof bad_utf8), "a",
                  PB_ECORRUPT, true);
   const uint8_t trailing[] = {1, 2, 2, 5, 1, 'a', 3, 1, 0};
-  expect_refused(&m, mem_raw(&m, trailing, sizeof trailing), "a",
+  expect_refused(&m, pb_test_mem_raw(&m, trailing, sizeof trailing), "a",
                  PB_ECORRUPT, true);
   const uint8_t format[] = {9, 2, 2, 5, 1, 'a', 3, 1};
-  expect_refused(&m, mem_raw(&m, format, sizeof format), "a", PB_EVERSION,
-                 true);
+  expect_refused(&m, pb_test_mem_raw(&m, format, sizeof format), "a",
+                 PB_EVERSION, true);
   size_t glen = m.len[good.offset - 1];
   uint8_t *gbytes = malloc(glen);
   memcpy(gbytes, m.atom[good.offset - 1], glen);
   for (size_t cut = 0; cut < glen; cut++) {
-    pb_atom_ptr p = mem_raw(&m, gbytes, cut);
+    pb_atom_ptr p = pb_test_mem_raw(&m, gbytes, cut);
     expect_refused(&m, p, "a", PB_ECORRUPT, true);
     free(m.atom[--m.n]); /* keep the store small */
   }
   free(gbytes);
-  mem_free(&m);
+  pb_test_mem_free(&m);
 }
 
 /* A branch over leaves [a b] and [m n] with the given separator and
  * counts; the level is 1. */
-static pb_atom_ptr two_leaf_branch(memstore *m, const char *sep, uint64_t c0,
-                                   uint64_t c1) {
+static pb_atom_ptr two_leaf_branch(pb_test_memstore *m, const char *sep,
+                                   uint64_t c0, uint64_t c1) {
   const char *ab[] = {"a", "b"}, *mn[] = {"m", "n"};
   pb_atom_ptr l0 = mem_leaf(m, ab, 2), l1 = mem_leaf(m, mn, 2);
   pb_value v[] = {U(1), U(c0), R(l0), KS(sep), U(c1), R(l1)};
-  return mem_node(m, PB__TYPE_DICT_BRANCH, v, 6);
+  return pb_test_mem_node(m, PB__TYPE_DICT_BRANCH, v, 6);
 }
 
 static void hostile_branches(void **state) {
   (void)state;
-  memstore m = {0};
-  pb__src src = {mem_read, &m};
+  pb_test_memstore m = {0};
+  pb__src src = {pb_test_mem_read, &m};
   pb__dict *d;
   /* Sanity: a good branch works. */
   assert_int_equal(pb__dict_open(&src, two_leaf_branch(&m, "c", 2, 2), &d),
@@ -932,11 +880,11 @@ static void hostile_branches(void **state) {
       {U(1), U(2), R(leaf)}, {U(1), KS("x"), R(leaf)}, {U(1), U(2), U(5)},
       {U(1), U(2), R((pb_atom_ptr){0, 0, 0})}, {U(0), U(2), R(leaf)},
       {U(PB__COLL_MAX_DEPTH), U(2), R(leaf)}, {KS("x"), U(2), R(leaf)}};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, shapes[0], 2), "a",
-                 PB_ECORRUPT, true);
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, shapes[0], 2),
+                 "a", PB_ECORRUPT, true);
   for (size_t i = 1; i < sizeof shapes / sizeof *shapes; i++)
-    expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, shapes[i], 3), "a",
-                   PB_ECORRUPT, true);
+    expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, shapes[i], 3),
+                   "a", PB_ECORRUPT, true);
   /* A count of zero (the root is refused), and counts that do not match
    * the child (refused when the child is loaded). */
   expect_refused(&m, two_leaf_branch(&m, "c", 0, 2), "a", PB_ECORRUPT, true);
@@ -949,22 +897,22 @@ static void hostile_branches(void **state) {
   /* Separators out of order. */
   pb_value unordered[] = {U(1), U(2), R(leaf), KS("q"), U(2), R(leaf),
                           KS("p"), U(2), R(leaf)};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, unordered, 9), "a",
-                 PB_ECORRUPT, true);
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, unordered, 9),
+                 "a", PB_ECORRUPT, true);
   /* A level-2 branch whose child is a leaf; a level-1 branch whose child
    * is a branch. */
   pb_value over_leaf[] = {U(2), U(2), R(leaf)};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, over_leaf, 3), "a",
-                 PB_ECORRUPT, false);
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, over_leaf, 3),
+                 "a", PB_ECORRUPT, false);
   pb_atom_ptr b1 = two_leaf_branch(&m, "c", 2, 2);
   pb_value over_branch[] = {U(1), U(4), R(b1)};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, over_branch, 3), "a",
-                 PB_ECORRUPT, false);
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, over_branch, 3),
+                 "a", PB_ECORRUPT, false);
   /* A missing child atom: corrupt, never "no such key". */
-  pb_value missing[] = {U(1), U(2), R((pb_atom_ptr){7, 7, 999})};
-  expect_refused(&m, mem_node(&m, PB__TYPE_DICT_BRANCH, missing, 3), "a",
-                 PB_ECORRUPT, false);
-  mem_free(&m);
+  pb_value missing[] = {U(1), U(2), R(PB_TEST_MEM_PTR(999))};
+  expect_refused(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, missing, 3),
+                 "a", PB_ECORRUPT, false);
+  pb_test_mem_free(&m);
 }
 
 /* Cycles: a branch whose child is itself, and two branches that point to
@@ -972,25 +920,25 @@ static void hostile_branches(void **state) {
  * first repeat instead of at the depth limit. */
 static void hostile_cycles(void **state) {
   (void)state;
-  memstore m = {0};
+  pb_test_memstore m = {0};
   for (uint64_t level = 1; level <= 3; level++) {
-    pb_value self[] = {U(level), U(5), R(mem_next(&m))};
-    pb_atom_ptr p = mem_node(&m, PB__TYPE_DICT_BRANCH, self, 3);
+    pb_value self[] = {U(level), U(5), R(pb_test_mem_next(&m))};
+    pb_atom_ptr p = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, self, 3);
     expect_refused(&m, p, "a", PB_ECORRUPT, false);
   }
-  pb_atom_ptr a = mem_next(&m);
-  pb_atom_ptr b = {7, 7, a.offset + 1};
+  pb_atom_ptr a = pb_test_mem_next(&m);
+  pb_atom_ptr b = PB_TEST_MEM_PTR(a.offset + 1);
   pb_value va[] = {U(2), U(5), R(b)}, vb[] = {U(1), U(5), R(a)};
-  mem_node(&m, PB__TYPE_DICT_BRANCH, va, 3);
-  mem_node(&m, PB__TYPE_DICT_BRANCH, vb, 3);
+  pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, va, 3);
+  pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, vb, 3);
   expect_refused(&m, a, "a", PB_ECORRUPT, false);
   /* A chain deeper than the limit can only claim a level above it. */
   pb_atom_ptr prev = mem_leaf(&m, (const char *const[]){"a"}, 1);
   for (uint64_t level = 1; level <= PB__COLL_MAX_DEPTH + 2; level++) {
     pb_value v[] = {U(level), U(1), R(prev)};
-    prev = mem_node(&m, PB__TYPE_DICT_BRANCH, v, 3);
+    prev = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, v, 3);
     if (level == PB__COLL_MAX_DEPTH - 1) { /* the deepest that is fine */
-      pb__src src = {mem_read, &m};
+      pb__src src = {pb_test_mem_read, &m};
       pb__dict *d;
       unsigned h;
       assert_int_equal(pb__dict_open(&src, prev, &d), PB_OK);
@@ -1007,7 +955,7 @@ static void hostile_cycles(void **state) {
     }
   }
   expect_refused(&m, prev, "a", PB_ECORRUPT, true);
-  mem_free(&m);
+  pb_test_mem_free(&m);
 }
 
 /* Valid but sparse trees (one-child branches, one-entry leaves, as other
@@ -1016,16 +964,16 @@ static void hostile_cycles(void **state) {
  * of loading it to collapse. */
 static void sparse_trees_are_edited(void **state) {
   (void)state;
-  memstore m = {0};
-  pb__src src = {mem_read, &m};
-  pb__sink sink = {mem_write, &m};
+  pb_test_memstore m = {0};
+  pb__src src = {pb_test_mem_read, &m};
+  pb__sink sink = {pb_test_mem_write, &m};
   pb_atom_ptr la = mem_leaf(&m, (const char *const[]){"a"}, 1);
   pb_atom_ptr lm = mem_leaf(&m, (const char *const[]){"m"}, 1);
   pb_value vb[] = {U(1), U(1), R(la)}, vc[] = {U(1), U(1), R(lm)};
-  pb_atom_ptr b = mem_node(&m, PB__TYPE_DICT_BRANCH, vb, 3);
-  pb_atom_ptr c = mem_node(&m, PB__TYPE_DICT_BRANCH, vc, 3);
+  pb_atom_ptr b = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, vb, 3);
+  pb_atom_ptr c = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, vc, 3);
   pb_value vr[] = {U(2), U(1), R(b), KS("m"), U(1), R(c)};
-  pb_atom_ptr root = mem_node(&m, PB__TYPE_DICT_BRANCH, vr, 6);
+  pb_atom_ptr root = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, vr, 6);
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
   assert_int_equal(pb__dict_verify(d, false), PB_OK);
@@ -1049,7 +997,7 @@ static void sparse_trees_are_edited(void **state) {
   assert_int_equal(pb__dict_flush(d, &sink, &r2), PB_OK);
   assert_true(pb_atom_ptr_is_null(r2));
   pb__dict_free(d);
-  mem_free(&m);
+  pb_test_mem_free(&m);
 }
 
 /* Random byte flips in the atoms of a good three-level tree: every
@@ -1059,15 +1007,15 @@ static void hostile_random_flips(void **state) {
   (void)state;
   unsigned saved = pb__coll_fanout;
   pb__coll_fanout = 4;
-  memstore m = {0};
-  pb__src src = {mem_read, &m};
+  pb_test_memstore m = {0};
+  pb__src src = {pb_test_mem_read, &m};
   bulk_input in;
   bulk_make(&in, 40, "f%02u");
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, (pb_atom_ptr){0, 0, 0}, &d), PB_OK);
   assert_int_equal(pb__dict_bulk_load(d, in.keys, in.vals, in.n), PB_OK);
   pb_atom_ptr root;
-  pb__sink sink = {mem_write, &m};
+  pb__sink sink = {pb_test_mem_write, &m};
   assert_int_equal(pb__dict_flush(d, &sink, &root), PB_OK);
   pb__dict_free(d);
   uint32_t x = 12345;
@@ -1106,7 +1054,7 @@ static void hostile_random_flips(void **state) {
   print_message("  flips: %d ok, %d not found, %d corrupt, %d version\n",
                 outcomes[0], outcomes[1], outcomes[2], outcomes[3]);
   assert_true(outcomes[2] > 0);
-  mem_free(&m);
+  pb_test_mem_free(&m);
   bulk_free(&in);
   pb__coll_fanout = saved;
 }

@@ -29,6 +29,7 @@
 #include "collections/hash.h"
 #include "collections/hash_int.h"
 #include "support/collstore.h"
+#include "support/memstore.h"
 #include "support/hashkeys.h"
 #include "test_util.h"
 
@@ -765,62 +766,9 @@ static void walker_finds_children(void **state) {
 
 /* --- Hostile nodes --- */
 
-/* Atoms in memory at pointers {1, 0, 1..n}. */
-typedef struct memstore {
-  uint8_t *atom[256];
-  size_t len[256];
-  unsigned n;
-} memstore;
-
-static int mem_read(void *arg, pb_atom_ptr p, pb_bytes *out) {
-  memstore *m = arg;
-  if (p.batch_hi != 1 || p.batch_lo != 0 || p.offset == 0 || p.offset > m->n)
-    return PB_ENOTFOUND;
-  *out = (pb_bytes){m->atom[p.offset - 1], m->len[p.offset - 1]};
-  return PB_OK;
-}
-
-static int mem_write(void *arg, const void *atom, size_t len,
-                     pb_atom_ptr *out) {
-  memstore *m = arg;
-  assert_true(m->n < 256);
-  m->atom[m->n] = malloc(len ? len : 1);
-  memcpy(m->atom[m->n], atom, len);
-  m->len[m->n++] = len;
-  *out = (pb_atom_ptr){1, 0, m->n};
-  return PB_OK;
-}
-
-static void mem_free(memstore *m) {
-  for (unsigned i = 0; i < m->n; i++) free(m->atom[i]);
-  m->n = 0;
-}
-
-/* The pointer the next atom will get. */
-static pb_atom_ptr mem_next(const memstore *m) {
-  return (pb_atom_ptr){1, 0, m->n + 1};
-}
-
-static pb_atom_ptr mem_node(memstore *m, uint32_t type, const pb_value *v,
-                            size_t n) {
-  pb__sink sink = {mem_write, m};
-  pb_buf b;
-  pb_buf_init(&b);
-  pb_atom_ptr p;
-  assert_int_equal(pb__node_write(&sink, &b, type, v, n, &p), PB_OK);
-  pb_buf_free(&b);
-  return p;
-}
-
-static pb_atom_ptr mem_raw(memstore *m, const void *bytes, size_t len) {
-  pb_atom_ptr p;
-  assert_int_equal(mem_write(m, bytes, len, &p), PB_OK);
-  return p;
-}
-
 /* Opens the trie at `root`, counts it (loading every node), frees it. */
-static int try_count(memstore *m, pb_atom_ptr root) {
-  pb__src src = {mem_read, m};
+static int try_count(pb_test_memstore *m, pb_atom_ptr root) {
+  pb__src src = {pb_test_mem_read, m};
   pb__hash *h;
   assert_int_equal(pb__hash_open(&src, root, &h), PB_OK);
   uint64_t n;
@@ -830,8 +778,8 @@ static int try_count(memstore *m, pb_atom_ptr root) {
 }
 
 /* Opens the trie at `root` and looks `key` up. */
-static int try_get(memstore *m, pb_atom_ptr root, const pb_value *key) {
-  pb__src src = {mem_read, m};
+static int try_get(pb_test_memstore *m, pb_atom_ptr root, const pb_value *key) {
+  pb__src src = {pb_test_mem_read, m};
   pb__hash *h;
   assert_int_equal(pb__hash_open(&src, root, &h), PB_OK);
   pb_value v;
@@ -870,7 +818,7 @@ static pb_value pick(uint64_t from, unsigned f0, bool differ, unsigned g1) {
 
 static void hostile_nodes(void **state) {
   (void)state;
-  memstore m = {.n = 0};
+  pb_test_memstore m = {.n = 0};
   pb_value a = U(1), va = U(100);
   unsigned fa = pb__hash_frag(hash_of(&a), 0);
   pb_value b = pick(2, fa, true, 32), vb = U(200);
@@ -880,51 +828,55 @@ static void hostile_nodes(void **state) {
   pb_value two[6] = {U((1u << fa) | (1u << fb)), U(0), pair[0], pair[1],
                      pair[2], pair[3]};
   /* The well-formed root, as a control. */
-  pb_atom_ptr good = mem_node(&m, PB__TYPE_HASH_NODE, two, 6);
+  pb_atom_ptr good = pb_test_mem_node(&m, PB__TYPE_HASH_NODE, two, 6);
   assert_int_equal(try_count(&m, good), PB_OK);
   assert_int_equal(try_get(&m, good, &b), PB_OK);
   /* Wrong types. */
-  assert_int_equal(try_count(&m, mem_node(&m, PB__TYPE_DICT_LEAF, two, 6)),
-                   PB_ECORRUPT);
-  assert_int_equal(try_get(&m, mem_node(&m, PB__TYPE_HASH_COLLISION, two, 6),
-                           &a), PB_ECORRUPT);
+  assert_int_equal(
+      try_count(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, two, 6)),
+      PB_ECORRUPT);
+  assert_int_equal(
+      try_get(&m, pb_test_mem_node(&m, PB__TYPE_HASH_COLLISION, two, 6), &a),
+      PB_ECORRUPT);
   /* Maps against counts, overlapping, too wide, not UINT, empty. */
   pb_value v[8];
   memcpy(v, two, sizeof two);
   unsigned fc = 0;
   while (fc == fa || fc == fb) fc++;
   v[0] = U((1u << fa) | (1u << fb) | (1u << fc)); /* 3 bits, 2 entries */
-  assert_int_equal(try_count(&m, mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
   memcpy(v, two, sizeof two);
   v[1] = U(1u << fa);
   v[6] = R(good);
-  assert_int_equal(try_count(&m, mem_node(&m, 6, v, 7)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 7)), PB_ECORRUPT);
   memcpy(v, two, sizeof two);
   v[0].as.u |= 1ull << 40;
-  assert_int_equal(try_count(&m, mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
   memcpy(v, two, sizeof two);
   v[0].kind = PB_VALUE_INT;
-  assert_int_equal(try_count(&m, mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
   pb_value empty[2] = {U(0), U(0)};
-  assert_int_equal(try_count(&m, mem_node(&m, 6, empty, 2)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, empty, 2)),
+                   PB_ECORRUPT);
   /* An entry in a slot its hash does not name. */
   pb_value wrong[4] = {U(1u << ((fa + 1) % 32)), U(0), a, va};
-  assert_int_equal(try_count(&m, mem_node(&m, 6, wrong, 4)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, wrong, 4)),
+                   PB_ECORRUPT);
   /* Children: null, not a REF, missing, itself, a cycle of two. */
   pb_value kid[3] = {U(0), U(1u << fa), R((pb_atom_ptr){0})};
-  assert_int_equal(try_count(&m, mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
   kid[2] = U(5);
-  assert_int_equal(try_count(&m, mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
-  kid[2] = R((pb_atom_ptr){1, 0, 999});
-  assert_int_equal(try_count(&m, mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
-  kid[2] = R(mem_next(&m));
-  pb_atom_ptr self = mem_node(&m, 6, kid, 3);
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  kid[2] = R(PB_TEST_MEM_PTR(999));
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  kid[2] = R(pb_test_mem_next(&m));
+  pb_atom_ptr self = pb_test_mem_node(&m, 6, kid, 3);
   assert_int_equal(try_count(&m, self), PB_ECORRUPT);
-  pb_atom_ptr x = mem_next(&m), y = {1, 0, x.offset + 1};
+  pb_atom_ptr x = pb_test_mem_next(&m), y = PB_TEST_MEM_PTR(x.offset + 1);
   kid[2] = R(y);
-  mem_node(&m, 6, kid, 3);
+  pb_test_mem_node(&m, 6, kid, 3);
   kid[2] = R(x);
-  mem_node(&m, 6, kid, 3);
+  pb_test_mem_node(&m, 6, kid, 3);
   assert_int_equal(try_count(&m, x), PB_ECORRUPT);
   /* A child holding one entry alone (it belongs in its parent), then the
    * same child with a second key as a control, then with a key whose
@@ -932,37 +884,39 @@ static void hostile_nodes(void **state) {
   unsigned ga = pb__hash_frag(hash_of(&a), 1);
   pb_value lone[4] = {U(1u << ga), U(0), a, va};
   kid[1] = U(1u << fa);
-  kid[2] = R(mem_node(&m, 6, lone, 4));
-  assert_int_equal(try_count(&m, mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  kid[2] = R(pb_test_mem_node(&m, 6, lone, 4));
+  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
   pb_value a2 = pick(2, fa, false, ga);
   unsigned g2 = pb__hash_frag(hash_of(&a2), 1);
   pb_value duo[6] = {U((1u << ga) | (1u << g2)), U(0),
                      ga < g2 ? a : a2, va, ga < g2 ? a2 : a, va};
-  kid[2] = R(mem_node(&m, 6, duo, 6));
-  pb_atom_ptr deep = mem_node(&m, 6, kid, 3);
+  kid[2] = R(pb_test_mem_node(&m, 6, duo, 6));
+  pb_atom_ptr deep = pb_test_mem_node(&m, 6, kid, 3);
   assert_int_equal(try_count(&m, deep), PB_OK);
   assert_int_equal(try_get(&m, deep, &a2), PB_OK);
   unsigned gb = pb__hash_frag(hash_of(&b), 1);
   if (gb != ga) {
     pb_value stray[6] = {U((1u << ga) | (1u << gb)), U(0),
                          ga < gb ? a : b, va, ga < gb ? b : a, va};
-    kid[2] = R(mem_node(&m, 6, stray, 6));
-    assert_int_equal(try_count(&m, mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+    kid[2] = R(pb_test_mem_node(&m, 6, stray, 6));
+    assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)),
+                     PB_ECORRUPT);
   }
   /* Truncated atoms, and a byte too many. */
   pb_bytes whole = {NULL, 0};
-  assert_int_equal(mem_read(&m, good, &whole), PB_OK);
+  assert_int_equal(pb_test_mem_read(&m, good, &whole), PB_OK);
   uint8_t buf[256];
   assert_true(whole.len < sizeof buf);
   memcpy(buf, whole.ptr, whole.len);
   for (size_t cut = 0; cut < whole.len; cut++) {
-    if (m.n == 256) mem_free(&m); /* pointers restart; buf has the bytes */
-    assert_int_equal(try_count(&m, mem_raw(&m, buf, cut)), PB_ECORRUPT);
+    if (m.n == PB_TEST_MEM_MAX) /* pointers restart; buf has the bytes */
+      pb_test_mem_free(&m);
+    assert_int_equal(try_count(&m, pb_test_mem_raw(&m, buf, cut)), PB_ECORRUPT);
   }
   buf[whole.len] = 0;
-  assert_int_equal(try_count(&m, mem_raw(&m, buf, whole.len + 1)),
+  assert_int_equal(try_count(&m, pb_test_mem_raw(&m, buf, whole.len + 1)),
                    PB_ECORRUPT);
-  mem_free(&m);
+  pb_test_mem_free(&m);
 }
 
 /* Every key hashes to CONST_H, except UINT 999. */
@@ -974,11 +928,11 @@ static uint64_t mostly_const(const void *b, size_t n) {
 
 /* Nodes from level `from` down to `to` - 1, each with one child: the
  * next level's, and finally `leaf` at level `to`.  Gives the top one. */
-static pb_atom_ptr chain(memstore *m, pb_atom_ptr leaf, unsigned from,
+static pb_atom_ptr chain(pb_test_memstore *m, pb_atom_ptr leaf, unsigned from,
                          unsigned to) {
   for (unsigned level = to; level-- > from;) {
     pb_value v[3] = {U(0), U(1u << pb__hash_frag(CONST_H, level)), R(leaf)};
-    leaf = mem_node(m, PB__TYPE_HASH_NODE, v, 3);
+    leaf = pb_test_mem_node(m, PB__TYPE_HASH_NODE, v, 3);
   }
   return leaf;
 }
@@ -986,10 +940,10 @@ static pb_atom_ptr chain(memstore *m, pb_atom_ptr leaf, unsigned from,
 static void hostile_collisions(void **state) {
   (void)state;
   pb__hash_fn = mostly_const;
-  memstore m = {.n = 0};
+  pb_test_memstore m = {.n = 0};
   pb_value k1 = U(1), k2 = U(2), k3 = U(3), v = U(7);
   pb_value ok[7] = {U(CONST_H), k1, v, k2, v, k3, v};
-  pb_atom_ptr coll = mem_node(&m, PB__TYPE_HASH_COLLISION, ok, 7);
+  pb_atom_ptr coll = pb_test_mem_node(&m, PB__TYPE_HASH_COLLISION, ok, 7);
   pb_atom_ptr good = chain(&m, coll, 0, PB__HASH_COLL_LEVEL);
   assert_int_equal(try_count(&m, good), PB_OK); /* the control */
   assert_int_equal(try_get(&m, good, &k3), PB_OK);
@@ -997,32 +951,32 @@ static void hostile_collisions(void **state) {
    * another hash. */
   pb_value bad[7];
   memcpy(bad, ok, sizeof ok);
-  pb_atom_ptr one = mem_node(&m, 7, bad, 3);
+  pb_atom_ptr one = pb_test_mem_node(&m, 7, bad, 3);
   assert_int_equal(try_count(&m, chain(&m, one, 0, 13)), PB_ECORRUPT);
   bad[1] = k2, bad[3] = k1;
-  pb_atom_ptr unsorted = mem_node(&m, 7, bad, 5);
+  pb_atom_ptr unsorted = pb_test_mem_node(&m, 7, bad, 5);
   assert_int_equal(try_count(&m, chain(&m, unsorted, 0, 13)), PB_ECORRUPT);
   bad[1] = k1, bad[3] = k1;
-  pb_atom_ptr twice = mem_node(&m, 7, bad, 5);
+  pb_atom_ptr twice = pb_test_mem_node(&m, 7, bad, 5);
   assert_int_equal(try_count(&m, chain(&m, twice, 0, 13)), PB_ECORRUPT);
   memcpy(bad, ok, sizeof ok);
   bad[0] = U(CONST_H ^ 1);
-  pb_atom_ptr other = mem_node(&m, 7, bad, 5);
+  pb_atom_ptr other = pb_test_mem_node(&m, 7, bad, 5);
   assert_int_equal(try_count(&m, chain(&m, other, 0, 13)), PB_ECORRUPT);
   memcpy(bad, ok, sizeof ok);
   bad[5] = U(999);
-  pb_atom_ptr stray = mem_node(&m, 7, bad, 7);
+  pb_atom_ptr stray = pb_test_mem_node(&m, 7, bad, 7);
   assert_int_equal(try_count(&m, chain(&m, stray, 0, 13)), PB_ECORRUPT);
   /* A collision node one level too high; a CHAMP node at level 13. */
   assert_int_equal(try_count(&m, chain(&m, coll, 0, 12)), PB_ECORRUPT);
   pb_value champ[6] = {U(3), U(0), k1, v, k2, v};
-  pb_atom_ptr low = mem_node(&m, 6, champ, 6);
+  pb_atom_ptr low = pb_test_mem_node(&m, 6, champ, 6);
   assert_int_equal(try_count(&m, chain(&m, low, 0, 13)), PB_ECORRUPT);
   /* Level 12 has 16 slots: a child in slot 20 is out of range. */
   pb_value wide[3] = {U(0), U(1u << 20), R(coll)};
-  pb_atom_ptr l12 = mem_node(&m, 6, wide, 3);
+  pb_atom_ptr l12 = pb_test_mem_node(&m, 6, wide, 3);
   assert_int_equal(try_count(&m, chain(&m, l12, 0, 12)), PB_ECORRUPT);
-  mem_free(&m);
+  pb_test_mem_free(&m);
 }
 
 /* --- Sets --- */
