@@ -85,7 +85,9 @@ typedef struct pb__cache_item {
  * Loads the value of `key` on a miss (pb__cache_get_or_load): fills *out
  * and returns PB_OK, or returns an error (any code; *out is then ignored).
  * Runs with no cache lock held, once per miss however many threads asked.
- * It may use the cache for OTHER keys; asking for its own key deadlocks.
+ * It may call pb__cache_put for any key (its own too: that value is then
+ * kept, and the loaded one destroyed), and the other functions for other
+ * keys; a pb__cache_get_or_load of its own key deadlocks.
  */
 typedef int (*pb__cache_load_fn)(void *arg, const pb__cache_key *key,
                                  pb__cache_item *out);

@@ -110,6 +110,13 @@ struct pb__cache {
   atomic_uint_fast64_t held_bytes;   /* their sizes */
 };
 
+/** True when two keys are the same key. */
+static inline bool pb__cache_key_eq(const pb__cache_key *a,
+                                    const pb__cache_key *b) {
+  return a->batch_hi == b->batch_hi && a->batch_lo == b->batch_lo &&
+         a->offset == b->offset && a->epoch == b->epoch;
+}
+
 /* cache.c */
 /** malloc, failing on demand (pb__cache_debug_fail_alloc). */
 void *pb__cache_malloc(size_t n);

@@ -170,7 +170,7 @@ int pb__cache_get_or_load(pb__cache *c, const pb__cache_key *key,
   }
   sh->n.misses++;
   for (pb__cache_flight *f = sh->flights; f; f = f->next)
-    if (f->hash == h && memcmp(&f->key, key, sizeof *key) == 0)
+    if (f->hash == h && pb__cache_key_eq(&f->key, key))
       return wait_for(sh, f, out);
 
   /* The leader. */

@@ -27,11 +27,6 @@
 
 #define PB__TABLE_MIN 64u /* initial buckets */
 
-static bool key_eq(const pb__cache_key *a, const pb__cache_key *b) {
-  return a->batch_hi == b->batch_hi && a->batch_lo == b->batch_lo &&
-         a->offset == b->offset && a->epoch == b->epoch;
-}
-
 static struct pb__cache_entry *as_entry(pb__cache_node *n) {
   assert(n->queue == PB__CACHE_A1IN || n->queue == PB__CACHE_AM);
   return (struct pb__cache_entry *)n; /* node is the first member */
@@ -118,7 +113,7 @@ static void table_remove(pb__cache_shard *sh, pb__cache_node *n) {
 pb__cache_node *pb__shard_find(pb__cache_shard *sh, const pb__cache_key *key,
                                uint64_t hash) {
   for (pb__cache_node *n = sh->table[hash & sh->mask]; n; n = n->hnext)
-    if (n->hash == hash && key_eq(&n->key, key)) return n;
+    if (n->hash == hash && pb__cache_key_eq(&n->key, key)) return n;
   return NULL;
 }
 
