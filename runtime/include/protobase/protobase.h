@@ -513,6 +513,49 @@ int pb_hdict_iter_open(pb_hdict *h, pb_hdict_iter **out);
 int pb_hdict_iter_next(pb_hdict_iter *it, pb_value *key, pb_value *val);
 void pb_hdict_iter_close(pb_hdict_iter *it);
 
+/* --- Atom cache statistics (SPEC 8; docs/cache.md) --- */
+
+/** Buckets of pb_cache_stats.load_latency. */
+#define PB_CACHE_LATENCY_BUCKETS 20
+
+/**
+ * Counters of one atom cache (the bytes cache or the object cache) since
+ * it was created, and its size now.  Memory is fixed: the load times go to
+ * a histogram of PB_CACHE_LATENCY_BUCKETS buckets whose bounds double:
+ * bucket 0 counts loads faster than 256 ns, bucket i (1 <= i <= 18) loads
+ * of at least 2^(i+7) ns and less than 2^(i+8) ns (the last of these ends
+ * at 67.1 ms), bucket 19 the slower ones.  A lookup is a get, or the
+ * lookup of a get-or-load; a caller that waited for another's load
+ * counts as a miss and as a wait.
+ */
+typedef struct pb_cache_stats {
+  uint64_t hits;         /* lookups that found the key resident */
+  uint64_t misses;       /* lookups that did not (waits included) */
+  double hit_ratio;      /* hits / (hits + misses); 0 before any lookup */
+  uint64_t insertions;   /* new keys cached (puts and loads) */
+  uint64_t evictions;    /* entries removed to make room */
+  uint64_t ghost_hits;   /* insertions of a key found in the ghost list,
+                            which went straight to the protected queue */
+  uint64_t rejected;     /* values larger than a shard's byte limit,
+                            given out but not cached */
+  uint64_t bytes;        /* sizes of the resident entries, now */
+  uint64_t entries;      /* resident entries, now */
+  uint64_t a1in_entries; /* of which on probation (A1in), now */
+  uint64_t am_entries;   /* of which protected (Am), now */
+  uint64_t ghosts;       /* keys in the ghost list (A1out), now */
+  uint64_t max_bytes;    /* the byte limit */
+  uint64_t max_entries;  /* the entry limit */
+  uint64_t held_entries; /* values no longer cached that a reader still
+                            holds (outside the limits), now */
+  uint64_t held_bytes;   /* their sizes, now */
+  uint64_t waits;        /* single-flight: lookups that waited for the
+                            load another caller was running */
+  uint64_t loads;        /* loader runs */
+  uint64_t load_errors;  /* loader runs that returned an error */
+  uint64_t load_ns;      /* total time spent in loaders, nanoseconds */
+  uint64_t load_latency[PB_CACHE_LATENCY_BUCKETS]; /* loads by run time */
+} pb_cache_stats;
+
 #ifdef __cplusplus
 }
 #endif
