@@ -4,10 +4,12 @@
  */
 #include "support/hashkeys.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atom/value.h"
 #include "collections/hash.h"
 
 static uint64_t rng;
@@ -91,4 +93,54 @@ pb_value pb_test_key_of(unsigned i, char *buf) {
     }
   }
   return v;
+}
+
+/* --- the key index --- */
+
+typedef struct enc {
+  uint8_t bytes[64]; /* the key's value encoding */
+  size_t len;
+  unsigned idx;      /* its number */
+} enc;
+
+static enc table[PB_TEST_KEY_INDEX_MAX];
+static unsigned table_n;
+
+static int enc_cmp(const void *pa, const void *pb) {
+  const enc *a = pa, *b = pb;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->bytes, b->bytes, n);
+  return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Encodes k into e; false if it has no encoding or is too long. */
+static bool encode_to(const pb_value *k, enc *e) {
+  pb_buf b;
+  pb_buf_init(&b);
+  pb__value_encode(&b, k);
+  bool ok = pb_buf_error(&b) == PB_OK && b.len <= sizeof e->bytes;
+  if (ok) memcpy(e->bytes, b.data, b.len), e->len = b.len;
+  pb_buf_free(&b);
+  return ok;
+}
+
+void pb_test_key_index_build(unsigned u) {
+  if (u > PB_TEST_KEY_INDEX_MAX) abort();
+  for (unsigned i = 0; i < u; i++) {
+    char kb[PB_TEST_KEY_BUF];
+    pb_value k = pb_test_key_of(i, kb);
+    if (!encode_to(&k, &table[i])) abort();
+    table[i].idx = i;
+  }
+  qsort(table, u, sizeof *table, enc_cmp);
+  for (unsigned i = 1; i < u; i++) /* the keys are distinct */
+    if (enc_cmp(&table[i - 1], &table[i]) >= 0) abort();
+  table_n = u;
+}
+
+unsigned pb_test_key_index(const pb_value *k) {
+  enc e;
+  if (!encode_to(k, &e)) return UINT_MAX;
+  const enc *hit = bsearch(&e, table, table_n, sizeof *table, enc_cmp);
+  return hit ? hit->idx : UINT_MAX;
 }

@@ -1,8 +1,9 @@
 /*
  * tests/support/hashkeys.h - what the HashDictionary and Set tests share:
  * a seeded random stream (splitmix64), a low-entropy hash that makes deep
- * tries and collision nodes out of ordinary keys, and a universe of keys
- * of every kind a hashed key may be.
+ * tries and collision nodes out of ordinary keys, a universe of keys of
+ * every kind a hashed key may be, and an index that names a key by its
+ * encoding.
  *
  * The random stream is one per process (the tests are single-threaded).
  */
@@ -48,5 +49,17 @@ uint64_t pb_test_low_entropy(const void *bytes, size_t len);
  * payload.
  */
 pb_value pb_test_key_of(unsigned i, char *buf);
+
+/** The most keys pb_test_key_index_build indexes. */
+#define PB_TEST_KEY_INDEX_MAX 8192u
+
+/**
+ * Indexes keys 0..u-1 of pb_test_key_of by their encodings (sorted), so
+ * that a key a trie gives back can be named; aborts if u is over
+ * PB_TEST_KEY_INDEX_MAX or two keys encode alike.  One index per process.
+ */
+void pb_test_key_index_build(unsigned u);
+/** The number i < u of key `k` in the index, or UINT_MAX if it is none. */
+unsigned pb_test_key_index(const pb_value *k);
 
 #endif /* PB_TEST_HASHKEYS_H */

@@ -46,52 +46,11 @@ static uint64_t seed = 0x9a5e5eed2024ULL;
 
 #define U 3000u
 
-
-typedef struct enc {
-  uint8_t bytes[64];
-  size_t len;
-  unsigned idx;
-} enc;
-
-static enc table[U]; /* every key's encoding, sorted */
-
-static int enc_cmp(const void *pa, const void *pb) {
-  const enc *a = pa, *b = pb;
-  size_t n = a->len < b->len ? a->len : b->len;
-  int c = memcmp(a->bytes, b->bytes, n);
-  return c ? c : (a->len > b->len) - (a->len < b->len);
-}
-
-static void encode_to(const pb_value *k, enc *e) {
-  pb_buf b;
-  pb_buf_init(&b);
-  pb__value_encode(&b, k);
-  assert_int_equal(pb_buf_error(&b), PB_OK);
-  assert_true(b.len <= sizeof e->bytes);
-  memcpy(e->bytes, b.data, b.len);
-  e->len = b.len;
-  pb_buf_free(&b);
-}
-
-static void build_table(void) {
-  for (unsigned i = 0; i < U; i++) {
-    char kb[48];
-    pb_value k = pb_test_key_of(i, kb);
-    encode_to(&k, &table[i]);
-    table[i].idx = i;
-  }
-  qsort(table, U, sizeof *table, enc_cmp);
-  for (unsigned i = 1; i < U; i++) /* the keys are distinct */
-    assert_true(enc_cmp(&table[i - 1], &table[i]) < 0);
-}
-
 /* The number of key `k` in the universe (asserts that it is one). */
 static unsigned index_of(const pb_value *k) {
-  enc e;
-  encode_to(k, &e);
-  const enc *hit = bsearch(&e, table, U, sizeof *table, enc_cmp);
-  assert_non_null(hit);
-  return hit->idx;
+  unsigned i = pb_test_key_index(k);
+  assert_true(i < U);
+  return i;
 }
 
 /* Asserts that two flushed tries are the same bytes, node for node (the
@@ -317,7 +276,8 @@ static void algebra_check(run *r) {
   for (pb__set_op op = PB__SET_UNION; op <= PB__SET_DIFFERENCE; op++) {
     check_op(r, &r->cs, r->s, r->m.in, b, bin, op);
     check_op(r, bcs, b, bin, r->s, r->m.in, op);
-    if (pb_test_below(8) == 0) check_op(r, &r->cs, r->s, r->m.in, r->s, r->m.in, op);
+    if (pb_test_below(8) == 0)
+      check_op(r, &r->cs, r->s, r->m.in, r->s, r->m.in, op);
   }
   compare_set(b, bin, bn); /* b did not change */
   pb__hash_free(b);
@@ -390,8 +350,10 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
   pb_test_cstore_open(&r->cs, r->dir);
   pb_test_cstore_open(&r->other, r->other_dir);
   assert_int_equal(pb__hash_open(&r->cs.src, (pb_atom_ptr){0}, &r->s), PB_OK);
-  unsigned next_full = 20 + pb_test_below(61), next_cycle = 100 + pb_test_below(301);
-  unsigned next_mode = 2000 + pb_test_below(4000), next_alg = 150 + pb_test_below(351);
+  unsigned next_full = 20 + pb_test_below(61),
+           next_cycle = 100 + pb_test_below(301);
+  unsigned next_mode = 2000 + pb_test_below(4000),
+           next_alg = 150 + pb_test_below(351);
   for (r->op = 0; r->op < ops; r->op++) {
     last_op = r->op;
     step(r);
@@ -402,7 +364,8 @@ static void phase(const char *name, pb__hash_fn_t fn, unsigned ops,
     if (r->op == next_mode) { /* grow, then drain down to empty, ... */
       if (r->drain) empty_out(r);
       r->drain = !r->drain;
-      next_mode += r->drain ? 500 + pb_test_below(2000) : 2000 + pb_test_below(4000);
+      next_mode +=
+          r->drain ? 500 + pb_test_below(2000) : 2000 + pb_test_below(4000);
     }
     if (r->op == next_full) {
       full_compare(r);
@@ -464,7 +427,7 @@ static int after_phase(void **state) {
 int main(int argc, char **argv) {
   tiny = pb_test_coll_args(argc, argv);
   seed = pb_test_seed_from("test_set_prop", argc, argv, seed);
-  build_table();
+  pb_test_key_index_build(U);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(xxh3_phase, after_phase),
       cmocka_unit_test_teardown(collision_phase, after_phase),
