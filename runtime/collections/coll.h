@@ -53,15 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache/atomcache.h" /* pb__src: where atoms are read */
 #include "protobase/protobase.h"
-
-/** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole
- * atom (envelope included), a view valid while the source's atoms are.
- * Errors it may return: PB_ENOTFOUND, PB_ECORRUPT, PB_EIO, PB_ENOMEM. */
-typedef struct pb__src {
-  int (*read)(void *arg, pb_atom_ptr ptr, pb_bytes *atom);
-  void *arg;
-} pb__src;
 
 /** Where flush writes new atoms: write(arg, atom, len, &ptr) appends one
  * whole atom (envelope included) and gives its pointer at once.  Errors it
@@ -132,6 +125,17 @@ int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
  */
 int pb__node_write(const pb__sink *sink, pb_buf *b, uint32_t type,
                    const pb_value *vals, size_t n, pb_atom_ptr *out);
+
+/**
+ * The object class (cache/atomcache.h) of the collection node atoms of
+ * type id `type`, for the object cache's write-through; NULL for any
+ * other type.  Cannot fail.
+ */
+const pb__obj_class *pb__coll_obj_class(uint32_t type);
+
+/** The classes of the decoded nodes each collection shares through the
+ * object cache (dict_node.c). */
+extern const pb__obj_class pb__dict_obj_class;
 
 /**
  * A deep copy of a value's payload (string, bytes, record body) into one

@@ -214,19 +214,95 @@ static int decode_branch(const pb__node_view *v, unsigned level,
   return PB_OK;
 }
 
-/* Reads and decodes the atom of `kid`; *total is its subtree's size. */
+/* --- the decoded node as the object cache shares it --- */
+
+/* A node decoded with no context (any level, open bounds): immutable
+ * once built, so every handle that loads it takes a private clone. */
+typedef struct dict_obj {
+  pb__obj h;
+  pb__dnode *node; /* its kids are all NOT LOADED */
+  uint64_t total;  /* entries in its subtree */
+} dict_obj;
+
+static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
+                     uint64_t *extra) {
+  (void)ctx;
+  static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
+  pb__node_view v;
+  int rc = pb__node_decode(atom, PB__TYPE_DICT_LEAF, PB__TYPE_DICT_BRANCH, &v);
+  if (rc != PB_OK) return rc;
+  pb__dnode *node;
+  if (v.type == PB__TYPE_DICT_LEAF) rc = decode_leaf(&v, &open, &node);
+  else rc = decode_branch(&v, PB__DLEVEL_ANY, &open, &node);
+  pb__node_view_free(&v);
+  if (rc != PB_OK) return rc;
+  dict_obj *o = malloc(sizeof *o);
+  if (!o) {
+    pb__dnode_free(node);
+    return PB_ENOMEM;
+  }
+  o->h = (pb__obj){&pb__dict_obj_class, 0, NULL};
+  o->node = node;
+  o->total = pb__dict_node_total(node);
+  *extra = sizeof *o + sizeof *node +
+           node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents);
+  *out = &o->h;
+  return PB_OK;
+}
+
+static void obj_destroy(pb__obj *h) {
+  dict_obj *o = (dict_obj *)h;
+  pb__dnode_free(o->node);
+  free(o);
+}
+
+const pb__obj_class pb__dict_obj_class = {"dict node", obj_build,
+                                          obj_destroy};
+
+/* Whether a context-free node fits where it was found: its level, and
+ * its keys inside the bounds its parent gives (they ascend inside it). */
+static bool fits(const pb__dnode *n, unsigned level, const pb__dbounds *b) {
+  if (level != PB__DLEVEL_ANY && n->level != level) return false;
+  if (n->level == 0)
+    return n->n == 0 || (above_lo(b, n->ents[0].key, false) &&
+                         below_hi(b, n->ents[n->n - 1].key));
+  return n->n < 2 || (above_lo(b, n->kids[1].key, true) &&
+                      below_hi(b, n->kids[n->n - 1].key));
+}
+
+/* A private copy of a shared node, for one handle to load into and edit
+ * (the views in it still point into the shared object's atom). */
+static pb__dnode *clone(const pb__dnode *n) {
+  pb__dnode *c = pb__dnode_new(n->level, n->n ? n->n : 1);
+  if (!c) return NULL;
+  if (n->level == 0) memcpy(c->ents, n->ents, n->n * sizeof *n->ents);
+  else memcpy(c->kids, n->kids, n->n * sizeof *n->kids);
+  c->n = n->n;
+  return c;
+}
+
+/* Reads the node of `kid` (object cache, bytes cache, storage), checks it
+ * fits `level` and `b`, and gives a node of the handle's own; *total is
+ * its subtree's size. */
 static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
                      const pb__dbounds *b, pb__dnode **out, uint64_t *total) {
-  uint32_t want_a = PB__TYPE_DICT_LEAF, want_b = PB__TYPE_DICT_BRANCH;
-  if (level == 0) want_b = want_a;
-  else if (level != PB__DLEVEL_ANY) want_a = want_b;
-  pb__node_view v;
-  int rc = pb__node_load(&d->src, kid->ptr, want_a, want_b, &v);
+  const pb__obj *h;
+  pb__obj *owned;
+  int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, NULL, 0,
+                        &h, &owned);
   if (rc != PB_OK) return rc;
-  if (v.type == PB__TYPE_DICT_LEAF) rc = decode_leaf(&v, b, out);
-  else rc = decode_branch(&v, level, b, out);
-  pb__node_view_free(&v);
-  if (rc == PB_OK) *total = pb__dict_node_total(*out);
+  const dict_obj *o = (const dict_obj *)h;
+  if (!fits(o->node, level, b)) {
+    rc = PB_ECORRUPT;
+  } else if (owned) { /* built for this load alone: take its node */
+    *out = o->node;
+    ((dict_obj *)owned)->node = NULL;
+  } else {
+    *out = clone(o->node);
+    if (!*out) rc = PB_ENOMEM;
+  }
+  if (rc == PB_OK) *total = o->total;
+  pb__obj_free(owned);
   return rc;
 }
 

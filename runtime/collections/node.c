@@ -62,6 +62,16 @@ int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
   return pb__node_decode(atom, want_a, want_b, out);
 }
 
+const pb__obj_class *pb__coll_obj_class(uint32_t type) {
+  switch (type) {
+    case PB__TYPE_DICT_LEAF:
+    case PB__TYPE_DICT_BRANCH:
+      return &pb__dict_obj_class;
+    default:
+      return NULL;
+  }
+}
+
 int pb__node_write(const pb__sink *sink, pb_buf *b, uint32_t type,
                    const pb_value *vals, size_t n, pb_atom_ptr *out) {
   pb_buf_reset(b);

@@ -31,10 +31,41 @@ static int batch_write(void *arg, const void *atom, size_t len,
   return pb__batch_add(arg, atom, len, out);
 }
 
+void pb_space_options_init(pb_space_options *opts) {
+  if (!opts) return;
+  opts->bytes_cache_bytes = 16u << 20;
+  opts->bytes_cache_entries = 65536;
+  opts->object_cache_bytes = 64u << 20;
+  opts->object_cache_entries = 65536;
+}
+
+/* Creates one atom cache, or none when both limits are 0. */
+static int make_cache(uint64_t max_bytes, uint64_t max_entries,
+                      pb__cache **out) {
+  *out = NULL;
+  if (max_bytes == 0 && max_entries == 0) return PB_OK;
+  if (max_bytes == 0 || max_entries == 0) return PB_EINVAL;
+  pb__cache_opts o;
+  pb__cache_opts_init(&o);
+  o.max_bytes = max_bytes;
+  o.max_entries = max_entries;
+  return pb__cache_create(&o, out);
+}
+
 int pb_space_open(pb_storage *st, pb_space **out) {
+  return pb_space_open_ex(st, NULL, out);
+}
+
+int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
+                     pb_space **out) {
   if (!st || !out) {
     pb_storage_close(st);
     return PB_EINVAL;
+  }
+  pb_space_options defaults;
+  if (!opts) {
+    pb_space_options_init(&defaults);
+    opts = &defaults;
   }
   pb_space *sp = calloc(1, sizeof *sp);
   if (!sp || pthread_mutex_init(&sp->run_mu, NULL) != 0) {
@@ -43,7 +74,16 @@ int pb_space_open(pb_storage *st, pb_space **out) {
     return PB_ENOMEM;
   }
   sp->st = st;
-  sp->src = (pb__src){space_read, st};
+  int crc = make_cache(opts->bytes_cache_bytes, opts->bytes_cache_entries,
+                       &sp->bytes);
+  if (crc == PB_OK)
+    crc = make_cache(opts->object_cache_bytes, opts->object_cache_entries,
+                     &sp->objects);
+  if (crc != PB_OK) {
+    pb_space_close(sp);
+    return crc;
+  }
+  sp->src = (pb__src){space_read, st, NULL};
   /* Check that the space root decodes, so damage is reported at open. */
   pb_atom_ptr root;
   uint64_t lsn;
@@ -64,9 +104,24 @@ int pb_space_open(pb_storage *st, pb_space **out) {
 int pb_space_close(pb_space *sp) {
   if (!sp) return PB_OK;
   int rc = pb_storage_close(sp->st);
+  pb__cache_destroy(sp->bytes);
+  pb__cache_destroy(sp->objects);
   pthread_mutex_destroy(&sp->run_mu);
   free(sp);
   return rc;
+}
+
+int pb_space_cache_stats(pb_space *sp, pb_cache_stats *bytes,
+                         pb_cache_stats *objects) {
+  if (!sp) return PB_EINVAL;
+  pb__cache *c[2] = {sp->bytes, sp->objects};
+  pb_cache_stats *o[2] = {bytes, objects};
+  for (int i = 0; i < 2; i++) {
+    if (!o[i]) continue;
+    memset(o[i], 0, sizeof *o[i]);
+    if (c[i]) pb__cache_stats(c[i], o[i]);
+  }
+  return PB_OK;
 }
 
 int pb_space_stats_get(pb_space *sp, pb_space_stats *out) {

@@ -15,12 +15,15 @@
 #include <stdatomic.h>
 
 #include "atom/batch.h"
+#include "cache/cache.h"
 #include "collections/dict.h"
 #include "storage/storage.h"
 
 struct pb_space {
   pb_storage *st;            /* owned; closed with the space */
   pb__src src;               /* reads published, then pending atoms */
+  pb__cache *bytes;          /* AtomBytesCache, or NULL when off */
+  pb__cache *objects;        /* AtomObjectCache, or NULL when off */
   pthread_mutex_t run_mu;    /* pb_txn_run's writer lock */
   atomic_uint escalated;     /* pb_txn_run callers holding/awaiting it */
   atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,

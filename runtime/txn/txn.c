@@ -27,45 +27,21 @@
 
 #include "atom/atom.h"
 #include "atom/value.h"
-#include "txn/space.h"
-#include "txn/tcoll.h"
-
-/* A stable copy of an own atom, handed out as a view until the txn ends. */
-typedef struct own_copy {
-  struct own_copy *next; /* singly linked, freed at the end */
-  uint8_t bytes[];       /* the atom */
-} own_copy;
+#include "txn/txn_int.h"
 
 /* How many times a commit rebases before it gives up with PB_ECONFLICT
  * (each pass means another commit to this database landed meanwhile). */
 #define MAX_REBASES 1000
 
-struct pb_txn {
-  pb_db *db;               /* the database this transaction works on */
-  unsigned flags;          /* PB_RDONLY or 0 */
-  uint64_t pin;            /* storage pin: the snapshot stays readable */
-  pb_atom_ptr snap_root;   /* storage root when the transaction began */
-  uint64_t snap_lsn;       /* its LSN */
-  pb_atom_ptr db_root;     /* this database's root the changes build on */
-  pb__batch_builder batch; /* atoms this transaction wrote */
-  pb__src src;             /* own batch, then the storage */
-  pb__sink sink;           /* appends to batch */
-  pb__tcoll_env env;       /* what the collections see of this txn */
-  pb__tcoll *all;          /* every collection handle, freed at the end */
-  pb__tcoll *names;        /* the database root: name -> value */
-  pb_buf scratch;          /* reused to encode one atom */
-  own_copy *copies;        /* copies of own atoms given out as views */
-  pb_arena *arena;         /* decoded arrays of _load; NULL until used */
-};
-
 static void txn_free(pb_txn *txn) {
   pb__tcoll_free_all(txn->all);
+  pb__txn_caches_release(txn);
   pb__storage_unpin(txn->db->sp->st, txn->pin);
   pb__batch_free(&txn->batch);
   pb_buf_free(&txn->scratch);
   pb_arena_destroy(txn->arena);
   while (txn->copies) {
-    own_copy *c = txn->copies;
+    pb__own_copy *c = txn->copies;
     txn->copies = c->next;
     free(c);
   }
@@ -74,7 +50,7 @@ static void txn_free(pb_txn *txn) {
 
 /* Reads an atom, from this transaction's own batch or from the storage
  * (published, or pending while a commit rebases). */
-static int txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
+int pb__txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
   pb_txn *txn = arg;
   if (ptr.batch_hi != txn->batch.id_hi || ptr.batch_lo != txn->batch.id_lo)
     return txn->db->sp->src.read(txn->db->sp->src.arg, ptr, out);
@@ -83,7 +59,7 @@ static int txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
                           ptr.offset, &v);
   if (rc != PB_OK) return rc;
   /* The batch buffer moves as it grows: hand out a stable copy. */
-  own_copy *c = malloc(sizeof *c + v.len);
+  pb__own_copy *c = malloc(sizeof *c + v.len);
   if (!c) return PB_ENOMEM;
   memcpy(c->bytes, v.ptr, v.len);
   c->next = txn->copies;
@@ -107,7 +83,8 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   if (!txn) return PB_ENOMEM;
   txn->db = db;
   txn->flags = flags;
-  txn->src = (pb__src){txn_read, txn};
+  txn->src = (pb__src){pb__txn_read, txn, &txn->caches};
+  pb__txn_caches_init(txn);
   txn->sink = (pb__sink){txn_write, txn};
   txn->env = (pb__tcoll_env){&txn->src, &txn->sink, (flags & PB_RDONLY) != 0};
   pb_buf_init(&txn->scratch);
@@ -163,9 +140,10 @@ int pb_txn_commit(pb_txn *txn) {
   }
   pb_space *sp = txn->db->sp;
   int rc = commit_changes(txn);
-  if (rc == PB_OK)
+  if (rc == PB_OK) {
     atomic_fetch_add(&sp->n_commits, 1);
-  else if (rc == PB_ECONFLICT)
+    pb__txn_write_through(txn);
+  } else if (rc == PB_ECONFLICT)
     atomic_fetch_add(&sp->n_conflicts, 1);
   txn_free(txn);
   return rc;
@@ -175,45 +153,6 @@ int pb_txn_commit(pb_txn *txn) {
 pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
   *all = &txn->all;
   return txn->names;
-}
-
-/* --- records --- */
-
-int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
-                      const void *body, size_t size, pb_atom_ptr *out) {
-  if (!txn || !type || (!body && size) || !out) return PB_EINVAL;
-  if (txn->flags & PB_RDONLY) return PB_ERDONLY;
-  if (size > PB__ATOM_MAX_SIZE - 16) return PB_ETOOBIG;
-  pb_buf_reset(&txn->scratch);
-  /* Every record atom carries the first record type id: the catalog maps
-   * fingerprints to schema epochs, not to atom type ids (atom/atom.h). */
-  pb__atom_begin(&txn->scratch, PB__TYPE_RECORD_MIN);
-  pb_buf_append(&txn->scratch, body, size);
-  int rc = pb_buf_error(&txn->scratch);
-  if (rc != PB_OK) return rc;
-  return pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len, out);
-}
-
-int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
-                       pb_atom_ptr ptr, pb_bytes *body) {
-  if (!txn || !type || !body) return PB_EINVAL;
-  if (pb_atom_ptr_is_null(ptr)) return PB_ENOTFOUND;
-  pb_bytes atom;
-  uint32_t type_id;
-  int rc = txn_read(txn, ptr, &atom);
-  if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
-  if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
-  return rc;
-}
-
-int pb_txn_arena(pb_txn *txn, pb_arena **out) {
-  if (!txn || !out) return PB_EINVAL;
-  if (!txn->arena) {
-    int rc = pb_arena_create(&txn->arena);
-    if (rc != PB_OK) return rc;
-  }
-  *out = txn->arena;
-  return PB_OK;
 }
 
 /* --- named values --- */

@@ -125,7 +125,7 @@ static bool dict_walk(pb__dict *d, uint64_t *n, pb_str *first) {
 }
 
 static void fuzz_dict(store *s) {
-  pb__src src = {st_read, s};
+  pb__src src = {st_read, s, NULL};
   pb__sink sink = {st_write, s};
   pb__dict *d;
   CHECK(pb__dict_open(&src, pb_fuzz_ptr(s->n), &d) == PB_OK, "dict open");
@@ -166,7 +166,7 @@ static void fuzz_dict(store *s) {
 /* --- List --- */
 
 static void fuzz_list(store *s) {
-  pb__src src = {st_read, s};
+  pb__src src = {st_read, s, NULL};
   pb__sink sink = {st_write, s};
   pb__list *l;
   CHECK(pb__list_open(&src, pb_fuzz_ptr(s->n), &l) == PB_OK, "list open");
@@ -210,7 +210,7 @@ static void fuzz_list(store *s) {
 /* --- HashDictionary (and Set: the same trie) --- */
 
 static void fuzz_hash(store *s) {
-  pb__src src = {st_read, s};
+  pb__src src = {st_read, s, NULL};
   pb__sink sink = {st_write, s};
   pb__hash *h;
   CHECK(pb__hash_open(&src, pb_fuzz_ptr(s->n), &h) == PB_OK, "hash open");
@@ -314,7 +314,7 @@ int pb_fuzz_node_seed(pb_buf *out, pb_value_kind kind, unsigned n) {
   unsigned fanout = pb__coll_fanout;
   pb__coll_fanout = 4;
   store none = {.n = 0};
-  pb__src src = {st_read, &none};
+  pb__src src = {st_read, &none, NULL};
   seed_sink ss = {out, 0};
   pb__sink sink = {seed_write, &ss};
   pb_atom_ptr root;

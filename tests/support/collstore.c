@@ -69,7 +69,7 @@ static void open_store(pb_test_cstore *cs) {
 void pb_test_cstore_open(pb_test_cstore *cs, const char *dir) {
   memset(cs, 0, sizeof *cs);
   snprintf(cs->dir, sizeof cs->dir, "%s", dir);
-  cs->src = (pb__src){src_read, cs};
+  cs->src = (pb__src){src_read, cs, NULL};
   cs->sink = (pb__sink){sink_write, cs};
   open_store(cs);
 }

@@ -681,7 +681,7 @@ static void failing_source_changes_nothing(void **state) {
   d = persist_reopen(f, d);
   pb__dict_free(d);
   faulty fa = {f->cs.src, f->cs.sink, 0, -1};
-  pb__src src = {faulty_read, &fa};
+  pb__src src = {faulty_read, &fa, NULL};
   assert_int_equal(pb__dict_open(&src, f->cs.root, &d), PB_OK);
   /* Three removes from the first leaf (4 entries, minimum 2): the third
    * needs the sibling leaf, which cannot be read. */
@@ -768,7 +768,7 @@ static pb_atom_ptr mem_leaf(pb_test_memstore *m, const char *const *keys,
  * `want`.  `probe` is a key whose path crosses the bad node. */
 static void expect_refused(pb_test_memstore *m, pb_atom_ptr root,
                            const char *probe, int want, bool root_bad) {
-  pb__src src = {pb_test_mem_read, m};
+  pb__src src = {pb_test_mem_read, m, NULL};
   pb__dict *d;
   pb_value v = U(1);
   pb_str k;
@@ -805,7 +805,7 @@ static void hostile_leaves(void **state) {
   const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *aa[] = {"a", "a"};
   /* Sanity: a good leaf works. */
   pb_atom_ptr good = mem_leaf(&m, ab, 2);
-  pb__src src = {pb_test_mem_read, &m};
+  pb__src src = {pb_test_mem_read, &m, NULL};
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, good, &d), PB_OK);
   expect_uint(d, "b", 1);
@@ -864,7 +864,7 @@ static pb_atom_ptr two_leaf_branch(pb_test_memstore *m, const char *sep,
 static void hostile_branches(void **state) {
   (void)state;
   pb_test_memstore m = {0};
-  pb__src src = {pb_test_mem_read, &m};
+  pb__src src = {pb_test_mem_read, &m, NULL};
   pb__dict *d;
   /* Sanity: a good branch works. */
   assert_int_equal(pb__dict_open(&src, two_leaf_branch(&m, "c", 2, 2), &d),
@@ -938,7 +938,7 @@ static void hostile_cycles(void **state) {
     pb_value v[] = {U(level), U(1), R(prev)};
     prev = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, v, 3);
     if (level == PB__COLL_MAX_DEPTH - 1) { /* the deepest that is fine */
-      pb__src src = {pb_test_mem_read, &m};
+      pb__src src = {pb_test_mem_read, &m, NULL};
       pb__dict *d;
       unsigned h;
       assert_int_equal(pb__dict_open(&src, prev, &d), PB_OK);
@@ -965,7 +965,7 @@ static void hostile_cycles(void **state) {
 static void sparse_trees_are_edited(void **state) {
   (void)state;
   pb_test_memstore m = {0};
-  pb__src src = {pb_test_mem_read, &m};
+  pb__src src = {pb_test_mem_read, &m, NULL};
   pb__sink sink = {pb_test_mem_write, &m};
   pb_atom_ptr la = mem_leaf(&m, (const char *const[]){"a"}, 1);
   pb_atom_ptr lm = mem_leaf(&m, (const char *const[]){"m"}, 1);
@@ -1008,7 +1008,7 @@ static void hostile_random_flips(void **state) {
   unsigned saved = pb__coll_fanout;
   pb__coll_fanout = 4;
   pb_test_memstore m = {0};
-  pb__src src = {pb_test_mem_read, &m};
+  pb__src src = {pb_test_mem_read, &m, NULL};
   bulk_input in;
   bulk_make(&in, 40, "f%02u");
   pb__dict *d;

@@ -302,7 +302,7 @@ static void pointer_keys_refused(void **state) {
 
 static void copies_and_invalid_values(void **state) {
   (void)state;
-  pb__src none = {NULL, NULL};
+  pb__src none = {NULL, NULL, NULL};
   pb__hash *h;
   assert_int_equal(pb__hash_open(&none, (pb_atom_ptr){0}, &h), PB_OK);
   char kb[8] = "key", vb[8] = "value";
@@ -735,7 +735,7 @@ static void walker_finds_children(void **state) {
 
 /* Opens the trie at `root`, counts it (loading every node), frees it. */
 static int try_count(pb_test_memstore *m, pb_atom_ptr root) {
-  pb__src src = {pb_test_mem_read, m};
+  pb__src src = {pb_test_mem_read, m, NULL};
   pb__hash *h;
   assert_int_equal(pb__hash_open(&src, root, &h), PB_OK);
   uint64_t n;
@@ -746,7 +746,7 @@ static int try_count(pb_test_memstore *m, pb_atom_ptr root) {
 
 /* Opens the trie at `root` and looks `key` up. */
 static int try_get(pb_test_memstore *m, pb_atom_ptr root, const pb_value *key) {
-  pb__src src = {pb_test_mem_read, m};
+  pb__src src = {pb_test_mem_read, m, NULL};
   pb__hash *h;
   assert_int_equal(pb__hash_open(&src, root, &h), PB_OK);
   pb_value v;

@@ -49,7 +49,7 @@ static int no_read(void *arg, pb_atom_ptr p, pb_bytes *atom) {
   (void)arg, (void)p, (void)atom;
   return PB_ENOTFOUND;
 }
-static const pb__src no_src = {no_read, NULL};
+static const pb__src no_src = {no_read, NULL, NULL};
 
 static pb__list *open_list(const pb__src *src, pb_atom_ptr root) {
   pb__list *l = NULL;
@@ -580,7 +580,7 @@ static void read_failure_changes_nothing(void **state) {
   pb_atom_ptr root = flush_commit(l, &t.cs);
   pb__list_free(l);
   failing_src fs = {&t.cs, 0};
-  pb__src src = {failing_read, &fs};
+  pb__src src = {failing_read, &fs, NULL};
   l = open_list(&src, root);
   uint64_t n;
   assert_int_equal(pb__list_count(l, &n), PB_EIO);

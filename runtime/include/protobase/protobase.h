@@ -228,6 +228,29 @@ typedef struct pb_space pb_space;
  */
 int pb_space_open(pb_storage *st, pb_space **out);
 
+/** Options of a space: the sizes of its two atom caches (SPEC 8,
+ * docs/cache.md).  Fill with pb_space_options_init first.  A limit of 0
+ * turns that cache off (both of its limits must then be 0). */
+typedef struct pb_space_options {
+  uint64_t bytes_cache_bytes;    /* AtomBytesCache: 16 MiB of atom copies */
+  uint64_t bytes_cache_entries;  /* 65,536 atoms */
+  uint64_t object_cache_bytes;   /* AtomObjectCache: 64 MiB of decoded
+                                    nodes and records (each counted with
+                                    the atom copy it owns) */
+  uint64_t object_cache_entries; /* 65,536 objects */
+} pb_space_options;
+
+/** Sets `opts` to the documented defaults. */
+void pb_space_options_init(pb_space_options *opts);
+
+/**
+ * pb_space_open with options; `opts` may be NULL for the defaults.
+ * Errors: those of pb_space_open; PB_EINVAL (one limit of a cache is 0
+ * and the other is not).
+ */
+int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
+                     pb_space **out);
+
 /**
  * Closes the space and its storage.  Every pb_db must be closed first.
  * NULL is a no-op.  Errors: PB_EIO (the final flush failed).
@@ -555,6 +578,16 @@ typedef struct pb_cache_stats {
   uint64_t load_ns;      /* total time spent in loaders, nanoseconds */
   uint64_t load_latency[PB_CACHE_LATENCY_BUCKETS]; /* loads by run time */
 } pb_cache_stats;
+
+/**
+ * Copies the statistics of the space's AtomBytesCache into *bytes and of
+ * its AtomObjectCache into *objects; either may be NULL.  A cache that is
+ * turned off gives all zeros.  Thread-safe; each cache shard is read
+ * under its lock, so the figures are a snapshot only when nothing else
+ * runs.  Errors: PB_EINVAL (sp NULL).
+ */
+int pb_space_cache_stats(pb_space *sp, pb_cache_stats *bytes,
+                         pb_cache_stats *objects);
 
 #ifdef __cplusplus
 }

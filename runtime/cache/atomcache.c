@@ -1,0 +1,156 @@
+/*
+ * cache/atomcache.c - objects through the object cache, atoms through the
+ * bytes cache, and write-through (atomcache.h has the design).
+ */
+#include "cache/atomcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A bytes-cache value: one block, the atom after its length. */
+typedef struct bytes_val {
+  size_t len;
+  uint8_t data[];
+} bytes_val;
+
+static void bytes_destroy(void *v) { free(v); }
+
+static void obj_destroy(void *v) { pb__obj_free(v); }
+
+void pb__obj_free(pb__obj *o) {
+  if (!o) return;
+  void *atom = o->atom_copy;
+  o->cls->destroy(o);
+  free(atom);
+}
+
+bool pb__obj_cacheable(const pb__src *src, pb_atom_ptr ptr) {
+  const pb__src_caches *c = src->caches;
+  if (!c || !c->objects || !c->hold || pb_atom_ptr_is_null(ptr))
+    return false;
+  return !c->cacheable || c->cacheable(src->arg, ptr);
+}
+
+/* Puts a copy of `atom` into the bytes cache, best effort. */
+static void bytes_put(pb__cache *bytes, pb_atom_ptr ptr, pb_bytes atom) {
+  bytes_val *b = malloc(sizeof *b + atom.len);
+  if (!b) return;
+  b->len = atom.len;
+  memcpy(b->data, atom.ptr, atom.len);
+  pb__cache_key k = pb__cache_key_of(ptr, 0);
+  pb__cache_item it = {b, sizeof *b + atom.len, bytes_destroy};
+  if (pb__cache_put(bytes, &k, &it, NULL) != PB_OK) free(b);
+}
+
+/* A private copy of the atom at ptr: from the bytes cache, or else read
+ * through the source (then also put into the bytes cache). */
+static int atom_copy(const pb__src *src, pb_atom_ptr ptr, uint8_t **copy,
+                     size_t *len) {
+  pb__cache *bytes = src->caches->bytes;
+  pb__cache_handle *h;
+  pb__cache_key k = pb__cache_key_of(ptr, 0);
+  pb_bytes v;
+  if (bytes && pb__cache_get(bytes, &k, &h) == PB_OK) {
+    const bytes_val *b = pb__cache_value(h);
+    v = (pb_bytes){b->data, b->len};
+  } else {
+    h = NULL;
+    int rc = src->read(src->arg, ptr, &v);
+    if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* something points here */
+    if (rc != PB_OK) return rc;
+    if (bytes) bytes_put(bytes, ptr, v);
+  }
+  *copy = malloc(v.len ? v.len : 1);
+  if (*copy) memcpy(*copy, v.ptr, v.len);
+  *len = v.len;
+  pb__cache_release(h);
+  return *copy ? PB_OK : PB_ENOMEM;
+}
+
+/* Builds an object over an atom copy it takes over (freed on failure). */
+static int build_owned(const pb__obj_class *cls, const void *ctx,
+                       uint8_t *copy, size_t len, pb__cache_item *out) {
+  pb__obj *o;
+  uint64_t extra = 0;
+  int rc = cls->build(ctx, (pb_bytes){copy, len}, &o, &extra);
+  if (rc != PB_OK) {
+    free(copy);
+    return rc;
+  }
+  o->atom_copy = copy;
+  *out = (pb__cache_item){o, len + extra, obj_destroy};
+  return PB_OK;
+}
+
+typedef struct load_arg {
+  const pb__src *src;
+  pb_atom_ptr ptr;
+  const pb__obj_class *cls;
+  const void *ctx;
+} load_arg;
+
+static int obj_loader(void *arg, const pb__cache_key *key,
+                      pb__cache_item *out) {
+  (void)key;
+  load_arg *a = arg;
+  uint8_t *copy;
+  size_t len;
+  int rc = atom_copy(a->src, a->ptr, &copy, &len);
+  if (rc != PB_OK) return rc;
+  return build_owned(a->cls, a->ctx, copy, len, out);
+}
+
+/* Builds an object over the source's own view of the atom. */
+static int build_private(const pb__src *src, pb_atom_ptr ptr,
+                         const pb__obj_class *cls, const void *ctx,
+                         pb__obj **out) {
+  pb_bytes v;
+  int rc = src->read(src->arg, ptr, &v);
+  if (rc == PB_ENOTFOUND) return PB_ECORRUPT;
+  if (rc != PB_OK) return rc;
+  uint64_t extra;
+  rc = cls->build(ctx, v, out, &extra);
+  if (rc == PB_OK) (*out)->atom_copy = NULL;
+  return rc;
+}
+
+int pb__obj_load(const pb__src *src, pb_atom_ptr ptr, uint64_t epoch,
+                 const pb__obj_class *cls, const void *ctx,
+                 uint64_t fingerprint, const pb__obj **out, pb__obj **owned) {
+  *out = NULL;
+  *owned = NULL;
+  if (pb__obj_cacheable(src, ptr)) {
+    const pb__src_caches *c = src->caches;
+    pb__cache_key k = pb__cache_key_of(ptr, epoch);
+    load_arg a = {src, ptr, cls, ctx};
+    pb__cache_handle *h;
+    int rc = pb__cache_get_or_load(c->objects, &k, obj_loader, &a, &h);
+    if (rc != PB_OK) return rc;
+    const pb__obj *o = pb__cache_value(h);
+    if (o->cls == cls && o->fingerprint == fingerprint) {
+      rc = c->hold(src->arg, h);
+      if (rc != PB_OK) return rc; /* hold released h */
+      *out = o;
+      return PB_OK;
+    }
+    pb__cache_release(h); /* another kind cached here: build privately */
+  }
+  int rc = build_private(src, ptr, cls, ctx, owned);
+  if (rc == PB_OK) *out = *owned;
+  return rc;
+}
+
+void pb__atomcache_write_through(pb__cache *bytes, pb__cache *objects,
+                                 pb_atom_ptr ptr, pb_bytes atom,
+                                 const pb__obj_class *cls, const void *ctx,
+                                 uint64_t epoch) {
+  if (bytes) bytes_put(bytes, ptr, atom);
+  if (!objects || !cls) return;
+  uint8_t *copy = malloc(atom.len ? atom.len : 1);
+  if (!copy) return;
+  memcpy(copy, atom.ptr, atom.len);
+  pb__cache_item it;
+  if (build_owned(cls, ctx, copy, atom.len, &it) != PB_OK) return;
+  pb__cache_key k = pb__cache_key_of(ptr, epoch);
+  if (pb__cache_put(objects, &k, &it, NULL) != PB_OK) pb__obj_free(it.value);
+}

@@ -1,0 +1,136 @@
+/*
+ * cache/atomcache.h - the read path of SPEC section 8: a decoded object
+ * comes from the AtomObjectCache, else is built from the atom's bytes,
+ * which come from the AtomBytesCache, else from the storage.
+ *
+ *   pb__obj_load(src, ptr, epoch, class)
+ *     objects cache, key (ptr, epoch)      hit: the shared object
+ *     miss (single-flight, one loader per key):
+ *       bytes cache, key (ptr, 0)          hit: the cached copy
+ *       miss: src->read (storage view)     then a copy into the bytes cache
+ *       build(copy of the atom)            the object owns that copy
+ *
+ * LIFETIMES, and why nothing dangles.  Both caches hold COPIES, never
+ * views into a storage tier: a bytes entry is a malloc'ed copy of the
+ * atom, and an object owns its own copy of the atom it was built from,
+ * into which all its views point.  An object therefore outlives any
+ * eviction of the bytes entry, any compaction that replaces the segment,
+ * and any unmap: what it points into is its own (tests/unit/
+ * test_atomcache.c compacts and evicts under a cached object, under ASan).
+ * Views onto storage (mmap) are only ever handed out by src->read, under
+ * the reader's storage pin, exactly as without a cache.  A caller of
+ * pb__obj_load gets an object that lives as long as the source's views:
+ * the source HOLDS the cache handle (src->caches->hold; a transaction
+ * releases its handles when it ends).
+ *
+ * Cached objects are SHARED between transactions and threads, so they are
+ * immutable once built: a collection copies what it will change (a node's
+ * arrays) into its own handle before the first write (copy-on-write).
+ *
+ * Keys: nodes are schema-free, so they are cached under epoch 0; a record
+ * decoded by a generated decoder is cached under its type's schema epoch
+ * (>= 1), so a schema change (a new fingerprint, a new epoch) never sees
+ * an object decoded under the old schema.  A hit is also checked against
+ * the class and fingerprint asked for; a mismatch (possible only with
+ * crossed references or damage) builds a private object instead.
+ *
+ * Atoms that may change under the same pointer are never cached: those of
+ * a transaction's own batch before it is published (a rebase rewrites
+ * them).  src->caches->cacheable says which.
+ *
+ * Write-through (pb__atomcache_write_through) puts what a commit wrote
+ * into both caches AFTER publication, best effort: every failure is
+ * ignored, and a commit never fails because of the cache.
+ *
+ * Threads: everything here may be called from any thread; the caches are
+ * thread-safe, and objects are immutable.
+ */
+#ifndef PB_CACHE_ATOMCACHE_H
+#define PB_CACHE_ATOMCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache/cache.h"
+
+/** The caches a source reads through, and how it keeps what it hands out.
+ * Any field may be NULL/absent: no bytes cache, no object cache. */
+typedef struct pb__src_caches {
+  pb__cache *bytes;   /* AtomBytesCache: atom copies, key (ptr, 0) */
+  pb__cache *objects; /* AtomObjectCache: objects, key (ptr, epoch) */
+  /* Keeps `h` until the source's views die, taking it over (on failure
+   * it releases h itself).  Errors: PB_ENOMEM. */
+  int (*hold)(void *arg, pb__cache_handle *h);
+  /* False for an atom that may still change under the same pointer. */
+  bool (*cacheable)(void *arg, pb_atom_ptr ptr);
+} pb__src_caches;
+
+/** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole
+ * atom (envelope included), a view valid while the source's atoms are.
+ * Errors it may return: PB_ENOTFOUND, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ * `caches` may be NULL: then every object is built privately. */
+typedef struct pb__src {
+  int (*read)(void *arg, pb_atom_ptr ptr, pb_bytes *atom);
+  void *arg;
+  const pb__src_caches *caches;
+} pb__src;
+
+typedef struct pb__obj pb__obj;
+
+/** A kind of decoded object. */
+typedef struct pb__obj_class {
+  const char *name; /* for messages: "dict node", "record" ... */
+  /**
+   * Builds the object from `atom` (the whole atom), which outlives the
+   * object, so the object may point into it.  *extra gets the bytes it
+   * allocated (for the cache's accounting).  `ctx` is pb__obj_load's.
+   * Errors: PB_ECORRUPT, PB_EVERSION, PB_ENOMEM, or the class's own.
+   */
+  int (*build)(const void *ctx, pb_bytes atom, pb__obj **out,
+               uint64_t *extra);
+  /** Frees what build made (not the atom). */
+  void (*destroy)(pb__obj *o);
+} pb__obj_class;
+
+/** The header every object starts with (build fills cls and fingerprint;
+ * pb__obj_load fills atom). */
+struct pb__obj {
+  const pb__obj_class *cls;
+  uint64_t fingerprint; /* a record's type; 0 for nodes */
+  void *atom_copy;      /* the atom copy it owns, or NULL */
+};
+
+/**
+ * Gives the object of class `cls` for the atom at `ptr`, decoded under
+ * `epoch` (0 for nodes) and, for records, `fingerprint`.  Through the
+ * object cache when the source has one and the atom is cacheable: then
+ * *owned is NULL and the object lives as long as the source's views (the
+ * source holds it).  Otherwise the object is built privately over the
+ * source's own view of the atom: *owned is the object, which the caller
+ * frees with pb__obj_free when done with it (views into the ATOM stay
+ * valid as long as the source's; only the object's own arrays go).
+ * Errors: PB_ECORRUPT (also an atom the source does not have: something
+ * points at it), PB_EVERSION, PB_EIO, PB_ENOMEM, and build's.
+ */
+int pb__obj_load(const pb__src *src, pb_atom_ptr ptr, uint64_t epoch,
+                 const pb__obj_class *cls, const void *ctx,
+                 uint64_t fingerprint, const pb__obj **out, pb__obj **owned);
+
+/** Whether pb__obj_load would use the object cache for `ptr`. */
+bool pb__obj_cacheable(const pb__src *src, pb_atom_ptr ptr);
+
+/** Frees an object (its class's part, then its atom copy).  NULL: no-op. */
+void pb__obj_free(pb__obj *o);
+
+/**
+ * Write-through of one published atom, best effort (errors are dropped):
+ * a copy into `bytes` (may be NULL) and, when `cls` is not NULL, the
+ * object built from another copy into `objects` (may be NULL) under
+ * `epoch`.  Counts an insertion in each cache that took it.
+ */
+void pb__atomcache_write_through(pb__cache *bytes, pb__cache *objects,
+                                 pb_atom_ptr ptr, pb_bytes atom,
+                                 const pb__obj_class *cls, const void *ctx,
+                                 uint64_t epoch);
+
+#endif /* PB_CACHE_ATOMCACHE_H */
