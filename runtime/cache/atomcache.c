@@ -125,15 +125,18 @@ int pb__obj_load(const pb__src *src, pb_atom_ptr ptr, uint64_t epoch,
     load_arg a = {src, ptr, cls, ctx};
     pb__cache_handle *h;
     int rc = pb__cache_get_or_load(c->objects, &k, obj_loader, &a, &h);
-    if (rc != PB_OK) return rc;
-    const pb__obj *o = pb__cache_value(h);
-    if (o->cls == cls && o->fingerprint == fingerprint) {
-      rc = c->hold(src->arg, h);
-      if (rc != PB_OK) return rc; /* hold released h */
-      *out = o;
-      return PB_OK;
-    }
-    pb__cache_release(h); /* another kind cached here: build privately */
+    if (rc == PB_OK) {
+      const pb__obj *o = pb__cache_value(h);
+      if (o->cls == cls && o->fingerprint == fingerprint) {
+        rc = c->hold(src->arg, h);
+        if (rc != PB_OK) return rc; /* hold released h */
+        *out = o;
+        return PB_OK;
+      }
+      pb__cache_release(h); /* another kind cached here: build privately */
+    } else if (rc != PB_ENOMEM) {
+      return rc; /* the loader's error: the atom is bad or unreadable */
+    } /* the cache could not allocate: the load need not fail for that */
   }
   int rc = build_private(src, ptr, cls, ctx, owned);
   if (rc == PB_OK) *out = *owned;
