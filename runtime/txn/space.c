@@ -134,11 +134,11 @@ int pb_space_stats_get(pb_space *sp, pb_space_stats *out) {
   return PB_OK;
 }
 
-int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
-                      pb_atom_ptr *db_root) {
+int pb__space_find_db(const pb__src *src, pb_atom_ptr space_root,
+                      pb_str name, pb_atom_ptr *db_root) {
   pb__dict *d = NULL;
   pb_value v;
-  int rc = pb__dict_open(&sp->src, space_root, &d);
+  int rc = pb__dict_open(src, space_root, &d);
   if (rc == PB_OK) rc = pb__dict_get(d, name, &v);
   if (rc == PB_OK && v.kind != PB_VALUE_DICT) rc = PB_ECORRUPT;
   if (rc == PB_OK) *db_root = v.as.ref;
@@ -252,7 +252,7 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   uint64_t lsn, pin;
   pb__storage_pin(sp->st, &pin); /* the atoms read below stay readable */
   rc = sp->st->ops->read_root(sp->st, &root, &lsn);
-  if (rc == PB_OK) rc = pb__space_find_db(sp, root, n, &db_root);
+  if (rc == PB_OK) rc = pb__space_find_db(&sp->src, root, n, &db_root);
   if (rc == PB_ENOTFOUND && (flags & PB_CREATE)) {
     rc = db_commit(sp, n, PB__PUBLISH_CREATE);
     if (rc == PB_EEXIST) rc = PB_OK; /* created meanwhile: fine */

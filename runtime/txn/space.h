@@ -45,12 +45,14 @@ struct pb_db {
 };
 
 /**
- * Finds database `name` in the space root `space_root` (read through the
- * space's source, so a pending root works too).  Errors: PB_ENOTFOUND (no
- * such database), PB_ECORRUPT, PB_EVERSION, PB_EIO, PB_ENOMEM.
+ * Finds database `name` in the space root `space_root`, read through `src`
+ * (the space's own source, which finds pending atoms too, or a
+ * transaction's, which reads through the atom caches).  Errors:
+ * PB_ENOTFOUND (no such database), PB_ECORRUPT, PB_EVERSION, PB_EIO,
+ * PB_ENOMEM.
  */
-int pb__space_find_db(pb_space *sp, pb_atom_ptr space_root, pb_str name,
-                      pb_atom_ptr *db_root);
+int pb__space_find_db(const pb__src *src, pb_atom_ptr space_root,
+                      pb_str name, pb_atom_ptr *db_root);
 
 /** What pb__space_publish does to the database's entry. */
 typedef enum pb__publish_op {

@@ -89,11 +89,17 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   txn->env = (pb__tcoll_env){&txn->src, &txn->sink, (flags & PB_RDONLY) != 0};
   pb_buf_init(&txn->scratch);
   pb__storage_pin(st, &txn->pin); /* before reading the root */
-  int rc = pb__batch_init(&txn->batch);
+  /* A read-only transaction writes no atom, so it needs no batch id (and
+   * no getrandom call); its batch stays empty with id 0, which no stored
+   * atom has. */
+  int rc = PB_OK;
+  if (flags & PB_RDONLY) pb_buf_init(&txn->batch.buf);
+  else rc = pb__batch_init(&txn->batch);
   if (rc == PB_OK)
     rc = st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
   if (rc == PB_OK)
-    rc = pb__space_find_db(db->sp, txn->snap_root, db->name, &txn->db_root);
+    rc = pb__space_find_db(&txn->src, txn->snap_root, db->name,
+                           &txn->db_root);
   if (rc == PB_OK)
     rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root, &txn->all,
                         &txn->names);
