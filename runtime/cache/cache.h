@@ -163,9 +163,15 @@ int pb__cache_put(pb__cache *c, const pb__cache_key *key,
  * pb__cache_put (not cached when too large, but still given out).  Errors
  * are never cached: the next miss runs the loader again.  The loader's
  * run time goes to the latency histogram.
+ * A leader that leaves the loader without returning (pthread_exit, or a
+ * cancellation acted on inside it) ends the flight through a cleanup
+ * handler: its waiters get PB_EUNAVAILABLE, nothing is cached, and the
+ * next miss loads again.  A waiter cancelled while it waits leaves the
+ * flight cleanly.  (A loader that longjmps out is not supported.)
  * Errors: the loader's error code (to the leader and every waiter);
- * PB_EINVAL (also a NULL load); PB_ENOMEM (the loaded value is then
- * destroyed, and its waiters get PB_ENOMEM too).
+ * PB_EUNAVAILABLE (a waiter whose leader thread exited or was cancelled
+ * inside the loader); PB_EINVAL (also a NULL load); PB_ENOMEM (the loaded
+ * value is then destroyed, and its waiters get PB_ENOMEM too).
  */
 int pb__cache_get_or_load(pb__cache *c, const pb__cache_key *key,
                           pb__cache_load_fn load, void *arg,

@@ -76,6 +76,12 @@ typedef struct pb__cache_flight {
   struct pb__cache_entry *result; /* on PB_OK: holds a ref per waiter */
 } pb__cache_flight;
 
+/** What the cancellation handlers of a flight need (cache_ops.c). */
+typedef struct pb__cache_flight_ctx {
+  struct pb__cache_shard *sh;
+  pb__cache_flight *f;
+} pb__cache_flight_ctx;
+
 /** Counters of a shard, changed under its lock (pb_cache_stats). */
 typedef struct pb__cache_counters {
   uint64_t hits, misses, insertions, evictions, ghost_hits, rejected;

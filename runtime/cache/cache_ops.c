@@ -131,11 +131,30 @@ int pb__cache_put(pb__cache *c, const pb__cache_key *key,
 }
 
 /* Waits for the load of flight f (shard lock held; released on return). */
+/* A waiter cancelled inside pthread_cond_wait (which then holds the
+ * lock again): it stops waiting, and frees the flight if it was the last
+ * one to, so neither the shard lock nor the flight is left behind. */
+static void waiter_cancelled(void *p) {
+  pb__cache_flight_ctx *a = p;
+  pb__cache_flight *f = a->f;
+  struct pb__cache_entry *mine = f->done ? f->result : NULL;
+  bool last = --f->waiters == 0 && f->done;
+  pthread_mutex_unlock(&a->sh->mu);
+  if (mine) pb__cache_entry_unref(mine); /* the reference kept for it */
+  if (last) {
+    pthread_cond_destroy(&f->cv);
+    free(f);
+  }
+}
+
 static int wait_for(pb__cache_shard *sh, pb__cache_flight *f,
                     pb__cache_handle **out) {
   sh->n.waits++;
   f->waiters++;
+  pb__cache_flight_ctx ctx = {sh, f};
+  pthread_cleanup_push(waiter_cancelled, &ctx);
   while (!f->done) pthread_cond_wait(&f->cv, &sh->mu);
+  pthread_cleanup_pop(0);
   int rc = f->rc;
   struct pb__cache_entry *r = f->result; /* our reference is counted */
   bool last = --f->waiters == 0;
@@ -152,6 +171,29 @@ static void flight_unlink(pb__cache_shard *sh, pb__cache_flight *f) {
   pb__cache_flight **p = &sh->flights;
   while (*p != f) p = &(*p)->next;
   *p = f->next;
+}
+
+/* The leader left its loader without returning (pthread_exit, or a
+ * cancellation): the flight ends with PB_EUNAVAILABLE for its waiters,
+ * who would otherwise wait forever; nothing is cached, and the next miss
+ * loads again. */
+static void leader_gone(void *p) {
+  pb__cache_flight_ctx *a = p;
+  pb__cache_flight *f = a->f;
+  pthread_mutex_lock(&a->sh->mu);
+  a->sh->n.loads++;
+  a->sh->n.load_errors++;
+  flight_unlink(a->sh, f);
+  f->done = true;
+  f->rc = PB_EUNAVAILABLE;
+  f->result = NULL;
+  bool nobody_waits = f->waiters == 0;
+  if (!nobody_waits) pthread_cond_broadcast(&f->cv);
+  pthread_mutex_unlock(&a->sh->mu);
+  if (nobody_waits) {
+    pthread_cond_destroy(&f->cv);
+    free(f);
+  }
 }
 
 int pb__cache_get_or_load(pb__cache *c, const pb__cache_key *key,
@@ -192,7 +234,11 @@ int pb__cache_get_or_load(pb__cache *c, const pb__cache_key *key,
 
   pb__cache_item item = {NULL, 0, NULL};
   uint64_t t0 = now_ns();
-  int load_rc = load(arg, key, &item);
+  int load_rc;
+  pb__cache_flight_ctx ctx = {sh, f};
+  pthread_cleanup_push(leader_gone, &ctx);
+  load_rc = load(arg, key, &item);
+  pthread_cleanup_pop(0);
   uint64_t ns = now_ns() - t0;
   int rc = load_rc;
   struct pb__cache_entry *e = NULL;
