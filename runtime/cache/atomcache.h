@@ -109,6 +109,8 @@ struct pb__obj {
  * source's own view of the atom: *owned is the object, which the caller
  * frees with pb__obj_free when done with it (views into the ATOM stay
  * valid as long as the source's; only the object's own arrays go).
+ * When the cache itself cannot allocate (PB_ENOMEM from it), the object
+ * is built privately instead: caching never makes a load fail.
  * Errors: PB_ECORRUPT (also an atom the source does not have: something
  * points at it), PB_EVERSION, PB_EIO, PB_ENOMEM, and build's.
  */
