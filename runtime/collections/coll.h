@@ -134,9 +134,12 @@ int pb__node_write(const pb__sink *sink, pb_buf *b, uint32_t type,
 const pb__obj_class *pb__coll_obj_class(uint32_t type);
 
 /** The classes of the decoded nodes each collection shares through the
- * object cache: Dictionary (dict_node.c) and List (list.c). */
+ * object cache: Dictionary (dict_node.c), List (list.c), and the hash
+ * trie of HashDictionary and Set, CHAMP and collision nodes alike
+ * (hash_node.c). */
 extern const pb__obj_class pb__dict_obj_class;
 extern const pb__obj_class pb__list_obj_class;
+extern const pb__obj_class pb__hash_obj_class;
 
 /**
  * A deep copy of a value's payload (string, bytes, record body) into one
