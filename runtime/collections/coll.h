@@ -30,17 +30,28 @@
  * (atom/refs.c) finds every pointer for compaction, and one decoder is
  * fuzzed.  Keys and child pointers are values too (STRING, REF, UINT).
  *
- * Memory: values read from a collection are views into the atoms of the
- * pb__src (valid while its atoms are: a transaction's storage pin) or into
- * copies the handle owns; either way they stay valid until the handle is
- * freed.  Values given to put/insert are copied before the call returns.
+ * Memory: nodes are read through the object cache (cache/atomcache.h,
+ * pb__obj_load): each collection decodes a node atom WITHOUT context (its
+ * level, bounds or hash prefix) into an object the cache may share with
+ * every handle and thread, so it is never written to.  A load checks that
+ * the node fits where it was found (every load, shared or private, so
+ * corrupt data is refused whether it was cached or not) and gives the
+ * handle a node of its own: a clone of the shared node's arrays, or the
+ * node of an object built privately for that load.  Handles edit their
+ * nodes in place and load children into them; nothing they do reaches
+ * the shared objects.  Values read from a collection are views into the
+ * atoms of the pb__src (valid while its atoms are: a transaction's
+ * storage pin), into a cached object's own copy of its atom (which the
+ * source holds as long), or into copies the handle owns; either way they
+ * stay valid until the handle is freed.  Values given to put/insert are
+ * copied before the call returns.
  * The price of that promise: a handle keeps every copy it made, also of
  * values since replaced or removed, so its memory grows with the changes
  * made through it (a handle lives for one transaction).
  *
  * Errors: PB_ENOTFOUND means "no such key or index" and "no more
  * entries", never a missing atom: a node the tree points at and the
- * source does not have is PB_ECORRUPT (pb__node_load).  Out-of-memory
+ * source does not have is PB_ECORRUPT (pb__obj_load).  Out-of-memory
  * paths return PB_ENOMEM and leave the handle as it was, but no test
  * injects allocation failures yet.
  *
@@ -134,8 +145,12 @@ int pb__node_write(const pb__sink *sink, pb_buf *b, uint32_t type,
 const pb__obj_class *pb__coll_obj_class(uint32_t type);
 
 /** The classes of the decoded nodes each collection shares through the
- * object cache (dict_node.c). */
+ * object cache: Dictionary (dict_node.c), List (list.c), and the hash
+ * trie of HashDictionary and Set, CHAMP and collision nodes alike
+ * (hash_node.c). */
 extern const pb__obj_class pb__dict_obj_class;
+extern const pb__obj_class pb__list_obj_class;
+extern const pb__obj_class pb__hash_obj_class;
 
 /**
  * A deep copy of a value's payload (string, bytes, record body) into one

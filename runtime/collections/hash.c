@@ -1,8 +1,8 @@
 /*
  * collections/hash.c - the CHAMP hash trie behind HashDictionary and Set
- * (hash.h): the node layouts, loading and validating nodes, lookup, put
- * and remove.  set.c has the walks over the trie (flush, count,
- * iterators) and the Set calls.
+ * (hash.h): the node layouts, lookup, put and remove.  hash_node.c loads
+ * and validates nodes (through the object cache); set.c has the walks
+ * over the trie (flush, count, iterators) and the Set calls.
  *
  * Shape.  A key's 64-bit hash (pb__hash_fn over its value encoding) is cut
  * into 5-bit fragments, lowest bits first: level L (0..11) uses bits
@@ -45,22 +45,26 @@
  * entry alone); each key's hash agrees with the fragments of its path and
  * its slot (collision: equals the node's hash, which the path fixes
  * whole); collision keys ascend; children are non-null REFs.  Keys are
- * hashed as they load, which is the price of that check.  The level only
- * grows, and no node is loaded past level 13, so a cycle of atoms ends in
- * PB_ECORRUPT too.
+ * hashed when a node is decoded, which is the price of that check; the
+ * object cache keeps decoded nodes with their hashes, so a node shared by
+ * many handles is hashed once, while the checks of its place run on every
+ * load (hash_node.c).  The level only grows, and no node is loaded past
+ * level 13, so a cycle of atoms ends in PB_ECORRUPT too.
  *
  * Errors: an atom that a node (or the root pointer) names but the source
  * does not have is PB_ECORRUPT, not the source's PB_ENOTFOUND, which
  * these calls keep for "no such key" and "no more entries": a damaged
  * trie must not look like a missing key.
  *
- * Memory: loaded keys and values are views into the source's atoms; the
- * keys and values given to put are copied into the handle's arena, which
- * lives as long as the handle (so every view handed out stays valid until
- * pb__hash_free, as coll.h promises, at the price of keeping replaced
- * values until then).  Nodes are malloc'd and mutated in place: they
- * belong to this handle only.  Recursion (make_pair, flush, free) is
- * bounded by the 14 levels.
+ * Memory: loaded keys and values are views into the source's atoms (or
+ * into the atom copy of a cached node, which the source holds as long as
+ * its atoms); the keys and values given to put are copied into the
+ * handle's arena, which lives as long as the handle (so every view handed
+ * out stays valid until pb__hash_free, as coll.h promises, at the price of
+ * keeping replaced values until then).  Nodes are malloc'd and mutated in
+ * place: they belong to this handle only (a load clones what the cache
+ * shares).  Recursion (make_pair, flush, free) is bounded by the 14
+ * levels.
  */
 #include "collections/hash_int.h"
 
@@ -88,29 +92,38 @@ pb__hash_fn_t pb__hash_fn = pb__hash_xxh3;
 
 /* --- Keys: hashing, ordering, copying --- */
 
-/* The hash of `key`.  Errors: PB_EINVAL (no encoding), PB_ENOMEM. */
-static int key_hash(pb__hash *h, const pb_value *key, uint64_t *out) {
-  pb_buf_reset(&h->scratch);
-  pb__value_encode(&h->scratch, key);
-  int rc = pb_buf_error(&h->scratch);
+int pb__hash_key_hash(pb_buf *scratch, pb__hash_fn_t fn, const pb_value *key,
+                      uint64_t *out) {
+  pb_buf_reset(scratch);
+  pb__value_encode(scratch, key);
+  int rc = pb_buf_error(scratch);
   if (rc != PB_OK) return rc;
-  *out = pb__hash_fn(h->scratch.data, h->scratch.len);
+  *out = fn(scratch->data, scratch->len);
   return PB_OK;
 }
 
-/* Compares the encodings of two valid keys: bytewise, shorter first. */
-static int key_cmp(pb__hash *h, const pb_value *a, const pb_value *b,
-                   int *cmp) {
-  pb_buf_reset(&h->scratch);
-  pb__value_encode(&h->scratch, a);
-  size_t la = h->scratch.len;
-  pb__value_encode(&h->scratch, b);
-  int rc = pb_buf_error(&h->scratch);
+int pb__hash_key_cmp(pb_buf *scratch, const pb_value *a, const pb_value *b,
+                     int *cmp) {
+  pb_buf_reset(scratch);
+  pb__value_encode(scratch, a);
+  size_t la = scratch->len;
+  pb__value_encode(scratch, b);
+  int rc = pb_buf_error(scratch);
   if (rc != PB_OK) return rc;
-  size_t lb = h->scratch.len - la, n = la < lb ? la : lb;
-  int c = n ? memcmp(h->scratch.data, h->scratch.data + la, n) : 0;
+  size_t lb = scratch->len - la, n = la < lb ? la : lb;
+  int c = n ? memcmp(scratch->data, scratch->data + la, n) : 0;
   *cmp = c ? c : (la > lb) - (la < lb);
   return PB_OK;
+}
+
+/* The hash of `key` under pb__hash_fn, in the handle's scratch. */
+static int key_hash(pb__hash *h, const pb_value *key, uint64_t *out) {
+  return pb__hash_key_hash(&h->scratch, pb__hash_fn, key, out);
+}
+
+static int key_cmp(pb__hash *h, const pb_value *a, const pb_value *b,
+                   int *cmp) {
+  return pb__hash_key_cmp(&h->scratch, a, b, cmp);
 }
 
 int pb__hash_own_value(pb__hash *h, const pb_value *in, pb_value *out) {
@@ -180,110 +193,6 @@ static int reserve_kids(pb__hnode *n, uint32_t need) {
   n->kids = k;
   n->cap_kid = cap;
   return PB_OK;
-}
-
-/* --- Loading: every check of the header comment --- */
-
-/* The entries of a CHAMP node at `level` under `prefix`, from vals[2..]. */
-static int champ_entries(pb__hash *h, const pb_value *vals, pb__hnode *n,
-                         unsigned level, uint64_t prefix) {
-  uint64_t mask = pb__hash_prefix_mask(level + 1);
-  uint32_t i = 0;
-  for (unsigned f = 0; f < 32; f++) {
-    if (!(n->datamap & (1u << f))) continue;
-    pb__hentry *e = &n->ents[i];
-    e->key = vals[2 + 2 * i];
-    e->val = vals[3 + 2 * i];
-    int rc = key_hash(h, &e->key, &e->hash);
-    if (rc != PB_OK) return rc == PB_ENOMEM ? rc : PB_ECORRUPT;
-    if ((e->hash & mask) != (prefix | (uint64_t)f << (PB__HASH_BITS * level)))
-      return PB_ECORRUPT; /* an entry in the wrong slot for its hash */
-    i++;
-  }
-  return PB_OK;
-}
-
-static int champ_from_view(pb__hash *h, const pb__node_view *v,
-                           unsigned level, uint64_t prefix, pb__hnode **out) {
-  const pb_value *x = v->vals;
-  if (v->n < 2 || x[0].kind != PB_VALUE_UINT || x[1].kind != PB_VALUE_UINT)
-    return PB_ECORRUPT;
-  uint64_t dm = x[0].as.u, nm = x[1].as.u;
-  uint64_t slots = ((uint64_t)1 << PB__HASH_SLOTS(level)) - 1;
-  if (((dm | nm) & ~slots) || (dm & nm) || (dm | nm) == 0) return PB_ECORRUPT;
-  uint32_t d = pb__hash_popcount((uint32_t)dm);
-  uint32_t c = pb__hash_popcount((uint32_t)nm);
-  if (2 + 2 * (uint64_t)d + c != v->n) return PB_ECORRUPT;
-  if (level > 0 && d == 1 && c == 0) return PB_ECORRUPT; /* not pulled up */
-  pb__hnode *n = pb__hnode_alloc(false, d, c);
-  if (!n) return PB_ENOMEM;
-  n->datamap = (uint32_t)dm;
-  n->nodemap = (uint32_t)nm;
-  n->nent = d;
-  int rc = champ_entries(h, x, n, level, prefix);
-  for (uint32_t j = 0; rc == PB_OK && j < c; j++) {
-    const pb_value *r = &x[2 + 2 * d + j];
-    if (r->kind != PB_VALUE_REF || pb_atom_ptr_is_null(r->as.ref))
-      rc = PB_ECORRUPT;
-    else
-      n->kids[n->nkid++] = (pb__hslot){r->as.ref, NULL};
-  }
-  if (rc != PB_OK) {
-    pb__hnode_free(n);
-    return rc;
-  }
-  *out = n;
-  return PB_OK;
-}
-
-static int collision_from_view(pb__hash *h, const pb__node_view *v,
-                               uint64_t hash, pb__hnode **out) {
-  const pb_value *x = v->vals;
-  if (v->n < 5 || v->n % 2 == 0 || x[0].kind != PB_VALUE_UINT ||
-      x[0].as.u != hash)
-    return PB_ECORRUPT;
-  uint32_t cnt = (uint32_t)((v->n - 1) / 2);
-  pb__hnode *n = pb__hnode_alloc(true, cnt, 0);
-  if (!n) return PB_ENOMEM;
-  n->chash = hash;
-  int rc = PB_OK;
-  for (uint32_t i = 0; rc == PB_OK && i < cnt; i++) {
-    pb__hentry *e = &n->ents[i];
-    e->key = x[1 + 2 * i];
-    e->val = x[2 + 2 * i];
-    int cmp = -1;
-    rc = key_hash(h, &e->key, &e->hash);
-    if (rc == PB_OK && i > 0)
-      rc = key_cmp(h, &n->ents[i - 1].key, &e->key, &cmp);
-    if (rc == PB_OK && (e->hash != hash || cmp >= 0)) rc = PB_ECORRUPT;
-    if (rc != PB_OK && rc != PB_ENOMEM) rc = PB_ECORRUPT;
-    n->nent = i + 1;
-  }
-  if (rc != PB_OK) {
-    pb__hnode_free(n);
-    return rc;
-  }
-  *out = n;
-  return PB_OK;
-}
-
-int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
-                    uint64_t prefix) {
-  if (s->node) return PB_OK;
-  assert(!pb_atom_ptr_is_null(s->ptr)); /* the empty root is never loaded */
-  if (level > PB__HASH_COLL_LEVEL) return PB_ECORRUPT; /* cannot happen */
-  uint32_t type = level == PB__HASH_COLL_LEVEL ? PB__TYPE_HASH_COLLISION
-                                               : PB__TYPE_HASH_NODE;
-  pb__node_view v;
-  int rc = pb__node_load(&h->src, s->ptr, type, type, &v);
-  if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* see "Errors" at the top */
-  if (rc != PB_OK) return rc;
-  if (type == PB__TYPE_HASH_NODE)
-    rc = champ_from_view(h, &v, level, prefix, &s->node);
-  else
-    rc = collision_from_view(h, &v, prefix, &s->node);
-  pb__node_view_free(&v);
-  return rc;
 }
 
 /* --- The handle --- */

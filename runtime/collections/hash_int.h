@@ -1,6 +1,7 @@
 /*
  * collections/hash_int.h - the in-memory form of the CHAMP trie of hash.h,
- * shared by hash.c (nodes: layouts, load, look up, put, remove) and set.c
+ * shared by hash.c (nodes: layouts, look up, put, remove), hash_node.c
+ * (loading and validating nodes, through the object cache) and set.c
  * (walks: flush, count, iterators, statistics; the Set calls and set
  * algebra).
  * Not a public interface: tests include it for pb__hash_stats and for
@@ -16,6 +17,13 @@
  *
  * A dirty node's ancestors are all dirty (their pointers are cleared), so
  * flush only descends into slots whose pointer is null.
+ *
+ * Every node in the tree belongs to the handle alone, which edits it in
+ * place.  A load (pb__hash_ensure) takes the decoded node from the object
+ * cache, where it may be shared by other handles and threads with its
+ * keys already hashed, checks that it fits its place, and clones it (its
+ * entry and slot arrays; keys and values stay views into the shared atom
+ * copy).  hash_node.c has the details.
  */
 #ifndef PB_COLLECTIONS_HASH_INT_H
 #define PB_COLLECTIONS_HASH_INT_H
@@ -101,9 +109,20 @@ static inline uint32_t pb__hash_index(uint32_t map, uint32_t bit) {
 }
 
 /** Makes sure `s` is loaded: reads and validates its node when it is not
- * (at `level`, under the hash bits `prefix`).  Errors: those of hash.h. */
+ * (at `level`, under the hash bits `prefix`), through the object cache,
+ * and gives the slot a node of the handle's own (hash_node.c).  Errors:
+ * those of hash.h. */
 int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
                     uint64_t prefix);
+
+/** The hash under `fn` of `key`'s encoding, made in `scratch`.  Errors:
+ * PB_EINVAL (no encoding), PB_ENOMEM. */
+int pb__hash_key_hash(pb_buf *scratch, pb__hash_fn_t fn, const pb_value *key,
+                      uint64_t *out);
+/** Compares the encodings of two valid keys, made in `scratch`: bytewise,
+ * shorter first.  Errors: PB_EINVAL, PB_ENOMEM. */
+int pb__hash_key_cmp(pb_buf *scratch, const pb_value *a, const pb_value *b,
+                     int *cmp);
 
 /** What pb__hash_insert did. */
 typedef enum pb__hash_put_result {

@@ -24,6 +24,15 @@
  * PB_ECORRUPT.  Nothing recurses or loops more than PB__COLL_MAX_DEPTH
  * levels (list_int.h says how levels are fixed).
  *
+ * Loading goes through the object cache (cache/atomcache.h): an atom is
+ * decoded WITHOUT context into a list_obj (the node, every child NOT
+ * LOADED, and its total), which the cache may share between handles and
+ * threads, so it is never written to.  What depends on where the node was
+ * found (leaf or branch for its level, its total against the parent's
+ * count) is checked on every load, shared or private, and the handle then
+ * takes a node of its own: a clone of a shared node's arrays, or the very
+ * node of an object built for this load alone.
+ *
  * Balance (list_edit.c): a node over pb__coll_fanout entries passes
  * entries to an adjacent sibling with room, or else splits in two halves;
  * a node but the root under ceil(fanout / 2) borrows one from an adjacent
@@ -34,10 +43,12 @@
  * entries at least, so 32 levels need 2^31 values; up to 32767, a branch
  * of fanout + 1 children still encodes within PB__NODE_MAX_VALUES.
  *
- * Memory: loaded values are views into the source's atoms.  Values given
- * to set and insert are copied into an arena the handle owns, freed with
- * the handle (never earlier, so every view handed out stays valid until
- * then): a handle's memory grows with the values written through it.
+ * Memory: loaded values are views into the source's atoms (or into the
+ * atom copy of a cached object, which the source holds as long as its
+ * atoms).  Values given to set and insert are copied into an arena the
+ * handle owns, freed with the handle (never earlier, so every view handed
+ * out stays valid until then): a handle's memory grows with the values
+ * written through it.
  *
  * Flush (below) writes dirty nodes children first and gives clean
  * subtrees their old pointers, so an update shares every untouched node
@@ -148,15 +159,87 @@ static int branch_from_view(const pb__node_view *v, pb__lnode **out) {
   return PB_OK;
 }
 
-/* Reads and decodes the node at `ptr`, of type want_a or want_b. */
-static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want_a,
-                     uint32_t want_b, pb__lnode **out) {
+/* --- The decoded node as the object cache shares it --- */
+
+/* A node decoded with no context: its values or child slots (every child
+ * NOT LOADED), and its total.  Immutable once built (it may be shared by
+ * every handle, in every thread), so each load takes a private clone. */
+typedef struct list_obj {
+  pb__obj h;
+  pb__lnode *node; /* level 0 (leaf) or 1 (any branch: the load sets it) */
+  uint64_t total;  /* values under it: its n, or the sum of its counts */
+} list_obj;
+
+static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
+                     uint64_t *extra) {
+  (void)ctx;
   pb__node_view v;
-  int rc = pb__node_load(&l->src, ptr, want_a, want_b, &v);
+  int rc = pb__node_decode(atom, PB__TYPE_LIST_LEAF, PB__TYPE_LIST_BRANCH, &v);
   if (rc != PB_OK) return rc;
-  if (v.type == PB__TYPE_LIST_LEAF) rc = leaf_from_view(&v, out);
-  else rc = branch_from_view(&v, out);
+  pb__lnode *n;
+  if (v.type == PB__TYPE_LIST_LEAF) rc = leaf_from_view(&v, &n);
+  else rc = branch_from_view(&v, &n);
   pb__node_view_free(&v);
+  if (rc != PB_OK) return rc;
+  list_obj *o = malloc(sizeof *o);
+  if (!o) {
+    pb__lnode_free(n);
+    return PB_ENOMEM;
+  }
+  o->h = (pb__obj){&pb__list_obj_class, 0, NULL};
+  o->node = n;
+  o->total = pb__lnode_total(n);
+  *extra = sizeof *o + sizeof *n +
+           (size_t)n->cap * (n->level ? sizeof *n->kids : sizeof *n->vals);
+  *out = &o->h;
+  return PB_OK;
+}
+
+static void obj_destroy(pb__obj *h) {
+  list_obj *o = (list_obj *)h;
+  pb__lnode_free(o->node);
+  free(o);
+}
+
+const pb__obj_class pb__list_obj_class = {"list node", obj_build,
+                                          obj_destroy};
+
+/* A private copy of a shared node, for one handle to load into and edit
+ * (the views in it still point into the shared object's atom). */
+static pb__lnode *clone(const pb__lnode *n) {
+  pb__lnode *c = pb__lnode_new(n->level, n->n);
+  if (!c) return NULL;
+  if (n->level == 0) memcpy(c->vals, n->vals, n->n * sizeof *n->vals);
+  else memcpy(c->kids, n->kids, n->n * sizeof *n->kids);
+  c->n = n->n;
+  return c;
+}
+
+/* Reads the node at `ptr` (object cache, bytes cache, storage), checks it
+ * is a leaf (`want` PB__TYPE_LIST_LEAF), a branch (PB__TYPE_LIST_BRANCH)
+ * or either (0), and gives a node of the handle's own, whose level the
+ * caller sets; *total is the values under it. */
+static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want,
+                     pb__lnode **out, uint64_t *total) {
+  const pb__obj *h;
+  pb__obj *owned;
+  int rc = pb__obj_load(&l->src, ptr, 0, &pb__list_obj_class, NULL, 0, &h,
+                        &owned);
+  if (rc != PB_OK) return rc;
+  const list_obj *o = (const list_obj *)h;
+  bool leaf = o->node->level == 0;
+  if ((want == PB__TYPE_LIST_LEAF && !leaf) ||
+      (want == PB__TYPE_LIST_BRANCH && leaf)) {
+    rc = PB_ECORRUPT; /* a node of the wrong kind for its level */
+  } else if (owned) { /* built for this load alone: take its node */
+    *out = o->node;
+    ((list_obj *)owned)->node = NULL;
+  } else {
+    *out = clone(o->node);
+    if (!*out) rc = PB_ENOMEM;
+  }
+  if (rc == PB_OK) *total = o->total;
+  pb__obj_free(owned);
   return rc;
 }
 
@@ -165,13 +248,13 @@ static void free_chain(pb__lnode **chain, unsigned n) {
   for (unsigned i = 0; i < n; i++) pb__lnode_free(chain[i]);
 }
 
-/* Links chain[0..n) (a leftmost path, chain[n - 1] a leaf): sets levels
- * and checks each child's total against its parent's count. */
-static int link_chain(pb__lnode **chain, unsigned n) {
+/* Links chain[0..n) (a leftmost path, chain[n - 1] a leaf, total[i] the
+ * values under chain[i]): sets levels and checks each child's total
+ * against its parent's count. */
+static int link_chain(pb__lnode **chain, const uint64_t *total, unsigned n) {
   for (unsigned i = 0; i < n; i++) chain[i]->level = n - 1 - i;
   for (unsigned i = n - 1; i > 0; i--)
-    if (pb__lnode_total(chain[i]) != chain[i - 1]->kids[0].count)
-      return PB_ECORRUPT;
+    if (total[i] != chain[i - 1]->kids[0].count) return PB_ECORRUPT;
   for (unsigned i = n - 1; i > 0; i--) chain[i - 1]->kids[0].node = chain[i];
   return PB_OK;
 }
@@ -180,6 +263,7 @@ static int link_chain(pb__lnode **chain, unsigned n) {
  * height (and so every node's level). */
 static int load_root(pb__list *l) {
   pb__lnode *chain[PB__COLL_MAX_DEPTH];
+  uint64_t total[PB__COLL_MAX_DEPTH];
   unsigned n = 0;
   pb_atom_ptr ptr = l->root.ptr;
   for (;;) {
@@ -187,8 +271,7 @@ static int load_root(pb__list *l) {
       free_chain(chain, n);
       return PB_ECORRUPT; /* too deep: a cycle, or hostile bytes */
     }
-    int rc = load_node(l, ptr, PB__TYPE_LIST_LEAF, PB__TYPE_LIST_BRANCH,
-                       &chain[n]);
+    int rc = load_node(l, ptr, 0, &chain[n], &total[n]);
     if (rc != PB_OK) {
       free_chain(chain, n);
       return rc;
@@ -196,13 +279,13 @@ static int load_root(pb__list *l) {
     if (chain[n++]->level == 0) break;
     ptr = chain[n - 1]->kids[0].ptr;
   }
-  int rc = link_chain(chain, n);
+  int rc = link_chain(chain, total, n);
   if (rc != PB_OK) {
     free_chain(chain, n);
     return rc;
   }
   l->root.node = chain[0];
-  l->root.count = pb__lnode_total(chain[0]);
+  l->root.count = total[0];
   return PB_OK;
 }
 
@@ -218,10 +301,11 @@ int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t i) {
   assert(!pb_atom_ptr_is_null(s->ptr)); /* only a loaded node can be dirty */
   uint32_t want = parent->level == 1 ? PB__TYPE_LIST_LEAF : PB__TYPE_LIST_BRANCH;
   pb__lnode *child;
-  int rc = load_node(l, s->ptr, want, want, &child);
+  uint64_t total;
+  int rc = load_node(l, s->ptr, want, &child, &total);
   if (rc != PB_OK) return rc;
   child->level = parent->level - 1;
-  if (pb__lnode_total(child) != s->count) {
+  if (total != s->count) {
     pb__lnode_free(child);
     return PB_ECORRUPT; /* the parent's count lies */
   }

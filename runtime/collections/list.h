@@ -5,7 +5,9 @@
  * Leaves hold at most pb__coll_fanout values and branches at most that
  * many children, each with the number of values under it, so get, set,
  * insert and remove at an index are O(log n); every node but the root
- * holds at least half.  Node layouts are documented in list.c.
+ * holds at least half.  Node layouts are documented in list.c, and so is
+ * loading: decoded nodes come through the object cache, shared, and each
+ * handle clones the ones it loads.
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, counts that do not add up, a tree deeper

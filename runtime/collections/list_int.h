@@ -14,6 +14,11 @@
  *   ptr null, node set         DIRTY (changed, or new): flush writes it
  *   ptr null, node NULL        only in the root slot: the empty list
  *
+ * Every node in the tree belongs to the handle alone, which edits it in
+ * place: a load takes the decoded node from the object cache (list.c,
+ * list_obj), where it may be shared by other handles and threads, and
+ * clones it (its arrays; values stay views into the shared atom copy).
+ *
  * Every node knows its LEVEL (0 for a leaf; a branch's children are one
  * level lower), fixed when the root is first loaded by walking its
  * leftmost path down to a leaf.  A child is then loaded as a leaf exactly

@@ -67,6 +67,12 @@ const pb__obj_class *pb__coll_obj_class(uint32_t type) {
     case PB__TYPE_DICT_LEAF:
     case PB__TYPE_DICT_BRANCH:
       return &pb__dict_obj_class;
+    case PB__TYPE_LIST_LEAF:
+    case PB__TYPE_LIST_BRANCH:
+      return &pb__list_obj_class;
+    case PB__TYPE_HASH_NODE:
+    case PB__TYPE_HASH_COLLISION:
+      return &pb__hash_obj_class;
     default:
       return NULL;
   }

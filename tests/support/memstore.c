@@ -19,12 +19,29 @@ int pb_test_mem_read(void *arg, pb_atom_ptr p, pb_bytes *out) {
   return PB_OK;
 }
 
+/* Room for one more atom, or aborts. */
+static void grow(pb_test_memstore *m) {
+  if (m->n < m->cap) return;
+  size_t cap = m->cap ? m->cap * 2 : 64;
+  uint8_t **a = m->n < PB_TEST_MEM_MAX ? realloc(m->atom, cap * sizeof *a)
+                                       : NULL;
+  if (a) m->atom = a;
+  size_t *l = a ? realloc(m->len, cap * sizeof *l) : NULL;
+  if (!l) {
+    fprintf(stderr, "memstore: full or out of memory\n");
+    abort();
+  }
+  m->len = l;
+  m->cap = cap;
+}
+
 int pb_test_mem_write(void *arg, const void *atom, size_t len,
                       pb_atom_ptr *out) {
   pb_test_memstore *m = arg;
-  uint8_t *copy = m->n < PB_TEST_MEM_MAX ? malloc(len ? len : 1) : NULL;
+  grow(m);
+  uint8_t *copy = malloc(len ? len : 1);
   if (!copy) {
-    fprintf(stderr, "memstore: full or out of memory\n");
+    fprintf(stderr, "memstore: out of memory\n");
     abort();
   }
   memcpy(copy, atom, len);
@@ -36,7 +53,11 @@ int pb_test_mem_write(void *arg, const void *atom, size_t len,
 
 void pb_test_mem_free(pb_test_memstore *m) {
   for (size_t i = 0; i < m->n; i++) free(m->atom[i]);
-  m->n = 0;
+  free(m->atom);
+  free(m->len);
+  m->atom = NULL;
+  m->len = NULL;
+  m->n = m->cap = 0;
 }
 
 pb_atom_ptr pb_test_mem_next(const pb_test_memstore *m) {
