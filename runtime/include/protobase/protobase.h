@@ -52,7 +52,8 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 3 /* 3: PB_WT_PTR and PB_WT_REC */
+#define PB_GENERATED_ABI 4 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
+                               pb_txn_load_decoded */
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);
