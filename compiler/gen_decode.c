@@ -313,7 +313,7 @@ void pbc_gen_storage(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(&r, "&%s%s_type", p, n);
   pbc_sb_printf(g->c,
       "\nint %s%s_load(pb_txn *txn, pb_atom_ptr ptr, %s%s *r) {\n"
-      "  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */\n"
+      "  /* Decoded once, shared: see pb_txn_load_decoded. */\n"
       "  return ",
       p, n, p, n);
   pbc_gen_wrapped(g->c, 9, "pb_txn_load_decoded(", ");\n}\n", "txn",

@@ -180,7 +180,7 @@ static int common_Person_decode_any(void *r, const void *data, size_t size,
 }
 
 int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Person_type, ptr, sizeof *r,
                              common_Person_decode_any, r);
 }
@@ -309,7 +309,7 @@ static int common_Gauge_decode_any(void *r, const void *data, size_t size,
 }
 
 int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Gauge_type, ptr, sizeof *r,
                              common_Gauge_decode_any, r);
 }
@@ -464,7 +464,7 @@ static int common_Blob_decode_any(void *r, const void *data, size_t size,
 }
 
 int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Blob_type, ptr, sizeof *r,
                              common_Blob_decode_any, r);
 }
@@ -592,7 +592,7 @@ static int common_Vec2_decode_any(void *r, const void *data, size_t size,
 }
 
 int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Vec2_type, ptr, sizeof *r,
                              common_Vec2_decode_any, r);
 }

@@ -277,7 +277,7 @@ static int shop_enums_Order_decode_any(void *r, const void *data, size_t size,
 }
 
 int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &shop_enums_Order_type, ptr, sizeof *r,
                              shop_enums_Order_decode_any, r);
 }

@@ -184,7 +184,7 @@ static int every_Point_decode_any(void *r, const void *data, size_t size,
 }
 
 int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Point_type, ptr, sizeof *r,
                              every_Point_decode_any, r);
 }
@@ -351,7 +351,7 @@ static int every_Node_decode_any(void *r, const void *data, size_t size,
 }
 
 int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Node_type, ptr, sizeof *r,
                              every_Node_decode_any, r);
 }
@@ -1137,7 +1137,7 @@ static int every_Everything_decode_any(void *r, const void *data, size_t size,
 }
 
 int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Everything_type, ptr, sizeof *r,
                              every_Everything_decode_any, r);
 }
@@ -1255,7 +1255,7 @@ static int every_Renamed_decode_any(void *r, const void *data, size_t size,
 }
 
 int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Renamed_type, ptr, sizeof *r,
                              every_Renamed_decode_any, r);
 }
@@ -1356,7 +1356,7 @@ static int every_Empty_decode_any(void *r, const void *data, size_t size,
 }
 
 int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Empty_type, ptr, sizeof *r,
                              every_Empty_decode_any, r);
 }

@@ -237,7 +237,7 @@ static int scalars_Scalars_decode_any(void *r, const void *data, size_t size,
 }
 
 int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &scalars_Scalars_type, ptr, sizeof *r,
                              scalars_Scalars_decode_any, r);
 }
@@ -437,7 +437,7 @@ static int scalars_Options_decode_any(void *r, const void *data, size_t size,
 }
 
 int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r) {
-  /* Decoded once per schema epoch and shared: see pb_txn_load_decoded. */
+  /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &scalars_Options_type, ptr, sizeof *r,
                              scalars_Options_decode_any, r);
 }
