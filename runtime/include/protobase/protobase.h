@@ -346,7 +346,8 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
 
 /**
  * Reads a record atom and gives a view of its encoded body, valid until the
- * transaction ends.  Generated `_load` functions call this.
+ * transaction ends.  Generated `_load` functions go through
+ * pb_txn_load_decoded, which calls this when it decodes privately.
  * Errors: PB_ENOTFOUND (no atom at `ptr`); PB_ECORRUPT (the atom is damaged
  * or is not a record); PB_EIO.  Not checked: that the atom is a record of
  * `type`.  Record atoms carry no per-type id (the catalog maps fingerprints
@@ -400,9 +401,10 @@ int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
 
 /**
  * Gives the transaction's arena, created on first use and destroyed when
- * the transaction commits or aborts.  Generated `_load` functions decode
- * arrays into it, so they live exactly as long as the record's string
- * views.  Errors: PB_ENOMEM.
+ * the transaction commits or aborts.  pb_txn_load_decoded decodes arrays
+ * into it when it decodes privately (not through the object cache), so
+ * they live exactly as long as the record's string views.
+ * Errors: PB_ENOMEM.
  */
 int pb_txn_arena(pb_txn *txn, pb_arena **out);
 
