@@ -224,6 +224,15 @@ static void second_load_hits(void **state) {
   assert_memory_equal(&b, &c, sizeof b);
   pb_txn_abort(t2);
   assert_int_equal(obj_stats(e.sp).held_entries, 0);
+  /* After both ended: a third transaction still hits. */
+  assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &t1), PB_OK);
+  s0 = obj_stats(e.sp);
+  assert_int_equal(evo2_Item_load(t1, p, &a), PB_OK);
+  s1 = obj_stats(e.sp);
+  assert_int_equal(s1.hits, s0.hits + 1);
+  assert_int_equal(s1.loads, s0.loads);
+  assert_full_v2(&a, 1, "hammer");
+  pb_txn_abort(t1);
   env_close(&e);
 }
 
