@@ -27,6 +27,8 @@
  *   nested_run_escalated   a pb_txn_run whose fn, escalated under run_mu,
  *                          loads a type never seen: the registration run
  *                          nests without deadlock (alarm: a hang fails)
+ *   nested_runs_across_spaces  runs nested A -> B -> A, each escalated:
+ *                          the innermost finds A's lock held two frames up
  *   rdonly_txn_registers   a read-only transaction on a writable storage
  *                          registers a new type in a commit of its own;
  *                          a read-only storage gives a local epoch
@@ -573,6 +575,61 @@ static void nested_run_escalated(void **state) {
   alarm(0);
 }
 
+/* A run that sets `key`, conflicting on it three times, then (escalated,
+ * holding its space's run_mu) calls next(next_arg) too. */
+typedef struct hot_run {
+  pb_db *db;
+  const char *key;
+  int calls;
+  int (*next)(void *arg);
+  void *next_arg;
+} hot_run;
+
+static int hot_fn(pb_txn *txn, void *arg) {
+  hot_run *h = arg;
+  pb_value v = {.kind = PB_VALUE_INT, .as.i = ++h->calls};
+  if (h->calls <= 3) {
+    pb_txn *side;
+    assert_int_equal(pb_txn_begin(h->db, 0, &side), PB_OK);
+    assert_int_equal(pb_txn_set(side, h->key, &v), PB_OK);
+    assert_int_equal(pb_txn_commit(side), PB_OK);
+  } else if (h->next) {
+    int rc = h->next(h->next_arg);
+    if (rc != PB_OK) return rc;
+  }
+  return pb_txn_set(txn, h->key, &v);
+}
+
+static int run_hot(void *arg) {
+  hot_run *h = arg;
+  return pb_txn_run(h->db, hot_fn, h, 10);
+}
+
+static void nested_runs_across_spaces(void **state) {
+  (void)state;
+  alarm(30); /* a deadlock fails the test instead of hanging it */
+  env a, b;
+  env_open(&a, NULL);
+  env_open(&b, NULL);
+  /* A (escalated) -> B (escalated) -> A again: A's lock is held two
+   * frames up; the innermost run must see it and not take it again. */
+  hot_run inner = {a.db, "calm", 3, NULL, NULL}; /* no conflict: plain */
+  hot_run mid = {b.db, "hot", 0, run_hot, &inner};
+  hot_run outer = {a.db, "hot", 0, run_hot, &mid};
+  assert_int_equal(run_hot(&outer), PB_OK);
+  assert_int_equal(outer.calls, 4);
+  assert_int_equal(mid.calls, 4);
+  assert_int_equal(inner.calls, 4);
+  pb_space_stats sa, sb;
+  assert_int_equal(pb_space_stats_get(a.sp, &sa), PB_OK);
+  assert_int_equal(pb_space_stats_get(b.sp, &sb), PB_OK);
+  assert_int_equal(sa.locked_runs, 2); /* outer's 4th, and inner */
+  assert_int_equal(sb.locked_runs, 1);
+  env_close(&b);
+  env_close(&a);
+  alarm(0);
+}
+
 static void rdonly_txn_registers(void **state) {
   (void)state;
   char *dir = pb_test_tmpdir();
@@ -630,6 +687,7 @@ int main(void) {
       cmocka_unit_test(errors_as_before),
       cmocka_unit_test(no_epoch_falls_back),
       cmocka_unit_test(nested_run_escalated),
+      cmocka_unit_test(nested_runs_across_spaces),
       cmocka_unit_test(rdonly_txn_registers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
