@@ -266,7 +266,8 @@ bool pbc_gen_c_check(const pbc_file *f, pbc_diag *diag) {
     static const char *const suffixes[] = {
         "_type",      "_init",       "_encode",      "_decode",
         "_verify",    "_put",        "_load",        "_MAX_SIZE",
-        "_FINGERPRINT", "_decode_at", "_verify_at",  "_known_tags"};
+        "_FINGERPRINT", "_decode_at", "_verify_at",  "_known_tags",
+        "_decode_any"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++)
       pbc__add_cname(&names, &n, &cap, prefix, d->name, suffixes[k], &d->loc);
     pbc__check_fields(d, diag);

@@ -1,6 +1,7 @@
 /*
  * gen_decode.c - generates P_R_decode (and its worker P_R_decode_at),
- * P_R_put, P_R_load, and the name functions of enums.
+ * P_R_put, P_R_load (with P_R_decode_any, the decoder as the runtime's
+ * object cache calls it), and the name functions of enums.
  *
  * A decoder of a record with arrays makes two passes over its input: the
  * first counts the items of each array (pb_len_count, pb_rec_count,
@@ -276,16 +277,15 @@ void pbc_gen_decode(pbc_gen *g, const pbc_decl *d) {
 
 void pbc_gen_storage(pbc_gen *g, const pbc_decl *d) {
   const char *p = g->prefix, *n = d->name;
-  pbc_strbuf head, r;
+  pbc_strbuf head, r, fn;
   pbc_sb_init(&head);
   pbc_sb_init(&r);
+  pbc_sb_init(&fn);
   pbc_sb_printf(&head, "int %s%s_put(", p, n);
   pbc_sb_printf(&r, "const %s%s *r", p, n);
   pbc_sb_putc(g->c, '\n');
   pbc_gen_wrapped(g->c, 0, pbc_sb_str(&head), ") {\n", "pb_txn *txn",
                   pbc_sb_str(&r), "pb_atom_ptr *out", (const char *)NULL);
-  pbc_sb_free(&head);
-  pbc_sb_free(&r);
   pbc_sb_printf(g->c,
       "  pb_buf buf;\n"
       "  int rc;\n\n"
@@ -297,30 +297,29 @@ void pbc_gen_storage(pbc_gen *g, const pbc_decl *d) {
       "  return rc;\n"
       "}\n",
       p, n, p, n);
-  if (!pbc_gen_info(g, d)->needs_arena) {
-    pbc_sb_printf(g->c,
-        "\nint %s%s_load(pb_txn *txn, pb_atom_ptr ptr, %s%s *r) {\n"
-        "  pb_bytes body;\n"
-        "  int rc = pb_txn_load_record(txn, &%s%s_type, ptr, &body);\n\n"
-        "  if (rc != PB_OK)\n"
-        "    return rc;\n"
-        "  return %s%s_decode(r, body.ptr, body.len, NULL);\n"
-        "}\n",
-        p, n, p, n, p, n, p, n);
-    return;
-  }
+  /* _load goes through the runtime's object cache, which calls every
+   * record's decoder through one pointer type: a wrapper taking `void *`
+   * (calling P_R_decode through a cast pointer is undefined behaviour). */
+  pbc_sb_printf(&fn, "%s%s_decode_any", p, n);
+  head.len = 0;
+  pbc_sb_printf(&head, "static int %s(", pbc_sb_str(&fn));
+  pbc_sb_putc(g->c, '\n');
+  pbc_gen_wrapped(g->c, 0, pbc_sb_str(&head), ") {\n", "void *r",
+                  "const void *data", "size_t size", "pb_arena *arena",
+                  (const char *)NULL);
+  pbc_sb_printf(g->c, "  return %s%s_decode(r, data, size, arena);\n}\n", p,
+                n);
+  r.len = 0;
+  pbc_sb_printf(&r, "&%s%s_type", p, n);
   pbc_sb_printf(g->c,
       "\nint %s%s_load(pb_txn *txn, pb_atom_ptr ptr, %s%s *r) {\n"
-      "  pb_bytes body;\n"
-      "  pb_arena *arena;\n"
-      "  int rc = pb_txn_load_record(txn, &%s%s_type, ptr, &body);\n\n"
-      "  if (rc != PB_OK)\n"
-      "    return rc;\n"
-      "  /* Arrays live in the transaction's arena, as long as the views. */\n"
-      "  rc = pb_txn_arena(txn, &arena);\n"
-      "  if (rc != PB_OK)\n"
-      "    return rc;\n"
-      "  return %s%s_decode(r, body.ptr, body.len, arena);\n"
-      "}\n",
-      p, n, p, n, p, n, p, n);
+      "  /* Decoded once, shared: see pb_txn_load_decoded. */\n"
+      "  return ",
+      p, n, p, n);
+  pbc_gen_wrapped(g->c, 9, "pb_txn_load_decoded(", ");\n}\n", "txn",
+                  pbc_sb_str(&r), "ptr", "sizeof *r", pbc_sb_str(&fn), "r",
+                  (const char *)NULL);
+  pbc_sb_free(&fn);
+  pbc_sb_free(&head);
+  pbc_sb_free(&r);
 }

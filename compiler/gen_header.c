@@ -267,13 +267,15 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(h,
       "\n/**\n"
       " * Reads the record at `ptr` in `txn` and decodes it into *r.  Views\n"
-      " * %sstay valid until the transaction ends.\n"
+      " * %sstay valid until the transaction ends.  Decoded records are\n"
+      " * shared through the space's object cache, under the schema epoch of\n"
+      " * this type; loading a type the database has never seen registers it\n"
+      " * (pb_txn_load_decoded).\n"
       " * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a\n"
-      " * record of another type); PB_EIO%s.\n"
+      " * record of another type); PB_EIO; PB_ENOMEM.\n"
       " */\n"
       "int %s%s_load(pb_txn *txn, pb_atom_ptr ptr, %s%s *r);\n",
-      arena ? "and arrays (in the transaction's arena)\n * " : "",
-      arena ? "; PB_ENOMEM" : "", p, n, p, n);
+      arena ? "and arrays " : "", p, n, p, n);
 }
 
 static int pbc__ptr_cmp(const void *a, const void *b) {

@@ -10,11 +10,15 @@
  *
  * Reset keeps the largest block, so a decode loop that resets between
  * records stops allocating once the block is big enough.
+ *
+ * Internally (atom/arena.h) an arena can start with a smaller first block,
+ * and tells its footprint: a record decoded into the object cache gets an
+ * arena of its own, sized for one record and counted in full.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "protobase/wire.h"
+#include "atom/arena.h"
 
 #define ARENA_ALIGN 8
 #define ARENA_FIRST_BLOCK 4096
@@ -30,6 +34,7 @@ typedef struct arena_block {
 struct pb_arena {
   arena_block *head; /* newest block, or NULL */
   size_t allocated;  /* bytes handed out since create or reset */
+  size_t first;      /* size of the first block (ARENA_FIRST_BLOCK) */
 };
 
 _Static_assert(sizeof(arena_block) % ARENA_ALIGN == 0,
@@ -37,12 +42,19 @@ _Static_assert(sizeof(arena_block) % ARENA_ALIGN == 0,
 
 static uint8_t *block_data(arena_block *b) { return (uint8_t *)(b + 1); }
 
-int pb_arena_create(pb_arena **out) {
+int pb__arena_create_sized(size_t first_block, pb_arena **out) {
   if (!out) return PB_EINVAL;
   pb_arena *a = calloc(1, sizeof *a);
   if (!a) return PB_ENOMEM;
+  if (first_block < ARENA_ALIGN) first_block = ARENA_ALIGN;
+  if (first_block > ARENA_FIRST_BLOCK) first_block = ARENA_FIRST_BLOCK;
+  a->first = (first_block + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   *out = a;
   return PB_OK;
+}
+
+int pb_arena_create(pb_arena **out) {
+  return pb__arena_create_sized(ARENA_FIRST_BLOCK, out);
 }
 
 void pb_arena_destroy(pb_arena *a) {
@@ -61,7 +73,7 @@ void *pb_arena_alloc(pb_arena *a, size_t size) {
   size_t rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   arena_block *b = a->head;
   if (!b || b->size - b->used < rounded) {
-    size_t want = b ? b->size * 2 : ARENA_FIRST_BLOCK;
+    size_t want = b ? b->size * 2 : a->first;
     if (want > ARENA_MAX_GROWTH) want = ARENA_MAX_GROWTH;
     if (want < rounded) want = rounded;
     arena_block *nb = malloc(sizeof *nb + want);
@@ -113,3 +125,11 @@ void pb_arena_reset(pb_arena *a) {
 }
 
 size_t pb_arena_allocated(const pb_arena *a) { return a ? a->allocated : 0; }
+
+size_t pb__arena_footprint(const pb_arena *a) {
+  if (!a) return 0;
+  size_t n = sizeof *a;
+  for (const arena_block *b = a->head; b; b = b->prev)
+    n += sizeof *b + b->size;
+  return n;
+}

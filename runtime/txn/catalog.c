@@ -16,6 +16,11 @@
  *
  * Each pb_db caches what it learned (cat_mu), so the storage is read once
  * per type and handle.
+ *
+ * Every record load asks (txn/record.c: the epoch keys the object cache),
+ * so this runs inside open transactions, also inside pb_txn_run's fn,
+ * perhaps escalated: the registration's pb_txn_run then nests under the
+ * caller's writer lock (txn/run.c).  No lock is held across it here.
  */
 #include <stdlib.h>
 

@@ -12,9 +12,10 @@
  * held as a logged collection (txn/tcoll.h), like every collection the
  * transaction opens.
  *
- * Memory handed out as views (copies of own atoms, and the arena that
- * generated `_load` functions decode arrays into: pb_txn_arena) lives until
- * the transaction ends.
+ * Memory handed out as views (copies of own atoms, the arena that
+ * generated `_load` functions decode arrays into when they decode
+ * privately: pb_txn_arena, and the cached objects it holds: txn_cache.c)
+ * lives until the transaction ends.
  *
  * When another commit to the SAME database landed since the snapshot,
  * commit rebases: it replays this transaction's logged changes onto the

@@ -32,7 +32,7 @@ struct pb_txn {
   pb__tcoll *names;        /* the database root: name -> value */
   pb_buf scratch;          /* reused to encode one atom */
   pb__own_copy *copies;    /* copies of own atoms given out as views */
-  pb_arena *arena;         /* decoded arrays of _load; NULL until used */
+  pb_arena *arena;         /* arrays of private _loads; NULL until used */
   pb__cache_handle **held; /* cached objects whose views it handed out */
   size_t n_held, cap_held;
 };

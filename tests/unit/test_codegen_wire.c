@@ -3,7 +3,8 @@
  * besides the plain field writers and readers (protobase/wire.h):
  *
  *   - pb_arena: alignment, blocks that never move, big requests, reset,
- *     overflow, and the arena of a transaction;
+ *     overflow, and the arena of a transaction; the internal small first
+ *     block and footprint (atom/arena.h) of a cached record's arena;
  *   - nested LEN fields: the length patched in place, moved when it needs
  *     more than one byte, and an empty payload omitted on request;
  *   - packed arrays: count, begin/next, and their structural checks;
@@ -20,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "atom/arena.h"
 #include "protobase/protobase.h"
 #include "protobase/wire.h"
 
@@ -72,6 +74,40 @@ static void arena_rejects_overflow_and_null(void **state) {
   assert_non_null(v);
   v[9] = 7;
   pb_arena_destroy(a);
+}
+
+static void arena_sized_counts_its_blocks(void **state) {
+  (void)state;
+  pb_arena *a, *d;
+  assert_int_equal(pb__arena_create_sized(64, &a), PB_OK);
+  assert_int_equal(pb_arena_create(&d), PB_OK);
+  size_t empty = pb__arena_footprint(a);
+  assert_true(empty > 0);
+  assert_int_equal(pb__arena_footprint(d), empty); /* no block yet */
+  assert_int_equal(pb__arena_footprint(NULL), 0);
+  /* A small first block, then doubling: 64 + 128 + 256 bytes of blocks. */
+  assert_non_null(pb_arena_alloc(a, 40));
+  assert_non_null(pb_arena_alloc(d, 40));
+  size_t one = pb__arena_footprint(a);
+  assert_true(one >= empty + 64 && one < empty + 64 + 64);
+  assert_true(pb__arena_footprint(d) >= empty + 4096);
+  assert_non_null(pb_arena_alloc(a, 40)); /* past 64: a block of 128 */
+  assert_non_null(pb_arena_alloc(a, 200)); /* past that: one of 256 */
+  size_t three = pb__arena_footprint(a);
+  assert_int_equal(three - one, 128 + 256 + 2 * (one - empty - 64));
+  /* Sizes are clamped: at least 8, at most the default. */
+  pb_arena *tiny, *huge;
+  assert_int_equal(pb__arena_create_sized(0, &tiny), PB_OK);
+  assert_int_equal(pb__arena_create_sized(1u << 30, &huge), PB_OK);
+  uint8_t *p = pb_arena_alloc(tiny, 3);
+  assert_non_null(p);
+  memset(p, 1, 3);
+  assert_non_null(pb_arena_alloc(huge, 1));
+  assert_true(pb__arena_footprint(huge) < empty + 4096 + 64);
+  pb_arena_destroy(tiny);
+  pb_arena_destroy(huge);
+  pb_arena_destroy(a);
+  pb_arena_destroy(d);
 }
 
 static void txn_arena_lives_until_the_txn_ends(void **state) {
@@ -477,6 +513,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(arena_allocations_are_aligned_and_stable),
       cmocka_unit_test(arena_rejects_overflow_and_null),
+      cmocka_unit_test(arena_sized_counts_its_blocks),
       cmocka_unit_test(txn_arena_lives_until_the_txn_ends),
       cmocka_unit_test(nested_len_fields_patch_their_length),
       cmocka_unit_test(packed_arrays_count_and_read),

@@ -52,7 +52,8 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 3 /* 3: PB_WT_PTR and PB_WT_REC */
+#define PB_GENERATED_ABI 4 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
+                               pb_txn_load_decoded */
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);
@@ -345,7 +346,8 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
 
 /**
  * Reads a record atom and gives a view of its encoded body, valid until the
- * transaction ends.  Generated `_load` functions call this.
+ * transaction ends.  Generated `_load` functions go through
+ * pb_txn_load_decoded, which calls this when it decodes privately.
  * Errors: PB_ENOTFOUND (no atom at `ptr`); PB_ECORRUPT (the atom is damaged
  * or is not a record); PB_EIO.  Not checked: that the atom is a record of
  * `type`.  Record atoms carry no per-type id (the catalog maps fingerprints
@@ -356,10 +358,53 @@ int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body);
 
 /**
+ * A generated decoder, as pb_txn_load_decoded calls it: decodes `size`
+ * bytes at `data` into the record struct at `rec`, taking array items from
+ * `arena` (never NULL here); the struct may point into `data` and `arena`,
+ * never into itself.  Generated `_load` functions pass a wrapper of their
+ * `_decode`.  Returns PB_OK or an error, which is passed on as it is.
+ */
+typedef int (*pb_record_decode_fn)(void *rec, const void *data, size_t size,
+                                   pb_arena *arena);
+
+/**
+ * Reads the record atom at `ptr` and gives it decoded by `decode` into the
+ * struct at `rec` (`rec_size` bytes: sizeof the generated struct).
+ * Generated `_load` functions call this.  Everything *rec points to (views
+ * and array items) stays valid until the transaction ends.
+ *
+ * Records are decoded once and shared through the space's object cache
+ * (SPEC 8), under the key (ptr, schema epoch of `type` in this database,
+ * pb_db_schema_epoch): *rec is a shallow copy of the cached struct, which
+ * the transaction holds until it ends.  A schema change (a new
+ * fingerprint) gives a new epoch, so a record decoded under another
+ * version of the schema is never returned.  LOADING A RECORD OF A TYPE
+ * THIS DATABASE HAS NEVER SEEN REGISTERS THE TYPE: pb_db_schema_epoch
+ * commits the new catalog entry, in a transaction of its own, also when
+ * `txn` is read-only, and also inside pb_txn_run (on a read-only storage
+ * the epoch is local and nothing is written).  Without an epoch (that
+ * commit failed), with the cache turned off, and for records of this
+ * transaction's own batch (not published yet, so not cacheable), the body
+ * is decoded privately into the transaction's arena, as
+ * pb_txn_load_record + pb_txn_arena + `decode` would: caching never makes
+ * a load fail that would otherwise succeed, except for lack of memory.
+ *
+ * Errors: PB_EINVAL (also rec_size 0, or `decode` NULL); PB_ENOTFOUND (no
+ * atom at `ptr`, or the null pointer); PB_ECORRUPT (the atom is damaged or
+ * is not a record); PB_EIO; PB_ENOMEM; and whatever `decode` returns (such
+ * as PB_ECORRUPT).  Not checked, as for pb_txn_load_record: that the atom
+ * is a record of `type`.  On an error *rec may be partly decoded.
+ */
+int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
+                        pb_atom_ptr ptr, size_t rec_size,
+                        pb_record_decode_fn decode, void *rec);
+
+/**
  * Gives the transaction's arena, created on first use and destroyed when
- * the transaction commits or aborts.  Generated `_load` functions decode
- * arrays into it, so they live exactly as long as the record's string
- * views.  Errors: PB_ENOMEM.
+ * the transaction commits or aborts.  pb_txn_load_decoded decodes arrays
+ * into it when it decodes privately (not through the object cache), so
+ * they live exactly as long as the record's string views.
+ * Errors: PB_ENOMEM.
  */
 int pb_txn_arena(pb_txn *txn, pb_arena **out);
 
@@ -392,6 +437,9 @@ int pb_txn_remove(pb_txn *txn, const char *name);
  * attempts run under the space's writer lock, which every pb_txn_run of
  * the space then takes too, so a hot key cannot starve a caller.  fn must
  * not commit or abort; returning non-zero aborts and returns that value.
+ * fn may call pb_txn_run again (so may what it calls, such as a `_load`
+ * that registers a new record type): a nested run on the same thread
+ * works under the writer lock its caller holds instead of waiting for it.
  * Errors: fn's; PB_ECONFLICT (still conflicting after max_retries); and
  * pb_txn_begin's and pb_txn_commit's.
  */
@@ -404,6 +452,9 @@ int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
  * fingerprint seen for the first time, persisted in a commit of its own; a
  * known fingerprint keeps its epoch.  On a read-only storage an unknown
  * fingerprint gets a local epoch, >= 2^32, never persisted.  Thread-safe.
+ * May be called while a transaction of `db` is open, also from inside
+ * pb_txn_run's fn (pb_txn_load_decoded does): the registration commit
+ * nests; an open writable transaction then merges with it at its commit.
  * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; and pb_txn_commit's.
  */
 int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,

@@ -174,13 +174,15 @@ int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &common_Person_type, ptr, &body);
+static int common_Person_decode_any(void *r, const void *data, size_t size,
+                                    pb_arena *arena) {
+  return common_Person_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return common_Person_decode(r, body.ptr, body.len, NULL);
+int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &common_Person_type, ptr, sizeof *r,
+                             common_Person_decode_any, r);
 }
 
 /* --- common_Gauge --- */
@@ -301,13 +303,15 @@ int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &common_Gauge_type, ptr, &body);
+static int common_Gauge_decode_any(void *r, const void *data, size_t size,
+                                   pb_arena *arena) {
+  return common_Gauge_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return common_Gauge_decode(r, body.ptr, body.len, NULL);
+int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &common_Gauge_type, ptr, sizeof *r,
+                             common_Gauge_decode_any, r);
 }
 
 /* --- common_Blob --- */
@@ -454,18 +458,15 @@ int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r) {
-  pb_bytes body;
-  pb_arena *arena;
-  int rc = pb_txn_load_record(txn, &common_Blob_type, ptr, &body);
+static int common_Blob_decode_any(void *r, const void *data, size_t size,
+                                  pb_arena *arena) {
+  return common_Blob_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  /* Arrays live in the transaction's arena, as long as the views. */
-  rc = pb_txn_arena(txn, &arena);
-  if (rc != PB_OK)
-    return rc;
-  return common_Blob_decode(r, body.ptr, body.len, arena);
+int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &common_Blob_type, ptr, sizeof *r,
+                             common_Blob_decode_any, r);
 }
 
 /* --- common_Vec2 --- */
@@ -585,11 +586,13 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &common_Vec2_type, ptr, &body);
+static int common_Vec2_decode_any(void *r, const void *data, size_t size,
+                                  pb_arena *arena) {
+  return common_Vec2_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return common_Vec2_decode(r, body.ptr, body.len, NULL);
+int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &common_Vec2_type, ptr, sizeof *r,
+                             common_Vec2_decode_any, r);
 }

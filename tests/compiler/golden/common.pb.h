@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 3
-#error "common.pb.h was generated for ProtoBase generated-code ABI 3; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
+#error "common.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -98,9 +98,12 @@ int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r);
 
@@ -171,9 +174,12 @@ int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r);
 
@@ -242,8 +248,10 @@ int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * and arrays (in the transaction's arena)
- * stay valid until the transaction ends.
+ * and arrays stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
  * record of another type); PB_EIO; PB_ENOMEM.
  */
@@ -316,9 +324,12 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r);
 

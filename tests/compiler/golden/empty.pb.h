@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 3
-#error "empty.pb.h was generated for ProtoBase generated-code ABI 3; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
+#error "empty.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus

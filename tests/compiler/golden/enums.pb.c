@@ -271,16 +271,13 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
   return rc;
 }
 
-int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r) {
-  pb_bytes body;
-  pb_arena *arena;
-  int rc = pb_txn_load_record(txn, &shop_enums_Order_type, ptr, &body);
+static int shop_enums_Order_decode_any(void *r, const void *data, size_t size,
+                                       pb_arena *arena) {
+  return shop_enums_Order_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  /* Arrays live in the transaction's arena, as long as the views. */
-  rc = pb_txn_arena(txn, &arena);
-  if (rc != PB_OK)
-    return rc;
-  return shop_enums_Order_decode(r, body.ptr, body.len, arena);
+int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &shop_enums_Order_type, ptr, sizeof *r,
+                             shop_enums_Order_decode_any, r);
 }

@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 3
-#error "enums.pb.h was generated for ProtoBase generated-code ABI 3; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
+#error "enums.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -120,8 +120,10 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * and arrays (in the transaction's arena)
- * stay valid until the transaction ends.
+ * and arrays stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
  * record of another type); PB_EIO; PB_ENOMEM.
  */

@@ -178,13 +178,15 @@ int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &every_Point_type, ptr, &body);
+static int every_Point_decode_any(void *r, const void *data, size_t size,
+                                  pb_arena *arena) {
+  return every_Point_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return every_Point_decode(r, body.ptr, body.len, NULL);
+int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &every_Point_type, ptr, sizeof *r,
+                             every_Point_decode_any, r);
 }
 
 /* --- every_Node --- */
@@ -343,18 +345,15 @@ int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r) {
-  pb_bytes body;
-  pb_arena *arena;
-  int rc = pb_txn_load_record(txn, &every_Node_type, ptr, &body);
+static int every_Node_decode_any(void *r, const void *data, size_t size,
+                                 pb_arena *arena) {
+  return every_Node_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  /* Arrays live in the transaction's arena, as long as the views. */
-  rc = pb_txn_arena(txn, &arena);
-  if (rc != PB_OK)
-    return rc;
-  return every_Node_decode(r, body.ptr, body.len, arena);
+int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &every_Node_type, ptr, sizeof *r,
+                             every_Node_decode_any, r);
 }
 
 /* --- every_Everything --- */
@@ -1132,18 +1131,15 @@ int every_Everything_put(pb_txn *txn, const every_Everything *r,
   return rc;
 }
 
-int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r) {
-  pb_bytes body;
-  pb_arena *arena;
-  int rc = pb_txn_load_record(txn, &every_Everything_type, ptr, &body);
+static int every_Everything_decode_any(void *r, const void *data, size_t size,
+                                       pb_arena *arena) {
+  return every_Everything_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  /* Arrays live in the transaction's arena, as long as the views. */
-  rc = pb_txn_arena(txn, &arena);
-  if (rc != PB_OK)
-    return rc;
-  return every_Everything_decode(r, body.ptr, body.len, arena);
+int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &every_Everything_type, ptr, sizeof *r,
+                             every_Everything_decode_any, r);
 }
 
 /* --- every_Renamed --- */
@@ -1253,13 +1249,15 @@ int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &every_Renamed_type, ptr, &body);
+static int every_Renamed_decode_any(void *r, const void *data, size_t size,
+                                    pb_arena *arena) {
+  return every_Renamed_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return every_Renamed_decode(r, body.ptr, body.len, NULL);
+int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &every_Renamed_type, ptr, sizeof *r,
+                             every_Renamed_decode_any, r);
 }
 
 /* --- every_Empty --- */
@@ -1352,11 +1350,13 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out) {
   return rc;
 }
 
-int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &every_Empty_type, ptr, &body);
+static int every_Empty_decode_any(void *r, const void *data, size_t size,
+                                  pb_arena *arena) {
+  return every_Empty_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return every_Empty_decode(r, body.ptr, body.len, NULL);
+int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &every_Empty_type, ptr, sizeof *r,
+                             every_Empty_decode_any, r);
 }

@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 3
-#error "every_type.pb.h was generated for ProtoBase generated-code ABI 3; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
+#error "every_type.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
 #endif
 
 #include "common.pb.h"
@@ -107,9 +107,12 @@ int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r);
 
@@ -178,8 +181,10 @@ int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * and arrays (in the transaction's arena)
- * stay valid until the transaction ends.
+ * and arrays stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
  * record of another type); PB_EIO; PB_ENOMEM.
  */
@@ -313,8 +318,10 @@ int every_Everything_put(pb_txn *txn, const every_Everything *r,
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * and arrays (in the transaction's arena)
- * stay valid until the transaction ends.
+ * and arrays stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
  * record of another type); PB_EIO; PB_ENOMEM.
  */
@@ -386,9 +393,12 @@ int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r);
 
@@ -457,9 +467,12 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out);
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r);
 

@@ -231,13 +231,15 @@ int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
   return rc;
 }
 
-int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &scalars_Scalars_type, ptr, &body);
+static int scalars_Scalars_decode_any(void *r, const void *data, size_t size,
+                                      pb_arena *arena) {
+  return scalars_Scalars_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return scalars_Scalars_decode(r, body.ptr, body.len, NULL);
+int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &scalars_Scalars_type, ptr, sizeof *r,
+                             scalars_Scalars_decode_any, r);
 }
 
 /* --- scalars_Options --- */
@@ -429,11 +431,13 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
   return rc;
 }
 
-int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r) {
-  pb_bytes body;
-  int rc = pb_txn_load_record(txn, &scalars_Options_type, ptr, &body);
+static int scalars_Options_decode_any(void *r, const void *data, size_t size,
+                                      pb_arena *arena) {
+  return scalars_Options_decode(r, data, size, arena);
+}
 
-  if (rc != PB_OK)
-    return rc;
-  return scalars_Options_decode(r, body.ptr, body.len, NULL);
+int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r) {
+  /* Decoded once, shared: see pb_txn_load_decoded. */
+  return pb_txn_load_decoded(txn, &scalars_Options_type, ptr, sizeof *r,
+                             scalars_Options_decode_any, r);
 }

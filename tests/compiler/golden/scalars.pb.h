@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 3
-#error "scalars.pb.h was generated for ProtoBase generated-code ABI 3; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
+#error "scalars.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -92,9 +92,12 @@ int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r);
 
@@ -172,9 +175,12 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
 
 /**
  * Reads the record at `ptr` in `txn` and decodes it into *r.  Views
- * stay valid until the transaction ends.
+ * stay valid until the transaction ends.  Decoded records are
+ * shared through the space's object cache, under the schema epoch of
+ * this type; loading a type the database has never seen registers it
+ * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO.
+ * record of another type); PB_EIO; PB_ENOMEM.
  */
 int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r);
 
