@@ -164,9 +164,10 @@ static int fs_read_atom_pending(pb_storage *st, pb_atom_ptr ptr,
   return rc;
 }
 
-static int fs_read_pending_root(pb_storage *st, pb_atom_ptr *root) {
+static int fs_read_pending_root(pb_storage *st, pb_atom_ptr *root,
+                                uint64_t *lsn) {
   if (root == NULL) return PB_EINVAL;
-  pb__file_pending_root(st, root, NULL);
+  pb__file_pending_root(st, root, lsn);
   return PB_OK;
 }
 
@@ -523,7 +524,11 @@ static int wait_durable(pb__file_storage *fs, uint64_t lsn) {
   }
 }
 
-static int fs_commit(pb_storage *st, const pb__batch *batch,
+/* Steps 1-6 (the append), without waiting for durability: the commit
+ * becomes the pending head, which others may build on at once.  In
+ * PB_DURABILITY_NONE it is also published.  The caller must then call
+ * fs_wait_durable(lsn) (fs_commit does both). */
+static int fs_append(pb_storage *st, const pb__batch *batch,
                      pb_atom_ptr expected, pb_atom_ptr new_root,
                      uint64_t *lsn_out) {
   pb__file_storage *fs = fs_of(st);
@@ -544,8 +549,6 @@ static int fs_commit(pb_storage *st, const pb__batch *batch,
     fs->frame = NULL;
     fs->frame_cap = 0;
   }
-  if (rc == PB_OK && fs->opts.durability != PB_DURABILITY_NONE)
-    rc = wait_durable(fs, lsn);
   if (rc == PB_ECONFLICT && behind != 0) {
     while (fs->lsn < behind && !fs->failed) {
       if (!fs->syncing)
@@ -556,6 +559,29 @@ static int fs_commit(pb_storage *st, const pb__batch *batch,
     }
   }
   pthread_mutex_unlock(&fs->commit_mu);
+  if (rc == PB_OK && lsn_out != NULL) *lsn_out = lsn;
+  return rc;
+}
+
+/* Steps 7-8: waits until appended commit `lsn` is published, leading a
+ * group's fdatasync when none is in flight.  PB_EIO when it never will be. */
+static int fs_wait_durable(pb_storage *st, uint64_t lsn) {
+  pb__file_storage *fs = fs_of(st);
+  if (fs->base.read_only) return PB_OK;
+  pthread_mutex_lock(&fs->commit_mu);
+  assert(lsn <= fs->pending_lsn); /* only an appended commit is waited on */
+  int rc = PB_OK;
+  if (fs->opts.durability != PB_DURABILITY_NONE) rc = wait_durable(fs, lsn);
+  pthread_mutex_unlock(&fs->commit_mu);
+  return rc;
+}
+
+static int fs_commit(pb_storage *st, const pb__batch *batch,
+                     pb_atom_ptr expected, pb_atom_ptr new_root,
+                     uint64_t *lsn_out) {
+  uint64_t lsn = 0;
+  int rc = fs_append(st, batch, expected, new_root, &lsn);
+  if (rc == PB_OK) rc = fs_wait_durable(st, lsn);
   if (rc == PB_OK && lsn_out != NULL) *lsn_out = lsn;
   return rc;
 }
@@ -632,6 +658,8 @@ const pb__storage_ops pb__file_ops = {
     .errmsg = fs_errmsg,
     .read_pending_root = fs_read_pending_root,
     .read_atom_pending = fs_read_atom_pending,
+    .append = fs_append,
+    .wait_durable = fs_wait_durable,
     .pin = fs_pin,
     .unpin = fs_unpin,
     .compact = pb__fs_compact,

@@ -68,10 +68,11 @@ typedef struct pb__storage_ops {
    * which offset, which errno), or "" when there was none. */
   void (*errmsg)(pb_storage *st, char *buf, size_t size);
   /* Optional (NULL: the same as read_root): gives the PENDING head, the
-   * root of the last commit appended, durable or not.  Committers rebase
-   * on it so that concurrent commits share one sync (group commit).
-   * Readers never use it. */
-  int (*read_pending_root)(pb_storage *st, pb_atom_ptr *root);
+   * root and LSN of the last commit appended, durable or not.  Committers
+   * rebase on it, and pb_txn_run's attempts begin on it, so that commits
+   * chain and share one sync (group commit).  Read-only transactions never
+   * use it.  lsn may be NULL. */
+  int (*read_pending_root)(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn);
   /* Optional (NULL: the same as read_atom): read_atom that also finds the
    * atoms of appended, unpublished commits, for a committer that rebases
    * on the pending head.  read_atom itself never returns them. */
@@ -82,6 +83,19 @@ typedef struct pb__storage_ops {
    * reader pins BEFORE it reads the root, and unpins when done. */
   void (*pin)(pb_storage *st, uint64_t *token);
   void (*unpin)(pb_storage *st, uint64_t token);
+  /* Optional, both or neither (NULL: commit does it all): commit in two
+   * steps.  `append` is commit's checks and append: it makes the commit
+   * the pending head (so that others can build on it) and gives its LSN,
+   * but does not wait for durability; `wait_durable` then waits until
+   * commit `lsn` is published (PB_OK) or never will be (PB_EIO: the sync
+   * of its group, or of one it was built on, failed).  A caller that
+   * appended MUST wait.  append's errors are commit's; commit is append
+   * then wait_durable.  Between the two steps a caller may let others
+   * start committing (pb_txn_run releases its writer lock there), so
+   * that chained commits share fdatasyncs. */
+  int (*append)(pb_storage *st, const pb__batch *batch, pb_atom_ptr expected,
+                pb_atom_ptr new_root, uint64_t *lsn_out);
+  int (*wait_durable)(pb_storage *st, uint64_t lsn);
   /* Optional (NULL: PB_ENOTSUP): see pb_storage_compact. */
   int (*compact)(pb_storage *st, pb_compact_stats *stats);
 } pb__storage_ops;
@@ -93,11 +107,32 @@ struct pb_storage {
   bool read_only;             /* commits refused with PB_ERDONLY */
 };
 
-/** The pending head through st's op, or the published root if it has none. */
-static inline int pb__storage_pending_root(pb_storage *st, pb_atom_ptr *root) {
+/** The pending head through st's op, or the published root if it has
+ * none.  lsn may be NULL. */
+static inline int pb__storage_pending_root(pb_storage *st, pb_atom_ptr *root,
+                                           uint64_t *lsn) {
   if (st->ops->read_pending_root != NULL)
-    return st->ops->read_pending_root(st, root);
-  return st->ops->read_root(st, root, NULL);
+    return st->ops->read_pending_root(st, root, lsn);
+  return st->ops->read_root(st, root, lsn);
+}
+
+/** Appends without waiting for durability (st's append op), or commits
+ * whole when the tier has no two-step commit.  *lsn_out is the commit's
+ * LSN, for pb__storage_wait_durable. */
+static inline int pb__storage_append(pb_storage *st, const pb__batch *batch,
+                                     pb_atom_ptr expected,
+                                     pb_atom_ptr new_root,
+                                     uint64_t *lsn_out) {
+  if (st->ops->append != NULL)
+    return st->ops->append(st, batch, expected, new_root, lsn_out);
+  return st->ops->commit(st, batch, expected, new_root, lsn_out);
+}
+
+/** Waits until appended commit `lsn` is durable and published (a no-op
+ * for a tier whose append already did).  Errors: PB_EIO. */
+static inline int pb__storage_wait_durable(pb_storage *st, uint64_t lsn) {
+  if (st->ops->wait_durable != NULL) return st->ops->wait_durable(st, lsn);
+  return PB_OK;
 }
 
 /** read_atom_pending through st's op, or read_atom if it has none. */

@@ -181,14 +181,27 @@ static int build_space_root(pb_space *sp, pb__batch_builder *bb,
   return rc;
 }
 
+/* Keeps the tier's detail of its latest failure for pb_errdetail(). */
+static void space_errdetail(pb_space *sp) {
+  char msg[512];
+  pb__storage_errmsg(sp->st, msg, sizeof msg);
+  pb__errdetail_set(msg);
+}
+
+int pb__space_wait(pb_space *sp, uint64_t lsn) {
+  int rc = pb__storage_wait_durable(sp->st, lsn);
+  if (rc != PB_OK) space_errdetail(sp);
+  return rc;
+}
+
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
                       uint64_t snap_lsn, pb_str name, pb__publish_op op,
                       pb_atom_ptr expect_db, pb_atom_ptr new_db_root,
-                      bool *moved, pb_atom_ptr *cur) {
+                      bool *moved, pb_atom_ptr *cur, uint64_t *lsn_out) {
   pb_storage *st = sp->st;
   *moved = false;
   pb_atom_ptr head;
-  int rc = pb__storage_pending_root(st, &head);
+  int rc = pb__storage_pending_root(st, &head, NULL);
   while (rc == PB_OK) {
     pb_atom_ptr new_root;
     bb->buf.len = keep; /* drop the space root of an earlier attempt */
@@ -197,14 +210,9 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
     if (rc != PB_OK) break;
     pb__batch batch = {bb->id_hi, bb->id_lo, bb->buf.data, bb->buf.len,
                        snap_lsn};
-    uint64_t lsn;
-    rc = st->ops->commit(st, &batch, head, new_root, &lsn);
+    rc = pb__storage_append(st, &batch, head, new_root, lsn_out);
     if (rc != PB_ECONFLICT) {
-      if (rc != PB_OK) { /* keep the tier's detail for pb_errdetail() */
-        char msg[512];
-        pb__storage_errmsg(st, msg, sizeof msg);
-        pb__errdetail_set(msg);
-      }
+      if (rc != PB_OK) space_errdetail(sp);
       break;
     }
     /* Someone else moved the root: build on it (a change to this same
@@ -212,7 +220,7 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
      * move, the tier refused the snapshot itself (a compaction replaced
      * what it saw): retrying cannot help. */
     pb_atom_ptr tried = head;
-    rc = pb__storage_pending_root(st, &head);
+    rc = pb__storage_pending_root(st, &head, NULL);
     if (rc == PB_OK && pb_atom_ptr_equal(tried, head)) rc = PB_ECONFLICT;
   }
   return rc;
@@ -235,9 +243,11 @@ static int db_commit(pb_space *sp, pb_str name, pb__publish_op op) {
   int rc = pb__batch_init(&bb);
   bool moved;
   pb_atom_ptr null_ptr = {0, 0, 0}, cur;
+  uint64_t lsn = 0;
   if (rc == PB_OK)
     rc = pb__space_publish(sp, &bb, 0, 0, name, op, null_ptr, null_ptr,
-                           &moved, &cur);
+                           &moved, &cur, &lsn);
+  if (rc == PB_OK) rc = pb__space_wait(sp, lsn);
   pb__batch_free(&bb);
   if (rc == PB_OK) atomic_fetch_add(&sp->n_commits, 1);
   return rc;

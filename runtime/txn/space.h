@@ -63,9 +63,11 @@ typedef enum pb__publish_op {
 
 /**
  * Publishes a change of database `name`: appends a new space root to `bb`
- * (after its first `keep` bytes, which it first truncates to) and commits
- * the batch, building on the PENDING head so that concurrent commits share
- * fdatasyncs.  A commit that lost the race to a commit on ANOTHER database
+ * (after its first `keep` bytes, which it first truncates to) and APPENDS
+ * the batch to the storage (pb__storage_append), building on the PENDING
+ * head so that concurrent commits share fdatasyncs.  It does not wait for
+ * durability: on PB_OK the caller must call pb__space_wait(sp, *lsn_out),
+ * and may let other committers go first (pb_txn_run does).  A commit that lost the race to a commit on ANOTHER database
  * is retried on the new space root.  When THIS database moved since
  * `expect_db` (SET), it returns PB_ECONFLICT with *moved set and the
  * current database root in *cur, for the caller to rebase on.  `snap_lsn`
@@ -79,7 +81,14 @@ typedef enum pb__publish_op {
 int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
                       uint64_t snap_lsn, pb_str name, pb__publish_op op,
                       pb_atom_ptr expect_db, pb_atom_ptr new_db_root,
-                      bool *moved, pb_atom_ptr *cur);
+                      bool *moved, pb_atom_ptr *cur, uint64_t *lsn_out);
+
+/**
+ * Waits until the commit that pb__space_publish appended as `lsn` is
+ * durable and published.  Errors: PB_EIO (its sync, or that of a commit it
+ * was built on, failed; pb_errdetail says which file).
+ */
+int pb__space_wait(pb_space *sp, uint64_t lsn);
 
 /** Checks a database name: 1..255 bytes of UTF-8.  Errors: PB_EINVAL. */
 int pb__space_check_name(const char *name, pb_str *out);

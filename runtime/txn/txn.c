@@ -23,6 +23,7 @@
  * publishes again.  A real conflict gives PB_ECONFLICT and publishes
  * nothing.  Nothing can fail after the storage accepted the new root.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +78,13 @@ static int txn_write(void *arg, const void *atom, size_t len,
 }
 
 int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
+  return pb__txn_begin_ex(db, flags, false, out);
+}
+
+int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
+                     pb_txn **out) {
   if (!db || !out) return PB_EINVAL;
+  assert(!(on_pending && (flags & PB_RDONLY))); /* readers see durable data */
   pb_storage *st = db->sp->st;
   if (!(flags & PB_RDONLY) && st->read_only) return PB_ERDONLY;
   pb_txn *txn = calloc(1, sizeof *txn);
@@ -97,7 +104,9 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   if (flags & PB_RDONLY) pb_buf_init(&txn->batch.buf);
   else rc = pb__batch_init(&txn->batch);
   if (rc == PB_OK)
-    rc = st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
+    rc = on_pending ? pb__storage_pending_root(st, &txn->snap_root,
+                                               &txn->snap_lsn)
+                    : st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
   if (rc == PB_OK)
     rc = pb__space_find_db(&txn->src, txn->snap_root, db->name,
                            &txn->db_root);
@@ -117,9 +126,10 @@ int pb_txn_abort(pb_txn *txn) {
   return PB_OK;
 }
 
-/* Flushes and publishes, rebasing while other commits to this database
- * overtake it. */
-static int commit_changes(pb_txn *txn) {
+/* Flushes and appends, rebasing while other commits to this database
+ * overtake it.  On PB_OK the commit is the storage's pending head, LSN
+ * *lsn, not durable yet. */
+static int commit_changes(pb_txn *txn, uint64_t *lsn) {
   pb_space *sp = txn->db->sp;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
@@ -128,7 +138,7 @@ static int commit_changes(pb_txn *txn) {
     bool moved, merged = false;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
                            txn->snap_lsn, txn->db->name, PB__PUBLISH_SET,
-                           txn->db_root, new_db_root, &moved, &cur);
+                           txn->db_root, new_db_root, &moved, &cur, lsn);
     if (rc != PB_ECONFLICT || !moved) return rc;
     rc = pb__tcoll_rebase(txn->names, cur, &merged);
     if (rc != PB_OK) return rc;
@@ -138,7 +148,9 @@ static int commit_changes(pb_txn *txn) {
   return PB_ECONFLICT;
 }
 
-int pb_txn_commit(pb_txn *txn) {
+int pb_txn_commit(pb_txn *txn) { return pb__txn_commit_ex(txn, NULL); }
+
+int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   if (!txn) return PB_EINVAL;
   if ((txn->flags & PB_RDONLY) ||
       (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
@@ -146,7 +158,14 @@ int pb_txn_commit(pb_txn *txn) {
     return PB_OK;
   }
   pb_space *sp = txn->db->sp;
-  int rc = commit_changes(txn);
+  uint64_t lsn = 0;
+  int rc = commit_changes(txn, &lsn);
+  if (rc == PB_OK) {
+    /* Appended: others may build on it now (hook), while this one waits
+     * for the fdatasync that covers it, perhaps leading it. */
+    if (hook) hook->fn(hook->arg);
+    rc = pb__space_wait(sp, lsn);
+  }
   if (rc == PB_OK) {
     atomic_fetch_add(&sp->n_commits, 1);
     pb__txn_write_through(txn);

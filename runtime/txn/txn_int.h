@@ -37,6 +37,33 @@ struct pb_txn {
   size_t n_held, cap_held;
 };
 
+/**
+ * pb_txn_begin, and with `on_pending` (a writable transaction only) the
+ * snapshot is the storage's PENDING head, the last commit appended, durable
+ * or not, instead of the published one.  pb_txn_run's attempts begin there:
+ * their outcome is their commit, which is appended after every commit it
+ * builds on and waits for them to be durable (and fails with them), so
+ * commits to a hot key chain and share fdatasyncs instead of conflicting
+ * again and again while one syncs.  Errors: those of pb_txn_begin.
+ */
+int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
+                     pb_txn **out);
+
+/** What pb__txn_commit_ex calls once its commit is appended (the pending
+ * head), before it waits for durability. */
+typedef struct pb__after_append {
+  void (*fn)(void *arg);
+  void *arg;
+} pb__after_append;
+
+/**
+ * pb_txn_commit, calling hook->fn (if hook is not NULL) once, right after
+ * the commit is appended and before it waits for its fdatasync; not at all
+ * when nothing was appended (an error before, or nothing to commit).
+ * pb_txn_run releases its writer lock there.  Errors: pb_txn_commit's.
+ */
+int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook);
+
 /** Reads an atom, from the transaction's own batch or from the storage
  * (the pb__src read of txn->src).  Errors: PB_ENOTFOUND, PB_ECORRUPT,
  * PB_EIO, PB_ENOMEM. */

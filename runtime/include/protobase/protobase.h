@@ -431,17 +431,34 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
  */
 int pb_txn_remove(pb_txn *txn, const char *name);
 
+/** The retries to give pb_txn_run when in doubt: enough that a hot key
+ * written by many threads at once never makes it give up (it escalates to
+ * the writer lock after 3 conflicts). */
+#define PB_TXN_RUN_RETRIES 100u
+
 /**
- * Runs fn(txn, arg) in a transaction of `db` and commits it, again on
- * PB_ECONFLICT, at most max_retries more times.  After 3 conflicts the
- * attempts run under the space's writer lock, which every pb_txn_run of
- * the space then takes too, so a hot key cannot starve a caller.  fn must
- * not commit or abort; returning non-zero aborts and returns that value.
- * fn may call pb_txn_run again (so may what it calls, such as a `_load`
- * that registers a new record type): a nested run on the same thread
- * works under the writer lock its caller holds instead of waiting for it.
- * Errors: fn's; PB_ECONFLICT (still conflicting after max_retries); and
- * pb_txn_begin's and pb_txn_commit's.
+ * Runs fn(txn, arg) in a writable transaction of `db` and commits it,
+ * again on PB_ECONFLICT, at most max_retries more times
+ * (PB_TXN_RUN_RETRIES is a good default).  fn must not commit or abort;
+ * returning non-zero aborts and returns that value.
+ *
+ * Each attempt begins on the newest commit APPENDED to the storage, even
+ * one whose fdatasync is still in flight (a plain pb_txn_begin reads the
+ * newest durable one).  Its commit is appended behind those and is
+ * acknowledged only once they are durable too; if their sync fails, this
+ * commit fails with them (PB_EIO).  So commits to one hot key chain, and
+ * share fdatasyncs, instead of conflicting while another one syncs; and fn
+ * never sees data that could be lost without its own commit failing.
+ * After a conflict it backs off (a yield, then a short random sleep that
+ * grows to 256 us); after 3 conflicts the attempts run under the space's
+ * writer lock, which every pb_txn_run of the space then takes too, from
+ * begin to the append of the commit (not during its fdatasync), so a hot
+ * key cannot starve a caller.  fn may call pb_txn_run again: a nested run
+ * on the same thread works under the writer lock its caller holds instead
+ * of waiting for it.
+ * Errors: fn's; PB_ECONFLICT (still conflicting after max_retries
+ * retries); PB_ERDONLY (a read-only storage); and pb_txn_begin's and
+ * pb_txn_commit's.
  */
 int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
                unsigned max_retries);
