@@ -22,13 +22,16 @@
 #include "support/collstore.h"
 #include "test_util.h"
 
+/* The durability of the file storages: the default a user gets (SYNC),
+ * or another one given as --durability=group|none. */
+static pb_durability durability = PB_DURABILITY_SYNC;
+
 static pb_space *open_space(const char *dir) {
   pb_storage *st;
   if (dir) {
     pb_file_options o;
     pb_file_options_init(&o);
-    o.durability = PB_DURABILITY_NONE; /* speed: durability is tested
-                                          elsewhere */
+    o.durability = durability;
     assert_int_equal(pb_storage_open_file(dir, &o, &st), PB_OK);
   } else {
     assert_int_equal(pb_storage_open_memory(&st), PB_OK);
@@ -331,7 +334,7 @@ static int increment(pb_txn *txn, void *arg) {
 static void *shared_key(void *arg) {
   worker *w = arg;
   for (int i = 0; i < INCREMENTS; i++)
-    if (pb_txn_run(w->db, increment, NULL, 1000) != PB_OK)
+    if (pb_txn_run(w->db, increment, NULL, PB_TXN_RUN_RETRIES) != PB_OK)
       atomic_fetch_add(w->conflicts, 1);
   return NULL;
 }
@@ -369,7 +372,7 @@ static void *transfers(void *arg) {
   worker *w = arg;
   for (int i = 0; i < INCREMENTS / 4; i++) {
     int64_t amount = w->id + i % 7;
-    if (pb_txn_run(w->db, transfer, &amount, 1000) != PB_OK)
+    if (pb_txn_run(w->db, transfer, &amount, PB_TXN_RUN_RETRIES) != PB_OK)
       atomic_fetch_add(w->conflicts, 1);
   }
   return NULL;
@@ -543,6 +546,12 @@ static void schema_epochs(void **state) {
 
 int main(int argc, char **argv) {
   pb_test_coll_args(argc, argv);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--durability=group") == 0)
+      durability = PB_DURABILITY_GROUP;
+    else if (strcmp(argv[i], "--durability=none") == 0)
+      durability = PB_DURABILITY_NONE;
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(root_keys_merge),
       cmocka_unit_test(nested_dict_merges),
