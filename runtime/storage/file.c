@@ -152,7 +152,7 @@ static int fs_read_atom_pending(pb_storage *st, pb_atom_ptr ptr,
   pb__file_storage *fs = fs_of(st);
   /* Lock order is commit_mu, then lock.  Under commit_mu nothing moves
    * from fs->pend to the index, so one of the two has the batch. */
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   const pb__pending *p = pending_find(fs, ptr.batch_hi, ptr.batch_lo);
   int rc;
   if (p != NULL)
@@ -160,7 +160,7 @@ static int fs_read_atom_pending(pb_storage *st, pb_atom_ptr ptr,
                         ptr.offset, out);
   else
     rc = fs_read_atom(st, ptr, out);
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   return rc;
 }
 
@@ -202,6 +202,7 @@ static const pb__pending *pending_find(const pb__file_storage *fs,
 static int commit_check(pb__file_storage *fs, const pb__batch *batch,
                         pb_atom_ptr expected, pb_atom_ptr new_root,
                         uint64_t *behind_lsn) {
+  assert(pb__fs_commit_held(fs));
   *behind_lsn = 0;
   if (fs->failed)
     return pb__fs_fail(fs, PB_EFAILED, false,
@@ -234,6 +235,7 @@ static int commit_check(pb__file_storage *fs, const pb__batch *batch,
 /* Step 2: encodes the frame into fs->frame, on top of the pending head. */
 static int build_frame(pb__file_storage *fs, const pb__batch *batch,
                        pb_atom_ptr new_root, uint64_t frame_size) {
+  assert(pb__fs_commit_held(fs));
   uint32_t len = (uint32_t)(PB__COMMIT_FIXED_SIZE + batch->size);
   if (frame_size > SIZE_MAX) return PB_ETOOBIG;
   if (frame_size > fs->frame_cap) {
@@ -263,6 +265,7 @@ static int build_frame(pb__file_storage *fs, const pb__batch *batch,
  * inserts, then the published root and LSN.  Under commit_mu, after the
  * fdatasync that covers them returned.  Cannot fail (room was reserved). */
 static void publish_upto(pb__file_storage *fs, uint64_t upto) {
+  assert(pb__fs_commit_held(fs));
   size_t k = 0;
   pthread_rwlock_wrlock(&fs->lock);
   while (k < fs->n_pend && fs->pend[k].lsn <= upto) {
@@ -278,6 +281,7 @@ static void publish_upto(pb__file_storage *fs, uint64_t upto) {
     fs->lsn = p->lsn;
   }
   pthread_rwlock_unlock(&fs->lock);
+  assert(fs->lsn <= fs->pending_lsn && fs->synced_lsn <= fs->pending_lsn);
   if (k == 0) return;
   /* Heap copies now belong to the index. */
   memmove(fs->pend, fs->pend + k, (fs->n_pend - k) * sizeof *fs->pend);
@@ -288,6 +292,7 @@ static void publish_upto(pb__file_storage *fs, uint64_t upto) {
  * not published yet will ever be; their committers get PB_EIO.  Under
  * commit_mu. */
 void pb__fs_fail_store(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
   fs->failed = true;
   /* The unpublished commits stay in fs->pend (never published; freed at
    * close), because a committer that rebased on one of them may still hold
@@ -297,6 +302,7 @@ void pb__fs_fail_store(pb__file_storage *fs) {
 
 /* An fdatasync covering every commit up to `upto` returned OK. */
 static void synced(pb__file_storage *fs, uint64_t upto) {
+  assert(pb__fs_commit_held(fs));
   if (fs->failed) return; /* nothing is published after a failure */
   if (upto > fs->synced_lsn) fs->synced_lsn = upto;
   publish_upto(fs, upto);
@@ -308,6 +314,7 @@ static void synced(pb__file_storage *fs, uint64_t upto) {
  * segment is made durable and published first, so a commit in segment N+1
  * is never published before everything in segment N is durable. */
 static int roll_over(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
   assert(!fs->syncing);
   pb__segment *old = fs->segs[fs->n_segs - 1];
   /* A sealed segment is never cut, so it must be complete on disk, and end
@@ -349,6 +356,7 @@ static int roll_over(pb__file_storage *fs) {
 static int prepare_publish(pb__file_storage *fs, pb__segment *seg,
                            const pb__batch *batch, uint64_t frame_size,
                            uint8_t **copy) {
+  assert(pb__fs_commit_held(fs));
   *copy = NULL;
   int rc = PB_OK;
   if (!pb__batch_index_has_room(&fs->index, fs->n_pend + 1)) {
@@ -387,6 +395,7 @@ static int prepare_publish(pb__file_storage *fs, pb__segment *seg,
  * length, usually: pb__seg_make_room ran first). */
 static int write_frame(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
+  assert(pb__fs_commit_held(fs));
   int rc = pb__io_pwrite(seg->file, fs->frame, (size_t)frame_size, seg->end);
   if (rc != PB_OK) {
     pb__fs_fail(fs, rc, true, "write %" PRIu64 " bytes to %s at %" PRIu64,
@@ -407,6 +416,7 @@ static int write_frame(pb__file_storage *fs, pb__segment *seg,
 static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
                          pb_atom_ptr expected, pb_atom_ptr new_root,
                          uint64_t *lsn, uint64_t *behind_lsn) {
+  assert(pb__fs_commit_held(fs));
   *behind_lsn = 0;
   uint64_t frame_size =
       pb__frame_size(PB__COMMIT_FIXED_SIZE + (uint64_t)batch->size);
@@ -419,7 +429,7 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
         seg->end + frame_size <= fs->opts.segment_size)
       break;
     fs->n_roll_waiting++;
-    pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+    pb__fs_commit_wait(fs, &fs->sync_cv);
     fs->n_roll_waiting--;
   }
   assert(fs->n_segs > 0 && fs->segs[fs->n_segs - 1]->file != NULL);
@@ -473,14 +483,16 @@ static uint64_t now_ns(void) {
  * on their way to append (they entered fs_commit and have not appended or
  * given up yet, rollover waiters excepted), at most group_window_ns. */
 static void group_window(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs) && fs->syncing);
   if (fs->group_window_ns == 0) return;
   uint64_t end = now_ns() + fs->group_window_ns;
   struct timespec dl = {.tv_sec = (time_t)(end / 1000000000u),
                         .tv_nsec = (long)(end % 1000000000u)};
   while (atomic_load(&fs->n_entering) > fs->n_roll_waiting) {
-    if (pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl) ==
-        ETIMEDOUT)
-      break;
+    pb__owner_clear(&fs->commit_owner);
+    int rc = pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl);
+    pb__owner_set(&fs->commit_owner);
+    if (rc == ETIMEDOUT) break;
   }
 }
 
@@ -488,15 +500,16 @@ static void group_window(pb__file_storage *fs) {
  * commit_mu (others keep appending meanwhile), then publishes it in order
  * and wakes the waiters.  Under commit_mu; no sync in flight. */
 static void lead_sync(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
   assert(!fs->syncing);
   fs->syncing = true;
   if (fs->opts.durability == PB_DURABILITY_GROUP) group_window(fs);
   uint64_t target = fs->pending_lsn;
   pb__segment *seg = fs->segs[fs->n_segs - 1];
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   int rc = pb__io_datasync(seg->file);
   int saved = errno;
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   fs->syncing = false;
   fs->n_syncs++;
   if (rc != PB_OK) {
@@ -514,13 +527,14 @@ static void lead_sync(pb__file_storage *fs) {
  * never be (PB_EIO: its group's fdatasync, or an earlier one it was built
  * on, failed).  A waiter becomes the leader whenever no sync is in flight. */
 static int wait_durable(pb__file_storage *fs, uint64_t lsn) {
+  assert(pb__fs_commit_held(fs) && lsn <= fs->pending_lsn);
   for (;;) {
     if (fs->lsn >= lsn) return PB_OK;
     if (fs->failed) return PB_EIO;
     if (!fs->syncing)
       lead_sync(fs);
     else
-      pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+      pb__fs_commit_wait(fs, &fs->sync_cv);
   }
 }
 
@@ -537,7 +551,7 @@ static int fs_append(pb_storage *st, const pb__batch *batch,
   if (rc != PB_OK) return rc;
   if (batch->size > PB__COMMIT_MAX_BATCH) return PB_ETOOBIG;
   atomic_fetch_add(&fs->n_entering, 1);
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   uint64_t lsn = 0, behind = 0;
   rc = commit_locked(fs, batch, expected, new_root, &lsn, &behind);
   atomic_fetch_sub(&fs->n_entering, 1);
@@ -555,10 +569,10 @@ static int fs_append(pb_storage *st, const pb__batch *batch,
         lead_sync(fs); /* cannot happen while their committers wait, but
                           costs nothing to allow */
       else
-        pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+        pb__fs_commit_wait(fs, &fs->sync_cv);
     }
   }
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   if (rc == PB_OK && lsn_out != NULL) *lsn_out = lsn;
   return rc;
 }
@@ -568,11 +582,11 @@ static int fs_append(pb_storage *st, const pb__batch *batch,
 static int fs_wait_durable(pb_storage *st, uint64_t lsn) {
   pb__file_storage *fs = fs_of(st);
   if (fs->base.read_only) return PB_OK;
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   assert(lsn <= fs->pending_lsn); /* only an appended commit is waited on */
   int rc = PB_OK;
   if (fs->opts.durability != PB_DURABILITY_NONE) rc = wait_durable(fs, lsn);
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   return rc;
 }
 
@@ -589,33 +603,34 @@ static int fs_commit(pb_storage *st, const pb__batch *batch,
 int pb__file_set_group_window(pb_storage *st, uint64_t ns) {
   if (st == NULL || st->ops->commit != fs_commit) return PB_EINVAL;
   pb__file_storage *fs = fs_of(st);
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   fs->group_window_ns = ns;
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   return PB_OK;
 }
 
 void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
   pb__file_storage *fs = fs_of(st);
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   *root = fs->pending_root;
   if (lsn != NULL) *lsn = fs->pending_lsn;
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
 }
 
 uint64_t pb__file_sync_count(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   uint64_t n = fs->n_syncs;
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   return n;
 }
 
 /* --- Flush, pins, and the operations table (open and close: file_open.c) --- */
 
 int pb__fs_flush_locked(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
   if (fs->base.read_only) return PB_OK;
-  while (fs->syncing) pthread_cond_wait(&fs->sync_cv, &fs->commit_mu);
+  while (fs->syncing) pb__fs_commit_wait(fs, &fs->sync_cv);
   if (fs->failed) /* SYNC: what was acknowledged was synced before */
     return fs->opts.durability == PB_DURABILITY_NONE ? PB_EIO : PB_OK;
   if (fs->synced_lsn >= fs->pending_lsn) return PB_OK;
@@ -634,9 +649,9 @@ int pb__fs_flush_locked(pb__file_storage *fs) {
 
 static int fs_flush(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   int rc = pb__fs_flush_locked(fs);
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   return rc;
 }
 

@@ -42,6 +42,7 @@
 #ifndef PB_STORAGE_FILE_H
 #define PB_STORAGE_FILE_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,6 +52,7 @@
 #include "io/io.h"
 #include "storage/batch_index.h"
 #include "storage/storage.h"
+#include "util/held.h"
 
 /* How far past the needed length the active segment's mapping reaches
  * (capped by segment_size): one mapping usually serves a whole segment. */
@@ -126,6 +128,7 @@ typedef struct pb__file_storage {
   bool use_map;              /* io->map exists: views point into mappings */
   pb__file *lock_file;       /* DIR/LOCK, flock'd; NULL when read-only */
   pthread_mutex_t commit_mu; /* serializes writers (see above) */
+  pb__owner commit_owner;    /* who holds commit_mu, for assertions */
   pthread_rwlock_t lock;     /* guards the published state (see above) */
   pb__segment **segs;        /* segments by ascending seq; last = active */
   size_t n_segs;             /* used entries of segs */
@@ -345,5 +348,36 @@ void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
  * Errors: PB_ECORRUPT; PB_EVERSION; PB_EIO; PB_ENOMEM; PB_ENOTFOUND.
  */
 int pb__fs_recover(pb__file_storage *fs);
+
+
+/* --- commit_mu, with its holder recorded (util/held.h) --- */
+
+/** Takes commit_mu.  Every function documented "under commit_mu" asserts
+ * pb__fs_commit_held(fs). */
+static inline void pb__fs_commit_lock(pb__file_storage *fs) {
+  pthread_mutex_lock(&fs->commit_mu);
+  pb__owner_set(&fs->commit_owner);
+}
+
+/** Releases commit_mu. */
+static inline void pb__fs_commit_unlock(pb__file_storage *fs) {
+  assert(pb__held(&fs->commit_owner));
+  pb__owner_clear(&fs->commit_owner);
+  pthread_mutex_unlock(&fs->commit_mu);
+}
+
+/** pthread_cond_wait on `cv` with commit_mu, which it releases meanwhile. */
+static inline void pb__fs_commit_wait(pb__file_storage *fs,
+                                      pthread_cond_t *cv) {
+  assert(pb__held(&fs->commit_owner));
+  pb__owner_clear(&fs->commit_owner);
+  pthread_cond_wait(cv, &fs->commit_mu);
+  pb__owner_set(&fs->commit_owner);
+}
+
+/** True when the calling thread holds commit_mu. */
+static inline bool pb__fs_commit_held(pb__file_storage *fs) {
+  return pb__held(&fs->commit_owner);
+}
 
 #endif /* PB_STORAGE_FILE_H */

@@ -444,9 +444,9 @@ int pb__fs_compact(pb_storage *st, pb_compact_stats *stats) {
     fs->compact_hook(fs->compact_hook_arg, -1);
   pb__generation *gone = NULL;
   if (rc == PB_OK) {
-    pthread_mutex_lock(&fs->commit_mu);
+    pb__fs_commit_lock(fs);
     rc = finish(&c, &gone);
-    pthread_mutex_unlock(&fs->commit_mu);
+    pb__fs_commit_unlock(fs);
   }
   pb__fs_free_generations(fs, gone, true);
   if (rc == PB_OK && stats != NULL) *stats = c.stats;

@@ -41,14 +41,14 @@ static void fs_free(pb__file_storage *fs) {
 
 int pb__fs_close(pb_storage *st) {
   pb__file_storage *fs = (pb__file_storage *)st;
-  pthread_mutex_lock(&fs->commit_mu);
+  pb__fs_commit_lock(fs);
   int rc = pb__fs_flush_locked(fs);
   /* Leave the last segment ending at its last frame.  Zeros left by a
    * failure are a tail that the next writable open cuts. */
   if (rc == PB_OK && !fs->base.read_only && !fs->failed &&
       pb__seg_trim(fs->segs[fs->n_segs - 1]) != PB_OK)
     rc = PB_EIO;
-  pthread_mutex_unlock(&fs->commit_mu);
+  pb__fs_commit_unlock(fs);
   fs_free(fs);
   return rc;
 }

@@ -11,6 +11,7 @@
  */
 #include "txn/space.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,7 @@ int pb__space_publish(pb_space *sp, pb__batch_builder *bb, size_t keep,
                       pb_atom_ptr expect_db, pb_atom_ptr new_db_root,
                       bool *moved, pb_atom_ptr *cur, uint64_t *lsn_out) {
   pb_storage *st = sp->st;
+  assert(keep <= bb->buf.len && !st->read_only);
   *moved = false;
   pb_atom_ptr head;
   int rc = pb__storage_pending_root(st, &head, NULL);

@@ -130,6 +130,7 @@ int pb_txn_abort(pb_txn *txn) {
  * overtake it.  On PB_OK the commit is the storage's pending head, LSN
  * *lsn, not durable yet. */
 static int commit_changes(pb_txn *txn, uint64_t *lsn) {
+  assert(!(txn->flags & PB_RDONLY)); /* a reader never appends */
   pb_space *sp = txn->db->sp;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
@@ -161,6 +162,7 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   uint64_t lsn = 0;
   int rc = commit_changes(txn, &lsn);
   if (rc == PB_OK) {
+    assert(lsn > txn->snap_lsn); /* appended after its snapshot */
     /* Appended: others may build on it now (hook), while this one waits
      * for the fdatasync that covers it, perhaps leading it. */
     if (hook) hook->fn(hook->arg);
