@@ -341,6 +341,34 @@ static void created_child_overwrite_lost(void **state) {
 
 /* --- beyond the symptoms --- */
 
+/* Creating under a key that cannot be stored fails at once (not at
+ * commit), and leaves nothing behind. */
+static void created_child_bad_key(void **state) {
+  (void)state;
+  env e;
+  env_start(&e);
+  size_t len = 5000;
+  char *big = malloc(len + 1);
+  assert_non_null(big);
+  memset(big, 'k', len);
+  big[len] = '\0';
+  pb_txn *txn;
+  assert_int_equal(pb_txn_begin(e.db, 0, &txn), PB_OK);
+  pb_dict *p = parent_for(txn, 1), *c;
+  pb_list *l;
+  assert_int_equal(pb_txn_open_list(txn, big, PB_CREATE, &l), PB_ETOOBIG);
+  assert_int_equal(pb_dict_open_dict(p, S(big), PB_CREATE, &c), PB_ETOOBIG);
+  assert_int_equal(pb_dict_open_dict(p, (pb_str){"\xff", 1}, PB_CREATE, &c),
+                   PB_EINVAL);
+  uint64_t n;
+  assert_int_equal(pb_dict_count(p, &n), PB_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(pb_txn_commit(txn), PB_OK);
+  assert_committed(&e, 0, big, false, PB_VALUE_LIST);
+  free(big);
+  env_end(&e);
+}
+
 /* The pointer that get gives for an open child with unflushed changes is
  * real: put under another key, it holds the child as it was then. */
 static void dirty_child_pointer_is_real(void **state) {
@@ -595,6 +623,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(created_child_invisible_to_iteration),
       cmocka_unit_test(created_child_remove_lost),
       cmocka_unit_test(created_child_overwrite_lost),
+      cmocka_unit_test(created_child_bad_key),
       cmocka_unit_test(dirty_child_pointer_is_real),
       cmocka_unit_test(iteration_sees_child_changes),
       cmocka_unit_test(deep_changes_visible),
