@@ -7,7 +7,10 @@
  * The public handle types (pb_dict, pb_list, pb_set, pb_hdict and their
  * iterators) are never defined: a pointer to one is a pointer to the
  * pb__tcoll (or collection iterator) it was converted from, so users get
- * distinct types and the library one struct.
+ * distinct types and the library one struct.  A Dictionary iterator is
+ * the exception: it points to a dict_iter (below), which also knows the
+ * tcoll, so that an open nested collection's entry gives its current root
+ * (txn/tcoll.h, "Visibility").
  */
 #include <stdlib.h>
 

@@ -36,9 +36,12 @@
  *                             (theirs[k] with my earlier ops on k
  *                             replayed); a conflict if the child changed
  *                             and they removed it or made it another
- *                             kind.  A child created on a missing key
- *                             that is still missing in mine starts empty
- *                             again, and is put back into mine as empty.
+ *                             kind; a child that only read is then let
+ *                             go (detached and unlinked, so that the
+ *                             flush does not put the key back).  A child
+ *                             created on a missing key that is still
+ *                             missing in mine stays empty-based, and is
+ *                             put back into mine as empty.
  *   Keys I did not touch keep their value: theirs.
  * A rebase that fails leaves the tcoll unusable, but the transaction is
  * over then anyway (commit frees it).
@@ -48,7 +51,7 @@
  * then the parent's own dirty nodes.
  *
  * Visibility of nested collections (what the parent shows for the key of
- * an open child):
+ * an open child; docs/transactions.md says it for users):
  *   - the parent's Dictionary always holds an entry of the child's kind
  *     at the child's key: opening with create on a missing key puts an
  *     empty one at once (not logged), so count, iteration and remove see
