@@ -342,8 +342,11 @@ typedef struct run {
   pb_space *sp;
   pb_db *db;
   mnode *committed; /* what a new transaction must see */
-  /* this transaction's logged puts and removes, as "a/b/c" paths */
+  /* this transaction's changes, as "a/b/c" paths: puts and removes of
+   * keys (put), creates and changes inside a List, Set or HashDictionary
+   * (not put) */
   char paths[MAX_PATHS][MAX_DEPTH * KEYLEN + 1];
+  bool put[MAX_PATHS];
   size_t n_paths;
   bool overflow; /* too many to track: the outcome is not predicted */
 } run;
@@ -379,22 +382,27 @@ static void join_path(char *out, char (*path)[KEYLEN], int depth,
 }
 
 static void log_path(run *r, char (*path)[KEYLEN], int depth,
-                     const char *key) {
+                     const char *key, bool put) {
   if (r->n_paths == MAX_PATHS) {
     r->overflow = true;
     return;
   }
+  r->put[r->n_paths] = put;
   join_path(r->paths[r->n_paths++], path, depth, key);
 }
 
-/* The other thread's commit: a put or remove of "~n" in the Dictionary
- * at `path` of the committed state. */
+/* The other thread's commit: a put (of an INT, or of a new empty
+ * Dictionary) or remove of "~n" in the Dictionary at `path` of the
+ * committed state.  The transactions of the test walk into such
+ * Dictionaries too, but only ever change keys "a" .. "d". */
 typedef struct bg_job {
   pb_db *db;
   char path[MAX_DEPTH][KEYLEN];
   int depth;
   char key[KEYLEN];
   bool put;
+  bool mkdict;       /* put a new empty Dictionary */
+  bool removed_coll; /* it removes or replaces a collection */
   int64_t val;
   bool changed; /* it changed something (a missing key was not removed) */
   int rc;
@@ -410,8 +418,14 @@ static void *bg_main(void *arg) {
     j->rc = d ? pb_dict_open_dict(d, S(j->path[i]), 0, &d)
               : pb_txn_open_dict(txn, j->path[i], 0, &d);
   pb_value v = ival(j->val);
-  if (j->rc == PB_OK)
+  if (j->rc == PB_OK && j->mkdict) {
+    j->rc = d_remove(txn, d, j->key);
+    void *c;
+    if (j->rc == PB_OK || j->rc == PB_ENOTFOUND)
+      j->rc = open_child(txn, d, j->key, PB_VALUE_DICT, PB_CREATE, &c);
+  } else if (j->rc == PB_OK) {
     j->rc = j->put ? d_put(txn, d, j->key, &v) : d_remove(txn, d, j->key);
+  }
   j->changed = j->rc == PB_OK;
   if (j->rc == PB_ENOTFOUND) j->rc = PB_OK; /* removing a missing key */
   if (j->rc == PB_OK) j->rc = pb_txn_commit(txn);
@@ -426,8 +440,12 @@ static void bg_apply(mnode *root, const bg_job *j) {
   assert_non_null(m);
   bool found;
   size_t at = m_find(m, j->key, &found);
-  if (j->put) m_put(m, j->key, (ment){.kind = PB_VALUE_INT, .i = j->val});
-  else if (found) m_remove_at(m, at);
+  if (j->mkdict)
+    m_put(m, j->key, (ment){.kind = PB_VALUE_DICT, .c = m_new(PB_VALUE_DICT)});
+  else if (j->put)
+    m_put(m, j->key, (ment){.kind = PB_VALUE_INT, .i = j->val});
+  else if (found)
+    m_remove_at(m, at);
 }
 
 /* Picks a random Dictionary of `root` by a random walk. */
@@ -455,13 +473,23 @@ static void bg_commit(run *r, bg_job *jobs, int *n_jobs) {
   j->depth = pick_dict(r->committed, j->path);
   snprintf(j->key, KEYLEN, "~%u", rnd(N_BG_KEYS));
   j->put = rnd(3) != 0;
-  /* A put and a remove of one key may leave the Dictionary as it was,
-   * maybe even its root pointer (empty again): the model could not tell
-   * whether that conflicts.  So a second change of the same key puts. */
+  bool found;
+  mnode *m = m_at(r->committed, j->path, j->depth);
+  size_t at = m_find(m, j->key, &found);
+  bool coll = found && m->e[at].c;
+  j->mkdict = j->put && !coll && rnd(2);
+  j->removed_coll = coll; /* a put of an INT, or a remove */
+  /* Two changes of one key may leave it as it was, maybe even its root
+   * pointer (a Dictionary empty again), or make it another Dictionary
+   * that rebases like the old one: the model could not tell whether that
+   * conflicts.  So a transaction sees one change per key of the other
+   * thread. */
   if (*n_jobs == 2 && jobs[0].depth == j->depth &&
       strcmp(jobs[0].key, j->key) == 0 &&
-      memcmp(jobs[0].path, j->path, sizeof j->path) == 0)
-    j->put = true;
+      memcmp(jobs[0].path, j->path, sizeof j->path) == 0) {
+    (*n_jobs)--;
+    return;
+  }
   static int64_t next_val = 1000; /* never a value that is there already */
   j->val = next_val++;
   pthread_t th;
@@ -504,7 +532,7 @@ static void step(run *r, pb_txn *txn, mnode *w) {
     v = ival(rnd(100));
     assert_int_equal(d_put(txn, d, key, &v), PB_OK);
     m_put(m, key, (ment){.kind = PB_VALUE_INT, .i = v.as.i});
-    log_path(r, path, depth, key);
+    log_path(r, path, depth, key, true);
   } else if (op == 1) { /* remove */
     int rc = d_remove(txn, d, key);
     if (!found) {
@@ -513,14 +541,14 @@ static void step(run *r, pb_txn *txn, mnode *w) {
     } else {
       assert_int_equal(rc, PB_OK);
       m_remove_at(m, at);
-      log_path(r, path, depth, key);
+      log_path(r, path, depth, key, true);
     }
   } else if (op <= 3 && depth < MAX_DEPTH) { /* create, or replace */
     pb_value_kind kind = kinds[rnd(4)];
     if (found && rnd(2)) { /* replace: remove, then create */
       assert_int_equal(d_remove(txn, d, key), PB_OK);
       m_remove_at(m, at);
-      log_path(r, path, depth, key);
+      log_path(r, path, depth, key, true);
       found = false;
     }
     at = m_find(m, key, &found);
@@ -530,7 +558,10 @@ static void step(run *r, pb_txn *txn, mnode *w) {
       assert_int_equal(rc, PB_ESCHEMA);
     } else {
       assert_int_equal(rc, PB_OK);
-      if (!found) m_put(m, key, (ment){.kind = kind, .c = m_new(kind)});
+      if (!found) {
+        m_put(m, key, (ment){.kind = kind, .c = m_new(kind)});
+        log_path(r, path, depth, key, false);
+      }
     }
     if (found) old = NULL; /* not replaced: still open */
   } else if (op == 4 && e && e->c) {
@@ -550,7 +581,7 @@ static void step(run *r, pb_txn *txn, mnode *w) {
     assert_int_equal(d_put(txn, d, to, &v), PB_OK);
     mnode *copy = m_copy(e->c);
     m_put(m, to, (ment){.kind = copy->kind, .c = copy});
-    log_path(r, path, depth, to);
+    log_path(r, path, depth, to, true);
     if (to_old) {
       uint64_t n;
       assert_int_equal(coll_count(to_kind, to_old, &n), PB_ECLOSED);
@@ -561,6 +592,7 @@ static void step(run *r, pb_txn *txn, mnode *w) {
     mnode *c = e->c;
     void *h = old;
     old = NULL;
+    bool mutated = true; /* logged: all but a remove of what is not there */
     int64_t x = rnd(16);
     v = ival(x);
     if (c->kind == PB_VALUE_LIST) {
@@ -598,6 +630,7 @@ static void step(run *r, pb_txn *txn, mnode *w) {
         } else {
           assert_int_equal(pb_set_remove(h, &v), in ? PB_OK : PB_ENOTFOUND);
           if (in) m_remove_at(c, k_at);
+          mutated = in;
         }
       } else {
         pb_value val = ival(rnd(100));
@@ -610,9 +643,11 @@ static void step(run *r, pb_txn *txn, mnode *w) {
         } else {
           assert_int_equal(pb_hdict_remove(h, &v), in ? PB_OK : PB_ENOTFOUND);
           if (in) m_remove_at(c, k_at);
+          mutated = in;
         }
       }
     }
+    if (mutated) log_path(r, path, depth, key, false);
   } else { /* read */
     old = NULL;
     int rc = d_get(txn, d, key, &v);
@@ -625,15 +660,25 @@ static void step(run *r, pb_txn *txn, mnode *w) {
   }
 }
 
-/* Would my logged puts and removes conflict with the jobs' changes? */
+/* True when path `a` is strictly under path `b`. */
+static bool under(const char *a, const char *b) {
+  size_t len = strlen(b);
+  return strncmp(a, b, len) == 0 && a[len] == '/';
+}
+
+/* Does this transaction conflict with the jobs (txn/tcoll.h)?  (a) It put
+ * or removed a key whose old value holds what a job changed (the first
+ * committer of a key wins); (b) it changed something inside a collection
+ * that a job removed or replaced by an INT.  Otherwise it merges, and a
+ * collection it only read that a job removed stays removed. */
 static bool predict_conflict(const run *r, const bg_job *jobs, int n_jobs) {
   for (int j = 0; j < n_jobs; j++) {
     if (!jobs[j].changed) continue;
     char b[MAX_DEPTH * KEYLEN + KEYLEN + 2];
     join_path(b, (char (*)[KEYLEN])jobs[j].path, jobs[j].depth, jobs[j].key);
     for (size_t i = 0; i < r->n_paths; i++) {
-      size_t len = strlen(r->paths[i]);
-      if (strncmp(b, r->paths[i], len) == 0 && b[len] == '/') return true;
+      if (r->put[i] && under(b, r->paths[i])) return true;          /* (a) */
+      if (jobs[j].removed_coll && under(r->paths[i], b)) return true; /* (b) */
     }
   }
   return false;
