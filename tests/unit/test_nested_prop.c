@@ -9,10 +9,10 @@
  *   - after commit or abort, in a new transaction,
  *   - after closing and reopening the storage.
  * Some transactions abort; in some, another thread commits meanwhile
- * (puts and removes of keys named "~n" in Dictionaries that exist), so
- * that the commit rebases.  Such a commit must conflict exactly when this
- * transaction put or removed a key whose old value holds what the other
- * thread changed (txn/tcoll.h); otherwise both sides' changes are kept.
+ * (puts, removes and new empty Dictionaries under keys named "~n", in
+ * Dictionaries that exist, its own included), so that the commit
+ * rebases.  Such a commit must conflict exactly as predict_conflict says
+ * (the rules of txn/tcoll.h); otherwise both sides' changes are kept.
  * Fixed seeds; file storage with the default options (PB_DURABILITY_SYNC).
  */
 #include <setjmp.h>
