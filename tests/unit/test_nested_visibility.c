@@ -615,6 +615,42 @@ static void recreated_child_merged_with_old(void **state) {
   env_end(&e);
 }
 
+/* Both transactions create the same name: Dictionaries merge per key,
+ * Lists conflict (any concurrent change to a List). */
+static void created_by_both(void **state) {
+  (void)state;
+  env e;
+  env_start(&e);
+  pb_txn *a, *b;
+  pb_dict *da, *db_;
+  pb_list *la, *lb;
+  pb_value one = ival(1), two = ival(2), v;
+  assert_int_equal(pb_txn_begin(e.db, 0, &a), PB_OK);
+  assert_int_equal(pb_txn_begin(e.db, 0, &b), PB_OK);
+  assert_int_equal(pb_txn_open_dict(a, "d", PB_CREATE, &da), PB_OK);
+  assert_int_equal(pb_dict_put(da, S("x"), &one), PB_OK);
+  assert_int_equal(pb_txn_open_dict(b, "d", PB_CREATE, &db_), PB_OK);
+  assert_int_equal(pb_dict_put(db_, S("y"), &two), PB_OK);
+  assert_int_equal(pb_txn_commit(b), PB_OK);
+  assert_int_equal(pb_txn_commit(a), PB_OK);
+  assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &a), PB_OK);
+  assert_int_equal(pb_txn_open_dict(a, "d", 0, &da), PB_OK);
+  assert_int_equal(pb_dict_get(da, S("x"), &v), PB_OK);
+  assert_int_equal(v.as.i, 1);
+  assert_int_equal(pb_dict_get(da, S("y"), &v), PB_OK);
+  assert_int_equal(v.as.i, 2);
+  assert_int_equal(pb_txn_commit(a), PB_OK);
+  assert_int_equal(pb_txn_begin(e.db, 0, &a), PB_OK);
+  assert_int_equal(pb_txn_begin(e.db, 0, &b), PB_OK);
+  assert_int_equal(pb_txn_open_list(a, "l", PB_CREATE, &la), PB_OK);
+  assert_int_equal(pb_list_append(la, &one), PB_OK);
+  assert_int_equal(pb_txn_open_list(b, "l", PB_CREATE, &lb), PB_OK);
+  assert_int_equal(pb_list_append(lb, &two), PB_OK);
+  assert_int_equal(pb_txn_commit(b), PB_OK);
+  assert_int_equal(pb_txn_commit(a), PB_ECONFLICT);
+  env_end(&e);
+}
+
 int main(int argc, char **argv) {
   pb_test_coll_args(argc, argv);
   const struct CMUnitTest tests[] = {
@@ -630,6 +666,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(created_child_across_rebase),
       cmocka_unit_test(read_child_resurrected_by_rebase),
       cmocka_unit_test(recreated_child_merged_with_old),
+      cmocka_unit_test(created_by_both),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
