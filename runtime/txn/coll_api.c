@@ -7,8 +7,13 @@
  * The public handle types (pb_dict, pb_list, pb_set, pb_hdict and their
  * iterators) are never defined: a pointer to one is a pointer to the
  * pb__tcoll (or collection iterator) it was converted from, so users get
- * distinct types and the library one struct.
+ * distinct types and the library one struct.  A Dictionary iterator is
+ * the exception: it points to a dict_iter (below), which also knows the
+ * tcoll, so that an open nested collection's entry gives its current root
+ * (txn/tcoll.h, "Visibility").
  */
+#include <stdlib.h>
+
 #include "txn/tcoll.h"
 
 #define T(h) ((pb__tcoll *)(void *)(h))
@@ -59,8 +64,7 @@ OPENERS(hdict, pb_hdict, PB_VALUE_HASHDICT)
 
 int pb_dict_get(pb_dict *d, pb_str key, pb_value *out) {
   if (!d || !out) return PB_EINVAL;
-  int rc = pb__tcoll_check(T(d));
-  return rc == PB_OK ? pb__dict_get(T(d)->c.d, key, out) : rc;
+  return pb__tcoll_dict_get(T(d), key, out);
 }
 
 int pb_dict_put(pb_dict *d, pb_str key, const pb_value *v) {
@@ -79,6 +83,13 @@ int pb_dict_count(pb_dict *d, uint64_t *out) {
   return rc == PB_OK ? pb__dict_count(T(d)->c.d, out) : rc;
 }
 
+/* A Dictionary iterator: the collection's, and the tcoll whose open
+ * nested collections' entries it brings up to date (pb__tcoll_entry). */
+typedef struct dict_iter {
+  pb__dict_iter *it;
+  pb__tcoll *t;
+} dict_iter;
+
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
                       pb_dict_iter **out) {
   if (!d || !out) return PB_EINVAL;
@@ -88,20 +99,31 @@ int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
   if (range)
     r = (pb__dict_range){range->lo, range->hi, range->has_lo, range->has_hi,
                          range->lo_incl, range->hi_incl};
-  pb__dict_iter *it;
+  dict_iter *di = malloc(sizeof *di);
+  if (!di) return PB_ENOMEM;
+  di->t = T(d);
   rc = pb__dict_iter_open(T(d)->c.d, range ? &r : NULL,
-                          (flags & PB_REVERSE) != 0, &it);
-  if (rc == PB_OK) *out = (pb_dict_iter *)(void *)it;
-  return rc;
+                          (flags & PB_REVERSE) != 0, &di->it);
+  if (rc != PB_OK) {
+    free(di);
+    return rc;
+  }
+  *out = (pb_dict_iter *)(void *)di;
+  return PB_OK;
 }
 
 int pb_dict_iter_next(pb_dict_iter *it, pb_str *key, pb_value *val) {
   if (!it || !key || !val) return PB_EINVAL;
-  return pb__dict_iter_next((pb__dict_iter *)(void *)it, key, val);
+  dict_iter *di = (dict_iter *)(void *)it;
+  int rc = pb__dict_iter_next(di->it, key, val);
+  return rc == PB_OK ? pb__tcoll_entry(di->t, *key, val) : rc;
 }
 
 void pb_dict_iter_close(pb_dict_iter *it) {
-  pb__dict_iter_free((pb__dict_iter *)(void *)it);
+  dict_iter *di = (dict_iter *)(void *)it;
+  if (!di) return;
+  pb__dict_iter_free(di->it);
+  free(di);
 }
 
 /* --- List --- */

@@ -4,6 +4,7 @@
  */
 #include "txn/tcoll.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,16 +138,34 @@ static int op_prepare(pb__op *op, pb__op_kind kind, const pb_value *key,
   return rc;
 }
 
-/* Detaches the open child at `key`, if any (its key is being replaced). */
-static void detach_kid(pb__tcoll *t, pb_str key) {
+/* The open child at `key` of t, or NULL. */
+static pb__tcoll *find_kid(const pb__tcoll *t, pb_str key, size_t *at) {
   for (size_t i = 0; i < t->n_kids; i++) {
     pb__tcoll *k = t->kids[i];
     if (k->name.len == key.len && memcmp(k->name.ptr, key.ptr, key.len) == 0) {
-      k->detached = true;
-      t->kids[i] = t->kids[--t->n_kids];
-      return;
+      if (at) *at = i;
+      return k;
     }
   }
+  return NULL;
+}
+
+/* Detaches t and every open collection under it: their later use gives
+ * PB_ECLOSED and their changes are dropped (they stay on the
+ * transaction's list, which frees them). */
+static void detach(pb__tcoll *t) {
+  t->detached = true;
+  for (size_t i = 0; i < t->n_kids; i++) detach(t->kids[i]);
+  t->n_kids = 0;
+}
+
+/* Detaches the open child at `key`, if any (its key is being replaced). */
+static void detach_kid(pb__tcoll *t, pb_str key) {
+  size_t at;
+  pb__tcoll *k = find_kid(t, key, &at);
+  if (!k) return;
+  detach(k);
+  t->kids[at] = t->kids[--t->n_kids];
 }
 
 /* Applies one logged op to handle `h` of kind `kind`.  Removing what is
@@ -259,20 +278,20 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
     return PB_EINVAL;
   int rc = pb__tcoll_check(parent);
   if (rc != PB_OK) return rc;
-  for (size_t i = 0; i < parent->n_kids; i++) {
-    pb__tcoll *k = parent->kids[i];
-    if (k->name.len == key.len && memcmp(k->name.ptr, key.ptr, key.len) == 0) {
-      if (k->kind != kind) return PB_ESCHEMA;
-      *out = k;
-      return PB_OK;
-    }
+  pb__tcoll *open = find_kid(parent, key, NULL);
+  if (open) {
+    if (open->kind != kind) return PB_ESCHEMA;
+    *out = open;
+    return PB_OK;
   }
   pb_value v;
   bool created = false;
   rc = pb__dict_get(parent->c.d, key, &v);
   if (rc == PB_ENOTFOUND && create) {
     if (parent->env->read_only) return PB_ERDONLY;
-    v = (pb_value){.kind = kind};
+    if (!pb__value_valid(&(pb_value){.kind = PB_VALUE_STRING, .as.s = key}))
+      return PB_EINVAL;
+    v = (pb_value){.kind = kind}; /* empty: the null root */
     created = true;
     rc = PB_OK;
   }
@@ -297,14 +316,23 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   pb__tcoll *child = NULL;
   rc = name ? pb__tcoll_open(parent->env, kind, v.as.ref, all, &child)
             : PB_ENOMEM;
+  if (rc == PB_OK) {
+    memcpy(name, key.ptr, key.len);
+    name[key.len] = '\0';
+    child->name = (pb_str){name, key.len};
+    name = NULL; /* the child's now */
+    /* A created collection is in its parent at once, as an empty one
+     * (not logged: the NESTED op stands for it, and the entry gets the
+     * child's real root whenever it is read or flushed). */
+    if (created) rc = pb__dict_put(parent->c.d, key, &v);
+    if (rc != PB_OK) detach(child); /* on the list: freed with the rest */
+  }
   if (rc != PB_OK) {
     free(name);
     if (logged) op_free(&op);
     return rc;
   }
-  memcpy(name, key.ptr, key.len);
-  name[key.len] = '\0';
-  child->name = (pb_str){name, key.len};
+  child->created = created;
   child->changed = created; /* creating is a change: the key must exist */
   parent->kids[parent->n_kids++] = child;
   if (logged) {
@@ -313,6 +341,25 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   }
   *out = child;
   return PB_OK;
+}
+
+int pb__tcoll_entry(pb__tcoll *t, pb_str key, pb_value *v) {
+  if (t->kind != PB_VALUE_DICT || !pb_value_is_collection(v->kind))
+    return PB_OK;
+  pb__tcoll *k = find_kid(t, key, NULL);
+  if (!k) return PB_OK;
+  assert(k->kind == v->kind); /* a put of the key would have detached it */
+  pb_atom_ptr root;
+  int rc = pb__tcoll_flush(k, &root);
+  if (rc == PB_OK) v->as.ref = root;
+  return rc;
+}
+
+int pb__tcoll_dict_get(pb__tcoll *t, pb_str key, pb_value *out) {
+  int rc = pb__tcoll_check(t);
+  if (rc == PB_OK) rc = pb__dict_get(t->c.d, key, out);
+  if (rc == PB_OK) rc = pb__tcoll_entry(t, key, out);
+  return rc;
 }
 
 /* --- flush --- */
@@ -369,7 +416,7 @@ static bool same(bool fa, const pb_value *a, bool fb, const pb_value *b) {
   return !fa || pb__value_equal(a, b);
 }
 
-/* Reopens t on `theirs`, dropping its children (for a tcoll without
+/* Reopens t on `theirs`, detaching its children (for a tcoll without
  * changes: nothing to replay). */
 static int reopen(pb__tcoll *t, pb_atom_ptr theirs) {
   handle h, old;
@@ -379,37 +426,54 @@ static int reopen(pb__tcoll *t, pb_atom_ptr theirs) {
   handle_free(t->kind, old);
   memcpy(&t->c, &h, sizeof h);
   t->base = theirs;
-  for (size_t i = 0; i < t->n_kids; i++) t->kids[i]->detached = true;
+  for (size_t i = 0; i < t->n_kids; i++) detach(t->kids[i]);
   t->n_kids = 0;
   return PB_OK;
 }
 
-/* Replays a NESTED op: moves the child onto theirs[k]. */
-static int replay_nested(pb__op *op, handle base, handle theirs) {
+/*
+ * Replays a NESTED op of `t`: moves the child onto what `mine` (their
+ * root with my earlier ops replayed) holds at its key.  That is their
+ * version of the collection the child was opened on: my earlier ops on
+ * the key are in mine (a child opened after I removed its key was
+ * created, and starts empty), and a later put or remove of the key
+ * detached the child.  A child created here goes back into mine as an
+ * empty collection at once, like when it was opened.
+ */
+static int replay_nested(pb__tcoll *t, pb__op *op, handle mine) {
   pb__tcoll *child = op->child;
   if (child->detached) return PB_OK;
-  pb_value b, t;
-  bool fb, ft;
-  int rc = lookup(PB_VALUE_DICT, base, &op->key, &b, &fb);
-  if (rc == PB_OK) rc = lookup(PB_VALUE_DICT, theirs, &op->key, &t, &ft);
+  pb_value m;
+  bool fm;
+  int rc = lookup(PB_VALUE_DICT, mine, &op->key, &m, &fm);
   if (rc != PB_OK) return rc;
-  bool usable = ft && t.kind == child->kind;
+  bool usable = fm && m.kind == child->kind;
   if (!has_changes(child)) { /* only read: follow theirs, or let go */
-    if (usable) return pb__tcoll_rebase(child, t.as.ref, &(bool){false});
-    child->detached = true;
+    if (usable) return pb__tcoll_rebase(child, m.as.ref, &(bool){false});
+    size_t at;
+    if (find_kid(t, child->name, &at) == child)
+      t->kids[at] = t->kids[--t->n_kids];
+    detach(child);
     return PB_OK;
   }
-  if (ft && !usable) return PB_ECONFLICT; /* they made it another kind */
-  if (!ft && fb) return PB_ECONFLICT;     /* they removed it */
+  if (fm && !usable) return PB_ECONFLICT; /* they made it another kind */
+  if (!fm && !child->created) return PB_ECONFLICT; /* they removed it */
   bool merged;
-  return pb__tcoll_rebase(child, ft ? t.as.ref : (pb_atom_ptr){0, 0, 0},
-                          &merged);
+  rc = pb__tcoll_rebase(child, fm ? m.as.ref : (pb_atom_ptr){0, 0, 0},
+                        &merged);
+  if (rc == PB_OK && !fm) {
+    pb_value empty = {.kind = child->kind};
+    rc = pb__dict_put(mine.d, op->key.as.s, &empty);
+  }
+  return rc;
 }
 
-/* Replays one op onto `mine` after checking it against what they did. */
-static int replay(pb_value_kind kind, pb__op *op, handle base, handle theirs,
+/* Replays one op of tc onto `mine` after checking it against what they
+ * did. */
+static int replay(pb__tcoll *tc, pb__op *op, handle base, handle theirs,
                   handle mine) {
-  if (op->kind == PB__OP_NESTED) return replay_nested(op, base, theirs);
+  pb_value_kind kind = tc->kind;
+  if (op->kind == PB__OP_NESTED) return replay_nested(tc, op, mine);
   pb_value b, t;
   bool fb, ft;
   int rc;
@@ -439,7 +503,7 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
   if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &their);
   if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &mine);
   for (size_t i = 0; rc == PB_OK && i < t->n_ops; i++)
-    rc = replay(t->kind, &t->ops[i], base, their, mine);
+    rc = replay(t, &t->ops[i], base, their, mine);
   if (base.d) handle_free(t->kind, base);
   if (their.d) handle_free(t->kind, their);
   if (rc != PB_OK) {

@@ -31,8 +31,17 @@
  *                             5 both write 6, and merging them would lose
  *                             one); a Set element is the exception: add
  *                             and add, or remove and remove, is fine;
- *       NESTED k           -> the child rebases onto theirs[k] (a conflict
- *                             if they removed it or made it another kind).
+ *       NESTED k           -> the child rebases onto mine[k]: their
+ *                             version of what the child was opened on
+ *                             (theirs[k] with my earlier ops on k
+ *                             replayed); a conflict if the child changed
+ *                             and they removed it or made it another
+ *                             kind; a child that only read is then let
+ *                             go (detached and unlinked, so that the
+ *                             flush does not put the key back).  A child
+ *                             created on a missing key that is still
+ *                             missing in mine stays empty-based, and is
+ *                             put back into mine as empty.
  *   Keys I did not touch keep their value: theirs.
  * A rebase that fails leaves the tcoll unusable, but the transaction is
  * over then anyway (commit frees it).
@@ -41,10 +50,26 @@
  * root put into the parent (not logged: the NESTED entry stands for it),
  * then the parent's own dirty nodes.
  *
+ * Visibility of nested collections (what the parent shows for the key of
+ * an open child; docs/transactions.md says it for users):
+ *   - the parent's Dictionary always holds an entry of the child's kind
+ *     at the child's key: opening with create on a missing key puts an
+ *     empty one at once (not logged), so count, iteration and remove see
+ *     the key like any other;
+ *   - that entry's pointer is brought up to date lazily: reading the
+ *     entry (pb__tcoll_dict_get, pb__tcoll_entry for iterators) flushes
+ *     the child into the batch and gives its new root, so the pointer
+ *     handed out is always real and holds the child's changes so far,
+ *     without changing the parent (its iterators stay valid); the
+ *     parent's own entry is rewritten at its flush.  Flushing a child
+ *     with a changed grandchild puts the grandchild's root into the
+ *     child (which ends the child's own open iterators).
+ *
  * Ownership: every tcoll belongs to its transaction, which frees them all
  * at its end; parents list their live children.  A put or remove of a key
- * whose nested child is open detaches that child: its later use gives
- * PB_ECLOSED, and its changes are dropped.
+ * whose nested child is open detaches that child and every collection
+ * opened under it: their later use gives PB_ECLOSED, their changes are
+ * dropped, and the key keeps what the put or remove left.
  */
 #ifndef PB_TXN_TCOLL_H
 #define PB_TXN_TCOLL_H
@@ -96,7 +121,9 @@ struct pb__tcoll {
   pb__tcoll *next_all;      /* the transaction's list of every tcoll */
   pb_str name;              /* key in the parent (owned), for kids */
   bool changed;             /* any change logged (a List's only log) */
-  bool detached;            /* its key was overwritten in the parent */
+  bool created;             /* opened with create on a missing key */
+  bool detached;            /* its key was overwritten in the parent, or
+                               an ancestor's was */
 };
 
 /**
@@ -118,6 +145,22 @@ void pb__tcoll_free_all(pb__tcoll *all);
  */
 int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                      bool create, pb__tcoll **all, pb__tcoll **out);
+
+/**
+ * Looks `key` up in Dictionary `t`, as the transaction sees it: the entry
+ * of an open nested collection gives that collection's current root,
+ * flushed into the batch first when it has unflushed changes (see
+ * above).  Errors: PB_ENOTFOUND; PB_ECLOSED; the Dictionary's read
+ * errors, and when a flush is needed the sink's and the collections'.
+ */
+int pb__tcoll_dict_get(pb__tcoll *t, pb_str key, pb_value *v);
+/**
+ * Brings a value read from Dictionary `t` at `key` (by get or an
+ * iterator) up to date: when it is the entry of an open nested
+ * collection, v->as.ref becomes that collection's current root (flushed
+ * first).  Other values are left alone.  Errors: as pb__tcoll_flush.
+ */
+int pb__tcoll_entry(pb__tcoll *t, pb_str key, pb_value *v);
 
 /* Logged changes; each returns the collection's errors, or PB_EINVAL (a
  * value that pb__value_check refuses; for hashed keys, one holding a

@@ -197,7 +197,7 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (!txn || !name || !out) return PB_EINVAL;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__dict_get(txn->names->c.d, key, out);
+  return pb__tcoll_dict_get(txn->names, key, out);
 }
 
 int pb_txn_remove(pb_txn *txn, const char *name) {

@@ -420,13 +420,19 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
 /**
  * Looks a name up in the database root as this transaction sees it.  Views
  * in *out stay valid until the transaction ends, or until this transaction
- * sets or removes the same name, whichever comes first.
- * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO.
+ * sets or removes the same name, whichever comes first.  A collection
+ * opened by pb_txn_open_dict and the like (also one just created) gives
+ * its current root, written to the batch first if it changed, as
+ * pb_dict_get does ("Collections" below).
+ * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO; and, when a collection is
+ * written, PB_ENOMEM and PB_ETOOBIG.
  */
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
 
 /**
- * Removes a name from the database root.
+ * Removes a name from the database root (also one that holds a collection
+ * this transaction created: its handles are closed, PB_ECLOSED, and the
+ * name stays removed at commit).
  * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM.
  */
 int pb_txn_remove(pb_txn *txn, const char *name);
@@ -489,7 +495,29 @@ int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
  * Opening flags: PB_CREATE makes a missing collection (empty).  Opening
  * the same name or key twice gives the same handle.  Opening a name that
  * holds another kind of value gives PB_ESCHEMA.  Putting or removing a key
- * whose nested collection is open detaches that handle (PB_ECLOSED).
+ * whose nested collection is open detaches that handle, and every handle
+ * opened under it (PB_ECLOSED): their changes are dropped, and the key
+ * keeps what the put or remove left, also at commit.
+ *
+ * Nested collections are seen at once, at every level: a collection
+ * created with PB_CREATE is in its parent from then on (get gives a value
+ * of its kind, count and iteration include its key, remove removes it),
+ * and reopening a nested collection through its parent gives the handle
+ * with its changes.  The value that get or iteration gives for the key of
+ * an open nested collection is always real: when that collection has
+ * changes not yet written, they are written to the transaction's batch
+ * first, and the value points at the result (the batch is published at
+ * commit).  Such a value is a copy as of that moment: putting it under
+ * another key copies the collection as it is then, and later changes
+ * through the open handle do not reach the copy.  Writing a collection
+ * this way changes nothing a reader of the parent sees, and the parent's
+ * iterators stay valid; but when the collection's own nested collections
+ * changed, their entries in it are brought up to date, which ends its
+ * open iterators (only its own).  Each such read writes the changed
+ * nodes again (at most the height of each changed tree, per changed
+ * collection), so a loop that changes and reads a nested collection by
+ * turns grows the batch; reading through the nested handle costs nothing
+ * of the kind.
  *
  * Errors common to every collection function: PB_ECORRUPT, PB_EIO (a node
  * could not be read), PB_ENOMEM, PB_ECLOSED (a detached handle), PB_ERDONLY
@@ -500,8 +528,11 @@ typedef struct pb_list pb_list;   /* List: indexable */
 typedef struct pb_set pb_set;     /* Set of values */
 typedef struct pb_hdict pb_hdict; /* HashDictionary: any value as key */
 
-/** Opens the collection named `name` in the database root.
- * Errors: PB_ENOTFOUND (no PB_CREATE); PB_ESCHEMA; PB_EINVAL (bad name). */
+/** Opens the collection named `name` in the database root; with
+ * PB_CREATE, a missing name gets an empty collection at once
+ * (pb_txn_get sees it).
+ * Errors: PB_ENOTFOUND (no PB_CREATE); PB_ESCHEMA; PB_EINVAL (bad name);
+ * PB_ETOOBIG (PB_CREATE with a name longer than 4096 bytes). */
 int pb_txn_open_dict(pb_txn *txn, const char *name, unsigned flags,
                      pb_dict **out);
 int pb_txn_open_list(pb_txn *txn, const char *name, unsigned flags,
@@ -511,7 +542,8 @@ int pb_txn_open_set(pb_txn *txn, const char *name, unsigned flags,
 int pb_txn_open_hdict(pb_txn *txn, const char *name, unsigned flags,
                       pb_hdict **out);
 
-/** Opens the collection nested at key `key` of a Dictionary.
+/** Opens the collection nested at key `key` of a Dictionary; with
+ * PB_CREATE, a missing key gets an empty collection at once (see above).
  * Errors: as pb_txn_open_dict. */
 int pb_dict_open_dict(pb_dict *d, pb_str key, unsigned flags, pb_dict **out);
 int pb_dict_open_list(pb_dict *d, pb_str key, unsigned flags, pb_list **out);
@@ -521,7 +553,10 @@ int pb_dict_open_hdict(pb_dict *d, pb_str key, unsigned flags,
 
 /* Dictionary.  Keys: UTF-8, at most 4096 bytes (PB_ETOOBIG), compared
  * bytewise. */
-/** Errors: PB_ENOTFOUND. */
+/** The value at `key`; for an open nested collection, its current root,
+ * written to the batch first if it changed (see above).
+ * Errors: PB_ENOTFOUND; and, when a nested collection is written, those
+ * of writing it (PB_ENOMEM, PB_ETOOBIG). */
 int pb_dict_get(pb_dict *d, pb_str key, pb_value *out);
 /** Errors: PB_EINVAL (key not UTF-8, a value with no encoding, or a
  * RECORD whose body does not parse); PB_ETOOBIG. */
@@ -545,7 +580,9 @@ typedef struct pb_dict_iter pb_dict_iter;
  * ends its iterators (their use is then undefined). */
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
                       pb_dict_iter **out);
-/** Gives the next entry, or PB_ENOTFOUND after the last. */
+/** Gives the next entry, or PB_ENOTFOUND after the last.  An open nested
+ * collection's entry gives its current root, as pb_dict_get does (and
+ * with its errors). */
 int pb_dict_iter_next(pb_dict_iter *it, pb_str *key, pb_value *val);
 void pb_dict_iter_close(pb_dict_iter *it);
 
