@@ -29,6 +29,7 @@
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "txn/txn_int.h"
+#include "txn/validate.h"
 
 /* How many times a commit rebases before it gives up with PB_ECONFLICT
  * (each pass means another commit to this database landed meanwhile). */
@@ -77,7 +78,7 @@ static int txn_write(void *arg, const void *atom, size_t len,
 }
 
 int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
-  if (!db || !out) return PB_EINVAL;
+  if (!db || !out || !pb__flags_ok(flags, PB_RDONLY)) return PB_EINVAL;
   pb_storage *st = db->sp->st;
   if (!(flags & PB_RDONLY) && st->read_only) return PB_ERDONLY;
   pb_txn *txn = calloc(1, sizeof *txn);
@@ -140,6 +141,8 @@ static int commit_changes(pb_txn *txn) {
 
 int pb_txn_commit(pb_txn *txn) {
   if (!txn) return PB_EINVAL;
+  int failed = txn->failed; /* a latched write error: publish nothing */
+  if (failed != PB_OK) return txn_free(txn), failed;
   if ((txn->flags & PB_RDONLY) ||
       (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
     txn_free(txn);
@@ -166,14 +169,18 @@ pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
 
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
   if (!txn || !name || !value) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_put(txn->names, key, value);
+  int rc = pb__validate_value(txn, value);
+  if (rc == PB_OK) rc = pb__tcoll_dict_put(txn->names, key, value);
+  return pb__txn_note(txn, rc);
 }
 
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (!txn || !name || !out) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
   return pb__dict_get(txn->names->c.d, key, out);
@@ -181,8 +188,9 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
 
 int pb_txn_remove(pb_txn *txn, const char *name) {
   if (!txn || !name) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_remove(txn->names, key);
+  return pb__txn_note(txn, pb__tcoll_dict_remove(txn->names, key));
 }

@@ -291,14 +291,30 @@ int pb_space_stats_get(pb_space *sp, pb_space_stats *out);
 
 typedef struct pb_db pb_db;
 
-/** pb_db_open flag: create the database when it does not exist. */
-#define PB_CREATE 0x1u
+/*
+ * Flags.  Every flag of the API has a bit of its own (no two flags share a
+ * bit, whatever functions they belong to), and each function that takes
+ * flags refuses, with PB_EINVAL and before doing anything, a bit it does
+ * not accept: an unknown bit, or a flag of another function (PB_RDONLY
+ * given to pb_db_open, PB_CREATE given to pb_txn_begin).
+ *
+ *   pb_db_open                       PB_CREATE
+ *   pb_txn_begin                     PB_RDONLY
+ *   pb_txn_open_*, pb_dict_open_*    PB_CREATE
+ *   pb_dict_iter_open                PB_REVERSE
+ */
+
+/** pb_db_open, pb_txn_open_* and pb_dict_open_* flag: create what does
+ * not exist. */
+#define PB_CREATE 0x40000u
 
 /**
  * Opens database `name` (1 to 255 bytes of UTF-8) in `sp`.  With PB_CREATE,
- * a missing database is created by a commit of its own.
+ * a missing database is created by a commit of its own.  Flags: PB_CREATE
+ * or 0.
  * Errors: PB_ENOTFOUND (no such database, and no PB_CREATE); PB_ENOMEM;
- * PB_EIO; PB_ECORRUPT; PB_ERDONLY (PB_CREATE on a read-only storage).
+ * PB_EIO; PB_ECORRUPT; PB_ERDONLY (PB_CREATE on a read-only storage);
+ * PB_EINVAL (a NULL argument, a bad name, or a flag other than PB_CREATE).
  */
 int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
 
@@ -310,12 +326,27 @@ int pb_db_close(pb_db *db);
 typedef struct pb_txn pb_txn;
 
 /** pb_txn_begin flag: a read-only transaction (never blocks, never blocked). */
-#define PB_RDONLY 0x1u
+#define PB_RDONLY 0x20000u
 
 /**
  * Begins a transaction that reads the latest committed snapshot of `db`.
+ * Flags: PB_RDONLY or 0.
  * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; PB_ERDONLY (a writable transaction
- * on a read-only storage).
+ * on a read-only storage); PB_EINVAL (a NULL argument, or a flag other than
+ * PB_RDONLY, such as PB_CREATE).
+ *
+ * A transaction latches its first failed write (docs/transactions.md): once
+ * a change (pb_txn_set, pb_txn_remove, pb_txn_put_record, a collection's
+ * put, add, append, insert, set, remove or set algebra, or an opening with
+ * PB_CREATE) has failed with an error that may have left part of the change
+ * behind, every later call on the transaction or its collections returns
+ * that error, and pb_txn_commit returns it too, publishing nothing.  The
+ * errors of a change that was refused before anything was touched do not
+ * latch: PB_EINVAL, PB_ENOTFOUND, PB_ERDONLY, PB_ECLOSED, PB_ERANGE and
+ * PB_ESCHEMA.  Every other error latches (PB_ENOMEM, PB_EIO, PB_ECORRUPT,
+ * PB_ETOOBIG, ...).  Not latched: the pb_*_iter_next functions, and
+ * pb_txn_load_record / pb_txn_load_decoded / pb_txn_arena (reads of
+ * records, which still work).
  */
 int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
 
@@ -521,7 +552,7 @@ typedef struct pb_dict_range {
 } pb_dict_range;
 
 /** pb_dict_iter_open flag: descending key order. */
-#define PB_REVERSE 0x2u
+#define PB_REVERSE 0x80000u
 
 typedef struct pb_dict_iter pb_dict_iter;
 /** Iterates over `range` (NULL: all keys).  A change to the Dictionary
