@@ -25,6 +25,8 @@
 #define NOTE(t, rc) pb__txn_note(pb__tcoll_txn(t), (rc))
 /* The pointers a stored value holds must name atoms (txn/validate.h). */
 #define VALID(t, v) pb__validate_value(pb__tcoll_txn(t), (v))
+/* A view with a NULL pointer and a length is a NULL argument. */
+#define BAD_VIEW(s) (!(s).ptr && (s).len != 0)
 
 /* --- opening --- */
 
@@ -47,7 +49,7 @@ static int open_root(pb_txn *txn, const char *name, pb_value_kind kind,
 static int open_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                        unsigned flags, pb__tcoll **out) {
   if (!parent || !out || parent->kind != PB_VALUE_DICT ||
-      !pb__flags_ok(flags, PB_CREATE))
+      !pb__flags_ok(flags, PB_CREATE) || BAD_VIEW(key))
     return PB_EINVAL;
   LATCHED(parent);
   /* The child is linked into the transaction's list right after its
@@ -80,14 +82,14 @@ OPENERS(hdict, pb_hdict, PB_VALUE_HASHDICT)
 /* --- Dictionary --- */
 
 int pb_dict_get(pb_dict *d, pb_str key, pb_value *out) {
-  if (!d || !out) return PB_EINVAL;
+  if (!d || !out || BAD_VIEW(key)) return PB_EINVAL;
   LATCHED(T(d));
   int rc = pb__tcoll_check(T(d));
   return rc == PB_OK ? pb__dict_get(T(d)->c.d, key, out) : rc;
 }
 
 int pb_dict_put(pb_dict *d, pb_str key, const pb_value *v) {
-  if (!d || !v) return PB_EINVAL;
+  if (!d || !v || BAD_VIEW(key)) return PB_EINVAL;
   LATCHED(T(d));
   int rc = VALID(T(d), v);
   if (rc == PB_OK) rc = pb__tcoll_dict_put(T(d), key, v);
@@ -95,7 +97,7 @@ int pb_dict_put(pb_dict *d, pb_str key, const pb_value *v) {
 }
 
 int pb_dict_remove(pb_dict *d, pb_str key) {
-  if (!d) return PB_EINVAL;
+  if (!d || BAD_VIEW(key)) return PB_EINVAL;
   LATCHED(T(d));
   return NOTE(T(d), pb__tcoll_dict_remove(T(d), key));
 }
@@ -109,7 +111,10 @@ int pb_dict_count(pb_dict *d, uint64_t *out) {
 
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
                       pb_dict_iter **out) {
-  if (!d || !out || !pb__flags_ok(flags, PB_REVERSE)) return PB_EINVAL;
+  if (!d || !out || !pb__flags_ok(flags, PB_REVERSE) ||
+      (range && ((range->has_lo && BAD_VIEW(range->lo)) ||
+                 (range->has_hi && BAD_VIEW(range->hi)))))
+    return PB_EINVAL;
   LATCHED(T(d));
   int rc = pb__tcoll_check(T(d));
   if (rc != PB_OK) return rc;
