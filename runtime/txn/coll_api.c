@@ -63,6 +63,7 @@ static int open_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   int pb_txn_open_##NAME(pb_txn *txn, const char *name, unsigned flags,    \
                          TYPE **out) {                                     \
     pb__tcoll *t = NULL;                                                   \
+    if (!out) return PB_EINVAL;                                            \
     int rc = open_root(txn, name, KIND, flags, &t);                        \
     if (rc == PB_OK) *out = (TYPE *)(void *)t;                             \
     return rc;                                                             \
@@ -70,6 +71,7 @@ static int open_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   int pb_dict_open_##NAME(pb_dict *d, pb_str key, unsigned flags,          \
                           TYPE **out) {                                    \
     pb__tcoll *t = NULL;                                                   \
+    if (!out) return PB_EINVAL;                                            \
     int rc = open_nested(T(d), key, KIND, flags, &t);                      \
     if (rc == PB_OK) *out = (TYPE *)(void *)t;                             \
     return rc;                                                             \
