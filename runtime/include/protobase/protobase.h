@@ -20,7 +20,11 @@
  *
  * Errors: every function that can fail returns PB_OK or a negative pb_error
  * (protobase/errors.h), and lists the codes it can return.  PB_EINVAL for a
- * NULL handle or out-pointer is implied everywhere and not repeated.
+ * NULL handle or pointer argument (also a pb_str, pb_bytes or record body
+ * whose pointer is NULL while its length is not 0) is implied everywhere
+ * and not repeated; such a call changes nothing and does not fail the
+ * transaction.  Functions that close or free take NULL as a no-op, and so
+ * do the *_options_init functions.  Flags: see "Flags" below.
  *
  * Threads: a pb_space and a pb_db may be used from several threads at once.
  * A pb_txn belongs to one thread at a time.  Each function says so when it
@@ -354,7 +358,8 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
  * Commits and frees the transaction (also when it fails).  On success every
  * change is durable as the storage's durability mode says, and visible to
  * transactions that begin afterwards.  On failure nothing is published.
- * Errors: PB_ECONFLICT (another commit changed the database since this
+ * Errors: the latched error of a failed write (see pb_txn_begin; nothing
+ * is published); PB_ECONFLICT (another commit changed the database since this
  * transaction's snapshot); PB_ENOSPC (nothing was written); PB_ENOMEM;
  * PB_EIO (when the sync failed, the outcome is unknown: the commit may be
  * found after a reopen, whole, never in part; the storage then refuses
@@ -370,7 +375,13 @@ int pb_txn_abort(pb_txn *txn);
  * Stores an encoded record body as a new atom of this transaction and gives
  * its pointer, usable at once in this transaction and, after commit,
  * everywhere.  The body is copied.  Generated `_put` functions call this.
- * Errors: PB_ERDONLY; PB_ENOMEM; PB_ETOOBIG (over 1 GiB).
+ * The body must be a record body: a well-formed sequence of fields (the
+ * empty body is one), and each of its non-null pointer fields (PB_WT_PTR,
+ * also inside embedded records) must name an atom this transaction can
+ * read, from its own writes or from the storage.
+ * Errors: PB_EINVAL (not a record body); PB_ENOTFOUND (a pointer field
+ * names no atom); PB_ERDONLY; PB_ENOMEM; PB_EIO; PB_ETOOBIG (over 1 GiB);
+ * the latched error of a failed write (see pb_txn_begin).
  */
 int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
                       const void *body, size_t size, pb_atom_ptr *out);
@@ -441,10 +452,15 @@ int pb_txn_arena(pb_txn *txn, pb_arena **out);
 
 /**
  * Names a value in the database root: after commit, pb_txn_get(name) in a
- * later transaction returns it.  Strings and bytes are copied.
+ * later transaction returns it.  Strings and bytes are copied.  A non-null
+ * REF must name an atom this transaction can read (its own writes or the
+ * storage), a nested collection's root a node of that collection's kind,
+ * and a RECORD's pointer fields atoms too (the null pointer is fine).
  * Errors: PB_ERDONLY; PB_ENOMEM; PB_EINVAL (empty name or not UTF-8, an
- * invalid value kind, a string that is not UTF-8, or a REF whose offset
- * exceeds UINT32_MAX).
+ * invalid value kind, a string that is not UTF-8, a RECORD whose body does
+ * not parse, or a REF whose offset exceeds UINT32_MAX); PB_ENOTFOUND (a
+ * pointer that names no atom); PB_EIO; the latched error of a failed
+ * write (see pb_txn_begin).
  */
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
 
@@ -452,13 +468,15 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
  * Looks a name up in the database root as this transaction sees it.  Views
  * in *out stay valid until the transaction ends, or until this transaction
  * sets or removes the same name, whichever comes first.
- * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO.
+ * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO; the latched error of a failed
+ * write (see pb_txn_begin).
  */
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
 
 /**
  * Removes a name from the database root.
- * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM.
+ * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM; the latched error of a
+ * failed write (see pb_txn_begin).
  */
 int pb_txn_remove(pb_txn *txn, const char *name);
 
@@ -500,14 +518,18 @@ int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
  * commit.  Values read are views valid until the transaction ends (or
  * until the same key is changed).  Values given are copied.
  *
- * Opening flags: PB_CREATE makes a missing collection (empty).  Opening
+ * Opening flags: PB_CREATE makes a missing collection (empty); any other
+ * bit is PB_EINVAL.  Opening
  * the same name or key twice gives the same handle.  Opening a name that
  * holds another kind of value gives PB_ESCHEMA.  Putting or removing a key
  * whose nested collection is open detaches that handle (PB_ECLOSED).
  *
  * Errors common to every collection function: PB_ECORRUPT, PB_EIO (a node
  * could not be read), PB_ENOMEM, PB_ECLOSED (a detached handle), PB_ERDONLY
- * (a change in a read-only transaction).
+ * (a change in a read-only transaction), and the latched error of a failed
+ * write of the transaction (see pb_txn_begin; not from the *_iter_next
+ * functions).  A value put, set, inserted or appended follows pb_txn_set's
+ * rules for pointers: PB_ENOTFOUND when one names no atom.
  */
 typedef struct pb_dict pb_dict;   /* Dictionary: string keys, ordered */
 typedef struct pb_list pb_list;   /* List: indexable */
@@ -556,7 +578,8 @@ typedef struct pb_dict_range {
 
 typedef struct pb_dict_iter pb_dict_iter;
 /** Iterates over `range` (NULL: all keys).  A change to the Dictionary
- * ends its iterators (their use is then undefined). */
+ * ends its iterators (their use is then undefined).  Flags: PB_REVERSE or
+ * 0; any other bit is PB_EINVAL. */
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
                       pb_dict_iter **out);
 /** Gives the next entry, or PB_ENOTFOUND after the last. */
