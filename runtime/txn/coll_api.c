@@ -23,8 +23,10 @@
     if (latched_ != PB_OK) return latched_;                                \
   } while (0)
 #define NOTE(t, rc) pb__txn_note(pb__tcoll_txn(t), (rc))
-/* The pointers a stored value holds must name atoms (txn/validate.h). */
-#define VALID(t, v) pb__validate_value(pb__tcoll_txn(t), (v))
+/* The pointers a stored value holds must name atoms (txn/validate.h); in
+ * a read-only transaction the change itself gives PB_ERDONLY first. */
+#define VALID(t, v)                                                        \
+  ((t)->env->read_only ? PB_OK : pb__validate_value(pb__tcoll_txn(t), (v)))
 /* A view with a NULL pointer and a length is a NULL argument. */
 #define BAD_VIEW(s) (!(s).ptr && (s).len != 0)
 
