@@ -50,8 +50,10 @@ int pb__txn_note(pb_txn *txn, int rc) {
 pb_txn *pb__tcoll_txn(const pb__tcoll *t) {
   /* Every tcoll of a transaction is opened with &txn->env (txn.c). */
   assert(t != NULL && t->env != NULL);
-  return (pb_txn *)(void *)((char *)(void *)t->env -
-                            offsetof(struct pb_txn, env));
+  pb_txn *txn = (pb_txn *)(void *)((char *)(void *)t->env -
+                                   offsetof(struct pb_txn, env));
+  assert(txn->src.arg == txn); /* set by pb_txn_begin */
+  return txn;
 }
 
 /* Walks nothing: pb__atom_refs only checks that the atom is walkable. */
