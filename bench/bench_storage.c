@@ -95,6 +95,11 @@ static void make_record(uint64_t i, uint8_t rec[REC_LEN]) {
   char k[KEY_LEN + 1];
   snprintf(k, sizeof k, "k%015llu", (unsigned long long)g_perm[i]);
   memcpy(rec, k, KEY_LEN);
+  /* A record body, which pb_txn_put_record requires: one LEN field (tag 1)
+   * over the rest.  The key's first two bytes ("k0", the same in every key)
+   * become its header, so keys stay distinct. */
+  rec[0] = 0x0a;
+  rec[1] = REC_LEN - 2;
   uint64_t s = i * 0x2545f4914f6cdd1dull + 1;
   for (int j = 0; j < VAL_LEN; j += 8) {
     s = bench_mix(s);

@@ -269,7 +269,10 @@ void pbc_gen_decode(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_free(&head);
   pbc_sb_free(&r);
   if (pbc_gen_info(g, d)->needs_arena)
-    pbc_sb_puts(c, "  if (!arena)\n    return PB_EINVAL;\n");
+    pbc_sb_puts(c, "  if (!r || (!data && size != 0) || !arena)\n"
+                   "    return PB_EINVAL;\n");
+  else
+    pbc_sb_puts(c, "  if (!r || (!data && size != 0))\n    return PB_EINVAL;\n");
   pbc_sb_printf(c, "  return %s%s_decode_at(r, data, size, arena, 0);\n}\n", p,
                 n);
   free(fields);
@@ -289,6 +292,8 @@ void pbc_gen_storage(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(g->c,
       "  pb_buf buf;\n"
       "  int rc;\n\n"
+      "  if (!txn || !r || !out)\n"
+      "    return PB_EINVAL;\n"
       "  pb_buf_init(&buf);\n"
       "  rc = %s%s_encode(r, &buf);\n"
       "  if (rc == PB_OK)\n"

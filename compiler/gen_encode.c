@@ -24,7 +24,7 @@ void pbc_gen_init(pbc_gen *g, const pbc_decl *d) {
   pbc_gen_field *fields = pbc_gen_fields(d);
   pbc_sb_printf(c, "\nvoid %s%s_init(%s%s *r) {\n", g->prefix, d->name,
                 g->prefix, d->name);
-  pbc_sb_puts(c, "  memset(r, 0, sizeof *r);\n");
+  pbc_sb_puts(c, "  if (!r)\n    return;\n  memset(r, 0, sizeof *r);\n");
   for (size_t i = 0; i < d->fields.len; i++) {
     const pbc_gen_field *gf = &fields[i];
     const pbc_field *f = gf->f;
@@ -223,6 +223,7 @@ void pbc_gen_encode(pbc_gen *g, const pbc_decl *d) {
                 p, n, p, n);
   if (marks)
     pbc_sb_puts(c, "  pb_len_mark m;\n");
+  pbc_sb_puts(c, "\n  if (!r || !out)\n    return PB_EINVAL;");
   if (nf > 0)
     pbc_sb_printf(c, "\n  pb_unknown_init(&u, r->unknown_fields, "
                      "%s%s_known_tags, %zu);\n",

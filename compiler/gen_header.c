@@ -193,7 +193,7 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(h,
       "\n/**\n"
       " * Sets *r to the defaults: zero, false, empty, null, or [default = x],\n"
-      " * and no unknown fields.\n"
+      " * and no unknown fields.  NULL is a no-op.\n"
       " */\n"
       "void %s%s_init(%s%s *r);\n", p, n, p, n);
   pbc_sb_printf(h,
@@ -203,7 +203,8 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
       " * when its has_ flag is set, and the fields kept in unknown_fields\n"
       " * merged back in tag order.  Returns pb_buf_error(out): PB_OK,\n"
       " * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,\n"
-      " * or an unknown_fields that is not a record body).\n"
+      " * or an unknown_fields that is not a record body); PB_EINVAL also\n"
+      " * when `r` or `out` is NULL (then nothing is written).\n"
       " */\n"
       "int %s%s_encode(const %s%s *r, pb_buf *out);\n", p, n, p, n);
   bool arena = ri->needs_arena;
@@ -220,12 +221,14 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
         " * small multiple of `size` bytes at most) and stay valid until the\n"
         " * arena is reset or destroyed.\n"
         " * Errors: PB_ECORRUPT (what _verify rejects); PB_ENOMEM; PB_EINVAL\n"
-        " * (a NULL arena).  On an error, *r is partly decoded.\n");
+        " * (a NULL `r` or arena, or a NULL `data` with a `size`; *r is then\n"
+        " * untouched).  On another error, *r is partly decoded.\n");
   else
     pbc_sb_puts(h,
         " * `arena` is not used (no arrays) and may be NULL.\n"
         " * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly\n"
-        " * decoded.\n");
+        " * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`\n"
+        " * (*r is then untouched).\n");
   pbc_sb_puts(h, " */\n");
   pbc_strbuf head, r;
   pbc_sb_init(&head);
@@ -243,7 +246,8 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
       " * UTF-8, packed arrays and embedded records.  Returns PB_OK or\n"
       " * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad\n"
       " * field's offset in `data` and err->path its name, such as\n"
-      " * \"%s.field\".\n"
+      " * \"%s.field\".  PB_EINVAL for a NULL `data` with a `size` (`err`\n"
+      " * is then untouched); `err` may be NULL.\n"
       " */\n",
       p, n, p, n, n);
   head.len = 0;
@@ -253,8 +257,11 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_puts(h,
       "\n/**\n"
       " * Encodes *r and stores it as a new atom of `txn`; *out receives its\n"
-      " * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);\n"
-      " * PB_ERDONLY (a read-only transaction).\n"
+      " * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;\n"
+      " * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);\n"
+      " * PB_ENOTFOUND (a pointer field names no atom); and the latched\n"
+      " * error of a transaction whose earlier write failed\n"
+      " * (pb_txn_put_record).\n"
       " */\n");
   head.len = 0;
   r.len = 0;
@@ -272,7 +279,8 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
       " * this type; loading a type the database has never seen registers it\n"
       " * (pb_txn_load_decoded).\n"
       " * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a\n"
-      " * record of another type); PB_EIO; PB_ENOMEM.\n"
+      " * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn\n"
+      " * or r).\n"
       " */\n"
       "int %s%s_load(pb_txn *txn, pb_atom_ptr ptr, %s%s *r);\n",
       arena ? "and arrays " : "", p, n, p, n);

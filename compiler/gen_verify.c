@@ -119,6 +119,8 @@ void pbc_gen_verify(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_free(&head);
   pbc_sb_printf(c,
       "  pb_verify_error ignored;\n\n"
+      "  if (!data && size != 0)\n"
+      "    return PB_EINVAL;\n"
       "  if (!err)\n"
       "    err = &ignored;\n"
       "  if (%s%s_verify_at(data, size, err, 0) != PB_OK)\n"

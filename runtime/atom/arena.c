@@ -99,6 +99,7 @@ void *pb_arena_alloc(pb_arena *a, size_t size) {
 }
 
 void *pb_arena_alloc_array(pb_arena *a, size_t count, size_t size) {
+  if (!a) return NULL;
   if (size != 0 && count > SIZE_MAX / size) return NULL;
   return pb_arena_alloc(a, count * size);
 }

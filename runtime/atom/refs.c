@@ -111,6 +111,10 @@ int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx) {
   return record_refs(atom, body, fn, ctx);
 }
 
+int pb__record_refs(pb_bytes body, pb__ref_fn fn, void *ctx) {
+  return record_refs(body, body, fn, ctx);
+}
+
 /* Stops the walk at the first pointer (pb__value_has_refs). */
 static int found_one(void *ctx, pb_atom_ptr ptr, size_t pos) {
   (void)ptr;

@@ -50,6 +50,14 @@ typedef int (*pb__ref_fn)(void *ctx, pb_atom_ptr ptr, size_t pos);
 int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx);
 
 /**
+ * Calls fn(ctx, ptr, pos) for each non-null pointer in a bare record body
+ * (no envelope), as pb__atom_refs does for a record atom; pos is the
+ * offset from the start of `body`.  Errors: PB_ECORRUPT (the body is not
+ * a well-formed sequence of fields); PB_ENOMEM; or fn's non-zero return.
+ */
+int pb__record_refs(pb_bytes body, pb__ref_fn fn, void *ctx);
+
+/**
  * Whether `v`'s encoding holds a non-null atom pointer: a non-null REF or
  * nested collection, or a RECORD whose body has a non-null PTR field
  * (at any depth of embedded records).  HashDictionary keys and Set

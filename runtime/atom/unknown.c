@@ -15,6 +15,7 @@
 
 void pb_unknown_init(pb_unknown *u, pb_bytes kept, const uint32_t *known,
                      size_t nknown) {
+  if (!u) return;
   pb_reader_init(&u->rd, kept.ptr, kept.len);
   u->known = known;
   u->nknown = nknown;
@@ -37,6 +38,10 @@ static bool is_known(const pb_unknown *u, uint32_t tag) {
 void pb_unknown_flush(pb_unknown *u, pb_buf *out, uint32_t below) {
   pb_field f;
   int rc;
+  if (!u || !out) {
+    if (out && out->err == PB_OK) out->err = PB_EINVAL;
+    return;
+  }
   for (;;) {
     const uint8_t *start = u->rd.pos;
     rc = pb_reader_next(&u->rd, &f);

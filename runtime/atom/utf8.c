@@ -11,6 +11,7 @@
 
 bool pb_utf8_valid(const void *s, size_t size) {
   if (size == 0) return true; /* and s may be NULL: NULL + 0 is undefined */
+  if (!s) return false;
   const uint8_t *p = s;
   const uint8_t *end = p + size;
   while (p < end) {

@@ -39,6 +39,7 @@ static size_t component(char *buf, size_t cap, const char *name,
 
 int pb_verify_fail(pb_verify_error *err, size_t offset, const char *name,
                    size_t index) {
+  if (!err) return PB_EINVAL;
   err->code = PB_ECORRUPT;
   err->offset = offset;
   component(err->path, sizeof err->path, name, index);
@@ -62,6 +63,7 @@ static void prepend(pb_verify_error *err, const char *name, size_t index,
 
 int pb_verify_prefix(pb_verify_error *err, size_t offset, const char *name,
                      size_t index) {
+  if (!err) return PB_EINVAL;
   err->code = PB_ECORRUPT;
   err->offset += offset;
   prepend(err, name, index, 0);
@@ -70,6 +72,7 @@ int pb_verify_prefix(pb_verify_error *err, size_t offset, const char *name,
 
 int pb_verify_rename(pb_verify_error *err, size_t offset, const char *name,
                      size_t index) {
+  if (!err) return PB_EINVAL;
   const char *dot = strchr(err->path, '.');
   size_t skip = dot ? (size_t)(dot + 1 - err->path) : strlen(err->path);
   err->code = PB_ECORRUPT;
@@ -79,6 +82,7 @@ int pb_verify_rename(pb_verify_error *err, size_t offset, const char *name,
 }
 
 int pb_verify_ok(pb_verify_error *err) {
+  if (!err) return PB_EINVAL;
   err->code = PB_OK;
   err->offset = 0;
   err->path[0] = '\0';

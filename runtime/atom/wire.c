@@ -32,6 +32,7 @@ pb_str pb_str_from_cstr(const char *s) {
 }
 
 void pb_buf_init(pb_buf *b) {
+  if (!b) return;
   b->data = NULL;
   b->len = 0;
   b->cap = 0;
@@ -39,16 +40,19 @@ void pb_buf_init(pb_buf *b) {
 }
 
 void pb_buf_free(pb_buf *b) {
+  if (!b) return;
   free(b->data);
   pb_buf_init(b);
 }
 
 void pb_buf_reset(pb_buf *b) {
+  if (!b) return;
   b->len = 0;
   b->err = PB_OK;
 }
 
 int pb_buf_reserve(pb_buf *b, size_t extra) {
+  if (!b) return PB_EINVAL;
   if (b->err != PB_OK) return b->err;
   if (b->cap - b->len >= extra) return PB_OK;
   if (extra > SIZE_MAX / 2 - b->len) return b->err = PB_ETOOBIG;
@@ -62,7 +66,14 @@ int pb_buf_reserve(pb_buf *b, size_t extra) {
   return PB_OK;
 }
 
+/* Makes PB_EINVAL the sticky error of `b` (not NULL) unless it has one. */
+static void buf_invalid(pb_buf *b) {
+  if (b->err == PB_OK) b->err = PB_EINVAL;
+}
+
 void pb_buf_append(pb_buf *b, const void *data, size_t size) {
+  if (!b) return;
+  if (!data && size) return buf_invalid(b);
   if (size == 0 || pb_buf_reserve(b, size) != PB_OK) return;
   memcpy(b->data + b->len, data, size);
   b->len += size;
@@ -126,6 +137,8 @@ void pb_wire_put_double(pb_buf *b, uint32_t tag, double v) {
 }
 
 void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size) {
+  if (!b) return;
+  if (!data && size) return buf_invalid(b);
   if (size > SIZE_MAX - 15 || pb_buf_reserve(b, 15 + size) != PB_OK) return;
   put_key(b, tag, PB_WT_LEN);
   b->len += put_varint_raw(b->data + b->len, size);
@@ -134,6 +147,7 @@ void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size) {
 }
 
 void pb_wire_put_str(pb_buf *b, uint32_t tag, pb_str s) {
+  if (!b) return;
   /* A string field holds UTF-8: refuse to store what decode would reject. */
   if (!pb_utf8_valid(s.ptr, s.len)) {
     if (b->err == PB_OK) b->err = PB_EINVAL;
@@ -149,12 +163,14 @@ void pb_wire_put_bytes(pb_buf *b, uint32_t tag, pb_bytes v) {
 /* --- readers --- */
 
 void pb_reader_init(pb_reader *r, const void *data, size_t size) {
+  if (!r) return;
   /* NULL + 0 is undefined behaviour in C: an empty input reads nothing. */
   r->pos = data;
   r->end = data ? r->pos + size : NULL;
 }
 
 int pb_reader_varint(pb_reader *r, uint64_t *out) {
+  if (!r || !out) return PB_EINVAL;
   if (r->pos != r->end && *r->pos < 0x80) { /* one byte: most keys, lengths */
     *out = *r->pos++;
     return PB_OK;
@@ -175,6 +191,7 @@ int pb_reader_varint(pb_reader *r, uint64_t *out) {
 }
 
 int pb_reader_next(pb_reader *r, pb_field *f) {
+  if (!r || !f) return PB_EINVAL;
   f->key = r->pos;
   if (r->pos == r->end) return 0;
   uint64_t key;
@@ -224,6 +241,7 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
 /* --- typed accessors --- */
 
 int pb_field_u64(const pb_field *f, uint64_t *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
   *out = f->value;
   return PB_OK;
@@ -237,6 +255,7 @@ static int field_uint_max(const pb_field *f, uint64_t max, uint64_t *out) {
 }
 
 int pb_field_u32(const pb_field *f, uint32_t *out) {
+  if (!f || !out) return PB_EINVAL;
   uint64_t v;
   int rc = field_uint_max(f, UINT32_MAX, &v);
   if (rc == PB_OK) *out = (uint32_t)v;
@@ -244,6 +263,7 @@ int pb_field_u32(const pb_field *f, uint32_t *out) {
 }
 
 int pb_field_u16(const pb_field *f, uint16_t *out) {
+  if (!f || !out) return PB_EINVAL;
   uint64_t v;
   int rc = field_uint_max(f, UINT16_MAX, &v);
   if (rc == PB_OK) *out = (uint16_t)v;
@@ -251,6 +271,7 @@ int pb_field_u16(const pb_field *f, uint16_t *out) {
 }
 
 int pb_field_u8(const pb_field *f, uint8_t *out) {
+  if (!f || !out) return PB_EINVAL;
   uint64_t v;
   int rc = field_uint_max(f, UINT8_MAX, &v);
   if (rc == PB_OK) *out = (uint8_t)v;
@@ -258,6 +279,7 @@ int pb_field_u8(const pb_field *f, uint8_t *out) {
 }
 
 int pb_field_i64(const pb_field *f, int64_t *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
   uint64_t zz = f->value;
   /* Undo zigzag without signed overflow. */
@@ -275,6 +297,7 @@ static int field_sint_range(const pb_field *f, int64_t min, int64_t max,
 }
 
 int pb_field_i32(const pb_field *f, int32_t *out) {
+  if (!f || !out) return PB_EINVAL;
   int64_t v;
   int rc = field_sint_range(f, INT32_MIN, INT32_MAX, &v);
   if (rc == PB_OK) *out = (int32_t)v;
@@ -282,6 +305,7 @@ int pb_field_i32(const pb_field *f, int32_t *out) {
 }
 
 int pb_field_i16(const pb_field *f, int16_t *out) {
+  if (!f || !out) return PB_EINVAL;
   int64_t v;
   int rc = field_sint_range(f, INT16_MIN, INT16_MAX, &v);
   if (rc == PB_OK) *out = (int16_t)v;
@@ -289,6 +313,7 @@ int pb_field_i16(const pb_field *f, int16_t *out) {
 }
 
 int pb_field_i8(const pb_field *f, int8_t *out) {
+  if (!f || !out) return PB_EINVAL;
   int64_t v;
   int rc = field_sint_range(f, INT8_MIN, INT8_MAX, &v);
   if (rc == PB_OK) *out = (int8_t)v;
@@ -296,12 +321,14 @@ int pb_field_i8(const pb_field *f, int8_t *out) {
 }
 
 int pb_field_bool(const pb_field *f, bool *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_VARINT || f->value > 1) return PB_ECORRUPT;
   *out = f->value != 0;
   return PB_OK;
 }
 
 int pb_field_float(const pb_field *f, float *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_I32) return PB_ECORRUPT;
   uint32_t bits = (uint32_t)f->value;
   memcpy(out, &bits, sizeof *out);
@@ -309,12 +336,14 @@ int pb_field_float(const pb_field *f, float *out) {
 }
 
 int pb_field_double(const pb_field *f, double *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_I64) return PB_ECORRUPT;
   memcpy(out, &f->value, sizeof *out);
   return PB_OK;
 }
 
 int pb_field_str(const pb_field *f, pb_str *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_LEN || !pb_utf8_valid(f->data, f->size))
     return PB_ECORRUPT;
   out->ptr = (const char *)f->data;
@@ -323,6 +352,7 @@ int pb_field_str(const pb_field *f, pb_str *out) {
 }
 
 int pb_field_bytes(const pb_field *f, pb_bytes *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
   out->ptr = f->data;
   out->len = f->size;
@@ -330,6 +360,7 @@ int pb_field_bytes(const pb_field *f, pb_bytes *out) {
 }
 
 int pb_field_rec(const pb_field *f, pb_bytes *out) {
+  if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_REC) return PB_ECORRUPT;
   out->ptr = f->data;
   out->len = f->size;
@@ -350,7 +381,9 @@ static size_t varint_size(uint64_t v) {
 
 /* Starts a length-prefixed field of `wire_type` (LEN or REC). */
 static pb_len_mark begin_nested(pb_buf *b, uint32_t tag, unsigned wire_type) {
-  pb_len_mark m = {b->len, b->len};
+  pb_len_mark m = {0, 0};
+  if (!b) return m;
+  m.key = m.body = b->len;
   if (pb_buf_reserve(b, 6) != PB_OK) return m;
   put_key(b, tag, wire_type);
   b->data[b->len++] = 0; /* one byte for the length; grown at the end */
@@ -367,7 +400,7 @@ pb_len_mark pb_wire_begin_rec(pb_buf *b, uint32_t tag) {
 }
 
 void pb_wire_end_len(pb_buf *b, pb_len_mark m, bool omit_empty) {
-  if (b->err != PB_OK) return;
+  if (!b || b->err != PB_OK) return;
   assert(m.body > m.key && m.body <= b->len);
   size_t n = b->len - m.body;
   if (n == 0 && omit_empty) {
@@ -408,10 +441,9 @@ void pb_wire_raw_double(pb_buf *b, double v) {
 /* --- atom pointers --- */
 
 void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const pb_atom_ptr *p) {
-  if (p->offset > UINT32_MAX) { /* no 4-byte encoding */
-    if (b->err == PB_OK) b->err = PB_EINVAL;
-    return;
-  }
+  if (!b) return;
+  if (!p || p->offset > UINT32_MAX) /* no 4-byte encoding */
+    return buf_invalid(b);
   if (pb_buf_reserve(b, 5 + PB__PTR_SIZE) != PB_OK) return;
   put_key(b, tag, PB_WT_PTR);
   pb__ptr_store(b->data + b->len, p);
@@ -419,6 +451,7 @@ void pb_wire_put_atom_ptr(pb_buf *b, uint32_t tag, const pb_atom_ptr *p) {
 }
 
 int pb_field_atom_ptr(const pb_field *f, pb_atom_ptr *out) {
+  if (!f || !out) return PB_EINVAL;
   /* pb_reader_next gives a PTR field exactly 20 bytes; a field built by
      hand may not. */
   if (f->wire_type != PB_WT_PTR || f->size != PB__PTR_SIZE || !f->data)
@@ -447,6 +480,7 @@ static int packed_shape(const pb_field *f, uint8_t wire_type) {
 }
 
 int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count) {
+  if (!f || !count) return PB_EINVAL;
   if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
   size_t n = 0;
   if (wire_type == PB_WT_VARINT) {
@@ -459,6 +493,7 @@ int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count) {
 }
 
 int pb_packed_begin(const pb_field *f, uint8_t wire_type, pb_packed *p) {
+  if (!f || !p) return PB_EINVAL;
   if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
   pb_reader_init(&p->rd, f->data, f->size);
   p->wire_type = wire_type;
@@ -466,6 +501,7 @@ int pb_packed_begin(const pb_field *f, uint8_t wire_type, pb_packed *p) {
 }
 
 int pb_packed_next(pb_packed *p, pb_field *elem) {
+  if (!p || !elem) return PB_EINVAL;
   pb_reader *r = &p->rd;
   elem->key = r->pos;
   if (r->pos == r->end) return 0;
@@ -494,6 +530,7 @@ int pb_packed_next(pb_packed *p, pb_field *elem) {
 
 /* Adds 1 to *count for a field of `wire_type`, else PB_ECORRUPT. */
 static int count_one(const pb_field *f, uint8_t wire_type, size_t *count) {
+  if (!f || !count) return PB_EINVAL;
   if (f->wire_type != wire_type) return PB_ECORRUPT;
   (*count)++;
   return PB_OK;
@@ -514,6 +551,7 @@ int pb_ptr_count(const pb_field *f, size_t *count) {
 /* --- checks (generated _verify) --- */
 
 int pb_field_check(const pb_field *f, pb_check kind) {
+  if (!f) return PB_EINVAL;
   union {
     bool b;
     int8_t i8;
@@ -569,6 +607,7 @@ int pb_packed_check(const pb_field *f, pb_check kind, size_t *count,
   pb_packed p;
   pb_field e;
   int rc;
+  if (!f || !count || !bad) return PB_EINVAL;
   *bad = PB_VERIFY_NO_INDEX;
   if (wt < 0 || pb_packed_begin(f, (uint8_t)wt, &p) != PB_OK)
     return PB_ECORRUPT;

@@ -35,6 +35,7 @@
 #include "atom/arena.h"
 #include "atom/atom.h"
 #include "txn/txn_int.h"
+#include "txn/validate.h"
 
 /* The first arena block of a cached record: its body's size, which is
  * about what its arrays take, so a small record wastes little. */
@@ -109,16 +110,20 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
 int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
                       const void *body, size_t size, pb_atom_ptr *out) {
   if (!txn || !type || (!body && size) || !out) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   if (size > PB__ATOM_MAX_SIZE - 16) return PB_ETOOBIG;
+  int vrc = pb__validate_record(txn, body, size); /* txn/validate.h */
+  if (vrc != PB_OK) return pb__txn_note(txn, vrc);
   pb_buf_reset(&txn->scratch);
   /* Every record atom carries the first record type id: the catalog maps
    * fingerprints to schema epochs, not to atom type ids (atom/atom.h). */
   pb__atom_begin(&txn->scratch, PB__TYPE_RECORD_MIN);
   pb_buf_append(&txn->scratch, body, size);
   int rc = pb_buf_error(&txn->scratch);
-  if (rc != PB_OK) return rc;
-  return pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len, out);
+  if (rc == PB_OK)
+    rc = pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len, out);
+  return pb__txn_note(txn, rc);
 }
 
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,

@@ -257,7 +257,7 @@ static int db_commit(pb_space *sp, pb_str name, pb__publish_op op) {
 
 int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   pb_str n;
-  if (!sp || !out) return PB_EINVAL;
+  if (!sp || !out || (flags & ~PB_CREATE) != 0) return PB_EINVAL;
   int rc = pb__space_check_name(name, &n);
   if (rc != PB_OK) return rc;
   pb_atom_ptr root, db_root;

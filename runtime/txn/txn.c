@@ -30,6 +30,7 @@
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "txn/txn_int.h"
+#include "txn/validate.h"
 
 /* How many times a commit rebases before it gives up with PB_ECONFLICT
  * (each pass means another commit to this database landed meanwhile). */
@@ -83,7 +84,7 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
 
 int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
                      pb_txn **out) {
-  if (!db || !out) return PB_EINVAL;
+  if (!db || !out || !pb__flags_ok(flags, PB_RDONLY)) return PB_EINVAL;
   assert(!(on_pending && (flags & PB_RDONLY))); /* readers see durable data */
   pb_storage *st = db->sp->st;
   if (!(flags & PB_RDONLY) && st->read_only) return PB_ERDONLY;
@@ -153,6 +154,8 @@ int pb_txn_commit(pb_txn *txn) { return pb__txn_commit_ex(txn, NULL); }
 
 int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   if (!txn) return PB_EINVAL;
+  int failed = txn->failed; /* a latched write error: publish nothing */
+  if (failed != PB_OK) return txn_free(txn), failed;
   if ((txn->flags & PB_RDONLY) ||
       (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
     txn_free(txn);
@@ -187,14 +190,18 @@ pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
 
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
   if (!txn || !name || !value) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_put(txn->names, key, value);
+  int rc = pb__validate_value(txn, value);
+  if (rc == PB_OK) rc = pb__tcoll_dict_put(txn->names, key, value);
+  return pb__txn_note(txn, rc);
 }
 
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (!txn || !name || !out) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
   return pb__tcoll_dict_get(txn->names, key, out);
@@ -202,8 +209,9 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
 
 int pb_txn_remove(pb_txn *txn, const char *name) {
   if (!txn || !name) return PB_EINVAL;
+  if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_remove(txn->names, key);
+  return pb__txn_note(txn, pb__tcoll_dict_remove(txn->names, key));
 }

@@ -35,6 +35,8 @@ struct pb_txn {
   pb_arena *arena;         /* arrays of private _loads; NULL until used */
   pb__cache_handle **held; /* cached objects whose views it handed out */
   size_t n_held, cap_held;
+  int failed;              /* the latched error of a failed write, or PB_OK
+                              (txn/validate.h) */
 };
 
 /**

@@ -544,7 +544,7 @@ static void *paused_writer(void *arg) {
   pb_atom_ptr p;
   w->rc = pb_txn_begin(w->db, 0, &txn);
   if (w->rc != PB_OK) return NULL;
-  w->rc = pb_txn_put_record(txn, &note_type, "second", 6, &p);
+  w->rc = pb_txn_put_record(txn, &note_type, "\x0a\x06" "second", 8, &p);
   pb_value ref = {.kind = PB_VALUE_REF, .as.ref = p};
   if (w->rc == PB_OK) w->rc = pb_txn_set(txn, "b", &ref);
   w->rc = w->rc == PB_OK ? pb_txn_commit(txn) : pb_txn_abort(txn);
@@ -581,7 +581,7 @@ static void test_paused_fsync(void **state) {
   pb_txn *txn;
   pb_atom_ptr first;
   assert_int_equal(pb_txn_begin(db, 0, &txn), PB_OK);
-  assert_int_equal(pb_txn_put_record(txn, &note_type, "first", 5, &first),
+  assert_int_equal(pb_txn_put_record(txn, &note_type, "\x0a\x05" "first", 7, &first),
                    PB_OK);
   pb_value ref = {.kind = PB_VALUE_REF, .as.ref = first};
   assert_int_equal(pb_txn_set(txn, "a", &ref), PB_OK);
@@ -612,8 +612,8 @@ static void test_paused_fsync(void **state) {
   pb_bytes body;
   assert_int_equal(pb_txn_load_record(txn, &note_type, got.as.ref, &body),
                    PB_OK);
-  assert_int_equal(body.len, 5);
-  assert_memory_equal(body.ptr, "first", 5);
+  assert_int_equal(body.len, 7);
+  assert_memory_equal(body.ptr, "\x0a\x05" "first", 7);
   assert_int_equal(pb_txn_get(txn, "b", &got), PB_ENOTFOUND);
   pb_txn_abort(txn);
   pthread_mutex_lock(&p.mu);
@@ -628,7 +628,7 @@ static void test_paused_fsync(void **state) {
   assert_int_equal(pb_txn_get(txn, "b", &got), PB_OK);
   assert_int_equal(pb_txn_load_record(txn, &note_type, got.as.ref, &body),
                    PB_OK);
-  assert_memory_equal(body.ptr, "second", 6);
+  assert_memory_equal(body.ptr, "\x0a\x06" "second", 8);
   pb_txn_abort(txn);
   pb_db_close(db);
   assert_int_equal(pb_space_close(sp), PB_OK);

@@ -57,11 +57,11 @@ static void named_values_and_snapshots(const char *dir) {
   assert_int_equal(pb_txn_set(w, "greeting", &s), PB_OK);
   assert_int_equal(get_int(w, "x"), 42); /* a txn reads its own writes */
   pb_atom_ptr ptr;
-  assert_int_equal(pb_txn_put_record(w, &thing_type, "abc", 3, &ptr), PB_OK);
+  assert_int_equal(pb_txn_put_record(w, &thing_type, "\x0a\x01\x61", 3, &ptr), PB_OK);
   pb_bytes body;
   assert_int_equal(pb_txn_load_record(w, &thing_type, ptr, &body), PB_OK);
   assert_int_equal(body.len, 3);
-  assert_memory_equal(body.ptr, "abc", 3);
+  assert_memory_equal(body.ptr, "\x0a\x01\x61", 3);
   pb_value ref = {.kind = PB_VALUE_REF, .as.ref = ptr};
   /* A stored REF has a 4-byte offset: a larger one is refused. */
   pb_value far = ref;
@@ -90,7 +90,7 @@ static void named_values_and_snapshots(const char *dir) {
   assert_memory_equal(v.as.s.ptr, "hello", 5);
   assert_int_equal(pb_txn_get(r, "thing", &v), PB_OK);
   assert_int_equal(pb_txn_load_record(r, &thing_type, v.as.ref, &body), PB_OK);
-  assert_memory_equal(body.ptr, "abc", 3);
+  assert_memory_equal(body.ptr, "\x0a\x01\x61", 3);
   pb_atom_ptr bogus = {1, 2, 3};
   assert_int_equal(pb_txn_load_record(r, &thing_type, bogus, &body),
                    PB_ENOTFOUND);

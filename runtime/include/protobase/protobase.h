@@ -20,7 +20,11 @@
  *
  * Errors: every function that can fail returns PB_OK or a negative pb_error
  * (protobase/errors.h), and lists the codes it can return.  PB_EINVAL for a
- * NULL handle or out-pointer is implied everywhere and not repeated.
+ * NULL handle or pointer argument (also a pb_str, pb_bytes or record body
+ * whose pointer is NULL while its length is not 0) is implied everywhere
+ * and not repeated; such a call changes nothing and does not fail the
+ * transaction.  Functions that close or free take NULL as a no-op, and so
+ * do the *_options_init functions.  Flags: see "Flags" below.
  *
  * Threads: a pb_space and a pb_db may be used from several threads at once.
  * A pb_txn belongs to one thread at a time.  Each function says so when it
@@ -291,14 +295,30 @@ int pb_space_stats_get(pb_space *sp, pb_space_stats *out);
 
 typedef struct pb_db pb_db;
 
-/** pb_db_open flag: create the database when it does not exist. */
-#define PB_CREATE 0x1u
+/*
+ * Flags.  Every flag of the API has a bit of its own (no two flags share a
+ * bit, whatever functions they belong to), and each function that takes
+ * flags refuses, with PB_EINVAL and before doing anything, a bit it does
+ * not accept: an unknown bit, or a flag of another function (PB_RDONLY
+ * given to pb_db_open, PB_CREATE given to pb_txn_begin).
+ *
+ *   pb_db_open                       PB_CREATE
+ *   pb_txn_begin                     PB_RDONLY
+ *   pb_txn_open_*, pb_dict_open_*    PB_CREATE
+ *   pb_dict_iter_open                PB_REVERSE
+ */
+
+/** pb_db_open, pb_txn_open_* and pb_dict_open_* flag: create what does
+ * not exist. */
+#define PB_CREATE 0x40000u
 
 /**
  * Opens database `name` (1 to 255 bytes of UTF-8) in `sp`.  With PB_CREATE,
- * a missing database is created by a commit of its own.
+ * a missing database is created by a commit of its own.  Flags: PB_CREATE
+ * or 0.
  * Errors: PB_ENOTFOUND (no such database, and no PB_CREATE); PB_ENOMEM;
- * PB_EIO; PB_ECORRUPT; PB_ERDONLY (PB_CREATE on a read-only storage).
+ * PB_EIO; PB_ECORRUPT; PB_ERDONLY (PB_CREATE on a read-only storage);
+ * PB_EINVAL (a NULL argument, a bad name, or a flag other than PB_CREATE).
  */
 int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
 
@@ -310,12 +330,27 @@ int pb_db_close(pb_db *db);
 typedef struct pb_txn pb_txn;
 
 /** pb_txn_begin flag: a read-only transaction (never blocks, never blocked). */
-#define PB_RDONLY 0x1u
+#define PB_RDONLY 0x20000u
 
 /**
  * Begins a transaction that reads the latest committed snapshot of `db`.
+ * Flags: PB_RDONLY or 0.
  * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; PB_ERDONLY (a writable transaction
- * on a read-only storage).
+ * on a read-only storage); PB_EINVAL (a NULL argument, or a flag other than
+ * PB_RDONLY, such as PB_CREATE).
+ *
+ * A transaction latches its first failed write (docs/transactions.md): once
+ * a change (pb_txn_set, pb_txn_remove, pb_txn_put_record, a collection's
+ * put, add, append, insert, set, remove or set algebra, or an opening with
+ * PB_CREATE) has failed with an error that may have left part of the change
+ * behind, every later call on the transaction or its collections returns
+ * that error, and pb_txn_commit returns it too, publishing nothing.  The
+ * errors of a change that was refused before anything was touched do not
+ * latch: PB_EINVAL, PB_ENOTFOUND, PB_ERDONLY, PB_ECLOSED, PB_ERANGE and
+ * PB_ESCHEMA.  Every other error latches (PB_ENOMEM, PB_EIO, PB_ECORRUPT,
+ * PB_ETOOBIG, ...).  Not latched: the pb_*_iter_next functions, and
+ * pb_txn_load_record / pb_txn_load_decoded / pb_txn_arena (reads of
+ * records, which still work).
  */
 int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
 
@@ -323,7 +358,8 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out);
  * Commits and frees the transaction (also when it fails).  On success every
  * change is durable as the storage's durability mode says, and visible to
  * transactions that begin afterwards.  On failure nothing is published.
- * Errors: PB_ECONFLICT (another commit changed the database since this
+ * Errors: the latched error of a failed write (see pb_txn_begin; nothing
+ * is published); PB_ECONFLICT (another commit changed the database since this
  * transaction's snapshot); PB_ENOSPC (nothing was written); PB_ENOMEM;
  * PB_EIO (when the sync failed, the outcome is unknown: the commit may be
  * found after a reopen, whole, never in part; the storage then refuses
@@ -339,7 +375,13 @@ int pb_txn_abort(pb_txn *txn);
  * Stores an encoded record body as a new atom of this transaction and gives
  * its pointer, usable at once in this transaction and, after commit,
  * everywhere.  The body is copied.  Generated `_put` functions call this.
- * Errors: PB_ERDONLY; PB_ENOMEM; PB_ETOOBIG (over 1 GiB).
+ * The body must be a record body: a well-formed sequence of fields (the
+ * empty body is one), and each of its non-null pointer fields (PB_WT_PTR,
+ * also inside embedded records) must name an atom this transaction can
+ * read, from its own writes or from the storage.
+ * Errors: PB_EINVAL (not a record body); PB_ENOTFOUND (a pointer field
+ * names no atom); PB_ERDONLY; PB_ENOMEM; PB_EIO; PB_ETOOBIG (over 1 GiB);
+ * the latched error of a failed write (see pb_txn_begin).
  */
 int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
                       const void *body, size_t size, pb_atom_ptr *out);
@@ -410,10 +452,15 @@ int pb_txn_arena(pb_txn *txn, pb_arena **out);
 
 /**
  * Names a value in the database root: after commit, pb_txn_get(name) in a
- * later transaction returns it.  Strings and bytes are copied.
+ * later transaction returns it.  Strings and bytes are copied.  A non-null
+ * REF must name an atom this transaction can read (its own writes or the
+ * storage), a nested collection's root a node of that collection's kind,
+ * and a RECORD's pointer fields atoms too (the null pointer is fine).
  * Errors: PB_ERDONLY; PB_ENOMEM; PB_EINVAL (empty name or not UTF-8, an
- * invalid value kind, a string that is not UTF-8, or a REF whose offset
- * exceeds UINT32_MAX).
+ * invalid value kind, a string that is not UTF-8, a RECORD whose body does
+ * not parse, or a REF whose offset exceeds UINT32_MAX); PB_ENOTFOUND (a
+ * pointer that names no atom); PB_EIO; the latched error of a failed
+ * write (see pb_txn_begin).
  */
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
 
@@ -424,8 +471,9 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value);
  * opened by pb_txn_open_dict and the like (also one just created) gives
  * its current root, written to the batch first if it changed, as
  * pb_dict_get does ("Collections" below).
- * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO; and, when a collection is
- * written, PB_ENOMEM and PB_ETOOBIG.
+ * Errors: PB_ENOTFOUND; PB_ECORRUPT; PB_EIO; when a collection is
+ * written, PB_ENOMEM and PB_ETOOBIG; the latched error of a failed write
+ * (see pb_txn_begin).
  */
 int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
 
@@ -433,7 +481,8 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out);
  * Removes a name from the database root (also one that holds a collection
  * this transaction created: its handles are closed, PB_ECLOSED, and the
  * name stays removed at commit).
- * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM.
+ * Errors: PB_ENOTFOUND; PB_ERDONLY; PB_ENOMEM; the latched error of a
+ * failed write (see pb_txn_begin).
  */
 int pb_txn_remove(pb_txn *txn, const char *name);
 
@@ -492,7 +541,8 @@ int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
  * commit.  Values read are views valid until the transaction ends (or
  * until the same key is changed).  Values given are copied.
  *
- * Opening flags: PB_CREATE makes a missing collection (empty).  Opening
+ * Opening flags: PB_CREATE makes a missing collection (empty); any other
+ * bit is PB_EINVAL.  Opening
  * the same name or key twice gives the same handle.  Opening a name that
  * holds another kind of value gives PB_ESCHEMA.  Putting or removing a key
  * whose nested collection is open detaches that handle, and every handle
@@ -521,7 +571,10 @@ int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
  *
  * Errors common to every collection function: PB_ECORRUPT, PB_EIO (a node
  * could not be read), PB_ENOMEM, PB_ECLOSED (a detached handle), PB_ERDONLY
- * (a change in a read-only transaction).
+ * (a change in a read-only transaction), and the latched error of a failed
+ * write of the transaction (see pb_txn_begin; not from the *_iter_next
+ * functions).  A value put, set, inserted or appended follows pb_txn_set's
+ * rules for pointers: PB_ENOTFOUND when one names no atom.
  */
 typedef struct pb_dict pb_dict;   /* Dictionary: string keys, ordered */
 typedef struct pb_list pb_list;   /* List: indexable */
@@ -573,11 +626,12 @@ typedef struct pb_dict_range {
 } pb_dict_range;
 
 /** pb_dict_iter_open flag: descending key order. */
-#define PB_REVERSE 0x2u
+#define PB_REVERSE 0x80000u
 
 typedef struct pb_dict_iter pb_dict_iter;
 /** Iterates over `range` (NULL: all keys).  A change to the Dictionary
- * ends its iterators (their use is then undefined). */
+ * ends its iterators (their use is then undefined).  Flags: PB_REVERSE or
+ * 0; any other bit is PB_EINVAL. */
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
                       pb_dict_iter **out);
 /** Gives the next entry, or PB_ENOTFOUND after the last.  An open nested

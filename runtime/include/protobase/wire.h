@@ -41,6 +41,18 @@
  * no-op, and pb_buf_error() reports that first error once at the end.  Readers (pb_reader) never read outside [data, data + size) and
  * never allocate: a malformed input gives PB_ECORRUPT.
  *
+ * NULL arguments: a function that returns an error code returns PB_EINVAL
+ * for a NULL pointer argument (the pb_verify_* helpers too; pb_reader_next
+ * and pb_packed_next then return PB_EINVAL instead of 1 or 0).  A writer
+ * given a NULL buffer does nothing; given NULL data with a non-zero size
+ * (a pb_str or pb_bytes view too, or a NULL atom pointer), it writes
+ * nothing and makes the buffer's sticky error PB_EINVAL.  pb_buf_error(NULL)
+ * is PB_EINVAL.  pb_buf_init, pb_buf_free, pb_buf_reset, pb_reader_init,
+ * pb_unknown_init, pb_arena_destroy and pb_arena_reset do nothing with a
+ * NULL handle; pb_reader_init with NULL data gives an empty reader;
+ * pb_arena_alloc and pb_arena_alloc_array with a NULL arena give NULL;
+ * pb_utf8_valid(NULL, n) is false for n > 0.
+ *
  * Thread safety: a pb_buf or pb_reader belongs to one thread at a time; the
  * functions keep no global state.
  */
@@ -118,7 +130,9 @@ void pb_buf_append(pb_buf *b, const void *data, size_t size);
  * pointer whose offset exceeds UINT32_MAX, kept unknown fields that were
  * not a valid record body).
  */
-static inline int pb_buf_error(const pb_buf *b) { return b->err; }
+static inline int pb_buf_error(const pb_buf *b) {
+  return b ? b->err : PB_EINVAL;
+}
 
 /* --- Writers: each appends one complete field (key and value). --- */
 
@@ -373,7 +387,7 @@ void pb_unknown_flush(pb_unknown *u, pb_buf *out, uint32_t below);
 
 /** pb_unknown_flush, inline: nothing to do once the kept body is used up. */
 static inline void pb_unknown_copy(pb_unknown *u, pb_buf *out, uint32_t below) {
-  if (u->rd.pos != u->rd.end) pb_unknown_flush(u, out, below);
+  if (!u || u->rd.pos != u->rd.end) pb_unknown_flush(u, out, below);
 }
 
 /* --- Verification of untrusted record bodies (generated `_verify`). --- */

@@ -64,6 +64,8 @@ const pb_record_type common_Person_type = {"common.Person",
     common_Person_FINGERPRINT};
 
 void common_Person_init(common_Person *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -76,6 +78,8 @@ static const uint32_t common_Person_known_tags[] = {
 int common_Person_encode(const common_Person *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, common_Person_known_tags, 2);
   if (r->name.len != 0)
     pb_wire_put_str(out, 1, r->name);
@@ -119,6 +123,8 @@ static int common_Person_decode_at(common_Person *r, const uint8_t *data,
 
 int common_Person_decode(common_Person *r, const void *data, size_t size,
                          pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return common_Person_decode_at(r, data, size, arena, 0);
 }
 
@@ -155,6 +161,8 @@ static int common_Person_verify_at(const uint8_t *data, size_t size,
 int common_Person_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (common_Person_verify_at(data, size, err, 0) != PB_OK)
@@ -166,6 +174,8 @@ int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = common_Person_encode(r, &buf);
   if (rc == PB_OK)
@@ -191,6 +201,8 @@ const pb_record_type common_Gauge_type = {"common.Gauge",
     common_Gauge_FINGERPRINT};
 
 void common_Gauge_init(common_Gauge *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -203,6 +215,8 @@ static const uint32_t common_Gauge_known_tags[] = {
 int common_Gauge_encode(const common_Gauge *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, common_Gauge_known_tags, 2);
   if (r->unit != common_Unit_UNIT_NONE)
     pb_wire_put_sint(out, 1, (int32_t)r->unit);
@@ -248,6 +262,8 @@ static int common_Gauge_decode_at(common_Gauge *r, const uint8_t *data,
 
 int common_Gauge_decode(common_Gauge *r, const void *data, size_t size,
                         pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return common_Gauge_decode_at(r, data, size, arena, 0);
 }
 
@@ -284,6 +300,8 @@ static int common_Gauge_verify_at(const uint8_t *data, size_t size,
 int common_Gauge_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (common_Gauge_verify_at(data, size, err, 0) != PB_OK)
@@ -295,6 +313,8 @@ int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = common_Gauge_encode(r, &buf);
   if (rc == PB_OK)
@@ -320,6 +340,8 @@ const pb_record_type common_Blob_type = {"common.Blob",
     common_Blob_FINGERPRINT};
 
 void common_Blob_init(common_Blob *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -332,6 +354,8 @@ static const uint32_t common_Blob_known_tags[] = {
 int common_Blob_encode(const common_Blob *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, common_Blob_known_tags, 2);
   if (r->data.len != 0)
     pb_wire_put_bytes(out, 1, r->data);
@@ -399,7 +423,7 @@ static int common_Blob_decode_at(common_Blob *r, const uint8_t *data,
 
 int common_Blob_decode(common_Blob *r, const void *data, size_t size,
                        pb_arena *arena) {
-  if (!arena)
+  if (!r || (!data && size != 0) || !arena)
     return PB_EINVAL;
   return common_Blob_decode_at(r, data, size, arena, 0);
 }
@@ -439,6 +463,8 @@ static int common_Blob_verify_at(const uint8_t *data, size_t size,
 int common_Blob_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (common_Blob_verify_at(data, size, err, 0) != PB_OK)
@@ -450,6 +476,8 @@ int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = common_Blob_encode(r, &buf);
   if (rc == PB_OK)
@@ -475,6 +503,8 @@ const pb_record_type common_Vec2_type = {"common.Vec2",
     common_Vec2_FINGERPRINT};
 
 void common_Vec2_init(common_Vec2 *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
   r->y = 1.0f;
 }
@@ -488,6 +518,8 @@ static const uint32_t common_Vec2_known_tags[] = {
 int common_Vec2_encode(const common_Vec2 *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, common_Vec2_known_tags, 2);
   if (r->x != 0 || signbit(r->x))
     pb_wire_put_float(out, 1, r->x);
@@ -531,6 +563,8 @@ static int common_Vec2_decode_at(common_Vec2 *r, const uint8_t *data,
 
 int common_Vec2_decode(common_Vec2 *r, const void *data, size_t size,
                        pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return common_Vec2_decode_at(r, data, size, arena, 0);
 }
 
@@ -567,6 +601,8 @@ static int common_Vec2_verify_at(const uint8_t *data, size_t size,
 int common_Vec2_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (common_Vec2_verify_at(data, size, err, 0) != PB_OK)
@@ -578,6 +614,8 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = common_Vec2_encode(r, &buf);
   if (rc == PB_OK)

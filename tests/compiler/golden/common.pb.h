@@ -51,7 +51,7 @@ extern const pb_record_type common_Person_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void common_Person_init(common_Person *r);
 
@@ -61,7 +61,8 @@ void common_Person_init(common_Person *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int common_Person_encode(const common_Person *r, pb_buf *out);
 
@@ -73,7 +74,8 @@ int common_Person_encode(const common_Person *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int common_Person_decode(common_Person *r, const void *data, size_t size,
                          pb_arena *arena);
@@ -85,14 +87,18 @@ int common_Person_decode(common_Person *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Person.field".
+ * "Person.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int common_Person_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out);
 
@@ -103,7 +109,8 @@ int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r);
 
@@ -127,7 +134,7 @@ extern const pb_record_type common_Gauge_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void common_Gauge_init(common_Gauge *r);
 
@@ -137,7 +144,8 @@ void common_Gauge_init(common_Gauge *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int common_Gauge_encode(const common_Gauge *r, pb_buf *out);
 
@@ -149,7 +157,8 @@ int common_Gauge_encode(const common_Gauge *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int common_Gauge_decode(common_Gauge *r, const void *data, size_t size,
                         pb_arena *arena);
@@ -161,14 +170,18 @@ int common_Gauge_decode(common_Gauge *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Gauge.field".
+ * "Gauge.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int common_Gauge_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out);
 
@@ -179,7 +192,8 @@ int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r);
 
@@ -199,7 +213,7 @@ extern const pb_record_type common_Blob_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void common_Blob_init(common_Blob *r);
 
@@ -209,7 +223,8 @@ void common_Blob_init(common_Blob *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int common_Blob_encode(const common_Blob *r, pb_buf *out);
 
@@ -223,7 +238,8 @@ int common_Blob_encode(const common_Blob *r, pb_buf *out);
  * small multiple of `size` bytes at most) and stay valid until the
  * arena is reset or destroyed.
  * Errors: PB_ECORRUPT (what _verify rejects); PB_ENOMEM; PB_EINVAL
- * (a NULL arena).  On an error, *r is partly decoded.
+ * (a NULL `r` or arena, or a NULL `data` with a `size`; *r is then
+ * untouched).  On another error, *r is partly decoded.
  */
 int common_Blob_decode(common_Blob *r, const void *data, size_t size,
                        pb_arena *arena);
@@ -235,14 +251,18 @@ int common_Blob_decode(common_Blob *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Blob.field".
+ * "Blob.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int common_Blob_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out);
 
@@ -253,7 +273,8 @@ int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r);
 
@@ -277,7 +298,7 @@ extern const pb_record_type common_Vec2_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void common_Vec2_init(common_Vec2 *r);
 
@@ -287,7 +308,8 @@ void common_Vec2_init(common_Vec2 *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int common_Vec2_encode(const common_Vec2 *r, pb_buf *out);
 
@@ -299,7 +321,8 @@ int common_Vec2_encode(const common_Vec2 *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int common_Vec2_decode(common_Vec2 *r, const void *data, size_t size,
                        pb_arena *arena);
@@ -311,14 +334,18 @@ int common_Vec2_decode(common_Vec2 *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Vec2.field".
+ * "Vec2.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int common_Vec2_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out);
 
@@ -329,7 +356,8 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r);
 

@@ -87,6 +87,8 @@ const pb_record_type shop_enums_Order_type = {"shop.enums.Order",
     shop_enums_Order_FINGERPRINT};
 
 void shop_enums_Order_init(shop_enums_Order *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
   r->size = shop_enums_Size_LARGE;
 }
@@ -101,6 +103,8 @@ int shop_enums_Order_encode(const shop_enums_Order *r, pb_buf *out) {
   pb_unknown u;
   pb_len_mark m;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, shop_enums_Order_known_tags, 5);
   if (r->id != 0)
     pb_wire_put_uint(out, 1, r->id);
@@ -198,7 +202,7 @@ static int shop_enums_Order_decode_at(shop_enums_Order *r, const uint8_t *data,
 
 int shop_enums_Order_decode(shop_enums_Order *r, const void *data, size_t size,
                             pb_arena *arena) {
-  if (!arena)
+  if (!r || (!data && size != 0) || !arena)
     return PB_EINVAL;
   return shop_enums_Order_decode_at(r, data, size, arena, 0);
 }
@@ -251,6 +255,8 @@ int shop_enums_Order_verify(const void *data, size_t size,
                             pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (shop_enums_Order_verify_at(data, size, err, 0) != PB_OK)
@@ -263,6 +269,8 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = shop_enums_Order_encode(r, &buf);
   if (rc == PB_OK)

@@ -69,7 +69,7 @@ extern const pb_record_type shop_enums_Order_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void shop_enums_Order_init(shop_enums_Order *r);
 
@@ -79,7 +79,8 @@ void shop_enums_Order_init(shop_enums_Order *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int shop_enums_Order_encode(const shop_enums_Order *r, pb_buf *out);
 
@@ -93,7 +94,8 @@ int shop_enums_Order_encode(const shop_enums_Order *r, pb_buf *out);
  * small multiple of `size` bytes at most) and stay valid until the
  * arena is reset or destroyed.
  * Errors: PB_ECORRUPT (what _verify rejects); PB_ENOMEM; PB_EINVAL
- * (a NULL arena).  On an error, *r is partly decoded.
+ * (a NULL `r` or arena, or a NULL `data` with a `size`; *r is then
+ * untouched).  On another error, *r is partly decoded.
  */
 int shop_enums_Order_decode(shop_enums_Order *r, const void *data, size_t size,
                             pb_arena *arena);
@@ -105,15 +107,19 @@ int shop_enums_Order_decode(shop_enums_Order *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Order.field".
+ * "Order.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int shop_enums_Order_verify(const void *data, size_t size,
                             pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
                          pb_atom_ptr *out);
@@ -125,7 +131,8 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r);
 

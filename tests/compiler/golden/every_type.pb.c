@@ -68,6 +68,8 @@ const pb_record_type every_Point_type = {"every.Point",
     every_Point_FINGERPRINT};
 
 void every_Point_init(every_Point *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -80,6 +82,8 @@ static const uint32_t every_Point_known_tags[] = {
 int every_Point_encode(const every_Point *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, every_Point_known_tags, 2);
   if (r->x != 0 || signbit(r->x))
     pb_wire_put_double(out, 1, r->x);
@@ -123,6 +127,8 @@ static int every_Point_decode_at(every_Point *r, const uint8_t *data,
 
 int every_Point_decode(every_Point *r, const void *data, size_t size,
                        pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return every_Point_decode_at(r, data, size, arena, 0);
 }
 
@@ -159,6 +165,8 @@ static int every_Point_verify_at(const uint8_t *data, size_t size,
 int every_Point_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (every_Point_verify_at(data, size, err, 0) != PB_OK)
@@ -170,6 +178,8 @@ int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = every_Point_encode(r, &buf);
   if (rc == PB_OK)
@@ -194,6 +204,8 @@ int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
 const pb_record_type every_Node_type = {"every.Node", every_Node_FINGERPRINT};
 
 void every_Node_init(every_Node *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -207,6 +219,8 @@ int every_Node_encode(const every_Node *r, pb_buf *out) {
   pb_unknown u;
   pb_len_mark m;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, every_Node_known_tags, 2);
   if (r->label.len != 0)
     pb_wire_put_str(out, 1, r->label);
@@ -282,7 +296,7 @@ static int every_Node_decode_at(every_Node *r, const uint8_t *data, size_t size,
 
 int every_Node_decode(every_Node *r, const void *data, size_t size,
                       pb_arena *arena) {
-  if (!arena)
+  if (!r || (!data && size != 0) || !arena)
     return PB_EINVAL;
   return every_Node_decode_at(r, data, size, arena, 0);
 }
@@ -326,6 +340,8 @@ static int every_Node_verify_at(const uint8_t *data, size_t size,
 int every_Node_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (every_Node_verify_at(data, size, err, 0) != PB_OK)
@@ -337,6 +353,8 @@ int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = every_Node_encode(r, &buf);
   if (rc == PB_OK)
@@ -362,6 +380,8 @@ const pb_record_type every_Everything_type = {"every.Everything",
     every_Everything_FINGERPRINT};
 
 void every_Everything_init(every_Everything *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
   r->b = true;
   r->i8 = -8;
@@ -390,6 +410,8 @@ int every_Everything_encode(const every_Everything *r, pb_buf *out) {
   pb_unknown u;
   pb_len_mark m;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, every_Everything_known_tags, 44);
   if (!r->b)
     pb_wire_put_bool(out, 1, r->b);
@@ -869,7 +891,7 @@ static int every_Everything_decode_at(every_Everything *r, const uint8_t *data,
 
 int every_Everything_decode(every_Everything *r, const void *data, size_t size,
                             pb_arena *arena) {
-  if (!arena)
+  if (!r || (!data && size != 0) || !arena)
     return PB_EINVAL;
   return every_Everything_decode_at(r, data, size, arena, 0);
 }
@@ -1111,6 +1133,8 @@ int every_Everything_verify(const void *data, size_t size,
                             pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (every_Everything_verify_at(data, size, err, 0) != PB_OK)
@@ -1123,6 +1147,8 @@ int every_Everything_put(pb_txn *txn, const every_Everything *r,
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = every_Everything_encode(r, &buf);
   if (rc == PB_OK)
@@ -1148,6 +1174,8 @@ const pb_record_type every_Renamed_type = {"every.Renamed",
     every_Renamed_FINGERPRINT};
 
 void every_Renamed_init(every_Renamed *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -1160,6 +1188,8 @@ static const uint32_t every_Renamed_known_tags[] = {
 int every_Renamed_encode(const every_Renamed *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, every_Renamed_known_tags, 1);
   if (r->n != 0)
     pb_wire_put_uint(out, 1, r->n);
@@ -1198,6 +1228,8 @@ static int every_Renamed_decode_at(every_Renamed *r, const uint8_t *data,
 
 int every_Renamed_decode(every_Renamed *r, const void *data, size_t size,
                          pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return every_Renamed_decode_at(r, data, size, arena, 0);
 }
 
@@ -1230,6 +1262,8 @@ static int every_Renamed_verify_at(const uint8_t *data, size_t size,
 int every_Renamed_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (every_Renamed_verify_at(data, size, err, 0) != PB_OK)
@@ -1241,6 +1275,8 @@ int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = every_Renamed_encode(r, &buf);
   if (rc == PB_OK)
@@ -1266,12 +1302,16 @@ const pb_record_type every_Empty_type = {"every.Empty",
     every_Empty_FINGERPRINT};
 
 void every_Empty_init(every_Empty *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
 int every_Empty_encode(const every_Empty *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, NULL, 0);
   pb_unknown_copy(&u, out, PB_TAG_MAX + 1);
   return pb_buf_error(out);
@@ -1305,6 +1345,8 @@ static int every_Empty_decode_at(every_Empty *r, const uint8_t *data,
 
 int every_Empty_decode(every_Empty *r, const void *data, size_t size,
                        pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return every_Empty_decode_at(r, data, size, arena, 0);
 }
 
@@ -1331,6 +1373,8 @@ static int every_Empty_verify_at(const uint8_t *data, size_t size,
 int every_Empty_verify(const void *data, size_t size, pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (every_Empty_verify_at(data, size, err, 0) != PB_OK)
@@ -1342,6 +1386,8 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out) {
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = every_Empty_encode(r, &buf);
   if (rc == PB_OK)

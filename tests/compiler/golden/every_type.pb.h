@@ -60,7 +60,7 @@ extern const pb_record_type every_Point_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void every_Point_init(every_Point *r);
 
@@ -70,7 +70,8 @@ void every_Point_init(every_Point *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int every_Point_encode(const every_Point *r, pb_buf *out);
 
@@ -82,7 +83,8 @@ int every_Point_encode(const every_Point *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int every_Point_decode(every_Point *r, const void *data, size_t size,
                        pb_arena *arena);
@@ -94,14 +96,18 @@ int every_Point_decode(every_Point *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Point.field".
+ * "Point.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int every_Point_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out);
 
@@ -112,7 +118,8 @@ int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r);
 
@@ -132,7 +139,7 @@ extern const pb_record_type every_Node_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void every_Node_init(every_Node *r);
 
@@ -142,7 +149,8 @@ void every_Node_init(every_Node *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int every_Node_encode(const every_Node *r, pb_buf *out);
 
@@ -156,7 +164,8 @@ int every_Node_encode(const every_Node *r, pb_buf *out);
  * small multiple of `size` bytes at most) and stay valid until the
  * arena is reset or destroyed.
  * Errors: PB_ECORRUPT (what _verify rejects); PB_ENOMEM; PB_EINVAL
- * (a NULL arena).  On an error, *r is partly decoded.
+ * (a NULL `r` or arena, or a NULL `data` with a `size`; *r is then
+ * untouched).  On another error, *r is partly decoded.
  */
 int every_Node_decode(every_Node *r, const void *data, size_t size,
                       pb_arena *arena);
@@ -168,14 +177,18 @@ int every_Node_decode(every_Node *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Node.field".
+ * "Node.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int every_Node_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out);
 
@@ -186,7 +199,8 @@ int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r);
 
@@ -267,7 +281,7 @@ extern const pb_record_type every_Everything_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void every_Everything_init(every_Everything *r);
 
@@ -277,7 +291,8 @@ void every_Everything_init(every_Everything *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int every_Everything_encode(const every_Everything *r, pb_buf *out);
 
@@ -291,7 +306,8 @@ int every_Everything_encode(const every_Everything *r, pb_buf *out);
  * small multiple of `size` bytes at most) and stay valid until the
  * arena is reset or destroyed.
  * Errors: PB_ECORRUPT (what _verify rejects); PB_ENOMEM; PB_EINVAL
- * (a NULL arena).  On an error, *r is partly decoded.
+ * (a NULL `r` or arena, or a NULL `data` with a `size`; *r is then
+ * untouched).  On another error, *r is partly decoded.
  */
 int every_Everything_decode(every_Everything *r, const void *data, size_t size,
                             pb_arena *arena);
@@ -303,15 +319,19 @@ int every_Everything_decode(every_Everything *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Everything.field".
+ * "Everything.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int every_Everything_verify(const void *data, size_t size,
                             pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int every_Everything_put(pb_txn *txn, const every_Everything *r,
                          pb_atom_ptr *out);
@@ -323,7 +343,8 @@ int every_Everything_put(pb_txn *txn, const every_Everything *r,
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r);
 
@@ -346,7 +367,7 @@ extern const pb_record_type every_Renamed_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void every_Renamed_init(every_Renamed *r);
 
@@ -356,7 +377,8 @@ void every_Renamed_init(every_Renamed *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int every_Renamed_encode(const every_Renamed *r, pb_buf *out);
 
@@ -368,7 +390,8 @@ int every_Renamed_encode(const every_Renamed *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int every_Renamed_decode(every_Renamed *r, const void *data, size_t size,
                          pb_arena *arena);
@@ -380,14 +403,18 @@ int every_Renamed_decode(every_Renamed *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Renamed.field".
+ * "Renamed.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int every_Renamed_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out);
 
@@ -398,7 +425,8 @@ int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r);
 
@@ -420,7 +448,7 @@ extern const pb_record_type every_Empty_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void every_Empty_init(every_Empty *r);
 
@@ -430,7 +458,8 @@ void every_Empty_init(every_Empty *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int every_Empty_encode(const every_Empty *r, pb_buf *out);
 
@@ -442,7 +471,8 @@ int every_Empty_encode(const every_Empty *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int every_Empty_decode(every_Empty *r, const void *data, size_t size,
                        pb_arena *arena);
@@ -454,14 +484,18 @@ int every_Empty_decode(every_Empty *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Empty.field".
+ * "Empty.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int every_Empty_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out);
 
@@ -472,7 +506,8 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out);
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r);
 

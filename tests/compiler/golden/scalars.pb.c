@@ -20,6 +20,8 @@ const pb_record_type scalars_Scalars_type = {"scalars.Scalars",
     scalars_Scalars_FINGERPRINT};
 
 void scalars_Scalars_init(scalars_Scalars *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
 }
 
@@ -32,6 +34,8 @@ static const uint32_t scalars_Scalars_known_tags[] = {
 int scalars_Scalars_encode(const scalars_Scalars *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, scalars_Scalars_known_tags, 13);
   if (r->b)
     pb_wire_put_bool(out, 1, r->b);
@@ -130,6 +134,8 @@ static int scalars_Scalars_decode_at(scalars_Scalars *r, const uint8_t *data,
 
 int scalars_Scalars_decode(scalars_Scalars *r, const void *data, size_t size,
                            pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return scalars_Scalars_decode_at(r, data, size, arena, 0);
 }
 
@@ -211,6 +217,8 @@ int scalars_Scalars_verify(const void *data, size_t size,
                            pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (scalars_Scalars_verify_at(data, size, err, 0) != PB_OK)
@@ -223,6 +231,8 @@ int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = scalars_Scalars_encode(r, &buf);
   if (rc == PB_OK)
@@ -248,6 +258,8 @@ const pb_record_type scalars_Options_type = {"scalars.Options",
     scalars_Options_FINGERPRINT};
 
 void scalars_Options_init(scalars_Options *r) {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
   r->ratio = 0.5;
   r->on = true;
@@ -264,6 +276,8 @@ static const uint32_t scalars_Options_known_tags[] = {
 int scalars_Options_encode(const scalars_Options *r, pb_buf *out) {
   pb_unknown u;
 
+  if (!r || !out)
+    return PB_EINVAL;
   pb_unknown_init(&u, r->unknown_fields, scalars_Options_known_tags, 9);
   if (r->id != 0)
     pb_wire_put_uint(out, 1, r->id);
@@ -346,6 +360,8 @@ static int scalars_Options_decode_at(scalars_Options *r, const uint8_t *data,
 
 int scalars_Options_decode(scalars_Options *r, const void *data, size_t size,
                            pb_arena *arena) {
+  if (!r || (!data && size != 0))
+    return PB_EINVAL;
   return scalars_Options_decode_at(r, data, size, arena, 0);
 }
 
@@ -411,6 +427,8 @@ int scalars_Options_verify(const void *data, size_t size,
                            pb_verify_error *err) {
   pb_verify_error ignored;
 
+  if (!data && size != 0)
+    return PB_EINVAL;
   if (!err)
     err = &ignored;
   if (scalars_Options_verify_at(data, size, err, 0) != PB_OK)
@@ -423,6 +441,8 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
   pb_buf buf;
   int rc;
 
+  if (!txn || !r || !out)
+    return PB_EINVAL;
   pb_buf_init(&buf);
   rc = scalars_Options_encode(r, &buf);
   if (rc == PB_OK)

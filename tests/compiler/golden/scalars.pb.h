@@ -44,7 +44,7 @@ extern const pb_record_type scalars_Scalars_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void scalars_Scalars_init(scalars_Scalars *r);
 
@@ -54,7 +54,8 @@ void scalars_Scalars_init(scalars_Scalars *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int scalars_Scalars_encode(const scalars_Scalars *r, pb_buf *out);
 
@@ -66,7 +67,8 @@ int scalars_Scalars_encode(const scalars_Scalars *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int scalars_Scalars_decode(scalars_Scalars *r, const void *data, size_t size,
                            pb_arena *arena);
@@ -78,14 +80,18 @@ int scalars_Scalars_decode(scalars_Scalars *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Scalars.field".
+ * "Scalars.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int scalars_Scalars_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
                         pb_atom_ptr *out);
@@ -97,7 +103,8 @@ int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r);
 
@@ -127,7 +134,7 @@ extern const pb_record_type scalars_Options_type;
 
 /**
  * Sets *r to the defaults: zero, false, empty, null, or [default = x],
- * and no unknown fields.
+ * and no unknown fields.  NULL is a no-op.
  */
 void scalars_Options_init(scalars_Options *r);
 
@@ -137,7 +144,8 @@ void scalars_Options_init(scalars_Options *r);
  * when its has_ flag is set, and the fields kept in unknown_fields
  * merged back in tag order.  Returns pb_buf_error(out): PB_OK,
  * PB_ENOMEM, PB_ETOOBIG, or PB_EINVAL (a string that is not UTF-8,
- * or an unknown_fields that is not a record body).
+ * or an unknown_fields that is not a record body); PB_EINVAL also
+ * when `r` or `out` is NULL (then nothing is written).
  */
 int scalars_Options_encode(const scalars_Options *r, pb_buf *out);
 
@@ -149,7 +157,8 @@ int scalars_Options_encode(const scalars_Options *r, pb_buf *out);
  * that _encode writes it back.
  * `arena` is not used (no arrays) and may be NULL.
  * Errors: PB_ECORRUPT (what _verify rejects); *r is then partly
- * decoded.
+ * decoded.  PB_EINVAL: a NULL `r`, or a NULL `data` with a `size`
+ * (*r is then untouched).
  */
 int scalars_Options_decode(scalars_Options *r, const void *data, size_t size,
                            pb_arena *arena);
@@ -161,14 +170,18 @@ int scalars_Options_decode(scalars_Options *r, const void *data, size_t size,
  * UTF-8, packed arrays and embedded records.  Returns PB_OK or
  * PB_ECORRUPT; then, if `err` is not NULL, err->offset is the bad
  * field's offset in `data` and err->path its name, such as
- * "Options.field".
+ * "Options.field".  PB_EINVAL for a NULL `data` with a `size` (`err`
+ * is then untouched); `err` may be NULL.
  */
 int scalars_Options_verify(const void *data, size_t size, pb_verify_error *err);
 
 /**
  * Encodes *r and stores it as a new atom of `txn`; *out receives its
- * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode);
- * PB_ERDONLY (a read-only transaction).
+ * pointer.  Errors: PB_ENOMEM; PB_ETOOBIG; PB_EINVAL (see _encode;
+ * also a NULL txn, r or out); PB_ERDONLY (a read-only transaction);
+ * PB_ENOTFOUND (a pointer field names no atom); and the latched
+ * error of a transaction whose earlier write failed
+ * (pb_txn_put_record).
  */
 int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
                         pb_atom_ptr *out);
@@ -180,7 +193,8 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
  * this type; loading a type the database has never seen registers it
  * (pb_txn_load_decoded).
  * Errors: PB_ENOTFOUND (no atom at ptr); PB_ECORRUPT; PB_ESCHEMA (a
- * record of another type); PB_EIO; PB_ENOMEM.
+ * record of another type); PB_EIO; PB_ENOMEM; PB_EINVAL (a NULL txn
+ * or r).
  */
 int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r);
 
