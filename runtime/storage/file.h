@@ -341,7 +341,10 @@ void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
 /**
  * Lists and scans every segment of fs->dir, fills fs->segs, fs->index,
  * fs->root and fs->lsn, cuts a torn tail of the last segment (writable
- * opens only) and creates segment 1 in an empty writable directory.
+ * opens only) and creates segment 1 in an empty writable directory.  A
+ * read-only open, beside which a writer may be at work, reads again what
+ * changed under it, and lists and scans again when a file it listed went
+ * away (file_recover.c).
  * Errors: PB_ECORRUPT; PB_EVERSION; PB_EIO; PB_ENOMEM; PB_ENOTFOUND.
  */
 int pb__fs_recover(pb__file_storage *fs);
