@@ -465,6 +465,7 @@ static int settle(pb__file_storage *fs, pb__segment *seg, bool is_last,
   if (rc != PB_OK) return pb__fs_fail(fs, rc, true, "stat %s", seg->path);
   if (size < pos) return RECOVER_AGAIN;
   *fsize = size;
+  fs->n_rereads++;
   return PB_OK;
 }
 
@@ -706,6 +707,16 @@ int pb__fs_recover(pb__file_storage *fs) {
                          attempt);
     }
     forget_scan(fs);
+    fs->n_rescans++;
     sleep_ms(attempt < 10 ? attempt - 1 : 10); /* the first at once */
   }
+}
+
+int pb__file_open_retries(pb_storage *st, unsigned *rereads,
+                          unsigned *rescans) {
+  if (st == NULL || st->ops != &pb__file_ops) return PB_EINVAL;
+  const pb__file_storage *fs = (const pb__file_storage *)st;
+  *rereads = fs->n_rereads;
+  *rescans = fs->n_rescans;
+  return PB_OK;
 }

@@ -238,6 +238,14 @@ static pb_storage *must_reader_open(void) {
   return st;
 }
 
+/* Checks what the open of st had to do again. */
+static void retries_were(pb_storage *st, unsigned rereads, unsigned rescans) {
+  unsigned rr, rs;
+  assert_int_equal(pb__file_open_retries(st, &rr, &rs), PB_OK);
+  assert_int_equal(rr, rereads);
+  assert_int_equal(rs, rescans);
+}
+
 static uint64_t lsn_of(pb_storage *st) {
   pb_atom_ptr root;
   uint64_t lsn;
@@ -302,6 +310,7 @@ static void trim_during_scan(void **state) {
   /* The reader listed the segments before the rollover: it sees the
    * commits of the old segment, all of them. */
   assert_int_equal(lsn_of(st), lsn);
+  retries_were(st, 1, 0); /* read at the new size, once */
   check_and_close(st, n, 100);
   /* A new open sees the new commit. */
   check_and_close(must_reader_open(), w.n, SEGMENT_SIZE);
@@ -348,6 +357,7 @@ static void frame_in_flight(void **state) {
   assert_int_equal(writer_active()->seq, seq); /* no rollover */
   /* The half-copied frame was read again: both new commits are there. */
   assert_int_equal(lsn_of(st), writer_lsn());
+  retries_were(st, 1, 0); /* read again, once */
   check_and_close(st, w.n, 300);
   writer_close();
 }
@@ -377,6 +387,7 @@ static void compaction_deletes(void **state) {
   /* The reader lists again and reads the compacted log. */
   pb__file_storage *rfs = (pb__file_storage *)st;
   assert_int_equal(rfs->segs[0]->seq, seq + 1);
+  retries_were(st, 0, 1);
   assert_int_equal(lsn_of(st), writer_lsn());
   check_and_close(st, w.n, 3000);
   writer_close();
@@ -392,6 +403,7 @@ static void listing_missed_a_file(void **state) {
   pb__seg_name(2, hide_once); /* the first listing misses segment 2 */
   pb_storage *st = must_reader_open();
   assert_true(hide_once[0] == '\0'); /* it was listed once without it */
+  retries_were(st, 0, 1);
   assert_int_equal(lsn_of(st), writer_lsn());
   check_and_close(st, w.n, 3000);
   writer_close();
