@@ -49,8 +49,8 @@
  *     PB_ECORRUPT as for any open);
  *   - a listed segment that is gone, or a sealed one that shrank: the scan
  *     starts over from a new listing (RECOVER_AGAIN);
- *   - any other failure: the scan starts over if the directory's listing
- *     changed meanwhile, else the failure is reported.
+ *   - any other failure, or no segment at all: the scan starts over if
+ *     the directory's listing changed meanwhile, else the answer stands.
  * A writable open holds the lock, so nothing changes under it, and none of
  * this applies: its scan reports exactly what it reads, once.
  *
@@ -690,12 +690,20 @@ int pb__fs_recover(pb__file_storage *fs) {
   for (unsigned attempt = 1;; attempt++) {
     seq_list l = {0};
     int rc = recover_once(fs, &l);
-    /* A writable open holds the lock: nothing changed under its scan. */
-    if (rc == PB_OK || !fs->base.read_only) {
+    /* A writable open holds the lock: nothing changed under its scan.  A
+     * read-only one that found no segment at all makes sure that its
+     * listing did not just miss them (a compaction renaming its output
+     * and deleting the segments it replaced while the directory was
+     * read); any other clean scan read a consistent log. */
+    if (!fs->base.read_only || (rc == PB_OK && l.n > 0)) {
       free(l.v);
       return rc;
     }
-    bool again = rc == RECOVER_AGAIN ||
+    if (rc == PB_OK && !listing_changed(fs, &l)) {
+      free(l.v);
+      return PB_OK;
+    }
+    bool again = rc == PB_OK || rc == RECOVER_AGAIN ||
                  (rc != PB_ENOMEM && listing_changed(fs, &l));
     free(l.v);
     if (!again) return rc;

@@ -11,8 +11,9 @@
  *                           appends it and the next one;
  *   compaction_deletes      a compaction renames its output into place and
  *                           deletes the segments the reader has listed;
- *   listing_missed_a_file   a listing that missed a segment (as readdir
- *                           may, under a concurrent rename);
+ *   listing_missed_a_file   a listing that missed a segment, or all of
+ *                           them (as readdir may, under a concurrent
+ *                           rename and deletions);
  *   headerless_last_segment a segment created but its header not written;
  *   later_transactions      after the open, the writer rolls over and
  *                           compacts away every file the reader mapped;
@@ -66,7 +67,8 @@ static void (*after_pread)(const char *path, uint64_t off, void *buf,
                            size_t got);
 static void (*before_pwrite)(const char *path, uint64_t off, const void *buf,
                              size_t size);
-/* Names that the next listing leaves out (one listing only). */
+/* The name that the next listing leaves out ("*": every name; one
+ * listing only). */
 static char hide_once[25];
 
 static const char *path_of(const pb__file *f) {
@@ -112,7 +114,7 @@ typedef struct hide_ctx {
 
 static int hide_fn(void *arg, const char *name) {
   hide_ctx *h = arg;
-  if (strcmp(name, hide_once) == 0) return 0;
+  if (strcmp(name, hide_once) == 0 || strcmp(hide_once, "*") == 0) return 0;
   return h->fn(h->arg, name);
 }
 
@@ -405,6 +407,13 @@ static void listing_missed_a_file(void **state) {
   assert_true(hide_once[0] == '\0'); /* it was listed once without it */
   retries_were(st, 0, 1);
   assert_int_equal(lsn_of(st), writer_lsn());
+  check_and_close(st, w.n, 3000);
+  /* A listing that missed every segment (renamed into place and deleted
+   * while it was read) is not an empty store. */
+  strcpy(hide_once, "*");
+  st = must_reader_open();
+  assert_true(hide_once[0] == '\0');
+  retries_were(st, 0, 1);
   check_and_close(st, w.n, 3000);
   writer_close();
 }
