@@ -170,6 +170,8 @@ typedef struct pb__file_storage {
                                 older is refused (commit_mu) */
   void (*compact_hook)(void *arg, int pass); /* tests: see below */
   void *compact_hook_arg;
+  unsigned n_rereads;        /* read-only open: frames read again, and */
+  unsigned n_rescans;        /* scans started over (file_recover.c) */
   pthread_mutex_t msg_mu;    /* guards msg */
   char msg[PB__FILE_MSG_SIZE]; /* latest failure, "" when none */
 } pb__file_storage;
@@ -344,10 +346,20 @@ void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
 /**
  * Lists and scans every segment of fs->dir, fills fs->segs, fs->index,
  * fs->root and fs->lsn, cuts a torn tail of the last segment (writable
- * opens only) and creates segment 1 in an empty writable directory.
+ * opens only) and creates segment 1 in an empty writable directory.  A
+ * read-only open, beside which a writer may be at work, reads again what
+ * changed under it, and lists and scans again when a file it listed went
+ * away (file_recover.c).
  * Errors: PB_ECORRUPT; PB_EVERSION; PB_EIO; PB_ENOMEM; PB_ENOTFOUND.
  */
 int pb__fs_recover(pb__file_storage *fs);
+/**
+ * Tests: how many times the open of `st` read a frame again, and started
+ * its scan over, because a writer changed the files under it (read-only
+ * opens only; 0 for a writable open).  Errors: PB_EINVAL (not a file tier).
+ */
+int pb__file_open_retries(pb_storage *st, unsigned *rereads,
+                          unsigned *rescans);
 
 
 /* --- commit_mu, with its holder recorded (util/held.h) --- */

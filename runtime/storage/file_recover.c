@@ -30,6 +30,30 @@
  * invalid) is a segment whose creation was cut by a crash: it holds no
  * frame, so a writable open removes it, and a read-only open ignores it.
  *
+ * A read-only open takes no lock, so a writer in another process may be at
+ * work while it scans (docs/storage.md, section 8).  What the writer does
+ * to the files is, in each case, a state that a crash could leave too, or
+ * a step from one such state to the next: a frame being appended (its
+ * bytes land over some microseconds), preallocated zeros after the last
+ * frame, a new last segment with no header yet, the zeros cut off at a
+ * rollover or close (the file shrinks, never below its last frame), a
+ * failed append cut back, a compaction's output renamed into place and the
+ * segments it replaced deleted.  So the scan reads each such state as the
+ * crash state it is (an incomplete tail: not there yet), and a read-only
+ * open tells a step it saw half-way from damage by looking again:
+ *   - a read that comes up short (the last segment shrank since its size
+ *     was taken): the size is taken again and the frame read again;
+ *   - a bad frame in the last segment followed by a valid one: a frame
+ *     being appended is complete once the writer has begun the next one,
+ *     so the bad frame is read again (a few times, then it is damage:
+ *     PB_ECORRUPT as for any open);
+ *   - a listed segment that is gone, or a sealed one that shrank: the scan
+ *     starts over from a new listing (RECOVER_AGAIN);
+ *   - any other failure, or no segment at all: the scan starts over if
+ *     the directory's listing changed meanwhile, else the answer stands.
+ * A writable open holds the lock, so nothing changes under it, and none of
+ * this applies: its scan reports exactly what it reads, once.
+ *
  * Open is single-threaded, so nothing here takes the tier's locks.
  */
 #include <assert.h>
@@ -37,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/file.h"
 #include "storage/file_format.h"
@@ -47,8 +72,21 @@
 
 _Static_assert(SIZE_MAX >= UINT32_MAX, "a frame payload must fit in memory");
 
-/* read_frame's result for a structurally bad frame (torn or damaged). */
+/* Internal results, positive so that they never collide with a pb_error:
+ * a structurally bad frame (torn or damaged); a read that came up short
+ * (the file shrank since its size was taken); a bad frame that a read-only
+ * open reads again (it may be a frame being appended); and a read-only
+ * scan that must start over from a new listing (a file changed under it). */
 #define FRAME_BAD 1
+#define FRAME_SHORT 2
+#define FRAME_AGAIN 3
+#define RECOVER_AGAIN 4
+
+/* A read-only open: how many times the frame at one position is read again
+ * before a bad frame followed by a valid one is damage, and how many times
+ * the whole scan may start over. */
+#define REREAD_TRIES 8
+#define RECOVER_TRIES 100
 
 /* --- Listing --- */
 
@@ -90,6 +128,8 @@ static int peek_header(pb__file_storage *fs, uint64_t seq, pb__seg_header *h) {
   if (rc == PB_OK) rc = pb__io_pread(seg->file, buf, sizeof buf, 0, &got);
   if (rc != PB_OK) {
     pb__fs_fail(fs, rc, true, "read %s", seg->path);
+    /* Listed, then deleted: a compaction beside this read-only open. */
+    if (rc == PB_ENOTFOUND && fs->base.read_only) rc = RECOVER_AGAIN;
   } else {
     const char *why;
     if (pb__seg_header_decode(buf, got, h, &why) != PB_OK) rc = FRAME_BAD;
@@ -189,8 +229,8 @@ static int frame_fits(const uint8_t head[PB__FRAME_HEADER_SIZE], uint64_t pos,
 }
 
 /* Reads the frame at `pos` into `pl`.  Returns PB_OK for a structurally
- * valid frame, FRAME_BAD (with *why) for a torn or damaged one, or an I/O
- * error. */
+ * valid frame, FRAME_BAD (with *why) for a torn or damaged one,
+ * FRAME_SHORT when the file ended before `fsize`, or an I/O error. */
 static int read_frame(pb__file *f, uint64_t fsize, uint64_t pos,
                       payload_buf *pl, pb__frame_header *fh,
                       const char **why) {
@@ -201,12 +241,12 @@ static int read_frame(pb__file *f, uint64_t fsize, uint64_t pos,
   }
   uint8_t head[PB__FRAME_HEADER_SIZE];
   int rc = pb__io_pread_full(f, head, sizeof head, pos);
-  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc; /* file shrank */
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? FRAME_SHORT : rc;
   rc = frame_fits(head, pos, fsize, fh, why);
   if (rc != PB_OK) return rc;
   if (payload_reserve(pl, fh->len) != PB_OK) return PB_ENOMEM;
   rc = pb__io_pread_full(f, pl->data, fh->len, pos + PB__FRAME_HEADER_SIZE);
-  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc;
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? FRAME_SHORT : rc;
   if (pb__frame_checksum(head, pl->data, fh->len) != fh->checksum) {
     *why = "frame checksum mismatch";
     return FRAME_BAD;
@@ -216,7 +256,8 @@ static int read_frame(pb__file *f, uint64_t fsize, uint64_t pos,
 
 /* Hashes a candidate frame's payload straight from the file, in chunks, so
  * a bogus length costs no allocation beyond one chunk.  1 = checksum
- * matches, 0 = it does not, < 0 = error. */
+ * matches, 0 = it does not, FRAME_SHORT = the file ended first, < 0 =
+ * error. */
 static int candidate_matches(pb__file *f, const uint8_t head[16],
                              const pb__frame_header *fh, uint64_t pos,
                              uint8_t *chunk) {
@@ -233,12 +274,13 @@ static int candidate_matches(pb__file *f, const uint8_t head[16],
   }
   uint64_t digest = pb__frame_hasher_digest(hs);
   pb__frame_hasher_free(hs);
-  if (rc != PB_OK) return rc == PB_ECORRUPT ? PB_EIO : rc;
+  if (rc != PB_OK) return rc == PB_ECORRUPT ? FRAME_SHORT : rc;
   return digest == fh->checksum ? 1 : 0;
 }
 
 /* Looks for any valid frame at an 8-aligned position in [from, fsize).
- * Returns 1 (and *found) when there is one, 0 when none, < 0 on error. */
+ * Returns 1 (and *found) when there is one, 0 when none, FRAME_SHORT when
+ * the file ended before fsize, < 0 on error. */
 static int find_valid_frame(pb__file *f, uint64_t fsize, uint64_t from,
                             uint64_t *found) {
   assert(from % PB__FRAME_ALIGN == 0);
@@ -251,7 +293,7 @@ static int find_valid_frame(pb__file *f, uint64_t fsize, uint64_t from,
     size_t n = fsize - p < SCAN_CHUNK ? (size_t)(fsize - p) : SCAN_CHUNK;
     rc = pb__io_pread_full(f, window, n, p);
     if (rc != PB_OK) {
-      rc = rc == PB_ECORRUPT ? PB_EIO : rc;
+      rc = rc == PB_ECORRUPT ? FRAME_SHORT : rc;
       break;
     }
     size_t q = 0;
@@ -369,10 +411,13 @@ static int apply_batch(pb__file_storage *fs, const pb__segment *seg,
 /* --- Segments --- */
 
 /* Handles a structurally bad frame at `pos`: cuts it when it is a torn
- * tail of the last segment, else reports corruption. */
+ * tail of the last segment, else reports corruption.  A read-only open
+ * gets FRAME_SHORT when the file shrank, and FRAME_AGAIN (`rereads` times
+ * at most) when a valid frame follows: the bad one may be a frame that a
+ * writer was appending, complete by now. */
 static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
                             bool is_last, uint64_t fsize, uint64_t pos,
-                            const char *why) {
+                            const char *why, unsigned rereads) {
   if (!is_last)
     return pb__fs_fail(fs, PB_ECORRUPT, false,
                        "%s: %s at offset %" PRIu64
@@ -380,7 +425,11 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
                        seg->path, why, pos);
   uint64_t found = 0;
   int rc = find_valid_frame(seg->file, fsize, pos + PB__FRAME_ALIGN, &found);
+  if (rc == FRAME_SHORT && fs->base.read_only) return FRAME_SHORT;
+  if (rc == FRAME_SHORT) rc = PB_EIO; /* nothing shrinks under the writer */
   if (rc < 0) return pb__fs_fail(fs, rc, true, "read %s", seg->path);
+  if (rc == 1 && fs->base.read_only && rereads < REREAD_TRIES)
+    return FRAME_AGAIN;
   if (rc == 1)
     return pb__fs_fail(fs, PB_ECORRUPT, false,
                        "%s: %s at offset %" PRIu64
@@ -395,11 +444,37 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
   return PB_OK;
 }
 
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {.tv_sec = ms / 1000,
+                        .tv_nsec = (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* A read-only open, after FRAME_SHORT or FRAME_AGAIN at `pos`: takes the
+ * file's size again so that the frame at `pos` can be read again
+ * (`tries` times so far).  A segment other than the last one must not
+ * change, and no segment shrinks below a frame it holds: then the whole
+ * scan starts over (RECOVER_AGAIN). */
+static int settle(pb__file_storage *fs, pb__segment *seg, bool is_last,
+                  uint64_t pos, uint64_t *fsize, unsigned tries) {
+  assert(fs->base.read_only);
+  if (!is_last || tries >= REREAD_TRIES) return RECOVER_AGAIN;
+  if (tries > 1) sleep_ms(1); /* a frame being appended: let it land */
+  uint64_t size;
+  int rc = pb__io_size(seg->file, &size);
+  if (rc != PB_OK) return pb__fs_fail(fs, rc, true, "stat %s", seg->path);
+  if (size < pos) return RECOVER_AGAIN;
+  *fsize = size;
+  fs->n_rereads++;
+  return PB_OK;
+}
+
 /* Scans the frames of an open segment whose header is valid, setting
  * seg->end and seg->frames. */
 static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
                        uint64_t fsize, payload_buf *pl) {
   uint64_t pos = PB__WAL_HEADER_SIZE;
+  unsigned rereads = 0; /* of the frame at pos (read-only opens) */
   while (pos < fsize) {
     pb__frame_header fh;
     const char *why = NULL;
@@ -409,10 +484,17 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
     bool unfinished_output = seg->frames > 0 && fs->lsn == 0;
     if (rc == FRAME_BAD) {
       rc = handle_bad_frame(fs, seg, is_last && !unfinished_output, fsize,
-                            pos, why);
-      if (rc != PB_OK) return rc;
-      break;
+                            pos, why, rereads);
+      if (rc == PB_OK) break; /* a tail: cut, or not there yet */
+      if (rc < 0) return rc;  /* reported */
     }
+    if ((rc == FRAME_SHORT || rc == FRAME_AGAIN) && fs->base.read_only) {
+      rc = settle(fs, seg, is_last, pos, &fsize, rereads++);
+      if (rc != PB_OK) return rc;
+      continue;
+    }
+    assert(rc != FRAME_AGAIN);
+    if (rc == FRAME_SHORT) rc = PB_EIO; /* nothing shrinks under a writer */
     if (rc != PB_OK)
       return pb__fs_fail(fs, rc, true, "read %s at %" PRIu64, seg->path, pos);
     if (fh.type == PB__FRAME_BATCH)
@@ -422,6 +504,7 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
     if (rc != PB_OK) return rc;
     seg->frames++;
     pos += pb__frame_size(fh.len);
+    rereads = 0;
   }
   seg->end = pos;
   if (seg->frames > 0 && fs->lsn == 0)
@@ -438,7 +521,12 @@ static int check_header(pb__file_storage *fs, pb__segment *seg, bool is_last,
   uint8_t buf[PB__WAL_HEADER_SIZE];
   size_t n = fsize < sizeof buf ? (size_t)fsize : sizeof buf;
   int rc = pb__io_pread_full(seg->file, buf, n, 0);
-  if (rc != PB_OK) return pb__fs_fail(fs, PB_EIO, true, "read %s", seg->path);
+  if (rc != PB_OK) {
+    pb__fs_fail(fs, PB_EIO, true, "read %s", seg->path);
+    /* Shorter than its size a moment ago: it changed under a read-only
+     * open (a writer created, or a writable open removed, this file). */
+    return rc == PB_ECORRUPT && fs->base.read_only ? RECOVER_AGAIN : PB_EIO;
+  }
   pb__seg_header h;
   const char *why = NULL;
   rc = pb__seg_header_decode(buf, n, &h, &why);
@@ -510,6 +598,8 @@ static int load_segment(pb__file_storage *fs, uint64_t seq, bool is_last,
     rc = fs->io->open(fs->io, seg->path,
                       writable_last ? PB__IO_WRITE : PB__IO_READ, &seg->file);
     if (rc != PB_OK) pb__fs_fail(fs, rc, true, "open %s", seg->path);
+    /* Listed, then deleted: a compaction beside this read-only open. */
+    if (rc == PB_ENOTFOUND && fs->base.read_only) rc = RECOVER_AGAIN;
   }
   if (rc == PB_OK) {
     rc = pb__io_size(seg->file, &fsize);
@@ -553,20 +643,88 @@ static int open_active(pb__file_storage *fs) {
   return PB_OK;
 }
 
-int pb__fs_recover(pb__file_storage *fs) {
+/* One scan: lists the segments (into *l, which the caller frees) and
+ * loads the log. */
+static int recover_once(pb__file_storage *fs, seq_list *l) {
   assert(fs->n_segs == 0 && fs->lsn == 0);
-  seq_list l = {0};
   payload_buf pl = {0};
   size_t start = 0;
-  int rc = list_segments(fs, &l, &start);
-  for (size_t i = start; rc == PB_OK && i < l.n; i++) {
+  int rc = list_segments(fs, l, &start);
+  for (size_t i = start; rc == PB_OK && i < l->n; i++) {
     bool dropped = false;
-    rc = load_segment(fs, l.v[i], i + 1 == l.n, &pl, &dropped);
-    assert(!dropped || i + 1 == l.n);
+    rc = load_segment(fs, l->v[i], i + 1 == l->n, &pl, &dropped);
+    assert(!dropped || i + 1 == l->n);
   }
   free(pl.data);
-  if (rc == PB_OK && !fs->base.read_only) rc = remove_obsolete(fs, &l, start);
-  free(l.v);
+  if (rc == PB_OK && !fs->base.read_only) rc = remove_obsolete(fs, l, start);
   if (rc == PB_OK && !fs->base.read_only) rc = open_active(fs);
+  assert(rc <= 0 || (fs->base.read_only && rc == RECOVER_AGAIN));
   return rc;
+}
+
+/* A read-only open whose scan failed: true when the directory now lists
+ * other segments than `used`, the listing the scan worked from. */
+static bool listing_changed(pb__file_storage *fs, const seq_list *used) {
+  seq_list now = {0};
+  bool changed = false;
+  if (fs->io->list_dir(fs->io, fs->dir, collect_seq, &now) == PB_OK) {
+    if (now.n > 1) qsort(now.v, now.n, sizeof *now.v, cmp_u64);
+    changed = now.n != used->n ||
+              (now.n > 0 && memcmp(now.v, used->v, now.n * sizeof *now.v));
+  }
+  free(now.v);
+  return changed;
+}
+
+/* Forgets what a failed scan loaded, so that the next one starts afresh. */
+static void forget_scan(pb__file_storage *fs) {
+  for (size_t i = 0; i < fs->n_segs; i++) pb__seg_free(fs, fs->segs[i]);
+  fs->n_segs = 0;
+  pb__fs_free_index(fs, &fs->index);
+  pb__batch_index_init(&fs->index);
+  fs->root = (pb_atom_ptr){0};
+  fs->lsn = 0;
+}
+
+int pb__fs_recover(pb__file_storage *fs) {
+  for (unsigned attempt = 1;; attempt++) {
+    seq_list l = {0};
+    int rc = recover_once(fs, &l);
+    /* A writable open holds the lock: nothing changed under its scan.  A
+     * read-only one that found no segment at all makes sure that its
+     * listing did not just miss them (a compaction renaming its output
+     * and deleting the segments it replaced while the directory was
+     * read); any other clean scan read a consistent log. */
+    if (!fs->base.read_only || (rc == PB_OK && l.n > 0)) {
+      free(l.v);
+      return rc;
+    }
+    if (rc == PB_OK && !listing_changed(fs, &l)) {
+      free(l.v);
+      return PB_OK;
+    }
+    bool again = rc == PB_OK || rc == RECOVER_AGAIN ||
+                 (rc != PB_ENOMEM && listing_changed(fs, &l));
+    free(l.v);
+    if (!again) return rc;
+    if (attempt == RECOVER_TRIES) {
+      if (rc != RECOVER_AGAIN) return rc;
+      return pb__fs_fail(fs, PB_EIO, false,
+                         "the segments kept changing while this read-only "
+                         "open read them (%u scans)",
+                         attempt);
+    }
+    forget_scan(fs);
+    fs->n_rescans++;
+    sleep_ms(attempt < 10 ? attempt - 1 : 10); /* the first at once */
+  }
+}
+
+int pb__file_open_retries(pb_storage *st, unsigned *rereads,
+                          unsigned *rescans) {
+  if (st == NULL || st->ops != &pb__file_ops) return PB_EINVAL;
+  const pb__file_storage *fs = (const pb__file_storage *)st;
+  *rereads = fs->n_rereads;
+  *rescans = fs->n_rescans;
+  return PB_OK;
 }

@@ -173,7 +173,10 @@ int pb_storage_open_memory(pb_storage **out);
 /**
  * Opens (creating if needed) a file storage in directory `dir`: a folder of
  * append-only WAL segments.  Recovery runs before this returns.  `opts` may
- * be NULL for the defaults.
+ * be NULL for the defaults.  A read_only open may run beside a writer in
+ * another process: it sees a whole prefix of the commits, at least every
+ * commit acknowledged before it began, and keeps that snapshot until it is
+ * closed (docs/storage.md, section 8).
  * Errors: PB_ENOMEM; PB_EIO (a system call failed; errno is kept);
  * PB_ELOCKED (another process has the directory open for writing);
  * PB_ECORRUPT (a damaged segment that recovery must not cut);
