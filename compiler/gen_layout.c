@@ -47,6 +47,10 @@ void pbc_gen_record_type(pbc_gen *g, const pbc_decl *d) {
         pbc_sb_puts(c, ",\n     .enum_values = ");
         pbc_gen_c_string(c, f->enums, strlen(f->enums));
       }
+      if (f->renames) {
+        pbc_sb_puts(c, ",\n     .renames = ");
+        pbc_gen_c_string(c, f->renames, strlen(f->renames));
+      }
       if (f->embedded) {
         pbc_sb_puts(c, ",\n     .embedded = &");
         pbc_gen_cname(c, f->embedded);

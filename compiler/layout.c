@@ -46,6 +46,43 @@ static void pbc__lay_type(const pbc_type *t, pbc_strbuf *sb) {
   }
 }
 
+/* "Old" of [renamed_from = "Old"], qualified; NULL when none. */
+static char *pbc__lay_renamed_from(const pbc_decl *d) {
+  const pbc_option *ren = pbc_option_find(&d->options, "renamed_from");
+  if (!ren || !ren->value || !ren->value->text)
+    return NULL;
+  /* "Old" is in the record's package; "pkg.Old" is as written. */
+  const char *old = ren->value->text;
+  const char *pkg = d->file ? d->file->package : NULL;
+  pbc_strbuf rn;
+  pbc_sb_init(&rn);
+  if (pkg && !strchr(old, '.'))
+    pbc_sb_printf(&rn, "%s.", pkg);
+  pbc_sb_puts(&rn, old);
+  char *out = pbc_xstrdup(pbc_sb_str(&rn));
+  pbc_sb_free(&rn);
+  return out;
+}
+
+/* Appends "New=Old" for each renamed record named in type t. */
+static void pbc__lay_renames(const pbc_type *t, pbc_strbuf *sb) {
+  if (!t)
+    return;
+  if (t->kind == PBC_TYPE_NAMED && t->decl &&
+      t->decl->kind == PBC_DECL_RECORD) {
+    char *old = pbc__lay_renamed_from(t->decl);
+    if (old) {
+      if (sb->len)
+        pbc_sb_putc(sb, ',');
+      pbc_gen_schema_name(sb, t->decl);
+      pbc_sb_printf(sb, "=%s", old);
+      free(old);
+    }
+  }
+  pbc__lay_renames(t->key, sb);
+  pbc__lay_renames(t->elem, sb);
+}
+
 static int pbc__lay_cmp(const void *a, const void *b) {
   const pbc_layout_field *x = a, *y = b;
   return x->tag < y->tag ? -1 : x->tag > y->tag;
@@ -63,19 +100,7 @@ void pbc_layout_build(const pbc_decl *d, pbc_layout *out) {
   pbc_gen_schema_name(&sb, d);
   out->qname = pbc_xstrdup(pbc_sb_str(&sb));
   pbc_sb_free(&sb);
-  const pbc_option *ren = pbc_option_find(&d->options, "renamed_from");
-  if (ren && ren->value && ren->value->text) {
-    /* "Old" is in the record's package; "pkg.Old" is as written. */
-    const char *old = ren->value->text, *pkg = d->file ? d->file->package
-                                                      : NULL;
-    pbc_strbuf rn;
-    pbc_sb_init(&rn);
-    if (pkg && !strchr(old, '.'))
-      pbc_sb_printf(&rn, "%s.", pkg);
-    pbc_sb_puts(&rn, old);
-    out->renamed_from = pbc_xstrdup(pbc_sb_str(&rn));
-    pbc_sb_free(&rn);
-  }
+  out->renamed_from = pbc__lay_renamed_from(d);
   out->n_fields = d->fields.len;
   out->fields = pbc_xcalloc(out->n_fields ? out->n_fields : 1,
                             sizeof *out->fields);
@@ -92,6 +117,12 @@ void pbc_layout_build(const pbc_decl *d, pbc_layout *out) {
     pbc_sb_init(&shown);
     pbc__lay_type(f->type, &t);
     lf->type = pbc_xstrdup(pbc_sb_str(&t));
+    pbc_strbuf rn;
+    pbc_sb_init(&rn);
+    pbc__lay_renames(f->type, &rn);
+    if (rn.len)
+      lf->renames = pbc_xstrdup(pbc_sb_str(&rn));
+    pbc_sb_free(&rn);
     pbc_evolve_default(f, &key, &shown);
     if (key.len > 0) {
       lf->dflt = pbc_xmalloc(key.len + 1);
@@ -137,6 +168,7 @@ void pbc_layout_free(pbc_layout *l) {
     free(l->fields[i].type);
     free(l->fields[i].dflt);
     free(l->fields[i].enums);
+    free(l->fields[i].renames);
   }
   free(l->fields);
   free(l->reserved);

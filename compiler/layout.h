@@ -20,6 +20,7 @@ typedef struct pbc_layout_field {
   size_t dflt_len;           /* its length (it may hold NULs) */
   char *enums;               /* "A=0,B=1" for an enum (array), or NULL */
   const pbc_decl *embedded;  /* a record held by value, or NULL */
+  char *renames;             /* "pkg.New=pkg.Old,..." or NULL */
 } pbc_layout_field;
 
 typedef struct pbc_layout {

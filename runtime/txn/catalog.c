@@ -376,7 +376,7 @@ static int find_committed(pb_db *db, const pb_record_type *type, found *f) {
 
 /* Checks an unregistered version against the catalog `txn` sees. */
 static int check_unregistered(pb_txn *txn, const pb_record_type *type,
-                              found *f) {
+                              bool for_read, found *f) {
   pb__tcoll *cat;
   int rc = cat_open(txn, false, &cat);
   if (rc == PB_ENOTFOUND) return PB_OK;
@@ -386,11 +386,13 @@ static int check_unregistered(pb_txn *txn, const pb_record_type *type,
   rc = name_get(cat, type->name, &ne);
   if (rc == PB_ENOTFOUND && type->renamed_from)
     rc = name_get(cat, type->renamed_from, &ne);
-  return rc == PB_OK ? check_versions(cat, type, &ne, true) : rc;
+  return rc == PB_OK ? check_versions(cat, type, &ne, for_read) : rc;
 }
 
-int pb__catalog_find(pb_txn *txn, const pb_record_type *type,
-                     uint64_t *epoch, uint32_t *type_id) {
+/* pb__catalog_find; !for_read: the rules of a registration (a check on
+ * a read-only storage, which must not cache what it checked). */
+static int find(pb_txn *txn, const pb_record_type *type, bool for_read,
+                uint64_t *epoch, uint32_t *type_id) {
   pb_db *db = txn->db;
   uint64_t fp = type->fingerprint;
   if (cache_find(db, fp, epoch, type_id)) return PB_OK;
@@ -405,7 +407,7 @@ int pb__catalog_find(pb_txn *txn, const pb_record_type *type,
   }
   /* Not registered (or registered before layouts): this transaction's
    * own registrations count, and the version must be compatible. */
-  rc = check_unregistered(txn, type, &f);
+  rc = check_unregistered(txn, type, for_read, &f);
   if (rc != PB_OK) return rc;
   *type_id = f.id;
   *epoch = 0;
@@ -414,6 +416,11 @@ int pb__catalog_find(pb_txn *txn, const pb_record_type *type,
     cache_add(db, fp, *epoch, f.id);
   }
   return PB_OK;
+}
+
+int pb__catalog_find(pb_txn *txn, const pb_record_type *type,
+                     uint64_t *epoch, uint32_t *type_id) {
+  return find(txn, type, true, epoch, type_id);
 }
 
 int pb__catalog_type_name(pb_txn *txn, uint32_t id, char *out, size_t cap) {
@@ -453,7 +460,7 @@ static int register_ro(pb_db *db, const pb_record_type *const *types,
   int rc = pb_txn_begin(db, PB_RDONLY, &txn);
   for (size_t i = 0; rc == PB_OK && i < n; i++) {
     uint32_t id;
-    rc = pb__catalog_find(txn, types[i], &epochs[i], &id);
+    rc = find(txn, types[i], false, &epochs[i], &id);
     /* Then the records it embeds; those checked are cached (a read-only
      * storage caches every version it checked), so cycles end. */
     for (size_t k = 0; rc == PB_OK && k < types[i]->n_fields; k++) {

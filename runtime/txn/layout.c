@@ -35,6 +35,7 @@ void pb__layout_encode(const pb_record_type *t, pb_buf *b) {
     put_str(b, f->default_value);
     put_str(b, f->enum_values);
     put_str(b, f->embedded ? f->embedded->name : NULL);
+    put_str(b, f->renames);
   }
   pb_wire_put_varint(b, t->n_reserved);
   for (size_t i = 0; i < t->n_reserved; i++)
@@ -74,7 +75,7 @@ int pb__layout_decode(pb_bytes b, pb__layout *out) {
   pb_reader r;
   pb_reader_init(&r, b.ptr, b.len);
   int rc = get_str(&r, &out->name);
-  if (rc == PB_OK) rc = get_count(&r, 7, &out->n_fields);
+  if (rc == PB_OK) rc = get_count(&r, 8, &out->n_fields);
   if (rc == PB_OK && out->n_fields) {
     out->fields = calloc(out->n_fields, sizeof *out->fields);
     if (!out->fields) rc = PB_ENOMEM;
@@ -88,6 +89,7 @@ int pb__layout_decode(pb_bytes b, pb__layout *out) {
     if (rc == PB_OK) rc = get_str(&r, &f->dflt);
     if (rc == PB_OK) rc = get_str(&r, &f->enums);
     if (rc == PB_OK) rc = get_str(&r, &f->embedded);
+    if (rc == PB_OK) rc = get_str(&r, &f->renames);
   }
   if (rc == PB_OK) rc = get_count(&r, 1, &out->n_reserved);
   if (rc == PB_OK && out->n_reserved) {
@@ -241,9 +243,48 @@ static bool enum_compatible(const pb__lfield *o, const pb__lfield *n,
   return true;
 }
 
+/* The old name of record `name` by the renames "New=Old,...", or name. */
+static pb_str renamed(pb_str renames, pb_str name) {
+  const char *p = renames.ptr, *end = renames.ptr + renames.len;
+  while (p && p < end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *stop = comma ? comma : end;
+    const char *eq = memchr(p, '=', (size_t)(stop - p));
+    if (eq && str_eq((pb_str){p, (size_t)(eq - p)}, name))
+      return (pb_str){eq + 1, (size_t)(stop - eq - 1)};
+    p = comma ? comma + 1 : NULL;
+  }
+  return name;
+}
+
+/* The same type, where a record renamed with [renamed_from] counts under
+ * its old name (as pbc check compares): the names in n's type are mapped
+ * through its renames, token by token. */
+static bool same_type(const pb__lfield *o, const pb__lfield *n) {
+  if (str_eq(o->type, n->type)) return true;
+  if (!n->renames.len) return false;
+  const char *a = o->type.ptr, *ae = a + o->type.len;
+  const char *b = n->type.ptr, *be = b + n->type.len;
+  static const char seps[] = "<>,[]";
+  while (a < ae && b < be) {
+    if (strchr(seps, *a) || strchr(seps, *b)) {
+      if (*a != *b) return false;
+      a++, b++;
+      continue;
+    }
+    const char *as = a, *bs = b;
+    while (a < ae && !strchr(seps, *a)) a++;
+    while (b < be && !strchr(seps, *b)) b++;
+    pb_str old = {as, (size_t)(a - as)};
+    if (!str_eq(old, renamed(n->renames, (pb_str){bs, (size_t)(b - bs)})))
+      return false;
+  }
+  return a == ae && b == be;
+}
+
 static bool same_tag(const pb__lfield *o, const pb__lfield *n, bool for_read,
                      char *msg, size_t cap) {
-  if (!str_eq(o->type, n->type)) {
+  if (!same_type(o, n)) {
     snprintf(msg, cap, "field '%.*s' (tag %" PRIu32 ") changed type from "
              "'%.*s' to '%.*s'", S(n->name), n->tag, S(o->type), S(n->type));
     return false;

@@ -7,7 +7,8 @@
  * every string a varint length then its bytes, "" standing for NULL):
  *
  *   name, n_fields, then per field in ascending tag order:
- *     tag, flags, name, type, default, enum values, embedded record name
+ *     tag, flags, name, type, default, enum values, embedded record name,
+ *     renames
  *   n_reserved, then the reserved tags
  */
 #ifndef PB_TXN_LAYOUT_H
@@ -18,6 +19,7 @@
 typedef struct pb__lfield {
   uint32_t tag, flags;
   pb_str name, type, dflt, enums, embedded; /* len 0: none */
+  pb_str renames; /* "New=Old,...": records of `type` renamed */
 } pb__lfield;
 
 /** A decoded layout; its strings point into the encoded bytes. */

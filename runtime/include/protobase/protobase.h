@@ -159,6 +159,8 @@ typedef struct pb_record_field {
                                 "LOW=0,NORMAL=1"; else NULL */
   const pb_record_type *embedded; /* the record a field holds by value (or
                                      in an array); else NULL */
+  const char *renames; /* records in `type` renamed with [renamed_from]:
+                          "pkg.New=pkg.Old", joined by ','; else NULL */
 } pb_record_field;
 
 /** What the runtime knows of a generated record type. */
