@@ -320,6 +320,7 @@ static int reg_one(pb_txn *txn, pb__tcoll *cat, const pb_record_type *type,
 int pb__catalog_register(pb_txn *txn, const pb_record_type *type,
                          uint32_t *type_id) {
   uint64_t epoch;
+  if (!type->name || !*type->name) return PB_EINVAL;
   if (cache_find(txn->db, type->fingerprint, &epoch, type_id) &&
       *type_id > PB__TYPE_RECORD_UNTYPED)
     return PB_OK; /* committed already */
@@ -394,6 +395,7 @@ static int check_unregistered(pb_txn *txn, const pb_record_type *type,
 static int find(pb_txn *txn, const pb_record_type *type, bool for_read,
                 uint64_t *epoch, uint32_t *type_id) {
   pb_db *db = txn->db;
+  if (!type->name || !*type->name) return PB_EINVAL;
   uint64_t fp = type->fingerprint;
   if (cache_find(db, fp, epoch, type_id)) return PB_OK;
   found f;

@@ -22,7 +22,8 @@ int pb__catalog_register(pb_txn *txn, const pb_record_type *type,
  * For a load: the epoch of `type` (0: none, decode privately) and the type
  * id of its name (0: the name has none, so only untyped atoms are of this
  * type).  Never writes.  Errors: PB_ESCHEMA (the version is not registered
- * and its change is breaking against a cataloged one); PB_ENOMEM;
+ * and its change is breaking against a cataloged one); PB_EINVAL (a type
+ * without a name); PB_ENOMEM;
  * PB_ECORRUPT; PB_EIO.
  */
 int pb__catalog_find(pb_txn *txn, const pb_record_type *type,

@@ -203,6 +203,7 @@ static void one_case(const char *name, char *old_path, char *new_path) {
     fail_msg("%s: pbc check --db exit %d\nstdout: %s\nstderr: %s", name,
              r.status, r.out, r.err);
   if (breaking) assert_non_null(strstr(r.err, "error: breaking: "));
+  assert_false(pbc_sanitizer_fired(r.err));
   pbc_run_free(&r);
   pb_test_rmdir(c.dir);
 

@@ -428,8 +428,9 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
  * or is not a record); PB_ESCHEMA (the atom is a record of another type:
  * record atoms carry the catalog's type id of their record's name, and
  * pb_errdetail names both types; or this version of `type` is not
- * registered and is breaking against a cataloged one); PB_EIO; PB_ENOMEM.
- * Records written before type ids (docs/format.md) are read as any type.
+ * registered and is breaking against a cataloged one); PB_EINVAL (also a
+ * `type` without a name); PB_EIO; PB_ENOMEM.  Records written before type
+ * ids (docs/format.md) are read as any type.
  */
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body);
