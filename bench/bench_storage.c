@@ -156,7 +156,7 @@ static double rate(const result *r) { return r->secs > 0 ? r->ops / r->secs : 0;
 
 /* --- ProtoBase --- */
 
-static const pb_record_type kv_type = {"bench.KV", 0x6b76ull};
+static const pb_record_type kv_type = {.name = "bench.KV", .fingerprint = 0x6b76ull};
 
 static bool g_prealloc = true; /* false: open through g_cio_noalloc */
 

@@ -126,8 +126,8 @@ static const pbc_enum_value *pbc__ev_enum_by_num(const pbc_decl *e,
  * The effective default of a scalar or enum field: `key` to compare (exact
  * value), `shown` for messages.
  */
-static void pbc__ev_default(const pbc_field *f, pbc_strbuf *key,
-                            pbc_strbuf *shown) {
+void pbc_evolve_default(const pbc_field *f, pbc_strbuf *key,
+                        pbc_strbuf *shown) {
   const pbc_literal *l = f->dflt;
   const pbc_type *t = f->type;
   if (t->kind == PBC_TYPE_NAMED && t->decl && t->decl->kind == PBC_DECL_ENUM) {
@@ -224,8 +224,8 @@ static void pbc__ev_same_tag(pbc__ev *ev, const pbc_field *o,
   pbc_sb_init(&os);
   pbc_sb_init(&nk);
   pbc_sb_init(&ns);
-  pbc__ev_default(o, &ok, &os);
-  pbc__ev_default(n, &nk, &ns);
+  pbc_evolve_default(o, &ok, &os);
+  pbc_evolve_default(n, &nk, &ns);
   if (ok.len != nk.len || memcmp(pbc_sb_str(&ok), pbc_sb_str(&nk), ok.len)) {
     PBC__EV_BREAK(ev, n->dflt ? n->dflt->loc : n->loc, "default of field '%s' "
                   "(tag %llu) changed from %s to %s", n->name, tag,

@@ -32,4 +32,13 @@ typedef struct pbc_evolve_counts {
 void pbc_evolve_check(const pbc_file *old_f, const pbc_file *new_f,
                       pbc_diag *d, pbc_evolve_counts *counts);
 
+/**
+ * The effective default of a scalar or enum field, as pbc check compares
+ * it: `key` gets the exact form (also what the runtime's catalog keeps,
+ * compiler/layout.c), `shown` the form messages print.  Nothing is
+ * appended for a type without defaults.
+ */
+void pbc_evolve_default(const pbc_field *f, pbc_strbuf *key,
+                        pbc_strbuf *shown);
+
 #endif /* PBC_EVOLVE_H */

@@ -267,7 +267,7 @@ bool pbc_gen_c_check(const pbc_file *f, pbc_diag *diag) {
         "_type",      "_init",       "_encode",      "_decode",
         "_verify",    "_put",        "_load",        "_MAX_SIZE",
         "_FINGERPRINT", "_decode_at", "_verify_at",  "_known_tags",
-        "_decode_any"};
+        "_decode_any", "_fields",    "_reserved"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++)
       pbc__add_cname(&names, &n, &cap, prefix, d->name, suffixes[k], &d->loc);
     pbc__check_fields(d, diag);
@@ -343,30 +343,15 @@ static void pbc__gen_source(pbc_gen *g) {
       pbc_gen_enum_functions(g, d);
       continue;
     }
-    pbc_strbuf qn;
-    pbc_sb_init(&qn);
-    pbc_gen_schema_name(&qn, d);
-    pbc_strbuf head, name, fp;
-    pbc_sb_init(&head);
-    pbc_sb_init(&name);
-    pbc_sb_init(&fp);
-    pbc_sb_printf(&head, "const pb_record_type %s%s_type = {", g->prefix,
-                  d->name);
-    pbc_sb_printf(&name, "\"%s\"", pbc_sb_str(&qn));
-    pbc_sb_printf(&fp, "%s%s_FINGERPRINT", g->prefix, d->name);
     pbc_sb_printf(c, "\n/* --- %s%s --- */\n\n", g->prefix, d->name);
-    pbc_gen_wrapped(c, 0, pbc_sb_str(&head), "};\n", pbc_sb_str(&name),
-                    pbc_sb_str(&fp), (const char *)NULL);
-    pbc_sb_free(&head);
-    pbc_sb_free(&name);
-    pbc_sb_free(&fp);
-    pbc_sb_free(&qn);
+    pbc_gen_record_type(g, d);
     pbc_gen_init(g, d);
     pbc_gen_encode(g, d);
     pbc_gen_decode(g, d);
     pbc_gen_verify(g, d);
     pbc_gen_storage(g, d);
   }
+  pbc_gen_type_list(g);
 }
 
 void pbc_gen_c(const pbc_file *f, pbc_strbuf *h, pbc_strbuf *c) {

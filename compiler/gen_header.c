@@ -186,7 +186,10 @@ static void pbc__gen_prototypes(pbc_gen *g, const pbc_decl *d) {
       pbc_sb_str(&qn), p, n,
       (unsigned long long)pbc_fingerprint_record(d));
   pbc_sb_printf(h,
-      "\n/** %s for the runtime: its schema name \"%s\" and fingerprint. */\n"
+      "\n/**\n"
+      " * %s for the runtime: its schema name \"%s\", fingerprint, and\n"
+      " * field layout (which the catalog keeps to check schema changes).\n"
+      " */\n"
       "extern const pb_record_type %s%s_type;\n",
       n, pbc_sb_str(&qn), p, n);
   pbc_sb_free(&qn);
@@ -403,6 +406,15 @@ void pbc_gen_header(pbc_gen *g) {
     pbc__gen_prototypes(g, order[i]);
   }
   free(order);
+  pbc_sb_printf(h,
+      "\n/**\n"
+      " * The record types of %s, in source order, for pb_db_open_types and\n"
+      " * pb_db_register: registering them checks each against the versions\n"
+      " * the database's catalog has (PB_ESCHEMA when a change is breaking).\n"
+      " */\n"
+      "extern const pb_record_type *const %srecord_types[];\n"
+      "extern const size_t %srecord_types_count;\n",
+      g->input, g->prefix, g->prefix);
   pbc_sb_printf(h, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* %s */\n", gd);
   pbc_sb_free(&guard);
 }

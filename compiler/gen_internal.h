@@ -165,5 +165,7 @@ void pbc_gen_encode(pbc_gen *g, const pbc_decl *d);         /* gen_encode.c */
 void pbc_gen_decode(pbc_gen *g, const pbc_decl *d);         /* gen_decode.c */
 void pbc_gen_storage(pbc_gen *g, const pbc_decl *d);        /* gen_decode.c */
 void pbc_gen_verify(pbc_gen *g, const pbc_decl *d);         /* gen_verify.c */
+void pbc_gen_record_type(pbc_gen *g, const pbc_decl *d);    /* gen_layout.c */
+void pbc_gen_type_list(pbc_gen *g);                         /* gen_layout.c */
 
 #endif /* PBC_GEN_INTERNAL_H */

@@ -41,6 +41,7 @@
 #include "fingerprint.h"
 #include "gen_c.h"
 #include "loader.h"
+#include "types.h"
 #include "util.h"
 
 enum { PBC_EXIT_OK = 0, PBC_EXIT_SCHEMA = 1, PBC_EXIT_USAGE = 2 };
@@ -49,6 +50,7 @@ static const char pbc__usage[] =
     "Usage: pbc [options] FILE.pbs...\n"
     "       pbc --print-fingerprints [options] FILE.pbs...\n"
     "       pbc check [options] OLD.pbs NEW.pbs\n"
+    "       pbc check [options] --db DIR [--database NAME] NEW.pbs\n"
     "Compiles ProtoBase schemas to C: FILE.pbs gives FILE.pb.h and FILE.pb.c.\n"
     "\n"
     "Commands:\n"
@@ -56,6 +58,11 @@ static const char pbc__usage[] =
     "                      compare two versions of a schema: report each\n"
     "                      change as compatible or breaking, and exit 1 if\n"
     "                      any is breaking (writes no files)\n"
+    "  check --db DIR NEW.pbs\n"
+    "                      check each record of NEW against the versions\n"
+    "                      the catalog of each database in storage DIR has\n"
+    "                      (opened read-only; --database NAME: only that\n"
+    "                      one); exit 1 if a change is breaking\n"
     "\n"
     "Options:\n"
     "  -o DIR              write the outputs into DIR (default: .)\n"
@@ -88,9 +95,17 @@ typedef struct pbc__options {
   size_t ninputs;
   bool fingerprints;    /* --print-fingerprints */
   bool check;           /* the check command: inputs are OLD and NEW */
+  const char *db;       /* check --db DIR: the input is NEW */
+  const char *database; /* check --database NAME */
 } pbc__options;
 
-enum { PBC__OPT_VERSION = 256, PBC__OPT_FINGERPRINTS, PBC__OPT_ERROR_FORMAT };
+enum {
+  PBC__OPT_VERSION = 256,
+  PBC__OPT_FINGERPRINTS,
+  PBC__OPT_ERROR_FORMAT,
+  PBC__OPT_DB,
+  PBC__OPT_DATABASE
+};
 
 /* Parses a --error-format value.  Returns false if it is not one. */
 static bool pbc__error_format(const char *s, pbc_diag_format *out) {
@@ -129,6 +144,8 @@ static int pbc__parse_args(int argc, char **argv, pbc__options *o,
       {"depfile", required_argument, NULL, 'M'},
       {"print-fingerprints", no_argument, NULL, PBC__OPT_FINGERPRINTS},
       {"error-format", required_argument, NULL, PBC__OPT_ERROR_FORMAT},
+      {"db", required_argument, NULL, PBC__OPT_DB},
+      {"database", required_argument, NULL, PBC__OPT_DATABASE},
       {NULL, 0, NULL, 0}};
   o->out_dir = ".";
   opterr = 0;
@@ -154,6 +171,12 @@ static int pbc__parse_args(int argc, char **argv, pbc__options *o,
       return PBC_EXIT_OK;
     case PBC__OPT_FINGERPRINTS:
       o->fingerprints = true;
+      break;
+    case PBC__OPT_DB:
+      o->db = optarg;
+      break;
+    case PBC__OPT_DATABASE:
+      o->database = optarg;
       break;
     case PBC__OPT_ERROR_FORMAT:
       if (!pbc__error_format(optarg, &diag->format)) {
@@ -185,13 +208,20 @@ static int pbc__parse_args(int argc, char **argv, pbc__options *o,
     o->check = true;
     o->inputs++;
     o->ninputs--;
-    if (o->ninputs != 2 || o->fingerprints) {
+    if (o->ninputs != (o->db ? 1u : 2u) || o->fingerprints) {
       pbc_tool_error(diag, o->fingerprints
                                ? "check does not take --print-fingerprints"
-                               : "check needs two schemas: OLD.pbs NEW.pbs");
+                           : o->db ? "check --db DIR needs one schema: NEW.pbs"
+                                   : "check needs two schemas: OLD.pbs NEW.pbs");
       pbc_diag_hint(diag, "Try 'pbc --help'.");
       return PBC_EXIT_USAGE;
     }
+  }
+  if ((o->db || o->database) && !(o->check && o->db)) {
+    pbc_tool_error(diag, o->check ? "--database needs --db DIR"
+                                  : "--db and --database go with check");
+    pbc_diag_hint(diag, "Try 'pbc --help'.");
+    return PBC_EXIT_USAGE;
   }
   if (o->ninputs == 0) {
     pbc_tool_error(diag, "no input files");
@@ -366,6 +396,131 @@ static int pbc__check(const pbc__options *o, pbc_diag *diag) {
   return status;
 }
 
+/* The database names of a space (pb_space_list's callback). */
+typedef struct pbc__names {
+  char **v;
+  size_t n, cap;
+} pbc__names;
+
+static int pbc__add_name(void *arg, const char *name) {
+  pbc__names *a = arg;
+  if (a->n == a->cap) {
+    a->cap = a->cap ? a->cap * 2 : 8;
+    a->v = pbc_xrealloc(a->v, a->cap * sizeof *a->v);
+  }
+  a->v[a->n++] = pbc_xstrdup(name);
+  return 0;
+}
+
+/* Checks the records of `f` against database `name`: each breaking one is
+ * a diagnostic.  Returns the exit status so far. */
+static int pbc__check_one_db(const pbc__options *o, pbc_diag *diag,
+                             pb_space *sp, const char *name,
+                             const pbc_file *f, const pbc_types *types,
+                             size_t *checked, int *breaking) {
+  pb_db *db;
+  int rc = pb_db_open(sp, name, 0, &db);
+  if (rc != PB_OK) {
+    pbc_tool_error(diag, "cannot open database '%s' in '%s': %s", name,
+                   o->db, pb_strerror(rc));
+    return PBC_EXIT_USAGE;
+  }
+  int status = PBC_EXIT_OK;
+  for (size_t i = 0; i < f->decls.len && status == PBC_EXIT_OK; i++) {
+    const pbc_decl *d = f->decls.items[i];
+    const pb_record_type *t = d->kind == PBC_DECL_RECORD
+                                  ? pbc_types_find(types, d) : NULL;
+    if (!t)
+      continue;
+    rc = pb_db_register(db, &t, 1); /* read-only: checks, writes nothing */
+    (*checked)++;
+    if (rc == PB_ESCHEMA) {
+      /* "record 'x' (fingerprint F): breaking: WHY, against ..." */
+      const char *detail = pb_errdetail();
+      const char *why = strstr(detail, "breaking: ");
+      pbc_breaking(diag, d->loc, "%s (record '%s' in database '%s')",
+                   why ? why + strlen("breaking: ") : detail, t->name, name);
+      (*breaking)++;
+    } else if (rc != PB_OK) {
+      pbc_tool_error(diag, "cannot check record '%s' against database '%s' "
+                     "in '%s': %s (%s)", t->name, name, o->db,
+                     pb_strerror(rc), pb_errdetail());
+      status = PBC_EXIT_USAGE;
+    }
+  }
+  pb_db_close(db);
+  return status;
+}
+
+/*
+ * pbc check --db DIR NEW: the records of NEW against the catalog of each
+ * database in the storage at DIR (or of --database), opened read-only, by
+ * the runtime's own check (pb_db_register on a read-only storage).
+ */
+static int pbc__check_db(const pbc__options *o, pbc_diag *diag) {
+  pbc_program prog;
+  pbc_program_init(&prog, diag, o->includes, o->nincludes);
+  pbc_file *f = pbc_load_input(&prog, o->inputs[0]);
+  int status = PBC_EXIT_OK;
+  if (prog.io_error)
+    status = PBC_EXIT_USAGE;
+  else if (!f || !pbc_check_program(&prog) || diag->errors > 0)
+    status = PBC_EXIT_SCHEMA;
+  pb_storage *st;
+  pb_space *sp = NULL;
+  if (status == PBC_EXIT_OK) {
+    pb_file_options fo;
+    pb_file_options_init(&fo);
+    fo.read_only = true;
+    int rc = pb_storage_open_file(o->db, &fo, &st);
+    if (rc == PB_OK) {
+      rc = pb_space_open(st, &sp); /* owns st from now on */
+      st = NULL;
+      if (rc != PB_OK)
+        sp = NULL;
+    }
+    if (rc != PB_OK) {
+      pbc_tool_error(diag, "cannot open the storage '%s': %s (%s)", o->db,
+                     pb_strerror(rc), pb_errdetail());
+      status = PBC_EXIT_USAGE;
+    }
+  }
+  pbc__names names = {NULL, 0, 0};
+  if (status == PBC_EXIT_OK) {
+    int rc = o->database ? pbc__add_name(&names, o->database)
+                         : pb_space_list(sp, pbc__add_name, &names);
+    if (rc != PB_OK) {
+      pbc_tool_error(diag, "cannot list the databases of '%s': %s", o->db,
+                     pb_strerror(rc));
+      status = PBC_EXIT_USAGE;
+    }
+  }
+  if (status == PBC_EXIT_OK) {
+    pbc_types types;
+    pbc_types_build(&prog, &types);
+    size_t checked = 0;
+    int breaking = 0;
+    for (size_t i = 0; i < names.n && status == PBC_EXIT_OK; i++)
+      status = pbc__check_one_db(o, diag, sp, names.v[i], f, &types,
+                                 &checked, &breaking);
+    pbc_types_free(&types);
+    if (status == PBC_EXIT_OK) {
+      printf("pbc check: %zu record version(s) checked against %zu "
+             "database(s), %d breaking\n", checked, names.n, breaking);
+      fflush(stdout);
+      if (breaking > 0)
+        status = PBC_EXIT_SCHEMA;
+    }
+  }
+  for (size_t i = 0; i < names.n; i++)
+    free(names.v[i]);
+  free(names.v);
+  if (sp)
+    pb_space_close(sp);
+  pbc_program_free(&prog);
+  return status;
+}
+
 /* Loads, checks and generates.  Returns the exit status. */
 static int pbc__compile(const pbc__options *o, pbc_diag *diag) {
   pbc_program prog;
@@ -429,7 +584,9 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   int status = pbc__parse_args(argc, argv, &o, &diag);
   if (status < 0)
-    status = o.check ? pbc__check(&o, &diag) : pbc__compile(&o, &diag);
+    status = o.check && o.db ? pbc__check_db(&o, &diag)
+             : o.check        ? pbc__check(&o, &diag)
+                              : pbc__compile(&o, &diag);
   free(o.includes);
   pbc_diag_finish(&diag);
   return status;

@@ -91,7 +91,10 @@ int main(int argc, char **argv) {
   pb_db *db;
   check(pb_storage_open_file(dir, NULL, &st), dir);
   check(pb_space_open(st, &space), "open space");
-  check(pb_db_open(space, "tasks", PB_CREATE, &db), "open database");
+  /* Registers the schema's record types (checked against the database). */
+  check(pb_db_open_types(space, "tasks", PB_CREATE, tasks_record_types,
+                         tasks_record_types_count, &db),
+        "open database");
   printf("ProtoBase %s, file storage in %s/\n", pb_version(), dir);
 
   uint64_t count = add_task(db);

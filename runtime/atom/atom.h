@@ -3,9 +3,11 @@
  *
  *   byte 0      format (PB__ATOM_FORMAT; another value is PB_EVERSION)
  *   varint      type id: below PB__TYPE_RECORD_MIN the runtime's own kinds
- *               (collection nodes); from PB__TYPE_RECORD_MIN on, record types
- *               (every record atom carries PB__TYPE_RECORD_MIN for now: the
- *               catalog gives fingerprints schema epochs, not type ids)
+ *               (collection nodes); from PB__TYPE_RECORD_MIN on, record types:
+ *               PB__TYPE_RECORD_UNTYPED (16) is what every record atom
+ *               carried before type ids, read as a record of any type;
+ *               from 17 on, the id the database's catalog gave the
+ *               record type's name (txn/catalog.c)
  *   ...         the body, whose layout the type defines
  *
  * The type id is a small number rather than a 64-bit fingerprint so that a
@@ -32,6 +34,7 @@ enum {
   PB__TYPE_HASH_COLLISION = 7,
   PB__TYPE_NODE_LAST = 7,   /* 8..15 are reserved too */
   PB__TYPE_RECORD_MIN = 16, /* first id for record types */
+  PB__TYPE_RECORD_UNTYPED = 16, /* a record written before type ids */
   PB__TYPE_MAX = 1u << 24   /* a larger id is corrupt */
 };
 

@@ -28,14 +28,18 @@
  * is decoded into the transaction's arena.  So caching never makes a load
  * fail that would otherwise succeed, and errors are those of that path.
  */
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atom/arena.h"
 #include "atom/atom.h"
+#include "txn/catalog.h"
 #include "txn/txn_int.h"
 #include "txn/validate.h"
+#include "util/errdetail.h"
 
 /* The first arena block of a cached record: its body's size, which is
  * about what its arrays take, so a small record wastes little. */
@@ -46,6 +50,7 @@ typedef struct rec_ctx {
   pb_record_decode_fn decode;
   size_t rec_size;
   uint64_t fingerprint;
+  uint32_t type_id; /* of the type's name; 0: none */
 } rec_ctx;
 
 /* A decoded record in the object cache. */
@@ -76,6 +81,8 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
   int rc = pb__atom_parse(atom, &type_id, &body);
   if (rc != PB_OK) return rc;
   if (type_id < PB__TYPE_RECORD_MIN) return PB_ECORRUPT;
+  if (type_id != PB__TYPE_RECORD_UNTYPED && type_id != c->type_id)
+    return PB_ESCHEMA; /* the private path says which types */
   size_t size = offsetof(rec_obj, rec) + c->rec_size;
   rec_obj *r = malloc(size);
   if (!r) return PB_ENOMEM;
@@ -113,17 +120,33 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
   if (txn->failed) return txn->failed;
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   if (size > PB__ATOM_MAX_SIZE - 16) return PB_ETOOBIG;
-  int vrc = pb__validate_record(txn, body, size); /* txn/validate.h */
-  if (vrc != PB_OK) return pb__txn_note(txn, vrc);
+  int rc = pb__validate_record(txn, body, size); /* txn/validate.h */
+  if (rc != PB_OK) return pb__txn_note(txn, rc);
+  /* The type id of the type's name, registering it in this transaction
+   * when the catalog does not have this version yet. */
+  uint32_t type_id;
+  rc = pb__catalog_register(txn, type, &type_id);
+  if (rc != PB_OK) return pb__txn_note(txn, rc);
   pb_buf_reset(&txn->scratch);
-  /* Every record atom carries the first record type id: the catalog maps
-   * fingerprints to schema epochs, not to atom type ids (atom/atom.h). */
-  pb__atom_begin(&txn->scratch, PB__TYPE_RECORD_MIN);
+  pb__atom_begin(&txn->scratch, type_id);
   pb_buf_append(&txn->scratch, body, size);
-  int rc = pb_buf_error(&txn->scratch);
+  rc = pb_buf_error(&txn->scratch);
   if (rc == PB_OK)
     rc = pb__batch_add(&txn->batch, txn->scratch.data, txn->scratch.len, out);
   return pb__txn_note(txn, rc);
+}
+
+/* PB_ESCHEMA, with a detail naming both types. */
+static int wrong_type(pb_txn *txn, const pb_record_type *type,
+                      pb_atom_ptr ptr, uint32_t type_id) {
+  char other[256], msg[512];
+  pb__catalog_type_name(txn, type_id, other, sizeof other);
+  snprintf(msg, sizeof msg,
+           "the atom at %016" PRIx64 "%016" PRIx64 ":%" PRIu64
+           " is a record of type '%s', not '%s'",
+           ptr.batch_hi, ptr.batch_lo, ptr.offset, other, type->name);
+  pb__errdetail_set(msg);
+  return PB_ESCHEMA;
 }
 
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
@@ -131,10 +154,14 @@ int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
   if (!txn || !type || !body) return PB_EINVAL;
   if (pb_atom_ptr_is_null(ptr)) return PB_ENOTFOUND;
   pb_bytes atom;
-  uint32_t type_id;
-  int rc = pb__txn_read(txn, ptr, &atom);
+  uint32_t type_id, want;
+  uint64_t epoch;
+  int rc = pb__catalog_find(txn, type, &epoch, &want);
+  if (rc == PB_OK) rc = pb__txn_read(txn, ptr, &atom);
   if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
   if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
+  if (rc == PB_OK && type_id != PB__TYPE_RECORD_UNTYPED && type_id != want)
+    rc = wrong_type(txn, type, ptr, type_id);
   return rc;
 }
 
@@ -144,9 +171,11 @@ static int load_cached(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, size_t rec_size,
                        pb_record_decode_fn decode, void *rec) {
   uint64_t epoch;
-  int rc = pb_db_schema_epoch(txn->db, type, &epoch);
-  if (rc != PB_OK) return PB_ENOTFOUND; /* no epoch: never PB_ENOMEM */
-  rec_ctx c = {decode, rec_size, type->fingerprint};
+  uint32_t type_id;
+  int rc = pb__catalog_find(txn, type, &epoch, &type_id);
+  if (rc != PB_OK || epoch == 0)
+    return PB_ENOTFOUND; /* no epoch: the private path (never PB_ENOMEM) */
+  rec_ctx c = {decode, rec_size, type->fingerprint, type_id};
   const pb__obj *o;
   pb__obj *owned;
   rc = pb__obj_load(&txn->src, ptr, epoch, &rec_class, &c, type->fingerprint,

@@ -33,7 +33,8 @@ struct pb_space {
 /** One cached catalog entry of a pb_db. */
 typedef struct pb__epoch_entry {
   uint64_t fingerprint;
-  uint64_t epoch;
+  uint64_t epoch;   /* its schema epoch */
+  uint32_t type_id; /* the type id of its name (0: none) */
 } pb__epoch_entry;
 
 struct pb_db {

@@ -29,7 +29,7 @@
 #define N 600u
 #define ROUNDS 20u
 
-static const pb_record_type thing = {"test.Thing", 0x7e57};
+static const pb_record_type thing = {.name = "test.Thing", .fingerprint = 0x7e57};
 
 typedef struct store {
   pb_storage *st;

@@ -58,7 +58,8 @@ static void env_close(env *e) {
   pb_test_rmdir(e->dir);
 }
 
-static const pb_record_type thing = {"misuse.Thing", 0x1234u};
+static const pb_record_type thing = {.name = "misuse.Thing",
+                                     .fingerprint = 0x1234u};
 
 static pb_value int_value(int64_t i) {
   return (pb_value){.kind = PB_VALUE_INT, .as.i = i};

@@ -3,16 +3,20 @@
  * generated `_load` calls pb_txn_load_decoded, which shares one decoded
  * record per (atom, schema epoch).  The record types are those of
  * test_evolve_compat, two versions of one record: tests/unit/evolve/
- * v1.pbs (evo1.Item) and v2.pbs (evo2.Item, with a new fingerprint, so a
- * database gives it a new epoch on first use).
+ * v1.pbs (evo1.Item) and v2.pbs (evo2.Item [renamed_from = "evo1.Item"],
+ * with a new fingerprint, so a database gives it a new epoch when it is
+ * registered; the rename gives it evo1.Item's type id).
  *
  *   second_load_hits       a later transaction's load is a hit, equal,
  *                          and two loads in one transaction share memory
  *   views_outlive_eviction a tiny cache that evicts (or rejects) every
  *                          record: what a load gave stays valid until its
  *                          transaction ends (under ASan: no use after free)
- *   epochs_isolate         v1, then v2 (epoch 2, automatic): v2 is decoded
- *                          by v2's decoder, v1 still hits; both keys live
+ *   epochs_isolate         v1, then v2: a load of v2 before it is
+ *                          registered decodes privately (no epoch, nothing
+ *                          cached, nothing written); registered (epoch 2),
+ *                          v2 is decoded by v2's decoder, v1 still hits;
+ *                          both keys live
  *   fingerprint_guard      two databases give two types the same epoch:
  *                          a load of one type never gets the other's object
  *   own_batch_not_cached   put then load before commit: not cached, right;
@@ -21,16 +25,18 @@
  *   errors_as_before       null, missing, non-record and undecodable atoms
  *                          give the errors of pb_txn_load_record + decode;
  *                          nothing failed is cached
- *   no_epoch_falls_back    the registration commit fails (ENOSPC on a
- *                          simulated disk): the load still succeeds,
- *                          privately; then it registers and caches
+ *   no_epoch_falls_back    a load of a version never registered writes
+ *                          nothing (a write fault armed on a simulated
+ *                          disk stays pending) and decodes privately; the
+ *                          registration then hits the fault (PB_ENOSPC),
+ *                          and once it succeeds, loads cache
  *   nested_run_escalated   a pb_txn_run whose fn, escalated under run_mu,
- *                          loads a type never seen: the registration run
- *                          nests without deadlock (alarm: a hang fails)
+ *                          loads a record: the load runs no run of its own
+ *                          (alarm: a hang fails)
  *   nested_runs_across_spaces  runs nested A -> B -> A, each escalated:
  *                          the innermost finds A's lock held two frames up
  *   rdonly_txn_registers   a read-only transaction on a writable storage
- *                          registers a new type in a commit of its own;
+ *                          loads a version never registered: no commit;
  *                          a read-only storage gives a local epoch
  */
 #include <setjmp.h>
@@ -60,6 +66,7 @@ static const pb_str words[] = {{"one", 3}, {"two", 3}};
 typedef struct env {
   pb_space *sp;
   pb_db *db;
+  pb_db *db2; /* another handle, when a test wants one */
 } env;
 
 static void env_open(env *e, const pb_space_options *o) {
@@ -291,15 +298,31 @@ static void epochs_isolate(void **state) {
   assert_int_equal(ep, 1);
   pb_txn_abort(txn);
 
-  /* v2: a new fingerprint, registered by the load itself (epoch 2). */
+  /* v2: a new fingerprint, not registered: a load never registers, so
+   * it is decoded privately (not cached under any epoch). */
+  pb_space_stats ss0, ss1;
+  assert_int_equal(pb_space_stats_get(e.sp, &ss0), PB_OK);
   assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &txn), PB_OK);
   pb_cache_stats s0 = obj_stats(e.sp);
   assert_int_equal(evo2_Item_load(txn, p, &v2), PB_OK);
   pb_cache_stats s1 = obj_stats(e.sp);
   assert_v1_as_v2(&v2, 5, "saw");
-  assert_true(s1.loads > s0.loads); /* decoded anew, not v1's object */
+  assert_int_equal(s1.entries, s0.entries);
+  assert_int_equal(s1.loads, s0.loads);
+  assert_int_equal(pb_space_stats_get(e.sp, &ss1), PB_OK);
+  assert_int_equal(ss1.commits, ss0.commits);
+  pb_txn_abort(txn);
+  /* Registered (epoch 2): decoded anew by v2's decoder and cached. */
+  const pb_record_type *v2types[] = {&evo2_Item_type};
+  assert_int_equal(pb_db_register(e.db, v2types, 1), PB_OK);
   assert_int_equal(pb_db_schema_epoch(e.db, &evo2_Item_type, &ep), PB_OK);
   assert_int_equal(ep, 2);
+  assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &txn), PB_OK);
+  s0 = obj_stats(e.sp);
+  assert_int_equal(evo2_Item_load(txn, p, &v2), PB_OK);
+  s1 = obj_stats(e.sp);
+  assert_v1_as_v2(&v2, 5, "saw");
+  assert_true(s1.loads > s0.loads); /* decoded anew, not v1's object */
   /* v1 again, in the same transaction: a hit on v1's object. */
   s0 = obj_stats(e.sp);
   assert_int_equal(evo1_Item_load(txn, p, &v1b), PB_OK);
@@ -357,6 +380,14 @@ static void own_batch_not_cached(void **state) {
   pb_txn *t, *side;
   pb_atom_ptr p;
   evo2_Item it = full_v2(3, "plane"), got;
+  /* Registered first, so that the loads below read no catalog (its
+   * nodes would count in the cache's statistics). */
+  assert_int_equal(pb_db_open_types(e.sp, "main", 0, evo2_record_types,
+                                    evo2_record_types_count, &e.db2),
+                   PB_OK);
+  pb_db_close(e.db2);
+  const pb_record_type *v2types[] = {&evo2_Item_type};
+  assert_int_equal(pb_db_register(e.db, v2types, 1), PB_OK);
   assert_int_equal(pb_txn_begin(e.db, 0, &t), PB_OK);
   assert_int_equal(evo2_Item_put(t, &it, &p), PB_OK);
   pb_value ref = {.kind = PB_VALUE_REF, .as.ref = p};
@@ -366,8 +397,6 @@ static void own_batch_not_cached(void **state) {
   assert_int_equal(pb_txn_begin(e.db, 0, &side), PB_OK);
   assert_int_equal(pb_txn_set(side, "other", &one), PB_OK);
   assert_int_equal(pb_txn_commit(side), PB_OK);
-  uint64_t ep; /* registered now, so that the loads below commit nothing */
-  assert_int_equal(pb_db_schema_epoch(e.db, &evo2_Item_type, &ep), PB_OK);
   pb_cache_stats s0 = obj_stats(e.sp);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(evo2_Item_load(t, p, &got), PB_OK);
@@ -488,26 +517,33 @@ static void no_epoch_falls_back(void **state) {
   env e;
   assert_int_equal(pb_space_open(st, &e.sp), PB_OK);
   assert_int_equal(pb_db_open(e.sp, "main", PB_CREATE, &e.db), PB_OK);
-  pb_atom_ptr p = put_v2(e.db, 4, "vise");
+  pb_atom_ptr p = put_v1(e.db, 4, "vise");
   pb_txn *txn;
   evo2_Item got;
-  /* The next write fails: the registration commit gets PB_ENOSPC. */
+  /* The next write would fail: a load must not write at all. */
   pb__simfs_fail(sim, PB__SIMFS_PWRITE, 1, PB_ENOSPC, 0);
   assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &txn), PB_OK);
   pb_cache_stats s0 = obj_stats(e.sp);
   assert_int_equal(evo2_Item_load(txn, p, &got), PB_OK);
-  assert_false(pb__simfs_fault_pending(sim, PB__SIMFS_PWRITE));
+  assert_true(pb__simfs_fault_pending(sim, PB__SIMFS_PWRITE));
   pb_cache_stats s1 = obj_stats(e.sp);
-  assert_full_v2(&got, 4, "vise");
+  assert_v1_as_v2(&got, 4, "vise");
   assert_int_equal(s1.entries, s0.entries); /* decoded privately */
-  /* The disk has room again: the next load registers and caches. */
+  /* Registering writes: it gets the fault. */
+  const pb_record_type *v2types[] = {&evo2_Item_type};
+  assert_int_equal(pb_db_register(e.db, v2types, 1), PB_ENOSPC);
+  assert_false(pb__simfs_fault_pending(sim, PB__SIMFS_PWRITE));
+  pb_txn_abort(txn);
+  /* The disk has room again: registered, the next load caches. */
+  assert_int_equal(pb_db_register(e.db, v2types, 1), PB_OK);
+  assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &txn), PB_OK);
   evo2_Item again;
   assert_int_equal(evo2_Item_load(txn, p, &again), PB_OK);
-  assert_full_v2(&again, 4, "vise");
+  assert_v1_as_v2(&again, 4, "vise");
   uint64_t ep;
   assert_int_equal(pb_db_schema_epoch(e.db, &evo2_Item_type, &ep), PB_OK);
   assert_true(cached_fingerprint(e.sp, p, ep) == evo2_Item_FINGERPRINT);
-  assert_full_v2(&got, 4, "vise");
+  assert_v1_as_v2(&got, 4, "vise");
   pb_txn_abort(txn);
   env_close(&e);
   pb__simfs_free(sim);
@@ -521,8 +557,7 @@ typedef struct esc_arg {
 } esc_arg;
 
 /* Conflicts three times (a commit of "hot" behind its back), so that the
- * fourth attempt runs escalated, under run_mu; that one loads a record of
- * a type this database has never seen. */
+ * fourth attempt runs escalated, under run_mu; that one loads a record. */
 static int esc_fn(pb_txn *txn, void *arg) {
   esc_arg *a = arg;
   pb_value v = {.kind = PB_VALUE_INT, .as.i = ++a->calls};
@@ -555,9 +590,10 @@ static void nested_run_escalated(void **state) {
   assert_int_equal(pb_space_stats_get(e.sp, &s1), PB_OK);
   assert_int_equal(a.calls, 4);
   assert_true(a.loaded_right);
-  /* The outer attempt and the registration nested in it, both locked. */
-  assert_true(s1.locked_runs >= s0.locked_runs + 2);
-  /* The registration was committed: another handle reads it back. */
+  /* Only the outer attempt ran locked: the load ran no run of its own. */
+  assert_int_equal(s1.locked_runs, s0.locked_runs + 1);
+  assert_int_equal(s1.commits, s0.commits + 4); /* 3 side commits, 1 run */
+  /* The put registered the type: another handle reads it back. */
   pb_db *db2;
   uint64_t e1, e2;
   assert_int_equal(pb_db_open(e.sp, "main", 0, &db2), PB_OK);
@@ -566,7 +602,7 @@ static void nested_run_escalated(void **state) {
   assert_int_equal(e1, 1);
   assert_int_equal(e2, 1);
   pb_db_close(db2);
-  /* The run's own change was merged with the registration's commit. */
+  /* The run's own change was committed. */
   pb_txn *txn;
   pb_value v;
   assert_int_equal(pb_txn_begin(e.db, PB_RDONLY, &txn), PB_OK);
@@ -649,7 +685,7 @@ static void rdonly_txn_registers(void **state) {
   assert_int_equal(evo2_Item_load(txn, p, &got), PB_OK);
   assert_full_v2(&got, 8, "level");
   assert_int_equal(pb_space_stats_get(e.sp, &s1), PB_OK);
-  assert_int_equal(s1.commits, s0.commits + 1); /* the registration */
+  assert_int_equal(s1.commits, s0.commits); /* a load never commits */
   assert_int_equal(pb_txn_commit(txn), PB_OK);
   env_close(&e);
 

@@ -18,7 +18,7 @@
 #include "protobase/protobase.h"
 #include "test_util.h"
 
-static const pb_record_type thing_type = {"test.Thing", 0};
+static const pb_record_type thing_type = {.name = "test.Thing", .fingerprint = 0};
 
 /* Opens a space over a fresh storage of the kind in *state. */
 static pb_space *open_space(const char *dir) {

@@ -490,8 +490,8 @@ static void database_lifecycle(void **state) {
 static void schema_epochs(void **state) {
   (void)state;
   char *dir = pb_test_tmpdir();
-  const pb_record_type v1 = {"app.User", 0x1111}, v2 = {"app.User", 0x2222};
-  const pb_record_type other = {"app.Order", 0x3333};
+  const pb_record_type v1 = {.name = "app.User", .fingerprint = 0x1111}, v2 = {.name = "app.User", .fingerprint = 0x2222};
+  const pb_record_type other = {.name = "app.Order", .fingerprint = 0x3333};
   pb_space *sp = open_space(dir);
   pb_db *db = open_db(sp, "main");
   uint64_t e;
@@ -536,7 +536,7 @@ static void schema_epochs(void **state) {
   assert_int_equal(pb_db_open(sp, "main", 0, &db), PB_OK);
   assert_int_equal(pb_db_schema_epoch(db, &v2, &e), PB_OK);
   assert_int_equal(e, 2);
-  const pb_record_type v3 = {"app.User", 0x4444};
+  const pb_record_type v3 = {.name = "app.User", .fingerprint = 0x4444};
   assert_int_equal(pb_db_schema_epoch(db, &v3, &e), PB_OK);
   assert_true(e >= (1ull << 32));
   pb_db_close(db);

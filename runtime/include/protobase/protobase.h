@@ -56,8 +56,9 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 4 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
-                               pb_txn_load_decoded */
+#define PB_GENERATED_ABI 5 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
+                               pb_txn_load_decoded; 5: pb_record_type has
+                               the field layout, and <prefix>record_types */
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);
@@ -137,11 +138,47 @@ typedef struct pb_value {
 
 /* --- Record types (filled in by generated code) --- */
 
+typedef struct pb_record_type pb_record_type;
+
+/** pb_record_field.flags: the field is `optional`. */
+#define PB_FIELD_OPTIONAL 0x1u
+/** pb_record_field.flags: the field is the record's `[key]`. */
+#define PB_FIELD_KEY 0x2u
+
+/**
+ * One field of a record type, as the catalog keeps it to check a schema
+ * change (docs/evolution.md, "Checks at run time").  pbc fills these in;
+ * the strings are those `pbc check` compares and prints.
+ */
+typedef struct pb_record_field {
+  uint32_t tag;
+  uint32_t flags;   /* PB_FIELD_OPTIONAL, PB_FIELD_KEY */
+  const char *name; /* the field's name (only for messages) */
+  const char *type; /* as the schema spells it, names qualified:
+                       "int64", "common.Vec2[]", "ref<common.Person>" */
+  const char *default_value; /* the effective default, exact ("0",
+                                "false", "1.5", "3:abc", an enum's number);
+                                NULL for a type without defaults */
+  const char *enum_values;   /* an enum (or enum array) field: its values,
+                                "LOW=0,NORMAL=1"; else NULL */
+  const pb_record_type *embedded; /* the record a field holds by value (or
+                                     in an array); else NULL */
+  const char *renames; /* records in `type` renamed with [renamed_from]:
+                          "pkg.New=pkg.Old", joined by ','; else NULL */
+} pb_record_field;
+
 /** What the runtime knows of a generated record type. */
-typedef struct pb_record_type {
+struct pb_record_type {
   const char *name;     /* package-qualified, such as "tasks.Task" */
   uint64_t fingerprint; /* XXH3-64 of the record's canonical form */
-} pb_record_type;
+  const pb_record_field *fields; /* ascending tags; NULL when n_fields 0 */
+  size_t n_fields;
+  const uint32_t *reserved; /* reserved tags; NULL when n_reserved 0 */
+  size_t n_reserved;
+  const char *renamed_from; /* [renamed_from]: the qualified name this
+                               record had before, whose atoms and type id
+                               it takes over; else NULL */
+};
 
 /* --- Storage --- */
 
@@ -328,6 +365,37 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
 /** Closes a database handle.  NULL is a no-op.  Always returns PB_OK. */
 int pb_db_close(pb_db *db);
 
+/**
+ * Registers record types in the catalog of `db` (SPEC 7): each version
+ * (fingerprint) the catalog does not have yet, and the records each embeds
+ * by value, get an epoch, their name a type id (the first time), and the
+ * version's field layout is kept, all in one commit of its own (none when
+ * every version is known).  Each new version is first checked against
+ * every cataloged version of its record by the rules of `pbc check`: a
+ * breaking change registers nothing and returns PB_ESCHEMA, whose
+ * pb_errdetail names the record, the field, its tag and the two types (or
+ * what else changed), as `pbc check` words it.  On a read-only storage
+ * nothing is written: the versions are only checked (PB_ESCHEMA likewise),
+ * and unknown ones get local epochs.  Generated code lists a schema's
+ * types in `<prefix>record_types` (docs/generated.md).  Types are also
+ * registered by their first pb_txn_put_record; loads never register.
+ * Errors: PB_ESCHEMA; PB_EINVAL (a NULL or malformed type);
+ * PB_ECONFLICT (still conflicting after 100 retries); PB_ENOSPC; PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; and pb_txn_commit's.
+ */
+int pb_db_register(pb_db *db, const pb_record_type *const *types,
+                   size_t n_types);
+
+/**
+ * pb_db_open, then pb_db_register(types, n_types): the usual way to open a
+ * database with the record types of a program (pass the generated
+ * `<prefix>record_types` and `<prefix>record_types_count`).  On failure
+ * nothing is left open.  Errors: pb_db_open's and pb_db_register's.
+ */
+int pb_db_open_types(pb_space *sp, const char *name, unsigned flags,
+                     const pb_record_type *const *types, size_t n_types,
+                     pb_db **out);
+
 /* --- Transactions --- */
 
 typedef struct pb_txn pb_txn;
@@ -382,9 +450,17 @@ int pb_txn_abort(pb_txn *txn);
  * empty body is one), and each of its non-null pointer fields (PB_WT_PTR,
  * also inside embedded records) must name an atom this transaction can
  * read, from its own writes or from the storage.
- * Errors: PB_EINVAL (not a record body); PB_ENOTFOUND (a pointer field
- * names no atom); PB_ERDONLY; PB_ENOMEM; PB_EIO; PB_ETOOBIG (over 1 GiB);
- * the latched error of a failed write (see pb_txn_begin).
+ * The atom carries the catalog's type id of `type`'s name.  The first put
+ * of a version the catalog does not have registers it (as pb_db_register
+ * does, checked the same way) in THIS transaction: its commit writes the
+ * catalog entries, with no commit of their own; a concurrent registration
+ * may make that commit conflict (PB_ECONFLICT; pb_txn_run retries).
+ * Errors: PB_EINVAL (not a record body, or a malformed `type`);
+ * PB_ENOTFOUND (a pointer field names no atom); PB_ERDONLY; PB_ENOMEM;
+ * PB_ETOOBIG (over 1 GiB); PB_ESCHEMA (the version is breaking against a
+ * cataloged one, pb_errdetail says how); PB_ENOSPC (type ids exhausted);
+ * PB_ECORRUPT; PB_EIO; the latched error of a failed write (see
+ * pb_txn_begin).
  */
 int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
                       const void *body, size_t size, pb_atom_ptr *out);
@@ -394,10 +470,12 @@ int pb_txn_put_record(pb_txn *txn, const pb_record_type *type,
  * transaction ends.  Generated `_load` functions go through
  * pb_txn_load_decoded, which calls this when it decodes privately.
  * Errors: PB_ENOTFOUND (no atom at `ptr`); PB_ECORRUPT (the atom is damaged
- * or is not a record); PB_EIO.  Not checked: that the atom is a record of
- * `type`.  Record atoms carry no per-type id (the catalog maps fingerprints
- * to schema epochs, pb_db_schema_epoch, not to atom type ids), so a REF to
- * a record of another type decodes as far as its fields allow.
+ * or is not a record); PB_ESCHEMA (the atom is a record of another type:
+ * record atoms carry the catalog's type id of their record's name, and
+ * pb_errdetail names both types; or this version of `type` is not
+ * registered and is breaking against a cataloged one); PB_EINVAL (also a
+ * `type` without a name); PB_EIO; PB_ENOMEM.  Records written before type
+ * ids (docs/format.md) are read as any type.
  */
 int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
                        pb_atom_ptr ptr, pb_bytes *body);
@@ -419,26 +497,26 @@ typedef int (*pb_record_decode_fn)(void *rec, const void *data, size_t size,
  * and array items) stays valid until the transaction ends.
  *
  * Records are decoded once and shared through the space's object cache
- * (SPEC 8), under the key (ptr, schema epoch of `type` in this database,
- * pb_db_schema_epoch): *rec is a shallow copy of the cached struct, which
- * the transaction holds until it ends.  A schema change (a new
- * fingerprint) gives a new epoch, so a record decoded under another
- * version of the schema is never returned.  LOADING A RECORD OF A TYPE
- * THIS DATABASE HAS NEVER SEEN REGISTERS THE TYPE: pb_db_schema_epoch
- * commits the new catalog entry, in a transaction of its own, also when
- * `txn` is read-only, and also inside pb_txn_run (on a read-only storage
- * the epoch is local and nothing is written).  Without an epoch (that
- * commit failed), with the cache turned off, and for records of this
- * transaction's own batch (not published yet, so not cacheable), the body
- * is decoded privately into the transaction's arena, as
- * pb_txn_load_record + pb_txn_arena + `decode` would: caching never makes
- * a load fail that would otherwise succeed, except for lack of memory.
+ * (SPEC 8), under the key (ptr, schema epoch of `type` in this database):
+ * *rec is a shallow copy of the cached struct, which the transaction holds
+ * until it ends.  A schema change (a new fingerprint) gives a new epoch,
+ * so a record decoded under another version of the schema is never
+ * returned.  A load never writes: it never registers a type, commits,
+ * syncs or takes the writer lock.  A version the catalog does not have
+ * (never registered by pb_db_register or a put) is checked against the
+ * versions it has (PB_ESCHEMA when breaking) and decoded privately; on a
+ * read-only storage it gets a local epoch and is cached.  Records of this
+ * transaction's own batch (not published yet, so not cacheable), and all
+ * records with the cache turned off, are also decoded privately into the
+ * transaction's arena, as pb_txn_load_record + pb_txn_arena + `decode`
+ * would: caching never makes a load fail that would otherwise succeed,
+ * except for lack of memory.
  *
  * Errors: PB_EINVAL (also rec_size 0, or `decode` NULL); PB_ENOTFOUND (no
  * atom at `ptr`, or the null pointer); PB_ECORRUPT (the atom is damaged or
  * is not a record); PB_EIO; PB_ENOMEM; and whatever `decode` returns (such
- * as PB_ECORRUPT).  Not checked, as for pb_txn_load_record: that the atom
- * is a record of `type`.  On an error *rec may be partly decoded.
+ * as PB_ECORRUPT); PB_ESCHEMA (as for pb_txn_load_record).  On an error
+ * *rec may be partly decoded.
  */
 int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
                         pb_atom_ptr ptr, size_t rec_size,
@@ -511,9 +589,10 @@ int pb_txn_remove(pb_txn *txn, const char *name);
  * grows to 256 us); after 3 conflicts the attempts run under the space's
  * writer lock, which every pb_txn_run of the space then takes too, from
  * begin to the append of the commit (not during its fdatasync), so a hot
- * key cannot starve a caller.  fn may call pb_txn_run again: a nested run
- * on the same thread works under the writer lock its caller holds instead
- * of waiting for it.
+ * key cannot starve a caller.  fn may call pb_txn_run again (so may what
+ * it calls, such as pb_db_register; loads never do): a nested run on the
+ * same thread works under the writer lock its caller holds instead of
+ * waiting for it.
  * Errors: fn's; PB_ECONFLICT (still conflicting after max_retries
  * retries); PB_ERDONLY (a read-only storage); and pb_txn_begin's and
  * pb_txn_commit's.
@@ -522,15 +601,14 @@ int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
                unsigned max_retries);
 
 /**
- * The schema epoch of record type `type` in `db` (SPEC 7): the catalog
- * maps each fingerprint seen to an epoch, the next one (1, 2, ...) for a
- * fingerprint seen for the first time, persisted in a commit of its own; a
- * known fingerprint keeps its epoch.  On a read-only storage an unknown
- * fingerprint gets a local epoch, >= 2^32, never persisted.  Thread-safe.
- * May be called while a transaction of `db` is open, also from inside
- * pb_txn_run's fn (pb_txn_load_decoded does): the registration commit
- * nests; an open writable transaction then merges with it at its commit.
- * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; and pb_txn_commit's.
+ * The schema epoch of record type `type` in `db` (SPEC 7), registering
+ * the type as pb_db_register does when the catalog does not have it: the
+ * catalog maps each fingerprint registered to an epoch, the next one (1,
+ * 2, ...) for a fingerprint seen for the first time, persisted in a commit
+ * of its own; a known fingerprint keeps its epoch (and costs no commit).
+ * On a read-only storage an unknown fingerprint gets a local epoch,
+ * >= 2^32, never persisted.  Thread-safe.  Loads do not call this.
+ * Errors: pb_db_register's.
  */
 int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
                        uint64_t *epoch);

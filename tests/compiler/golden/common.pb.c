@@ -60,8 +60,25 @@ int common_Unit_from_name(const char *s, common_Unit *out) {
 
 /* --- common_Person --- */
 
-const pb_record_type common_Person_type = {"common.Person",
-    common_Person_FINGERPRINT};
+/* The fields of common.Person, as the catalog keeps them to check a schema change. */
+static const pb_record_field common_Person_fields[] = {
+    {.tag = 1,
+     .flags = PB_FIELD_KEY,
+     .name = "name",
+     .type = "string",
+     .default_value = "0:"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "age",
+     .type = "uint32",
+     .default_value = "0"},
+};
+
+const pb_record_type common_Person_type = {
+    .name = "common.Person",
+    .fingerprint = common_Person_FINGERPRINT,
+    .fields = common_Person_fields,
+    .n_fields = 2};
 
 void common_Person_init(common_Person *r) {
   if (!r)
@@ -197,8 +214,26 @@ int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r) {
 
 /* --- common_Gauge --- */
 
-const pb_record_type common_Gauge_type = {"common.Gauge",
-    common_Gauge_FINGERPRINT};
+/* The fields of common.Gauge, as the catalog keeps them to check a schema change. */
+static const pb_record_field common_Gauge_fields[] = {
+    {.tag = 1,
+     .flags = PB_FIELD_KEY,
+     .name = "unit",
+     .type = "common.Unit",
+     .default_value = "0",
+     .enum_values = "UNIT_NONE=0,METER=1,FOOT=2"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "value",
+     .type = "float64",
+     .default_value = "0"},
+};
+
+const pb_record_type common_Gauge_type = {
+    .name = "common.Gauge",
+    .fingerprint = common_Gauge_FINGERPRINT,
+    .fields = common_Gauge_fields,
+    .n_fields = 2};
 
 void common_Gauge_init(common_Gauge *r) {
   if (!r)
@@ -336,8 +371,24 @@ int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r) {
 
 /* --- common_Blob --- */
 
-const pb_record_type common_Blob_type = {"common.Blob",
-    common_Blob_FINGERPRINT};
+/* The fields of common.Blob, as the catalog keeps them to check a schema change. */
+static const pb_record_field common_Blob_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "data",
+     .type = "bytes",
+     .default_value = "0:"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "parts",
+     .type = "string[]"},
+};
+
+const pb_record_type common_Blob_type = {
+    .name = "common.Blob",
+    .fingerprint = common_Blob_FINGERPRINT,
+    .fields = common_Blob_fields,
+    .n_fields = 2};
 
 void common_Blob_init(common_Blob *r) {
   if (!r)
@@ -499,8 +550,25 @@ int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r) {
 
 /* --- common_Vec2 --- */
 
-const pb_record_type common_Vec2_type = {"common.Vec2",
-    common_Vec2_FINGERPRINT};
+/* The fields of common.Vec2, as the catalog keeps them to check a schema change. */
+static const pb_record_field common_Vec2_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "x",
+     .type = "float32",
+     .default_value = "0"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "y",
+     .type = "float32",
+     .default_value = "1"},
+};
+
+const pb_record_type common_Vec2_type = {
+    .name = "common.Vec2",
+    .fingerprint = common_Vec2_FINGERPRINT,
+    .fields = common_Vec2_fields,
+    .n_fields = 2};
 
 void common_Vec2_init(common_Vec2 *r) {
   if (!r)
@@ -634,3 +702,13 @@ int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r) {
   return pb_txn_load_decoded(txn, &common_Vec2_type, ptr, sizeof *r,
                              common_Vec2_decode_any, r);
 }
+
+/* --- The record types of common.pbs --- */
+
+const pb_record_type *const common_record_types[4] = {
+    &common_Person_type,
+    &common_Gauge_type,
+    &common_Blob_type,
+    &common_Vec2_type,
+};
+const size_t common_record_types_count = 4;

@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
-#error "common.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
+#error "common.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -46,7 +46,10 @@ struct common_Person {
 /** The fingerprint of common.Person: XXH3-64 of its canonical form. */
 #define common_Person_FINGERPRINT UINT64_C(0xa8a1d73586ddcd22)
 
-/** Person for the runtime: its schema name "common.Person" and fingerprint. */
+/**
+ * Person for the runtime: its schema name "common.Person", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type common_Person_type;
 
 /**
@@ -129,7 +132,10 @@ struct common_Gauge {
 /** The fingerprint of common.Gauge: XXH3-64 of its canonical form. */
 #define common_Gauge_FINGERPRINT UINT64_C(0xadb7cf192c6de1f2)
 
-/** Gauge for the runtime: its schema name "common.Gauge" and fingerprint. */
+/**
+ * Gauge for the runtime: its schema name "common.Gauge", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type common_Gauge_type;
 
 /**
@@ -208,7 +214,10 @@ struct common_Blob {
 /** The fingerprint of common.Blob: XXH3-64 of its canonical form. */
 #define common_Blob_FINGERPRINT UINT64_C(0xa99f297869e85cc6)
 
-/** Blob for the runtime: its schema name "common.Blob" and fingerprint. */
+/**
+ * Blob for the runtime: its schema name "common.Blob", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type common_Blob_type;
 
 /**
@@ -293,7 +302,10 @@ struct common_Vec2 {
 /** The fingerprint of common.Vec2: XXH3-64 of its canonical form. */
 #define common_Vec2_FINGERPRINT UINT64_C(0xcf8608b7b1c6b35b)
 
-/** Vec2 for the runtime: its schema name "common.Vec2" and fingerprint. */
+/**
+ * Vec2 for the runtime: its schema name "common.Vec2", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type common_Vec2_type;
 
 /**
@@ -360,6 +372,14 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out);
  * or r).
  */
 int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r);
+
+/**
+ * The record types of common.pbs, in source order, for pb_db_open_types and
+ * pb_db_register: registering them checks each against the versions
+ * the database's catalog has (PB_ESCHEMA when a change is breaking).
+ */
+extern const pb_record_type *const common_record_types[];
+extern const size_t common_record_types_count;
 
 #ifdef __cplusplus
 }

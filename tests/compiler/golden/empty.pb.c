@@ -2,3 +2,8 @@
 #include "empty.pb.h"
 
 #include <string.h>
+
+/* --- The record types of empty.pbs --- */
+
+const pb_record_type *const record_types[1] = {NULL};
+const size_t record_types_count = 0;

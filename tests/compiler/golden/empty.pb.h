@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
-#error "empty.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
+#error "empty.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -14,6 +14,14 @@ extern "C" {
 
 /** The fingerprint of empty.pbs as a whole (its records and enums). */
 #define EMPTY_PB_FINGERPRINT UINT64_C(0x2d06800538d394c2)
+
+/**
+ * The record types of empty.pbs, in source order, for pb_db_open_types and
+ * pb_db_register: registering them checks each against the versions
+ * the database's catalog has (PB_ESCHEMA when a change is breaking).
+ */
+extern const pb_record_type *const record_types[];
+extern const size_t record_types_count;
 
 #ifdef __cplusplus
 }

@@ -83,8 +83,43 @@ int shop_enums_Size_from_name(const char *s, shop_enums_Size *out) {
 
 /* --- shop_enums_Order --- */
 
-const pb_record_type shop_enums_Order_type = {"shop.enums.Order",
-    shop_enums_Order_FINGERPRINT};
+/* The fields of shop.enums.Order, as the catalog keeps them to check a schema change. */
+static const pb_record_field shop_enums_Order_fields[] = {
+    {.tag = 1,
+     .flags = PB_FIELD_KEY,
+     .name = "id",
+     .type = "uint32",
+     .default_value = "0"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "status",
+     .type = "shop.enums.Status",
+     .default_value = "0",
+     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1"},
+    {.tag = 3,
+     .flags = 0,
+     .name = "size",
+     .type = "shop.enums.Size",
+     .default_value = "100",
+     .enum_values = "SMALL=0,LARGE=100"},
+    {.tag = 4,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "previous",
+     .type = "shop.enums.Status",
+     .default_value = "0",
+     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1"},
+    {.tag = 5,
+     .flags = 0,
+     .name = "history",
+     .type = "shop.enums.Status[]",
+     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1"},
+};
+
+const pb_record_type shop_enums_Order_type = {
+    .name = "shop.enums.Order",
+    .fingerprint = shop_enums_Order_FINGERPRINT,
+    .fields = shop_enums_Order_fields,
+    .n_fields = 5};
 
 void shop_enums_Order_init(shop_enums_Order *r) {
   if (!r)
@@ -289,3 +324,10 @@ int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r) {
   return pb_txn_load_decoded(txn, &shop_enums_Order_type, ptr, sizeof *r,
                              shop_enums_Order_decode_any, r);
 }
+
+/* --- The record types of enums.pbs --- */
+
+const pb_record_type *const shop_enums_record_types[1] = {
+    &shop_enums_Order_type,
+};
+const size_t shop_enums_record_types_count = 1;

@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
-#error "enums.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
+#error "enums.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -64,7 +64,10 @@ struct shop_enums_Order {
 /** The fingerprint of shop.enums.Order: XXH3-64 of its canonical form. */
 #define shop_enums_Order_FINGERPRINT UINT64_C(0x7f5adda5b1f2201c)
 
-/** Order for the runtime: its schema name "shop.enums.Order" and fingerprint. */
+/**
+ * Order for the runtime: its schema name "shop.enums.Order", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type shop_enums_Order_type;
 
 /**
@@ -135,6 +138,14 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
  * or r).
  */
 int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r);
+
+/**
+ * The record types of enums.pbs, in source order, for pb_db_open_types and
+ * pb_db_register: registering them checks each against the versions
+ * the database's catalog has (PB_ESCHEMA when a change is breaking).
+ */
+extern const pb_record_type *const shop_enums_record_types[];
+extern const size_t shop_enums_record_types_count;
 
 #ifdef __cplusplus
 }

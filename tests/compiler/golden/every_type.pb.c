@@ -64,8 +64,25 @@ int every_Color_from_name(const char *s, every_Color *out) {
 
 /* --- every_Point --- */
 
-const pb_record_type every_Point_type = {"every.Point",
-    every_Point_FINGERPRINT};
+/* The fields of every.Point, as the catalog keeps them to check a schema change. */
+static const pb_record_field every_Point_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "x",
+     .type = "float64",
+     .default_value = "0"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "y",
+     .type = "float64",
+     .default_value = "0"},
+};
+
+const pb_record_type every_Point_type = {
+    .name = "every.Point",
+    .fingerprint = every_Point_FINGERPRINT,
+    .fields = every_Point_fields,
+    .n_fields = 2};
 
 void every_Point_init(every_Point *r) {
   if (!r)
@@ -201,7 +218,25 @@ int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
 
 /* --- every_Node --- */
 
-const pb_record_type every_Node_type = {"every.Node", every_Node_FINGERPRINT};
+/* The fields of every.Node, as the catalog keeps them to check a schema change. */
+static const pb_record_field every_Node_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "label",
+     .type = "string",
+     .default_value = "0:"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "children",
+     .type = "every.Node[]",
+     .embedded = &every_Node_type},
+};
+
+const pb_record_type every_Node_type = {
+    .name = "every.Node",
+    .fingerprint = every_Node_FINGERPRINT,
+    .fields = every_Node_fields,
+    .n_fields = 2};
 
 void every_Node_init(every_Node *r) {
   if (!r)
@@ -376,8 +411,226 @@ int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r) {
 
 /* --- every_Everything --- */
 
-const pb_record_type every_Everything_type = {"every.Everything",
-    every_Everything_FINGERPRINT};
+/* The fields of every.Everything, as the catalog keeps them to check a schema change. */
+static const pb_record_field every_Everything_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "b",
+     .type = "bool",
+     .default_value = "true"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "i8",
+     .type = "int8",
+     .default_value = "-8"},
+    {.tag = 3,
+     .flags = 0,
+     .name = "i16",
+     .type = "int16",
+     .default_value = "0"},
+    {.tag = 4,
+     .flags = 0,
+     .name = "i32",
+     .type = "int32",
+     .default_value = "-2147483648"},
+    {.tag = 5,
+     .flags = 0,
+     .name = "i64",
+     .type = "int64",
+     .default_value = "-9223372036854775808"},
+    {.tag = 6,
+     .flags = 0,
+     .name = "u8",
+     .type = "uint8",
+     .default_value = "255"},
+    {.tag = 7,
+     .flags = 0,
+     .name = "u16",
+     .type = "uint16",
+     .default_value = "0"},
+    {.tag = 8,
+     .flags = 0,
+     .name = "u32",
+     .type = "uint32",
+     .default_value = "4294967295"},
+    {.tag = 9,
+     .flags = 0,
+     .name = "u64",
+     .type = "uint64",
+     .default_value = "18446744073709551615"},
+    {.tag = 10,
+     .flags = 0,
+     .name = "f32",
+     .type = "float32",
+     .default_value = "1.5"},
+    {.tag = 11,
+     .flags = 0,
+     .name = "f64",
+     .type = "float64",
+     .default_value = "-0"},
+    {.tag = 12,
+     .flags = 0,
+     .name = "s",
+     .type = "string",
+     .default_value = "7:h\"i\n\?\?/"},
+    {.tag = 13,
+     .flags = 0,
+     .name = "by",
+     .type = "bytes",
+     .default_value = "2:\000\377"},
+    {.tag = 14,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "opt_i32",
+     .type = "int32",
+     .default_value = "0"},
+    {.tag = 15,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "opt_s",
+     .type = "string",
+     .default_value = "0:"},
+    {.tag = 16,
+     .flags = 0,
+     .name = "color",
+     .type = "every.Color",
+     .default_value = "1",
+     .enum_values = "RED=0,GREEN=1,BLUE=-2"},
+    {.tag = 17,
+     .flags = 0,
+     .name = "unit",
+     .type = "common.Unit",
+     .default_value = "0",
+     .enum_values = "UNIT_NONE=0,METER=1,FOOT=2"},
+    {.tag = 18,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "opt_color",
+     .type = "every.Color",
+     .default_value = "0",
+     .enum_values = "RED=0,GREEN=1,BLUE=-2"},
+    {.tag = 19,
+     .flags = 0,
+     .name = "where",
+     .type = "every.Point",
+     .embedded = &every_Point_type},
+    {.tag = 20,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "maybe_where",
+     .type = "every.Point",
+     .embedded = &every_Point_type},
+    {.tag = 21,
+     .flags = 0,
+     .name = "v",
+     .type = "common.Vec2",
+     .embedded = &common_Vec2_type},
+    {.tag = 22,
+     .flags = 0,
+     .name = "ints",
+     .type = "int32[]"},
+    {.tag = 23,
+     .flags = 0,
+     .name = "flags",
+     .type = "bool[]"},
+    {.tag = 24,
+     .flags = 0,
+     .name = "doubles",
+     .type = "float64[]"},
+    {.tag = 25,
+     .flags = 0,
+     .name = "colors",
+     .type = "every.Color[]",
+     .enum_values = "RED=0,GREEN=1,BLUE=-2"},
+    {.tag = 26,
+     .flags = 0,
+     .name = "names",
+     .type = "string[]"},
+    {.tag = 27,
+     .flags = 0,
+     .name = "blobs",
+     .type = "bytes[]"},
+    {.tag = 28,
+     .flags = 0,
+     .name = "points",
+     .type = "every.Point[]",
+     .embedded = &every_Point_type},
+    {.tag = 29,
+     .flags = 0,
+     .name = "vecs",
+     .type = "common.Vec2[]",
+     .embedded = &common_Vec2_type},
+    {.tag = 30,
+     .flags = 0,
+     .name = "owner",
+     .type = "ref<common.Person>"},
+    {.tag = 31,
+     .flags = 0,
+     .name = "gauge",
+     .type = "ref<common.Gauge>"},
+    {.tag = 32,
+     .flags = 0,
+     .name = "blob",
+     .type = "ref<common.Blob>"},
+    {.tag = 33,
+     .flags = 0,
+     .name = "parent",
+     .type = "ref<every.Everything>"},
+    {.tag = 34,
+     .flags = 0,
+     .name = "path",
+     .type = "list<every.Point>"},
+    {.tag = 35,
+     .flags = 0,
+     .name = "tags",
+     .type = "set<string>"},
+    {.tag = 36,
+     .flags = 0,
+     .name = "scores",
+     .type = "map<string,float64>"},
+    {.tag = 37,
+     .flags = 0,
+     .name = "notes",
+     .type = "map<int64,string>"},
+    {.tag = 38,
+     .flags = 0,
+     .name = "blob_refs",
+     .type = "ref<common.Blob>[]"},
+    {.tag = 39,
+     .flags = 0,
+     .name = "tree",
+     .type = "every.Node",
+     .embedded = &every_Node_type},
+    {.tag = 40,
+     .flags = PB_FIELD_KEY,
+     .name = "id",
+     .type = "uint64",
+     .default_value = "0"},
+    {.tag = 43,
+     .flags = 0,
+     .name = "floats",
+     .type = "float32[]"},
+    {.tag = 44,
+     .flags = 0,
+     .name = "counts",
+     .type = "uint64[]"},
+    {.tag = 45,
+     .flags = 0,
+     .name = "units",
+     .type = "common.Unit[]",
+     .enum_values = "UNIT_NONE=0,METER=1,FOOT=2"},
+    {.tag = 536870911,
+     .flags = 0,
+     .name = "far",
+     .type = "int64",
+     .default_value = "0"},
+};
+
+static const uint32_t every_Everything_reserved[] = {41, 42};
+
+const pb_record_type every_Everything_type = {
+    .name = "every.Everything",
+    .fingerprint = every_Everything_FINGERPRINT,
+    .fields = every_Everything_fields,
+    .n_fields = 44,
+    .reserved = every_Everything_reserved,
+    .n_reserved = 2};
 
 void every_Everything_init(every_Everything *r) {
   if (!r)
@@ -1170,8 +1423,21 @@ int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r) {
 
 /* --- every_Renamed --- */
 
-const pb_record_type every_Renamed_type = {"every.Renamed",
-    every_Renamed_FINGERPRINT};
+/* The fields of every.Renamed, as the catalog keeps them to check a schema change. */
+static const pb_record_field every_Renamed_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "n",
+     .type = "uint32",
+     .default_value = "0"},
+};
+
+const pb_record_type every_Renamed_type = {
+    .name = "every.Renamed",
+    .fingerprint = every_Renamed_FINGERPRINT,
+    .fields = every_Renamed_fields,
+    .n_fields = 1,
+    .renamed_from = "every.Old"};
 
 void every_Renamed_init(every_Renamed *r) {
   if (!r)
@@ -1298,8 +1564,9 @@ int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r) {
 
 /* --- every_Empty --- */
 
-const pb_record_type every_Empty_type = {"every.Empty",
-    every_Empty_FINGERPRINT};
+const pb_record_type every_Empty_type = {
+    .name = "every.Empty",
+    .fingerprint = every_Empty_FINGERPRINT};
 
 void every_Empty_init(every_Empty *r) {
   if (!r)
@@ -1406,3 +1673,14 @@ int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r) {
   return pb_txn_load_decoded(txn, &every_Empty_type, ptr, sizeof *r,
                              every_Empty_decode_any, r);
 }
+
+/* --- The record types of every_type.pbs --- */
+
+const pb_record_type *const every_record_types[5] = {
+    &every_Point_type,
+    &every_Node_type,
+    &every_Everything_type,
+    &every_Renamed_type,
+    &every_Empty_type,
+};
+const size_t every_record_types_count = 5;

@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
-#error "every_type.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
+#error "every_type.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
 #endif
 
 #include "common.pb.h"
@@ -55,7 +55,10 @@ struct every_Point {
 /** The fingerprint of every.Point: XXH3-64 of its canonical form. */
 #define every_Point_FINGERPRINT UINT64_C(0x55eef996b036c9c0)
 
-/** Point for the runtime: its schema name "every.Point" and fingerprint. */
+/**
+ * Point for the runtime: its schema name "every.Point", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type every_Point_type;
 
 /**
@@ -134,7 +137,10 @@ struct every_Node {
 /** The fingerprint of every.Node: XXH3-64 of its canonical form. */
 #define every_Node_FINGERPRINT UINT64_C(0x29545ddf11a1ec0d)
 
-/** Node for the runtime: its schema name "every.Node" and fingerprint. */
+/**
+ * Node for the runtime: its schema name "every.Node", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type every_Node_type;
 
 /**
@@ -276,7 +282,10 @@ struct every_Everything {
 /** The fingerprint of every.Everything: XXH3-64 of its canonical form. */
 #define every_Everything_FINGERPRINT UINT64_C(0xd81b97c7fa9d2c5a)
 
-/** Everything for the runtime: its schema name "every.Everything" and fingerprint. */
+/**
+ * Everything for the runtime: its schema name "every.Everything", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type every_Everything_type;
 
 /**
@@ -362,7 +371,10 @@ struct every_Renamed {
 /** The fingerprint of every.Renamed: XXH3-64 of its canonical form. */
 #define every_Renamed_FINGERPRINT UINT64_C(0xaf5e2c5f3c978fcf)
 
-/** Renamed for the runtime: its schema name "every.Renamed" and fingerprint. */
+/**
+ * Renamed for the runtime: its schema name "every.Renamed", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type every_Renamed_type;
 
 /**
@@ -443,7 +455,10 @@ struct every_Empty {
 /** The fingerprint of every.Empty: XXH3-64 of its canonical form. */
 #define every_Empty_FINGERPRINT UINT64_C(0x108d9baa661276c0)
 
-/** Empty for the runtime: its schema name "every.Empty" and fingerprint. */
+/**
+ * Empty for the runtime: its schema name "every.Empty", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type every_Empty_type;
 
 /**
@@ -510,6 +525,14 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out);
  * or r).
  */
 int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r);
+
+/**
+ * The record types of every_type.pbs, in source order, for pb_db_open_types and
+ * pb_db_register: registering them checks each against the versions
+ * the database's catalog has (PB_ESCHEMA when a change is breaking).
+ */
+extern const pb_record_type *const every_record_types[];
+extern const size_t every_record_types_count;
 
 #ifdef __cplusplus
 }

@@ -16,8 +16,80 @@ static int scalars_Options_verify_at(const uint8_t *data, size_t size,
 
 /* --- scalars_Scalars --- */
 
-const pb_record_type scalars_Scalars_type = {"scalars.Scalars",
-    scalars_Scalars_FINGERPRINT};
+/* The fields of scalars.Scalars, as the catalog keeps them to check a schema change. */
+static const pb_record_field scalars_Scalars_fields[] = {
+    {.tag = 1,
+     .flags = 0,
+     .name = "b",
+     .type = "bool",
+     .default_value = "false"},
+    {.tag = 2,
+     .flags = 0,
+     .name = "i8",
+     .type = "int8",
+     .default_value = "0"},
+    {.tag = 3,
+     .flags = 0,
+     .name = "i16",
+     .type = "int16",
+     .default_value = "0"},
+    {.tag = 4,
+     .flags = 0,
+     .name = "i32",
+     .type = "int32",
+     .default_value = "0"},
+    {.tag = 5,
+     .flags = 0,
+     .name = "i64",
+     .type = "int64",
+     .default_value = "0"},
+    {.tag = 6,
+     .flags = 0,
+     .name = "u8",
+     .type = "uint8",
+     .default_value = "0"},
+    {.tag = 7,
+     .flags = 0,
+     .name = "u16",
+     .type = "uint16",
+     .default_value = "0"},
+    {.tag = 8,
+     .flags = 0,
+     .name = "u32",
+     .type = "uint32",
+     .default_value = "0"},
+    {.tag = 9,
+     .flags = 0,
+     .name = "u64",
+     .type = "uint64",
+     .default_value = "0"},
+    {.tag = 10,
+     .flags = 0,
+     .name = "f32",
+     .type = "float32",
+     .default_value = "0"},
+    {.tag = 11,
+     .flags = 0,
+     .name = "f64",
+     .type = "float64",
+     .default_value = "0"},
+    {.tag = 12,
+     .flags = 0,
+     .name = "s",
+     .type = "string",
+     .default_value = "0:"},
+    {.tag = 13,
+     .flags = 0,
+     .name = "by",
+     .type = "bytes",
+     .default_value = "0:"},
+};
+
+const pb_record_type scalars_Scalars_type = {
+    .name = "scalars.Scalars",
+    .fingerprint = scalars_Scalars_FINGERPRINT,
+    .fields = scalars_Scalars_fields,
+    .n_fields = 13};
 
 void scalars_Scalars_init(scalars_Scalars *r) {
   if (!r)
@@ -254,8 +326,64 @@ int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r) {
 
 /* --- scalars_Options --- */
 
-const pb_record_type scalars_Options_type = {"scalars.Options",
-    scalars_Options_FINGERPRINT};
+/* The fields of scalars.Options, as the catalog keeps them to check a schema change. */
+static const pb_record_field scalars_Options_fields[] = {
+    {.tag = 1,
+     .flags = PB_FIELD_KEY,
+     .name = "id",
+     .type = "uint64",
+     .default_value = "0"},
+    {.tag = 2,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "maybe",
+     .type = "bool",
+     .default_value = "false"},
+    {.tag = 3,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "due",
+     .type = "int64",
+     .default_value = "0"},
+    {.tag = 4,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "ratio",
+     .type = "float64",
+     .default_value = "0.5"},
+    {.tag = 5,
+     .flags = PB_FIELD_OPTIONAL,
+     .name = "note",
+     .type = "string",
+     .default_value = "0:"},
+    {.tag = 6,
+     .flags = 0,
+     .name = "on",
+     .type = "bool",
+     .default_value = "true"},
+    {.tag = 7,
+     .flags = 0,
+     .name = "level",
+     .type = "int32",
+     .default_value = "-3"},
+    {.tag = 8,
+     .flags = 0,
+     .name = "zero",
+     .type = "float32",
+     .default_value = "0"},
+    {.tag = 9,
+     .flags = 0,
+     .name = "greeting",
+     .type = "string",
+     .default_value = "5:hello"},
+};
+
+static const uint32_t scalars_Options_reserved[] = {10, 11, 12};
+
+const pb_record_type scalars_Options_type = {
+    .name = "scalars.Options",
+    .fingerprint = scalars_Options_FINGERPRINT,
+    .fields = scalars_Options_fields,
+    .n_fields = 9,
+    .reserved = scalars_Options_reserved,
+    .n_reserved = 3};
 
 void scalars_Options_init(scalars_Options *r) {
   if (!r)
@@ -461,3 +589,11 @@ int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r) {
   return pb_txn_load_decoded(txn, &scalars_Options_type, ptr, sizeof *r,
                              scalars_Options_decode_any, r);
 }
+
+/* --- The record types of scalars.pbs --- */
+
+const pb_record_type *const scalars_record_types[2] = {
+    &scalars_Scalars_type,
+    &scalars_Options_type,
+};
+const size_t scalars_record_types_count = 2;

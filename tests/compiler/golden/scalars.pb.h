@@ -4,8 +4,8 @@
 
 #include <protobase/protobase.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 4
-#error "scalars.pb.h was generated for ProtoBase generated-code ABI 4; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
+#error "scalars.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -39,7 +39,10 @@ struct scalars_Scalars {
 /** The fingerprint of scalars.Scalars: XXH3-64 of its canonical form. */
 #define scalars_Scalars_FINGERPRINT UINT64_C(0xdcd8b8afb51969bc)
 
-/** Scalars for the runtime: its schema name "scalars.Scalars" and fingerprint. */
+/**
+ * Scalars for the runtime: its schema name "scalars.Scalars", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type scalars_Scalars_type;
 
 /**
@@ -129,7 +132,10 @@ struct scalars_Options {
 /** The fingerprint of scalars.Options: XXH3-64 of its canonical form. */
 #define scalars_Options_FINGERPRINT UINT64_C(0xb4cca30b4ad2b1da)
 
-/** Options for the runtime: its schema name "scalars.Options" and fingerprint. */
+/**
+ * Options for the runtime: its schema name "scalars.Options", fingerprint, and
+ * field layout (which the catalog keeps to check schema changes).
+ */
 extern const pb_record_type scalars_Options_type;
 
 /**
@@ -197,6 +203,14 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
  * or r).
  */
 int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r);
+
+/**
+ * The record types of scalars.pbs, in source order, for pb_db_open_types and
+ * pb_db_register: registering them checks each against the versions
+ * the database's catalog has (PB_ESCHEMA when a change is breaking).
+ */
+extern const pb_record_type *const scalars_record_types[];
+extern const size_t scalars_record_types_count;
 
 #ifdef __cplusplus
 }
