@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cache/cache_int.h"
+#include "util/errdetail.h"
 
 #define PB__TABLE_MIN 64u /* initial buckets */
 
@@ -268,14 +269,14 @@ struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
 
 /* --- checks (tests) --- */
 
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "cache check, shard %u: ", index);                  \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fputc('\n', stderr);                                                 \
-      return PB_ECORRUPT;                                                  \
-    }                                                                      \
+#define CHECK(cond, ...)                                            \
+  do {                                                              \
+    if (!(cond)) {                                                  \
+      fprintf(stderr, "cache check, shard %u: ", index);            \
+      fprintf(stderr, __VA_ARGS__);                                 \
+      fputc('\n', stderr);                                          \
+      return PB__CORRUPT("cache shard %u invariant broken", index); \
+    }                                                               \
   } while (0)
 
 int pb__shard_check(pb__cache_shard *sh, pb__cache *c, unsigned index) {

@@ -7,6 +7,7 @@
 #include <assert.h>
 
 #include "collections/dict_int.h"
+#include "util/errdetail.h"
 
 typedef struct check_ctx {
   pb__dict *d;   /* the dictionary */
@@ -38,18 +39,31 @@ static int check_node(check_ctx *c, pb__dnode *node, const pb__dbounds *b,
 static int check_kids(check_ctx *c, pb__dnode *node, const pb__dbounds *b) {
   for (size_t i = 0; i < node->n; i++) {
     pb__dkid *k = &node->kids[i];
-    if (i > 0 && !in_bounds(b, k->key, true)) return PB_ECORRUPT;
+    if (i > 0 && !in_bounds(b, k->key, true))
+      return PB__CORRUPT("dict check: level %u, separator %zu out of bounds",
+                         node->level, i);
     if (i > 1 && pb__dict_key_cmp(node->kids[i - 1].key, k->key) >= 0)
-      return PB_ECORRUPT;
-    if (!k->node && pb_atom_ptr_is_null(k->ptr)) return PB_ECORRUPT;
+      return PB__CORRUPT("dict check: level %u, separator %zu not ascending",
+                         node->level, i);
+    if (!k->node && pb_atom_ptr_is_null(k->ptr))
+      return PB__CORRUPT(
+          "dict check: level %u, child %zu has no node and no pointer",
+          node->level, i);
     int rc = pb__dict_load_kid(c->d, node, b, i);
     if (rc != PB_OK) return rc;
-    if (k->node->level + 1 != node->level) return PB_ECORRUPT;
+    if (k->node->level + 1 != node->level)
+      return PB__CORRUPT("dict check: " PB__ATOM_FMT
+                         ", child %zu is at level %u under level %u",
+                         PB__ATOM_ARGS(k->ptr), i, k->node->level, node->level);
     pb__dbounds kb;
     pb__dict_kid_bounds(node, b, i, &kb);
     uint64_t t;
     if ((rc = check_node(c, k->node, &kb, false, &t)) != PB_OK) return rc;
-    if (t != k->count) return PB_ECORRUPT;
+    if (t != k->count)
+      return PB__CORRUPT("dict check: " PB__ATOM_FMT
+                         ", child %zu holds %" PRIu64
+                         " keys, its parent says %" PRIu64,
+                         PB__ATOM_ARGS(k->ptr), i, t, k->count);
   }
   return PB_OK;
 }
@@ -58,15 +72,20 @@ static int check_kids(check_ctx *c, pb__dnode *node, const pb__dbounds *b) {
 static int check_node(check_ctx *c, pb__dnode *node, const pb__dbounds *b,
                       bool root, uint64_t *total) {
   assert(node->level < PB__COLL_MAX_DEPTH);
-  if (!size_ok(c, node, root)) return PB_ECORRUPT;
-  if ((node->level == 0) != (node->ents != NULL)) return PB_ECORRUPT;
+  if (!size_ok(c, node, root))
+    return PB__CORRUPT("dict check: level %u, %zu entries: bad size",
+                       node->level, node->n);
+  if ((node->level == 0) != (node->ents != NULL))
+    return PB__CORRUPT("dict check: level %u, leaf and entries disagree",
+                       node->level);
   if (node->level == 0) {
     for (size_t i = 0; i < node->n; i++) {
       pb_str k = node->ents[i].key;
       if (!in_bounds(b, k, false) || pb__dict_check_key(k) != PB_OK)
-        return PB_ECORRUPT;
+        return PB__CORRUPT("dict check: leaf key %zu out of bounds or invalid",
+                           i);
       if (i > 0 && pb__dict_key_cmp(node->ents[i - 1].key, k) >= 0)
-        return PB_ECORRUPT;
+        return PB__CORRUPT("dict check: leaf key %zu not ascending", i);
     }
   } else {
     int rc = check_kids(c, node, b);
@@ -85,5 +104,10 @@ int pb__dict_verify(pb__dict *d, bool strict) {
   uint64_t total;
   if ((rc = check_node(&c, d->root.node, &open, true, &total)) != PB_OK)
     return rc;
-  return total == d->root.count ? PB_OK : PB_ECORRUPT;
+  return total == d->root.count
+             ? PB_OK
+             : PB__CORRUPT("dict check: " PB__ATOM_FMT
+                           " (dict root) holds %" PRIu64
+                           " keys, the handle says %" PRIu64,
+                           PB__ATOM_ARGS(d->root.ptr), total, d->root.count);
 }

@@ -26,6 +26,7 @@
 
 #include "txn/space.h"
 #include "txn/tcoll.h"
+#include "util/errdetail.h"
 
 static const pb_str catalog_name = {"\0catalog", 8};
 
@@ -50,7 +51,11 @@ static int register_fn(pb_txn *txn, void *arg) {
   if (rc == PB_OK) rc = pb__hash_get(cat->c.h, &key, &v);
   if (rc == PB_OK) {
     a->epoch = v.as.u;
-    return v.kind == PB_VALUE_UINT ? PB_OK : PB_ECORRUPT;
+    return v.kind == PB_VALUE_UINT
+               ? PB_OK
+               : PB__CORRUPT("the catalog entry for fingerprint %016" PRIx64
+                             " is not a UINT",
+                             a->fingerprint);
   }
   if (rc != PB_ENOTFOUND) return rc;
   pb_value last_key = {.kind = PB_VALUE_NULL}, last;
@@ -58,7 +63,8 @@ static int register_fn(pb_txn *txn, void *arg) {
   uint64_t next = 1;
   if (rc == PB_OK) {
     if (last.kind != PB_VALUE_UINT || last.as.u == UINT64_MAX)
-      return PB_ECORRUPT;
+      return PB__CORRUPT(
+          "the catalog's last epoch is not a UINT below the maximum");
     next = last.as.u + 1;
   } else if (rc != PB_ENOTFOUND) {
     return rc;
@@ -81,7 +87,9 @@ static int lookup(pb_db *db, uint64_t fp, uint64_t *epoch) {
                         &cat);
   pb_value key = {.kind = PB_VALUE_UINT, .as.u = fp}, v;
   if (rc == PB_OK) rc = pb__hash_get(cat->c.h, &key, &v);
-  if (rc == PB_OK && v.kind != PB_VALUE_UINT) rc = PB_ECORRUPT;
+  if (rc == PB_OK && v.kind != PB_VALUE_UINT)
+    rc = PB__CORRUPT(
+        "the catalog entry for fingerprint %016" PRIx64 " is not a UINT", fp);
   if (rc == PB_OK) *epoch = v.as.u;
   pb_txn_abort(txn);
   return rc;

@@ -35,6 +35,7 @@
 #include "atom/arena.h"
 #include "atom/atom.h"
 #include "txn/txn_int.h"
+#include "util/errdetail.h"
 
 /* The first arena block of a cached record: its body's size, which is
  * about what its arrays take, so a small record wastes little. */
@@ -74,7 +75,8 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
   pb_bytes body;
   int rc = pb__atom_parse(atom, &type_id, &body);
   if (rc != PB_OK) return rc;
-  if (type_id < PB__TYPE_RECORD_MIN) return PB_ECORRUPT;
+  if (type_id < PB__TYPE_RECORD_MIN)
+    return PB__CORRUPT("atom type id %" PRIu32 " is not a record's", type_id);
   size_t size = offsetof(rec_obj, rec) + c->rec_size;
   rec_obj *r = malloc(size);
   if (!r) return PB_ENOMEM;
@@ -86,7 +88,10 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
     return rc;
   }
   size_t empty = pb__arena_footprint(r->arena);
+  unsigned long details = pb__errdetail_count();
   rc = c->decode(r->rec, body.ptr, body.len, r->arena);
+  if (rc == PB_ECORRUPT && pb__errdetail_count() == details) /* no detail */
+    rc = PB__CORRUPT("the record's decoder rejects its body");
   if (rc != PB_OK) {
     pb_arena_destroy(r->arena);
     free(r);
@@ -129,8 +134,9 @@ int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
   uint32_t type_id;
   int rc = pb__txn_read(txn, ptr, &atom);
   if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
-  if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
-  return rc;
+  if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN)
+    rc = PB__CORRUPT("atom type id %" PRIu32 " is not a record's", type_id);
+  return pb__errdetail_atom(rc, ptr, "record");
 }
 
 /* Through the object cache: PB_OK with *rec filled, or an error after
@@ -172,7 +178,13 @@ int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
   pb_arena *arena;
   int rc = pb_txn_load_record(txn, type, ptr, &body);
   if (rc == PB_OK) rc = pb_txn_arena(txn, &arena);
-  if (rc == PB_OK) rc = decode(rec, body.ptr, body.len, arena);
+  if (rc == PB_OK) {
+    unsigned long details = pb__errdetail_count();
+    rc = decode(rec, body.ptr, body.len, arena);
+    if (rc == PB_ECORRUPT && pb__errdetail_count() == details) /* none */
+      rc = PB__CORRUPT("the record's decoder rejects its body");
+    rc = pb__errdetail_atom(rc, ptr, "record");
+  }
   return rc;
 }
 
