@@ -635,3 +635,7 @@ int pb_packed_check(const pb_field *f, pb_check kind, size_t *count,
                  : PB__CORRUPT("field %u: packed element %zu is truncated",
                                f->tag, *count);
 }
+
+int pb_wire_too_deep(void) {
+  return PB__CORRUPT("records nested deeper than %d levels", PB_WIRE_MAX_DEPTH);
+}

@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -970,7 +972,7 @@ static void test_bitflip_sweep(void **state) {
       } else {
         if (rc != PB_ECORRUPT)
           print_error("flip at %s:%zu: %s\n", name, off, pb_errname(rc));
-        assert_int_equal(rc, PB_ECORRUPT);
+        assert_corrupt_rc(rc, PB_AT_FILE);
         char where[48];
         snprintf(where, sizeof where, "offset %" PRIu64, fr[k].start);
         if (strstr(msg, name) == NULL || strstr(msg, where) == NULL)
