@@ -79,6 +79,17 @@ static inline bool pb_test_detail_ok(pb_test_where where) {
 /* Empties this thread's detail, so that a stale one cannot pass a check. */
 static inline void pb_test_detail_clear(void) { pb__errdetail_set(""); }
 
+/* For the fuzzers: false when `rc` is PB_ECORRUPT without a detail of form
+ * `where`; then empties the detail for the next call's check. */
+static inline bool pb_test_corrupt_ok(int rc, pb_test_where where) {
+  bool ok = rc != PB_ECORRUPT || pb_test_detail_ok(where);
+  if (!ok)
+    fprintf(stderr, "PB_ECORRUPT with detail \"%s\" (wanted form %d)\n",
+            pb_errdetail(), (int)where);
+  pb_test_detail_clear();
+  return ok;
+}
+
 /* Asserts that `rc` is PB_ECORRUPT with a detail of form `where`. */
 #define assert_corrupt_rc(rc, where)                                   \
   do {                                                                 \
@@ -95,5 +106,21 @@ static inline void pb_test_detail_clear(void) { pb__errdetail_set(""); }
     pb_test_detail_clear();         \
     assert_corrupt_rc((expr), where); \
   } while (0)
+
+#ifdef fail_msg /* cmocka */
+/* Fails the test when `rc` is PB_ECORRUPT without a detail of form
+ * `where`; returns rc. */
+static inline int pb_test_check_rc(int rc, pb_test_where where) {
+  if (rc == PB_ECORRUPT && !pb_test_detail_ok(where))
+    fail_msg("PB_ECORRUPT with detail \"%s\" (wanted form %d)",
+             pb_errdetail(), (int)where);
+  return rc;
+}
+
+/* Evaluates the call `expr` on an emptied detail and gives its code,
+ * failing the test on a PB_ECORRUPT without a detail of form `where`. */
+#define pb_test_checked(expr, where) \
+  (pb_test_detail_clear(), pb_test_check_rc((expr), (where)))
+#endif
 
 #endif /* PB_TEST_CORRUPT_DETAIL_H */

@@ -277,7 +277,8 @@ static void every_truncation_is_corrupt_or_clean(void **state) {
     assert_non_null(p);
     memcpy(p, a.ptr, cut);
     size_t n = 0;
-    int rc = pb__atom_refs((pb_bytes){p, cut}, count_ptrs, &n);
+    int rc = pb_test_checked(pb__atom_refs((pb_bytes){p, cut}, count_ptrs, &n),
+                             PB_AT_SOURCE);
     assert_true(rc == PB_OK || rc == PB_ECORRUPT);
     assert_true(n <= 7);
     if (rc == PB_OK) clean++;
@@ -388,7 +389,8 @@ static void malformed_atoms_are_rejected(void **state) {
   for (uint8_t t = 0; t < PB__TYPE_RECORD_MIN; t++) {
     const uint8_t node[] = {1, t, 0}; /* a node of no values */
     bool is_node = t >= PB__TYPE_NODE_FIRST && t <= PB__TYPE_NODE_LAST;
-    assert_int_equal(walk((pb_bytes){node, 3}, &f),
+    assert_int_equal(pb_test_checked(walk((pb_bytes){node, 3}, &f),
+                                     PB_AT_SOURCE),
                      is_node ? PB_OK : PB_ECORRUPT); /* 0, 1, 8..15 */
   }
   const uint8_t reserved8[] = {1, 8, 0};

@@ -339,8 +339,9 @@ static int verify_and_decode(const uint8_t *p, size_t n, pb_arena *arena,
                              every_Everything *out) {
   uint8_t *c = exact_copy(p, n);
   pb_verify_error err;
-  int rv = every_Everything_verify(c, n, &err);
-  int rd = every_Everything_decode(out, c, n, arena);
+  int rv = pb_test_checked(every_Everything_verify(c, n, &err), PB_AT_SOURCE);
+  int rd = pb_test_checked(every_Everything_decode(out, c, n, arena),
+                           PB_AT_SOURCE);
   assert_true(rv == PB_OK || rv == PB_ECORRUPT);
   assert_int_equal(err.code, rv);
   if (rv == PB_ECORRUPT) {

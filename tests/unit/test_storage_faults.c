@@ -946,6 +946,7 @@ static void test_bitflip_sweep(void **state) {
       assert_int_equal(pb__simfs_write_file(sim, path[s], bad, len[s]),
                        PB_OK);
       char msg[512];
+      pb_test_detail_clear();
       int rc = open_sim(sim, &o, &st, msg);
       flips++;
       int k = -1;
@@ -956,6 +957,7 @@ static void test_bitflip_sweep(void **state) {
       if (k < 0) { /* the segment header */
         assert_true(rc == PB_ECORRUPT || rc == PB_EVERSION);
         assert_non_null(strstr(msg, name));
+        if (rc == PB_ECORRUPT) assert_corrupt_rc(rc, PB_AT_FILE);
         corrupt++;
       } else if (off >= fr[k].used) { /* padding: not covered, harmless */
         assert_int_equal(rc, PB_OK);

@@ -57,7 +57,7 @@ static void unsigned_round_trips(void **state) {
     assert_int_equal(pb_field_u64(&f, &out), PB_OK);
     assert_true(out == vals[i]);
     uint32_t o32;
-    assert_int_equal(pb_field_u32(&f, &o32),
+    assert_int_equal(pb_test_checked(pb_field_u32(&f, &o32), PB_AT_SOURCE),
                      vals[i] <= UINT32_MAX ? PB_OK : PB_ECORRUPT);
   }
   pb_buf_free(&b);
@@ -77,7 +77,7 @@ static void signed_round_trips(void **state) {
     assert_int_equal(pb_field_i64(&f, &out), PB_OK);
     assert_true(out == vals[i]);
     int8_t o8;
-    int rc = pb_field_i8(&f, &o8);
+    int rc = pb_test_checked(pb_field_i8(&f, &o8), PB_AT_SOURCE);
     assert_int_equal(rc, vals[i] >= INT8_MIN && vals[i] <= INT8_MAX
                              ? PB_OK : PB_ECORRUPT);
   }
@@ -161,7 +161,7 @@ static void every_truncation_is_rejected(void **state) {
     pb_field f;
     pb_reader_init(&r, b.data, cut);
     int rc;
-    while ((rc = pb_reader_next(&r, &f)) == 1) {
+    while ((rc = pb_test_checked(pb_reader_next(&r, &f), PB_AT_SOURCE)) == 1) {
     }
     bool at_boundary = false;
     for (size_t i = 0; i < 5; i++) at_boundary |= boundaries[i] == cut;
