@@ -537,6 +537,8 @@ static void test_flip_in_middle_is_corrupt(void **state) {
     snprintf(where, sizeof where, "offset %ld", frame_at[s]);
     assert_non_null(strstr(fx->msg, "seg-0000000000000001.wal"));
     assert_non_null(strstr(fx->msg, where));
+    assert_non_null(strstr(pb_errdetail(), "seg-0000000000000001.wal"));
+    assert_non_null(strstr(pb_errdetail(), where));
     size_t alen;
     uint8_t *after = read_all(path, &alen);
     assert_int_equal(alen, blen); /* not truncated */
