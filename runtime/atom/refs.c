@@ -43,7 +43,8 @@ static int node_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn, void *ctx) {
     const uint8_t *value_at = r.pos;
     if (pb__value_decode(&r, &v) != PB_OK)
       return PB__CORRUPT(
-          "node: value %" PRIu64 " of %" PRIu64 " does not decode", i, n);
+          "node: value %" PRIu64 " of %" PRIu64 ": %s", i, n,
+          pb_errdetail()); /* value_decode's reason */
     int rc = PB_OK;
     if (v.kind == PB_VALUE_REF || pb_value_is_collection(v.kind))
       rc = report(atom, value_at + 1, fn, ctx);

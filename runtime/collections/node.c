@@ -39,7 +39,8 @@ int pb__node_decode(pb_bytes atom, uint32_t want_a, uint32_t want_b,
     if (pb__value_decode(&r, &vals[i]) != PB_OK) {
       free(vals);
       return PB__CORRUPT(
-          "node: value %" PRIu64 " of %" PRIu64 " does not decode", i, n);
+          "node: value %" PRIu64 " of %" PRIu64 ": %s", i, n,
+          pb_errdetail()); /* value_decode's reason */
     }
   }
   if (r.pos != r.end) {

@@ -24,6 +24,7 @@ void pb__corrupt(const char *file, int line, const char *fmt, ...) {
   const char *base = strrchr(file, '/');
   base = base ? base + 1 : file;
   snprintf(source, sizeof source, "%s:%d", base, line);
+  /* Formatted apart first: an argument may be the old detail itself. */
   char what[PB__ERRDETAIL_SIZE];
   va_list ap;
   va_start(ap, fmt);

@@ -29,6 +29,8 @@
  * formatted "what failed" and the source file and line, and evaluates to
  * PB_ECORRUPT.  Use it wherever the runtime makes a PB_ECORRUPT:
  *   if (n > left) return PB__CORRUPT("length %zu runs past the end", n);
+ * An argument may be pb_errdetail() itself, to keep the reason a callee
+ * recorded: PB__CORRUPT("value %zu: %s", i, pb_errdetail()).
  */
 #define PB__CORRUPT(...) \
   (pb__corrupt(__FILE__, __LINE__, __VA_ARGS__), PB_ECORRUPT)
