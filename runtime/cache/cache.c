@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <xxhash.h>
 
 #include "cache/cache_int.h"
@@ -230,8 +231,7 @@ int pb__cache_check(pb__cache *c) {
     if (rc != PB_OK) return rc;
   }
   if (bytes > c->opts.max_bytes || entries > c->opts.max_entries)
-    return PB__CORRUPT(
-        "cache holds more than its limits"); /* cannot happen: the shards'
-                                                limits sum up */
+    /* cannot happen: the shards' limits sum up */
+    return PB__CORRUPT("cache holds more than its limits");
   return PB_OK;
 }

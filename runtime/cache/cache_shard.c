@@ -269,14 +269,14 @@ struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
 
 /* --- checks (tests) --- */
 
-#define CHECK(cond, ...)                                            \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      fprintf(stderr, "cache check, shard %u: ", index);            \
-      fprintf(stderr, __VA_ARGS__);                                 \
-      fputc('\n', stderr);                                          \
-      return PB__CORRUPT("cache shard %u invariant broken", index); \
-    }                                                               \
+#define CHECK(cond, ...)                                                   \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "cache check, shard %u: ", index);                  \
+      fprintf(stderr, __VA_ARGS__);                                        \
+      fputc('\n', stderr);                                                 \
+      return PB__CORRUPT("cache shard %u invariant broken", index);        \
+    }                                                                      \
   } while (0)
 
 int pb__shard_check(pb__cache_shard *sh, pb__cache *c, unsigned index) {
