@@ -4,6 +4,7 @@
  */
 #include "util/errdetail.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,16 +53,40 @@ void pb__errdetail_prefix(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(head, sizeof head, fmt, ap);
   va_end(ap);
-  /* Keep the old detail whole (it ends with the source line) when both do
-   * not fit: cut the new head instead. */
-  size_t old_len = strlen(old), head_len = strlen(head);
+  /* When both do not fit, the head gets half the room at most, and the
+   * old detail loses its middle: its end, the source line in
+   * parentheses, always stays. */
   size_t room = sizeof detail - 1;
-  if (old_len > room - 2) old_len = room - 2;
-  if (head_len > room - 2 - old_len) head_len = room - 2 - old_len;
+  size_t old_len = strlen(old), head_len = strlen(head);
+  if (head_len + 2 + old_len > room) {
+    size_t cap = old_len + 2 < room / 2 ? room - 2 - old_len : room / 2;
+    if (head_len > cap) head_len = cap;
+  }
+  size_t budget = room - head_len - 2;
+  const char *tail = old + old_len;
+  size_t keep = old_len;
+  if (old_len > budget) {
+    const char *paren = strrchr(old, '(');
+    tail = paren && (size_t)(old + old_len - paren) + 3 < budget
+               ? paren
+               : old + old_len;
+    keep = budget - (size_t)(old + old_len - tail) - 3; /* "..." */
+  }
+  size_t n = 0;
   memcpy(detail, head, head_len);
-  memcpy(detail + head_len, ": ", 2);
-  memcpy(detail + head_len + 2, old, old_len);
-  detail[head_len + 2 + old_len] = '\0';
+  n += head_len;
+  memcpy(detail + n, ": ", 2);
+  n += 2;
+  memcpy(detail + n, old, keep);
+  n += keep;
+  if (keep < old_len) {
+    size_t tl = strlen(tail);
+    memcpy(detail + n, "...", 3);
+    memcpy(detail + n + 3, tail, tl);
+    n += 3 + tl;
+  }
+  assert(n <= room);
+  detail[n] = '\0';
   count++;
 }
 

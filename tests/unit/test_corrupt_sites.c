@@ -4,6 +4,8 @@
  * failed and where.  Reads every .c and .h under runtime/ (PB_SOURCE_DIR),
  * drops comments and string literals, and fails on each PB_ECORRUPT that
  * is not compared (== / !=), a case label, or the code's own definition.
+ * Also checks the macro and the detail helpers: the form, the 512-byte
+ * bound, prefixes, quiet scans, and that the detail is per thread.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -16,6 +18,10 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+
+#include "corrupt_detail.h"
+#include "util/errdetail.h"
 
 /* The one place that may name the bare code: the macro's definition. */
 static const char *const allowed_files[] = {"runtime/util/errdetail.h"};
@@ -187,10 +193,100 @@ static void the_checker_finds_bare_codes(void **state) {
   }
 }
 
+/* PB__CORRUPT records what, then the source file and line; it is
+ * PB_ECORRUPT. */
+static void the_macro_records_what_and_where(void **state) {
+  (void)state;
+  pb__errdetail_set("");
+  int line = __LINE__ + 1;
+  int rc = PB__CORRUPT("field %u: %s", 7u, "bad");
+  assert_int_equal(rc, PB_ECORRUPT);
+  char want[128];
+  snprintf(want, sizeof want, "field 7: bad (test_corrupt_sites.c:%d)", line);
+  assert_string_equal(pb_errdetail(), want);
+  assert_true(pb_test_detail_ok(PB_AT_SOURCE));
+  assert_false(pb_test_detail_ok(PB_AT_ATOM));
+  assert_false(pb_test_detail_ok(PB_AT_FILE));
+  /* An argument may be the detail itself: the callee's reason stays. */
+  rc = PB__CORRUPT("value 2: %s", pb_errdetail());
+  assert_non_null(strstr(pb_errdetail(), "value 2: field 7: bad (test_"));
+  pb_atom_ptr p = {0x0123456789abcdefull, 0xfedcba9876543210ull, 42};
+  assert_int_equal(pb__errdetail_atom(rc, p, "dict node"), PB_ECORRUPT);
+  assert_non_null(strstr(pb_errdetail(),
+                         "atom batch 0123456789abcdeffedcba9876543210 "
+                         "offset 42 (dict node): value 2: field 7"));
+  assert_true(pb_test_detail_ok(PB_AT_ATOM));
+  /* Another code is left alone. */
+  pb__errdetail_set("before");
+  assert_int_equal(pb__errdetail_atom(PB_EIO, p, "dict node"), PB_EIO);
+  assert_string_equal(pb_errdetail(), "before");
+}
+
+/* The detail stays within 511 bytes, and keeps its source line when a
+ * long message or a long prefix is cut. */
+static void the_detail_is_bounded(void **state) {
+  (void)state;
+  char big[2000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  int rc = PB__CORRUPT("%s", big);
+  assert_int_equal(rc, PB_ECORRUPT);
+  size_t n = strlen(pb_errdetail());
+  assert_true(n <= PB__ERRDETAIL_SIZE - 1);
+  assert_true(n > 400);
+  assert_true(pb_test_has_source(pb_errdetail()));
+  pb__errdetail_prefix("%s", big);
+  assert_true(strlen(pb_errdetail()) <= PB__ERRDETAIL_SIZE - 1);
+  assert_true(pb_test_has_source(pb_errdetail()));
+  (void)PB__CORRUPT("short");
+  pb__errdetail_prefix("%s", big);
+  assert_int_equal(strlen(pb_errdetail()), PB__ERRDETAIL_SIZE - 1);
+  assert_true(pb_test_has_source(pb_errdetail()));
+}
+
+/* While quiet (a scan of candidates), PB__CORRUPT records nothing but is
+ * still PB_ECORRUPT; quiet nests. */
+static void quiet_scans_record_nothing(void **state) {
+  (void)state;
+  pb__errdetail_set("kept");
+  unsigned long before = pb__errdetail_count();
+  pb__errdetail_quiet(true);
+  pb__errdetail_quiet(true);
+  assert_int_equal(PB__CORRUPT("probe"), PB_ECORRUPT);
+  pb__errdetail_quiet(false);
+  assert_int_equal(PB__CORRUPT("probe"), PB_ECORRUPT);
+  pb__errdetail_quiet(false);
+  assert_string_equal(pb_errdetail(), "kept");
+  assert_int_equal(pb__errdetail_count(), before);
+  assert_int_equal(PB__CORRUPT("loud"), PB_ECORRUPT);
+  assert_non_null(strstr(pb_errdetail(), "loud ("));
+  assert_int_equal(pb__errdetail_count(), before + 1);
+}
+
+static void *other_thread(void *arg) {
+  (void)arg;
+  (void)PB__CORRUPT("in the other thread");
+  return NULL;
+}
+
+/* Each thread has its own detail. */
+static void the_detail_is_per_thread(void **state) {
+  (void)state;
+  (void)PB__CORRUPT("in this thread");
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_non_null(strstr(pb_errdetail(), "in this thread"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_corrupt_goes_through_the_macro),
       cmocka_unit_test(the_checker_finds_bare_codes),
+      cmocka_unit_test(the_macro_records_what_and_where),
+      cmocka_unit_test(the_detail_is_bounded),
+      cmocka_unit_test(quiet_scans_record_nothing),
+      cmocka_unit_test(the_detail_is_per_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
