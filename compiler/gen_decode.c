@@ -179,7 +179,7 @@ void pbc_gen_decode(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(c, "  %s%s_init(r);\n", p, n);
   if (recursive)
     pbc_sb_puts(c, "  if (depth > PB_WIRE_MAX_DEPTH)\n"
-                   "    return PB_ECORRUPT;\n");
+                   "    return pb_wire_too_deep();\n");
   pbc_sb_puts(c, "  pb_reader_init(&rd, data, size);\n");
 
   if (arrays) {

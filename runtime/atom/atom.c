@@ -3,6 +3,8 @@
  */
 #include "atom/atom.h"
 
+#include "util/errdetail.h"
+
 void pb__atom_begin(pb_buf *b, uint32_t type_id) {
   uint8_t format = PB__ATOM_FORMAT;
   pb_buf_append(b, &format, 1);
@@ -10,13 +12,14 @@ void pb__atom_begin(pb_buf *b, uint32_t type_id) {
 }
 
 int pb__atom_parse(pb_bytes atom, uint32_t *type_id, pb_bytes *body) {
-  if (atom.len < 2) return PB_ECORRUPT;
+  if (atom.len < 2)
+    return PB__CORRUPT("atom of %zu bytes, shorter than its header", atom.len);
   if (atom.ptr[0] != PB__ATOM_FORMAT) return PB_EVERSION;
   pb_reader r;
   pb_reader_init(&r, atom.ptr + 1, atom.len - 1);
   uint64_t id;
   if (pb_reader_varint(&r, &id) != PB_OK || id == 0 || id >= PB__TYPE_MAX)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("atom type id missing or out of range");
   *type_id = (uint32_t)id;
   body->ptr = r.pos;
   body->len = (size_t)(r.end - r.pos);

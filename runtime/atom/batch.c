@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/errdetail.h"
 #include "util/random.h"
 
 int pb__batch_init(pb__batch_builder *bb) {
@@ -37,7 +38,10 @@ int pb__batch_atom(const uint8_t *data, size_t size, uint64_t offset,
                    pb_bytes *out) {
   if (offset >= size || size - offset < 4) return PB_ENOTFOUND;
   uint32_t n = pb__load_le32(data + offset);
-  if (n > size - offset - 4) return PB_ECORRUPT;
+  if (n > size - offset - 4)
+    return PB__CORRUPT("atom length %" PRIu32 " at batch offset %" PRIu64
+                       " runs past the batch (%zu bytes)",
+                       n, offset, size);
   out->ptr = data + offset + 4;
   out->len = n;
   return PB_OK;
@@ -46,9 +50,15 @@ int pb__batch_atom(const uint8_t *data, size_t size, uint64_t offset,
 int pb__batch_check(const uint8_t *data, size_t size) {
   size_t pos = 0;
   while (pos < size) {
-    if (size - pos < 4) return PB_ECORRUPT;
+    if (size - pos < 4)
+      return PB__CORRUPT("truncated atom length at batch offset %zu of %zu",
+                         pos, size);
     uint32_t n = pb__load_le32(data + pos);
-    if (n > size - pos - 4 || n > PB__ATOM_MAX_SIZE) return PB_ECORRUPT;
+    if (n > size - pos - 4 || n > PB__ATOM_MAX_SIZE)
+      return PB__CORRUPT(
+          "atom length %" PRIu32
+          " at batch offset %zu runs past the batch (%zu bytes) or the limit",
+          n, pos, size);
     pos += 4 + (size_t)n;
   }
   assert(pos == size);

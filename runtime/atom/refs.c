@@ -17,6 +17,7 @@
 #include "atom/atom.h"
 #include "atom/ptr.h"
 #include "atom/value.h"
+#include "util/errdetail.h"
 
 /* Reports the pointer at `at` (inside `atom`) unless it is null. */
 static int report(pb_bytes atom, const uint8_t *at, pb__ref_fn fn, void *ctx) {
@@ -36,10 +37,14 @@ static int node_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn, void *ctx) {
   uint64_t n;
   pb_value v;
   pb_reader_init(&r, body.ptr, body.len);
-  if (pb_reader_varint(&r, &n) != PB_OK) return PB_ECORRUPT;
+  if (pb_reader_varint(&r, &n) != PB_OK)
+    return PB__CORRUPT("node: truncated value count");
   for (uint64_t i = 0; i < n; i++) {
     const uint8_t *value_at = r.pos;
-    if (pb__value_decode(&r, &v) != PB_OK) return PB_ECORRUPT;
+    if (pb__value_decode(&r, &v) != PB_OK)
+      return PB__CORRUPT(
+          "node: value %" PRIu64 " of %" PRIu64 ": %s", i, n,
+          pb_errdetail()); /* value_decode's reason */
     int rc = PB_OK;
     if (v.kind == PB_VALUE_REF || pb_value_is_collection(v.kind))
       rc = report(atom, value_at + 1, fn, ctx);
@@ -47,7 +52,9 @@ static int node_refs(pb_bytes atom, pb_bytes body, pb__ref_fn fn, void *ctx) {
       rc = record_refs(atom, v.as.rec.body, fn, ctx);
     if (rc != PB_OK) return rc;
   }
-  return r.pos == r.end ? PB_OK : PB_ECORRUPT;
+  return r.pos == r.end
+             ? PB_OK
+             : PB__CORRUPT("node: bytes after its %" PRIu64 " values", n);
 }
 
 /* A growable stack of the ends of the embedded records being walked. */
@@ -107,7 +114,8 @@ int pb__atom_refs(pb_bytes atom, pb__ref_fn fn, void *ctx) {
   if (rc != PB_OK) return rc;
   if (type >= PB__TYPE_NODE_FIRST && type <= PB__TYPE_NODE_LAST)
     return node_refs(atom, body, fn, ctx);
-  if (type < PB__TYPE_RECORD_MIN) return PB_ECORRUPT; /* reserved */
+  if (type < PB__TYPE_RECORD_MIN)
+    return PB__CORRUPT("reserved atom type id %" PRIu32, type); /* reserved */
   return record_refs(atom, body, fn, ctx);
 }
 

@@ -7,6 +7,7 @@
 
 #include "atom/ptr.h"
 #include "util/endian.h"
+#include "util/errdetail.h"
 
 #define BOOL_TRUE_BIT 0x80u
 
@@ -112,7 +113,9 @@ bool pb__value_equal(const pb_value *a, const pb_value *b) {
 
 /* Takes `n` bytes from the reader, or fails if fewer are left. */
 static int take(pb_reader *r, size_t n, const uint8_t **out) {
-  if ((size_t)(r->end - r->pos) < n) return PB_ECORRUPT;
+  if ((size_t)(r->end - r->pos) < n)
+    return PB__CORRUPT("value needs %zu bytes, %zu left", n,
+                       (size_t)(r->end - r->pos));
   *out = r->pos;
   r->pos += n;
   return PB_OK;
@@ -121,7 +124,7 @@ static int take(pb_reader *r, size_t n, const uint8_t **out) {
 int pb__value_decode(pb_reader *r, pb_value *out) {
   const uint8_t *p;
   uint64_t n;
-  if (take(r, 1, &p) != PB_OK) return PB_ECORRUPT;
+  if (take(r, 1, &p) != PB_OK) return PB__CORRUPT("value kind byte missing");
   uint8_t kind = p[0];
   memset(out, 0, sizeof *out);
   if ((kind & 0x7f) == PB_VALUE_BOOL) {
@@ -134,13 +137,14 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
   case PB_VALUE_NULL:
     return PB_OK;
   case PB_VALUE_INT:
-    if (pb_reader_varint(r, &n) != PB_OK) return PB_ECORRUPT;
+    if (pb_reader_varint(r, &n) != PB_OK)
+      return PB__CORRUPT("INT value: truncated varint");
     out->as.i = (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
     return PB_OK;
   case PB_VALUE_UINT:
     return pb_reader_varint(r, &out->as.u);
   case PB_VALUE_DOUBLE: {
-    if (take(r, 8, &p) != PB_OK) return PB_ECORRUPT;
+    if (take(r, 8, &p) != PB_OK) return PB__CORRUPT("DOUBLE value: truncated");
     uint64_t bits = pb__load_le64(p);
     memcpy(&out->as.d, &bits, sizeof bits);
     return PB_OK;
@@ -148,10 +152,12 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
   case PB_VALUE_STRING:
   case PB_VALUE_BYTES:
     if (pb_reader_varint(r, &n) != PB_OK || n > (uint64_t)(r->end - r->pos))
-      return PB_ECORRUPT;
+      return PB__CORRUPT("%s value: bad length",
+                         kind == PB_VALUE_STRING ? "STRING" : "BYTES");
     take(r, (size_t)n, &p);
     if (kind == PB_VALUE_STRING) {
-      if (!pb_utf8_valid(p, (size_t)n)) return PB_ECORRUPT;
+      if (!pb_utf8_valid(p, (size_t)n))
+        return PB__CORRUPT("STRING value: invalid UTF-8");
       out->as.s.ptr = (const char *)p;
       out->as.s.len = (size_t)n;
     } else {
@@ -161,19 +167,21 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
     return PB_OK;
   case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
   case PB_VALUE_SET: case PB_VALUE_HASHDICT:
-    if (take(r, PB__PTR_SIZE, &p) != PB_OK) return PB_ECORRUPT;
+    if (take(r, PB__PTR_SIZE, &p) != PB_OK)
+      return PB__CORRUPT("pointer value (kind %u): truncated", kind);
     out->as.ref = pb__ptr_load(p);
     return PB_OK;
   case PB_VALUE_RECORD:
-    if (take(r, 8, &p) != PB_OK) return PB_ECORRUPT;
+    if (take(r, 8, &p) != PB_OK)
+      return PB__CORRUPT("RECORD value: truncated fingerprint");
     out->as.rec.fingerprint = pb__load_le64(p);
     if (pb_reader_varint(r, &n) != PB_OK || n > (uint64_t)(r->end - r->pos))
-      return PB_ECORRUPT;
+      return PB__CORRUPT("RECORD value: bad body length");
     take(r, (size_t)n, &p);
     out->as.rec.body.ptr = p;
     out->as.rec.body.len = (size_t)n;
     return PB_OK;
   default:
-    return PB_ECORRUPT;
+    return PB__CORRUPT("unknown value kind %u", kind);
   }
 }

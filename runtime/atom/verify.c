@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "protobase/wire.h"
+#include "util/errdetail.h"
 
 /*
  * Writes "name[index]" (or "name") into buf, cut to cap - 1 bytes, and
@@ -37,13 +38,19 @@ static size_t component(char *buf, size_t cap, const char *name,
   return n;
 }
 
+/* The detail of a rejected input: the failing field and its byte offset
+ * (renewed as each enclosing record adds its part of the path). */
+static int verify_detail(const pb_verify_error *err) {
+  return PB__CORRUPT("verify: %s at byte %zu of the input",
+                     err->path[0] ? err->path : "the record", err->offset);
+}
+
 int pb_verify_fail(pb_verify_error *err, size_t offset, const char *name,
                    size_t index) {
   if (!err) return PB_EINVAL;
-  err->code = PB_ECORRUPT;
   err->offset = offset;
   component(err->path, sizeof err->path, name, index);
-  return PB_ECORRUPT;
+  return err->code = verify_detail(err);
 }
 
 /* Puts "name[index]" and a '.' (when the path is not empty) before it. */
@@ -64,10 +71,9 @@ static void prepend(pb_verify_error *err, const char *name, size_t index,
 int pb_verify_prefix(pb_verify_error *err, size_t offset, const char *name,
                      size_t index) {
   if (!err) return PB_EINVAL;
-  err->code = PB_ECORRUPT;
   err->offset += offset;
   prepend(err, name, index, 0);
-  return PB_ECORRUPT;
+  return err->code = verify_detail(err);
 }
 
 int pb_verify_rename(pb_verify_error *err, size_t offset, const char *name,
@@ -75,10 +81,9 @@ int pb_verify_rename(pb_verify_error *err, size_t offset, const char *name,
   if (!err) return PB_EINVAL;
   const char *dot = strchr(err->path, '.');
   size_t skip = dot ? (size_t)(dot + 1 - err->path) : strlen(err->path);
-  err->code = PB_ECORRUPT;
   err->offset += offset;
   prepend(err, name, index, skip);
-  return PB_ECORRUPT;
+  return err->code = verify_detail(err);
 }
 
 int pb_verify_ok(pb_verify_error *err) {

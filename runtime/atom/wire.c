@@ -23,6 +23,7 @@
 #include "atom/ptr.h"
 #include "protobase/protobase.h" /* pb_atom_ptr */
 #include "util/endian.h"
+#include "util/errdetail.h"
 
 /* --- pb_str / pb_buf --- */
 
@@ -177,17 +178,18 @@ int pb_reader_varint(pb_reader *r, uint64_t *out) {
   }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (r->pos == r->end) return PB_ECORRUPT;
+    if (r->pos == r->end)
+      return PB__CORRUPT("varint runs past the end of the input");
     uint8_t byte = *r->pos++;
     /* The tenth byte may carry only the top bit of a 64-bit value. */
-    if (shift == 63 && byte > 1) return PB_ECORRUPT;
+    if (shift == 63 && byte > 1) return PB__CORRUPT("varint overflows 64 bits");
     v |= (uint64_t)(byte & 0x7f) << shift;
     if (!(byte & 0x80)) {
       *out = v;
       return PB_OK;
     }
   }
-  return PB_ECORRUPT;
+  return PB__CORRUPT("varint longer than 10 bytes");
 }
 
 int pb_reader_next(pb_reader *r, pb_field *f) {
@@ -195,9 +197,11 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
   f->key = r->pos;
   if (r->pos == r->end) return 0;
   uint64_t key;
-  if (pb_reader_varint(r, &key) != PB_OK) return PB_ECORRUPT;
+  if (pb_reader_varint(r, &key) != PB_OK)
+    return PB__CORRUPT("truncated field key");
   uint64_t tag = key >> 3;
-  if (tag == 0 || tag > PB_TAG_MAX) return PB_ECORRUPT;
+  if (tag == 0 || tag > PB_TAG_MAX)
+    return PB__CORRUPT("field tag %" PRIu64 " out of range", tag);
   f->tag = (uint32_t)tag;
   f->wire_type = (uint8_t)(key & 7);
   f->value = 0;
@@ -206,19 +210,27 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
   size_t left = (size_t)(r->end - r->pos);
   switch (f->wire_type) {
   case PB_WT_VARINT:
-    return pb_reader_varint(r, &f->value) == PB_OK ? 1 : PB_ECORRUPT;
+    return pb_reader_varint(r, &f->value) == PB_OK
+               ? 1
+               : PB__CORRUPT("field %u: truncated varint", f->tag);
   case PB_WT_I64:
-    if (left < 8) return PB_ECORRUPT;
+    if (left < 8)
+      return PB__CORRUPT("field %u: truncated I64 (%zu bytes left)", f->tag,
+                         left);
     f->value = pb__load_le64(r->pos);
     r->pos += 8;
     return 1;
   case PB_WT_I32:
-    if (left < 4) return PB_ECORRUPT;
+    if (left < 4)
+      return PB__CORRUPT("field %u: truncated I32 (%zu bytes left)", f->tag,
+                         left);
     f->value = pb__load_le32(r->pos);
     r->pos += 4;
     return 1;
   case PB_WT_PTR:
-    if (left < PB__PTR_SIZE) return PB_ECORRUPT;
+    if (left < PB__PTR_SIZE)
+      return PB__CORRUPT("field %u: truncated atom pointer (%zu bytes left)",
+                         f->tag, left);
     f->data = r->pos;
     f->size = PB__PTR_SIZE;
     r->pos += PB__PTR_SIZE;
@@ -226,15 +238,18 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
   case PB_WT_LEN:
   case PB_WT_REC: {
     uint64_t n;
-    if (pb_reader_varint(r, &n) != PB_OK) return PB_ECORRUPT;
-    if (n > (uint64_t)(r->end - r->pos)) return PB_ECORRUPT;
+    if (pb_reader_varint(r, &n) != PB_OK)
+      return PB__CORRUPT("field %u: truncated length", f->tag);
+    if (n > (uint64_t)(r->end - r->pos))
+      return PB__CORRUPT("field %u: length %" PRIu64 " runs past the end",
+                         f->tag, n);
     f->data = r->pos;
     f->size = (size_t)n;
     r->pos += n;
     return 1;
   }
   default:
-    return PB_ECORRUPT;
+    return PB__CORRUPT("field %u: unknown wire type %u", f->tag, f->wire_type);
   }
 }
 
@@ -242,14 +257,19 @@ int pb_reader_next(pb_reader *r, pb_field *f) {
 
 int pb_field_u64(const pb_field *f, uint64_t *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_VARINT)
+    return PB__CORRUPT("field %u: wire type %u, not VARINT", f->tag,
+                       f->wire_type);
   *out = f->value;
   return PB_OK;
 }
 
 /* Reads an unsigned varint that must not exceed `max`. */
 static int field_uint_max(const pb_field *f, uint64_t max, uint64_t *out) {
-  if (f->wire_type != PB_WT_VARINT || f->value > max) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_VARINT || f->value > max)
+    return PB__CORRUPT("field %u: wire type %u or value %" PRIu64
+                       " does not fit an unsigned of max %" PRIu64,
+                       f->tag, f->wire_type, f->value, max);
   *out = f->value;
   return PB_OK;
 }
@@ -280,7 +300,9 @@ int pb_field_u8(const pb_field *f, uint8_t *out) {
 
 int pb_field_i64(const pb_field *f, int64_t *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_VARINT) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_VARINT)
+    return PB__CORRUPT("field %u: wire type %u, not VARINT", f->tag,
+                       f->wire_type);
   uint64_t zz = f->value;
   /* Undo zigzag without signed overflow. */
   *out = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
@@ -291,7 +313,10 @@ int pb_field_i64(const pb_field *f, int64_t *out) {
 static int field_sint_range(const pb_field *f, int64_t min, int64_t max,
                             int64_t *out) {
   int64_t v;
-  if (pb_field_i64(f, &v) != PB_OK || v < min || v > max) return PB_ECORRUPT;
+  if (pb_field_i64(f, &v) != PB_OK || v < min || v > max)
+    return PB__CORRUPT("field %u: value out of range [%" PRId64 ", %" PRId64
+                       "]",
+                       f->tag, min, max);
   *out = v;
   return PB_OK;
 }
@@ -322,14 +347,17 @@ int pb_field_i8(const pb_field *f, int8_t *out) {
 
 int pb_field_bool(const pb_field *f, bool *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_VARINT || f->value > 1) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_VARINT || f->value > 1)
+    return PB__CORRUPT("field %u: not a bool (wire type %u, value %" PRIu64 ")",
+                       f->tag, f->wire_type, f->value);
   *out = f->value != 0;
   return PB_OK;
 }
 
 int pb_field_float(const pb_field *f, float *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_I32) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_I32)
+    return PB__CORRUPT("field %u: wire type %u, not I32", f->tag, f->wire_type);
   uint32_t bits = (uint32_t)f->value;
   memcpy(out, &bits, sizeof *out);
   return PB_OK;
@@ -337,7 +365,8 @@ int pb_field_float(const pb_field *f, float *out) {
 
 int pb_field_double(const pb_field *f, double *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_I64) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_I64)
+    return PB__CORRUPT("field %u: wire type %u, not I64", f->tag, f->wire_type);
   memcpy(out, &f->value, sizeof *out);
   return PB_OK;
 }
@@ -345,7 +374,7 @@ int pb_field_double(const pb_field *f, double *out) {
 int pb_field_str(const pb_field *f, pb_str *out) {
   if (!f || !out) return PB_EINVAL;
   if (f->wire_type != PB_WT_LEN || !pb_utf8_valid(f->data, f->size))
-    return PB_ECORRUPT;
+    return PB__CORRUPT("field %u: not a LEN of valid UTF-8", f->tag);
   out->ptr = (const char *)f->data;
   out->len = f->size;
   return PB_OK;
@@ -353,7 +382,8 @@ int pb_field_str(const pb_field *f, pb_str *out) {
 
 int pb_field_bytes(const pb_field *f, pb_bytes *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_LEN)
+    return PB__CORRUPT("field %u: wire type %u, not LEN", f->tag, f->wire_type);
   out->ptr = f->data;
   out->len = f->size;
   return PB_OK;
@@ -361,7 +391,8 @@ int pb_field_bytes(const pb_field *f, pb_bytes *out) {
 
 int pb_field_rec(const pb_field *f, pb_bytes *out) {
   if (!f || !out) return PB_EINVAL;
-  if (f->wire_type != PB_WT_REC) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_REC)
+    return PB__CORRUPT("field %u: wire type %u, not REC", f->tag, f->wire_type);
   out->ptr = f->data;
   out->len = f->size;
   return PB_OK;
@@ -455,7 +486,7 @@ int pb_field_atom_ptr(const pb_field *f, pb_atom_ptr *out) {
   /* pb_reader_next gives a PTR field exactly 20 bytes; a field built by
      hand may not. */
   if (f->wire_type != PB_WT_PTR || f->size != PB__PTR_SIZE || !f->data)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("field %u: not a 20-byte atom pointer", f->tag);
   *out = pb__ptr_load(f->data);
   return PB_OK;
 }
@@ -464,24 +495,36 @@ int pb_field_atom_ptr(const pb_field *f, pb_atom_ptr *out) {
 
 /* Checks the shape of a packed field: LEN, and whole fixed-size elements. */
 static int packed_shape(const pb_field *f, uint8_t wire_type) {
-  if (f->wire_type != PB_WT_LEN) return PB_ECORRUPT;
+  if (f->wire_type != PB_WT_LEN)
+    return PB__CORRUPT("field %u: packed array with wire type %u, not LEN",
+                       f->tag, f->wire_type);
   switch (wire_type) {
   case PB_WT_VARINT:
     /* A payload must end with a varint's last byte (top bit clear). */
-    return f->size == 0 || !(f->data[f->size - 1] & 0x80) ? PB_OK
-                                                           : PB_ECORRUPT;
+    return f->size == 0 || !(f->data[f->size - 1] & 0x80)
+               ? PB_OK
+               : PB__CORRUPT("field %u: packed varints end inside a varint",
+                             f->tag);
   case PB_WT_I32:
-    return f->size % 4 == 0 ? PB_OK : PB_ECORRUPT;
+    return f->size % 4 == 0
+               ? PB_OK
+               : PB__CORRUPT("field %u: packed I32 array of %zu bytes", f->tag,
+                             f->size);
   case PB_WT_I64:
-    return f->size % 8 == 0 ? PB_OK : PB_ECORRUPT;
+    return f->size % 8 == 0
+               ? PB_OK
+               : PB__CORRUPT("field %u: packed I64 array of %zu bytes", f->tag,
+                             f->size);
   default:
-    return PB_ECORRUPT;
+    return PB__CORRUPT("field %u: wire type %u cannot be packed", f->tag,
+                       wire_type);
   }
 }
 
 int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count) {
   if (!f || !count) return PB_EINVAL;
-  if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
+  if (packed_shape(f, wire_type) != PB_OK)
+    return PB__CORRUPT("field %u: bad packed array", f->tag);
   size_t n = 0;
   if (wire_type == PB_WT_VARINT) {
     for (size_t i = 0; i < f->size; i++) n += !(f->data[i] & 0x80);
@@ -494,7 +537,8 @@ int pb_packed_count(const pb_field *f, uint8_t wire_type, size_t *count) {
 
 int pb_packed_begin(const pb_field *f, uint8_t wire_type, pb_packed *p) {
   if (!f || !p) return PB_EINVAL;
-  if (packed_shape(f, wire_type) != PB_OK) return PB_ECORRUPT;
+  if (packed_shape(f, wire_type) != PB_OK)
+    return PB__CORRUPT("field %u: bad packed array", f->tag);
   pb_reader_init(&p->rd, f->data, f->size);
   p->wire_type = wire_type;
   return PB_OK;
@@ -512,26 +556,31 @@ int pb_packed_next(pb_packed *p, pb_field *elem) {
   size_t left = (size_t)(r->end - r->pos);
   switch (p->wire_type) {
   case PB_WT_VARINT:
-    return pb_reader_varint(r, &elem->value) == PB_OK ? 1 : PB_ECORRUPT;
+    return pb_reader_varint(r, &elem->value) == PB_OK
+               ? 1
+               : PB__CORRUPT("packed element: truncated varint");
   case PB_WT_I32:
-    if (left < 4) return PB_ECORRUPT;
+    if (left < 4) return PB__CORRUPT("packed element: truncated I32");
     elem->value = pb__load_le32(r->pos);
     r->pos += 4;
     return 1;
   case PB_WT_I64:
-    if (left < 8) return PB_ECORRUPT;
+    if (left < 8) return PB__CORRUPT("packed element: truncated I64");
     elem->value = pb__load_le64(r->pos);
     r->pos += 8;
     return 1;
   default:
-    return PB_ECORRUPT;
+    return PB__CORRUPT("packed element: wire type %u cannot be packed",
+                       p->wire_type);
   }
 }
 
 /* Adds 1 to *count for a field of `wire_type`, else PB_ECORRUPT. */
 static int count_one(const pb_field *f, uint8_t wire_type, size_t *count) {
   if (!f || !count) return PB_EINVAL;
-  if (f->wire_type != wire_type) return PB_ECORRUPT;
+  if (f->wire_type != wire_type)
+    return PB__CORRUPT("field %u: wire type %u, not %u", f->tag, f->wire_type,
+                       wire_type);
   (*count)++;
   return PB_OK;
 }
@@ -585,7 +634,7 @@ int pb_field_check(const pb_field *f, pb_check kind) {
   case PB_CHECK_ATOM_PTR: return pb_field_atom_ptr(f, &v.ptr);
   case PB_CHECK_REC: return pb_field_rec(f, &v.bytes);
   }
-  return PB_ECORRUPT;
+  return PB__CORRUPT("field %u: unknown check kind %d", f->tag, (int)kind);
 }
 
 /* The wire type of the elements of a packed array of `kind`. */
@@ -610,14 +659,22 @@ int pb_packed_check(const pb_field *f, pb_check kind, size_t *count,
   if (!f || !count || !bad) return PB_EINVAL;
   *bad = PB_VERIFY_NO_INDEX;
   if (wt < 0 || pb_packed_begin(f, (uint8_t)wt, &p) != PB_OK)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("field %u: bad packed array for check kind %d", f->tag,
+                       (int)kind);
   while ((rc = pb_packed_next(&p, &e)) == 1) {
     if (pb_field_check(&e, kind) != PB_OK) {
       *bad = *count;
-      return PB_ECORRUPT;
+      return PB__CORRUPT("field %u: packed element %zu fails its check", f->tag,
+                         *count);
     }
     (*count)++;
   }
   if (rc != 0) *bad = *count;
-  return rc == 0 ? PB_OK : PB_ECORRUPT;
+  return rc == 0 ? PB_OK
+                 : PB__CORRUPT("field %u: packed element %zu is truncated",
+                               f->tag, *count);
+}
+
+int pb_wire_too_deep(void) {
+  return PB__CORRUPT("records nested deeper than %d levels", PB_WIRE_MAX_DEPTH);
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errdetail.h"
+
 /* A bytes-cache value: one block, the atom after its length. */
 typedef struct bytes_val {
   size_t len;
@@ -56,7 +58,8 @@ static int atom_copy(const pb__src *src, pb_atom_ptr ptr, uint8_t **copy,
   } else {
     h = NULL;
     int rc = src->read(src->arg, ptr, &v);
-    if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* something points here */
+    if (rc == PB_ENOTFOUND)
+      return PB__CORRUPT("the atom is missing"); /* something points here */
     if (rc != PB_OK) return rc;
     if (bytes) bytes_put(bytes, ptr, v);
   }
@@ -106,7 +109,7 @@ static int build_private(const pb__src *src, pb_atom_ptr ptr,
                          pb__obj **out) {
   pb_bytes v;
   int rc = src->read(src->arg, ptr, &v);
-  if (rc == PB_ENOTFOUND) return PB_ECORRUPT;
+  if (rc == PB_ENOTFOUND) return PB__CORRUPT("the atom is missing");
   if (rc != PB_OK) return rc;
   uint64_t extra;
   rc = cls->build(ctx, v, out, &extra);
@@ -134,13 +137,15 @@ int pb__obj_load(const pb__src *src, pb_atom_ptr ptr, uint64_t epoch,
         return PB_OK;
       }
       pb__cache_release(h); /* another kind cached here: build privately */
-    } else if (rc != PB_ENOMEM) {
-      return rc; /* the loader's error: the atom is bad or unreadable */
-    } /* the cache could not allocate: the load need not fail for that */
+    } else if (rc != PB_ENOMEM && rc != PB_ECORRUPT) {
+      return rc; /* the loader's error: the atom is unreadable */
+    } /* the cache could not allocate: the load need not fail for that; a
+       * PB_ECORRUPT may be another thread's load (its detail is in that
+       * thread): the private build below finds it again, in this one */
   }
   int rc = build_private(src, ptr, cls, ctx, owned);
   if (rc == PB_OK) *out = *owned;
-  return rc;
+  return pb__errdetail_atom(rc, ptr, cls->name);
 }
 
 void pb__atomcache_write_through(pb__cache *bytes, pb__cache *objects,

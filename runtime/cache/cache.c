@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "cache/cache_int.h"
+#include "util/errdetail.h"
 
 #define PB__CACHE_MAX_SHARDS 256u
 #define PB__CACHE_AUTO_SHARDS 16u
@@ -230,6 +231,7 @@ int pb__cache_check(pb__cache *c) {
     if (rc != PB_OK) return rc;
   }
   if (bytes > c->opts.max_bytes || entries > c->opts.max_entries)
-    return PB_ECORRUPT; /* cannot happen: the shards' limits sum up */
+    /* cannot happen: the shards' limits sum up */
+    return PB__CORRUPT("cache holds more than its limits");
   return PB_OK;
 }

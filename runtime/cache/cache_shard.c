@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cache/cache_int.h"
+#include "util/errdetail.h"
 
 #define PB__TABLE_MIN 64u /* initial buckets */
 
@@ -274,7 +275,7 @@ struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
       fprintf(stderr, "cache check, shard %u: ", index);                  \
       fprintf(stderr, __VA_ARGS__);                                        \
       fputc('\n', stderr);                                                 \
-      return PB_ECORRUPT;                                                  \
+      return PB__CORRUPT("cache shard %u invariant broken", index);        \
     }                                                                      \
   } while (0)
 

@@ -18,6 +18,7 @@
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "collections/dict_int.h"
+#include "util/errdetail.h"
 
 size_t pb__dict_fanout(void) {
   size_t f = pb__coll_fanout;
@@ -144,17 +145,19 @@ static bool below_hi(const pb__dbounds *b, pb_str k) {
 /* Leaf: [STRING k1, v1, ..., STRING kn, vn], keys ascending inside b. */
 static int decode_leaf(const pb__node_view *v, const pb__dbounds *b,
                        pb__dnode **out) {
-  if (v->n % 2 != 0) return PB_ECORRUPT;
+  if (v->n % 2 != 0)
+    return PB__CORRUPT("dict leaf: %zu values, not an even number", v->n);
   size_t m = v->n / 2;
   for (size_t i = 0; i < m; i++) {
     const pb_value *k = &v->vals[2 * i];
-    if (!is_key(k)) return PB_ECORRUPT;
+    if (!is_key(k))
+      return PB__CORRUPT("dict leaf: key %zu is not a valid key", i);
     if (i > 0 && pb__dict_key_cmp(v->vals[2 * i - 2].as.s, k->as.s) >= 0)
-      return PB_ECORRUPT;
+      return PB__CORRUPT("dict leaf: key %zu not ascending", i);
   }
   if (m > 0 && (!above_lo(b, v->vals[0].as.s, false) ||
                 !below_hi(b, v->vals[2 * m - 2].as.s)))
-    return PB_ECORRUPT;
+    return PB__CORRUPT("dict leaf: keys outside the parent's bounds");
   pb__dnode *node = pb__dnode_new(0, m);
   if (!node) return PB_ENOMEM;
   for (size_t i = 0; i < m; i++) {
@@ -183,23 +186,30 @@ static bool branch_kid_ok(const pb__node_view *v, size_t i) {
  * separators strictly ascending and strictly inside b. */
 static int decode_branch(const pb__node_view *v, unsigned level,
                          const pb__dbounds *b, pb__dnode **out) {
-  if (v->n < 3 || v->n % 3 != 0) return PB_ECORRUPT;
+  if (v->n < 3 || v->n % 3 != 0)
+    return PB__CORRUPT("dict branch: %zu values, not a multiple of 3 above 0",
+                       v->n);
   const pb_value *lv = &v->vals[0];
   if (lv->kind != PB_VALUE_UINT || lv->as.u < 1 ||
       lv->as.u >= PB__COLL_MAX_DEPTH)
-    return PB_ECORRUPT;
-  if (level != PB__DLEVEL_ANY && lv->as.u != level) return PB_ECORRUPT;
+    return PB__CORRUPT("dict branch: bad level");
+  if (level != PB__DLEVEL_ANY && lv->as.u != level)
+    return PB__CORRUPT("dict branch: level %" PRIu64 " where %u belongs",
+                       lv->as.u, level);
   size_t m = v->n / 3;
   uint64_t total = 0;
   for (size_t i = 0; i < m; i++) {
-    if (!branch_kid_ok(v, i)) return PB_ECORRUPT;
+    if (!branch_kid_ok(v, i))
+      return PB__CORRUPT(
+          "dict branch: child %zu has a bad separator, count or pointer", i);
     uint64_t c = v->vals[3 * i + 1].as.u;
-    if (c > UINT64_MAX - total) return PB_ECORRUPT;
+    if (c > UINT64_MAX - total)
+      return PB__CORRUPT("dict branch: counts overflow at child %zu", i);
     total += c;
   }
   if (m > 1 && (!above_lo(b, v->vals[3].as.s, true) ||
                 !below_hi(b, v->vals[3 * (m - 1)].as.s)))
-    return PB_ECORRUPT;
+    return PB__CORRUPT("dict branch: separators outside the parent's bounds");
   pb__dnode *node = pb__dnode_new((unsigned)lv->as.u, m);
   if (!node) return PB_ENOMEM;
   for (size_t i = 0; i < m; i++) {
@@ -293,7 +303,9 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
   if (rc != PB_OK) return rc;
   const dict_obj *o = (const dict_obj *)h;
   if (!fits(o->node, level, b)) {
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT(PB__ATOM_FMT
+                     " (dict node): not at level %u or outside its bounds",
+                     PB__ATOM_ARGS(kid->ptr), level);
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
     ((dict_obj *)owned)->node = NULL;
@@ -316,7 +328,9 @@ int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
   if (rc != PB_OK) return rc;
   if (total != kid->count) {
     pb__dnode_free(node);
-    return PB_ECORRUPT;
+    return PB__CORRUPT(PB__ATOM_FMT " (dict node): holds %" PRIu64
+                                    " keys, its parent says %" PRIu64,
+                       PB__ATOM_ARGS(kid->ptr), total, kid->count);
   }
   kid->node = node;
   return PB_OK;

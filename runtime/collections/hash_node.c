@@ -41,6 +41,7 @@
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "collections/hash_int.h"
+#include "util/errdetail.h"
 
 /* A node decoded with no context: every child NOT LOADED. */
 typedef struct hash_obj {
@@ -55,7 +56,11 @@ static int hash_keys(pb__hnode *n, pb_buf *scratch, pb__hash_fn_t fn) {
   for (uint32_t i = 0; i < n->nent; i++) {
     pb__hentry *e = &n->ents[i];
     int rc = pb__hash_key_hash(scratch, fn, &e->key, &e->hash);
-    if (rc != PB_OK) return rc == PB_ENOMEM ? rc : PB_ECORRUPT;
+    if (rc != PB_OK)
+      return rc == PB_ENOMEM ? rc
+                             : PB__CORRUPT("hash node: entry %" PRIu32
+                                           " has a key with no encoding",
+                                           i);
   }
   return PB_OK;
 }
@@ -64,16 +69,19 @@ static int hash_keys(pb__hnode *n, pb_buf *scratch, pb__hash_fn_t fn) {
 static int champ_decode(const pb__node_view *v, pb__hnode **out) {
   const pb_value *x = v->vals;
   if (v->n < 2 || x[0].kind != PB_VALUE_UINT || x[1].kind != PB_VALUE_UINT)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("hash node: %zu values, or no UINT bitmaps", v->n);
   uint64_t dm = x[0].as.u, nm = x[1].as.u;
-  if (((dm | nm) >> 32) || (dm & nm) || (dm | nm) == 0) return PB_ECORRUPT;
+  if (((dm | nm) >> 32) || (dm & nm) || (dm | nm) == 0)
+    return PB__CORRUPT("hash node: bad bitmaps %" PRIx64 " / %" PRIx64, dm, nm);
   uint32_t d = pb__hash_popcount((uint32_t)dm);
   uint32_t c = pb__hash_popcount((uint32_t)nm);
-  if (2 + 2 * (uint64_t)d + c != v->n) return PB_ECORRUPT;
+  if (2 + 2 * (uint64_t)d + c != v->n)
+    return PB__CORRUPT("hash node: %zu values, the bitmaps say %" PRIu64, v->n,
+                       2 + 2 * (uint64_t)d + c);
   for (uint32_t j = 0; j < c; j++) {
     const pb_value *r = &x[2 + 2 * d + j];
     if (r->kind != PB_VALUE_REF || pb_atom_ptr_is_null(r->as.ref))
-      return PB_ECORRUPT;
+      return PB__CORRUPT("hash node: child %" PRIu32 " is not a pointer", j);
   }
   pb__hnode *n = pb__hnode_alloc(false, d, c);
   if (!n) return PB_ENOMEM;
@@ -93,13 +101,20 @@ static int collision_decode(const pb__node_view *v, pb_buf *scratch,
                             pb__hnode **out) {
   const pb_value *x = v->vals;
   if (v->n < 5 || v->n % 2 == 0 || x[0].kind != PB_VALUE_UINT)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("hash collision node: %zu values, or no UINT hash",
+                       v->n);
   uint32_t cnt = (uint32_t)((v->n - 1) / 2);
   for (uint32_t i = 1; i < cnt; i++) {
     int cmp;
     int rc = pb__hash_key_cmp(scratch, &x[2 * i - 1], &x[2 * i + 1], &cmp);
-    if (rc != PB_OK) return rc == PB_ENOMEM ? rc : PB_ECORRUPT;
-    if (cmp >= 0) return PB_ECORRUPT;
+    if (rc != PB_OK)
+      return rc == PB_ENOMEM ? rc
+                             : PB__CORRUPT("hash collision node: key %" PRIu32
+                                           " has no encoding",
+                                           i);
+    if (cmp >= 0)
+      return PB__CORRUPT("hash collision node: key %" PRIu32 " not ascending",
+                         i);
   }
   pb__hnode *n = pb__hnode_alloc(true, cnt, 0);
   if (!n) return PB_ENOMEM;
@@ -192,12 +207,16 @@ int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
                     uint64_t prefix) {
   if (s->node) return PB_OK;
   assert(!pb_atom_ptr_is_null(s->ptr)); /* the empty root is never loaded */
-  if (level > PB__HASH_COLL_LEVEL) return PB_ECORRUPT; /* cannot happen */
+  if (level > PB__HASH_COLL_LEVEL)
+    return PB__CORRUPT(PB__ATOM_FMT " (hash node): below level %u",
+                       PB__ATOM_ARGS(s->ptr), level); /* cannot happen */
   const pb__obj *ob;
   pb__obj *owned;
   int rc = pb__obj_load(&h->src, s->ptr, 0, &pb__hash_obj_class, NULL, 0, &ob,
                         &owned);
-  if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* see "Errors" in hash.c */
+  if (rc == PB_ENOTFOUND)
+    return PB__CORRUPT(PB__ATOM_FMT " (hash node): the node is missing",
+                       PB__ATOM_ARGS(s->ptr)); /* see "Errors" in hash.c */
   if (rc != PB_OK) return rc;
   const hash_obj *o = (const hash_obj *)ob;
   pb__hnode *n;
@@ -209,7 +228,10 @@ int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
   }
   if (!n) rc = PB_ENOMEM;
   else if (o->fn != pb__hash_fn) rc = hash_keys(n, &h->scratch, pb__hash_fn);
-  if (rc == PB_OK && !fits(n, level, prefix)) rc = PB_ECORRUPT;
+  if (rc == PB_OK && !fits(n, level, prefix))
+    rc = PB__CORRUPT(PB__ATOM_FMT
+                     " (hash node): its keys do not belong at level %u",
+                     PB__ATOM_ARGS(s->ptr), level);
   pb__obj_free(owned);
   if (rc != PB_OK) {
     pb__hnode_free(n);

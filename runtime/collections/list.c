@@ -62,6 +62,7 @@
 
 #include "atom/atom.h"
 #include "atom/value.h"
+#include "util/errdetail.h"
 
 uint32_t pb__list_fanout(void) {
   unsigned f = pb__coll_fanout;
@@ -138,15 +139,17 @@ static int leaf_from_view(const pb__node_view *v, pb__lnode **out) {
 /* A branch from a decoded view, checking its shape and counts.  Its level
  * is set by the caller. */
 static int branch_from_view(const pb__node_view *v, pb__lnode **out) {
-  if (v->n < 2 || v->n % 2 != 0) return PB_ECORRUPT;
+  if (v->n < 2 || v->n % 2 != 0)
+    return PB__CORRUPT(
+        "list branch: %zu values, not an even number of 2 or more", v->n);
   uint32_t k = (uint32_t)(v->n / 2);
   uint64_t sum = 0;
   for (uint32_t i = 0; i < k; i++) {
     const pb_value *c = &v->vals[2 * i], *p = &v->vals[2 * i + 1];
     if (c->kind != PB_VALUE_UINT || c->as.u == 0 || c->as.u > UINT64_MAX - sum)
-      return PB_ECORRUPT;
+      return PB__CORRUPT("list branch: child %" PRIu32 " has a bad count", i);
     if (p->kind != PB_VALUE_REF || pb_atom_ptr_is_null(p->as.ref))
-      return PB_ECORRUPT;
+      return PB__CORRUPT("list branch: child %" PRIu32 " has a bad pointer", i);
     sum += c->as.u;
   }
   pb__lnode *n = pb__lnode_new(1, k);
@@ -230,7 +233,10 @@ static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want,
   bool leaf = o->node->level == 0;
   if ((want == PB__TYPE_LIST_LEAF && !leaf) ||
       (want == PB__TYPE_LIST_BRANCH && leaf)) {
-    rc = PB_ECORRUPT; /* a node of the wrong kind for its level */
+    rc = PB__CORRUPT(
+        PB__ATOM_FMT " (list node): a %s where a %s belongs",
+        PB__ATOM_ARGS(ptr), leaf ? "leaf" : "branch",
+        leaf ? "branch" : "leaf"); /* a node of the wrong kind for its level */
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
     ((list_obj *)owned)->node = NULL;
@@ -254,7 +260,12 @@ static void free_chain(pb__lnode **chain, unsigned n) {
 static int link_chain(pb__lnode **chain, const uint64_t *total, unsigned n) {
   for (unsigned i = 0; i < n; i++) chain[i]->level = n - 1 - i;
   for (unsigned i = n - 1; i > 0; i--)
-    if (total[i] != chain[i - 1]->kids[0].count) return PB_ECORRUPT;
+    if (total[i] != chain[i - 1]->kids[0].count)
+      return PB__CORRUPT(PB__ATOM_FMT
+                         " (list root path): level %u holds %" PRIu64
+                         " values, its parent says %" PRIu64,
+                         PB__ATOM_ARGS(chain[i - 1]->kids[0].ptr), i, total[i],
+                         chain[i - 1]->kids[0].count);
   for (unsigned i = n - 1; i > 0; i--) chain[i - 1]->kids[0].node = chain[i];
   return PB_OK;
 }
@@ -269,7 +280,10 @@ static int load_root(pb__list *l) {
   for (;;) {
     if (n == PB__COLL_MAX_DEPTH) {
       free_chain(chain, n);
-      return PB_ECORRUPT; /* too deep: a cycle, or hostile bytes */
+      return PB__CORRUPT(
+          PB__ATOM_FMT " (list root): more than %d levels",
+          PB__ATOM_ARGS(l->root.ptr),
+          PB__COLL_MAX_DEPTH); /* too deep: a cycle, or hostile bytes */
     }
     int rc = load_node(l, ptr, 0, &chain[n], &total[n]);
     if (rc != PB_OK) {
@@ -307,7 +321,10 @@ int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t i) {
   child->level = parent->level - 1;
   if (total != s->count) {
     pb__lnode_free(child);
-    return PB_ECORRUPT; /* the parent's count lies */
+    return PB__CORRUPT(PB__ATOM_FMT " (list node): holds %" PRIu64
+                                    " values, its parent says %" PRIu64,
+                       PB__ATOM_ARGS(s->ptr), total,
+                       s->count); /* the parent's count lies */
   }
   s->node = child;
   return PB_OK;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "collections/list_int.h"
+#include "util/errdetail.h"
 
 struct pb__list_iter {
   pb__list *l;     /* the list walked */
@@ -54,7 +55,10 @@ static int next_leaf(pb__list_iter *it) {
   pb__lpath *p = &it->path;
   int m = (int)p->depth - 2;
   while (m >= 0 && p->step[m].idx + 1 >= p->step[m].node->n) m--;
-  if (m < 0) return PB_ECORRUPT; /* cannot happen: counts were checked */
+  if (m < 0)
+    return PB__CORRUPT(
+        "list iterator ran past the last leaf"); /* cannot happen: counts were
+                                                    checked */
   p->step[m].idx++;
   for (; m + 1 < (int)p->depth; m++) {
     pb__lnode *n = p->step[m].node;
@@ -73,7 +77,7 @@ int pb__list_iter_next(pb__list_iter *it, pb_value *val) {
     int rc = next_leaf(it);
     if (rc != PB_OK) {
       /* A missing child atom must not read as the end of the list. */
-      it->err = rc == PB_ENOTFOUND ? PB_ECORRUPT : rc;
+      it->err = rc == PB_ENOTFOUND ? PB__CORRUPT("a list node is missing") : rc;
       return it->err;
     }
   }
@@ -128,7 +132,7 @@ static int build_leaves(pb__list *dst, pb__list_iter *it, uint64_t k,
     }
     if (rc != PB_OK) {
       level_free(out, 0);
-      return rc == PB_ENOTFOUND ? PB_ECORRUPT : rc;
+      return rc == PB_ENOTFOUND ? PB__CORRUPT("a list node is missing") : rc;
     }
   }
   return PB_OK;

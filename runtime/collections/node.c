@@ -9,6 +9,7 @@
 
 #include "atom/atom.h"
 #include "atom/value.h"
+#include "util/errdetail.h"
 
 unsigned pb__coll_fanout = PB__FANOUT_DEFAULT;
 
@@ -19,13 +20,16 @@ int pb__node_decode(pb_bytes atom, uint32_t want_a, uint32_t want_b,
   pb_bytes body;
   int rc = pb__atom_parse(atom, &type, &body);
   if (rc != PB_OK) return rc;
-  if (type != want_a && type != want_b) return PB_ECORRUPT;
+  if (type != want_a && type != want_b)
+    return PB__CORRUPT("node type %" PRIu32 ", expected %" PRIu32
+                       " or %" PRIu32,
+                       type, want_a, want_b);
   pb_reader r;
   uint64_t n;
   pb_reader_init(&r, body.ptr, body.len);
   if (pb_reader_varint(&r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
       n > (uint64_t)(r.end - r.pos)) /* every value takes a byte at least */
-    return PB_ECORRUPT;
+    return PB__CORRUPT("node: bad value count");
   pb_value *vals = NULL;
   if (n > 0) {
     vals = malloc((size_t)n * sizeof *vals);
@@ -34,12 +38,14 @@ int pb__node_decode(pb_bytes atom, uint32_t want_a, uint32_t want_b,
   for (uint64_t i = 0; i < n; i++) {
     if (pb__value_decode(&r, &vals[i]) != PB_OK) {
       free(vals);
-      return PB_ECORRUPT;
+      return PB__CORRUPT(
+          "node: value %" PRIu64 " of %" PRIu64 ": %s", i, n,
+          pb_errdetail()); /* value_decode's reason */
     }
   }
   if (r.pos != r.end) {
     free(vals);
-    return PB_ECORRUPT;
+    return PB__CORRUPT("node: bytes after its %" PRIu64 " values", n);
   }
   out->type = type;
   out->vals = vals;
@@ -57,9 +63,12 @@ int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
                   uint32_t want_b, pb__node_view *out) {
   pb_bytes atom;
   int rc = src->read(src->arg, ptr, &atom);
-  if (rc == PB_ENOTFOUND) return PB_ECORRUPT; /* a tree points at nothing */
+  if (rc == PB_ENOTFOUND) /* a tree points at nothing */
+    return PB__CORRUPT(PB__ATOM_FMT ": the node is missing",
+                       PB__ATOM_ARGS(ptr));
   if (rc != PB_OK) return rc;
-  return pb__node_decode(atom, want_a, want_b, out);
+  return pb__errdetail_atom(pb__node_decode(atom, want_a, want_b, out), ptr,
+                            "node");
 }
 
 const pb__obj_class *pb__coll_obj_class(uint32_t type) {

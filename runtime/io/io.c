@@ -7,6 +7,8 @@
 #include <assert.h>
 #include <errno.h>
 
+#include "util/errdetail.h"
+
 int pb__io_errno_to_code(int err) {
   switch (err) {
   case ENOSPC:
@@ -31,5 +33,8 @@ int pb__io_pread_full(pb__file *f, void *buf, size_t size, uint64_t offset) {
   size_t got = 0;
   int rc = pb__io_pread(f, buf, size, offset, &got);
   if (rc != PB_OK) return rc;
-  return got == size ? PB_OK : PB_ECORRUPT;
+  return got == size ? PB_OK
+                     : PB__CORRUPT("the file ends at %" PRIu64
+                                   ", before %zu bytes at offset %" PRIu64,
+                                   offset + got, size, offset);
 }

@@ -58,6 +58,7 @@
 #include "storage/file.h"
 #include "storage/file_format.h"
 #include "storage/tier.h"
+#include "util/errdetail.h"
 
 static pb__file_storage *fs_of(pb_storage *st) {
   assert(st != NULL);
@@ -74,6 +75,18 @@ static void msg_append(char *buf, size_t cap, size_t *len, const char *s) {
   memcpy(buf + *len, s, n);
   *len += n;
   buf[*len] = '\0';
+}
+
+/* A PB_ECORRUPT's message also names the source line that found the
+ * damage (PB__CORRUPT recorded it), and becomes this thread's detail. */
+static void corrupt_detail(char *msg, size_t cap, size_t *len) {
+  const char *src = pb__errdetail_source();
+  if (src[0] != '\0') {
+    msg_append(msg, cap, len, " (");
+    msg_append(msg, cap, len, src);
+    msg_append(msg, cap, len, ")");
+  }
+  pb__errdetail_set(msg);
 }
 
 int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
@@ -103,6 +116,7 @@ int pb__fs_fail(pb__file_storage *fs, int rc, bool with_errno,
   msg_append(fs->msg, sizeof fs->msg, &len, ": ");
   msg_append(fs->msg, sizeof fs->msg, &len, text);
   msg_append(fs->msg, sizeof fs->msg, &len, errtext);
+  if (rc == PB_ECORRUPT) corrupt_detail(fs->msg, sizeof fs->msg, &len);
   pthread_mutex_unlock(&fs->msg_mu);
   errno = saved;
   return rc;

@@ -51,6 +51,7 @@
 #include "storage/file.h"
 #include "storage/file_format.h"
 #include "storage/ptr_map.h"
+#include "util/errdetail.h"
 #include "util/random.h"
 
 /* Target size of one copied batch. */
@@ -177,10 +178,9 @@ static int collect_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
 
 /* Fails the compaction on a damaged graph, naming the atom. */
 static int bad_atom(compactor *c, pb_atom_ptr p, const char *what) {
-  return pb__fs_fail(c->fs, PB_ECORRUPT, false,
-                     "compaction: the atom at batch %016" PRIx64 "%016" PRIx64
-                     " offset %" PRIu64 " %s; nothing was changed",
-                     p.batch_hi, p.batch_lo, p.offset, what);
+  return pb__fs_fail(c->fs, PB__CORRUPT("%s", what), false,
+                     "compaction: the " PB__ATOM_FMT " %s; nothing was changed",
+                     PB__ATOM_ARGS(p), what);
 }
 
 /* Puts atom `p` on the stack, with its children in the refs pool. */

@@ -15,6 +15,7 @@
 
 #include "atom/batch.h"
 #include "util/endian.h"
+#include "util/errdetail.h"
 
 /* Offsets inside the segment header. */
 enum {
@@ -56,11 +57,11 @@ int pb__seg_header_decode(const uint8_t *buf, size_t size, pb__seg_header *h,
   if (size < PB__WAL_MAGIC_SIZE ||
       memcmp(buf + SH_MAGIC, PB__WAL_MAGIC, PB__WAL_MAGIC_SIZE) != 0) {
     *why = "bad magic (not a ProtoBase WAL segment)";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (size < SH_HEADER_SIZE) {
     *why = "truncated segment header";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   /* The version comes before the checksum: a later version may lay out
    * (and checksum) its header differently. */
@@ -71,15 +72,15 @@ int pb__seg_header_decode(const uint8_t *buf, size_t size, pb__seg_header *h,
   }
   if (size < PB__WAL_HEADER_SIZE) {
     *why = "truncated segment header";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (pb__load_le32(buf + SH_HEADER_SIZE) != PB__WAL_HEADER_SIZE) {
     *why = "bad segment header size";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (pb__load_le64(buf + SH_CHECKSUM) != XXH3_64bits(buf, SH_CHECKSUM)) {
     *why = "segment header checksum mismatch";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   h->seq = pb__load_le64(buf + SH_SEQ);
   h->id_hi = pb__load_le64(buf + SH_ID);
@@ -88,7 +89,7 @@ int pb__seg_header_decode(const uint8_t *buf, size_t size, pb__seg_header *h,
   h->prev_lo = pb__load_le64(buf + SH_PREV + 8);
   if (h->seq == 0 || (h->id_hi | h->id_lo) == 0) {
     *why = "segment header has a zero sequence number or id";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   return PB_OK;
 }
@@ -141,9 +142,10 @@ int pb__frame_header_decode(const uint8_t in[PB__FRAME_HEADER_SIZE],
   fh->len = pb__load_le32(in);
   fh->type = in[4];
   fh->checksum = pb__load_le64(in + 8);
-  if (in[5] != 0 || in[6] != 0 || in[7] != 0) return PB_ECORRUPT;
+  if (in[5] != 0 || in[6] != 0 || in[7] != 0)
+    return PB__CORRUPT("frame header: non-zero reserved bytes");
   if (fh->type != PB__FRAME_COMMIT && fh->type != PB__FRAME_BATCH)
-    return PB_ECORRUPT;
+    return PB__CORRUPT("frame header: unknown frame type %u", fh->type);
   return PB_OK;
 }
 
@@ -176,7 +178,7 @@ int pb__commit_decode(const uint8_t *payload, size_t len,
                       pb__commit_record *c, const char **why) {
   if (len < PB__COMMIT_FIXED_SIZE) {
     *why = "commit record shorter than its fixed part";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   c->lsn = pb__load_le64(payload + CR_LSN);
   c->batch_hi = pb__load_le64(payload + CR_BATCH_ID);
@@ -187,20 +189,20 @@ int pb__commit_decode(const uint8_t *payload, size_t len,
   c->batch = payload + PB__COMMIT_FIXED_SIZE;
   if (c->batch_size != len - PB__COMMIT_FIXED_SIZE) {
     *why = "commit record's batch size disagrees with the frame length";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (c->lsn == 0) {
     *why = "commit record has LSN 0";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   bool zero_id = (c->batch_hi | c->batch_lo) == 0;
   if (zero_id != (c->batch_size == 0)) {
     *why = "commit record's batch id and batch size disagree";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (pb__batch_check(c->batch, c->batch_size) != PB_OK) {
     *why = "commit record's batch is malformed";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   return PB_OK;
 }
@@ -216,7 +218,7 @@ int pb__batchframe_decode(const uint8_t *payload, size_t len, uint64_t *id_hi,
                           const char **why) {
   if (len <= PB__BATCH_FIXED_SIZE) {
     *why = "batch frame without atoms";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   *id_hi = pb__load_le64(payload);
   *id_lo = pb__load_le64(payload + 8);
@@ -224,11 +226,11 @@ int pb__batchframe_decode(const uint8_t *payload, size_t len, uint64_t *id_hi,
   *size = len - PB__BATCH_FIXED_SIZE;
   if ((*id_hi | *id_lo) == 0) {
     *why = "batch frame with a zero batch id";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   if (pb__batch_check(*data, *size) != PB_OK) {
     *why = "batch frame's atoms are malformed";
-    return PB_ECORRUPT;
+    return PB__CORRUPT("%s", *why);
   }
   return PB_OK;
 }

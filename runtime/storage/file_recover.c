@@ -66,6 +66,7 @@
 #include "storage/file.h"
 #include "storage/file_format.h"
 #include "storage/tier.h"
+#include "util/errdetail.h"
 
 /* Bytes read at a time by the forward scan and the candidate hasher. */
 #define SCAN_CHUNK (64u * 1024u)
@@ -162,7 +163,7 @@ static int list_segments(pb__file_storage *fs, seq_list *l, size_t *start) {
     if (l->v[i] != want) {
       char name[25];
       pb__seg_name(want, name);
-      return pb__fs_fail(fs, PB_ECORRUPT, false,
+      return pb__fs_fail(fs, PB__CORRUPT("segment missing"), false,
                          "%s is missing (the log's segments must be "
                          "numbered without gaps)",
                          name);
@@ -289,6 +290,7 @@ static int find_valid_frame(pb__file *f, uint64_t fsize, uint64_t from,
   uint8_t *chunk = window + SCAN_CHUNK;
   int rc = 0;
   uint64_t p = from;
+  pb__errdetail_quiet(true); /* each rejected candidate is no error */
   while (rc == 0 && p < fsize && fsize - p >= PB__FRAME_HEADER_SIZE) {
     size_t n = fsize - p < SCAN_CHUNK ? (size_t)(fsize - p) : SCAN_CHUNK;
     rc = pb__io_pread_full(f, window, n, p);
@@ -306,6 +308,7 @@ static int find_valid_frame(pb__file *f, uint64_t fsize, uint64_t from,
     }
     p += q; /* every position before p + q has been tried */
   }
+  pb__errdetail_quiet(false);
   free(window);
   return rc;
 }
@@ -326,23 +329,23 @@ static int apply_commit(pb__file_storage *fs, const pb__segment *seg,
   bool after_compaction = fs->n_segs == 0 && fs->lsn == 0 && seg->seq != 1;
   if (rc == PB_OK && c.lsn != fs->lsn + 1 && !after_compaction) {
     why = "commit LSN does not follow the previous commit's";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   if (rc == PB_OK && !after_compaction &&
       !pb_atom_ptr_equal(c.prev_root, fs->root)) {
     why = "commit's previous root is not the previous commit's root";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   pb__batch b = {.id_hi = c.batch_hi, .id_lo = c.batch_lo,
                  .data = c.batch, .size = (size_t)c.batch_size};
   if (rc == PB_OK && pb__storage_check_root(&b, &fs->index, c.root) != PB_OK) {
     why = "commit's root addresses no stored atom";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   if (rc == PB_OK && c.batch_size > 0 &&
       pb__batch_index_find(&fs->index, c.batch_hi, c.batch_lo) != NULL) {
     why = "batch id stored twice";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   if (rc != PB_OK)
     return pb__fs_fail(fs, rc, false, "%s: %s, in the frame at offset %" PRIu64,
@@ -383,11 +386,11 @@ static int apply_batch(pb__file_storage *fs, const pb__segment *seg,
   int rc = pb__batchframe_decode(payload, len, &hi, &lo, &data, &size, &why);
   if (rc == PB_OK && !(seg_index == 0 && fs->lsn == 0 && seg->seq != 1)) {
     why = "batch frame outside a compaction's output";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   if (rc == PB_OK && pb__batch_index_find(&fs->index, hi, lo) != NULL) {
     why = "batch id stored twice";
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT("%s", why);
   }
   if (rc != PB_OK)
     return pb__fs_fail(fs, rc, false, "%s: %s, in the frame at offset %" PRIu64,
@@ -419,7 +422,7 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
                             bool is_last, uint64_t fsize, uint64_t pos,
                             const char *why, unsigned rereads) {
   if (!is_last)
-    return pb__fs_fail(fs, PB_ECORRUPT, false,
+    return pb__fs_fail(fs, PB__CORRUPT("%s", why), false,
                        "%s: %s at offset %" PRIu64
                        " in a sealed segment (never cut)",
                        seg->path, why, pos);
@@ -431,7 +434,7 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
   if (rc == 1 && fs->base.read_only && rereads < REREAD_TRIES)
     return FRAME_AGAIN;
   if (rc == 1)
-    return pb__fs_fail(fs, PB_ECORRUPT, false,
+    return pb__fs_fail(fs, PB__CORRUPT("%s", why), false,
                        "%s: %s at offset %" PRIu64
                        ", followed by a valid frame at offset %" PRIu64,
                        seg->path, why, pos, found);
@@ -508,9 +511,9 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
   }
   seg->end = pos;
   if (seg->frames > 0 && fs->lsn == 0)
-    return pb__fs_fail(fs, PB_ECORRUPT, false,
-                       "%s: a compaction's output without its switch commit",
-                       seg->path);
+    return pb__fs_fail(
+        fs, PB__CORRUPT("compaction output without its commit"), false,
+        "%s: a compaction's output without its switch commit", seg->path);
   return PB_OK;
 }
 
@@ -542,11 +545,11 @@ static int check_header(pb__file_storage *fs, pb__segment *seg, bool is_last,
   const pb__segment *prev = fs->n_segs ? fs->segs[fs->n_segs - 1] : NULL;
   uint64_t want_hi = prev ? prev->id_hi : 0, want_lo = prev ? prev->id_lo : 0;
   if (h.seq != seg->seq)
-    return pb__fs_fail(fs, PB_ECORRUPT, false,
+    return pb__fs_fail(fs, PB__CORRUPT("segment header sequence number"), false,
                        "%s: header says sequence number %" PRIu64, seg->path,
                        h.seq);
   if (h.prev_hi != want_hi || h.prev_lo != want_lo)
-    return pb__fs_fail(fs, PB_ECORRUPT, false,
+    return pb__fs_fail(fs, PB__CORRUPT("segment header previous id"), false,
                        "%s: previous-segment id does not match %s", seg->path,
                        prev ? "the previous segment" : "zero (first segment)");
   seg->id_hi = h.id_hi;

@@ -112,7 +112,9 @@ static int cat_open(pb_txn *txn, bool create, pb__tcoll **cat) {
 static int get(pb__tcoll *cat, pb_value key, pb_value_kind want,
                pb_value *out) {
   int rc = pb__hash_get(cat->c.h, &key, out);
-  if (rc == PB_OK && out->kind != want) rc = PB_ECORRUPT;
+  if (rc == PB_OK && out->kind != want)
+    rc = PB__CORRUPT("catalog: an entry of kind %d, not %d", (int)out->kind,
+                     (int)want);
   return rc;
 }
 
@@ -146,7 +148,9 @@ static int name_get(pb__tcoll *cat, const char *name, name_entry *out) {
   rc = pb_reader_varint(&r, &id);
   if (rc != PB_OK || id <= PB__TYPE_RECORD_UNTYPED || id >= PB__TYPE_MAX ||
       (r.end - r.pos) % 8 != 0)
-    return PB_ECORRUPT;
+    return rc != PB_OK ? rc
+                       : PB__CORRUPT("catalog: a name entry with a bad id or "
+                                     "version list");
   *out = (name_entry){(uint32_t)id, r.pos, (size_t)(r.end - r.pos) / 8,
                       v.as.bytes};
   return PB_OK;
@@ -178,7 +182,8 @@ static int check_versions(pb__tcoll *cat, const pb_record_type *type,
     pb__layout old;
     rc = layout_get(cat, fp, &old);
     if (rc == PB_ENOTFOUND) {
-      rc = PB_ECORRUPT; /* listed versions have layouts */
+      rc = PB__CORRUPT("catalog: version %016" PRIx64 " is listed "
+                       "without a layout", fp);
       break;
     }
     if (rc != PB_OK) break;
@@ -210,7 +215,7 @@ static int bump(pb__tcoll *cat, pb_value key, uint64_t first,
   } else if (last.as.u >= PB__TYPE_MAX - 1 && key.kind == PB_VALUE_INT) {
     return PB_ENOSPC;
   } else if (last.as.u == UINT64_MAX) {
-    return PB_ECORRUPT;
+    return PB__CORRUPT("catalog: a counter at its maximum");
   } else {
     *next = last.as.u + 1;
   }
@@ -256,7 +261,8 @@ static int reg_one(pb_txn *txn, pb__tcoll *cat, const pb_record_type *type,
   } else {
     pb_value null_key = {.kind = PB_VALUE_NULL};
     rc = bump(cat, null_key, 1, epoch);
-    if (rc == PB_OK && *epoch > INT64_MAX) rc = PB_ECORRUPT;
+    if (rc == PB_OK && *epoch > INT64_MAX)
+      rc = PB__CORRUPT("catalog: epoch %" PRIu64 " out of range", *epoch);
     pb_value ev = {.kind = PB_VALUE_UINT, .as.u = *epoch};
     pb_value back = {.kind = PB_VALUE_INT, .as.i = -(int64_t)*epoch};
     if (rc == PB_OK) rc = pb__tcoll_hash_put(cat, &fpkey, &ev);

@@ -11,6 +11,7 @@
  * record.
  */
 #include "txn/layout.h"
+#include "util/errdetail.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,7 +46,8 @@ void pb__layout_encode(const pb_record_type *t, pb_buf *b) {
 static int get_u32(pb_reader *r, uint32_t *out) {
   uint64_t v;
   int rc = pb_reader_varint(r, &v);
-  if (rc == PB_OK && v > UINT32_MAX) rc = PB_ECORRUPT;
+  if (rc == PB_OK && v > UINT32_MAX)
+    rc = PB__CORRUPT("layout: a number over 32 bits");
   if (rc == PB_OK) *out = (uint32_t)v;
   return rc;
 }
@@ -54,7 +56,8 @@ static int get_str(pb_reader *r, pb_str *out) {
   uint64_t n;
   int rc = pb_reader_varint(r, &n);
   if (rc != PB_OK) return rc;
-  if (n > (uint64_t)(r->end - r->pos)) return PB_ECORRUPT;
+  if (n > (uint64_t)(r->end - r->pos))
+    return PB__CORRUPT("layout: a string past the end");
   *out = (pb_str){(const char *)r->pos, (size_t)n};
   r->pos += n;
   return PB_OK;
@@ -65,7 +68,8 @@ static int get_str(pb_reader *r, pb_str *out) {
 static int get_count(pb_reader *r, size_t min, size_t *out) {
   uint64_t n;
   int rc = pb_reader_varint(r, &n);
-  if (rc == PB_OK && n > (uint64_t)(r->end - r->pos) / min) rc = PB_ECORRUPT;
+  if (rc == PB_OK && n > (uint64_t)(r->end - r->pos) / min)
+    rc = PB__CORRUPT("layout: a count past the end");
   if (rc == PB_OK) *out = (size_t)n;
   return rc;
 }
@@ -98,7 +102,8 @@ int pb__layout_decode(pb_bytes b, pb__layout *out) {
   }
   for (size_t i = 0; rc == PB_OK && i < out->n_reserved; i++)
     rc = get_u32(&r, &out->reserved[i]);
-  if (rc == PB_OK && r.pos != r.end) rc = PB_ECORRUPT;
+  if (rc == PB_OK && r.pos != r.end)
+    rc = PB__CORRUPT("layout: bytes after the end");
   if (rc != PB_OK) pb__layout_free(out);
   return rc;
 }

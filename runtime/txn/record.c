@@ -80,7 +80,8 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
   pb_bytes body;
   int rc = pb__atom_parse(atom, &type_id, &body);
   if (rc != PB_OK) return rc;
-  if (type_id < PB__TYPE_RECORD_MIN) return PB_ECORRUPT;
+  if (type_id < PB__TYPE_RECORD_MIN)
+    return PB__CORRUPT("atom type id %" PRIu32 " is not a record's", type_id);
   if (type_id != PB__TYPE_RECORD_UNTYPED && type_id != c->type_id)
     return PB_ESCHEMA; /* the private path says which types */
   size_t size = offsetof(rec_obj, rec) + c->rec_size;
@@ -94,7 +95,10 @@ static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
     return rc;
   }
   size_t empty = pb__arena_footprint(r->arena);
+  unsigned long details = pb__errdetail_count();
   rc = c->decode(r->rec, body.ptr, body.len, r->arena);
+  if (rc == PB_ECORRUPT && pb__errdetail_count() == details) /* no detail */
+    rc = PB__CORRUPT("the record's decoder rejects its body");
   if (rc != PB_OK) {
     pb_arena_destroy(r->arena);
     free(r);
@@ -159,10 +163,11 @@ int pb_txn_load_record(pb_txn *txn, const pb_record_type *type,
   int rc = pb__catalog_find(txn, type, &epoch, &want);
   if (rc == PB_OK) rc = pb__txn_read(txn, ptr, &atom);
   if (rc == PB_OK) rc = pb__atom_parse(atom, &type_id, body);
-  if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN) rc = PB_ECORRUPT;
+  if (rc == PB_OK && type_id < PB__TYPE_RECORD_MIN)
+    rc = PB__CORRUPT("atom type id %" PRIu32 " is not a record's", type_id);
   if (rc == PB_OK && type_id != PB__TYPE_RECORD_UNTYPED && type_id != want)
     rc = wrong_type(txn, type, ptr, type_id);
-  return rc;
+  return pb__errdetail_atom(rc, ptr, "record");
 }
 
 /* Through the object cache: PB_OK with *rec filled, or an error after
@@ -206,7 +211,13 @@ int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
   pb_arena *arena;
   int rc = pb_txn_load_record(txn, type, ptr, &body);
   if (rc == PB_OK) rc = pb_txn_arena(txn, &arena);
-  if (rc == PB_OK) rc = decode(rec, body.ptr, body.len, arena);
+  if (rc == PB_OK) {
+    unsigned long details = pb__errdetail_count();
+    rc = decode(rec, body.ptr, body.len, arena);
+    if (rc == PB_ECORRUPT && pb__errdetail_count() == details) /* none */
+      rc = PB__CORRUPT("the record's decoder rejects its body");
+    rc = pb__errdetail_atom(rc, ptr, "record");
+  }
   return rc;
 }
 

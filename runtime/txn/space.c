@@ -141,7 +141,10 @@ int pb__space_find_db(const pb__src *src, pb_atom_ptr space_root,
   pb_value v;
   int rc = pb__dict_open(src, space_root, &d);
   if (rc == PB_OK) rc = pb__dict_get(d, name, &v);
-  if (rc == PB_OK && v.kind != PB_VALUE_DICT) rc = PB_ECORRUPT;
+  if (rc == PB_OK && v.kind != PB_VALUE_DICT)
+    rc = PB__CORRUPT(PB__ATOM_FMT
+                     " (space root): database \"%.*s\" is not a DICT",
+                     PB__ATOM_ARGS(space_root), (int)name.len, name.ptr);
   if (rc == PB_OK) *db_root = v.as.ref;
   pb__dict_free(d);
   return rc;
@@ -159,7 +162,9 @@ static int build_space_root(pb_space *sp, pb__batch_builder *bb,
   int found = rc == PB_OK ? pb__dict_get(d, name, &v) : rc;
   if (found != PB_OK && found != PB_ENOTFOUND) rc = found;
   if (rc == PB_OK && found == PB_OK && v.kind != PB_VALUE_DICT)
-    rc = PB_ECORRUPT;
+    rc = PB__CORRUPT(PB__ATOM_FMT
+                     " (space root): database \"%.*s\" is not a DICT",
+                     PB__ATOM_ARGS(space_root), (int)name.len, name.ptr);
   if (rc == PB_OK) {
     if (op == PB__PUBLISH_CREATE && found == PB_OK) {
       rc = PB_EEXIST;
@@ -321,7 +326,9 @@ int pb_space_list(pb_space *sp, int (*fn)(void *arg, const char *name),
     rc = pb__dict_iter_next(it, &key, &v);
     if (rc != PB_OK) break;
     if (key.len >= sizeof name) {
-      rc = PB_ECORRUPT;
+      rc = PB__CORRUPT(PB__ATOM_FMT
+                       " (space root): a database name of %zu bytes",
+                       PB__ATOM_ARGS(root), key.len);
       break;
     }
     memcpy(name, key.ptr, key.len);

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "../corrupt_detail.h"
+
 #include "atom/atom.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
@@ -57,7 +59,7 @@ static int check_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
 
 static void walk_refs(const uint8_t *p, size_t n) {
   walked w = {{p, n}, 0};
-  int rc = pb__atom_refs(w.atom, check_ref, &w);
+  int rc = pb_test_checked(pb__atom_refs(w.atom, check_ref, &w), PB_AT_SOURCE);
   assert_true(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION);
 }
 
@@ -69,7 +71,7 @@ static void feed(const uint8_t *p, size_t n) {
   if (n) memcpy(copy, p, n);
 
   tasks_Task t;
-  int rc = tasks_Task_decode(&t, copy, n, NULL);
+  int rc = pb_test_checked(tasks_Task_decode(&t, copy, n, NULL), PB_AT_SOURCE);
   assert_true(rc == PB_OK || rc == PB_ECORRUPT);
   if (rc == PB_OK) { /* what decodes re-encodes without error */
     pb_buf b;
@@ -80,7 +82,8 @@ static void feed(const uint8_t *p, size_t n) {
 
   pb_bytes body;
   uint32_t type;
-  rc = pb__atom_parse((pb_bytes){copy, n}, &type, &body);
+  rc = pb_test_checked(pb__atom_parse((pb_bytes){copy, n}, &type, &body),
+                       PB_AT_SOURCE);
   assert_true(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION);
 
   pb_fuzz_nodes(copy, n);

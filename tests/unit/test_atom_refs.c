@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "atom/atom.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
@@ -275,7 +277,8 @@ static void every_truncation_is_corrupt_or_clean(void **state) {
     assert_non_null(p);
     memcpy(p, a.ptr, cut);
     size_t n = 0;
-    int rc = pb__atom_refs((pb_bytes){p, cut}, count_ptrs, &n);
+    int rc = pb_test_checked(pb__atom_refs((pb_bytes){p, cut}, count_ptrs, &n),
+                             PB_AT_SOURCE);
     assert_true(rc == PB_OK || rc == PB_ECORRUPT);
     assert_true(n <= 7);
     if (rc == PB_OK) clean++;
@@ -369,7 +372,7 @@ static void deep_nesting_uses_no_c_stack(void **state) {
   assert_int_equal(b.data[2 + 2 * 2 + 1], 21);
   b.data[2 + 2 * 2 + 1] = 22;
   found g;
-  assert_int_equal(walk((pb_bytes){b.data, b.len}, &g), PB_ECORRUPT);
+  assert_corrupt(walk((pb_bytes){b.data, b.len}, &g), PB_AT_SOURCE);
   pb_buf_free(&b);
 }
 
@@ -386,15 +389,16 @@ static void malformed_atoms_are_rejected(void **state) {
   for (uint8_t t = 0; t < PB__TYPE_RECORD_MIN; t++) {
     const uint8_t node[] = {1, t, 0}; /* a node of no values */
     bool is_node = t >= PB__TYPE_NODE_FIRST && t <= PB__TYPE_NODE_LAST;
-    assert_int_equal(walk((pb_bytes){node, 3}, &f),
+    assert_int_equal(pb_test_checked(walk((pb_bytes){node, 3}, &f),
+                                     PB_AT_SOURCE),
                      is_node ? PB_OK : PB_ECORRUPT); /* 0, 1, 8..15 */
   }
   const uint8_t reserved8[] = {1, 8, 0};
   assert_int_equal(walk((pb_bytes){reserved, 3}, &f), PB_OK); /* DICT_LEAF */
-  assert_int_equal(walk((pb_bytes){reserved8, 3}, &f), PB_ECORRUPT);
-  assert_int_equal(walk((pb_bytes){wt6, 3}, &f), PB_ECORRUPT);
-  assert_int_equal(walk((pb_bytes){cut_ptr, sizeof cut_ptr}, &f), PB_ECORRUPT);
-  assert_int_equal(walk((pb_bytes){future, 1}, &f), PB_ECORRUPT);
+  assert_corrupt(walk((pb_bytes){reserved8, 3}, &f), PB_AT_SOURCE);
+  assert_corrupt(walk((pb_bytes){wt6, 3}, &f), PB_AT_SOURCE);
+  assert_corrupt(walk((pb_bytes){cut_ptr, sizeof cut_ptr}, &f), PB_AT_SOURCE);
+  assert_corrupt(walk((pb_bytes){future, 1}, &f), PB_AT_SOURCE);
   /* An empty record, and one of other fields only: nothing to report. */
   const uint8_t empty[] = {1, 16};
   const uint8_t plain[] = {1, 17, 0x08, 0x01, 0x12, 0x01, 'a'};
@@ -456,8 +460,7 @@ static void node_values(void **state) {
   assert_int_equal(f.aPos[0], 9);
   for (size_t cut = 0; cut < b.len; cut++) {
     size_t n = 0;
-    assert_int_equal(pb__atom_refs((pb_bytes){b.data, cut}, count_ptrs, &n),
-                     PB_ECORRUPT);
+    assert_corrupt(pb__atom_refs((pb_bytes){b.data, cut}, count_ptrs, &n), PB_AT_SOURCE);
   }
   pb_buf_free(&b);
 }

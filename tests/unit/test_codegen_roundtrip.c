@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "every_type.pb.h"
 #include "protobase/protobase.h"
 
@@ -337,8 +339,9 @@ static int verify_and_decode(const uint8_t *p, size_t n, pb_arena *arena,
                              every_Everything *out) {
   uint8_t *c = exact_copy(p, n);
   pb_verify_error err;
-  int rv = every_Everything_verify(c, n, &err);
-  int rd = every_Everything_decode(out, c, n, arena);
+  int rv = pb_test_checked(every_Everything_verify(c, n, &err), PB_AT_SOURCE);
+  int rd = pb_test_checked(every_Everything_decode(out, c, n, arena),
+                           PB_AT_SOURCE);
   assert_true(rv == PB_OK || rv == PB_ECORRUPT);
   assert_int_equal(err.code, rv);
   if (rv == PB_ECORRUPT) {
@@ -433,7 +436,7 @@ static void every_prefix_is_rejected_or_whole(void **state) {
         eq_mem(again.data, c, k);
         accepted++;
       } else {
-        assert_int_equal(rd, PB_ECORRUPT);
+        assert_corrupt_rc(rd, PB_AT_SOURCE);
         assert_true(err.offset <= k);
         rejected++;
       }
@@ -534,14 +537,13 @@ static void expect_bad(const pb_buf *b, const char *path, size_t offset) {
   pb_verify_error err;
   pb_arena *arena;
   every_Everything r;
-  assert_int_equal(every_Everything_verify(b->data, b->len, &err), PB_ECORRUPT);
-  assert_int_equal(err.code, PB_ECORRUPT);
+  assert_corrupt(every_Everything_verify(b->data, b->len, &err), PB_AT_SOURCE);
+  assert_corrupt_rc(err.code, PB_AT_SOURCE);
   assert_string_equal(err.path, path);
   assert_int_equal(err.offset, offset);
-  assert_int_equal(every_Everything_verify(b->data, b->len, NULL), PB_ECORRUPT);
+  assert_corrupt(every_Everything_verify(b->data, b->len, NULL), PB_AT_SOURCE);
   assert_int_equal(pb_arena_create(&arena), PB_OK);
-  assert_int_equal(every_Everything_decode(&r, b->data, b->len, arena),
-                   PB_ECORRUPT);
+  assert_corrupt(every_Everything_decode(&r, b->data, b->len, arena), PB_AT_SOURCE);
   pb_arena_destroy(arena);
 }
 
@@ -648,9 +650,9 @@ static void nesting_depth_is_bounded(void **state) {
   pb_buf_reset(&b);
   nested_nodes(&b, PB_WIRE_MAX_DEPTH + 1);
   pb_verify_error err;
-  assert_int_equal(every_Node_verify(b.data, b.len, &err), PB_ECORRUPT);
+  assert_corrupt(every_Node_verify(b.data, b.len, &err), PB_AT_SOURCE);
   assert_memory_equal(err.path, "Node.children[0].children[0].", 29);
-  assert_int_equal(every_Node_decode(&n, b.data, b.len, arena), PB_ECORRUPT);
+  assert_corrupt(every_Node_decode(&n, b.data, b.len, arena), PB_AT_SOURCE);
   /* The same chain inside Everything.tree: the depth counts on. */
   pb_buf wrapped;
   pb_buf_init(&wrapped);
@@ -658,12 +660,9 @@ static void nesting_depth_is_bounded(void **state) {
   pb_buf_append(&wrapped, b.data, b.len);
   pb_wire_end_len(&wrapped, m, false);
   every_Everything e;
-  assert_int_equal(every_Everything_verify(wrapped.data, wrapped.len, &err),
-                   PB_ECORRUPT);
+  assert_corrupt(every_Everything_verify(wrapped.data, wrapped.len, &err), PB_AT_SOURCE);
   assert_memory_equal(err.path, "Everything.tree.children[0]", 27);
-  assert_int_equal(
-      every_Everything_decode(&e, wrapped.data, wrapped.len, arena),
-      PB_ECORRUPT);
+  assert_corrupt(every_Everything_decode(&e, wrapped.data, wrapped.len, arena), PB_AT_SOURCE);
   pb_buf_free(&wrapped);
   pb_buf_free(&b);
   pb_arena_destroy(arena);

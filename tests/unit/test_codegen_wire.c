@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "atom/arena.h"
 #include "protobase/protobase.h"
 #include "protobase/wire.h"
@@ -224,7 +226,7 @@ static void packed_arrays_count_and_read(void **state) {
   n = 0;
   assert_int_equal(pb_packed_count(&f, PB_WT_I32, &n), PB_OK);
   assert_int_equal(n, 3);
-  assert_int_equal(pb_packed_count(&f, PB_WT_I64, &n), PB_ECORRUPT);
+  assert_corrupt(pb_packed_count(&f, PB_WT_I64, &n), PB_AT_SOURCE);
   float fl;
   assert_int_equal(pb_packed_begin(&f, PB_WT_I32, &p), PB_OK);
   assert_int_equal(pb_packed_next(&p, &e), 1);
@@ -239,14 +241,14 @@ static void packed_arrays_reject_bad_shapes(void **state) {
   const uint8_t cut[] = {0x01, 0x80}; /* the last varint never ends */
   pb_field f = {.wire_type = PB_WT_LEN, .data = cut, .size = sizeof cut};
   pb_packed p;
-  assert_int_equal(pb_packed_count(&f, PB_WT_VARINT, &n), PB_ECORRUPT);
-  assert_int_equal(pb_packed_begin(&f, PB_WT_VARINT, &p), PB_ECORRUPT);
+  assert_corrupt(pb_packed_count(&f, PB_WT_VARINT, &n), PB_AT_SOURCE);
+  assert_corrupt(pb_packed_begin(&f, PB_WT_VARINT, &p), PB_AT_SOURCE);
   f.wire_type = PB_WT_VARINT; /* not a LEN field at all */
-  assert_int_equal(pb_packed_count(&f, PB_WT_VARINT, &n), PB_ECORRUPT);
-  assert_int_equal(pb_len_count(&f, &n), PB_ECORRUPT);
+  assert_corrupt(pb_packed_count(&f, PB_WT_VARINT, &n), PB_AT_SOURCE);
+  assert_corrupt(pb_len_count(&f, &n), PB_AT_SOURCE);
   f.wire_type = PB_WT_LEN;
   f.size = 1;
-  assert_int_equal(pb_packed_count(&f, PB_WT_I32, &n), PB_ECORRUPT);
+  assert_corrupt(pb_packed_count(&f, PB_WT_I32, &n), PB_AT_SOURCE);
   assert_int_equal(pb_len_count(&f, &n), PB_OK);
   assert_int_equal(n, 1);
   /* An 11-byte varint passes the count (its end is there) but not the read. */
@@ -259,10 +261,10 @@ static void packed_arrays_reject_bad_shapes(void **state) {
   assert_int_equal(n, 1);
   pb_field e;
   assert_int_equal(pb_packed_begin(&f, PB_WT_VARINT, &p), PB_OK);
-  assert_int_equal(pb_packed_next(&p, &e), PB_ECORRUPT);
+  assert_corrupt(pb_packed_next(&p, &e), PB_AT_SOURCE);
   size_t bad;
   n = 0;
-  assert_int_equal(pb_packed_check(&f, PB_CHECK_U64, &n, &bad), PB_ECORRUPT);
+  assert_corrupt(pb_packed_check(&f, PB_CHECK_U64, &n, &bad), PB_AT_SOURCE);
   assert_int_equal(bad, 0);
 }
 
@@ -293,21 +295,21 @@ static void atom_pointers_round_trip(void **state) {
   size_t n = 0;
   assert_int_equal(pb_ptr_count(&f, &n), PB_OK);
   assert_int_equal(n, 1);
-  assert_int_equal(pb_len_count(&f, &n), PB_ECORRUPT);
-  assert_int_equal(pb_rec_count(&f, &n), PB_ECORRUPT);
+  assert_corrupt(pb_len_count(&f, &n), PB_AT_SOURCE);
+  assert_corrupt(pb_rec_count(&f, &n), PB_AT_SOURCE);
   /* A field built by hand with another size, another wire type. */
   pb_field g = f;
   g.size = 19;
-  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
+  assert_corrupt(pb_field_atom_ptr(&g, &q), PB_AT_SOURCE);
   g = f;
   g.wire_type = PB_WT_LEN;
-  assert_int_equal(pb_field_atom_ptr(&g, &q), PB_ECORRUPT);
+  assert_corrupt(pb_field_atom_ptr(&g, &q), PB_AT_SOURCE);
   g.wire_type = PB_WT_I64;
-  assert_int_equal(pb_field_check(&g, PB_CHECK_ATOM_PTR), PB_ECORRUPT);
+  assert_corrupt(pb_field_check(&g, PB_CHECK_ATOM_PTR), PB_AT_SOURCE);
   /* Every cut of the 20 bytes is a truncated field. */
   for (size_t cut = 1; cut < b.len; cut++) {
     pb_reader_init(&r, b.data, cut);
-    assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+    assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   }
   /* The largest offset that fits, then one that does not. */
   pb_buf_reset(&b);
@@ -350,16 +352,16 @@ static void embedded_records_are_rec_fields(void **state) {
   assert_int_equal(body.len, 2);
   assert_int_equal(pb_field_check(&f, PB_CHECK_REC), PB_OK);
   /* A REC is not bytes, and a LEN is not a record. */
-  assert_int_equal(pb_field_bytes(&f, &body), PB_ECORRUPT);
-  assert_int_equal(pb_field_check(&f, PB_CHECK_BYTES), PB_ECORRUPT);
+  assert_corrupt(pb_field_bytes(&f, &body), PB_AT_SOURCE);
+  assert_corrupt(pb_field_check(&f, PB_CHECK_BYTES), PB_AT_SOURCE);
   size_t n = 0;
   assert_int_equal(pb_rec_count(&f, &n), PB_OK);
-  assert_int_equal(pb_len_count(&f, &n), PB_ECORRUPT);
+  assert_corrupt(pb_len_count(&f, &n), PB_AT_SOURCE);
   assert_int_equal(n, 1);
   pb_field g = f;
   g.wire_type = PB_WT_LEN;
-  assert_int_equal(pb_field_rec(&g, &body), PB_ECORRUPT);
-  assert_int_equal(pb_field_check(&g, PB_CHECK_REC), PB_ECORRUPT);
+  assert_corrupt(pb_field_rec(&g, &body), PB_AT_SOURCE);
+  assert_corrupt(pb_field_check(&g, PB_CHECK_REC), PB_AT_SOURCE);
   /* A long payload moves, as in a LEN field; an empty one may vanish. */
   pb_buf_reset(&b);
   m = pb_wire_begin_rec(&b, 2);
@@ -439,42 +441,39 @@ static void unknown_fields_merge_in_tag_order(void **state) {
 static void field_check_matches_the_accessors(void **state) {
   (void)state;
   pb_field f = {.wire_type = PB_WT_VARINT, .value = 2};
-  assert_int_equal(pb_field_check(&f, PB_CHECK_BOOL), PB_ECORRUPT);
+  assert_corrupt(pb_field_check(&f, PB_CHECK_BOOL), PB_AT_SOURCE);
   assert_int_equal(pb_field_check(&f, PB_CHECK_U8), PB_OK);
   f.value = 256;
-  assert_int_equal(pb_field_check(&f, PB_CHECK_U8), PB_ECORRUPT);
-  assert_int_equal(pb_field_check(&f, PB_CHECK_I8), PB_ECORRUPT); /* 128 */
+  assert_corrupt(pb_field_check(&f, PB_CHECK_U8), PB_AT_SOURCE);
+  assert_corrupt(pb_field_check(&f, PB_CHECK_I8), PB_AT_SOURCE); /* 128 */
   assert_int_equal(pb_field_check(&f, PB_CHECK_I16), PB_OK);
-  assert_int_equal(pb_field_check(&f, PB_CHECK_FLOAT), PB_ECORRUPT);
+  assert_corrupt(pb_field_check(&f, PB_CHECK_FLOAT), PB_AT_SOURCE);
   f.wire_type = PB_WT_LEN;
   f.data = (const uint8_t *)"\xc3";
   f.size = 1;
-  assert_int_equal(pb_field_check(&f, PB_CHECK_STR), PB_ECORRUPT);
+  assert_corrupt(pb_field_check(&f, PB_CHECK_STR), PB_AT_SOURCE);
   assert_int_equal(pb_field_check(&f, PB_CHECK_BYTES), PB_OK);
   /* Packed: the index of the bad element counts on from *count. */
   const uint8_t bools[] = {1, 0, 2};
   f.data = bools;
   f.size = sizeof bools;
   size_t n = 10, bad;
-  assert_int_equal(pb_packed_check(&f, PB_CHECK_BOOL, &n, &bad), PB_ECORRUPT);
+  assert_corrupt(pb_packed_check(&f, PB_CHECK_BOOL, &n, &bad), PB_AT_SOURCE);
   assert_int_equal(bad, 12);
   n = 0;
   assert_int_equal(pb_packed_check(&f, PB_CHECK_U8, &n, &bad), PB_OK);
   assert_int_equal(n, 3);
-  assert_int_equal(pb_packed_check(&f, PB_CHECK_STR, &n, &bad), PB_ECORRUPT);
+  assert_corrupt(pb_packed_check(&f, PB_CHECK_STR, &n, &bad), PB_AT_SOURCE);
   assert_int_equal(bad, PB_VERIFY_NO_INDEX);
 }
 
 static void verify_paths_are_built_inside_out(void **state) {
   (void)state;
   pb_verify_error err;
-  assert_int_equal(pb_verify_fail(&err, 7, "x", PB_VERIFY_NO_INDEX),
-                   PB_ECORRUPT);
-  assert_int_equal(pb_verify_prefix(&err, 10, "where", PB_VERIFY_NO_INDEX),
-                   PB_ECORRUPT);
-  assert_int_equal(pb_verify_prefix(&err, 3, "Task", PB_VERIFY_NO_INDEX),
-                   PB_ECORRUPT);
-  assert_int_equal(err.code, PB_ECORRUPT);
+  assert_corrupt(pb_verify_fail(&err, 7, "x", PB_VERIFY_NO_INDEX), PB_AT_SOURCE);
+  assert_corrupt(pb_verify_prefix(&err, 10, "where", PB_VERIFY_NO_INDEX), PB_AT_SOURCE);
+  assert_corrupt(pb_verify_prefix(&err, 3, "Task", PB_VERIFY_NO_INDEX), PB_AT_SOURCE);
+  assert_corrupt_rc(err.code, PB_AT_SOURCE);
   assert_int_equal(err.offset, 20);
   assert_string_equal(err.path, "Task.where.x");
 

@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "corrupt_detail.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -774,6 +776,7 @@ static void expect_refused(pb_test_memstore *m, pb_atom_ptr root,
   pb_str k;
   for (int op = 0; op < 7; op++) {
     assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
+    pb_test_detail_clear();
     int rc = PB_OK;
     uint64_t n;
     pb__dict_iter *it;
@@ -795,6 +798,8 @@ static void expect_refused(pb_test_memstore *m, pb_atom_ptr root,
         break;
     }
     assert_int_equal(rc, want);
+    if (want == PB_ECORRUPT && (op != 6 || root_bad))
+      assert_corrupt_rc(rc, PB_AT_ATOM);
     pb__dict_free(d);
   }
 }
@@ -977,7 +982,7 @@ static void sparse_trees_are_edited(void **state) {
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
   assert_int_equal(pb__dict_verify(d, false), PB_OK);
-  assert_int_equal(pb__dict_verify(d, true), PB_ECORRUPT); /* underfull */
+  assert_corrupt(pb__dict_verify(d, true), PB_AT_ATOM); /* underfull */
   pb__dict_free(d);
   assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
   assert_int_equal(pb__dict_remove(d, S("a")), PB_OK);
@@ -1032,13 +1037,16 @@ static void hostile_random_flips(void **state) {
     char probe[8];
     snprintf(probe, sizeof probe, "f%02u", (x >> 16) % 45);
     pb_value v = U(3);
-    int rcs[4] = {pb__dict_get(d, S(probe), &v),
-                  pb__dict_put(d, S(probe), &v),
-                  pb__dict_remove(d, S("f20")), pb__dict_verify(d, false)};
+    int rcs[4];
+    rcs[0] = pb_test_checked(pb__dict_get(d, S(probe), &v), PB_AT_ATOM);
+    rcs[1] = pb_test_checked(pb__dict_put(d, S(probe), &v), PB_AT_ATOM);
+    rcs[2] = pb_test_checked(pb__dict_remove(d, S("f20")), PB_AT_ATOM);
+    rcs[3] = pb_test_checked(pb__dict_verify(d, false), PB_AT_ATOM);
     pb__dict_iter *it;
     pb_str k;
     assert_int_equal(pb__dict_iter_open(d, NULL, round % 2, &it), PB_OK);
-    while (pb__dict_iter_next(it, &k, &v) == PB_OK) {
+    while (pb_test_checked(pb__dict_iter_next(it, &k, &v), PB_AT_ATOM) ==
+           PB_OK) {
     }
     pb__dict_iter_free(it);
     pb__dict_free(d);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "protobase/protobase.h"
 #include "tasks.pb.h"
 
@@ -111,10 +113,10 @@ static void wrong_wire_type_is_corrupt(void **state) {
   pb_buf_init(&b);
   pb_wire_put_str(&b, 1, pb_str_from_cstr("not a number"));
   tasks_Task back;
-  assert_int_equal(tasks_Task_decode(&back, b.data, b.len, NULL), PB_ECORRUPT);
+  assert_corrupt(tasks_Task_decode(&back, b.data, b.len, NULL), PB_AT_SOURCE);
   pb_buf_reset(&b);
   pb_wire_put_len(&b, 2, "\xc3", 1); /* invalid UTF-8 title, raw */
-  assert_int_equal(tasks_Task_decode(&back, b.data, b.len, NULL), PB_ECORRUPT);
+  assert_corrupt(tasks_Task_decode(&back, b.data, b.len, NULL), PB_AT_SOURCE);
   pb_buf_free(&b);
 }
 

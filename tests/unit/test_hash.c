@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "atom/atom.h"
 #include "atom/refs.h"
 #include "atom/value.h"
@@ -799,52 +801,46 @@ static void hostile_nodes(void **state) {
   assert_int_equal(try_count(&m, good), PB_OK);
   assert_int_equal(try_get(&m, good, &b), PB_OK);
   /* Wrong types. */
-  assert_int_equal(
-      try_count(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, two, 6)),
-      PB_ECORRUPT);
-  assert_int_equal(
-      try_get(&m, pb_test_mem_node(&m, PB__TYPE_HASH_COLLISION, two, 6), &a),
-      PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, two, 6)), PB_AT_ATOM);
+  assert_corrupt(try_get(&m, pb_test_mem_node(&m, PB__TYPE_HASH_COLLISION, two, 6), &a), PB_AT_ATOM);
   /* Maps against counts, overlapping, too wide, not UINT, empty. */
   pb_value v[8];
   memcpy(v, two, sizeof two);
   unsigned fc = 0;
   while (fc == fa || fc == fb) fc++;
   v[0] = U((1u << fa) | (1u << fb) | (1u << fc)); /* 3 bits, 2 entries */
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_AT_ATOM);
   memcpy(v, two, sizeof two);
   v[1] = U(1u << fa);
   v[6] = R(good);
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 7)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, v, 7)), PB_AT_ATOM);
   memcpy(v, two, sizeof two);
   v[0].as.u |= 1ull << 40;
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_AT_ATOM);
   memcpy(v, two, sizeof two);
   v[0].kind = PB_VALUE_INT;
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, v, 6)), PB_AT_ATOM);
   pb_value empty[2] = {U(0), U(0)};
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, empty, 2)),
-                   PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, empty, 2)), PB_AT_ATOM);
   /* An entry in a slot its hash does not name. */
   pb_value wrong[4] = {U(1u << ((fa + 1) % 32)), U(0), a, va};
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, wrong, 4)),
-                   PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, wrong, 4)), PB_AT_ATOM);
   /* Children: null, not a REF, missing, itself, a cycle of two. */
   pb_value kid[3] = {U(0), U(1u << fa), R((pb_atom_ptr){0})};
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_AT_ATOM);
   kid[2] = U(5);
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_AT_ATOM);
   kid[2] = R(PB_TEST_MEM_PTR(999));
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_AT_ATOM);
   kid[2] = R(pb_test_mem_next(&m));
   pb_atom_ptr self = pb_test_mem_node(&m, 6, kid, 3);
-  assert_int_equal(try_count(&m, self), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, self), PB_AT_ATOM);
   pb_atom_ptr x = pb_test_mem_next(&m), y = PB_TEST_MEM_PTR(x.offset + 1);
   kid[2] = R(y);
   pb_test_mem_node(&m, 6, kid, 3);
   kid[2] = R(x);
   pb_test_mem_node(&m, 6, kid, 3);
-  assert_int_equal(try_count(&m, x), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, x), PB_AT_ATOM);
   /* A child holding one entry alone (it belongs in its parent), then the
    * same child with a second key as a control, then with a key whose
    * first fragment is not the child's slot. */
@@ -852,7 +848,7 @@ static void hostile_nodes(void **state) {
   pb_value lone[4] = {U(1u << ga), U(0), a, va};
   kid[1] = U(1u << fa);
   kid[2] = R(pb_test_mem_node(&m, 6, lone, 4));
-  assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_AT_ATOM);
   pb_value a2 = pick(2, fa, false, ga);
   unsigned g2 = pb__hash_frag(hash_of(&a2), 1);
   pb_value duo[6] = {U((1u << ga) | (1u << g2)), U(0),
@@ -866,8 +862,7 @@ static void hostile_nodes(void **state) {
     pb_value stray[6] = {U((1u << ga) | (1u << gb)), U(0),
                          ga < gb ? a : b, va, ga < gb ? b : a, va};
     kid[2] = R(pb_test_mem_node(&m, 6, stray, 6));
-    assert_int_equal(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)),
-                     PB_ECORRUPT);
+    assert_corrupt(try_count(&m, pb_test_mem_node(&m, 6, kid, 3)), PB_AT_ATOM);
   }
   /* Truncated atoms, and a byte too many. */
   pb_bytes whole = {NULL, 0};
@@ -878,11 +873,10 @@ static void hostile_nodes(void **state) {
   for (size_t cut = 0; cut < whole.len; cut++) {
     if (m.n == PB_TEST_MEM_MAX) /* pointers restart; buf has the bytes */
       pb_test_mem_free(&m);
-    assert_int_equal(try_count(&m, pb_test_mem_raw(&m, buf, cut)), PB_ECORRUPT);
+    assert_corrupt(try_count(&m, pb_test_mem_raw(&m, buf, cut)), PB_AT_ATOM);
   }
   buf[whole.len] = 0;
-  assert_int_equal(try_count(&m, pb_test_mem_raw(&m, buf, whole.len + 1)),
-                   PB_ECORRUPT);
+  assert_corrupt(try_count(&m, pb_test_mem_raw(&m, buf, whole.len + 1)), PB_AT_ATOM);
   pb_test_mem_free(&m);
 }
 
@@ -919,30 +913,30 @@ static void hostile_collisions(void **state) {
   pb_value bad[7];
   memcpy(bad, ok, sizeof ok);
   pb_atom_ptr one = pb_test_mem_node(&m, 7, bad, 3);
-  assert_int_equal(try_count(&m, chain(&m, one, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, one, 0, 13)), PB_AT_ATOM);
   bad[1] = k2, bad[3] = k1;
   pb_atom_ptr unsorted = pb_test_mem_node(&m, 7, bad, 5);
-  assert_int_equal(try_count(&m, chain(&m, unsorted, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, unsorted, 0, 13)), PB_AT_ATOM);
   bad[1] = k1, bad[3] = k1;
   pb_atom_ptr twice = pb_test_mem_node(&m, 7, bad, 5);
-  assert_int_equal(try_count(&m, chain(&m, twice, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, twice, 0, 13)), PB_AT_ATOM);
   memcpy(bad, ok, sizeof ok);
   bad[0] = U(CONST_H ^ 1);
   pb_atom_ptr other = pb_test_mem_node(&m, 7, bad, 5);
-  assert_int_equal(try_count(&m, chain(&m, other, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, other, 0, 13)), PB_AT_ATOM);
   memcpy(bad, ok, sizeof ok);
   bad[5] = U(999);
   pb_atom_ptr stray = pb_test_mem_node(&m, 7, bad, 7);
-  assert_int_equal(try_count(&m, chain(&m, stray, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, stray, 0, 13)), PB_AT_ATOM);
   /* A collision node one level too high; a CHAMP node at level 13. */
-  assert_int_equal(try_count(&m, chain(&m, coll, 0, 12)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, coll, 0, 12)), PB_AT_ATOM);
   pb_value champ[6] = {U(3), U(0), k1, v, k2, v};
   pb_atom_ptr low = pb_test_mem_node(&m, 6, champ, 6);
-  assert_int_equal(try_count(&m, chain(&m, low, 0, 13)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, low, 0, 13)), PB_AT_ATOM);
   /* Level 12 has 16 slots: a child in slot 20 is out of range. */
   pb_value wide[3] = {U(0), U(1u << 20), R(coll)};
   pb_atom_ptr l12 = pb_test_mem_node(&m, 6, wide, 3);
-  assert_int_equal(try_count(&m, chain(&m, l12, 0, 12)), PB_ECORRUPT);
+  assert_corrupt(try_count(&m, chain(&m, l12, 0, 12)), PB_AT_ATOM);
   pb_test_mem_free(&m);
 }
 

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "collections/list.h"
@@ -640,17 +642,17 @@ static int count_at(pb_test_cstore *cs, pb_atom_ptr root, uint64_t *n) {
 
 static void expect_corrupt_root(pb_test_cstore *cs, pb_atom_ptr root) {
   uint64_t n;
-  assert_int_equal(count_at(cs, root, &n), PB_ECORRUPT);
+  assert_corrupt(count_at(cs, root, &n), PB_AT_ATOM);
   pb__list *l = open_list(&cs->src, root);
   pb_value v = I(1);
   unsigned h;
   pb__list_iter *it;
   pb__list *s;
-  assert_int_equal(pb__list_get(l, 0, &v), PB_ECORRUPT);
-  assert_int_equal(pb__list_append(l, &v), PB_ECORRUPT);
-  assert_int_equal(pb__list_height(l, &h), PB_ECORRUPT);
-  assert_int_equal(pb__list_iter_open(l, 0, 1, &it), PB_ECORRUPT);
-  assert_int_equal(pb__list_slice(l, 0, 1, &s), PB_ECORRUPT);
+  assert_corrupt(pb__list_get(l, 0, &v), PB_AT_ATOM);
+  assert_corrupt(pb__list_append(l, &v), PB_AT_ATOM);
+  assert_corrupt(pb__list_height(l, &h), PB_AT_ATOM);
+  assert_corrupt(pb__list_iter_open(l, 0, 1, &it), PB_AT_ATOM);
+  assert_corrupt(pb__list_slice(l, 0, 1, &s), PB_AT_ATOM);
   assert_false(pb__list_dirty(l));
   pb__list_free(l);
 }
@@ -698,13 +700,13 @@ static void hostile_shapes(void **state) {
   pb_value v;
   assert_int_equal(count_of(l), 4);
   assert_int_equal(pb__list_get(l, 2, &v), PB_OK);
-  assert_int_equal(pb__list_get(l, 3, &v), PB_ECORRUPT);
+  assert_corrupt(pb__list_get(l, 3, &v), PB_AT_ATOM);
   pb__list_free(l);
   pb_value uneven2[] = {U(1), R(leaf1), U(3), R(mid)};
   r = put_node(cs, PB__TYPE_LIST_BRANCH, uneven2, 4);
   l = open_list(&cs->src, r);
   assert_int_equal(pb__list_get(l, 0, &v), PB_OK);
-  assert_int_equal(pb__list_get(l, 1, &v), PB_ECORRUPT);
+  assert_corrupt(pb__list_get(l, 1, &v), PB_AT_ATOM);
   pb__list_free(l);
   store_close(&t);
 }
@@ -723,25 +725,26 @@ static void lying_count(void **state) {
   pb__list *l = open_list(&cs->src, put_node(cs, PB__TYPE_LIST_BRANCH, lie, 4));
   assert_int_equal(count_of(l), 9); /* not knowable before loading b */
   pb_value v = I(5), got;
-  assert_int_equal(pb__list_get(l, 3, &got), PB_ECORRUPT);
-  assert_int_equal(pb__list_set(l, 8, &v), PB_ECORRUPT);
-  assert_int_equal(pb__list_insert(l, 4, &v), PB_ECORRUPT);
-  assert_int_equal(pb__list_remove(l, 0), PB_ECORRUPT); /* needs sibling b */
+  assert_corrupt(pb__list_get(l, 3, &got), PB_AT_ATOM);
+  assert_corrupt(pb__list_set(l, 8, &v), PB_AT_ATOM);
+  assert_corrupt(pb__list_insert(l, 4, &v), PB_AT_ATOM);
+  assert_corrupt(pb__list_remove(l, 0), PB_AT_ATOM); /* needs sibling b */
   assert_false(pb__list_dirty(l));
   assert_int_equal(count_of(l), 9);
   assert_int_equal(int_at(l, 0), 0);
   assert_int_equal(int_at(l, 1), 1);
   pb__list_iter *it = NULL;
-  assert_int_equal(pb__list_iter_open(l, 3, 9, &it), PB_ECORRUPT);
+  assert_corrupt(pb__list_iter_open(l, 3, 9, &it), PB_AT_ATOM);
   assert_null(it);
   assert_int_equal(pb__list_iter_open(l, 0, 9, &it), PB_OK);
   assert_int_equal(pb__list_iter_next(it, &got), PB_OK);
   assert_int_equal(pb__list_iter_next(it, &got), PB_OK);
-  assert_int_equal(pb__list_iter_next(it, &got), PB_ECORRUPT);
-  assert_int_equal(pb__list_iter_next(it, &got), PB_ECORRUPT);
+  assert_corrupt(pb__list_iter_next(it, &got), PB_AT_ATOM);
+  /* The iterator keeps its error; the detail stays the first one's. */
+  assert_corrupt_rc(pb__list_iter_next(it, &got), PB_AT_ATOM);
   pb__list_iter_free(it);
   pb__list *s = NULL;
-  assert_int_equal(pb__list_slice(l, 0, 9, &s), PB_ECORRUPT);
+  assert_corrupt(pb__list_slice(l, 0, 9, &s), PB_AT_ATOM);
   assert_null(s);
   pb__list_free(l);
   store_close(&t);
@@ -767,7 +770,7 @@ static void cycles_and_depth(void **state) {
   pb__list *l = open_list(&cs->src, self);
   pb_value v;
   assert_int_equal(count_of(l), 2);
-  assert_int_equal(pb__list_get(l, 1, &v), PB_ECORRUPT);
+  assert_corrupt(pb__list_get(l, 1, &v), PB_AT_ATOM);
   pb__list_free(l);
   /* A and B point at each other: B's offset follows A's atom, whose size
    * does not depend on the pointer it holds. */
@@ -799,7 +802,7 @@ static void cycles_and_depth(void **state) {
       assert_int_equal(int_at(l, 0), 42);
       pb__list_free(l);
     } else {
-      assert_int_equal(count_at(cs, top, &n), PB_ECORRUPT);
+      assert_corrupt(count_at(cs, top, &n), PB_AT_ATOM);
     }
   }
   store_close(&t);
@@ -833,11 +836,11 @@ static void truncated_and_missing(void **state) {
   pb__list *l = open_list(&cs->src, put_node(cs, PB__TYPE_LIST_BRANCH, gone, 4));
   pb_value v;
   assert_int_equal(count_of(l), 3);
-  assert_int_equal(pb__list_get(l, 2, &v), PB_ECORRUPT); /* missing leaf */
+  assert_corrupt(pb__list_get(l, 2, &v), PB_AT_ATOM); /* missing leaf */
   pb__list_iter *it; /* not the end of the list: corrupt */
   assert_int_equal(pb__list_iter_open(l, 0, 3, &it), PB_OK);
   assert_int_equal(pb__list_iter_next(it, &v), PB_OK);
-  assert_int_equal(pb__list_iter_next(it, &v), PB_ECORRUPT);
+  assert_corrupt(pb__list_iter_next(it, &v), PB_AT_ATOM);
   pb__list_iter_free(it);
   pb__list_free(l);
   /* A root leaf of no values reads as empty, and can be filled. */

@@ -50,6 +50,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "cache/atomcache.h"
 #include "protobase/protobase.h"
 #include "storage/file.h"
@@ -477,17 +479,16 @@ static void errors_as_before(void **state) {
   evo2_Item got;
   pb_bytes body;
   assert_int_equal(evo2_Item_load(txn, null, &got), PB_ENOTFOUND);
-  assert_int_equal(pb_txn_load_record(txn, &evo2_Item_type, node, &body),
-                   PB_ECORRUPT);
+  assert_corrupt(pb_txn_load_record(txn, &evo2_Item_type, node, &body), PB_AT_ATOM);
   int want = pb_txn_load_record(txn, &evo2_Item_type, nowhere, &body);
   assert_int_not_equal(want, PB_OK);
   uint64_t ep; /* registered now: the loads below read no catalog */
   assert_int_equal(pb_db_schema_epoch(e.db, &evo2_Item_type, &ep), PB_OK);
   pb_cache_stats s0 = obj_stats(e.sp);
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(evo2_Item_load(txn, node, &got), PB_ECORRUPT);
+    assert_corrupt(evo2_Item_load(txn, node, &got), PB_AT_ATOM);
     assert_int_equal(evo2_Item_load(txn, nowhere, &got), want);
-    assert_int_equal(evo2_Item_load(txn, bad, &got), PB_ECORRUPT);
+    assert_corrupt(evo2_Item_load(txn, bad, &got), PB_AT_ATOM);
   }
   pb_cache_stats s1 = obj_stats(e.sp);
   assert_true(s1.load_errors >= s0.load_errors + 6); /* none was cached */

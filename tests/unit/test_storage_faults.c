@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -944,6 +946,7 @@ static void test_bitflip_sweep(void **state) {
       assert_int_equal(pb__simfs_write_file(sim, path[s], bad, len[s]),
                        PB_OK);
       char msg[512];
+      pb_test_detail_clear();
       int rc = open_sim(sim, &o, &st, msg);
       flips++;
       int k = -1;
@@ -954,6 +957,7 @@ static void test_bitflip_sweep(void **state) {
       if (k < 0) { /* the segment header */
         assert_true(rc == PB_ECORRUPT || rc == PB_EVERSION);
         assert_non_null(strstr(msg, name));
+        if (rc == PB_ECORRUPT) assert_corrupt_rc(rc, PB_AT_FILE);
         corrupt++;
       } else if (off >= fr[k].used) { /* padding: not covered, harmless */
         assert_int_equal(rc, PB_OK);
@@ -970,7 +974,7 @@ static void test_bitflip_sweep(void **state) {
       } else {
         if (rc != PB_ECORRUPT)
           print_error("flip at %s:%zu: %s\n", name, off, pb_errname(rc));
-        assert_int_equal(rc, PB_ECORRUPT);
+        assert_corrupt_rc(rc, PB_AT_FILE);
         char where[48];
         snprintf(where, sizeof where, "offset %" PRIu64, fr[k].start);
         if (strstr(msg, name) == NULL || strstr(msg, where) == NULL)

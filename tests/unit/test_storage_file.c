@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -529,12 +531,14 @@ static void test_flip_in_middle_is_corrupt(void **state) {
     size_t blen;
     uint8_t *before = read_all(path, &blen);
     pb_storage *bad = NULL;
-    assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+    assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
     assert_null(bad);
     char where[64];
     snprintf(where, sizeof where, "offset %ld", frame_at[s]);
     assert_non_null(strstr(fx->msg, "seg-0000000000000001.wal"));
     assert_non_null(strstr(fx->msg, where));
+    assert_non_null(strstr(pb_errdetail(), "seg-0000000000000001.wal"));
+    assert_non_null(strstr(pb_errdetail(), where));
     size_t alen;
     uint8_t *after = read_all(path, &alen);
     assert_int_equal(alen, blen); /* not truncated */
@@ -543,7 +547,7 @@ static void test_flip_in_middle_is_corrupt(void **state) {
     free(before);
     /* A read-only open refuses it too. */
     pb_file_options ro = opts_with(0, PB_DURABILITY_SYNC, true);
-    assert_int_equal(open_st(fx, &ro, &bad), PB_ECORRUPT);
+    assert_corrupt(open_st(fx, &ro, &bad), PB_AT_FILE);
   }
   free(orig);
 }
@@ -562,14 +566,14 @@ static void test_sealed_segment_never_cut(void **state) {
   long size = file_size(path);
   flip_byte(path, size - 12); /* inside its last frame */
   pb_storage *bad = NULL;
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   assert_non_null(strstr(fx->msg, "seg-0000000000000001.wal"));
   assert_non_null(strstr(fx->msg, "sealed"));
   assert_int_equal(file_size(path), size);
   /* A sealed segment cut short is corrupt as well. */
   flip_byte(path, size - 12);
   assert_int_equal(truncate(path, size - 3), 0);
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   assert_int_equal(file_size(path), size - 3);
 }
 
@@ -601,12 +605,12 @@ static void test_version_and_magic(void **state) {
   memcpy(b, orig, len);
   b[0] = 'X';
   write_all(path, b, len);
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   assert_non_null(strstr(fx->msg, "magic"));
   memcpy(b, orig, len);
   b[20] ^= 1; /* the sequence number, under the header checksum */
   write_all(path, b, len);
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   assert_non_null(strstr(fx->msg, "checksum"));
   free(b);
   free(orig);
@@ -631,10 +635,10 @@ static void test_segment_chain(void **state) {
   /* Segment 3 in place of segment 2: its previous id does not match. */
   write_all(p2, s3, len3);
   pb_storage *bad = NULL;
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   write_all(p2, s2, len2);
   unlink(p2);
-  assert_int_equal(open_st(fx, &o, &bad), PB_ECORRUPT);
+  assert_corrupt(open_st(fx, &o, &bad), PB_AT_FILE);
   assert_non_null(strstr(fx->msg, "seg-0000000000000002.wal is missing"));
   write_all(p2, s2, len2);
   st = must_open(fx, &o);

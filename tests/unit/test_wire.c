@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "corrupt_detail.h"
+
 #include "protobase/protobase.h" /* pb_atom_ptr */
 #include "protobase/wire.h"
 
@@ -55,7 +57,7 @@ static void unsigned_round_trips(void **state) {
     assert_int_equal(pb_field_u64(&f, &out), PB_OK);
     assert_true(out == vals[i]);
     uint32_t o32;
-    assert_int_equal(pb_field_u32(&f, &o32),
+    assert_int_equal(pb_test_checked(pb_field_u32(&f, &o32), PB_AT_SOURCE),
                      vals[i] <= UINT32_MAX ? PB_OK : PB_ECORRUPT);
   }
   pb_buf_free(&b);
@@ -75,7 +77,7 @@ static void signed_round_trips(void **state) {
     assert_int_equal(pb_field_i64(&f, &out), PB_OK);
     assert_true(out == vals[i]);
     int8_t o8;
-    int rc = pb_field_i8(&f, &o8);
+    int rc = pb_test_checked(pb_field_i8(&f, &o8), PB_AT_SOURCE);
     assert_int_equal(rc, vals[i] >= INT8_MIN && vals[i] <= INT8_MAX
                              ? PB_OK : PB_ECORRUPT);
   }
@@ -106,7 +108,7 @@ static void floats_bools_strings(void **state) {
   assert_int_equal(pb_reader_next(&r, &f), 1);
   assert_int_equal(pb_field_float(&f, &fl), PB_OK);
   assert_true(fl == -2.5f);
-  assert_int_equal(pb_field_double(&f, &d), PB_ECORRUPT); /* wrong width */
+  assert_corrupt(pb_field_double(&f, &d), PB_AT_SOURCE); /* wrong width */
   assert_int_equal(pb_reader_next(&r, &f), 1);
   assert_int_equal(pb_field_double(&f, &d), PB_OK);
   assert_true(d == 1e300);
@@ -159,7 +161,7 @@ static void every_truncation_is_rejected(void **state) {
     pb_field f;
     pb_reader_init(&r, b.data, cut);
     int rc;
-    while ((rc = pb_reader_next(&r, &f)) == 1) {
+    while ((rc = pb_test_checked(pb_reader_next(&r, &f), PB_AT_SOURCE)) == 1) {
     }
     bool at_boundary = false;
     for (size_t i = 0; i < 5; i++) at_boundary |= boundaries[i] == cut;
@@ -183,27 +185,27 @@ static void malformed_keys_and_values(void **state) {
   const uint8_t badutf8[] = {0x12, 0x02, 0xc0, 0x80}; /* overlong NUL */
   const uint8_t bool2[] = {0x08, 0x02};
   pb_reader_init(&r, tag0, sizeof tag0);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, wt6, sizeof wt6);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, wt7, sizeof wt7);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, ptr_short, sizeof ptr_short);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, rec_long, sizeof rec_long);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, longvar, sizeof longvar);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, biglen, sizeof biglen);
-  assert_int_equal(pb_reader_next(&r, &f), PB_ECORRUPT);
+  assert_corrupt(pb_reader_next(&r, &f), PB_AT_SOURCE);
   pb_reader_init(&r, badutf8, sizeof badutf8);
   assert_int_equal(pb_reader_next(&r, &f), 1);
   pb_str s;
-  assert_int_equal(pb_field_str(&f, &s), PB_ECORRUPT);
+  assert_corrupt(pb_field_str(&f, &s), PB_AT_SOURCE);
   pb_reader_init(&r, bool2, sizeof bool2);
   assert_int_equal(pb_reader_next(&r, &f), 1);
   bool bo;
-  assert_int_equal(pb_field_bool(&f, &bo), PB_ECORRUPT);
+  assert_corrupt(pb_field_bool(&f, &bo), PB_AT_SOURCE);
 }
 
 /* PB_WT_PTR: 20 fixed bytes; PB_WT_REC: a length and a record body. */
@@ -224,9 +226,9 @@ static void pointer_and_record_fields(void **state) {
   /* A pointer is not bytes, nor a number, nor a record. */
   pb_bytes v;
   uint64_t u;
-  assert_int_equal(pb_field_bytes(&f, &v), PB_ECORRUPT);
-  assert_int_equal(pb_field_u64(&f, &u), PB_ECORRUPT);
-  assert_int_equal(pb_field_rec(&f, &v), PB_ECORRUPT);
+  assert_corrupt(pb_field_bytes(&f, &v), PB_AT_SOURCE);
+  assert_corrupt(pb_field_u64(&f, &u), PB_AT_SOURCE);
+  assert_corrupt(pb_field_rec(&f, &v), PB_AT_SOURCE);
 
   pb_buf_reset(&b);
   pb_len_mark m = pb_wire_begin_rec(&b, 7);
@@ -238,10 +240,10 @@ static void pointer_and_record_fields(void **state) {
   assert_int_equal(f.wire_type, PB_WT_REC);
   assert_int_equal(pb_field_rec(&f, &v), PB_OK);
   assert_int_equal(v.len, 3 + 21);
-  assert_int_equal(pb_field_bytes(&f, &v), PB_ECORRUPT);
-  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_ECORRUPT);
+  assert_corrupt(pb_field_bytes(&f, &v), PB_AT_SOURCE);
+  assert_corrupt(pb_field_atom_ptr(&f, &q), PB_AT_SOURCE);
   pb_str s;
-  assert_int_equal(pb_field_str(&f, &s), PB_ECORRUPT);
+  assert_corrupt(pb_field_str(&f, &s), PB_AT_SOURCE);
   /* The payload reads as a record body. */
   pb_reader r;
   pb_field g;
@@ -256,8 +258,8 @@ static void pointer_and_record_fields(void **state) {
   pb_buf_reset(&b);
   pb_wire_put_len(&b, 1, b.data, 0);
   f = one_field(&b);
-  assert_int_equal(pb_field_rec(&f, &v), PB_ECORRUPT);
-  assert_int_equal(pb_field_atom_ptr(&f, &q), PB_ECORRUPT);
+  assert_corrupt(pb_field_rec(&f, &v), PB_AT_SOURCE);
+  assert_corrupt(pb_field_atom_ptr(&f, &q), PB_AT_SOURCE);
   pb_buf_free(&b);
 }
 

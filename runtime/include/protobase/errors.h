@@ -61,11 +61,15 @@ const char *pb_strerror(int err);
 const char *pb_errname(int err);
 
 /**
- * Returns a sentence detailing the last error that pb_storage_open_file or
- * pb_txn_commit returned in this thread: the segment file and offset of a
- * PB_ECORRUPT, the lock file of a PB_ELOCKED, the system's message of a
- * PB_EIO.  Returns "" when no detail was recorded.  The string is
- * thread-local and valid until the next of those calls in this thread.
+ * Returns a sentence detailing the last error recorded in this thread:
+ * every PB_ECORRUPT, from any function, records what failed, where (the
+ * atom pointer "atom batch <32 hex> offset <n>", or the segment file and
+ * offset), and the source line of the check, as "(file.c:123)"; every
+ * error of pb_storage_open_file, and a storage error of pb_txn_commit,
+ * records the storage's message (the lock file of a PB_ELOCKED, the
+ * system's message of a PB_EIO).  Returns "" when no detail was recorded.
+ * The string is thread-local and valid until the next error recorded in
+ * this thread.  docs/errors.md gives the forms.
  */
 const char *pb_errdetail(void);
 

@@ -399,6 +399,12 @@ static inline void pb_unknown_copy(pb_unknown *u, pb_buf *out, uint32_t below) {
  */
 #define PB_WIRE_MAX_DEPTH 64
 
+/**
+ * For generated decoders: input nested deeper than PB_WIRE_MAX_DEPTH.
+ * Sets pb_errdetail() to say so and returns PB_ECORRUPT.
+ */
+int pb_wire_too_deep(void);
+
 /** Where and why a generated `_verify` rejected its input. */
 typedef struct pb_verify_error {
   int code;       /* PB_OK, or PB_ECORRUPT */

@@ -280,7 +280,7 @@ static int every_Node_decode_at(every_Node *r, const uint8_t *data, size_t size,
 
   every_Node_init(r);
   if (depth > PB_WIRE_MAX_DEPTH)
-    return PB_ECORRUPT;
+    return pb_wire_too_deep();
   pb_reader_init(&rd, data, size);
   /* Pass 1: count the items of each array, to allocate them at once. */
   while ((rc = pb_reader_next(&rd, &f)) == 1) {

@@ -50,6 +50,7 @@
 #include "atom/batch.h"
 #include "atom/ptr.h"
 #include "atom/refs.h"
+#include "../../corrupt_detail.h"
 #include "fuzz_nodes.h"
 #include "protobase/protobase.h"
 #include "storage/file_format.h"
@@ -121,9 +122,13 @@ static void fuzz_check_verify_error(const char *record, int rc,
     pb_verify_error err;                                                       \
     memset(&err, 0, sizeof err);                                               \
     int vrc = FUZZ_VERIFY(R, data, size, &err);                                \
+    FUZZ_CHECK(pb_test_corrupt_ok(vrc, PB_AT_SOURCE),                          \
+               #R "_verify: PB_ECORRUPT without a detail");                    \
     pb_arena *arena = fuzz_arena_new();                                        \
     R r;                                                                       \
     int drc = FUZZ_DECODE(R, &r, data, size, arena);                           \
+    FUZZ_CHECK(pb_test_corrupt_ok(drc, PB_AT_SOURCE),                          \
+               #R "_decode: PB_ECORRUPT without a detail");                    \
     FUZZ_CHECK(fuzz_rc_ok(vrc), #R "_verify returned %d", vrc);                \
     fuzz_check_verify_error(#R, vrc, &err, size);                              \
     int vrc_nul = FUZZ_VERIFY(R, data, size, NULL);                            \
@@ -216,6 +221,8 @@ static void fuzz_refs(const uint8_t *atom, size_t size) {
   FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION ||
                  rc == PB_ENOMEM,
              "pb__atom_refs returned %d", rc);
+  FUZZ_CHECK(pb_test_corrupt_ok(rc, PB_AT_SOURCE),
+             "pb__atom_refs: PB_ECORRUPT without a detail");
 }
 
 /* The input as an atom, and as a record body behind an envelope (an
@@ -240,6 +247,8 @@ static void fuzz_runtime(const uint8_t *data, size_t size) {
   int rc = pb__atom_parse(all, &type, &body);
   FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT || rc == PB_EVERSION,
              "pb__atom_parse returned %d", rc);
+  FUZZ_CHECK(pb_test_corrupt_ok(rc, PB_AT_SOURCE),
+             "pb__atom_parse: PB_ECORRUPT without a detail");
   if (rc == PB_OK) {
     FUZZ_CHECK(body.len <= size && (body.len == 0 ||
                                     (body.ptr >= data &&
@@ -252,6 +261,8 @@ static void fuzz_runtime(const uint8_t *data, size_t size) {
   rc = pb__batch_check(data, size);
   FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT, "pb__batch_check returned %d",
              rc);
+  FUZZ_CHECK(pb_test_corrupt_ok(rc, PB_AT_SOURCE),
+             "pb__batch_check: PB_ECORRUPT without a detail");
 
   pb__commit_record c;
   const char *why = NULL;
@@ -259,6 +270,8 @@ static void fuzz_runtime(const uint8_t *data, size_t size) {
   FUZZ_CHECK(rc == PB_OK || rc == PB_ECORRUPT, "pb__commit_decode returned %d",
              rc);
   FUZZ_CHECK(rc == PB_OK || why != NULL, "pb__commit_decode gave no reason");
+  FUZZ_CHECK(pb_test_corrupt_ok(rc, PB_AT_SOURCE),
+             "pb__commit_decode: PB_ECORRUPT without a detail");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
