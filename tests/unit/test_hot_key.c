@@ -304,6 +304,52 @@ static void *runner_main(void *arg) {
   return NULL;
 }
 
+/* A file storage in SYNC on the simulated disk `sim`, a space, "main". */
+static void sim_open(pb__simfs *sim, pb_storage **st, pb_space **sp,
+                     pb_db **db) {
+  pb_file_options o;
+  pb_file_options_init(&o); /* SYNC */
+  char err[256];
+  assert_int_equal(pb__file_storage_open("/db", &o, pb__simfs_io(sim), err,
+                                         sizeof err, st),
+                   PB_OK);
+  assert_int_equal(pb_space_open(*st, sp), PB_OK);
+  assert_int_equal(pb_db_open(*sp, "main", PB_CREATE, db), PB_OK);
+}
+
+static void gate_arm(gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->armed = true;
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_entered(gate *g) {
+  pthread_mutex_lock(&g->mu);
+  while (!g->entered) pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_release(gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->open = true;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* Waits (up to 20 s) until the pending head's LSN reaches `want`; gives
+ * the LSN reached. */
+static uint64_t wait_pending_lsn(pb_storage *st, uint64_t want) {
+  pb_atom_ptr head;
+  uint64_t lsn = 0;
+  for (int waited = 0; waited < 20000; waited++) {
+    pb__file_pending_root(st, &head, &lsn);
+    if (lsn >= want) break;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return lsn;
+}
+
 static void chain_on_a_syncing_commit(void **state) {
   (void)state;
   pb__simfs *sim = pb__simfs_new();
@@ -312,51 +358,30 @@ static void chain_on_a_syncing_commit(void **state) {
   pthread_mutex_init(&g.mu, NULL);
   pthread_cond_init(&g.cv, NULL);
   pb__simfs_set_sync_hook(sim, gate_hook, &g);
-  pb_file_options o;
-  pb_file_options_init(&o); /* SYNC */
   pb_storage *st;
-  char err[256];
-  assert_int_equal(pb__file_storage_open("/db", &o, pb__simfs_io(sim), err,
-                                         sizeof err, &st),
-                   PB_OK);
   pb_space *sp;
   pb_db *db;
-  assert_int_equal(pb_space_open(st, &sp), PB_OK);
-  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+  sim_open(sim, &st, &sp, &db);
   pb_atom_ptr head;
   uint64_t lsn0;
   pb__file_pending_root(st, &head, &lsn0);
   uint64_t syncs0 = pb__file_sync_count(st);
 
   /* A leads a sync that stays paused. */
-  pthread_mutex_lock(&g.mu);
-  g.armed = true;
-  pthread_mutex_unlock(&g.mu);
+  gate_arm(&g);
   runner r[4];
   pthread_t th[4];
   r[0] = (runner){db, -1};
   assert_int_equal(pthread_create(&th[0], NULL, runner_main, &r[0]), 0);
-  pthread_mutex_lock(&g.mu);
-  while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
-  pthread_mutex_unlock(&g.mu);
+  gate_wait_entered(&g);
 
   /* B, C, D: each must append behind A while A's sync is in flight. */
   for (int i = 1; i < 4; i++) {
     r[i] = (runner){db, -1};
     assert_int_equal(pthread_create(&th[i], NULL, runner_main, &r[i]), 0);
   }
-  uint64_t lsn = 0;
-  for (int waited = 0; waited < 20000; waited++) { /* up to 20 s */
-    pb__file_pending_root(st, &head, &lsn);
-    if (lsn >= lsn0 + 4) break;
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-  }
-  /* Release A before asserting, so that a failure does not hang. */
-  pthread_mutex_lock(&g.mu);
-  g.open = true;
-  pthread_cond_broadcast(&g.cv);
-  pthread_mutex_unlock(&g.mu);
+  uint64_t lsn = wait_pending_lsn(st, lsn0 + 4);
+  gate_release(&g); /* before asserting, so that a failure does not hang */
   for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
   assert_int_equal(lsn, lsn0 + 4); /* all four appended during A's sync */
   for (int i = 0; i < 4; i++) assert_int_equal(r[i].rc, PB_OK);
@@ -384,43 +409,24 @@ static void chained_commits_fail_with_their_base(void **state) {
   pthread_mutex_init(&g.mu, NULL);
   pthread_cond_init(&g.cv, NULL);
   pb__simfs_set_sync_hook(sim, gate_hook, &g);
-  pb_file_options o;
-  pb_file_options_init(&o);
   pb_storage *st;
-  char err[256];
-  assert_int_equal(pb__file_storage_open("/db", &o, pb__simfs_io(sim), err,
-                                         sizeof err, &st),
-                   PB_OK);
   pb_space *sp;
   pb_db *db;
-  assert_int_equal(pb_space_open(st, &sp), PB_OK);
-  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+  sim_open(sim, &st, &sp, &db);
   pb_atom_ptr head;
-  uint64_t lsn0, lsn = 0;
+  uint64_t lsn0;
   pb__file_pending_root(st, &head, &lsn0);
 
   /* A's sync pauses, then fails; B chains on A meanwhile. */
-  pthread_mutex_lock(&g.mu);
-  g.armed = true;
-  pthread_mutex_unlock(&g.mu);
+  gate_arm(&g);
   pb__simfs_fail(sim, PB__SIMFS_DATASYNC, 1, PB_EIO, 0);
   runner r[2] = {{db, -1}, {db, -1}};
   pthread_t th[2];
   assert_int_equal(pthread_create(&th[0], NULL, runner_main, &r[0]), 0);
-  pthread_mutex_lock(&g.mu);
-  while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
-  pthread_mutex_unlock(&g.mu);
+  gate_wait_entered(&g);
   assert_int_equal(pthread_create(&th[1], NULL, runner_main, &r[1]), 0);
-  for (int waited = 0; waited < 20000; waited++) {
-    pb__file_pending_root(st, &head, &lsn);
-    if (lsn >= lsn0 + 2) break;
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-  }
-  pthread_mutex_lock(&g.mu);
-  g.open = true;
-  pthread_cond_broadcast(&g.cv);
-  pthread_mutex_unlock(&g.mu);
+  uint64_t lsn = wait_pending_lsn(st, lsn0 + 2);
+  gate_release(&g);
   for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
   assert_int_equal(lsn, lsn0 + 2); /* B appended behind A */
   assert_int_equal(r[0].rc, PB_EIO);
