@@ -25,6 +25,13 @@
 #define PB__CACHE_MAX_SHARDS 256u
 #define PB__CACHE_AUTO_SHARDS 16u
 #define PB__CACHE_MIN_AUTO_ENTRIES 256u /* per shard, automatic count */
+#define PB__CACHE_MIN_AUTO_BYTES (256u << 10) /* the same, no entry limit */
+
+/* What PB__CACHE_ENTRY_OVERHEAD stands for: an entry, its share of the
+ * hash table (at most one bucket per node), a malloc header. */
+_Static_assert(sizeof(struct pb__cache_entry) + sizeof(void *) + 16 <=
+                   PB__CACHE_ENTRY_OVERHEAD,
+               "PB__CACHE_ENTRY_OVERHEAD is below the engine's own memory");
 
 /* --- allocation failures on demand (tests) --- */
 
@@ -58,6 +65,7 @@ void pb__cache_opts_init(pb__cache_opts *o) {
   o->in_pct = 25;
   o->out_pct = 50;
   o->shards = 0;
+  o->entry_overhead = 0;
 }
 
 static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
@@ -66,10 +74,13 @@ static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
 static bool resolve_options(pb__cache_opts *o) {
   if (o->max_bytes == 0 || o->max_entries == 0) return false;
   if (o->in_pct > 100 || o->out_pct > 400) return false;
+  bool unlimited = o->max_entries == PB__CACHE_NO_ENTRY_LIMIT;
   if (o->shards == 0) {
     uint32_t s = PB__CACHE_AUTO_SHARDS;
-    while (s > 1 && (o->max_entries / s < PB__CACHE_MIN_AUTO_ENTRIES ||
-                     o->max_bytes < s))
+    while (s > 1 && (unlimited
+                         ? o->max_bytes / s < PB__CACHE_MIN_AUTO_BYTES
+                         : (o->max_entries / s < PB__CACHE_MIN_AUTO_ENTRIES ||
+                            o->max_bytes < s)))
       s /= 2;
     o->shards = s;
   }
@@ -105,8 +116,10 @@ int pb__cache_create(const pb__cache_opts *opts, pb__cache **out) {
   }
   for (unsigned i = 0; i < o.shards; i++) {
     uint64_t b = o.max_bytes / o.shards + (i < o.max_bytes % o.shards);
-    uint64_t e = o.max_entries / o.shards + (i < o.max_entries % o.shards);
-    int rc = pb__shard_init(&c->shards[i], b, e, o.in_pct, o.out_pct);
+    uint64_t e = o.max_entries == PB__CACHE_NO_ENTRY_LIMIT
+                     ? PB__CACHE_NO_ENTRY_LIMIT
+                     : o.max_entries / o.shards + (i < o.max_entries % o.shards);
+    int rc = pb__shard_init(&c->shards[i], b, e, &o);
     if (rc != PB_OK) {
       while (i-- > 0) pb__shard_fini(&c->shards[i]); /* all empty */
       free(c->shards);
@@ -168,7 +181,9 @@ int pb__cache_stats(pb__cache *c, pb_cache_stats *out) {
   }
   out->entries = out->a1in_entries + out->am_entries;
   out->max_bytes = c->opts.max_bytes;
-  out->max_entries = c->opts.max_entries;
+  out->max_entries = c->opts.max_entries == PB__CACHE_NO_ENTRY_LIMIT
+                         ? 0 /* none */
+                         : c->opts.max_entries;
   out->held_entries = atomic_load_explicit(&c->held_entries,
                                            memory_order_relaxed);
   out->held_bytes = atomic_load_explicit(&c->held_bytes,

@@ -92,14 +92,32 @@ typedef struct pb__cache_item {
 typedef int (*pb__cache_load_fn)(void *arg, const pb__cache_key *key,
                                  pb__cache_item *out);
 
+/** max_entries of a cache limited by bytes alone (no entry limit). */
+#define PB__CACHE_NO_ENTRY_LIMIT UINT64_MAX
+
+/** The engine's own memory per resident entry (its entry struct, one hash
+ * bucket, a malloc header), for callers that want the byte limit to
+ * bound memory: pass it as entry_overhead. */
+#define PB__CACHE_ENTRY_OVERHEAD 136u
+
 /** Options.  Fill with pb__cache_opts_init, then change what you need. */
 typedef struct pb__cache_opts {
-  uint64_t max_bytes;   /* limit on the sizes of resident entries: 64 MiB */
-  uint64_t max_entries; /* limit on resident entries: 65,536 */
+  uint64_t max_bytes;   /* limit on the charges of resident entries: 64 MiB */
+  uint64_t max_entries; /* limit on resident entries: 65,536; or
+                           PB__CACHE_NO_ENTRY_LIMIT (bytes alone) */
   uint32_t in_pct;      /* Kin: A1in's share of each limit, 0..100: 25 */
-  uint32_t out_pct;     /* Kout: ghosts, percent of max_entries, 0..400: 50 */
+  uint32_t out_pct;     /* Kout, 0..400: 50.  Ghosts, percent of
+                           max_entries; with no entry limit, percent of
+                           max_bytes, each ghost weighing the charge of the
+                           entry it stands for */
   uint32_t shards;      /* a power of two up to 256, or 0 (automatic):
-                           the most of 1..16 with >= 256 entries each */
+                           the most of 1..16 with >= 256 entries each
+                           (with no entry limit: >= 256 KiB each) */
+  uint32_t entry_overhead; /* bytes charged per resident entry on top of
+                              the size given with it: 0.  An entry's
+                              CHARGE is size + entry_overhead; the byte
+                              limits, Kin and the statistics' bytes
+                              count charges */
 } pb__cache_opts;
 
 /** Sets `o` to the defaults written on each field. */
@@ -113,10 +131,12 @@ typedef struct pb__cache_entry pb__cache_handle;
  * Creates a cache.  `opts` may be NULL for the defaults.  The limits are
  * split across the shards (the first shards get the remainders), so each
  * shard enforces its part and the sums never exceed the totals; an entry
- * larger than its shard's byte limit is not cached (pb__cache_put).
+ * whose charge is larger than its shard's byte limit is not cached
+ * (pb__cache_put).
  * Errors: PB_EINVAL (a zero limit, in_pct > 100, out_pct > 400, shards not
- * a power of two or over 256, or more shards than max_entries);
- * PB_ENOMEM.
+ * a power of two or over 256, more shards than max_entries or
+ * max_bytes); PB_ENOMEM.  (An entry_overhead above a shard's bytes is
+ * allowed: then no entry is ever cached.)
  */
 int pb__cache_create(const pb__cache_opts *opts, pb__cache **out);
 
@@ -144,7 +164,8 @@ int pb__cache_get(pb__cache *c, const pb__cache_key *key,
  *   - a key already resident: the cached entry is KEPT (it counts as an
  *     access) and item->value is destroyed at once, so bytes and entries
  *     do not change (keys name immutable atoms: both values are equal);
- *   - an item larger than its shard's byte limit: not cached; it is
+ *   - an item whose charge (size + entry_overhead) is larger than its
+ *     shard's byte limit: not cached; it is
  *     destroyed when its handle is released, or at once without one.
  * `out` may be NULL; otherwise it gets a handle on the entry now cached
  * under `key` (possibly the older one) or on the uncached item.

@@ -44,6 +44,8 @@ typedef struct pb__cache_node {
   struct pb__cache_node *prev;  /* towards the head of its queue */
   struct pb__cache_node *next;  /* towards the tail of its queue */
   uint8_t queue;                /* pb__cache_queue it is in, or NONE */
+  uint32_t weight;              /* a ghost's weight: its entry's charge,
+                                   saturated at UINT32_MAX (0 otherwise) */
 } pb__cache_node;
 
 /** A value with its key: what a handle points to. */
@@ -61,7 +63,8 @@ typedef struct pb__cache_list {
   pb__cache_node *head; /* newest or most recently used; NULL if empty */
   pb__cache_node *tail; /* next to evict; NULL if empty */
   uint64_t count;       /* nodes */
-  uint64_t bytes;       /* sum of entry sizes (0 for A1out) */
+  uint64_t bytes;       /* sum of entry charges (A1out: of the charges
+                           of the entries its ghosts stand for) */
 } pb__cache_list;
 
 /** A load in progress (single-flight); lives in its shard's list. */
@@ -103,6 +106,9 @@ typedef struct pb__cache_shard {
   uint64_t kin_bytes;              /* A1in's share: evict from it first */
   uint64_t kin_entries;            /*   when it holds more than either */
   uint64_t kout;                   /* most ghosts */
+  uint64_t kout_bytes;             /* most weight of ghosts (a ghost
+                                      weighs its entry's charge) */
+  uint64_t overhead;               /* charged per entry on top of size */
   pb__cache_flight *flights;       /* loads in progress */
   pb__cache_counters n;            /* statistics */
 } pb__cache_shard;
@@ -135,9 +141,15 @@ static inline pb__cache_shard *pb__cache_shard_of(pb__cache *c,
 }
 
 /* cache_shard.c: every function needs the shard lock held. */
-/** Sets up an empty shard with its limits.  Errors: PB_ENOMEM. */
+/** Sets up an empty shard with its limits (`o` gives Kin, Kout, the
+ * overhead and whether entries are limited).  Errors: PB_ENOMEM. */
 int pb__shard_init(pb__cache_shard *sh, uint64_t max_bytes,
-                   uint64_t max_entries, uint32_t in_pct, uint32_t out_pct);
+                   uint64_t max_entries, const pb__cache_opts *o);
+/** What an entry counts against the byte limits: size + overhead. */
+static inline uint64_t pb__shard_charge(const pb__cache_shard *sh,
+                                        uint64_t size) {
+  return size > UINT64_MAX - sh->overhead ? UINT64_MAX : size + sh->overhead;
+}
 /** Frees the table and the ghosts; gives the resident entries, unlinked,
  * as a list through node.hnext (the caller drops them). */
 pb__cache_node *pb__shard_fini(pb__cache_shard *sh);

@@ -120,8 +120,15 @@ pb__cache_node *pb__shard_find(pb__cache_shard *sh, const pb__cache_key *key,
 
 /* --- 2Q --- */
 
+/* pct percent of x, without overflow: limits can be near UINT64_MAX. */
+static uint64_t share(uint64_t x, uint32_t pct) {
+  if (pct > 0 && x / 100 > UINT64_MAX / 2 / pct)
+    return UINT64_MAX / 2; /* saturate: as good as no limit */
+  return x / 100 * pct + x % 100 * pct / 100;
+}
+
 int pb__shard_init(pb__cache_shard *sh, uint64_t max_bytes,
-                   uint64_t max_entries, uint32_t in_pct, uint32_t out_pct) {
+                   uint64_t max_entries, const pb__cache_opts *o) {
   memset(sh, 0, sizeof *sh);
   sh->table = pb__cache_malloc(PB__TABLE_MIN * sizeof *sh->table);
   if (!sh->table) return PB_ENOMEM;
@@ -129,15 +136,18 @@ int pb__shard_init(pb__cache_shard *sh, uint64_t max_bytes,
   sh->mask = PB__TABLE_MIN - 1;
   sh->max_bytes = max_bytes;
   sh->max_entries = max_entries;
-  /* Shares computed without overflow: limits can be near UINT64_MAX. */
-  sh->kin_bytes = max_bytes / 100 * in_pct + max_bytes % 100 * in_pct / 100;
-  sh->kin_entries =
-      max_entries / 100 * in_pct + max_entries % 100 * in_pct / 100;
-  if (out_pct > 0 && max_entries / 100 > UINT64_MAX / 2 / out_pct)
-    sh->kout = UINT64_MAX / 2; /* saturate: as good as no limit */
-  else
-    sh->kout =
-        max_entries / 100 * out_pct + max_entries % 100 * out_pct / 100;
+  sh->overhead = o->entry_overhead;
+  sh->kin_bytes = share(max_bytes, o->in_pct);
+  sh->kin_entries = share(max_entries, o->in_pct);
+  if (max_entries == PB__CACHE_NO_ENTRY_LIMIT) {
+    /* Bytes alone: A1out remembers the keys of entries that would fill
+     * Kout of the bytes, the paper's rule with pages weighed by size. */
+    sh->kout = UINT64_MAX / 2;
+    sh->kout_bytes = share(max_bytes, o->out_pct);
+  } else {
+    sh->kout = share(max_entries, o->out_pct);
+    sh->kout_bytes = UINT64_MAX / 2;
+  }
   if (pthread_mutex_init(&sh->mu, NULL) != 0) {
     free(sh->table);
     return PB_ENOMEM;
@@ -168,27 +178,42 @@ pb__cache_node *pb__shard_fini(pb__cache_shard *sh) {
 
 void pb__shard_touch(pb__cache_shard *sh, struct pb__cache_entry *e) {
   if (e->node.queue != PB__CACHE_AM || sh->am.head == &e->node) return;
-  list_unlink(sh, &e->node, e->size);
-  list_push_head(sh, PB__CACHE_AM, &e->node, e->size);
+  uint64_t charge = pb__shard_charge(sh, e->size);
+  list_unlink(sh, &e->node, charge);
+  list_push_head(sh, PB__CACHE_AM, &e->node, charge);
 }
 
-/* Remembers the key of an entry pushed out of A1in.  At kout ghosts the
- * oldest ghost's node is reused, so a full ghost list allocates nothing. */
-static void ghost_add(pb__cache_shard *sh, const pb__cache_node *from) {
-  if (sh->kout == 0) return;
-  pb__cache_node *g;
-  if (sh->a1out.count >= sh->kout) {
-    g = sh->a1out.tail;
-    list_unlink(sh, g, 0);
-    table_remove(sh, g);
-  } else {
-    g = pb__cache_malloc(sizeof *g);
-    if (!g) return; /* best effort: one ghost fewer */
+/* Forgets the oldest ghost; gives its node for reuse. */
+static pb__cache_node *ghost_drop_tail(pb__cache_shard *sh) {
+  pb__cache_node *g = sh->a1out.tail;
+  list_unlink(sh, g, g->weight);
+  table_remove(sh, g);
+  return g;
+}
+
+/* Remembers the key of an entry pushed out of A1in, weighing `charge`.
+ * Ghosts past kout (or past kout_bytes of weight) are forgotten oldest
+ * first; a dropped ghost's node is reused, so a full ghost list allocates
+ * nothing. */
+static void ghost_add(pb__cache_shard *sh, const pb__cache_node *from,
+                      uint64_t charge) {
+  uint32_t w = charge > UINT32_MAX ? UINT32_MAX
+               : charge == 0      ? 1 /* so weight bounds the count too */
+                                  : (uint32_t)charge;
+  if (sh->kout == 0 || w > sh->kout_bytes) return;
+  pb__cache_node *g = NULL;
+  while (sh->a1out.count > 0 && (sh->a1out.count >= sh->kout ||
+                                 sh->a1out.bytes > sh->kout_bytes - w)) {
+    free(g);
+    g = ghost_drop_tail(sh);
   }
+  if (!g) g = pb__cache_malloc(sizeof *g);
+  if (!g) return; /* best effort: one ghost fewer */
   g->key = from->key;
   g->hash = from->hash;
+  g->weight = w;
   table_add(sh, g);
-  list_push_head(sh, PB__CACHE_A1OUT, g, 0);
+  list_push_head(sh, PB__CACHE_A1OUT, g, w);
 }
 
 /* Unlinks the tail of queue q (A1in or Am) onto *dead. */
@@ -196,9 +221,10 @@ static void evict_tail(pb__cache_shard *sh, pb__cache_queue q,
                        pb__cache_node **dead) {
   pb__cache_node *n = pb__shard_list(sh, q)->tail;
   struct pb__cache_entry *e = as_entry(n);
-  list_unlink(sh, n, e->size);
+  uint64_t charge = pb__shard_charge(sh, e->size);
+  list_unlink(sh, n, charge);
   table_remove(sh, n);
-  if (q == PB__CACHE_A1IN) ghost_add(sh, n);
+  if (q == PB__CACHE_A1IN) ghost_add(sh, n, charge);
   atomic_fetch_add_explicit(&e->owner->held_entries, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&e->owner->held_bytes, e->size,
                             memory_order_relaxed);
@@ -211,9 +237,9 @@ static bool a1in_over_share(const pb__cache_shard *sh) {
   return sh->a1in.bytes > sh->kin_bytes || sh->a1in.count > sh->kin_entries;
 }
 
-/* Evicts until an entry of `size` bytes fits in both limits, and no more.
- * The caller checked size <= max_bytes, and max_entries >= 1, so the
- * queues cannot run dry first. */
+/* Evicts until an entry charging `size` bytes fits in both limits, and no
+ * more.  The caller checked size <= max_bytes, and max_entries >= 1, so
+ * the queues cannot run dry first. */
 static void reclaim(pb__cache_shard *sh, uint64_t size,
                     pb__cache_node **dead) {
   for (;;) {
@@ -239,7 +265,8 @@ struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
     atomic_fetch_add_explicit(&r->refs, nrefs, memory_order_relaxed);
     return r;
   }
-  if (e->size > sh->max_bytes) {
+  uint64_t charge = pb__shard_charge(sh, e->size);
+  if (charge > sh->max_bytes) {
     /* Never cached; handed out unlinked, held by its handles only. */
     sh->n.rejected++;
     atomic_store_explicit(&e->refs, nrefs, memory_order_relaxed);
@@ -253,16 +280,17 @@ struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
   }
   pb__cache_queue target = PB__CACHE_A1IN;
   if (old) { /* a ghost: seen again, so it goes straight to Am */
-    list_unlink(sh, old, 0);
+    list_unlink(sh, old, old->weight);
     table_remove(sh, old);
     free(old);
     target = PB__CACHE_AM;
     sh->n.ghost_hits++;
   }
-  reclaim(sh, e->size, dead);
+  reclaim(sh, charge, dead);
   atomic_store_explicit(&e->refs, 1 + nrefs, memory_order_relaxed);
+  e->node.weight = 0;
   table_add(sh, &e->node);
-  list_push_head(sh, target, &e->node, e->size);
+  list_push_head(sh, target, &e->node, charge);
   sh->n.insertions++;
   return e;
 }
@@ -297,8 +325,11 @@ int pb__shard_check(pb__cache_shard *sh, pb__cache *c, unsigned index) {
             "a queued key is not found in the table, or found twice");
       if (qs[i] != PB__CACHE_A1OUT) {
         struct pb__cache_entry *e = as_entry(n);
-        bytes += e->size;
+        bytes += pb__shard_charge(sh, e->size);
         CHECK(atomic_load(&e->refs) >= 1, "a resident entry without refs");
+      }
+      else {
+        bytes += n->weight;
       }
       count++;
       CHECK(count <= l->count, "queue %d longer than its count %llu",
@@ -332,5 +363,9 @@ int pb__shard_check(pb__cache_shard *sh, pb__cache *c, unsigned index) {
         (unsigned long long)sh->max_entries);
   CHECK(sh->a1out.count <= sh->kout, "ghosts %llu over kout %llu",
         (unsigned long long)sh->a1out.count, (unsigned long long)sh->kout);
+  CHECK(sh->a1out.bytes <= sh->kout_bytes,
+        "ghosts weigh %llu, over kout_bytes %llu",
+        (unsigned long long)sh->a1out.bytes,
+        (unsigned long long)sh->kout_bytes);
   return PB_OK;
 }

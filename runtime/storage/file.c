@@ -692,4 +692,5 @@ const pb__storage_ops pb__file_ops = {
     .pin = fs_pin,
     .unpin = fs_unpin,
     .compact = pb__fs_compact,
+    .cheap_reads = true, /* an mmap lookup: no bytes cache by default */
 };

@@ -124,6 +124,7 @@ static const pb__storage_ops memory_ops = {
     .flush = mem_flush,
     .close = mem_close,
     .errmsg = NULL,
+    .cheap_reads = true, /* a lookup in memory: no bytes cache by default */
 };
 
 int pb_storage_open_memory(pb_storage **out) {

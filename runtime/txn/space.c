@@ -34,22 +34,38 @@ static int batch_write(void *arg, const void *atom, size_t len,
 
 void pb_space_options_init(pb_space_options *opts) {
   if (!opts) return;
-  opts->bytes_cache_bytes = 16u << 20;
-  opts->bytes_cache_entries = 65536;
-  opts->object_cache_bytes = 64u << 20;
-  opts->object_cache_entries = 65536;
+  opts->bytes_cache_bytes = PB_CACHE_DEFAULT;
+  opts->bytes_cache_entries = 0;
+  opts->object_cache_bytes = PB_CACHE_DEFAULT;
+  opts->object_cache_entries = 0;
 }
 
-/* Creates one atom cache, or none when both limits are 0. */
+/* The sizes PB_CACHE_DEFAULT stands for.  The bytes cache only saves a
+ * storage read, so it is off on a tier whose reads are cheap. */
+#define BYTES_CACHE_DEFAULT (16u << 20)
+#define OBJECT_CACHE_DEFAULT (64u << 20)
+
+void pb__space_cache_opts(uint64_t max_bytes, uint64_t max_entries,
+                          pb__cache_opts *o) {
+  pb__cache_opts_init(o);
+  o->max_bytes = max_bytes;
+  o->max_entries = max_entries ? max_entries : PB__CACHE_NO_ENTRY_LIMIT;
+  /* The engine's own memory is counted too: the byte limit is memory. */
+  o->entry_overhead = PB__CACHE_ENTRY_OVERHEAD;
+}
+
+/* Creates one atom cache, or none when its byte limit is 0 (the entry
+ * limit must then be 0 too).  `dflt` is what PB_CACHE_DEFAULT means. */
 static int make_cache(uint64_t max_bytes, uint64_t max_entries,
-                      pb__cache **out) {
+                      uint64_t dflt, pb__cache **out) {
   *out = NULL;
-  if (max_bytes == 0 && max_entries == 0) return PB_OK;
-  if (max_bytes == 0 || max_entries == 0) return PB_EINVAL;
+  if (max_bytes == PB_CACHE_DEFAULT) {
+    if (dflt == 0) return PB_OK; /* off on this tier, whatever the entries */
+    max_bytes = dflt;
+  }
+  if (max_bytes == 0) return max_entries == 0 ? PB_OK : PB_EINVAL;
   pb__cache_opts o;
-  pb__cache_opts_init(&o);
-  o.max_bytes = max_bytes;
-  o.max_entries = max_entries;
+  pb__space_cache_opts(max_bytes, max_entries, &o);
   return pb__cache_create(&o, out);
 }
 
@@ -76,10 +92,11 @@ int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
   }
   sp->st = st;
   int crc = make_cache(opts->bytes_cache_bytes, opts->bytes_cache_entries,
+                       st->ops->cheap_reads ? 0 : BYTES_CACHE_DEFAULT,
                        &sp->bytes);
   if (crc == PB_OK)
     crc = make_cache(opts->object_cache_bytes, opts->object_cache_entries,
-                     &sp->objects);
+                     OBJECT_CACHE_DEFAULT, &sp->objects);
   if (crc != PB_OK) {
     pb_space_close(sp);
     return crc;

@@ -55,6 +55,13 @@ struct pb_db {
 int pb__space_find_db(const pb__src *src, pb_atom_ptr space_root,
                       pb_str name, pb_atom_ptr *db_root);
 
+/** The engine options of an atom cache of `max_bytes` (not 0, not
+ * PB_CACHE_DEFAULT) and `max_entries` as pb_space_options give them (0:
+ * no entry limit), with the engine's own memory charged per entry.  For
+ * the tests, which check the defaults on the engine itself. */
+void pb__space_cache_opts(uint64_t max_bytes, uint64_t max_entries,
+                          pb__cache_opts *o);
+
 /** What pb__space_publish does to the database's entry. */
 typedef enum pb__publish_op {
   PB__PUBLISH_SET,    /* name -> new_db_root; the entry must be expect_db */

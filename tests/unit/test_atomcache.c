@@ -101,19 +101,29 @@ static void stats(store *s, pb_cache_stats *b, pb_cache_stats *o) {
   assert_int_equal(pb_space_cache_stats(s->sp, b, o), PB_OK);
 }
 
+/* The defaults, with a bytes cache (the file tier has none by default):
+ * for the tests of the whole path, object cache then bytes cache. */
+static const pb_space_options *both_caches(void) {
+  static pb_space_options o;
+  pb_space_options_init(&o);
+  o.bytes_cache_bytes = 16u << 20;
+  return &o;
+}
+
 static void options_and_stats(void **state) {
   (void)state;
   pb_space_options o;
   pb_space_options_init(&o);
-  assert_int_equal(o.bytes_cache_bytes, 16u << 20);
-  assert_int_equal(o.bytes_cache_entries, 65536);
-  assert_int_equal(o.object_cache_bytes, 64u << 20);
-  assert_int_equal(o.object_cache_entries, 65536);
+  assert_true(o.bytes_cache_bytes == PB_CACHE_DEFAULT);
+  assert_int_equal(o.bytes_cache_entries, 0);
+  assert_true(o.object_cache_bytes == PB_CACHE_DEFAULT);
+  assert_int_equal(o.object_cache_entries, 0);
   assert_int_equal(pb_space_cache_stats(NULL, NULL, NULL), PB_EINVAL);
 
   store s = {.dir = pb_test_tmpdir()};
   pb_storage *st;
-  o.object_cache_bytes = 0; /* entries still set: refused */
+  o.object_cache_bytes = 0;
+  o.object_cache_entries = 10; /* an entry limit without bytes: refused */
   assert_int_equal(pb_storage_open_file(s.dir, NULL, &st), PB_OK);
   assert_int_equal(pb_space_open_ex(st, &o, &s.sp), PB_EINVAL);
 
@@ -129,11 +139,24 @@ static void options_and_stats(void **state) {
   assert_int_equal(ob.hits + ob.misses + ob.entries + ob.max_entries, 0);
   close_store(&s);
 
-  open_store(&s, NULL); /* defaults */
+  open_store(&s, NULL); /* defaults: no bytes cache on the file tier */
   stats(&s, &b, NULL);
-  assert_int_equal(b.max_bytes, 16u << 20);
+  assert_int_equal(b.max_bytes, 0);
   stats(&s, NULL, &ob);
-  assert_int_equal(ob.max_entries, 65536);
+  assert_int_equal(ob.max_bytes, 64u << 20);
+  assert_int_equal(ob.max_entries, 0); /* bytes alone */
+  close_store(&s);
+
+  pb_space_options_init(&o); /* an explicit size and entry limit */
+  o.bytes_cache_bytes = 1u << 20;
+  o.bytes_cache_entries = 1000;
+  o.object_cache_bytes = 2u << 20;
+  open_store(&s, &o);
+  stats(&s, &b, &ob);
+  assert_int_equal(b.max_bytes, 1u << 20);
+  assert_int_equal(b.max_entries, 1000);
+  assert_int_equal(ob.max_bytes, 2u << 20);
+  assert_int_equal(ob.max_entries, 0);
   close_store(&s);
   pb_test_rmdir(s.dir);
 }
@@ -141,7 +164,7 @@ static void options_and_stats(void **state) {
 static void read_your_writes(void **state) {
   (void)state;
   store s = {.dir = pb_test_tmpdir()};
-  open_store(&s, NULL);
+  open_store(&s, both_caches());
   fill(&s);
   pb_cache_stats b0, o0, b1, o1;
   stats(&s, &b0, &o0);
@@ -160,10 +183,10 @@ static void read_your_writes(void **state) {
 static void cold_then_warm(void **state) {
   (void)state;
   store s = {.dir = pb_test_tmpdir()};
-  open_store(&s, NULL);
+  open_store(&s, both_caches());
   fill(&s);
   close_store(&s);
-  open_store(&s, NULL); /* a fresh space: empty caches */
+  open_store(&s, both_caches()); /* a fresh space: empty caches */
   pb_cache_stats b0, o0, b1, o1;
   read_all(&s);
   stats(&s, &b0, &o0);
@@ -186,8 +209,7 @@ static void bytes_tier(void **state) {
   open_store(&s, NULL);
   fill(&s);
   close_store(&s);
-  pb_space_options o;
-  pb_space_options_init(&o);
+  pb_space_options o = *both_caches();
   o.object_cache_bytes = 1; /* no object fits: each is handed out, and */
   o.object_cache_entries = 1; /* freed when its transaction ends */
   open_store(&s, &o);
@@ -305,7 +327,7 @@ static void no_dangling(void **state) {
 static void commit_ignores_cache_enomem(void **state) {
   (void)state;
   store s = {.dir = pb_test_tmpdir()};
-  open_store(&s, NULL);
+  open_store(&s, both_caches());
   fill(&s);
   for (unsigned n = 1; n <= 40; n++) {
     pb_txn *t;

@@ -273,16 +273,30 @@ typedef struct pb_space pb_space;
  */
 int pb_space_open(pb_storage *st, pb_space **out);
 
-/** Options of a space: the sizes of its two atom caches (SPEC 8,
- * docs/cache.md).  Fill with pb_space_options_init first.  A limit of 0
- * turns that cache off (both of its limits must then be 0). */
+/** A cache size meaning "the default for this storage tier". */
+#define PB_CACHE_DEFAULT UINT64_MAX
+
+/** Options of a space: the sizes of its two atom caches (docs/cache.md).
+ * Fill with pb_space_options_init first.
+ *
+ * Caches are limited by bytes: each entry counts its memory (the object's
+ * struct and arrays, the atom copy it owns, and the cache's own record of
+ * it, about 136 bytes).  An entry limit is optional: 0 (the default) means
+ * none, so the byte limit alone decides; a non-zero one bounds the count
+ * too.  A byte limit of 0 turns that cache off (its entry limit must then
+ * be 0 too).  PB_CACHE_DEFAULT takes the tier's default: the object cache
+ * gets 64 MiB on every tier; the bytes cache gets 16 MiB where a storage
+ * read is expensive, and is off where it costs a memory lookup (the file
+ * tier reads through mmap, the memory tier from memory), whatever its
+ * entry limit says. */
 typedef struct pb_space_options {
-  uint64_t bytes_cache_bytes;    /* AtomBytesCache: 16 MiB of atom copies */
-  uint64_t bytes_cache_entries;  /* 65,536 atoms */
-  uint64_t object_cache_bytes;   /* AtomObjectCache: 64 MiB of decoded
-                                    nodes and records (each counted with
-                                    the atom copy it owns) */
-  uint64_t object_cache_entries; /* 65,536 objects */
+  uint64_t bytes_cache_bytes;    /* AtomBytesCache, atom copies:
+                                    PB_CACHE_DEFAULT (off on the file and
+                                    memory tiers, else 16 MiB) */
+  uint64_t bytes_cache_entries;  /* 0: no entry limit */
+  uint64_t object_cache_bytes;   /* AtomObjectCache, decoded nodes and
+                                    records: PB_CACHE_DEFAULT (64 MiB) */
+  uint64_t object_cache_entries; /* 0: no entry limit */
 } pb_space_options;
 
 /** Sets `opts` to the documented defaults. */
@@ -290,8 +304,8 @@ void pb_space_options_init(pb_space_options *opts);
 
 /**
  * pb_space_open with options; `opts` may be NULL for the defaults.
- * Errors: those of pb_space_open; PB_EINVAL (one limit of a cache is 0
- * and the other is not).
+ * Errors: those of pb_space_open; PB_EINVAL (a cache's byte limit is 0
+ * and its entry limit is not).
  */
 int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
                      pb_space **out);
@@ -801,13 +815,14 @@ typedef struct pb_cache_stats {
                             which went straight to the protected queue */
   uint64_t rejected;     /* values larger than a shard's byte limit,
                             given out but not cached */
-  uint64_t bytes;        /* sizes of the resident entries, now */
+  uint64_t bytes;        /* what the resident entries count against
+                            max_bytes (their memory, in a space), now */
   uint64_t entries;      /* resident entries, now */
   uint64_t a1in_entries; /* of which on probation (A1in), now */
   uint64_t am_entries;   /* of which protected (Am), now */
   uint64_t ghosts;       /* keys in the ghost list (A1out), now */
   uint64_t max_bytes;    /* the byte limit */
-  uint64_t max_entries;  /* the entry limit */
+  uint64_t max_entries;  /* the entry limit; 0: none (bytes alone) */
   uint64_t held_entries; /* values no longer cached that a reader still
                             holds (outside the limits), now */
   uint64_t held_bytes;   /* their sizes, now */
