@@ -20,12 +20,21 @@
  *   commit_ignores_cache_enomem  every allocation of the caches during a
  *                           commit failing, one at a time, never fails the
  *                           commit (write-through is best effort)
+ *   defaults_by_tier        the bytes cache is off by default on the file
+ *                           and memory tiers (reads are cheap) and on, 16
+ *                           MiB, on a tier whose reads are expensive, which
+ *                           the reads then go through
+ *   scan_keeps_hot_set      after a hot set was read a few times, a full
+ *                           scan of a Dictionary several times the object
+ *                           cache's size leaves it cached: the hot reads
+ *                           after the scan all hit
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -354,6 +363,175 @@ static void commit_ignores_cache_enomem(void **state) {
   pb_test_rmdir(s.dir);
 }
 
+/* --- defaults_by_tier --- */
+
+/* Opens a space over `st` with the defaults; gives its bytes cache's
+ * statistics after a commit and a read. */
+static pb_cache_stats bytes_after_use(pb_storage *st,
+                                      const pb_space_options *o) {
+  store s = {.st = st};
+  assert_int_equal(pb_space_open_ex(st, o, &s.sp), PB_OK);
+  assert_int_equal(pb_db_open(s.sp, "main", PB_CREATE, &s.db), PB_OK);
+  fill(&s);
+  read_all(&s);
+  pb_cache_stats b;
+  stats(&s, &b, NULL);
+  close_store(&s);
+  return b;
+}
+
+static void defaults_by_tier(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  pb_storage *st;
+  assert_int_equal(pb_storage_open_file(dir, NULL, &st), PB_OK);
+  pb_cache_stats b = bytes_after_use(st, NULL);
+  assert_int_equal(b.max_bytes, 0); /* file: off */
+  assert_int_equal(b.insertions + b.hits + b.misses, 0);
+  pb_test_rmdir(dir);
+
+  /* An entry limit alone does not turn it on where the default is off. */
+  dir = pb_test_tmpdir();
+  pb_space_options o;
+  pb_space_options_init(&o);
+  o.bytes_cache_entries = 1000;
+  assert_int_equal(pb_storage_open_file(dir, NULL, &st), PB_OK);
+  b = bytes_after_use(st, &o);
+  assert_int_equal(b.max_bytes, 0);
+  pb_test_rmdir(dir);
+
+  assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  b = bytes_after_use(st, NULL);
+  assert_int_equal(b.max_bytes, 0); /* memory: off */
+
+  /* A tier whose reads are expensive (a remote one): the memory tier
+   * saying so. */
+  static pb__storage_ops remote;
+  assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  remote = *st->ops;
+  remote.cheap_reads = false;
+  st->ops = &remote;
+  b = bytes_after_use(st, NULL);
+  assert_int_equal(b.max_bytes, 16u << 20);
+  assert_int_equal(b.max_entries, 0);
+  assert_true(b.insertions > N / 64); /* the commit's atoms went in */
+  assert_true(b.entries > N / 64);
+  /* And explicitly off there too. */
+  assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  st->ops = &remote;
+  pb_space_options_init(&o);
+  o.bytes_cache_bytes = 0;
+  b = bytes_after_use(st, &o);
+  assert_int_equal(b.max_bytes + b.insertions, 0);
+}
+
+/* --- scan_keeps_hot_set --- */
+
+#define BIG 40000u /* entries of "big": several times the object cache */
+#define HOT 200u   /* the hot keys: the first of "d" */
+
+/* Reads the hot keys of "d" in a read transaction of their own. */
+static void read_hot(store *s) {
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s->db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  for (unsigned i = 0; i < HOT; i++) {
+    char kb[24], vb[64];
+    pb_value v;
+    assert_int_equal(pb_dict_get(d, key_of(i, kb), &v), PB_OK);
+    pb_str want = val_of(i, vb);
+    assert_int_equal(v.as.s.len, want.len);
+    assert_memory_equal(v.as.s.ptr, want.ptr, want.len);
+  }
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+}
+
+/* Reads entries [from, to) of "big" in order (to = BIG: a full scan), in
+ * one read transaction, through an iterator; gives how many it read. */
+static unsigned scan_big(store *s, unsigned from, unsigned to) {
+  pb_txn *t;
+  pb_dict *d;
+  pb_dict_iter *it;
+  char lo[24], hi[24];
+  pb_dict_range r = {key_of(from, lo), key_of(to, hi), true, to < BIG,
+                     true, false};
+  assert_int_equal(pb_txn_begin(s->db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "big", 0, &d), PB_OK);
+  assert_int_equal(pb_dict_iter_open(d, &r, 0, &it), PB_OK);
+  unsigned n = 0;
+  pb_str k;
+  pb_value v;
+  int rc;
+  while ((rc = pb_dict_iter_next(it, &k, &v)) == PB_OK) n++;
+  assert_int_equal(rc, PB_ENOTFOUND);
+  pb_dict_iter_close(it);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  return n;
+}
+
+static void scan_keeps_hot_set(void **state) {
+  (void)state;
+  store s = {.dir = pb_test_tmpdir()};
+  open_store(&s, NULL); /* defaults: file storage, durable */
+  fill(&s);
+  for (unsigned part = 0; part < 4; part++) { /* "big", in 4 commits */
+    pb_txn *t;
+    pb_dict *d;
+    assert_int_equal(pb_txn_begin(s.db, 0, &t), PB_OK);
+    assert_int_equal(pb_txn_open_dict(t, "big", PB_CREATE, &d), PB_OK);
+    for (unsigned i = part * BIG / 4; i < (part + 1) * BIG / 4; i++) {
+      char kb[24], vb[64];
+      pb_value v = {.kind = PB_VALUE_STRING, .as.s = val_of(i, vb)};
+      assert_int_equal(pb_dict_put(d, key_of(i, kb), &v), PB_OK);
+    }
+    assert_int_equal(pb_txn_commit(t), PB_OK);
+  }
+  close_store(&s);
+
+  pb_space_options o;
+  pb_space_options_init(&o);
+  o.object_cache_bytes = 1u << 20; /* "big" needs several times that */
+  open_store(&s, &o);
+  /* Warm up as a workload would: the hot keys come back after other
+   * reads (a quarter of "big" each time), so their nodes reach the
+   * protected queue. */
+  for (unsigned round = 0; round < 4; round++) {
+    read_hot(&s);
+    scan_big(&s, round * BIG / 4, (round + 1) * BIG / 4);
+  }
+  read_hot(&s);
+  pb_cache_stats o0, o1, o2;
+  stats(&s, NULL, &o0);
+  read_hot(&s);
+  stats(&s, NULL, &o1);
+  assert_int_equal(o1.misses, o0.misses); /* hot: every node cached */
+  assert_true(o1.hits > o0.hits);
+
+  /* The full scan: every node of "big" loaded once, far more than fit. */
+  assert_int_equal(scan_big(&s, 0, BIG), BIG);
+  stats(&s, NULL, &o2);
+  uint64_t loaded = o2.loads - o1.loads;
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("scan: %llu nodes loaded, %llu cached in %llu bytes, %llu "
+           "evicted\n", (unsigned long long)loaded,
+           (unsigned long long)o2.entries, (unsigned long long)o2.bytes,
+           (unsigned long long)(o2.evictions - o1.evictions));
+  assert_true(loaded > 3 * o2.entries); /* several times the cache */
+  assert_true(o2.evictions - o1.evictions > o2.entries); /* all turned */
+  assert_true(o2.bytes <= o2.max_bytes);
+
+  /* The hot set is still there. */
+  pb_cache_stats o3;
+  read_hot(&s);
+  stats(&s, NULL, &o3);
+  uint64_t hits = o3.hits - o2.hits, misses = o3.misses - o2.misses;
+  assert_true(hits > 0);
+  assert_int_equal(misses, 0);
+  close_store(&s);
+  pb_test_rmdir(s.dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(options_and_stats),
@@ -362,6 +540,8 @@ int main(void) {
       cmocka_unit_test(bytes_tier),
       cmocka_unit_test(no_dangling),
       cmocka_unit_test(commit_ignores_cache_enomem),
+      cmocka_unit_test(defaults_by_tier),
+      cmocka_unit_test(scan_keeps_hot_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
