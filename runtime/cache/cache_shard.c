@@ -14,6 +14,10 @@
  *   touch(X):   X in Am -> to Am's head; X in A1in -> nothing (the paper:
  *               a second access soon after the first says nothing).
  *
+ * Sizes are CHARGES: the size given plus the shard's overhead.  With no
+ * entry limit, A1out is bounded by weight (each ghost weighs the charge of
+ * its entry, up to kout_bytes in all) rather than by count.
+ *
  * Every function here runs under the shard's mutex.  Nothing here fails:
  * growing the table and making a ghost are best effort (a failed malloc
  * leaves longer chains, or one ghost fewer), so eviction cannot fail.
