@@ -921,6 +921,7 @@ static void test_write_failures(void **state) {
   io.name = "failing";
   io.ctx = &fl;
   io.pwrite = failing_pwrite;
+  io.pwritev = NULL; /* gathered writes go through failing_pwrite too */
   io.datasync = failing_datasync;
   pb_file_options o = opts_with(0, PB_DURABILITY_SYNC, false);
   history h = {0};
