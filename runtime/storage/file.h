@@ -79,8 +79,9 @@ typedef struct pb__segment {
   uint64_t end;            /* bytes of header + valid frames; appends go
                               here (changed under commit_mu) */
   uint64_t frames;         /* number of valid frames */
-  uint64_t alloc;          /* the file's length when it was preallocated
-                              past `end` (zeros after end), else <= end
+  uint64_t alloc;          /* when > end: the file may reach this far
+                              with zeros after `end`, reserved and written
+                              ahead of the frames; else no zeros follow
                               (commit_mu; see pb__seg_make_room) */
   const uint8_t *map;      /* read-only mapping of [0, map_len), or NULL */
   size_t map_len;          /* bytes mapped */
@@ -155,7 +156,8 @@ typedef struct pb__file_storage {
   pthread_cond_t sync_cv;    /* see above */
   pthread_cond_t append_cv;  /* see above */
   bool failed;               /* a sync failed: refuse writes (PB_EFAILED) */
-  bool no_prealloc;          /* the file system cannot preallocate */
+  bool no_prealloc;          /* the file system cannot reserve blocks
+                                (fallocate); zeros are still written */
   /* commit scratch: the frame header and the commit record, written by
    * one pwritev with the batch's own bytes and the padding */
   uint8_t frame_head[PB__FRAME_HEADER_SIZE + PB__COMMIT_FIXED_SIZE];
