@@ -319,7 +319,9 @@ int pb__seg_create(pb__file_storage *fs, uint64_t seq,
  * PB__FILE_PREALLOC bytes, capped at segment_size (never below what the
  * frame needs); one commit's fdatasync in about a thousand then makes that
  * chunk durable, and the others overwrite written blocks: data only.  A
- * failed zero write is left to the frame's pwrite that follows.  The zeros
+ * failed zero write is left to the frame's pwrite that follows.  A frame
+ * larger than PB__FILE_ZERO_AHEAD gets no zeros: its own write grows the
+ * file.  The zeros
  * after `end` read as a torn frame with nothing valid after it, which
  * recovery cuts from the last segment; a sealed segment is never cut, so
  * pb__seg_trim cuts the zeros (and fsyncs) before a successor exists, and

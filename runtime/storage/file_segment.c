@@ -166,6 +166,11 @@ static int write_zeros(pb__segment *seg, uint64_t from, uint64_t to) {
 void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
   uint64_t need = seg->end + frame_size;
+  /* A large frame (a bulk load) is written where it lands by its own
+   * pwritev, which grows the file: zeros written first would double its
+   * bytes, and its fdatasync writes mostly new blocks anyway.  After it no
+   * zeros follow (end passes alloc), and the next small frame refills. */
+  if (frame_size > PB__FILE_ZERO_AHEAD) return;
   /* Refill once less than PB__FILE_ZERO_AHEAD of written room would be
    * left after this frame (none past segment_size: a rollover comes). */
   uint64_t ahead = need + PB__FILE_ZERO_AHEAD;

@@ -781,7 +781,7 @@ static void check_big(pb_storage *st, pb_atom_ptr p, size_t len,
  * never drops below PB__FILE_ZERO_AHEAD; and the zeros read as the end. */
 static void test_written_prealloc(void **state) {
   (void)state;
-  enum { BIG = 60000, N = 40 };
+  enum { BIG = 60000, N = 40, LARGE = 2 << 20 }; /* LARGE: past the room */
   char seg1[64];
   seg_path(1, seg1);
   pb__simfs *sim = new_sim();
@@ -811,8 +811,25 @@ static void test_written_prealloc(void **state) {
   assert_int_equal(c1.unwritten_writes - c0.unwritten_writes, refills);
   assert_int_equal(c1.unwritten_syncs - c0.unwritten_syncs, refills);
   assert_int_equal(c1.datasync - c0.datasync, N);
+  /* A frame larger than PB__FILE_ZERO_AHEAD gets no zeros written first
+   * (only its own bytes are written): its own write grows the file, and no
+   * zeros follow it; the next small frame starts a new chunk. */
+  pb__simfs_counts a, b;
+  pb_atom_ptr large, small;
+  pb__simfs_counts_get(sim, &a);
+  assert_int_equal(commit_big(st, LARGE, 0x5a, &large),
+                   PB_OK);
+  pb__simfs_counts_get(sim, &b);
+  assert_int_equal(b.unwritten_writes - a.unwritten_writes, 1); /* itself */
+  assert_int_equal(b.bytes_written - a.bytes_written,
+                   pb__frame_size(PB__COMMIT_FIXED_SIZE + 4 + LARGE));
+  assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1));
+  assert_int_equal(commit_big(st, 100, 0x5b, &small), PB_OK);
+  assert_true(file_len(sim, seg1) - frames_end(sim, seg1) >=
+              PB__FILE_ZERO_AHEAD);
   /* Reads, then a power cut with the zeros still there: all is found. */
   for (int i = 0; i < N; i++) check_big(st, p[i], BIG, (uint8_t)(i + 1));
+  check_big(st, large, LARGE, 0x5a);
   pb__simfs_crash(sim, 77);
   pb_storage_close(st);
   pb__simfs_revive(sim);
@@ -820,9 +837,11 @@ static void test_written_prealloc(void **state) {
   pb_atom_ptr root;
   uint64_t lsn;
   assert_int_equal(st->ops->read_root(st, &root, &lsn), PB_OK);
-  assert_int_equal(lsn, N);
-  assert_true(pb_atom_ptr_equal(root, p[N - 1]));
+  assert_int_equal(lsn, N + 2);
+  assert_true(pb_atom_ptr_equal(root, small));
   for (int i = 0; i < N; i++) check_big(st, p[i], BIG, (uint8_t)(i + 1));
+  check_big(st, large, LARGE, 0x5a);
+  check_big(st, small, 100, 0x5b);
   assert_int_equal(pb_storage_close(st), PB_OK);
   assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1)); /* cut */
   pb__simfs_free(sim);
@@ -933,8 +952,8 @@ static void test_pwritev_faults(void **state) {
     free(h);
     pb__simfs_free(sim);
   }
-  /* A full disk during a frame larger than the written room: the zero
-   * fill and the frame land in part, then ENOSPC; all is cut back. */
+  /* A full disk during a frame larger than the written room (so written
+   * without zeros first): it lands in part, then ENOSPC; all is cut back. */
   pb__simfs *sim = new_sim();
   hist *h = new_hist();
   pb_file_options o = opts(0, PB_DURABILITY_SYNC);
