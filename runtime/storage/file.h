@@ -312,7 +312,8 @@ int pb__seg_create(pb__file_storage *fs, uint64_t seq,
  * Preallocation, written.  Appending past a file's end makes every
  * fdatasync also write the inode (the new size), and writing into space
  * that fallocate reserved makes it convert the unwritten extents (measured
- * on ext4: 148 us a commit, against 94 us into blocks already written).
+ * on ext4: 181 us a commit into a new block, against 122 us into blocks
+ * already written; docs/storage.md).
  * So before a commit comes within PB__FILE_ZERO_AHEAD of seg->alloc, the
  * active segment is reserved (pb__io_allocate, best effort: PB_ENOTSUP
  * turns it off for this store) and WRITTEN with zeros for the next
