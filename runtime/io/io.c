@@ -1,6 +1,7 @@
 /*
  * io/io.c - the parts of the I/O layer shared by every implementation: the
- * errno -> pb_error map and a read-exactly helper (see io.h).
+ * errno -> pb_error map, a read-exactly helper and the gathered write's
+ * dispatch (see io.h).
  */
 #include "io/io.h"
 
@@ -37,4 +38,16 @@ int pb__io_pread_full(pb__file *f, void *buf, size_t size, uint64_t offset) {
                      : PB__CORRUPT("the file ends at %" PRIu64
                                    ", before %zu bytes at offset %" PRIu64,
                                    offset + got, size, offset);
+}
+
+int pb__io_pwritev(pb__file *f, const pb__iovec *iov, int n, uint64_t offset) {
+  assert(f != NULL && iov != NULL && n >= 1 && n <= PB__IO_IOV_MAX);
+  if (f->io->pwritev != NULL) return f->io->pwritev(f, iov, n, offset);
+  for (int i = 0; i < n; i++) {
+    if (iov[i].len == 0) continue;
+    int rc = pb__io_pwrite(f, iov[i].base, iov[i].len, offset);
+    if (rc != PB_OK) return rc;
+    offset += iov[i].len;
+  }
+  return PB_OK;
 }

@@ -33,7 +33,7 @@
  * --- The test implementation: a simulated disk ---
  * tests/support/simfs.{h,c} implements this table entirely in memory
  * (pb__simfs_io()), so that tests can fail on purpose:
- *   - ENOSPC / EIO: fail the Nth pwrite, datasync, sync, sync_dir, open,
+ *   - ENOSPC / EIO: fail the Nth pwrite (or pwritev), datasync, sync, sync_dir, open,
  *     truncate or allocate, or every write past a byte budget (a failing write may
  *     first land partially, as a real ENOSPC does);
  *   - a pause inside fsync: datasync/sync call a hook, without the
@@ -75,6 +75,15 @@ enum pb__io_open_flags {
   PB__IO_EXCL = 0x8    /* with CREATE: PB_EEXIST when the file exists */
 };
 
+/** One piece of a gathered write (pwritev). */
+typedef struct pb__iovec {
+  const void *base; /* the bytes */
+  size_t len;       /* how many */
+} pb__iovec;
+
+/** The most pieces one pwritev may take. */
+#define PB__IO_IOV_MAX 64
+
 /**
  * Called by list_dir for each entry except "." and "..".  Returning
  * non-zero stops the listing, and list_dir returns that value.
@@ -98,6 +107,12 @@ struct pb__io {
   /* Writes all `size` bytes at `offset`, looping on short writes.  On an
    * error some prefix of the bytes may have been written. */
   int (*pwrite)(pb__file *f, const void *buf, size_t size, uint64_t offset);
+  /* Optional (NULL: the shorthand pb__io_pwritev writes the pieces one
+   * pwrite after another): writes the `n` (1..PB__IO_IOV_MAX) pieces back
+   * to back at `offset`, all of them, looping on short writes (pwritev).
+   * On an error some prefix of the concatenated bytes may have been
+   * written, as with pwrite. */
+  int (*pwritev)(pb__file *f, const pb__iovec *iov, int n, uint64_t offset);
   /* fdatasync: the data and the size, not all metadata, reach the disk. */
   int (*datasync)(pb__file *f);
   /* fsync: data and all metadata reach the disk. */
@@ -157,6 +172,12 @@ static inline int pb__io_pwrite(pb__file *f, const void *buf, size_t size,
                                 uint64_t offset) {
   return f->io->pwrite(f, buf, size, offset);
 }
+/**
+ * Writes the pieces iov[0, n) back to back at `offset` (1 <= n <=
+ * PB__IO_IOV_MAX): the layer's pwritev, or one pwrite per piece when it has
+ * none.  Errors: those of pwrite; a prefix may have been written.
+ */
+int pb__io_pwritev(pb__file *f, const pb__iovec *iov, int n, uint64_t offset);
 static inline int pb__io_datasync(pb__file *f) { return f->io->datasync(f); }
 static inline int pb__io_sync(pb__file *f) { return f->io->sync(f); }
 static inline int pb__io_truncate(pb__file *f, uint64_t size) {

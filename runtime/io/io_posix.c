@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* A POSIX file: the common header and a descriptor. */
@@ -108,6 +109,42 @@ static int posix_pwrite(pb__file *f, const void *buf, size_t size,
       return PB_EIO;
     }
     done += (size_t)n;
+  }
+  return PB_OK;
+}
+
+static int posix_pwritev(pb__file *f, const pb__iovec *iov, int n,
+                         uint64_t offset) {
+  assert(n >= 1 && n <= PB__IO_IOV_MAX);
+  int fd = fd_of(f);
+  struct iovec v[PB__IO_IOV_MAX];
+  for (int i = 0; i < n; i++)
+    v[i] = (struct iovec){.iov_base = (void *)iov[i].base,
+                          .iov_len = iov[i].len};
+  int first = 0; /* v[first, n) is what remains to write */
+  while (first < n) {
+    if (v[first].iov_len == 0) {
+      first++;
+      continue;
+    }
+    ssize_t got = pwritev(fd, v + first, n - first, (off_t)offset);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return fail();
+    }
+    if (got == 0) { /* cannot happen for a regular file; do not spin */
+      errno = EIO;
+      return PB_EIO;
+    }
+    offset += (uint64_t)got;
+    size_t left = (size_t)got; /* a short write: skip what landed */
+    while (left > 0) {
+      size_t k = left < v[first].iov_len ? left : v[first].iov_len;
+      v[first].iov_base = (char *)v[first].iov_base + k;
+      v[first].iov_len -= k;
+      left -= k;
+      if (v[first].iov_len == 0) first++;
+    }
   }
   return PB_OK;
 }
@@ -236,6 +273,7 @@ static const pb__io posix_io = {
     .close = posix_close,
     .pread = posix_pread,
     .pwrite = posix_pwrite,
+    .pwritev = posix_pwritev,
     .datasync = posix_datasync,
     .sync = posix_sync,
     .truncate = posix_truncate,

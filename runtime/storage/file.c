@@ -7,9 +7,9 @@
  *      PENDING head is `expected` (else PB_ECONFLICT), the batch is
  *      well-formed, its id is new (published or pending), and the new root
  *      exists (in a published or a pending batch);
- *   2. encodes the whole frame (header, commit record, batch, padding) into
- *      one buffer, with LSN pending_lsn + 1 and the pending root as its
- *      previous root;
+ *   2. encodes the frame header and commit record (LSN pending_lsn + 1, the
+ *      pending root as its previous root) into a small buffer, the
+ *      checksum covering the batch where it lies (done just before step 5);
  *   3. rolls over to a new segment when the frame would take the active
  *      segment past segment_size and the segment already holds a frame:
  *      the old segment is fdatasynced and everything in it published
@@ -19,8 +19,11 @@
  *      unpublished commit plus this one, a larger mapping, installed at
  *      once, or a heap copy), so that nothing can fail after the data is
  *      durable;
- *   5. ONE pwrite of the frame at the segment's end; on failure the file is
- *      cut back to its old end (if even that fails, the store is failed);
+ *   5. ONE pwritev of the frame at the segment's end (header and record,
+ *      the batch straight from the transaction's buffer, padding), into
+ *      preallocated space already written with zeros (pb__seg_make_room);
+ *      on failure the file is cut back to its old end (if even that fails,
+ *      the store is failed);
  *   6. the commit becomes the pending head, and is queued for publication.
  * Then durability (group commit; none in PB_DURABILITY_NONE, which
  * publishes at once):
@@ -246,19 +249,13 @@ static int commit_check(pb__file_storage *fs, const pb__batch *batch,
   return pb__storage_check_root(batch, &fs->index, new_root);
 }
 
-/* Step 2: encodes the frame into fs->frame, on top of the pending head. */
-static int build_frame(pb__file_storage *fs, const pb__batch *batch,
-                       pb_atom_ptr new_root, uint64_t frame_size) {
+/* Step 2: encodes the frame header and the commit record into
+ * fs->frame_head, on top of the pending head; the checksum covers the
+ * batch where it lies (write_frame writes it from there). */
+static void build_head(pb__file_storage *fs, const pb__batch *batch,
+                       pb_atom_ptr new_root) {
   assert(pb__fs_commit_held(fs));
-  uint32_t len = (uint32_t)(PB__COMMIT_FIXED_SIZE + batch->size);
-  if (frame_size > SIZE_MAX) return PB_ETOOBIG;
-  if (frame_size > fs->frame_cap) {
-    uint8_t *f = realloc(fs->frame, (size_t)frame_size);
-    if (f == NULL) return PB_ENOMEM;
-    fs->frame = f;
-    fs->frame_cap = (size_t)frame_size;
-  }
-  uint8_t *payload = fs->frame + PB__FRAME_HEADER_SIZE;
+  uint8_t *record = fs->frame_head + PB__FRAME_HEADER_SIZE;
   pb__commit_record c = {.lsn = fs->pending_lsn + 1,
                          .root = new_root,
                          .prev_root = fs->pending_root,
@@ -266,13 +263,10 @@ static int build_frame(pb__file_storage *fs, const pb__batch *batch,
   if (batch->size > 0) { /* an empty batch is stored with a zero id */
     c.batch_hi = batch->id_hi;
     c.batch_lo = batch->id_lo;
-    memcpy(payload + PB__COMMIT_FIXED_SIZE, batch->data, batch->size);
   }
-  pb__commit_encode_fixed(&c, payload);
-  uint64_t used = PB__FRAME_HEADER_SIZE + (uint64_t)len;
-  memset(fs->frame + used, 0, (size_t)(frame_size - used)); /* padding */
-  pb__frame_header_encode(fs->frame, PB__FRAME_COMMIT, payload, len);
-  return PB_OK;
+  pb__commit_encode_fixed(&c, record);
+  pb__frame_header_encode2(fs->frame_head, PB__FRAME_COMMIT, record,
+                           PB__COMMIT_FIXED_SIZE, batch->data, batch->size);
 }
 
 /* Publishes, in LSN order, every unpublished commit up to `upto`: index
@@ -405,12 +399,20 @@ static int prepare_publish(pb__file_storage *fs, pb__segment *seg,
   return PB_OK;
 }
 
-/* Step 5: one pwrite at the segment's end (inside the preallocated
- * length, usually: pb__seg_make_room ran first). */
+/* Step 5: one pwritev at the segment's end (inside written, preallocated
+ * room, usually: pb__seg_make_room ran first): the header and commit
+ * record from fs->frame_head, the batch from the caller's buffer, then the
+ * zero padding.  On failure the file is cut back to its old end. */
 static int write_frame(pb__file_storage *fs, pb__segment *seg,
-                       uint64_t frame_size) {
+                       const pb__batch *batch, uint64_t frame_size) {
   assert(pb__fs_commit_held(fs));
-  int rc = pb__io_pwrite(seg->file, fs->frame, (size_t)frame_size, seg->end);
+  static const uint8_t pad[PB__FRAME_ALIGN];
+  uint64_t used = sizeof fs->frame_head + (uint64_t)batch->size;
+  assert(frame_size >= used && frame_size - used < PB__FRAME_ALIGN);
+  pb__iovec iov[3] = {{fs->frame_head, sizeof fs->frame_head},
+                      {batch->data, batch->size},
+                      {pad, (size_t)(frame_size - used)}};
+  int rc = pb__io_pwritev(seg->file, iov, 3, seg->end);
   if (rc != PB_OK) {
     pb__fs_fail(fs, rc, true, "write %" PRIu64 " bytes to %s at %" PRIu64,
                 frame_size, seg->path, seg->end);
@@ -448,8 +450,8 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
   }
   assert(fs->n_segs > 0 && fs->segs[fs->n_segs - 1]->file != NULL);
   int rc = commit_check(fs, batch, expected, new_root, behind_lsn);
-  if (rc == PB_OK) rc = build_frame(fs, batch, new_root, frame_size);
   if (rc != PB_OK) return rc;
+  if (frame_size > SIZE_MAX) return PB_ETOOBIG;
   pb__segment *seg = fs->segs[fs->n_segs - 1];
   if (seg->frames > 0 && seg->end + frame_size > fs->opts.segment_size) {
     rc = roll_over(fs);
@@ -459,7 +461,10 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
   pb__seg_make_room(fs, seg, frame_size);
   uint8_t *copy = NULL;
   rc = prepare_publish(fs, seg, batch, frame_size, &copy);
-  if (rc == PB_OK) rc = write_frame(fs, seg, frame_size);
+  if (rc == PB_OK) {
+    build_head(fs, batch, new_root);
+    rc = write_frame(fs, seg, batch, frame_size);
+  }
   if (rc != PB_OK) {
     free(copy);
     return rc;
@@ -571,12 +576,6 @@ static int fs_append(pb_storage *st, const pb__batch *batch,
   atomic_fetch_sub(&fs->n_entering, 1);
   if (fs->opts.durability == PB_DURABILITY_GROUP)
     pthread_cond_broadcast(&fs->append_cv);
-  /* A huge frame buffer is not kept for the next commit. */
-  if (fs->frame_cap > (1u << 20)) {
-    free(fs->frame);
-    fs->frame = NULL;
-    fs->frame_cap = 0;
-  }
   if (rc == PB_ECONFLICT && behind != 0) {
     while (fs->lsn < behind && !fs->failed) {
       if (!fs->syncing)

@@ -137,6 +137,21 @@ void pb__frame_header_encode(uint8_t out[PB__FRAME_HEADER_SIZE], uint8_t type,
   pb__store_le64(out + 8, pb__frame_checksum(out, payload, len));
 }
 
+void pb__frame_header_encode2(uint8_t out[PB__FRAME_HEADER_SIZE], uint8_t type,
+                              const uint8_t *a, size_t na, const uint8_t *b,
+                              size_t nb) {
+  assert(na + nb <= PB__FRAME_MAX_PAYLOAD);
+  pb__store_le32(out, (uint32_t)(na + nb));
+  out[4] = type;
+  out[5] = out[6] = out[7] = 0;
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  XXH3_64bits_update(&state, out, 8);
+  if (na > 0) XXH3_64bits_update(&state, a, na);
+  if (nb > 0) XXH3_64bits_update(&state, b, nb);
+  pb__store_le64(out + 8, XXH3_64bits_digest(&state));
+}
+
 int pb__frame_header_decode(const uint8_t in[PB__FRAME_HEADER_SIZE],
                             pb__frame_header *fh) {
   fh->len = pb__load_le32(in);

@@ -109,6 +109,14 @@ static inline uint64_t pb__frame_size(uint64_t len) {
 void pb__frame_header_encode(uint8_t out[PB__FRAME_HEADER_SIZE], uint8_t type,
                              const uint8_t *payload, uint32_t len);
 /**
+ * The same for a payload in two parts, `a` then `b` (len = na + nb), so
+ * that a commit can checksum its record and the batch where each lies and
+ * write them with one pwritev.
+ */
+void pb__frame_header_encode2(uint8_t out[PB__FRAME_HEADER_SIZE], uint8_t type,
+                              const uint8_t *a, size_t na, const uint8_t *b,
+                              size_t nb);
+/**
  * Parses a frame header without looking at the payload.
  * Errors: PB_ECORRUPT (unknown type or non-zero reserved bytes).
  */

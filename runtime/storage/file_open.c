@@ -27,7 +27,6 @@ static void fs_free(pb__file_storage *fs) {
     fs->io->unlock(fs->lock_file);
     pb__io_close(fs->lock_file);
   }
-  free(fs->frame);
   free(fs->dir);
   pthread_mutex_destroy(&fs->msg_mu);
   pthread_mutex_destroy(&fs->gen_mu);

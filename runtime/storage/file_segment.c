@@ -139,20 +139,60 @@ int pb__seg_create(pb__file_storage *fs, uint64_t seq,
   return PB_OK;
 }
 
-/* --- Preallocation (file.h) --- */
+/* --- Preallocation, written with zeros (file.h) --- */
+
+/* Zeros for the zero-fill, written by pwritev in pieces of this size. */
+#define ZERO_PIECE (64u << 10)
+static const uint8_t zeros[ZERO_PIECE];
+
+/* Writes zeros over [from, to): at most PB__IO_IOV_MAX pieces per call. */
+static int write_zeros(pb__segment *seg, uint64_t from, uint64_t to) {
+  while (from < to) {
+    pb__iovec iov[PB__IO_IOV_MAX];
+    int n = 0;
+    uint64_t at = from;
+    while (at < to && n < PB__IO_IOV_MAX) {
+      uint64_t k = to - at < ZERO_PIECE ? to - at : ZERO_PIECE;
+      iov[n++] = (pb__iovec){zeros, (size_t)k};
+      at += k;
+    }
+    int rc = pb__io_pwritev(seg->file, iov, n, from);
+    if (rc != PB_OK) return rc;
+    from = at;
+  }
+  return PB_OK;
+}
 
 void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
   uint64_t need = seg->end + frame_size;
-  if (fs->no_prealloc || need <= seg->alloc) return;
-  uint64_t want = seg->end + PB__FILE_PREALLOC;
+  /* A large frame (a bulk load) is written where it lands by its own
+   * pwritev, which grows the file: zeros written first would double its
+   * bytes, and its fdatasync writes mostly new blocks anyway.  After it no
+   * zeros follow (end passes alloc), and the next small frame refills. */
+  if (frame_size > PB__FILE_ZERO_AHEAD) return;
+  /* Refill once less than PB__FILE_ZERO_AHEAD of written room would be
+   * left after this frame (none past segment_size: a rollover comes). */
+  uint64_t ahead = need + PB__FILE_ZERO_AHEAD;
+  if (ahead > fs->opts.segment_size) ahead = fs->opts.segment_size;
+  if (ahead < need) ahead = need;
+  if (ahead <= seg->alloc) return;
+  uint64_t from = seg->alloc > seg->end ? seg->alloc : seg->end;
+  uint64_t want = from + PB__FILE_PREALLOC;
   if (want > fs->opts.segment_size) want = fs->opts.segment_size;
   if (want < need) want = need;
-  int rc = pb__io_allocate(seg->file, want);
-  if (rc == PB_OK)
-    seg->alloc = want;
-  else if (rc == PB_ENOTSUP)
-    fs->no_prealloc = true;
+  /* Reserve the blocks first (a full disk fails here, not later), then
+   * write them, so that no commit's fdatasync converts unwritten extents. */
+  if (!fs->no_prealloc) {
+    int rc = pb__io_allocate(seg->file, want);
+    if (rc == PB_ENOTSUP) fs->no_prealloc = true;
+  }
+  /* Whatever happened, the file may now reach `want` (an allocation, or a
+   * zero write that landed in part), and only zeros lie past `end`: record
+   * it, so that a rollover or close cuts them.  A failed zero write is
+   * left to the frame's own pwrite, which reports what it must. */
+  (void)write_zeros(seg, from, want);
+  seg->alloc = want;
 }
 
 int pb__seg_trim(pb__segment *seg) {

@@ -69,10 +69,11 @@ void pb__txn_write_through(pb_txn *txn) {
     if (pb__batch_atom(data, size, off, &atom) != PB_OK) return;
     pb_atom_ptr ptr = {txn->batch.id_hi, txn->batch.id_lo, off};
     const pb__obj_class *cls = NULL;
-    if (pb__atom_parse(atom, &type, &body) == PB_OK)
+    if (sp->objects && pb__atom_parse(atom, &type, &body) == PB_OK)
       cls = pb__coll_obj_class(type);
-    pb__atomcache_write_through(sp->bytes, sp->objects, ptr, atom, cls, NULL,
-                                0);
+    /* A node goes to the object cache alone; anything else to bytes. */
+    pb__atomcache_write_through(cls ? NULL : sp->bytes, sp->objects, ptr,
+                                atom, cls, NULL, 0);
     off += 4 + atom.len;
   }
 }

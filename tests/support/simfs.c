@@ -129,6 +129,12 @@ struct inode {
   size_t nlog;                /* used entries of log */
   size_t caplog;              /* allocated entries of log */
   const sim_file *lock_owner; /* the handle holding the lock, or NULL */
+  uint64_t written;           /* file: bytes [0, written) were written by
+                                 pwrite (allocate and a growing truncate
+                                 leave unwritten space, as fallocate's
+                                 unwritten extents are) */
+  bool unwritten_dirty;       /* file: a write since the last sync went
+                                 into space not written before */
   dirview vview;              /* directory: volatile entries */
   dirview dview;              /* directory: durable entries */
   inode *copy;                /* scratch during a cut: the post-crash copy */
@@ -428,6 +434,7 @@ static inode *crash_copy(pb__simfs *sim, inode *old, touched *t,
   t->v[t->n++] = old;
   if (!old->is_dir) {
     crash_file(sim, old, nw, rng);
+    nw->written = nw->vol.len; /* what survived counts as written */
     sim->next_used += nw->vol.len;
     return nw;
   }
@@ -496,6 +503,11 @@ static int sim_pread(pb__file *f, void *buf, size_t size, uint64_t offset,
 static void write_logged(pb__simfs *sim, inode *ino, const void *buf,
                          size_t n, uint64_t off) {
   if (n == 0) return;
+  if (off + n > ino->written) { /* first data in some of these blocks */
+    sim->counts.unwritten_writes++;
+    ino->unwritten_dirty = true;
+    if (off <= ino->written) ino->written = off + n;
+  }
   if (off + n > ino->vol.len) vol_resize(sim, ino, (size_t)(off + n));
   memcpy(ino->vol.data + off, buf, n);
   uint8_t *copy = memcpy(xmalloc(n), buf, n);
@@ -504,12 +516,10 @@ static void write_logged(pb__simfs *sim, inode *ino, const void *buf,
   sim->counts.bytes_written += n;
 }
 
-static int sim_pwrite(pb__file *f, const void *buf, size_t size,
-                      uint64_t offset) {
-  sim_file *sf = enter(f);
-  if (sf == NULL) return eio();
+/* pwrite and pwritev, counted already: faults, the budget, the write. */
+static int write_at(sim_file *sf, const void *buf, size_t size,
+                    uint64_t offset) {
   pb__simfs *sim = sf->sim;
-  sim->counts.pwrite++;
   if (crash_due(sim)) return done(sim, PB_EIO);
   if (!sf->writable) return done(sim, PB_EIO); /* EBADF, really */
   size_t partial = 0;
@@ -533,6 +543,40 @@ static int sim_pwrite(pb__file *f, const void *buf, size_t size,
   return done(sim, rc);
 }
 
+static int sim_pwrite(pb__file *f, const void *buf, size_t size,
+                      uint64_t offset) {
+  sim_file *sf = enter(f);
+  if (sf == NULL) return eio();
+  sf->sim->counts.pwrite++;
+  return write_at(sf, buf, size, offset);
+}
+
+/* A gathered write is one write of the concatenated pieces: the same
+ * faults (a failing one lands a prefix of the whole), budget and power-cut
+ * model as pwrite, and it counts as a pwrite too. */
+static int sim_pwritev(pb__file *f, const pb__iovec *iov, int n,
+                       uint64_t offset) {
+  assert(n >= 1 && n <= PB__IO_IOV_MAX);
+  size_t size = 0;
+  for (int i = 0; i < n; i++) size += iov[i].len;
+  uint8_t *buf = xmalloc(size ? size : 1);
+  size_t at = 0;
+  for (int i = 0; i < n; i++) {
+    if (iov[i].len > 0) memcpy(buf + at, iov[i].base, iov[i].len);
+    at += iov[i].len;
+  }
+  sim_file *sf = enter(f);
+  if (sf == NULL) {
+    free(buf);
+    return eio();
+  }
+  sf->sim->counts.pwrite++;
+  sf->sim->counts.pwritev++;
+  int rc = write_at(sf, buf, size, offset);
+  free(buf);
+  return rc;
+}
+
 /* datasync and sync: the hook, then the log becomes durable. */
 static int sync_file(pb__file *f, pb__simfs_op op) {
   sim_file *sf = enter(f);
@@ -553,6 +597,8 @@ static int sync_file(pb__file *f, pb__simfs_op op) {
   int rc = take_fault(sim, op, NULL);
   if (rc != PB_OK) return done(sim, rc); /* the log stays unsynced */
   inode *ino = sf->ino;
+  if (ino->unwritten_dirty) sim->counts.unwritten_syncs++;
+  ino->unwritten_dirty = false;
   for (size_t i = 0; i < ino->nlog; i++) change_apply(&ino->log[i], &ino->dur);
   log_clear(ino);
   assert(ino->dur.len == ino->vol.len);
@@ -575,6 +621,7 @@ static int sim_truncate(pb__file *f, uint64_t size) {
   int rc = take_fault(sim, PB__SIMFS_TRUNCATE, NULL);
   if (rc != PB_OK) return done(sim, rc);
   vol_resize(sim, sf->ino, (size_t)size);
+  if (sf->ino->written > size) sf->ino->written = size;
   log_push(sf->ino, (change){.kind = CH_TRUNCATE, .len = size});
   return done(sim, PB_OK);
 }
@@ -783,6 +830,7 @@ pb__simfs *pb__simfs_new(void) {
       .close = sim_close,
       .pread = sim_pread,
       .pwrite = sim_pwrite,
+      .pwritev = sim_pwritev,
       .datasync = sim_datasync,
       .sync = sim_sync,
       .truncate = sim_truncate,

@@ -65,7 +65,13 @@
  *     Nth next mutating operation, for deterministic crash-point sweeps.
  *
  * Counters count calls (failed ones included), for assertions such as "one
- * SYNC commit costs exactly one datasync".
+ * SYNC commit costs exactly one datasync".  They also tell written space
+ * from unwritten: per file, the simulation keeps how far the file was
+ * written with data (pwrite, pwritev) without a gap; allocate and a growing
+ * truncate do not move that mark.  A write past it counts in
+ * unwritten_writes, and the next sync of the file in unwritten_syncs: on
+ * ext4 such a sync must also allocate or convert extents, where a sync of
+ * overwritten blocks writes data only.
  *
  * The layer leaves `map` NULL, so the file tier keeps heap copies of what
  * it reads; a power cut never leaves a view pointing at vanished bytes.
@@ -99,7 +105,8 @@ typedef enum pb__simfs_op {
 
 /** Calls counted since creation or the last pb__simfs_reset_counts. */
 typedef struct pb__simfs_counts {
-  uint64_t pwrite;    /* pwrite calls */
+  uint64_t pwrite;    /* pwrite and pwritev calls */
+  uint64_t pwritev;   /* pwritev calls (counted in pwrite too) */
   uint64_t datasync;  /* datasync calls */
   uint64_t sync;      /* sync (fsync) calls on files */
   uint64_t sync_dir;  /* sync_dir calls */
@@ -107,6 +114,13 @@ typedef struct pb__simfs_counts {
   uint64_t truncate;  /* truncate calls */
   uint64_t allocate;  /* allocate calls */
   uint64_t bytes_written; /* bytes that pwrite put into files */
+  uint64_t unwritten_writes; /* pwrites that put data into space never
+                                written before: past the file's end, or
+                                into room that allocate (fallocate) or a
+                                growing truncate reserved; on ext4 their
+                                sync must also convert or allocate extents */
+  uint64_t unwritten_syncs;  /* datasyncs and syncs that made such a write
+                                durable: the ones that cost more than data */
   uint64_t crashes;   /* power cuts */
   uint64_t kept;      /* unsynced changes a cut kept, whole */
   uint64_t torn;      /* unsynced writes a cut kept in part */

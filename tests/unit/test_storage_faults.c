@@ -14,6 +14,10 @@
  *   - a commit paused inside fdatasync does not block readers, neither the
  *     storage ops nor a read-only transaction of the public API;
  *   - short writes (a prefix lands, then an error) never become visible;
+ *   - written preallocation: frames land in room already written with
+ *     zeros (the simulation's written-space counters), a chunk ahead; the
+ *     frame's pwritev failing (ENOSPC, EIO, short) is cut back and never
+ *     published;
  *   - every fault point: each pwrite, fdatasync, fsync, directory fsync
  *     and open of a workload fails in turn, and every crash point: the
  *     power goes at each mutating operation in turn (and again during the
@@ -740,6 +744,237 @@ static void test_partial_writes(void **state) {
   }
 }
 
+/* --- written preallocation and the gathered write --- */
+
+/* Commits one atom of `len` bytes of `fill` as the new root (on the
+ * published root), into *out.  Returns the commit's code. */
+static int commit_big(pb_storage *st, size_t len, uint8_t fill,
+                      pb_atom_ptr *out) {
+  uint8_t *buf = malloc(len);
+  assert_non_null(buf);
+  memset(buf, fill, len);
+  pb__batch_builder bb;
+  assert_int_equal(pb__batch_init(&bb), PB_OK);
+  assert_int_equal(pb__batch_add(&bb, buf, len, out), PB_OK);
+  free(buf);
+  pb_atom_ptr root;
+  assert_int_equal(st->ops->read_root(st, &root, NULL), PB_OK);
+  pb__batch b = {.id_hi = bb.id_hi, .id_lo = bb.id_lo,
+                 .data = bb.buf.data, .size = bb.buf.len};
+  int rc = st->ops->commit(st, &b, root, *out, NULL);
+  pb__batch_free(&bb);
+  return rc;
+}
+
+/* The atom at p is `len` bytes of `fill`. */
+static void check_big(pb_storage *st, pb_atom_ptr p, size_t len,
+                      uint8_t fill) {
+  pb_bytes v;
+  assert_int_equal(st->ops->read_atom(st, p, &v), PB_OK);
+  assert_int_equal(v.len, len);
+  for (size_t k = 0; k < len; k++) assert_int_equal(v.ptr[k], fill);
+}
+
+/* Every frame lands in space already written (with zeros): only the
+ * zero-fill of each new chunk writes unwritten space, and only the commit
+ * whose fdatasync carries that chunk syncs unwritten space; the room ahead
+ * never drops below PB__FILE_ZERO_AHEAD; and the zeros read as the end. */
+static void test_written_prealloc(void **state) {
+  (void)state;
+  enum { BIG = 60000, N = 40, LARGE = 2 << 20 }; /* LARGE: past the room */
+  char seg1[64];
+  seg_path(1, seg1);
+  pb__simfs *sim = new_sim();
+  pb_file_options o = opts(0, PB_DURABILITY_SYNC);
+  pb_storage *st = must_open(sim, &o);
+  pb_atom_ptr p[N];
+  uint64_t refills = 0, len0 = file_len(sim, seg1);
+  pb__simfs_counts c0, c1;
+  pb__simfs_counts_get(sim, &c0);
+  for (int i = 0; i < N; i++) {
+    pb__simfs_counts a, b;
+    pb__simfs_counts_get(sim, &a);
+    assert_int_equal(commit_big(st, BIG, (uint8_t)(i + 1), &p[i]), PB_OK);
+    pb__simfs_counts_get(sim, &b);
+    assert_int_equal(b.datasync - a.datasync, 1); /* one fdatasync each */
+    uint64_t len = file_len(sim, seg1), end = frames_end(sim, seg1);
+    assert_true(len - end >= PB__FILE_ZERO_AHEAD); /* written ahead */
+    if (len > len0) refills++;
+    /* A commit writes at most one unwritten chunk: the zeros, not the
+     * frame (which went into the previous chunks' zeros). */
+    assert_int_equal(b.unwritten_writes - a.unwritten_writes,
+                     len > len0 ? 1 : 0);
+    len0 = len;
+  }
+  pb__simfs_counts_get(sim, &c1);
+  assert_true(refills >= 2); /* 2.4 MB of frames: the chunks were renewed */
+  assert_int_equal(c1.unwritten_writes - c0.unwritten_writes, refills);
+  assert_int_equal(c1.unwritten_syncs - c0.unwritten_syncs, refills);
+  assert_int_equal(c1.datasync - c0.datasync, N);
+  /* A frame larger than PB__FILE_ZERO_AHEAD gets no zeros written first
+   * (only its own bytes are written): its own write grows the file, and no
+   * zeros follow it; the next small frame starts a new chunk. */
+  pb__simfs_counts a, b;
+  pb_atom_ptr large, small;
+  pb__simfs_counts_get(sim, &a);
+  assert_int_equal(commit_big(st, LARGE, 0x5a, &large),
+                   PB_OK);
+  pb__simfs_counts_get(sim, &b);
+  assert_int_equal(b.unwritten_writes - a.unwritten_writes, 1); /* itself */
+  assert_int_equal(b.bytes_written - a.bytes_written,
+                   pb__frame_size(PB__COMMIT_FIXED_SIZE + 4 + LARGE));
+  assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1));
+  assert_int_equal(commit_big(st, 100, 0x5b, &small), PB_OK);
+  assert_true(file_len(sim, seg1) - frames_end(sim, seg1) >=
+              PB__FILE_ZERO_AHEAD);
+  /* Reads, then a power cut with the zeros still there: all is found. */
+  for (int i = 0; i < N; i++) check_big(st, p[i], BIG, (uint8_t)(i + 1));
+  check_big(st, large, LARGE, 0x5a);
+  pb__simfs_crash(sim, 77);
+  pb_storage_close(st);
+  pb__simfs_revive(sim);
+  st = must_open(sim, &o);
+  pb_atom_ptr root;
+  uint64_t lsn;
+  assert_int_equal(st->ops->read_root(st, &root, &lsn), PB_OK);
+  assert_int_equal(lsn, N + 2);
+  assert_true(pb_atom_ptr_equal(root, small));
+  for (int i = 0; i < N; i++) check_big(st, p[i], BIG, (uint8_t)(i + 1));
+  check_big(st, large, LARGE, 0x5a);
+  check_big(st, small, 100, 0x5b);
+  assert_int_equal(pb_storage_close(st), PB_OK);
+  assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1)); /* cut */
+  pb__simfs_free(sim);
+}
+
+/* A rollover cuts the written zeros of the sealed segment (it ends at its
+ * last frame) and the new segment is written ahead in turn. */
+static void test_written_prealloc_rollover(void **state) {
+  (void)state;
+  char seg1[64], seg2[64];
+  seg_path(1, seg1);
+  seg_path(2, seg2);
+  pb__simfs *sim = new_sim();
+  pb_file_options o = opts(256 << 10, PB_DURABILITY_SYNC);
+  pb_storage *st = must_open(sim, &o);
+  hist *h = new_hist();
+  commit_many(st, h, 3);
+  /* Capped at segment_size. */
+  assert_int_equal(file_len(sim, seg1), 256 << 10);
+  pb_atom_ptr p;
+  while (n_segs(st) < 2)
+    assert_int_equal(commit_big(st, 30000, 7, &p), PB_OK);
+  assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1));
+  assert_true(file_len(sim, seg2) > frames_end(sim, seg2));
+  pb__simfs_counts a, b;
+  pb__simfs_counts_get(sim, &a);
+  assert_int_equal(commit_big(st, 1000, 8, &p), PB_OK);
+  pb__simfs_counts_get(sim, &b);
+  assert_int_equal(b.unwritten_writes, a.unwritten_writes);
+  assert_int_equal(pb_storage_close(st), PB_OK);
+  st = must_open(sim, &o);
+  for (int c = 0; c < 3; c++) check_commit(st, h, c);
+  check_big(st, p, 1000, 8);
+  assert_int_equal(pb_storage_close(st), PB_OK);
+  free(h);
+  pb__simfs_free(sim);
+}
+
+/* The simulated pwritev: pieces land back to back; a failing one lands a
+ * prefix of the whole (across pieces); it counts as a pwrite. */
+static void test_sim_pwritev(void **state) {
+  (void)state;
+  pb__simfs *sim = new_sim();
+  const pb__io *io = pb__simfs_io(sim);
+  pb__file *f;
+  assert_int_equal(io->open(io, "/v", PB__IO_WRITE | PB__IO_CREATE, &f),
+                   PB_OK);
+  pb__iovec iov[3] = {{"abc", 3}, {"", 0}, {"defgh", 5}};
+  pb__simfs_reset_counts(sim);
+  assert_int_equal(pb__io_pwritev(f, iov, 3, 2), PB_OK);
+  pb__simfs_fail(sim, PB__SIMFS_PWRITE, 1, PB_EIO, 4);
+  assert_int_equal(pb__io_pwritev(f, iov, 3, 20), PB_EIO);
+  pb__simfs_counts c;
+  pb__simfs_counts_get(sim, &c);
+  assert_int_equal(c.pwrite, 2);
+  assert_int_equal(c.pwritev, 2);
+  assert_int_equal(pb__io_close(f), PB_OK);
+  uint8_t *d;
+  size_t len;
+  assert_int_equal(pb__simfs_read_file(sim, "/v", &d, &len), PB_OK);
+  assert_int_equal(len, 24);
+  assert_memory_equal(d, "\0\0abcdefgh", 10);
+  assert_memory_equal(d + 20, "abcd", 4);
+  free(d);
+  pb__simfs_free(sim);
+}
+
+/* The frame's pwritev failing (ENOSPC, EIO, a short write of a few bytes
+ * or of the header and part of the batch): the file is cut back to its
+ * last frame (the written zeros go too), nothing is published, the store
+ * goes on, and a reopen (after a power cut too) finds exactly the
+ * acknowledged commits. */
+static void test_pwritev_faults(void **state) {
+  (void)state;
+  char seg1[64];
+  seg_path(1, seg1);
+  const struct { int code; size_t partial; } cases[] = {
+      {PB_ENOSPC, 0}, {PB_EIO, 0}, {PB_EIO, 7}, {PB_ENOSPC, 150}};
+  for (size_t v = 0; v < sizeof cases / sizeof cases[0]; v++) {
+    pb__simfs *sim = new_sim();
+    hist *h = new_hist();
+    pb_file_options o = opts(0, PB_DURABILITY_SYNC);
+    pb_storage *st = must_open(sim, &o);
+    commit_many(st, h, 3);
+    uint64_t end = frames_end(sim, seg1);
+    assert_true(file_len(sim, seg1) > end); /* written zeros ahead */
+    pb__simfs_counts a, b;
+    pb__simfs_counts_get(sim, &a);
+    pb__simfs_fail(sim, PB__SIMFS_PWRITE, 1, cases[v].code,
+                   cases[v].partial);
+    assert_int_equal(commit_one(st, h, 6), cases[v].code);
+    pb__simfs_counts_get(sim, &b);
+    assert_int_equal(b.pwritev - a.pwritev, 1); /* the frame's pwritev */
+    assert_int_equal(b.datasync, a.datasync);   /* nothing to sync */
+    assert_int_equal(file_len(sim, seg1), end); /* cut back */
+    check_exact(st, h, 3);
+    pb_bytes view;
+    assert_int_equal(st->ops->read_atom(st, h->ptr[3][0], &view),
+                     PB_ENOTFOUND);
+    commit_many(st, h, 2); /* the store goes on */
+    check_exact(st, h, 5);
+    if (v % 2) pb__simfs_crash(sim, 40 + v);
+    pb_storage_close(st);
+    if (v % 2) pb__simfs_revive(sim);
+    st = must_open(sim, &o);
+    check_exact(st, h, 5);
+    pb_storage_close(st);
+    free(h);
+    pb__simfs_free(sim);
+  }
+  /* A full disk during a frame larger than the written room (so written
+   * without zeros first): it lands in part, then ENOSPC; all is cut back. */
+  pb__simfs *sim = new_sim();
+  hist *h = new_hist();
+  pb_file_options o = opts(0, PB_DURABILITY_SYNC);
+  pb_storage *st = must_open(sim, &o);
+  commit_many(st, h, 3);
+  uint64_t end = frames_end(sim, seg1);
+  pb__simfs_set_space(sim, pb__simfs_space_used(sim) + 1000);
+  pb_atom_ptr p;
+  assert_int_equal(commit_big(st, 3u << 20, 9, &p), PB_ENOSPC);
+  assert_int_equal(file_len(sim, seg1), end);
+  check_exact(st, h, 3);
+  pb__simfs_set_space(sim, UINT64_MAX);
+  commit_many(st, h, 2);
+  pb_storage_close(st);
+  st = must_open(sim, &o);
+  check_exact(st, h, 5);
+  pb_storage_close(st);
+  free(h);
+  pb__simfs_free(sim);
+}
+
 /* --- every fault point, every crash point --- */
 
 /* The sweep's starting point: 3 commits, then a torn tail (the start of
@@ -1095,6 +1330,10 @@ int main(void) {
       cmocka_unit_test(test_paused_fsync),
       cmocka_unit_test(test_full_disk_preallocated),
       cmocka_unit_test(test_partial_writes),
+      cmocka_unit_test(test_written_prealloc),
+      cmocka_unit_test(test_written_prealloc_rollover),
+      cmocka_unit_test(test_sim_pwritev),
+      cmocka_unit_test(test_pwritev_faults),
       cmocka_unit_test(test_fault_sweep),
       cmocka_unit_test(test_crash_point_sweep),
       cmocka_unit_test(test_bitflip_sweep),

@@ -914,6 +914,43 @@ static int failing_datasync(pb__file *f) {
   return pb__io_posix()->datasync(f);
 }
 
+/* The POSIX pwritev: pieces (an empty one among them, a large one that
+ * the kernel may write in parts) land back to back; the fallback of a
+ * layer without pwritev (one pwrite per piece) writes the same bytes. */
+static void test_posix_pwritev(void **state) {
+  fixture *fx = *state;
+  enum { BIG = 300000 };
+  uint8_t *big = malloc(BIG);
+  assert_non_null(big);
+  for (size_t k = 0; k < BIG; k++) big[k] = (uint8_t)(k * 7 + 1);
+  pb__io nov = *pb__io_posix();
+  nov.pwritev = NULL;
+  const pb__io *ios[2] = {pb__io_posix(), &nov};
+  for (int w = 0; w < 2; w++) {
+    char path[160];
+    snprintf(path, sizeof path, "%s/v%d", fx->tmp, w);
+    pb__file *f;
+    assert_int_equal(ios[w]->open(ios[w], path, PB__IO_WRITE | PB__IO_CREATE,
+                                  &f),
+                     PB_OK);
+    pb__iovec iov[4] = {{"head", 4}, {"", 0}, {big, BIG}, {"tail", 4}};
+    assert_int_equal(pb__io_pwritev(f, iov, 4, 10), PB_OK);
+    uint64_t size;
+    assert_int_equal(pb__io_size(f, &size), PB_OK);
+    assert_int_equal(size, 10 + 4 + BIG + 4);
+    uint8_t *back = malloc(BIG + 8);
+    assert_non_null(back);
+    assert_int_equal(pb__io_pread_full(f, back, BIG + 8, 10), PB_OK);
+    assert_memory_equal(back, "head", 4);
+    assert_memory_equal(back + 4, big, BIG);
+    assert_memory_equal(back + 4 + BIG, "tail", 4);
+    free(back);
+    assert_int_equal(pb__io_close(f), PB_OK);
+    unlink(path);
+  }
+  free(big);
+}
+
 static void test_write_failures(void **state) {
   fixture *fx = *state;
   failing fl = {0};
@@ -921,6 +958,7 @@ static void test_write_failures(void **state) {
   io.name = "failing";
   io.ctx = &fl;
   io.pwrite = failing_pwrite;
+  io.pwritev = NULL; /* gathered writes go through failing_pwrite too */
   io.datasync = failing_datasync;
   pb_file_options o = opts_with(0, PB_DURABILITY_SYNC, false);
   history h = {0};
@@ -1100,6 +1138,7 @@ int main(void) {
       T(test_without_mmap),
       T(test_large_batch),
       T(test_write_failures),
+      T(test_posix_pwritev),
       T(test_bad_args),
       T(test_threads),
   };
