@@ -202,7 +202,8 @@ static const pb_record_type note_type = {.name = "tests.Note",
 static void write_through_where(void **state) {
   (void)state;
   store s = {.dir = pb_test_tmpdir()};
-  open_store(&s, NULL);
+  open_store(&s, both_caches()); /* the file tier's default has no bytes
+                                    cache */
   fill(&s);
   pb_cache_stats b0, o0, b1, o1;
   stats(&s, &b0, &o0);
@@ -230,6 +231,7 @@ static void write_through_where(void **state) {
   pb_space_options_init(&o);
   o.object_cache_bytes = 0;
   o.object_cache_entries = 0;
+  o.bytes_cache_bytes = 16u << 20; /* on, which is not the file default */
   open_store(&s, &o);
   fill(&s);
   stats(&s, &b0, &o0);
@@ -464,6 +466,15 @@ static void defaults_by_tier(void **state) {
   b = bytes_after_use(st, NULL);
   assert_int_equal(b.max_bytes, 16u << 20);
   assert_int_equal(b.max_entries, 0);
+  /* It is used: nodes are written through to the object cache only (its
+   * objects keep their own bytes), so with the object cache off they go
+   * to the bytes cache. */
+  assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  st->ops = &remote;
+  pb_space_options_init(&o);
+  o.object_cache_bytes = 0;
+  b = bytes_after_use(st, &o);
+  assert_int_equal(b.max_bytes, 16u << 20);
   assert_true(b.insertions > N / 64); /* the commit's atoms went in */
   assert_true(b.entries > N / 64);
   /* And explicitly off there too. */
