@@ -87,10 +87,12 @@ int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
 
 /* --- the path --- */
 
-int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p) {
+int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
+  assert(d->root.node);
+  int rc = write ? pb__dict_own_root(d) : PB_OK;
+  if (rc != PB_OK) return rc;
   pb__dnode *node = d->root.node;
-  assert(node);
   p->depth = 0;
   p->found = false;
   p->bounds[0] = open;
@@ -105,10 +107,12 @@ int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p) {
     assert(p->depth < PB__COLL_MAX_DEPTH);
     size_t i = pb__dict_kid_search(node, key);
     p->idx[l] = i;
-    int rc = pb__dict_load_kid(d, node, &p->bounds[l], i);
+    pb__dnode *child;
+    rc = write ? pb__dict_own_kid(d, node, &p->bounds[l], i, &child)
+               : pb__dict_kid(d, node, &p->bounds[l], i, &child);
     if (rc != PB_OK) return rc;
     pb__dict_kid_bounds(node, &p->bounds[l], i, &p->bounds[l + 1]);
-    node = node->kids[i].node;
+    node = child;
   }
 }
 
@@ -194,9 +198,9 @@ static int plan_level(pb__dict *d, const pb__dpath *p, size_t l, size_t size,
   if (size < pb__dict_min_fill() && parent->n > 1) {
     s->kind = STEP_MERGE;
     s->sib = at > 0 ? at - 1 : at + 1;
-    rc = pb__dict_load_kid(d, parent, &p->bounds[l - 1], s->sib);
+    pb__dnode *sib;
+    rc = pb__dict_own_kid(d, parent, &p->bounds[l - 1], s->sib, &sib);
     if (rc != PB_OK) return rc;
-    pb__dnode *sib = parent->kids[s->sib].node;
     pb__dnode *left = s->sib < at ? sib : node;
     pb__dnode *right = s->sib < at ? node : sib;
     total = size + sib->n;
@@ -390,7 +394,7 @@ int pb__dict_put(pb__dict *d, pb_str key, const pb_value *v) {
     return put_first(d, &e);
   }
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
+  if ((rc = pb__dict_descend(d, key, true, &p)) != PB_OK) return rc;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
   if (p.found && pb__value_equal(&leaf->ents[pos].val, v)) return PB_OK;
@@ -421,7 +425,7 @@ int pb__dict_remove(pb__dict *d, pb_str key) {
   if (rc != PB_OK) return rc;
   if (!d->root.node) return PB_ENOTFOUND;
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
+  if ((rc = pb__dict_descend(d, key, true, &p)) != PB_OK) return rc;
   if (!p.found) return PB_ENOTFOUND;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
