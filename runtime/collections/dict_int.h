@@ -22,8 +22,9 @@
  *
  * Key and value bytes that the handle copied (put, bulk load) live in the
  * handle's arena until pb__dict_free, because views handed out by get and
- * by iterators must stay valid that long (coll.h).  Nodes and their arrays
- * are malloc'ed and freed as the tree changes.
+ * by iterators must stay valid that long (coll.h).  Private nodes and
+ * their arrays are malloc'ed and freed as the tree changes; shared nodes
+ * (below) belong to cached objects that the source holds.
  */
 #ifndef PB_COLLECTIONS_DICT_INT_H
 #define PB_COLLECTIONS_DICT_INT_H
@@ -97,6 +98,9 @@ typedef struct pb__dbounds {
   bool has_lo, has_hi;  /* whether each side applies */
 } pb__dbounds;
 
+/** Cells of the kid map inside the handle (enough for a get's path). */
+#define PB__DKMAP_SMALL 8u
+
 struct pb__dict {
   pb__src src;      /* where not-loaded nodes come from */
   pb__dkid root;    /* the root slot: count is the dictionary's size once
@@ -106,6 +110,8 @@ struct pb__dict {
   pb_arena *arena;  /* copies of keys and values given to put/bulk load */
   pb__dkmap_ent *kmap; /* children loaded under shared nodes, or NULL */
   size_t kmap_cap, kmap_used; /* cells (a power of 2) and cells in use */
+  pb__dkmap_ent kmap_small[PB__DKMAP_SMALL]; /* the first cells: a short
+                                 read allocates no map */
 };
 
 /** Level given to pb__dnode_load when any level is acceptable (the root). */

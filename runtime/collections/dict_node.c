@@ -10,6 +10,13 @@
  * exactly the entries its parent's count says.  Whatever the atoms hold,
  * the in-memory tree is then a well-formed B+tree (possibly with nodes of
  * another fanout, which the editing code accepts).
+ *
+ * What a node holds is checked once, when the object is built (and may
+ * then be shared through the object cache); what depends on its parent
+ * (level, bounds, count: fits() and load_checked) is checked when a handle
+ * first loads it under that parent, after which the handle keeps it (in a
+ * slot, or in its kid map under a shared parent).  Shared nodes are read
+ * in place and copied only before a handle's first write (own_slot).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -441,12 +448,13 @@ static void kmap_put_cell(pb__dkmap_ent *cells, size_t cap,
 static int kmap_add(pb__dict *d, const pb__dnode *parent, size_t idx,
                     pb__dnode *child) {
   if (2 * (d->kmap_used + 1) > d->kmap_cap) {
-    size_t cap = d->kmap_cap ? 2 * d->kmap_cap : 16;
-    pb__dkmap_ent *cells = calloc(cap, sizeof *cells);
+    size_t cap = d->kmap_cap ? 2 * d->kmap_cap : PB__DKMAP_SMALL;
+    pb__dkmap_ent *cells =
+        d->kmap_cap ? calloc(cap, sizeof *cells) : d->kmap_small;
     if (!cells) return PB_ENOMEM;
     for (size_t i = 0; i < d->kmap_cap; i++)
       if (d->kmap[i].parent) kmap_put_cell(cells, cap, &d->kmap[i]);
-    free(d->kmap);
+    if (d->kmap != d->kmap_small) free(d->kmap);
     d->kmap = cells;
     d->kmap_cap = cap;
   }
@@ -459,7 +467,7 @@ static int kmap_add(pb__dict *d, const pb__dnode *parent, size_t idx,
 void pb__dict_kmap_free(pb__dict *d) {
   for (size_t i = 0; i < d->kmap_cap; i++)
     if (d->kmap[i].parent) pb__dnode_free(d->kmap[i].child);
-  free(d->kmap);
+  if (d->kmap != d->kmap_small) free(d->kmap);
   d->kmap = NULL;
   d->kmap_cap = d->kmap_used = 0;
 }
