@@ -59,18 +59,25 @@ static uint64_t prefix_of(pb_str k, size_t skip) {
 
 /* Narrows [*lo, *hi) of `node`'s keys (ascending) to those that may equal
  * `key`, using the prefix array: keys before *lo are < key, keys from *hi
- * on are > key.  Reads no key bytes but the common prefix. */
-static void prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
-                          size_t *hi) {
+ * on are > key.  Reads no key bytes but the common prefix.  Returns 1
+ * when key i == *lo equals `key` (then *hi == *lo + 1), -1 when nothing
+ * in [*lo, *hi) needs a compare, 0 when the caller must compare.
+ *
+ * A key no longer than lcp + 8 bytes is decided without reading key
+ * bytes: among keys with its common prefix and its 8-byte prefix (zero
+ * padded), a key of the same length is equal, a shorter one is smaller
+ * and a longer one larger (the padding sorts a shorter key first). */
+static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
+                         size_t *hi) {
   size_t m = key.len < node->lcp ? key.len : node->lcp;
   int c = m ? memcmp(key.ptr, node->cp, m) : 0;
   if (c < 0 || (c == 0 && key.len < node->lcp)) { /* below every key */
     *hi = *lo;
-    return;
+    return -1;
   }
   if (c > 0) { /* above every key */
     *lo = *hi;
-    return;
+    return -1;
   }
   uint64_t kp = prefix_of(key, node->lcp);
   size_t a = *lo, b = *hi;
@@ -83,14 +90,27 @@ static void prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
   while (e < *hi && node->pfx[e] == kp) e++; /* equal prefixes: rare runs */
   *lo = a;
   *hi = e;
+  if (a == e || key.len > node->lcp + 8) return a == e ? -1 : 0;
+  /* Decided by length: the first key of the run at least as long. */
+  while (a < e && key_at(node, a).len < key.len) a++;
+  *lo = a;
+  if (a < e && key_at(node, a).len == key.len) {
+    *hi = a + 1;
+    return 1;
+  }
+  *hi = a;
+  return -1;
 }
 
 size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found) {
   size_t lo = 0, hi = leaf->n;
   *found = false;
   if (leaf->pfx) {
-    prefix_narrow(leaf, key, &lo, &hi);
-    if (lo == hi) return lo;
+    int r = prefix_narrow(leaf, key, &lo, &hi);
+    if (r != 0) {
+      *found = r > 0;
+      return lo;
+    }
   }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -109,8 +129,9 @@ size_t pb__dict_kid_search(const pb__dnode *branch, pb_str key) {
   /* The last child whose separator is <= key (child 0 has none). */
   size_t lo = 1, hi = branch->n;
   if (branch->pfx && lo < hi) {
-    prefix_narrow(branch, key, &lo, &hi);
-    if (lo == hi) return lo - 1;
+    int r = prefix_narrow(branch, key, &lo, &hi);
+    if (r > 0) return lo; /* separator lo equals the key */
+    if (r < 0) return lo - 1;
   }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;

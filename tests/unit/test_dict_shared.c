@@ -14,7 +14,8 @@
  *     reader begun before the commit, and (after the commit) a reader of
  *     the new root each read exactly their version;
  *   - the prefix arrays search keys that are alike in long runs, prefixes
- *     of each other, or tied in their 8 prefix bytes: every stored key is
+ *     of each other, tied in their 8 prefix bytes, or ending in zero bytes
+ *     (which meet the prefixes' zero padding): every stored key is
  *     found, every key between two stored ones is not, and a range starts
  *     at the right key (decoded, then from the cache);
  *   - two reader threads walk the same shared nodes while the main thread
@@ -217,12 +218,25 @@ static int cmp_str(const void *a, const void *b) {
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static void prefix_search_alike_keys(void **state) {
-  fx *f = *state;
-  enum { N = 1200 };
-  static char text[N][64];
-  static pb_str keys[N];
-  for (unsigned i = 0; i < N; i++) keys[i] = tricky_key(i, text[i]);
+/* Key i of a set where zero bytes meet the prefixes' zero padding: "q",
+ * then up to 19 zero bytes, then nothing, 0x01 or 'a'. */
+static pb_str nul_key(unsigned i, char buf[64]) {
+  unsigned zeros = i / 3 % 20, tail = i % 3;
+  buf[0] = 'q';
+  memset(buf + 1, 0, zeros);
+  size_t len = 1 + zeros;
+  if (tail) buf[len++] = tail == 1 ? '\x01' : 'a';
+  return (pb_str){buf, len};
+}
+
+/* Stores the even keys of `make`'s set (sorted, each once) in Dictionary
+ * `name`, then checks every key, twice: decoded, then from the cache. */
+static void alike_keys(fx *f, const char *name,
+                       pb_str (*make)(unsigned, char *), unsigned N) {
+  char (*text)[64] = calloc(N, 64);
+  pb_str *keys = calloc(N, sizeof *keys);
+  assert_true(text && keys);
+  for (unsigned i = 0; i < N; i++) keys[i] = make(i, text[i]);
   qsort(keys, N, sizeof *keys, cmp_str);
   unsigned uniq = 0; /* the stems repeat: keep each key once */
   for (unsigned i = 0; i < N; i++)
@@ -231,7 +245,7 @@ static void prefix_search_alike_keys(void **state) {
   pb_txn *t;
   pb_dict *d;
   assert_int_equal(pb_txn_begin(f->db, 0, &t), PB_OK);
-  assert_int_equal(pb_txn_open_dict(t, "tricky", PB_CREATE, &d), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, name, PB_CREATE, &d), PB_OK);
   for (unsigned i = 0; i < uniq; i += 2) {
     pb_value v = {.kind = PB_VALUE_UINT, .as.u = i};
     assert_int_equal(pb_dict_put(d, keys[i], &v), PB_OK);
@@ -239,7 +253,7 @@ static void prefix_search_alike_keys(void **state) {
   assert_int_equal(pb_txn_commit(t), PB_OK);
   for (int round = 0; round < 2; round++) { /* decoded, then from cache */
     assert_int_equal(pb_txn_begin(f->db, PB_RDONLY, &t), PB_OK);
-    assert_int_equal(pb_txn_open_dict(t, "tricky", 0, &d), PB_OK);
+    assert_int_equal(pb_txn_open_dict(t, name, 0, &d), PB_OK);
     for (unsigned i = 0; i < uniq; i++) {
       pb_value v;
       int rc = pb_dict_get(d, keys[i], &v);
@@ -251,7 +265,7 @@ static void prefix_search_alike_keys(void **state) {
       }
     }
     /* Ranges that start between stored keys: the seek lands right. */
-    for (unsigned i = 1; i + 2 < uniq; i += 37) {
+    for (unsigned i = 1; i + 2 < uniq; i += 7) {
       pb_dict_range r = {.lo = keys[i], .has_lo = true, .lo_incl = true};
       pb_dict_iter *it;
       assert_int_equal(pb_dict_iter_open(d, &r, 0, &it), PB_OK);
@@ -264,6 +278,14 @@ static void prefix_search_alike_keys(void **state) {
     }
     pb_txn_abort(t);
   }
+  free(text);
+  free(keys);
+}
+
+static void prefix_search_alike_keys(void **state) {
+  fx *f = *state;
+  alike_keys(f, "tricky", tricky_key, 1200);
+  alike_keys(f, "nuls", nul_key, 60);
 }
 
 /* --- two readers against a writer --- */
