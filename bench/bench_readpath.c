@@ -7,8 +7,8 @@
  * Dictionary, get one random key, end the transaction.  A transaction
  * decodes the nodes it needs (it shares none with another transaction), so
  * without the cache every get decodes its root-to-leaf path again; with
- * it, the path comes decoded from the object cache and the handle only
- * clones it.  LMDB's mdb_txn_begin (MDB_RDONLY) + mdb_get + mdb_txn_abort
+ * it, the path comes decoded from the object cache and the handle reads
+ * it in place (it copies a node only to write to it).  LMDB's mdb_txn_begin (MDB_RDONLY) + mdb_get + mdb_txn_abort
  * is the peer.
  *
  *   uncached     pb_space_open_ex with both caches off: storage (mmap'ed

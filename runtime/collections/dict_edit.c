@@ -116,6 +116,18 @@ int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
   }
 }
 
+/* Makes the path `p` for `key`, found by a descent without `write`,
+ * editable: descends again with `write` (copying the shared nodes on it)
+ * unless every node on it is private already.  Put and remove first
+ * descend without copying, so an edit that changes nothing (a remove of
+ * an absent key, a put of the value already there) copies nothing. */
+static int descend_for_edit(pb__dict *d, pb_str key, pb__dpath *p) {
+  for (size_t l = 0; l < p->depth; l++)
+    if (p->node[l]->shared || p->node[l]->pfx)
+      return pb__dict_descend(d, key, true, p);
+  return PB_OK; /* every node on the path is private and editable */
+}
+
 /* Clears the pointers from the root down to the path's leaf. */
 static void dirty_path(pb__dict *d, const pb__dpath *p) {
   for (size_t l = 0; l + 1 < p->depth; l++)
@@ -394,10 +406,14 @@ int pb__dict_put(pb__dict *d, pb_str key, const pb_value *v) {
     return put_first(d, &e);
   }
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, true, &p)) != PB_OK) return rc;
+  if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
+  if (p.found && pb__value_equal(&p.node[p.depth - 1]->ents[p.idx[p.depth -
+                                                                  1]].val,
+                                 v))
+    return PB_OK; /* nothing changes: nothing copied */
+  if ((rc = descend_for_edit(d, key, &p)) != PB_OK) return rc;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
-  if (p.found && pb__value_equal(&leaf->ents[pos].val, v)) return PB_OK;
   pb_str copy_key = p.found ? (pb_str){NULL, 0} : key; /* keep the old */
   if ((rc = pb__dict_copy_entry(d, copy_key, v, &e)) != PB_OK) return rc;
   if (p.found) {
@@ -425,8 +441,9 @@ int pb__dict_remove(pb__dict *d, pb_str key) {
   if (rc != PB_OK) return rc;
   if (!d->root.node) return PB_ENOTFOUND;
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, true, &p)) != PB_OK) return rc;
-  if (!p.found) return PB_ENOTFOUND;
+  if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
+  if (!p.found) return PB_ENOTFOUND; /* nothing changes: nothing copied */
+  if ((rc = descend_for_edit(d, key, &p)) != PB_OK) return rc;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
   plan pl;

@@ -7,8 +7,10 @@
  *
  *   - reads copy nothing: gets, misses and a full iteration in read
  *     transactions leave pb__dict_copies where it was, while the object
- *     cache serves them (its hits grow); a put afterwards copies the path
- *     it changes (the counter can move);
+ *     cache serves them (its hits grow); edits that change nothing (a put
+ *     of the value already there, a remove of an absent key) copy nothing
+ *     either; a put afterwards copies the path it changes (the counter
+ *     can move);
  *   - a write after a read in one transaction never changes what another
  *     transaction reads from the same shared nodes: an older reader, a
  *     reader begun before the commit, and (after the commit) a reader of
@@ -145,8 +147,22 @@ static void reads_copy_nothing(void **state) {
     assert_int_equal(copies(), c0); /* read in place: nothing copied */
     if (round > 0) assert_true(obj_hits(f) > h0); /* from shared objects */
   }
-  /* A write copies the path it changes: the counter does move. */
+  /* Edits that change nothing copy nothing: a remove of an absent key, a
+   * put of the value already there. */
   uint64_t c0 = copies();
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(f->db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  for (unsigned i = 0; i < N_KEYS; i += 97) {
+    char b[32];
+    pb_value v = {.kind = PB_VALUE_UINT, .as.u = i};
+    assert_int_equal(pb_dict_put(d, key_of(i, b), &v), PB_OK);
+    assert_int_equal(pb_dict_remove(d, key_of(N_KEYS + i, b)), PB_ENOTFOUND);
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  assert_int_equal(copies(), c0);
+  /* A write copies the path it changes: the counter does move. */
   put_range(f, 5, 6, 1000);
   assert_true(copies() > c0);
   put_range(f, 5, 6, 0);
