@@ -67,7 +67,9 @@ typedef struct pb__dkid {
  * The prefix array (pfx, built for decoded nodes): keys[i] (a leaf's
  * entries, a branch's separators 1..n-1; pfx[0] of a branch is unused)
  * all start with the same `lcp` bytes, those at `cp`; pfx[i] is the next
- * 8 bytes of key i read big-endian, zero-padded.  A search compares the
+ * 8 bytes of key i read big-endian, zero-padded.  Nodes the object cache
+ * shares have one; nodes built for one handle do not (see
+ * pb__dict_prefix_private).  A search compares the
  * key with cp once, then integers, and reads key bytes (memcmp) only on
  * equal prefixes.  An edited node has none (pfx NULL: plain search).
  */
@@ -169,6 +171,10 @@ int pb__dict_own_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
 void pb__dict_kmap_free(pb__dict *d);
 /** Makes the (loaded) root private.  Errors: PB_ENOMEM. */
 int pb__dict_own_root(pb__dict *d);
+/** Whether nodes built for one handle (not cached) get a prefix array
+ * too; false by default (building it costs more than a few searches
+ * save).  Tests set it, so the prefix search runs on every path. */
+extern bool pb__dict_prefix_private;
 /** How many shared nodes handles copied (pb__dict_own), since start: for
  * tests that reads copy nothing. */
 extern _Atomic uint64_t pb__dict_copies;

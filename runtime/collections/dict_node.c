@@ -334,9 +334,17 @@ typedef struct dict_obj {
   uint64_t total;  /* entries in its subtree */
 } dict_obj;
 
+/* The ctx that load_node gives pb__obj_load for a node that will be
+ * built for one handle (not cached): no prefix array, which would cost
+ * more to build (a pass over the keys) than the handle's few searches
+ * save.  Any other ctx (NULL: the cache's loads and write-through) builds
+ * one. */
+static const char private_build;
+
+bool pb__dict_prefix_private = false;
+
 static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
                      uint64_t *extra) {
-  (void)ctx;
   static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
   pb__node_view v;
   int rc = pb__node_decode(atom, PB__TYPE_DICT_LEAF, PB__TYPE_DICT_BRANCH, &v);
@@ -347,7 +355,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   pb__node_view_free(&v);
   if (rc != PB_OK) return rc;
   dict_obj *o = malloc(sizeof *o);
-  if (!o || build_prefixes(node) != PB_OK) {
+  if (!o || (ctx != &private_build && build_prefixes(node) != PB_OK)) {
     free(o);
     pb__dnode_free(node); /* not shared yet */
     return PB_ENOMEM;
@@ -395,7 +403,11 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
                      const pb__dbounds *b, pb__dnode **out, uint64_t *total) {
   const pb__obj *h;
   pb__obj *owned;
-  int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, NULL, 0,
+  const void *ctx = pb__dict_prefix_private ||
+                            pb__obj_cacheable(&d->src, kid->ptr)
+                        ? NULL
+                        : &private_build;
+  int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, ctx, 0,
                         &h, &owned);
   if (rc != PB_OK) return rc;
   const dict_obj *o = (const dict_obj *)h;
