@@ -52,9 +52,9 @@
  *
  * Nothing a handle does reaches the shared objects.  Values read from a
  * collection are views into the atoms of the pb__src (valid while its
- * atoms are: a transaction's storage pin), into a cached object's own copy of its atom (which the
- * source holds as long), or into copies the handle owns; either way they
- * stay valid until the handle is freed.  Values given to put/insert are
+ * atoms are: a transaction's storage pin), into a cached object's own
+ * copy of its atom (which the source holds as long), or into copies the
+ * handle owns; either way they stay valid until the handle is freed.  Values given to put/insert are
  * copied before the call returns.
  * The price of that promise: a handle keeps every copy it made, also of
  * values since replaced or removed, so its memory grows with the changes

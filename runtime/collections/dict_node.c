@@ -51,7 +51,8 @@ static pb_str key_at(const pb__dnode *node, size_t i) {
 /* The 8 bytes of `k` after its first `skip`, big-endian, zero-padded. */
 static uint64_t prefix_of(pb_str k, size_t skip) {
   uint8_t b[8] = {0};
-  if (k.len > skip) memcpy(b, k.ptr + skip, k.len - skip < 8 ? k.len - skip : 8);
+  if (k.len > skip)
+    memcpy(b, k.ptr + skip, k.len - skip < 8 ? k.len - skip : 8);
   return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
          (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
          (uint64_t)b[6] << 8 | (uint64_t)b[7];
