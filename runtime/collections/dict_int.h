@@ -89,9 +89,9 @@ struct pb__dnode {
 /** The handle's map from (shared node, child index) to the child it
  * loaded there (open addressing; parent NULL: an empty cell). */
 typedef struct pb__dkmap_ent {
-  const pb__dnode *parent;
-  size_t idx;
-  pb__dnode *child; /* NULL once moved into a private copy of parent */
+  const pb__dnode *parent; /* a shared node; NULL: the cell is empty */
+  size_t idx;              /* the child's index in it */
+  pb__dnode *child;        /* NULL once moved into a private copy of parent */
 } pb__dkmap_ent;
 
 /** The keys a node may hold: [lo, hi), a side open when has_* is false. */
