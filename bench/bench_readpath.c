@@ -7,8 +7,8 @@
  * Dictionary, get one random key, end the transaction.  A transaction
  * decodes the nodes it needs (it shares none with another transaction), so
  * without the cache every get decodes its root-to-leaf path again; with
- * it, the path comes decoded from the object cache and the handle only
- * clones it.  LMDB's mdb_txn_begin (MDB_RDONLY) + mdb_get + mdb_txn_abort
+ * it, the path comes decoded from the object cache and the handle reads
+ * it in place (it copies a node only to write to it).  LMDB's mdb_txn_begin (MDB_RDONLY) + mdb_get + mdb_txn_abort
  * is the peer.
  *
  *   uncached     pb_space_open_ex with both caches off: storage (mmap'ed
@@ -16,6 +16,8 @@
  *   cached cold  a fresh space, first pass: the misses load and decode
  *   cached warm  the same space, second pass: object-cache hits
  *   LMDB         the same keys and values, same order
+ *   one long read txn  every get of a pass inside one read transaction
+ *                (cached space, warm), beside LMDB doing the same
  *
  * Usage: bench_readpath [--n ENTRIES] [--ops GETS] [--dir DIR]
  * Prints ns per get and the ratios; speed is measured, never asserted.
@@ -108,6 +110,27 @@ static double pb_pass(pbs *s, const uint64_t *perm) {
   return (bench_now() - t0) * 1e9 / (double)g_ops;
 }
 
+/* One pass of ops gets inside ONE read transaction; ns per get. */
+static double pb_pass_long(pbs *s, const uint64_t *perm) {
+  pb_txn *t;
+  pb_dict *d;
+  check(pb_txn_begin(s->db, PB_RDONLY, &t), "pb_txn_begin");
+  check(pb_txn_open_dict(t, "d", 0, &d), "pb_txn_open_dict");
+  double t0 = bench_now();
+  for (uint64_t k = 0; k < g_ops; k++) {
+    uint64_t i = perm[k % g_n];
+    char key[KEY_LEN + 1];
+    key_of(i, key);
+    pb_value v;
+    check(pb_dict_get(d, (pb_str){key, KEY_LEN}, &v), "pb_dict_get");
+    if (v.kind != PB_VALUE_UINT || v.as.u != i * 7)
+      bench_die("pb_dict_get", "wrong value");
+  }
+  double ns = (bench_now() - t0) * 1e9 / (double)g_ops;
+  pb_txn_abort(t);
+  return ns;
+}
+
 static MDB_env *lm_open(const char *dir, MDB_dbi *dbi) {
   MDB_env *env;
   MDB_txn *t;
@@ -125,6 +148,24 @@ static MDB_env *lm_open(const char *dir, MDB_dbi *dbi) {
   }
   lcheck(mdb_txn_commit(t), "mdb_txn_commit");
   return env;
+}
+
+static double lm_pass_long(MDB_env *env, MDB_dbi dbi, const uint64_t *perm) {
+  MDB_txn *t;
+  lcheck(mdb_txn_begin(env, NULL, MDB_RDONLY, &t), "mdb_txn_begin");
+  double t0 = bench_now();
+  for (uint64_t k = 0; k < g_ops; k++) {
+    uint64_t i = perm[k % g_n], val;
+    char key[KEY_LEN + 1];
+    key_of(i, key);
+    MDB_val mk = {KEY_LEN, key}, v;
+    lcheck(mdb_get(t, dbi, &mk, &v), "mdb_get");
+    memcpy(&val, v.mv_data, sizeof val);
+    if (val != i * 7) bench_die("mdb_get", "wrong value");
+  }
+  double ns = (bench_now() - t0) * 1e9 / (double)g_ops;
+  mdb_txn_abort(t);
+  return ns;
 }
 
 static double lm_pass(MDB_env *env, MDB_dbi dbi, const uint64_t *perm) {
@@ -172,16 +213,21 @@ int main(int argc, char **argv) {
   pb_open(&s, pdir, true);
   double cold = pb_pass(&s, perm);
   double warm = pb_pass(&s, perm);
+  double lng = pb_pass_long(&s, perm);
   pb_cache_stats b, o;
   check(pb_space_cache_stats(s.sp, &b, &o), "pb_space_cache_stats");
   pb_close(&s);
   double lm = lm_pass(env, dbi, perm);
+  double lm_lng = lm_pass_long(env, dbi, perm);
   mdb_env_close(env);
 
   printf("%-28s %10.0f ns/get\n", "ProtoBase uncached", off);
   printf("%-28s %10.0f ns/get\n", "ProtoBase cached, cold pass", cold);
   printf("%-28s %10.0f ns/get\n", "ProtoBase cached, warm pass", warm);
   printf("%-28s %10.0f ns/get\n", "LMDB", lm);
+  printf("%-28s %10.0f ns/get\n", "ProtoBase one long read txn", lng);
+  printf("%-28s %10.0f ns/get\n", "LMDB one long read txn", lm_lng);
+  printf("one long read txn, ProtoBase / LMDB: %.2fx\n", lng / lm_lng);
   printf("cached warm / uncached: %.2fx (below 1: the cache is faster)\n",
          warm / off);
   printf("ProtoBase / LMDB: uncached %.2fx, cached warm %.2fx "

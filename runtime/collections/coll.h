@@ -33,17 +33,28 @@
  * Memory: nodes are read through the object cache (cache/atomcache.h,
  * pb__obj_load): each collection decodes a node atom WITHOUT context (its
  * level, bounds or hash prefix) into an object the cache may share with
- * every handle and thread, so it is never written to.  A load checks that
- * the node fits where it was found (every load, shared or private, so
- * corrupt data is refused whether it was cached or not) and gives the
- * handle a node of its own: a clone of the shared node's arrays, or the
- * node of an object built privately for that load.  Handles edit their
- * nodes in place and load children into them; nothing they do reaches
- * the shared objects.  Values read from a collection are views into the
- * atoms of the pb__src (valid while its atoms are: a transaction's
- * storage pin), into a cached object's own copy of its atom (which the
- * source holds as long), or into copies the handle owns; either way they
- * stay valid until the handle is freed.  Values given to put/insert are
+ * every handle and thread, so it is never written to.
+ *
+ *   - Dictionary (dict_int.h): a handle reads shared nodes IN PLACE.  The
+ *     decoded node is the cached object's own, so a read copies nothing.
+ *     Children loaded under a shared node go into the handle's kid map,
+ *     not into the node.  A handle copies a node on its first write to it
+ *     (copy on write, the path from the root down).  What depends on
+ *     where the node was found (level, bounds, count) is checked when a
+ *     handle first loads it there, so corrupt data is refused whether it
+ *     was cached or not; what a node holds is checked once, when it is
+ *     decoded.  Decoded nodes also carry a prefix array for the search.
+ *   - List and hash trie: a load checks that the node fits where it was
+ *     found (every load, shared or private) and gives the handle a node of
+ *     its own: a clone of the shared node's arrays, or the node of an
+ *     object built privately for that load.  Handles edit their nodes in
+ *     place and load children into them.
+ *
+ * Nothing a handle does reaches the shared objects.  Values read from a
+ * collection are views into the atoms of the pb__src (valid while its
+ * atoms are: a transaction's storage pin), into a cached object's own
+ * copy of its atom (which the source holds as long), or into copies the
+ * handle owns; either way they stay valid until the handle is freed.  Values given to put/insert are
  * copied before the call returns.
  * The price of that promise: a handle keeps every copy it made, also of
  * values since replaced or removed, so its memory grows with the changes

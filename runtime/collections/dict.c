@@ -61,6 +61,7 @@ int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out) {
 void pb__dict_free(pb__dict *d) {
   if (!d) return;
   pb__dnode_free(d->root.node);
+  pb__dict_kmap_free(d);
   pb_arena_destroy(d->arena);
   free(d);
 }
@@ -71,7 +72,7 @@ int pb__dict_get(pb__dict *d, pb_str key, pb_value *out) {
   if (rc != PB_OK) return rc;
   if (!d->root.node) return PB_ENOTFOUND;
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
+  if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
   if (!p.found) return PB_ENOTFOUND;
   *out = p.node[p.depth - 1]->ents[p.idx[p.depth - 1]].val;
   return PB_OK;

@@ -50,16 +50,17 @@ static int check_kids(check_ctx *c, pb__dnode *node, pb_atom_ptr at,
     if (!k->node && pb_atom_ptr_is_null(k->ptr))
       return PB__CORRUPT(PB__ATOM_FMT " (dict node): child %zu has no node "
                          "and no pointer", PB__ATOM_ARGS(at), i);
-    int rc = pb__dict_load_kid(c->d, node, b, i);
+    pb__dnode *child;
+    int rc = pb__dict_kid(c->d, node, b, i, &child);
     if (rc != PB_OK) return rc;
-    if (k->node->level + 1 != node->level)
+    if (child->level + 1 != node->level)
       return PB__CORRUPT(PB__ATOM_FMT " (dict node): child %zu is at level "
                          "%u under level %u", PB__ATOM_ARGS(k->ptr), i,
-                         k->node->level, node->level);
+                         child->level, node->level);
     pb__dbounds kb;
     pb__dict_kid_bounds(node, b, i, &kb);
     uint64_t t;
-    if ((rc = check_node(c, k->node, k->ptr, &kb, false, &t)) != PB_OK)
+    if ((rc = check_node(c, child, k->ptr, &kb, false, &t)) != PB_OK)
       return rc;
     if (t != k->count)
       return PB__CORRUPT(PB__ATOM_FMT " (dict node): holds %" PRIu64

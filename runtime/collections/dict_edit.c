@@ -87,10 +87,12 @@ int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
 
 /* --- the path --- */
 
-int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p) {
+int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
+  assert(d->root.node);
+  int rc = write ? pb__dict_own_root(d) : PB_OK;
+  if (rc != PB_OK) return rc;
   pb__dnode *node = d->root.node;
-  assert(node);
   p->depth = 0;
   p->found = false;
   p->bounds[0] = open;
@@ -105,11 +107,25 @@ int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p) {
     assert(p->depth < PB__COLL_MAX_DEPTH);
     size_t i = pb__dict_kid_search(node, key);
     p->idx[l] = i;
-    int rc = pb__dict_load_kid(d, node, &p->bounds[l], i);
+    pb__dnode *child;
+    rc = write ? pb__dict_own_kid(d, node, &p->bounds[l], i, &child)
+               : pb__dict_kid(d, node, &p->bounds[l], i, &child);
     if (rc != PB_OK) return rc;
     pb__dict_kid_bounds(node, &p->bounds[l], i, &p->bounds[l + 1]);
-    node = node->kids[i].node;
+    node = child;
   }
+}
+
+/* Makes the path `p` for `key`, found by a descent without `write`,
+ * editable: descends again with `write` (copying the shared nodes on it)
+ * unless every node on it is private already.  Put and remove first
+ * descend without copying, so an edit that changes nothing (a remove of
+ * an absent key, a put of the value already there) copies nothing. */
+static int descend_for_edit(pb__dict *d, pb_str key, pb__dpath *p) {
+  for (size_t l = 0; l < p->depth; l++)
+    if (p->node[l]->shared || p->node[l]->pfx)
+      return pb__dict_descend(d, key, true, p);
+  return PB_OK; /* every node on the path is private and editable */
 }
 
 /* Clears the pointers from the root down to the path's leaf. */
@@ -194,9 +210,9 @@ static int plan_level(pb__dict *d, const pb__dpath *p, size_t l, size_t size,
   if (size < pb__dict_min_fill() && parent->n > 1) {
     s->kind = STEP_MERGE;
     s->sib = at > 0 ? at - 1 : at + 1;
-    rc = pb__dict_load_kid(d, parent, &p->bounds[l - 1], s->sib);
+    pb__dnode *sib;
+    rc = pb__dict_own_kid(d, parent, &p->bounds[l - 1], s->sib, &sib);
     if (rc != PB_OK) return rc;
-    pb__dnode *sib = parent->kids[s->sib].node;
     pb__dnode *left = s->sib < at ? sib : node;
     pb__dnode *right = s->sib < at ? node : sib;
     total = size + sib->n;
@@ -390,10 +406,14 @@ int pb__dict_put(pb__dict *d, pb_str key, const pb_value *v) {
     return put_first(d, &e);
   }
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
+  if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
+  if (p.found && pb__value_equal(&p.node[p.depth - 1]->ents[p.idx[p.depth -
+                                                                  1]].val,
+                                 v))
+    return PB_OK; /* nothing changes: nothing copied */
+  if ((rc = descend_for_edit(d, key, &p)) != PB_OK) return rc;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
-  if (p.found && pb__value_equal(&leaf->ents[pos].val, v)) return PB_OK;
   pb_str copy_key = p.found ? (pb_str){NULL, 0} : key; /* keep the old */
   if ((rc = pb__dict_copy_entry(d, copy_key, v, &e)) != PB_OK) return rc;
   if (p.found) {
@@ -421,8 +441,9 @@ int pb__dict_remove(pb__dict *d, pb_str key) {
   if (rc != PB_OK) return rc;
   if (!d->root.node) return PB_ENOTFOUND;
   pb__dpath p;
-  if ((rc = pb__dict_descend(d, key, &p)) != PB_OK) return rc;
-  if (!p.found) return PB_ENOTFOUND;
+  if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
+  if (!p.found) return PB_ENOTFOUND; /* nothing changes: nothing copied */
+  if ((rc = descend_for_edit(d, key, &p)) != PB_OK) return rc;
   pb__dnode *leaf = p.node[p.depth - 1];
   size_t pos = p.idx[p.depth - 1];
   plan pl;

@@ -22,13 +22,15 @@
  *
  * Key and value bytes that the handle copied (put, bulk load) live in the
  * handle's arena until pb__dict_free, because views handed out by get and
- * by iterators must stay valid that long (coll.h).  Nodes and their arrays
- * are malloc'ed and freed as the tree changes.
+ * by iterators must stay valid that long (coll.h).  Private nodes and
+ * their arrays are malloc'ed and freed as the tree changes; shared nodes
+ * (below) belong to cached objects that the source holds.
  */
 #ifndef PB_COLLECTIONS_DICT_INT_H
 #define PB_COLLECTIONS_DICT_INT_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,21 +54,54 @@ typedef struct pb__dkid {
   pb__dnode *node; /* the decoded child, or NULL: NOT LOADED */
 } pb__dkid;
 
-/** A node: a leaf (level 0, ents) or a branch (level >= 1, kids). */
+/**
+ * A node: a leaf (level 0, ents) or a branch (level >= 1, kids).
+ *
+ * SHARED nodes belong to a cached object (dict_node.c): every handle and
+ * thread reads them in place, so nothing ever writes to one, a handle
+ * never frees one, and their kids' node fields stay NULL (a handle keeps
+ * the children it loaded under a shared node in its kid map).  A handle
+ * writes only PRIVATE nodes: before its first edit of a shared node it
+ * copies it (pb__dict_own; copy on write, the path from the root down).
+ *
+ * The prefix array (pfx, built for decoded nodes): keys[i] (a leaf's
+ * entries, a branch's separators 1..n-1; pfx[0] of a branch is unused)
+ * all start with the same `lcp` bytes, those at `cp`; pfx[i] is the next
+ * 8 bytes of key i read big-endian, zero-padded.  Nodes the object cache
+ * shares have one; nodes built for one handle do not (see
+ * pb__dict_prefix_private).  A search compares the
+ * key with cp once, then integers, and reads key bytes (memcmp) only on
+ * equal prefixes.  An edited node has none (pfx NULL: plain search).
+ */
 struct pb__dnode {
   unsigned level;    /* 0 for a leaf; a branch's children are level - 1 */
+  bool shared;       /* read in place by every handle: never written */
   size_t n;          /* entries (leaf) or children (branch) */
   size_t cap;        /* room in ents or kids */
   pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
   pb__dkid *kids;    /* branch children in key order; NULL in a leaf */
+  uint64_t *pfx;     /* n key prefixes, or NULL (see above) */
+  const char *cp;    /* the lcp bytes every key starts with */
+  size_t lcp;        /* their length */
   pb_atom_ptr wrote; /* flush scratch: the atom just written for it */
 };
+
+/** The handle's map from (shared node, child index) to the child it
+ * loaded there (open addressing; parent NULL: an empty cell). */
+typedef struct pb__dkmap_ent {
+  const pb__dnode *parent; /* a shared node; NULL: the cell is empty */
+  size_t idx;              /* the child's index in it */
+  pb__dnode *child;        /* NULL once moved into a private copy of parent */
+} pb__dkmap_ent;
 
 /** The keys a node may hold: [lo, hi), a side open when has_* is false. */
 typedef struct pb__dbounds {
   pb_str lo, hi;        /* bounds (views into separators) */
   bool has_lo, has_hi;  /* whether each side applies */
 } pb__dbounds;
+
+/** Cells of the kid map inside the handle (enough for a get's path). */
+#define PB__DKMAP_SMALL 8u
 
 struct pb__dict {
   pb__src src;      /* where not-loaded nodes come from */
@@ -75,6 +110,10 @@ struct pb__dict {
   pb_atom_ptr base; /* the root as of the last open or flush */
   bool dirty;       /* changed since the last open or flush */
   pb_arena *arena;  /* copies of keys and values given to put/bulk load */
+  pb__dkmap_ent *kmap; /* children loaded under shared nodes, or NULL */
+  size_t kmap_cap, kmap_used; /* cells (a power of 2) and cells in use */
+  pb__dkmap_ent kmap_small[PB__DKMAP_SMALL]; /* the first cells: a short
+                                 read allocates no map */
 };
 
 /** Level given to pb__dnode_load when any level is acceptable (the root). */
@@ -118,9 +157,27 @@ int pb__dnode_reserve(pb__dnode *node, size_t want);
  */
 int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
                   const pb__dbounds *b);
-/** Loads child i of `parent` (whose bounds are `pb`), as above. */
-int pb__dict_load_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
-                      size_t i);
+/** Gives child i of `parent` (whose bounds are `pb`) in *out, loading it
+ * as above when needed: into the parent's slot for a private parent, into
+ * the handle's kid map for a shared one.  The child may be shared (read
+ * only).  Errors: as above. */
+int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                 size_t i, pb__dnode **out);
+/** Makes child i of the PRIVATE `parent` private (loading it, and copying
+ * it when shared) and gives it.  Errors: as above. */
+int pb__dict_own_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                     size_t i, pb__dnode **out);
+/** Frees the kid map and the private children in it. */
+void pb__dict_kmap_free(pb__dict *d);
+/** Makes the (loaded) root private.  Errors: PB_ENOMEM. */
+int pb__dict_own_root(pb__dict *d);
+/** Whether nodes built for one handle (not cached) get a prefix array
+ * too; false by default (building it costs more than a few searches
+ * save).  Tests set it, so the prefix search runs on every path. */
+extern bool pb__dict_prefix_private;
+/** How many shared nodes handles copied (pb__dict_own), since start: for
+ * tests that reads copy nothing. */
+extern _Atomic uint64_t pb__dict_copies;
 /** Loads the root slot and sets d->root.count.  Errors: as above. */
 int pb__dict_load_root(pb__dict *d);
 
@@ -147,9 +204,11 @@ typedef struct pb__dpath {
 
 /**
  * Walks from the (loaded, non-empty) root to the leaf for `key`, loading
- * what it needs.  Errors: those of pb__dict_load.
+ * what it needs.  With `write`, every node on the path is made private
+ * first (pb__dict_own_kid), so the caller may edit it; without, the nodes
+ * may be shared and must not be written.  Errors: those of pb__dict_load.
  */
-int pb__dict_descend(pb__dict *d, pb_str key, pb__dpath *p);
+int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p);
 
 /**
  * Copies key and value into the handle's arena (one block) and gives the

@@ -94,11 +94,12 @@ static int descend_from(pb__dict_iter *it, size_t l, bool seek) {
   while (it->node[l]->level > 0) {
     pb__dnode *node = it->node[l];
     size_t i = it->pos[l];
-    int rc = pb__dict_load_kid(it->d, node, &it->bounds[l], i);
+    pb__dnode *child;
+    int rc = pb__dict_kid(it->d, node, &it->bounds[l], i, &child);
     if (rc != PB_OK) return rc;
     assert(l + 1 < PB__COLL_MAX_DEPTH); /* levels fall by one per step */
     pb__dict_kid_bounds(node, &it->bounds[l], i, &it->bounds[l + 1]);
-    enter(it, l + 1, node->kids[i].node, seek);
+    enter(it, l + 1, child, seek);
     l++;
   }
   it->depth = l + 1;

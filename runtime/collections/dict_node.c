@@ -10,6 +10,13 @@
  * exactly the entries its parent's count says.  Whatever the atoms hold,
  * the in-memory tree is then a well-formed B+tree (possibly with nodes of
  * another fanout, which the editing code accepts).
+ *
+ * What a node holds is checked once, when the object is built (and may
+ * then be shared through the object cache); what depends on its parent
+ * (level, bounds, count: fits() and load_checked) is checked when a handle
+ * first loads it under that parent, after which the handle keeps it (in a
+ * slot, or in its kid map under a shared parent).  Shared nodes are read
+ * in place and copied only before a handle's first write (own_slot).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -36,9 +43,76 @@ int pb__dict_key_cmp(pb_str a, pb_str b) {
   return (a.len > b.len) - (a.len < b.len);
 }
 
+/* Key i of `node` (an entry's key, or separator i of a branch). */
+static pb_str key_at(const pb__dnode *node, size_t i) {
+  return node->level == 0 ? node->ents[i].key : node->kids[i].key;
+}
+
+/* The 8 bytes of `k` after its first `skip`, big-endian, zero-padded. */
+static uint64_t prefix_of(pb_str k, size_t skip) {
+  uint8_t b[8] = {0};
+  if (k.len > skip)
+    memcpy(b, k.ptr + skip, k.len - skip < 8 ? k.len - skip : 8);
+  return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+         (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+         (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
+/* Narrows [*lo, *hi) of `node`'s keys (ascending) to those that may equal
+ * `key`, using the prefix array: keys before *lo are < key, keys from *hi
+ * on are > key.  Reads no key bytes but the common prefix.  Returns 1
+ * when key i == *lo equals `key` (then *hi == *lo + 1), -1 when nothing
+ * in [*lo, *hi) needs a compare, 0 when the caller must compare.
+ *
+ * A key no longer than lcp + 8 bytes is decided without reading key
+ * bytes: among keys with its common prefix and its 8-byte prefix (zero
+ * padded), a key of the same length is equal, a shorter one is smaller
+ * and a longer one larger (the padding sorts a shorter key first). */
+static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
+                         size_t *hi) {
+  size_t m = key.len < node->lcp ? key.len : node->lcp;
+  int c = m ? memcmp(key.ptr, node->cp, m) : 0;
+  if (c < 0 || (c == 0 && key.len < node->lcp)) { /* below every key */
+    *hi = *lo;
+    return -1;
+  }
+  if (c > 0) { /* above every key */
+    *lo = *hi;
+    return -1;
+  }
+  uint64_t kp = prefix_of(key, node->lcp);
+  size_t a = *lo, b = *hi;
+  while (a < b) { /* first prefix >= kp */
+    size_t mid = a + (b - a) / 2;
+    if (node->pfx[mid] < kp) a = mid + 1;
+    else b = mid;
+  }
+  size_t e = a;
+  while (e < *hi && node->pfx[e] == kp) e++; /* equal prefixes: rare runs */
+  *lo = a;
+  *hi = e;
+  if (a == e || key.len > node->lcp + 8) return a == e ? -1 : 0;
+  /* Decided by length: the first key of the run at least as long. */
+  while (a < e && key_at(node, a).len < key.len) a++;
+  *lo = a;
+  if (a < e && key_at(node, a).len == key.len) {
+    *hi = a + 1;
+    return 1;
+  }
+  *hi = a;
+  return -1;
+}
+
 size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found) {
   size_t lo = 0, hi = leaf->n;
   *found = false;
+  if (leaf->pfx) {
+    int r = prefix_narrow(leaf, key, &lo, &hi);
+    if (r != 0) {
+      *found = r > 0;
+      return lo;
+    }
+  }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     int c = pb__dict_key_cmp(leaf->ents[mid].key, key);
@@ -55,12 +129,35 @@ size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found) {
 size_t pb__dict_kid_search(const pb__dnode *branch, pb_str key) {
   /* The last child whose separator is <= key (child 0 has none). */
   size_t lo = 1, hi = branch->n;
+  if (branch->pfx && lo < hi) {
+    int r = prefix_narrow(branch, key, &lo, &hi);
+    if (r > 0) return lo; /* separator lo equals the key */
+    if (r < 0) return lo - 1;
+  }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (pb__dict_key_cmp(branch->kids[mid].key, key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
+}
+
+/* Builds the prefix array of a decoded node (see dict_int.h).  Errors:
+ * PB_ENOMEM. */
+static int build_prefixes(pb__dnode *node) {
+  size_t first = node->level == 0 ? 0 : 1;
+  if (node->n <= first) return PB_OK; /* nothing to search */
+  pb_str a = key_at(node, first), b = key_at(node, node->n - 1);
+  size_t l = 0, m = a.len < b.len ? a.len : b.len;
+  while (l < m && a.ptr[l] == b.ptr[l]) l++; /* keys ascend: lcp(first, last) */
+  node->pfx = malloc(node->n * sizeof *node->pfx);
+  if (!node->pfx) return PB_ENOMEM;
+  node->pfx[0] = 0;
+  for (size_t i = first; i < node->n; i++)
+    node->pfx[i] = prefix_of(key_at(node, i), l);
+  node->cp = a.ptr;
+  node->lcp = l;
+  return PB_OK;
 }
 
 void pb__dict_kid_bounds(const pb__dnode *parent, const pb__dbounds *pb,
@@ -99,12 +196,13 @@ pb__dnode *pb__dnode_new(unsigned level, size_t cap) {
 }
 
 void pb__dnode_free(pb__dnode *node) {
-  if (!node) return;
+  if (!node || node->shared) return; /* a cached object's, not the handle's */
   assert(node->level < PB__COLL_MAX_DEPTH); /* bounds the recursion */
   if (node->level > 0)
     for (size_t i = 0; i < node->n; i++) pb__dnode_free(node->kids[i].node);
   free(node->ents);
   free(node->kids);
+  free(node->pfx);
   free(node);
 }
 
@@ -226,17 +324,28 @@ static int decode_branch(const pb__node_view *v, unsigned level,
 
 /* --- the decoded node as the object cache shares it --- */
 
-/* A node decoded with no context (any level, open bounds): immutable
- * once built, so every handle that loads it takes a private clone. */
+_Atomic uint64_t pb__dict_copies;
+
+/* A node decoded with no context (any level, open bounds), with its
+ * prefix array: SHARED once in the cache (every handle reads it in place),
+ * or taken over by the one handle that loaded it when built privately. */
 typedef struct dict_obj {
   pb__obj h;
   pb__dnode *node; /* its kids are all NOT LOADED */
   uint64_t total;  /* entries in its subtree */
 } dict_obj;
 
+/* The ctx that load_node gives pb__obj_load for a node that will be
+ * built for one handle (not cached): no prefix array, which would cost
+ * more to build (a pass over the keys) than the handle's few searches
+ * save.  Any other ctx (NULL: the cache's loads and write-through) builds
+ * one. */
+static const char private_build;
+
+bool pb__dict_prefix_private = false;
+
 static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
                      uint64_t *extra) {
-  (void)ctx;
   static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
   pb__node_view v;
   int rc = pb__node_decode(atom, PB__TYPE_DICT_LEAF, PB__TYPE_DICT_BRANCH, &v);
@@ -247,21 +356,25 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   pb__node_view_free(&v);
   if (rc != PB_OK) return rc;
   dict_obj *o = malloc(sizeof *o);
-  if (!o) {
-    pb__dnode_free(node);
+  if (!o || (ctx != &private_build && build_prefixes(node) != PB_OK)) {
+    free(o);
+    pb__dnode_free(node); /* not shared yet */
     return PB_ENOMEM;
   }
   o->h = (pb__obj){&pb__dict_obj_class, 0, NULL};
+  node->shared = true; /* until a handle takes over a private build */
   o->node = node;
   o->total = pb__dict_node_total(node);
   *extra = sizeof *o + sizeof *node +
-           node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents);
+           node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents) +
+           (node->pfx ? node->n * sizeof *node->pfx : 0);
   *out = &o->h;
   return PB_OK;
 }
 
 static void obj_destroy(pb__obj *h) {
   dict_obj *o = (dict_obj *)h;
+  if (o->node) o->node->shared = false; /* now it is ours to free */
   pb__dnode_free(o->node);
   free(o);
 }
@@ -270,7 +383,10 @@ const pb__obj_class pb__dict_obj_class = {"dict node", obj_build,
                                           obj_destroy};
 
 /* Whether a context-free node fits where it was found: its level, and
- * its keys inside the bounds its parent gives (they ascend inside it). */
+ * its keys inside the bounds its parent gives (they ascend inside it).
+ * Decoding checked everything inside the node once; this is the part
+ * that depends on the parent: two integer compares and two key compares,
+ * once per handle per node (a handle keeps what it loaded). */
 static bool fits(const pb__dnode *n, unsigned level, const pb__dbounds *b) {
   if (level != PB__DLEVEL_ANY && n->level != level) return false;
   if (n->level == 0)
@@ -280,25 +396,19 @@ static bool fits(const pb__dnode *n, unsigned level, const pb__dbounds *b) {
                       below_hi(b, n->kids[n->n - 1].key));
 }
 
-/* A private copy of a shared node, for one handle to load into and edit
- * (the views in it still point into the shared object's atom). */
-static pb__dnode *clone(const pb__dnode *n) {
-  pb__dnode *c = pb__dnode_new(n->level, n->n ? n->n : 1);
-  if (!c) return NULL;
-  if (n->level == 0) memcpy(c->ents, n->ents, n->n * sizeof *n->ents);
-  else memcpy(c->kids, n->kids, n->n * sizeof *n->kids);
-  c->n = n->n;
-  return c;
-}
-
 /* Reads the node of `kid` (object cache, bytes cache, storage), checks it
- * fits `level` and `b`, and gives a node of the handle's own; *total is
- * its subtree's size. */
+ * fits `level` and `b`, and gives it: the cached object's SHARED node
+ * itself (no copy), or, when built for this load alone, its node, which
+ * the handle takes over; *total is its subtree's size. */
 static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
                      const pb__dbounds *b, pb__dnode **out, uint64_t *total) {
   const pb__obj *h;
   pb__obj *owned;
-  int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, NULL, 0,
+  const void *ctx = pb__dict_prefix_private ||
+                            pb__obj_cacheable(&d->src, kid->ptr)
+                        ? NULL
+                        : &private_build;
+  int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, ctx, 0,
                         &h, &owned);
   if (rc != PB_OK) return rc;
   const dict_obj *o = (const dict_obj *)h;
@@ -308,19 +418,19 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
                      PB__ATOM_ARGS(kid->ptr), level);
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
+    (*out)->shared = false;
     ((dict_obj *)owned)->node = NULL;
   } else {
-    *out = clone(o->node);
-    if (!*out) rc = PB_ENOMEM;
+    *out = o->node; /* shared (obj_build marked it): read in place */
   }
   if (rc == PB_OK) *total = o->total;
   pb__obj_free(owned);
   return rc;
 }
 
-int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
-                  const pb__dbounds *b) {
-  if (kid->node) return PB_OK;
+/* Loads `kid` into *out (not into the slot), checking its count. */
+static int load_checked(pb__dict *d, const pb__dkid *kid, unsigned level,
+                        const pb__dbounds *b, pb__dnode **out) {
   assert(!pb_atom_ptr_is_null(kid->ptr));
   pb__dnode *node;
   uint64_t total;
@@ -332,16 +442,153 @@ int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
                                     " keys, its parent says %" PRIu64,
                        PB__ATOM_ARGS(kid->ptr), total, kid->count);
   }
-  kid->node = node;
+  *out = node;
   return PB_OK;
 }
 
-int pb__dict_load_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
-                      size_t i) {
+int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
+                  const pb__dbounds *b) {
+  if (kid->node) return PB_OK;
+  return load_checked(d, kid, level, b, &kid->node);
+}
+
+/* --- the kid map: children loaded under shared nodes --- */
+
+static size_t kmap_slot(const pb__dnode *parent, size_t idx, size_t cap) {
+  uint64_t h = ((uint64_t)(uintptr_t)parent >> 4) * 0x9E3779B97F4A7C15u;
+  h ^= idx * 0xC2B2AE3D27D4EB4Fu;
+  return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static pb__dkmap_ent *kmap_find(const pb__dict *d, const pb__dnode *parent,
+                                size_t idx) {
+  if (!d->kmap) return NULL;
+  for (size_t s = kmap_slot(parent, idx, d->kmap_cap);;
+       s = (s + 1) & (d->kmap_cap - 1)) {
+    pb__dkmap_ent *e = &d->kmap[s];
+    if (!e->parent) return NULL;
+    if (e->parent == parent && e->idx == idx) return e;
+  }
+}
+
+static void kmap_put_cell(pb__dkmap_ent *cells, size_t cap,
+                          const pb__dkmap_ent *e) {
+  size_t s = kmap_slot(e->parent, e->idx, cap);
+  while (cells[s].parent) s = (s + 1) & (cap - 1);
+  cells[s] = *e;
+}
+
+/* Adds (parent, idx) -> child; the map has no such key.  PB_ENOMEM. */
+static int kmap_add(pb__dict *d, const pb__dnode *parent, size_t idx,
+                    pb__dnode *child) {
+  if (2 * (d->kmap_used + 1) > d->kmap_cap) {
+    size_t cap = d->kmap_cap ? 2 * d->kmap_cap : PB__DKMAP_SMALL;
+    pb__dkmap_ent *cells =
+        d->kmap_cap ? calloc(cap, sizeof *cells) : d->kmap_small;
+    if (!cells) return PB_ENOMEM;
+    for (size_t i = 0; i < d->kmap_cap; i++)
+      if (d->kmap[i].parent) kmap_put_cell(cells, cap, &d->kmap[i]);
+    if (d->kmap != d->kmap_small) free(d->kmap);
+    d->kmap = cells;
+    d->kmap_cap = cap;
+  }
+  pb__dkmap_ent e = {parent, idx, child};
+  kmap_put_cell(d->kmap, d->kmap_cap, &e);
+  d->kmap_used++;
+  return PB_OK;
+}
+
+void pb__dict_kmap_free(pb__dict *d) {
+  for (size_t i = 0; i < d->kmap_cap; i++)
+    if (d->kmap[i].parent) pb__dnode_free(d->kmap[i].child);
+  if (d->kmap != d->kmap_small) free(d->kmap);
+  d->kmap = NULL;
+  d->kmap_cap = d->kmap_used = 0;
+}
+
+int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                 size_t i, pb__dnode **out) {
   assert(parent->level > 0 && i < parent->n);
+  pb__dkid *k = &parent->kids[i];
+  if (k->node) { /* a private parent's loaded slot */
+    *out = k->node;
+    return PB_OK;
+  }
   pb__dbounds b;
   pb__dict_kid_bounds(parent, pb, i, &b);
-  return pb__dict_load(d, &parent->kids[i], parent->level - 1, &b);
+  if (!parent->shared) {
+    int rc = pb__dict_load(d, k, parent->level - 1, &b);
+    *out = k->node;
+    return rc;
+  }
+  pb__dkmap_ent *e = kmap_find(d, parent, i);
+  if (e && e->child) {
+    *out = e->child;
+    return PB_OK;
+  }
+  pb__dnode *node;
+  int rc = load_checked(d, k, parent->level - 1, &b, &node);
+  if (rc != PB_OK) return rc;
+  if (e) e->child = node;
+  else if ((rc = kmap_add(d, parent, i, node)) != PB_OK) {
+    pb__dnode_free(node);
+    return rc;
+  }
+  *out = node;
+  return PB_OK;
+}
+
+/* A private copy of the shared node `s` (the views in it still point into
+ * the shared object's atom), with the children this handle loaded under
+ * `s` moved into its slots. */
+static pb__dnode *copy_shared(pb__dict *d, const pb__dnode *s) {
+  assert(s->shared);
+  pb__dnode *c = pb__dnode_new(s->level, s->n ? s->n : 1);
+  if (!c) return NULL;
+  if (s->level == 0) {
+    memcpy(c->ents, s->ents, s->n * sizeof *s->ents);
+  } else {
+    memcpy(c->kids, s->kids, s->n * sizeof *s->kids);
+    for (size_t i = 0; i < s->n; i++) {
+      pb__dkmap_ent *e = kmap_find(d, s, i);
+      if (e) {
+        c->kids[i].node = e->child; /* the copy owns it now */
+        e->child = NULL;
+      }
+    }
+  }
+  c->n = s->n;
+  atomic_fetch_add_explicit(&pb__dict_copies, 1, memory_order_relaxed);
+  return c;
+}
+
+/* Makes the node in slot `k` (loaded) private. */
+static int own_slot(pb__dict *d, pb__dkid *k) {
+  pb__dnode *n = k->node;
+  if (n->shared) {
+    pb__dnode *c = copy_shared(d, n);
+    if (!c) return PB_ENOMEM;
+    k->node = c;
+  } else if (n->pfx) { /* about to change: its prefixes would go stale */
+    free(n->pfx);
+    n->pfx = NULL;
+  }
+  return PB_OK;
+}
+
+int pb__dict_own_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
+                     size_t i, pb__dnode **out) {
+  assert(!parent->shared);
+  pb__dnode *unused;
+  int rc = pb__dict_kid(d, parent, pb, i, &unused);
+  if (rc == PB_OK) rc = own_slot(d, &parent->kids[i]);
+  *out = parent->kids[i].node;
+  return rc;
+}
+
+int pb__dict_own_root(pb__dict *d) {
+  assert(d->root.node);
+  return own_slot(d, &d->root);
 }
 
 int pb__dict_load_root(pb__dict *d) {

@@ -22,6 +22,10 @@
  *     keys outside the parent's bounds, entries off the path's hash
  *     prefix, a lone entry below the root, a collision node off its hash
  *     or at a CHAMP level, a CHAMP node at the collision level;
+ *   - a Dictionary node misplaced by a damaged parent is refused on every
+ *     get of one handle and by every later handle (never remembered as
+ *     checked), while the good tree over the same cached leaves reads
+ *     right, and no read copies a node;
  *   - a trie cached under one hash function and read under another (tests
  *     swap pb__hash_fn) is rehashed: read right (from the cache) when the
  *     functions agree, PB_ECORRUPT when they do not, as without a cache.
@@ -42,6 +46,7 @@
 #include "atom/atom.h"
 #include "cache/cache.h"
 #include "collections/dict.h"
+#include "collections/dict_int.h"
 #include "collections/hash_int.h"
 #include "collections/list.h"
 #include "support/collstore.h"
@@ -498,6 +503,38 @@ static void dict_context(void **state) {
   fx_free(f);
 }
 
+/* Damage in the context of a shared node is caught on every load that
+ * meets it, never remembered as checked: the same handle refuses it on
+ * every get, as does every later handle; the good tree over the same
+ * cached leaves reads right before and after; and none of it copies a
+ * node (reads walk the shared nodes in place). */
+static void dict_damage_every_time(void **state) {
+  (void)state;
+  fx *f = fx_new();
+  pb_value abv[] = {S("k000000"), I(0), S("k000001"), I(10)};
+  pb_value cdv[] = {S("k000002"), I(20), S("k000003"), I(30)};
+  pb_atom_ptr ab = pb_test_mem_node(&f->m, PB__TYPE_DICT_LEAF, abv, 4);
+  pb_atom_ptr cd = pb_test_mem_node(&f->m, PB__TYPE_DICT_LEAF, cdv, 4);
+  pb_value gv[] = {U(1), U(2), R(ab), S("k000002"), U(2), R(cd)};
+  pb_atom_ptr good = pb_test_mem_node(&f->m, PB__TYPE_DICT_BRANCH, gv, 6);
+  pb_value sw[] = {U(1), U(2), R(ab), S("k000001"), U(2), R(cd)};
+  pb_atom_ptr bad = pb_test_mem_node(&f->m, PB__TYPE_DICT_BRANCH, sw, 6);
+  uint64_t c0 = atomic_load(&pb__dict_copies);
+  assert_int_equal(read_all(&k_dict, &f->src, good, 4), PB_OK);
+  for (int h = 0; h < 3; h++) {
+    pb__dict *d;
+    assert_int_equal(pb__dict_open(&f->src, bad, &d), PB_OK);
+    char b[PB_TEST_KEY_BUF];
+    pb_value v;
+    for (int g = 0; g < 3; g++) /* leaf ab holds k000001, the bound */
+      assert_corrupt(pb__dict_get(d, dkey(0, b), &v), PB_AT_ATOM);
+    pb__dict_free(d);
+  }
+  assert_int_equal(read_all(&k_dict, &f->src, good, 4), PB_OK);
+  assert_int_equal(atomic_load(&pb__dict_copies), c0);
+  fx_free(f);
+}
+
 /* A hash for the hand-built tries: the last byte of the encoding, so that
  * STRING "a" and BYTES "a" collide (97: slot 1, then 3, then 0s). */
 static uint64_t last_byte(const void *b, size_t n) {
@@ -601,6 +638,7 @@ int main(int argc, char **argv) {
       {"dict_shared", shared_and_immutable, NULL, NULL, &k_dict},
       cmocka_unit_test(list_context),
       cmocka_unit_test(dict_context),
+      cmocka_unit_test(dict_damage_every_time),
       cmocka_unit_test_teardown(hash_context, default_hash),
       cmocka_unit_test_teardown(hash_function_switch, default_hash),
   };

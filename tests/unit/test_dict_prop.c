@@ -21,7 +21,9 @@
  *
  * Seed: PB_DICT_SEED or --seed=N (printed); operations: PB_DICT_OPS or
  * --ops=N.  `--tiny` runs with fanout 4; --fanout=N with N (odd ones test
- * the rounding of the minimum fill).
+ * the rounding of the minimum fill); `--prefixes` gives every decoded node
+ * its prefix array (dict_int.h), as the object cache's nodes have, so the
+ * searches run through them (the store here has no object cache).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -419,6 +421,8 @@ static void parse_args(int argc, char **argv) {
       g_ops = (unsigned)strtoul(argv[i] + 6, NULL, 10);
     else if (strncmp(argv[i], "--fanout=", 9) == 0) /* for exploring */
       pb__coll_fanout = (unsigned)strtoul(argv[i] + 9, NULL, 10);
+    else if (strcmp(argv[i], "--prefixes") == 0) /* searches by prefix */
+      pb__dict_prefix_private = true;
   }
 }
 
