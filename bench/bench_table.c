@@ -897,8 +897,21 @@ static void run_round(int r, bool load_only, const opseq *q,
   for (int e = 0; e < N_ENG; e++) eng_close(&E, e);
 }
 
-static void ratio_cell(double pb, double peer) {
-  if (peer > 0 && pb > 0) printf(" %.2fx |", pb / peer);
+/* The median over the rounds of a[r] / b[r]: a ratio taken within each
+ * round, so that a burst of load from another process, which hits the
+ * engines of one round alike, moves it less than the ratio of medians. */
+static double ratio_med(int row_a, int eng_a, int row_b, int eng_b) {
+  double v[MAX_ROUNDS];
+  for (int r = 0; r < g_done_rounds; r++) {
+    double b = g_val[row_b][eng_b][r];
+    v[r] = b > 0 ? g_val[row_a][eng_a][r] / b : 0;
+  }
+  return median(v, g_done_rounds);
+}
+
+static void ratio_cell(int row, int peer) {
+  double x = ratio_med(row, E_PB, row, peer);
+  if (x > 0) printf(" %.2fx |", x);
   else printf(" - |");
 }
 
@@ -909,7 +922,9 @@ static void print_summary(bool load_only) {
   printf("speed rows: ops/s (records/s for the load), ratio = ProtoBase's "
          "rate / the peer's (above 1: ProtoBase is faster);\n"
          "RSS rows: MiB, ratio = ProtoBase's RSS / the peer's (below 1: "
-         "ProtoBase uses less)\n\n");
+         "ProtoBase uses less);\n"
+         "values are medians of the rounds, ratios medians of the ratios "
+         "taken within each round\n\n");
   printf("| row | ProtoBase | LMDB | SQLite | PB / LMDB | PB / SQLite |\n");
   printf("|---|---|---|---|---|---|\n");
   static const int order[] = {R_TXN1, R_TXN2, R_LONG, R_LONG_DEF, R_TXN1_DEF,
@@ -923,24 +938,24 @@ static void print_summary(bool load_only) {
     printf("| %s | %.*f | %.*f | %.*f |", row_name[row], row_rss[row] ? 1 : 0,
            v[E_PB] / div, row_rss[row] ? 1 : 0, v[E_LM] / div,
            row_rss[row] ? 1 : 0, v[E_SQ] / div);
-    ratio_cell(v[E_PB], v[E_LM]);
-    ratio_cell(v[E_PB], v[E_SQ]);
+    ratio_cell(row, E_LM);
+    ratio_cell(row, E_SQ);
     printf("\n");
   }
   if (load_only) return;
   printf("\nsecond-thread gain (2-thread rate / 1-thread rate, big cache): "
          "ProtoBase %.2fx, LMDB %.2fx, SQLite %.2fx\n",
-         med(R_TXN2, E_PB) / med(R_TXN1, E_PB),
-         med(R_TXN2, E_LM) / med(R_TXN1, E_LM),
-         med(R_TXN2, E_SQ) / med(R_TXN1, E_SQ));
+         ratio_med(R_TXN2, E_PB, R_TXN1, E_PB),
+         ratio_med(R_TXN2, E_LM, R_TXN1, E_LM),
+         ratio_med(R_TXN2, E_SQ, R_TXN1, E_SQ));
   printf("durable commit, 1 thread: ProtoBase %.3f fdatasyncs/commit "
          "(median)\n", median(g_syncs1, g_done_rounds));
   printf("durable commits, 8 threads: ProtoBase %.3f fdatasyncs/commit, "
          "%.3f pb_txn_run retries/commit; ProtoBase 8 threads / LMDB 1 "
          "thread = %.2fx, LMDB 8 threads / LMDB 1 thread = %.2fx\n",
          median(g_syncs8, g_done_rounds), median(g_retr8, g_done_rounds),
-         med(R_COMMIT8, E_PB) / med(R_COMMIT1, E_LM),
-         med(R_COMMIT8, E_LM) / med(R_COMMIT1, E_LM));
+         ratio_med(R_COMMIT8, E_PB, R_COMMIT1, E_LM),
+         ratio_med(R_COMMIT8, E_LM, R_COMMIT1, E_LM));
 }
 
 static void usage(void) {
