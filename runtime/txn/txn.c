@@ -24,6 +24,7 @@
  * nothing.  Nothing can fail after the storage accepted the new root.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,40 +37,35 @@
  * (each pass means another commit to this database landed meanwhile). */
 #define MAX_REBASES 1000
 
-static void txn_free(pb_txn *txn) {
-  pb__tcoll_free_all(txn->all);
-  pb__txn_caches_release(txn);
-  pb__storage_unpin(txn->db->sp->st, txn->pin);
-  pb__batch_free(&txn->batch);
+/* Frees a handle that has ended (txn_end). */
+static void txn_destroy(pb_txn *txn) {
+  pb__snap_free(&txn->snap);
   pb_buf_free(&txn->scratch);
-  pb_arena_destroy(txn->arena);
-  while (txn->copies) {
-    pb__own_copy *c = txn->copies;
-    txn->copies = c->next;
-    free(c);
-  }
   free(txn);
 }
 
-/* Reads an atom, from this transaction's own batch or from the storage
- * (published, or pending while a commit rebases). */
-int pb__txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
-  pb_txn *txn = arg;
-  if (ptr.batch_hi != txn->batch.id_hi || ptr.batch_lo != txn->batch.id_lo)
-    return txn->db->sp->src.read(txn->db->sp->src.arg, ptr, out);
-  pb_bytes v;
-  int rc = pb__batch_atom(txn->batch.buf.data, txn->batch.buf.len,
-                          ptr.offset, &v);
-  if (rc != PB_OK) return rc;
-  /* The batch buffer moves as it grows: hand out a stable copy. */
-  pb__own_copy *c = malloc(sizeof *c + v.len);
-  if (!c) return PB_ENOMEM;
-  memcpy(c->bytes, v.ptr, v.len);
-  c->next = txn->copies;
-  txn->copies = c;
-  out->ptr = c->bytes;
-  out->len = v.len;
-  return PB_OK;
+/* Ends a transaction: frees what it made, ends its snapshot, and keeps the
+ * handle as its database's spare when there is none (the next begin takes
+ * it: no allocation, and the arrays it grew are kept). */
+static void txn_free(pb_txn *txn) {
+  pb__tcoll_free_all(txn->all);
+  txn->all = txn->names = NULL;
+  pb__snap_end(&txn->snap); /* its views die: holds, copies, then the pin */
+  pb__batch_free(&txn->batch);
+  pb_arena_destroy(txn->arena);
+  txn->arena = NULL;
+  pb_db *db = txn->db;
+  pb_txn *none = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&db->spare, &none, txn,
+                                               memory_order_release,
+                                               memory_order_relaxed))
+    txn_destroy(txn);
+}
+
+void pb__txn_drop_spare(pb_db *db) {
+  pb_txn *txn = atomic_exchange_explicit(&db->spare, NULL,
+                                         memory_order_acquire);
+  if (txn) txn_destroy(txn);
 }
 
 static int txn_write(void *arg, const void *atom, size_t len,
@@ -82,38 +78,47 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   return pb__txn_begin_ex(db, flags, false, out);
 }
 
+/* A handle for db: its spare, or a new one. */
+static pb_txn *txn_handle(pb_db *db) {
+  pb_txn *txn = atomic_load_explicit(&db->spare, memory_order_relaxed);
+  if (txn)
+    txn = atomic_exchange_explicit(&db->spare, NULL, memory_order_acquire);
+  if (txn) return txn;
+  txn = calloc(1, sizeof *txn);
+  if (!txn) return NULL;
+  txn->db = db;
+  pb__snap_init(&txn->snap, db->sp, &txn->batch);
+  txn->sink = (pb__sink){txn_write, txn};
+  pb_buf_init(&txn->scratch);
+  return txn;
+}
+
 int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
                      pb_txn **out) {
   if (!db || !out || !pb__flags_ok(flags, PB_RDONLY)) return PB_EINVAL;
   assert(!(on_pending && (flags & PB_RDONLY))); /* readers see durable data */
   pb_storage *st = db->sp->st;
   if (!(flags & PB_RDONLY) && st->read_only) return PB_ERDONLY;
-  pb_txn *txn = calloc(1, sizeof *txn);
+  pb_txn *txn = txn_handle(db);
   if (!txn) return PB_ENOMEM;
-  txn->db = db;
+  assert(txn->db == db && !txn->all && !txn->arena);
   txn->flags = flags;
-  txn->src = (pb__src){pb__txn_read, txn, &txn->caches};
-  pb__txn_caches_init(txn);
-  txn->sink = (pb__sink){txn_write, txn};
-  txn->env = (pb__tcoll_env){&txn->src, &txn->sink, (flags & PB_RDONLY) != 0};
-  pb_buf_init(&txn->scratch);
-  pb__storage_pin(st, &txn->pin); /* before reading the root */
+  txn->failed = PB_OK;
+  txn->env = (pb__tcoll_env){&txn->snap.src, &txn->sink,
+                             (flags & PB_RDONLY) != 0};
   /* A read-only transaction writes no atom, so it needs no batch id (and
    * no getrandom call); its batch stays empty with id 0, which no stored
    * atom has. */
   int rc = PB_OK;
-  if (flags & PB_RDONLY) pb_buf_init(&txn->batch.buf);
-  else rc = pb__batch_init(&txn->batch);
-  if (rc == PB_OK)
-    rc = on_pending ? pb__storage_pending_root(st, &txn->snap_root,
-                                               &txn->snap_lsn)
-                    : st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
-  if (rc == PB_OK)
-    rc = pb__space_find_db(&txn->src, txn->snap_root, db->name,
-                           &txn->db_root);
-  if (rc == PB_OK)
+  memset(&txn->batch, 0, sizeof txn->batch);
+  pb_buf_init(&txn->batch.buf);
+  if (!(flags & PB_RDONLY)) rc = pb__batch_init(&txn->batch);
+  if (rc == PB_OK) rc = pb__snap_begin(&txn->snap, db, on_pending);
+  if (rc == PB_OK) {
+    txn->db_root = txn->snap.db_root;
     rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root, &txn->all,
                         &txn->names);
+  }
   if (rc != PB_OK) {
     txn_free(txn);
     return rc;
@@ -139,7 +144,7 @@ static int commit_changes(pb_txn *txn, uint64_t *lsn) {
     if (rc != PB_OK) return rc;
     bool moved, merged = false;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
-                           txn->snap_lsn, txn->db->name, PB__PUBLISH_SET,
+                           txn->snap.lsn, txn->db->name, PB__PUBLISH_SET,
                            txn->db_root, new_db_root, &moved, &cur, lsn);
     if (rc != PB_ECONFLICT || !moved) return rc;
     rc = pb__tcoll_rebase(txn->names, cur, &merged);
@@ -165,7 +170,7 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   uint64_t lsn = 0;
   int rc = commit_changes(txn, &lsn);
   if (rc == PB_OK) {
-    assert(lsn > txn->snap_lsn); /* appended after its snapshot */
+    assert(lsn > txn->snap.lsn); /* appended after its snapshot */
     /* Appended: others may build on it now (hook), while this one waits
      * for the fdatasync that covers it, perhaps leading it. */
     if (hook) hook->fn(hook->arg);

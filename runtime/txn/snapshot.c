@@ -1,0 +1,116 @@
+/*
+ * txn/snapshot.c - one downward snapshot (snapshot.h has the design).
+ */
+#include "txn/snapshot.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "txn/space.h"
+
+void pb__snap_init(pb__snap *s, pb_space *sp, const pb__batch_builder *own) {
+  memset(s, 0, sizeof *s);
+  s->st = sp->st;
+  s->own = own;
+  s->caches = (pb__src_caches){sp->bytes, sp->objects, &s->holds, 0, 0};
+  s->src = (pb__src){pb__snap_read, s, &s->caches};
+}
+
+int pb__snap_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
+  pb__snap *s = arg;
+  const pb__batch_builder *own = s->own;
+  if (!own || ptr.batch_hi != own->id_hi || ptr.batch_lo != own->id_lo) {
+    int rc = s->st->ops->read_atom(s->st, ptr, out);
+    if (rc == PB_ENOTFOUND) rc = pb__storage_read_pending(s->st, ptr, out);
+    return rc;
+  }
+  pb_bytes v;
+  int rc = pb__batch_atom(own->buf.data, own->buf.len, ptr.offset, &v);
+  if (rc != PB_OK) return rc;
+  /* The batch buffer moves as it grows: hand out a stable copy. */
+  pb__own_copy *c = malloc(sizeof *c + v.len);
+  if (!c) return PB_ENOMEM;
+  memcpy(c->bytes, v.ptr, v.len);
+  c->next = s->copies;
+  s->copies = c;
+  out->ptr = c->bytes;
+  out->len = v.len;
+  return PB_OK;
+}
+
+/* --- the memo: a database root per space root --- */
+
+static bool memo_get(pb__root_memo *m, pb_atom_ptr root, pb_atom_ptr *db) {
+  uint_fast64_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
+  if (s1 & 1) return false; /* a writer is storing */
+  uint64_t r[3], d[3];
+  for (int i = 0; i < 3; i++) {
+    r[i] = atomic_load_explicit(&m->root[i], memory_order_relaxed);
+    d[i] = atomic_load_explicit(&m->db_root[i], memory_order_relaxed);
+  }
+  atomic_thread_fence(memory_order_acquire);
+  if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1) return false;
+  if (s1 == 0 || r[0] != root.batch_hi || r[1] != root.batch_lo ||
+      r[2] != root.offset)
+    return false;
+  *db = (pb_atom_ptr){d[0], d[1], d[2]};
+  return true;
+}
+
+static void memo_put(pb__root_memo *m, pb_atom_ptr root, pb_atom_ptr db) {
+  uint_fast64_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+  /* One writer at a time: whoever makes seq odd; the others skip. */
+  if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                     &m->seq, &s, s + 1, memory_order_relaxed,
+                     memory_order_relaxed))
+    return;
+  atomic_thread_fence(memory_order_release);
+  const uint64_t r[3] = {root.batch_hi, root.batch_lo, root.offset};
+  const uint64_t d[3] = {db.batch_hi, db.batch_lo, db.offset};
+  for (int i = 0; i < 3; i++) {
+    atomic_store_explicit(&m->root[i], r[i], memory_order_relaxed);
+    atomic_store_explicit(&m->db_root[i], d[i], memory_order_relaxed);
+  }
+  atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+}
+
+int pb__snap_begin(pb__snap *s, pb_db *db, bool on_pending) {
+  assert(!s->pinned && s->holds.n == 0 && !s->copies);
+  pb_storage *st = s->st;
+  /* Own atoms are never cached; a reader's empty batch has id 0, which no
+   * stored atom has. */
+  s->caches.own_hi = s->own ? s->own->id_hi : 0;
+  s->caches.own_lo = s->own ? s->own->id_lo : 0;
+  pb__storage_pin(st, &s->pin); /* before reading the root */
+  s->pinned = true;
+  int rc = on_pending ? pb__storage_pending_root(st, &s->root, &s->lsn)
+                      : st->ops->read_root(st, &s->root, &s->lsn);
+  if (rc == PB_OK && !memo_get(&db->memo, s->root, &s->db_root)) {
+    /* Once per space root and handle: the space root's nodes are decoded
+     * privately, not cached (no later transaction asks for them). */
+    const pb__src plain = {pb__snap_read, s, NULL};
+    rc = pb__space_find_db(&plain, s->root, db->name, &s->db_root);
+    if (rc == PB_OK) memo_put(&db->memo, s->root, s->db_root);
+  }
+  if (rc != PB_OK) pb__snap_end(s);
+  return rc;
+}
+
+void pb__snap_end(pb__snap *s) {
+  /* Handles and copies first: views die before the pin that kept the
+   * storage under them. */
+  pb__cache_holds_release(&s->holds);
+  while (s->copies) {
+    pb__own_copy *c = s->copies;
+    s->copies = c->next;
+    free(c);
+  }
+  if (s->pinned) pb__storage_unpin(s->st, s->pin);
+  s->pinned = false;
+}
+
+void pb__snap_free(pb__snap *s) {
+  pb__snap_end(s);
+  pb__cache_holds_free(&s->holds);
+}
