@@ -190,8 +190,9 @@ int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root);
  */
 int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
 
-/** The database root handle of a transaction, and its list of handles
- * (txn.c; for the public collection functions of collections_api.c). */
-pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all);
+/** The database root handle of a transaction (*names, opened on first
+ * use), and its list of handles (txn.c; for the public collection
+ * functions of coll_api.c and the catalog).  Errors: PB_ENOMEM. */
+int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names);
 
 #endif /* PB_TXN_TCOLL_H */

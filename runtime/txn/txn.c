@@ -114,16 +114,24 @@ int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
   pb_buf_init(&txn->batch.buf);
   if (!(flags & PB_RDONLY)) rc = pb__batch_init(&txn->batch);
   if (rc == PB_OK) rc = pb__snap_begin(&txn->snap, db, on_pending);
-  if (rc == PB_OK) {
-    txn->db_root = txn->snap.db_root;
-    rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root, &txn->all,
-                        &txn->names);
-  }
+  if (rc == PB_OK) txn->db_root = txn->snap.db_root;
   if (rc != PB_OK) {
     txn_free(txn);
     return rc;
   }
   *out = txn;
+  return PB_OK;
+}
+
+/* The database root handle, opened on first use (a transaction that only
+ * begins and ends opens nothing). */
+static int names_of(pb_txn *txn, pb__tcoll **out) {
+  if (!txn->names) {
+    int rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root,
+                            &txn->all, &txn->names);
+    if (rc != PB_OK) return rc;
+  }
+  *out = txn->names;
   return PB_OK;
 }
 
@@ -138,16 +146,19 @@ int pb_txn_abort(pb_txn *txn) {
 static int commit_changes(pb_txn *txn, uint64_t *lsn) {
   assert(!(txn->flags & PB_RDONLY)); /* a reader never appends */
   pb_space *sp = txn->db->sp;
+  pb__tcoll *names;
+  int nrc = names_of(txn, &names);
+  if (nrc != PB_OK) return nrc;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
-    int rc = pb__tcoll_flush(txn->names, &new_db_root);
+    int rc = pb__tcoll_flush(names, &new_db_root);
     if (rc != PB_OK) return rc;
     bool moved, merged = false;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
                            txn->snap.lsn, txn->db->name, PB__PUBLISH_SET,
                            txn->db_root, new_db_root, &moved, &cur, lsn);
     if (rc != PB_ECONFLICT || !moved) return rc;
-    rc = pb__tcoll_rebase(txn->names, cur, &merged);
+    rc = pb__tcoll_rebase(names, cur, &merged);
     if (rc != PB_OK) return rc;
     txn->db_root = cur;
     if (merged) atomic_fetch_add(&sp->n_merges, 1);
@@ -162,7 +173,8 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   int failed = txn->failed; /* a latched write error: publish nothing */
   if (failed != PB_OK) return txn_free(txn), failed;
   if ((txn->flags & PB_RDONLY) ||
-      (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
+      ((!txn->names || !pb__tcoll_dirty(txn->names)) &&
+       txn->batch.buf.len == 0)) {
     txn_free(txn);
     return PB_OK;
   }
@@ -185,10 +197,10 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   return rc;
 }
 
-/* The transaction's database root handle (collections.c). */
-pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
+/* The transaction's database root handle (coll_api.c, catalog.c). */
+int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names) {
   *all = &txn->all;
-  return txn->names;
+  return names_of(txn, names);
 }
 
 /* --- named values --- */
@@ -199,8 +211,10 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
+  pb__tcoll *names = NULL;
   int rc = pb__validate_value(txn, value);
-  if (rc == PB_OK) rc = pb__tcoll_dict_put(txn->names, key, value);
+  if (rc == PB_OK) rc = names_of(txn, &names);
+  if (rc == PB_OK) rc = pb__tcoll_dict_put(names, key, value);
   return pb__txn_note(txn, rc);
 }
 
@@ -209,7 +223,9 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (txn->failed) return txn->failed;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_get(txn->names, key, out);
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  return rc == PB_OK ? pb__tcoll_dict_get(names, key, out) : rc;
 }
 
 int pb_txn_remove(pb_txn *txn, const char *name) {
@@ -218,5 +234,8 @@ int pb_txn_remove(pb_txn *txn, const char *name) {
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__txn_note(txn, pb__tcoll_dict_remove(txn->names, key));
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  if (rc == PB_OK) rc = pb__tcoll_dict_remove(names, key);
+  return pb__txn_note(txn, rc);
 }
