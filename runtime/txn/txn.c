@@ -39,6 +39,7 @@
 
 /* Frees a handle that has ended (txn_end). */
 static void txn_destroy(pb_txn *txn) {
+  pb__tcoll_pool_free(txn->pool);
   pb__snap_free(&txn->snap);
   pb_buf_free(&txn->scratch);
   free(txn);
@@ -48,7 +49,7 @@ static void txn_destroy(pb_txn *txn) {
  * handle as its database's spare when there is none (the next begin takes
  * it: no allocation, and the arrays it grew are kept). */
 static void txn_free(pb_txn *txn) {
-  pb__tcoll_free_all(txn->all);
+  pb__tcoll_free_all(txn->all, &txn->pool);
   txn->all = txn->names = NULL;
   pb__snap_end(&txn->snap); /* its views die: holds, copies, then the pin */
   pb__batch_free(&txn->batch);
@@ -105,7 +106,7 @@ int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
   txn->flags = flags;
   txn->failed = PB_OK;
   txn->env = (pb__tcoll_env){&txn->snap.src, &txn->sink,
-                             (flags & PB_RDONLY) != 0};
+                             (flags & PB_RDONLY) != 0, &txn->pool};
   /* A read-only transaction writes no atom, so it needs no batch id (and
    * no getrandom call); its batch stays empty with id 0, which no stored
    * atom has. */

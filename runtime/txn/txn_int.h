@@ -22,7 +22,9 @@ struct pb_txn {
   pb__sink sink;           /* appends to batch */
   pb__tcoll_env env;       /* what the collections see of this txn */
   pb__tcoll *all;          /* every collection handle, freed at the end */
-  pb__tcoll *names;        /* the database root: name -> value */
+  pb__tcoll *names;        /* the database root: name -> value; opened on
+                              first use */
+  pb__tcoll *pool;         /* ended tcolls, reused (tcoll.h) */
   pb_buf scratch;          /* reused to encode one atom */
   pb_arena *arena;         /* arrays of private _loads; NULL until used */
   int failed;              /* the latched error of a failed write, or PB_OK
