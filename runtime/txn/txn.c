@@ -12,10 +12,19 @@
  * held as a logged collection (txn/tcoll.h), like every collection the
  * transaction opens.
  *
- * Memory handed out as views (copies of own atoms, the arena that
- * generated `_load` functions decode arrays into when they decode
- * privately: pb_txn_arena, and the cached objects it holds: txn_cache.c)
- * lives until the transaction ends.
+ * What it reads, it reads through its snapshot (txn/snapshot.h): the pin,
+ * the roots, the own batch, the caches and the cached objects it was
+ * given.  Memory handed out as views (copies of own atoms and cached
+ * objects: the snapshot's; the arena that generated `_load` functions
+ * decode arrays into when they decode privately: pb_txn_arena) lives
+ * until the transaction ends.
+ *
+ * A cheap begin: the database handle keeps one ended transaction handle
+ * (db->spare) for the next begin, with the arrays it grew and up to
+ * PB__TCOLL_POOL_MAX collection handle shells, and the snapshot finds
+ * the database root in db's memo when the space root was seen before;
+ * the database root handle (txn->names) is opened on first use.  So a
+ * read transaction that begins and ends allocates nothing once warm.
  *
  * When another commit to the SAME database landed since the snapshot,
  * commit rebases: it replays this transaction's logged changes onto the
