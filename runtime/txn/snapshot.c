@@ -9,6 +9,10 @@
 
 #include "txn/space.h"
 
+/* The most handles whose array a snapshot keeps for its next begin (a
+ * transaction that read more does not keep its array alive). */
+#define HOLDS_KEEP_MAX 4096u
+
 void pb__snap_init(pb__snap *s, pb_space *sp, const pb__batch_builder *own) {
   memset(s, 0, sizeof *s);
   s->st = sp->st;
@@ -101,6 +105,7 @@ void pb__snap_end(pb__snap *s) {
   /* Handles and copies first: views die before the pin that kept the
    * storage under them. */
   pb__cache_holds_release(&s->holds);
+  if (s->holds.cap > HOLDS_KEEP_MAX) pb__cache_holds_free(&s->holds);
   while (s->copies) {
     pb__own_copy *c = s->copies;
     s->copies = c->next;

@@ -63,6 +63,9 @@ static pb_atom_ptr handle_base(const pb__tcoll *t) {
 
 /* --- lifecycle --- */
 
+/* The largest array (ops, kids) a pooled tcoll keeps. */
+#define POOL_KEEP_MAX 64u
+
 /* A tcoll from the pool (its arrays and name buffer kept, the rest
  * zeroed), or a new one. */
 static pb__tcoll *tcoll_new(const pb__tcoll_env *env) {
@@ -129,6 +132,18 @@ void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
     for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
     if (pool && pooled < PB__TCOLL_POOL_MAX) {
       t->n_ops = t->n_kids = 0;
+      /* A pooled shell keeps small arrays only: a big log is not kept
+       * alive by the handle that reuses it. */
+      if (t->cap_ops > POOL_KEEP_MAX) {
+        free(t->ops);
+        t->ops = NULL;
+        t->cap_ops = 0;
+      }
+      if (t->cap_kids > POOL_KEEP_MAX) {
+        free(t->kids);
+        t->kids = NULL;
+        t->cap_kids = 0;
+      }
       t->next_all = *pool;
       *pool = t;
       pooled++;

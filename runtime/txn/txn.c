@@ -46,6 +46,9 @@
  * (each pass means another commit to this database landed meanwhile). */
 #define MAX_REBASES 1000
 
+/* The largest scratch buffer a reused handle keeps. */
+#define SCRATCH_KEEP_MAX (64u << 10)
+
 /* Frees a handle that has ended (txn_end). */
 static void txn_destroy(pb_txn *txn) {
   pb__tcoll_pool_free(txn->pool);
@@ -64,6 +67,7 @@ static void txn_free(pb_txn *txn) {
   pb__batch_free(&txn->batch);
   pb_arena_destroy(txn->arena);
   txn->arena = NULL;
+  if (txn->scratch.cap > SCRATCH_KEEP_MAX) pb_buf_free(&txn->scratch);
   pb_db *db = txn->db;
   pb_txn *none = NULL;
   if (!atomic_compare_exchange_strong_explicit(&db->spare, &none, txn,
