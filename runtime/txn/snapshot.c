@@ -45,18 +45,22 @@ int pb__snap_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
 
 /* --- the memo: a database root per space root --- */
 
+/* A sequence lock without fences (ThreadSanitizer does not model them):
+ * the writer makes seq odd, stores the fields with release (so a reader
+ * that sees a new field also sees seq odd or newer), then makes seq even
+ * again with release; a reader loads seq, the fields with acquire (so its
+ * second load of seq cannot come before them), then seq again, and uses
+ * the fields only when both loads saw the same even value. */
 static bool memo_get(pb__root_memo *m, pb_atom_ptr root, pb_atom_ptr *db) {
   uint_fast64_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
-  if (s1 & 1) return false; /* a writer is storing */
+  if (s1 == 0 || (s1 & 1)) return false; /* empty, or a writer is storing */
   uint64_t r[3], d[3];
   for (int i = 0; i < 3; i++) {
-    r[i] = atomic_load_explicit(&m->root[i], memory_order_relaxed);
-    d[i] = atomic_load_explicit(&m->db_root[i], memory_order_relaxed);
+    r[i] = atomic_load_explicit(&m->root[i], memory_order_acquire);
+    d[i] = atomic_load_explicit(&m->db_root[i], memory_order_acquire);
   }
-  atomic_thread_fence(memory_order_acquire);
   if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1) return false;
-  if (s1 == 0 || r[0] != root.batch_hi || r[1] != root.batch_lo ||
-      r[2] != root.offset)
+  if (r[0] != root.batch_hi || r[1] != root.batch_lo || r[2] != root.offset)
     return false;
   *db = (pb_atom_ptr){d[0], d[1], d[2]};
   return true;
@@ -69,12 +73,11 @@ static void memo_put(pb__root_memo *m, pb_atom_ptr root, pb_atom_ptr db) {
                      &m->seq, &s, s + 1, memory_order_relaxed,
                      memory_order_relaxed))
     return;
-  atomic_thread_fence(memory_order_release);
   const uint64_t r[3] = {root.batch_hi, root.batch_lo, root.offset};
   const uint64_t d[3] = {db.batch_hi, db.batch_lo, db.offset};
   for (int i = 0; i < 3; i++) {
-    atomic_store_explicit(&m->root[i], r[i], memory_order_relaxed);
-    atomic_store_explicit(&m->db_root[i], d[i], memory_order_relaxed);
+    atomic_store_explicit(&m->root[i], r[i], memory_order_release);
+    atomic_store_explicit(&m->db_root[i], d[i], memory_order_release);
   }
   atomic_store_explicit(&m->seq, s + 2, memory_order_release);
 }
