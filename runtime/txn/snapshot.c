@@ -82,6 +82,85 @@ static void memo_put(pb__root_memo *m, pb_atom_ptr root, pb_atom_ptr db) {
   atomic_store_explicit(&m->seq, s + 2, memory_order_release);
 }
 
+/* --- the collection memo: a named collection's root per database root ---
+ * The same sequence lock, one per slot. */
+
+static pb__coll_memo *coll_slot(pb_db *db, pb_str key) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < key.len; i++)
+    h = (h ^ (uint8_t)key.ptr[i]) * 16777619u;
+  return &db->colls[h % PB__COLL_MEMO_SLOTS];
+}
+
+/* The key's bytes as the memo's words (zero-padded). */
+static void key_words(pb_str key, uint64_t w[PB__COLL_MEMO_KEY / 8]) {
+  memset(w, 0, PB__COLL_MEMO_KEY);
+  memcpy(w, key.ptr, key.len);
+}
+
+bool pb__coll_memo_get(pb_db *db, pb_atom_ptr db_root, pb_str key,
+                       pb_value *v) {
+  if (key.len > PB__COLL_MEMO_KEY) return false;
+  pb__coll_memo *m = coll_slot(db, key);
+  uint_fast64_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
+  if (s1 == 0 || (s1 & 1)) return false;
+  uint64_t d[3], r[3], kw[PB__COLL_MEMO_KEY / 8], want[PB__COLL_MEMO_KEY / 8];
+  for (int i = 0; i < 3; i++) {
+    d[i] = atomic_load_explicit(&m->db_root[i], memory_order_acquire);
+    r[i] = atomic_load_explicit(&m->ref[i], memory_order_acquire);
+  }
+  uint64_t kl = atomic_load_explicit(&m->kind_len, memory_order_acquire);
+  for (unsigned i = 0; i < PB__COLL_MEMO_KEY / 8; i++)
+    kw[i] = atomic_load_explicit(&m->key[i], memory_order_acquire);
+  if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1) return false;
+  key_words(key, want);
+  if (d[0] != db_root.batch_hi || d[1] != db_root.batch_lo ||
+      d[2] != db_root.offset || (kl & 0xffffffffu) != key.len ||
+      memcmp(kw, want, sizeof kw) != 0)
+    return false;
+  *v = (pb_value){.kind = (pb_value_kind)(kl >> 32),
+                  .as.ref = {r[0], r[1], r[2]}};
+  assert(pb_value_is_collection(v->kind));
+  return true;
+}
+
+void pb__coll_memo_put(pb_db *db, pb_atom_ptr db_root, pb_str key,
+                       const pb_value *v) {
+  if (key.len > PB__COLL_MEMO_KEY || !pb_value_is_collection(v->kind))
+    return;
+  pb__coll_memo *m = coll_slot(db, key);
+  uint_fast64_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+  if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                     &m->seq, &s, s + 1, memory_order_relaxed,
+                     memory_order_relaxed))
+    return;
+  const uint64_t d[3] = {db_root.batch_hi, db_root.batch_lo, db_root.offset};
+  const uint64_t r[3] = {v->as.ref.batch_hi, v->as.ref.batch_lo,
+                         v->as.ref.offset};
+  uint64_t kw[PB__COLL_MEMO_KEY / 8];
+  key_words(key, kw);
+  for (int i = 0; i < 3; i++) {
+    atomic_store_explicit(&m->db_root[i], d[i], memory_order_release);
+    atomic_store_explicit(&m->ref[i], r[i], memory_order_release);
+  }
+  atomic_store_explicit(&m->kind_len,
+                        (uint64_t)v->kind << 32 | (uint64_t)key.len,
+                        memory_order_release);
+  for (unsigned i = 0; i < PB__COLL_MEMO_KEY / 8; i++)
+    atomic_store_explicit(&m->key[i], kw[i], memory_order_release);
+  atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+}
+
+bool pb__snap_find_coll(pb__snap *s, pb_atom_ptr dict_root, pb_str key,
+                        pb_value *v) {
+  const pb__src plain = {pb__snap_read, s, NULL}; /* not cached */
+  pb__dict *d = NULL;
+  int rc = pb__dict_open(&plain, dict_root, &d);
+  if (rc == PB_OK) rc = pb__dict_get(d, key, v);
+  pb__dict_free(d);
+  return rc == PB_OK && pb_value_is_collection(v->kind);
+}
+
 int pb__snap_begin(pb__snap *s, pb_db *db, bool on_pending) {
   assert(!s->pinned && s->holds.n == 0 && !s->copies);
   pb_storage *st = s->st;

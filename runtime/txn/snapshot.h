@@ -7,7 +7,8 @@
  *     of that root stays readable (and mapped) until the snapshot ends;
  *   - the ROOT (the space root and its LSN) and this database's root in
  *     it, resolved once per published root for each database handle (the
- *     memo below), not once per transaction;
+ *     memo below), not once per transaction; so are the roots of the
+ *     named collections a read transaction opens (pb__coll_memo);
  *   - the transaction's own BATCH (a view of it: the transaction owns the
  *     builder), read first, and the stable copies of own atoms handed out
  *     as views (the batch buffer moves as it grows);
@@ -45,6 +46,7 @@
 
 #include "atom/batch.h"
 #include "cache/atomcache.h"
+#include "collections/dict.h"
 #include "storage/storage.h"
 
 typedef struct pb_space pb_space;
@@ -70,6 +72,34 @@ typedef struct pb__root_memo {
   atomic_uint_fast64_t root[3];    /* space root: batch_hi, batch_lo, offset */
   atomic_uint_fast64_t db_root[3]; /* the database root found in it */
 } pb__root_memo;
+
+/**
+ * A collection root of one database root, remembered the same way (a
+ * sequence lock of atomics), so that a read transaction opening a named
+ * collection on a database root already seen does not look the name up:
+ * the value at key `key` (a collection: kind and root) of the database
+ * root `db_root`.  A database handle has PB__COLL_MEMO_SLOTS of them,
+ * chosen by a hash of the name; names longer than PB__COLL_MEMO_KEY bytes
+ * are not remembered.
+ */
+#define PB__COLL_MEMO_SLOTS 4u
+#define PB__COLL_MEMO_KEY 48u
+typedef struct pb__coll_memo {
+  atomic_uint_fast64_t seq;
+  atomic_uint_fast64_t db_root[3];
+  atomic_uint_fast64_t kind_len; /* kind << 32 | name length */
+  atomic_uint_fast64_t key[PB__COLL_MEMO_KEY / 8];
+  atomic_uint_fast64_t ref[3];
+} pb__coll_memo;
+
+/** The collection at `key` of database root `db_root`, from db's memo:
+ * true and *v set (a collection value) when remembered. */
+bool pb__coll_memo_get(pb_db *db, pb_atom_ptr db_root, pb_str key,
+                       pb_value *v);
+/** Remembers that database root `db_root` holds collection *v at `key`
+ * (best effort: a slot being written by another thread is skipped). */
+void pb__coll_memo_put(pb_db *db, pb_atom_ptr db_root, pb_str key,
+                       const pb_value *v);
 
 typedef struct pb__snap {
   pb_storage *st;                /* the space's storage */
@@ -104,6 +134,15 @@ void pb__snap_end(pb__snap *s);
 
 /** Ends, and frees the arrays kept for reuse. */
 void pb__snap_free(pb__snap *s);
+
+/**
+ * Looks `key` up in the Dictionary at `dict_root` without the caches
+ * (once per root: no later transaction asks for these nodes): true and *v
+ * set when it holds a collection; false for anything else, and on any
+ * error, which the caller's own lookup then meets again.
+ */
+bool pb__snap_find_coll(pb__snap *s, pb_atom_ptr dict_root, pb_str key,
+                        pb_value *v);
 
 /**
  * The snapshot's read (src.read): the own batch, else the storage

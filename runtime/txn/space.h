@@ -46,6 +46,8 @@ struct pb_db {
   size_t n_epochs, cap_epochs;
   pb__root_memo memo;        /* its root in the latest space root seen
                                 (txn/snapshot.h) */
+  pb__coll_memo colls[PB__COLL_MEMO_SLOTS]; /* named collections' roots
+                                in the latest database roots seen */
   _Atomic(pb_txn *) spare;   /* an ended transaction handle, reused by the
                                 next begin (txn.c), or NULL */
 };

@@ -331,6 +331,12 @@ int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v) {
 
 int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                      bool create, pb__tcoll **all, pb__tcoll **out) {
+  return pb__tcoll_nested_known(parent, key, kind, create, NULL, all, out);
+}
+
+int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                           bool create, const pb_value *known,
+                           pb__tcoll **all, pb__tcoll **out) {
   if (parent->kind != PB_VALUE_DICT || !pb_value_is_collection(kind))
     return PB_EINVAL;
   int rc = pb__tcoll_check(parent);
@@ -343,7 +349,8 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   }
   pb_value v;
   bool created = false;
-  rc = pb__dict_get(parent->c.d, key, &v);
+  if (known) v = *known;
+  else rc = pb__dict_get(parent->c.d, key, &v);
   if (rc == PB_ENOTFOUND && create) {
     if (parent->env->read_only) return PB_ERDONLY;
     if (!pb__value_valid(&(pb_value){.kind = PB_VALUE_STRING, .as.s = key}))

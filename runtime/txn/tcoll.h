@@ -157,6 +157,11 @@ void pb__tcoll_pool_free(pb__tcoll *pool);
  */
 int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                      bool create, pb__tcoll **all, pb__tcoll **out);
+/** pb__tcoll_nested, when the caller knows what the parent's Dictionary
+ * holds at `key` (*known; NULL: look it up).  Errors: pb__tcoll_nested's. */
+int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                           bool create, const pb_value *known,
+                           pb__tcoll **all, pb__tcoll **out);
 
 /**
  * Looks `key` up in Dictionary `t`, as the transaction sees it: the entry
@@ -206,5 +211,15 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
  * use), and its list of handles (txn.c; for the public collection
  * functions of coll_api.c and the catalog).  Errors: PB_ENOMEM. */
 int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names);
+
+/**
+ * Opens the named collection `key` of the transaction's database root (as
+ * pb__tcoll_nested on the database root handle).  A read-only transaction
+ * takes its root from the database handle's memo when this database root
+ * was seen before (txn/snapshot.h), and remembers it otherwise.  Errors:
+ * pb__tcoll_nested's.
+ */
+int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
+                      bool create, pb__tcoll **out);
 
 #endif /* PB_TXN_TCOLL_H */

@@ -217,6 +217,26 @@ int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names) {
   return names_of(txn, names);
 }
 
+int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
+                      bool create, pb__tcoll **out) {
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  if (rc != PB_OK) return rc;
+  /* A reader's database root never changes: what it holds at key is a
+   * function of (db_root, key), which the database handle remembers. */
+  bool ro = (txn->flags & PB_RDONLY) != 0;
+  pb_value known;
+  bool have = ro && pb__coll_memo_get(txn->db, txn->db_root, key, &known);
+  if (ro && !have) {
+    /* Once per database root and name: read privately, then
+     * remembered, so the database root's nodes are not cached for it. */
+    have = pb__snap_find_coll(&txn->snap, txn->db_root, key, &known);
+    if (have) pb__coll_memo_put(txn->db, txn->db_root, key, &known);
+  }
+  return pb__tcoll_nested_known(names, key, kind, create,
+                                have ? &known : NULL, &txn->all, out);
+}
+
 /* --- named values --- */
 
 int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
