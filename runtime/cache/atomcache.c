@@ -26,11 +26,38 @@ void pb__obj_free(pb__obj *o) {
   free(atom);
 }
 
+int pb__cache_holds_add(pb__cache_holds *holds, pb__cache_handle *h) {
+  if (holds->n == holds->cap) {
+    size_t cap = holds->cap ? holds->cap * 2 : 16;
+    pb__cache_handle **a = realloc(holds->h, cap * sizeof *a);
+    if (!a) {
+      pb__cache_release(h);
+      return PB_ENOMEM;
+    }
+    holds->h = a;
+    holds->cap = cap;
+  }
+  holds->h[holds->n++] = h;
+  return PB_OK;
+}
+
+void pb__cache_holds_release(pb__cache_holds *holds) {
+  for (size_t i = 0; i < holds->n; i++) pb__cache_release(holds->h[i]);
+  holds->n = 0;
+}
+
+void pb__cache_holds_free(pb__cache_holds *holds) {
+  pb__cache_holds_release(holds);
+  free(holds->h);
+  holds->h = NULL;
+  holds->cap = 0;
+}
+
 bool pb__obj_cacheable(const pb__src *src, pb_atom_ptr ptr) {
   const pb__src_caches *c = src->caches;
-  if (!c || !c->objects || !c->hold || pb_atom_ptr_is_null(ptr))
+  if (!c || !c->objects || !c->holds || pb_atom_ptr_is_null(ptr))
     return false;
-  return !c->cacheable || c->cacheable(src->arg, ptr);
+  return ptr.batch_hi != c->own_hi || ptr.batch_lo != c->own_lo;
 }
 
 /* Puts a copy of `atom` into the bytes cache, best effort. */
@@ -131,8 +158,8 @@ int pb__obj_load(const pb__src *src, pb_atom_ptr ptr, uint64_t epoch,
     if (rc == PB_OK) {
       const pb__obj *o = pb__cache_value(h);
       if (o->cls == cls && o->fingerprint == fingerprint) {
-        rc = c->hold(src->arg, h);
-        if (rc != PB_OK) return rc; /* hold released h */
+        rc = pb__cache_holds_add(c->holds, h);
+        if (rc != PB_OK) return rc; /* released h */
         *out = o;
         return PB_OK;
       }

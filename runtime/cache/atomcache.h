@@ -20,8 +20,10 @@
  * Views onto storage (mmap) are only ever handed out by src->read, under
  * the reader's storage pin, exactly as without a cache.  A caller of
  * pb__obj_load gets an object that lives as long as the source's views:
- * the source HOLDS the cache handle (src->caches->hold; a transaction
- * releases its handles when it ends).
+ * the handle goes into the source's holds (src->caches->holds, a plain
+ * container the reader owns; a transaction's snapshot releases them when
+ * it ends).  The cache calls nothing of the reader but src->read, the
+ * source's own read of its batch and pinned storage, below it.
  *
  * Cached objects are SHARED between transactions and threads, so they are
  * immutable once built: a collection copies what it will change (a node's
@@ -36,7 +38,7 @@
  *
  * Atoms that may change under the same pointer are never cached: those of
  * a transaction's own batch before it is published (a rebase rewrites
- * them).  src->caches->cacheable says which.
+ * them): src->caches->own_hi/own_lo name that batch.
  *
  * Write-through (pb__atomcache_write_through) puts what a commit wrote
  * into both caches AFTER publication, best effort: every failure is
@@ -49,20 +51,42 @@
 #define PB_CACHE_ATOMCACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cache/cache.h"
 
-/** The caches a source reads through, and how it keeps what it hands out.
- * Any field may be NULL/absent: no bytes cache, no object cache. */
+/** What a reader keeps of the caches: the handles of the cached objects
+ * whose views it was given, released all at once when its views die
+ * (pb__cache_holds_release).  A plain container owned by the reader (a
+ * transaction's snapshot, txn/snapshot.h): the cache appends to it and
+ * never calls back.  The array is kept across releases, so a reader that
+ * is reused allocates it once. */
+typedef struct pb__cache_holds {
+  pb__cache_handle **h;
+  size_t n, cap;
+} pb__cache_holds;
+
+/** Appends `h` to `holds`, taking it over (on failure it releases h).
+ * Errors: PB_ENOMEM. */
+int pb__cache_holds_add(pb__cache_holds *holds, pb__cache_handle *h);
+/** Releases every handle in `holds`, keeping the array. */
+void pb__cache_holds_release(pb__cache_holds *holds);
+/** Releases every handle and frees the array. */
+void pb__cache_holds_free(pb__cache_holds *holds);
+
+/** The caches a source reads through, and where it keeps what it is
+ * handed out: plain data, no callbacks (the caches never call the reader
+ * above them).  Any cache may be NULL (off); `holds` NULL turns the object
+ * cache off for this source. */
 typedef struct pb__src_caches {
-  pb__cache *bytes;   /* AtomBytesCache: atom copies, key (ptr, 0) */
-  pb__cache *objects; /* AtomObjectCache: objects, key (ptr, epoch) */
-  /* Keeps `h` until the source's views die, taking it over (on failure
-   * it releases h itself).  Errors: PB_ENOMEM. */
-  int (*hold)(void *arg, pb__cache_handle *h);
-  /* False for an atom that may still change under the same pointer. */
-  bool (*cacheable)(void *arg, pb_atom_ptr ptr);
+  pb__cache *bytes;        /* AtomBytesCache: atom copies, key (ptr, 0) */
+  pb__cache *objects;      /* AtomObjectCache: objects, key (ptr, epoch) */
+  pb__cache_holds *holds;  /* the reader's: handles it keeps */
+  /* A batch whose atoms may still change under the same pointer (the
+   * reader's own unpublished batch; ids 0, 0: none, since no stored atom
+   * has batch id 0), so they are never cached. */
+  uint64_t own_hi, own_lo;
 } pb__src_caches;
 
 /** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole

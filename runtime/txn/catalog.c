@@ -103,8 +103,9 @@ static void cache_add(pb_db *db, uint64_t fp, uint64_t epoch, uint32_t id) {
 
 /* The catalog of txn; PB_ENOTFOUND when there is none and !create. */
 static int cat_open(pb_txn *txn, bool create, pb__tcoll **cat) {
-  pb__tcoll **all;
-  pb__tcoll *names = pb__txn_names(txn, &all);
+  pb__tcoll **all, *names;
+  int rc = pb__txn_names(txn, &all, &names);
+  if (rc != PB_OK) return rc;
   return pb__tcoll_nested(names, catalog_name, PB_VALUE_HASHDICT, create,
                           all, cat);
 }

@@ -52,10 +52,7 @@ static int open_root(pb_txn *txn, const char *name, pb_value_kind kind,
   if (rc != PB_OK) return rc;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  pb__tcoll **all;
-  pb__tcoll *names = pb__txn_names(txn, &all);
-  rc = pb__tcoll_nested(names, key, kind, (flags & PB_CREATE) != 0, all,
-                        out);
+  rc = pb__txn_open_root(txn, key, kind, (flags & PB_CREATE) != 0, out);
   /* Only an opening that may create is a write. */
   return (flags & PB_CREATE) ? note_open(txn, rc) : rc;
 }

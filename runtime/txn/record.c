@@ -183,7 +183,7 @@ static int load_cached(pb_txn *txn, const pb_record_type *type,
   rec_ctx c = {decode, rec_size, type->fingerprint, type_id};
   const pb__obj *o;
   pb__obj *owned;
-  rc = pb__obj_load(&txn->src, ptr, epoch, &rec_class, &c, type->fingerprint,
+  rc = pb__obj_load(&txn->snap.src, ptr, epoch, &rec_class, &c, type->fingerprint,
                     &o, &owned);
   if (rc != PB_OK) return rc;
   if (owned) { /* another record cached under this key: not ours to keep */
@@ -203,7 +203,7 @@ int pb_txn_load_decoded(pb_txn *txn, const pb_record_type *type,
   if (!txn || !type || !decode || !rec || rec_size == 0 ||
       rec_size > SIZE_MAX / 2)
     return PB_EINVAL;
-  if (pb__obj_cacheable(&txn->src, ptr)) {
+  if (pb__obj_cacheable(&txn->snap.src, ptr)) {
     int rc = load_cached(txn, type, ptr, rec_size, decode, rec);
     if (rc == PB_OK || rc == PB_ENOMEM) return rc;
   }

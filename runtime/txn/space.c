@@ -302,6 +302,7 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   }
   memcpy(copy, n.ptr, n.len + 1);
   db->sp = sp;
+  atomic_init(&db->spare, NULL);
   db->name.ptr = copy;
   db->name.len = n.len;
   *out = db;
@@ -310,6 +311,7 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
 
 int pb_db_close(pb_db *db) {
   if (!db) return PB_OK;
+  pb__txn_drop_spare(db);
   pthread_mutex_destroy(&db->cat_mu);
   free(db->epochs);
   free((char *)db->name.ptr);

@@ -18,6 +18,7 @@
 #include "cache/cache.h"
 #include "collections/dict.h"
 #include "storage/storage.h"
+#include "txn/snapshot.h"
 
 struct pb_space {
   pb_storage *st;            /* owned; closed with the space */
@@ -43,7 +44,16 @@ struct pb_db {
   pthread_mutex_t cat_mu;    /* guards the epoch cache below */
   pb__epoch_entry *epochs;   /* fingerprints known to this handle */
   size_t n_epochs, cap_epochs;
+  pb__root_memo memo;        /* its root in the latest space root seen
+                                (txn/snapshot.h) */
+  pb__coll_memo colls[PB__COLL_MEMO_SLOTS]; /* named collections' roots
+                                in the latest database roots seen */
+  _Atomic(pb_txn *) spare;   /* an ended transaction handle, reused by the
+                                next begin (txn.c), or NULL */
 };
+
+/** Frees db's spare transaction handle (pb_db_close). */
+void pb__txn_drop_spare(pb_db *db);
 
 /**
  * Finds database `name` in the space root `space_root`, read through `src`

@@ -63,9 +63,36 @@ static pb_atom_ptr handle_base(const pb__tcoll *t) {
 
 /* --- lifecycle --- */
 
+/* The largest array (ops, kids) a pooled tcoll keeps. */
+#define POOL_KEEP_MAX 64u
+
+/* A tcoll from the pool (its arrays and name buffer kept, the rest
+ * zeroed), or a new one. */
+static pb__tcoll *tcoll_new(const pb__tcoll_env *env) {
+  pb__tcoll *t = env->pool ? *env->pool : NULL;
+  if (!t) return calloc(1, sizeof *t);
+  *env->pool = t->next_all;
+  pb__tcoll keep = *t;
+  memset(t, 0, sizeof *t);
+  t->ops = keep.ops;
+  t->cap_ops = keep.cap_ops;
+  t->kids = keep.kids;
+  t->cap_kids = keep.cap_kids;
+  t->name_buf = keep.name_buf;
+  t->name_cap = keep.name_cap;
+  return t;
+}
+
+static void tcoll_destroy(pb__tcoll *t) {
+  free(t->ops);
+  free(t->kids);
+  free(t->name_buf);
+  free(t);
+}
+
 int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
                    pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out) {
-  pb__tcoll *t = calloc(1, sizeof *t);
+  pb__tcoll *t = tcoll_new(env);
   if (!t) return PB_ENOMEM;
   t->kind = kind;
   t->env = env;
@@ -73,7 +100,8 @@ int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
   handle h;
   int rc = handle_open(env, kind, root, &h);
   if (rc != PB_OK) {
-    free(t);
+    t->next_all = NULL;
+    pb__tcoll_free_all(t, env->pool);
     return rc;
   }
   t->c.d = NULL;
@@ -89,18 +117,47 @@ static void op_free(pb__op *op) {
   free(op->val_owned);
 }
 
-void pb__tcoll_free_all(pb__tcoll *all) {
+void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
+  size_t pooled = 0;
+  if (pool)
+    for (pb__tcoll *p = *pool; p && pooled < PB__TCOLL_POOL_MAX;
+         p = p->next_all)
+      pooled++;
   while (all) {
     pb__tcoll *t = all;
     all = t->next_all;
     handle h;
     memcpy(&h, &t->c, sizeof h);
-    handle_free(t->kind, h);
+    if (h.d) handle_free(t->kind, h);
     for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
-    free(t->ops);
-    free(t->kids);
-    free((char *)t->name.ptr);
-    free(t);
+    if (pool && pooled < PB__TCOLL_POOL_MAX) {
+      t->n_ops = t->n_kids = 0;
+      /* A pooled shell keeps small arrays only: a big log is not kept
+       * alive by the handle that reuses it. */
+      if (t->cap_ops > POOL_KEEP_MAX) {
+        free(t->ops);
+        t->ops = NULL;
+        t->cap_ops = 0;
+      }
+      if (t->cap_kids > POOL_KEEP_MAX) {
+        free(t->kids);
+        t->kids = NULL;
+        t->cap_kids = 0;
+      }
+      t->next_all = *pool;
+      *pool = t;
+      pooled++;
+    } else {
+      tcoll_destroy(t);
+    }
+  }
+}
+
+void pb__tcoll_pool_free(pb__tcoll *pool) {
+  while (pool) {
+    pb__tcoll *t = pool;
+    pool = t->next_all;
+    tcoll_destroy(t);
   }
 }
 
@@ -274,6 +331,12 @@ int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v) {
 
 int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                      bool create, pb__tcoll **all, pb__tcoll **out) {
+  return pb__tcoll_nested_known(parent, key, kind, create, NULL, all, out);
+}
+
+int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                           bool create, const pb_value *known,
+                           pb__tcoll **all, pb__tcoll **out) {
   if (parent->kind != PB_VALUE_DICT || !pb_value_is_collection(kind))
     return PB_EINVAL;
   int rc = pb__tcoll_check(parent);
@@ -286,7 +349,8 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   }
   pb_value v;
   bool created = false;
-  rc = pb__dict_get(parent->c.d, key, &v);
+  if (known) v = *known;
+  else rc = pb__dict_get(parent->c.d, key, &v);
   if (rc == PB_ENOTFOUND && create) {
     if (parent->env->read_only) return PB_ERDONLY;
     if (!pb__value_valid(&(pb_value){.kind = PB_VALUE_STRING, .as.s = key}))
@@ -312,15 +376,22 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
     if (rc == PB_OK) rc = op_prepare(&op, PB__OP_NESTED, &k, NULL);
     if (rc != PB_OK) return rc;
   }
-  char *name = malloc(key.len + 1);
   pb__tcoll *child = NULL;
-  rc = name ? pb__tcoll_open(parent->env, kind, v.as.ref, all, &child)
-            : PB_ENOMEM;
+  rc = pb__tcoll_open(parent->env, kind, v.as.ref, all, &child);
+  if (rc == PB_OK && child->name_cap < key.len + 1) {
+    char *buf = realloc(child->name_buf, key.len + 1);
+    if (buf) {
+      child->name_buf = buf;
+      child->name_cap = key.len + 1;
+    } else {
+      rc = PB_ENOMEM;
+      detach(child); /* on the list: freed with the rest */
+    }
+  }
   if (rc == PB_OK) {
-    memcpy(name, key.ptr, key.len);
-    name[key.len] = '\0';
-    child->name = (pb_str){name, key.len};
-    name = NULL; /* the child's now */
+    memcpy(child->name_buf, key.ptr, key.len);
+    child->name_buf[key.len] = '\0';
+    child->name = (pb_str){child->name_buf, key.len};
     /* A created collection is in its parent at once, as an empty one
      * (not logged: the NESTED op stands for it, and the entry gets the
      * child's real root whenever it is read or flushed). */
@@ -328,7 +399,6 @@ int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
     if (rc != PB_OK) detach(child); /* on the list: freed with the rest */
   }
   if (rc != PB_OK) {
-    free(name);
     if (logged) op_free(&op);
     return rc;
   }

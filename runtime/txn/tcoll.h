@@ -86,7 +86,11 @@ typedef struct pb__tcoll_env {
   const pb__sink *sink; /* appends atoms to the transaction's batch */
   bool read_only;       /* a read-only transaction: changes give
                            PB_ERDONLY */
+  pb__tcoll **pool;     /* ended tcolls kept for reuse, or NULL */
 } pb__tcoll_env;
+
+/** The most ended tcolls a pool keeps (each with its arrays). */
+#define PB__TCOLL_POOL_MAX 8u
 
 /** The kinds of logged operation. */
 typedef enum pb__op_kind {
@@ -119,7 +123,9 @@ struct pb__tcoll {
   pb__tcoll **kids;         /* open nested children (Dictionary only) */
   size_t n_kids, cap_kids;
   pb__tcoll *next_all;      /* the transaction's list of every tcoll */
-  pb_str name;              /* key in the parent (owned), for kids */
+  pb_str name;              /* key in the parent (in name_buf), for kids */
+  char *name_buf;           /* owned; kept when the tcoll is pooled */
+  size_t name_cap;
   bool changed;             /* any change logged (a List's only log) */
   bool created;             /* opened with create on a missing key */
   bool detached;            /* its key was overwritten in the parent, or
@@ -128,12 +134,18 @@ struct pb__tcoll {
 
 /**
  * Opens a tcoll of `kind` on `root`, linked into *all (the transaction's
- * list, freed by pb__tcoll_free_all).  Errors: PB_ENOMEM.
+ * list, freed by pb__tcoll_free_all), taken from env->pool when it has
+ * one.  Errors: PB_ENOMEM.
  */
 int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
                    pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out);
-/** Frees every tcoll of a transaction's list. */
-void pb__tcoll_free_all(pb__tcoll *all);
+/** Ends every tcoll of a transaction's list: frees their collection
+ * handles and logs, and keeps up to PB__TCOLL_POOL_MAX of them (with the
+ * arrays they grew) in *pool for the next pb__tcoll_open of an env with
+ * that pool; frees the rest (all of them when pool is NULL). */
+void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool);
+/** Frees a pool's tcolls. */
+void pb__tcoll_pool_free(pb__tcoll *pool);
 
 /**
  * The nested collection at Dictionary key `key` of `parent`, opened once
@@ -145,6 +157,11 @@ void pb__tcoll_free_all(pb__tcoll *all);
  */
 int pb__tcoll_nested(pb__tcoll *parent, pb_str key, pb_value_kind kind,
                      bool create, pb__tcoll **all, pb__tcoll **out);
+/** pb__tcoll_nested, when the caller knows what the parent's Dictionary
+ * holds at `key` (*known; NULL: look it up).  Errors: pb__tcoll_nested's. */
+int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
+                           bool create, const pb_value *known,
+                           pb__tcoll **all, pb__tcoll **out);
 
 /**
  * Looks `key` up in Dictionary `t`, as the transaction sees it: the entry
@@ -190,8 +207,19 @@ int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root);
  */
 int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
 
-/** The database root handle of a transaction, and its list of handles
- * (txn.c; for the public collection functions of collections_api.c). */
-pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all);
+/** The database root handle of a transaction (*names, opened on first
+ * use), and its list of handles (txn.c; for the public collection
+ * functions of coll_api.c and the catalog).  Errors: PB_ENOMEM. */
+int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names);
+
+/**
+ * Opens the named collection `key` of the transaction's database root (as
+ * pb__tcoll_nested on the database root handle).  A read-only transaction
+ * takes its root from the database handle's memo when this database root
+ * was seen before (txn/snapshot.h), and remembers it otherwise.  Errors:
+ * pb__tcoll_nested's.
+ */
+int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
+                      bool create, pb__tcoll **out);
 
 #endif /* PB_TXN_TCOLL_H */

@@ -12,10 +12,19 @@
  * held as a logged collection (txn/tcoll.h), like every collection the
  * transaction opens.
  *
- * Memory handed out as views (copies of own atoms, the arena that
- * generated `_load` functions decode arrays into when they decode
- * privately: pb_txn_arena, and the cached objects it holds: txn_cache.c)
- * lives until the transaction ends.
+ * What it reads, it reads through its snapshot (txn/snapshot.h): the pin,
+ * the roots, the own batch, the caches and the cached objects it was
+ * given.  Memory handed out as views (copies of own atoms and cached
+ * objects: the snapshot's; the arena that generated `_load` functions
+ * decode arrays into when they decode privately: pb_txn_arena) lives
+ * until the transaction ends.
+ *
+ * A cheap begin: the database handle keeps one ended transaction handle
+ * (db->spare) for the next begin, with the arrays it grew and up to
+ * PB__TCOLL_POOL_MAX collection handle shells, and the snapshot finds
+ * the database root in db's memo when the space root was seen before;
+ * the database root handle (txn->names) is opened on first use.  So a
+ * read transaction that begins and ends allocates nothing once warm.
  *
  * When another commit to the SAME database landed since the snapshot,
  * commit rebases: it replays this transaction's logged changes onto the
@@ -24,6 +33,7 @@
  * nothing.  Nothing can fail after the storage accepted the new root.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,40 +46,40 @@
  * (each pass means another commit to this database landed meanwhile). */
 #define MAX_REBASES 1000
 
-static void txn_free(pb_txn *txn) {
-  pb__tcoll_free_all(txn->all);
-  pb__txn_caches_release(txn);
-  pb__storage_unpin(txn->db->sp->st, txn->pin);
-  pb__batch_free(&txn->batch);
+/* The largest scratch buffer a reused handle keeps. */
+#define SCRATCH_KEEP_MAX (64u << 10)
+
+/* Frees a handle that has ended (txn_end). */
+static void txn_destroy(pb_txn *txn) {
+  pb__tcoll_pool_free(txn->pool);
+  pb__snap_free(&txn->snap);
   pb_buf_free(&txn->scratch);
-  pb_arena_destroy(txn->arena);
-  while (txn->copies) {
-    pb__own_copy *c = txn->copies;
-    txn->copies = c->next;
-    free(c);
-  }
   free(txn);
 }
 
-/* Reads an atom, from this transaction's own batch or from the storage
- * (published, or pending while a commit rebases). */
-int pb__txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
-  pb_txn *txn = arg;
-  if (ptr.batch_hi != txn->batch.id_hi || ptr.batch_lo != txn->batch.id_lo)
-    return txn->db->sp->src.read(txn->db->sp->src.arg, ptr, out);
-  pb_bytes v;
-  int rc = pb__batch_atom(txn->batch.buf.data, txn->batch.buf.len,
-                          ptr.offset, &v);
-  if (rc != PB_OK) return rc;
-  /* The batch buffer moves as it grows: hand out a stable copy. */
-  pb__own_copy *c = malloc(sizeof *c + v.len);
-  if (!c) return PB_ENOMEM;
-  memcpy(c->bytes, v.ptr, v.len);
-  c->next = txn->copies;
-  txn->copies = c;
-  out->ptr = c->bytes;
-  out->len = v.len;
-  return PB_OK;
+/* Ends a transaction: frees what it made, ends its snapshot, and keeps the
+ * handle as its database's spare when there is none (the next begin takes
+ * it: no allocation, and the arrays it grew are kept). */
+static void txn_free(pb_txn *txn) {
+  pb__tcoll_free_all(txn->all, &txn->pool);
+  txn->all = txn->names = NULL;
+  pb__snap_end(&txn->snap); /* its views die: holds, copies, then the pin */
+  pb__batch_free(&txn->batch);
+  pb_arena_destroy(txn->arena);
+  txn->arena = NULL;
+  if (txn->scratch.cap > SCRATCH_KEEP_MAX) pb_buf_free(&txn->scratch);
+  pb_db *db = txn->db;
+  pb_txn *none = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&db->spare, &none, txn,
+                                               memory_order_release,
+                                               memory_order_relaxed))
+    txn_destroy(txn);
+}
+
+void pb__txn_drop_spare(pb_db *db) {
+  pb_txn *txn = atomic_exchange_explicit(&db->spare, NULL,
+                                         memory_order_acquire);
+  if (txn) txn_destroy(txn);
 }
 
 static int txn_write(void *arg, const void *atom, size_t len,
@@ -82,43 +92,60 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   return pb__txn_begin_ex(db, flags, false, out);
 }
 
+/* A handle for db: its spare, or a new one. */
+static pb_txn *txn_handle(pb_db *db) {
+  pb_txn *txn = atomic_load_explicit(&db->spare, memory_order_relaxed);
+  if (txn)
+    txn = atomic_exchange_explicit(&db->spare, NULL, memory_order_acquire);
+  if (txn) return txn;
+  txn = calloc(1, sizeof *txn);
+  if (!txn) return NULL;
+  txn->db = db;
+  pb__snap_init(&txn->snap, db->sp, &txn->batch);
+  txn->sink = (pb__sink){txn_write, txn};
+  pb_buf_init(&txn->scratch);
+  return txn;
+}
+
 int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
                      pb_txn **out) {
   if (!db || !out || !pb__flags_ok(flags, PB_RDONLY)) return PB_EINVAL;
   assert(!(on_pending && (flags & PB_RDONLY))); /* readers see durable data */
   pb_storage *st = db->sp->st;
   if (!(flags & PB_RDONLY) && st->read_only) return PB_ERDONLY;
-  pb_txn *txn = calloc(1, sizeof *txn);
+  pb_txn *txn = txn_handle(db);
   if (!txn) return PB_ENOMEM;
-  txn->db = db;
+  assert(txn->db == db && !txn->all && !txn->arena);
   txn->flags = flags;
-  txn->src = (pb__src){pb__txn_read, txn, &txn->caches};
-  pb__txn_caches_init(txn);
-  txn->sink = (pb__sink){txn_write, txn};
-  txn->env = (pb__tcoll_env){&txn->src, &txn->sink, (flags & PB_RDONLY) != 0};
-  pb_buf_init(&txn->scratch);
-  pb__storage_pin(st, &txn->pin); /* before reading the root */
+  txn->failed = PB_OK;
+  txn->env = (pb__tcoll_env){&txn->snap.src, &txn->sink,
+                             (flags & PB_RDONLY) != 0, &txn->pool};
   /* A read-only transaction writes no atom, so it needs no batch id (and
    * no getrandom call); its batch stays empty with id 0, which no stored
    * atom has. */
   int rc = PB_OK;
-  if (flags & PB_RDONLY) pb_buf_init(&txn->batch.buf);
-  else rc = pb__batch_init(&txn->batch);
-  if (rc == PB_OK)
-    rc = on_pending ? pb__storage_pending_root(st, &txn->snap_root,
-                                               &txn->snap_lsn)
-                    : st->ops->read_root(st, &txn->snap_root, &txn->snap_lsn);
-  if (rc == PB_OK)
-    rc = pb__space_find_db(&txn->src, txn->snap_root, db->name,
-                           &txn->db_root);
-  if (rc == PB_OK)
-    rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root, &txn->all,
-                        &txn->names);
+  memset(&txn->batch, 0, sizeof txn->batch);
+  pb_buf_init(&txn->batch.buf);
+  if (!(flags & PB_RDONLY)) rc = pb__batch_init(&txn->batch);
+  if (rc == PB_OK) rc = pb__snap_begin(&txn->snap, db, on_pending);
+  if (rc == PB_OK) txn->db_root = txn->snap.db_root;
   if (rc != PB_OK) {
     txn_free(txn);
     return rc;
   }
   *out = txn;
+  return PB_OK;
+}
+
+/* The database root handle, opened on first use (a transaction that only
+ * begins and ends opens nothing). */
+static int names_of(pb_txn *txn, pb__tcoll **out) {
+  if (!txn->names) {
+    int rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, txn->db_root,
+                            &txn->all, &txn->names);
+    if (rc != PB_OK) return rc;
+  }
+  *out = txn->names;
   return PB_OK;
 }
 
@@ -133,16 +160,19 @@ int pb_txn_abort(pb_txn *txn) {
 static int commit_changes(pb_txn *txn, uint64_t *lsn) {
   assert(!(txn->flags & PB_RDONLY)); /* a reader never appends */
   pb_space *sp = txn->db->sp;
+  pb__tcoll *names;
+  int nrc = names_of(txn, &names);
+  if (nrc != PB_OK) return nrc;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
-    int rc = pb__tcoll_flush(txn->names, &new_db_root);
+    int rc = pb__tcoll_flush(names, &new_db_root);
     if (rc != PB_OK) return rc;
     bool moved, merged = false;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
-                           txn->snap_lsn, txn->db->name, PB__PUBLISH_SET,
+                           txn->snap.lsn, txn->db->name, PB__PUBLISH_SET,
                            txn->db_root, new_db_root, &moved, &cur, lsn);
     if (rc != PB_ECONFLICT || !moved) return rc;
-    rc = pb__tcoll_rebase(txn->names, cur, &merged);
+    rc = pb__tcoll_rebase(names, cur, &merged);
     if (rc != PB_OK) return rc;
     txn->db_root = cur;
     if (merged) atomic_fetch_add(&sp->n_merges, 1);
@@ -157,7 +187,8 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   int failed = txn->failed; /* a latched write error: publish nothing */
   if (failed != PB_OK) return txn_free(txn), failed;
   if ((txn->flags & PB_RDONLY) ||
-      (!pb__tcoll_dirty(txn->names) && txn->batch.buf.len == 0)) {
+      ((!txn->names || !pb__tcoll_dirty(txn->names)) &&
+       txn->batch.buf.len == 0)) {
     txn_free(txn);
     return PB_OK;
   }
@@ -165,7 +196,7 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   uint64_t lsn = 0;
   int rc = commit_changes(txn, &lsn);
   if (rc == PB_OK) {
-    assert(lsn > txn->snap_lsn); /* appended after its snapshot */
+    assert(lsn > txn->snap.lsn); /* appended after its snapshot */
     /* Appended: others may build on it now (hook), while this one waits
      * for the fdatasync that covers it, perhaps leading it. */
     if (hook) hook->fn(hook->arg);
@@ -180,10 +211,30 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   return rc;
 }
 
-/* The transaction's database root handle (collections.c). */
-pb__tcoll *pb__txn_names(pb_txn *txn, pb__tcoll ***all) {
+/* The transaction's database root handle (coll_api.c, catalog.c). */
+int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names) {
   *all = &txn->all;
-  return txn->names;
+  return names_of(txn, names);
+}
+
+int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
+                      bool create, pb__tcoll **out) {
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  if (rc != PB_OK) return rc;
+  /* A reader's database root never changes: what it holds at key is a
+   * function of (db_root, key), which the database handle remembers. */
+  bool ro = (txn->flags & PB_RDONLY) != 0;
+  pb_value known;
+  bool have = ro && pb__coll_memo_get(txn->db, txn->db_root, key, &known);
+  if (ro && !have) {
+    /* Once per database root and name: read privately, then
+     * remembered, so the database root's nodes are not cached for it. */
+    have = pb__snap_find_coll(&txn->snap, txn->db_root, key, &known);
+    if (have) pb__coll_memo_put(txn->db, txn->db_root, key, &known);
+  }
+  return pb__tcoll_nested_known(names, key, kind, create,
+                                have ? &known : NULL, &txn->all, out);
 }
 
 /* --- named values --- */
@@ -194,8 +245,10 @@ int pb_txn_set(pb_txn *txn, const char *name, const pb_value *value) {
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
+  pb__tcoll *names = NULL;
   int rc = pb__validate_value(txn, value);
-  if (rc == PB_OK) rc = pb__tcoll_dict_put(txn->names, key, value);
+  if (rc == PB_OK) rc = names_of(txn, &names);
+  if (rc == PB_OK) rc = pb__tcoll_dict_put(names, key, value);
   return pb__txn_note(txn, rc);
 }
 
@@ -204,7 +257,9 @@ int pb_txn_get(pb_txn *txn, const char *name, pb_value *out) {
   if (txn->failed) return txn->failed;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__tcoll_dict_get(txn->names, key, out);
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  return rc == PB_OK ? pb__tcoll_dict_get(names, key, out) : rc;
 }
 
 int pb_txn_remove(pb_txn *txn, const char *name) {
@@ -213,5 +268,8 @@ int pb_txn_remove(pb_txn *txn, const char *name) {
   if (txn->flags & PB_RDONLY) return PB_ERDONLY;
   pb_str key = pb_str_from_cstr(name);
   if (key.len == 0) return PB_EINVAL;
-  return pb__txn_note(txn, pb__tcoll_dict_remove(txn->names, key));
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  if (rc == PB_OK) rc = pb__tcoll_dict_remove(names, key);
+  return pb__txn_note(txn, rc);
 }

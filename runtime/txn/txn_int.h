@@ -1,40 +1,32 @@
 /*
  * txn/txn_int.h - the transaction handle, shared by txn.c (begin, reads,
  * commit, end), record.c (records, through the object cache) and
- * txn_cache.c (what a transaction holds of the atom caches, and the
- * write-through after commit).  Not a public interface: protobase.h is.
+ * txn_cache.c (the write-through after commit).  What it reads, and holds
+ * of the caches, is its snapshot (txn/snapshot.h).  Not a public
+ * interface: protobase.h is.
  */
 #ifndef PB_TXN_TXN_INT_H
 #define PB_TXN_TXN_INT_H
 
 #include "txn/space.h"
+#include "txn/snapshot.h"
 #include "txn/tcoll.h"
-
-/* A stable copy of an own atom, handed out as a view until the txn ends. */
-typedef struct pb__own_copy {
-  struct pb__own_copy *next; /* singly linked, freed at the end */
-  uint8_t bytes[];           /* the atom */
-} pb__own_copy;
 
 struct pb_txn {
   pb_db *db;               /* the database this transaction works on */
   unsigned flags;          /* PB_RDONLY or 0 */
-  uint64_t pin;            /* storage pin: the snapshot stays readable */
-  pb_atom_ptr snap_root;   /* storage root when the transaction began */
-  uint64_t snap_lsn;       /* its LSN */
-  pb_atom_ptr db_root;     /* this database's root the changes build on */
+  pb__snap snap;           /* what it reads: pin, roots, caches, holds */
+  pb_atom_ptr db_root;     /* this database's root the changes build on
+                              (snap.db_root, then each rebase's) */
   pb__batch_builder batch; /* atoms this transaction wrote */
-  pb__src src;             /* own batch, then the storage; the caches */
-  pb__src_caches caches;   /* the space's caches, held by this txn */
   pb__sink sink;           /* appends to batch */
   pb__tcoll_env env;       /* what the collections see of this txn */
   pb__tcoll *all;          /* every collection handle, freed at the end */
-  pb__tcoll *names;        /* the database root: name -> value */
+  pb__tcoll *names;        /* the database root: name -> value; opened on
+                              first use */
+  pb__tcoll *pool;         /* ended tcolls, reused (tcoll.h) */
   pb_buf scratch;          /* reused to encode one atom */
-  pb__own_copy *copies;    /* copies of own atoms given out as views */
   pb_arena *arena;         /* arrays of private _loads; NULL until used */
-  pb__cache_handle **held; /* cached objects whose views it handed out */
-  size_t n_held, cap_held;
   int failed;              /* the latched error of a failed write, or PB_OK
                               (txn/validate.h) */
 };
@@ -66,17 +58,14 @@ typedef struct pb__after_append {
  */
 int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook);
 
-/** Reads an atom, from the transaction's own batch or from the storage
- * (the pb__src read of txn->src).  Errors: PB_ENOTFOUND, PB_ECORRUPT,
- * PB_EIO, PB_ENOMEM. */
-int pb__txn_read(void *arg, pb_atom_ptr ptr, pb_bytes *out);
+/** Reads an atom as the transaction sees it (pb__snap_read of its
+ * snapshot).  Errors: PB_ENOTFOUND, PB_ECORRUPT, PB_EIO, PB_ENOMEM. */
+static inline int pb__txn_read(pb_txn *txn, pb_atom_ptr ptr, pb_bytes *out) {
+  return pb__snap_read(&txn->snap, ptr, out);
+}
 
 /* --- txn_cache.c --- */
 
-/** Points txn->caches at the space's caches, with txn as holder. */
-void pb__txn_caches_init(pb_txn *txn);
-/** Releases every handle the transaction holds. */
-void pb__txn_caches_release(pb_txn *txn);
 /** After publication: puts the atoms of the batch into the caches (best
  * effort; cannot fail). */
 void pb__txn_write_through(pb_txn *txn);

@@ -52,7 +52,7 @@ pb_txn *pb__tcoll_txn(const pb__tcoll *t) {
   assert(t != NULL && t->env != NULL);
   pb_txn *txn = (pb_txn *)(void *)((char *)(void *)t->env -
                                    offsetof(struct pb_txn, env));
-  assert(txn->src.arg == txn); /* set by pb_txn_begin */
+  assert(txn->sink.arg == txn); /* set by pb_txn_begin */
   return txn;
 }
 

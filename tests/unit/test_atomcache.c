@@ -291,24 +291,6 @@ static void bytes_tier(void **state) {
 
 /* --- no_dangling --- */
 
-typedef struct holder {
-  pb__cache_handle *h[4096];
-  size_t n;
-} holder;
-
-static int hold(void *arg, pb__cache_handle *h) {
-  holder *k = arg;
-  assert_true(k->n < 4096);
-  k->h[k->n++] = h;
-  return PB_OK;
-}
-
-static bool always(void *arg, pb_atom_ptr p) {
-  (void)arg;
-  (void)p;
-  return true;
-}
-
 static int no_storage(void *arg, pb_atom_ptr p, pb_bytes *out) {
   (void)arg;
   (void)p;
@@ -365,9 +347,9 @@ static void no_dangling(void **state) {
   assert_true(files_in(s.dir) <= before);
 
   /* The old tree, from the object cache alone. */
-  holder k = {.n = 0};
-  pb__src_caches c = {NULL, s.sp->objects, hold, always};
-  pb__src src = {no_storage, &k, &c};
+  pb__cache_holds k = {NULL, 0, 0};
+  pb__src_caches c = {NULL, s.sp->objects, &k, 0, 0};
+  pb__src src = {no_storage, NULL, &c};
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, root.as.ref, &d), PB_OK);
   for (unsigned i = 0; i < N; i += 7) {
@@ -380,7 +362,7 @@ static void no_dangling(void **state) {
   }
   assert_true(k.n > 0);
   pb__dict_free(d);
-  for (size_t i = 0; i < k.n; i++) pb__cache_release(k.h[i]);
+  pb__cache_holds_free(&k);
   close_store(&s);
   pb_test_rmdir(s.dir);
 }
