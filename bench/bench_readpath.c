@@ -18,12 +18,16 @@
  *   LMDB         the same keys and values, same order
  *   one long read txn  every get of a pass inside one read transaction
  *                (cached space, warm), beside LMDB doing the same
+ *   begin+abort  pb_txn_begin (PB_RDONLY) + pb_txn_abort and nothing else,
+ *                on one thread and on two threads at once (ns per pair,
+ *                per thread): the cost of starting and ending a read
  *
  * Usage: bench_readpath [--n ENTRIES] [--ops GETS] [--dir DIR]
  * Prints ns per get and the ratios; speed is measured, never asserted.
  */
 #include <inttypes.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +135,37 @@ static double pb_pass_long(pbs *s, const uint64_t *perm) {
   return ns;
 }
 
+/* ops begin+abort pairs of read transactions; ns per pair. */
+static void *begin_abort_loop(void *arg) {
+  pb_db *db = ((pbs *)arg)->db;
+  double t0 = bench_now();
+  for (uint64_t k = 0; k < g_ops; k++) {
+    pb_txn *t;
+    check(pb_txn_begin(db, PB_RDONLY, &t), "pb_txn_begin");
+    pb_txn_abort(t);
+  }
+  double *ns = malloc(sizeof *ns);
+  if (ns == NULL) bench_die("malloc", "out of memory");
+  *ns = (bench_now() - t0) * 1e9 / (double)g_ops;
+  return ns;
+}
+
+/* begin+abort on `threads` threads at once; the mean ns per pair. */
+static double pb_begin_abort(pbs *s, int threads) {
+  pthread_t th[2];
+  double sum = 0;
+  for (int i = 0; i < threads; i++)
+    if (pthread_create(&th[i], NULL, begin_abort_loop, s) != 0)
+      bench_die("pthread_create", "failed");
+  for (int i = 0; i < threads; i++) {
+    void *r;
+    pthread_join(th[i], &r);
+    sum += *(double *)r;
+    free(r);
+  }
+  return sum / threads;
+}
+
 static MDB_env *lm_open(const char *dir, MDB_dbi *dbi) {
   MDB_env *env;
   MDB_txn *t;
@@ -214,6 +249,8 @@ int main(int argc, char **argv) {
   double cold = pb_pass(&s, perm);
   double warm = pb_pass(&s, perm);
   double lng = pb_pass_long(&s, perm);
+  double ba1 = pb_begin_abort(&s, 1);
+  double ba2 = pb_begin_abort(&s, 2);
   pb_cache_stats b, o;
   check(pb_space_cache_stats(s.sp, &b, &o), "pb_space_cache_stats");
   pb_close(&s);
@@ -227,6 +264,8 @@ int main(int argc, char **argv) {
   printf("%-28s %10.0f ns/get\n", "LMDB", lm);
   printf("%-28s %10.0f ns/get\n", "ProtoBase one long read txn", lng);
   printf("%-28s %10.0f ns/get\n", "LMDB one long read txn", lm_lng);
+  printf("%-28s %10.0f ns/pair\n", "begin+abort, 1 thread", ba1);
+  printf("%-28s %10.0f ns/pair (per thread)\n", "begin+abort, 2 threads", ba2);
   printf("one long read txn, ProtoBase / LMDB: %.2fx\n", lng / lm_lng);
   printf("cached warm / uncached: %.2fx (below 1: the cache is faster)\n",
          warm / off);
