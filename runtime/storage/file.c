@@ -191,10 +191,7 @@ static int fs_read_pending_root(pb_storage *st, pb_atom_ptr *root,
 static int fs_read_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
   if (root == NULL) return PB_EINVAL;
   pb__file_storage *fs = fs_of(st);
-  pthread_rwlock_rdlock(&fs->lock);
-  *root = fs->root;
-  if (lsn != NULL) *lsn = fs->lsn;
-  pthread_rwlock_unlock(&fs->lock);
+  pb__fs_published_root(fs, root, lsn); /* no lock: see file.h */
   return PB_OK;
 }
 
@@ -291,6 +288,9 @@ static void publish_upto(pb__file_storage *fs, uint64_t upto) {
   pthread_rwlock_unlock(&fs->lock);
   assert(fs->lsn <= fs->pending_lsn && fs->synced_lsn <= fs->pending_lsn);
   if (k == 0) return;
+  /* After the index inserts (and the unlock that releases them): a reader
+   * that sees the new root finds its batch. */
+  pb__fs_publish_root(fs, fs->root, fs->lsn);
   /* Heap copies now belong to the index. */
   memmove(fs->pend, fs->pend + k, (fs->n_pend - k) * sizeof *fs->pend);
   fs->n_pend -= k;

@@ -16,12 +16,17 @@
  *              failure, or the end of a leader's sync (rollover waiters).
  *   append_cv  (with commit_mu) broadcast when a committer appended or gave
  *              up; the GROUP leader's window waits on it.
- *   lock       a pthread rwlock over what readers look at: the batch index,
- *              root, lsn (the PUBLISHED head), the segment array and each
- *              segment's mapping.  Readers share it; a committer takes it
- *              exclusively only to publish, after the fdatasync covering
- *              the commit returned, so a reader is never blocked by a slow
- *              disk.
+ *   lock       a pthread rwlock over what read_atom looks at: the batch
+ *              index, the segment array and each segment's mapping.
+ *              Readers share it; a committer takes it exclusively only to
+ *              publish, after the fdatasync covering the commit returned,
+ *              so a reader is never blocked by a slow disk.
+ *   pub_*      the PUBLISHED head (root and LSN) as readers see it: a
+ *              seqlock made of atomics only (pb__fs_publish_root,
+ *              pb__fs_published_root below), written under commit_mu after
+ *              the index holds the batches it points to; read_root takes
+ *              no lock.  fs->root and fs->lsn are the same head for
+ *              holders of commit_mu.
  *   msg_mu     guards the failure message.
  *
  * A committer reads root/index without `lock` while holding commit_mu:
@@ -44,6 +49,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,6 +110,17 @@ typedef struct pb__pending {
 } pb__pending;
 
 /**
+ * The pin count of one generation (file_gen.c).  A record is never freed
+ * before close, because a reader may still hold its address from a load of
+ * fs->cur_pins; one is allocated per compaction switch.
+ */
+typedef struct pb__pins {
+  atomic_size_t n;            /* pins held (and, briefly, pins being taken
+                                 that will be undone) */
+  struct pb__pins *next_all;  /* the store's other records (gen_mu) */
+} pb__pins;
+
+/**
  * A generation: the segments and index that a compaction replaced.  It is
  * kept, readable, until no pin taken while it (or an older one) was current
  * is held any more, then its files are unmapped, closed and unlinked
@@ -113,8 +130,7 @@ typedef struct pb__pending {
  */
 typedef struct pb__generation {
   struct pb__generation *next; /* the next OLDER generation, or NULL */
-  uint64_t gen;                /* its number */
-  size_t pins;                 /* pins taken while it was current (gen_mu) */
+  pb__pins *pins;              /* pins taken while it was current */
   pb__segment **segs;          /* its segments, owned */
   size_t n_segs;               /* entries of segs */
   pb__batch_index index;       /* its batches (heap copies owned when the
@@ -136,8 +152,14 @@ typedef struct pb__file_storage {
   size_t n_segs;             /* used entries of segs */
   size_t cap_segs;           /* allocated entries of segs */
   pb__batch_index index;     /* batch id -> (segment, offset, size) */
-  pb_atom_ptr root;          /* the PUBLISHED head: what readers see */
+  pb_atom_ptr root;          /* the PUBLISHED head (commit_mu; readers
+                                without it use pub_*) */
   uint64_t lsn;              /* LSN of the published root (0: none yet) */
+  atomic_uint_fast64_t pub_seq; /* seqlock over pub_*: odd while written */
+  atomic_uint_fast64_t pub_hi;  /* the published root ... */
+  atomic_uint_fast64_t pub_lo;
+  atomic_uint_fast64_t pub_off;
+  atomic_uint_fast64_t pub_lsn; /* ... and its LSN */
   pb_atom_ptr pending_root;  /* the PENDING head: root of the last commit
                                 appended (synced or not); the CAS checks
                                 against it (commit_mu) */
@@ -164,9 +186,11 @@ typedef struct pb__file_storage {
   /* Compaction and generations (file_compact.c, file_gen.c).  Lock order:
    * commit_mu, then gen_mu, then lock. */
   pthread_mutex_t compact_mu; /* one compaction at a time */
-  pthread_mutex_t gen_mu;    /* guards gen, pins_cur and each old->pins */
-  uint64_t gen;              /* the current generation's number, from 1 */
-  size_t pins_cur;           /* pins held on the current generation */
+  pthread_mutex_t gen_mu;    /* guards `old` (with lock) and all_pins;
+                                pins themselves take no lock */
+  _Atomic(pb__pins *) cur_pins; /* the current generation's pin count */
+  pb__pins pins0;            /* the first generation's */
+  pb__pins *all_pins;        /* later ones, freed at close (gen_mu) */
   pb__generation *old;       /* replaced generations, newest first; the
                                 list is changed under gen_mu AND lock */
   uint64_t switch_lsn;       /* LSN of the last compaction's switch in this
@@ -246,21 +270,30 @@ const uint8_t *pb__fs_loc_bytes(pb__segment *const *segs, size_t n_segs,
  */
 bool pb__fs_find_batch(const pb__file_storage *fs, uint64_t hi, uint64_t lo,
                        const uint8_t **data, uint64_t *size);
-/** Pins the current generation: *token names it.  Cannot fail. */
+/** Pins the current generation: *token names it.  Cannot fail; takes no
+ * lock (a few atomic operations). */
 void pb__fs_pin(pb__file_storage *fs, uint64_t *token);
-/** Releases a pin; frees old generations nobody can read any more. */
+/** Releases a pin; the last pin of a replaced generation frees the old
+ * generations nobody can read any more (under gen_mu). */
 void pb__fs_unpin(pb__file_storage *fs, uint64_t token);
 /**
- * Retires the current generation (its segments and index) and makes
- * `segs` / `index` current.  Under commit_mu, gen_mu and the write lock;
- * cannot fail: `g` is preallocated.  The caller frees what
- * pb__fs_collect_old detaches, after dropping the locks.
+ * Retires the current generation (its segments and index, counted by
+ * fs->cur_pins) and makes `segs` / `index` current.  Under commit_mu,
+ * gen_mu and the write lock; cannot fail: `g` is preallocated.  Pins still
+ * count against the retired generation until pb__fs_switch_pins.
  */
 void pb__fs_retire(pb__file_storage *fs, pb__generation *g,
                    pb__segment **segs, size_t n_segs, size_t cap_segs,
                    pb__batch_index *index);
 /**
- * Detaches, under gen_mu and the write lock, the old generations nobody
+ * Under commit_mu and gen_mu, after pb__fs_retire and after the new root
+ * is published (pb__fs_publish_root): new pins count on `fresh` (zeroed,
+ * preallocated; kept until close).  The caller then frees what
+ * pb__fs_collect_old detaches, after dropping the locks.
+ */
+void pb__fs_switch_pins(pb__file_storage *fs, pb__pins *fresh);
+/**
+ * Detaches, under gen_mu (it takes the write lock itself), the old generations nobody
  * pins (oldest first, stopping at a pinned one) and returns them as a list
  * for pb__fs_free_generations.
  */
@@ -374,6 +407,55 @@ int pb__fs_recover(pb__file_storage *fs);
 int pb__file_open_retries(pb_storage *st, unsigned *rereads,
                           unsigned *rescans);
 
+
+/* --- The published head: a seqlock of atomics --- */
+
+/**
+ * Publishes root and LSN to readers.  Under commit_mu (one writer at a
+ * time) or before the store is shared, after the index holds the batch
+ * the root points to.  The data stores are release stores, so none can
+ * become visible before the odd sequence number (no standalone fence,
+ * which ThreadSanitizer would not model).
+ */
+static inline void pb__fs_publish_root(pb__file_storage *fs, pb_atom_ptr root,
+                                       uint64_t lsn) {
+  uint_fast64_t s = atomic_load_explicit(&fs->pub_seq, memory_order_relaxed);
+  assert((s & 1) == 0);
+  atomic_store_explicit(&fs->pub_seq, s + 1, memory_order_relaxed);
+  atomic_store_explicit(&fs->pub_hi, root.batch_hi, memory_order_release);
+  atomic_store_explicit(&fs->pub_lo, root.batch_lo, memory_order_release);
+  atomic_store_explicit(&fs->pub_off, root.offset, memory_order_release);
+  atomic_store_explicit(&fs->pub_lsn, lsn, memory_order_release);
+  atomic_store_explicit(&fs->pub_seq, s + 2, memory_order_release);
+}
+
+/**
+ * Reads the published root and LSN without a lock: retries while a
+ * publication is in progress.  The data loads are acquire loads, so the
+ * second load of the sequence number cannot move before them; a reader
+ * that saw a new value sees the odd sequence number that preceded it.
+ */
+static inline void pb__fs_published_root(pb__file_storage *fs,
+                                         pb_atom_ptr *root, uint64_t *lsn) {
+  for (;;) {
+    uint_fast64_t s1 =
+        atomic_load_explicit(&fs->pub_seq, memory_order_acquire);
+    if (s1 & 1) { /* four stores: the writer is about to finish */
+      sched_yield();
+      continue;
+    }
+    pb_atom_ptr r;
+    r.batch_hi = atomic_load_explicit(&fs->pub_hi, memory_order_acquire);
+    r.batch_lo = atomic_load_explicit(&fs->pub_lo, memory_order_acquire);
+    r.offset = atomic_load_explicit(&fs->pub_off, memory_order_acquire);
+    uint64_t l = atomic_load_explicit(&fs->pub_lsn, memory_order_acquire);
+    if (atomic_load_explicit(&fs->pub_seq, memory_order_relaxed) == s1) {
+      *root = r;
+      if (lsn != NULL) *lsn = l;
+      return;
+    }
+  }
+}
 
 /* --- commit_mu, with its holder recorded (util/held.h) --- */
 

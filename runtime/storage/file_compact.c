@@ -297,6 +297,7 @@ typedef struct switch_prep {
   pb__segment *seg;       /* the new segment */
   pb__segment **segs;     /* the new segment array */
   pb__generation *gen;    /* the record of the old generation */
+  pb__pins *pins;         /* the new generation's pin count */
   const void *map;        /* the new segment's mapping, or NULL */
   size_t map_len;
 } switch_prep;
@@ -307,7 +308,9 @@ static int prepare_switch(compactor *c, uint64_t seq, switch_prep *p) {
   p->seg = pb__seg_alloc(fs, seq);
   p->segs = malloc(8 * sizeof *p->segs);
   p->gen = malloc(sizeof *p->gen);
-  if (p->seg == NULL || p->segs == NULL || p->gen == NULL) return PB_ENOMEM;
+  p->pins = malloc(sizeof *p->pins);
+  if (p->seg == NULL || p->segs == NULL || p->gen == NULL || p->pins == NULL)
+    return PB_ENOMEM;
   p->seg->file = c->out;
   int rc = pb__seg_prepare_map(fs, p->seg, c->out_end + PB__FRAME_HEADER_SIZE +
                                                PB__COMMIT_FIXED_SIZE,
@@ -323,6 +326,7 @@ static void drop_switch(compactor *c, switch_prep *p) {
   }
   free(p->segs);
   free(p->gen);
+  free(p->pins);
 }
 
 /* The final pass and the switch, under commit_mu. */
@@ -377,6 +381,10 @@ static int finish(compactor *c, pb__generation **gone) {
   fs->root = new_root;
   fs->lsn = lsn;
   pthread_rwlock_unlock(&fs->lock);
+  /* Root first, then the new pin count: a reader pinned on the new
+   * generation reads the new root (file_gen.c). */
+  pb__fs_publish_root(fs, new_root, lsn);
+  pb__fs_switch_pins(fs, p.pins);
   *gone = pb__fs_collect_old(fs);
   pthread_mutex_unlock(&fs->gen_mu);
   fs->pending_root = new_root;

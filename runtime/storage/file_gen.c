@@ -19,6 +19,26 @@
  * Freeing unmaps and closes the segments and unlinks their files; a crash
  * before that leaves files that recovery removes, since the log starts at
  * the compaction's output segment.
+ *
+ * Pins take no lock.  Each generation counts its pins in a pb__pins record
+ * and fs->cur_pins points to the current one.  A pin loads the pointer,
+ * increments that count, and loads the pointer again: when it changed
+ * meanwhile, a switch may have missed the increment, so the pin undoes it
+ * (as an unpin does) and starts over.  The switch (file_compact.c) first
+ * retires the index and segments, then publishes the new root, then
+ * stores the new cur_pins, then reads the retired counts.  Every one of
+ * these pointer and count operations is sequentially consistent, so for a
+ * pin and a switch one of two things holds: the pin's second load saw the
+ * old record, and then the switch's read of the count sees the increment
+ * (the generation is kept); or it saw the new record, and then the reader
+ * also sees the new root (the store of cur_pins releases it), which lives
+ * in the new generation.  An unpin decrements, and when it took the last
+ * pin of a record that is no longer current it collects under gen_mu; the
+ * same pairing (decrement, then load cur_pins; store cur_pins, then load
+ * the count) makes sure the switch or that unpin frees what nobody pins.
+ * A reader may hold a record's address from its first load after the
+ * generation is gone, so records are freed only at close: one small
+ * record per compaction of this open.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -55,27 +75,26 @@ bool pb__fs_find_batch(const pb__file_storage *fs, uint64_t hi, uint64_t lo,
 }
 
 void pb__fs_pin(pb__file_storage *fs, uint64_t *token) {
-  pthread_mutex_lock(&fs->gen_mu);
-  fs->pins_cur++;
-  *token = fs->gen;
-  pthread_mutex_unlock(&fs->gen_mu);
+  for (;;) {
+    pb__pins *p = atomic_load_explicit(&fs->cur_pins, memory_order_acquire);
+    atomic_fetch_add_explicit(&p->n, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&fs->cur_pins, memory_order_seq_cst) == p) {
+      *token = (uint64_t)(uintptr_t)p;
+      return;
+    }
+    pb__fs_unpin(fs, (uint64_t)(uintptr_t)p); /* a switch came between */
+  }
 }
 
 void pb__fs_unpin(pb__file_storage *fs, uint64_t token) {
-  pthread_mutex_lock(&fs->gen_mu);
-  if (token == fs->gen) {
-    assert(fs->pins_cur > 0);
-    fs->pins_cur--;
-    pthread_mutex_unlock(&fs->gen_mu);
+  pb__pins *p = (pb__pins *)(uintptr_t)token;
+  size_t was = atomic_fetch_sub_explicit(&p->n, 1, memory_order_seq_cst);
+  assert(was > 0);
+  if (was != 1 ||
+      atomic_load_explicit(&fs->cur_pins, memory_order_seq_cst) == p)
     return;
-  }
-  for (pb__generation *g = fs->old; g != NULL; g = g->next) {
-    if (g->gen == token) {
-      assert(g->pins > 0);
-      g->pins--;
-      break;
-    }
-  }
+  /* The last pin of a replaced generation: free what nobody reads. */
+  pthread_mutex_lock(&fs->gen_mu);
   pb__generation *gone = pb__fs_collect_old(fs);
   pthread_mutex_unlock(&fs->gen_mu);
   pb__fs_free_generations(fs, gone, true);
@@ -84,27 +103,38 @@ void pb__fs_unpin(pb__file_storage *fs, uint64_t token) {
 void pb__fs_retire(pb__file_storage *fs, pb__generation *g,
                    pb__segment **segs, size_t n_segs, size_t cap_segs,
                    pb__batch_index *index) {
-  *g = (pb__generation){.next = fs->old,
-                        .gen = fs->gen,
-                        .pins = fs->pins_cur,
-                        .segs = fs->segs,
-                        .n_segs = fs->n_segs,
-                        .index = fs->index};
+  assert(pb__fs_commit_held(fs));
+  *g = (pb__generation){
+      .next = fs->old,
+      .pins = atomic_load_explicit(&fs->cur_pins, memory_order_relaxed),
+      .segs = fs->segs,
+      .n_segs = fs->n_segs,
+      .index = fs->index};
   fs->old = g;
   fs->segs = segs;
   fs->n_segs = n_segs;
   fs->cap_segs = cap_segs;
   fs->index = *index;
   pb__batch_index_init(index);
-  fs->gen++;
-  fs->pins_cur = 0;
+}
+
+void pb__fs_switch_pins(pb__file_storage *fs, pb__pins *fresh) {
+  assert(pb__fs_commit_held(fs));
+  assert(fs->old != NULL &&
+         fs->old->pins ==
+             atomic_load_explicit(&fs->cur_pins, memory_order_relaxed));
+  atomic_init(&fresh->n, 0);
+  fresh->next_all = fs->all_pins;
+  fs->all_pins = fresh;
+  atomic_store_explicit(&fs->cur_pins, fresh, memory_order_seq_cst);
 }
 
 pb__generation *pb__fs_collect_old(pb__file_storage *fs) {
   /* The longest run of unpinned generations at the old end of the list. */
   pb__generation **cut = &fs->old;
   for (pb__generation *g = fs->old; g != NULL; g = g->next)
-    if (g->pins > 0) cut = &g->next;
+    if (atomic_load_explicit(&g->pins->n, memory_order_seq_cst) > 0)
+      cut = &g->next;
   pb__generation *gone = *cut;
   if (gone != NULL) {
     pthread_rwlock_wrlock(&fs->lock);

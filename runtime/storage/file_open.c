@@ -17,6 +17,11 @@
 static void fs_free(pb__file_storage *fs) {
   /* Replaced generations still pinned at close are obsolete: unlink. */
   pb__fs_free_generations(fs, fs->old, !fs->base.read_only);
+  while (fs->all_pins != NULL) { /* no pin is held any more */
+    pb__pins *p = fs->all_pins;
+    fs->all_pins = p->next_all;
+    free(p);
+  }
   pb__fs_free_index(fs, &fs->index);
   for (size_t i = 0; i < fs->n_pend; i++) /* a failed open or store */
     free((void *)(uintptr_t)fs->pend[i].loc.data);
@@ -70,7 +75,13 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   pthread_mutex_init(&fs->msg_mu, NULL);
   pthread_mutex_init(&fs->gen_mu, NULL);
   pthread_mutex_init(&fs->compact_mu, NULL);
-  fs->gen = 1;
+  atomic_init(&fs->pins0.n, 0);
+  atomic_init(&fs->cur_pins, &fs->pins0);
+  atomic_init(&fs->pub_seq, 0);
+  atomic_init(&fs->pub_hi, 0);
+  atomic_init(&fs->pub_lo, 0);
+  atomic_init(&fs->pub_off, 0);
+  atomic_init(&fs->pub_lsn, 0);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_cond_init(&fs->sync_cv, NULL);
@@ -167,6 +178,7 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
   if (rc == PB_OK) { /* both heads start at the recovered commit */
     fs->pending_root = fs->root;
     fs->pending_lsn = fs->synced_lsn = fs->lsn;
+    pb__fs_publish_root(fs, fs->root, fs->lsn);
   }
   if (rc != PB_OK) {
     int saved = errno;
