@@ -343,19 +343,14 @@ static int run_put(pb__tcoll *t, pb_str key, const pb_value *v) {
 int pb__tcoll_settle(pb__tcoll *t) {
   if (t->run_n == 0) return PB_OK;
   assert(t->kind == PB_VALUE_DICT && t->run_n <= t->n_ops);
-  size_t n = t->run_n, from = t->n_ops - n;
-  pb_str *keys = malloc(n * sizeof *keys);
-  pb_value *vals = malloc(n * sizeof *vals);
-  int rc = keys && vals ? PB_OK : PB_ENOMEM;
-  for (size_t i = 0; rc == PB_OK && i < n; i++) {
-    const pb__op *op = &t->ops[from + i];
-    assert(op->kind == PB__OP_PUT && !op->key_owned && !op->val_owned);
-    keys[i] = op->key.as.s;
-    vals[i] = op->val;
-  }
-  if (rc == PB_OK) rc = pb__dict_bulk_adopt(t->c.d, keys, vals, n);
-  free(keys);
-  free(vals);
+  const pb__op *run = &t->ops[t->n_ops - t->run_n];
+#ifndef NDEBUG
+  for (size_t i = 0; i < t->run_n; i++)
+    assert(run[i].kind == PB__OP_PUT && !run[i].key_owned &&
+           !run[i].val_owned);
+#endif
+  int rc = pb__dict_bulk_adopt(t->c.d, &run->key.as.s, &run->val,
+                               sizeof *run, t->run_n);
   if (rc == PB_OK) t->run_n = 0;
   return rc;
 }
