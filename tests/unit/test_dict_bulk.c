@@ -33,7 +33,7 @@
 #define N_KEYS 2000 /* mine: "k00000".. */
 #define N_BG 8      /* the other thread's: "~0".. (after mine in order) */
 #define N_ALL (N_KEYS + N_BG)
-#define ROUNDS 24
+#define ROUNDS 30
 
 /* The model: the value id at each key (-1: absent); the value is a string
  * made from the id. */
@@ -136,6 +136,8 @@ typedef struct run {
   pb_db *db;
   model committed;
   int32_t next_id;
+  int run_rebases; /* commits that rebased a Dictionary loaded by a run */
+  uint64_t merges; /* pb_space_stats merges, summed over the opens */
 } run;
 
 static void run_open(run *r) {
@@ -147,6 +149,9 @@ static void run_open(run *r) {
 }
 
 static void run_close(run *r) {
+  pb_space_stats st;
+  assert_int_equal(pb_space_stats_get(r->sp, &st), PB_OK);
+  r->merges += st.merges;
   assert_int_equal(pb_db_close(r->db), PB_OK);
   assert_int_equal(pb_space_close(r->sp), PB_OK);
 }
@@ -183,13 +188,14 @@ static void *bg_main(void *arg) {
   pb_dict *d;
   b->rc = open_dict(txn, b->j, 0, &d);
   int32_t *m = b->r->committed.v[b->j];
-  for (unsigned i = 0, n = 1 + rnd() % 3; b->rc == PB_OK && i < n; i++) {
-    unsigned k = N_KEYS + rnd() % N_BG;
+  bool clear = rnd() % 2 == 0; /* remove all its keys, or put a few */
+  for (unsigned i = 0, n = clear ? N_BG : 1 + rnd() % 3;
+       b->rc == PB_OK && i < n; i++) {
+    unsigned k = clear ? N_KEYS + i : N_KEYS + rnd() % N_BG;
     char kb[16], vb[64];
     key_of(k, kb);
-    if (rnd() % 3 == 0) {
-      b->rc = pb_dict_remove(d, pb_str_from_cstr(kb));
-      if (b->rc == PB_ENOTFOUND && m[k] < 0) b->rc = PB_OK;
+    if (clear) {
+      if (m[k] >= 0) b->rc = pb_dict_remove(d, pb_str_from_cstr(kb));
       m[k] = -1;
     } else {
       int32_t id = b->r->next_id++;
@@ -213,11 +219,13 @@ static void one_txn(run *r, int round) {
   assert_int_equal(open_dict(txn, j, PB_CREATE, &d), PB_OK);
   bool touched[N_DICTS] = {false};
   touched[j] = true;
-  bool bg_done = false;
-  int bg_at = rnd() % 3 == 0 ? (int)(rnd() % 10) : -1;
+  bool bg_done = false, ran[N_DICTS] = {false};
+  int bg_j = -1;
+  int bg_at = rnd() % 2 == 0 ? (int)(rnd() % 10) : -1;
   for (int step = 0; step < 12; step++) {
     if (step == bg_at) { /* another thread commits meanwhile */
-      int bj = (int)(rnd() % 3);
+      /* mostly the Dictionary this transaction is using */
+      int bj = j < 3 && rnd() % 3 ? j : (int)(rnd() % 3);
       if (r->committed.exists[bj]) {
         bg_job b = {r, bj, PB_OK};
         pthread_t th;
@@ -225,12 +233,16 @@ static void one_txn(run *r, int round) {
         assert_int_equal(pthread_join(th, NULL), 0);
         assert_int_equal(b.rc, PB_OK);
         bg_done = true;
+        bg_j = bj;
       }
     }
     int32_t *m = mine.v[j];
     unsigned p = rnd() % 100;
     if (p < 40) { /* a run of puts, long ones with many overwrites */
       unsigned n = 1 + rnd() % (rnd() % 3 == 0 ? 3000 : 40);
+      bool empty = true;
+      for (unsigned k = 0; k < N_ALL && empty; k++) empty = m[k] < 0;
+      if (empty) ran[j] = true; /* these puts make a run */
       for (unsigned i = 0; i < n; i++) {
         unsigned k = rnd() % N_KEYS;
         char kb[16], vb[64];
@@ -274,7 +286,7 @@ static void one_txn(run *r, int round) {
     return;
   }
   assert_int_equal(pb_txn_commit(txn), PB_OK);
-  (void)bg_done;
+  if (bg_done && ran[bg_j]) r->run_rebases++;
   /* Mine for my keys, the committed (the other thread's) for its keys. */
   for (int i = 0; i < N_DICTS; i++) {
     if (!touched[i]) continue;
@@ -301,6 +313,11 @@ static void bulk_prop(uint64_t seed) {
   }
   run_close(&r);
   pb_test_rmdir(r.dir);
+  /* The seeds are chosen so that the interesting cases happen. */
+  assert_true(r.merges > 0);
+  assert_true(r.run_rebases > 0);
+  printf("merges %llu, rebased runs %d\n", (unsigned long long)r.merges,
+         r.run_rebases);
 }
 
 static void dict_bulk_seed_1(void **state) {
