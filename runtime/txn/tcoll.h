@@ -55,7 +55,8 @@
  * keys and values) before anything looks at the handle: a get, count,
  * iteration, remove, nested open, flush (pb__tcoll_settle).  So reads in
  * the transaction see every put, and the log still holds every put for
- * rebase, which replays it key by key onto their root and leaves no run.
+ * rebase, which replays it key by key onto their root and leaves no run
+ * (a commit flushes, settling the run, before it can need a rebase).
  * Once the Dictionary is not empty, puts are applied key by key.
  *
  * Flush writes children first: each dirty child is flushed and its new
