@@ -86,6 +86,22 @@ void pb__dict_iter_free(pb__dict_iter *it);
 int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
                        size_t n);
 
+/**
+ * Loads a run of n puts into an EMPTY dictionary by sort-and-build, like
+ * bulk load, but the keys need not be in order (equal keys: the last one
+ * wins), they are not checked (the caller has: valid UTF-8 of at most
+ * PB__DICT_KEY_MAX bytes, values pb__value_valid), and nothing is copied:
+ * the tree keeps views of the keys and of the values' payloads, which
+ * must stay valid until the handle is freed (the arrays themselves need
+ * not).  Put i is the key at keys and the value at vals, each advanced by
+ * i * stride bytes (so both can be fields of the caller's array of
+ * structs).  On an error nothing is changed.  Errors: PB_EINVAL (not
+ * empty), PB_ENOMEM, and the read errors above when the root must be
+ * loaded.
+ */
+int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
+                        size_t stride, size_t n);
+
 /** True when the dictionary changed since it was opened or last flushed. */
 bool pb__dict_dirty(const pb__dict *d);
 /** The root as of the last open or flush (what the dictionary was based

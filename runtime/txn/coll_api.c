@@ -118,6 +118,7 @@ int pb_dict_count(pb_dict *d, uint64_t *out) {
   if (!d || !out) return PB_EINVAL;
   LATCHED(T(d));
   int rc = pb__tcoll_check(T(d));
+  if (rc == PB_OK) rc = pb__tcoll_settle(T(d));
   return rc == PB_OK ? pb__dict_count(T(d)->c.d, out) : rc;
 }
 
@@ -136,6 +137,7 @@ int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
     return PB_EINVAL;
   LATCHED(T(d));
   int rc = pb__tcoll_check(T(d));
+  if (rc == PB_OK) rc = pb__tcoll_settle(T(d));
   if (rc != PB_OK) return rc;
   pb__dict_range r;
   if (range)

@@ -130,6 +130,9 @@ void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
     memcpy(&h, &t->c, sizeof h);
     if (h.d) handle_free(t->kind, h);
     for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
+    pb_arena_destroy(t->run_arena);
+    t->run_arena = NULL;
+    t->run_n = 0;
     if (pool && pooled < PB__TCOLL_POOL_MAX) {
       t->n_ops = t->n_kids = 0;
       /* A pooled shell keeps small arrays only: a big log is not kept
@@ -256,6 +259,7 @@ static int apply(pb_value_kind kind, handle h, const pb__op *op) {
 static int change(pb__tcoll *t, pb__op_kind kind, const pb_value *key,
                   const pb_value *val) {
   int rc = check_write(t);
+  if (rc == PB_OK) rc = pb__tcoll_settle(t);
   if (rc == PB_OK) rc = log_reserve(t);
   pb__op op;
   if (rc == PB_OK) rc = op_prepare(&op, kind, key, val);
@@ -277,11 +281,93 @@ static int change(pb__tcoll *t, pb__op_kind kind, const pb_value *key,
   return PB_OK;
 }
 
+/* --- the run of puts into an empty Dictionary (tcoll.h) --- */
+
+/* The payload a value points to (none for most kinds). */
+static pb_bytes payload(const pb_value *v) {
+  if (v->kind == PB_VALUE_STRING)
+    return (pb_bytes){(const uint8_t *)v->as.s.ptr, v->as.s.len};
+  if (v->kind == PB_VALUE_BYTES) return v->as.bytes;
+  if (v->kind == PB_VALUE_RECORD) return v->as.rec.body;
+  return (pb_bytes){NULL, 0};
+}
+
+/* Points v's payload at `at`. */
+static void repoint(pb_value *v, const uint8_t *at) {
+  if (v->kind == PB_VALUE_STRING)
+    v->as.s.ptr = (const char *)at;
+  else if (v->kind == PB_VALUE_BYTES)
+    v->as.bytes.ptr = at;
+  else if (v->kind == PB_VALUE_RECORD)
+    v->as.rec.body.ptr = at;
+}
+
+/* Whether a put into t joins (or starts) the run: t is a Dictionary with
+ * a run already, or an empty one. */
+static int run_takes(pb__tcoll *t, bool *yes) {
+  *yes = t->run_n > 0;
+  if (*yes) return PB_OK;
+  uint64_t n;
+  int rc = pb__dict_count(t->c.d, &n);
+  *yes = rc == PB_OK && n == 0;
+  return rc;
+}
+
+/* Logs a checked put into the run: one copy of key and value. */
+static int run_put(pb__tcoll *t, pb_str key, const pb_value *v) {
+  int rc = log_reserve(t);
+  if (rc != PB_OK) return rc;
+  if (!t->run_arena && pb_arena_create(&t->run_arena) != PB_OK)
+    return PB_ENOMEM;
+  pb_bytes pay = payload(v);
+  if (pay.len > SIZE_MAX - key.len) return PB_ENOMEM;
+  pb__op *op = &t->ops[t->n_ops];
+  memset(op, 0, sizeof *op);
+  op->kind = PB__OP_PUT;
+  op->key = (pb_value){.kind = PB_VALUE_STRING, .as.s = key};
+  op->val = *v;
+  if (key.len + pay.len > 0) {
+    uint8_t *mem = pb_arena_alloc(t->run_arena, key.len + pay.len);
+    if (!mem) return PB_ENOMEM;
+    if (key.len) memcpy(mem, key.ptr, key.len);
+    if (pay.len) memcpy(mem + key.len, pay.ptr, pay.len);
+    op->key.as.s.ptr = key.len ? (const char *)mem : NULL;
+    repoint(&op->val, pay.len ? mem + key.len : NULL);
+  }
+  t->n_ops++;
+  t->run_n++;
+  t->changed = true;
+  return PB_OK;
+}
+
+int pb__tcoll_settle(pb__tcoll *t) {
+  if (t->run_n == 0) return PB_OK;
+  assert(t->kind == PB_VALUE_DICT && t->run_n <= t->n_ops);
+  const pb__op *run = &t->ops[t->n_ops - t->run_n];
+#ifndef NDEBUG
+  for (size_t i = 0; i < t->run_n; i++)
+    assert(run[i].kind == PB__OP_PUT && !run[i].key_owned &&
+           !run[i].val_owned);
+#endif
+  int rc = pb__dict_bulk_adopt(t->c.d, &run->key.as.s, &run->val,
+                               sizeof *run, t->run_n);
+  if (rc == PB_OK) t->run_n = 0;
+  return rc;
+}
+
 int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v) {
   pb_value k = {.kind = PB_VALUE_STRING, .as.s = key};
   if (!pb__value_valid(&k)) return PB_EINVAL;
   int rc = pb__value_check(v);
-  if (rc == PB_OK) rc = change(t, PB__OP_PUT, &k, v);
+  if (rc == PB_OK) rc = check_write(t);
+  bool run = false;
+  if (rc == PB_OK) rc = run_takes(t, &run);
+  if (rc == PB_OK && run) {
+    if (key.len > PB__DICT_KEY_MAX) return PB_ETOOBIG;
+    rc = run_put(t, key, v);
+  } else if (rc == PB_OK) {
+    rc = change(t, PB__OP_PUT, &k, v);
+  }
   if (rc == PB_OK) detach_kid(t, key);
   return rc;
 }
@@ -340,6 +426,7 @@ int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   if (parent->kind != PB_VALUE_DICT || !pb_value_is_collection(kind))
     return PB_EINVAL;
   int rc = pb__tcoll_check(parent);
+  if (rc == PB_OK) rc = pb__tcoll_settle(parent);
   if (rc != PB_OK) return rc;
   pb__tcoll *open = find_kid(parent, key, NULL);
   if (open) {
@@ -427,6 +514,7 @@ int pb__tcoll_entry(pb__tcoll *t, pb_str key, pb_value *v) {
 
 int pb__tcoll_dict_get(pb__tcoll *t, pb_str key, pb_value *out) {
   int rc = pb__tcoll_check(t);
+  if (rc == PB_OK) rc = pb__tcoll_settle(t);
   if (rc == PB_OK) rc = pb__dict_get(t->c.d, key, out);
   if (rc == PB_OK) rc = pb__tcoll_entry(t, key, out);
   return rc;
@@ -451,6 +539,8 @@ bool pb__tcoll_dirty(const pb__tcoll *t) {
 }
 
 int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root) {
+  int src = pb__tcoll_settle(t);
+  if (src != PB_OK) return src;
   for (size_t i = 0; i < t->n_kids; i++) {
     pb__tcoll *k = t->kids[i];
     pb_atom_ptr r;
@@ -496,6 +586,7 @@ static int reopen(pb__tcoll *t, pb_atom_ptr theirs) {
   handle_free(t->kind, old);
   memcpy(&t->c, &h, sizeof h);
   t->base = theirs;
+  t->run_n = 0; /* none without changes; a detached one's is dropped */
   for (size_t i = 0; i < t->n_kids; i++) detach(t->kids[i]);
   t->n_kids = 0;
   return PB_OK;
@@ -585,5 +676,6 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
   handle_free(t->kind, old);
   memcpy(&t->c, &mine, sizeof mine);
   t->base = theirs;
+  t->run_n = 0; /* mine has every logged put */
   return PB_OK;
 }

@@ -46,6 +46,19 @@
  * A rebase that fails leaves the tcoll unusable, but the transaction is
  * over then anyway (commit frees it).
  *
+ * The run (bulk load): puts into an EMPTY Dictionary are logged but not
+ * applied one by one.  Each is checked once (key UTF-8 and length, the
+ * value) and its key and value copied once, into the tcoll's run arena
+ * (the logged op points there); the trailing run_n ops of the log are
+ * such puts.  The run enters the handle by sort-and-build
+ * (pb__dict_bulk_adopt, which keeps the run arena's copies as the tree's
+ * keys and values) before anything looks at the handle: a get, count,
+ * iteration, remove, nested open, flush (pb__tcoll_settle).  So reads in
+ * the transaction see every put, and the log still holds every put for
+ * rebase, which replays it key by key onto their root and leaves no run
+ * (a commit flushes, settling the run, before it can need a rebase).
+ * Once the Dictionary is not empty, puts are applied key by key.
+ *
  * Flush writes children first: each dirty child is flushed and its new
  * root put into the parent (not logged: the NESTED entry stands for it),
  * then the parent's own dirty nodes.
@@ -126,6 +139,10 @@ struct pb__tcoll {
   pb_str name;              /* key in the parent (in name_buf), for kids */
   char *name_buf;           /* owned; kept when the tcoll is pooled */
   size_t name_cap;
+  size_t run_n;             /* the last run_n ops: Dictionary puts not
+                               applied to the handle yet (the run) */
+  pb_arena *run_arena;      /* the run's key and value copies (NULL
+                               until the first); kept until the end */
   bool changed;             /* any change logged (a List's only log) */
   bool created;             /* opened with create on a missing key */
   bool detached;            /* its key was overwritten in the parent, or
@@ -192,6 +209,10 @@ int pb__tcoll_set_remove(pb__tcoll *t, const pb_value *e);
 /** Marks a List changed and checks it may be, and that `v` (NULL for a
  * remove) may be stored (PB_EINVAL, PB_ECLOSED, PB_ERDONLY). */
 int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v);
+/** Applies a Dictionary's pending run of puts to its handle (see above;
+ * a no-op without one).  On an error the run stays pending.  Errors:
+ * PB_ENOMEM. */
+int pb__tcoll_settle(pb__tcoll *t);
 /** PB_ECLOSED when detached, else PB_OK (for reads). */
 int pb__tcoll_check(const pb__tcoll *t);
 
