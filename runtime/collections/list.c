@@ -170,7 +170,8 @@ static int branch_from_view(const pb__node_view *v, pb__lnode **out) {
 
 /* A node decoded with no context: its values or child slots (every child
  * NOT LOADED), and its total.  Immutable once built (it may be shared by
- * every handle, in every thread), so each load takes a private clone. */
+ * every handle, in every thread), so handles read it in place and copy
+ * it before their first write to it (list_int.h). */
 typedef struct list_obj {
   pb__obj h;
   pb__lnode *node; /* level 0 (leaf) or 1 (any branch: the load sets it) */
