@@ -26,6 +26,8 @@
  *     get of one handle and by every later handle (never remembered as
  *     checked), while the good tree over the same cached leaves reads
  *     right, and no read copies a node;
+ *   - a List node met at two depths (hostile bytes) is refused at the
+ *     wrong one on every get, from the kid map too, and no read copies;
  *   - a trie cached under one hash function and read under another (tests
  *     swap pb__hash_fn) is rehashed: read right (from the cache) when the
  *     functions agree, PB_ECORRUPT when they do not, as without a cache.
@@ -48,7 +50,7 @@
 #include "collections/dict.h"
 #include "collections/dict_int.h"
 #include "collections/hash_int.h"
-#include "collections/list.h"
+#include "collections/list_int.h"
 #include "support/collstore.h"
 #include "support/hashkeys.h"
 #include "support/memstore.h"
@@ -513,6 +515,40 @@ static void dict_damage_every_time(void **state) {
   fx_free(f);
 }
 
+/* A shared List node met at two depths (hostile bytes: B1 under B2 on
+ * the leftmost path, and right under the root): the child the handle
+ * kept for it at one depth is a leaf, which the other depth refuses on
+ * every get, from the kid map too, while the same handle still reads the
+ * good path; no read copies a node. */
+static void list_node_at_two_depths(void **state) {
+  (void)state;
+  fx *f = fx_new();
+  pb_value three[] = {I(1), I(2), I(3)};
+  pb_atom_ptr leaf = pb_test_mem_node(&f->m, PB__TYPE_LIST_LEAF, three, 3);
+  pb_value b1v[] = {U(3), R(leaf)};
+  pb_atom_ptr b1 = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, b1v, 2);
+  pb_value b2v[] = {U(3), R(b1)};
+  pb_atom_ptr b2 = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, b2v, 2);
+  pb_value rv[] = {U(3), R(b2), U(3), R(b1)};
+  pb_atom_ptr bad = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, rv, 4);
+  uint64_t c0 = atomic_load(&pb__list_copies);
+  for (int src = 0; src < 2; src++) /* through the caches, and without */
+    for (int h = 0; h < 3; h++) {
+      pb__list *l;
+      assert_int_equal(
+          pb__list_open(src ? &f->plain : &f->src, bad, &l), PB_OK);
+      pb_value v;
+      for (int g = 0; g < 3; g++) {
+        assert_int_equal(pb__list_get(l, 1, &v), PB_OK);
+        assert_int_equal(v.as.i, 2);
+        assert_corrupt(pb__list_get(l, 4, &v), PB_AT_ATOM);
+      }
+      pb__list_free(l);
+    }
+  assert_int_equal(atomic_load(&pb__list_copies), c0);
+  fx_free(f);
+}
+
 /* A hash for the hand-built tries: the last byte of the encoding, so that
  * STRING "a" and BYTES "a" collide (97: slot 1, then 3, then 0s). */
 static uint64_t last_byte(const void *b, size_t n) {
@@ -617,6 +653,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(list_context),
       cmocka_unit_test(dict_context),
       cmocka_unit_test(dict_damage_every_time),
+      cmocka_unit_test(list_node_at_two_depths),
       cmocka_unit_test_teardown(hash_context, default_hash),
       cmocka_unit_test_teardown(hash_function_switch, default_hash),
   };
