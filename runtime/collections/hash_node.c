@@ -10,8 +10,8 @@
  * not both empty, and agree with n; a collision node has two keys at
  * least; children are non-null REFs), the hash of every key (encoding it
  * and running pb__hash_fn: the costly part), and the ascending order of a
- * collision node's keys.  What depends on the place (fits(), run on every
- * load, shared object or private): the node type for the level; the map
+ * collision node's keys.  What depends on the place (fits(), run when a
+ * handle first loads the node at a place, shared object or private): the node type for the level; the map
  * within 16 slots at level 12; a node below the root not reduced to one
  * entry; each entry's hash against its path's prefix and its own slot; a
  * collision node's hash equal to the whole prefix, and every key of it of
