@@ -165,7 +165,7 @@ pb__hnode *pb__hnode_alloc(bool collision, uint32_t cap_ent,
 }
 
 void pb__hnode_free(pb__hnode *n) {
-  if (!n) return;
+  if (!n || n->shared) return;
   for (uint32_t i = 0; i < n->nkid; i++) pb__hnode_free(n->kids[i].node);
   free(n->ents);
   free(n->kids);
@@ -213,6 +213,7 @@ int pb__hash_open(const pb__src *src, pb_atom_ptr root, pb__hash **out) {
 void pb__hash_free(pb__hash *h) {
   if (!h) return;
   pb__hnode_free(h->root.node);
+  pb__hash_kmap_free(h);
   pb_arena_destroy(h->arena);
   pb_buf_free(&h->scratch);
   pb_buf_free(&h->out);
@@ -233,29 +234,43 @@ static bool trie_empty(const pb__hash *h) {
 
 /* --- Descending toward a hash --- */
 
-/* The slots from the root down to the node where a key of some hash is or
- * would be: slot[i] holds the node of level i. */
+/* The nodes from the root down to the node where a key of some hash is
+ * or would be: node[i] is the node of level i, and (after a descent with
+ * `write`) slot[i] the slot of a private parent (or the root slot) that
+ * holds it. */
 typedef struct hpath {
+  pb__hnode *node[PB__HASH_COLL_LEVEL + 1];
   pb__hslot *slot[PB__HASH_COLL_LEVEL + 1];
-  unsigned depth; /* slots on the path; slot[depth - 1] is the bottom */
+  unsigned depth; /* nodes on the path; node[depth - 1] is the bottom */
 } hpath;
 
-/* Walks (loading) from the non-empty root along `hash`. */
-static int descend(pb__hash *h, uint64_t hash, hpath *p) {
+/* Walks (loading) from the non-empty root along `hash`.  With `write`,
+ * every node on the path is made private first (copy on write), so the
+ * caller may edit them and mark their slots; without it nothing is
+ * copied and the path is read only. */
+static int descend(pb__hash *h, uint64_t hash, bool write, hpath *p) {
+  int rc = pb__hash_ensure(h, &h->root, 0, 0);
+  if (rc == PB_OK && write) rc = pb__hash_own_root(h);
+  if (rc != PB_OK) return rc;
   pb__hslot *s = &h->root;
+  pb__hnode *n = h->root.node;
   uint64_t prefix = 0;
   for (unsigned level = 0;; level++) {
-    int rc = pb__hash_ensure(h, s, level, prefix);
-    if (rc != PB_OK) return rc;
+    p->node[level] = n;
     p->slot[level] = s;
     p->depth = level + 1;
-    pb__hnode *n = s->node;
     if (n->collision) return PB_OK;
     assert(level < PB__HASH_COLL_LEVEL); /* level 13 is collision only */
     unsigned f = pb__hash_frag(hash, level);
     if (!(n->nodemap & (1u << f))) return PB_OK;
-    s = &n->kids[pb__hash_index(n->nodemap, 1u << f)];
+    uint32_t k = pb__hash_index(n->nodemap, 1u << f);
     prefix |= (uint64_t)f << (PB__HASH_BITS * level);
+    pb__hnode *kid;
+    rc = write ? pb__hash_own_kid(h, n, k, level + 1, prefix, &kid)
+               : pb__hash_kid(h, n, k, level + 1, prefix, &kid);
+    if (rc != PB_OK) return rc;
+    s = &n->kids[k]; /* written only when write made n private */
+    n = kid;
   }
 }
 
@@ -285,9 +300,9 @@ int pb__hash_get(pb__hash *h, const pb_value *key, pb_value *out) {
   if (rc != PB_OK) return rc;
   if (trie_empty(h)) return PB_ENOTFOUND;
   hpath p;
-  rc = descend(h, hash, &p);
+  rc = descend(h, hash, false, &p);
   if (rc != PB_OK) return rc;
-  pb__hnode *n = p.slot[p.depth - 1]->node;
+  pb__hnode *n = p.node[p.depth - 1];
   long i = find_in(n, p.depth - 1, key, hash);
   if (i < 0) return PB_ENOTFOUND;
   if (out) *out = n->ents[i].val;
@@ -429,16 +444,21 @@ int pb__hash_insert(pb__hash *h, const pb_value *key, const pb_value *val,
   if (rc == PB_OK && trie_empty(h)) {
     rc = new_root(h, key, val, hash);
     r = PB__HASH_ADDED;
-  } else if (rc == PB_OK && (rc = descend(h, hash, &p)) == PB_OK) {
+  } else if (rc == PB_OK && (rc = descend(h, hash, false, &p)) == PB_OK) {
     unsigned level = p.depth - 1;
-    pb__hnode *n = p.slot[level]->node;
+    pb__hnode *n = p.node[level];
     long i = find_in(n, level, key, hash);
-    if (i < 0) {
-      rc = add_new(h, n, level, key, val, hash);
-      r = PB__HASH_ADDED;
-    } else if (replace && !pb__value_equal(&n->ents[i].val, val)) {
-      rc = pb__hash_own_value(h, val, &n->ents[i].val);
-      r = PB__HASH_REPLACED;
+    bool change = i < 0 || (replace && !pb__value_equal(&n->ents[i].val, val));
+    if (change) rc = descend(h, hash, true, &p); /* copy on write */
+    if (rc == PB_OK && change) {
+      n = p.node[level]; /* the same path, private now */
+      if (i < 0) {
+        rc = add_new(h, n, level, key, val, hash);
+        r = PB__HASH_ADDED;
+      } else {
+        rc = pb__hash_own_value(h, val, &n->ents[i].val);
+        r = PB__HASH_REPLACED;
+      }
     }
   }
   if (rc != PB_OK) return rc;
@@ -467,7 +487,7 @@ static bool collapses(const pb__hnode *n, unsigned i, bool entry_removed) {
  * at least, or it is the root; an empty root leaves the trie empty). */
 static void remove_here(pb__hash *h, hpath *p, uint32_t i, uint64_t hash) {
   unsigned b = p->depth - 1;
-  pb__hnode *n = p->slot[b]->node;
+  pb__hnode *n = p->node[b];
   memmove(&n->ents[i], &n->ents[i + 1], (n->nent - i - 1) * sizeof *n->ents);
   n->nent--;
   if (!n->collision) n->datamap &= ~(1u << pb__hash_frag(hash, b));
@@ -483,11 +503,11 @@ static void remove_here(pb__hash *h, hpath *p, uint32_t i, uint64_t hash) {
  * place of the chain of nodes that led to it.  Errors: PB_ENOMEM, with
  * nothing changed. */
 static int remove_pull_up(hpath *p, uint32_t i, uint64_t hash) {
-  pb__hnode *n = p->slot[p->depth - 1]->node;
+  pb__hnode *n = p->node[p->depth - 1];
   pb__hentry keep = n->ents[1 - i];
   unsigned r = p->depth - 2;
-  while (collapses(p->slot[r]->node, r, false)) r--;
-  pb__hnode *up = p->slot[r]->node;
+  while (collapses(p->node[r], r, false)) r--;
+  pb__hnode *up = p->node[r];
   int rc = reserve_ents(up, up->nent + 1);
   if (rc != PB_OK) return rc;
   uint32_t bit = 1u << pb__hash_frag(hash, r);
@@ -510,11 +530,13 @@ int pb__hash_remove(pb__hash *h, const pb_value *key) {
   if (rc != PB_OK) return rc;
   if (trie_empty(h)) return PB_ENOTFOUND;
   hpath p;
-  if ((rc = descend(h, hash, &p)) != PB_OK) return rc;
+  if ((rc = descend(h, hash, false, &p)) != PB_OK) return rc;
   unsigned b = p.depth - 1;
-  long i = find_in(p.slot[b]->node, b, key, hash);
-  if (i < 0) return PB_ENOTFOUND;
-  if (collapses(p.slot[b]->node, b, true))
+  long i = find_in(p.node[b], b, key, hash);
+  if (i < 0) return PB_ENOTFOUND; /* read only: nothing copied */
+  if ((rc = descend(h, hash, true, &p)) != PB_OK) return rc;
+  assert(p.depth - 1 == b);
+  if (collapses(p.node[b], b, true))
     rc = remove_pull_up(&p, (uint32_t)i, hash);
   else
     remove_here(h, &p, (uint32_t)i, hash);

@@ -18,15 +18,24 @@
  * A dirty node's ancestors are all dirty (their pointers are cleared), so
  * flush only descends into slots whose pointer is null.
  *
- * Every node in the tree belongs to the handle alone, which edits it in
- * place.  A load (pb__hash_ensure) takes the decoded node from the object
- * cache, where it may be shared by other handles and threads with its
- * keys already hashed, checks that it fits its place, and clones it (its
- * entry and slot arrays; keys and values stay views into the shared atom
- * copy).  hash_node.c has the details.
+ * A node is SHARED or PRIVATE.  A load (pb__hash_ensure, pb__hash_kid)
+ * takes the decoded node from the object cache, where other handles and
+ * threads read it too, with its keys already hashed, checks that it fits
+ * its place, and reads it in place: such a node is shared
+ * (pb__hnode.shared), never written nor freed by a handle, and the node
+ * fields of its slots stay NULL.  A child loaded under a shared node
+ * goes into the handle's KID MAP (pb__hash.kmap) instead.  Before its
+ * first edit of a shared node a handle copies it (copy on first write,
+ * the path from the root down: pb__hash_own_kid), moving the children it
+ * loaded under it from the kid map into the copy's slots.  A node built
+ * for one load alone, or whose cached hashes came from another hash
+ * function (rehashed in a copy), is private from the start.
+ * hash_node.c has the details.
  */
 #ifndef PB_COLLECTIONS_HASH_INT_H
 #define PB_COLLECTIONS_HASH_INT_H
+
+#include <stdatomic.h>
 
 #include "collections/hash.h"
 
@@ -56,6 +65,7 @@ typedef struct pb__hslot {
 /** A node in memory. */
 struct pb__hnode {
   bool collision;    /* a collision node (level 13) rather than a CHAMP node */
+  bool shared;       /* read in place by every handle: never written */
   uint32_t datamap;  /* CHAMP: bit i set when slot i holds an entry */
   uint32_t nodemap;  /* CHAMP: bit i set when slot i holds a child */
   uint64_t chash;    /* collision: the hash all of its keys have */
@@ -66,6 +76,20 @@ struct pb__hnode {
   pb__hentry *ents;  /* entries, in slot order (collision: encoding order) */
   pb__hslot *kids;   /* children, in slot order */
 };
+
+/** The handle's map from (shared node, child index) to the child it
+ * loaded there, with the place it was checked for (open addressing;
+ * parent NULL: an empty cell). */
+typedef struct pb__hkmap_ent {
+  const pb__hnode *parent; /* a shared node; NULL: the cell is empty */
+  uint32_t idx;            /* the child's index in parent->kids */
+  unsigned level;          /* the child's level when checked */
+  uint64_t prefix;         /* and its hash prefix */
+  pb__hnode *child;        /* NULL once moved into a private copy */
+} pb__hkmap_ent;
+
+/** Cells of the kid map inside the handle (enough for a get's path). */
+#define PB__HKMAP_SMALL 16u
 
 /** The handle of hash.h. */
 struct pb__hash {
@@ -79,6 +103,9 @@ struct pb__hash {
   pb_buf out;          /* a node's encoding, in flush */
   pb_value *vals;      /* a node's values, in flush */
   size_t vals_cap;     /* room in vals */
+  pb__hkmap_ent *kmap; /* children loaded under shared nodes, or NULL */
+  size_t kmap_cap, kmap_used; /* cells (a power of 2) and cells in use */
+  pb__hkmap_ent kmap_small[PB__HKMAP_SMALL]; /* the first cells */
 };
 
 /** The 5-bit fragment of `hash` that `level` (0..12) consumes. */
@@ -115,6 +142,24 @@ static inline uint32_t pb__hash_index(uint32_t map, uint32_t bit) {
 int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
                     uint64_t prefix);
 
+/** Loads child `k` (index into parent->kids) of the CHAMP node
+ * `parent`, the child being at `level` under the hash bits `prefix`, into
+ * parent's slot (private parent) or the kid map (shared parent), and
+ * gives it (it may be shared: read only).  Errors: those of hash.h. */
+int pb__hash_kid(pb__hash *h, pb__hnode *parent, uint32_t k, unsigned level,
+                 uint64_t prefix, pb__hnode **out);
+/** As pb__hash_kid for a PRIVATE parent, and makes the child private
+ * (copying it when shared) before giving it.  Errors: as above. */
+int pb__hash_own_kid(pb__hash *h, pb__hnode *parent, uint32_t k,
+                     unsigned level, uint64_t prefix, pb__hnode **out);
+/** Makes the loaded root private.  Errors: PB_ENOMEM. */
+int pb__hash_own_root(pb__hash *h);
+/** Frees the kid map and the private children in it. */
+void pb__hash_kmap_free(pb__hash *h);
+/** How many nodes handles copied (copy on write, or a rehash under
+ * another hash function), since start: for tests. */
+extern _Atomic uint64_t pb__hash_copies;
+
 /** The hash under `fn` of `key`'s encoding, made in `scratch`.  Errors:
  * PB_EINVAL (no encoding), PB_ENOMEM. */
 int pb__hash_key_hash(pb_buf *scratch, pb__hash_fn_t fn, const pb_value *key,
@@ -145,7 +190,8 @@ int pb__hash_own_value(pb__hash *h, const pb_value *in, pb_value *out);
  * Returns NULL when out of memory. */
 pb__hnode *pb__hnode_alloc(bool collision, uint32_t cap_ent, uint32_t cap_kid);
 
-/** Frees a node and every child in memory under it.  NULL is a no-op. */
+/** Frees a private node and every private child in memory under it.
+ * NULL and shared nodes are no-ops. */
 void pb__hnode_free(pb__hnode *n);
 
 /** Shape of a trie, for tests and statistics (pb__hash_stats). */

@@ -10,8 +10,8 @@
  * not both empty, and agree with n; a collision node has two keys at
  * least; children are non-null REFs), the hash of every key (encoding it
  * and running pb__hash_fn: the costly part), and the ascending order of a
- * collision node's keys.  What depends on the place (fits(), run on every
- * load, shared object or private): the node type for the level; the map
+ * collision node's keys.  What depends on the place (fits(), run when a
+ * handle first loads the node at a place, shared object or private): the node type for the level; the map
  * within 16 slots at level 12; a node below the root not reduced to one
  * entry; each entry's hash against its path's prefix and its own slot; a
  * collision node's hash equal to the whole prefix, and every key of it of
@@ -29,10 +29,14 @@
  * a load without the cache) before fits() checks them.  Objects are never
  * wrong for a handle, only slower, and nothing is keyed by the function.
  *
- * A shared object is never written to: the handle gets a clone of its
- * node (the entry and slot arrays; keys and values stay views into the
- * object's atom copy, which the source holds as long as its atoms), or
- * the node itself of an object built for this load alone.
+ * A shared object is never written to.  A handle reads its node in place
+ * when its hashes came from pb__hash_fn (shared: hash_int.h), keeping the
+ * children it loads under it in its kid map, and copies it only before
+ * its first write to it (the entry and slot arrays; keys and values stay
+ * views into the object's atom copy, which the source holds as long as
+ * its atoms).  It takes the node itself of an object built for this load
+ * alone, and a private copy, rehashed, of one hashed under another
+ * function.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -147,6 +151,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
     return rc == PB_OK ? PB_ENOMEM : rc;
   }
   o->h = (pb__obj){&pb__hash_obj_class, 0, NULL};
+  n->shared = true; /* private again if this load alone takes it */
   o->node = n;
   o->fn = fn;
   *extra = sizeof *o + sizeof *n + (uint64_t)n->cap_ent * sizeof *n->ents +
@@ -157,6 +162,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
 
 static void obj_destroy(pb__obj *h) {
   hash_obj *o = (hash_obj *)h;
+  if (o->node) o->node->shared = false; /* its owner frees it */
   pb__hnode_free(o->node);
   free(o);
 }
@@ -189,8 +195,72 @@ static bool fits(const pb__hnode *n, unsigned level, uint64_t prefix) {
   return true;
 }
 
-/* A private copy of a shared node, for one handle to load into and edit. */
-static pb__hnode *clone(const pb__hnode *n) {
+_Atomic uint64_t pb__hash_copies;
+
+/* --- The kid map --- */
+
+static size_t kmap_slot(const pb__hnode *parent, uint32_t idx, size_t cap) {
+  uint64_t x = (uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15u ^ idx;
+  x ^= x >> 29;
+  return (size_t)(x * 0xBF58476D1CE4E5B9u >> 32) & (cap - 1);
+}
+
+static pb__hkmap_ent *kmap_find(const pb__hash *h, const pb__hnode *parent,
+                                uint32_t idx) {
+  if (!h->kmap) return NULL;
+  for (size_t s = kmap_slot(parent, idx, h->kmap_cap);;
+       s = (s + 1) & (h->kmap_cap - 1)) {
+    pb__hkmap_ent *e = &h->kmap[s];
+    if (!e->parent) return NULL;
+    if (e->parent == parent && e->idx == idx) return e;
+  }
+}
+
+static void kmap_put_cell(pb__hkmap_ent *cells, size_t cap,
+                          const pb__hkmap_ent *e) {
+  size_t s = kmap_slot(e->parent, e->idx, cap);
+  while (cells[s].parent) s = (s + 1) & (cap - 1);
+  cells[s] = *e;
+}
+
+/* Keeps `e->child` as child e->idx of the shared e->parent.  Errors:
+ * PB_ENOMEM. */
+static int kmap_set(pb__hash *h, const pb__hkmap_ent *e) {
+  pb__hkmap_ent *old = kmap_find(h, e->parent, e->idx);
+  if (old) { /* moved out before: the cell is free again */
+    assert(!old->child);
+    *old = *e;
+    return PB_OK;
+  }
+  if (2 * (h->kmap_used + 1) > h->kmap_cap) {
+    size_t cap = h->kmap_cap ? 2 * h->kmap_cap : PB__HKMAP_SMALL;
+    pb__hkmap_ent *cells =
+        h->kmap_cap ? calloc(cap, sizeof *cells) : h->kmap_small;
+    if (!cells) return PB_ENOMEM;
+    if (!h->kmap_cap) memset(cells, 0, cap * sizeof *cells);
+    for (size_t i = 0; i < h->kmap_cap; i++)
+      if (h->kmap[i].parent) kmap_put_cell(cells, cap, &h->kmap[i]);
+    if (h->kmap != h->kmap_small) free(h->kmap);
+    h->kmap = cells;
+    h->kmap_cap = cap;
+  }
+  kmap_put_cell(h->kmap, h->kmap_cap, e);
+  h->kmap_used++;
+  return PB_OK;
+}
+
+void pb__hash_kmap_free(pb__hash *h) {
+  for (size_t i = 0; i < h->kmap_cap; i++)
+    if (h->kmap[i].parent) pb__hnode_free(h->kmap[i].child);
+  if (h->kmap != h->kmap_small) free(h->kmap);
+  h->kmap = NULL;
+  h->kmap_cap = h->kmap_used = 0;
+}
+
+/* A private copy of the shared node `n` (keys and values stay views into
+ * the shared object's atom copy), with the children the handle loaded
+ * under n moved from the kid map into its slots. */
+static pb__hnode *clone(pb__hash *h, const pb__hnode *n) {
   pb__hnode *c = pb__hnode_alloc(n->collision, n->nent, n->nkid);
   if (!c) return NULL;
   c->datamap = n->datamap;
@@ -200,43 +270,119 @@ static pb__hnode *clone(const pb__hnode *n) {
   if (n->nkid) memcpy(c->kids, n->kids, n->nkid * sizeof *n->kids);
   c->nent = n->nent;
   c->nkid = n->nkid;
+  if (n->shared && h->kmap_used)
+    for (uint32_t i = 0; i < n->nkid; i++) {
+      pb__hkmap_ent *e = kmap_find(h, n, i);
+      if (e && e->child) {
+        c->kids[i].node = e->child;
+        e->child = NULL;
+      }
+    }
+  atomic_fetch_add_explicit(&pb__hash_copies, 1, memory_order_relaxed);
   return c;
+}
+
+/* Reads the node at `ptr` and checks it fits `level` and `prefix`: the
+ * shared node itself when the cache holds one hashed under pb__hash_fn,
+ * else a private node (built for this load alone, or a copy rehashed). */
+static int load(pb__hash *h, pb_atom_ptr ptr, unsigned level, uint64_t prefix,
+                pb__hnode **out) {
+  if (level > PB__HASH_COLL_LEVEL)
+    return PB__CORRUPT(PB__ATOM_FMT " (hash node): below level %u",
+                       PB__ATOM_ARGS(ptr), level); /* cannot happen */
+  const pb__obj *ob;
+  pb__obj *owned;
+  int rc = pb__obj_load(&h->src, ptr, 0, &pb__hash_obj_class, NULL, 0, &ob,
+                        &owned);
+  if (rc == PB_ENOTFOUND)
+    return PB__CORRUPT(PB__ATOM_FMT " (hash node): the node is missing",
+                       PB__ATOM_ARGS(ptr)); /* see "Errors" in hash.c */
+  if (rc != PB_OK) return rc;
+  const hash_obj *o = (const hash_obj *)ob;
+  pb__hnode *n;
+  if (owned) { /* built for this load alone: take its node */
+    n = o->node;
+    n->shared = false;
+    ((hash_obj *)owned)->node = NULL;
+  } else if (o->fn != pb__hash_fn) { /* hashed under another function */
+    n = clone(h, o->node);
+  } else {
+    n = o->node; /* shared: read in place */
+  }
+  if (!n) rc = PB_ENOMEM;
+  else if (!n->shared && o->fn != pb__hash_fn)
+    rc = hash_keys(n, &h->scratch, pb__hash_fn);
+  if (rc == PB_OK && !fits(n, level, prefix))
+    rc = PB__CORRUPT(PB__ATOM_FMT
+                     " (hash node): its keys do not belong at level %u",
+                     PB__ATOM_ARGS(ptr), level);
+  pb__obj_free(owned);
+  if (rc != PB_OK) {
+    pb__hnode_free(n);
+    return rc;
+  }
+  *out = n;
+  return PB_OK;
 }
 
 int pb__hash_ensure(pb__hash *h, pb__hslot *s, unsigned level,
                     uint64_t prefix) {
   if (s->node) return PB_OK;
   assert(!pb_atom_ptr_is_null(s->ptr)); /* the empty root is never loaded */
-  if (level > PB__HASH_COLL_LEVEL)
-    return PB__CORRUPT(PB__ATOM_FMT " (hash node): below level %u",
-                       PB__ATOM_ARGS(s->ptr), level); /* cannot happen */
-  const pb__obj *ob;
-  pb__obj *owned;
-  int rc = pb__obj_load(&h->src, s->ptr, 0, &pb__hash_obj_class, NULL, 0, &ob,
-                        &owned);
-  if (rc == PB_ENOTFOUND)
-    return PB__CORRUPT(PB__ATOM_FMT " (hash node): the node is missing",
-                       PB__ATOM_ARGS(s->ptr)); /* see "Errors" in hash.c */
-  if (rc != PB_OK) return rc;
-  const hash_obj *o = (const hash_obj *)ob;
-  pb__hnode *n;
-  if (owned) { /* built for this load alone: take its node */
-    n = o->node;
-    ((hash_obj *)owned)->node = NULL;
-  } else {
-    n = clone(o->node);
+  return load(h, s->ptr, level, prefix, &s->node);
+}
+
+int pb__hash_kid(pb__hash *h, pb__hnode *parent, uint32_t k, unsigned level,
+                 uint64_t prefix, pb__hnode **out) {
+  assert(!parent->collision && k < parent->nkid);
+  if (!parent->shared) {
+    int rc = pb__hash_ensure(h, &parent->kids[k], level, prefix);
+    if (rc == PB_OK) *out = parent->kids[k].node;
+    return rc;
   }
-  if (!n) rc = PB_ENOMEM;
-  else if (o->fn != pb__hash_fn) rc = hash_keys(n, &h->scratch, pb__hash_fn);
-  if (rc == PB_OK && !fits(n, level, prefix))
-    rc = PB__CORRUPT(PB__ATOM_FMT
-                     " (hash node): its keys do not belong at level %u",
-                     PB__ATOM_ARGS(s->ptr), level);
-  pb__obj_free(owned);
-  if (rc != PB_OK) {
+  pb__hkmap_ent *e = kmap_find(h, parent, k);
+  if (e && e->child) {
+    /* Checked when loaded; a shared parent met at another place (hostile
+     * bytes) has its child checked again for this one. */
+    if ((e->level != level || e->prefix != prefix) &&
+        (level > PB__HASH_COLL_LEVEL || !fits(e->child, level, prefix)))
+      return PB__CORRUPT(PB__ATOM_FMT
+                         " (hash node): its keys do not belong at level %u",
+                         PB__ATOM_ARGS(parent->kids[k].ptr), level);
+    *out = e->child;
+    return PB_OK;
+  }
+  pb__hnode *n;
+  int rc = load(h, parent->kids[k].ptr, level, prefix, &n);
+  if (rc != PB_OK) return rc;
+  pb__hkmap_ent ne = {parent, k, level, prefix, n};
+  if ((rc = kmap_set(h, &ne)) != PB_OK) {
     pb__hnode_free(n);
     return rc;
   }
-  s->node = n;
+  *out = n;
+  return PB_OK;
+}
+
+int pb__hash_own_kid(pb__hash *h, pb__hnode *parent, uint32_t k,
+                     unsigned level, uint64_t prefix, pb__hnode **out) {
+  assert(!parent->shared);
+  pb__hnode *n;
+  int rc = pb__hash_kid(h, parent, k, level, prefix, &n);
+  if (rc != PB_OK) return rc;
+  if (n->shared) {
+    if (!(n = clone(h, n))) return PB_ENOMEM;
+    parent->kids[k].node = n;
+  }
+  *out = n;
+  return PB_OK;
+}
+
+int pb__hash_own_root(pb__hash *h) {
+  pb__hnode *n = h->root.node;
+  assert(n);
+  if (!n->shared) return PB_OK;
+  if (!(n = clone(h, n))) return PB_ENOMEM;
+  h->root.node = n;
   return PB_OK;
 }

@@ -29,9 +29,11 @@
  * LOADED, and its total), which the cache may share between handles and
  * threads, so it is never written to.  What depends on where the node was
  * found (leaf or branch for its level, its total against the parent's
- * count) is checked on every load, shared or private, and the handle then
- * takes a node of its own: a clone of a shared node's arrays, or the very
- * node of an object built for this load alone.
+ * count) is checked when a handle first loads it there.  The handle then
+ * reads a cached node in place (shared: list_int.h) and keeps it in the
+ * parent's slot or its kid map; it copies the node only on its first
+ * write to it.  The node of an object built for this load alone is the
+ * handle's own from the start.
  *
  * Balance (list_edit.c): a node over pb__coll_fanout entries passes
  * entries to an adjacent sibling with room, or else splits in two halves;
@@ -90,8 +92,10 @@ pb__lnode *pb__lnode_new(uint32_t level, uint32_t cap) {
   return n;
 }
 
+_Atomic uint64_t pb__list_copies;
+
 void pb__lnode_free(pb__lnode *n) {
-  if (!n) return;
+  if (!n || n->shared) return;
   if (n->level > 0)
     for (uint32_t i = 0; i < n->n; i++) pb__lnode_free(n->kids[i].node);
   free(n->vals);
@@ -166,7 +170,8 @@ static int branch_from_view(const pb__node_view *v, pb__lnode **out) {
 
 /* A node decoded with no context: its values or child slots (every child
  * NOT LOADED), and its total.  Immutable once built (it may be shared by
- * every handle, in every thread), so each load takes a private clone. */
+ * every handle, in every thread), so handles read it in place and copy
+ * it before their first write to it (list_int.h). */
 typedef struct list_obj {
   pb__obj h;
   pb__lnode *node; /* level 0 (leaf) or 1 (any branch: the load sets it) */
@@ -190,6 +195,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
     return PB_ENOMEM;
   }
   o->h = (pb__obj){&pb__list_obj_class, 0, NULL};
+  n->shared = true; /* private again if this load alone takes it */
   o->node = n;
   o->total = pb__lnode_total(n);
   *extra = sizeof *o + sizeof *n +
@@ -200,6 +206,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
 
 static void obj_destroy(pb__obj *h) {
   list_obj *o = (list_obj *)h;
+  if (o->node) o->node->shared = false; /* its owner frees it */
   pb__lnode_free(o->node);
   free(o);
 }
@@ -207,21 +214,11 @@ static void obj_destroy(pb__obj *h) {
 const pb__obj_class pb__list_obj_class = {"list node", obj_build,
                                           obj_destroy};
 
-/* A private copy of a shared node, for one handle to load into and edit
- * (the views in it still point into the shared object's atom). */
-static pb__lnode *clone(const pb__lnode *n) {
-  pb__lnode *c = pb__lnode_new(n->level, n->n);
-  if (!c) return NULL;
-  if (n->level == 0) memcpy(c->vals, n->vals, n->n * sizeof *n->vals);
-  else memcpy(c->kids, n->kids, n->n * sizeof *n->kids);
-  c->n = n->n;
-  return c;
-}
-
 /* Reads the node at `ptr` (object cache, bytes cache, storage), checks it
  * is a leaf (`want` PB__TYPE_LIST_LEAF), a branch (PB__TYPE_LIST_BRANCH)
- * or either (0), and gives a node of the handle's own, whose level the
- * caller sets; *total is the values under it. */
+ * or either (0), and gives it: the cached node itself (shared, read in
+ * place), or the node of an object built for this load alone (private,
+ * its level set by the caller); *total is the values under it. */
 static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want,
                      pb__lnode **out, uint64_t *total) {
   const pb__obj *h;
@@ -239,10 +236,10 @@ static int load_node(pb__list *l, pb_atom_ptr ptr, uint32_t want,
         leaf ? "branch" : "leaf"); /* a node of the wrong kind for its level */
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
+    o->node->shared = false;
     ((list_obj *)owned)->node = NULL;
   } else {
-    *out = clone(o->node);
-    if (!*out) rc = PB_ENOMEM;
+    *out = o->node; /* shared: read in place */
   }
   if (rc == PB_OK) *total = o->total;
   pb__obj_free(owned);
@@ -254,19 +251,97 @@ static void free_chain(pb__lnode **chain, unsigned n) {
   for (unsigned i = 0; i < n; i++) pb__lnode_free(chain[i]);
 }
 
-/* Links chain[0..n) (a leftmost path, chain[n - 1] a leaf, total[i] the
- * values under chain[i]): sets levels and checks each child's total
- * against its parent's count. */
-static int link_chain(pb__lnode **chain, const uint64_t *total, unsigned n) {
-  for (unsigned i = 0; i < n; i++) chain[i]->level = n - 1 - i;
-  for (unsigned i = n - 1; i > 0; i--)
-    if (total[i] != chain[i - 1]->kids[0].count)
-      return PB__CORRUPT(PB__ATOM_FMT
-                         " (list root path): level %u holds %" PRIu64
-                         " values, its parent says %" PRIu64,
-                         PB__ATOM_ARGS(chain[i - 1]->kids[0].ptr), i, total[i],
-                         chain[i - 1]->kids[0].count);
-  for (unsigned i = n - 1; i > 0; i--) chain[i - 1]->kids[0].node = chain[i];
+/* --- The kid map --- */
+
+static size_t kmap_slot(const pb__lnode *parent, uint32_t idx, size_t cap) {
+  uint64_t h = (uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15u ^ idx;
+  h ^= h >> 29;
+  return (size_t)(h * 0xBF58476D1CE4E5B9u >> 32) & (cap - 1);
+}
+
+static pb__lkmap_ent *kmap_find(const pb__list *l, const pb__lnode *parent,
+                                uint32_t idx) {
+  if (!l->kmap) return NULL;
+  for (size_t s = kmap_slot(parent, idx, l->kmap_cap);;
+       s = (s + 1) & (l->kmap_cap - 1)) {
+    pb__lkmap_ent *e = &l->kmap[s];
+    if (!e->parent) return NULL;
+    if (e->parent == parent && e->idx == idx) return e;
+  }
+}
+
+static void kmap_put_cell(pb__lkmap_ent *cells, size_t cap,
+                          const pb__lkmap_ent *e) {
+  size_t s = kmap_slot(e->parent, e->idx, cap);
+  while (cells[s].parent) s = (s + 1) & (cap - 1);
+  cells[s] = *e;
+}
+
+/* Keeps `child` as child idx of the shared `parent`.  Errors: PB_ENOMEM. */
+static int kmap_set(pb__list *l, const pb__lnode *parent, uint32_t idx,
+                    pb__lnode *child) {
+  pb__lkmap_ent *e = kmap_find(l, parent, idx);
+  if (e) { /* moved out before (or a node met twice): the cell is free */
+    assert(!e->child);
+    e->child = child;
+    return PB_OK;
+  }
+  if (2 * (l->kmap_used + 1) > l->kmap_cap) {
+    size_t cap = l->kmap_cap ? 2 * l->kmap_cap : PB__LKMAP_SMALL;
+    pb__lkmap_ent *cells =
+        l->kmap_cap ? calloc(cap, sizeof *cells) : l->kmap_small;
+    if (!cells) return PB_ENOMEM;
+    if (!l->kmap_cap) memset(cells, 0, cap * sizeof *cells);
+    for (size_t i = 0; i < l->kmap_cap; i++)
+      if (l->kmap[i].parent) kmap_put_cell(cells, cap, &l->kmap[i]);
+    if (l->kmap != l->kmap_small) free(l->kmap);
+    l->kmap = cells;
+    l->kmap_cap = cap;
+  }
+  pb__lkmap_ent n = {parent, idx, child};
+  kmap_put_cell(l->kmap, l->kmap_cap, &n);
+  l->kmap_used++;
+  return PB_OK;
+}
+
+static void kmap_free(pb__list *l) {
+  for (size_t i = 0; i < l->kmap_cap; i++)
+    if (l->kmap[i].parent) pb__lnode_free(l->kmap[i].child);
+  if (l->kmap != l->kmap_small) free(l->kmap);
+  l->kmap = NULL;
+  l->kmap_cap = l->kmap_used = 0;
+}
+
+/* The loaded child i of `parent`, or NULL. */
+static pb__lnode *kid_of(const pb__list *l, const pb__lnode *parent,
+                         uint32_t i) {
+  if (!parent->shared) return parent->kids[i].node;
+  pb__lkmap_ent *e = kmap_find(l, parent, i);
+  return e ? e->child : NULL;
+}
+
+/* Keeps `child` (loaded, checked) as child i of `parent`. */
+static int set_kid(pb__list *l, pb__lnode *parent, uint32_t i,
+                   pb__lnode *child) {
+  if (parent->shared) return kmap_set(l, parent, i, child);
+  parent->kids[i].node = child;
+  return PB_OK;
+}
+
+/* Links chain[0..n) (a leftmost path, checked, chain[n - 1] a leaf):
+ * sets the levels of private nodes and hangs each node under its parent
+ * (slot or kid map).  Errors: PB_ENOMEM, after freeing the chain. */
+static int link_chain(pb__list *l, pb__lnode **chain, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    if (!chain[i]->shared) chain[i]->level = n - 1 - i;
+  for (unsigned i = 1; i < n; i++) {
+    int rc = set_kid(l, chain[i - 1], 0, chain[i]);
+    if (rc != PB_OK) { /* chain[1..i) hang under chain[0] already */
+      for (unsigned k = i; k < n; k++) pb__lnode_free(chain[k]);
+      pb__lnode_free(chain[0]);
+      return rc;
+    }
+  }
   return PB_OK;
 }
 
@@ -293,13 +368,21 @@ static int load_root(pb__list *l) {
     if (chain[n++]->level == 0) break;
     ptr = chain[n - 1]->kids[0].ptr;
   }
-  int rc = link_chain(chain, total, n);
-  if (rc != PB_OK) {
-    free_chain(chain, n);
-    return rc;
-  }
+  for (unsigned i = n - 1; i > 0; i--)
+    if (total[i] != chain[i - 1]->kids[0].count) {
+      int rc = PB__CORRUPT(PB__ATOM_FMT
+                           " (list root path): level %u holds %" PRIu64
+                           " values, its parent says %" PRIu64,
+                           PB__ATOM_ARGS(chain[i - 1]->kids[0].ptr), n - 1 - i,
+                           total[i], chain[i - 1]->kids[0].count);
+      free_chain(chain, n);
+      return rc;
+    }
+  int rc = link_chain(l, chain, n); /* frees the chain when it fails */
+  if (rc != PB_OK) return rc;
   l->root.node = chain[0];
   l->root.count = total[0];
+  l->root_level = n - 1;
   return PB_OK;
 }
 
@@ -308,17 +391,31 @@ int pb__list_ensure_root(pb__list *l) {
   return load_root(l);
 }
 
-int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t i) {
-  assert(parent->level > 0 && i < parent->n);
-  pb__lslot *s = &parent->kids[i];
-  if (s->node) return PB_OK;
+int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t level,
+                      uint32_t i, pb__lnode **out) {
+  assert(level > 0 && parent->level > 0 && i < parent->n);
+  assert(parent->shared || parent->level == level);
+  bool want_leaf = level == 1;
+  pb__lnode *child = kid_of(l, parent, i);
+  if (child) {
+    /* Checked when loaded here; a shared parent may be met again at
+     * another depth (hostile bytes), so its kind is checked again. */
+    if ((child->level == 0) != want_leaf)
+      return PB__CORRUPT(PB__ATOM_FMT " (list node): a %s where a %s belongs",
+                         PB__ATOM_ARGS(parent->kids[i].ptr),
+                         want_leaf ? "branch" : "leaf",
+                         want_leaf ? "leaf" : "branch");
+    *out = child;
+    return PB_OK;
+  }
+  const pb__lslot *s = &parent->kids[i];
   assert(!pb_atom_ptr_is_null(s->ptr)); /* only a loaded node can be dirty */
-  uint32_t want = parent->level == 1 ? PB__TYPE_LIST_LEAF : PB__TYPE_LIST_BRANCH;
-  pb__lnode *child;
   uint64_t total;
-  int rc = load_node(l, s->ptr, want, &child, &total);
+  int rc = load_node(l, s->ptr, want_leaf ? PB__TYPE_LIST_LEAF
+                                          : PB__TYPE_LIST_BRANCH,
+                     &child, &total);
   if (rc != PB_OK) return rc;
-  child->level = parent->level - 1;
+  if (!child->shared) child->level = level - 1;
   if (total != s->count) {
     pb__lnode_free(child);
     return PB__CORRUPT(PB__ATOM_FMT " (list node): holds %" PRIu64
@@ -326,7 +423,63 @@ int pb__list_load_kid(pb__list *l, pb__lnode *parent, uint32_t i) {
                        PB__ATOM_ARGS(s->ptr), total,
                        s->count); /* the parent's count lies */
   }
-  s->node = child;
+  rc = set_kid(l, parent, i, child);
+  if (rc != PB_OK) {
+    pb__lnode_free(child);
+    return rc;
+  }
+  *out = child;
+  return PB_OK;
+}
+
+/* A private copy of the shared node `n` at `level`, with the children
+ * the handle loaded under n moved from the kid map into its slots (the
+ * values in it still point into the shared object's atom). */
+static pb__lnode *copy_shared(pb__list *l, const pb__lnode *n,
+                              uint32_t level) {
+  assert(n->shared);
+  pb__lnode *c = pb__lnode_new(level, n->n);
+  if (!c) return NULL;
+  if (level == 0) {
+    memcpy(c->vals, n->vals, n->n * sizeof *n->vals);
+  } else {
+    memcpy(c->kids, n->kids, n->n * sizeof *n->kids);
+    if (l->kmap_used)
+      for (uint32_t i = 0; i < n->n; i++) {
+        pb__lkmap_ent *e = kmap_find(l, n, i);
+        if (e && e->child) {
+          c->kids[i].node = e->child;
+          e->child = NULL;
+        }
+      }
+  }
+  c->n = n->n;
+  atomic_fetch_add_explicit(&pb__list_copies, 1, memory_order_relaxed);
+  return c;
+}
+
+int pb__list_own_kid(pb__list *l, pb__lnode *parent, uint32_t level,
+                     uint32_t i, pb__lnode **out) {
+  assert(!parent->shared);
+  pb__lnode *child;
+  int rc = pb__list_load_kid(l, parent, level, i, &child);
+  if (rc != PB_OK) return rc;
+  if (child->shared) {
+    pb__lnode *c = copy_shared(l, child, level - 1);
+    if (!c) return PB_ENOMEM;
+    parent->kids[i].node = child = c;
+  }
+  *out = child;
+  return PB_OK;
+}
+
+int pb__list_own_root(pb__list *l) {
+  pb__lnode *r = l->root.node;
+  assert(r);
+  if (!r->shared) return PB_OK;
+  pb__lnode *c = copy_shared(l, r, l->root_level);
+  if (!c) return PB_ENOMEM;
+  l->root.node = c;
   return PB_OK;
 }
 
@@ -348,19 +501,29 @@ static uint32_t pick_kid(const pb__lnode *n, uint64_t *i, uint64_t in_node,
   return n->n - 1; /* the counts add up to in_node > *i */
 }
 
-int pb__list_descend(pb__list *l, uint64_t i, bool insert, pb__lpath *p) {
+int pb__list_descend(pb__list *l, uint64_t i, bool insert, bool write,
+                     pb__lpath *p) {
+  assert(l->root.node);
+  if (write) {
+    int rc = pb__list_own_root(l);
+    if (rc != PB_OK) return rc;
+  }
   pb__lnode *n = l->root.node;
   uint64_t in_node = l->root.count;
-  assert(n && (insert ? i <= in_node : i < in_node));
+  uint32_t level = l->root_level;
+  assert(insert ? i <= in_node : i < in_node);
   p->depth = 0;
-  while (n->level > 0) {
+  for (; level > 0; level--) {
     uint32_t j = pick_kid(n, &i, in_node, insert);
-    int rc = pb__list_load_kid(l, n, j);
+    pb__lnode *kid;
+    int rc = write ? pb__list_own_kid(l, n, level, j, &kid)
+                   : pb__list_load_kid(l, n, level, j, &kid);
     if (rc != PB_OK) return rc;
     p->step[p->depth++] = (pb__lstep){n, j};
     in_node = n->kids[j].count;
-    n = n->kids[j].node;
+    n = kid;
   }
+  assert(n->level == 0);
   p->step[p->depth++] = (pb__lstep){n, (uint32_t)i};
   return PB_OK;
 }
@@ -407,6 +570,7 @@ int pb__list_open(const pb__src *src, pb_atom_ptr root, pb__list **out) {
   l->base = root;
   l->root.ptr = root;
   pb_buf_init(&l->buf);
+  l->kmap = NULL; /* the small cells are taken on the first load */
   *out = l;
   return PB_OK;
 }
@@ -414,6 +578,7 @@ int pb__list_open(const pb__src *src, pb_atom_ptr root, pb__list **out) {
 void pb__list_free(pb__list *l) {
   if (!l) return;
   pb__lnode_free(l->root.node);
+  kmap_free(l);
   pb_arena_destroy(l->arena);
   pb_buf_free(&l->buf);
   free(l->scratch);
@@ -430,7 +595,7 @@ int pb__list_count(pb__list *l, uint64_t *out) {
 int pb__list_height(pb__list *l, unsigned *out) {
   int rc = pb__list_ensure_root(l);
   if (rc != PB_OK) return rc;
-  *out = l->root.node ? l->root.node->level + 1 : 0;
+  *out = l->root.node ? l->root_level + 1 : 0;
   return PB_OK;
 }
 
@@ -440,7 +605,7 @@ int pb__list_get(pb__list *l, uint64_t i, pb_value *out) {
   if (rc != PB_OK) return rc;
   if (i >= count) return PB_ERANGE;
   pb__lpath p;
-  rc = pb__list_descend(l, i, false, &p);
+  rc = pb__list_descend(l, i, false, false, &p);
   if (rc != PB_OK) return rc;
   const pb__lstep *leaf = &p.step[p.depth - 1];
   *out = leaf->node->vals[leaf->idx];
@@ -456,7 +621,7 @@ int pb__list_set(pb__list *l, uint64_t i, const pb_value *v) {
   rc = pb__list_copy_value(l, v, &copy);
   if (rc != PB_OK) return rc;
   pb__lpath p;
-  rc = pb__list_descend(l, i, false, &p);
+  rc = pb__list_descend(l, i, false, true, &p);
   if (rc != PB_OK) return rc;
   const pb__lstep *leaf = &p.step[p.depth - 1];
   leaf->node->vals[leaf->idx] = copy;

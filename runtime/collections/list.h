@@ -7,7 +7,8 @@
  * insert and remove at an index are O(log n); every node but the root
  * holds at least half.  Node layouts are documented in list.c, and so is
  * loading: decoded nodes come through the object cache, shared, and each
- * handle clones the ones it loads.
+ * handle reads them in place and copies one only on its first write to
+ * it (list_int.h).
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, counts that do not add up, a tree deeper

@@ -130,9 +130,9 @@ static int plan_pass(pb__list *l, const pb__lpath *p, unsigned k,
   for (int side = 0; side < 2; side++) {
     if (side == 0 ? j == 0 : j + 1 >= parent->n) continue;
     uint32_t t = side == 0 ? j - 1 : j + 1;
-    int rc = pb__list_load_kid(l, parent, t);
+    pb__lnode *nb;
+    int rc = pb__list_own_kid(l, parent, parent->level, t, &nb);
     if (rc != PB_OK) return rc;
-    pb__lnode *nb = parent->kids[t].node;
     if (nb->n >= f) continue;
     uint32_t cnt = f - nb->n;
     if (cnt > n->n + 1 - min) cnt = n->n + 1 - min;
@@ -219,6 +219,7 @@ static void apply_insert(pb__list *l, const pb__lpath *p, insert_plan *pl,
   r->kids[1] = (pb__lslot){.count = right, .node = pl->sib[0]};
   r->n = 2;
   l->root.node = r;
+  l->root_level++;
 }
 
 int pb__list_insert(pb__list *l, uint64_t i, const pb_value *v) {
@@ -233,10 +234,11 @@ int pb__list_insert(pb__list *l, uint64_t i, const pb_value *v) {
     l->root.node = pb__lnode_new(0, pb__list_fanout() + 1);
     if (!l->root.node) return PB_ENOMEM;
     l->root.count = 0;
+    l->root_level = 0;
   }
   pb__lpath p;
   insert_plan pl = {0};
-  rc = pb__list_descend(l, i, true, &p);
+  rc = pb__list_descend(l, i, true, true, &p);
   if (rc == PB_OK) rc = plan_insert(l, &p, &pl);
   if (rc == PB_OK) {
     apply_insert(l, &p, &pl, &copy);
@@ -272,7 +274,8 @@ static int plan_remove(pb__list *l, const pb__lpath *p) {
     uint32_t j = p->step[k - 1].idx, s = sibling_of(j);
     if (n->n > min || parent->n < 2) continue; /* cannot underflow, or no
                                                    sibling to turn to */
-    int rc = pb__list_load_kid(l, parent, s);
+    pb__lnode *sib;
+    int rc = pb__list_own_kid(l, parent, parent->level, s, &sib);
     if (rc != PB_OK) return rc;
     pb__lnode *left = parent->kids[s < j ? s : j].node;
     pb__lnode *right = parent->kids[s < j ? j : s].node;
@@ -314,8 +317,10 @@ static void shrink_slot(const pb__lpath *p, unsigned k, uint32_t min) {
 /* Drops an empty root, and root branches of one (loaded) child. */
 static void collapse_root(pb__list *l) {
   pb__lnode *r = l->root.node;
-  while (r->level > 0 && r->n == 1 && r->kids[0].node) {
+  while (l->root_level > 0 && r->n == 1 && r->kids[0].node) {
+    assert(!r->shared);
     l->root = r->kids[0];
+    l->root_level--;
     r->n = 0; /* the child is the root now */
     pb__lnode_free(r);
     r = l->root.node;
@@ -332,7 +337,7 @@ int pb__list_remove(pb__list *l, uint64_t i) {
   if (rc != PB_OK) return rc;
   if (i >= count) return PB_ERANGE;
   pb__lpath p;
-  rc = pb__list_descend(l, i, false, &p);
+  rc = pb__list_descend(l, i, false, true, &p);
   if (rc == PB_OK) rc = plan_remove(l, &p);
   if (rc != PB_OK) return rc;
   const pb__lstep *leaf = &p.step[p.depth - 1];

@@ -41,7 +41,7 @@ int pb__list_iter_open(pb__list *l, uint64_t from, uint64_t to,
   if (!it) return PB_ENOMEM;
   it->l = l;
   it->left = to - from;
-  if (it->left > 0) rc = pb__list_descend(l, from, false, &it->path);
+  if (it->left > 0) rc = pb__list_descend(l, from, false, false, &it->path);
   if (rc != PB_OK) {
     free(it);
     return rc;
@@ -61,10 +61,12 @@ static int next_leaf(pb__list_iter *it) {
                                                     checked */
   p->step[m].idx++;
   for (; m + 1 < (int)p->depth; m++) {
-    pb__lnode *n = p->step[m].node;
-    int rc = pb__list_load_kid(it->l, n, p->step[m].idx);
+    pb__lnode *kid;
+    int rc = pb__list_load_kid(it->l, p->step[m].node,
+                               (uint32_t)((int)p->depth - 1 - m),
+                               p->step[m].idx, &kid);
     if (rc != PB_OK) return rc;
-    p->step[m + 1] = (pb__lstep){n->kids[p->step[m].idx].node, 0};
+    p->step[m + 1] = (pb__lstep){kid, 0};
   }
   return PB_OK;
 }
@@ -168,14 +170,17 @@ static int build_branches(level *below, uint32_t lvl, level *out) {
 /* Builds dst's tree from the next k > 0 values of `it`. */
 static int build(pb__list *dst, pb__list_iter *it, uint64_t k) {
   level lv;
+  uint32_t top = 0;
   int rc = build_leaves(dst, it, k, &lv);
   for (uint32_t lvl = 1; rc == PB_OK && lv.m > 1; lvl++) {
     level up;
     rc = build_branches(&lv, lvl, &up);
     lv = up;
+    top = lvl;
   }
   if (rc != PB_OK) return rc;
   dst->root = lv.slot[0];
+  dst->root_level = top;
   free(lv.slot);
   return PB_OK;
 }

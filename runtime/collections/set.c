@@ -66,11 +66,12 @@ static int push_root(pb__hash *h, frame *st, unsigned *depth) {
  * it.  On an error, nothing is pushed. */
 static int push_child(pb__hash *h, frame *st, unsigned *depth, unsigned b) {
   frame *f = &st[*depth - 1];
-  pb__hslot *s = &f->node->kids[pb__hash_index(f->node->nodemap, 1u << b)];
+  uint32_t k = pb__hash_index(f->node->nodemap, 1u << b);
   uint64_t prefix = f->prefix | (uint64_t)b << (PB__HASH_BITS * f->level);
-  int rc = pb__hash_ensure(h, s, f->level + 1, prefix);
+  pb__hnode *kid;
+  int rc = pb__hash_kid(h, f->node, k, f->level + 1, prefix, &kid);
   if (rc != PB_OK) return rc;
-  st[*depth] = (frame){s->node, 0, f->level + 1, prefix};
+  st[*depth] = (frame){kid, 0, f->level + 1, prefix};
   (*depth)++;
   return PB_OK;
 }

@@ -26,6 +26,9 @@
  *     get of one handle and by every later handle (never remembered as
  *     checked), while the good tree over the same cached leaves reads
  *     right, and no read copies a node;
+ *   - a List node met at two depths, or a hash node at two places
+ *     (hostile bytes), is refused at the wrong one on every get, from the
+ *     kid map too, and no read copies;
  *   - a trie cached under one hash function and read under another (tests
  *     swap pb__hash_fn) is rehashed: read right (from the cache) when the
  *     functions agree, PB_ECORRUPT when they do not, as without a cache.
@@ -48,7 +51,7 @@
 #include "collections/dict.h"
 #include "collections/dict_int.h"
 #include "collections/hash_int.h"
-#include "collections/list.h"
+#include "collections/list_int.h"
 #include "support/collstore.h"
 #include "support/hashkeys.h"
 #include "support/memstore.h"
@@ -513,6 +516,40 @@ static void dict_damage_every_time(void **state) {
   fx_free(f);
 }
 
+/* A shared List node met at two depths (hostile bytes: B1 under B2 on
+ * the leftmost path, and right under the root): the child the handle
+ * kept for it at one depth is a leaf, which the other depth refuses on
+ * every get, from the kid map too, while the same handle still reads the
+ * good path; no read copies a node. */
+static void list_node_at_two_depths(void **state) {
+  (void)state;
+  fx *f = fx_new();
+  pb_value three[] = {I(1), I(2), I(3)};
+  pb_atom_ptr leaf = pb_test_mem_node(&f->m, PB__TYPE_LIST_LEAF, three, 3);
+  pb_value b1v[] = {U(3), R(leaf)};
+  pb_atom_ptr b1 = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, b1v, 2);
+  pb_value b2v[] = {U(3), R(b1)};
+  pb_atom_ptr b2 = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, b2v, 2);
+  pb_value rv[] = {U(3), R(b2), U(3), R(b1)};
+  pb_atom_ptr bad = pb_test_mem_node(&f->m, PB__TYPE_LIST_BRANCH, rv, 4);
+  uint64_t c0 = atomic_load(&pb__list_copies);
+  for (int src = 0; src < 2; src++) /* through the caches, and without */
+    for (int h = 0; h < 3; h++) {
+      pb__list *l;
+      assert_int_equal(
+          pb__list_open(src ? &f->plain : &f->src, bad, &l), PB_OK);
+      pb_value v;
+      for (int g = 0; g < 3; g++) {
+        assert_int_equal(pb__list_get(l, 1, &v), PB_OK);
+        assert_int_equal(v.as.i, 2);
+        assert_corrupt(pb__list_get(l, 4, &v), PB_AT_ATOM);
+      }
+      pb__list_free(l);
+    }
+  assert_int_equal(atomic_load(&pb__list_copies), c0);
+  fx_free(f);
+}
+
 /* A hash for the hand-built tries: the last byte of the encoding, so that
  * STRING "a" and BYTES "a" collide (97: slot 1, then 3, then 0s). */
 static uint64_t last_byte(const void *b, size_t n) {
@@ -571,6 +608,47 @@ static void hash_context(void **state) {
   fx_free(f);
 }
 
+/* A shared hash node met at two places (hostile bytes: one atom in slots
+ * 1 and 2 of the root): the children a handle kept in its kid map for
+ * the first place are checked again for the second, so the collision
+ * node at the end (hash 97, "a") is refused under slot 2 (the path of
+ * hash 98) on every get, and never read as a plain miss, while the same
+ * handle still finds "a"; no read copies a node. */
+static void hash_node_at_two_places(void **state) {
+  (void)state;
+  fx *f = fx_new();
+  pb__hash_fn = last_byte;
+  pb_bytes ba = {(const uint8_t *)"a", 1};
+  pb_value sa = S("a"), bya = {.kind = PB_VALUE_BYTES, .as.bytes = ba};
+  pb_buf scratch;
+  pb_buf_init(&scratch);
+  int cmp;
+  assert_int_equal(pb__hash_key_cmp(&scratch, &sa, &bya, &cmp), PB_OK);
+  pb_buf_free(&scratch);
+  pb_value cv[] = {U(97), cmp < 0 ? sa : bya, I(1), cmp < 0 ? bya : sa, I(2)};
+  pb_atom_ptr coll = pb_test_mem_node(&f->m, PB__TYPE_HASH_COLLISION, cv, 5);
+  pb_atom_ptr x = chain(f, 97, 1, PB__HASH_COLL_LEVEL, coll); /* level 1 */
+  pb_value rv[] = {U(0), U(6), R(x), R(x)};
+  pb_atom_ptr bad = pb_test_mem_node(&f->m, PB__TYPE_HASH_NODE, rv, 4);
+  uint64_t c0 = atomic_load(&pb__hash_copies);
+  for (int src = 0; src < 2; src++) /* through the caches, and without */
+    for (int h = 0; h < 3; h++) {
+      pb__hash *t;
+      assert_int_equal(pb__hash_open(src ? &f->plain : &f->src, bad, &t),
+                       PB_OK);
+      pb_value sb = S("b"), v;
+      for (int g = 0; g < 3; g++) {
+        assert_int_equal(pb__hash_get(t, &sa, &v), PB_OK);
+        assert_int_equal(v.as.i, cmp < 0 ? 1 : 2);
+        assert_corrupt(pb__hash_get(t, &sb, &v), PB_AT_ATOM);
+      }
+      pb__hash_free(t);
+    }
+  assert_int_equal(atomic_load(&pb__hash_copies), c0);
+  fx_free(f);
+  pb__hash_fn = pb__hash_xxh3;
+}
+
 /* XXH3 again, under another pointer. */
 static uint64_t xxh3_again(const void *b, size_t n) {
   return pb__hash_xxh3(b, n);
@@ -617,6 +695,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(list_context),
       cmocka_unit_test(dict_context),
       cmocka_unit_test(dict_damage_every_time),
+      cmocka_unit_test(list_node_at_two_depths),
+      cmocka_unit_test(hash_node_at_two_places),
       cmocka_unit_test_teardown(hash_context, default_hash),
       cmocka_unit_test_teardown(hash_function_switch, default_hash),
   };

@@ -132,12 +132,18 @@ static void expect_all(pb__list *l, const model *m) {
  * fill within [ceil(f / 2), f] (the root: 1 or 2 entries at least),
  * levels one apart, counts that add up, and no dirty node under a clean
  * one (a clean node is exactly its atom). */
-static void check_node(const pb__lnode *n, bool is_root, bool clean,
-                       uint64_t want) {
+static void check_node(const pb__lnode *n, uint32_t level, bool is_root,
+                       bool clean, uint64_t want) {
   uint32_t f = pb__coll_fanout, min = (f + 1) / 2;
   assert_true(n->n <= f);
-  assert_true(n->n >= (is_root ? (n->level ? 2u : 1u) : min));
-  if (n->level == 0) {
+  assert_true(n->n >= (is_root ? (level ? 2u : 1u) : min));
+  if (n->shared) { /* read in place: clean, its kind right for its level */
+    assert_true(clean);
+    assert_int_equal(n->level == 0, level == 0);
+  } else {
+    assert_int_equal(n->level, level);
+  }
+  if (level == 0) {
     assert_int_equal(n->n, want);
     return;
   }
@@ -152,8 +158,7 @@ static void check_node(const pb__lnode *n, bool is_root, bool clean,
       assert_true(kid_clean); /* not loaded: must have an atom */
       continue;
     }
-    assert_int_equal(s->node->level, n->level - 1);
-    check_node(s->node, false, kid_clean, s->count);
+    check_node(s->node, level - 1, false, kid_clean, s->count);
   }
   assert_int_equal(sum, want);
 }
@@ -166,7 +171,7 @@ static void check_tree(pb__list *l, const model *m, bool want_clean) {
   bool clean = !pb_atom_ptr_is_null(l->root.ptr);
   if (want_clean) assert_true(clean);
   assert_int_equal(l->root.count, m->n);
-  check_node(l->root.node, true, clean, l->root.count);
+  check_node(l->root.node, l->root_level, true, clean, l->root.count);
   g_tree_checks++;
 }
 
