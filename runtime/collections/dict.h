@@ -13,8 +13,9 @@
  * docs/coll-dict.md.
  *
  * Memory: keys and values that put and bulk load copy stay in the handle
- * until pb__dict_free, also after they were replaced or removed, because
- * views that get and iterators handed out stay valid that long (coll.h).
+ * until pb__dict_free or pb__dict_reuse, also after they were replaced or
+ * removed, because views that get and iterators handed out stay valid
+ * that long (coll.h).
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, keys out of order, a tree deeper than
