@@ -9,7 +9,8 @@
  * every type a generated struct holds.
  *
  * Reset keeps the largest block, so a decode loop that resets between
- * records stops allocating once the block is big enough.
+ * records stops allocating once the block is big enough (internally, a
+ * reset can keep it only up to a size: pb__arena_reset_max).
  *
  * Internally (atom/arena.h) an arena can start with a smaller first block,
  * and tells its footprint: a record decoded into the object cache gets an
@@ -104,7 +105,9 @@ void *pb_arena_alloc_array(pb_arena *a, size_t count, size_t size) {
   return pb_arena_alloc(a, count * size);
 }
 
-void pb_arena_reset(pb_arena *a) {
+void pb_arena_reset(pb_arena *a) { pb__arena_reset_max(a, SIZE_MAX); }
+
+void pb__arena_reset_max(pb_arena *a, size_t keep_max) {
   if (!a) return;
   arena_block *keep = NULL;
   while (a->head) {
@@ -116,6 +119,10 @@ void pb_arena_reset(pb_arena *a) {
     } else {
       free(b);
     }
+  }
+  if (keep && keep->size > keep_max) {
+    free(keep);
+    keep = NULL;
   }
   if (keep) {
     keep->prev = NULL;

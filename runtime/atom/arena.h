@@ -20,6 +20,14 @@
  */
 int pb__arena_create_sized(size_t first_block, pb_arena **out);
 
+/**
+ * pb_arena_reset that keeps the largest block only when it holds at most
+ * `keep_max` bytes (else frees every block): for an arena kept for reuse
+ * (a pooled Dictionary handle, collections/dict.h), so that one big
+ * transaction does not leave a big block behind.
+ */
+void pb__arena_reset_max(pb_arena *a, size_t keep_max);
+
 /** The bytes the arena holds from malloc: its handle and every block,
  * headers included (0 for NULL). */
 size_t pb__arena_footprint(const pb_arena *a);

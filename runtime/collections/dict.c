@@ -38,30 +38,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atom/arena.h"
 #include "atom/value.h"
 #include "collections/dict_int.h"
 
 static const pb_atom_ptr null_ptr = {0, 0, 0};
 
-int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out) {
-  if (!src || !out) return PB_EINVAL;
-  pb__dict *d = calloc(1, sizeof *d);
-  if (!d) return PB_ENOMEM;
-  if (pb_arena_create(&d->arena) != PB_OK) {
-    free(d);
-    return PB_ENOMEM;
-  }
+/* Bytes of arena block a reused handle keeps (pb__dict_reuse). */
+#define REUSE_ARENA_KEEP 4096u
+
+/* A handle over `root` with arena `arena` and nothing loaded. */
+static void dict_init(pb__dict *d, pb_arena *arena, const pb__src *src,
+                      pb_atom_ptr root) {
+  memset(d, 0, sizeof *d);
+  d->arena = arena;
   d->src = *src;
   d->root.ptr = root;
   d->base = root;
+}
+
+/* Frees what the handle holds besides its arena and itself. */
+static void dict_release(pb__dict *d) {
+  pb__dnode_free(d->root.node);
+  pb__dict_kmap_free(d);
+}
+
+int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out) {
+  if (!src || !out) return PB_EINVAL;
+  pb__dict *d = malloc(sizeof *d);
+  if (!d) return PB_ENOMEM;
+  pb_arena *arena;
+  if (pb_arena_create(&arena) != PB_OK) {
+    free(d);
+    return PB_ENOMEM;
+  }
+  dict_init(d, arena, src, root);
   *out = d;
   return PB_OK;
 }
 
+void pb__dict_reuse(pb__dict *d, const pb__src *src, pb_atom_ptr root) {
+  assert(d);
+  pb__src s = src ? *src : d->src;
+  dict_release(d);
+  pb__arena_reset_max(d->arena, REUSE_ARENA_KEEP);
+  dict_init(d, d->arena, &s, root);
+}
+
 void pb__dict_free(pb__dict *d) {
   if (!d) return;
-  pb__dnode_free(d->root.node);
-  pb__dict_kmap_free(d);
+  dict_release(d);
   pb_arena_destroy(d->arena);
   free(d);
 }

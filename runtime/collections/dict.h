@@ -13,8 +13,9 @@
  * docs/coll-dict.md.
  *
  * Memory: keys and values that put and bulk load copy stay in the handle
- * until pb__dict_free, also after they were replaced or removed, because
- * views that get and iterators handed out stay valid that long (coll.h).
+ * until pb__dict_free or pb__dict_reuse, also after they were replaced or
+ * removed, because views that get and iterators handed out stay valid
+ * that long (coll.h).
  *
  * Errors common to every function that reads nodes: PB_ECORRUPT (a node
  * of the wrong type or shape, keys out of order, a tree deeper than
@@ -45,6 +46,15 @@ typedef struct pb__dict_range {
 int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out);
 /** Frees the handle, its in-memory nodes and copies.  NULL is a no-op. */
 void pb__dict_free(pb__dict *d);
+/**
+ * Makes `d` what pb__dict_open(src, root) gives (src NULL: the handle's
+ * own), without allocating: frees
+ * its in-memory nodes and copies as pb__dict_free does (so every view it
+ * handed out dies here, as with pb__dict_free) and keeps the handle, its
+ * arena and a small arena block for the next user (txn/tcoll.c pools
+ * them per transaction handle, so a warm read allocates no handle).
+ */
+void pb__dict_reuse(pb__dict *d, const pb__src *src, pb_atom_ptr root);
 
 /** Looks `key` up.  Errors: PB_ENOTFOUND (no such key), and the above. */
 int pb__dict_get(pb__dict *d, pb_str key, pb_value *out);

@@ -21,8 +21,10 @@
  * to an ancestor fails the check).
  *
  * Key and value bytes that the handle copied (put, bulk load) live in the
- * handle's arena until pb__dict_free, because views handed out by get and
- * by iterators must stay valid that long (coll.h).  Private nodes and
+ * handle's arena until pb__dict_free or pb__dict_reuse, because views
+ * handed out by get and by iterators must stay valid that long (coll.h).
+ * Whatever a handle owns besides its arena is freed in dict.c's
+ * dict_release, which both of those call.  Private nodes and
  * their arrays are malloc'ed and freed as the tree changes; shared nodes
  * (below) belong to cached objects that the source holds.
  */

@@ -66,12 +66,20 @@ static pb_atom_ptr handle_base(const pb__tcoll *t) {
 /* The largest array (ops, kids) a pooled tcoll keeps. */
 #define POOL_KEEP_MAX 64u
 
-/* A tcoll from the pool (its arrays and name buffer kept, the rest
- * zeroed), or a new one. */
-static pb__tcoll *tcoll_new(const pb__tcoll_env *env) {
-  pb__tcoll *t = env->pool ? *env->pool : NULL;
-  if (!t) return calloc(1, sizeof *t);
-  *env->pool = t->next_all;
+/* A tcoll from the pool (its arrays, name buffer and spare Dictionary
+ * handle kept, the rest zeroed), or a new one.  For a Dictionary, a
+ * pooled shell with a spare handle is taken first. */
+static pb__tcoll *tcoll_new(const pb__tcoll_env *env, pb_value_kind kind) {
+  pb__tcoll **at = env->pool;
+  if (!at || !*at) return calloc(1, sizeof(pb__tcoll));
+  if (kind == PB_VALUE_DICT)
+    for (pb__tcoll **p = at; *p; p = &(*p)->next_all)
+      if ((*p)->spare_d) {
+        at = p;
+        break;
+      }
+  pb__tcoll *t = *at;
+  *at = t->next_all;
   pb__tcoll keep = *t;
   memset(t, 0, sizeof *t);
   t->ops = keep.ops;
@@ -80,6 +88,7 @@ static pb__tcoll *tcoll_new(const pb__tcoll_env *env) {
   t->cap_kids = keep.cap_kids;
   t->name_buf = keep.name_buf;
   t->name_cap = keep.name_cap;
+  t->spare_d = keep.spare_d;
   return t;
 }
 
@@ -87,18 +96,33 @@ static void tcoll_destroy(pb__tcoll *t) {
   free(t->ops);
   free(t->kids);
   free(t->name_buf);
+  pb__dict_free(t->spare_d);
   free(t);
+}
+
+/* Opens t's handle: a Dictionary reuses the shell's spare handle, if any
+ * (no allocation). */
+static int tcoll_handle_open(pb__tcoll *t, const pb__tcoll_env *env,
+                             pb_value_kind kind, pb_atom_ptr root,
+                             handle *h) {
+  if (kind == PB_VALUE_DICT && t->spare_d) {
+    pb__dict_reuse(t->spare_d, env->src, root);
+    h->d = t->spare_d;
+    t->spare_d = NULL;
+    return PB_OK;
+  }
+  return handle_open(env, kind, root, h);
 }
 
 int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
                    pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out) {
-  pb__tcoll *t = tcoll_new(env);
+  pb__tcoll *t = tcoll_new(env, kind);
   if (!t) return PB_ENOMEM;
   t->kind = kind;
   t->env = env;
   t->base = root;
   handle h;
-  int rc = handle_open(env, kind, root, &h);
+  int rc = tcoll_handle_open(t, env, kind, root, &h);
   if (rc != PB_OK) {
     t->next_all = NULL;
     pb__tcoll_free_all(t, env->pool);
@@ -128,12 +152,23 @@ void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
     all = t->next_all;
     handle h;
     memcpy(&h, &t->c, sizeof h);
-    if (h.d) handle_free(t->kind, h);
+    t->c.d = NULL;
+    bool keep = pool && pooled < PB__TCOLL_POOL_MAX;
+    if (keep && t->kind == PB_VALUE_DICT && h.d && !t->spare_d) {
+      /* A pooled shell keeps one Dictionary handle for its next open (a
+       * warm read then opens its Dictionaries without allocating).  Its
+       * nodes and copies go now, as with pb__dict_free, while the
+       * snapshot still holds the shared nodes it read. */
+      pb__dict_reuse(h.d, NULL, (pb_atom_ptr){0, 0, 0});
+      t->spare_d = h.d;
+    } else if (h.d) {
+      handle_free(t->kind, h);
+    }
     for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
     pb_arena_destroy(t->run_arena);
     t->run_arena = NULL;
     t->run_n = 0;
-    if (pool && pooled < PB__TCOLL_POOL_MAX) {
+    if (keep) {
       t->n_ops = t->n_kids = 0;
       /* A pooled shell keeps small arrays only: a big log is not kept
        * alive by the handle that reuses it. */

@@ -147,6 +147,8 @@ struct pb__tcoll {
   bool created;             /* opened with create on a missing key */
   bool detached;            /* its key was overwritten in the parent, or
                                an ancestor's was */
+  pb__dict *spare_d;        /* pooled shell: an emptied Dictionary handle
+                               its next Dictionary open reuses, or NULL */
 };
 
 /**
@@ -158,8 +160,10 @@ int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
                    pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out);
 /** Ends every tcoll of a transaction's list: frees their collection
  * handles and logs, and keeps up to PB__TCOLL_POOL_MAX of them (with the
- * arrays they grew) in *pool for the next pb__tcoll_open of an env with
- * that pool; frees the rest (all of them when pool is NULL). */
+ * arrays they grew, and a Dictionary's handle emptied by pb__dict_reuse)
+ * in *pool for the next pb__tcoll_open of an env with that pool; frees
+ * the rest (all of them when pool is NULL).  Every view the handles gave
+ * dies here either way. */
 void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool);
 /** Frees a pool's tcolls. */
 void pb__tcoll_pool_free(pb__tcoll *pool);
