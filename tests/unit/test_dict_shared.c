@@ -40,16 +40,12 @@
 
 #include "collections/dict_int.h"
 #include "protobase/protobase.h"
+#include "support/filedb.h"
 #include "test_util.h"
 
 #define N_KEYS 3000u
 
-typedef struct fx {
-  char *dir;
-  pb_storage *st;
-  pb_space *sp;
-  pb_db *db;
-} fx;
+typedef pb_test_filedb fx; /* support/filedb.h */
 
 static pb_str key_of(unsigned i, char buf[32]) {
   int n = snprintf(buf, 32, "key%08u", i);
@@ -83,12 +79,8 @@ static void put_range(fx *f, unsigned from, unsigned to, uint64_t base) {
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  f->dir = pb_test_tmpdir();
-  pb_file_options o;
-  pb_file_options_init(&o); /* the defaults: PB_DURABILITY_SYNC */
-  assert_int_equal(pb_storage_open_file(f->dir, &o, &f->st), PB_OK);
-  assert_int_equal(pb_space_open(f->st, &f->sp), PB_OK);
-  assert_int_equal(pb_db_open(f->sp, "main", PB_CREATE, &f->db), PB_OK);
+  /* the defaults a user gets: PB_DURABILITY_SYNC */
+  assert_int_equal(pb_test_filedb_open(f, PB_DURABILITY_SYNC), PB_OK);
   put_range(f, 0, N_KEYS, 0);
   *state = f;
   return 0;
@@ -96,9 +88,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fx *f = *state;
-  assert_int_equal(pb_db_close(f->db), PB_OK);
-  assert_int_equal(pb_space_close(f->sp), PB_OK);
-  pb_test_rmdir(f->dir);
+  assert_int_equal(pb_test_filedb_close(f), PB_OK);
   free(f);
   return 0;
 }

@@ -350,97 +350,103 @@ static uint64_t wait_pending_lsn(pb_storage *st, uint64_t want) {
   return lsn;
 }
 
-static void chain_on_a_syncing_commit(void **state) {
-  (void)state;
-  pb__simfs *sim = pb__simfs_new();
-  assert_non_null(sim);
-  gate g = {.armed = false};
-  pthread_mutex_init(&g.mu, NULL);
-  pthread_cond_init(&g.cv, NULL);
-  pb__simfs_set_sync_hook(sim, gate_hook, &g);
+/* A store on a simulated disk whose fdatasyncs pass through a gate. */
+typedef struct gated {
+  pb__simfs *sim;
+  gate g;
   pb_storage *st;
   pb_space *sp;
   pb_db *db;
-  sim_open(sim, &st, &sp, &db);
+  uint64_t lsn0; /* the pending LSN once "main" exists */
+} gated;
+
+static void gated_open(gated *x) {
+  x->sim = pb__simfs_new();
+  assert_non_null(x->sim);
+  x->g = (gate){.armed = false};
+  pthread_mutex_init(&x->g.mu, NULL);
+  pthread_cond_init(&x->g.cv, NULL);
+  pb__simfs_set_sync_hook(x->sim, gate_hook, &x->g);
+  sim_open(x->sim, &x->st, &x->sp, &x->db);
   pb_atom_ptr head;
-  uint64_t lsn0;
-  pb__file_pending_root(st, &head, &lsn0);
-  uint64_t syncs0 = pb__file_sync_count(st);
+  pb__file_pending_root(x->st, &head, &x->lsn0);
+}
+
+/* The counter as a new read transaction sees it. */
+static int64_t gated_counter(gated *x) {
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(x->db, PB_RDONLY, &t), PB_OK);
+  int64_t n = get_int(t, "counter");
+  pb_txn_abort(t);
+  return n;
+}
+
+/* Closes everything; gives pb_space_close's result (an error after a
+ * failed sync). */
+static int gated_close(gated *x) {
+  pb__simfs_set_sync_hook(x->sim, NULL, NULL);
+  pb_db_close(x->db);
+  int rc = pb_space_close(x->sp);
+  pthread_mutex_destroy(&x->g.mu);
+  pthread_cond_destroy(&x->g.cv);
+  pb__simfs_free(x->sim);
+  return rc;
+}
+
+static void start_runner(runner *r, pthread_t *th, pb_db *db) {
+  *r = (runner){db, -1};
+  assert_int_equal(pthread_create(th, NULL, runner_main, r), 0);
+}
+
+static void chain_on_a_syncing_commit(void **state) {
+  (void)state;
+  gated x;
+  gated_open(&x);
+  uint64_t syncs0 = pb__file_sync_count(x.st);
 
   /* A leads a sync that stays paused. */
-  gate_arm(&g);
+  gate_arm(&x.g);
   runner r[4];
   pthread_t th[4];
-  r[0] = (runner){db, -1};
-  assert_int_equal(pthread_create(&th[0], NULL, runner_main, &r[0]), 0);
-  gate_wait_entered(&g);
+  start_runner(&r[0], &th[0], x.db);
+  gate_wait_entered(&x.g);
 
   /* B, C, D: each must append behind A while A's sync is in flight. */
-  for (int i = 1; i < 4; i++) {
-    r[i] = (runner){db, -1};
-    assert_int_equal(pthread_create(&th[i], NULL, runner_main, &r[i]), 0);
-  }
-  uint64_t lsn = wait_pending_lsn(st, lsn0 + 4);
-  gate_release(&g); /* before asserting, so that a failure does not hang */
+  for (int i = 1; i < 4; i++) start_runner(&r[i], &th[i], x.db);
+  uint64_t lsn = wait_pending_lsn(x.st, x.lsn0 + 4);
+  gate_release(&x.g); /* before asserting, so that a failure does not hang */
   for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
-  assert_int_equal(lsn, lsn0 + 4); /* all four appended during A's sync */
+  assert_int_equal(lsn, x.lsn0 + 4); /* all four appended during A's sync */
   for (int i = 0; i < 4; i++) assert_int_equal(r[i].rc, PB_OK);
   /* A's sync, then one for B, C and D together. */
-  assert_int_equal(pb__file_sync_count(st) - syncs0, 2);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &t), PB_OK);
-  assert_int_equal(get_int(t, "counter"), 4);
-  pb_txn_abort(t);
-  pb__simfs_set_sync_hook(sim, NULL, NULL);
-  pb_db_close(db);
-  assert_int_equal(pb_space_close(sp), PB_OK);
-  pthread_mutex_destroy(&g.mu);
-  pthread_cond_destroy(&g.cv);
-  pb__simfs_free(sim);
+  assert_int_equal(pb__file_sync_count(x.st) - syncs0, 2);
+  assert_int_equal(gated_counter(&x), 4);
+  assert_int_equal(gated_close(&x), PB_OK);
 }
 
 /* --- a failed sync fails every commit chained on it --- */
 
 static void chained_commits_fail_with_their_base(void **state) {
   (void)state;
-  pb__simfs *sim = pb__simfs_new();
-  assert_non_null(sim);
-  gate g = {.armed = false};
-  pthread_mutex_init(&g.mu, NULL);
-  pthread_cond_init(&g.cv, NULL);
-  pb__simfs_set_sync_hook(sim, gate_hook, &g);
-  pb_storage *st;
-  pb_space *sp;
-  pb_db *db;
-  sim_open(sim, &st, &sp, &db);
-  pb_atom_ptr head;
-  uint64_t lsn0;
-  pb__file_pending_root(st, &head, &lsn0);
+  gated x;
+  gated_open(&x);
 
   /* A's sync pauses, then fails; B chains on A meanwhile. */
-  gate_arm(&g);
-  pb__simfs_fail(sim, PB__SIMFS_DATASYNC, 1, PB_EIO, 0);
-  runner r[2] = {{db, -1}, {db, -1}};
+  gate_arm(&x.g);
+  pb__simfs_fail(x.sim, PB__SIMFS_DATASYNC, 1, PB_EIO, 0);
+  runner r[2];
   pthread_t th[2];
-  assert_int_equal(pthread_create(&th[0], NULL, runner_main, &r[0]), 0);
-  gate_wait_entered(&g);
-  assert_int_equal(pthread_create(&th[1], NULL, runner_main, &r[1]), 0);
-  uint64_t lsn = wait_pending_lsn(st, lsn0 + 2);
-  gate_release(&g);
+  start_runner(&r[0], &th[0], x.db);
+  gate_wait_entered(&x.g);
+  start_runner(&r[1], &th[1], x.db);
+  uint64_t lsn = wait_pending_lsn(x.st, x.lsn0 + 2);
+  gate_release(&x.g);
   for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-  assert_int_equal(lsn, lsn0 + 2); /* B appended behind A */
+  assert_int_equal(lsn, x.lsn0 + 2); /* B appended behind A */
   assert_int_equal(r[0].rc, PB_EIO);
   assert_int_equal(r[1].rc, PB_EIO); /* B fails with its base */
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &t), PB_OK);
-  assert_int_equal(get_int(t, "counter"), 0); /* nothing published */
-  pb_txn_abort(t);
-  pb__simfs_set_sync_hook(sim, NULL, NULL);
-  pb_db_close(db);
-  pb_space_close(sp);
-  pthread_mutex_destroy(&g.mu);
-  pthread_cond_destroy(&g.cv);
-  pb__simfs_free(sim);
+  assert_int_equal(gated_counter(&x), 0); /* nothing published */
+  gated_close(&x);
 }
 
 int main(void) {
