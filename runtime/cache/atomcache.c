@@ -17,7 +17,12 @@ typedef struct bytes_val {
 
 static void bytes_destroy(void *v) { free(v); }
 
-static void obj_destroy(void *v) { pb__obj_free(v); }
+/* The cache dropped its last reference: free, or retire (atomcache.h). */
+static void obj_destroy(void *v) {
+  pb__obj *o = v;
+  if (o->cls->retire) o->cls->retire(o);
+  else pb__obj_free(o);
+}
 
 void pb__obj_free(pb__obj *o) {
   if (!o) return;

@@ -87,6 +87,11 @@ typedef struct pb__src_caches {
    * reader's own unpublished batch; ids 0, 0: none, since no stored atom
    * has batch id 0), so they are never cached. */
   uint64_t own_hi, own_lo;
+  /* The reader is inside an epoch (util/ebr.h) for as long as its views
+   * live, so objects it reaches through plain pointers between cached
+   * objects (a class's links, below) stay allocated: it may follow and
+   * make such links. */
+  bool ebr;
 } pb__src_caches;
 
 /** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole
@@ -114,6 +119,15 @@ typedef struct pb__obj_class {
                uint64_t *extra);
   /** Frees what build made (not the atom). */
   void (*destroy)(pb__obj *o);
+  /**
+   * NULL, or what the object cache calls instead of freeing an object of
+   * this class when it drops the last reference to it: a class whose
+   * cached objects point at each other (readers in an epoch follow those
+   * pointers with no reference) makes the object unreachable, then
+   * retires it (util/ebr.h), which frees it (pb__obj_free) once no
+   * reader can be inside it.
+   */
+  void (*retire)(pb__obj *o);
 } pb__obj_class;
 
 /** The header every object starts with (build fills cls and fingerprint;

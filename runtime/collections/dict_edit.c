@@ -96,6 +96,7 @@ int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
   p->depth = 0;
   p->found = false;
   p->bounds[0] = open;
+  p->nbounds = 1;
   for (;;) {
     size_t l = p->depth++;
     p->node[l] = node;
@@ -107,11 +108,19 @@ int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
     assert(p->depth < PB__COLL_MAX_DEPTH);
     size_t i = pb__dict_kid_search(node, key);
     p->idx[l] = i;
-    pb__dnode *child;
-    rc = write ? pb__dict_own_kid(d, node, &p->bounds[l], i, &child)
-               : pb__dict_kid(d, node, &p->bounds[l], i, &child);
-    if (rc != PB_OK) return rc;
-    pb__dict_kid_bounds(node, &p->bounds[l], i, &p->bounds[l + 1]);
+    pb__dnode *child = write ? NULL : pb__dict_linked_kid(d, node, i);
+    if (!child) { /* a load or a private slot: it needs the bounds */
+      for (; p->nbounds <= l; p->nbounds++) {
+        size_t k = p->nbounds - 1;
+        pb__dict_kid_bounds(p->node[k], &p->bounds[k], p->idx[k],
+                            &p->bounds[k + 1]);
+      }
+      rc = write ? pb__dict_own_kid(d, node, &p->bounds[l], i, &child)
+                 : pb__dict_kid(d, node, &p->bounds[l], i, &child);
+      if (rc != PB_OK) return rc;
+      pb__dict_kid_bounds(node, &p->bounds[l], i, &p->bounds[l + 1]);
+      p->nbounds = l + 2;
+    }
     node = child;
   }
 }
@@ -125,7 +134,10 @@ static int descend_for_edit(pb__dict *d, pb_str key, pb__dpath *p) {
   for (size_t l = 0; l < p->depth; l++)
     if (p->node[l]->shared || p->node[l]->pfx)
       return pb__dict_descend(d, key, true, p);
-  return PB_OK; /* every node on the path is private and editable */
+  /* Every node on the path is private and editable (so no link was
+   * followed, and every bound is set). */
+  assert(p->nbounds == p->depth);
+  return PB_OK;
 }
 
 /* Clears the pointers from the root down to the path's leaf. */

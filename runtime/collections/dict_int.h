@@ -78,6 +78,8 @@ typedef struct pb__dkid {
 struct pb__dnode {
   unsigned level;    /* 0 for a leaf; a branch's children are level - 1 */
   bool shared;       /* read in place by every handle: never written */
+  struct pb__dict_obj *obj; /* a shared node's cached object (its links:
+                                dict_node.c), NULL for a private node */
   size_t n;          /* entries (leaf) or children (branch) */
   size_t cap;        /* room in ents or kids */
   pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
@@ -165,6 +167,10 @@ int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
  * only).  Errors: as above. */
 int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
                  size_t i, pb__dnode **out);
+/** Child i of `parent` when a link gives it (a cached parent, a source
+ * inside an epoch: dict_node.c), with no load and no check; else NULL. */
+pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
+                               size_t i);
 /** Makes child i of the PRIVATE `parent` private (loading it, and copying
  * it when shared) and gives it.  Errors: as above. */
 int pb__dict_own_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
@@ -180,6 +186,9 @@ extern bool pb__dict_prefix_private;
 /** How many shared nodes handles copied (pb__dict_own), since start: for
  * tests that reads copy nothing. */
 extern _Atomic uint64_t pb__dict_copies;
+/** How many links from a cached branch to a cached child were made (see
+ * dict_node.c), since start: for tests that links are followed. */
+extern _Atomic uint64_t pb__dict_links;
 /** Loads the root slot and sets d->root.count.  Errors: as above. */
 int pb__dict_load_root(pb__dict *d);
 
@@ -200,7 +209,12 @@ typedef struct pb__dpath {
   pb__dnode *node[PB__COLL_MAX_DEPTH];    /* node[0] is the root */
   size_t idx[PB__COLL_MAX_DEPTH];         /* child taken; in the leaf, the
                                              key's position */
-  pb__dbounds bounds[PB__COLL_MAX_DEPTH]; /* the keys node[l] may hold */
+  pb__dbounds bounds[PB__COLL_MAX_DEPTH]; /* the keys node[l] may hold,
+                                             for l < nbounds */
+  size_t nbounds;                         /* levels whose bounds are set:
+                                             depth, unless links were
+                                             followed (then some node on
+                                             the path is shared) */
   bool found;                             /* the leaf holds the key */
 } pb__dpath;
 

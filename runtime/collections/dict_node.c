@@ -22,9 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stddef.h>
+
 #include "atom/atom.h"
 #include "atom/value.h"
 #include "collections/dict_int.h"
+#include "util/ebr.h"
 #include "util/errdetail.h"
 
 size_t pb__dict_fanout(void) {
@@ -326,20 +330,52 @@ static int decode_branch(const pb__node_view *v, unsigned level,
 
 _Atomic uint64_t pb__dict_copies;
 
-/* A node decoded with no context (any level, open bounds), with its
+/*
+ * A node decoded with no context (any level, open bounds), with its
  * prefix array: SHARED once in the cache (every handle reads it in place),
- * or taken over by the one handle that loaded it when built privately. */
-typedef struct dict_obj {
+ * or taken over by the one handle that loaded it when built privately.
+ *
+ * LINKS.  A cached branch reaches its cached children directly: links[i]
+ * is the object of child i, or NULL.  A reader inside an epoch (the
+ * source's caches say so: a transaction's snapshot, util/ebr.h) follows a
+ * link with one atomic load: no cache lookup, no lock, no reference, no
+ * write.  The link is made by the first reader that loads child i through
+ * the cache under this parent, after checking that the child fits there
+ * (level, bounds, count), so that check runs once per (parent, child),
+ * not once per handle.
+ *
+ * A child is named by at most one link (its `back`); a parent built
+ * later (a newer version of the tree: `gen`) takes the link over, so the
+ * link follows the tree that new transactions read.  Links are made and
+ * cleared only under link_mu; readers only load them.  When the cache
+ * drops an object (obj_retire), it clears the link that names it and the
+ * links it holds, is marked dead (no link is made to or from it again),
+ * and is retired: freed once every reader that might still be inside it
+ * has ended its epoch.  A reader that loaded a link before it was
+ * cleared began before the retirement, so it is one of those.
+ */
+typedef struct pb__dict_obj {
   pb__obj h;
-  pb__dnode *node; /* its kids are all NOT LOADED */
-  uint64_t total;  /* entries in its subtree */
+  pb__dnode *node;   /* its kids are all NOT LOADED */
+  uint64_t total;    /* entries in its subtree */
+  _Atomic(struct pb__dict_obj *) *links; /* a cached branch's n links, or
+                                            NULL (a leaf, a private build) */
+  struct pb__dict_obj *back; /* the parent whose link names it (link_mu) */
+  size_t back_idx;           /* which of its links */
+  uint64_t gen;              /* build order: a newer parent takes links */
+  bool dead;                 /* retired (link_mu) */
+  pb__ebr_node ebr;          /* its place among the retired */
 } dict_obj;
+
+static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t g_gen;
+_Atomic uint64_t pb__dict_links;
 
 /* The ctx that load_node gives pb__obj_load for a node that will be
  * built for one handle (not cached): no prefix array, which would cost
  * more to build (a pass over the keys) than the handle's few searches
- * save.  Any other ctx (NULL: the cache's loads and write-through) builds
- * one. */
+ * save, and no links.  Any other ctx (NULL: the cache's loads and
+ * write-through) builds both. */
 static const char private_build;
 
 bool pb__dict_prefix_private = false;
@@ -355,19 +391,27 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   else rc = decode_branch(&v, PB__DLEVEL_ANY, &open, &node);
   pb__node_view_free(&v);
   if (rc != PB_OK) return rc;
-  dict_obj *o = malloc(sizeof *o);
-  if (!o || (ctx != &private_build && build_prefixes(node) != PB_OK)) {
+  bool shared = ctx != &private_build;
+  dict_obj *o = calloc(1, sizeof *o);
+  if (o && shared && node->level > 0)
+    o->links = calloc(node->n, sizeof *o->links);
+  if (!o || (shared && node->level > 0 && !o->links) ||
+      ((shared || pb__dict_prefix_private) && build_prefixes(node) != PB_OK)) {
+    if (o) free(o->links);
     free(o);
     pb__dnode_free(node); /* not shared yet */
     return PB_ENOMEM;
   }
   o->h = (pb__obj){&pb__dict_obj_class, 0, NULL};
   node->shared = true; /* until a handle takes over a private build */
+  node->obj = o;
   o->node = node;
   o->total = pb__dict_node_total(node);
+  o->gen = atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed);
   *extra = sizeof *o + sizeof *node +
            node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents) +
-           (node->pfx ? node->n * sizeof *node->pfx : 0);
+           (node->pfx ? node->n * sizeof *node->pfx : 0) +
+           (o->links ? node->n * sizeof *o->links : 0);
   *out = &o->h;
   return PB_OK;
 }
@@ -376,11 +420,61 @@ static void obj_destroy(pb__obj *h) {
   dict_obj *o = (dict_obj *)h;
   if (o->node) o->node->shared = false; /* now it is ours to free */
   pb__dnode_free(o->node);
+  free(o->links);
   free(o);
 }
 
+static void obj_free_retired(pb__ebr_node *n) {
+  dict_obj *o = (dict_obj *)((char *)n - offsetof(dict_obj, ebr));
+  pb__obj_free(&o->h);
+}
+
+/* The cache dropped it: unlink it both ways, then retire it. */
+static void obj_retire(pb__obj *h) {
+  dict_obj *o = (dict_obj *)h;
+  pthread_mutex_lock(&link_mu);
+  assert(!o->dead);
+  o->dead = true;
+  if (o->back) { /* the link that names it */
+    assert(atomic_load_explicit(&o->back->links[o->back_idx],
+                                memory_order_relaxed) == o);
+    atomic_store_explicit(&o->back->links[o->back_idx], NULL,
+                          memory_order_relaxed);
+    o->back = NULL;
+  }
+  for (size_t i = 0; o->links && i < o->node->n; i++) { /* its own */
+    dict_obj *c = atomic_load_explicit(&o->links[i], memory_order_relaxed);
+    if (!c) continue;
+    assert(c->back == o && c->back_idx == i);
+    c->back = NULL;
+    atomic_store_explicit(&o->links[i], NULL, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&link_mu);
+  pb__ebr_retire(&o->ebr, obj_free_retired); /* after the unlinking */
+}
+
 const pb__obj_class pb__dict_obj_class = {"dict node", obj_build,
-                                          obj_destroy};
+                                          obj_destroy, obj_retire};
+
+/* Links child i of the cached parent p to the cached child c, which was
+ * checked to fit there; best effort (see dict_obj). */
+static void link_child(dict_obj *p, size_t i, dict_obj *c) {
+  assert(p->links && i < p->node->n && c->node->shared);
+  pthread_mutex_lock(&link_mu);
+  dict_obj *old = c->back;
+  if (!p->dead && !c->dead &&
+      !atomic_load_explicit(&p->links[i], memory_order_relaxed) &&
+      (!old || old->gen < p->gen)) {
+    if (old) /* a newer parent takes it over */
+      atomic_store_explicit(&old->links[c->back_idx], NULL,
+                            memory_order_relaxed);
+    c->back = p;
+    c->back_idx = i;
+    atomic_store_explicit(&p->links[i], c, memory_order_release);
+    atomic_fetch_add_explicit(&pb__dict_links, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&link_mu);
+}
 
 /* Whether a context-free node fits where it was found: its level, and
  * its keys inside the bounds its parent gives (they ascend inside it).
@@ -404,10 +498,8 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
                      const pb__dbounds *b, pb__dnode **out, uint64_t *total) {
   const pb__obj *h;
   pb__obj *owned;
-  const void *ctx = pb__dict_prefix_private ||
-                            pb__obj_cacheable(&d->src, kid->ptr)
-                        ? NULL
-                        : &private_build;
+  const void *ctx =
+      pb__obj_cacheable(&d->src, kid->ptr) ? NULL : &private_build;
   int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, ctx, 0,
                         &h, &owned);
   if (rc != PB_OK) return rc;
@@ -419,6 +511,7 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
     (*out)->shared = false;
+    (*out)->obj = NULL;
     ((dict_obj *)owned)->node = NULL;
   } else {
     *out = o->node; /* shared (obj_build marked it): read in place */
@@ -506,14 +599,32 @@ void pb__dict_kmap_free(pb__dict *d) {
   d->kmap_cap = d->kmap_used = 0;
 }
 
+pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
+                               size_t i) {
+  assert(parent->level > 0 && i < parent->n);
+  const dict_obj *po = parent->obj; /* NULL for a private node */
+  if (!po || !po->links || !d->src.caches || !d->src.caches->ebr)
+    return NULL;
+  const dict_obj *c =
+      atomic_load_explicit(&po->links[i], memory_order_acquire);
+  return c ? c->node : NULL;
+}
+
 int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
                  size_t i, pb__dnode **out) {
   assert(parent->level > 0 && i < parent->n);
   pb__dkid *k = &parent->kids[i];
-  if (k->node) { /* a private parent's loaded slot */
+  if (!parent->shared && k->node) { /* a private parent's loaded slot */
     *out = k->node;
     return PB_OK;
   }
+  pb__dnode *c = pb__dict_linked_kid(d, parent, i);
+  if (c) { /* the fast path: a link */
+    *out = c;
+    return PB_OK;
+  }
+  dict_obj *po = parent->shared ? parent->obj : NULL;
+  bool linked = po && po->links && d->src.caches && d->src.caches->ebr;
   pb__dbounds b;
   pb__dict_kid_bounds(parent, pb, i, &b);
   if (!parent->shared) {
@@ -529,6 +640,11 @@ int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
   pb__dnode *node;
   int rc = load_checked(d, k, parent->level - 1, &b, &node);
   if (rc != PB_OK) return rc;
+  if (linked && node->shared) { /* a cached child: link it, no map */
+    link_child(po, i, node->obj);
+    *out = node;
+    return PB_OK;
+  }
   if (e) e->child = node;
   else if ((rc = kmap_add(d, parent, i, node)) != PB_OK) {
     pb__dnode_free(node);

@@ -17,8 +17,10 @@ void pb__snap_init(pb__snap *s, pb_space *sp, const pb__batch_builder *own) {
   memset(s, 0, sizeof *s);
   s->st = sp->st;
   s->own = own;
-  s->caches = (pb__src_caches){sp->bytes, sp->objects, &s->holds, 0, 0};
+  s->caches =
+      (pb__src_caches){sp->bytes, sp->objects, &s->holds, 0, 0, true};
   s->src = (pb__src){pb__snap_read, s, &s->caches};
+  pb__ebr_register(&s->ebr);
 }
 
 int pb__snap_read(void *arg, pb_atom_ptr ptr, pb_bytes *out) {
@@ -168,6 +170,7 @@ int pb__snap_begin(pb__snap *s, pb_db *db, bool on_pending) {
    * stored atom has. */
   s->caches.own_hi = s->own ? s->own->id_hi : 0;
   s->caches.own_lo = s->own ? s->own->id_lo : 0;
+  pb__ebr_enter(&s->ebr); /* before anything is reached */
   pb__storage_pin(st, &s->pin); /* before reading the root */
   s->pinned = true;
   int rc = on_pending ? pb__storage_pending_root(st, &s->root, &s->lsn)
@@ -194,10 +197,12 @@ void pb__snap_end(pb__snap *s) {
     free(c);
   }
   if (s->pinned) pb__storage_unpin(s->st, s->pin);
+  if (s->pinned) pb__ebr_exit(&s->ebr); /* after the last view */
   s->pinned = false;
 }
 
 void pb__snap_free(pb__snap *s) {
   pb__snap_end(s);
   pb__cache_holds_free(&s->holds);
+  pb__ebr_unregister(&s->ebr);
 }

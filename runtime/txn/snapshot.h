@@ -14,7 +14,12 @@
  *     as views (the batch buffer moves as it grows);
  *   - the CACHES of the space, and the handles of the cached objects it
  *     was given (a pb__cache_holds: the caches append to it and never
- *     call back).
+ *     call back);
+ *   - a reader SLOT of the epoch-based reclamation (util/ebr.h): from
+ *     begin to end the snapshot is inside an epoch, so the cached objects
+ *     it reaches by plain pointers (a cached Dictionary node's links to
+ *     its cached children: no lookup, no reference) stay allocated until
+ *     it ends, whatever the caches evict meanwhile.
  *
  * It reads in one order, always downward:
  *
@@ -48,6 +53,7 @@
 #include "cache/atomcache.h"
 #include "collections/dict.h"
 #include "storage/storage.h"
+#include "util/ebr.h"
 
 typedef struct pb_space pb_space;
 typedef struct pb_db pb_db;
@@ -113,6 +119,8 @@ typedef struct pb__snap {
   pb__src_caches caches;         /* the space's caches, holds, own batch */
   pb__cache_holds holds;         /* cached objects it was given */
   pb__own_copy *copies;          /* own atoms given out as views */
+  pb__ebr_slot ebr;              /* its reader slot: in an epoch from
+                                    begin to end (util/ebr.h) */
 } pb__snap;
 
 /** Sets up a snapshot over space `sp`'s storage and caches, reading the
@@ -132,7 +140,8 @@ int pb__snap_begin(pb__snap *s, pb_db *db, bool on_pending);
  * may begin again.  Idempotent. */
 void pb__snap_end(pb__snap *s);
 
-/** Ends, and frees the arrays kept for reuse. */
+/** Ends, frees the arrays kept for reuse and leaves the registry of
+ * reader slots. */
 void pb__snap_free(pb__snap *s);
 
 /**

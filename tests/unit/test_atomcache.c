@@ -44,6 +44,7 @@
 #include <cmocka.h>
 
 #include "collections/dict.h"
+#include "collections/dict_int.h"
 #include "protobase/protobase.h"
 #include "test_util.h"
 #include "txn/space.h"
@@ -249,16 +250,23 @@ static void cold_then_warm(void **state) {
   close_store(&s);
   open_store(&s, both_caches()); /* a fresh space: empty caches */
   pb_cache_stats b0, o0, b1, o1;
+  uint64_t links0 = pb__dict_links;
   read_all(&s);
   stats(&s, &b0, &o0);
   assert_true(o0.loads > N / 64);
   assert_int_equal(o0.loads, o0.misses); /* one load per node, each once */
   assert_int_equal(b0.misses, o0.loads); /* each read from storage once */
   assert_int_equal(b0.insertions, b0.misses);
+  /* Every node but the root was linked under its cached parent. */
+  assert_int_equal(pb__dict_links - links0, o0.loads - 1);
   read_all(&s);
   stats(&s, &b1, &o1);
   assert_int_equal(o1.loads, o0.loads);
-  assert_true(o1.hits >= o0.hits + o0.loads);
+  /* The warm pass: the root from the cache, the rest through links (no
+   * lookup: no hit, no miss). */
+  assert_int_equal(o1.hits, o0.hits + 1);
+  assert_int_equal(o1.misses, o0.misses);
+  assert_int_equal(pb__dict_links - links0, o0.loads - 1);
   assert_int_equal(b1.misses, b0.misses);
   close_store(&s);
   pb_test_rmdir(s.dir);
@@ -348,7 +356,7 @@ static void no_dangling(void **state) {
 
   /* The old tree, from the object cache alone. */
   pb__cache_holds k = {NULL, 0, 0};
-  pb__src_caches c = {NULL, s.sp->objects, &k, 0, 0};
+  pb__src_caches c = {NULL, s.sp->objects, &k, 0, 0, false};
   pb__src src = {no_storage, NULL, &c};
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, root.as.ref, &d), PB_OK);
