@@ -31,6 +31,11 @@ void pb__obj_free(pb__obj *o) {
   free(atom);
 }
 
+bool pb__obj_referenced(void *value) {
+  pb__obj *o = value;
+  return o->cls->referenced && o->cls->referenced(o);
+}
+
 int pb__cache_holds_add(pb__cache_holds *holds, pb__cache_handle *h) {
   if (holds->n == holds->cap) {
     size_t cap = holds->cap ? holds->cap * 2 : 16;

@@ -50,6 +50,7 @@
 #ifndef PB_CACHE_ATOMCACHE_H
 #define PB_CACHE_ATOMCACHE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,27 @@ void pb__cache_holds_release(pb__cache_holds *holds);
 /** Releases every handle and frees the array. */
 void pb__cache_holds_free(pb__cache_holds *holds);
 
+/**
+ * Cells through which a class reaches hot cached objects with no lookup:
+ * a direct-mapped table, the cell of an atom pointer chosen by its hash.
+ * The table only holds them; the class that uses them keeps them
+ * consistent (collections/dict_node.c: the roots of Dictionaries, which
+ * every transaction opens).  Owned by the space, freed after its object
+ * cache, whose objects clear their cells as the cache drops them.
+ */
+#define PB__OBJ_CELLS 256u
+typedef struct pb__obj_cells {
+  _Atomic(void *) cell[PB__OBJ_CELLS];
+} pb__obj_cells;
+
+/** The cell of `ptr` in `t`. */
+static inline _Atomic(void *) *pb__obj_cell(pb__obj_cells *t,
+                                            pb_atom_ptr ptr) {
+  uint64_t h = (ptr.batch_lo ^ ptr.offset * 0x9E3779B97F4A7C15u) *
+               0xC2B2AE3D27D4EB4Fu;
+  return &t->cell[(h >> 56) % PB__OBJ_CELLS];
+}
+
 /** The caches a source reads through, and where it keeps what it is
  * handed out: plain data, no callbacks (the caches never call the reader
  * above them).  Any cache may be NULL (off); `holds` NULL turns the object
@@ -92,6 +114,7 @@ typedef struct pb__src_caches {
    * objects (a class's links, below) stay allocated: it may follow and
    * make such links. */
   bool ebr;
+  pb__obj_cells *cells; /* the space's cells, or NULL (used with ebr) */
 } pb__src_caches;
 
 /** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole
@@ -128,7 +151,15 @@ typedef struct pb__obj_class {
    * reader can be inside it.
    */
   void (*retire)(pb__obj *o);
+  /** NULL, or whether a reader used the object through such a pointer
+   * since the last call, clearing the mark (the object cache's
+   * referenced option, cache/cache.h: a second chance in Am). */
+  bool (*referenced)(pb__obj *o);
 } pb__obj_class;
+
+/** The object cache's referenced option (cache/cache.h) for values that
+ * are objects: asks the object's class. */
+bool pb__obj_referenced(void *value);
 
 /** The header every object starts with (build fills cls and fingerprint;
  * pb__obj_load fills atom). */

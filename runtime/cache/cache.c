@@ -66,6 +66,7 @@ void pb__cache_opts_init(pb__cache_opts *o) {
   o->out_pct = 50;
   o->shards = 0;
   o->entry_overhead = 0;
+  o->referenced = NULL;
 }
 
 static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }

@@ -118,6 +118,14 @@ typedef struct pb__cache_opts {
                               CHARGE is size + entry_overhead; the byte
                               limits, Kin and the statistics' bytes
                               count charges */
+  /* NULL, or whether `value` was used since the last call WITHOUT a
+   * lookup (readers that reach values through pointers between them),
+   * clearing that mark: an entry at the tail of Am whose value says so
+   * gets a second chance (back to the head, as a hit would move it), so
+   * values used only that way are kept by use, as CLOCK keeps pages.
+   * Called under a shard lock: it must be quick and take no lock.  NULL
+   * by default. */
+  bool (*referenced)(void *value);
 } pb__cache_opts;
 
 /** Sets `o` to the defaults written on each field. */

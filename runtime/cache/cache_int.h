@@ -109,6 +109,7 @@ typedef struct pb__cache_shard {
   uint64_t kout_bytes;             /* most weight of ghosts (a ghost
                                       weighs its entry's charge) */
   uint64_t overhead;               /* charged per entry on top of size */
+  bool (*referenced)(void *value); /* pb__cache_opts.referenced */
   pb__cache_flight *flights;       /* loads in progress */
   pb__cache_counters n;            /* statistics */
 } pb__cache_shard;

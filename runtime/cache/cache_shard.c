@@ -141,6 +141,7 @@ int pb__shard_init(pb__cache_shard *sh, uint64_t max_bytes,
   sh->max_bytes = max_bytes;
   sh->max_entries = max_entries;
   sh->overhead = o->entry_overhead;
+  sh->referenced = o->referenced;
   sh->kin_bytes = share(max_bytes, o->in_pct);
   sh->kin_entries = share(max_entries, o->in_pct);
   if (max_entries == PB__CACHE_NO_ENTRY_LIMIT) {
@@ -246,15 +247,24 @@ static bool a1in_over_share(const pb__cache_shard *sh) {
  * the queues cannot run dry first. */
 static void reclaim(pb__cache_shard *sh, uint64_t size,
                     pb__cache_node **dead) {
+  uint64_t chances = 0; /* second chances given: at most one lap of Am */
   for (;;) {
     uint64_t bytes = sh->a1in.bytes + sh->am.bytes;
     uint64_t count = sh->a1in.count + sh->am.count;
     if (size <= sh->max_bytes - bytes && count < sh->max_entries) return;
     assert(count > 0);
-    if (sh->a1in.count > 0 && (a1in_over_share(sh) || sh->am.count == 0))
+    if (sh->a1in.count > 0 && (a1in_over_share(sh) || sh->am.count == 0)) {
       evict_tail(sh, PB__CACHE_A1IN, dead);
-    else
-      evict_tail(sh, PB__CACHE_AM, dead);
+      continue;
+    }
+    struct pb__cache_entry *t = as_entry(sh->am.tail);
+    if (sh->referenced && chances < sh->am.count && sh->am.count > 1 &&
+        sh->referenced(t->value)) { /* used through a pointer: keep it */
+      pb__shard_touch(sh, t);
+      chances++;
+      continue;
+    }
+    evict_tail(sh, PB__CACHE_AM, dead);
   }
 }
 

@@ -76,17 +76,20 @@ typedef struct pb__dkid {
  * equal prefixes.  An edited node has none (pfx NULL: plain search).
  */
 struct pb__dnode {
+  /* What a search reads comes first (one line). */
   unsigned level;    /* 0 for a leaf; a branch's children are level - 1 */
   bool shared;       /* read in place by every handle: never written */
-  struct pb__dict_obj *obj; /* a shared node's cached object (its links:
-                                dict_node.c), NULL for a private node */
   size_t n;          /* entries (leaf) or children (branch) */
-  size_t cap;        /* room in ents or kids */
-  pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
-  pb__dkid *kids;    /* branch children in key order; NULL in a leaf */
-  uint64_t *pfx;     /* n key prefixes, or NULL (see above) */
   const char *cp;    /* the lcp bytes every key starts with */
   size_t lcp;        /* their length */
+  uint64_t *top;     /* NULL, or a summary of pfx: top[j] = pfx[8 j], so a
+                        search reads one line of it, then one of pfx */
+  uint64_t *pfx;     /* n key prefixes, or NULL (see above) */
+  struct pb__dict_obj *obj; /* a shared node's cached object (its links:
+                                dict_node.c), NULL for a private node */
+  pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
+  pb__dkid *kids;    /* branch children in key order; NULL in a leaf */
+  size_t cap;        /* room in ents or kids */
   pb_atom_ptr wrote; /* flush scratch: the atom just written for it */
 };
 

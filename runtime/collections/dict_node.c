@@ -86,6 +86,12 @@ static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
   }
   uint64_t kp = prefix_of(key, node->lcp);
   size_t a = *lo, b = *hi;
+  if (node->top && b - a > 16) { /* the summary first: one line */
+    size_t ja = (a + 7) / 8, jb = (b + 7) / 8, j = ja; /* 8j in [a, b) */
+    while (j < jb && node->top[j] < kp) j++;
+    if (j < jb) b = 8 * j;      /* pfx[8j] >= kp */
+    if (j > ja) a = 8 * j - 7;  /* pfx[8(j-1)] < kp */
+  }
   while (a < b) { /* first prefix >= kp */
     size_t mid = a + (b - a) / 2;
     if (node->pfx[mid] < kp) a = mid + 1;
@@ -146,21 +152,41 @@ size_t pb__dict_kid_search(const pb__dnode *branch, pb_str key) {
   return lo - 1;
 }
 
-/* Builds the prefix array of a decoded node (see dict_int.h).  Errors:
- * PB_ENOMEM. */
-static int build_prefixes(pb__dnode *node) {
+/* The length of the common prefix of node's keys (dict_int.h: lcp). */
+static size_t common_prefix(const pb__dnode *node) {
   size_t first = node->level == 0 ? 0 : 1;
-  if (node->n <= first) return PB_OK; /* nothing to search */
+  if (node->n <= first) return 0;
   pb_str a = key_at(node, first), b = key_at(node, node->n - 1);
   size_t l = 0, m = a.len < b.len ? a.len : b.len;
   while (l < m && a.ptr[l] == b.ptr[l]) l++; /* keys ascend: lcp(first, last) */
-  node->pfx = malloc(node->n * sizeof *node->pfx);
-  if (!node->pfx) return PB_ENOMEM;
-  node->pfx[0] = 0;
+  return l;
+}
+
+/* Fills node's prefix array `pfx` (n entries) and, when `top` is not
+ * NULL, its summary (top[j] = pfx[8 j]), over a common prefix of `lcp`
+ * bytes whose copy is `cp`. */
+static void fill_prefixes(pb__dnode *node, uint64_t *pfx, uint64_t *top,
+                          const char *cp, size_t lcp) {
+  size_t first = node->level == 0 ? 0 : 1;
+  pfx[0] = 0;
   for (size_t i = first; i < node->n; i++)
-    node->pfx[i] = prefix_of(key_at(node, i), l);
-  node->cp = a.ptr;
-  node->lcp = l;
+    pfx[i] = prefix_of(key_at(node, i), lcp);
+  if (top)
+    for (size_t j = 0; 8 * j < node->n; j++) top[j] = pfx[8 * j];
+  node->pfx = pfx;
+  node->top = top;
+  node->cp = cp;
+  node->lcp = lcp;
+}
+
+/* Builds the prefix array of a node a handle owns (no summary), pointing
+ * into its keys.  Errors: PB_ENOMEM. */
+static int build_prefixes(pb__dnode *node) {
+  size_t first = node->level == 0 ? 0 : 1;
+  if (node->n <= first) return PB_OK; /* nothing to search */
+  uint64_t *pfx = malloc(node->n * sizeof *pfx);
+  if (!pfx) return PB_ENOMEM;
+  fill_prefixes(node, pfx, NULL, key_at(node, first).ptr, common_prefix(node));
   return PB_OK;
 }
 
@@ -355,17 +381,108 @@ _Atomic uint64_t pb__dict_copies;
  * cleared began before the retirement, so it is one of those.
  */
 typedef struct pb__dict_obj {
-  pb__obj h;
-  pb__dnode *node;   /* its kids are all NOT LOADED */
-  uint64_t total;    /* entries in its subtree */
+  pb__dnode inl;     /* first: the node of a cached build (block), what a
+                        search reads first */
   _Atomic(struct pb__dict_obj *) *links; /* a cached branch's n links, or
                                             NULL (a leaf, a private build) */
-  struct pb__dict_obj *back; /* the parent whose link names it (link_mu) */
-  size_t back_idx;           /* which of its links */
+  pb__obj h;         /* the object header (obj_of) */
+  pb__dnode *node;   /* &inl, or a private build's node; its kids are all
+                        NOT LOADED */
+  uint64_t total;    /* entries in its subtree */
+  _Atomic(struct pb__dict_obj *) *back; /* the link or root cell that
+                                names it, or NULL (link_mu) */
+  uint64_t back_gen;         /* gen of the parent that link is in; 0 for a
+                                root cell */
   uint64_t gen;              /* build order: a newer parent takes links */
+  pb_atom_ptr ptr;           /* its atom, once linked from a root cell */
+  bool has_ptr;              /* ptr is set (link_mu; then never again) */
   bool dead;                 /* retired (link_mu) */
+  bool block;                /* node is `inl`, all in this one block */
+  atomic_bool used;          /* reached through a link or cell since the
+                                cache last asked (obj_referenced) */
   pb__ebr_node ebr;          /* its place among the retired */
 } dict_obj;
+
+/* The object whose header is `h`. */
+static dict_obj *obj_of(const pb__obj *h) {
+  return (dict_obj *)((char *)h - offsetof(dict_obj, h));
+}
+
+/* A cache line. */
+#define LINE 64u
+/* The lines of a block a search reads (its node, common prefix, summary
+ * and the prefixes of a default-fanout node). */
+#define PREFETCH_LINES 16u
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/*
+ * The object of a cached build: ONE block, line-aligned, holding what a
+ * search reads in the order it reads it, so a descent through a node
+ * touches few lines and follows no pointer out of it:
+ *
+ *   the object and its node | the common prefix's bytes | the summary
+ *   (top) | the prefixes (line-aligned) | the links (a branch) | the
+ *   entries or children
+ *
+ * Built from the decoded node `src`, which the caller then frees; views
+ * into the atom stay views into the atom.  *size is the block's size.
+ * NULL: ENOMEM.
+ */
+static dict_obj *block_of(const pb__dnode *src, uint64_t *size) {
+  size_t n = src->n, first = src->level ? 1 : 0;
+  bool pfx = n > first; /* something to search */
+  size_t lcp = pfx ? common_prefix(src) : 0;
+  size_t ntop = pfx && n > 16 ? (n + 7) / 8 : 0;
+  size_t item = src->level ? sizeof *src->kids : sizeof *src->ents;
+  size_t o_cp = sizeof(dict_obj);
+  size_t o_top = round_up(o_cp + lcp, 8);
+  size_t o_pfx = round_up(o_top + ntop * sizeof(uint64_t), LINE);
+  size_t o_links = o_pfx + (pfx ? n * sizeof(uint64_t) : 0);
+  size_t o_items =
+      o_links + (src->level ? n * sizeof(_Atomic(dict_obj *)) : 0);
+  size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
+  char *base = aligned_alloc(LINE, total);
+  if (!base) return NULL;
+  memset(base, 0, o_items); /* the object, and the links all NULL */
+  dict_obj *o = (dict_obj *)base;
+  pb__dnode *node = &o->inl;
+  node->level = src->level;
+  node->n = n;
+  node->cap = n ? n : 1;
+  if (src->level) {
+    node->kids = (pb__dkid *)(base + o_items);
+    memcpy(node->kids, src->kids, n * item);
+    o->links = (_Atomic(dict_obj *) *)(base + o_links);
+  } else {
+    node->ents = (pb__dent *)(base + o_items);
+    memcpy(node->ents, src->ents, n * item);
+  }
+  if (pfx) {
+    memcpy(base + o_cp, key_at(node, first).ptr, lcp);
+    fill_prefixes(node, (uint64_t *)(base + o_pfx),
+                  ntop ? (uint64_t *)(base + o_top) : NULL, base + o_cp, lcp);
+  }
+  o->block = true;
+  o->node = node;
+  *size = total;
+  return o;
+}
+
+/* A private copy of the block node `s` for the one handle that loaded it
+ * (no links, no summary; prefixes only for the tests that ask). */
+static pb__dnode *private_copy(const pb__dnode *s) {
+  pb__dnode *c = pb__dnode_new(s->level, s->n ? s->n : 1);
+  if (!c) return NULL;
+  if (s->level == 0) memcpy(c->ents, s->ents, s->n * sizeof *s->ents);
+  else memcpy(c->kids, s->kids, s->n * sizeof *s->kids);
+  c->n = s->n;
+  if (pb__dict_prefix_private && build_prefixes(c) != PB_OK) {
+    pb__dnode_free(c);
+    return NULL;
+  }
+  return c;
+}
 
 static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t g_gen;
@@ -391,36 +508,41 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   else rc = decode_branch(&v, PB__DLEVEL_ANY, &open, &node);
   pb__node_view_free(&v);
   if (rc != PB_OK) return rc;
-  bool shared = ctx != &private_build;
-  dict_obj *o = calloc(1, sizeof *o);
-  if (o && shared && node->level > 0)
-    o->links = calloc(node->n, sizeof *o->links);
-  if (!o || (shared && node->level > 0 && !o->links) ||
-      ((shared || pb__dict_prefix_private) && build_prefixes(node) != PB_OK)) {
-    if (o) free(o->links);
-    free(o);
-    pb__dnode_free(node); /* not shared yet */
-    return PB_ENOMEM;
+  dict_obj *o;
+  uint64_t size;
+  if (ctx != &private_build) { /* for the cache: one block */
+    o = block_of(node, &size);
+    pb__dnode_free(node); /* copied into the block (not shared yet) */
+    if (!o) return PB_ENOMEM;
+    node = o->node;
+  } else {
+    o = calloc(1, sizeof *o);
+    if (!o || (pb__dict_prefix_private && build_prefixes(node) != PB_OK)) {
+      free(o);
+      pb__dnode_free(node); /* not shared yet */
+      return PB_ENOMEM;
+    }
+    o->node = node;
+    size = sizeof *o + sizeof *node +
+           node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents) +
+           (node->pfx ? node->n * sizeof *node->pfx : 0);
   }
   o->h = (pb__obj){&pb__dict_obj_class, 0, NULL};
   node->shared = true; /* until a handle takes over a private build */
   node->obj = o;
-  o->node = node;
   o->total = pb__dict_node_total(node);
   o->gen = atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed);
-  *extra = sizeof *o + sizeof *node +
-           node->cap * (node->level ? sizeof *node->kids : sizeof *node->ents) +
-           (node->pfx ? node->n * sizeof *node->pfx : 0) +
-           (o->links ? node->n * sizeof *o->links : 0);
+  *extra = size;
   *out = &o->h;
   return PB_OK;
 }
 
 static void obj_destroy(pb__obj *h) {
-  dict_obj *o = (dict_obj *)h;
-  if (o->node) o->node->shared = false; /* now it is ours to free */
-  pb__dnode_free(o->node);
-  free(o->links);
+  dict_obj *o = obj_of(h);
+  if (!o->block && o->node) {
+    o->node->shared = false; /* now it is ours to free */
+    pb__dnode_free(o->node);
+  }
   free(o);
 }
 
@@ -431,21 +553,19 @@ static void obj_free_retired(pb__ebr_node *n) {
 
 /* The cache dropped it: unlink it both ways, then retire it. */
 static void obj_retire(pb__obj *h) {
-  dict_obj *o = (dict_obj *)h;
+  dict_obj *o = obj_of(h);
   pthread_mutex_lock(&link_mu);
   assert(!o->dead);
   o->dead = true;
-  if (o->back) { /* the link that names it */
-    assert(atomic_load_explicit(&o->back->links[o->back_idx],
-                                memory_order_relaxed) == o);
-    atomic_store_explicit(&o->back->links[o->back_idx], NULL,
-                          memory_order_relaxed);
+  if (o->back) { /* the link or cell that names it */
+    assert(atomic_load_explicit(o->back, memory_order_relaxed) == o);
+    atomic_store_explicit(o->back, NULL, memory_order_relaxed);
     o->back = NULL;
   }
   for (size_t i = 0; o->links && i < o->node->n; i++) { /* its own */
     dict_obj *c = atomic_load_explicit(&o->links[i], memory_order_relaxed);
     if (!c) continue;
-    assert(c->back == o && c->back_idx == i);
+    assert(c->back == &o->links[i]);
     c->back = NULL;
     atomic_store_explicit(&o->links[i], NULL, memory_order_relaxed);
   }
@@ -453,27 +573,76 @@ static void obj_retire(pb__obj *h) {
   pb__ebr_retire(&o->ebr, obj_free_retired); /* after the unlinking */
 }
 
+static bool obj_referenced(pb__obj *h) {
+  dict_obj *o = obj_of(h);
+  return atomic_load_explicit(&o->used, memory_order_relaxed) &&
+         atomic_exchange_explicit(&o->used, false, memory_order_relaxed);
+}
+
 const pb__obj_class pb__dict_obj_class = {"dict node", obj_build,
-                                          obj_destroy, obj_retire};
+                                          obj_destroy, obj_retire,
+                                          obj_referenced};
+
+/* Marks c used (for the cache's second chance), writing its line only
+ * when the mark is not there yet. */
+static void mark_used(dict_obj *c) {
+  if (!atomic_load_explicit(&c->used, memory_order_relaxed))
+    atomic_store_explicit(&c->used, true, memory_order_relaxed);
+}
+
+/* Points `cell` at c (link_mu held): c's previous link or cell, and the
+ * cell's previous object, are cleared first. */
+static void set_cell(_Atomic(dict_obj *) *cell, dict_obj *c, uint64_t gen) {
+  dict_obj *was = atomic_load_explicit(cell, memory_order_relaxed);
+  if (was) {
+    assert(was->back == cell);
+    was->back = NULL;
+  }
+  if (c->back) atomic_store_explicit(c->back, NULL, memory_order_relaxed);
+  c->back = cell;
+  c->back_gen = gen;
+  atomic_store_explicit(cell, c, memory_order_release);
+  atomic_fetch_add_explicit(&pb__dict_links, 1, memory_order_relaxed);
+}
 
 /* Links child i of the cached parent p to the cached child c, which was
  * checked to fit there; best effort (see dict_obj). */
 static void link_child(dict_obj *p, size_t i, dict_obj *c) {
   assert(p->links && i < p->node->n && c->node->shared);
   pthread_mutex_lock(&link_mu);
-  dict_obj *old = c->back;
   if (!p->dead && !c->dead &&
       !atomic_load_explicit(&p->links[i], memory_order_relaxed) &&
-      (!old || old->gen < p->gen)) {
-    if (old) /* a newer parent takes it over */
-      atomic_store_explicit(&old->links[c->back_idx], NULL,
-                            memory_order_relaxed);
-    c->back = p;
-    c->back_idx = i;
-    atomic_store_explicit(&p->links[i], c, memory_order_release);
-    atomic_fetch_add_explicit(&pb__dict_links, 1, memory_order_relaxed);
+      (!c->back || c->back_gen < p->gen))
+    set_cell(&p->links[i], c, p->gen);
+  pthread_mutex_unlock(&link_mu);
+}
+
+/* Links the root cell `cell` to the cached root c of the atom `ptr`; the
+ * newest root wins the cell (roots change at every commit). */
+static void link_root(_Atomic(void *) *vcell, dict_obj *c, pb_atom_ptr ptr) {
+  _Atomic(dict_obj *) *cell = (_Atomic(dict_obj *) *)vcell;
+  pthread_mutex_lock(&link_mu);
+  if (!c->dead && !c->back) {
+    if (!c->has_ptr) { /* written once, before any cell names it */
+      c->ptr = ptr;
+      c->has_ptr = true;
+    }
+    set_cell(cell, c, 0);
   }
   pthread_mutex_unlock(&link_mu);
+}
+
+/* The root of atom `ptr` from its cell, or NULL. */
+static dict_obj *cell_root(_Atomic(void *) *vcell, pb_atom_ptr ptr) {
+  _Atomic(dict_obj *) *cell = (_Atomic(dict_obj *) *)vcell;
+  dict_obj *c = atomic_load_explicit(cell, memory_order_acquire);
+  if (!c || c->ptr.offset != ptr.offset || c->ptr.batch_lo != ptr.batch_lo ||
+      c->ptr.batch_hi != ptr.batch_hi)
+    return NULL;
+  for (unsigned l = 0; l < PREFETCH_LINES; l++)
+    __builtin_prefetch((const char *)c + l * LINE);
+  mark_used(c);
+  return c;
 }
 
 /* Whether a context-free node fits where it was found: its level, and
@@ -503,16 +672,19 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
   int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, ctx, 0,
                         &h, &owned);
   if (rc != PB_OK) return rc;
-  const dict_obj *o = (const dict_obj *)h;
+  const dict_obj *o = obj_of(h);
   if (!fits(o->node, level, b)) {
     rc = PB__CORRUPT(PB__ATOM_FMT
                      " (dict node): not at level %u or outside its bounds",
                      PB__ATOM_ARGS(kid->ptr), level);
+  } else if (owned && o->node == &o->inl) { /* a block: copy the node */
+    *out = private_copy(o->node);
+    if (!*out) rc = PB_ENOMEM;
   } else if (owned) { /* built for this load alone: take its node */
     *out = o->node;
     (*out)->shared = false;
     (*out)->obj = NULL;
-    ((dict_obj *)owned)->node = NULL;
+    obj_of(owned)->node = NULL;
   } else {
     *out = o->node; /* shared (obj_build marked it): read in place */
   }
@@ -607,7 +779,14 @@ pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
     return NULL;
   const dict_obj *c =
       atomic_load_explicit(&po->links[i], memory_order_acquire);
-  return c ? c->node : NULL;
+  if (!c) return NULL;
+  /* The lines the search reads (node, common prefix, summary, prefixes),
+   * at once rather than one after another. */
+  for (unsigned l = 0; l < PREFETCH_LINES; l++)
+    __builtin_prefetch((const char *)c + l * LINE);
+  assert(c->block && c->node == &c->inl); /* only blocks are linked */
+  mark_used((dict_obj *)c);
+  return (pb__dnode *)&c->inl;
 }
 
 int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
@@ -709,11 +888,23 @@ int pb__dict_own_root(pb__dict *d) {
 
 int pb__dict_load_root(pb__dict *d) {
   if (d->root.node || pb_atom_ptr_is_null(d->root.ptr)) return PB_OK;
+  const pb__src_caches *sc = d->src.caches;
+  _Atomic(void *) *cell = sc && sc->ebr && sc->cells
+                              ? pb__obj_cell(sc->cells, d->root.ptr)
+                              : NULL;
+  dict_obj *c = cell ? cell_root(cell, d->root.ptr) : NULL;
+  if (c) { /* the fast path: the root's cell */
+    d->root.node = &c->inl;
+    d->root.count = c->total;
+    return PB_OK;
+  }
   static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
   pb__dnode *node;
   uint64_t total;
   int rc = load_node(d, &d->root, PB__DLEVEL_ANY, &open, &node, &total);
   if (rc != PB_OK) return rc;
+  if (cell && node->shared && node->obj->block)
+    link_root(cell, node->obj, d->root.ptr);
   d->root.node = node;
   d->root.count = total;
   return PB_OK;

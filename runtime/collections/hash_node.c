@@ -168,7 +168,7 @@ static void obj_destroy(pb__obj *h) {
 }
 
 const pb__obj_class pb__hash_obj_class = {"hash node", obj_build,
-                                          obj_destroy, NULL};
+                                          obj_destroy, NULL, NULL};
 
 /* Whether a node fits level `level` under the hash bits `prefix` (the
  * place-dependent checks of the header comment). */

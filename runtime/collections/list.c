@@ -212,7 +212,7 @@ static void obj_destroy(pb__obj *h) {
 }
 
 const pb__obj_class pb__list_obj_class = {"list node", obj_build,
-                                          obj_destroy, NULL};
+                                          obj_destroy, NULL, NULL};
 
 /* Reads the node at `ptr` (object cache, bytes cache, storage), checks it
  * is a leaf (`want` PB__TYPE_LIST_LEAF), a branch (PB__TYPE_LIST_BRANCH)

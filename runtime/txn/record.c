@@ -72,7 +72,7 @@ static void rec_destroy(pb__obj *o) {
 }
 
 static const pb__obj_class rec_class = {"record", rec_build, rec_destroy,
-                                        NULL};
+                                        NULL, NULL};
 
 static int rec_build(const void *ctx, pb_bytes atom, pb__obj **out,
                      uint64_t *extra) {

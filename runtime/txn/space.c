@@ -10,6 +10,7 @@
  * rebases (txn.c) and publishes again.
  */
 #include "txn/space.h"
+#include "util/ebr.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -55,9 +56,11 @@ void pb__space_cache_opts(uint64_t max_bytes, uint64_t max_entries,
 }
 
 /* Creates one atom cache, or none when its byte limit is 0 (the entry
- * limit must then be 0 too).  `dflt` is what PB_CACHE_DEFAULT means. */
+ * limit must then be 0 too).  `dflt` is what PB_CACHE_DEFAULT means;
+ * `objects`: the object cache, whose values readers also reach through
+ * links (collections/dict_node.c), which keep them in use. */
 static int make_cache(uint64_t max_bytes, uint64_t max_entries,
-                      uint64_t dflt, pb__cache **out) {
+                      uint64_t dflt, bool objects, pb__cache **out) {
   *out = NULL;
   if (max_bytes == PB_CACHE_DEFAULT) {
     if (dflt == 0) return PB_OK; /* off on this tier, whatever the entries */
@@ -66,6 +69,7 @@ static int make_cache(uint64_t max_bytes, uint64_t max_entries,
   if (max_bytes == 0) return max_entries == 0 ? PB_OK : PB_EINVAL;
   pb__cache_opts o;
   pb__space_cache_opts(max_bytes, max_entries, &o);
+  if (objects) o.referenced = pb__obj_referenced;
   return pb__cache_create(&o, out);
 }
 
@@ -93,10 +97,13 @@ int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
   sp->st = st;
   int crc = make_cache(opts->bytes_cache_bytes, opts->bytes_cache_entries,
                        st->ops->cheap_reads ? 0 : BYTES_CACHE_DEFAULT,
-                       &sp->bytes);
+                       false, &sp->bytes);
   if (crc == PB_OK)
     crc = make_cache(opts->object_cache_bytes, opts->object_cache_entries,
-                     OBJECT_CACHE_DEFAULT, &sp->objects);
+                     OBJECT_CACHE_DEFAULT, true, &sp->objects);
+  if (crc == PB_OK && sp->objects &&
+      !(sp->cells = calloc(1, sizeof *sp->cells)))
+    crc = PB_ENOMEM;
   if (crc != PB_OK) {
     pb_space_close(sp);
     return crc;
@@ -123,7 +130,9 @@ int pb_space_close(pb_space *sp) {
   if (!sp) return PB_OK;
   int rc = pb_storage_close(sp->st);
   pb__cache_destroy(sp->bytes);
-  pb__cache_destroy(sp->objects);
+  pb__cache_destroy(sp->objects); /* its objects clear their cells */
+  free(sp->cells);
+  pb__ebr_reclaim(); /* what the cache retired, unless a reader is left */
   pthread_mutex_destroy(&sp->run_mu);
   free(sp);
   return rc;

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 #include "atom/batch.h"
+#include "cache/atomcache.h"
 #include "cache/cache.h"
 #include "collections/dict.h"
 #include "storage/storage.h"
@@ -25,6 +26,9 @@ struct pb_space {
   pb__src src;               /* reads published, then pending atoms */
   pb__cache *bytes;          /* AtomBytesCache, or NULL when off */
   pb__cache *objects;        /* AtomObjectCache, or NULL when off */
+  pb__obj_cells *cells;      /* direct cells to hot cached objects (the
+                                Dictionary roots: cache/atomcache.h), with
+                                the object cache, or NULL */
   pthread_mutex_t run_mu;    /* pb_txn_run's writer lock */
   atomic_uint escalated;     /* pb_txn_run callers holding/awaiting it */
   atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,
