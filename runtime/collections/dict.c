@@ -50,11 +50,15 @@ static const pb_atom_ptr null_ptr = {0, 0, 0};
 /* A handle over `root` with arena `arena` and nothing loaded. */
 static void dict_init(pb__dict *d, pb_arena *arena, const pb__src *src,
                       pb_atom_ptr root) {
-  memset(d, 0, sizeof *d);
-  d->arena = arena;
+  /* Field by field: kmap_small is cleared when first used (kmap_add),
+   * so a reused handle's begin writes a few words, not the whole struct. */
   d->src = *src;
-  d->root.ptr = root;
+  d->root = (pb__dkid){.ptr = root};
   d->base = root;
+  d->dirty = false;
+  d->arena = arena;
+  d->kmap = NULL;
+  d->kmap_cap = d->kmap_used = 0;
 }
 
 /* Frees what the handle holds besides its arena and itself. */

@@ -62,6 +62,20 @@ static uint64_t prefix_of(pb_str k, size_t skip) {
          (uint64_t)b[6] << 8 | (uint64_t)b[7];
 }
 
+/* The first i in [a, b) with v[i] >= x (b when none), v ascending: a
+ * binary search whose steps are conditional moves, not branches. */
+static size_t first_at_least(const uint64_t *v, size_t a, size_t b,
+                             uint64_t x) {
+  if (a >= b) return a;
+  const uint64_t *p = v + a;
+  for (size_t n = b - a; n > 1;) {
+    size_t half = n / 2;
+    p = p[half] < x ? p + half : p;
+    n -= half;
+  }
+  return (size_t)(p - v) + (*p < x);
+}
+
 /* Narrows [*lo, *hi) of `node`'s keys (ascending) to those that may equal
  * `key`, using the prefix array: keys before *lo are < key, keys from *hi
  * on are > key.  Reads no key bytes but the common prefix.  Returns 1
@@ -88,15 +102,14 @@ static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
   size_t a = *lo, b = *hi;
   if (node->top && b - a > 16) { /* the summary first: one line */
     size_t ja = (a + 7) / 8, jb = (b + 7) / 8, j = ja; /* 8j in [a, b) */
-    while (j < jb && node->top[j] < kp) j++;
+    if (jb - ja <= 16) /* count the smaller ones: no branch to mispredict */
+      for (size_t t = ja; t < jb; t++) j += node->top[t] < kp;
+    else
+      j = first_at_least(node->top, ja, jb, kp);
     if (j < jb) b = 8 * j;      /* pfx[8j] >= kp */
     if (j > ja) a = 8 * j - 7;  /* pfx[8(j-1)] < kp */
   }
-  while (a < b) { /* first prefix >= kp */
-    size_t mid = a + (b - a) / 2;
-    if (node->pfx[mid] < kp) a = mid + 1;
-    else b = mid;
-  }
+  a = first_at_least(node->pfx, a, b, kp);
   size_t e = a;
   while (e < *hi && node->pfx[e] == kp) e++; /* equal prefixes: rare runs */
   *lo = a;
@@ -748,8 +761,9 @@ static int kmap_add(pb__dict *d, const pb__dnode *parent, size_t idx,
                     pb__dnode *child) {
   if (2 * (d->kmap_used + 1) > d->kmap_cap) {
     size_t cap = d->kmap_cap ? 2 * d->kmap_cap : PB__DKMAP_SMALL;
-    pb__dkmap_ent *cells =
-        d->kmap_cap ? calloc(cap, sizeof *cells) : d->kmap_small;
+    pb__dkmap_ent *cells = d->kmap_small; /* cleared on first use */
+    if (d->kmap_cap) cells = calloc(cap, sizeof *cells);
+    else memset(cells, 0, sizeof d->kmap_small);
     if (!cells) return PB_ENOMEM;
     for (size_t i = 0; i < d->kmap_cap; i++)
       if (d->kmap[i].parent) kmap_put_cell(cells, cap, &d->kmap[i]);
