@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/errdetail.h"
+#include "util/hugepage.h"
 
 /* A bytes-cache value: one block, the atom after its length. */
 typedef struct bytes_val {
@@ -101,7 +102,10 @@ static int atom_copy(const pb__src *src, pb_atom_ptr ptr, uint8_t **copy,
     if (bytes) bytes_put(bytes, ptr, v);
   }
   *copy = malloc(v.len ? v.len : 1);
-  if (*copy) memcpy(*copy, v.ptr, v.len);
+  if (*copy) {
+    pb__hugepage_advise(*copy, v.len); /* cached: long-lived, read at random */
+    memcpy(*copy, v.ptr, v.len);
+  }
   *len = v.len;
   pb__cache_release(h);
   return *copy ? PB_OK : PB_ENOMEM;
@@ -193,6 +197,7 @@ void pb__atomcache_write_through(pb__cache *bytes, pb__cache *objects,
   if (!objects || !cls) return;
   uint8_t *copy = malloc(atom.len ? atom.len : 1);
   if (!copy) return;
+  pb__hugepage_advise(copy, atom.len);
   memcpy(copy, atom.ptr, atom.len);
   pb__cache_item it;
   if (build_owned(cls, ctx, copy, atom.len, &it) != PB_OK) return;

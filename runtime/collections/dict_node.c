@@ -29,6 +29,7 @@
 #include "atom/value.h"
 #include "collections/dict_int.h"
 #include "util/ebr.h"
+#include "util/hugepage.h"
 #include "util/errdetail.h"
 
 size_t pb__dict_fanout(void) {
@@ -457,6 +458,7 @@ static dict_obj *block_of(const pb__dnode *src, uint64_t *size) {
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
   char *base = aligned_alloc(LINE, total);
   if (!base) return NULL;
+  pb__hugepage_advise(base, total);
   memset(base, 0, o_items); /* the object, and the links all NULL */
   dict_obj *o = (dict_obj *)base;
   pb__dnode *node = &o->inl;
