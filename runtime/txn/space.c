@@ -302,7 +302,8 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   }
   memcpy(copy, n.ptr, n.len + 1);
   db->sp = sp;
-  atomic_init(&db->spare, NULL);
+  for (unsigned i = 0; i < PB__TXN_SLOTS; i++)
+    atomic_init(&db->slots[i].txn, NULL);
   db->name.ptr = copy;
   db->name.len = n.len;
   *out = db;

@@ -19,6 +19,7 @@
 #include "collections/dict.h"
 #include "storage/storage.h"
 #include "txn/snapshot.h"
+#include "util/thread_idx.h"
 
 struct pb_space {
   pb_storage *st;            /* owned; closed with the space */
@@ -30,6 +31,18 @@ struct pb_space {
   atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,
       n_locked;              /* pb_space_stats */
 };
+
+/* Ended transaction handles a pb_db keeps for reuse: one slot per thread
+ * index (util/thread_idx.h) modulo this (a power of two). */
+#define PB__TXN_SLOTS 16u
+
+/** A slot of ended transaction handles, alone on its cache line: the
+ * pointer is 8-byte aligned and slots are a line apart, so no two slots'
+ * pointers share a line whatever the struct's alignment. */
+typedef struct pb__txn_slot {
+  _Atomic(pb_txn *) txn; /* an ended handle, or NULL */
+  char pad[PB__CACHE_LINE - sizeof(_Atomic(pb_txn *))];
+} pb__txn_slot;
 
 /** One cached catalog entry of a pb_db. */
 typedef struct pb__epoch_entry {
@@ -48,11 +61,16 @@ struct pb_db {
                                 (txn/snapshot.h) */
   pb__coll_memo colls[PB__COLL_MEMO_SLOTS]; /* named collections' roots
                                 in the latest database roots seen */
-  _Atomic(pb_txn *) spare;   /* an ended transaction handle, reused by the
-                                next begin (txn.c), or NULL */
+  /* Ended transaction handles for the next begins (txn.c): a thread takes
+   * and gives back at its own slot, so threads beginning and ending read
+   * transactions at once write no common line.  The head pad keeps the
+   * first slot off the line of the fields above, which every transaction
+   * reads. */
+  char slots_pad[PB__CACHE_LINE];
+  pb__txn_slot slots[PB__TXN_SLOTS];
 };
 
-/** Frees db's spare transaction handle (pb_db_close). */
+/** Frees db's kept transaction handles (pb_db_close). */
 void pb__txn_drop_spare(pb_db *db);
 
 /**
