@@ -1,0 +1,450 @@
+/*
+ * test_txn_threads.c - read transactions on several threads: the handles
+ * a database keeps (per-thread slots, txn/txn.c) and the file tier's
+ * striped pins (storage/file_gen.c).  Labels `unit` and `threads` (the
+ * ThreadSanitizer suite); under ASan a view into freed or unmapped memory,
+ * or a handle kept twice, is an error.
+ *
+ *   readers_2_beside_commits_and_compactions
+ *   readers_4_beside_commits_and_compactions
+ *        2 or 4 reader threads begin a read transaction, read the named
+ *        generation and entries of a Dictionary (string views, read again
+ *        after a yield), and abort, again and again, while a writer
+ *        thread commits new generations of every entry and compacts the
+ *        storage every few commits: every transaction sees one
+ *        generation, never going back; afterwards no pin is counted,
+ *        every replaced generation is gone (files included) and the
+ *        database keeps no more handles than it has slots; with the
+ *        default caches, then with both caches off (every read from the
+ *        storage's mappings)
+ *   handle_ended_on_another_thread
+ *        a read transaction begun on thread A (its pin counted on A's
+ *        stripe) keeps the replaced generation of a compaction alive; it
+ *        is read and aborted on thread B, which frees that generation;
+ *        B's next begin reuses the handle, and so does a begin on a third
+ *        thread C, whose own slot is empty
+ *   many_handles_on_one_thread
+ *        more transactions open at once than there are slots: ended, the
+ *        database keeps one per slot and frees the others; begun again,
+ *        each handle is given once; ended on another thread, the same
+ *
+ * The default storage (file, PB_DURABILITY_SYNC), with small segments so
+ * that compactions replace several.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protobase/protobase.h"
+#include "storage/file.h"
+#include "test_util.h"
+#include "txn/space.h"
+
+typedef struct store {
+  char *dir;
+  pb_storage *st;
+  pb_space *sp;
+  pb_db *db;
+} store;
+
+/* The default storage and caches; `uncached`: both caches off, so that
+ * every read goes to the storage (views point into its mappings). */
+static void open_store(store *s, bool uncached) {
+  s->dir = pb_test_tmpdir();
+  pb_file_options fo;
+  pb_file_options_init(&fo); /* PB_DURABILITY_SYNC */
+  fo.segment_size = 16u << 10; /* several segments between compactions */
+  pb_space_options so;
+  pb_space_options_init(&so);
+  if (uncached) so.bytes_cache_bytes = so.object_cache_bytes = 0;
+  assert_int_equal(pb_storage_open_file(s->dir, &fo, &s->st), PB_OK);
+  assert_int_equal(pb_space_open_ex(s->st, &so, &s->sp), PB_OK);
+  assert_int_equal(pb_db_open(s->sp, "main", PB_CREATE, &s->db), PB_OK);
+}
+
+static void close_store(store *s) {
+  assert_int_equal(pb_db_close(s->db), PB_OK);
+  assert_int_equal(pb_space_close(s->sp), PB_OK);
+  pb_test_rmdir(s->dir);
+}
+
+static pb_str key_of(unsigned i, char *buf) {
+  snprintf(buf, 24, "key-%06u", i);
+  return pb_str_from_cstr(buf);
+}
+
+/* The value of entry i in generation g: a string, so reads are views. */
+static int val_of(unsigned g, unsigned i, char *buf) {
+  return snprintf(buf, 64, "generation %u of entry %u, a longer value", g, i);
+}
+
+#define N 48u /* entries */
+
+/* Commits generation g: every entry and "gen" = g.  PB_OK, or the error
+ * (PB_ECONFLICT when a compaction switched under it). */
+static int commit_gen(store *s, unsigned g) {
+  pb_txn *t;
+  pb_dict *d;
+  int rc = pb_txn_begin(s->db, 0, &t);
+  if (rc != PB_OK) return rc;
+  rc = pb_txn_open_dict(t, "d", PB_CREATE, &d);
+  for (unsigned i = 0; rc == PB_OK && i < N; i++) {
+    char kb[24], vb[64];
+    int len = val_of(g, i, vb);
+    pb_value v = {.kind = PB_VALUE_STRING, .as.s = {vb, (size_t)len}};
+    rc = pb_dict_put(d, key_of(i, kb), &v);
+  }
+  pb_value gv = {.kind = PB_VALUE_UINT, .as.u = g};
+  if (rc == PB_OK) rc = pb_txn_set(t, "gen", &gv);
+  if (rc != PB_OK) {
+    pb_txn_abort(t);
+    return rc;
+  }
+  return pb_txn_commit(t);
+}
+
+/* True when entry i of d is generation g's, also after a yield (the view
+ * keeps its bytes while others commit and compact). */
+static bool entry_is(pb_dict *d, unsigned i, unsigned g) {
+  char kb[24], vb[64];
+  pb_value v;
+  if (pb_dict_get(d, key_of(i, kb), &v) != PB_OK) return false;
+  int len = val_of(g, i, vb);
+  if (v.kind != PB_VALUE_STRING || v.as.s.len != (size_t)len ||
+      memcmp(v.as.s.ptr, vb, (size_t)len) != 0)
+    return false;
+  sched_yield();
+  return memcmp(v.as.s.ptr, vb, (size_t)len) == 0;
+}
+
+/* Replaced segment files still in the directory, plus the current one. */
+static int count_segments(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  uint64_t seq;
+  while ((e = readdir(d)) != NULL)
+    if (pb__seg_parse_name(e->d_name, &seq)) n++;
+  closedir(d);
+  return n;
+}
+
+/* Handles db keeps in its slots. */
+static unsigned kept_handles(pb_db *db) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < PB__TXN_SLOTS; i++)
+    if (atomic_load(&db->slots[i].txn) != NULL) n++;
+  return n;
+}
+
+/* Pins counted on every record of the store: the first generation's and
+ * those of the switches since. */
+static size_t pins_counted(pb_storage *st) {
+  pb__file_storage *fs = (pb__file_storage *)st;
+  size_t n = pb__fs_pins_held(&fs->pins0);
+  for (pb__pins *p = fs->all_pins; p != NULL; p = p->next_all)
+    n += pb__fs_pins_held(p);
+  return n;
+}
+
+/* --- readers beside a writer that commits and compacts --- */
+
+#define MAX_READERS 4
+#define GENS 40u
+#define COMPACT_EVERY 4u
+#define READS 300u
+
+/* The threads check without cmocka (whose failures longjmp, which only
+ * the main thread may): the first failed check's line is kept. */
+typedef struct shared {
+  store *s;
+  atomic_uint done;  /* the writer finished */
+  atomic_int failed; /* line of the first failed check, or 0 */
+  unsigned reads[MAX_READERS];
+  unsigned gens_seen[MAX_READERS];
+  unsigned compactions;
+} shared;
+
+#define CHECK(sh, cond)                                    \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      int zero = 0;                                        \
+      atomic_compare_exchange_strong(&(sh)->failed, &zero, \
+                                     __LINE__);            \
+      return NULL;                                         \
+    }                                                      \
+  } while (0)
+
+typedef struct reader_arg {
+  shared *sh;
+  unsigned id;
+} reader_arg;
+
+static void *reader_main(void *p) {
+  reader_arg *a = p;
+  shared *sh = a->sh;
+  store *s = sh->s;
+  uint64_t last = 0;
+  uint64_t x = 0x9e3779b97f4a7c15u * (a->id + 1);
+  unsigned n = 0, seen = 0;
+  while ((n < READS || !atomic_load(&sh->done)) &&
+         atomic_load(&sh->failed) == 0) {
+    pb_txn *t;
+    pb_dict *d;
+    pb_value gv;
+    CHECK(sh, pb_txn_begin(s->db, PB_RDONLY, &t) == PB_OK);
+    bool ok = pb_txn_get(t, "gen", &gv) == PB_OK && gv.as.u >= last &&
+              pb_txn_open_dict(t, "d", 0, &d) == PB_OK;
+    for (int k = 0; ok && k < 3; k++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      ok = entry_is(d, (unsigned)(x % N), (unsigned)gv.as.u);
+    }
+    pb_txn_abort(t);
+    CHECK(sh, ok); /* one generation, never back in time */
+    if (gv.as.u != last) seen++;
+    last = gv.as.u;
+    n++;
+  }
+  sh->reads[a->id] = n;
+  sh->gens_seen[a->id] = seen;
+  return NULL;
+}
+
+static void *writer_main(void *p) {
+  shared *sh = p;
+  store *s = sh->s;
+  for (unsigned g = 1; g <= GENS && atomic_load(&sh->failed) == 0;) {
+    int rc = commit_gen(s, g);
+    CHECK(sh, rc == PB_OK || rc == PB_ECONFLICT);
+    if (rc != PB_OK) continue;
+    if (g % COMPACT_EVERY == 0) {
+      CHECK(sh, pb_storage_compact(s->st, NULL) == PB_OK);
+      sh->compactions++;
+    }
+    g++;
+  }
+  atomic_store(&sh->done, 1);
+  return NULL;
+}
+
+static void readers_beside_commits_and_compactions(unsigned n_readers,
+                                                   bool uncached) {
+  store s;
+  open_store(&s, uncached);
+  assert_int_equal(commit_gen(&s, 0), PB_OK);
+  shared sh = {.s = &s};
+  atomic_init(&sh.done, 0);
+  atomic_init(&sh.failed, 0);
+  reader_arg ra[MAX_READERS];
+  pthread_t rt[MAX_READERS], wt;
+  for (unsigned i = 0; i < n_readers; i++) {
+    ra[i] = (reader_arg){&sh, i};
+    assert_int_equal(pthread_create(&rt[i], NULL, reader_main, &ra[i]), 0);
+  }
+  assert_int_equal(pthread_create(&wt, NULL, writer_main, &sh), 0);
+  assert_int_equal(pthread_join(wt, NULL), 0);
+  for (unsigned i = 0; i < n_readers; i++)
+    assert_int_equal(pthread_join(rt[i], NULL), 0);
+  assert_int_equal(atomic_load(&sh.failed), 0);
+  assert_int_equal(sh.compactions, GENS / COMPACT_EVERY);
+  for (unsigned i = 0; i < n_readers; i++) {
+    print_message("reader %u: %u transactions, %u generations seen\n", i,
+                  sh.reads[i], sh.gens_seen[i]);
+    assert_true(sh.reads[i] >= READS);
+  }
+  /* Every pin was given back, to the stripe it was counted on, and the
+   * last unpins freed every replaced generation. */
+  pb__file_storage *fs = (pb__file_storage *)s.st;
+  assert_int_equal(pins_counted(s.st), 0);
+  assert_null(fs->old);
+  assert_int_equal(count_segments(s.dir), 1);
+  assert_true(kept_handles(s.db) >= 1);
+  assert_true(kept_handles(s.db) <= n_readers + 2); /* and writer, main */
+  /* The last generation, read on this thread. */
+  pb_txn *t;
+  pb_dict *d;
+  pb_value gv;
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_get(t, "gen", &gv), PB_OK);
+  assert_int_equal(gv.as.u, GENS);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  for (unsigned i = 0; i < N; i++) assert_true(entry_is(d, i, GENS));
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  close_store(&s);
+}
+
+static void readers_2_beside_commits_and_compactions(void **state) {
+  (void)state;
+  readers_beside_commits_and_compactions(2, false);
+  readers_beside_commits_and_compactions(2, true);
+}
+
+static void readers_4_beside_commits_and_compactions(void **state) {
+  (void)state;
+  readers_beside_commits_and_compactions(4, false);
+  readers_beside_commits_and_compactions(4, true);
+}
+
+/* --- one handle, several threads --- */
+
+typedef struct relay {
+  store *s;
+  pb_txn *t;      /* the transaction passed between threads */
+  pb_txn *again;  /* what the next begin on the thread gave */
+  unsigned gen;   /* the generation it read */
+  bool ok;
+} relay;
+
+/* Thread A: begins, reads, and leaves the transaction open. */
+static void *begin_on_a(void *p) {
+  relay *r = p;
+  pb_value gv;
+  pb_dict *d;
+  r->ok = pb_txn_begin(r->s->db, PB_RDONLY, &r->t) == PB_OK &&
+          pb_txn_get(r->t, "gen", &gv) == PB_OK &&
+          pb_txn_open_dict(r->t, "d", 0, &d) == PB_OK &&
+          entry_is(d, 7, (unsigned)gv.as.u);
+  r->gen = (unsigned)gv.as.u;
+  return NULL;
+}
+
+/* Thread B: reads through A's transaction, aborts it, begins again. */
+static void *end_on_b(void *p) {
+  relay *r = p;
+  pb_value gv;
+  pb_dict *d;
+  r->ok = pb_txn_get(r->t, "gen", &gv) == PB_OK && gv.as.u == r->gen &&
+          pb_txn_open_dict(r->t, "d", 0, &d) == PB_OK &&
+          entry_is(d, 9, r->gen) && pb_txn_abort(r->t) == PB_OK &&
+          pb_txn_begin(r->s->db, PB_RDONLY, &r->again) == PB_OK &&
+          pb_txn_abort(r->again) == PB_OK;
+  return NULL;
+}
+
+/* Thread C: begins and aborts. */
+static void *begin_on_c(void *p) {
+  relay *r = p;
+  r->ok = pb_txn_begin(r->s->db, PB_RDONLY, &r->again) == PB_OK &&
+          pb_txn_abort(r->again) == PB_OK;
+  return NULL;
+}
+
+static void run_thread(void *(*fn)(void *), relay *r) {
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, fn, r), 0);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_true(r->ok);
+}
+
+static void handle_ended_on_another_thread(void **state) {
+  (void)state;
+  store s;
+  open_store(&s, false);
+  for (unsigned g = 0; g < 8; g++) assert_int_equal(commit_gen(&s, g), PB_OK);
+  relay r = {.s = &s};
+  run_thread(begin_on_a, &r);
+  assert_int_equal(r.gen, 7);
+  assert_int_equal(pins_counted(s.st), 1);
+
+  /* A compaction beside the open transaction: its generation stays. */
+  for (unsigned g = 8; g < 16; g++) assert_int_equal(commit_gen(&s, g), PB_OK);
+  assert_int_equal(pb_storage_compact(s.st, NULL), PB_OK);
+  pb__file_storage *fs = (pb__file_storage *)s.st;
+  assert_non_null(fs->old);
+  assert_true(count_segments(s.dir) > 1);
+  pb__txn_drop_spare(s.db); /* the handles of the commits above */
+  assert_int_equal(kept_handles(s.db), 0);
+
+  /* B ends it: the pin comes off A's stripe, the generation goes. */
+  run_thread(end_on_b, &r);
+  assert_ptr_equal(r.again, r.t); /* B's begin reused it */
+  assert_int_equal(pins_counted(s.st), 0);
+  assert_null(fs->old);
+  assert_int_equal(count_segments(s.dir), 1);
+  assert_int_equal(kept_handles(s.db), 1);
+
+  /* C's own slot is empty: it takes the handle B kept, the only one. */
+  pb_txn *kept = r.t;
+  r.again = NULL;
+  run_thread(begin_on_c, &r);
+  assert_ptr_equal(r.again, kept);
+  assert_int_equal(kept_handles(s.db), 1);
+  close_store(&s);
+}
+
+/* --- more open transactions than slots --- */
+
+#define MANY (2 * PB__TXN_SLOTS + 5)
+
+typedef struct batch {
+  store *s;
+  pb_txn *t[MANY];
+  bool ok;
+} batch;
+
+static void *abort_all(void *p) {
+  batch *b = p;
+  b->ok = true;
+  for (unsigned i = 0; i < MANY; i++)
+    b->ok = pb_txn_abort(b->t[i]) == PB_OK && b->ok;
+  return NULL;
+}
+
+/* Begins MANY read transactions at once; each handle is distinct. */
+static void begin_many(batch *b) {
+  for (unsigned i = 0; i < MANY; i++) {
+    assert_int_equal(pb_txn_begin(b->s->db, PB_RDONLY, &b->t[i]), PB_OK);
+    pb_value gv;
+    assert_int_equal(pb_txn_get(b->t[i], "gen", &gv), PB_OK);
+    assert_int_equal(gv.as.u, 0);
+    for (unsigned j = 0; j < i; j++) assert_ptr_not_equal(b->t[j], b->t[i]);
+  }
+}
+
+static void many_handles_on_one_thread(void **state) {
+  (void)state;
+  store s;
+  open_store(&s, false);
+  assert_int_equal(commit_gen(&s, 0), PB_OK);
+  batch b = {.s = &s};
+  begin_many(&b);
+  assert_int_equal(kept_handles(s.db), 0);
+  assert_int_equal(pins_counted(s.st), MANY);
+  abort_all(&b);
+  assert_true(b.ok);
+  assert_int_equal(kept_handles(s.db), PB__TXN_SLOTS);
+  assert_int_equal(pins_counted(s.st), 0);
+  /* Again: the kept handles are given once each; ended on another
+   * thread this time. */
+  begin_many(&b);
+  assert_int_equal(kept_handles(s.db), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, abort_all, &b), 0);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_true(b.ok);
+  assert_int_equal(kept_handles(s.db), PB__TXN_SLOTS);
+  assert_int_equal(pins_counted(s.st), 0);
+  close_store(&s); /* frees the kept handles (ASan: no leak) */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(readers_2_beside_commits_and_compactions),
+      cmocka_unit_test(readers_4_beside_commits_and_compactions),
+      cmocka_unit_test(handle_ended_on_another_thread),
+      cmocka_unit_test(many_handles_on_one_thread),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
