@@ -51,12 +51,22 @@ typedef struct pb__epoch_entry {
   uint32_t type_id; /* the type id of its name (0: none) */
 } pb__epoch_entry;
 
+/** The catalog entries a pb_db caches (txn/catalog.c): read without a
+ * lock, so an entry never changes once published, and a full table is
+ * replaced by a larger copy, the old one kept until the handle closes. */
+typedef struct pb__epoch_table {
+  struct pb__epoch_table *older; /* the table it replaced, or NULL */
+  size_t cap;                    /* entries it has room for */
+  pb__epoch_entry e[];           /* the entries */
+} pb__epoch_table;
+
 struct pb_db {
   pb_space *sp;              /* the space this database lives in */
   pb_str name;               /* owned copy of the name (NUL-terminated) */
-  pthread_mutex_t cat_mu;    /* guards the epoch cache below */
-  pb__epoch_entry *epochs;   /* fingerprints known to this handle */
-  size_t n_epochs, cap_epochs;
+  pthread_mutex_t cat_mu;    /* serializes additions to the epoch cache */
+  _Atomic(pb__epoch_table *) epochs; /* fingerprints known to this
+                                handle, read without a lock (catalog.c) */
+  atomic_size_t n_epochs;    /* entries of `epochs` published */
   pb__root_memo memo;        /* its root in the latest space root seen
                                 (txn/snapshot.h) */
   pb__coll_memo colls[PB__COLL_MEMO_SLOTS]; /* named collections' roots

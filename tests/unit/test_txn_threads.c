@@ -1,7 +1,8 @@
 /*
  * test_txn_threads.c - read transactions on several threads: the handles
- * a database keeps (per-thread slots, txn/txn.c) and the file tier's
- * striped pins (storage/file_gen.c).  Labels `unit` and `threads` (the
+ * a database keeps (per-thread slots, txn/txn.c), the file tier's striped
+ * pins (storage/file_gen.c) and the type cache of a database handle
+ * (txn/catalog.c).  Labels `unit` and `threads` (the
  * ThreadSanitizer suite); under ASan a view into freed or unmapped memory,
  * or a handle kept twice, is an error.
  *
@@ -27,6 +28,11 @@
  *        more transactions open at once than there are slots: ended, the
  *        database keeps one per slot and frees the others; begun again,
  *        each handle is given once; ended on another thread, the same
+ *   record_loads_beside_registrations
+ *        two threads load a record in read transactions of their own
+ *        while a third registers 40 record types one by one: the type
+ *        cache of the database handle, read without a lock, grows under
+ *        the loads, which all succeed; each type gets one epoch
  *
  * The default storage (file, PB_DURABILITY_SYNC), with small segments so
  * that compactions replace several.
@@ -439,12 +445,98 @@ static void many_handles_on_one_thread(void **state) {
   close_store(&s); /* frees the kept handles (ASan: no leak) */
 }
 
+/* --- record loads beside registrations (the catalog cache) --- */
+
+#define N_TYPES 40u /* registered one by one: the cache's table grows 3 times */
+#define LOADS 2000u
+
+typedef struct rec_shared {
+  store *s;
+  pb_atom_ptr ref;  /* a record of type rec_type */
+  atomic_uint done; /* the registrations finished */
+  atomic_int failed;
+  unsigned loads[2];
+} rec_shared;
+
+static const pb_record_type rec_type = {.name = "tests.Loaded",
+                                        .fingerprint = 0x4c4f4144u};
+
+typedef struct loader_arg {
+  rec_shared *sh;
+  unsigned id;
+} loader_arg;
+
+static void *loader_main(void *p) {
+  loader_arg *a = p;
+  rec_shared *sh = a->sh;
+  unsigned n = 0;
+  while ((n < LOADS || !atomic_load(&sh->done)) &&
+         atomic_load(&sh->failed) == 0) {
+    pb_txn *t;
+    pb_bytes body;
+    CHECK(sh, pb_txn_begin(sh->s->db, PB_RDONLY, &t) == PB_OK);
+    bool ok = pb_txn_load_record(t, &rec_type, sh->ref, &body) == PB_OK &&
+              body.len == 2 && memcmp(body.ptr, "\x08\x07", 2) == 0;
+    pb_txn_abort(t);
+    CHECK(sh, ok);
+    n++;
+  }
+  sh->loads[a->id] = n;
+  return NULL;
+}
+
+/* Two threads load a record (each load looks its type's epoch up in the
+ * database handle's cache, without a lock) while this thread registers
+ * new types one by one, each added to that cache: the loads all succeed,
+ * and every type has its epoch afterwards. */
+static void record_loads_beside_registrations(void **state) {
+  (void)state;
+  store s;
+  open_store(&s, false);
+  rec_shared sh = {.s = &s};
+  atomic_init(&sh.done, 0);
+  atomic_init(&sh.failed, 0);
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(s.db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_put_record(t, &rec_type, "\x08\x07", 2, &sh.ref),
+                   PB_OK);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  pthread_t th[2];
+  loader_arg la[2] = {{&sh, 0}, {&sh, 1}};
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, loader_main, &la[i]), 0);
+  static char names[N_TYPES][24];
+  static pb_record_type types[N_TYPES];
+  for (unsigned i = 0; i < N_TYPES; i++) {
+    snprintf(names[i], sizeof names[i], "tests.Type%u", i);
+    types[i] = (pb_record_type){.name = names[i],
+                                .fingerprint = 0x7479706500000000u + i};
+    const pb_record_type *one = &types[i];
+    assert_int_equal(pb_db_register(s.db, &one, 1), PB_OK);
+  }
+  atomic_store(&sh.done, 1);
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  assert_int_equal(atomic_load(&sh.failed), 0);
+  assert_true(sh.loads[0] >= LOADS && sh.loads[1] >= LOADS);
+  /* 1 + N_TYPES entries, each once, with distinct epochs. */
+  assert_int_equal(atomic_load(&s.db->n_epochs), 1 + N_TYPES);
+  uint64_t seen[N_TYPES];
+  for (unsigned i = 0; i < N_TYPES; i++) {
+    assert_int_equal(pb_db_schema_epoch(s.db, &types[i], &seen[i]), PB_OK);
+    assert_true(seen[i] != 0);
+    for (unsigned j = 0; j < i; j++) assert_true(seen[j] != seen[i]);
+  }
+  assert_int_equal(atomic_load(&s.db->n_epochs), 1 + N_TYPES);
+  close_store(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(readers_2_beside_commits_and_compactions),
       cmocka_unit_test(readers_4_beside_commits_and_compactions),
       cmocka_unit_test(handle_ended_on_another_thread),
       cmocka_unit_test(many_handles_on_one_thread),
+      cmocka_unit_test(record_loads_beside_registrations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
