@@ -18,6 +18,9 @@
  *        database keeps no more handles than it has slots; with the
  *        default caches, then with both caches off (every read from the
  *        storage's mappings)
+ *   readers_beside_commits_memory
+ *        the same on the memory tier (2 readers, no compaction), whose
+ *        read_root takes no lock
  *   handle_ended_on_another_thread
  *        a read transaction begun on thread A (its pin counted on A's
  *        stripe) keeps the replaced generation of a compaction alive; it
@@ -64,17 +67,27 @@ typedef struct store {
   pb_db *db;
 } store;
 
-/* The default storage and caches; `uncached`: both caches off, so that
- * every read goes to the storage (views point into its mappings). */
-static void open_store(store *s, bool uncached) {
-  s->dir = pb_test_tmpdir();
-  pb_file_options fo;
-  pb_file_options_init(&fo); /* PB_DURABILITY_SYNC */
-  fo.segment_size = 16u << 10; /* several segments between compactions */
+typedef enum store_kind {
+  FILE_STORE,     /* the default storage and caches */
+  FILE_UNCACHED,  /* both caches off: every read goes to the storage, and
+                     views point into its mappings */
+  MEMORY_STORE    /* the memory tier, default caches */
+} store_kind;
+
+static void open_store(store *s, store_kind kind) {
   pb_space_options so;
   pb_space_options_init(&so);
-  if (uncached) so.bytes_cache_bytes = so.object_cache_bytes = 0;
-  assert_int_equal(pb_storage_open_file(s->dir, &fo, &s->st), PB_OK);
+  if (kind == FILE_UNCACHED) so.bytes_cache_bytes = so.object_cache_bytes = 0;
+  if (kind == MEMORY_STORE) {
+    s->dir = NULL;
+    assert_int_equal(pb_storage_open_memory(&s->st), PB_OK);
+  } else {
+    s->dir = pb_test_tmpdir();
+    pb_file_options fo;
+    pb_file_options_init(&fo); /* PB_DURABILITY_SYNC */
+    fo.segment_size = 16u << 10; /* several segments between compactions */
+    assert_int_equal(pb_storage_open_file(s->dir, &fo, &s->st), PB_OK);
+  }
   assert_int_equal(pb_space_open_ex(s->st, &so, &s->sp), PB_OK);
   assert_int_equal(pb_db_open(s->sp, "main", PB_CREATE, &s->db), PB_OK);
 }
@@ -82,7 +95,7 @@ static void open_store(store *s, bool uncached) {
 static void close_store(store *s) {
   assert_int_equal(pb_db_close(s->db), PB_OK);
   assert_int_equal(pb_space_close(s->sp), PB_OK);
-  pb_test_rmdir(s->dir);
+  if (s->dir) pb_test_rmdir(s->dir);
 }
 
 static pb_str key_of(unsigned i, char *buf) {
@@ -176,6 +189,7 @@ static size_t pins_counted(pb_storage *st) {
  * the main thread may): the first failed check's line is kept. */
 typedef struct shared {
   store *s;
+  bool compact;      /* the writer compacts (file tier) */
   atomic_uint done;  /* the writer finished */
   atomic_int failed; /* line of the first failed check, or 0 */
   unsigned reads[MAX_READERS];
@@ -235,7 +249,7 @@ static void *writer_main(void *p) {
     int rc = commit_gen(s, g);
     CHECK(sh, rc == PB_OK || rc == PB_ECONFLICT);
     if (rc != PB_OK) continue;
-    if (g % COMPACT_EVERY == 0) {
+    if (sh->compact && g % COMPACT_EVERY == 0) {
       CHECK(sh, pb_storage_compact(s->st, NULL) == PB_OK);
       sh->compactions++;
     }
@@ -246,11 +260,11 @@ static void *writer_main(void *p) {
 }
 
 static void readers_beside_commits_and_compactions(unsigned n_readers,
-                                                   bool uncached) {
+                                                   store_kind kind) {
   store s;
-  open_store(&s, uncached);
+  open_store(&s, kind);
   assert_int_equal(commit_gen(&s, 0), PB_OK);
-  shared sh = {.s = &s};
+  shared sh = {.s = &s, .compact = kind != MEMORY_STORE};
   atomic_init(&sh.done, 0);
   atomic_init(&sh.failed, 0);
   reader_arg ra[MAX_READERS];
@@ -264,7 +278,7 @@ static void readers_beside_commits_and_compactions(unsigned n_readers,
   for (unsigned i = 0; i < n_readers; i++)
     assert_int_equal(pthread_join(rt[i], NULL), 0);
   assert_int_equal(atomic_load(&sh.failed), 0);
-  assert_int_equal(sh.compactions, GENS / COMPACT_EVERY);
+  assert_int_equal(sh.compactions, sh.compact ? GENS / COMPACT_EVERY : 0);
   for (unsigned i = 0; i < n_readers; i++) {
     print_message("reader %u: %u transactions, %u generations seen\n", i,
                   sh.reads[i], sh.gens_seen[i]);
@@ -272,10 +286,12 @@ static void readers_beside_commits_and_compactions(unsigned n_readers,
   }
   /* Every pin was given back, to the stripe it was counted on, and the
    * last unpins freed every replaced generation. */
-  pb__file_storage *fs = (pb__file_storage *)s.st;
-  assert_int_equal(pins_counted(s.st), 0);
-  assert_null(fs->old);
-  assert_int_equal(count_segments(s.dir), 1);
+  if (kind != MEMORY_STORE) {
+    pb__file_storage *fs = (pb__file_storage *)s.st;
+    assert_int_equal(pins_counted(s.st), 0);
+    assert_null(fs->old);
+    assert_int_equal(count_segments(s.dir), 1);
+  }
   assert_true(kept_handles(s.db) >= 1);
   assert_true(kept_handles(s.db) <= n_readers + 2); /* and writer, main */
   /* The last generation, read on this thread. */
@@ -293,14 +309,20 @@ static void readers_beside_commits_and_compactions(unsigned n_readers,
 
 static void readers_2_beside_commits_and_compactions(void **state) {
   (void)state;
-  readers_beside_commits_and_compactions(2, false);
-  readers_beside_commits_and_compactions(2, true);
+  readers_beside_commits_and_compactions(2, FILE_STORE);
+  readers_beside_commits_and_compactions(2, FILE_UNCACHED);
 }
 
 static void readers_4_beside_commits_and_compactions(void **state) {
   (void)state;
-  readers_beside_commits_and_compactions(4, false);
-  readers_beside_commits_and_compactions(4, true);
+  readers_beside_commits_and_compactions(4, FILE_STORE);
+  readers_beside_commits_and_compactions(4, FILE_UNCACHED);
+}
+
+/* The memory tier's read_root takes no lock either. */
+static void readers_beside_commits_memory(void **state) {
+  (void)state;
+  readers_beside_commits_and_compactions(2, MEMORY_STORE);
 }
 
 /* --- one handle, several threads --- */
@@ -357,7 +379,7 @@ static void run_thread(void *(*fn)(void *), relay *r) {
 static void handle_ended_on_another_thread(void **state) {
   (void)state;
   store s;
-  open_store(&s, false);
+  open_store(&s, FILE_STORE);
   for (unsigned g = 0; g < 8; g++) assert_int_equal(commit_gen(&s, g), PB_OK);
   relay r = {.s = &s};
   run_thread(begin_on_a, &r);
@@ -422,7 +444,7 @@ static void begin_many(batch *b) {
 static void many_handles_on_one_thread(void **state) {
   (void)state;
   store s;
-  open_store(&s, false);
+  open_store(&s, FILE_STORE);
   assert_int_equal(commit_gen(&s, 0), PB_OK);
   batch b = {.s = &s};
   begin_many(&b);
@@ -492,7 +514,7 @@ static void *loader_main(void *p) {
 static void record_loads_beside_registrations(void **state) {
   (void)state;
   store s;
-  open_store(&s, false);
+  open_store(&s, FILE_STORE);
   rec_shared sh = {.s = &s};
   atomic_init(&sh.done, 0);
   atomic_init(&sh.failed, 0);
@@ -534,6 +556,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(readers_2_beside_commits_and_compactions),
       cmocka_unit_test(readers_4_beside_commits_and_compactions),
+      cmocka_unit_test(readers_beside_commits_memory),
       cmocka_unit_test(handle_ended_on_another_thread),
       cmocka_unit_test(many_handles_on_one_thread),
       cmocka_unit_test(record_loads_beside_registrations),
