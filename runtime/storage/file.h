@@ -60,6 +60,7 @@
 #include "storage/file_format.h"
 #include "storage/storage.h"
 #include "util/held.h"
+#include "util/thread_idx.h"
 
 /* How far past the needed length the active segment's mapping reaches
  * (capped by segment_size): one mapping usually serves a whole segment. */
@@ -109,14 +110,32 @@ typedef struct pb__pending {
                           copy at loc.data is owned here until then */
 } pb__pending;
 
+/* Stripes of a pin count: a pin counts on its thread's stripe
+ * (util/thread_idx.h, modulo this power of two). */
+#define PB__PIN_STRIPES 16u
+
+/** One stripe of a pin count, alone on its cache line: the count and its
+ * owner are 16 bytes at a 16-byte boundary (never across a line) and
+ * stripes are a line apart, so no two counts share a line.  16-byte
+ * alignment is what malloc and calloc give. */
+typedef struct pb__pin_stripe {
+  _Alignas(16) atomic_size_t n; /* pins counted here (and, briefly, pins
+                                   being taken that will be undone) */
+  struct pb__pins *owner;       /* the record it belongs to (set once) */
+  char pad[PB__CACHE_LINE - 16];
+} pb__pin_stripe;
+
 /**
- * The pin count of one generation (file_gen.c).  A record is never freed
- * before close, because a reader may still hold its address from a load of
- * fs->cur_pins; one is allocated per compaction switch.
+ * The pin count of one generation (file_gen.c): the sum of its stripes.
+ * A record is never freed before close, because a reader may still hold
+ * its address from a load of fs->cur_pins; one is allocated per
+ * compaction switch.  The head pad keeps the first stripe off the line of
+ * whatever precedes the record (in pb__file_storage: cur_pins, which
+ * every pin reads).
  */
 typedef struct pb__pins {
-  atomic_size_t n;            /* pins held (and, briefly, pins being taken
-                                 that will be undone) */
+  char head[PB__CACHE_LINE];
+  pb__pin_stripe stripe[PB__PIN_STRIPES];
   struct pb__pins *next_all;  /* the store's other records (gen_mu) */
 } pb__pins;
 
@@ -270,8 +289,10 @@ const uint8_t *pb__fs_loc_bytes(pb__segment *const *segs, size_t n_segs,
  */
 bool pb__fs_find_batch(const pb__file_storage *fs, uint64_t hi, uint64_t lo,
                        const uint8_t **data, uint64_t *size);
-/** Pins the current generation: *token names it.  Cannot fail; takes no
- * lock (a few atomic operations). */
+/** Pins the current generation: *token names it and the stripe counted
+ * (the calling thread's; the pin may be released on any thread).  Cannot
+ * fail; takes no lock (a few atomic operations on a line no other thread
+ * writes, as long as threads have distinct stripes). */
 void pb__fs_pin(pb__file_storage *fs, uint64_t *token);
 /** Releases a pin; the last pin of a replaced generation frees the old
  * generations nobody can read any more (under gen_mu). */
@@ -287,11 +308,16 @@ void pb__fs_retire(pb__file_storage *fs, pb__generation *g,
                    pb__batch_index *index);
 /**
  * Under commit_mu and gen_mu, after pb__fs_retire and after the new root
- * is published (pb__fs_publish_root): new pins count on `fresh` (zeroed,
- * preallocated; kept until close).  The caller then frees what
+ * is published (pb__fs_publish_root): new pins count on `fresh`
+ * (preallocated, zeroed here; kept until close).  The caller then frees what
  * pb__fs_collect_old detaches, after dropping the locks.
  */
 void pb__fs_switch_pins(pb__file_storage *fs, pb__pins *fresh);
+/** Zeroes a pin count record (its stripes and their owners). */
+void pb__fs_pins_init(pb__pins *p);
+/** The pins counted by `p`: the sum of its stripes, each read
+ * sequentially consistently (file_gen.c). */
+size_t pb__fs_pins_held(pb__pins *p);
 /**
  * Detaches, under gen_mu (it takes the write lock itself), the old generations nobody
  * pins (oldest first, stopping at a pinned one) and returns them as a list

@@ -21,21 +21,33 @@
  * the compaction's output segment.
  *
  * Pins take no lock.  Each generation counts its pins in a pb__pins record
- * and fs->cur_pins points to the current one.  A pin loads the pointer,
- * increments that count, and loads the pointer again: when it changed
- * meanwhile, a switch may have missed the increment, so the pin undoes it
- * (as an unpin does) and starts over.  The switch (file_compact.c) first
- * retires the index and segments, then publishes the new root, then
- * stores the new cur_pins, then reads the retired counts.  Every one of
- * these pointer and count operations is sequentially consistent, so for a
- * pin and a switch one of two things holds: the pin's second load saw the
- * old record, and then the switch's read of the count sees the increment
- * (the generation is kept); or it saw the new record, and then the reader
- * also sees the new root (the store of cur_pins releases it), which lives
- * in the new generation.  An unpin decrements, and when it took the last
- * pin of a record that is no longer current it collects under gen_mu; the
- * same pairing (decrement, then load cur_pins; store cur_pins, then load
- * the count) makes sure the switch or that unpin frees what nobody pins.
+ * and fs->cur_pins points to the current one.  A record's count is split
+ * into stripes, each alone on its cache line: a pin counts on the stripe
+ * of its thread (util/thread_idx.h), so threads that pin and unpin at once
+ * do not write one line between them, and its token is the address of
+ * that stripe, so an unpin on another thread takes back the same stripe.
+ * The count of a record is the sum of its stripes.
+ *
+ * A pin loads the pointer, increments its stripe, and loads the pointer
+ * again: when it changed meanwhile, a switch may have missed the
+ * increment, so the pin undoes it (as an unpin does) and starts over.  The
+ * switch (file_compact.c) first retires the index and segments, then
+ * publishes the new root, then stores the new cur_pins, then reads the
+ * retired records' stripes.  Every one of these pointer and count
+ * operations is sequentially consistent, so for a pin and a switch one of
+ * two things holds: the pin's second load saw the old record, and then
+ * the switch's read of that stripe sees the increment (the generation is
+ * kept); or it saw the new record, and then the reader also sees the new
+ * root (the store of cur_pins releases it), which lives in the new
+ * generation.  No pin of a record can succeed after the switch's store,
+ * so once the switch (or a collection after it) reads a stripe as zero it
+ * stays zero but for increments that are undone.  An unpin decrements its
+ * stripe, and when it took that stripe's last pin of a record that is no
+ * longer current it collects under gen_mu, summing the stripes; the same
+ * pairing (decrement, then load cur_pins; store cur_pins, then load the
+ * stripes) makes sure the switch or an unpin frees what nobody pins: the
+ * decrement that brings the sum to zero brings its own stripe to zero,
+ * and its collection's loads come after every earlier decrement.
  * A reader may hold a record's address from its first load after the
  * generation is gone, so records are freed only at close: one small
  * record per compaction of this open.
@@ -74,26 +86,47 @@ bool pb__fs_find_batch(const pb__file_storage *fs, uint64_t hi, uint64_t lo,
   return false;
 }
 
+_Static_assert(sizeof(pb__pin_stripe) == PB__CACHE_LINE,
+               "a pin stripe is one cache line");
+
+void pb__fs_pins_init(pb__pins *p) {
+  for (unsigned k = 0; k < PB__PIN_STRIPES; k++) {
+    atomic_init(&p->stripe[k].n, 0);
+    p->stripe[k].owner = p;
+  }
+  p->next_all = NULL;
+}
+
+size_t pb__fs_pins_held(pb__pins *p) {
+  size_t n = 0;
+  for (unsigned k = 0; k < PB__PIN_STRIPES; k++)
+    n += atomic_load_explicit(&p->stripe[k].n, memory_order_seq_cst);
+  return n;
+}
+
 void pb__fs_pin(pb__file_storage *fs, uint64_t *token) {
+  unsigned k = pb__thread_index() % PB__PIN_STRIPES;
   for (;;) {
     pb__pins *p = atomic_load_explicit(&fs->cur_pins, memory_order_acquire);
-    atomic_fetch_add_explicit(&p->n, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&fs->cur_pins, memory_order_seq_cst) == p) {
-      *token = (uint64_t)(uintptr_t)p;
+    pb__pin_stripe *s = &p->stripe[k];
+    atomic_fetch_add_explicit(&s->n, 1, memory_order_seq_cst);
+    *token = (uint64_t)(uintptr_t)s;
+    if (atomic_load_explicit(&fs->cur_pins, memory_order_seq_cst) == p)
       return;
-    }
-    pb__fs_unpin(fs, (uint64_t)(uintptr_t)p); /* a switch came between */
+    pb__fs_unpin(fs, *token); /* a switch came between */
   }
 }
 
 void pb__fs_unpin(pb__file_storage *fs, uint64_t token) {
-  pb__pins *p = (pb__pins *)(uintptr_t)token;
-  size_t was = atomic_fetch_sub_explicit(&p->n, 1, memory_order_seq_cst);
+  pb__pin_stripe *s = (pb__pin_stripe *)(uintptr_t)token;
+  pb__pins *p = s->owner;
+  size_t was = atomic_fetch_sub_explicit(&s->n, 1, memory_order_seq_cst);
   assert(was > 0);
   if (was != 1 ||
       atomic_load_explicit(&fs->cur_pins, memory_order_seq_cst) == p)
     return;
-  /* The last pin of a replaced generation: free what nobody reads. */
+  /* The stripe's last pin of a replaced generation: free what nobody
+   * reads (when the other stripes are at zero too). */
   pthread_mutex_lock(&fs->gen_mu);
   pb__generation *gone = pb__fs_collect_old(fs);
   pthread_mutex_unlock(&fs->gen_mu);
@@ -123,7 +156,7 @@ void pb__fs_switch_pins(pb__file_storage *fs, pb__pins *fresh) {
   assert(fs->old != NULL &&
          fs->old->pins ==
              atomic_load_explicit(&fs->cur_pins, memory_order_relaxed));
-  atomic_init(&fresh->n, 0);
+  pb__fs_pins_init(fresh);
   fresh->next_all = fs->all_pins;
   fs->all_pins = fresh;
   atomic_store_explicit(&fs->cur_pins, fresh, memory_order_seq_cst);
@@ -133,7 +166,7 @@ pb__generation *pb__fs_collect_old(pb__file_storage *fs) {
   /* The longest run of unpinned generations at the old end of the list. */
   pb__generation **cut = &fs->old;
   for (pb__generation *g = fs->old; g != NULL; g = g->next)
-    if (atomic_load_explicit(&g->pins->n, memory_order_seq_cst) > 0)
+    if (pb__fs_pins_held(g->pins) > 0)
       cut = &g->next;
   pb__generation *gone = *cut;
   if (gone != NULL) {

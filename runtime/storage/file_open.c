@@ -75,7 +75,7 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   pthread_mutex_init(&fs->msg_mu, NULL);
   pthread_mutex_init(&fs->gen_mu, NULL);
   pthread_mutex_init(&fs->compact_mu, NULL);
-  atomic_init(&fs->pins0.n, 0);
+  pb__fs_pins_init(&fs->pins0);
   atomic_init(&fs->cur_pins, &fs->pins0);
   atomic_init(&fs->pub_seq, 0);
   atomic_init(&fs->pub_hi, 0);

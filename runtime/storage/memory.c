@@ -8,12 +8,20 @@
  * same codec (SPEC 11: never keep live objects).  Nothing is freed before
  * close, which is what makes views valid until close.
  *
- * Locking: one pthread rwlock.  Readers (read_atom, read_root) share it;
- * a commit takes it exclusively only for the CAS check and publication.
- * The batch copy is made before taking the lock.
+ * Locking: one pthread rwlock.  Readers of atoms share it; a commit takes
+ * it exclusively only for the CAS check and publication.  The batch copy
+ * is made before taking the lock.  read_root, which every transaction
+ * calls at begin, takes no lock: the root and LSN are also published in
+ * a sequence lock of atomics (as the file tier's, storage/file.h), stored
+ * under the write lock after the index holds the batch, so read
+ * transactions on several threads do not write the rwlock's line to
+ * begin.  A reader that sees a new root and then reads its atoms takes
+ * the read lock, which waits for the commit's write lock to be released.
  */
 #include <assert.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +36,27 @@ typedef struct memory_storage {
   pb__batch_index index; /* batch id -> heap copy of its bytes (owned) */
   pb_atom_ptr root;      /* the published root (null before any commit) */
   uint64_t lsn;          /* number of commits so far; the last one's LSN */
+  atomic_uint_fast64_t pub_seq; /* seqlock over pub_*: odd while written */
+  atomic_uint_fast64_t pub_hi;  /* root and lsn again, for read_root */
+  atomic_uint_fast64_t pub_lo;
+  atomic_uint_fast64_t pub_off;
+  atomic_uint_fast64_t pub_lsn;
 } memory_storage;
+
+/* Under the write lock: publishes root and lsn to read_root.  The data
+ * stores are release stores, so none can become visible before the odd
+ * sequence number (no standalone fence, which ThreadSanitizer would not
+ * model). */
+static void mem_publish_root(memory_storage *m) {
+  uint_fast64_t s = atomic_load_explicit(&m->pub_seq, memory_order_relaxed);
+  assert((s & 1) == 0);
+  atomic_store_explicit(&m->pub_seq, s + 1, memory_order_relaxed);
+  atomic_store_explicit(&m->pub_hi, m->root.batch_hi, memory_order_release);
+  atomic_store_explicit(&m->pub_lo, m->root.batch_lo, memory_order_release);
+  atomic_store_explicit(&m->pub_off, m->root.offset, memory_order_release);
+  atomic_store_explicit(&m->pub_lsn, m->lsn, memory_order_release);
+  atomic_store_explicit(&m->pub_seq, s + 2, memory_order_release);
+}
 
 static memory_storage *mem_of(pb_storage *st) {
   assert(st != NULL);
@@ -64,6 +92,7 @@ static int mem_publish(memory_storage *m, const pb__batch *batch,
   }
   m->root = new_root;
   m->lsn++;
+  mem_publish_root(m);
   return PB_OK;
 }
 
@@ -95,11 +124,26 @@ static int mem_commit(pb_storage *st, const pb__batch *batch,
 static int mem_read_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
   if (root == NULL) return PB_EINVAL;
   memory_storage *m = mem_of(st);
-  pthread_rwlock_rdlock(&m->lock);
-  *root = m->root;
-  if (lsn != NULL) *lsn = m->lsn;
-  pthread_rwlock_unlock(&m->lock);
-  return PB_OK;
+  /* The data loads are acquire loads, so the second load of the sequence
+   * number cannot move before them. */
+  for (;;) {
+    uint_fast64_t s1 =
+        atomic_load_explicit(&m->pub_seq, memory_order_acquire);
+    if (s1 & 1) { /* four stores: the writer is about to finish */
+      sched_yield();
+      continue;
+    }
+    pb_atom_ptr r;
+    r.batch_hi = atomic_load_explicit(&m->pub_hi, memory_order_acquire);
+    r.batch_lo = atomic_load_explicit(&m->pub_lo, memory_order_acquire);
+    r.offset = atomic_load_explicit(&m->pub_off, memory_order_acquire);
+    uint64_t l = atomic_load_explicit(&m->pub_lsn, memory_order_acquire);
+    if (atomic_load_explicit(&m->pub_seq, memory_order_relaxed) == s1) {
+      *root = r;
+      if (lsn != NULL) *lsn = l;
+      return PB_OK;
+    }
+  }
 }
 
 static int mem_flush(pb_storage *st) { return PB_OK; }
@@ -136,6 +180,11 @@ int pb_storage_open_memory(pb_storage **out) {
     free(m);
     return PB_ENOMEM;
   }
+  atomic_init(&m->pub_seq, 0);
+  atomic_init(&m->pub_hi, 0);
+  atomic_init(&m->pub_lo, 0);
+  atomic_init(&m->pub_off, 0);
+  atomic_init(&m->pub_lsn, 0);
   m->base.ops = &memory_ops;
   m->base.read_only = false;
   pb__batch_index_init(&m->index);

@@ -37,13 +37,16 @@
  *
  * Reading (pb__catalog_find, for loads) never writes, syncs or locks: it
  * reads the catalog in a read-only transaction (committed entries, which
- * it caches per pb_db, cat_mu) or in the caller's transaction (its own
+ * it caches per pb_db, read without a lock: below) or in the caller's
+ * transaction (its own
  * registrations, not cached).  A version the catalog does not have is
  * checked against the versions it has, and gets no epoch (decoded
  * privately), or on a read-only storage a local one (>= 2^32, counted per
  * process).
  */
+#include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,38 +67,53 @@ static atomic_uint_fast64_t local_epochs = (uint64_t)1 << 32;
 #define RETRIES 100u
 #define MAX_DEPTH 64 /* records embedded in records, registered first */
 
-/* --- The per-handle cache: committed entries only. --- */
+/* --- The per-handle cache: committed entries only. ---
+ * Read on every load of a record, by any thread, so a lookup writes
+ * nothing: it loads the count of published entries, then the table, and
+ * scans that many.  An addition (under cat_mu) writes the entry, or a
+ * larger copy of the table with it, before it publishes the table and
+ * then the count (release), so every entry below a count a reader loaded
+ * (acquire) is in whatever table it loads after it, complete.  Replaced
+ * tables stay until the handle closes: a reader may still scan one. */
 
 static bool cache_find(pb_db *db, uint64_t fp, uint64_t *epoch,
                        uint32_t *id) {
-  bool found = false;
-  pthread_mutex_lock(&db->cat_mu);
-  for (size_t i = 0; i < db->n_epochs && !found; i++)
-    if (db->epochs[i].fingerprint == fp) {
-      *epoch = db->epochs[i].epoch;
-      *id = db->epochs[i].type_id;
-      found = true;
+  size_t n = atomic_load_explicit(&db->n_epochs, memory_order_acquire);
+  const pb__epoch_table *t =
+      atomic_load_explicit(&db->epochs, memory_order_acquire);
+  assert(n == 0 || (t && n <= t->cap));
+  for (size_t i = 0; i < n; i++)
+    if (t->e[i].fingerprint == fp) {
+      *epoch = t->e[i].epoch;
+      *id = t->e[i].type_id;
+      return true;
     }
-  pthread_mutex_unlock(&db->cat_mu);
-  return found;
+  return false;
 }
 
 /* Remembers an entry (best effort: out of memory only costs a lookup). */
 static void cache_add(pb_db *db, uint64_t fp, uint64_t epoch, uint32_t id) {
   pthread_mutex_lock(&db->cat_mu);
+  size_t n = atomic_load_explicit(&db->n_epochs, memory_order_relaxed);
+  pb__epoch_table *t =
+      atomic_load_explicit(&db->epochs, memory_order_relaxed);
   bool dup = false;
-  for (size_t i = 0; i < db->n_epochs && !dup; i++)
-    dup = db->epochs[i].fingerprint == fp;
-  if (!dup && db->n_epochs == db->cap_epochs) {
-    size_t cap = db->cap_epochs ? db->cap_epochs * 2 : 8;
-    pb__epoch_entry *e = realloc(db->epochs, cap * sizeof *e);
-    if (e) {
-      db->epochs = e;
-      db->cap_epochs = cap;
+  for (size_t i = 0; i < n && !dup; i++) dup = t->e[i].fingerprint == fp;
+  if (!dup && (!t || n == t->cap)) {
+    size_t cap = t ? t->cap * 2 : 8;
+    pb__epoch_table *g = malloc(sizeof *g + cap * sizeof g->e[0]);
+    if (g) {
+      g->older = t;
+      g->cap = cap;
+      if (n) memcpy(g->e, t->e, n * sizeof g->e[0]);
+      atomic_store_explicit(&db->epochs, g, memory_order_release);
+      t = g;
     }
   }
-  if (!dup && db->n_epochs < db->cap_epochs)
-    db->epochs[db->n_epochs++] = (pb__epoch_entry){fp, epoch, id};
+  if (!dup && t && n < t->cap) {
+    t->e[n] = (pb__epoch_entry){fp, epoch, id};
+    atomic_store_explicit(&db->n_epochs, n + 1, memory_order_release);
+  }
   pthread_mutex_unlock(&db->cat_mu);
 }
 

@@ -311,7 +311,10 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
   }
   memcpy(copy, n.ptr, n.len + 1);
   db->sp = sp;
-  atomic_init(&db->spare, NULL);
+  atomic_init(&db->epochs, NULL);
+  atomic_init(&db->n_epochs, 0);
+  for (unsigned i = 0; i < PB__TXN_SLOTS; i++)
+    atomic_init(&db->slots[i].txn, NULL);
   db->name.ptr = copy;
   db->name.len = n.len;
   *out = db;
@@ -322,7 +325,12 @@ int pb_db_close(pb_db *db) {
   if (!db) return PB_OK;
   pb__txn_drop_spare(db);
   pthread_mutex_destroy(&db->cat_mu);
-  free(db->epochs);
+  pb__epoch_table *t = atomic_load(&db->epochs);
+  while (t) {
+    pb__epoch_table *older = t->older;
+    free(t);
+    t = older;
+  }
   free((char *)db->name.ptr);
   free(db);
   return PB_OK;

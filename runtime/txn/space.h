@@ -20,6 +20,7 @@
 #include "collections/dict.h"
 #include "storage/storage.h"
 #include "txn/snapshot.h"
+#include "util/thread_idx.h"
 
 struct pb_space {
   pb_storage *st;            /* owned; closed with the space */
@@ -35,6 +36,18 @@ struct pb_space {
       n_locked;              /* pb_space_stats */
 };
 
+/* Ended transaction handles a pb_db keeps for reuse: one slot per thread
+ * index (util/thread_idx.h) modulo this (a power of two). */
+#define PB__TXN_SLOTS 16u
+
+/** A slot of ended transaction handles, alone on its cache line: the
+ * pointer is 8-byte aligned and slots are a line apart, so no two slots'
+ * pointers share a line whatever the struct's alignment. */
+typedef struct pb__txn_slot {
+  _Atomic(pb_txn *) txn; /* an ended handle, or NULL */
+  char pad[PB__CACHE_LINE - sizeof(_Atomic(pb_txn *))];
+} pb__txn_slot;
+
 /** One cached catalog entry of a pb_db. */
 typedef struct pb__epoch_entry {
   uint64_t fingerprint;
@@ -42,21 +55,36 @@ typedef struct pb__epoch_entry {
   uint32_t type_id; /* the type id of its name (0: none) */
 } pb__epoch_entry;
 
+/** The catalog entries a pb_db caches (txn/catalog.c): read without a
+ * lock, so an entry never changes once published, and a full table is
+ * replaced by a larger copy, the old one kept until the handle closes. */
+typedef struct pb__epoch_table {
+  struct pb__epoch_table *older; /* the table it replaced, or NULL */
+  size_t cap;                    /* entries it has room for */
+  pb__epoch_entry e[];           /* the entries */
+} pb__epoch_table;
+
 struct pb_db {
   pb_space *sp;              /* the space this database lives in */
   pb_str name;               /* owned copy of the name (NUL-terminated) */
-  pthread_mutex_t cat_mu;    /* guards the epoch cache below */
-  pb__epoch_entry *epochs;   /* fingerprints known to this handle */
-  size_t n_epochs, cap_epochs;
+  pthread_mutex_t cat_mu;    /* serializes additions to the epoch cache */
+  _Atomic(pb__epoch_table *) epochs; /* fingerprints known to this
+                                handle, read without a lock (catalog.c) */
+  atomic_size_t n_epochs;    /* entries of `epochs` published */
   pb__root_memo memo;        /* its root in the latest space root seen
                                 (txn/snapshot.h) */
   pb__coll_memo colls[PB__COLL_MEMO_SLOTS]; /* named collections' roots
                                 in the latest database roots seen */
-  _Atomic(pb_txn *) spare;   /* an ended transaction handle, reused by the
-                                next begin (txn.c), or NULL */
+  /* Ended transaction handles for the next begins (txn.c): a thread takes
+   * and gives back at its own slot, so threads beginning and ending read
+   * transactions at once write no common line.  The head pad keeps the
+   * first slot off the line of the fields above, which every transaction
+   * reads. */
+  char slots_pad[PB__CACHE_LINE];
+  pb__txn_slot slots[PB__TXN_SLOTS];
 };
 
-/** Frees db's spare transaction handle (pb_db_close). */
+/** Frees db's kept transaction handles (pb_db_close). */
 void pb__txn_drop_spare(pb_db *db);
 
 /**

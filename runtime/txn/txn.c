@@ -19,12 +19,16 @@
  * decode arrays into when they decode privately: pb_txn_arena) lives
  * until the transaction ends.
  *
- * A cheap begin: the database handle keeps one ended transaction handle
- * (db->spare) for the next begin, with the arrays it grew and up to
- * PB__TCOLL_POOL_MAX collection handle shells, and the snapshot finds
- * the database root in db's memo when the space root was seen before;
- * the database root handle (txn->names) is opened on first use.  So a
- * read transaction that begins and ends allocates nothing once warm.
+ * A cheap begin: the database handle keeps ended transaction handles for
+ * the next begins, one slot per thread (db->slots, txn/space.h: a thread
+ * takes and gives back at its own slot, so two threads beginning and
+ * ending at once write no common line; a handle ended on another thread
+ * goes to that thread's slot, or any free one), each with the arrays it
+ * grew and up to PB__TCOLL_POOL_MAX collection handle shells; the
+ * snapshot finds the database root in db's memo when the space root was
+ * seen before; the database root handle (txn->names) is opened on first
+ * use.  So a read transaction that begins and ends allocates nothing once
+ * warm.
  *
  * When another commit to the SAME database landed since the snapshot,
  * commit rebases: it replays this transaction's logged changes onto the
@@ -41,6 +45,7 @@
 #include "atom/value.h"
 #include "txn/txn_int.h"
 #include "txn/validate.h"
+#include "util/thread_idx.h"
 
 /* How many times a commit rebases before it gives up with PB_ECONFLICT
  * (each pass means another commit to this database landed meanwhile). */
@@ -57,9 +62,40 @@ static void txn_destroy(pb_txn *txn) {
   free(txn);
 }
 
+/* Keeps an ended handle in one of db's slots (db->slots, txn/space.h):
+ * the calling thread's own slot, else any free one; false when all are
+ * taken.  A slot is read before it is written, so a full slot's line is
+ * not taken from the thread that uses it. */
+static bool slot_give(pb_db *db, pb_txn *txn) {
+  unsigned me = pb__thread_index() % PB__TXN_SLOTS;
+  for (unsigned k = 0; k < PB__TXN_SLOTS; k++) {
+    _Atomic(pb_txn *) *slot = &db->slots[(me + k) % PB__TXN_SLOTS].txn;
+    pb_txn *none = NULL;
+    if (atomic_load_explicit(slot, memory_order_relaxed) == NULL &&
+        atomic_compare_exchange_strong_explicit(slot, &none, txn,
+                                                memory_order_release,
+                                                memory_order_relaxed))
+      return true;
+  }
+  return false;
+}
+
+/* Takes an ended handle from db's slots: the calling thread's own first,
+ * else any (a handle another thread ended); NULL when all are empty. */
+static pb_txn *slot_take(pb_db *db) {
+  unsigned me = pb__thread_index() % PB__TXN_SLOTS;
+  for (unsigned k = 0; k < PB__TXN_SLOTS; k++) {
+    _Atomic(pb_txn *) *slot = &db->slots[(me + k) % PB__TXN_SLOTS].txn;
+    if (atomic_load_explicit(slot, memory_order_relaxed) == NULL) continue;
+    pb_txn *txn = atomic_exchange_explicit(slot, NULL, memory_order_acquire);
+    if (txn) return txn;
+  }
+  return NULL;
+}
+
 /* Ends a transaction: frees what it made, ends its snapshot, and keeps the
- * handle as its database's spare when there is none (the next begin takes
- * it: no allocation, and the arrays it grew are kept). */
+ * handle in a slot of its database for a next begin (no allocation, and
+ * the arrays it grew are kept), or frees it when every slot is taken. */
 static void txn_free(pb_txn *txn) {
   pb__tcoll_free_all(txn->all, &txn->pool);
   txn->all = txn->names = NULL;
@@ -68,18 +104,15 @@ static void txn_free(pb_txn *txn) {
   pb_arena_destroy(txn->arena);
   txn->arena = NULL;
   if (txn->scratch.cap > SCRATCH_KEEP_MAX) pb_buf_free(&txn->scratch);
-  pb_db *db = txn->db;
-  pb_txn *none = NULL;
-  if (!atomic_compare_exchange_strong_explicit(&db->spare, &none, txn,
-                                               memory_order_release,
-                                               memory_order_relaxed))
-    txn_destroy(txn);
+  if (!slot_give(txn->db, txn)) txn_destroy(txn);
 }
 
 void pb__txn_drop_spare(pb_db *db) {
-  pb_txn *txn = atomic_exchange_explicit(&db->spare, NULL,
-                                         memory_order_acquire);
-  if (txn) txn_destroy(txn);
+  for (unsigned i = 0; i < PB__TXN_SLOTS; i++) {
+    pb_txn *txn = atomic_exchange_explicit(&db->slots[i].txn, NULL,
+                                           memory_order_acquire);
+    if (txn) txn_destroy(txn);
+  }
 }
 
 static int txn_write(void *arg, const void *atom, size_t len,
@@ -92,14 +125,16 @@ int pb_txn_begin(pb_db *db, unsigned flags, pb_txn **out) {
   return pb__txn_begin_ex(db, flags, false, out);
 }
 
-/* A handle for db: its spare, or a new one. */
+/* A handle for db: a kept one, or a new one. */
 static pb_txn *txn_handle(pb_db *db) {
-  pb_txn *txn = atomic_load_explicit(&db->spare, memory_order_relaxed);
-  if (txn)
-    txn = atomic_exchange_explicit(&db->spare, NULL, memory_order_acquire);
+  pb_txn *txn = slot_take(db);
   if (txn) return txn;
-  txn = calloc(1, sizeof *txn);
+  /* Cache-line aligned: the handles of two threads share no line. */
+  size_t size = (sizeof *txn + PB__CACHE_LINE - 1) &
+                ~(size_t)(PB__CACHE_LINE - 1);
+  txn = aligned_alloc(PB__CACHE_LINE, size);
   if (!txn) return NULL;
+  memset(txn, 0, size);
   txn->db = db;
   pb__snap_init(&txn->snap, db->sp, &txn->batch);
   txn->sink = (pb__sink){txn_write, txn};

@@ -167,9 +167,9 @@ static void readers_beside_commits_and_compactions(void **state) {
   pb__file_storage *fs = (pb__file_storage *)sh.st;
   assert_null(fs->old);
   assert_int_equal(count_segments(dir), 1);
-  assert_int_equal(atomic_load(&fs->cur_pins)->n, 0);
+  assert_int_equal(pb__fs_pins_held(atomic_load(&fs->cur_pins)), 0);
   for (pb__pins *p = fs->all_pins; p != NULL; p = p->next_all)
-    assert_int_equal(atomic_load(&p->n), 0);
+    assert_int_equal(pb__fs_pins_held(p), 0);
   char why[256];
   uint64_t n = 0;
   assert_int_equal(pb__numbered_check(sh.db, &n, why, sizeof why), PB_OK);
