@@ -304,14 +304,91 @@ int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
   return rc;
 }
 
-/* --- flush --- */
-
+/* What writing nodes needs (bulk write and flush). */
 typedef struct flush_ctx {
   const pb__sink *sink; /* where atoms go */
   pb_buf buf;           /* encoding buffer */
   pb_value *vals;       /* value scratch */
   size_t cap;           /* its room */
 } flush_ctx;
+
+/* --- bulk write: the tree of an empty dictionary, written as built --- */
+
+/* Writes one level of nodes over in[0..m) (leaves when `level` is 0: then
+ * in is unused and the entries come from `at`), reusing `node` as the
+ * node being encoded; out[c] gets each written node's slot (its first key
+ * as the key).  *nout: how many. */
+static int write_level(pb__dnode *node, unsigned level, const pb__dkid *in,
+                       size_t m, pb__dict_at_fn at, const void *ctx,
+                       flush_ctx *c, pb__dkid *out, size_t *nout) {
+  size_t chunks = 1, pos = 0;
+  for (size_t k = 0; k < chunks; k++) {
+    size_t size = chunk_size(m, k, &chunks);
+    assert(size <= node->cap);
+    node->level = level;
+    node->n = size;
+    pb_str first;
+    if (level == 0) {
+      for (size_t i = 0; i < size; i++)
+        at(ctx, pos + i, &node->ents[i].key, &node->ents[i].val);
+      first = node->ents[0].key;
+    } else {
+      memcpy(node->kids, &in[pos], size * sizeof *in);
+      first = node->kids[0].key;
+      node->kids[0].key = (pb_str){NULL, 0};
+    }
+    pb_atom_ptr ptr;
+    int rc = pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap, &ptr);
+    if (rc != PB_OK) return rc;
+    out[k] = (pb__dkid){first, pb__dict_node_total(node), ptr, NULL};
+    pos += size;
+  }
+  *nout = chunks;
+  return PB_OK;
+}
+
+int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
+                        const void *ctx, size_t n, pb_atom_ptr *root) {
+  if (!d || !sink || !at || n == 0) return PB_EINVAL;
+  bool empty;
+  int rc = is_empty(d, &empty);
+  if (rc != PB_OK) return rc;
+  if (!empty) return PB_EINVAL;
+  size_t f = pb__dict_fanout(), nleaves = (n + f - 1) / f, m = n;
+  pb__dkid *a = malloc(nleaves * sizeof *a), *b = malloc(nleaves * sizeof *b);
+  pb__dnode *leaf = pb__dnode_new(0, f), *branch = pb__dnode_new(1, f);
+  flush_ctx c = {sink, {0}, NULL, 0};
+  pb_buf_init(&c.buf);
+  rc = a && b && leaf && branch ? PB_OK : PB_ENOMEM;
+  if (rc == PB_OK) rc = write_level(leaf, 0, NULL, n, at, ctx, &c, a, &m);
+  unsigned level = 1;
+  for (; rc == PB_OK && m > 1; level++) {
+    if (level >= PB__COLL_MAX_DEPTH) {
+      rc = PB_ETOOBIG; /* cannot happen with a fanout of 4 or more */
+      break;
+    }
+    rc = write_level(branch, level, a, m, NULL, NULL, &c, b, &m);
+    pb__dkid *t = a;
+    a = b;
+    b = t;
+  }
+  if (rc == PB_OK) {
+    pb__dnode_free(d->root.node); /* an empty root leaf, if any */
+    d->root = (pb__dkid){{NULL, 0}, n, a[0].ptr, NULL};
+    d->dirty = true;
+    if (root) *root = a[0].ptr;
+  }
+  branch->n = 0; /* its slots were views, not children */
+  pb__dnode_free(leaf);
+  pb__dnode_free(branch);
+  pb_buf_free(&c.buf);
+  free(c.vals);
+  free(a);
+  free(b);
+  return rc;
+}
+
+/* --- flush --- */
 
 /* Writes the dirty nodes under and including `node`, children first,
  * leaving each one's new atom in its `wrote`; no slot changes yet.  The

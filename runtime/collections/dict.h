@@ -112,6 +112,45 @@ int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
 int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
                         size_t stride, size_t n);
 
+/** Gives entry i (0 <= i < n) of a caller's sorted run: its key and its
+ * value, as views that stay valid as long as the caller says. */
+typedef void (*pb__dict_at_fn)(const void *ctx, size_t i, pb_str *key,
+                               pb_value *val);
+
+/**
+ * Builds the tree of n >= 1 entries (strictly ascending keys, checked by
+ * the caller like pb__dict_bulk_adopt's, given by `at`) for an EMPTY
+ * dictionary and writes every node through `sink` as it is built: a leaf
+ * is encoded and freed at once, so the entries' bytes need to live only
+ * until this returns, and the handle holds no node of the new tree
+ * afterwards.  The dictionary's root becomes the written root, not
+ * loaded (reads load it through the source, which must read what the
+ * sink wrote), and the handle is dirty.  *root (may be NULL) gets the
+ * written root.  On an error the dictionary is unchanged (atoms already
+ * written are left in the sink).  Errors: PB_EINVAL (not empty, n == 0),
+ * the sink's, PB_ENOMEM, and the read errors above when the root must be
+ * loaded.
+ */
+int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
+                        const void *ctx, size_t n, pb_atom_ptr *root);
+
+/**
+ * Merges n >= 1 puts (strictly ascending keys, checked by the caller like
+ * pb__dict_bulk_adopt's; views adopted as they are, which must stay valid
+ * until the handle is freed) into the dictionary in one pass (a
+ * merge-build, dict_merge.c): only the leaves that gain or change an entry
+ * and their ancestors are copied and rewritten, every other subtree keeps
+ * its atom and stays unloaded; an overfull node is cut into near-equal
+ * nodes.  Puts of the value already there change nothing (a merge of only
+ * those leaves the handle clean).  An empty dictionary is built
+ * the same way, from an empty leaf.  Errors: PB_ETOOBIG (the tree would
+ * grow past PB__COLL_MAX_DEPTH levels), PB_ENOMEM and the read errors
+ * above; after an error the handle may hold part of the puts and must
+ * only be freed (a transaction latches such an error and fails).
+ */
+int pb__dict_merge(pb__dict *d, pb__dict_at_fn at, const void *ctx,
+                   size_t n);
+
 /** True when the dictionary changed since it was opened or last flushed. */
 bool pb__dict_dirty(const pb__dict *d);
 /** The root as of the last open or flush (what the dictionary was based

@@ -110,8 +110,11 @@ typedef enum pb__op_kind {
   PB__OP_PUT,
   PB__OP_REMOVE,
   PB__OP_ADD,
-  PB__OP_NESTED
+  PB__OP_NESTED,
+  PB__OP_RUN /* Dictionary puts, logged compactly (see "The run") */
 } pb__op_kind;
+
+typedef struct pb__run pb__run;
 
 typedef struct pb__op {
   pb__op_kind kind;
@@ -120,6 +123,7 @@ typedef struct pb__op {
   pb_value val;     /* PUT: owned copy */
   void *val_owned;
   pb__tcoll *child; /* NESTED */
+  pb__run *run;     /* RUN: owned */
 } pb__op;
 
 struct pb__tcoll {
@@ -139,12 +143,14 @@ struct pb__tcoll {
   pb_str name;              /* key in the parent (in name_buf), for kids */
   char *name_buf;           /* owned; kept when the tcoll is pooled */
   size_t name_cap;
-  size_t run_n;             /* the last run_n ops: Dictionary puts not
-                               applied to the handle yet (the run) */
-  pb_arena *run_arena;      /* the run's key and value copies (NULL
-                               until the first); kept until the end */
+  pb__run *run;             /* the last op's run while its puts are not
+                               in the handle yet (pending), or NULL */
   bool changed;             /* any change logged (a List's only log) */
   bool created;             /* opened with create on a missing key */
+  bool nested;              /* opened under a parent (pb__tcoll_nested):
+                               puts into its non-empty Dictionary are
+                               merged as a run; a root (the database's
+                               names) applies them one by one */
   bool detached;            /* its key was overwritten in the parent, or
                                an ancestor's was */
   pb__dict *spare_d;        /* pooled shell: an emptied Dictionary handle
@@ -214,8 +220,10 @@ int pb__tcoll_set_remove(pb__tcoll *t, const pb_value *e);
  * remove) may be stored (PB_EINVAL, PB_ECLOSED, PB_ERDONLY). */
 int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v);
 /** Applies a Dictionary's pending run of puts to its handle (see above;
- * a no-op without one).  On an error the run stays pending.  Errors:
- * PB_ENOMEM. */
+ * a no-op without one).  On an error the run stays pending, and the
+ * handle may hold part of it (the error latches: the transaction fails).
+ * Errors: PB_ENOMEM, PB_ETOOBIG (the tree would be too deep), the sink's
+ * and the Dictionary's read errors. */
 int pb__tcoll_settle(pb__tcoll *t);
 /** PB_ECLOSED when detached, else PB_OK (for reads). */
 int pb__tcoll_check(const pb__tcoll *t);
