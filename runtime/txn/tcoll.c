@@ -488,15 +488,24 @@ static pb_str rec_key(const uint8_t *p) {
   return (pb_str){(const char *)k, klen};
 }
 
-static uint64_t key_pfx(pb_str k) {
+/* The 8 bytes of k from `skip` on (a prefix every key of the run shares),
+ * big-endian, zero-padded. */
+static uint64_t key_pfx(pb_str k, size_t skip) {
   uint64_t x = 0;
-  for (size_t i = 0; i < 8; i++)
+  for (size_t i = skip; i < skip + 8; i++)
     x = x << 8 | (i < k.len ? (uint8_t)k.ptr[i] : 0);
   return x;
 }
 
-/* Key order (the prefix first: equal keys have equal prefixes, and a
- * smaller prefix is a smaller key). */
+/* How many first bytes a and b share. */
+static size_t common(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len, i = 0;
+  while (i < n && a.ptr[i] == b.ptr[i]) i++;
+  return i;
+}
+
+/* Key order (the prefix first: the keys agree before it, equal keys
+ * have equal prefixes, and a smaller prefix is a smaller key). */
 static int ix_cmp(const run_ix *a, const run_ix *b) {
   if (a->pfx != b->pfx) return a->pfx < b->pfx ? -1 : 1;
   pb_str x = rec_key(a->rec), y = rec_key(b->rec);
@@ -550,18 +559,23 @@ static int run_sort(pb__run *r) {
     free(tmp);
     return PB_ENOMEM;
   }
-  size_t i = 0;
+  size_t i = 0, skip = SIZE_MAX;
+  pb_str k0 = {NULL, 0};
   for (const run_chunk *c = r->first; c; c = c->next) {
     const uint8_t *p = (const uint8_t *)(c + 1), *end = p + c->used;
     while (p < end) {
       pb_str k;
       pb_value v;
       rec_read(p, &k, &v);
-      ix[i++] = (run_ix){key_pfx(k), p};
+      if (i == 0) k0 = k;
+      size_t l = common(k0, k);
+      if (l < skip) skip = l;
+      ix[i++] = (run_ix){0, p};
       p += REC_HEAD + fixed_len(v.kind) + k.len + payload(&v).len;
     }
   }
   assert(i == n);
+  for (i = 0; i < n; i++) ix[i].pfx = key_pfx(rec_key(ix[i].rec), skip);
   ix_sort(ix, tmp, n);
   free(tmp);
   const uint8_t **idx = malloc(n * sizeof *idx);
