@@ -601,6 +601,7 @@ static void run_at(const void *ctx, size_t i, pb_str *key, pb_value *val) {
 
 int pb__tcoll_settle(pb__tcoll *t) {
   pb__run *r = t->run;
+  if (t->broken != PB_OK) return t->broken;
   if (!r) return PB_OK;
   assert(t->kind == PB_VALUE_DICT && t->n_ops > 0 &&
          t->ops[t->n_ops - 1].run == r && r->n > 0);
@@ -625,6 +626,7 @@ int pb__tcoll_settle(pb__tcoll *t) {
     }
   } else if (rc == PB_OK) {
     rc = pb__dict_merge(t->c.d, run_at, r, r->m);
+    if (rc != PB_OK) t->broken = rc; /* the handle holds part of it */
   }
   if (rc == PB_OK) t->run = NULL;
   return rc;
