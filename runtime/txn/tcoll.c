@@ -340,8 +340,10 @@ struct pb__run {
   run_chunk *first, *last; /* the log (NULL once built: freed) */
   size_t n;                /* puts logged */
   size_t next_size;        /* the next chunk's room */
-  const uint8_t **idx;     /* settled by merge: the last put of each key,
-                              in key order (for rebase); else NULL */
+  const uint8_t **idx;     /* the last put of each key, in key order:
+                              kept once settled by merge (for rebase), and
+                              while pending after a settle that failed
+                              (until the next put); else NULL */
   size_t m;                /* keys settled */
   pb_atom_ptr root;        /* settled by build: the tree written */
   bool built;              /* settled into an empty Dictionary by build:
@@ -667,6 +669,10 @@ int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v) {
       t->n_ops--;
     }
     return rc;
+  }
+  if (t->run->idx) { /* sorted by a settle that then failed: stale now */
+    free(t->run->idx);
+    t->run->idx = NULL;
   }
   t->changed = true;
   detach_kid(t, key);
