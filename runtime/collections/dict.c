@@ -154,38 +154,18 @@ static void free_slots(pb__dkid *slots, size_t from, size_t to) {
   for (size_t i = from; i < to; i++) pb__dnode_free(slots[i].node);
 }
 
-/* The i-th item of an array of items `stride` bytes apart. */
-#define AT(base, i, stride, type) \
-  ((const type *)(const void *)((const char *)(base) + (i) * (stride)))
-
-/* One entry of an unsorted run (pb__dict_bulk_adopt): its key and its
- * position in the run. */
-typedef struct run_ent {
-  pb_str key;
-  size_t at;
-} run_ent;
-
-/* Builds the leaves into out[0..*nout): from keys[i], vals[i] copied into
- * the arena, or, with `order`, from order[i].key and the value at
- * order[i].at of `vals` (items `stride` bytes apart), adopted as they
- * are. */
+/* Builds the leaves into out[0..*nout) from keys[i], vals[i], copied into
+ * the arena. */
 static int bulk_leaves(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                       size_t stride, const run_ent *order, size_t n,
-                       pb__dkid *out, size_t *nout) {
+                       size_t n, pb__dkid *out, size_t *nout) {
   size_t chunks = 1, at = 0;
   for (size_t c = 0; c < chunks; c++) {
     size_t size = chunk_size(n, c, &chunks);
     pb__dnode *leaf = pb__dnode_new(0, size);
     int rc = leaf ? PB_OK : PB_ENOMEM;
-    for (size_t i = 0; rc == PB_OK && i < size; i++) {
-      if (order) {
-        const run_ent *o = &order[at + i];
-        leaf->ents[i] = (pb__dent){o->key, *AT(vals, o->at, stride, pb_value)};
-      } else {
-        rc = pb__dict_copy_entry(d, keys[at + i], &vals[at + i],
-                                 &leaf->ents[i]);
-      }
-    }
+    for (size_t i = 0; rc == PB_OK && i < size; i++)
+      rc = pb__dict_copy_entry(d, keys[at + i], &vals[at + i],
+                               &leaf->ents[i]);
     if (rc != PB_OK) {
       pb__dnode_free(leaf);
       free_slots(out, 0, c);
@@ -233,13 +213,13 @@ static int is_empty(pb__dict *d, bool *empty) {
 /* Builds the tree over n >= 1 checked entries in ascending order (see
  * bulk_leaves) and makes it the (empty) dictionary's. */
 static int bulk_build(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                      size_t stride, const run_ent *order, size_t n) {
+                      size_t n) {
   assert(n > 0);
   int rc = PB_OK;
   size_t f = pb__dict_fanout(), nleaves = (n + f - 1) / f, m;
   pb__dkid *a = malloc(nleaves * sizeof *a), *b = malloc(nleaves * sizeof *b);
   if (!a || !b) rc = PB_ENOMEM;
-  if (rc == PB_OK) rc = bulk_leaves(d, keys, vals, stride, order, n, a, &m);
+  if (rc == PB_OK) rc = bulk_leaves(d, keys, vals, n, a, &m);
   for (unsigned level = 1; rc == PB_OK && m > 1; level++) {
     rc = bulk_branches(a, m, level, b, &m);
     pb__dkid *t = a;
@@ -265,43 +245,7 @@ int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
   if (!empty) return PB_EINVAL;
   if ((rc = bulk_check(keys, vals, n)) != PB_OK) return rc;
   if (n == 0) return PB_OK;
-  return bulk_build(d, keys, vals, sizeof *vals, NULL, n);
-}
-
-/* Key order, and run order among equal keys (the last put wins). */
-static int run_cmp(const void *a, const void *b) {
-  const run_ent *x = a, *y = b;
-  int c = pb__dict_key_cmp(x->key, y->key);
-  if (c != 0) return c;
-  return x->at < y->at ? -1 : x->at > y->at;
-}
-
-int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                        size_t stride, size_t n) {
-  if (!d || (n > 0 && (!keys || !vals))) return PB_EINVAL;
-  bool empty;
-  int rc = is_empty(d, &empty);
-  if (rc != PB_OK) return rc;
-  if (!empty) return PB_EINVAL;
-  if (n == 0) return PB_OK;
-  run_ent *order = malloc(n * sizeof *order);
-  if (!order) return PB_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    pb_str k = *AT(keys, i, stride, pb_str);
-    assert(pb__dict_check_key(k) == PB_OK);
-    assert(pb__value_valid(AT(vals, i, stride, pb_value)));
-    order[i] = (run_ent){k, i};
-  }
-  qsort(order, n, sizeof *order, run_cmp);
-  size_t m = 0; /* keep the last of each run of equal keys */
-  for (size_t i = 0; i < n; i++) {
-    if (i + 1 < n && pb__dict_key_cmp(order[i].key, order[i + 1].key) == 0)
-      continue;
-    order[m++] = order[i];
-  }
-  rc = bulk_build(d, NULL, vals, stride, order, m);
-  free(order);
-  return rc;
+  return bulk_build(d, keys, vals, n);
 }
 
 /* What writing nodes needs (bulk write and flush). */
