@@ -46,6 +46,9 @@
  *             commit, up to --puts [200,000] puts or S [5] seconds.  puts/s.
  *   put 1     one such put per durable commit, up to --commits [2,000]
  *             commits or S seconds.  commits/s.
+ *   put big   (Dictionary) N / 10 such puts in ONE durable commit (at 1M,
+ *             100,000 puts into the 1M-entry Dictionary; ProtoBase merges
+ *             them into the tree at commit).  puts/s.
  *   live      the live data: ProtoBase compacts (pb_storage_compact) and
  *             gives the bytes of the atoms the root reaches; LMDB's are its
  *             tree's pages (mdb_stat).
@@ -330,6 +333,7 @@ typedef struct figures {
   double cold_ns, warm_ns;  /* gets: ns per get, each pass */
   double heap_mib;          /* malloc'd MiB the open read txn holds */
   putfig batch, one;        /* PUT_BATCH and 1 put per commit */
+  putfig big;               /* N / 10 puts in one commit (Dictionary) */
   uint64_t live;            /* bytes of live data at the end */
 } figures;
 
@@ -452,6 +456,8 @@ static void run_engine(const eng_ops *ops, wkind w, const opseq *load,
   if (w != W_LIST) {
     f->batch = phase_puts(&e, puts, PUT_BATCH, g_puts, g_n);
     f->one = phase_puts(&e, puts, 1, g_commits, 2 * g_n);
+    if (w == W_DICT)
+      f->big = phase_puts(&e, puts, g_n / 10, g_n / 10, 3 * g_n);
   }
   phase_live(&e, f);
   fflush(stdout);
@@ -502,6 +508,9 @@ static void table(wkind w, const figures *p, const figures *l) {
              &l->batch);
     put_rows("random put, 1 per durable commit", "commits/s", &p->one,
              &l->one);
+    if (w == W_DICT)
+      put_rows("random put, N/10 in one durable commit", "puts/s", &p->big,
+               &l->big);
   }
   row("live data at the end, per entry", "bytes", (double)p->live / n,
       (double)l->live / n, quot((double)p->live, (double)l->live), 1);

@@ -158,38 +158,18 @@ static void free_slots(pb__dkid *slots, size_t from, size_t to) {
   for (size_t i = from; i < to; i++) pb__dnode_free(slots[i].node);
 }
 
-/* The i-th item of an array of items `stride` bytes apart. */
-#define AT(base, i, stride, type) \
-  ((const type *)(const void *)((const char *)(base) + (i) * (stride)))
-
-/* One entry of an unsorted run (pb__dict_bulk_adopt): its key and its
- * position in the run. */
-typedef struct run_ent {
-  pb_str key;
-  size_t at;
-} run_ent;
-
-/* Builds the leaves into out[0..*nout): from keys[i], vals[i] copied into
- * the arena, or, with `order`, from order[i].key and the value at
- * order[i].at of `vals` (items `stride` bytes apart), adopted as they
- * are. */
+/* Builds the leaves into out[0..*nout) from keys[i], vals[i], copied into
+ * the arena. */
 static int bulk_leaves(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                       size_t stride, const run_ent *order, size_t n,
-                       pb__dkid *out, size_t *nout) {
+                       size_t n, pb__dkid *out, size_t *nout) {
   size_t chunks = 1, at = 0;
   for (size_t c = 0; c < chunks; c++) {
     size_t size = chunk_size(n, c, &chunks);
     pb__dnode *leaf = pb__dnode_new(0, size);
     int rc = leaf ? PB_OK : PB_ENOMEM;
-    for (size_t i = 0; rc == PB_OK && i < size; i++) {
-      if (order) {
-        const run_ent *o = &order[at + i];
-        leaf->ents[i] = (pb__dent){o->key, *AT(vals, o->at, stride, pb_value)};
-      } else {
-        rc = pb__dict_copy_entry(d, keys[at + i], &vals[at + i],
-                                 &leaf->ents[i]);
-      }
-    }
+    for (size_t i = 0; rc == PB_OK && i < size; i++)
+      rc = pb__dict_copy_entry(d, keys[at + i], &vals[at + i],
+                               &leaf->ents[i]);
     if (rc != PB_OK) {
       pb__dnode_free(leaf);
       free_slots(out, 0, c);
@@ -237,13 +217,13 @@ static int is_empty(pb__dict *d, bool *empty) {
 /* Builds the tree over n >= 1 checked entries in ascending order (see
  * bulk_leaves) and makes it the (empty) dictionary's. */
 static int bulk_build(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                      size_t stride, const run_ent *order, size_t n) {
+                      size_t n) {
   assert(n > 0);
   int rc = PB_OK;
   size_t f = pb__dict_fanout(), nleaves = (n + f - 1) / f, m;
   pb__dkid *a = malloc(nleaves * sizeof *a), *b = malloc(nleaves * sizeof *b);
   if (!a || !b) rc = PB_ENOMEM;
-  if (rc == PB_OK) rc = bulk_leaves(d, keys, vals, stride, order, n, a, &m);
+  if (rc == PB_OK) rc = bulk_leaves(d, keys, vals, n, a, &m);
   for (unsigned level = 1; rc == PB_OK && m > 1; level++) {
     rc = bulk_branches(a, m, level, b, &m);
     pb__dkid *t = a;
@@ -269,53 +249,94 @@ int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
   if (!empty) return PB_EINVAL;
   if ((rc = bulk_check(keys, vals, n)) != PB_OK) return rc;
   if (n == 0) return PB_OK;
-  return bulk_build(d, keys, vals, sizeof *vals, NULL, n);
+  return bulk_build(d, keys, vals, n);
 }
 
-/* Key order, and run order among equal keys (the last put wins). */
-static int run_cmp(const void *a, const void *b) {
-  const run_ent *x = a, *y = b;
-  int c = pb__dict_key_cmp(x->key, y->key);
-  if (c != 0) return c;
-  return x->at < y->at ? -1 : x->at > y->at;
-}
-
-int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                        size_t stride, size_t n) {
-  if (!d || (n > 0 && (!keys || !vals))) return PB_EINVAL;
-  bool empty;
-  int rc = is_empty(d, &empty);
-  if (rc != PB_OK) return rc;
-  if (!empty) return PB_EINVAL;
-  if (n == 0) return PB_OK;
-  run_ent *order = malloc(n * sizeof *order);
-  if (!order) return PB_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    pb_str k = *AT(keys, i, stride, pb_str);
-    assert(pb__dict_check_key(k) == PB_OK);
-    assert(pb__value_valid(AT(vals, i, stride, pb_value)));
-    order[i] = (run_ent){k, i};
-  }
-  qsort(order, n, sizeof *order, run_cmp);
-  size_t m = 0; /* keep the last of each run of equal keys */
-  for (size_t i = 0; i < n; i++) {
-    if (i + 1 < n && pb__dict_key_cmp(order[i].key, order[i + 1].key) == 0)
-      continue;
-    order[m++] = order[i];
-  }
-  rc = bulk_build(d, NULL, vals, stride, order, m);
-  free(order);
-  return rc;
-}
-
-/* --- flush --- */
-
+/* What writing nodes needs (bulk write and flush). */
 typedef struct flush_ctx {
   const pb__sink *sink; /* where atoms go */
   pb_buf buf;           /* encoding buffer */
   pb_value *vals;       /* value scratch */
   size_t cap;           /* its room */
 } flush_ctx;
+
+/* --- bulk write: the tree of an empty dictionary, written as built --- */
+
+/* Writes one level of nodes over in[0..m) (leaves when `level` is 0: then
+ * in is unused and the entries come from `at`), reusing `node` as the
+ * node being encoded; out[c] gets each written node's slot (its first key
+ * as the key).  *nout: how many. */
+static int write_level(pb__dnode *node, unsigned level, const pb__dkid *in,
+                       size_t m, pb__dict_at_fn at, const void *ctx,
+                       flush_ctx *c, pb__dkid *out, size_t *nout) {
+  size_t chunks = 1, pos = 0;
+  for (size_t k = 0; k < chunks; k++) {
+    size_t size = chunk_size(m, k, &chunks);
+    assert(size <= node->cap);
+    node->level = level;
+    node->n = size;
+    pb_str first;
+    if (level == 0) {
+      for (size_t i = 0; i < size; i++)
+        at(ctx, pos + i, &node->ents[i].key, &node->ents[i].val);
+      first = node->ents[0].key;
+    } else {
+      memcpy(node->kids, &in[pos], size * sizeof *in);
+      first = node->kids[0].key;
+      node->kids[0].key = (pb_str){NULL, 0};
+    }
+    pb_atom_ptr ptr;
+    int rc = pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap, &ptr);
+    if (rc != PB_OK) return rc;
+    out[k] = (pb__dkid){first, pb__dict_node_total(node), ptr, NULL};
+    pos += size;
+  }
+  *nout = chunks;
+  return PB_OK;
+}
+
+int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
+                        const void *ctx, size_t n, pb_atom_ptr *root) {
+  if (!d || !sink || !at || n == 0) return PB_EINVAL;
+  bool empty;
+  int rc = is_empty(d, &empty);
+  if (rc != PB_OK) return rc;
+  if (!empty) return PB_EINVAL;
+  size_t f = pb__dict_fanout(), nleaves = (n + f - 1) / f, m = n;
+  pb__dkid *a = malloc(nleaves * sizeof *a), *b = malloc(nleaves * sizeof *b);
+  pb__dnode *leaf = pb__dnode_new(0, f), *branch = pb__dnode_new(1, f);
+  flush_ctx c = {sink, {0}, NULL, 0};
+  pb_buf_init(&c.buf);
+  rc = a && b && leaf && branch ? PB_OK : PB_ENOMEM;
+  if (rc == PB_OK) rc = write_level(leaf, 0, NULL, n, at, ctx, &c, a, &m);
+  unsigned level = 1;
+  for (; rc == PB_OK && m > 1; level++) {
+    if (level >= PB__COLL_MAX_DEPTH) {
+      rc = PB_ETOOBIG; /* cannot happen with a fanout of 4 or more */
+      break;
+    }
+    rc = write_level(branch, level, a, m, NULL, NULL, &c, b, &m);
+    pb__dkid *t = a;
+    a = b;
+    b = t;
+  }
+  if (rc == PB_OK) {
+    pb__dnode_free(d->root.node); /* an empty root leaf, if any */
+    d->root = (pb__dkid){{NULL, 0}, n, a[0].ptr, NULL};
+    d->dirty = true;
+    if (root) *root = a[0].ptr;
+  }
+  branch->n = 0; /* its slots were views, not children */
+  pb__dnode_free(leaf);
+  pb__dnode_free(branch);
+  pb_buf_free(&c.buf);
+  free(c.vals);
+  free(a);
+  free(b);
+  return rc;
+}
+
+/* --- flush --- */
 
 /* Writes the dirty nodes under and including `node`, children first,
  * leaving each one's new atom in its `wrote`; no slot changes yet.  The

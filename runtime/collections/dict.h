@@ -96,21 +96,46 @@ void pb__dict_iter_free(pb__dict_iter *it);
 int pb__dict_bulk_load(pb__dict *d, const pb_str *keys, const pb_value *vals,
                        size_t n);
 
+/** Gives entry i (0 <= i < n) of a caller's sorted run: its key and its
+ * value, as views that stay valid as long as the caller says. */
+typedef void (*pb__dict_at_fn)(const void *ctx, size_t i, pb_str *key,
+                               pb_value *val);
+
 /**
- * Loads a run of n puts into an EMPTY dictionary by sort-and-build, like
- * bulk load, but the keys need not be in order (equal keys: the last one
- * wins), they are not checked (the caller has: valid UTF-8 of at most
- * PB__DICT_KEY_MAX bytes, values pb__value_valid), and nothing is copied:
- * the tree keeps views of the keys and of the values' payloads, which
- * must stay valid until the handle is freed (the arrays themselves need
- * not).  Put i is the key at keys and the value at vals, each advanced by
- * i * stride bytes (so both can be fields of the caller's array of
- * structs).  On an error nothing is changed.  Errors: PB_EINVAL (not
- * empty), PB_ENOMEM, and the read errors above when the root must be
+ * Builds the tree of n >= 1 entries (strictly ascending keys, each valid
+ * UTF-8 of at most PB__DICT_KEY_MAX bytes, values pb__value_valid: the
+ * caller has checked them; given by `at`) for an EMPTY
+ * dictionary and writes every node through `sink` as it is built: a leaf
+ * is encoded and freed at once, so the entries' bytes need to live only
+ * until this returns, and the handle holds no node of the new tree
+ * afterwards.  The dictionary's root becomes the written root, not
+ * loaded (reads load it through the source, which must read what the
+ * sink wrote), and the handle is dirty.  *root (may be NULL) gets the
+ * written root.  On an error the dictionary is unchanged (atoms already
+ * written are left in the sink).  Errors: PB_EINVAL (not empty, n == 0),
+ * the sink's, PB_ENOMEM, and the read errors above when the root must be
  * loaded.
  */
-int pb__dict_bulk_adopt(pb__dict *d, const pb_str *keys, const pb_value *vals,
-                        size_t stride, size_t n);
+int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
+                        const void *ctx, size_t n, pb_atom_ptr *root);
+
+/**
+ * Merges n >= 1 puts (strictly ascending keys, checked by the caller as
+ * for pb__dict_bulk_write; the tree keeps views of their keys and
+ * payloads, which must stay valid until the handle is freed) into the
+ * dictionary in one pass (a merge-build, dict_merge.c): only the leaves
+ * that gain or change an entry and their ancestors are copied and
+ * rewritten, every other subtree keeps its atom and stays unloaded; an
+ * overfull node is cut into near-equal nodes.  Puts of the value already
+ * there change nothing (a merge of only those leaves the handle clean).
+ * An empty dictionary is built the same way, from an empty leaf.  Errors:
+ * PB_ETOOBIG (the tree would grow past PB__COLL_MAX_DEPTH levels),
+ * PB_ENOMEM and the read errors above; after an error the handle may hold
+ * part of the puts and must only be freed (a transaction marks its
+ * collection broken: txn/tcoll.h).
+ */
+int pb__dict_merge(pb__dict *d, pb__dict_at_fn at, const void *ctx,
+                   size_t n);
 
 /** True when the dictionary changed since it was opened or last flushed. */
 bool pb__dict_dirty(const pb__dict *d);

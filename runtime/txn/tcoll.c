@@ -136,9 +136,12 @@ int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
   return PB_OK;
 }
 
+static void run_free(pb__run *r);
+
 static void op_free(pb__op *op) {
   free(op->key_owned);
   free(op->val_owned);
+  run_free(op->run);
 }
 
 void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
@@ -165,9 +168,7 @@ void pb__tcoll_free_all(pb__tcoll *all, pb__tcoll **pool) {
       handle_free(t->kind, h);
     }
     for (size_t i = 0; i < t->n_ops; i++) op_free(&t->ops[i]);
-    pb_arena_destroy(t->run_arena);
-    t->run_arena = NULL;
-    t->run_n = 0;
+    t->run = NULL;
     if (keep) {
       t->n_ops = t->n_kids = 0;
       /* A pooled shell keeps small arrays only: a big log is not kept
@@ -284,8 +285,8 @@ static int apply(pb_value_kind kind, handle h, const pb__op *op) {
   case PB__OP_ADD:
     rc = pb__set_add(h.h, &op->key, NULL);
     break;
-  case PB__OP_NESTED:
-    break; /* the child's flush writes it */
+  case PB__OP_NESTED: case PB__OP_RUN:
+    break; /* the child's flush writes it; a run replays by its puts */
   }
   return rc;
 }
@@ -316,7 +317,42 @@ static int change(pb__tcoll *t, pb__op_kind kind, const pb_value *key,
   return PB_OK;
 }
 
-/* --- the run of puts into an empty Dictionary (tcoll.h) --- */
+/* --- the run: Dictionary puts, logged compactly (tcoll.h) --- */
+
+/*
+ * A run's log is a list of chunks (oldest first) of records, one per put,
+ * packed back to back with no alignment:
+ *
+ *   u16 key length, u8 value kind, u8 0, u32 payload length   (8 bytes)
+ *   the value's fixed part: 8 bytes (BOOL, INT, UINT, DOUBLE; a RECORD's
+ *     fingerprint), 24 (REF and the collection kinds' pointer), else none
+ *   the key's bytes, then the payload's (STRING, BYTES, RECORD body)
+ *
+ * so a put costs its key and payload plus 8 to 32 bytes; settling sorts an
+ * index of 16 bytes a put (8 once sorted).
+ */
+typedef struct run_chunk {
+  struct run_chunk *next; /* newer */
+  size_t used, size;      /* bytes written, and room after the header */
+} run_chunk;
+
+struct pb__run {
+  run_chunk *first, *last; /* the log (NULL once built: freed) */
+  size_t n;                /* puts logged */
+  size_t next_size;        /* the next chunk's room */
+  const uint8_t **idx;     /* the last put of each key, in key order:
+                              kept once settled by merge (for rebase), and
+                              while pending after a settle that failed
+                              (until the next put); else NULL */
+  size_t m;                /* keys settled */
+  pb_atom_ptr root;        /* settled by build: the tree written */
+  bool built;              /* settled into an empty Dictionary by build:
+                              the log is freed, the tree holds it */
+};
+
+#define RUN_CHUNK_FIRST 4096u
+#define RUN_CHUNK_MAX (1u << 20)
+#define REC_HEAD 8u
 
 /* The payload a value points to (none for most kinds). */
 static pb_bytes payload(const pb_value *v) {
@@ -327,66 +363,274 @@ static pb_bytes payload(const pb_value *v) {
   return (pb_bytes){NULL, 0};
 }
 
-/* Points v's payload at `at`. */
-static void repoint(pb_value *v, const uint8_t *at) {
-  if (v->kind == PB_VALUE_STRING)
-    v->as.s.ptr = (const char *)at;
-  else if (v->kind == PB_VALUE_BYTES)
-    v->as.bytes.ptr = at;
-  else if (v->kind == PB_VALUE_RECORD)
-    v->as.rec.body.ptr = at;
-}
-
-/* Whether a put into t joins (or starts) the run: t is a Dictionary with
- * a run already, or an empty one. */
-static int run_takes(pb__tcoll *t, bool *yes) {
-  *yes = t->run_n > 0;
-  if (*yes) return PB_OK;
-  uint64_t n;
-  int rc = pb__dict_count(t->c.d, &n);
-  *yes = rc == PB_OK && n == 0;
-  return rc;
-}
-
-/* Logs a checked put into the run: one copy of key and value. */
-static int run_put(pb__tcoll *t, pb_str key, const pb_value *v) {
-  int rc = log_reserve(t);
-  if (rc != PB_OK) return rc;
-  if (!t->run_arena && pb_arena_create(&t->run_arena) != PB_OK)
-    return PB_ENOMEM;
-  pb_bytes pay = payload(v);
-  if (pay.len > SIZE_MAX - key.len) return PB_ENOMEM;
-  pb__op *op = &t->ops[t->n_ops];
-  memset(op, 0, sizeof *op);
-  op->kind = PB__OP_PUT;
-  op->key = (pb_value){.kind = PB_VALUE_STRING, .as.s = key};
-  op->val = *v;
-  if (key.len + pay.len > 0) {
-    uint8_t *mem = pb_arena_alloc(t->run_arena, key.len + pay.len);
-    if (!mem) return PB_ENOMEM;
-    if (key.len) memcpy(mem, key.ptr, key.len);
-    if (pay.len) memcpy(mem + key.len, pay.ptr, pay.len);
-    op->key.as.s.ptr = key.len ? (const char *)mem : NULL;
-    repoint(&op->val, pay.len ? mem + key.len : NULL);
+/* The bytes of a value's fixed part in a record. */
+static size_t fixed_len(pb_value_kind k) {
+  switch (k) {
+  case PB_VALUE_BOOL: case PB_VALUE_INT: case PB_VALUE_UINT:
+  case PB_VALUE_DOUBLE: case PB_VALUE_RECORD:
+    return 8;
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+    return sizeof(pb_atom_ptr);
+  default:
+    return 0;
   }
-  t->n_ops++;
-  t->run_n++;
-  t->changed = true;
+}
+
+static void run_free(pb__run *r) {
+  if (!r) return;
+  while (r->first) {
+    run_chunk *c = r->first;
+    r->first = c->next;
+    free(c);
+  }
+  free(r->idx);
+  free(r);
+}
+
+/* Decodes the record at p: the put's key and value (views into it). */
+static void rec_read(const uint8_t *p, pb_str *key, pb_value *v) {
+  uint16_t klen;
+  uint32_t plen;
+  memcpy(&klen, p, 2);
+  pb_value_kind kind = (pb_value_kind)p[2];
+  memcpy(&plen, p + 4, 4);
+  p += REC_HEAD;
+  memset(v, 0, sizeof *v);
+  v->kind = kind;
+  switch (kind) {
+  case PB_VALUE_BOOL: {
+    uint64_t b;
+    memcpy(&b, p, 8);
+    v->as.b = b != 0;
+    break;
+  }
+  case PB_VALUE_INT: memcpy(&v->as.i, p, 8); break;
+  case PB_VALUE_UINT: memcpy(&v->as.u, p, 8); break;
+  case PB_VALUE_DOUBLE: memcpy(&v->as.d, p, 8); break;
+  case PB_VALUE_RECORD: memcpy(&v->as.rec.fingerprint, p, 8); break;
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+    memcpy(&v->as.ref, p, sizeof v->as.ref);
+    break;
+  default: break;
+  }
+  p += fixed_len(kind);
+  *key = (pb_str){klen ? (const char *)p : NULL, klen};
+  const uint8_t *pay = plen ? p + klen : NULL;
+  if (kind == PB_VALUE_STRING) v->as.s = (pb_str){(const char *)pay, plen};
+  else if (kind == PB_VALUE_BYTES) v->as.bytes = (pb_bytes){pay, plen};
+  else if (kind == PB_VALUE_RECORD) v->as.rec.body = (pb_bytes){pay, plen};
+}
+
+/* Appends a checked put to the run r: one copy of key and value. */
+static int rec_append(pb__run *r, pb_str key, const pb_value *v) {
+  pb_bytes pay = payload(v);
+  size_t fix = fixed_len(v->kind);
+  assert(key.len <= PB__DICT_KEY_MAX && key.len <= UINT16_MAX);
+  if (pay.len > UINT32_MAX) return PB_ETOOBIG;
+  size_t need = REC_HEAD + fix + key.len + pay.len;
+  run_chunk *c = r->last;
+  if (!c || c->size - c->used < need) {
+    size_t size = r->next_size ? r->next_size : RUN_CHUNK_FIRST;
+    if (size < need) size = need;
+    c = malloc(sizeof *c + size);
+    if (!c) return PB_ENOMEM;
+    c->next = NULL;
+    c->used = 0;
+    c->size = size;
+    if (r->last) r->last->next = c;
+    else r->first = c;
+    r->last = c;
+    r->next_size = size < RUN_CHUNK_MAX / 2 ? size * 2 : RUN_CHUNK_MAX;
+  }
+  uint8_t *p = (uint8_t *)(c + 1) + c->used;
+  uint16_t klen = (uint16_t)key.len;
+  uint32_t plen = (uint32_t)pay.len;
+  memcpy(p, &klen, 2);
+  p[2] = (uint8_t)v->kind;
+  p[3] = 0;
+  memcpy(p + 4, &plen, 4);
+  uint8_t *q = p + REC_HEAD;
+  switch (v->kind) {
+  case PB_VALUE_BOOL: {
+    uint64_t b = v->as.b;
+    memcpy(q, &b, 8);
+    break;
+  }
+  case PB_VALUE_INT: memcpy(q, &v->as.i, 8); break;
+  case PB_VALUE_UINT: memcpy(q, &v->as.u, 8); break;
+  case PB_VALUE_DOUBLE: memcpy(q, &v->as.d, 8); break;
+  case PB_VALUE_RECORD: memcpy(q, &v->as.rec.fingerprint, 8); break;
+  case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+  case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+    memcpy(q, &v->as.ref, sizeof v->as.ref);
+    break;
+  default: break;
+  }
+  q += fix;
+  if (key.len) memcpy(q, key.ptr, key.len);
+  if (pay.len) memcpy(q + key.len, pay.ptr, pay.len);
+  c->used += need;
+  r->n++;
   return PB_OK;
 }
 
+/* An index entry while sorting: the key's first 8 bytes (big-endian,
+ * zero-padded) and the record. */
+typedef struct run_ix {
+  uint64_t pfx;
+  const uint8_t *rec;
+} run_ix;
+
+static pb_str rec_key(const uint8_t *p) {
+  uint16_t klen;
+  memcpy(&klen, p, 2);
+  const uint8_t *k = p + REC_HEAD + fixed_len((pb_value_kind)p[2]);
+  return (pb_str){(const char *)k, klen};
+}
+
+/* The 8 bytes of k from `skip` on (a prefix every key of the run shares),
+ * big-endian, zero-padded. */
+static uint64_t key_pfx(pb_str k, size_t skip) {
+  uint64_t x = 0;
+  for (size_t i = skip; i < skip + 8; i++)
+    x = x << 8 | (i < k.len ? (uint8_t)k.ptr[i] : 0);
+  return x;
+}
+
+/* How many first bytes a and b share. */
+static size_t common(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len, i = 0;
+  while (i < n && a.ptr[i] == b.ptr[i]) i++;
+  return i;
+}
+
+/* Key order (the prefix first: the keys agree before it, equal keys
+ * have equal prefixes, and a smaller prefix is a smaller key). */
+static int ix_cmp(const run_ix *a, const run_ix *b) {
+  if (a->pfx != b->pfx) return a->pfx < b->pfx ? -1 : 1;
+  pb_str x = rec_key(a->rec), y = rec_key(b->rec);
+  size_t n = x.len < y.len ? x.len : y.len;
+  int c = n ? memcmp(x.ptr, y.ptr, n) : 0; /* the Dictionary's order */
+  if (c) return c;
+  return (x.len > y.len) - (x.len < y.len);
+}
+
+/* Sorts a[0..n) by key, stably (equal keys stay in put order), with
+ * scratch tmp[0..n): a bottom-up merge sort over runs of 16 sorted by
+ * insertion. */
+static void ix_sort(run_ix *a, run_ix *tmp, size_t n) {
+  const size_t RUN = 16;
+  for (size_t lo = 0; lo < n; lo += RUN) {
+    size_t hi = lo + RUN < n ? lo + RUN : n;
+    for (size_t i = lo + 1; i < hi; i++) {
+      run_ix x = a[i];
+      size_t j = i;
+      while (j > lo && ix_cmp(&a[j - 1], &x) > 0) {
+        a[j] = a[j - 1];
+        j--;
+      }
+      a[j] = x;
+    }
+  }
+  run_ix *src = a, *dst = tmp;
+  for (size_t w = RUN; w < n; w *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * w) {
+      size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      size_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi)
+        dst[k++] = ix_cmp(&src[j], &src[i]) < 0 ? src[j++] : src[i++];
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    run_ix *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a) memcpy(a, src, n * sizeof *a);
+}
+
+/* Sorts the run's puts by key and keeps the last of each key: r->idx and
+ * r->m.  Errors: PB_ENOMEM. */
+static int run_sort(pb__run *r) {
+  size_t n = r->n;
+  run_ix *ix = malloc(n * sizeof *ix), *tmp = malloc(n * sizeof *tmp);
+  if (!ix || !tmp) {
+    free(ix);
+    free(tmp);
+    return PB_ENOMEM;
+  }
+  size_t i = 0, skip = SIZE_MAX;
+  pb_str k0 = {NULL, 0};
+  for (const run_chunk *c = r->first; c; c = c->next) {
+    const uint8_t *p = (const uint8_t *)(c + 1), *end = p + c->used;
+    while (p < end) {
+      pb_str k;
+      pb_value v;
+      rec_read(p, &k, &v);
+      if (i == 0) k0 = k;
+      size_t l = common(k0, k);
+      if (l < skip) skip = l;
+      ix[i++] = (run_ix){0, p};
+      p += REC_HEAD + fixed_len(v.kind) + k.len + payload(&v).len;
+    }
+  }
+  assert(i == n);
+  for (i = 0; i < n; i++) ix[i].pfx = key_pfx(rec_key(ix[i].rec), skip);
+  ix_sort(ix, tmp, n);
+  free(tmp);
+  const uint8_t **idx = malloc(n * sizeof *idx);
+  if (!idx) {
+    free(ix);
+    return PB_ENOMEM;
+  }
+  size_t m = 0;
+  for (i = 0; i < n; i++)
+    if (i + 1 == n || ix_cmp(&ix[i], &ix[i + 1]) != 0) idx[m++] = ix[i].rec;
+  free(ix);
+  r->idx = idx;
+  r->m = m;
+  return PB_OK;
+}
+
+/* pb__dict_at_fn over a sorted run. */
+static void run_at(const void *ctx, size_t i, pb_str *key, pb_value *val) {
+  const pb__run *r = ctx;
+  assert(i < r->m);
+  rec_read(r->idx[i], key, val);
+}
+
 int pb__tcoll_settle(pb__tcoll *t) {
-  if (t->run_n == 0) return PB_OK;
-  assert(t->kind == PB_VALUE_DICT && t->run_n <= t->n_ops);
-  const pb__op *run = &t->ops[t->n_ops - t->run_n];
-#ifndef NDEBUG
-  for (size_t i = 0; i < t->run_n; i++)
-    assert(run[i].kind == PB__OP_PUT && !run[i].key_owned &&
-           !run[i].val_owned);
-#endif
-  int rc = pb__dict_bulk_adopt(t->c.d, &run->key.as.s, &run->val,
-                               sizeof *run, t->run_n);
-  if (rc == PB_OK) t->run_n = 0;
+  pb__run *r = t->run;
+  if (t->broken != PB_OK) return t->broken;
+  if (!r) return PB_OK;
+  assert(t->kind == PB_VALUE_DICT && t->n_ops > 0 &&
+         t->ops[t->n_ops - 1].run == r && r->n > 0);
+  uint64_t count;
+  int rc = pb__dict_count(t->c.d, &count);
+  if (rc == PB_OK && !r->idx) rc = run_sort(r);
+  if (rc == PB_OK && count == 0) {
+    /* Into an empty Dictionary: the tree is written as it is built, and
+     * the log goes (the written tree holds every put). */
+    rc = pb__dict_bulk_write(t->c.d, t->env->sink, run_at, r, r->m,
+                             &r->root);
+    if (rc == PB_OK) {
+      r->built = true;
+      free(r->idx);
+      r->idx = NULL;
+      while (r->first) {
+        run_chunk *c = r->first;
+        r->first = c->next;
+        free(c);
+      }
+      r->last = NULL;
+    }
+  } else if (rc == PB_OK) {
+    rc = pb__dict_merge(t->c.d, run_at, r, r->m);
+    if (rc != PB_OK) t->broken = rc; /* the handle holds part of it */
+  }
+  if (rc == PB_OK) t->run = NULL;
   return rc;
 }
 
@@ -395,16 +639,44 @@ int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v) {
   if (!pb__value_valid(&k)) return PB_EINVAL;
   int rc = pb__value_check(v);
   if (rc == PB_OK) rc = check_write(t);
-  bool run = false;
-  if (rc == PB_OK) rc = run_takes(t, &run);
-  if (rc == PB_OK && run) {
-    if (key.len > PB__DICT_KEY_MAX) return PB_ETOOBIG;
-    rc = run_put(t, key, v);
-  } else if (rc == PB_OK) {
-    rc = change(t, PB__OP_PUT, &k, v);
+  if (rc != PB_OK) return rc;
+  if (key.len > PB__DICT_KEY_MAX) return PB_ETOOBIG;
+  if (payload(v).len > UINT32_MAX) return PB_ETOOBIG;
+  if (!t->run && !t->nested) { /* a root: a run only into an empty one */
+    uint64_t n;
+    if ((rc = pb__dict_count(t->c.d, &n)) != PB_OK) return rc;
+    if (n > 0) {
+      rc = change(t, PB__OP_PUT, &k, v);
+      if (rc == PB_OK) detach_kid(t, key);
+      return rc;
+    }
   }
-  if (rc == PB_OK) detach_kid(t, key);
-  return rc;
+  if (!t->run) { /* a new run: its op first */
+    if ((rc = log_reserve(t)) != PB_OK) return rc;
+    pb__run *r = calloc(1, sizeof *r);
+    if (!r) return PB_ENOMEM;
+    pb__op *op = &t->ops[t->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = PB__OP_RUN;
+    op->run = r;
+    t->run = r;
+  }
+  rc = rec_append(t->run, key, v);
+  if (rc != PB_OK) {
+    if (t->run->n == 0) { /* drop the empty run */
+      run_free(t->run);
+      t->run = NULL;
+      t->n_ops--;
+    }
+    return rc;
+  }
+  if (t->run->idx) { /* sorted by a settle that then failed: stale now */
+    free(t->run->idx);
+    t->run->idx = NULL;
+  }
+  t->changed = true;
+  detach_kid(t, key);
+  return PB_OK;
 }
 
 int pb__tcoll_dict_remove(pb__tcoll *t, pb_str key) {
@@ -525,6 +797,7 @@ int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
     return rc;
   }
   child->created = created;
+  child->nested = true;
   child->changed = created; /* creating is a change: the key must exist */
   parent->kids[parent->n_kids++] = child;
   if (logged) {
@@ -621,7 +894,7 @@ static int reopen(pb__tcoll *t, pb_atom_ptr theirs) {
   handle_free(t->kind, old);
   memcpy(&t->c, &h, sizeof h);
   t->base = theirs;
-  t->run_n = 0; /* none without changes; a detached one's is dropped */
+  t->run = NULL; /* none without changes; a detached one's is dropped */
   for (size_t i = 0; i < t->n_kids; i++) detach(t->kids[i]);
   t->n_kids = 0;
   return PB_OK;
@@ -664,12 +937,17 @@ static int replay_nested(pb__tcoll *t, pb__op *op, handle mine) {
   return rc;
 }
 
+static int replay_run(pb__tcoll *tc, const pb__run *r, handle base,
+                      handle theirs, handle mine);
+
 /* Replays one op of tc onto `mine` after checking it against what they
  * did. */
 static int replay(pb__tcoll *tc, pb__op *op, handle base, handle theirs,
                   handle mine) {
   pb_value_kind kind = tc->kind;
   if (op->kind == PB__OP_NESTED) return replay_nested(tc, op, mine);
+  if (op->kind == PB__OP_RUN)
+    return replay_run(tc, op->run, base, theirs, mine);
   pb_value b, t;
   bool fb, ft;
   int rc;
@@ -689,13 +967,45 @@ static int replay(pb__tcoll *tc, pb__op *op, handle base, handle theirs,
   return apply(kind, mine, op);
 }
 
+/* Replays a settled run: the last put of each key, as a PUT (every put
+ * of a key is checked against the same base and theirs, and the last one
+ * wins).  A run built into an empty Dictionary is read back from the tree
+ * it wrote. */
+static int replay_run(pb__tcoll *tc, const pb__run *r, handle base,
+                      handle theirs, handle mine) {
+  pb__op op = {.kind = PB__OP_PUT, .key = {.kind = PB_VALUE_STRING}};
+  int rc = PB_OK;
+  if (!r->built) {
+    assert(r->idx);
+    for (size_t i = 0; rc == PB_OK && i < r->m; i++) {
+      rec_read(r->idx[i], &op.key.as.s, &op.val);
+      rc = replay(tc, &op, base, theirs, mine);
+    }
+    return rc;
+  }
+  pb__dict *tree;
+  pb__dict_iter *it = NULL;
+  rc = pb__dict_open(tc->env->src, r->root, &tree);
+  if (rc != PB_OK) return rc;
+  rc = pb__dict_iter_open(tree, NULL, false, &it);
+  while (rc == PB_OK &&
+         (rc = pb__dict_iter_next(it, &op.key.as.s, &op.val)) == PB_OK)
+    rc = replay(tc, &op, base, theirs, mine);
+  if (rc == PB_ENOTFOUND) rc = PB_OK; /* the end */
+  pb__dict_iter_free(it);
+  pb__dict_free(tree);
+  return rc;
+}
+
 int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
   if (pb_atom_ptr_equal(theirs, t->base)) return PB_OK;
   if (!has_changes(t)) return reopen(t, theirs);
   if (t->kind == PB_VALUE_LIST) return PB_ECONFLICT; /* any change */
   *merged = true;
+  int rc = pb__tcoll_settle(t); /* (flush has settled it already) */
+  if (rc != PB_OK) return rc;
   handle base = {0}, their = {0}, mine = {0};
-  int rc = handle_open(t->env, t->kind, t->base, &base);
+  rc = handle_open(t->env, t->kind, t->base, &base);
   if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &their);
   if (rc == PB_OK) rc = handle_open(t->env, t->kind, theirs, &mine);
   for (size_t i = 0; rc == PB_OK && i < t->n_ops; i++)
@@ -711,6 +1021,6 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
   handle_free(t->kind, old);
   memcpy(&t->c, &mine, sizeof mine);
   t->base = theirs;
-  t->run_n = 0; /* mine has every logged put */
+  t->run = NULL; /* settled: mine has every logged put */
   return PB_OK;
 }

@@ -46,18 +46,37 @@
  * A rebase that fails leaves the tcoll unusable, but the transaction is
  * over then anyway (commit frees it).
  *
- * The run (bulk load): puts into an EMPTY Dictionary are logged but not
+ * The run (bulk load and merge): Dictionary puts are logged but not
  * applied one by one.  Each is checked once (key UTF-8 and length, the
- * value) and its key and value copied once, into the tcoll's run arena
- * (the logged op points there); the trailing run_n ops of the log are
- * such puts.  The run enters the handle by sort-and-build
- * (pb__dict_bulk_adopt, which keeps the run arena's copies as the tree's
- * keys and values) before anything looks at the handle: a get, count,
- * iteration, remove, nested open, flush (pb__tcoll_settle).  So reads in
- * the transaction see every put, and the log still holds every put for
- * rebase, which replays it key by key onto their root and leaves no run
- * (a commit flushes, settling the run, before it can need a rebase).
- * Once the Dictionary is not empty, puts are applied key by key.
+ * value) and appended to the run, one RUN op of the log (pb__run, in
+ * tcoll.c): a list of chunks holding, per put, its key and value bytes
+ * and 8 to 32 bytes of header, and nothing else.  Consecutive puts share
+ * one RUN op.  Before anything looks at the handle (a get, count,
+ * iteration, remove, nested open, flush: pb__tcoll_settle) the run is
+ * settled: an index of its records is sorted by key (stably: the last put
+ * of a key wins), then
+ *   - into an EMPTY Dictionary, the tree is built and written into the
+ *     batch as it is built (pb__dict_bulk_write: each leaf is encoded and
+ *     freed at once), and the run's chunks and index are freed: the
+ *     written tree, which reads load from the batch, holds the puts;
+ *   - into a non-empty one, the sorted puts are merged into the tree in
+ *     one pass (pb__dict_merge: only changed leaves and their ancestors
+ *     are copied), which keeps views of the run's bytes, so the chunks
+ *     and the sorted index (8 bytes a key) stay until the transaction
+ *     ends.
+ * So reads in the transaction see every put.  A rebase replays a RUN op
+ * as the last put of each of its keys (every put of a key is checked
+ * against the same base and theirs, and the last one wins): from the
+ * sorted index, or, for a run written into an empty Dictionary, by
+ * iterating the tree it wrote (a commit flushes, settling every run,
+ * before it can need a rebase).  A remove or a nested open settles the
+ * run first and is logged after it, so the log keeps the order of changes
+ * to each key.  A root tcoll (the database's names, which pb_txn_set
+ * changes) runs its puts only while its Dictionary is empty, and applies
+ * them one by one after that, so that pb_txn_set reports a failure to
+ * read the tree at once.  Errors from settling (a node that fails to load,
+ * memory) come from the next read, change or the commit: a merge that
+ * failed midway leaves the tcoll broken (pb__tcoll_settle).
  *
  * Flush writes children first: each dirty child is flushed and its new
  * root put into the parent (not logged: the NESTED entry stands for it),
@@ -110,8 +129,11 @@ typedef enum pb__op_kind {
   PB__OP_PUT,
   PB__OP_REMOVE,
   PB__OP_ADD,
-  PB__OP_NESTED
+  PB__OP_NESTED,
+  PB__OP_RUN /* Dictionary puts, logged compactly (see "The run") */
 } pb__op_kind;
+
+typedef struct pb__run pb__run;
 
 typedef struct pb__op {
   pb__op_kind kind;
@@ -120,6 +142,7 @@ typedef struct pb__op {
   pb_value val;     /* PUT: owned copy */
   void *val_owned;
   pb__tcoll *child; /* NESTED */
+  pb__run *run;     /* RUN: owned */
 } pb__op;
 
 struct pb__tcoll {
@@ -139,12 +162,17 @@ struct pb__tcoll {
   pb_str name;              /* key in the parent (in name_buf), for kids */
   char *name_buf;           /* owned; kept when the tcoll is pooled */
   size_t name_cap;
-  size_t run_n;             /* the last run_n ops: Dictionary puts not
-                               applied to the handle yet (the run) */
-  pb_arena *run_arena;      /* the run's key and value copies (NULL
-                               until the first); kept until the end */
+  pb__run *run;             /* the last op's run while its puts are not
+                               in the handle yet (pending), or NULL */
   bool changed;             /* any change logged (a List's only log) */
   bool created;             /* opened with create on a missing key */
+  int broken;               /* a merge failed midway: the handle holds
+                               part of the run, and every settle gives
+                               this error (PB_OK: not broken) */
+  bool nested;              /* opened under a parent (pb__tcoll_nested):
+                               puts into its non-empty Dictionary are
+                               merged as a run; a root (the database's
+                               names) applies them one by one */
   bool detached;            /* its key was overwritten in the parent, or
                                an ancestor's was */
   pb__dict *spare_d;        /* pooled shell: an emptied Dictionary handle
@@ -214,8 +242,11 @@ int pb__tcoll_set_remove(pb__tcoll *t, const pb_value *e);
  * remove) may be stored (PB_EINVAL, PB_ECLOSED, PB_ERDONLY). */
 int pb__tcoll_list_touch(pb__tcoll *t, const pb_value *v);
 /** Applies a Dictionary's pending run of puts to its handle (see above;
- * a no-op without one).  On an error the run stays pending.  Errors:
- * PB_ENOMEM. */
+ * a no-op without one).  On an error the run stays pending; when a merge
+ * failed midway the handle holds part of it, and every later settle (so
+ * every read, change and flush of the tcoll) returns the same error.
+ * Errors: PB_ENOMEM, PB_ETOOBIG (the tree would be too deep), the sink's
+ * and the Dictionary's read errors. */
 int pb__tcoll_settle(pb__tcoll *t);
 /** PB_ECLOSED when detached, else PB_OK (for reads). */
 int pb__tcoll_check(const pb__tcoll *t);
