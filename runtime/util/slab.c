@@ -88,6 +88,7 @@ typedef struct slab_class {
   size_t size;                     /* block size, a multiple of 64 */
   chunk *avail;                    /* chunks with a free and a live block */
   chunk *spare;                    /* an empty chunk kept, or NULL */
+  chunk *plain;                    /* its chunk not marked, or NULL */
   size_t chunks;                   /* mapped, the spare included */
   size_t advised;                  /* of which marked */
   size_t blocks;                   /* live blocks */
@@ -146,6 +147,7 @@ static void init(void) { (void)pthread_once(&g_once, init_once); }
 size_t pb__slab_size_of(size_t n) {
   if (n == 0) n = 1;
   if (n <= PB__SLAB_MAX) return class_size(class_of(n));
+  if (n > SIZE_MAX - PB__SLAB_ALIGN) return SIZE_MAX; /* never served */
   return (n + PB__SLAB_ALIGN - 1) & ~(PB__SLAB_ALIGN - 1);
 }
 
@@ -199,6 +201,16 @@ static bool registry_mark(uintptr_t c, bool on) {
 
 /* --- chunks --- */
 
+/* Marks a chunk MADV_HUGEPAGE; false if the system refuses (no THP). */
+static bool advise_huge(void *c) {
+#ifdef MADV_HUGEPAGE
+  return madvise(c, PB__SLAB_CHUNK, MADV_HUGEPAGE) == 0;
+#else
+  (void)c;
+  return false;
+#endif
+}
+
 /* Maps a chunk for class cls, 2 MiB aligned: maps twice the size and
  * trims both ends.  Marked for huge pages (if `advise`) before anything
  * in it is touched.  NULL (ENOMEM) when the system refuses.  Under the
@@ -219,12 +231,7 @@ static chunk *chunk_map(unsigned cls, bool advise) {
     (void)munmap((void *)a, PB__SLAB_CHUNK);
     return NULL;
   }
-  bool advised = false;
-#ifdef MADV_HUGEPAGE
-  if (advise) advised = madvise((void *)a, PB__SLAB_CHUNK, MADV_HUGEPAGE) == 0;
-#else
-  (void)advise;
-#endif
+  bool advised = advise && advise_huge((void *)a);
   chunk *c = (chunk *)a; /* the first touch */
   size_t size = g_class[cls].size;
   size_t n = (PB__SLAB_CHUNK - HDR) / size;
@@ -320,8 +327,9 @@ void *pb__slab_alloc(size_t n) {
       c = k->spare;
       k->spare = NULL;
     } else {
-      /* A class's first chunk stays on small pages (slab.h, Memory). */
-      c = chunk_map(cls, g_huge && k->chunks > 0);
+      /* A class's first chunk starts on small pages (slab.h, Memory). */
+      bool want = g_huge && k->chunks > 0;
+      c = chunk_map(cls, want);
       if (!c) {
         pthread_mutex_unlock(&k->mu);
         errno = ENOMEM;
@@ -329,6 +337,18 @@ void *pb__slab_alloc(size_t n) {
       }
       k->chunks++;
       k->advised += c->advised;
+      if (g_huge && !want) {
+        assert(!k->plain); /* it is one of the class's chunks: none */
+        k->plain = c;
+      } else if (c->advised && k->plain) {
+        /* The class outgrew its first chunk: mark that one too, for the
+         * kernel's khugepaged to collapse into a huge page later. */
+        if (advise_huge(k->plain)) {
+          k->plain->advised = 1;
+          k->advised++;
+        }
+        k->plain = NULL;
+      }
     }
     avail_push(k, c);
   }
@@ -386,6 +406,7 @@ void pb__slab_free(void *p) {
       drop = c;
       k->chunks--;
       k->advised -= c->advised;
+      if (k->plain == c) k->plain = NULL;
     }
   } else if (!c->listed) {
     avail_push(k, c); /* was full */

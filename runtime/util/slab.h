@@ -28,14 +28,16 @@
  *
  * Memory (RSS).  A huge page is faulted in whole: a class in use costs at
  * least 2 MiB.  To keep that off small users, a class's FIRST chunk is not
- * marked (it is faulted in 4 KiB pages, as it is used); every further
- * chunk of a class that already has one in use is marked.  A class that
- * needs more than 2 MiB gets huge pages for all but its first 2 MiB.  A
- * chunk whose last block is freed is unmapped, except that each class
- * keeps at most one empty chunk (so a class hovering at a chunk's boundary
- * does not map and unmap on every call).  The environment variable
- * PB_NO_HUGEPAGES=1 (read once, at the first call) leaves every chunk
- * unmarked, for comparisons.
+ * marked (it is faulted in 4 KiB pages, as it is used); a further chunk of
+ * a class that already has one is marked before its first touch, and the
+ * first one is then marked too (the kernel's khugepaged may collapse it
+ * into a huge page later; the system setting "madvise" allows that).
+ * Small users pay for what they touch; a class that needs more than 2 MiB
+ * gets huge pages at once for all but its first 2 MiB.  A chunk whose last
+ * block is freed is unmapped, except that each class keeps at most one
+ * empty chunk (so a class hovering at a chunk's boundary does not map and
+ * unmap on every call).  The environment variable PB_NO_HUGEPAGES=1 (read
+ * once, at the first call) leaves every chunk unmarked, for comparisons.
  *
  * Threads: every function may be called from any thread; a block may be
  * freed by a thread other than the one that allocated it.  One mutex per
@@ -77,7 +79,7 @@ void pb__slab_free(void *p);
 size_t pb__slab_usable(const void *p);
 
 /** The size a request of n bytes is served with (n <= PB__SLAB_MAX: its
- * class's size; larger: n rounded up to 64). */
+ * class's size; larger: n rounded up to 64; SIZE_MAX if that overflows). */
 size_t pb__slab_size_of(size_t n);
 
 /** Counts, for tests and measurements: a consistent sum over the classes
