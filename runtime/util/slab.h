@@ -36,8 +36,9 @@
  * gets huge pages at once for all but its first 2 MiB.  A chunk whose last
  * block is freed is unmapped, except that each class keeps at most one
  * empty chunk (so a class hovering at a chunk's boundary does not map and
- * unmap on every call).  The environment variable PB_NO_HUGEPAGES=1 (read
- * once, at the first call) leaves every chunk unmarked, for comparisons.
+ * unmap on every call).  The environment variable PB_NO_HUGEPAGES=1 (any
+ * value but empty or "0"; read once, at the first allocation) leaves every
+ * chunk unmarked, for comparisons.
  *
  * Threads: every function may be called from any thread; a block may be
  * freed by a thread other than the one that allocated it.  One mutex per
