@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "util/errdetail.h"
-#include "util/hugepage.h"
+#include "util/slab.h"
 
 /* A bytes-cache value: one block, the atom after its length. */
 typedef struct bytes_val {
@@ -29,7 +29,7 @@ void pb__obj_free(pb__obj *o) {
   if (!o) return;
   void *atom = o->atom_copy;
   o->cls->destroy(o);
-  free(atom);
+  pb__slab_free(atom);
 }
 
 bool pb__obj_referenced(void *value) {
@@ -101,11 +101,9 @@ static int atom_copy(const pb__src *src, pb_atom_ptr ptr, uint8_t **copy,
     if (rc != PB_OK) return rc;
     if (bytes) bytes_put(bytes, ptr, v);
   }
-  *copy = malloc(v.len ? v.len : 1);
-  if (*copy) {
-    pb__hugepage_advise(*copy, v.len); /* cached: long-lived, read at random */
-    memcpy(*copy, v.ptr, v.len);
-  }
+  /* From the slab: the object will live in the cache, read at random. */
+  *copy = pb__slab_alloc(v.len ? v.len : 1);
+  if (*copy) memcpy(*copy, v.ptr, v.len);
   *len = v.len;
   pb__cache_release(h);
   return *copy ? PB_OK : PB_ENOMEM;
@@ -118,7 +116,7 @@ static int build_owned(const pb__obj_class *cls, const void *ctx,
   uint64_t extra = 0;
   int rc = cls->build(ctx, (pb_bytes){copy, len}, &o, &extra);
   if (rc != PB_OK) {
-    free(copy);
+    pb__slab_free(copy);
     return rc;
   }
   o->atom_copy = copy;
@@ -195,9 +193,8 @@ void pb__atomcache_write_through(pb__cache *bytes, pb__cache *objects,
                                  uint64_t epoch) {
   if (bytes) bytes_put(bytes, ptr, atom);
   if (!objects || !cls) return;
-  uint8_t *copy = malloc(atom.len ? atom.len : 1);
+  uint8_t *copy = pb__slab_alloc(atom.len ? atom.len : 1);
   if (!copy) return;
-  pb__hugepage_advise(copy, atom.len);
   memcpy(copy, atom.ptr, atom.len);
   pb__cache_item it;
   if (build_owned(cls, ctx, copy, atom.len, &it) != PB_OK) return;

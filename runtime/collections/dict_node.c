@@ -29,7 +29,7 @@
 #include "atom/value.h"
 #include "collections/dict_int.h"
 #include "util/ebr.h"
-#include "util/hugepage.h"
+#include "util/slab.h"
 #include "util/errdetail.h"
 
 size_t pb__dict_fanout(void) {
@@ -456,9 +456,10 @@ static dict_obj *block_of(const pb__dnode *src, uint64_t *size) {
   size_t o_items =
       o_links + (src->level ? n * sizeof(_Atomic(dict_obj *)) : 0);
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
-  char *base = aligned_alloc(LINE, total);
+  /* From the slab: line-aligned, on huge pages (a read touches a few
+   * nodes scattered over the whole cache: util/slab.h). */
+  char *base = pb__slab_alloc(total);
   if (!base) return NULL;
-  pb__hugepage_advise(base, total);
   memset(base, 0, o_items); /* the object, and the links all NULL */
   dict_obj *o = (dict_obj *)base;
   pb__dnode *node = &o->inl;
@@ -554,7 +555,11 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
 
 static void obj_destroy(pb__obj *h) {
   dict_obj *o = obj_of(h);
-  if (!o->block && o->node) {
+  if (o->block) {
+    pb__slab_free(o);
+    return;
+  }
+  if (o->node) {
     o->node->shared = false; /* now it is ours to free */
     pb__dnode_free(o->node);
   }
