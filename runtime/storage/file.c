@@ -541,14 +541,15 @@ static void note_return(pb__file_storage *fs) {
   released.fs = NULL;
 }
 
-/* Before syncing, the leader waits (on append_cv, commit_mu released):
- *   - in SYNC and GROUP, while committers the last publication released
- *     have not appended again, until the release plus the last fdatasync's
- *     duration (at most PB__FILE_RETURN_WAIT_NS, or group_window_ns if
- *     longer), as long as committers on their way to append (they entered
- *     fs_commit, rollover waiters excepted) keep it waiting in any case;
- *   - in GROUP, also while committers are on their way to append, at most
- *     group_window_ns from now.
+/* Before syncing, the leader waits (on append_cv, commit_mu released)
+ * until `end`, and stops as soon as nobody it waits for is left:
+ *   - committers the last publication released that have not appended
+ *     again ("returning committers" at the top), in SYNC and GROUP, until
+ *     the release plus the last fdatasync's duration (at most
+ *     PB__FILE_RETURN_WAIT_NS, or group_window_ns if longer);
+ *   - committers on their way to append (they entered fs_commit and have
+ *     neither appended nor given up; rollover waiters excepted), until
+ *     that same time, and in GROUP at least group_window_ns from now.
  * A window of 0 turns both off. */
 static void group_window(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs) && fs->syncing);
@@ -559,30 +560,25 @@ static void group_window(pb__file_storage *fs) {
                      : PB__FILE_RETURN_WAIT_NS;
   uint64_t back_by = fs->release_ns +
                      (fs->last_sync_ns < cap ? fs->last_sync_ns : cap);
-  uint64_t end = fs->opts.durability == PB_DURABILITY_GROUP
-                     ? now + fs->group_window_ns
-                     : 0;
-  if (back_by > end) end = back_by;
+  uint64_t end = back_by;
+  if (fs->opts.durability == PB_DURABILITY_GROUP &&
+      now + fs->group_window_ns > end)
+    end = now + fs->group_window_ns;
+  struct timespec dl = {.tv_sec = (time_t)(end / 1000000000u),
+                        .tv_nsec = (long)(end % 1000000000u)};
   bool waited = false;
-  for (;;) {
-    bool entering = atomic_load(&fs->n_entering) > fs->n_roll_waiting;
+  while (now < end) {
     bool returning = fs->n_returning > 0 && now < back_by;
+    bool entering = atomic_load(&fs->n_entering) > fs->n_roll_waiting;
     if (!returning && !entering) break;
-    if (now >= end) break;
-    uint64_t until = returning ? end : (now + fs->group_window_ns < end
-                                            ? now + fs->group_window_ns
-                                            : end);
-    struct timespec dl = {.tv_sec = (time_t)(until / 1000000000u),
-                          .tv_nsec = (long)(until % 1000000000u)};
     if (!waited) fs->n_leader_waits++;
     waited = true;
     fs->leader_waiting = true;
     pb__owner_clear(&fs->commit_owner);
-    int rc = pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl);
+    pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl);
     pb__owner_set(&fs->commit_owner);
     fs->leader_waiting = false;
     now = now_ns();
-    if (rc == ETIMEDOUT && !returning) break;
   }
 }
 
