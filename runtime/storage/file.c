@@ -325,9 +325,9 @@ void pb__fs_fail_store(pb__file_storage *fs) {
   pthread_cond_broadcast(&fs->sync_cv);
 }
 
-/* An fdatasync covering every commit up to `upto` returned OK. */
 static uint64_t now_ns(void);
 
+/* An fdatasync covering every commit up to `upto` returned OK. */
 static void synced(pb__file_storage *fs, uint64_t upto) {
   assert(pb__fs_commit_held(fs));
   if (fs->failed) return; /* nothing is published after a failure */
@@ -525,7 +525,8 @@ static uint64_t now_ns(void) {
 
 /* The committer on this thread that the last publication of a store
  * released (see "returning committers" at the top): its next append there
- * is its return. */
+ * is its return.  A hint only: a committer woken after a later
+ * publication counts as released by that one. */
 static _Thread_local struct {
   const pb__file_storage *fs;
   uint64_t epoch; /* fs->release_epoch that released it */
