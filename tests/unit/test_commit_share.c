@@ -13,7 +13,7 @@
  *        needed a third (committers that loop took turns in two halves).
  *   lone_committer_never_waits
  *        one thread committing in a loop, with syncs that take a while, and
- *        then a second thread committing well after the first one's last
+ *        then a second thread committing 200 ms after the first one's last
  *        release: no leader ever waits (the store counts the waits), and
  *        each commit costs exactly one fdatasync.
  *   chained_commit_finds_nodes_cached
@@ -256,7 +256,7 @@ static void lone_committer_never_waits(void **state) {
                      PB_OK);
   }
   /* Another thread, well after the last release (5 ms of sync). */
-  sleep_ms(50);
+  sleep_ms(200);
   start(&r, &th, x.db, 1);
   pthread_join(th, NULL);
   assert_int_equal(r.rc[0], PB_OK);
