@@ -27,16 +27,33 @@
  *   6. the commit becomes the pending head, and is queued for publication.
  * Then durability (group commit; none in PB_DURABILITY_NONE, which
  * publishes at once):
- *   7. if no fdatasync is in flight, this committer is the LEADER: it notes
- *      the pending LSN, releases commit_mu, runs ONE fdatasync of the active
+ *   7. if no fdatasync is in flight, this committer is the LEADER: it
+ *      first waits, briefly, for the committers that the last sync
+ *      released and that are on their way back (below), then notes the
+ *      pending LSN, releases commit_mu, runs ONE fdatasync of the active
  *      segment (others keep appending meanwhile), retakes commit_mu and
  *      publishes, in LSN order, every queued commit up to the noted LSN
  *      (index insert, root and LSN under the write lock), then wakes the
- *      waiters.  In GROUP mode it first waits, at most group_window_ns
+ *      waiters.  In GROUP mode it also waits, at most group_window_ns
  *      (100 us), while other committers are on their way to append;
  *   8. otherwise it waits (sync_cv) until its commit is published, or the
  *      store failed; when the sync in flight ends and its commit is still
  *      not covered, one waiter becomes the next leader.
+ * Returning committers.  Without step 7's first wait, N threads that each
+ * commit in a loop split into two halves that take turns: the sync in
+ * flight covers the commits appended before it began, the committers it
+ * releases append again while the NEXT sync (started at once by a waiter
+ * of the other half) is in flight, and so every sync covers about N/2
+ * commits (0.25 fdatasyncs per commit on 8 threads), each committer
+ * waiting two syncs per commit.  So a publication remembers how many
+ * commits it released (n_returning) and when; a committer's next append
+ * on the same thread counts as its return (a thread-local mark), and a
+ * leader waits while some of them have not returned, for no longer than
+ * the last fdatasync took, measured from the release, and at most
+ * PB__FILE_RETURN_WAIT_NS (or group_window_ns if longer; a window of 0
+ * turns every wait off).  A committer that does not come back costs the
+ * next group that much latency once; a thread committing alone is its own
+ * returning committer, back before it leads, and never waits.
  * A failed fdatasync fails the store: it refuses writes until reopened,
  * since the kernel may have dropped the unsynced pages, and EVERY commit
  * not yet published (that group, and every commit built on it) gets
@@ -308,12 +325,20 @@ void pb__fs_fail_store(pb__file_storage *fs) {
   pthread_cond_broadcast(&fs->sync_cv);
 }
 
+static uint64_t now_ns(void);
+
 /* An fdatasync covering every commit up to `upto` returned OK. */
 static void synced(pb__file_storage *fs, uint64_t upto) {
   assert(pb__fs_commit_held(fs));
   if (fs->failed) return; /* nothing is published after a failure */
   if (upto > fs->synced_lsn) fs->synced_lsn = upto;
+  uint64_t before = fs->lsn;
   publish_upto(fs, upto);
+  if (fs->lsn > before) { /* their committers are released: see the top */
+    fs->release_epoch++;
+    fs->release_ns = now_ns();
+    fs->n_returning = (size_t)(fs->lsn - before);
+  }
   pthread_cond_broadcast(&fs->sync_cv);
 }
 
@@ -498,20 +523,63 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* GROUP only: before syncing, the leader waits while other committers are
- * on their way to append (they entered fs_commit and have not appended or
- * given up yet, rollover waiters excepted), at most group_window_ns. */
+/* The committer on this thread that the last publication of a store
+ * released (see "returning committers" at the top): its next append there
+ * is its return.  A hint only: a committer woken after a later
+ * publication counts as released by that one. */
+static _Thread_local struct {
+  const pb__file_storage *fs;
+  uint64_t epoch; /* fs->release_epoch that released it */
+} released;
+
+/* Under commit_mu, as a committer enters: if the last publication released
+ * this thread's previous commit, it is back. */
+static void note_return(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
+  if (released.fs != fs) return;
+  if (released.epoch == fs->release_epoch && fs->n_returning > 0)
+    fs->n_returning--;
+  released.fs = NULL;
+}
+
+/* Before syncing, the leader waits (on append_cv, commit_mu released)
+ * until `end`, and stops as soon as nobody it waits for is left:
+ *   - committers the last publication released that have not appended
+ *     again ("returning committers" at the top), in SYNC and GROUP, until
+ *     the release plus the last fdatasync's duration (at most
+ *     PB__FILE_RETURN_WAIT_NS, or group_window_ns if longer);
+ *   - committers on their way to append (they entered fs_commit and have
+ *     neither appended nor given up; rollover waiters excepted), until
+ *     that same time, and in GROUP at least group_window_ns from now.
+ * A window of 0 turns both off. */
 static void group_window(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs) && fs->syncing);
   if (fs->group_window_ns == 0) return;
-  uint64_t end = now_ns() + fs->group_window_ns;
+  uint64_t now = now_ns();
+  uint64_t cap = fs->group_window_ns > PB__FILE_RETURN_WAIT_NS
+                     ? fs->group_window_ns
+                     : PB__FILE_RETURN_WAIT_NS;
+  uint64_t back_by = fs->release_ns +
+                     (fs->last_sync_ns < cap ? fs->last_sync_ns : cap);
+  uint64_t end = back_by;
+  if (fs->opts.durability == PB_DURABILITY_GROUP &&
+      now + fs->group_window_ns > end)
+    end = now + fs->group_window_ns;
   struct timespec dl = {.tv_sec = (time_t)(end / 1000000000u),
                         .tv_nsec = (long)(end % 1000000000u)};
-  while (atomic_load(&fs->n_entering) > fs->n_roll_waiting) {
+  bool waited = false;
+  while (now < end) {
+    bool returning = fs->n_returning > 0 && now < back_by;
+    bool entering = atomic_load(&fs->n_entering) > fs->n_roll_waiting;
+    if (!returning && !entering) break;
+    if (!waited) fs->n_leader_waits++;
+    waited = true;
+    fs->leader_waiting = true;
     pb__owner_clear(&fs->commit_owner);
-    int rc = pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl);
+    pthread_cond_timedwait(&fs->append_cv, &fs->commit_mu, &dl);
     pb__owner_set(&fs->commit_owner);
-    if (rc == ETIMEDOUT) break;
+    fs->leader_waiting = false;
+    now = now_ns();
   }
 }
 
@@ -522,13 +590,16 @@ static void lead_sync(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs));
   assert(!fs->syncing);
   fs->syncing = true;
-  if (fs->opts.durability == PB_DURABILITY_GROUP) group_window(fs);
+  group_window(fs);
   uint64_t target = fs->pending_lsn;
   pb__segment *seg = fs->segs[fs->n_segs - 1];
   pb__fs_commit_unlock(fs);
+  uint64_t t0 = now_ns();
   int rc = pb__io_datasync(seg->file);
   int saved = errno;
+  uint64_t took = now_ns() - t0;
   pb__fs_commit_lock(fs);
+  fs->last_sync_ns = took;
   fs->syncing = false;
   fs->n_syncs++;
   if (rc != PB_OK) {
@@ -548,7 +619,11 @@ static void lead_sync(pb__file_storage *fs) {
 static int wait_durable(pb__file_storage *fs, uint64_t lsn) {
   assert(pb__fs_commit_held(fs) && lsn <= fs->pending_lsn);
   for (;;) {
-    if (fs->lsn >= lsn) return PB_OK;
+    if (fs->lsn >= lsn) {
+      released.fs = fs; /* expected back: see the top */
+      released.epoch = fs->release_epoch;
+      return PB_OK;
+    }
     if (fs->failed) return PB_EIO;
     if (!fs->syncing)
       lead_sync(fs);
@@ -571,11 +646,11 @@ static int fs_append(pb_storage *st, const pb__batch *batch,
   if (batch->size > PB__COMMIT_MAX_BATCH) return PB_ETOOBIG;
   atomic_fetch_add(&fs->n_entering, 1);
   pb__fs_commit_lock(fs);
+  note_return(fs);
   uint64_t lsn = 0, behind = 0;
   rc = commit_locked(fs, batch, expected, new_root, &lsn, &behind);
   atomic_fetch_sub(&fs->n_entering, 1);
-  if (fs->opts.durability == PB_DURABILITY_GROUP)
-    pthread_cond_broadcast(&fs->append_cv);
+  if (fs->leader_waiting) pthread_cond_broadcast(&fs->append_cv);
   if (rc == PB_ECONFLICT && behind != 0) {
     while (fs->lsn < behind && !fs->failed) {
       if (!fs->syncing)

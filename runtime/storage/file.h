@@ -15,7 +15,7 @@
  *   sync_cv    (with commit_mu) broadcast when a sync ends: publication,
  *              failure, or the end of a leader's sync (rollover waiters).
  *   append_cv  (with commit_mu) broadcast when a committer appended or gave
- *              up; the GROUP leader's window waits on it.
+ *              up while a leader waits on it (its window, file.c).
  *   lock       a pthread rwlock over what read_atom looks at: the batch
  *              index, the segment array and each segment's mapping.
  *              Readers share it; a committer takes it exclusively only to
@@ -99,6 +99,10 @@ typedef struct pb__segment {
 
 /** Default GROUP window: how long a leader may wait for more appends. */
 #define PB__FILE_GROUP_WINDOW_NS 100000u
+/** The longest a leader waits for the committers the last sync released
+ * to append again (file.c), unless the group window is longer; never
+ * longer than that last sync took. */
+#define PB__FILE_RETURN_WAIT_NS 2000000u
 
 /** A commit appended to the WAL but not published yet (not synced). */
 typedef struct pb__pending {
@@ -192,7 +196,17 @@ typedef struct pb__file_storage {
   size_t n_roll_waiting;     /* committers waiting for it to roll over */
   atomic_uint n_entering;    /* committers inside fs_commit that have not
                                 appended or given up yet (GROUP window) */
-  uint64_t group_window_ns;  /* GROUP: the leader's longest wait */
+  uint64_t group_window_ns;  /* the leader's longest wait (file.c) */
+  /* The committers the last publication released, expected back (file.c,
+   * "returning committers"; commit_mu): */
+  uint64_t release_epoch;    /* publications so far */
+  uint64_t release_ns;       /* when the last one happened (CLOCK_MONOTONIC) */
+  uint64_t last_sync_ns;     /* how long the last leader's fdatasync took */
+  size_t n_returning;        /* commits it published whose committers have
+                                not appended again since */
+  bool leader_waiting;       /* a leader waits on append_cv */
+  uint64_t n_leader_waits;   /* leaders that waited before syncing
+                                (statistics, commit_mu) */
   uint64_t n_syncs;          /* fdatasyncs by group leaders (statistics) */
   pthread_cond_t sync_cv;    /* see above */
   pthread_cond_t append_cv;  /* see above */

@@ -232,14 +232,18 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   int rc = commit_changes(txn, &lsn);
   if (rc == PB_OK) {
     assert(lsn > txn->snap.lsn); /* appended after its snapshot */
-    /* Appended: others may build on it now (hook), while this one waits
-     * for the fdatasync that covers it, perhaps leading it. */
+    /* Appended: its atoms are final, and the next commits build on them
+     * (they begin on the pending head), so they go into the caches now,
+     * not after the fdatasync: the next attempt finds the nodes it
+     * rewrites decoded (txn_cache.c).  Then others may build on it
+     * (hook), while this one waits for the fdatasync that covers it,
+     * perhaps leading it. */
+    pb__txn_write_through(txn);
     if (hook) hook->fn(hook->arg);
     rc = pb__space_wait(sp, lsn);
   }
   if (rc == PB_OK) {
     atomic_fetch_add(&sp->n_commits, 1);
-    pb__txn_write_through(txn);
   } else if (rc == PB_ECONFLICT)
     atomic_fetch_add(&sp->n_conflicts, 1);
   txn_free(txn);

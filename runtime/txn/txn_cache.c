@@ -1,5 +1,5 @@
 /*
- * txn/txn_cache.c - the write-through of what a transaction published
+ * txn/txn_cache.c - the write-through of what a transaction appended
  * into the space's atom caches (cache/atomcache.h).
  *
  * A transaction reads through the caches of its space with its snapshot
@@ -8,12 +8,18 @@
  * generated `_load` functions promise for their views.  Eviction meanwhile
  * only unlinks the entry.
  *
- * Its own atoms are not cacheable before they are published: a rebase
- * truncates the batch and writes other atoms at the same offsets.  After
- * publication they are immutable like every other atom, and
- * pb__txn_write_through puts them into the caches: each atom's bytes into
- * the bytes cache, and each collection node, decoded, into the object
- * cache, so the next transaction reads what this one wrote from memory.
+ * Its own atoms are not cacheable before they are appended: a rebase
+ * truncates the batch and writes other atoms at the same offsets.  Once
+ * the storage appended the batch (the pending head), they are immutable
+ * like every other atom, and pb__txn_write_through puts them into the
+ * caches: each atom's bytes into the bytes cache, and each collection
+ * node, decoded, into the object cache, so the next transaction reads what
+ * this one wrote from memory.  That is done before the commit waits for
+ * its fdatasync, because the next commits begin on the pending head
+ * (pb_txn_run) and rewrite these very nodes meanwhile.  If the sync
+ * fails, the batch is never published and nothing published points into
+ * it: its cached nodes are unreachable (only commits built on it, which
+ * fail too, could read them) and leave the cache as it evicts.
  * Records are written through as bytes only: decoding one needs its
  * generated decoder, which the commit does not know.
  */

@@ -1,7 +1,7 @@
 /*
  * txn/txn_int.h - the transaction handle, shared by txn.c (begin, reads,
  * commit, end), record.c (records, through the object cache) and
- * txn_cache.c (the write-through after commit).  What it reads, and holds
+ * txn_cache.c (the write-through of a commit).  What it reads, and holds
  * of the caches, is its snapshot (txn/snapshot.h).  Not a public
  * interface: protobase.h is.
  */
@@ -66,8 +66,8 @@ static inline int pb__txn_read(pb_txn *txn, pb_atom_ptr ptr, pb_bytes *out) {
 
 /* --- txn_cache.c --- */
 
-/** After publication: puts the atoms of the batch into the caches (best
- * effort; cannot fail). */
+/** Once the commit is appended (before its fdatasync): puts the atoms of
+ * the batch into the caches (best effort; cannot fail). */
 void pb__txn_write_through(pb_txn *txn);
 
 #endif /* PB_TXN_TXN_INT_H */
