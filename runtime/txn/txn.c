@@ -93,13 +93,21 @@ static pb_txn *slot_take(pb_db *db) {
   return NULL;
 }
 
+/* Ends what a transaction reads: its collection handles, then its
+ * snapshot (its views die: holds, copies, the pin, then its epoch, so
+ * what the caches dropped meanwhile can be freed).  Its batch stays.
+ * Idempotent. */
+static void txn_end_reads(pb_txn *txn) {
+  pb__tcoll_free_all(txn->all, &txn->pool);
+  txn->all = txn->names = NULL;
+  pb__snap_end(&txn->snap);
+}
+
 /* Ends a transaction: frees what it made, ends its snapshot, and keeps the
  * handle in a slot of its database for a next begin (no allocation, and
  * the arrays it grew are kept), or frees it when every slot is taken. */
 static void txn_free(pb_txn *txn) {
-  pb__tcoll_free_all(txn->all, &txn->pool);
-  txn->all = txn->names = NULL;
-  pb__snap_end(&txn->snap); /* its views die: holds, copies, then the pin */
+  txn_end_reads(txn);
   pb__batch_free(&txn->batch);
   pb_arena_destroy(txn->arena);
   txn->arena = NULL;
@@ -237,7 +245,9 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
      * not after the fdatasync: the next attempt finds the nodes it
      * rewrites decoded (txn_cache.c).  Then others may build on it
      * (hook), while this one waits for the fdatasync that covers it,
-     * perhaps leading it. */
+     * perhaps leading it.  Its reads end first: the write-through makes
+     * the cache drop nodes, which its epoch would keep allocated. */
+    txn_end_reads(txn);
     pb__txn_write_through(txn);
     if (hook) hook->fn(hook->arg);
     rc = pb__space_wait(sp, lsn);
