@@ -58,6 +58,7 @@
 #include "io/io.h"
 #include "storage/batch_index.h"
 #include "storage/file_format.h"
+#include "storage/pubroot.h"
 #include "storage/storage.h"
 #include "util/held.h"
 #include "util/thread_idx.h"
@@ -178,11 +179,7 @@ typedef struct pb__file_storage {
   pb_atom_ptr root;          /* the PUBLISHED head (commit_mu; readers
                                 without it use pub_*) */
   uint64_t lsn;              /* LSN of the published root (0: none yet) */
-  atomic_uint_fast64_t pub_seq; /* seqlock over pub_*: odd while written */
-  atomic_uint_fast64_t pub_hi;  /* the published root ... */
-  atomic_uint_fast64_t pub_lo;
-  atomic_uint_fast64_t pub_off;
-  atomic_uint_fast64_t pub_lsn; /* ... and its LSN */
+  pb__pubroot pub;              /* the published root and its LSN */
   pb_atom_ptr pending_root;  /* the PENDING head: root of the last commit
                                 appended (synced or not); the CAS checks
                                 against it (commit_mu) */
@@ -459,42 +456,13 @@ int pb__file_open_retries(pb_storage *st, unsigned *rereads,
  */
 static inline void pb__fs_publish_root(pb__file_storage *fs, pb_atom_ptr root,
                                        uint64_t lsn) {
-  uint_fast64_t s = atomic_load_explicit(&fs->pub_seq, memory_order_relaxed);
-  assert((s & 1) == 0);
-  atomic_store_explicit(&fs->pub_seq, s + 1, memory_order_relaxed);
-  atomic_store_explicit(&fs->pub_hi, root.batch_hi, memory_order_release);
-  atomic_store_explicit(&fs->pub_lo, root.batch_lo, memory_order_release);
-  atomic_store_explicit(&fs->pub_off, root.offset, memory_order_release);
-  atomic_store_explicit(&fs->pub_lsn, lsn, memory_order_release);
-  atomic_store_explicit(&fs->pub_seq, s + 2, memory_order_release);
+  pb__pubroot_store(&fs->pub, root, lsn);
 }
 
-/**
- * Reads the published root and LSN without a lock: retries while a
- * publication is in progress.  The data loads are acquire loads, so the
- * second load of the sequence number cannot move before them; a reader
- * that saw a new value sees the odd sequence number that preceded it.
- */
+/** Reads the published root and LSN without a lock (storage/pubroot.h). */
 static inline void pb__fs_published_root(pb__file_storage *fs,
                                          pb_atom_ptr *root, uint64_t *lsn) {
-  for (;;) {
-    uint_fast64_t s1 =
-        atomic_load_explicit(&fs->pub_seq, memory_order_acquire);
-    if (s1 & 1) { /* four stores: the writer is about to finish */
-      sched_yield();
-      continue;
-    }
-    pb_atom_ptr r;
-    r.batch_hi = atomic_load_explicit(&fs->pub_hi, memory_order_acquire);
-    r.batch_lo = atomic_load_explicit(&fs->pub_lo, memory_order_acquire);
-    r.offset = atomic_load_explicit(&fs->pub_off, memory_order_acquire);
-    uint64_t l = atomic_load_explicit(&fs->pub_lsn, memory_order_acquire);
-    if (atomic_load_explicit(&fs->pub_seq, memory_order_relaxed) == s1) {
-      *root = r;
-      if (lsn != NULL) *lsn = l;
-      return;
-    }
-  }
+  pb__pubroot_load(&fs->pub, root, lsn);
 }
 
 /* --- commit_mu, with its holder recorded (util/held.h) --- */

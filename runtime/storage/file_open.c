@@ -77,11 +77,7 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   pthread_mutex_init(&fs->compact_mu, NULL);
   pb__fs_pins_init(&fs->pins0);
   atomic_init(&fs->cur_pins, &fs->pins0);
-  atomic_init(&fs->pub_seq, 0);
-  atomic_init(&fs->pub_hi, 0);
-  atomic_init(&fs->pub_lo, 0);
-  atomic_init(&fs->pub_off, 0);
-  atomic_init(&fs->pub_lsn, 0);
+  pb__pubroot_init(&fs->pub);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_cond_init(&fs->sync_cv, NULL);

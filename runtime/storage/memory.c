@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "atom/batch.h"
+#include "storage/pubroot.h"
 #include "storage/batch_index.h"
 #include "storage/storage.h"
 #include "storage/tier.h"
@@ -36,26 +37,13 @@ typedef struct memory_storage {
   pb__batch_index index; /* batch id -> heap copy of its bytes (owned) */
   pb_atom_ptr root;      /* the published root (null before any commit) */
   uint64_t lsn;          /* number of commits so far; the last one's LSN */
-  atomic_uint_fast64_t pub_seq; /* seqlock over pub_*: odd while written */
-  atomic_uint_fast64_t pub_hi;  /* root and lsn again, for read_root */
-  atomic_uint_fast64_t pub_lo;
-  atomic_uint_fast64_t pub_off;
-  atomic_uint_fast64_t pub_lsn;
+  pb__pubroot pub;              /* root and lsn again, for read_root */
 } memory_storage;
 
-/* Under the write lock: publishes root and lsn to read_root.  The data
- * stores are release stores, so none can become visible before the odd
- * sequence number (no standalone fence, which ThreadSanitizer would not
- * model). */
+/* Under the write lock: publishes root and lsn to read_root
+ * (storage/pubroot.h). */
 static void mem_publish_root(memory_storage *m) {
-  uint_fast64_t s = atomic_load_explicit(&m->pub_seq, memory_order_relaxed);
-  assert((s & 1) == 0);
-  atomic_store_explicit(&m->pub_seq, s + 1, memory_order_relaxed);
-  atomic_store_explicit(&m->pub_hi, m->root.batch_hi, memory_order_release);
-  atomic_store_explicit(&m->pub_lo, m->root.batch_lo, memory_order_release);
-  atomic_store_explicit(&m->pub_off, m->root.offset, memory_order_release);
-  atomic_store_explicit(&m->pub_lsn, m->lsn, memory_order_release);
-  atomic_store_explicit(&m->pub_seq, s + 2, memory_order_release);
+  pb__pubroot_store(&m->pub, m->root, m->lsn);
 }
 
 static memory_storage *mem_of(pb_storage *st) {
@@ -123,27 +111,8 @@ static int mem_commit(pb_storage *st, const pb__batch *batch,
 
 static int mem_read_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
   if (root == NULL) return PB_EINVAL;
-  memory_storage *m = mem_of(st);
-  /* The data loads are acquire loads, so the second load of the sequence
-   * number cannot move before them. */
-  for (;;) {
-    uint_fast64_t s1 =
-        atomic_load_explicit(&m->pub_seq, memory_order_acquire);
-    if (s1 & 1) { /* four stores: the writer is about to finish */
-      sched_yield();
-      continue;
-    }
-    pb_atom_ptr r;
-    r.batch_hi = atomic_load_explicit(&m->pub_hi, memory_order_acquire);
-    r.batch_lo = atomic_load_explicit(&m->pub_lo, memory_order_acquire);
-    r.offset = atomic_load_explicit(&m->pub_off, memory_order_acquire);
-    uint64_t l = atomic_load_explicit(&m->pub_lsn, memory_order_acquire);
-    if (atomic_load_explicit(&m->pub_seq, memory_order_relaxed) == s1) {
-      *root = r;
-      if (lsn != NULL) *lsn = l;
-      return PB_OK;
-    }
-  }
+  pb__pubroot_load(&mem_of(st)->pub, root, lsn); /* storage/pubroot.h */
+  return PB_OK;
 }
 
 static int mem_flush(pb_storage *st) { return PB_OK; }
@@ -180,11 +149,7 @@ int pb_storage_open_memory(pb_storage **out) {
     free(m);
     return PB_ENOMEM;
   }
-  atomic_init(&m->pub_seq, 0);
-  atomic_init(&m->pub_hi, 0);
-  atomic_init(&m->pub_lo, 0);
-  atomic_init(&m->pub_off, 0);
-  atomic_init(&m->pub_lsn, 0);
+  pb__pubroot_init(&m->pub);
   m->base.ops = &memory_ops;
   m->base.read_only = false;
   pb__batch_index_init(&m->index);
