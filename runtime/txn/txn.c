@@ -275,12 +275,26 @@ int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
    * function of (db_root, key), which the database handle remembers. */
   bool ro = (txn->flags & PB_RDONLY) != 0;
   pb_value known;
-  bool have = ro && pb__coll_memo_get(txn->db, txn->db_root, key, &known);
-  if (ro && !have) {
-    /* Once per database root and name: read privately, then
-     * remembered, so the database root's nodes are not cached for it. */
-    have = pb__snap_find_coll(&txn->snap, txn->db_root, key, &known);
-    if (have) pb__coll_memo_put(txn->db, txn->db_root, key, &known);
+  bool have = false;
+  if (ro && txn->last_len == key.len && key.len > 0 &&
+      pb_atom_ptr_equal(txn->last_root, txn->db_root) &&
+      memcmp(txn->last_key, key.ptr, key.len) == 0) {
+    known = txn->last_val; /* this handle's last: no atomics */
+    have = true;
+  } else if (ro) {
+    have = pb__coll_memo_get(txn->db, txn->db_root, key, &known);
+    if (!have) {
+      /* Once per database root and name: read privately, then
+       * remembered, so the database root's nodes are not cached for it. */
+      have = pb__snap_find_coll(&txn->snap, txn->db_root, key, &known);
+      if (have) pb__coll_memo_put(txn->db, txn->db_root, key, &known);
+    }
+    if (have && key.len <= sizeof txn->last_key) {
+      txn->last_root = txn->db_root;
+      txn->last_len = key.len;
+      memcpy(txn->last_key, key.ptr, key.len);
+      txn->last_val = known;
+    }
   }
   return pb__tcoll_nested_known(names, key, kind, create,
                                 have ? &known : NULL, &txn->all, out);

@@ -29,6 +29,13 @@ struct pb_txn {
   pb_arena *arena;         /* arrays of private _loads; NULL until used */
   int failed;              /* the latched error of a failed write, or PB_OK
                               (txn/validate.h) */
+  /* The collection a read transaction on this handle opened last, by
+   * name, in database root last_root (the database handle's memo, without
+   * its atomics: a handle is one thread's at a time).  last_len 0: none. */
+  pb_atom_ptr last_root;
+  size_t last_len;
+  char last_key[PB__COLL_MEMO_KEY];
+  pb_value last_val;
 };
 
 /**
