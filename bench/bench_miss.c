@@ -9,8 +9,11 @@
  * ones.  Prints ns per get and the object cache's misses per get.
  *
  *   bench_miss [--n N] [--ops N] [--rounds R] [--dir DIR] [--reuse]
+ *              [--cache-mib M]
  *
  * --reuse keeps a store loaded by an earlier run with the same --n.
+ * --cache-mib sets the object cache (default 16); one that holds every
+ * node (512 at 1M) times hits instead.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,15 +106,18 @@ static double gets(pb_db *db, uint64_t ops, uint64_t seed, char *keys) {
 int main(int argc, char **argv) {
   const char *dir = NULL;
   int rounds = 3, reuse = 0;
+  uint64_t cache_mib = 16;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--n") && i + 1 < argc) g_n = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--ops") && i + 1 < argc) g_ops = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
     else if (!strcmp(argv[i], "--reuse")) reuse = 1;
+    else if (!strcmp(argv[i], "--cache-mib") && i + 1 < argc)
+      cache_mib = strtoull(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "usage: bench_miss [--n N] [--ops N] [--rounds R] "
-                      "[--dir DIR] [--reuse]\n");
+                      "[--dir DIR] [--reuse] [--cache-mib M]\n");
       return 2;
     }
   }
@@ -135,11 +141,11 @@ int main(int argc, char **argv) {
   }
   char *keys = malloc(g_ops * KEY_LEN);
   if (!keys) bench_die("malloc", "keys");
-  printf("bench_miss: %" PRIu64 " records, 16 MiB object cache, %" PRIu64
-         " random gets per round, a read txn per get\n", g_n, g_ops);
+  printf("bench_miss: %" PRIu64 " records, %" PRIu64 " MiB object cache, %" PRIu64
+         " random gets per round, a read txn per get\n", g_n, cache_mib, g_ops);
   for (int r = 0; r < rounds; r++) {
     env e;
-    env_open(&e, path, 16u << 20);
+    env_open(&e, path, cache_mib << 20);
     gets(e.db, g_ops, 0x7761726dull + r, keys); /* warm: the cache full */
     pb_cache_stats s0, s1;
     pcheck(pb_space_cache_stats(e.sp, NULL, &s0), "pb_space_cache_stats");
