@@ -41,10 +41,30 @@ size_t pb__dict_fanout(void) {
 
 size_t pb__dict_min_fill(void) { return (pb__dict_fanout() + 1) / 2; }
 
+/* The 8 bytes at p as a big-endian number (one load and a byte swap:
+ * compilers recognize the pattern), so that numbers order as the bytes. */
+static inline uint64_t load_be64(const char *p) {
+  const uint8_t *b = (const uint8_t *)p;
+  return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+         (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+         (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
 int pb__dict_key_cmp(pb_str a, pb_str b) {
   size_t n = a.len < b.len ? a.len : b.len;
-  int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
-  if (c) return c;
+  if (n > 64) { /* long keys: the library's vector compare */
+    int c = memcmp(a.ptr, b.ptr, n);
+    if (c) return c;
+  } else { /* short keys (most): words inline, no call */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t x = load_be64(a.ptr + i), y = load_be64(b.ptr + i);
+      if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+      if (a.ptr[i] != b.ptr[i])
+        return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
+  }
   return (a.len > b.len) - (a.len < b.len);
 }
 
@@ -55,12 +75,15 @@ static pb_str key_at(const pb__dnode *node, size_t i) {
 
 /* The 8 bytes of `k` after its first `skip`, big-endian, zero-padded. */
 static uint64_t prefix_of(pb_str k, size_t skip) {
-  uint8_t b[8] = {0};
-  if (k.len > skip)
-    memcpy(b, k.ptr + skip, k.len - skip < 8 ? k.len - skip : 8);
-  return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
-         (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
-         (uint64_t)b[6] << 8 | (uint64_t)b[7];
+  size_t r = k.len > skip ? k.len - skip : 0; /* bytes after the skip */
+  if (r >= 8) return load_be64(k.ptr + skip);
+  if (r == 0) return 0;
+  if (k.len >= 8) /* the key's last 8 bytes end with the r wanted */
+    return load_be64(k.ptr + k.len - 8) << (8 * (8 - r));
+  uint64_t v = 0;
+  for (size_t i = 0; i < r; i++)
+    v |= (uint64_t)(uint8_t)k.ptr[skip + i] << (56 - 8 * i);
+  return v;
 }
 
 /* The first i in [a, b) with v[i] >= x (b when none), v ascending: a
@@ -268,11 +291,16 @@ int pb__dnode_reserve(pb__dnode *node, size_t want) {
 
 /* --- decoding --- */
 
-/* A key value: a STRING of at most PB__DICT_KEY_MAX bytes (its UTF-8 was
- * checked by the value decoder). */
-static bool is_key(const pb_value *v) {
-  return v->kind == PB_VALUE_STRING && v->as.s.len <= PB__DICT_KEY_MAX;
-}
+/*
+ * A node is decoded in ONE pass over its atom, straight into the array
+ * that will hold its entries or children (a cached build's block, or a
+ * private node's): no intermediate array of values, no intermediate node.
+ * Every check is made as the bytes go by: the value count (the first
+ * varint) fits the atom and the node's kind, keys are STRINGs of at most
+ * PB__DICT_KEY_MAX bytes of valid UTF-8 (checked once, here), strictly
+ * ascending, a branch's level, counts (>= 1, no overflow) and REFs (not
+ * null), and no byte is left after the last value.
+ */
 
 static bool above_lo(const pb__dbounds *b, pb_str k, bool strict) {
   if (!b->has_lo) return true;
@@ -284,85 +312,174 @@ static bool below_hi(const pb__dbounds *b, pb_str k) {
   return !b->has_hi || pb__dict_key_cmp(k, b->hi) < 0;
 }
 
-/* Leaf: [STRING k1, v1, ..., STRING kn, vn], keys ascending inside b. */
-static int decode_leaf(const pb__node_view *v, const pb__dbounds *b,
-                       pb__dnode **out) {
-  if (v->n % 2 != 0)
-    return PB__CORRUPT("dict leaf: %zu values, not an even number", v->n);
-  size_t m = v->n / 2;
-  for (size_t i = 0; i < m; i++) {
-    const pb_value *k = &v->vals[2 * i];
-    if (!is_key(k))
-      return PB__CORRUPT("dict leaf: key %zu is not a valid key", i);
-    if (i > 0 && pb__dict_key_cmp(v->vals[2 * i - 2].as.s, k->as.s) >= 0)
-      return PB__CORRUPT("dict leaf: key %zu not ascending", i);
+/* A Dictionary node atom opened for decoding. */
+typedef struct dict_atom {
+  unsigned level; /* 0: a leaf */
+  size_t m;       /* its entries (a leaf) or children (a branch) */
+  size_t key0;    /* the length of its first key (a leaf's key 0, a
+                     branch's separator 1) as its header says, at most
+                     PB__DICT_KEY_MAX; 0 when it has none or it is not a
+                     key (decoding then fails, or there is no prefix) */
+  pb_reader r;    /* at its first entry, or its child 0's count */
+} dict_atom;
+
+/* The length a STRING value at r says it has (r is a copy: nothing is
+ * consumed), at most PB__DICT_KEY_MAX; 0 when it is not a STRING. */
+static size_t peek_key_len(pb_reader r) {
+  if (r.pos == r.end || *r.pos != PB_VALUE_STRING) return 0;
+  r.pos++;
+  uint64_t len;
+  if (pb_reader_varint(&r, &len) != PB_OK) return 0;
+  return len < PB__DICT_KEY_MAX ? (size_t)len : PB__DICT_KEY_MAX;
+}
+
+/* Opens `atom`: its envelope, its value count (checked against its kind
+ * and its size), a branch's level.  Errors: PB_ECORRUPT, PB_EVERSION. */
+static int open_atom(pb_bytes atom, dict_atom *a) {
+  uint32_t type;
+  pb_bytes body;
+  int rc = pb__atom_parse(atom, &type, &body);
+  if (rc != PB_OK) return rc;
+  if (type != PB__TYPE_DICT_LEAF && type != PB__TYPE_DICT_BRANCH)
+    return PB__CORRUPT("node type %" PRIu32 ", expected %u or %u", type,
+                       (unsigned)PB__TYPE_DICT_LEAF,
+                       (unsigned)PB__TYPE_DICT_BRANCH);
+  pb_reader_init(&a->r, body.ptr, body.len);
+  uint64_t n;
+  if (pb_reader_varint(&a->r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
+      n > (uint64_t)(a->r.end - a->r.pos)) /* a value takes a byte at least */
+    return PB__CORRUPT("node: bad value count");
+  if (type == PB__TYPE_DICT_LEAF) {
+    if (n % 2 != 0)
+      return PB__CORRUPT("dict leaf: %" PRIu64 " values, not an even number",
+                         n);
+    a->level = 0;
+    a->m = (size_t)n / 2;
+    a->key0 = peek_key_len(a->r);
+    return PB_OK;
   }
-  if (m > 0 && (!above_lo(b, v->vals[0].as.s, false) ||
-                !below_hi(b, v->vals[2 * m - 2].as.s)))
-    return PB__CORRUPT("dict leaf: keys outside the parent's bounds");
-  pb__dnode *node = pb__dnode_new(0, m);
-  if (!node) return PB_ENOMEM;
-  for (size_t i = 0; i < m; i++) {
-    node->ents[i].key = v->vals[2 * i].as.s;
-    node->ents[i].val = v->vals[2 * i + 1];
+  if (n < 3 || n % 3 != 0)
+    return PB__CORRUPT("dict branch: %" PRIu64
+                       " values, not a multiple of 3 above 0",
+                       n);
+  pb_value lv;
+  if (pb__value_decode(&a->r, &lv) != PB_OK || lv.kind != PB_VALUE_UINT ||
+      lv.as.u < 1 || lv.as.u >= PB__COLL_MAX_DEPTH)
+    return PB__CORRUPT("dict branch: bad level");
+  a->level = (unsigned)lv.as.u;
+  a->m = (size_t)n / 3;
+  a->key0 = 0;
+  if (a->m > 1) { /* separator 1 follows child 0's count and REF */
+    pb_reader q = a->r;
+    pb_value skip;
+    if (pb__value_decode(&q, &skip) == PB_OK &&
+        pb__value_decode(&q, &skip) == PB_OK)
+      a->key0 = peek_key_len(q);
   }
-  node->n = m;
-  *out = node;
   return PB_OK;
 }
 
-/* Checks child i of a branch view: its separator (i > 0), count and REF. */
-static bool branch_kid_ok(const pb__node_view *v, size_t i) {
-  const pb_value *sep = &v->vals[3 * i];
-  const pb_value *cnt = &v->vals[3 * i + 1];
-  const pb_value *ref = &v->vals[3 * i + 2];
-  if (i > 0 && !is_key(sep)) return false;
-  if (i > 0 && i > 1 &&
-      pb__dict_key_cmp(v->vals[3 * i - 3].as.s, sep->as.s) >= 0)
+/* Reads a key: a STRING value of at most PB__DICT_KEY_MAX bytes of valid
+ * UTF-8, as a view into the atom.  False: anything else. */
+static bool read_key(pb_reader *r, pb_str *k) {
+  if (r->end - r->pos < 2 || *r->pos != PB_VALUE_STRING) return false;
+  r->pos++;
+  uint64_t len;
+  if (*r->pos < 0x80) /* a one-byte length: keys up to 127 bytes */
+    len = *r->pos++;
+  else if (pb_reader_varint(r, &len) != PB_OK)
     return false;
-  return cnt->kind == PB_VALUE_UINT && cnt->as.u >= 1 &&
-         ref->kind == PB_VALUE_REF && !pb_atom_ptr_is_null(ref->as.ref);
+  if (len > PB__DICT_KEY_MAX || len > (uint64_t)(r->end - r->pos) ||
+      !pb_utf8_valid(r->pos, (size_t)len))
+    return false;
+  k->ptr = (const char *)r->pos;
+  k->len = (size_t)len;
+  r->pos += len;
+  return true;
 }
 
-/* Branch: [UINT level, UINT c0, REF p0, STRING s1, UINT c1, REF p1, ...];
- * separators strictly ascending and strictly inside b. */
-static int decode_branch(const pb__node_view *v, unsigned level,
-                         const pb__dbounds *b, pb__dnode **out) {
-  if (v->n < 3 || v->n % 3 != 0)
-    return PB__CORRUPT("dict branch: %zu values, not a multiple of 3 above 0",
-                       v->n);
-  const pb_value *lv = &v->vals[0];
-  if (lv->kind != PB_VALUE_UINT || lv->as.u < 1 ||
-      lv->as.u >= PB__COLL_MAX_DEPTH)
-    return PB__CORRUPT("dict branch: bad level");
-  if (level != PB__DLEVEL_ANY && lv->as.u != level)
-    return PB__CORRUPT("dict branch: level %" PRIu64 " where %u belongs",
-                       lv->as.u, level);
-  size_t m = v->n / 3;
-  uint64_t total = 0;
-  for (size_t i = 0; i < m; i++) {
-    if (!branch_kid_ok(v, i))
-      return PB__CORRUPT(
-          "dict branch: child %zu has a bad separator, count or pointer", i);
-    uint64_t c = v->vals[3 * i + 1].as.u;
-    if (c > UINT64_MAX - total)
+/* The common value, inline: BYTES, or STRING of valid UTF-8, with a
+ * one-byte length that fits the atom.  False, consuming nothing, for
+ * anything else (pb__value_decode then decodes it, or says why not). */
+static bool read_short_bytes(pb_reader *r, pb_value *v) {
+  const uint8_t *p = r->pos;
+  if (r->end - p < 2 || (p[0] != PB_VALUE_BYTES && p[0] != PB_VALUE_STRING) ||
+      p[1] >= 0x80 || p[1] > r->end - p - 2)
+    return false;
+  size_t len = p[1];
+  if (p[0] == PB_VALUE_STRING) {
+    if (!pb_utf8_valid(p + 2, len)) return false;
+    *v = (pb_value){.kind = PB_VALUE_STRING,
+                    .as.s = {(const char *)p + 2, len}};
+  } else {
+    *v = (pb_value){.kind = PB_VALUE_BYTES, .as.bytes = {p + 2, len}};
+  }
+  r->pos = p + 2 + len;
+  return true;
+}
+
+/* Leaf: [STRING k1, v1, ..., STRING kn, vn], keys strictly ascending;
+ * decoded into ents (a->m of them). */
+static int decode_leaf(dict_atom *a, pb__dent *ents) {
+  for (size_t i = 0; i < a->m; i++) {
+    if (!read_key(&a->r, &ents[i].key))
+      return PB__CORRUPT("dict leaf: key %zu is not a valid key", i);
+    if (i > 0 && pb__dict_key_cmp(ents[i - 1].key, ents[i].key) >= 0)
+      return PB__CORRUPT("dict leaf: key %zu not ascending", i);
+    if (!read_short_bytes(&a->r, &ents[i].val) &&
+        pb__value_decode(&a->r, &ents[i].val) != PB_OK)
+      return PB__CORRUPT("dict leaf: value %zu of %zu: %s", i, a->m,
+                         pb_errdetail()); /* value_decode's reason */
+  }
+  if (a->r.pos != a->r.end)
+    return PB__CORRUPT("node: bytes after its %zu values", 2 * a->m);
+  return PB_OK;
+}
+
+/* Branch: [UINT level, UINT c0, REF p0, STRING s1, UINT c1, REF p1, ...]
+ * (the level was read by open_atom); separators strictly ascending,
+ * counts at least 1 whose sum does not overflow, REFs not null; decoded
+ * into kids (a->m of them), their sum into *total. */
+static int decode_branch(dict_atom *a, pb__dkid *kids, uint64_t *total) {
+  uint64_t t = 0;
+  for (size_t i = 0; i < a->m; i++) {
+    pb__dkid *k = &kids[i];
+    pb_value cnt, ref;
+    if (i == 0) k->key = (pb_str){"", 0};
+    else if (!read_key(&a->r, &k->key) ||
+             (i > 1 && pb__dict_key_cmp(kids[i - 1].key, k->key) >= 0))
+      goto bad;
+    if (pb__value_decode(&a->r, &cnt) != PB_OK ||
+        cnt.kind != PB_VALUE_UINT || cnt.as.u < 1 ||
+        pb__value_decode(&a->r, &ref) != PB_OK ||
+        ref.kind != PB_VALUE_REF || pb_atom_ptr_is_null(ref.as.ref))
+      goto bad;
+    if (cnt.as.u > UINT64_MAX - t)
       return PB__CORRUPT("dict branch: counts overflow at child %zu", i);
-    total += c;
-  }
-  if (m > 1 && (!above_lo(b, v->vals[3].as.s, true) ||
-                !below_hi(b, v->vals[3 * (m - 1)].as.s)))
-    return PB__CORRUPT("dict branch: separators outside the parent's bounds");
-  pb__dnode *node = pb__dnode_new((unsigned)lv->as.u, m);
-  if (!node) return PB_ENOMEM;
-  for (size_t i = 0; i < m; i++) {
-    pb__dkid *k = &node->kids[i];
-    k->key = i > 0 ? v->vals[3 * i].as.s : (pb_str){"", 0};
-    k->count = v->vals[3 * i + 1].as.u;
-    k->ptr = v->vals[3 * i + 2].as.ref;
+    t += cnt.as.u;
+    k->count = cnt.as.u;
+    k->ptr = ref.as.ref;
     k->node = NULL;
+    continue;
+  bad:
+    return PB__CORRUPT(
+        "dict branch: child %zu has a bad separator, count or pointer", i);
   }
-  node->n = m;
-  *out = node;
+  if (a->r.pos != a->r.end)
+    return PB__CORRUPT("node: bytes after its %zu values", 3 * a->m);
+  *total = t;
+  return PB_OK;
+}
+
+/* Decodes the opened atom into `node`, whose level is a->level and whose
+ * array holds a->m items; sets n and *total.  Errors: PB_ECORRUPT. */
+static int decode_into(dict_atom *a, pb__dnode *node, uint64_t *total) {
+  assert(node->level == a->level && node->cap >= a->m);
+  int rc = a->level == 0 ? decode_leaf(a, node->ents)
+                         : decode_branch(a, node->kids, total);
+  if (rc != PB_OK) return rc;
+  if (a->level == 0) *total = a->m;
+  node->n = a->m;
   return PB_OK;
 }
 
@@ -439,42 +556,48 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  *   (top) | the prefixes (line-aligned) | the links (a branch) | the
  *   entries or children
  *
- * Built from the decoded node `src`, which the caller then frees; views
- * into the atom stay views into the atom.  *size is the block's size.
- * NULL: ENOMEM.
+ * Allocated once, before decoding (the opened atom gives the count, and
+ * its first key's length bounds the common prefix), then the atom is
+ * decoded straight into its entries or children; views into the atom stay
+ * views into the atom.  *size is the block's size.  Errors: PB_ECORRUPT
+ * (nothing allocated is left), PB_ENOMEM.
  */
-static dict_obj *block_of(const pb__dnode *src, uint64_t *size) {
-  size_t n = src->n, first = src->level ? 1 : 0;
+static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
+  size_t n = a->m, first = a->level ? 1 : 0;
   bool pfx = n > first; /* something to search */
-  size_t lcp = pfx ? common_prefix(src) : 0;
+  size_t cp_cap = pfx ? a->key0 : 0; /* >= the common prefix */
   size_t ntop = pfx && n > 16 ? (n + 7) / 8 : 0;
-  size_t item = src->level ? sizeof *src->kids : sizeof *src->ents;
+  size_t item = a->level ? sizeof(pb__dkid) : sizeof(pb__dent);
   size_t o_cp = sizeof(dict_obj);
-  size_t o_top = round_up(o_cp + lcp, 8);
+  size_t o_top = round_up(o_cp + cp_cap, 8);
   size_t o_pfx = round_up(o_top + ntop * sizeof(uint64_t), LINE);
   size_t o_links = o_pfx + (pfx ? n * sizeof(uint64_t) : 0);
-  size_t o_items =
-      o_links + (src->level ? n * sizeof(_Atomic(dict_obj *)) : 0);
+  size_t o_items = o_links + (a->level ? n * sizeof(_Atomic(dict_obj *)) : 0);
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
   /* From the slab: line-aligned, on huge pages (a read touches a few
    * nodes scattered over the whole cache: util/slab.h). */
   char *base = pb__slab_alloc(total);
-  if (!base) return NULL;
+  if (!base) return PB_ENOMEM;
   memset(base, 0, o_items); /* the object, and the links all NULL */
   dict_obj *o = (dict_obj *)base;
   pb__dnode *node = &o->inl;
-  node->level = src->level;
-  node->n = n;
+  node->level = a->level;
   node->cap = n ? n : 1;
-  if (src->level) {
+  if (a->level) {
     node->kids = (pb__dkid *)(base + o_items);
-    memcpy(node->kids, src->kids, n * item);
     o->links = (_Atomic(dict_obj *) *)(base + o_links);
   } else {
     node->ents = (pb__dent *)(base + o_items);
-    memcpy(node->ents, src->ents, n * item);
+  }
+  int rc = decode_into(a, node, &o->total);
+  if (rc != PB_OK) {
+    pb__slab_free(base);
+    return rc;
   }
   if (pfx) {
+    size_t lcp = common_prefix(node);
+    assert(lcp <= cp_cap); /* no longer than the first key */
+    if (lcp > cp_cap) lcp = cp_cap;
     memcpy(base + o_cp, key_at(node, first).ptr, lcp);
     fill_prefixes(node, (uint64_t *)(base + o_pfx),
                   ntop ? (uint64_t *)(base + o_top) : NULL, base + o_cp, lcp);
@@ -482,7 +605,8 @@ static dict_obj *block_of(const pb__dnode *src, uint64_t *size) {
   o->block = true;
   o->node = node;
   *size = total;
-  return o;
+  *out = o;
+  return PB_OK;
 }
 
 /* A private copy of the block node `s` for the one handle that loaded it
@@ -515,28 +639,30 @@ bool pb__dict_prefix_private = false;
 
 static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
                      uint64_t *extra) {
-  static const pb__dbounds open = {{"", 0}, {"", 0}, false, false};
-  pb__node_view v;
-  int rc = pb__node_decode(atom, PB__TYPE_DICT_LEAF, PB__TYPE_DICT_BRANCH, &v);
-  if (rc != PB_OK) return rc;
-  pb__dnode *node;
-  if (v.type == PB__TYPE_DICT_LEAF) rc = decode_leaf(&v, &open, &node);
-  else rc = decode_branch(&v, PB__DLEVEL_ANY, &open, &node);
-  pb__node_view_free(&v);
+  dict_atom a;
+  int rc = open_atom(atom, &a);
   if (rc != PB_OK) return rc;
   dict_obj *o;
   uint64_t size;
+  pb__dnode *node;
   if (ctx != &private_build) { /* for the cache: one block */
-    o = block_of(node, &size);
-    pb__dnode_free(node); /* copied into the block (not shared yet) */
-    if (!o) return PB_ENOMEM;
+    rc = block_build(&a, &o, &size);
+    if (rc != PB_OK) return rc;
     node = o->node;
   } else {
+    node = pb__dnode_new(a.level, a.m);
     o = calloc(1, sizeof *o);
-    if (!o || (pb__dict_prefix_private && build_prefixes(node) != PB_OK)) {
+    if (!node || !o) {
       free(o);
       pb__dnode_free(node); /* not shared yet */
       return PB_ENOMEM;
+    }
+    rc = decode_into(&a, node, &o->total);
+    if (rc == PB_OK && pb__dict_prefix_private) rc = build_prefixes(node);
+    if (rc != PB_OK) {
+      free(o);
+      pb__dnode_free(node);
+      return rc;
     }
     o->node = node;
     size = sizeof *o + sizeof *node +
@@ -546,7 +672,6 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   o->h = (pb__obj){&pb__dict_obj_class, 0, NULL};
   node->shared = true; /* until a handle takes over a private build */
   node->obj = o;
-  o->total = pb__dict_node_total(node);
   o->gen = atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed);
   *extra = size;
   *out = &o->h;

@@ -127,8 +127,11 @@ static bool dict_walk(pb__dict *d, uint64_t *n, pb_str *first) {
   return rc == PB_ENOTFOUND;
 }
 
-static void fuzz_dict(store *s) {
-  pb__src src = {st_read, s, NULL};
+/* The Dictionary read through `caches` (NULL: every node built privately;
+ * else the nodes are built as the object cache builds them, one block
+ * each, decoded straight from the atom). */
+static void fuzz_dict_with(store *s, const pb__src_caches *caches) {
+  pb__src src = {st_read, s, caches};
   pb__sink sink = {st_write, s};
   pb__dict *d;
   CHECK(pb__dict_open(&src, pb_fuzz_ptr(s->n), &d) == PB_OK, "dict open");
@@ -164,6 +167,23 @@ static void fuzz_dict(store *s) {
         "flushed count %zu, want %zu", (size_t)again, (size_t)want);
   CHECK(pb__dict_get(d, key, &got) == PB_OK && got.as.u == 7, "put lost");
   pb__dict_free(d);
+}
+
+static void fuzz_dict(store *s) { fuzz_dict_with(s, NULL); }
+
+/* Through a small object cache of its own (the input's pointers name
+ * other bytes in the next input). */
+static void fuzz_dict_cached(store *s) {
+  pb__cache_opts o = {.max_bytes = 1u << 20, .max_entries = 256,
+                      .in_pct = 25, .out_pct = 50, .shards = 1};
+  pb__cache *objects;
+  CHECK(pb__cache_create(&o, &objects) == PB_OK, "cache create");
+  pb__cache_holds held = {0};
+  pb__src_caches caches = {NULL, objects, &held, 0, 0, false, NULL};
+  fuzz_dict_with(s, &caches);
+  pb__cache_holds_free(&held);
+  CHECK(pb__cache_check(objects) == PB_OK, "cache check");
+  pb__cache_destroy(objects);
 }
 
 /* --- List --- */
@@ -267,7 +287,8 @@ static void fuzz_hash(store *s) {
 /* --- both readings --- */
 
 static void run_all(const store *in) {
-  void (*const fns[])(store *) = {fuzz_dict, fuzz_list, fuzz_hash};
+  void (*const fns[])(store *) = {fuzz_dict, fuzz_dict_cached, fuzz_list,
+                                  fuzz_hash};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     store s = *in; /* views of the input only: nothing owned yet */
     fns[i](&s);

@@ -281,6 +281,129 @@ static void pointer_offset_over_u32_is_einval(void **state) {
   pb_buf_free(&b);
 }
 
+/* UTF-8 as RFC 3629 defines it, the slow obvious way: decode each code
+ * point and check its length, range and surrogates. */
+static bool ref_utf8_valid(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n;) {
+    uint32_t c = p[i], min;
+    size_t len;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, c &= 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, c &= 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, c &= 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      c = c << 6 | (p[i + k] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+static uint64_t utf8_rng = 0x243f6a8885a308d3ull;
+static uint64_t utf8_rnd(void) { /* xorshift64*, fixed seed */
+  utf8_rng ^= utf8_rng >> 12;
+  utf8_rng ^= utf8_rng << 25;
+  utf8_rng ^= utf8_rng >> 27;
+  return utf8_rng * 0x2545f4914f6cdd1dull;
+}
+
+/* Appends code point c, encoded, to p; returns its length. */
+static size_t put_cp(uint8_t *p, uint32_t c) {
+  if (c < 0x80) return p[0] = (uint8_t)c, 1;
+  if (c < 0x800)
+    return p[0] = (uint8_t)(0xc0 | c >> 6), p[1] = (uint8_t)(0x80 | (c & 63)), 2;
+  if (c < 0x10000)
+    return p[0] = (uint8_t)(0xe0 | c >> 12),
+           p[1] = (uint8_t)(0x80 | (c >> 6 & 63)),
+           p[2] = (uint8_t)(0x80 | (c & 63)), 3;
+  return p[0] = (uint8_t)(0xf0 | c >> 18),
+         p[1] = (uint8_t)(0x80 | (c >> 12 & 63)),
+         p[2] = (uint8_t)(0x80 | (c >> 6 & 63)),
+         p[3] = (uint8_t)(0x80 | (c & 63)), 4;
+}
+
+/* pb_utf8_valid agrees with the reference on every 1- and 2-byte string,
+ * on 3- and 4-byte strings over the bytes where the rules change, after
+ * ASCII runs of every length up to 40 (each path of the word loops and
+ * their tails), at every alignment, and on random mixes of ASCII runs,
+ * valid sequences and random bytes. */
+static void utf8_matches_reference(void **state) {
+  (void)state;
+  static const uint8_t edge[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
+                                 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0,
+                                 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+  const size_t ne = sizeof edge;
+  uint8_t buf[128], *q;
+  for (unsigned a = 0; a < 256; a++)
+    for (unsigned b = 0; b < 256; b++) {
+      uint8_t s2[2] = {(uint8_t)a, (uint8_t)b};
+      assert_int_equal(pb_utf8_valid(s2, 1), ref_utf8_valid(s2, 1));
+      assert_int_equal(pb_utf8_valid(s2, 2), ref_utf8_valid(s2, 2));
+    }
+  for (unsigned a = 0xe0; a < 0xf5; a++) /* 3- and 4-byte leads */
+    for (unsigned b = 0; b < 256; b++)
+      for (unsigned c = 0; c < 256; c++)
+        for (size_t k = 0; k < (a < 0xf0 ? 1 : ne); k++) {
+          uint8_t s4[4] = {(uint8_t)a, (uint8_t)b, (uint8_t)c, edge[k]};
+          size_t len = a < 0xf0 ? 3 : 4;
+          if (pb_utf8_valid(s4, len) != ref_utf8_valid(s4, len))
+            fail_msg("%02x %02x %02x %02x (%zu bytes)", a, b, c, edge[k],
+                     len);
+        }
+  for (size_t run = 0; run <= 40; run++) {
+    q = buf + run % 8; /* every alignment */
+    memset(q, 'a', run);
+    for (unsigned a = 0x80; a < 256; a++)
+      for (size_t i = 0; i < ne; i++)
+        for (size_t j = 0; j < ne; j++) {
+          q[run] = (uint8_t)a, q[run + 1] = edge[i], q[run + 2] = edge[j];
+          q[run + 3] = edge[(i + j) % ne], q[run + 4] = 'z';
+          for (size_t len = run + 1; len <= run + 5; len++)
+            if (pb_utf8_valid(q, len) != ref_utf8_valid(q, len))
+              fail_msg("run %zu len %zu: %02x %02x %02x %02x", run, len, a,
+                       edge[i], edge[j], edge[(i + j) % ne]);
+        }
+  }
+  for (int t = 0; t < 200000; t++) {
+    size_t align = utf8_rnd() % 8, n = 0;
+    q = buf + align;
+    while (n < 100) {
+      uint64_t r = utf8_rnd();
+      switch (r % 4) {
+      case 0: { /* an ASCII run */
+        size_t len = (size_t)(r >> 8) % 24;
+        if (n + len > 100) len = 100 - n;
+        memset(q + n, 'a' + (int)(r >> 16) % 26, len);
+        n += len;
+        break;
+      }
+      case 1: case 2: { /* a valid code point (or a surrogate, invalid) */
+        uint32_t c = (uint32_t)(r >> 8) % 0x110000;
+        n += put_cp(q + n, c);
+        break;
+      }
+      default:
+        q[n++] = (uint8_t)(r >> 8);
+      }
+      if (utf8_rnd() % 8 == 0) break;
+    }
+    size_t len = n > 100 ? 100 : n;
+    if (pb_utf8_valid(q, len) != ref_utf8_valid(q, len))
+      fail_msg("random string %d (length %zu) disagrees", t, len);
+  }
+}
+
 static void utf8_validation(void **state) {
   (void)state;
   assert_true(pb_utf8_valid("", 0));
@@ -325,6 +448,7 @@ int main(void) {
       cmocka_unit_test(pointer_and_record_fields),
       cmocka_unit_test(pointer_offset_over_u32_is_einval),
       cmocka_unit_test(utf8_validation),
+      cmocka_unit_test(utf8_matches_reference),
       cmocka_unit_test(buffer_reuse_and_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
