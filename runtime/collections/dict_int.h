@@ -88,6 +88,9 @@ struct pb__dnode {
   struct pb__dict_obj *obj; /* a shared node's cached object (its links:
                                 dict_node.c), NULL for a private node */
   pb__dent *ents;    /* leaf entries in key order; NULL in a branch */
+  const void *const *vals; /* a cached leaf's: where each entry's value
+                              bytes are (NULL: none), so a search can ask
+                              for them before it reads the entry; or NULL */
   pb__dkid *kids;    /* branch children in key order; NULL in a leaf */
   size_t cap;        /* room in ents or kids */
   pb_atom_ptr wrote; /* flush scratch: the atom just written for it */
