@@ -597,7 +597,7 @@ static void mutations(void **state) {
 
 /* --- threads --- */
 
-#define TKEYS 4000u
+#define TKEYS 30000u /* several times the doorkeeper's 256 slots in leaves */
 #define BIGKEYS 20000u
 
 typedef struct tctx {
@@ -718,7 +718,10 @@ static void threads(void **state) {
   for (int i = 0; i < 3; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
   atomic_store(&stop, true);
   assert_int_equal(pthread_join(th[3], NULL), 0);
-  assert_true(pb__dict_inplace_reads - r0 > 100);
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("threads: %llu in place, %u scans\n",
+           (unsigned long long)(pb__dict_inplace_reads - r0), sc.txns);
+  assert_true(pb__dict_inplace_reads - r0 > 500);
   assert_true(sc.txns >= 1);
   store_close(&s);
   pb_test_rmdir(s.dir);
