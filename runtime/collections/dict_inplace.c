@@ -95,6 +95,28 @@ static bool skip_value(pb_reader *r) {
   return true;
 }
 
+/* Bytewise order, as pb__dict_key_cmp, inline and 8 bytes at a time: a
+ * get compares two keys per entry it passes. */
+static inline int key_cmp(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a.ptr + i, 8);
+    memcpy(&y, b.ptr + i, 8);
+    if (x != y) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+#endif
+      return x < y ? -1 : 1;
+    }
+  }
+  for (; i < n; i++)
+    if (a.ptr[i] != b.ptr[i])
+      return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
+  return (a.len > b.len) - (a.len < b.len);
+}
+
 /* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
 static bool read_key(pb_reader *r, pb_str *k) {
   uint64_t n;
@@ -137,13 +159,13 @@ static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
     if (!read_key(&r, &k))
       return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                          " is not a valid key", i);
-    if (i == 0 ? b->has_lo && pb__dict_key_cmp(k, b->lo) < 0
-               : pb__dict_key_cmp(prev, k) >= 0)
+    if (i == 0 ? b->has_lo && key_cmp(k, b->lo) < 0
+               : key_cmp(prev, k) >= 0)
       return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                          " not ascending or below its bounds", i);
-    int c = pb__dict_key_cmp(k, key);
+    int c = key_cmp(k, key);
     if (c > 0) {
-      if (b->has_hi && pb__dict_key_cmp(k, b->hi) >= 0)
+      if (b->has_hi && key_cmp(k, b->hi) >= 0)
         return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                            " above its bounds", i);
       return PB_ENOTFOUND;
@@ -176,30 +198,57 @@ static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   return false;
 }
 
+/* The path of a descent: bounds are worked out only where they are
+ * needed (a load, the leaf), since a descent through links needs none and
+ * each costs a read of the parent's children. */
+typedef struct ipath {
+  pb__dnode *node[PB__COLL_MAX_DEPTH];
+  size_t idx[PB__COLL_MAX_DEPTH];
+  pb__dbounds b[PB__COLL_MAX_DEPTH]; /* b[l]: node[l]'s, for l < nb */
+  size_t nb;
+} ipath;
+
+/* Sets the bounds of node[0..l] of `p`. */
+static void path_bounds(ipath *p, size_t l) {
+  for (; p->nb <= l; p->nb++)
+    pb__dict_kid_bounds(p->node[p->nb - 1], &p->b[p->nb - 1],
+                        p->idx[p->nb - 1], &p->b[p->nb]);
+}
+
 int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
   assert(pb__dict_inplace_on(d) && d->root.node && d->root.node->level > 0);
+  ipath p;
   pb__dnode *node = d->root.node;
-  pb__dbounds b = open, kb;
+  p.b[0] = open;
+  p.nb = 1;
+  size_t l = 0;
   int rc;
-  /* Levels fall by one per step and start below PB__COLL_MAX_DEPTH. */
-  while (node->level > 1) {
-    size_t i = pb__dict_kid_search(node, key);
-    pb__dict_kid_bounds(node, &b, i, &kb);
-    pb__dnode *child = pb__dict_linked_kid(d, node, i);
-    if (!child && (rc = pb__dict_kid(d, node, &b, i, &child)) != PB_OK)
-      return rc;
+  for (;; l++) {
+    /* Levels fall by one per step and start below PB__COLL_MAX_DEPTH. */
+    assert(l < PB__COLL_MAX_DEPTH);
+    p.node[l] = node;
+    p.idx[l] = pb__dict_kid_search(node, key);
+    if (node->level == 1) break;
+    pb__dnode *child = pb__dict_linked_kid(d, node, p.idx[l]);
+    if (!child) {
+      path_bounds(&p, l);
+      if ((rc = pb__dict_kid(d, node, &p.b[l], p.idx[l], &child)) != PB_OK)
+        return rc;
+    }
     node = child;
-    b = kb;
   }
-  size_t i = pb__dict_kid_search(node, key);
-  pb__dict_kid_bounds(node, &b, i, &kb);
+  size_t i = p.idx[l];
   const pb__dkid *kid = &node->kids[i];
   pb__dnode *leaf = NULL;
   if (!node->shared) leaf = kid->node; /* a private parent's slot */
   if (!leaf) leaf = pb__dict_linked_kid(d, node, i);
   if (!leaf && read_in_place(&d->src, kid->ptr)) {
     assert(!pb_atom_ptr_is_null(kid->ptr));
+    /* The leaf's bounds: its parent's separators, within the parent's
+     * own bounds when the descent knows them (no link followed). */
+    pb__dbounds kb;
+    pb__dict_kid_bounds(node, p.nb > l ? &p.b[l] : &open, i, &kb);
     pb_bytes atom;
     rc = d->src.read(d->src.arg, kid->ptr, &atom);
     if (rc == PB_ENOTFOUND)
@@ -210,7 +259,10 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     return rc == PB_ENOTFOUND ? rc
                               : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
   }
-  if (!leaf && (rc = pb__dict_kid(d, node, &b, i, &leaf)) != PB_OK) return rc;
+  if (!leaf) {
+    path_bounds(&p, l);
+    if ((rc = pb__dict_kid(d, node, &p.b[l], i, &leaf)) != PB_OK) return rc;
+  }
   bool found;
   size_t at = pb__dict_leaf_search(leaf, key, &found);
   if (!found) return PB_ENOTFOUND;
