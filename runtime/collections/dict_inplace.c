@@ -53,7 +53,7 @@
 #include "collections/dict_int.h"
 #include "util/errdetail.h"
 
-_Atomic uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+_Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
 
 /* Skips one encoded value (atom/value.h) without checking what it holds
  * beyond its length: false when it is truncated or of no known kind. */
@@ -193,8 +193,7 @@ static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
     return false; /* may change under the pointer: a stable copy instead */
   if (!c->seen || !pb__obj_cacheable(src, ptr)) return true;
   if (!pb__obj_seen_again(c->seen, ptr)) return true;
-  atomic_fetch_add_explicit(&pb__dict_inplace_admits, 1,
-                            memory_order_relaxed);
+  pb__dict_inplace_admits++;
   return false;
 }
 
@@ -254,8 +253,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     if (rc == PB_ENOTFOUND)
       rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
     if (rc == PB_OK) rc = parse_leaf(atom, kid, &kb, key, out);
-    atomic_fetch_add_explicit(&pb__dict_inplace_reads, 1,
-                              memory_order_relaxed);
+    pb__dict_inplace_reads++;
     return rc == PB_ENOTFOUND ? rc
                               : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
   }

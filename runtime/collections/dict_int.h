@@ -253,10 +253,11 @@ int pb__dict_verify(pb__dict *d, bool strict);
 
 /* --- dict_inplace.c --- */
 
-/** How many leaves gets read in place, and how many the doorkeeper
- * admitted (loaded through the object cache on a second miss), since
- * start: for tests. */
-extern _Atomic uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+/** How many leaves this thread's gets read in place, and how many the
+ * doorkeeper admitted for them (loaded through the object cache on a
+ * second miss), since the thread started: for tests.  Per thread, so
+ * that readers on several threads write no common line. */
+extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
 
 /**
  * A get whose leaf may be read IN PLACE from the stored bytes (its
