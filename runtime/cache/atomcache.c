@@ -64,6 +64,17 @@ void pb__cache_holds_free(pb__cache_holds *holds) {
   holds->cap = 0;
 }
 
+pb__obj_seen *pb__obj_seen_new(uint64_t cache_bytes) {
+  uint64_t slots = PB__OBJ_SEEN_MIN;
+  while (slots < PB__OBJ_SEEN_MAX && slots * 2 <= cache_bytes / 65536u)
+    slots *= 2;
+  pb__obj_seen *t = calloc(1, sizeof *t + slots * sizeof t->tag[0]);
+  if (t) t->mask = slots - 1;
+  return t;
+}
+
+void pb__obj_seen_free(pb__obj_seen *t) { free(t); }
+
 bool pb__obj_cacheable(const pb__src *src, pb_atom_ptr ptr) {
   const pb__src_caches *c = src->caches;
   if (!c || !c->objects || !c->holds || pb_atom_ptr_is_null(ptr))

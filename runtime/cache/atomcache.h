@@ -97,6 +97,52 @@ static inline _Atomic(void *) *pb__obj_cell(pb__obj_cells *t,
   return &t->cell[(h >> 56) % PB__OBJ_CELLS];
 }
 
+/**
+ * The DOORKEEPER of leaves read in place (collections/dict_inplace.c): a
+ * Dictionary leaf that a get misses in the object cache is read from the
+ * stored bytes, not decoded and cached, unless it was missed recently.
+ * The table remembers recent misses: a direct-mapped table of tags (a
+ * hash of the atom pointer), the slot chosen by the hash too, so a tag
+ * stays until a miss of another atom lands on its slot: about `mask + 1`
+ * misses later.  A leaf missed twice within that window is admitted
+ * (loaded and cached as before); one read once (a scan, a random read
+ * over a set far larger than the cache) is not, so it neither costs a
+ * decode nor pushes a cached object out.  Relaxed atomics, no lock: a
+ * lost race only admits a leaf once more or once less.  Owned by the
+ * space (with the object cache), sized from the cache: one slot per
+ * 64 KiB of it (about one per four cached leaves of the default fanout).
+ */
+typedef struct pb__obj_seen {
+  uint64_t mask;               /* slots - 1 (slots: a power of 2) */
+  _Atomic uint64_t tag[];      /* a tag (never 0), or 0: empty */
+} pb__obj_seen;
+
+/** The smallest and largest doorkeepers (slots). */
+#define PB__OBJ_SEEN_MIN 256u
+#define PB__OBJ_SEEN_MAX 65536u
+
+/** A doorkeeper for an object cache of `cache_bytes`: one slot per 64
+ * KiB, a power of 2 within [PB__OBJ_SEEN_MIN, PB__OBJ_SEEN_MAX].  NULL:
+ * ENOMEM. */
+pb__obj_seen *pb__obj_seen_new(uint64_t cache_bytes);
+/** Frees `t` (NULL: no-op). */
+void pb__obj_seen_free(pb__obj_seen *t);
+
+/** Records a miss of `ptr` in `t`: true when `ptr` was missed within the
+ * window (admit it), false when this is its first miss there (its tag is
+ * now in its slot). */
+static inline bool pb__obj_seen_again(pb__obj_seen *t, pb_atom_ptr ptr) {
+  uint64_t h = (ptr.batch_hi * 0x9E3779B97F4A7C15u) ^ ptr.batch_lo ^
+               ((uint64_t)ptr.offset << 1);
+  h *= 0xC2B2AE3D27D4EB4Fu;
+  h ^= h >> 31;
+  uint64_t tag = h | 1u;
+  _Atomic uint64_t *slot = &t->tag[(h >> 40) & t->mask];
+  if (atomic_load_explicit(slot, memory_order_relaxed) == tag) return true;
+  atomic_store_explicit(slot, tag, memory_order_relaxed);
+  return false;
+}
+
 /** The caches a source reads through, and where it keeps what it is
  * handed out: plain data, no callbacks (the caches never call the reader
  * above them).  Any cache may be NULL (off); `holds` NULL turns the object
@@ -115,6 +161,12 @@ typedef struct pb__src_caches {
    * make such links. */
   bool ebr;
   pb__obj_cells *cells; /* the space's cells, or NULL (used with ebr) */
+  /* The source's reads are cheap views that live as long as its other
+   * views (the file tier's mmap, the memory tier): a Dictionary get may
+   * read a leaf in place instead of loading it (dict_inplace.c). */
+  bool inplace;
+  pb__obj_seen *seen; /* the space's doorkeeper, or NULL: with the object
+                         cache off (then every leaf is read in place) */
 } pb__src_caches;
 
 /** Where a collection reads atoms: read(arg, ptr, &atom) gives the whole

@@ -101,6 +101,8 @@ int pb__dict_get(pb__dict *d, pb_str key, pb_value *out) {
   int rc = pb__dict_load_root(d);
   if (rc != PB_OK) return rc;
   if (!d->root.node) return PB_ENOTFOUND;
+  if (d->root.node->level > 0 && pb__dict_inplace_on(d))
+    return pb__dict_get_inplace(d, key, out); /* leaves read in place */
   pb__dpath p;
   if ((rc = pb__dict_descend(d, key, false, &p)) != PB_OK) return rc;
   if (!p.found) return PB_ENOTFOUND;

@@ -254,4 +254,29 @@ int pb__dict_check_key(pb_str key);
  */
 int pb__dict_verify(pb__dict *d, bool strict);
 
+/* --- dict_inplace.c --- */
+
+/** How many leaves this thread's gets read in place, and how many the
+ * doorkeeper admitted for them (loaded through the object cache on a
+ * second miss), since the thread started: for tests.  Per thread, so
+ * that readers on several threads write no common line. */
+extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+
+/**
+ * A get whose leaf may be read IN PLACE from the stored bytes (its
+ * source says reads are cheap: pb__src_caches.inplace): descends through
+ * links, slots and the object cache to the leaf's parent and, when the
+ * leaf is not reachable without a load and is not admitted by the
+ * doorkeeper, parses the leaf atom up to the key, giving views into the
+ * source's bytes.  The root must be loaded and a branch.  Errors:
+ * PB_ENOTFOUND (no such key), PB_ECORRUPT, PB_EVERSION, PB_EIO,
+ * PB_ENOMEM.
+ */
+int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out);
+
+/** Whether gets on `d` may read leaves in place. */
+static inline bool pb__dict_inplace_on(const pb__dict *d) {
+  return d->src.caches && d->src.caches->inplace;
+}
+
 #endif /* PB_COLLECTIONS_DICT_INT_H */

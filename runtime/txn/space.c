@@ -104,6 +104,12 @@ int pb_space_open_ex(pb_storage *st, const pb_space_options *opts,
   if (crc == PB_OK && sp->objects &&
       !(sp->cells = calloc(1, sizeof *sp->cells)))
     crc = PB_ENOMEM;
+  if (crc == PB_OK && sp->objects && st->ops->cheap_reads &&
+      !(sp->seen = pb__obj_seen_new(
+            opts->object_cache_bytes == PB_CACHE_DEFAULT
+                ? OBJECT_CACHE_DEFAULT
+                : opts->object_cache_bytes)))
+    crc = PB_ENOMEM;
   if (crc != PB_OK) {
     pb_space_close(sp);
     return crc;
@@ -132,6 +138,7 @@ int pb_space_close(pb_space *sp) {
   pb__cache_destroy(sp->bytes);
   pb__cache_destroy(sp->objects); /* its objects clear their cells */
   free(sp->cells);
+  pb__obj_seen_free(sp->seen);
   pb__ebr_reclaim(); /* what the cache retired, unless a reader is left */
   pthread_mutex_destroy(&sp->run_mu);
   free(sp);

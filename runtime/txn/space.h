@@ -30,6 +30,9 @@ struct pb_space {
   pb__obj_cells *cells;      /* direct cells to hot cached objects (the
                                 Dictionary roots: cache/atomcache.h), with
                                 the object cache, or NULL */
+  pb__obj_seen *seen;        /* the doorkeeper of leaves read in place
+                                (cache/atomcache.h), with the object cache
+                                on a tier whose reads are cheap, or NULL */
   pthread_mutex_t run_mu;    /* pb_txn_run's writer lock */
   atomic_uint escalated;     /* pb_txn_run callers holding/awaiting it */
   atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,

@@ -1,0 +1,269 @@
+/*
+ * collections/dict_inplace.c - Dictionary gets that read a leaf IN PLACE
+ * from the stored bytes rather than loading it into the object cache.
+ *
+ * Why.  A leaf that misses the object cache costs a read of the atom, a
+ * copy into the slab, a decode of every value (UTF-8 checks included), a
+ * node, a block, an insertion, an eviction and a retirement: all to
+ * answer one key, when most of those leaves will be evicted before they
+ * are read again (a random read over a Dictionary larger than the cache).
+ * On a tier whose reads are cheap views (the file tier's mmap, the memory
+ * tier: pb__src_caches.inplace), the get reads the leaf's bytes where
+ * they are instead, and the cache keeps what it has.
+ *
+ * The descent.  From the root to the leaf's parent (level 1) as any get
+ * descends: through the root's cell, links between cached nodes, the
+ * handle's slots and kid map, or loads through the object cache.  At the
+ * parent, the leaf is used as a node when it is reachable without a
+ * load: a private parent's loaded slot, or a link (a cached leaf that a
+ * reader reached before).  Otherwise, unless the source's atoms of that
+ * batch may still change (the reader's own batch: loaded as before), the
+ * DOORKEEPER (cache/atomcache.h: pb__obj_seen) decides: a leaf missed
+ * again within its window is loaded and cached as before (then linked, so
+ * later gets follow the link); a first miss is read in place.  With the
+ * object cache off there is nothing to admit to: every such leaf is read
+ * in place, where before it was decoded privately for the handle.
+ *
+ * The parse.  The leaf atom is [STRING k1, v1, ..., STRING km, vm] after
+ * its envelope and value count (dict.c).  It is read in order, each key
+ * compared bytewise with the one asked, up to the first key >= it.  The
+ * bytes are hostile until checked: every length is bounds-checked before
+ * it is used, the envelope's type must be a leaf, the count must be even
+ * and equal to twice what the parent says the leaf holds (the first
+ * varint, so that check is free), each key read must be a STRING of at
+ * most PB__DICT_KEY_MAX bytes, strictly above the previous one and inside
+ * the parent's bounds, and the value returned is decoded by the value
+ * decoder (a STRING's UTF-8 checked).  Keys are not UTF-8 checked: the
+ * one that matches equals the caller's; the others are only compared.
+ * What lies after the key is not read, so damage there (or a bad value
+ * of another key) goes unseen by this get, which the full decode of the
+ * same leaf (an iterator, an edit, a cached load) still reports.
+ *
+ * Lifetimes.  The views returned point into the source's view of the atom
+ * (src->read), which lives as long as the source's other views: for a
+ * transaction, until it ends (its storage pin), as those of a node built
+ * privately over the same bytes always did.  Nothing is allocated.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "atom/atom.h"
+#include "atom/ptr.h"
+#include "atom/value.h"
+#include "collections/dict_int.h"
+#include "util/errdetail.h"
+
+_Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+
+/* Skips one encoded value (atom/value.h) without checking what it holds
+ * beyond its length: false when it is truncated or of no known kind. */
+static bool skip_value(pb_reader *r) {
+  if (r->pos == r->end) return false;
+  uint8_t kind = *r->pos++;
+  uint64_t n;
+  size_t fixed = 0;
+  if ((kind & 0x7f) == PB_VALUE_BOOL) return true;
+  switch (kind) {
+    case PB_VALUE_NULL:
+      return true;
+    case PB_VALUE_INT:
+    case PB_VALUE_UINT:
+      return pb_reader_varint(r, &n) == PB_OK;
+    case PB_VALUE_DOUBLE:
+      fixed = 8;
+      break;
+    case PB_VALUE_STRING:
+    case PB_VALUE_BYTES:
+      if (pb_reader_varint(r, &n) != PB_OK) return false;
+      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
+      break;
+    case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+    case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+      fixed = PB__PTR_SIZE;
+      break;
+    case PB_VALUE_RECORD:
+      if ((size_t)(r->end - r->pos) < 8) return false;
+      r->pos += 8;
+      if (pb_reader_varint(r, &n) != PB_OK) return false;
+      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
+      break;
+    default:
+      return false;
+  }
+  if (fixed > (size_t)(r->end - r->pos)) return false;
+  r->pos += fixed;
+  return true;
+}
+
+/* Bytewise order, as pb__dict_key_cmp, inline and 8 bytes at a time: a
+ * get compares two keys per entry it passes. */
+static inline int key_cmp(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a.ptr + i, 8);
+    memcpy(&y, b.ptr + i, 8);
+    if (x != y) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+#endif
+      return x < y ? -1 : 1;
+    }
+  }
+  for (; i < n; i++)
+    if (a.ptr[i] != b.ptr[i])
+      return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
+  return (a.len > b.len) - (a.len < b.len);
+}
+
+/* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
+static bool read_key(pb_reader *r, pb_str *k) {
+  uint64_t n;
+  if (r->pos == r->end || *r->pos != PB_VALUE_STRING) return false;
+  r->pos++;
+  if (pb_reader_varint(r, &n) != PB_OK || n > PB__DICT_KEY_MAX ||
+      n > (uint64_t)(r->end - r->pos))
+    return false;
+  k->ptr = (const char *)r->pos;
+  k->len = (size_t)n;
+  r->pos += n;
+  return true;
+}
+
+/* Looks `key` up in the leaf atom `atom`, child `kid` of a level-1 parent
+ * whose bounds for it are `b` (see the top of the file). */
+static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
+                      const pb__dbounds *b, pb_str key, pb_value *out) {
+  uint32_t type;
+  pb_bytes body;
+  int rc = pb__atom_parse(atom, &type, &body);
+  if (rc != PB_OK) return rc;
+  if (type != PB__TYPE_DICT_LEAF)
+    return PB__CORRUPT("dict leaf read in place: type %" PRIu32
+                       " under a branch of level 1",
+                       type);
+  pb_reader r;
+  pb_reader_init(&r, body.ptr, body.len);
+  uint64_t n;
+  if (pb_reader_varint(&r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
+      n > (uint64_t)(r.end - r.pos))
+    return PB__CORRUPT("dict leaf read in place: bad value count");
+  if (n % 2 != 0 || n / 2 != kid->count)
+    return PB__CORRUPT("dict leaf read in place: %" PRIu64
+                       " values, its parent says %" PRIu64 " keys",
+                       n, kid->count);
+  pb_str prev = {NULL, 0};
+  for (uint64_t i = 0; i < n / 2; i++) {
+    pb_str k;
+    if (!read_key(&r, &k))
+      return PB__CORRUPT("dict leaf read in place: key %" PRIu64
+                         " is not a valid key", i);
+    if (i == 0 ? b->has_lo && key_cmp(k, b->lo) < 0
+               : key_cmp(prev, k) >= 0)
+      return PB__CORRUPT("dict leaf read in place: key %" PRIu64
+                         " not ascending or below its bounds", i);
+    int c = key_cmp(k, key);
+    if (c > 0) {
+      if (b->has_hi && key_cmp(k, b->hi) >= 0)
+        return PB__CORRUPT("dict leaf read in place: key %" PRIu64
+                           " above its bounds", i);
+      return PB_ENOTFOUND;
+    }
+    if (c == 0) {
+      if (pb__value_decode(&r, out) != PB_OK)
+        return PB__CORRUPT("dict leaf read in place: value %" PRIu64 ": %s",
+                           i, pb_errdetail());
+      return PB_OK;
+    }
+    if (!skip_value(&r))
+      return PB__CORRUPT("dict leaf read in place: value %" PRIu64
+                         " truncated or of no known kind", i);
+    prev = k;
+  }
+  return PB_ENOTFOUND; /* every key is below the one asked */
+}
+
+/* Whether the leaf `ptr` is read in place rather than loaded (see the top
+ * of the file): not the reader's own batch, and the doorkeeper, when
+ * there is an object cache to admit to, has not seen it recently. */
+static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
+  const pb__src_caches *c = src->caches;
+  if (ptr.batch_hi == c->own_hi && ptr.batch_lo == c->own_lo)
+    return false; /* may change under the pointer: a stable copy instead */
+  if (!c->seen || !pb__obj_cacheable(src, ptr)) return true;
+  if (!pb__obj_seen_again(c->seen, ptr)) return true;
+  pb__dict_inplace_admits++;
+  return false;
+}
+
+/* The path of a descent: bounds are worked out only where they are
+ * needed (a load, the leaf), since a descent through links needs none and
+ * each costs a read of the parent's children. */
+typedef struct ipath {
+  pb__dnode *node[PB__COLL_MAX_DEPTH];
+  size_t idx[PB__COLL_MAX_DEPTH];
+  pb__dbounds b[PB__COLL_MAX_DEPTH]; /* b[l]: node[l]'s, for l < nb */
+  size_t nb;
+} ipath;
+
+/* Sets the bounds of node[0..l] of `p`. */
+static void path_bounds(ipath *p, size_t l) {
+  for (; p->nb <= l; p->nb++)
+    pb__dict_kid_bounds(p->node[p->nb - 1], &p->b[p->nb - 1],
+                        p->idx[p->nb - 1], &p->b[p->nb]);
+}
+
+int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
+  static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
+  assert(pb__dict_inplace_on(d) && d->root.node && d->root.node->level > 0);
+  ipath p;
+  pb__dnode *node = d->root.node;
+  p.b[0] = open;
+  p.nb = 1;
+  size_t l = 0;
+  int rc;
+  for (;; l++) {
+    /* Levels fall by one per step and start below PB__COLL_MAX_DEPTH. */
+    assert(l < PB__COLL_MAX_DEPTH);
+    p.node[l] = node;
+    p.idx[l] = pb__dict_kid_search(node, key);
+    if (node->level == 1) break;
+    pb__dnode *child = pb__dict_linked_kid(d, node, p.idx[l]);
+    if (!child) {
+      path_bounds(&p, l);
+      if ((rc = pb__dict_kid(d, node, &p.b[l], p.idx[l], &child)) != PB_OK)
+        return rc;
+    }
+    node = child;
+  }
+  size_t i = p.idx[l];
+  const pb__dkid *kid = &node->kids[i];
+  pb__dnode *leaf = NULL;
+  if (!node->shared) leaf = kid->node; /* a private parent's slot */
+  if (!leaf) leaf = pb__dict_linked_kid(d, node, i);
+  if (!leaf && read_in_place(&d->src, kid->ptr)) {
+    assert(!pb_atom_ptr_is_null(kid->ptr));
+    /* The leaf's bounds: its parent's separators, within the parent's
+     * own bounds when the descent knows them (no link followed). */
+    pb__dbounds kb;
+    pb__dict_kid_bounds(node, p.nb > l ? &p.b[l] : &open, i, &kb);
+    pb_bytes atom;
+    rc = d->src.read(d->src.arg, kid->ptr, &atom);
+    if (rc == PB_ENOTFOUND)
+      rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
+    if (rc == PB_OK) rc = parse_leaf(atom, kid, &kb, key, out);
+    pb__dict_inplace_reads++;
+    return rc == PB_ENOTFOUND ? rc
+                              : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
+  }
+  if (!leaf) {
+    path_bounds(&p, l);
+    if ((rc = pb__dict_kid(d, node, &p.b[l], i, &leaf)) != PB_OK) return rc;
+  }
+  bool found;
+  size_t at = pb__dict_leaf_search(leaf, key, &found);
+  if (!found) return PB_ENOTFOUND;
+  *out = leaf->ents[at].val;
+  return PB_OK;
+}

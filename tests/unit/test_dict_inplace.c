@@ -1,0 +1,742 @@
+/*
+ * test_dict_inplace.c - Dictionary leaves read in place from the stored
+ * bytes (collections/dict_inplace.c) and the doorkeeper that admits the
+ * leaves missed again into the object cache (cache/atomcache.h).
+ *
+ *   model_default    random puts and removes, committed, on a file
+ *                    storage with the defaults (PB_DURABILITY_SYNC, the
+ *                    default caches); after each commit, random gets and
+ *                    a hot set checked against a model, across commits,
+ *                    two compactions and a reopen: leaves are read in
+ *                    place, admitted, and the hot set ends up cached
+ *   model_tiny       the same with a 256 KiB object cache
+ *   model_nocache    the same with the object cache off: every leaf a get
+ *                    reaches is read in place, none is loaded
+ *   admission        a leaf read once is not loaded; read again, it is
+ *                    loaded once, then linked (later gets load nothing)
+ *   hostile_leaves   hand-made leaves under a level-1 branch: truncated
+ *                    values, bad lengths, unordered keys, a wrong count,
+ *                    keys outside the parent's bounds, a key that is not a
+ *                    STRING, a value with bad UTF-8, a branch where a leaf
+ *                    belongs: each PB_ECORRUPT with a detail
+ *   mutations        random damage (byte flips, truncations, insertions)
+ *                    to valid leaves: the in-place get gives PB_OK,
+ *                    PB_ENOTFOUND or PB_ECORRUPT, and the same answer as
+ *                    the full decode whenever that decodes the leaf (run
+ *                    under ASan in the ASan suite: no read out of bounds)
+ *   threads          two readers doing in-place gets while a writer
+ *                    commits and a scanner turns the object cache over
+ *                    (for the ThreadSanitizer suite: label `threads`)
+ *
+ * `--tiny` runs with fanout 4.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "atom/atom.h"
+#include "atom/value.h"
+#include "collections/dict.h"
+#include "collections/dict_int.h"
+#include "protobase/protobase.h"
+#include "support/memstore.h"
+#include "test_util.h"
+#include "txn/space.h"
+#include "util/errdetail.h"
+
+/* --- a store, opened and reopened with given cache options --- */
+
+typedef struct store {
+  char *dir;
+  pb_storage *st;
+  pb_space *sp;
+  pb_db *db;
+  pb_space_options o;
+} store;
+
+static void store_open(store *s) {
+  pb_file_options fo;
+  pb_file_options_init(&fo); /* PB_DURABILITY_SYNC */
+  assert_int_equal(pb_storage_open_file(s->dir, &fo, &s->st), PB_OK);
+  assert_int_equal(pb_space_open_ex(s->st, &s->o, &s->sp), PB_OK);
+  assert_int_equal(pb_db_open(s->sp, "main", PB_CREATE, &s->db), PB_OK);
+}
+
+static void store_close(store *s) {
+  assert_int_equal(pb_db_close(s->db), PB_OK);
+  assert_int_equal(pb_space_close(s->sp), PB_OK);
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void) { /* xorshift64* */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 2685821657736338717ull;
+}
+
+/* --- the model --- */
+
+#define KEYS 6000u /* the key space */
+
+typedef struct model {
+  bool present[KEYS];
+  uint32_t ver[KEYS]; /* which value the key holds */
+} model;
+
+static pb_str key_of(unsigned i, char *buf) {
+  snprintf(buf, 32, "key/%05u/%s", i, i % 7 == 0 ? "longer-suffix" : "k");
+  return pb_str_from_cstr(buf);
+}
+
+/* The value of key i at version v: of several kinds, built into buf. */
+static pb_value val_of(unsigned i, uint32_t v, char *buf) {
+  pb_value out;
+  switch ((i + v) % 4) {
+    case 0:
+      out.kind = PB_VALUE_UINT;
+      out.as.u = (uint64_t)i << 32 | v;
+      return out;
+    case 1:
+      snprintf(buf, 96, "string %u.%u \xc3\xa9t\xc3\xa9", i, v);
+      out.kind = PB_VALUE_STRING;
+      out.as.s = pb_str_from_cstr(buf);
+      return out;
+    case 2:
+      memset(buf, (int)(i + v), 40);
+      out.kind = PB_VALUE_BYTES;
+      out.as.bytes.ptr = (const uint8_t *)buf;
+      out.as.bytes.len = 1 + (i + v) % 40;
+      return out;
+    default:
+      out.kind = PB_VALUE_INT;
+      out.as.i = -(int64_t)i * 1000 - v;
+      return out;
+  }
+}
+
+static void check_val(const pb_value *got, unsigned i, uint32_t v) {
+  char buf[96];
+  pb_value want = val_of(i, v, buf);
+  assert_int_equal(got->kind, want.kind);
+  switch (want.kind) {
+    case PB_VALUE_UINT: assert_true(got->as.u == want.as.u); break;
+    case PB_VALUE_INT: assert_true(got->as.i == want.as.i); break;
+    case PB_VALUE_STRING:
+      assert_int_equal(got->as.s.len, want.as.s.len);
+      assert_memory_equal(got->as.s.ptr, want.as.s.ptr, want.as.s.len);
+      break;
+    default:
+      assert_int_equal(got->as.bytes.len, want.as.bytes.len);
+      assert_memory_equal(got->as.bytes.ptr, want.as.bytes.ptr,
+                          want.as.bytes.len);
+  }
+}
+
+/* One commit of `ops` random puts and removes into "d". */
+static void model_commit(store *s, model *m, unsigned ops) {
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s->db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", PB_CREATE, &d), PB_OK);
+  for (unsigned k = 0; k < ops; k++) {
+    unsigned i = (unsigned)(rnd() % KEYS);
+    char kb[32], vb[96];
+    if (rnd() % 5 == 0) {
+      int rc = pb_dict_remove(d, key_of(i, kb));
+      assert_int_equal(rc, m->present[i] ? PB_OK : PB_ENOTFOUND);
+      m->present[i] = false;
+    } else {
+      m->ver[i]++;
+      pb_value v = val_of(i, m->ver[i], vb);
+      assert_int_equal(pb_dict_put(d, key_of(i, kb), &v), PB_OK);
+      m->present[i] = true;
+    }
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+}
+
+static void get_check(pb_dict *d, const model *m, unsigned i) {
+  char kb[32];
+  pb_value v;
+  int rc = pb_dict_get(d, key_of(i, kb), &v);
+  if (!m->present[i]) {
+    assert_int_equal(rc, PB_ENOTFOUND);
+    return;
+  }
+  assert_int_equal(rc, PB_OK);
+  check_val(&v, i, m->ver[i]);
+}
+
+#define HOT 64u /* the hot set: keys 0, 16, 32, ... */
+
+/* A read transaction: `n` random gets (some of keys never present) and
+ * the hot set read twice, all checked; then a scan of some of them, which
+ * the views must survive. */
+static void model_read(store *s, const model *m, unsigned n) {
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s->db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  pb_value first;
+  char kb[32];
+  unsigned fi = 0;
+  while (!m->present[fi]) fi++;
+  assert_int_equal(pb_dict_get(d, key_of(fi, kb), &first), PB_OK);
+  for (unsigned k = 0; k < n; k++) get_check(d, m, (unsigned)(rnd() % KEYS));
+  for (unsigned r = 0; r < 2; r++)
+    for (unsigned h = 0; h < HOT; h++) get_check(d, m, h * 16);
+  char absent[40];
+  snprintf(absent, sizeof absent, "key/%05u/zz", (unsigned)(rnd() % KEYS));
+  pb_value v;
+  assert_int_equal(pb_dict_get(d, pb_str_from_cstr(absent), &v),
+                   PB_ENOTFOUND);
+  assert_int_equal(pb_dict_get(d, pb_str_from_cstr("zzz"), &v),
+                   PB_ENOTFOUND);
+  assert_int_equal(pb_dict_get(d, pb_str_from_cstr(""), &v), PB_ENOTFOUND);
+  check_val(&first, fi, m->ver[fi]); /* a view given first still holds */
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+}
+
+/* The property test over a store opened with options `o`.  Gives the
+ * in-place reads and admissions it caused. */
+static void run_model(const pb_space_options *o, uint64_t *reads,
+                      uint64_t *admits) {
+  static model m; /* zero: empty */
+  memset(&m, 0, sizeof m);
+  rng_state = 0x9E3779B97F4A7C15ull;
+  store s = {.dir = pb_test_tmpdir(), .o = *o};
+  store_open(&s);
+  uint64_t r0 = pb__dict_inplace_reads, a0 = pb__dict_inplace_admits;
+  model_commit(&s, &m, 3 * KEYS); /* most keys present */
+  for (unsigned round = 0; round < 12; round++) {
+    model_read(&s, &m, 1500);
+    model_commit(&s, &m, 300);
+    model_read(&s, &m, 500);
+    if (round == 4 || round == 9) {
+      pb_compact_stats cs;
+      assert_int_equal(pb_storage_compact(s.st, &cs), PB_OK);
+      assert_true(cs.atoms > 0);
+      model_read(&s, &m, 500);
+    }
+    if (round == 7) { /* reopen: empty caches */
+      store_close(&s);
+      store_open(&s);
+      model_read(&s, &m, 500);
+    }
+  }
+  store_close(&s);
+  pb_test_rmdir(s.dir);
+  *reads = pb__dict_inplace_reads - r0;
+  *admits = pb__dict_inplace_admits - a0;
+}
+
+static void model_default(void **state) {
+  (void)state;
+  pb_space_options o;
+  pb_space_options_init(&o);
+  uint64_t reads, admits;
+  run_model(&o, &reads, &admits);
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("default: %llu in place, %llu admitted\n",
+           (unsigned long long)reads, (unsigned long long)admits);
+  assert_true(reads > 100);  /* fresh leaves of each commit */
+  assert_true(admits > 100); /* and their second misses */
+}
+
+static void model_tiny(void **state) {
+  (void)state;
+  pb_space_options o;
+  pb_space_options_init(&o);
+  o.object_cache_bytes = 256u << 10;
+  uint64_t reads, admits;
+  run_model(&o, &reads, &admits);
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("tiny: %llu in place, %llu admitted\n", (unsigned long long)reads,
+           (unsigned long long)admits);
+  assert_true(reads > 1000);
+  assert_true(admits > 100);
+}
+
+static void model_nocache(void **state) {
+  (void)state;
+  pb_space_options o;
+  pb_space_options_init(&o);
+  o.object_cache_bytes = 0;
+  uint64_t reads, admits;
+  run_model(&o, &reads, &admits);
+  assert_true(reads > 12 * 2000); /* every get under a branch root */
+  assert_int_equal(admits, 0);    /* nothing to admit to */
+}
+
+/* --- admission --- */
+
+static void admission(void **state) {
+  (void)state;
+  store s = {.dir = pb_test_tmpdir()};
+  pb_space_options_init(&s.o);
+  store_open(&s);
+  static model m;
+  memset(&m, 0, sizeof m);
+  rng_state = 12345;
+  model_commit(&s, &m, 3 * KEYS);
+  store_close(&s);
+  store_open(&s); /* empty caches: every leaf misses */
+  pb_cache_stats o0, o1, o2, o3;
+  unsigned i = 0;
+  while (!m.present[i]) i++;
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  uint64_t r0 = pb__dict_inplace_reads, a0 = pb__dict_inplace_admits;
+  assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o0), PB_OK);
+  get_check(d, &m, i); /* the first miss: read in place */
+  assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o1), PB_OK);
+  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_admits - a0, 0);
+  assert_true(o1.loads > o0.loads); /* the branches, not the leaf */
+  get_check(d, &m, i); /* the second: admitted, loaded once */
+  assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o2), PB_OK);
+  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_admits - a0, 1);
+  assert_int_equal(o2.loads, o1.loads + 1);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  for (unsigned r = 0; r < 3; r++) { /* then through its link */
+    assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+    assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+    get_check(d, &m, i);
+    assert_int_equal(pb_txn_abort(t), PB_OK);
+  }
+  assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o3), PB_OK);
+  assert_int_equal(o3.loads, o2.loads);
+  assert_int_equal(o3.misses, o2.misses);
+  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_admits - a0, 1);
+  store_close(&s);
+  pb_test_rmdir(s.dir);
+}
+
+/* --- hostile leaves, in memory --- */
+
+static pb_value sv(const char *s) {
+  return (pb_value){.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr(s)};
+}
+static pb_value uv(uint64_t u) {
+  return (pb_value){.kind = PB_VALUE_UINT, .as.u = u};
+}
+static pb_value rv(pb_atom_ptr p) {
+  return (pb_value){.kind = PB_VALUE_REF, .as.ref = p};
+}
+
+/* A source over `m` that reads leaves in place, with no object cache. */
+static pb__src_caches inplace_caches = {NULL, NULL, NULL, 0,    0,
+                                        false, NULL, true, NULL};
+
+/* Gets `key` from the tree at `root` in `m`, in place (inplace) or by
+ * the full decode. */
+static int get_from(pb_test_memstore *m, pb_atom_ptr root, pb_str key,
+                    bool inplace, pb_value *v) {
+  pb__src src = {pb_test_mem_read, m, inplace ? &inplace_caches : NULL};
+  pb__dict *d;
+  assert_int_equal(pb__dict_open(&src, root, &d), PB_OK);
+  int rc = pb__dict_get(d, key, v);
+  pb__dict_free(d);
+  return rc;
+}
+
+/* A root branch of level 1 over the leaf atom `leaf` (claimed to hold
+ * `count` keys, all >= "b") and a good leaf with keys >= "m". */
+static pb_atom_ptr tree_over(pb_test_memstore *m, pb_atom_ptr leaf,
+                             uint64_t count) {
+  pb_value good[] = {sv("m"), uv(1), sv("n"), uv(2)};
+  pb_atom_ptr g = pb_test_mem_node(m, PB__TYPE_DICT_LEAF, good, 4);
+  pb_value br[] = {uv(1), uv(count), rv(leaf), sv("m"), uv(2), rv(g)};
+  return pb_test_mem_node(m, PB__TYPE_DICT_BRANCH, br, 6);
+}
+
+/* Expects PB_ECORRUPT, with a detail, for a get of `key` over `leaf`. */
+#define expect_corrupt(m, leaf, count, key) \
+  expect_corrupt_at(m, leaf, count, key, __LINE__)
+static void expect_corrupt_at(pb_test_memstore *m, pb_atom_ptr leaf,
+                              uint64_t count, const char *key, int line) {
+  pb_atom_ptr root = tree_over(m, leaf, count);
+  pb_value v;
+  unsigned long before = pb__errdetail_count();
+  int rc = get_from(m, root, pb_str_from_cstr(key), true, &v);
+  if (rc != PB_ECORRUPT) printf("line %d: %d\n", line, rc);
+  assert_int_equal(rc, PB_ECORRUPT);
+  assert_true(pb__errdetail_count() > before);
+  assert_non_null(strstr(pb_errdetail(), "dict leaf"));
+}
+
+/* Appends a varint to p; gives its end. */
+static uint8_t *put_varint(uint8_t *p, uint64_t x) {
+  while (x >= 0x80) {
+    *p++ = (uint8_t)(x | 0x80);
+    x >>= 7;
+  }
+  *p++ = (uint8_t)x;
+  return p;
+}
+
+/* A raw leaf atom: envelope of `type`, count n, then `body` bytes. */
+static pb_atom_ptr raw_leaf(pb_test_memstore *m, uint32_t type, uint64_t n,
+                            const void *body, size_t len) {
+  uint8_t buf[512], *p = buf;
+  *p++ = PB__ATOM_FORMAT;
+  p = put_varint(p, type);
+  p = put_varint(p, n);
+  memcpy(p, body, len);
+  return pb_test_mem_raw(m, buf, (size_t)(p - buf) + len);
+}
+
+static void hostile_leaves(void **state) {
+  (void)state;
+  pb_test_memstore m = {0};
+  /* A good leaf first: both paths agree. */
+  pb_value ok[] = {sv("b"), sv("B"), sv("c"), uv(3), sv("d"), sv("D")};
+  pb_atom_ptr good = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, ok, 6);
+  pb_atom_ptr root = tree_over(&m, good, 3);
+  pb_value v;
+  assert_int_equal(get_from(&m, root, pb_str_from_cstr("c"), true, &v),
+                   PB_OK);
+  assert_true(v.kind == PB_VALUE_UINT && v.as.u == 3);
+  assert_int_equal(get_from(&m, root, pb_str_from_cstr("d"), true, &v),
+                   PB_OK);
+  assert_true(v.kind == PB_VALUE_STRING && v.as.s.len == 1);
+  assert_int_equal(get_from(&m, root, pb_str_from_cstr("ca"), true, &v),
+                   PB_ENOTFOUND);
+  assert_int_equal(get_from(&m, root, pb_str_from_cstr("n"), true, &v),
+                   PB_OK);
+
+  /* The wrong count: the parent says 2, the leaf holds 3. */
+  expect_corrupt(&m, good, 2, "c");
+  expect_corrupt(&m, good, 4, "b");
+  /* An odd number of values. */
+  pb_value odd[] = {sv("b"), uv(1), sv("c")};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, odd, 3), 1,
+                 "b");
+  /* Keys not ascending, or equal (seen by a get that reads past them). */
+  pb_value unord[] = {sv("c"), uv(1), sv("b"), uv(2)};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, unord, 4), 2,
+                 "d");
+  pb_value dup[] = {sv("b"), uv(1), sv("b"), uv(2)};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, dup, 4), 2,
+                 "c");
+  /* Keys outside the parent's bounds: one at or above "m", one below the
+   * lower bound of the right child. */
+  pb_value high[] = {sv("b"), uv(1), sv("mm"), uv(2)};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, high, 4), 2,
+                 "c");
+  {
+    pb_value lowleaf[] = {sv("a"), uv(1)};
+    pb_atom_ptr l0 = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, ok, 6);
+    pb_atom_ptr l1 = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, lowleaf, 2);
+    pb_value br[] = {uv(1), uv(3), rv(l0), sv("m"), uv(1), rv(l1)};
+    pb_atom_ptr r = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, br, 6);
+    assert_int_equal(get_from(&m, r, pb_str_from_cstr("q"), true, &v),
+                     PB_ECORRUPT);
+  }
+  /* A key that is not a STRING. */
+  pb_value notkey[] = {uv(7), uv(1)};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, notkey, 2), 1,
+                 "b");
+  /* A branch where a leaf belongs. */
+  pb_value br[] = {uv(1), uv(1), rv(good)};
+  expect_corrupt(&m, pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, br, 3), 3,
+                 "b");
+  /* Raw bytes: a key whose length runs past the end. */
+  const uint8_t longkey[] = {PB_VALUE_STRING, 0x7f, 'b'};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 2, longkey,
+                              sizeof longkey), 1, "b");
+  /* A key longer than PB__DICT_KEY_MAX (its bytes there). */
+  {
+    static uint8_t big[PB__DICT_KEY_MAX + 16];
+    uint8_t *p = big;
+    *p++ = PB__ATOM_FORMAT;
+    p = put_varint(p, PB__TYPE_DICT_LEAF);
+    p = put_varint(p, 2);
+    *p++ = PB_VALUE_STRING;
+    p = put_varint(p, PB__DICT_KEY_MAX + 1);
+    memset(p, 'b', PB__DICT_KEY_MAX + 1);
+    p += PB__DICT_KEY_MAX + 1;
+    *p++ = PB_VALUE_NULL;
+    pb_atom_ptr a = pb_test_mem_raw(&m, big, (size_t)(p - big));
+    expect_corrupt(&m, a, 1, "c");
+  }
+  /* A skipped value truncated: "b" then a STRING value of 9 bytes with 2
+   * left, asked for "c". */
+  const uint8_t truncv[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_STRING, 9,
+                            'x', 'y'};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, truncv,
+                              sizeof truncv), 2, "c");
+  /* The same, the value asked for. */
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 2, truncv,
+                              sizeof truncv), 1, "b");
+  /* Truncated fixed-size values: a DOUBLE, a REF, a RECORD's body. */
+  const uint8_t truncd[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_DOUBLE, 1, 2};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, truncd,
+                              sizeof truncd), 2, "c");
+  const uint8_t truncr[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_REF, 1, 2, 3};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, truncr,
+                              sizeof truncr), 2, "c");
+  const uint8_t truncrec[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_RECORD,
+                              1, 2, 3, 4, 5, 6, 7, 8, 5, 'x'};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, truncrec,
+                              sizeof truncrec), 2, "c");
+  /* A varint that never ends. */
+  const uint8_t badvar[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_UINT, 0xff,
+                            0xff};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, badvar,
+                              sizeof badvar), 2, "c");
+  /* A value of no known kind. */
+  const uint8_t badkind[] = {PB_VALUE_STRING, 1, 'b', 0x7e, 0};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 4, badkind,
+                              sizeof badkind), 2, "c");
+  /* A count larger than the bytes. */
+  const uint8_t few[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_NULL};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 400, few, sizeof few),
+                 200, "b");
+  /* The value returned: a STRING with bad UTF-8. */
+  const uint8_t badutf[] = {PB_VALUE_STRING, 1, 'b', PB_VALUE_STRING, 2,
+                            0xc3, 0x28};
+  expect_corrupt(&m, raw_leaf(&m, PB__TYPE_DICT_LEAF, 2, badutf,
+                              sizeof badutf), 1, "b");
+  /* A bad envelope. */
+  const uint8_t env[] = {9, PB__TYPE_DICT_LEAF, 0};
+  pb_atom_ptr e = pb_test_mem_raw(&m, env, sizeof env);
+  assert_int_equal(get_from(&m, tree_over(&m, e, 1), pb_str_from_cstr("b"),
+                            true, &v),
+                   PB_EVERSION);
+  pb_atom_ptr z = pb_test_mem_raw(&m, env, 0);
+  assert_int_equal(get_from(&m, tree_over(&m, z, 1), pb_str_from_cstr("b"),
+                            true, &v),
+                   PB_ECORRUPT);
+  /* A missing leaf. */
+  expect_corrupt(&m, PB_TEST_MEM_PTR(60000), 1, "b");
+  pb_test_mem_free(&m);
+}
+
+/* --- mutations --- */
+
+static void mutations(void **state) {
+  (void)state;
+  pb_test_memstore m = {0};
+  rng_state = 777;
+  char kb[16][16];
+  char vb[16][32];
+  pb_value vals[32];
+  for (unsigned i = 0; i < 16; i++) {
+    snprintf(kb[i], sizeof kb[i], "b%02u", 2 * i);
+    snprintf(vb[i], sizeof vb[i], "v%u\xc3\xa9", i);
+    vals[2 * i] = sv(kb[i]);
+    switch (i % 4) {
+      case 0: vals[2 * i + 1] = sv(vb[i]); break;
+      case 1: vals[2 * i + 1] = uv(i * 1000); break;
+      case 2:
+        vals[2 * i + 1] = (pb_value){.kind = PB_VALUE_DOUBLE, .as.d = i};
+        break;
+      default: vals[2 * i + 1] = rv((pb_atom_ptr){1, 2, i});
+    }
+  }
+  pb_atom_ptr good = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, vals, 32);
+  uint8_t orig[1024];
+  size_t olen = m.len[good.offset - 1];
+  assert_true(olen <= sizeof orig);
+  memcpy(orig, m.atom[good.offset - 1], olen);
+  unsigned corrupt = 0, agreed = 0;
+  for (unsigned trial = 0; trial < 3000; trial++) {
+    uint8_t buf[1100];
+    size_t len = olen;
+    memcpy(buf, orig, olen);
+    unsigned kind = (unsigned)(rnd() % 4);
+    if (kind == 0) { /* flip 1-3 bytes */
+      for (unsigned f = 0, nf = 1 + (unsigned)(rnd() % 3); f < nf; f++)
+        buf[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+    } else if (kind == 1) { /* truncate */
+      len = (size_t)(rnd() % len);
+    } else if (kind == 2) { /* a random byte */
+      buf[rnd() % len] = (uint8_t)rnd();
+    } else { /* insert a byte */
+      size_t at = (size_t)(rnd() % len);
+      memmove(buf + at + 1, buf + at, len - at);
+      buf[at] = (uint8_t)rnd();
+      len++;
+    }
+    /* Exactly as long as the damage: ASan catches a read past it. */
+    pb_atom_ptr leaf = pb_test_mem_raw(&m, buf, len);
+    pb_atom_ptr root = tree_over(&m, leaf, 16);
+    char key[16];
+    snprintf(key, sizeof key, "b%02u", (unsigned)(rnd() % 34));
+    pb_value a, b;
+    int ra = get_from(&m, root, pb_str_from_cstr(key), true, &a);
+    int rb = get_from(&m, root, pb_str_from_cstr(key), false, &b);
+    assert_true(ra == PB_OK || ra == PB_ENOTFOUND || ra == PB_ECORRUPT ||
+                ra == PB_EVERSION);
+    if (ra == PB_ECORRUPT) corrupt++;
+    if (rb == PB_OK || rb == PB_ENOTFOUND) { /* the full decode accepts */
+      assert_int_equal(ra, rb);
+      if (ra == PB_OK) assert_true(pb__value_equal(&a, &b));
+      agreed++;
+    }
+  }
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("mutations: %u corrupt, %u agreed\n", corrupt, agreed);
+  assert_true(corrupt > 300);
+  assert_true(agreed > 300);
+  pb_test_mem_free(&m);
+}
+
+/* --- threads --- */
+
+#define TKEYS 30000u /* several times the doorkeeper's 256 slots in leaves */
+#define BIGKEYS 20000u
+
+typedef struct tctx {
+  store *s;
+  unsigned seed;
+  _Atomic bool *stop;
+  unsigned txns;
+  uint64_t inplace; /* leaves this thread read in place */
+} tctx;
+
+static pb_str tkey(unsigned i, char *buf) {
+  snprintf(buf, 24, "t%06u", i);
+  return pb_str_from_cstr(buf);
+}
+
+/* A value naming its key: "v<key>-<gen>". */
+static void tval(unsigned i, unsigned gen, char *buf) {
+  snprintf(buf, 48, "v%06u-%u", i, gen);
+}
+
+static void *reader(void *arg) {
+  tctx *c = arg;
+  uint64_t x = c->seed, r0 = pb__dict_inplace_reads;
+  for (unsigned n = 0; n < c->txns; n++) {
+    pb_txn *t;
+    pb_dict *d;
+    if (pb_txn_begin(c->s->db, PB_RDONLY, &t) != PB_OK) abort();
+    if (pb_txn_open_dict(t, "d", 0, &d) != PB_OK) abort();
+    for (unsigned k = 0; k < 60; k++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      unsigned i = (unsigned)((x >> 33) % TKEYS);
+      char kb[24], want[16];
+      pb_value v;
+      if (pb_dict_get(d, tkey(i, kb), &v) != PB_OK) abort();
+      snprintf(want, sizeof want, "v%06u-", i);
+      if (v.kind != PB_VALUE_STRING || v.as.s.len < 8 ||
+          memcmp(v.as.s.ptr, want, 8) != 0)
+        abort();
+    }
+    pb_txn_abort(t);
+  }
+  c->inplace = pb__dict_inplace_reads - r0;
+  return NULL;
+}
+
+static void *writer(void *arg) {
+  tctx *c = arg;
+  for (unsigned n = 0; n < c->txns; n++) {
+    pb_txn *t;
+    pb_dict *d;
+    if (pb_txn_begin(c->s->db, 0, &t) != PB_OK) abort();
+    if (pb_txn_open_dict(t, "d", 0, &d) != PB_OK) abort();
+    for (unsigned k = 0; k < 20; k++) {
+      unsigned i = (n * 97 + k * 211) % TKEYS;
+      char kb[24], vb[48];
+      tval(i, n + 1, vb);
+      pb_value v = {.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr(vb)};
+      if (pb_dict_put(d, tkey(i, kb), &v) != PB_OK) abort();
+    }
+    if (pb_txn_commit(t) != PB_OK) abort();
+  }
+  return NULL;
+}
+
+static void *scanner(void *arg) {
+  tctx *c = arg;
+  while (!atomic_load(c->stop)) {
+    pb_txn *t;
+    pb_dict *d;
+    pb_dict_iter *it;
+    if (pb_txn_begin(c->s->db, PB_RDONLY, &t) != PB_OK) abort();
+    if (pb_txn_open_dict(t, "big", 0, &d) != PB_OK) abort();
+    if (pb_dict_iter_open(d, NULL, 0, &it) != PB_OK) abort();
+    pb_str k;
+    pb_value v;
+    unsigned n = 0;
+    while (pb_dict_iter_next(it, &k, &v) == PB_OK) n++;
+    if (n != BIGKEYS) abort();
+    pb_dict_iter_close(it);
+    pb_txn_abort(t);
+    c->txns++;
+  }
+  return NULL;
+}
+
+static void threads(void **state) {
+  (void)state;
+  store s = {.dir = pb_test_tmpdir()};
+  pb_space_options_init(&s.o);
+  s.o.object_cache_bytes = 512u << 10; /* "big" is several times that */
+  store_open(&s);
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s.db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", PB_CREATE, &d), PB_OK);
+  for (unsigned i = 0; i < TKEYS; i++) {
+    char kb[24], vb[48];
+    tval(i, 0, vb);
+    pb_value v = {.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr(vb)};
+    assert_int_equal(pb_dict_put(d, tkey(i, kb), &v), PB_OK);
+  }
+  assert_int_equal(pb_txn_open_dict(t, "big", PB_CREATE, &d), PB_OK);
+  for (unsigned i = 0; i < BIGKEYS; i++) {
+    char kb[24], vb[48];
+    snprintf(kb, sizeof kb, "big%06u", i);
+    tval(i, 0, vb);
+    pb_value v = {.kind = PB_VALUE_STRING, .as.s = pb_str_from_cstr(vb)};
+    assert_int_equal(pb_dict_put(d, pb_str_from_cstr(kb), &v), PB_OK);
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  _Atomic bool stop = false;
+  tctx rc1 = {&s, 1, &stop, 150, 0}, rc2 = {&s, 2, &stop, 150, 0};
+  tctx wc = {&s, 3, &stop, 30, 0}, sc = {&s, 4, &stop, 0, 0};
+  pthread_t th[4];
+  assert_int_equal(pthread_create(&th[0], NULL, reader, &rc1), 0);
+  assert_int_equal(pthread_create(&th[1], NULL, reader, &rc2), 0);
+  assert_int_equal(pthread_create(&th[2], NULL, writer, &wc), 0);
+  assert_int_equal(pthread_create(&th[3], NULL, scanner, &sc), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  atomic_store(&stop, true);
+  assert_int_equal(pthread_join(th[3], NULL), 0);
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("threads: %llu and %llu in place, %u scans\n",
+           (unsigned long long)rc1.inplace, (unsigned long long)rc2.inplace,
+           sc.txns);
+  assert_true(rc1.inplace > 250 && rc2.inplace > 250);
+  assert_true(sc.txns >= 1);
+  store_close(&s);
+  pb_test_rmdir(s.dir);
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--tiny") == 0) pb__coll_fanout = 4;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(model_default), cmocka_unit_test(model_tiny),
+      cmocka_unit_test(model_nocache), cmocka_unit_test(admission),
+      cmocka_unit_test(hostile_leaves), cmocka_unit_test(mutations),
+      cmocka_unit_test(threads),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
