@@ -179,7 +179,7 @@ static void fuzz_dict_cached(store *s) {
   pb__cache *objects;
   CHECK(pb__cache_create(&o, &objects) == PB_OK, "cache create");
   pb__cache_holds held = {0};
-  pb__src_caches caches = {NULL, objects, &held, 0, 0, false, NULL};
+  pb__src_caches caches = {.objects = objects, .holds = &held};
   fuzz_dict_with(s, &caches);
   pb__cache_holds_free(&held);
   CHECK(pb__cache_check(objects) == PB_OK, "cache check");

@@ -107,7 +107,7 @@ static void reader_init(reader *r, store *s, bool cached) {
   if (cached) {
     assert_int_equal(pb__cache_create(NULL, &r->objects), PB_OK);
     r->caches =
-        (pb__src_caches){NULL, r->objects, &r->held, 0, 0, false, NULL};
+        (pb__src_caches){.objects = r->objects, .holds = &r->held};
   }
   r->src = (pb__src){st_read, s, cached ? &r->caches : NULL};
 }
