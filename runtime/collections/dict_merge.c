@@ -165,6 +165,16 @@ static bool is_kid(const pb__dnode *parent, const pb__dnode *node) {
   return false;
 }
 
+/* Frees the branches out->v[first..] built so far (their children are
+ * still the caller's) and forgets them. */
+static void drop_from(slots *out, size_t first) {
+  for (size_t j = first; j < out->n; j++) {
+    out->v[j].node->n = 0;
+    pb__dnode_free(out->v[j].node);
+  }
+  out->n = first;
+}
+
 /* Cuts the slots `all` (a branch of `level`'s new children, taken over)
  * into near-equal branches: `node` (when not NULL) takes the first, new
  * ones the rest; pushes their slots onto `out`.  On an error nothing is
@@ -193,11 +203,7 @@ static int cut_branches(const merge_ctx *m, pb__dnode *node, unsigned level,
     at += size;
   }
   if (rc != PB_OK) {
-    for (size_t j = first; j < out->n; j++) {
-      out->v[j].node->n = 0;
-      pb__dnode_free(out->v[j].node);
-    }
-    out->n = first;
+    drop_from(out, first);
     return rc;
   }
   if (!node) {
@@ -210,11 +216,7 @@ static int cut_branches(const merge_ctx *m, pb__dnode *node, unsigned level,
   pb__dkid self = {{NULL, 0}, 0, null_ptr, node};
   rc = slots_push(out, self);
   if (rc != PB_OK) {
-    for (size_t j = first; j < out->n; j++) {
-      out->v[j].node->n = 0;
-      pb__dnode_free(out->v[j].node);
-    }
-    out->n = first;
+    drop_from(out, first);
     return rc;
   }
   memmove(out->v + first + 1, out->v + first,
