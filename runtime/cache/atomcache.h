@@ -85,6 +85,15 @@ void pb__cache_holds_free(pb__cache_holds *holds);
  * cache, whose objects clear their cells as the cache drops them.
  */
 #define PB__OBJ_CELLS 256u
+
+/** A 64-bit hash of an atom pointer (a multiply-xorshift mix of its three
+ * words), for the direct-mapped tables below. */
+static inline uint64_t pb__obj_ptr_hash(pb_atom_ptr p) {
+  uint64_t h = (p.batch_hi * 0x9E3779B97F4A7C15u) ^ p.batch_lo ^
+               ((uint64_t)p.offset << 1);
+  h *= 0xC2B2AE3D27D4EB4Fu;
+  return h ^ (h >> 31);
+}
 typedef struct pb__obj_cells {
   _Atomic(void *) cell[PB__OBJ_CELLS];
 } pb__obj_cells;
@@ -92,9 +101,7 @@ typedef struct pb__obj_cells {
 /** The cell of `ptr` in `t`. */
 static inline _Atomic(void *) *pb__obj_cell(pb__obj_cells *t,
                                             pb_atom_ptr ptr) {
-  uint64_t h = (ptr.batch_lo ^ ptr.offset * 0x9E3779B97F4A7C15u) *
-               0xC2B2AE3D27D4EB4Fu;
-  return &t->cell[(h >> 56) % PB__OBJ_CELLS];
+  return &t->cell[(pb__obj_ptr_hash(ptr) >> 56) % PB__OBJ_CELLS];
 }
 
 /**
@@ -132,11 +139,7 @@ void pb__obj_seen_free(pb__obj_seen *t);
  * window (admit it), false when this is its first miss there (its tag is
  * now in its slot). */
 static inline bool pb__obj_seen_again(pb__obj_seen *t, pb_atom_ptr ptr) {
-  uint64_t h = (ptr.batch_hi * 0x9E3779B97F4A7C15u) ^ ptr.batch_lo ^
-               ((uint64_t)ptr.offset << 1);
-  h *= 0xC2B2AE3D27D4EB4Fu;
-  h ^= h >> 31;
-  uint64_t tag = h | 1u;
+  uint64_t h = pb__obj_ptr_hash(ptr), tag = h | 1u;
   _Atomic uint64_t *slot = &t->tag[(h >> 40) & t->mask];
   if (atomic_load_explicit(slot, memory_order_relaxed) == tag) return true;
   atomic_store_explicit(slot, tag, memory_order_relaxed);
