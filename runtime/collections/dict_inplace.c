@@ -95,28 +95,6 @@ static bool skip_value(pb_reader *r) {
   return true;
 }
 
-/* Bytewise order, as pb__dict_key_cmp, inline and 8 bytes at a time: a
- * get compares two keys per entry it passes. */
-static inline int key_cmp(pb_str a, pb_str b) {
-  size_t n = a.len < b.len ? a.len : b.len, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x, y;
-    memcpy(&x, a.ptr + i, 8);
-    memcpy(&y, b.ptr + i, 8);
-    if (x != y) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-      x = __builtin_bswap64(x);
-      y = __builtin_bswap64(y);
-#endif
-      return x < y ? -1 : 1;
-    }
-  }
-  for (; i < n; i++)
-    if (a.ptr[i] != b.ptr[i])
-      return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
-  return (a.len > b.len) - (a.len < b.len);
-}
-
 /* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
 static bool read_key(pb_reader *r, pb_str *k) {
   uint64_t n;
@@ -159,13 +137,13 @@ static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
     if (!read_key(&r, &k))
       return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                          " is not a valid key", i);
-    if (i == 0 ? b->has_lo && key_cmp(k, b->lo) < 0
-               : key_cmp(prev, k) >= 0)
+    if (i == 0 ? b->has_lo && pb__dict_key_cmp(k, b->lo) < 0
+               : pb__dict_key_cmp(prev, k) >= 0)
       return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                          " not ascending or below its bounds", i);
-    int c = key_cmp(k, key);
+    int c = pb__dict_key_cmp(k, key);
     if (c > 0) {
-      if (b->has_hi && key_cmp(k, b->hi) >= 0)
+      if (b->has_hi && pb__dict_key_cmp(k, b->hi) >= 0)
         return PB__CORRUPT("dict leaf read in place: key %" PRIu64
                            " above its bounds", i);
       return PB_ENOTFOUND;

@@ -35,8 +35,39 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "collections/dict.h"
+
+/* The 8 bytes at p as a big-endian number (one load and a byte swap:
+ * compilers recognize the pattern), so that numbers order as the bytes. */
+static inline uint64_t pb__dict_load_be64(const char *p) {
+  const uint8_t *b = (const uint8_t *)p;
+  return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+         (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+         (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
+/** Bytewise order, a shorter key first on a common prefix: words inline
+ * for keys of up to 64 bytes (most), the library's compare beyond. */
+static inline int pb__dict_key_cmp(pb_str a, pb_str b) {
+  size_t n = a.len < b.len ? a.len : b.len;
+  if (n > 64) {
+    int c = memcmp(a.ptr, b.ptr, n);
+    if (c) return c;
+  } else {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t x = pb__dict_load_be64(a.ptr + i);
+      uint64_t y = pb__dict_load_be64(b.ptr + i);
+      if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+      if (a.ptr[i] != b.ptr[i])
+        return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
+  }
+  return (a.len > b.len) - (a.len < b.len);
+}
 
 typedef struct pb__dnode pb__dnode;
 
@@ -138,8 +169,6 @@ size_t pb__dict_min_fill(void);
 /** The largest fanout whose nodes still encode (PB__NODE_MAX_VALUES). */
 #define PB__DICT_FANOUT_MAX 21845u
 
-/** Bytewise order, a shorter key first on a common prefix. */
-int pb__dict_key_cmp(pb_str a, pb_str b);
 /** The first position in `leaf` whose key is >= key; *found when equal. */
 size_t pb__dict_leaf_search(const pb__dnode *leaf, pb_str key, bool *found);
 /** The child of `branch` whose key range holds `key`. */

@@ -41,33 +41,6 @@ size_t pb__dict_fanout(void) {
 
 size_t pb__dict_min_fill(void) { return (pb__dict_fanout() + 1) / 2; }
 
-/* The 8 bytes at p as a big-endian number (one load and a byte swap:
- * compilers recognize the pattern), so that numbers order as the bytes. */
-static inline uint64_t load_be64(const char *p) {
-  const uint8_t *b = (const uint8_t *)p;
-  return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
-         (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
-         (uint64_t)b[6] << 8 | (uint64_t)b[7];
-}
-
-int pb__dict_key_cmp(pb_str a, pb_str b) {
-  size_t n = a.len < b.len ? a.len : b.len;
-  if (n > 64) { /* long keys: the library's vector compare */
-    int c = memcmp(a.ptr, b.ptr, n);
-    if (c) return c;
-  } else { /* short keys (most): words inline, no call */
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t x = load_be64(a.ptr + i), y = load_be64(b.ptr + i);
-      if (x != y) return x < y ? -1 : 1;
-    }
-    for (; i < n; i++)
-      if (a.ptr[i] != b.ptr[i])
-        return (uint8_t)a.ptr[i] < (uint8_t)b.ptr[i] ? -1 : 1;
-  }
-  return (a.len > b.len) - (a.len < b.len);
-}
-
 /* Key i of `node` (an entry's key, or separator i of a branch). */
 static pb_str key_at(const pb__dnode *node, size_t i) {
   return node->level == 0 ? node->ents[i].key : node->kids[i].key;
@@ -76,10 +49,10 @@ static pb_str key_at(const pb__dnode *node, size_t i) {
 /* The 8 bytes of `k` after its first `skip`, big-endian, zero-padded. */
 static uint64_t prefix_of(pb_str k, size_t skip) {
   size_t r = k.len > skip ? k.len - skip : 0; /* bytes after the skip */
-  if (r >= 8) return load_be64(k.ptr + skip);
+  if (r >= 8) return pb__dict_load_be64(k.ptr + skip);
   if (r == 0) return 0;
   if (k.len >= 8) /* the key's last 8 bytes end with the r wanted */
-    return load_be64(k.ptr + k.len - 8) << (8 * (8 - r));
+    return pb__dict_load_be64(k.ptr + k.len - 8) << (8 * (8 - r));
   uint64_t v = 0;
   for (size_t i = 0; i < r; i++)
     v |= (uint64_t)(uint8_t)k.ptr[skip + i] << (56 - 8 * i);
