@@ -87,9 +87,23 @@ int pb__dict_copy_entry(pb__dict *d, pb_str key, const pb_value *v,
 
 /* --- the path --- */
 
+void pb__dict_path_bounds(pb__dpath *p, size_t l) {
+  assert(l < p->depth);
+  for (; p->nbounds <= l; p->nbounds++) {
+    size_t k = p->nbounds - 1;
+    pb__dict_kid_bounds(p->node[k], &p->bounds[k], p->idx[k],
+                        &p->bounds[k + 1]);
+  }
+}
+
 int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
+  return pb__dict_descend_to(d, key, write, 0, p);
+}
+
+int pb__dict_descend_to(pb__dict *d, pb_str key, bool write, unsigned stop,
+                        pb__dpath *p) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
-  assert(d->root.node);
+  assert(d->root.node && d->root.node->level >= stop);
   int rc = write ? pb__dict_own_root(d) : PB_OK;
   if (rc != PB_OK) return rc;
   pb__dnode *node = d->root.node;
@@ -108,13 +122,10 @@ int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p) {
     assert(p->depth < PB__COLL_MAX_DEPTH);
     size_t i = pb__dict_kid_search(node, key);
     p->idx[l] = i;
+    if (node->level == stop) return PB_OK; /* the child to take is idx[l] */
     pb__dnode *child = write ? NULL : pb__dict_linked_kid(d, node, i);
     if (!child) { /* a load or a private slot: it needs the bounds */
-      for (; p->nbounds <= l; p->nbounds++) {
-        size_t k = p->nbounds - 1;
-        pb__dict_kid_bounds(p->node[k], &p->bounds[k], p->idx[k],
-                            &p->bounds[k + 1]);
-      }
+      pb__dict_path_bounds(p, l);
       rc = write ? pb__dict_own_kid(d, node, &p->bounds[l], i, &child)
                  : pb__dict_kid(d, node, &p->bounds[l], i, &child);
       if (rc != PB_OK) return rc;

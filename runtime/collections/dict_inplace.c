@@ -175,46 +175,16 @@ static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   return false;
 }
 
-/* The path of a descent: bounds are worked out only where they are
- * needed (a load, the leaf), since a descent through links needs none and
- * each costs a read of the parent's children. */
-typedef struct ipath {
-  pb__dnode *node[PB__COLL_MAX_DEPTH];
-  size_t idx[PB__COLL_MAX_DEPTH];
-  pb__dbounds b[PB__COLL_MAX_DEPTH]; /* b[l]: node[l]'s, for l < nb */
-  size_t nb;
-} ipath;
-
-/* Sets the bounds of node[0..l] of `p`. */
-static void path_bounds(ipath *p, size_t l) {
-  for (; p->nb <= l; p->nb++)
-    pb__dict_kid_bounds(p->node[p->nb - 1], &p->b[p->nb - 1],
-                        p->idx[p->nb - 1], &p->b[p->nb]);
-}
-
 int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
   assert(pb__dict_inplace_on(d) && d->root.node && d->root.node->level > 0);
-  ipath p;
-  pb__dnode *node = d->root.node;
-  p.b[0] = open;
-  p.nb = 1;
-  size_t l = 0;
-  int rc;
-  for (;; l++) {
-    /* Levels fall by one per step and start below PB__COLL_MAX_DEPTH. */
-    assert(l < PB__COLL_MAX_DEPTH);
-    p.node[l] = node;
-    p.idx[l] = pb__dict_kid_search(node, key);
-    if (node->level == 1) break;
-    pb__dnode *child = pb__dict_linked_kid(d, node, p.idx[l]);
-    if (!child) {
-      path_bounds(&p, l);
-      if ((rc = pb__dict_kid(d, node, &p.b[l], p.idx[l], &child)) != PB_OK)
-        return rc;
-    }
-    node = child;
-  }
+  /* To the leaf's parent, as any get descends (bounds only where it
+   * loads: a descent through links needs none). */
+  pb__dpath p;
+  int rc = pb__dict_descend_to(d, key, false, 1, &p);
+  if (rc != PB_OK) return rc;
+  size_t l = p.depth - 1;
+  pb__dnode *node = p.node[l];
   size_t i = p.idx[l];
   const pb__dkid *kid = &node->kids[i];
   pb__dnode *leaf = NULL;
@@ -225,7 +195,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     /* The leaf's bounds: its parent's separators, within the parent's
      * own bounds when the descent knows them (no link followed). */
     pb__dbounds kb;
-    pb__dict_kid_bounds(node, p.nb > l ? &p.b[l] : &open, i, &kb);
+    pb__dict_kid_bounds(node, p.nbounds > l ? &p.bounds[l] : &open, i, &kb);
     pb_bytes atom;
     rc = d->src.read(d->src.arg, kid->ptr, &atom);
     if (rc == PB_ENOTFOUND)
@@ -236,8 +206,9 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
                               : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
   }
   if (!leaf) {
-    path_bounds(&p, l);
-    if ((rc = pb__dict_kid(d, node, &p.b[l], i, &leaf)) != PB_OK) return rc;
+    pb__dict_path_bounds(&p, l);
+    if ((rc = pb__dict_kid(d, node, &p.bounds[l], i, &leaf)) != PB_OK)
+      return rc;
   }
   bool found;
   size_t at = pb__dict_leaf_search(leaf, key, &found);

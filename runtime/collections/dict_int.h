@@ -260,6 +260,14 @@ typedef struct pb__dpath {
  * may be shared and must not be written.  Errors: those of pb__dict_load.
  */
 int pb__dict_descend(pb__dict *d, pb_str key, bool write, pb__dpath *p);
+/** The same, stopping at the node of level `stop` (not above the root's):
+ * with stop > 0, node[depth - 1] is that node and idx[depth - 1] the child
+ * that holds `key` (not loaded); found is false. */
+int pb__dict_descend_to(pb__dict *d, pb_str key, bool write, unsigned stop,
+                        pb__dpath *p);
+/** Sets the bounds of p->node[0..l] that a descent left unset (it sets
+ * them only where it loads: nbounds). */
+void pb__dict_path_bounds(pb__dpath *p, size_t l);
 
 /**
  * Copies key and value into the handle's arena (one block) and gives the
