@@ -185,3 +185,41 @@ int pb__value_decode(pb_reader *r, pb_value *out) {
     return PB__CORRUPT("unknown value kind %u", kind);
   }
 }
+
+bool pb__value_skip(pb_reader *r) {
+  if (r->pos == r->end) return false;
+  uint8_t kind = *r->pos++;
+  uint64_t n;
+  size_t fixed = 0;
+  if ((kind & ~BOOL_TRUE_BIT) == PB_VALUE_BOOL) return true;
+  switch (kind) {
+    case PB_VALUE_NULL:
+      return true;
+    case PB_VALUE_INT:
+    case PB_VALUE_UINT:
+      return pb_reader_varint(r, &n) == PB_OK;
+    case PB_VALUE_DOUBLE:
+      fixed = 8;
+      break;
+    case PB_VALUE_STRING:
+    case PB_VALUE_BYTES:
+      if (pb_reader_varint(r, &n) != PB_OK) return false;
+      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
+      break;
+    case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
+    case PB_VALUE_SET: case PB_VALUE_HASHDICT:
+      fixed = PB__PTR_SIZE;
+      break;
+    case PB_VALUE_RECORD:
+      if ((size_t)(r->end - r->pos) < 8) return false;
+      r->pos += 8;
+      if (pb_reader_varint(r, &n) != PB_OK) return false;
+      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
+      break;
+    default:
+      return false;
+  }
+  if (fixed > (size_t)(r->end - r->pos)) return false;
+  r->pos += fixed;
+  return true;
+}

@@ -34,6 +34,11 @@ void pb__value_encode(pb_buf *b, const pb_value *v);
  */
 int pb__value_decode(pb_reader *r, pb_value *out);
 
+/** Steps over one value at the reader's position without checking what it
+ * holds beyond its length (no UTF-8 check): false, with the position
+ * undefined, when it is truncated or of no known kind. */
+bool pb__value_skip(pb_reader *r);
+
 /**
  * True when `v` has an encoding: a known kind, valid UTF-8 for a string,
  * and an offset of at most UINT32_MAX for a REF.

@@ -55,46 +55,6 @@
 
 _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
 
-/* Skips one encoded value (atom/value.h) without checking what it holds
- * beyond its length: false when it is truncated or of no known kind. */
-static bool skip_value(pb_reader *r) {
-  if (r->pos == r->end) return false;
-  uint8_t kind = *r->pos++;
-  uint64_t n;
-  size_t fixed = 0;
-  if ((kind & 0x7f) == PB_VALUE_BOOL) return true;
-  switch (kind) {
-    case PB_VALUE_NULL:
-      return true;
-    case PB_VALUE_INT:
-    case PB_VALUE_UINT:
-      return pb_reader_varint(r, &n) == PB_OK;
-    case PB_VALUE_DOUBLE:
-      fixed = 8;
-      break;
-    case PB_VALUE_STRING:
-    case PB_VALUE_BYTES:
-      if (pb_reader_varint(r, &n) != PB_OK) return false;
-      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
-      break;
-    case PB_VALUE_REF: case PB_VALUE_DICT: case PB_VALUE_LIST:
-    case PB_VALUE_SET: case PB_VALUE_HASHDICT:
-      fixed = PB__PTR_SIZE;
-      break;
-    case PB_VALUE_RECORD:
-      if ((size_t)(r->end - r->pos) < 8) return false;
-      r->pos += 8;
-      if (pb_reader_varint(r, &n) != PB_OK) return false;
-      fixed = n > (uint64_t)(r->end - r->pos) ? SIZE_MAX : (size_t)n;
-      break;
-    default:
-      return false;
-  }
-  if (fixed > (size_t)(r->end - r->pos)) return false;
-  r->pos += fixed;
-  return true;
-}
-
 /* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
 static bool read_key(pb_reader *r, pb_str *k) {
   uint64_t n;
@@ -154,7 +114,7 @@ static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
                            i, pb_errdetail());
       return PB_OK;
     }
-    if (!skip_value(&r))
+    if (!pb__value_skip(&r))
       return PB__CORRUPT("dict leaf read in place: value %" PRIu64
                          " truncated or of no known kind", i);
     prev = k;
