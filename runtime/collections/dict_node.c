@@ -755,6 +755,15 @@ static void link_child(dict_obj *p, size_t i, dict_obj *c) {
   pthread_mutex_unlock(&link_mu);
 }
 
+/* Asks at once for the lines of c's block that a search reads (node,
+ * common prefix, summary, prefixes, and a leaf's value places), rather
+ * than one after another as the search meets them. */
+static void prefetch_search(const dict_obj *c, bool leaf) {
+  unsigned lines = leaf ? PREFETCH_LINES_LEAF : PREFETCH_LINES;
+  for (unsigned l = 0; l < lines; l++)
+    __builtin_prefetch((const char *)c + l * LINE);
+}
+
 /* Links the root cell `cell` to the cached root c of the atom `ptr`; the
  * newest root wins the cell (roots change at every commit). */
 static void link_root(_Atomic(void *) *vcell, dict_obj *c, pb_atom_ptr ptr) {
@@ -777,8 +786,7 @@ static dict_obj *cell_root(_Atomic(void *) *vcell, pb_atom_ptr ptr) {
   if (!c || c->ptr.offset != ptr.offset || c->ptr.batch_lo != ptr.batch_lo ||
       c->ptr.batch_hi != ptr.batch_hi)
     return NULL;
-  for (unsigned l = 0; l < PREFETCH_LINES; l++)
-    __builtin_prefetch((const char *)c + l * LINE);
+  prefetch_search(c, false); /* a root: most are branches */
   mark_used(c);
   return c;
 }
@@ -919,11 +927,7 @@ pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
   const dict_obj *c =
       atomic_load_explicit(&po->links[i], memory_order_acquire);
   if (!c) return NULL;
-  /* The lines the search reads (node, common prefix, summary, prefixes,
-   * a leaf's value places), at once rather than one after another. */
-  unsigned lines = parent->level == 1 ? PREFETCH_LINES_LEAF : PREFETCH_LINES;
-  for (unsigned l = 0; l < lines; l++)
-    __builtin_prefetch((const char *)c + l * LINE);
+  prefetch_search(c, parent->level == 1);
   assert(c->block && c->node == &c->inl); /* only blocks are linked */
   mark_used((dict_obj *)c);
   return (pb__dnode *)&c->inl;
