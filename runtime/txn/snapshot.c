@@ -17,9 +17,13 @@ void pb__snap_init(pb__snap *s, pb_space *sp, const pb__batch_builder *own) {
   memset(s, 0, sizeof *s);
   s->st = sp->st;
   s->own = own;
-  s->caches = (pb__src_caches){sp->bytes, sp->objects, &s->holds, 0, 0,
-                               true, sp->cells, sp->st->ops->cheap_reads,
-                               sp->seen};
+  s->caches = (pb__src_caches){.bytes = sp->bytes,
+                               .objects = sp->objects,
+                               .holds = &s->holds,
+                               .ebr = true,
+                               .cells = sp->cells,
+                               .inplace = sp->st->ops->cheap_reads,
+                               .seen = sp->seen};
   s->src = (pb__src){pb__snap_read, s, &s->caches};
   pb__ebr_register(&s->ebr);
 }

@@ -357,8 +357,7 @@ static void no_dangling(void **state) {
 
   /* The old tree, from the object cache alone. */
   pb__cache_holds k = {NULL, 0, 0};
-  pb__src_caches c = {NULL, s.sp->objects, &k, 0, 0,
-                      false, NULL, false, NULL};
+  pb__src_caches c = {.objects = s.sp->objects, .holds = &k};
   pb__src src = {no_storage, NULL, &c};
   pb__dict *d;
   assert_int_equal(pb__dict_open(&src, root.as.ref, &d), PB_OK);

@@ -91,9 +91,8 @@ static fx *fx_new(void) {
   assert_int_equal(pb__cache_create(NULL, &f->objects), PB_OK);
   assert_int_equal(pb__cache_create(NULL, &f->bytes), PB_OK);
   /* Every atom here is written once and never changes: all cacheable. */
-  f->caches =
-      (pb__src_caches){f->bytes, f->objects, &f->held, 0, 0, false, NULL,
-                       false, NULL};
+  f->caches = (pb__src_caches){
+      .bytes = f->bytes, .objects = f->objects, .holds = &f->held};
   f->src = (pb__src){fx_read, f, &f->caches};
   f->plain = (pb__src){fx_read, f, NULL};
   f->sink = (pb__sink){pb_test_mem_write, &f->m};
