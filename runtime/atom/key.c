@@ -259,10 +259,20 @@ void pb_keyreader_init(pb_keyreader *r, const void *data, size_t size) {
   r->end = data ? r->pos + size : r->pos; /* no arithmetic on NULL */
 }
 
+/* PB_ECORRUPT for a key longer than any put writes, else PB_OK. */
+static int check_size(const pb_keyreader *r) {
+  size_t size = (size_t)(r->end - r->start);
+  if (size > PB_KEY_MAX)
+    return PB__CORRUPT("key: %zu bytes, more than PB_KEY_MAX (4096)", size);
+  return PB_OK;
+}
+
 /* Reads `n` big-endian bytes into *v, or PB_ECORRUPT when fewer are left. */
 static int get_be(pb_keyreader *r, unsigned n, uint64_t *v,
                   const char *kind) {
   size_t left = (size_t)(r->end - r->pos);
+  int rc = check_size(r);
+  if (rc != PB_OK) return rc;
   if (left < n)
     return PB__CORRUPT("key: %s component at offset %zu needs %u bytes, %zu "
                        "left",
@@ -363,6 +373,8 @@ static int scan_escaped(const pb_keyreader *r, bool utf8, size_t *size,
                         size_t *zeros, const char *kind) {
   const uint8_t *p = r->pos, *end = r->end;
   size_t nz = 0;
+  int rc = check_size(r);
+  if (rc != PB_OK) return rc;
   for (;;) {
     const uint8_t *z = p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
     size_t at = (size_t)(r->pos - r->start);
@@ -469,6 +481,8 @@ int pb_key_skip(pb_keyreader *r, pb_key_kind kind) {
 
 int pb_key_expect_end(const pb_keyreader *r) {
   if (!r) return PB_EINVAL;
+  int rc = check_size(r);
+  if (rc != PB_OK) return rc;
   if (r->pos != r->end)
     return PB__CORRUPT("key: %zu bytes after the last component at offset "
                        "%zu",

@@ -715,6 +715,16 @@ static void hostile_input(void **state) {
   pb_keyreader_init(&r, "\xff\x00\x01", 3);
   assert_int_equal(pb_key_get_bytes(&r, NULL, &v), PB_OK);
   assert_int_equal(v.len, 1);
+  /* A key longer than any put writes: every component of it is refused. */
+  static uint8_t big[PB_KEY_MAX + 1];
+  memset(big, 'a', sizeof big);
+  pb_keyreader_init(&r, big, PB_KEY_MAX);
+  assert_int_equal(pb_key_skip(&r, PB_KEY_U64), PB_OK);
+  pb_keyreader_init(&r, big, sizeof big);
+  assert_corrupt(pb_key_skip(&r, PB_KEY_U64), PB_AT_SOURCE);
+  assert_corrupt(pb_key_skip(&r, PB_KEY_BYTES), PB_AT_SOURCE);
+  assert_corrupt(pb_key_expect_end(&r), PB_AT_SOURCE);
+  assert_true(strstr(pb_errdetail(), "PB_KEY_MAX") != NULL);
   /* Trailing bytes. */
   pb_keyreader_init(&r, "\x01\x02", 2);
   uint8_t u8;

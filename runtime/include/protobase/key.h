@@ -201,7 +201,8 @@ static inline bool pb_keyreader_done(const pb_keyreader *r) {
  * or are not exactly what the put writes for some value (a bool byte other
  * than 0 and 1; the encoding of -0.0 or of a NaN other than the canonical
  * one; an unescaped 0x00 followed by anything but 0xFF or 0x01; a string
- * that is not UTF-8); PB_EINVAL for NULL arguments.  On an error the reader
+ * that is not UTF-8), and for any component of a key longer than
+ * PB_KEY_MAX; PB_EINVAL for NULL arguments.  On an error the reader
  * does not move and *out is not written.
  */
 int pb_key_get_bool(pb_keyreader *r, bool *out);
@@ -257,7 +258,8 @@ typedef enum pb_key_kind {
 int pb_key_skip(pb_keyreader *r, pb_key_kind kind);
 
 /** PB_OK when every byte has been consumed, else PB_ECORRUPT (bytes after
- * the last component); PB_EINVAL for NULL. */
+ * the last component, or a key longer than PB_KEY_MAX); PB_EINVAL for
+ * NULL. */
 int pb_key_expect_end(const pb_keyreader *r);
 
 #ifdef __cplusplus
