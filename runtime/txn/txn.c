@@ -57,6 +57,7 @@
 /* Frees a handle that has ended (txn_end). */
 static void txn_destroy(pb_txn *txn) {
   pb__tcoll_pool_free(txn->pool);
+  free(txn->tabs);
   pb__snap_free(&txn->snap);
   pb_buf_free(&txn->scratch);
   free(txn);
@@ -100,6 +101,7 @@ static pb_txn *slot_take(pb_db *db) {
 static void txn_end_reads(pb_txn *txn) {
   pb__tcoll_free_all(txn->all, &txn->pool);
   txn->all = txn->names = NULL;
+  txn->n_tabs = 0;
   pb__snap_end(&txn->snap);
 }
 

@@ -36,6 +36,11 @@ struct pb_txn {
   size_t last_len;
   char last_key[PB__COLL_MEMO_KEY];
   pb_value last_val;
+  /* The tables this transaction used (table/table_int.h: pb__tab, plain
+   * data the table layer keeps here): emptied when its reads end (their
+   * collection handles die then), freed with the handle. */
+  void *tabs;
+  size_t n_tabs, cap_tabs;
 };
 
 /**

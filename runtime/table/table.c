@@ -1,0 +1,366 @@
+/*
+ * table/table.c - typed tables (protobase/table.h): opening a table in a
+ * transaction, and its rows: insert, upsert, update, get, delete, count.
+ * Indexes are in table_index.c, cursors in cursor.c; the layout in the
+ * database root is in table_int.h.
+ *
+ * Every change reads the row it replaces first (its old index entries
+ * must go), checks what can fail (a duplicate key, a unique index) before
+ * it changes anything, and then changes the row and its entries through
+ * the public Dictionary functions, so a failure after that latches the
+ * transaction like any other failed change (protobase.h, pb_txn_begin).
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table/table_int.h"
+#include "txn/catalog.h"
+#include "txn/txn_int.h"
+#include "txn/validate.h"
+#include "util/errdetail.h"
+
+#define D(t) ((pb_dict *)(void *)(t))
+
+/* Records up to this size are decoded on the stack. */
+#define REC_STACK 512
+
+int pb__pkey_set(pb__pkey *pk, pb_bytes key) {
+  if (key.len > PB_TABLE_KEY_MAX) return PB_ETOOBIG;
+  pk->ptr = pk->buf;
+  pk->len = pb__keypack_len(key.len);
+  pb__keypack(key.ptr, key.len, pk->buf);
+  return PB_OK;
+}
+
+/* --- opening --- */
+
+bool pb__tab_name_ok(const char *s) {
+  if (!s || !*s) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+          (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
+}
+
+static bool def_ok(const pb_table_def *def) {
+  if (!def || !def->type || !def->type->name || def->size == 0 ||
+      !def->init || !def->encode || !def->decode ||
+      def->n_indexes > PB__TAB_MAX_INDEXES ||
+      (def->n_indexes > 0 && !def->indexes) ||
+      (def->n_members > 0 && !def->members))
+    return false;
+  for (size_t i = 0; i < def->n_indexes; i++) {
+    const pb_table_index *x = &def->indexes[i];
+    if (!pb__tab_name_ok(x->name) || !x->key || x->n_tags == 0 || !x->tags ||
+        (x->flags & ~PB_INDEX_UNIQUE))
+      return false;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(def->indexes[j].name, x->name) == 0) return false;
+  }
+  return true;
+}
+
+/* The memo entry of def in txn, made (zeroed) when new. */
+static int memo(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
+  pb__tab *tabs = txn->tabs;
+  for (size_t i = 0; i < txn->n_tabs; i++)
+    if (tabs[i].def == def) {
+      *out = &tabs[i];
+      return PB_OK;
+    }
+  if (txn->n_tabs == txn->cap_tabs) {
+    size_t cap = txn->cap_tabs ? 2 * txn->cap_tabs : 4;
+    pb__tab *n = realloc(txn->tabs, cap * sizeof *n);
+    if (!n) return PB_ENOMEM;
+    txn->tabs = tabs = n;
+    txn->cap_tabs = cap;
+  }
+  pb__tab *t = &tabs[txn->n_tabs++];
+  memset(t, 0, sizeof *t);
+  t->def = def;
+  *out = t;
+  return PB_OK;
+}
+
+/* The root name of the rows: "\0t<id>". */
+static pb_str rows_name(uint32_t id, char *buf, size_t cap) {
+  int n = snprintf(buf + 1, cap - 1, "t%" PRIu32, id);
+  buf[0] = '\0';
+  return (pb_str){buf, (size_t)n + 1};
+}
+
+static const pb_str meta_name = {"\0tables", 7};
+
+int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
+                 pb__tab **out) {
+  if (!txn || !def_ok(def)) return PB_EINVAL;
+  int rc = pb__txn_latched(txn);
+  if (rc != PB_OK) return rc;
+  bool ro = (txn->flags & PB_RDONLY) != 0;
+  if (change && ro) return PB_ERDONLY;
+  pb__tab *t;
+  if ((rc = memo(txn, def, &t)) != PB_OK) return rc;
+  if (change && !t->registered) {
+    if ((rc = pb__catalog_register(txn, def->type, &t->type_id)) != PB_OK)
+      return rc;
+    t->registered = true;
+    t->rows = NULL; /* reopened below, created */
+  } else if (!t->type_id) {
+    uint64_t epoch;
+    rc = pb__catalog_find(txn, def->type, &epoch, &t->type_id);
+    if (rc != PB_OK) return rc;
+    if (!t->type_id) { /* never registered: no table yet */
+      *out = t;
+      return PB_OK;
+    }
+  }
+  if (!t->rows) {
+    char buf[16];
+    rc = pb__txn_open_root(txn, rows_name(t->type_id, buf, sizeof buf),
+                           PB_VALUE_DICT, change, &t->rows);
+    if (rc == PB_ENOTFOUND && !change) rc = PB_OK, t->rows = NULL;
+    if (rc != PB_OK) return change ? pb__txn_note(txn, rc) : rc;
+  }
+  if (!t->meta && (change || def->n_indexes > 0 || !def->key)) {
+    rc = pb__txn_open_root(txn, meta_name, PB_VALUE_DICT, change, &t->meta);
+    if (rc == PB_ENOTFOUND && !change) rc = PB_OK, t->meta = NULL;
+    if (rc != PB_OK) return change ? pb__txn_note(txn, rc) : rc;
+  }
+  if (change && !t->synced) {
+    if ((rc = pb__tab_sync_indexes(txn, t)) != PB_OK) return rc;
+    t->synced = true;
+  }
+  *out = t;
+  return PB_OK;
+}
+
+/* --- rows --- */
+
+int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
+                   void *rec) {
+  const pb_table_def *def = t->def;
+  if (row->kind != PB_VALUE_RECORD)
+    return PB__CORRUPT("table %s: a row that is not a record (kind %d)",
+                       def->type->name, (int)row->kind);
+  pb_arena *arena;
+  int rc = pb_txn_arena(txn, &arena);
+  if (rc != PB_OK) return rc;
+  def->init(rec);
+  rc = def->decode(rec, row->as.rec.body.ptr, row->as.rec.body.len, arena);
+  if (rc == PB_ECORRUPT)
+    pb__errdetail_prefix("table %s: row: ", def->type->name);
+  return rc;
+}
+
+/* Scratch for one record struct: on the stack when small. */
+typedef struct recbuf {
+  void *p;
+  _Alignas(max_align_t) unsigned char small[REC_STACK];
+} recbuf;
+
+static void *rec_alloc(recbuf *b, size_t size) {
+  b->p = size <= sizeof b->small ? (void *)b->small : malloc(size);
+  return b->p;
+}
+
+static void rec_free(recbuf *b) {
+  if (b->p != (void *)b->small) free(b->p);
+}
+
+/* Encodes rec's primary key into kb (keyed tables). */
+static int key_of(const pb__tab *t, const void *rec, pb_keybuf *kb) {
+  pb_keybuf_reset(kb);
+  int rc = t->def->key(rec, kb);
+  if (rc == PB_OK) rc = pb_keybuf_error(kb);
+  if (rc == PB_OK && kb->len > PB_TABLE_KEY_MAX) rc = PB_ETOOBIG;
+  return rc;
+}
+
+/* Reads the row at packed key pk: PB_OK with *row, or PB_ENOTFOUND. */
+static int row_get(pb__tab *t, const pb__pkey *pk, pb_value *row) {
+  if (!t->rows) return PB_ENOTFOUND;
+  return pb_dict_get(D(t->rows), pb__pkey_str(pk), row);
+}
+
+/* Writes rec as the row at pk (whose encoded primary key is `key`),
+ * replacing `old` (NULL: a new row), with its index entries. */
+static int row_put(pb_txn *txn, pb__tab *t, const pb__pkey *pk, pb_bytes key,
+                   const void *old, const void *rec) {
+  int rc = pb__tab_reindex(txn, t, old, rec, key);
+  if (rc != PB_OK) return rc;
+  pb_buf body;
+  pb_buf_init(&body);
+  rc = t->def->encode(rec, &body);
+  if (rc == PB_OK) {
+    pb_value v = {.kind = PB_VALUE_RECORD,
+                  .as.rec = {t->def->type->fingerprint,
+                             {body.data, body.len}}};
+    rc = pb_dict_put(D(t->rows), pb__pkey_str(pk), &v);
+  }
+  pb_buf_free(&body);
+  return rc;
+}
+
+/* The next id of a keyless table, advanced. */
+static int next_id(pb__tab *t, uint64_t *id) {
+  char name[16];
+  int n = snprintf(name, sizeof name, "%" PRIu32, t->type_id);
+  pb_str key = {name, (size_t)n};
+  pb_value v;
+  int rc = pb_dict_get(D(t->meta), key, &v);
+  uint64_t next = 1;
+  if (rc == PB_OK) {
+    if (v.kind != PB_VALUE_UINT || v.as.u == 0 || v.as.u == UINT64_MAX)
+      return PB__CORRUPT("table %s: a bad id counter",
+                         t->def->type->name);
+    next = v.as.u;
+  } else if (rc != PB_ENOTFOUND) {
+    return rc;
+  }
+  v = (pb_value){.kind = PB_VALUE_UINT, .as.u = next + 1};
+  if ((rc = pb_dict_put(D(t->meta), key, &v)) != PB_OK) return rc;
+  *id = next;
+  return PB_OK;
+}
+
+/* The encoded key of id. */
+static int id_key(uint64_t id, pb_keybuf *kb) {
+  pb_keybuf_reset(kb);
+  pb_key_put_u64(kb, id);
+  return pb_keybuf_error(kb);
+}
+
+/* Replaces (or, with `must_exist` false, also inserts) the row at the
+ * encoded key `key`; with `must_be_new`, PB_EEXIST if it exists. */
+static int write_row(pb_txn *txn, pb__tab *t, pb_bytes key, const void *rec,
+                     bool must_exist, bool must_be_new) {
+  pb__pkey pk;
+  int rc = pb__pkey_set(&pk, key);
+  if (rc != PB_OK) return rc;
+  pb_value row;
+  rc = row_get(t, &pk, &row);
+  if (rc == PB_OK && must_be_new) return PB_EEXIST;
+  if (rc == PB_ENOTFOUND && must_exist) return PB_ENOTFOUND;
+  if (rc != PB_OK && rc != PB_ENOTFOUND) return rc;
+  recbuf ob = {0};
+  void *old = NULL;
+  if (rc == PB_OK) {
+    if (!(old = rec_alloc(&ob, t->def->size))) return PB_ENOMEM;
+    rc = pb__tab_decode(txn, t, &row, old);
+  } else {
+    rc = PB_OK;
+  }
+  if (rc == PB_OK) rc = row_put(txn, t, &pk, key, old, rec);
+  if (old) rec_free(&ob);
+  return rc;
+}
+
+int pb_table_insert(pb_txn *txn, const pb_table_def *def, const void *rec,
+                    uint64_t *id) {
+  if (id) *id = 0;
+  if (!rec) return PB_EINVAL;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, true, &t);
+  if (rc != PB_OK) return rc;
+  pb_keybuf kb;
+  pb_keybuf_init(&kb);
+  uint64_t n = 0;
+  if (def->key) {
+    rc = key_of(t, rec, &kb);
+  } else if (!id) {
+    rc = PB_EINVAL; /* a keyless insert must say where the id goes */
+  } else {
+    rc = next_id(t, &n);
+    if (rc == PB_OK) rc = id_key(n, &kb);
+  }
+  if (rc == PB_OK)
+    rc = write_row(txn, t, pb_keybuf_bytes(&kb), rec, false, true);
+  pb_keybuf_free(&kb);
+  if (rc == PB_OK && id) *id = n;
+  return rc;
+}
+
+static int keyed_write(pb_txn *txn, const pb_table_def *def, const void *rec,
+                       bool must_exist) {
+  if (!rec || (def && !def->key)) return PB_EINVAL;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, true, &t);
+  if (rc != PB_OK) return rc;
+  pb_keybuf kb;
+  pb_keybuf_init(&kb);
+  rc = key_of(t, rec, &kb);
+  if (rc == PB_OK)
+    rc = write_row(txn, t, pb_keybuf_bytes(&kb), rec, must_exist, false);
+  pb_keybuf_free(&kb);
+  return rc;
+}
+
+int pb_table_upsert(pb_txn *txn, const pb_table_def *def, const void *rec) {
+  return keyed_write(txn, def, rec, false);
+}
+
+int pb_table_update(pb_txn *txn, const pb_table_def *def, const void *rec) {
+  return keyed_write(txn, def, rec, true);
+}
+
+int pb_table_update_id(pb_txn *txn, const pb_table_def *def, uint64_t id,
+                       const void *rec) {
+  if (!rec || (def && def->key)) return PB_EINVAL;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, true, &t);
+  if (rc != PB_OK) return rc;
+  pb_keybuf kb;
+  pb_keybuf_init(&kb);
+  rc = id_key(id, &kb);
+  if (rc == PB_OK)
+    rc = write_row(txn, t, pb_keybuf_bytes(&kb), rec, true, false);
+  pb_keybuf_free(&kb);
+  return rc;
+}
+
+int pb_table_get(pb_txn *txn, const pb_table_def *def, pb_bytes key,
+                 void *rec) {
+  if (!rec || (!key.ptr && key.len)) return PB_EINVAL;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, false, &t);
+  if (rc != PB_OK) return rc;
+  pb__pkey pk;
+  if ((rc = pb__pkey_set(&pk, key)) != PB_OK) return rc;
+  pb_value row;
+  if ((rc = row_get(t, &pk, &row)) != PB_OK) return rc;
+  return pb__tab_decode(txn, t, &row, rec);
+}
+
+int pb_table_delete(pb_txn *txn, const pb_table_def *def, pb_bytes key) {
+  if (!key.ptr && key.len) return PB_EINVAL;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, true, &t);
+  if (rc != PB_OK) return rc;
+  pb__pkey pk;
+  if ((rc = pb__pkey_set(&pk, key)) != PB_OK) return rc;
+  pb_value row;
+  if ((rc = row_get(t, &pk, &row)) != PB_OK) return rc;
+  recbuf ob = {0};
+  void *old = rec_alloc(&ob, def->size);
+  if (!old) return PB_ENOMEM;
+  rc = pb__tab_decode(txn, t, &row, old);
+  if (rc == PB_OK) rc = pb__tab_reindex(txn, t, old, NULL, key);
+  pb__tab tab = *t; /* the memo may move while member tables open */
+  if (rc == PB_OK) rc = pb__tab_drop_members(txn, &tab, &pk);
+  if (rc == PB_OK) rc = pb_dict_remove(D(tab.rows), pb__pkey_str(&pk));
+  rec_free(&ob);
+  return rc;
+}
+
+int pb_table_count(pb_txn *txn, const pb_table_def *def, uint64_t *out) {
+  if (!out) return PB_EINVAL;
+  *out = 0;
+  pb__tab *t;
+  int rc = pb__tab_open(txn, def, false, &t);
+  if (rc != PB_OK || !t->rows) return rc;
+  return pb_dict_count(D(t->rows), out);
+}
