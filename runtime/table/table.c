@@ -205,25 +205,20 @@ static int row_put(pb_txn *txn, pb__tab *t, const pb__pkey *pk, pb_bytes key,
   return rc;
 }
 
-/* The next id of a keyless table, advanced. */
-static int next_id(pb__tab *t, uint64_t *id) {
-  char name[16];
-  int n = snprintf(name, sizeof name, "%" PRIu32, t->type_id);
-  pb_str key = {name, (size_t)n};
+/* The id counter of a keyless table: its key in "\0tables", and the
+ * next id (1 when there is none yet). */
+static int peek_id(pb__tab *t, char name[16], pb_str *key, uint64_t *next) {
+  int n = snprintf(name, 16, "%" PRIu32, t->type_id);
+  *key = (pb_str){name, (size_t)n};
   pb_value v;
-  int rc = pb_dict_get(D(t->meta), key, &v);
-  uint64_t next = 1;
-  if (rc == PB_OK) {
-    if (v.kind != PB_VALUE_UINT || v.as.u == 0 || v.as.u == UINT64_MAX)
-      return PB__CORRUPT("table %s: a bad id counter",
-                         t->def->type->name);
-    next = v.as.u;
-  } else if (rc != PB_ENOTFOUND) {
-    return rc;
-  }
-  v = (pb_value){.kind = PB_VALUE_UINT, .as.u = next + 1};
-  if ((rc = pb_dict_put(D(t->meta), key, &v)) != PB_OK) return rc;
-  *id = next;
+  int rc = pb_dict_get(D(t->meta), *key, &v);
+  *next = 1;
+  if (rc == PB_ENOTFOUND) return PB_OK;
+  if (rc != PB_OK) return rc;
+  if (v.kind != PB_VALUE_UINT || v.as.u == 0)
+    return PB__CORRUPT("table %s: a bad id counter", t->def->type->name);
+  if (v.as.u == UINT64_MAX) return PB_ETOOBIG; /* ids exhausted */
+  *next = v.as.u;
   return PB_OK;
 }
 
@@ -269,16 +264,24 @@ int pb_table_insert(pb_txn *txn, const pb_table_def *def, const void *rec,
   pb_keybuf kb;
   pb_keybuf_init(&kb);
   uint64_t n = 0;
+  char name[16];
+  pb_str counter;
   if (def->key) {
     rc = key_of(t, rec, &kb);
   } else if (!id) {
     rc = PB_EINVAL; /* a keyless insert must say where the id goes */
   } else {
-    rc = next_id(t, &n);
+    rc = peek_id(t, name, &counter, &n);
     if (rc == PB_OK) rc = id_key(n, &kb);
   }
   if (rc == PB_OK)
     rc = write_row(txn, t, pb_keybuf_bytes(&kb), rec, false, true);
+  /* The counter moves only once the row is in: a refused insert (a
+   * unique index) uses no id. */
+  if (rc == PB_OK && !def->key) {
+    pb_value v = {.kind = PB_VALUE_UINT, .as.u = n + 1};
+    rc = pb_dict_put(D(t->meta), counter, &v);
+  }
   pb_keybuf_free(&kb);
   if (rc == PB_OK && id) *id = n;
   return rc;
