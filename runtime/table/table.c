@@ -146,8 +146,8 @@ int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
   if (row->kind != PB_VALUE_RECORD)
     return PB__CORRUPT("table %s: a row that is not a record (kind %d)",
                        def->type->name, (int)row->kind);
-  pb_arena *arena;
-  int rc = pb_txn_arena(txn, &arena);
+  pb_arena *arena = NULL; /* a warm read allocates nothing without arrays */
+  int rc = def->arena ? pb_txn_arena(txn, &arena) : PB_OK;
   if (rc != PB_OK) return rc;
   def->init(rec);
   rc = def->decode(rec, row->as.rec.body.ptr, row->as.rec.body.len, arena);

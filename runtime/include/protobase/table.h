@@ -108,6 +108,10 @@ typedef struct pb_table_def {
   pb_table_encode_fn encode;  /* the generated _encode */
   pb_record_decode_fn decode; /* the generated decoder (_decode) */
   pb_table_key_fn key;        /* the primary key; NULL: keyless (ids) */
+  bool arena;                 /* the decoder needs an arena (the record
+                                 or one it embeds has arrays): rows are
+                                 decoded into the transaction's arena
+                                 (pb_txn_arena); false: with none */
   const pb_table_index *indexes;
   size_t n_indexes;
   const uint32_t *members; /* tags of the list, set and map fields */
