@@ -5,7 +5,7 @@
 
 #include <assert.h>
 
-#include "protobase/errors.h"
+#include "util/errdetail.h"
 
 void pb__keypack(const uint8_t *in, size_t n, uint8_t *out) {
   uint32_t acc = 0; /* bits not yet written, right-aligned */
@@ -25,12 +25,14 @@ void pb__keypack(const uint8_t *in, size_t n, uint8_t *out) {
 
 int pb__keyunpack(const uint8_t *in, size_t m, uint8_t *out, size_t *n) {
   size_t len = m * 7 / 8; /* the only n that can pack into m bytes */
-  if (pb__keypack_len(len) != m) return PB_ECORRUPT;
+  if (pb__keypack_len(len) != m)
+    return PB__CORRUPT("packed key: %zu bytes is no packed length", m);
   uint32_t acc = 0;
   unsigned bits = 0;
   size_t k = 0;
   for (size_t i = 0; i < m; i++) {
-    if (in[i] & 0x80) return PB_ECORRUPT;
+    if (in[i] & 0x80)
+      return PB__CORRUPT("packed key: byte %zu is above 0x7f", i);
     acc = (acc << 7) | in[i];
     bits += 7;
     if (bits >= 8) {
@@ -40,7 +42,8 @@ int pb__keyunpack(const uint8_t *in, size_t m, uint8_t *out, size_t *n) {
     }
   }
   /* What is left is padding: fewer than 8 bits, all zero. */
-  if (k != len || acc != 0) return PB_ECORRUPT;
+  if (k != len || acc != 0)
+    return PB__CORRUPT("packed key: padding bits that are not zero");
   *n = len;
   return PB_OK;
 }

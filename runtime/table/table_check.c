@@ -7,7 +7,6 @@
  * row; and each index has as many entries as the table has rows, so with
  * one entry per row found there is no other (stale) entry.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +16,8 @@
 #define D(t) ((pb_dict *)(void *)(t))
 
 static int problem(const pb__tab *t, const char *what, const char *index) {
-  char msg[400];
-  snprintf(msg, sizeof msg, "table %s%s%s: %s", t->def->type->name,
-           index ? ", index " : "", index ? index : "", what);
-  pb__errdetail_set(msg);
-  return PB_ECORRUPT;
+  return PB__CORRUPT("table %s%s%s: %s", t->def->type->name,
+                     index ? ", index " : "", index ? index : "", what);
 }
 
 /* Checks one row (packed key k, value v) against the indexes. */

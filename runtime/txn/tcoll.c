@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "atom/refs.h"
 #include "atom/value.h"
 
@@ -348,6 +350,16 @@ struct pb__run {
   pb_atom_ptr root;        /* settled by build: the tree written */
   bool built;              /* settled into an empty Dictionary by build:
                               the log is freed, the tree holds it */
+  /* The last put of each key, by key hash (open addressing, NULL:
+   * empty): built by the first get that finds the run pending
+   * (run_find), then kept by every put, so gets between puts read the
+   * run and the tree as they are instead of settling the run.  A
+   * bulk load that never gets has none. */
+  const uint8_t **hx;
+  size_t hx_cap, hx_used;
+  bool viewed;             /* a get gave views into the log: it stays
+                              until the run is freed (not freed by a
+                              build) */
 };
 
 #define RUN_CHUNK_FIRST 4096u
@@ -385,6 +397,7 @@ static void run_free(pb__run *r) {
     free(c);
   }
   free(r->idx);
+  free(r->hx);
   free(r);
 }
 
@@ -422,6 +435,8 @@ static void rec_read(const uint8_t *p, pb_str *key, pb_value *v) {
   else if (kind == PB_VALUE_BYTES) v->as.bytes = (pb_bytes){pay, plen};
   else if (kind == PB_VALUE_RECORD) v->as.rec.body = (pb_bytes){pay, plen};
 }
+
+static void hx_note(pb__run *r, const uint8_t *p);
 
 /* Appends a checked put to the run r: one copy of key and value. */
 static int rec_append(pb__run *r, pb_str key, const pb_value *v) {
@@ -473,6 +488,94 @@ static int rec_append(pb__run *r, pb_str key, const pb_value *v) {
   if (pay.len) memcpy(q + key.len, pay.ptr, pay.len);
   c->used += need;
   r->n++;
+  hx_note(r, p);
+  return PB_OK;
+}
+
+/* --- the run's key hash (pb__run.hx) --- */
+
+static pb_str rec_key(const uint8_t *p);
+
+static size_t key_hash(pb_str k) { return (size_t)XXH3_64bits(k.ptr, k.len); }
+
+static bool key_eq(pb_str a, pb_str b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* Puts record p (the newest put of its key) into the hash, which has
+ * room. */
+static void hx_put(pb__run *r, const uint8_t *p) {
+  pb_str k = rec_key(p);
+  size_t mask = r->hx_cap - 1, i = key_hash(k) & mask;
+  while (r->hx[i]) {
+    if (key_eq(rec_key(r->hx[i]), k)) {
+      r->hx[i] = p; /* a later put of the key */
+      return;
+    }
+    i = (i + 1) & mask;
+  }
+  r->hx[i] = p;
+  r->hx_used++;
+}
+
+/* Grows the hash to hold `want` keys at most half full, rehashing.
+ * Errors: PB_ENOMEM (the hash is unchanged). */
+static int hx_grow(pb__run *r, size_t want) {
+  if (want * 2 <= r->hx_cap) return PB_OK;
+  size_t cap = r->hx_cap ? r->hx_cap : 64;
+  while (cap < want * 2) cap *= 2;
+  const uint8_t **old = r->hx;
+  size_t old_cap = r->hx_cap;
+  r->hx = calloc(cap, sizeof *r->hx);
+  if (!r->hx) {
+    r->hx = old;
+    return PB_ENOMEM;
+  }
+  r->hx_cap = cap;
+  r->hx_used = 0;
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i]) hx_put(r, old[i]);
+  free(old);
+  return PB_OK;
+}
+
+/* Notes a new record in the hash, if the run has one.  A hash that
+ * cannot grow is dropped (the next get builds it again, or settles). */
+static void hx_note(pb__run *r, const uint8_t *p) {
+  if (!r->hx) return;
+  if (hx_grow(r, r->hx_used + 1) != PB_OK) {
+    free(r->hx);
+    r->hx = NULL;
+    r->hx_cap = r->hx_used = 0;
+    return;
+  }
+  hx_put(r, p);
+}
+
+/* The newest put of `key` in the run: *p, or NULL when the run has none.
+ * Builds the hash on first use.  Errors: PB_ENOMEM. */
+static int run_find(pb__run *r, pb_str key, const uint8_t **p) {
+  *p = NULL;
+  if (!r->hx) {
+    int rc = hx_grow(r, r->n);
+    if (rc != PB_OK) return rc;
+    for (const run_chunk *c = r->first; c; c = c->next) {
+      const uint8_t *q = (const uint8_t *)(c + 1), *end = q + c->used;
+      while (q < end) {
+        pb_str k;
+        pb_value v;
+        rec_read(q, &k, &v);
+        hx_put(r, q);
+        q += REC_HEAD + fixed_len(v.kind) + k.len + payload(&v).len;
+      }
+    }
+  }
+  size_t mask = r->hx_cap - 1, i = key_hash(key) & mask;
+  for (; r->hx[i]; i = (i + 1) & mask)
+    if (key_eq(rec_key(r->hx[i]), key)) {
+      *p = r->hx[i];
+      return PB_OK;
+    }
   return PB_OK;
 }
 
@@ -619,7 +722,10 @@ int pb__tcoll_settle(pb__tcoll *t) {
       r->built = true;
       free(r->idx);
       r->idx = NULL;
-      while (r->first) {
+      free(r->hx);
+      r->hx = NULL;
+      r->hx_cap = r->hx_used = 0;
+      while (!r->viewed && r->first) {
         run_chunk *c = r->first;
         r->first = c->next;
         free(c);
@@ -822,7 +928,20 @@ int pb__tcoll_entry(pb__tcoll *t, pb_str key, pb_value *v) {
 
 int pb__tcoll_dict_get(pb__tcoll *t, pb_str key, pb_value *out) {
   int rc = pb__tcoll_check(t);
-  if (rc == PB_OK) rc = pb__tcoll_settle(t);
+  if (rc != PB_OK) return rc;
+  const uint8_t *p = NULL;
+  /* A pending run holds only puts: the newest put of the key, or else the
+   * tree's value, is the key's value, so a get need not settle the run
+   * (which would merge it, put by put, between puts).  Without memory
+   * for the run's hash, it settles. */
+  if (!t->run || t->broken != PB_OK || run_find(t->run, key, &p) != PB_OK)
+    rc = pb__tcoll_settle(t);
+  if (rc == PB_OK && p) {
+    pb_str k;
+    rec_read(p, &k, out);
+    t->run->viewed = true; /* views into the log: it stays */
+    return PB_OK; /* its put detached any open child of the key */
+  }
   if (rc == PB_OK) rc = pb__dict_get(t->c.d, key, out);
   if (rc == PB_OK) rc = pb__tcoll_entry(t, key, out);
   return rc;
