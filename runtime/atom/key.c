@@ -450,6 +450,10 @@ int pb_key_skip(pb_keyreader *r, pb_key_kind kind) {
     uint16_t u16;
     uint32_t u32;
     uint64_t u64;
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
     float f32;
     double f64;
   } v;
@@ -457,14 +461,14 @@ int pb_key_skip(pb_keyreader *r, pb_key_kind kind) {
   int rc;
   switch (kind) {
     case PB_KEY_BOOL: return pb_key_get_bool(r, &v.b);
-    case PB_KEY_U8:
-    case PB_KEY_I8: return pb_key_get_u8(r, &v.u8);
-    case PB_KEY_U16:
-    case PB_KEY_I16: return pb_key_get_u16(r, &v.u16);
-    case PB_KEY_U32:
-    case PB_KEY_I32: return pb_key_get_u32(r, &v.u32);
-    case PB_KEY_U64:
-    case PB_KEY_I64: return pb_key_get_u64(r, &v.u64);
+    case PB_KEY_U8: return pb_key_get_u8(r, &v.u8);
+    case PB_KEY_U16: return pb_key_get_u16(r, &v.u16);
+    case PB_KEY_U32: return pb_key_get_u32(r, &v.u32);
+    case PB_KEY_U64: return pb_key_get_u64(r, &v.u64);
+    case PB_KEY_I8: return pb_key_get_i8(r, &v.i8);
+    case PB_KEY_I16: return pb_key_get_i16(r, &v.i16);
+    case PB_KEY_I32: return pb_key_get_i32(r, &v.i32);
+    case PB_KEY_I64: return pb_key_get_i64(r, &v.i64);
     case PB_KEY_F32: return pb_key_get_f32(r, &v.f32);
     case PB_KEY_F64: return pb_key_get_f64(r, &v.f64);
     case PB_KEY_STR:

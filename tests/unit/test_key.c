@@ -11,8 +11,9 @@
  *     the decoded value encodes to the same bytes, and skip agrees;
  *   - prefix successor: every key with the prefix is below it, every key at
  *     or above it lacks the prefix.
- * Then the exact bytes the format fixes, the sticky errors, and truncated
- * and hostile input to every decoder.  The seed is fixed so a failure
+ * Then the exact bytes the format fixes, the sticky errors (out of memory
+ * too, through a wrapped malloc), and truncated and hostile input to every
+ * decoder.  The seed is fixed so a failure
  * reproduces.
  */
 #include <float.h>
@@ -36,6 +37,30 @@ static uint64_t rnd(void) { /* xorshift64*, fixed seed */
   rng_state ^= rng_state << 25;
   rng_state ^= rng_state >> 27;
   return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* --- failing allocations ---
+ * The test links with -Wl,--wrap=malloc,--wrap=realloc (tests/CMakeLists.txt),
+ * so the runtime's malloc and realloc come here: when fail_next is set,
+ * the next one fails. */
+static bool fail_next;
+void *__real_malloc(size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n) {
+  if (fail_next) {
+    fail_next = false;
+    return NULL;
+  }
+  return __real_malloc(n);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  if (fail_next) {
+    fail_next = false;
+    return NULL;
+  }
+  return __real_realloc(p, n);
 }
 
 /* --- generators --- */
@@ -277,7 +302,7 @@ static void order_and_round_trip_composites(void **state) {
 static void strings_order_as_promised(void **state) {
   (void)state;
   const char *in[] = {"", "\x00", "\x00\x00", "\x00\x01", "\x01", "a",
-                      "a\x00", "a\x00\x00", "a\x00" "b", "a\x01", "ab",
+                      "a\x00", "a\x00\x00", "a\0b", "a\x01", "ab",
                       "b"};
   size_t lens[] = {0, 1, 2, 2, 1, 1, 2, 3, 3, 2, 2, 1};
   size_t count = sizeof in / sizeof *in;
@@ -782,6 +807,60 @@ static void views_and_copies(void **state) {
   pb_keybuf_free(&k);
 }
 
+/* Out of memory: growing onto the heap (malloc) and on it (realloc), the
+ * successor of a long prefix, and an arena copy. */
+static void out_of_memory(void **state) {
+  (void)state;
+  pb_keybuf k;
+  pb_keybuf_init(&k);
+  for (int i = 0; i < PB_KEY_INLINE / 8; i++) pb_key_put_u64(&k, 5);
+  fail_next = true;
+  pb_key_put_u64(&k, 6); /* needs the heap */
+  assert_false(fail_next);
+  assert_int_equal(pb_keybuf_error(&k), PB_ENOMEM);
+  assert_int_equal(k.len, PB_KEY_INLINE);
+  assert_ptr_equal(k.ptr, k.inline_);
+  pb_key_put_u64(&k, 6); /* sticky: no-op */
+  assert_int_equal(pb_keybuf_error(&k), PB_ENOMEM);
+  assert_int_equal(k.len, PB_KEY_INLINE);
+  pb_keybuf_reset(&k);
+  for (int i = 0; i < PB_KEY_INLINE / 8 + 1; i++) pb_key_put_u64(&k, 5);
+  assert_int_equal(pb_keybuf_error(&k), PB_OK); /* on the heap now */
+  size_t cap = k.cap;
+  while (k.len + 8 <= cap) pb_key_put_u64(&k, 5);
+  fail_next = true;
+  pb_key_put_u64(&k, 7); /* needs a realloc */
+  assert_int_equal(pb_keybuf_error(&k), PB_ENOMEM);
+  assert_int_equal(k.cap, cap);
+  for (size_t i = 0; i < k.len; i++) assert_int_equal(k.ptr[i], i % 8 == 7 ? 5 : 0);
+  pb_keybuf_free(&k);
+
+  static uint8_t prefix[PB_KEY_INLINE * 2];
+  pb_keybuf_init(&k);
+  fail_next = true;
+  assert_int_equal(pb_key_prefix_successor(prefix, sizeof prefix, &k),
+                   PB_ENOMEM);
+  assert_int_equal(pb_keybuf_error(&k), PB_ENOMEM);
+  assert_int_equal(pb_key_prefix_successor(prefix, sizeof prefix, &k), PB_OK);
+  pb_keybuf_free(&k);
+
+  pb_arena *arena;
+  assert_int_equal(pb_arena_create(&arena), PB_OK);
+  pb_keybuf_init(&k);
+  pb_key_put_bytes(&k, (pb_bytes){(const uint8_t *)"\0\0", 2});
+  pb_keyreader r;
+  pb_keyreader_init(&r, k.ptr, k.len);
+  pb_bytes v;
+  fail_next = true;
+  assert_int_equal(pb_key_get_bytes(&r, arena, &v), PB_ENOMEM);
+  assert_int_equal(pb_keyreader_offset(&r), 0);
+  assert_int_equal(pb_key_get_bytes(&r, arena, &v), PB_OK);
+  assert_int_equal(v.len, 2);
+  pb_keybuf_free(&k);
+  pb_arena_destroy(arena);
+  fail_next = false;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(order_and_round_trip_per_kind),
@@ -798,6 +877,7 @@ int main(void) {
       cmocka_unit_test(truncated_input),
       cmocka_unit_test(hostile_input),
       cmocka_unit_test(views_and_copies),
+      cmocka_unit_test(out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
