@@ -1,6 +1,6 @@
 /*
  * test_tables_gen.c - the typed tables that pbc generates
- * (tests/unit/schema/tables.pbs), used as an application uses them, on
+ * (tests/unit/schema/tables_gen.pbs), used as an application uses them, on
  * the file tier with the defaults (PB_DURABILITY_SYNC): every generated
  * function once, each error it documents (PB_EEXIST, PB_ENOTFOUND,
  * PB_ERANGE, PB_EINVAL for NULLs, bad flags and bad UTF-8), and the order
@@ -23,7 +23,7 @@
 #include "protobase/protobase.h"
 #include "protobase/table.h"
 #include "support/filedb.h"
-#include "tables.pb.h"
+#include "tables_gen.pb.h"
 
 #define S(lit) ((pb_str){(lit), sizeof(lit) - 1})
 #define B(lit) ((pb_bytes){(const uint8_t *)(lit), sizeof(lit) - 1})
