@@ -1104,7 +1104,7 @@ static void pbc__source_index(pbc__tab *t, size_t xi) {
   pbc__def(c, "int", pbc_sb_str(&fn), &a);
   v.len = 0;
   pbc_sb_printf(&v, "pb_table_index_scan(txn, &%s_table, %zu, lo ? &bl : "
-                    "NULL,\n                               hi ? &bh : NULL, "
+                    "NULL,\n                             hi ? &bh : NULL, "
                     "flags, &c)", n, xi);
   pbc__scan_body(c, kf, nf, nf > 1, pbc_sb_str(&v));
   pbc_sb_free(&ty);
@@ -1388,7 +1388,7 @@ void pbc_gen_table(pbc_gen *g, const pbc_decl *d) {
   pbc__def(c, "int", pbc_sb_str(&fn), &a);
   call.len = 0;
   pbc_sb_printf(&call, "pb_table_scan(txn, &%s_table, lo ? &bl : NULL, "
-                       "hi ? &bh : NULL,\n                         flags, &c)",
+                       "hi ? &bh : NULL,\n                       flags, &c)",
                 n);
   pbc__kf idk;
   pbc__kf *pk = &t.pk;

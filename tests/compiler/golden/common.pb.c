@@ -323,7 +323,7 @@ int (common_Person_scan)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &common_Person_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -609,7 +609,7 @@ int (common_Gauge_scan)(pb_txn *txn, const common_Unit *lo,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &common_Gauge_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -902,7 +902,7 @@ int (common_Blob_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &common_Blob_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1171,7 +1171,7 @@ int (common_Vec2_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &common_Vec2_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;

@@ -454,7 +454,7 @@ int (shop_enums_Order_scan)(pb_txn *txn, const uint32_t *lo, const uint32_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &shop_enums_Order_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -518,7 +518,7 @@ int (shop_enums_Order_range_by_by_status)(pb_txn *txn,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &shop_enums_Order_table, 0, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;

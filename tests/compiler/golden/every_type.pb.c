@@ -313,7 +313,7 @@ int (every_Point_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &every_Point_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -620,7 +620,7 @@ int (every_Node_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &every_Node_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1797,7 +1797,7 @@ int (every_Everything_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &every_Everything_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1860,7 +1860,7 @@ int (every_Everything_range_by_by_color)(pb_txn *txn, const every_Color *lo,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &every_Everything_table, 0, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1937,7 +1937,7 @@ int (every_Everything_range_by_by_owner_i32)(pb_txn *txn,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &every_Everything_table, 1, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -2223,7 +2223,7 @@ int (every_Renamed_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &every_Renamed_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -2450,7 +2450,7 @@ int (every_Empty_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &every_Empty_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;

@@ -423,7 +423,7 @@ int (scalars_Scalars_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &scalars_Scalars_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -818,7 +818,7 @@ int (scalars_Options_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &scalars_Options_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;

@@ -349,7 +349,7 @@ int (tbl_ByBool_scan)(pb_txn *txn, const bool *lo, const bool *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByBool_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -617,7 +617,7 @@ int (tbl_ByI8_scan)(pb_txn *txn, const int8_t *lo, const int8_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByI8_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -885,7 +885,7 @@ int (tbl_ByI16_scan)(pb_txn *txn, const int16_t *lo, const int16_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByI16_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1153,7 +1153,7 @@ int (tbl_ByI32_scan)(pb_txn *txn, const int32_t *lo, const int32_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByI32_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1421,7 +1421,7 @@ int (tbl_ByI64_scan)(pb_txn *txn, const int64_t *lo, const int64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByI64_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1689,7 +1689,7 @@ int (tbl_ByU8_scan)(pb_txn *txn, const uint8_t *lo, const uint8_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByU8_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1957,7 +1957,7 @@ int (tbl_ByU16_scan)(pb_txn *txn, const uint16_t *lo, const uint16_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByU16_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -2225,7 +2225,7 @@ int (tbl_ByU32_scan)(pb_txn *txn, const uint32_t *lo, const uint32_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByU32_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -2493,7 +2493,7 @@ int (tbl_ByU64_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByU64_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -2761,7 +2761,7 @@ int (tbl_ByBytes_scan)(pb_txn *txn, const pb_bytes *lo, const pb_bytes *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByBytes_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -3046,7 +3046,7 @@ int (tbl_ByColor_scan)(pb_txn *txn, const tbl_Color *lo, const tbl_Color *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_ByColor_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -3327,7 +3327,7 @@ int (tbl_Tag_scan)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_Tag_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -3613,7 +3613,7 @@ int (tbl_Note_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_Note_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -3675,7 +3675,7 @@ int (tbl_Note_range_by_rank)(pb_txn *txn, const int32_t *lo, const int32_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Note_table, 0, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4211,7 +4211,7 @@ int (tbl_Person_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &tbl_Person_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4274,7 +4274,7 @@ int (tbl_Person_range_by_name)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Person_table, 0, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4331,7 +4331,7 @@ int (tbl_Person_range_by_age)(pb_txn *txn, const int64_t *lo, const int64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Person_table, 1, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4431,7 +4431,7 @@ int (tbl_Person_range_by_color_score)(pb_txn *txn,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Person_table, 2, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4483,7 +4483,7 @@ int (tbl_Person_range_by_tag)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Person_table, 3, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -4574,7 +4574,7 @@ int (tbl_Person_range_by_boss_age)(pb_txn *txn,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_index_scan(txn, &tbl_Person_table, 4, lo ? &bl : NULL,
-                               hi ? &bh : NULL, flags, &c);
+                             hi ? &bh : NULL, flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
