@@ -31,6 +31,10 @@ int use(pb_txn *txn) {
   rc += tt_Person_next(pc, &p);
   rc += tt_Person_find_by_age(txn, &age, &pc);
   rc += tt_Person_tag_get(txn, &p, &t);
+  /* The functions themselves: their address, and a call around the macro. */
+  int (*insert)(pb_txn *, const tt_Person *) = &tt_Person_insert;
+  rc += insert(txn, &p);
+  rc += (tt_Person_next)(pc, &p);
 #if defined(CASE_key_type)
   rc += tt_Person_get(txn, s, &p); /* a string where the uint64 key goes */
 #elif defined(CASE_cursor_other)
