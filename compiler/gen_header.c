@@ -402,6 +402,8 @@ void pbc_gen_header(pbc_gen *g) {
                   g->prefix, d->name);
   }
   size_t norder = pbc__struct_order(g, order);
+  if (norder)
+    pbc_gen_table_prelude(g); /* gen_table.c */
   for (size_t i = 0; i < norder; i++) {
     pbc__gen_struct(g, order[i]);
     pbc__gen_prototypes(g, order[i]);

@@ -173,6 +173,8 @@ void pbc_gen_type_list(pbc_gen *g);                         /* gen_layout.c */
 /* --- Typed tables (gen_table.c) --- */
 
 struct pbc_diag;
+/** What every table's type checks share (once, before the records). */
+void pbc_gen_table_prelude(pbc_gen *g);
 /** The table's declarations of record d (after its other prototypes). */
 void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d);
 /** The table's definitions of record d (after _load). */

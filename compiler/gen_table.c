@@ -273,6 +273,39 @@ void pbc_gen_table_check(const pbc_decl *d, pbc_diag *diag) {
 
 /* --- Header --- */
 
+/* The macro that checks an integer, bool or enum value (see the prelude). */
+#define PBC__INTEGER "PB_GENERATED_INTEGER"
+
+void pbc_gen_table_prelude(pbc_gen *g) {
+  pbc_sb_puts(g->h,
+      "\n#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)\n"
+      "/* The tables' type checks (below) pass an integer, bool or enum key\n"
+      " * value through this: any integer type passes, a pointer is a compile\n"
+      " * error (C itself converts one to an integer with a mere warning). */\n"
+      "#define PB_GENERATED_INTEGER(x) \\\n"
+      "  _Generic((x), _Bool: (x), char: (x), signed char: (x), \\\n"
+      "           unsigned char: (x), short: (x), unsigned short: (x), \\\n"
+      "           int: (x), unsigned: (x), long: (x), unsigned long: (x), \\\n"
+      "           long long: (x), unsigned long long: (x))\n"
+      "#endif\n");
+}
+
+/* True for a value that C would silently take from a pointer. */
+static bool pbc__integer(const pbc_gen_elem *e) {
+  return e->kind == PBC_GEN_ENUM ||
+         (e->kind == PBC_GEN_SCALAR && (e->scalar == PBC_BOOL ||
+                                        pbc_scalar_is_int(e->scalar)));
+}
+
+/* The macro argument of a value: checked when it is an integer. */
+static void pbc__value_arg(pbc__args *a, const pbc_gen_elem *e,
+                           const char *x) {
+  if (pbc__integer(e))
+    pbc__arg(a, "%s(%s)", PBC__INTEGER, x);
+  else
+    pbc__arg(a, "(%s)", x);
+}
+
 /*
  * A doc comment holding `text` wrapped at 80 columns; a
  * '\n' in text starts a new line.
@@ -342,7 +375,7 @@ static void pbc__macro(pbc_strbuf *h, const char *name, pbc__args *params,
   for (size_t i = 0; i < args->n; i++) {
     const char *nl = strchr(args->v[i], '\n');
     size_t len = nl ? (size_t)(nl - args->v[i]) : strlen(args->v[i]);
-    if (col + 2 + len + 1 > 78) {
+    if ((nl && col > 4) || col + 2 + len + 1 > 78) {
       pbc_sb_puts(h, i > 0 ? ", \\\n    " : "\\\n    ");
       col = 4;
     } else if (i > 0) {
@@ -373,7 +406,7 @@ static void pbc__generic(pbc__args *a, const char *x, ...) {
   va_start(ap, x);
   for (const char *t = va_arg(ap, const char *); t;
        t = va_arg(ap, const char *))
-    pbc_sb_printf(&sb, ",%s%s: (%s)", len > 68 ? " \\\n             " : " ",
+    pbc_sb_printf(&sb, ",%s%s: (%s)", len > 72 ? " \\\n             " : " ",
                   t, x);
   va_end(ap);
   pbc_sb_putc(&sb, ')');
@@ -554,7 +587,7 @@ static void pbc__macros_index(pbc__tab *t, size_t xi) {
         pbc__ctype(&ty, &kf[i]);
         pbc__generic_ptr(&a, v, pbc_sb_str(&ty));
       } else {
-        pbc__arg(&a, "(%s)", v);
+        pbc__value_arg(&a, &kf[i].e, v);
       }
     }
     pbc__arg(&p, "cur");
@@ -876,6 +909,9 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(&rc, "const %s *", n);
   pbc_sb_printf(&rm, "%s *", n);
   pbc_sb_printf(&cu, "%s_cursor *", n);
+  pbc_gen_elem kel = {PBC_GEN_SCALAR, PBC_UINT64, NULL}; /* keyless: ids */
+  if (t.key)
+    kel = t.pk.e;
   static const char *const writes[] = {"insert", "upsert", "update"};
   for (size_t i = 0; i < 3; i++) {
     if (!t.key && i == 1)
@@ -885,7 +921,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     pbc__arg(&m, "(txn)");
     if (!t.key && i == 2) {
       pbc__arg(&p, "id");
-      pbc__arg(&m, "(id)");
+      pbc__value_arg(&m, &kel, "id");
     }
     pbc__arg(&p, "r");
     pbc__generic(&m, "r", pbc_sb_str(&rc), pbc_sb_str(&rm), (const char *)NULL);
@@ -903,10 +939,30 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     pbc__arg(&p, "key");
     pbc__arg(&p, "r");
     pbc__arg(&m, "(txn)");
-    pbc__arg(&m, "(key)");
+    pbc__value_arg(&m, &kel, "key");
     pbc__generic(&m, "r", pbc_sb_str(&rm), (const char *)NULL);
     fn.len = 0;
     pbc_sb_printf(&fn, "%s_get", n);
+    pbc__macro(h, pbc_sb_str(&fn), &p, &m);
+  }
+  {
+    pbc__args p = {0}, m = {0};
+    pbc__arg(&p, "txn");
+    pbc__arg(&p, "key");
+    pbc__arg(&m, "(txn)");
+    pbc__value_arg(&m, &kel, "key");
+    fn.len = 0;
+    pbc_sb_printf(&fn, "%s_delete", n);
+    pbc__macro(h, pbc_sb_str(&fn), &p, &m);
+  }
+  {
+    pbc__args p = {0}, m = {0};
+    pbc__arg(&p, "txn");
+    pbc__arg(&p, "n");
+    pbc__arg(&m, "(txn)");
+    pbc__generic(&m, "n", "uint64_t *", (const char *)NULL);
+    fn.len = 0;
+    pbc_sb_printf(&fn, "%s_count", n);
     pbc__macro(h, pbc_sb_str(&fn), &p, &m);
   }
   {

@@ -32,6 +32,12 @@ int use(pb_txn *txn) {
   rc += tt_Person_find_by_age(txn, &age, &pc);
   rc += tt_Person_tag_get(txn, &p, &t);
   /* The functions themselves: their address, and a call around the macro. */
+  /* Integer keys and values of any integer type, enums too. */
+  tt_KLevel kl;
+  rc += tt_KLevel_get(txn, tt_Level_HIGH, &kl);
+  rc += tt_Person_get(txn, 7, &p);
+  rc += tt_Person_delete(txn, (unsigned char)7);
+  rc += tt_Person_find_by_level_score_upto_level(txn, 5, &pc);
   int (*insert)(pb_txn *, const tt_Person *) = &tt_Person_insert;
   rc += insert(txn, &p);
   rc += (tt_Person_next)(pc, &p);
@@ -49,6 +55,12 @@ int use(pb_txn *txn) {
   rc += tt_Person_find_by_age(txn, &age, &tc); /* a Tag cursor out */
 #elif defined(CASE_optional_by_value)
   rc += tt_Person_find_by_age(txn, age, &pc); /* a value where a pointer goes */
+#elif defined(CASE_pointer_key)
+  rc += tt_Person_delete(txn, "7"); /* a C string where the uint64 key goes */
+#elif defined(CASE_pointer_index_value)
+  rc += tt_Person_find_by_level_score_upto_level(txn, &age, &pc); /* enum */
+#elif defined(CASE_count_type)
+  rc += tt_Person_count(txn, &age); /* an int64_t * for the count */
 #elif defined(CASE_ref_out)
   rc += tt_Person_tag_get(txn, &p, &p); /* a Person where the Tag goes */
 #endif

@@ -37,6 +37,17 @@ typedef struct common_Gauge common_Gauge;
 typedef struct common_Blob common_Blob;
 typedef struct common_Vec2 common_Vec2;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 /** A record with a string key: ref<common.Person> holds the name. */
 struct common_Person {
   pb_str name;             /* tag 1, key; a view (see _decode) */
@@ -215,6 +226,10 @@ void common_Person_cursor_close(common_Person_cursor *cur);
     _Generic((r), const common_Person *: (r), common_Person *: (r)))
 #define common_Person_get(txn, key, r) \
   common_Person_get((txn), (key), _Generic((r), common_Person *: (r)))
+#define common_Person_delete(txn, key) \
+  common_Person_delete((txn), (key))
+#define common_Person_count(txn, n) \
+  common_Person_count((txn), _Generic((n), uint64_t *: (n)))
 #define common_Person_scan(txn, lo, hi, flags, cur) \
   common_Person_scan((txn), \
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
@@ -409,12 +424,19 @@ void common_Gauge_cursor_close(common_Gauge_cursor *cur);
   common_Gauge_update((txn), \
     _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
 #define common_Gauge_get(txn, key, r) \
-  common_Gauge_get((txn), (key), _Generic((r), common_Gauge *: (r)))
+  common_Gauge_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Gauge *: (r)))
+#define common_Gauge_delete(txn, key) \
+  common_Gauge_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Gauge_count(txn, n) \
+  common_Gauge_count((txn), _Generic((n), uint64_t *: (n)))
 #define common_Gauge_scan(txn, lo, hi, flags, cur) \
-  common_Gauge_scan((txn), _Generic((lo), \
+  common_Gauge_scan((txn), \
+    _Generic((lo), \
              const common_Unit *: (lo), \
              common_Unit *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const common_Unit *: (hi), \
              common_Unit *: (hi), \
              void *: (hi)), (flags), \
@@ -594,19 +616,20 @@ void common_Blob_cursor_close(common_Blob_cursor *cur);
     _Generic((r), const common_Blob *: (r), common_Blob *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define common_Blob_update(txn, id, r) \
-  common_Blob_update((txn), (id), \
+  common_Blob_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const common_Blob *: (r), common_Blob *: (r)))
 #define common_Blob_get(txn, key, r) \
-  common_Blob_get((txn), (key), _Generic((r), common_Blob *: (r)))
+  common_Blob_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Blob *: (r)))
+#define common_Blob_delete(txn, key) \
+  common_Blob_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Blob_count(txn, n) \
+  common_Blob_count((txn), _Generic((n), uint64_t *: (n)))
 #define common_Blob_scan(txn, lo, hi, flags, cur) \
-  common_Blob_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), common_Blob_cursor **: (cur)))
+  common_Blob_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), common_Blob_cursor **: (cur)))
 #define common_Blob_next(cur, r, id) \
   common_Blob_next(_Generic((cur), common_Blob_cursor *: (cur)), \
     _Generic((r), common_Blob *: (r)), \
@@ -785,19 +808,20 @@ void common_Vec2_cursor_close(common_Vec2_cursor *cur);
     _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define common_Vec2_update(txn, id, r) \
-  common_Vec2_update((txn), (id), \
+  common_Vec2_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)))
 #define common_Vec2_get(txn, key, r) \
-  common_Vec2_get((txn), (key), _Generic((r), common_Vec2 *: (r)))
+  common_Vec2_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Vec2 *: (r)))
+#define common_Vec2_delete(txn, key) \
+  common_Vec2_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Vec2_count(txn, n) \
+  common_Vec2_count((txn), _Generic((n), uint64_t *: (n)))
 #define common_Vec2_scan(txn, lo, hi, flags, cur) \
-  common_Vec2_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), common_Vec2_cursor **: (cur)))
+  common_Vec2_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), common_Vec2_cursor **: (cur)))
 #define common_Vec2_next(cur, r, id) \
   common_Vec2_next(_Generic((cur), common_Vec2_cursor *: (cur)), \
     _Generic((r), common_Vec2 *: (r)), \

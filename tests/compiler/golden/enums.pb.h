@@ -50,6 +50,17 @@ int shop_enums_Size_from_name(const char *s, shop_enums_Size *out);
 
 typedef struct shop_enums_Order shop_enums_Order;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 /** An order. */
 struct shop_enums_Order {
   uint32_t id;                /* tag 1, key */
@@ -258,16 +269,17 @@ int shop_enums_Order_range_by_by_status(pb_txn *txn,
   shop_enums_Order_update((txn), \
     _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))
 #define shop_enums_Order_get(txn, key, r) \
-  shop_enums_Order_get((txn), (key), _Generic((r), shop_enums_Order *: (r)))
+  shop_enums_Order_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), shop_enums_Order *: (r)))
+#define shop_enums_Order_delete(txn, key) \
+  shop_enums_Order_delete((txn), PB_GENERATED_INTEGER(key))
+#define shop_enums_Order_count(txn, n) \
+  shop_enums_Order_count((txn), _Generic((n), uint64_t *: (n)))
 #define shop_enums_Order_scan(txn, lo, hi, flags, cur) \
-  shop_enums_Order_scan((txn), _Generic((lo), \
-             const uint32_t *: (lo), \
-             uint32_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint32_t *: (hi), \
-             uint32_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), shop_enums_Order_cursor **: (cur)))
+  shop_enums_Order_scan((txn), \
+    _Generic((lo), const uint32_t *: (lo), uint32_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint32_t *: (hi), uint32_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), shop_enums_Order_cursor **: (cur)))
 #define shop_enums_Order_next(cur, r) \
   shop_enums_Order_next(_Generic((cur), shop_enums_Order_cursor *: (cur)), \
     _Generic((r), shop_enums_Order *: (r)))
@@ -275,13 +287,15 @@ int shop_enums_Order_range_by_by_status(pb_txn *txn,
   shop_enums_Order_cursor_close(\
     _Generic((cur), shop_enums_Order_cursor *: (cur), void *: (cur)))
 #define shop_enums_Order_find_by_by_status(txn, v1, cur) \
-  shop_enums_Order_find_by_by_status((txn), (v1), \
+  shop_enums_Order_find_by_by_status((txn), PB_GENERATED_INTEGER(v1), \
     _Generic((cur), shop_enums_Order_cursor **: (cur)))
 #define shop_enums_Order_range_by_by_status(txn, lo, hi, flags, cur) \
-  shop_enums_Order_range_by_by_status((txn), _Generic((lo), \
+  shop_enums_Order_range_by_by_status((txn), \
+    _Generic((lo), \
              const shop_enums_Status *: (lo), \
              shop_enums_Status *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const shop_enums_Status *: (hi), \
              shop_enums_Status *: (hi), \
              void *: (hi)), (flags), \

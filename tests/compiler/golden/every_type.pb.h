@@ -41,6 +41,17 @@ typedef struct every_Everything every_Everything;
 typedef struct every_Renamed every_Renamed;
 typedef struct every_Empty every_Empty;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 /** A point: scalars only, so it has a MAX_SIZE. */
 struct every_Point {
   double x;                /* tag 1 */
@@ -210,19 +221,20 @@ void every_Point_cursor_close(every_Point_cursor *cur);
     _Generic((r), const every_Point *: (r), every_Point *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define every_Point_update(txn, id, r) \
-  every_Point_update((txn), (id), \
+  every_Point_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const every_Point *: (r), every_Point *: (r)))
 #define every_Point_get(txn, key, r) \
-  every_Point_get((txn), (key), _Generic((r), every_Point *: (r)))
+  every_Point_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Point *: (r)))
+#define every_Point_delete(txn, key) \
+  every_Point_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Point_count(txn, n) \
+  every_Point_count((txn), _Generic((n), uint64_t *: (n)))
 #define every_Point_scan(txn, lo, hi, flags, cur) \
-  every_Point_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), every_Point_cursor **: (cur)))
+  every_Point_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Point_cursor **: (cur)))
 #define every_Point_next(cur, r, id) \
   every_Point_next(_Generic((cur), every_Point_cursor *: (cur)), \
     _Generic((r), every_Point *: (r)), \
@@ -399,19 +411,20 @@ void every_Node_cursor_close(every_Node_cursor *cur);
     _Generic((r), const every_Node *: (r), every_Node *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define every_Node_update(txn, id, r) \
-  every_Node_update((txn), (id), \
+  every_Node_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const every_Node *: (r), every_Node *: (r)))
 #define every_Node_get(txn, key, r) \
-  every_Node_get((txn), (key), _Generic((r), every_Node *: (r)))
+  every_Node_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Node *: (r)))
+#define every_Node_delete(txn, key) \
+  every_Node_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Node_count(txn, n) \
+  every_Node_count((txn), _Generic((n), uint64_t *: (n)))
 #define every_Node_scan(txn, lo, hi, flags, cur) \
-  every_Node_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), every_Node_cursor **: (cur)))
+  every_Node_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Node_cursor **: (cur)))
 #define every_Node_next(cur, r, id) \
   every_Node_next(_Generic((cur), every_Node_cursor *: (cur)), \
     _Generic((r), every_Node *: (r)), \
@@ -773,16 +786,17 @@ int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
   every_Everything_update((txn), \
     _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
 #define every_Everything_get(txn, key, r) \
-  every_Everything_get((txn), (key), _Generic((r), every_Everything *: (r)))
+  every_Everything_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Everything *: (r)))
+#define every_Everything_delete(txn, key) \
+  every_Everything_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Everything_count(txn, n) \
+  every_Everything_count((txn), _Generic((n), uint64_t *: (n)))
 #define every_Everything_scan(txn, lo, hi, flags, cur) \
-  every_Everything_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), every_Everything_cursor **: (cur)))
+  every_Everything_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Everything_cursor **: (cur)))
 #define every_Everything_next(cur, r) \
   every_Everything_next(_Generic((cur), every_Everything_cursor *: (cur)), \
     _Generic((r), every_Everything *: (r)))
@@ -790,28 +804,32 @@ int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
   every_Everything_cursor_close(\
     _Generic((cur), every_Everything_cursor *: (cur), void *: (cur)))
 #define every_Everything_find_by_by_color(txn, v1, cur) \
-  every_Everything_find_by_by_color((txn), (v1), \
+  every_Everything_find_by_by_color((txn), PB_GENERATED_INTEGER(v1), \
     _Generic((cur), every_Everything_cursor **: (cur)))
 #define every_Everything_range_by_by_color(txn, lo, hi, flags, cur) \
-  every_Everything_range_by_by_color((txn), _Generic((lo), \
+  every_Everything_range_by_by_color((txn), \
+    _Generic((lo), \
              const every_Color *: (lo), \
              every_Color *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const every_Color *: (hi), \
              every_Color *: (hi), \
              void *: (hi)), (flags), \
     _Generic((cur), every_Everything_cursor **: (cur)))
 #define every_Everything_find_by_by_owner_i32(txn, v1, v2, cur) \
-  every_Everything_find_by_by_owner_i32((txn), (v1), (v2), \
+  every_Everything_find_by_by_owner_i32((txn), (v1), PB_GENERATED_INTEGER(v2), \
     _Generic((cur), every_Everything_cursor **: (cur)))
 #define every_Everything_find_by_by_owner_i32_upto_owner(txn, v1, cur) \
   every_Everything_find_by_by_owner_i32_upto_owner((txn), (v1), \
     _Generic((cur), every_Everything_cursor **: (cur)))
 #define every_Everything_range_by_by_owner_i32(txn, lo, hi, flags, cur) \
-  every_Everything_range_by_by_owner_i32((txn), _Generic((lo), \
+  every_Everything_range_by_by_owner_i32((txn), \
+    _Generic((lo), \
              const every_Everything_by_owner_i32_key *: (lo), \
              every_Everything_by_owner_i32_key *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const every_Everything_by_owner_i32_key *: (hi), \
              every_Everything_by_owner_i32_key *: (hi), \
              void *: (hi)), (flags), \
@@ -1007,19 +1025,20 @@ void every_Renamed_cursor_close(every_Renamed_cursor *cur);
     _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define every_Renamed_update(txn, id, r) \
-  every_Renamed_update((txn), (id), \
+  every_Renamed_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)))
 #define every_Renamed_get(txn, key, r) \
-  every_Renamed_get((txn), (key), _Generic((r), every_Renamed *: (r)))
+  every_Renamed_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Renamed *: (r)))
+#define every_Renamed_delete(txn, key) \
+  every_Renamed_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Renamed_count(txn, n) \
+  every_Renamed_count((txn), _Generic((n), uint64_t *: (n)))
 #define every_Renamed_scan(txn, lo, hi, flags, cur) \
-  every_Renamed_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), every_Renamed_cursor **: (cur)))
+  every_Renamed_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Renamed_cursor **: (cur)))
 #define every_Renamed_next(cur, r, id) \
   every_Renamed_next(_Generic((cur), every_Renamed_cursor *: (cur)), \
     _Generic((r), every_Renamed *: (r)), \
@@ -1196,19 +1215,20 @@ void every_Empty_cursor_close(every_Empty_cursor *cur);
     _Generic((r), const every_Empty *: (r), every_Empty *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define every_Empty_update(txn, id, r) \
-  every_Empty_update((txn), (id), \
+  every_Empty_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const every_Empty *: (r), every_Empty *: (r)))
 #define every_Empty_get(txn, key, r) \
-  every_Empty_get((txn), (key), _Generic((r), every_Empty *: (r)))
+  every_Empty_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Empty *: (r)))
+#define every_Empty_delete(txn, key) \
+  every_Empty_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Empty_count(txn, n) \
+  every_Empty_count((txn), _Generic((n), uint64_t *: (n)))
 #define every_Empty_scan(txn, lo, hi, flags, cur) \
-  every_Empty_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), every_Empty_cursor **: (cur)))
+  every_Empty_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Empty_cursor **: (cur)))
 #define every_Empty_next(cur, r, id) \
   every_Empty_next(_Generic((cur), every_Empty_cursor *: (cur)), \
     _Generic((r), every_Empty *: (r)), \

@@ -19,6 +19,17 @@ extern "C" {
 typedef struct scalars_Scalars scalars_Scalars;
 typedef struct scalars_Options scalars_Options;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 /** One field of each scalar type. */
 struct scalars_Scalars {
   bool b;                  /* tag 1 */
@@ -196,19 +207,20 @@ void scalars_Scalars_cursor_close(scalars_Scalars_cursor *cur);
     _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define scalars_Scalars_update(txn, id, r) \
-  scalars_Scalars_update((txn), (id), \
+  scalars_Scalars_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)))
 #define scalars_Scalars_get(txn, key, r) \
-  scalars_Scalars_get((txn), (key), _Generic((r), scalars_Scalars *: (r)))
+  scalars_Scalars_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), scalars_Scalars *: (r)))
+#define scalars_Scalars_delete(txn, key) \
+  scalars_Scalars_delete((txn), PB_GENERATED_INTEGER(key))
+#define scalars_Scalars_count(txn, n) \
+  scalars_Scalars_count((txn), _Generic((n), uint64_t *: (n)))
 #define scalars_Scalars_scan(txn, lo, hi, flags, cur) \
-  scalars_Scalars_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), scalars_Scalars_cursor **: (cur)))
+  scalars_Scalars_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), scalars_Scalars_cursor **: (cur)))
 #define scalars_Scalars_next(cur, r, id) \
   scalars_Scalars_next(_Generic((cur), scalars_Scalars_cursor *: (cur)), \
     _Generic((r), scalars_Scalars *: (r)), \
@@ -406,16 +418,17 @@ void scalars_Options_cursor_close(scalars_Options_cursor *cur);
   scalars_Options_update((txn), \
     _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))
 #define scalars_Options_get(txn, key, r) \
-  scalars_Options_get((txn), (key), _Generic((r), scalars_Options *: (r)))
+  scalars_Options_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), scalars_Options *: (r)))
+#define scalars_Options_delete(txn, key) \
+  scalars_Options_delete((txn), PB_GENERATED_INTEGER(key))
+#define scalars_Options_count(txn, n) \
+  scalars_Options_count((txn), _Generic((n), uint64_t *: (n)))
 #define scalars_Options_scan(txn, lo, hi, flags, cur) \
-  scalars_Options_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), scalars_Options_cursor **: (cur)))
+  scalars_Options_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), scalars_Options_cursor **: (cur)))
 #define scalars_Options_next(cur, r) \
   scalars_Options_next(_Generic((cur), scalars_Options_cursor *: (cur)), \
     _Generic((r), scalars_Options *: (r)))

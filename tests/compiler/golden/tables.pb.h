@@ -46,6 +46,17 @@ typedef struct tbl_Tag tbl_Tag;
 typedef struct tbl_Note tbl_Note;
 typedef struct tbl_Person tbl_Person;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 struct tbl_ByBool {
   bool k;                  /* tag 1, key */
   pb_bytes unknown_fields; /* fields of a newer schema, kept verbatim */
@@ -225,7 +236,12 @@ void tbl_ByBool_cursor_close(tbl_ByBool_cursor *cur);
   tbl_ByBool_update((txn), \
     _Generic((r), const tbl_ByBool *: (r), tbl_ByBool *: (r)))
 #define tbl_ByBool_get(txn, key, r) \
-  tbl_ByBool_get((txn), (key), _Generic((r), tbl_ByBool *: (r)))
+  tbl_ByBool_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByBool *: (r)))
+#define tbl_ByBool_delete(txn, key) \
+  tbl_ByBool_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByBool_count(txn, n) \
+  tbl_ByBool_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByBool_scan(txn, lo, hi, flags, cur) \
   tbl_ByBool_scan((txn), \
     _Generic((lo), const bool *: (lo), bool *: (lo), void *: (lo)), \
@@ -418,7 +434,12 @@ void tbl_ByI8_cursor_close(tbl_ByI8_cursor *cur);
   tbl_ByI8_update((txn), \
     _Generic((r), const tbl_ByI8 *: (r), tbl_ByI8 *: (r)))
 #define tbl_ByI8_get(txn, key, r) \
-  tbl_ByI8_get((txn), (key), _Generic((r), tbl_ByI8 *: (r)))
+  tbl_ByI8_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByI8 *: (r)))
+#define tbl_ByI8_delete(txn, key) \
+  tbl_ByI8_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByI8_count(txn, n) \
+  tbl_ByI8_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByI8_scan(txn, lo, hi, flags, cur) \
   tbl_ByI8_scan((txn), \
     _Generic((lo), const int8_t *: (lo), int8_t *: (lo), void *: (lo)), \
@@ -611,7 +632,12 @@ void tbl_ByI16_cursor_close(tbl_ByI16_cursor *cur);
   tbl_ByI16_update((txn), \
     _Generic((r), const tbl_ByI16 *: (r), tbl_ByI16 *: (r)))
 #define tbl_ByI16_get(txn, key, r) \
-  tbl_ByI16_get((txn), (key), _Generic((r), tbl_ByI16 *: (r)))
+  tbl_ByI16_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByI16 *: (r)))
+#define tbl_ByI16_delete(txn, key) \
+  tbl_ByI16_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByI16_count(txn, n) \
+  tbl_ByI16_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByI16_scan(txn, lo, hi, flags, cur) \
   tbl_ByI16_scan((txn), \
     _Generic((lo), const int16_t *: (lo), int16_t *: (lo), void *: (lo)), \
@@ -804,7 +830,12 @@ void tbl_ByI32_cursor_close(tbl_ByI32_cursor *cur);
   tbl_ByI32_update((txn), \
     _Generic((r), const tbl_ByI32 *: (r), tbl_ByI32 *: (r)))
 #define tbl_ByI32_get(txn, key, r) \
-  tbl_ByI32_get((txn), (key), _Generic((r), tbl_ByI32 *: (r)))
+  tbl_ByI32_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByI32 *: (r)))
+#define tbl_ByI32_delete(txn, key) \
+  tbl_ByI32_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByI32_count(txn, n) \
+  tbl_ByI32_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByI32_scan(txn, lo, hi, flags, cur) \
   tbl_ByI32_scan((txn), \
     _Generic((lo), const int32_t *: (lo), int32_t *: (lo), void *: (lo)), \
@@ -997,7 +1028,12 @@ void tbl_ByI64_cursor_close(tbl_ByI64_cursor *cur);
   tbl_ByI64_update((txn), \
     _Generic((r), const tbl_ByI64 *: (r), tbl_ByI64 *: (r)))
 #define tbl_ByI64_get(txn, key, r) \
-  tbl_ByI64_get((txn), (key), _Generic((r), tbl_ByI64 *: (r)))
+  tbl_ByI64_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByI64 *: (r)))
+#define tbl_ByI64_delete(txn, key) \
+  tbl_ByI64_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByI64_count(txn, n) \
+  tbl_ByI64_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByI64_scan(txn, lo, hi, flags, cur) \
   tbl_ByI64_scan((txn), \
     _Generic((lo), const int64_t *: (lo), int64_t *: (lo), void *: (lo)), \
@@ -1190,7 +1226,12 @@ void tbl_ByU8_cursor_close(tbl_ByU8_cursor *cur);
   tbl_ByU8_update((txn), \
     _Generic((r), const tbl_ByU8 *: (r), tbl_ByU8 *: (r)))
 #define tbl_ByU8_get(txn, key, r) \
-  tbl_ByU8_get((txn), (key), _Generic((r), tbl_ByU8 *: (r)))
+  tbl_ByU8_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByU8 *: (r)))
+#define tbl_ByU8_delete(txn, key) \
+  tbl_ByU8_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByU8_count(txn, n) \
+  tbl_ByU8_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByU8_scan(txn, lo, hi, flags, cur) \
   tbl_ByU8_scan((txn), \
     _Generic((lo), const uint8_t *: (lo), uint8_t *: (lo), void *: (lo)), \
@@ -1383,16 +1424,17 @@ void tbl_ByU16_cursor_close(tbl_ByU16_cursor *cur);
   tbl_ByU16_update((txn), \
     _Generic((r), const tbl_ByU16 *: (r), tbl_ByU16 *: (r)))
 #define tbl_ByU16_get(txn, key, r) \
-  tbl_ByU16_get((txn), (key), _Generic((r), tbl_ByU16 *: (r)))
+  tbl_ByU16_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByU16 *: (r)))
+#define tbl_ByU16_delete(txn, key) \
+  tbl_ByU16_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByU16_count(txn, n) \
+  tbl_ByU16_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByU16_scan(txn, lo, hi, flags, cur) \
-  tbl_ByU16_scan((txn), _Generic((lo), \
-             const uint16_t *: (lo), \
-             uint16_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint16_t *: (hi), \
-             uint16_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_ByU16_cursor **: (cur)))
+  tbl_ByU16_scan((txn), \
+    _Generic((lo), const uint16_t *: (lo), uint16_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint16_t *: (hi), uint16_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_ByU16_cursor **: (cur)))
 #define tbl_ByU16_next(cur, r) \
   tbl_ByU16_next(_Generic((cur), tbl_ByU16_cursor *: (cur)), \
     _Generic((r), tbl_ByU16 *: (r)))
@@ -1580,16 +1622,17 @@ void tbl_ByU32_cursor_close(tbl_ByU32_cursor *cur);
   tbl_ByU32_update((txn), \
     _Generic((r), const tbl_ByU32 *: (r), tbl_ByU32 *: (r)))
 #define tbl_ByU32_get(txn, key, r) \
-  tbl_ByU32_get((txn), (key), _Generic((r), tbl_ByU32 *: (r)))
+  tbl_ByU32_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByU32 *: (r)))
+#define tbl_ByU32_delete(txn, key) \
+  tbl_ByU32_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByU32_count(txn, n) \
+  tbl_ByU32_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByU32_scan(txn, lo, hi, flags, cur) \
-  tbl_ByU32_scan((txn), _Generic((lo), \
-             const uint32_t *: (lo), \
-             uint32_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint32_t *: (hi), \
-             uint32_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_ByU32_cursor **: (cur)))
+  tbl_ByU32_scan((txn), \
+    _Generic((lo), const uint32_t *: (lo), uint32_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint32_t *: (hi), uint32_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_ByU32_cursor **: (cur)))
 #define tbl_ByU32_next(cur, r) \
   tbl_ByU32_next(_Generic((cur), tbl_ByU32_cursor *: (cur)), \
     _Generic((r), tbl_ByU32 *: (r)))
@@ -1777,16 +1820,17 @@ void tbl_ByU64_cursor_close(tbl_ByU64_cursor *cur);
   tbl_ByU64_update((txn), \
     _Generic((r), const tbl_ByU64 *: (r), tbl_ByU64 *: (r)))
 #define tbl_ByU64_get(txn, key, r) \
-  tbl_ByU64_get((txn), (key), _Generic((r), tbl_ByU64 *: (r)))
+  tbl_ByU64_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByU64 *: (r)))
+#define tbl_ByU64_delete(txn, key) \
+  tbl_ByU64_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByU64_count(txn, n) \
+  tbl_ByU64_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByU64_scan(txn, lo, hi, flags, cur) \
-  tbl_ByU64_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_ByU64_cursor **: (cur)))
+  tbl_ByU64_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_ByU64_cursor **: (cur)))
 #define tbl_ByU64_next(cur, r) \
   tbl_ByU64_next(_Generic((cur), tbl_ByU64_cursor *: (cur)), \
     _Generic((r), tbl_ByU64 *: (r)))
@@ -1970,15 +2014,15 @@ void tbl_ByBytes_cursor_close(tbl_ByBytes_cursor *cur);
     _Generic((r), const tbl_ByBytes *: (r), tbl_ByBytes *: (r)))
 #define tbl_ByBytes_get(txn, key, r) \
   tbl_ByBytes_get((txn), (key), _Generic((r), tbl_ByBytes *: (r)))
+#define tbl_ByBytes_delete(txn, key) \
+  tbl_ByBytes_delete((txn), (key))
+#define tbl_ByBytes_count(txn, n) \
+  tbl_ByBytes_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByBytes_scan(txn, lo, hi, flags, cur) \
-  tbl_ByBytes_scan((txn), _Generic((lo), \
-             const pb_bytes *: (lo), \
-             pb_bytes *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const pb_bytes *: (hi), \
-             pb_bytes *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_ByBytes_cursor **: (cur)))
+  tbl_ByBytes_scan((txn), \
+    _Generic((lo), const pb_bytes *: (lo), pb_bytes *: (lo), void *: (lo)), \
+    _Generic((hi), const pb_bytes *: (hi), pb_bytes *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_ByBytes_cursor **: (cur)))
 #define tbl_ByBytes_next(cur, r) \
   tbl_ByBytes_next(_Generic((cur), tbl_ByBytes_cursor *: (cur)), \
     _Generic((r), tbl_ByBytes *: (r)))
@@ -2163,16 +2207,17 @@ void tbl_ByColor_cursor_close(tbl_ByColor_cursor *cur);
   tbl_ByColor_update((txn), \
     _Generic((r), const tbl_ByColor *: (r), tbl_ByColor *: (r)))
 #define tbl_ByColor_get(txn, key, r) \
-  tbl_ByColor_get((txn), (key), _Generic((r), tbl_ByColor *: (r)))
+  tbl_ByColor_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_ByColor *: (r)))
+#define tbl_ByColor_delete(txn, key) \
+  tbl_ByColor_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_ByColor_count(txn, n) \
+  tbl_ByColor_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_ByColor_scan(txn, lo, hi, flags, cur) \
-  tbl_ByColor_scan((txn), _Generic((lo), \
-             const tbl_Color *: (lo), \
-             tbl_Color *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const tbl_Color *: (hi), \
-             tbl_Color *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_ByColor_cursor **: (cur)))
+  tbl_ByColor_scan((txn), \
+    _Generic((lo), const tbl_Color *: (lo), tbl_Color *: (lo), void *: (lo)), \
+    _Generic((hi), const tbl_Color *: (hi), tbl_Color *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_ByColor_cursor **: (cur)))
 #define tbl_ByColor_next(cur, r) \
   tbl_ByColor_next(_Generic((cur), tbl_ByColor_cursor *: (cur)), \
     _Generic((r), tbl_ByColor *: (r)))
@@ -2355,6 +2400,10 @@ void tbl_Tag_cursor_close(tbl_Tag_cursor *cur);
   tbl_Tag_update((txn), _Generic((r), const tbl_Tag *: (r), tbl_Tag *: (r)))
 #define tbl_Tag_get(txn, key, r) \
   tbl_Tag_get((txn), (key), _Generic((r), tbl_Tag *: (r)))
+#define tbl_Tag_delete(txn, key) \
+  tbl_Tag_delete((txn), (key))
+#define tbl_Tag_count(txn, n) \
+  tbl_Tag_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_Tag_scan(txn, lo, hi, flags, cur) \
   tbl_Tag_scan((txn), \
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
@@ -2551,19 +2600,20 @@ int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
     _Generic((r), const tbl_Note *: (r), tbl_Note *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define tbl_Note_update(txn, id, r) \
-  tbl_Note_update((txn), (id), \
+  tbl_Note_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const tbl_Note *: (r), tbl_Note *: (r)))
 #define tbl_Note_get(txn, key, r) \
-  tbl_Note_get((txn), (key), _Generic((r), tbl_Note *: (r)))
+  tbl_Note_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_Note *: (r)))
+#define tbl_Note_delete(txn, key) \
+  tbl_Note_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_Note_count(txn, n) \
+  tbl_Note_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_Note_scan(txn, lo, hi, flags, cur) \
-  tbl_Note_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_Note_cursor **: (cur)))
+  tbl_Note_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_Note_cursor **: (cur)))
 #define tbl_Note_next(cur, r, id) \
   tbl_Note_next(_Generic((cur), tbl_Note_cursor *: (cur)), \
     _Generic((r), tbl_Note *: (r)), \
@@ -2572,7 +2622,7 @@ int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
   tbl_Note_cursor_close(\
     _Generic((cur), tbl_Note_cursor *: (cur), void *: (cur)))
 #define tbl_Note_find_by_rank(txn, v1, cur) \
-  tbl_Note_find_by_rank((txn), (v1), \
+  tbl_Note_find_by_rank((txn), PB_GENERATED_INTEGER(v1), \
     _Generic((cur), tbl_Note_cursor **: (cur)))
 #define tbl_Note_range_by_rank(txn, lo, hi, flags, cur) \
   tbl_Note_range_by_rank((txn), \
@@ -2962,16 +3012,17 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
   tbl_Person_update((txn), \
     _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)))
 #define tbl_Person_get(txn, key, r) \
-  tbl_Person_get((txn), (key), _Generic((r), tbl_Person *: (r)))
+  tbl_Person_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), tbl_Person *: (r)))
+#define tbl_Person_delete(txn, key) \
+  tbl_Person_delete((txn), PB_GENERATED_INTEGER(key))
+#define tbl_Person_count(txn, n) \
+  tbl_Person_count((txn), _Generic((n), uint64_t *: (n)))
 #define tbl_Person_scan(txn, lo, hi, flags, cur) \
-  tbl_Person_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), tbl_Person_cursor **: (cur)))
+  tbl_Person_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_next(cur, r) \
   tbl_Person_next(_Generic((cur), tbl_Person_cursor *: (cur)), \
     _Generic((r), tbl_Person *: (r)))
@@ -2996,19 +3047,21 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
     _Generic((hi), const int64_t *: (hi), int64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_find_by_color_score(txn, v1, v2, v3, cur) \
-  tbl_Person_find_by_color_score((txn), (v1), (v2), (v3), \
+  tbl_Person_find_by_color_score((txn), PB_GENERATED_INTEGER(v1), (v2), (v3), \
     _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_find_by_color_score_upto_score(txn, v1, v2, cur) \
-  tbl_Person_find_by_color_score_upto_score((txn), (v1), (v2), \
-    _Generic((cur), tbl_Person_cursor **: (cur)))
+  tbl_Person_find_by_color_score_upto_score((txn), PB_GENERATED_INTEGER(v1), \
+    (v2), _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_find_by_color_score_upto_color(txn, v1, cur) \
-  tbl_Person_find_by_color_score_upto_color((txn), (v1), \
+  tbl_Person_find_by_color_score_upto_color((txn), PB_GENERATED_INTEGER(v1), \
     _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_range_by_color_score(txn, lo, hi, flags, cur) \
-  tbl_Person_range_by_color_score((txn), _Generic((lo), \
+  tbl_Person_range_by_color_score((txn), \
+    _Generic((lo), \
              const tbl_Person_color_score_key *: (lo), \
              tbl_Person_color_score_key *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const tbl_Person_color_score_key *: (hi), \
              tbl_Person_color_score_key *: (hi), \
              void *: (hi)), (flags), \
@@ -3022,22 +3075,21 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
     _Generic((hi), const pb_str *: (hi), pb_str *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_find_by_boss_age(txn, v1, v2, cur) \
-  tbl_Person_find_by_boss_age((txn), _Generic((v1), \
-             const uint64_t *: (v1), \
-             uint64_t *: (v1), \
-             void *: (v1)), \
+  tbl_Person_find_by_boss_age((txn), \
+    _Generic((v1), const uint64_t *: (v1), uint64_t *: (v1), void *: (v1)), \
     _Generic((v2), const int64_t *: (v2), int64_t *: (v2), void *: (v2)), \
     _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_find_by_boss_age_upto_boss(txn, v1, cur) \
-  tbl_Person_find_by_boss_age_upto_boss((txn), _Generic((v1), \
-             const uint64_t *: (v1), \
-             uint64_t *: (v1), \
-             void *: (v1)), _Generic((cur), tbl_Person_cursor **: (cur)))
+  tbl_Person_find_by_boss_age_upto_boss((txn), \
+    _Generic((v1), const uint64_t *: (v1), uint64_t *: (v1), void *: (v1)), \
+    _Generic((cur), tbl_Person_cursor **: (cur)))
 #define tbl_Person_range_by_boss_age(txn, lo, hi, flags, cur) \
-  tbl_Person_range_by_boss_age((txn), _Generic((lo), \
+  tbl_Person_range_by_boss_age((txn), \
+    _Generic((lo), \
              const tbl_Person_boss_age_key *: (lo), \
              tbl_Person_boss_age_key *: (lo), \
-             void *: (lo)), _Generic((hi), \
+             void *: (lo)), \
+    _Generic((hi), \
              const tbl_Person_boss_age_key *: (hi), \
              tbl_Person_boss_age_key *: (hi), \
              void *: (hi)), (flags), \
