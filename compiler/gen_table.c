@@ -297,6 +297,14 @@ static bool pbc__integer(const pbc_gen_elem *e) {
                                         pbc_scalar_is_int(e->scalar)));
 }
 
+/* True when one of the n fields is a string (bad UTF-8: PB_EINVAL). */
+static bool pbc__any_string(const pbc__kf *kf, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (kf[i].e.kind == PBC_GEN_SCALAR && kf[i].e.scalar == PBC_STRING)
+      return true;
+  return false;
+}
+
 /* The macro argument of a value: checked when it is an integer. */
 static void pbc__value_arg(pbc__args *a, const pbc_gen_elem *e,
                            const char *x) {
@@ -498,11 +506,13 @@ static void pbc__header_index(pbc__tab *t, size_t xi) {
     if (opt)
       pbc_sb_puts(&doc, "  An optional field's value is a pointer: NULL "
                         "finds the rows without the field.");
-    pbc_sb_printf(&doc, "%s\nErrors: PB_EINVAL (a NULL txn or cur, a string "
-                        "that is not UTF-8).\nAlso PB_ESCHEMA, PB_ENOMEM, "
-                        "PB_EIO, PB_ECORRUPT (protobase/table.h).",
+    pbc_sb_printf(&doc, "%s\nErrors: PB_EINVAL (a NULL txn or cur%s).\n"
+                        "Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT "
+                        "(protobase/table.h).",
                   ix->unique && k == nf ? "  The index is [unique]: at most "
-                                          "one row." : "");
+                                          "one row." : "",
+                  pbc__any_string(kf, k) ? ", a string that is not UTF-8"
+                                         : "");
     pbc__comment(h, pbc_sb_str(&doc));
     pbc_sb_free(&doc);
     pbc__args a = {0};
@@ -540,9 +550,11 @@ static void pbc__header_index(pbc__tab *t, size_t xi) {
   else if (opt)
     pbc_sb_puts(&doc, "  A bound's has_ flag false is the absent field, "
                       "which sorts before every value.");
-  pbc_sb_puts(&doc, "\nErrors: PB_EINVAL (a NULL txn or cur, another flag, a "
-                    "string that is not UTF-8).\nAlso PB_ESCHEMA, "
-                    "PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).");
+  pbc_sb_printf(&doc, "\nErrors: PB_EINVAL (a NULL txn or cur, another "
+                      "flag%s).\nAlso PB_ESCHEMA, PB_ENOMEM, PB_EIO, "
+                      "PB_ECORRUPT (protobase/table.h).",
+                pbc__any_string(kf, nf) ? ", a string that is not UTF-8"
+                                        : "");
   pbc__comment(h, pbc_sb_str(&doc));
   pbc_sb_free(&doc);
   fn.len = 0;
@@ -782,11 +794,15 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     fn.len = 0;
     pbc_sb_printf(&fn, "%s_update", n);
     pbc__proto(h, "int", pbc_sb_str(&fn), &a);
-    pbc_sb_printf(h,
-        "\n/**\n * Reads the row with key `%s` into *r.  Views and arrays "
-        "stay valid\n * until the transaction ends.  Errors: PB_ENOTFOUND; "
-        "PB_EINVAL (a NULL\n * txn or r, a string that is not UTF-8).\n"
-        "%s */\n", t.pk.param, pbc__common_errors);
+    pbc_sb_printf(&doc, "Reads the row with key `%s` into *r.  Views and "
+                        "arrays stay valid until the transaction ends.  "
+                        "Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r%s)."
+                        "\nAlso PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT "
+                        "(protobase/table.h).",
+                  t.pk.param, pbc__any_string(&t.pk, 1)
+                                  ? ", a string that is not UTF-8" : "");
+    pbc__comment(h, pbc_sb_str(&doc));
+    doc.len = 0;
     pbc__arg(&a, "pb_txn *txn");
     pbc__arg(&a, "%s %s", k, t.pk.param);
     pbc__arg(&a, "%s *r", n);

@@ -189,9 +189,10 @@ int shop_enums_Order_upsert(pb_txn *txn, const shop_enums_Order *r);
 int shop_enums_Order_update(pb_txn *txn, const shop_enums_Order *r);
 
 /**
- * Reads the row with key `id` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of Order (protobase/table.h): its rows in the order of the key
+ * id, its indexes kept in the same transaction as every change.Reads the row
+ * with key `id` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int shop_enums_Order_get(pb_txn *txn, uint32_t id, shop_enums_Order *r);
@@ -233,7 +234,7 @@ void shop_enums_Order_cursor_close(shop_enums_Order_cursor *cur);
 
 /**
  * Opens *cur over the rows with the given status, in primary-key order.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int shop_enums_Order_find_by_by_status(pb_txn *txn, shop_enums_Status status,
@@ -244,8 +245,7 @@ int shop_enums_Order_find_by_by_status(pb_txn *txn, shop_enums_Status status,
  * order, then primary-key order.  A NULL bound is open; lo is inclusive and
  * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
  * PB_SCAN_REVERSE: descending.
- * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
- * UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int shop_enums_Order_range_by_by_status(pb_txn *txn,

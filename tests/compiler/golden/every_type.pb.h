@@ -619,9 +619,10 @@ int every_Everything_upsert(pb_txn *txn, const every_Everything *r);
 int every_Everything_update(pb_txn *txn, const every_Everything *r);
 
 /**
- * Reads the row with key `id` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of Everything (protobase/table.h): its rows in the order of the
+ * key id, its indexes kept in the same transaction as every change.Reads the
+ * row with key `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int every_Everything_get(pb_txn *txn, uint64_t id, every_Everything *r);
@@ -663,7 +664,7 @@ void every_Everything_cursor_close(every_Everything_cursor *cur);
 
 /**
  * Opens *cur over the rows with the given color, in primary-key order.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int every_Everything_find_by_by_color(pb_txn *txn, every_Color color,
@@ -674,8 +675,7 @@ int every_Everything_find_by_by_color(pb_txn *txn, every_Color color,
  * order, then primary-key order.  A NULL bound is open; lo is inclusive and
  * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
  * PB_SCAN_REVERSE: descending.
- * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
- * UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int every_Everything_range_by_by_color(pb_txn *txn, const every_Color *lo,

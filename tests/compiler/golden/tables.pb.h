@@ -179,9 +179,10 @@ int tbl_ByBool_upsert(pb_txn *txn, const tbl_ByBool *r);
 int tbl_ByBool_update(pb_txn *txn, const tbl_ByBool *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByBool (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByBool_get(pb_txn *txn, bool k_v, tbl_ByBool *r);
@@ -377,9 +378,10 @@ int tbl_ByI8_upsert(pb_txn *txn, const tbl_ByI8 *r);
 int tbl_ByI8_update(pb_txn *txn, const tbl_ByI8 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByI8 (protobase/table.h): its rows in the order of the key k,
+ * its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI8_get(pb_txn *txn, int8_t k_v, tbl_ByI8 *r);
@@ -575,9 +577,10 @@ int tbl_ByI16_upsert(pb_txn *txn, const tbl_ByI16 *r);
 int tbl_ByI16_update(pb_txn *txn, const tbl_ByI16 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByI16 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI16_get(pb_txn *txn, int16_t k_v, tbl_ByI16 *r);
@@ -773,9 +776,10 @@ int tbl_ByI32_upsert(pb_txn *txn, const tbl_ByI32 *r);
 int tbl_ByI32_update(pb_txn *txn, const tbl_ByI32 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByI32 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI32_get(pb_txn *txn, int32_t k_v, tbl_ByI32 *r);
@@ -971,9 +975,10 @@ int tbl_ByI64_upsert(pb_txn *txn, const tbl_ByI64 *r);
 int tbl_ByI64_update(pb_txn *txn, const tbl_ByI64 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByI64 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI64_get(pb_txn *txn, int64_t k_v, tbl_ByI64 *r);
@@ -1169,9 +1174,10 @@ int tbl_ByU8_upsert(pb_txn *txn, const tbl_ByU8 *r);
 int tbl_ByU8_update(pb_txn *txn, const tbl_ByU8 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByU8 (protobase/table.h): its rows in the order of the key k,
+ * its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU8_get(pb_txn *txn, uint8_t k_v, tbl_ByU8 *r);
@@ -1367,9 +1373,10 @@ int tbl_ByU16_upsert(pb_txn *txn, const tbl_ByU16 *r);
 int tbl_ByU16_update(pb_txn *txn, const tbl_ByU16 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByU16 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU16_get(pb_txn *txn, uint16_t k_v, tbl_ByU16 *r);
@@ -1565,9 +1572,10 @@ int tbl_ByU32_upsert(pb_txn *txn, const tbl_ByU32 *r);
 int tbl_ByU32_update(pb_txn *txn, const tbl_ByU32 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByU32 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU32_get(pb_txn *txn, uint32_t k_v, tbl_ByU32 *r);
@@ -1763,9 +1771,10 @@ int tbl_ByU64_upsert(pb_txn *txn, const tbl_ByU64 *r);
 int tbl_ByU64_update(pb_txn *txn, const tbl_ByU64 *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByU64 (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU64_get(pb_txn *txn, uint64_t k_v, tbl_ByU64 *r);
@@ -1956,9 +1965,10 @@ int tbl_ByBytes_upsert(pb_txn *txn, const tbl_ByBytes *r);
 int tbl_ByBytes_update(pb_txn *txn, const tbl_ByBytes *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByBytes (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByBytes_get(pb_txn *txn, pb_bytes k_v, tbl_ByBytes *r);
@@ -2150,9 +2160,10 @@ int tbl_ByColor_upsert(pb_txn *txn, const tbl_ByColor *r);
 int tbl_ByColor_update(pb_txn *txn, const tbl_ByColor *r);
 
 /**
- * Reads the row with key `k_v` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of ByColor (protobase/table.h): its rows in the order of the key
+ * k, its indexes kept in the same transaction as every change.Reads the row
+ * with key `k_v` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByColor_get(pb_txn *txn, tbl_Color k_v, tbl_ByColor *r);
@@ -2344,9 +2355,11 @@ int tbl_Tag_upsert(pb_txn *txn, const tbl_Tag *r);
 int tbl_Tag_update(pb_txn *txn, const tbl_Tag *r);
 
 /**
- * Reads the row with key `name` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of Tag (protobase/table.h): its rows in the order of the key
+ * name, its indexes kept in the same transaction as every change.Reads the
+ * row with key `name` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
+ * string that is not UTF-8).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Tag_get(pb_txn *txn, pb_str name, tbl_Tag *r);
@@ -2573,7 +2586,7 @@ void tbl_Note_cursor_close(tbl_Note_cursor *cur);
 
 /**
  * Opens *cur over the rows with the given rank, in primary-key order.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Note_find_by_rank(pb_txn *txn, int32_t rank, tbl_Note_cursor **cur);
@@ -2583,8 +2596,7 @@ int tbl_Note_find_by_rank(pb_txn *txn, int32_t rank, tbl_Note_cursor **cur);
  * order, then primary-key order.  A NULL bound is open; lo is inclusive and
  * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
  * PB_SCAN_REVERSE: descending.
- * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
- * UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
@@ -2764,9 +2776,10 @@ int tbl_Person_upsert(pb_txn *txn, const tbl_Person *r);
 int tbl_Person_update(pb_txn *txn, const tbl_Person *r);
 
 /**
- * Reads the row with key `id` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * The table of Person (protobase/table.h): its rows in the order of the key
+ * id, its indexes kept in the same transaction as every change.Reads the row
+ * with key `id` into *r.  Views and arrays stay valid until the transaction
+ * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_get(pb_txn *txn, uint64_t id, tbl_Person *r);
@@ -2830,7 +2843,7 @@ int tbl_Person_range_by_name(pb_txn *txn, const pb_str *lo, const pb_str *hi,
  * Opens *cur over the rows with the given age, in primary-key order.  An
  * optional field's value is a pointer: NULL finds the rows without the
  * field.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_find_by_age(pb_txn *txn, const int64_t *age,
@@ -2842,8 +2855,7 @@ int tbl_Person_find_by_age(pb_txn *txn, const int64_t *age,
  * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
  * PB_SCAN_REVERSE: descending.  Rows without the field sort first: only an
  * open lo includes them.
- * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
- * UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_range_by_age(pb_txn *txn, const int64_t *lo, const int64_t *hi,
@@ -2871,7 +2883,7 @@ int tbl_Person_find_by_color_score(pb_txn *txn, tbl_Color color, double score,
 /**
  * Opens *cur over the rows with the given color and score (the first fields
  * of index color_score), in index order, then primary-key order.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_find_by_color_score_upto_score(pb_txn *txn, tbl_Color color,
@@ -2880,7 +2892,7 @@ int tbl_Person_find_by_color_score_upto_score(pb_txn *txn, tbl_Color color,
 /**
  * Opens *cur over the rows with the given color (the first fields of index
  * color_score), in index order, then primary-key order.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_find_by_color_score_upto_color(pb_txn *txn, tbl_Color color,
@@ -2933,7 +2945,7 @@ typedef struct tbl_Person_boss_age_key {
  * Opens *cur over the rows with the given boss and age, in primary-key
  * order.  An optional field's value is a pointer: NULL finds the rows
  * without the field.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_find_by_boss_age(pb_txn *txn, const uint64_t *boss,
@@ -2943,7 +2955,7 @@ int tbl_Person_find_by_boss_age(pb_txn *txn, const uint64_t *boss,
  * Opens *cur over the rows with the given boss (the first fields of index
  * boss_age), in index order, then primary-key order.  An optional field's
  * value is a pointer: NULL finds the rows without the field.
- * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_find_by_boss_age_upto_boss(pb_txn *txn, const uint64_t *boss,
@@ -2955,8 +2967,7 @@ int tbl_Person_find_by_boss_age_upto_boss(pb_txn *txn, const uint64_t *boss,
  * inclusive and hi exclusive, unless flags has PB_SCAN_LO_EXCL,
  * PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.  A bound's has_ flag false
  * is the absent field, which sorts before every value.
- * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
- * UTF-8).
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_range_by_boss_age(pb_txn *txn, const tbl_Person_boss_age_key *lo,
