@@ -794,6 +794,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     fn.len = 0;
     pbc_sb_printf(&fn, "%s_update", n);
     pbc__proto(h, "int", pbc_sb_str(&fn), &a);
+    doc.len = 0;
     pbc_sb_printf(&doc, "Reads the row with key `%s` into *r.  Views and "
                         "arrays stay valid until the transaction ends.  "
                         "Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r%s)."

@@ -167,10 +167,8 @@ int common_Person_upsert(pb_txn *txn, const common_Person *r);
 int common_Person_update(pb_txn *txn, const common_Person *r);
 
 /**
- * The table of Person (protobase/table.h): its rows in the order of the key
- * name, its indexes kept in the same transaction as every change.Reads the
- * row with key `name` into *r.  Views and arrays stay valid until the
- * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
+ * Reads the row with key `name` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
  * string that is not UTF-8).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
@@ -369,10 +367,8 @@ int common_Gauge_upsert(pb_txn *txn, const common_Gauge *r);
 int common_Gauge_update(pb_txn *txn, const common_Gauge *r);
 
 /**
- * The table of Gauge (protobase/table.h): its rows in the order of the key
- * unit, its indexes kept in the same transaction as every change.Reads the
- * row with key `unit` into *r.  Views and arrays stay valid until the
- * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `unit` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int common_Gauge_get(pb_txn *txn, common_Unit unit, common_Gauge *r);

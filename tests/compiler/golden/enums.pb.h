@@ -189,10 +189,8 @@ int shop_enums_Order_upsert(pb_txn *txn, const shop_enums_Order *r);
 int shop_enums_Order_update(pb_txn *txn, const shop_enums_Order *r);
 
 /**
- * The table of Order (protobase/table.h): its rows in the order of the key
- * id, its indexes kept in the same transaction as every change.Reads the row
- * with key `id` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int shop_enums_Order_get(pb_txn *txn, uint32_t id, shop_enums_Order *r);

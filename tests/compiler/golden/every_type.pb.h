@@ -619,10 +619,8 @@ int every_Everything_upsert(pb_txn *txn, const every_Everything *r);
 int every_Everything_update(pb_txn *txn, const every_Everything *r);
 
 /**
- * The table of Everything (protobase/table.h): its rows in the order of the
- * key id, its indexes kept in the same transaction as every change.Reads the
- * row with key `id` into *r.  Views and arrays stay valid until the
- * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int every_Everything_get(pb_txn *txn, uint64_t id, every_Everything *r);

@@ -361,10 +361,8 @@ int scalars_Options_upsert(pb_txn *txn, const scalars_Options *r);
 int scalars_Options_update(pb_txn *txn, const scalars_Options *r);
 
 /**
- * The table of Options (protobase/table.h): its rows in the order of the key
- * id, its indexes kept in the same transaction as every change.Reads the row
- * with key `id` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int scalars_Options_get(pb_txn *txn, uint64_t id, scalars_Options *r);

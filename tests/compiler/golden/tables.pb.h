@@ -179,10 +179,8 @@ int tbl_ByBool_upsert(pb_txn *txn, const tbl_ByBool *r);
 int tbl_ByBool_update(pb_txn *txn, const tbl_ByBool *r);
 
 /**
- * The table of ByBool (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByBool_get(pb_txn *txn, bool k_v, tbl_ByBool *r);
@@ -378,10 +376,8 @@ int tbl_ByI8_upsert(pb_txn *txn, const tbl_ByI8 *r);
 int tbl_ByI8_update(pb_txn *txn, const tbl_ByI8 *r);
 
 /**
- * The table of ByI8 (protobase/table.h): its rows in the order of the key k,
- * its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI8_get(pb_txn *txn, int8_t k_v, tbl_ByI8 *r);
@@ -577,10 +573,8 @@ int tbl_ByI16_upsert(pb_txn *txn, const tbl_ByI16 *r);
 int tbl_ByI16_update(pb_txn *txn, const tbl_ByI16 *r);
 
 /**
- * The table of ByI16 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI16_get(pb_txn *txn, int16_t k_v, tbl_ByI16 *r);
@@ -776,10 +770,8 @@ int tbl_ByI32_upsert(pb_txn *txn, const tbl_ByI32 *r);
 int tbl_ByI32_update(pb_txn *txn, const tbl_ByI32 *r);
 
 /**
- * The table of ByI32 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI32_get(pb_txn *txn, int32_t k_v, tbl_ByI32 *r);
@@ -975,10 +967,8 @@ int tbl_ByI64_upsert(pb_txn *txn, const tbl_ByI64 *r);
 int tbl_ByI64_update(pb_txn *txn, const tbl_ByI64 *r);
 
 /**
- * The table of ByI64 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByI64_get(pb_txn *txn, int64_t k_v, tbl_ByI64 *r);
@@ -1174,10 +1164,8 @@ int tbl_ByU8_upsert(pb_txn *txn, const tbl_ByU8 *r);
 int tbl_ByU8_update(pb_txn *txn, const tbl_ByU8 *r);
 
 /**
- * The table of ByU8 (protobase/table.h): its rows in the order of the key k,
- * its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU8_get(pb_txn *txn, uint8_t k_v, tbl_ByU8 *r);
@@ -1373,10 +1361,8 @@ int tbl_ByU16_upsert(pb_txn *txn, const tbl_ByU16 *r);
 int tbl_ByU16_update(pb_txn *txn, const tbl_ByU16 *r);
 
 /**
- * The table of ByU16 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU16_get(pb_txn *txn, uint16_t k_v, tbl_ByU16 *r);
@@ -1572,10 +1558,8 @@ int tbl_ByU32_upsert(pb_txn *txn, const tbl_ByU32 *r);
 int tbl_ByU32_update(pb_txn *txn, const tbl_ByU32 *r);
 
 /**
- * The table of ByU32 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU32_get(pb_txn *txn, uint32_t k_v, tbl_ByU32 *r);
@@ -1771,10 +1755,8 @@ int tbl_ByU64_upsert(pb_txn *txn, const tbl_ByU64 *r);
 int tbl_ByU64_update(pb_txn *txn, const tbl_ByU64 *r);
 
 /**
- * The table of ByU64 (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByU64_get(pb_txn *txn, uint64_t k_v, tbl_ByU64 *r);
@@ -1965,10 +1947,8 @@ int tbl_ByBytes_upsert(pb_txn *txn, const tbl_ByBytes *r);
 int tbl_ByBytes_update(pb_txn *txn, const tbl_ByBytes *r);
 
 /**
- * The table of ByBytes (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByBytes_get(pb_txn *txn, pb_bytes k_v, tbl_ByBytes *r);
@@ -2160,10 +2140,8 @@ int tbl_ByColor_upsert(pb_txn *txn, const tbl_ByColor *r);
 int tbl_ByColor_update(pb_txn *txn, const tbl_ByColor *r);
 
 /**
- * The table of ByColor (protobase/table.h): its rows in the order of the key
- * k, its indexes kept in the same transaction as every change.Reads the row
- * with key `k_v` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `k_v` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_ByColor_get(pb_txn *txn, tbl_Color k_v, tbl_ByColor *r);
@@ -2355,10 +2333,8 @@ int tbl_Tag_upsert(pb_txn *txn, const tbl_Tag *r);
 int tbl_Tag_update(pb_txn *txn, const tbl_Tag *r);
 
 /**
- * The table of Tag (protobase/table.h): its rows in the order of the key
- * name, its indexes kept in the same transaction as every change.Reads the
- * row with key `name` into *r.  Views and arrays stay valid until the
- * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
+ * Reads the row with key `name` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
  * string that is not UTF-8).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
@@ -2776,10 +2752,8 @@ int tbl_Person_upsert(pb_txn *txn, const tbl_Person *r);
 int tbl_Person_update(pb_txn *txn, const tbl_Person *r);
 
 /**
- * The table of Person (protobase/table.h): its rows in the order of the key
- * id, its indexes kept in the same transaction as every change.Reads the row
- * with key `id` into *r.  Views and arrays stay valid until the transaction
- * ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int tbl_Person_get(pb_txn *txn, uint64_t id, tbl_Person *r);
