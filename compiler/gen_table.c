@@ -759,11 +759,12 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
                 t.key ? t.key->name : "");
   pbc__comment(h, pbc_sb_str(&doc));
   pbc_sb_printf(h, "extern const pb_table_def %s_table;\n", n);
-  pbc_sb_printf(h,
-      "\n/** A cursor over rows of %s: a pb_cursor, given only to %s_next\n"
-      " * and %s_cursor_close (never defined: a distinct type per record). */\n"
-      "typedef struct %s_cursor %s_cursor;\n",
-      d->name, n, n, n, n);
+  doc.len = 0;
+  pbc_sb_printf(&doc, "A cursor over rows of %s: a pb_cursor, given only to "
+                      "%s_next and %s_cursor_close (never defined: a "
+                      "distinct type per record).", d->name, n, n);
+  pbc__comment(h, pbc_sb_str(&doc));
+  pbc_sb_printf(h, "typedef struct %s_cursor %s_cursor;\n", n, n);
   pbc__args a = {0};
   if (t.key) {
     pbc_sb_printf(h,

@@ -137,8 +137,11 @@ int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r);
  */
 extern const pb_table_def common_Person_table;
 
-/** A cursor over rows of Person: a pb_cursor, given only to common_Person_next
- * and common_Person_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Person: a pb_cursor, given only to
+ * common_Person_next and common_Person_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct common_Person_cursor common_Person_cursor;
 
 /**
@@ -337,8 +340,10 @@ int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r);
  */
 extern const pb_table_def common_Gauge_table;
 
-/** A cursor over rows of Gauge: a pb_cursor, given only to common_Gauge_next
- * and common_Gauge_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Gauge: a pb_cursor, given only to common_Gauge_next
+ * and common_Gauge_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct common_Gauge_cursor common_Gauge_cursor;
 
 /**
@@ -541,8 +546,10 @@ int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r);
  */
 extern const pb_table_def common_Blob_table;
 
-/** A cursor over rows of Blob: a pb_cursor, given only to common_Blob_next
- * and common_Blob_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Blob: a pb_cursor, given only to common_Blob_next
+ * and common_Blob_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct common_Blob_cursor common_Blob_cursor;
 
 /**
@@ -733,8 +740,10 @@ int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r);
  */
 extern const pb_table_def common_Vec2_table;
 
-/** A cursor over rows of Vec2: a pb_cursor, given only to common_Vec2_next
- * and common_Vec2_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Vec2: a pb_cursor, given only to common_Vec2_next
+ * and common_Vec2_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct common_Vec2_cursor common_Vec2_cursor;
 
 /**

@@ -159,8 +159,11 @@ int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r);
  */
 extern const pb_table_def shop_enums_Order_table;
 
-/** A cursor over rows of Order: a pb_cursor, given only to shop_enums_Order_next
- * and shop_enums_Order_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Order: a pb_cursor, given only to
+ * shop_enums_Order_next and shop_enums_Order_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct shop_enums_Order_cursor shop_enums_Order_cursor;
 
 /**

@@ -147,8 +147,10 @@ int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r);
  */
 extern const pb_table_def every_Point_table;
 
-/** A cursor over rows of Point: a pb_cursor, given only to every_Point_next
- * and every_Point_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Point: a pb_cursor, given only to every_Point_next
+ * and every_Point_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct every_Point_cursor every_Point_cursor;
 
 /**
@@ -337,8 +339,10 @@ int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r);
  */
 extern const pb_table_def every_Node_table;
 
-/** A cursor over rows of Node: a pb_cursor, given only to every_Node_next
- * and every_Node_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Node: a pb_cursor, given only to every_Node_next and
+ * every_Node_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct every_Node_cursor every_Node_cursor;
 
 /**
@@ -589,8 +593,11 @@ int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r);
  */
 extern const pb_table_def every_Everything_table;
 
-/** A cursor over rows of Everything: a pb_cursor, given only to every_Everything_next
- * and every_Everything_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Everything: a pb_cursor, given only to
+ * every_Everything_next and every_Everything_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct every_Everything_cursor every_Everything_cursor;
 
 /**
@@ -948,8 +955,11 @@ int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r);
  */
 extern const pb_table_def every_Renamed_table;
 
-/** A cursor over rows of Renamed: a pb_cursor, given only to every_Renamed_next
- * and every_Renamed_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Renamed: a pb_cursor, given only to
+ * every_Renamed_next and every_Renamed_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct every_Renamed_cursor every_Renamed_cursor;
 
 /**
@@ -1139,8 +1149,10 @@ int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r);
  */
 extern const pb_table_def every_Empty_table;
 
-/** A cursor over rows of Empty: a pb_cursor, given only to every_Empty_next
- * and every_Empty_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Empty: a pb_cursor, given only to every_Empty_next
+ * and every_Empty_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct every_Empty_cursor every_Empty_cursor;
 
 /**

@@ -132,8 +132,11 @@ int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r);
  */
 extern const pb_table_def scalars_Scalars_table;
 
-/** A cursor over rows of Scalars: a pb_cursor, given only to scalars_Scalars_next
- * and scalars_Scalars_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Scalars: a pb_cursor, given only to
+ * scalars_Scalars_next and scalars_Scalars_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct scalars_Scalars_cursor scalars_Scalars_cursor;
 
 /**
@@ -331,8 +334,11 @@ int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r);
  */
 extern const pb_table_def scalars_Options_table;
 
-/** A cursor over rows of Options: a pb_cursor, given only to scalars_Options_next
- * and scalars_Options_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Options: a pb_cursor, given only to
+ * scalars_Options_next and scalars_Options_cursor_close (never defined: a
+ * distinct type per record).
+ */
 typedef struct scalars_Options_cursor scalars_Options_cursor;
 
 /**

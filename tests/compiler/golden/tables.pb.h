@@ -149,8 +149,10 @@ int tbl_ByBool_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByBool *r);
  */
 extern const pb_table_def tbl_ByBool_table;
 
-/** A cursor over rows of ByBool: a pb_cursor, given only to tbl_ByBool_next
- * and tbl_ByBool_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByBool: a pb_cursor, given only to tbl_ByBool_next
+ * and tbl_ByBool_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByBool_cursor tbl_ByBool_cursor;
 
 /**
@@ -346,8 +348,10 @@ int tbl_ByI8_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByI8 *r);
  */
 extern const pb_table_def tbl_ByI8_table;
 
-/** A cursor over rows of ByI8: a pb_cursor, given only to tbl_ByI8_next
- * and tbl_ByI8_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByI8: a pb_cursor, given only to tbl_ByI8_next and
+ * tbl_ByI8_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByI8_cursor tbl_ByI8_cursor;
 
 /**
@@ -543,8 +547,10 @@ int tbl_ByI16_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByI16 *r);
  */
 extern const pb_table_def tbl_ByI16_table;
 
-/** A cursor over rows of ByI16: a pb_cursor, given only to tbl_ByI16_next
- * and tbl_ByI16_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByI16: a pb_cursor, given only to tbl_ByI16_next and
+ * tbl_ByI16_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByI16_cursor tbl_ByI16_cursor;
 
 /**
@@ -740,8 +746,10 @@ int tbl_ByI32_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByI32 *r);
  */
 extern const pb_table_def tbl_ByI32_table;
 
-/** A cursor over rows of ByI32: a pb_cursor, given only to tbl_ByI32_next
- * and tbl_ByI32_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByI32: a pb_cursor, given only to tbl_ByI32_next and
+ * tbl_ByI32_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByI32_cursor tbl_ByI32_cursor;
 
 /**
@@ -937,8 +945,10 @@ int tbl_ByI64_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByI64 *r);
  */
 extern const pb_table_def tbl_ByI64_table;
 
-/** A cursor over rows of ByI64: a pb_cursor, given only to tbl_ByI64_next
- * and tbl_ByI64_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByI64: a pb_cursor, given only to tbl_ByI64_next and
+ * tbl_ByI64_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByI64_cursor tbl_ByI64_cursor;
 
 /**
@@ -1134,8 +1144,10 @@ int tbl_ByU8_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByU8 *r);
  */
 extern const pb_table_def tbl_ByU8_table;
 
-/** A cursor over rows of ByU8: a pb_cursor, given only to tbl_ByU8_next
- * and tbl_ByU8_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByU8: a pb_cursor, given only to tbl_ByU8_next and
+ * tbl_ByU8_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByU8_cursor tbl_ByU8_cursor;
 
 /**
@@ -1331,8 +1343,10 @@ int tbl_ByU16_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByU16 *r);
  */
 extern const pb_table_def tbl_ByU16_table;
 
-/** A cursor over rows of ByU16: a pb_cursor, given only to tbl_ByU16_next
- * and tbl_ByU16_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByU16: a pb_cursor, given only to tbl_ByU16_next and
+ * tbl_ByU16_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByU16_cursor tbl_ByU16_cursor;
 
 /**
@@ -1528,8 +1542,10 @@ int tbl_ByU32_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByU32 *r);
  */
 extern const pb_table_def tbl_ByU32_table;
 
-/** A cursor over rows of ByU32: a pb_cursor, given only to tbl_ByU32_next
- * and tbl_ByU32_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByU32: a pb_cursor, given only to tbl_ByU32_next and
+ * tbl_ByU32_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByU32_cursor tbl_ByU32_cursor;
 
 /**
@@ -1725,8 +1741,10 @@ int tbl_ByU64_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByU64 *r);
  */
 extern const pb_table_def tbl_ByU64_table;
 
-/** A cursor over rows of ByU64: a pb_cursor, given only to tbl_ByU64_next
- * and tbl_ByU64_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByU64: a pb_cursor, given only to tbl_ByU64_next and
+ * tbl_ByU64_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByU64_cursor tbl_ByU64_cursor;
 
 /**
@@ -1917,8 +1935,10 @@ int tbl_ByBytes_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByBytes *r);
  */
 extern const pb_table_def tbl_ByBytes_table;
 
-/** A cursor over rows of ByBytes: a pb_cursor, given only to tbl_ByBytes_next
- * and tbl_ByBytes_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByBytes: a pb_cursor, given only to tbl_ByBytes_next
+ * and tbl_ByBytes_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByBytes_cursor tbl_ByBytes_cursor;
 
 /**
@@ -2110,8 +2130,10 @@ int tbl_ByColor_load(pb_txn *txn, pb_atom_ptr ptr, tbl_ByColor *r);
  */
 extern const pb_table_def tbl_ByColor_table;
 
-/** A cursor over rows of ByColor: a pb_cursor, given only to tbl_ByColor_next
- * and tbl_ByColor_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of ByColor: a pb_cursor, given only to tbl_ByColor_next
+ * and tbl_ByColor_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_ByColor_cursor tbl_ByColor_cursor;
 
 /**
@@ -2303,8 +2325,10 @@ int tbl_Tag_load(pb_txn *txn, pb_atom_ptr ptr, tbl_Tag *r);
  */
 extern const pb_table_def tbl_Tag_table;
 
-/** A cursor over rows of Tag: a pb_cursor, given only to tbl_Tag_next
- * and tbl_Tag_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Tag: a pb_cursor, given only to tbl_Tag_next and
+ * tbl_Tag_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_Tag_cursor tbl_Tag_cursor;
 
 /**
@@ -2496,8 +2520,10 @@ int tbl_Note_load(pb_txn *txn, pb_atom_ptr ptr, tbl_Note *r);
  */
 extern const pb_table_def tbl_Note_table;
 
-/** A cursor over rows of Note: a pb_cursor, given only to tbl_Note_next
- * and tbl_Note_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Note: a pb_cursor, given only to tbl_Note_next and
+ * tbl_Note_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_Note_cursor tbl_Note_cursor;
 
 /**
@@ -2722,8 +2748,10 @@ int tbl_Person_load(pb_txn *txn, pb_atom_ptr ptr, tbl_Person *r);
  */
 extern const pb_table_def tbl_Person_table;
 
-/** A cursor over rows of Person: a pb_cursor, given only to tbl_Person_next
- * and tbl_Person_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Person: a pb_cursor, given only to tbl_Person_next
+ * and tbl_Person_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct tbl_Person_cursor tbl_Person_cursor;
 
 /**
