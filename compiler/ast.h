@@ -138,6 +138,8 @@ typedef struct pbc_index {
   const char *name; /* index name */
   pbc_loc loc;      /* of the name */
   pbc_vec fields;   /* pbc_ident *: the indexed field names */
+  pbc_vec options;  /* pbc_option *, after the field list ([unique]) */
+  bool unique;      /* [unique]; set by check.c */
 } pbc_index;
 
 typedef struct pbc_enum_value {

@@ -442,6 +442,7 @@ static void pbc__check_default(pbc__checker *c, pbc_field *f,
 static const pbc__opt_spec pbc__field_opts[] = {{"key", false},
                                                 {"default", true}};
 static const pbc__opt_spec pbc__record_opts[] = {{"renamed_from", true}};
+static const pbc__opt_spec pbc__index_opts[] = {{"unique", false}};
 
 static void pbc__check_field(pbc__checker *c, pbc_field *f,
                              const pbc_field **key_field) {
@@ -519,7 +520,11 @@ static void pbc__check_indexes(pbc__checker *c, const pbc_decl *d,
     keys[i] = (pbc__key){((const pbc_index *)d->indexes.items[i])->name, 0, i};
   size_t *first = pbc__first_equal(keys, n);
   for (size_t i = 0; i < n; i++) {
-    const pbc_index *ix = d->indexes.items[i];
+    pbc_index *ix = d->indexes.items[i];
+    pbc__check_options(c, &ix->options, "index", pbc__index_opts,
+                       sizeof pbc__index_opts / sizeof pbc__index_opts[0]);
+    const pbc_option *uq = pbc_option_find(&ix->options, "unique");
+    ix->unique = uq && !uq->value;
     if (first[i] != i) {
       pbc_error(c->diag, ix->loc, "duplicate index '%s'", ix->name);
       pbc_note(c->diag, ((const pbc_index *)d->indexes.items[first[i]])->loc,

@@ -330,6 +330,12 @@ static bool pbc__ev_same_index(const pbc_index *a, const pbc_index *b) {
   return true;
 }
 
+/* [unique] (check.c marks it).  A changed flag is compatible, like any index
+ * change: no stored record is read differently.  The database still holds
+ * the old definition, which pb_table_drop_index removes (protobase/table.h,
+ * INDEXES); the new one is then built. */
+static bool pbc__ev_unique(const pbc_index *x) { return x->unique; }
+
 static void pbc__ev_record(pbc__ev *ev, const pbc_decl *o, const pbc_decl *n) {
   if (strcmp(o->name, n->name) != 0)
     PBC__EV_COMPAT(ev, n->loc, "record '%s' renamed to '%s'",
@@ -351,6 +357,9 @@ static void pbc__ev_record(pbc__ev *ev, const pbc_decl *o, const pbc_decl *n) {
       PBC__EV_COMPAT(ev, x->loc, "index '%s' added", x->name);
     else if (!pbc__ev_same_index(x, y))
       PBC__EV_COMPAT(ev, x->loc, "index '%s' changed", x->name);
+    else if (pbc__ev_unique(x) != pbc__ev_unique(y))
+      PBC__EV_COMPAT(ev, x->loc, "index '%s' %s [unique]", x->name,
+                     pbc__ev_unique(x) ? "gained" : "lost");
   }
   for (size_t i = 0; i < o->indexes.len; i++) {
     const pbc_index *y = o->indexes.items[i];

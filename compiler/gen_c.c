@@ -5,7 +5,8 @@
  * The output is meant to read like code a person wrote: one struct per
  * record with a comment per member, and plain functions that call the
  * runtime's wire.h writers and readers field by field.  The only macros
- * generated are constants (MAX_SIZE, fingerprints).
+ * generated are constants (MAX_SIZE, fingerprints) and the type checks of
+ * the table functions (gen_table.c).
  *
  * Struct members keep the schema's declaration order, plus a last member
  * `unknown_fields`; encode, decode and verify walk fields in ascending tag
@@ -270,7 +271,15 @@ bool pbc_gen_c_check(const pbc_file *f, pbc_diag *diag) {
         "_decode_any", "_fields",    "_reserved"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++)
       pbc__add_cname(&names, &n, &cap, prefix, d->name, suffixes[k], &d->loc);
+    size_t ntab;
+    char **tab = pbc_gen_table_names(d, &ntab); /* gen_table.c */
+    for (size_t k = 0; k < ntab; k++) {
+      pbc__add_cname(&names, &n, &cap, prefix, d->name, tab[k], &d->loc);
+      free(tab[k]);
+    }
+    free(tab);
     pbc__check_fields(d, diag);
+    pbc_gen_table_check(d, diag);
   }
   for (size_t i = 0; i < n; i++) {
     const char *s = names[i].name;
@@ -350,6 +359,7 @@ static void pbc__gen_source(pbc_gen *g) {
     pbc_gen_decode(g, d);
     pbc_gen_verify(g, d);
     pbc_gen_storage(g, d);
+    pbc_gen_table(g, d); /* gen_table.c */
   }
   pbc_gen_type_list(g);
 }

@@ -10,6 +10,8 @@
  *   gen_encode.c  _init, _encode, and the MAX_SIZE bound
  *   gen_decode.c  _decode, _put, _load, enum name functions
  *   gen_verify.c  _verify
+ *   gen_table.c   the typed table: P_R_table, _insert ... _cursor_close,
+ *                 index finders and range scans, ref getters
  *
  * Every field is first classified (pbc_gen_field): an optional array flag
  * and the kind of its element.  The four kinds cover SPEC section 2:
@@ -167,5 +169,23 @@ void pbc_gen_storage(pbc_gen *g, const pbc_decl *d);        /* gen_decode.c */
 void pbc_gen_verify(pbc_gen *g, const pbc_decl *d);         /* gen_verify.c */
 void pbc_gen_record_type(pbc_gen *g, const pbc_decl *d);    /* gen_layout.c */
 void pbc_gen_type_list(pbc_gen *g);                         /* gen_layout.c */
+
+/* --- Typed tables (gen_table.c) --- */
+
+struct pbc_diag;
+/** What every table's type checks share (once, before the records). */
+void pbc_gen_table_prelude(pbc_gen *g);
+/** The table's declarations of record d (after its other prototypes). */
+void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d);
+/** The table's definitions of record d (after _load). */
+void pbc_gen_table(pbc_gen *g, const pbc_decl *d);
+/**
+ * The suffixes of the C names that the table of d generates ("_insert",
+ * "_find_by_x", "_x_get", file-local ones too), for the collision check:
+ * a heap array of *n heap strings.
+ */
+char **pbc_gen_table_names(const pbc_decl *d, size_t *n);
+/** The generator's checks of d's table (an index it cannot encode). */
+void pbc_gen_table_check(const pbc_decl *d, struct pbc_diag *diag);
 
 #endif /* PBC_GEN_INTERNAL_H */

@@ -6,7 +6,7 @@
  *   record  := "record" IDENT [options] "{" { member } "}"
  *   member  := ["optional"] type name "=" INT [options] ";"
  *            | "reserved" INT { "," INT } ";"
- *            | "index" name "(" name { "," name } ")" ";"
+ *            | "index" name "(" name { "," name } ")" [options] ";"
  *            | ";"
  *   type    := qname | qname "<" type { "," type } ">" | type "[" "]"
  *   options := "[" option { "," option } "]"
@@ -243,12 +243,14 @@ reserved_tags
   ;
 
 index_decl
-  : INDEX name '(' index_fields ')' ';'
+  : INDEX name '(' index_fields ')' options ';'
       {
         $$ = pbc_arena_alloc(ctx->arena, sizeof *$$);
         $$->name = $2.s;
         $$->loc = pbc__at(ctx, @2);
         $$->fields = *$4;
+        if ($6)
+          $$->options = *$6;
       }
   ;
 

@@ -139,6 +139,13 @@ static const fp_case cases[] = {
      "  int32 n = 3 [default = 7];\n  Color c = 4;\n  Mid m = 5;\n"
      "  list<R> kids = 6;\n  index by_n (n);\n  index by_c (c);\n}\n",
      NULL, true},
+    {"index made unique", "p.R", BASE,
+     "package p;\nenum Color { RED = 0; GREEN = 1; }\n"
+     "record Inner { int32 v = 1; }\nrecord Mid { Inner in = 1; }\n"
+     "record R {\n  uint64 id = 1 [key];\n  string name = 2;\n"
+     "  int32 n = 3 [default = 7];\n  Color c = 4;\n  Mid m = 5;\n"
+     "  list<R> kids = 6;\n  index by_n (n) [unique];\n}\n",
+     NULL, true},
     {"enum value renamed", "p.R", BASE,
      "package p;\nenum Color { ROUGE = 0; VERT = 1; }\n"
      "record Inner { int32 v = 1; }\nrecord Mid { Inner in = 1; }\n"

@@ -36,7 +36,7 @@
 
 /* The schemas the golden set must contain at least. */
 static const char *const required[] = {"scalars", "every_type", "enums",
-                                       "empty", "common"};
+                                       "empty", "common", "tables"};
 
 static int str_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);

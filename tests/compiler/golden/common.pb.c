@@ -212,6 +212,134 @@ int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r) {
                              common_Person_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void common_Person_init_any(void *r) {
+  common_Person_init(r);
+}
+
+static int common_Person_encode_any(const void *r, pb_buf *out) {
+  return common_Person_encode(r, out);
+}
+
+/* The primary key: name. */
+static int common_Person_pkey(const void *rec, pb_keybuf *k) {
+  const common_Person *r = rec;
+
+  pb_key_put_str(k, r->name);
+  return pb_keybuf_error(k);
+}
+
+const pb_table_def common_Person_table = {
+    .type = &common_Person_type,
+    .size = sizeof(common_Person),
+    .init = common_Person_init_any,
+    .encode = common_Person_encode_any,
+    .decode = common_Person_decode_any,
+    .key = common_Person_pkey,
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (common_Person_insert)(pb_txn *txn, const common_Person *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &common_Person_table, r, NULL);
+}
+
+int (common_Person_upsert)(pb_txn *txn, const common_Person *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_upsert(txn, &common_Person_table, r);
+}
+
+int (common_Person_update)(pb_txn *txn, const common_Person *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update(txn, &common_Person_table, r);
+}
+
+int (common_Person_get)(pb_txn *txn, pb_str name, common_Person *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_str(&k, name);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &common_Person_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Person_delete)(pb_txn *txn, pb_str name) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_str(&k, name);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &common_Person_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Person_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &common_Person_table, n);
+}
+
+int (common_Person_scan)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
+                         unsigned flags, common_Person_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_str(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_str(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &common_Person_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (common_Person_next)(common_Person_cursor *cur, common_Person *r) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, NULL);
+}
+
+void (common_Person_cursor_close)(common_Person_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
 /* --- common_Gauge --- */
 
 /* The fields of common.Gauge, as the catalog keeps them to check a schema change. */
@@ -367,6 +495,135 @@ int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r) {
   /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Gauge_type, ptr, sizeof *r,
                              common_Gauge_decode_any, r);
+}
+
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void common_Gauge_init_any(void *r) {
+  common_Gauge_init(r);
+}
+
+static int common_Gauge_encode_any(const void *r, pb_buf *out) {
+  return common_Gauge_encode(r, out);
+}
+
+/* The primary key: unit. */
+static int common_Gauge_pkey(const void *rec, pb_keybuf *k) {
+  const common_Gauge *r = rec;
+
+  pb_key_put_i32(k, (int32_t)r->unit);
+  return pb_keybuf_error(k);
+}
+
+const pb_table_def common_Gauge_table = {
+    .type = &common_Gauge_type,
+    .size = sizeof(common_Gauge),
+    .init = common_Gauge_init_any,
+    .encode = common_Gauge_encode_any,
+    .decode = common_Gauge_decode_any,
+    .key = common_Gauge_pkey,
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (common_Gauge_insert)(pb_txn *txn, const common_Gauge *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &common_Gauge_table, r, NULL);
+}
+
+int (common_Gauge_upsert)(pb_txn *txn, const common_Gauge *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_upsert(txn, &common_Gauge_table, r);
+}
+
+int (common_Gauge_update)(pb_txn *txn, const common_Gauge *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update(txn, &common_Gauge_table, r);
+}
+
+int (common_Gauge_get)(pb_txn *txn, common_Unit unit, common_Gauge *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_i32(&k, (int32_t)unit);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &common_Gauge_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Gauge_delete)(pb_txn *txn, common_Unit unit) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_i32(&k, (int32_t)unit);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &common_Gauge_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Gauge_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &common_Gauge_table, n);
+}
+
+int (common_Gauge_scan)(pb_txn *txn, const common_Unit *lo,
+                        const common_Unit *hi, unsigned flags,
+                        common_Gauge_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_i32(&kl, (int32_t)*lo);
+  }
+  if (hi) {
+    pb_key_put_i32(&kh, (int32_t)*hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &common_Gauge_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (common_Gauge_next)(common_Gauge_cursor *cur, common_Gauge *r) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, NULL);
+}
+
+void (common_Gauge_cursor_close)(common_Gauge_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
 /* --- common_Blob --- */
@@ -548,6 +805,120 @@ int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r) {
                              common_Blob_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void common_Blob_init_any(void *r) {
+  common_Blob_init(r);
+}
+
+static int common_Blob_encode_any(const void *r, pb_buf *out) {
+  return common_Blob_encode(r, out);
+}
+
+const pb_table_def common_Blob_table = {
+    .type = &common_Blob_type,
+    .size = sizeof(common_Blob),
+    .init = common_Blob_init_any,
+    .encode = common_Blob_encode_any,
+    .decode = common_Blob_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (common_Blob_insert)(pb_txn *txn, const common_Blob *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &common_Blob_table, r, id);
+}
+
+int (common_Blob_update)(pb_txn *txn, uint64_t id, const common_Blob *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &common_Blob_table, id, r);
+}
+
+int (common_Blob_get)(pb_txn *txn, uint64_t id, common_Blob *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &common_Blob_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Blob_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &common_Blob_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Blob_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &common_Blob_table, n);
+}
+
+int (common_Blob_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                       unsigned flags, common_Blob_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &common_Blob_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (common_Blob_next)(common_Blob_cursor *cur, common_Blob *r, uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (common_Blob_cursor_close)(common_Blob_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
 /* --- common_Vec2 --- */
 
 /* The fields of common.Vec2, as the catalog keeps them to check a schema change. */
@@ -701,6 +1072,120 @@ int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r) {
   /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &common_Vec2_type, ptr, sizeof *r,
                              common_Vec2_decode_any, r);
+}
+
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void common_Vec2_init_any(void *r) {
+  common_Vec2_init(r);
+}
+
+static int common_Vec2_encode_any(const void *r, pb_buf *out) {
+  return common_Vec2_encode(r, out);
+}
+
+const pb_table_def common_Vec2_table = {
+    .type = &common_Vec2_type,
+    .size = sizeof(common_Vec2),
+    .init = common_Vec2_init_any,
+    .encode = common_Vec2_encode_any,
+    .decode = common_Vec2_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (common_Vec2_insert)(pb_txn *txn, const common_Vec2 *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &common_Vec2_table, r, id);
+}
+
+int (common_Vec2_update)(pb_txn *txn, uint64_t id, const common_Vec2 *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &common_Vec2_table, id, r);
+}
+
+int (common_Vec2_get)(pb_txn *txn, uint64_t id, common_Vec2 *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &common_Vec2_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Vec2_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &common_Vec2_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (common_Vec2_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &common_Vec2_table, n);
+}
+
+int (common_Vec2_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                       unsigned flags, common_Vec2_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &common_Vec2_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (common_Vec2_next)(common_Vec2_cursor *cur, common_Vec2 *r, uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (common_Vec2_cursor_close)(common_Vec2_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
 /* --- The record types of common.pbs --- */

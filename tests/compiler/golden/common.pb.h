@@ -3,9 +3,10 @@
 #define COMMON_PB_H
 
 #include <protobase/protobase.h>
+#include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
-#error "common.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
+#error "common.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -35,6 +36,17 @@ typedef struct common_Person common_Person;
 typedef struct common_Gauge common_Gauge;
 typedef struct common_Blob common_Blob;
 typedef struct common_Vec2 common_Vec2;
+
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
 
 /** A record with a string key: ref<common.Person> holds the name. */
 struct common_Person {
@@ -116,6 +128,123 @@ int common_Person_put(pb_txn *txn, const common_Person *r, pb_atom_ptr *out);
  * or r).
  */
 int common_Person_load(pb_txn *txn, pb_atom_ptr ptr, common_Person *r);
+
+/* --- The table of Person --- */
+
+/**
+ * The table of Person (protobase/table.h): its rows in the order of the key
+ * name, its indexes kept in the same transaction as every change.
+ */
+extern const pb_table_def common_Person_table;
+
+/**
+ * A cursor over rows of Person: a pb_cursor, given only to
+ * common_Person_next and common_Person_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct common_Person_cursor common_Person_cursor;
+
+/**
+ * Inserts *r as a new row.  Errors: PB_EEXIST (a row has its key, or a
+ * [unique] index has one of its values: nothing changes); PB_EINVAL (a
+ * NULL txn or r, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_insert(pb_txn *txn, const common_Person *r);
+
+/**
+ * Inserts *r, or replaces the row with its key.  Errors: PB_EEXIST (a
+ * [unique] index has one of its values in another row); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_upsert(pb_txn *txn, const common_Person *r);
+
+/**
+ * Replaces the row with r's key by *r.  Errors: PB_ENOTFOUND (no such
+ * row); PB_EEXIST ([unique] index); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_update(pb_txn *txn, const common_Person *r);
+
+/**
+ * Reads the row with key `name` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
+ * string that is not UTF-8).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_get(pb_txn *txn, pb_str name, common_Person *r);
+
+/**
+ * Deletes the row with key `name`, its index entries and its member
+ * collections.  Errors: PB_ENOTFOUND; PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_delete(pb_txn *txn, pb_str name);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose key lies between *lo and *hi, in key
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag, a string that is not
+ * UTF-8).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Person_scan(pb_txn *txn, const pb_str *lo, const pb_str *hi,
+                       unsigned flags, common_Person_cursor **cur);
+
+/**
+ * The cursor's next row into *r.  Returns PB_OK, or PB_ENOTFOUND after the
+ * last row; PB_EINVAL (a NULL cur or r); other errors as protobase/table.h,
+ * after which the cursor returns them again.
+ */
+int common_Person_next(common_Person_cursor *cur, common_Person *r);
+
+/** Closes a cursor.  NULL is a no-op. */
+void common_Person_cursor_close(common_Person_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (common_Person_insert)(...) calls a function directly. */
+#define common_Person_insert(txn, r) \
+  common_Person_insert((txn), \
+    _Generic((r), const common_Person *: (r), common_Person *: (r)))
+#define common_Person_upsert(txn, r) \
+  common_Person_upsert((txn), \
+    _Generic((r), const common_Person *: (r), common_Person *: (r)))
+#define common_Person_update(txn, r) \
+  common_Person_update((txn), \
+    _Generic((r), const common_Person *: (r), common_Person *: (r)))
+#define common_Person_get(txn, key, r) \
+  common_Person_get((txn), (key), _Generic((r), common_Person *: (r)))
+#define common_Person_delete(txn, key) \
+  common_Person_delete((txn), (key))
+#define common_Person_count(txn, n) \
+  common_Person_count((txn), _Generic((n), uint64_t *: (n)))
+#define common_Person_scan(txn, lo, hi, flags, cur) \
+  common_Person_scan((txn), \
+    _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
+    _Generic((hi), const pb_str *: (hi), pb_str *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), common_Person_cursor **: (cur)))
+#define common_Person_next(cur, r) \
+  common_Person_next(_Generic((cur), common_Person_cursor *: (cur)), \
+    _Generic((r), common_Person *: (r)))
+#define common_Person_cursor_close(cur) \
+  common_Person_cursor_close(\
+    _Generic((cur), common_Person_cursor *: (cur), void *: (cur)))
+#endif
 
 /** A record with an enum key: ref<common.Gauge> holds a common.Unit. */
 struct common_Gauge {
@@ -203,6 +332,127 @@ int common_Gauge_put(pb_txn *txn, const common_Gauge *r, pb_atom_ptr *out);
  */
 int common_Gauge_load(pb_txn *txn, pb_atom_ptr ptr, common_Gauge *r);
 
+/* --- The table of Gauge --- */
+
+/**
+ * The table of Gauge (protobase/table.h): its rows in the order of the key
+ * unit, its indexes kept in the same transaction as every change.
+ */
+extern const pb_table_def common_Gauge_table;
+
+/**
+ * A cursor over rows of Gauge: a pb_cursor, given only to common_Gauge_next
+ * and common_Gauge_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct common_Gauge_cursor common_Gauge_cursor;
+
+/**
+ * Inserts *r as a new row.  Errors: PB_EEXIST (a row has its key, or a
+ * [unique] index has one of its values: nothing changes); PB_EINVAL (a
+ * NULL txn or r, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_insert(pb_txn *txn, const common_Gauge *r);
+
+/**
+ * Inserts *r, or replaces the row with its key.  Errors: PB_EEXIST (a
+ * [unique] index has one of its values in another row); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_upsert(pb_txn *txn, const common_Gauge *r);
+
+/**
+ * Replaces the row with r's key by *r.  Errors: PB_ENOTFOUND (no such
+ * row); PB_EEXIST ([unique] index); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_update(pb_txn *txn, const common_Gauge *r);
+
+/**
+ * Reads the row with key `unit` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_get(pb_txn *txn, common_Unit unit, common_Gauge *r);
+
+/**
+ * Deletes the row with key `unit`, its index entries and its member
+ * collections.  Errors: PB_ENOTFOUND; PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_delete(pb_txn *txn, common_Unit unit);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose key lies between *lo and *hi, in key
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Gauge_scan(pb_txn *txn, const common_Unit *lo, const common_Unit *hi,
+                      unsigned flags, common_Gauge_cursor **cur);
+
+/**
+ * The cursor's next row into *r.  Returns PB_OK, or PB_ENOTFOUND after the
+ * last row; PB_EINVAL (a NULL cur or r); other errors as protobase/table.h,
+ * after which the cursor returns them again.
+ */
+int common_Gauge_next(common_Gauge_cursor *cur, common_Gauge *r);
+
+/** Closes a cursor.  NULL is a no-op. */
+void common_Gauge_cursor_close(common_Gauge_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (common_Gauge_insert)(...) calls a function directly. */
+#define common_Gauge_insert(txn, r) \
+  common_Gauge_insert((txn), \
+    _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
+#define common_Gauge_upsert(txn, r) \
+  common_Gauge_upsert((txn), \
+    _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
+#define common_Gauge_update(txn, r) \
+  common_Gauge_update((txn), \
+    _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
+#define common_Gauge_get(txn, key, r) \
+  common_Gauge_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Gauge *: (r)))
+#define common_Gauge_delete(txn, key) \
+  common_Gauge_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Gauge_count(txn, n) \
+  common_Gauge_count((txn), _Generic((n), uint64_t *: (n)))
+#define common_Gauge_scan(txn, lo, hi, flags, cur) \
+  common_Gauge_scan((txn), \
+    _Generic((lo), \
+             const common_Unit *: (lo), \
+             common_Unit *: (lo), \
+             void *: (lo)), \
+    _Generic((hi), \
+             const common_Unit *: (hi), \
+             common_Unit *: (hi), \
+             void *: (hi)), (flags), \
+    _Generic((cur), common_Gauge_cursor **: (cur)))
+#define common_Gauge_next(cur, r) \
+  common_Gauge_next(_Generic((cur), common_Gauge_cursor *: (cur)), \
+    _Generic((r), common_Gauge *: (r)))
+#define common_Gauge_cursor_close(cur) \
+  common_Gauge_cursor_close(\
+    _Generic((cur), common_Gauge_cursor *: (cur), void *: (cur)))
+#endif
+
 /** A record without a key: ref<common.Blob> is an atom pointer. */
 struct common_Blob {
   pb_bytes data;           /* tag 1; a view (see _decode) */
@@ -286,6 +536,114 @@ int common_Blob_put(pb_txn *txn, const common_Blob *r, pb_atom_ptr *out);
  * or r).
  */
 int common_Blob_load(pb_txn *txn, pb_atom_ptr ptr, common_Blob *r);
+
+/* --- The table of Blob --- */
+
+/**
+ * The table of Blob (protobase/table.h): its rows in the order of their ids
+ * (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def common_Blob_table;
+
+/**
+ * A cursor over rows of Blob: a pb_cursor, given only to common_Blob_next
+ * and common_Blob_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct common_Blob_cursor common_Blob_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_insert(pb_txn *txn, const common_Blob *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_update(pb_txn *txn, uint64_t id, const common_Blob *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_get(pb_txn *txn, uint64_t id, common_Blob *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Blob_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                     unsigned flags, common_Blob_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int common_Blob_next(common_Blob_cursor *cur, common_Blob *r, uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void common_Blob_cursor_close(common_Blob_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (common_Blob_insert)(...) calls a function directly. */
+#define common_Blob_insert(txn, r, id) \
+  common_Blob_insert((txn), \
+    _Generic((r), const common_Blob *: (r), common_Blob *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define common_Blob_update(txn, id, r) \
+  common_Blob_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const common_Blob *: (r), common_Blob *: (r)))
+#define common_Blob_get(txn, key, r) \
+  common_Blob_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Blob *: (r)))
+#define common_Blob_delete(txn, key) \
+  common_Blob_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Blob_count(txn, n) \
+  common_Blob_count((txn), _Generic((n), uint64_t *: (n)))
+#define common_Blob_scan(txn, lo, hi, flags, cur) \
+  common_Blob_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), common_Blob_cursor **: (cur)))
+#define common_Blob_next(cur, r, id) \
+  common_Blob_next(_Generic((cur), common_Blob_cursor *: (cur)), \
+    _Generic((r), common_Blob *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Blob_cursor_close(cur) \
+  common_Blob_cursor_close(\
+    _Generic((cur), common_Blob_cursor *: (cur), void *: (cur)))
+#endif
 
 /** Two floats: a bounded encoding, so it has a MAX_SIZE. */
 struct common_Vec2 {
@@ -372,6 +730,114 @@ int common_Vec2_put(pb_txn *txn, const common_Vec2 *r, pb_atom_ptr *out);
  * or r).
  */
 int common_Vec2_load(pb_txn *txn, pb_atom_ptr ptr, common_Vec2 *r);
+
+/* --- The table of Vec2 --- */
+
+/**
+ * The table of Vec2 (protobase/table.h): its rows in the order of their ids
+ * (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def common_Vec2_table;
+
+/**
+ * A cursor over rows of Vec2: a pb_cursor, given only to common_Vec2_next
+ * and common_Vec2_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct common_Vec2_cursor common_Vec2_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_insert(pb_txn *txn, const common_Vec2 *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_update(pb_txn *txn, uint64_t id, const common_Vec2 *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_get(pb_txn *txn, uint64_t id, common_Vec2 *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int common_Vec2_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                     unsigned flags, common_Vec2_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int common_Vec2_next(common_Vec2_cursor *cur, common_Vec2 *r, uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void common_Vec2_cursor_close(common_Vec2_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (common_Vec2_insert)(...) calls a function directly. */
+#define common_Vec2_insert(txn, r, id) \
+  common_Vec2_insert((txn), \
+    _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define common_Vec2_update(txn, id, r) \
+  common_Vec2_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)))
+#define common_Vec2_get(txn, key, r) \
+  common_Vec2_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), common_Vec2 *: (r)))
+#define common_Vec2_delete(txn, key) \
+  common_Vec2_delete((txn), PB_GENERATED_INTEGER(key))
+#define common_Vec2_count(txn, n) \
+  common_Vec2_count((txn), _Generic((n), uint64_t *: (n)))
+#define common_Vec2_scan(txn, lo, hi, flags, cur) \
+  common_Vec2_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), common_Vec2_cursor **: (cur)))
+#define common_Vec2_next(cur, r, id) \
+  common_Vec2_next(_Generic((cur), common_Vec2_cursor *: (cur)), \
+    _Generic((r), common_Vec2 *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Vec2_cursor_close(cur) \
+  common_Vec2_cursor_close(\
+    _Generic((cur), common_Vec2_cursor *: (cur), void *: (cur)))
+#endif
 
 /**
  * The record types of common.pbs, in source order, for pb_db_open_types and

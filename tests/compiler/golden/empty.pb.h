@@ -3,9 +3,10 @@
 #define EMPTY_PB_H
 
 #include <protobase/protobase.h>
+#include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
-#error "empty.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
+#error "empty.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus

@@ -325,6 +325,206 @@ int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r) {
                              shop_enums_Order_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void shop_enums_Order_init_any(void *r) {
+  shop_enums_Order_init(r);
+}
+
+static int shop_enums_Order_encode_any(const void *r, pb_buf *out) {
+  return shop_enums_Order_encode(r, out);
+}
+
+/* The primary key: id. */
+static int shop_enums_Order_pkey(const void *rec, pb_keybuf *k) {
+  const shop_enums_Order *r = rec;
+
+  pb_key_put_u32(k, r->id);
+  return pb_keybuf_error(k);
+}
+
+/* Index by_status: its fields' encoding. */
+static int shop_enums_Order_by_status_entry(const void *rec, pb_keybuf *k) {
+  const shop_enums_Order *r = rec;
+
+  pb_key_put_i32(k, (int32_t)r->status);
+  return pb_keybuf_error(k);
+}
+
+static const uint32_t shop_enums_Order_by_status_tags[] = {2};
+
+static const pb_table_index shop_enums_Order_indexes[] = {
+    {.name = "by_status",
+     .flags = 0,
+     .tags = shop_enums_Order_by_status_tags,
+     .n_tags = 1,
+     .key = shop_enums_Order_by_status_entry}
+};
+
+const pb_table_def shop_enums_Order_table = {
+    .type = &shop_enums_Order_type,
+    .size = sizeof(shop_enums_Order),
+    .init = shop_enums_Order_init_any,
+    .encode = shop_enums_Order_encode_any,
+    .decode = shop_enums_Order_decode_any,
+    .key = shop_enums_Order_pkey,
+    .indexes = shop_enums_Order_indexes,
+    .n_indexes = 1,
+    .members = NULL,
+    .n_members = 0};
+
+int (shop_enums_Order_insert)(pb_txn *txn, const shop_enums_Order *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &shop_enums_Order_table, r, NULL);
+}
+
+int (shop_enums_Order_upsert)(pb_txn *txn, const shop_enums_Order *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_upsert(txn, &shop_enums_Order_table, r);
+}
+
+int (shop_enums_Order_update)(pb_txn *txn, const shop_enums_Order *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update(txn, &shop_enums_Order_table, r);
+}
+
+int (shop_enums_Order_get)(pb_txn *txn, uint32_t id, shop_enums_Order *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u32(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &shop_enums_Order_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (shop_enums_Order_delete)(pb_txn *txn, uint32_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u32(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &shop_enums_Order_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (shop_enums_Order_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &shop_enums_Order_table, n);
+}
+
+int (shop_enums_Order_scan)(pb_txn *txn, const uint32_t *lo, const uint32_t *hi,
+                            unsigned flags, shop_enums_Order_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u32(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u32(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &shop_enums_Order_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (shop_enums_Order_next)(shop_enums_Order_cursor *cur, shop_enums_Order *r) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, NULL);
+}
+
+void (shop_enums_Order_cursor_close)(shop_enums_Order_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (shop_enums_Order_find_by_by_status)(pb_txn *txn, shop_enums_Status status,
+    shop_enums_Order_cursor **cur) {
+  pb_keybuf k;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  pb_keybuf_init(&k);
+  pb_key_put_i32(&k, (int32_t)status);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_find(txn, &shop_enums_Order_table, 0, pb_keybuf_bytes(&k), &c);
+  pb_keybuf_free(&k);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (shop_enums_Order_range_by_by_status)(pb_txn *txn,
+    const shop_enums_Status *lo, const shop_enums_Status *hi, unsigned flags,
+    shop_enums_Order_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_i32(&kl, (int32_t)*lo);
+  }
+  if (hi) {
+    pb_key_put_i32(&kh, (int32_t)*hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_index_scan(txn, &shop_enums_Order_table, 0, lo ? &bl : NULL,
+                             hi ? &bh : NULL, flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
 /* --- The record types of enums.pbs --- */
 
 const pb_record_type *const shop_enums_record_types[1] = {

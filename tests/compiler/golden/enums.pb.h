@@ -3,9 +3,10 @@
 #define ENUMS_PB_H
 
 #include <protobase/protobase.h>
+#include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
-#error "enums.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
+#error "enums.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -48,6 +49,17 @@ const char *shop_enums_Size_name(shop_enums_Size v);
 int shop_enums_Size_from_name(const char *s, shop_enums_Size *out);
 
 typedef struct shop_enums_Order shop_enums_Order;
+
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
 
 /** An order. */
 struct shop_enums_Order {
@@ -138,6 +150,158 @@ int shop_enums_Order_put(pb_txn *txn, const shop_enums_Order *r,
  * or r).
  */
 int shop_enums_Order_load(pb_txn *txn, pb_atom_ptr ptr, shop_enums_Order *r);
+
+/* --- The table of Order --- */
+
+/**
+ * The table of Order (protobase/table.h): its rows in the order of the key
+ * id, its indexes kept in the same transaction as every change.
+ */
+extern const pb_table_def shop_enums_Order_table;
+
+/**
+ * A cursor over rows of Order: a pb_cursor, given only to
+ * shop_enums_Order_next and shop_enums_Order_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct shop_enums_Order_cursor shop_enums_Order_cursor;
+
+/**
+ * Inserts *r as a new row.  Errors: PB_EEXIST (a row has its key, or a
+ * [unique] index has one of its values: nothing changes); PB_EINVAL (a
+ * NULL txn or r, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_insert(pb_txn *txn, const shop_enums_Order *r);
+
+/**
+ * Inserts *r, or replaces the row with its key.  Errors: PB_EEXIST (a
+ * [unique] index has one of its values in another row); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_upsert(pb_txn *txn, const shop_enums_Order *r);
+
+/**
+ * Replaces the row with r's key by *r.  Errors: PB_ENOTFOUND (no such
+ * row); PB_EEXIST ([unique] index); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_update(pb_txn *txn, const shop_enums_Order *r);
+
+/**
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_get(pb_txn *txn, uint32_t id, shop_enums_Order *r);
+
+/**
+ * Deletes the row with key `id`, its index entries and its member
+ * collections.  Errors: PB_ENOTFOUND; PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_delete(pb_txn *txn, uint32_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose key lies between *lo and *hi, in key
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_scan(pb_txn *txn, const uint32_t *lo, const uint32_t *hi,
+                          unsigned flags, shop_enums_Order_cursor **cur);
+
+/**
+ * The cursor's next row into *r.  Returns PB_OK, or PB_ENOTFOUND after the
+ * last row; PB_EINVAL (a NULL cur or r); other errors as protobase/table.h,
+ * after which the cursor returns them again.
+ */
+int shop_enums_Order_next(shop_enums_Order_cursor *cur, shop_enums_Order *r);
+
+/** Closes a cursor.  NULL is a no-op. */
+void shop_enums_Order_cursor_close(shop_enums_Order_cursor *cur);
+
+/**
+ * Opens *cur over the rows with the given status, in primary-key order.
+ * Errors: PB_EINVAL (a NULL txn or cur).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_find_by_by_status(pb_txn *txn, shop_enums_Status status,
+                                       shop_enums_Order_cursor **cur);
+
+/**
+ * Opens *cur over the rows whose status lies between *lo and *hi, in index
+ * order, then primary-key order.  A NULL bound is open; lo is inclusive and
+ * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
+ * PB_SCAN_REVERSE: descending.
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int shop_enums_Order_range_by_by_status(pb_txn *txn,
+                                        const shop_enums_Status *lo,
+                                        const shop_enums_Status *hi,
+                                        unsigned flags,
+                                        shop_enums_Order_cursor **cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (shop_enums_Order_insert)(...) calls a function directly. */
+#define shop_enums_Order_insert(txn, r) \
+  shop_enums_Order_insert((txn), \
+    _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))
+#define shop_enums_Order_upsert(txn, r) \
+  shop_enums_Order_upsert((txn), \
+    _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))
+#define shop_enums_Order_update(txn, r) \
+  shop_enums_Order_update((txn), \
+    _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))
+#define shop_enums_Order_get(txn, key, r) \
+  shop_enums_Order_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), shop_enums_Order *: (r)))
+#define shop_enums_Order_delete(txn, key) \
+  shop_enums_Order_delete((txn), PB_GENERATED_INTEGER(key))
+#define shop_enums_Order_count(txn, n) \
+  shop_enums_Order_count((txn), _Generic((n), uint64_t *: (n)))
+#define shop_enums_Order_scan(txn, lo, hi, flags, cur) \
+  shop_enums_Order_scan((txn), \
+    _Generic((lo), const uint32_t *: (lo), uint32_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint32_t *: (hi), uint32_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), shop_enums_Order_cursor **: (cur)))
+#define shop_enums_Order_next(cur, r) \
+  shop_enums_Order_next(_Generic((cur), shop_enums_Order_cursor *: (cur)), \
+    _Generic((r), shop_enums_Order *: (r)))
+#define shop_enums_Order_cursor_close(cur) \
+  shop_enums_Order_cursor_close(\
+    _Generic((cur), shop_enums_Order_cursor *: (cur), void *: (cur)))
+#define shop_enums_Order_find_by_by_status(txn, v1, cur) \
+  shop_enums_Order_find_by_by_status((txn), PB_GENERATED_INTEGER(v1), \
+    _Generic((cur), shop_enums_Order_cursor **: (cur)))
+#define shop_enums_Order_range_by_by_status(txn, lo, hi, flags, cur) \
+  shop_enums_Order_range_by_by_status((txn), \
+    _Generic((lo), \
+             const shop_enums_Status *: (lo), \
+             shop_enums_Status *: (lo), \
+             void *: (lo)), \
+    _Generic((hi), \
+             const shop_enums_Status *: (hi), \
+             shop_enums_Status *: (hi), \
+             void *: (hi)), (flags), \
+    _Generic((cur), shop_enums_Order_cursor **: (cur)))
+#endif
 
 /**
  * The record types of enums.pbs, in source order, for pb_db_open_types and

@@ -216,6 +216,120 @@ int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r) {
                              every_Point_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void every_Point_init_any(void *r) {
+  every_Point_init(r);
+}
+
+static int every_Point_encode_any(const void *r, pb_buf *out) {
+  return every_Point_encode(r, out);
+}
+
+const pb_table_def every_Point_table = {
+    .type = &every_Point_type,
+    .size = sizeof(every_Point),
+    .init = every_Point_init_any,
+    .encode = every_Point_encode_any,
+    .decode = every_Point_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (every_Point_insert)(pb_txn *txn, const every_Point *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &every_Point_table, r, id);
+}
+
+int (every_Point_update)(pb_txn *txn, uint64_t id, const every_Point *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &every_Point_table, id, r);
+}
+
+int (every_Point_get)(pb_txn *txn, uint64_t id, every_Point *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &every_Point_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Point_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &every_Point_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Point_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &every_Point_table, n);
+}
+
+int (every_Point_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                       unsigned flags, every_Point_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &every_Point_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Point_next)(every_Point_cursor *cur, every_Point *r, uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (every_Point_cursor_close)(every_Point_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
 /* --- every_Node --- */
 
 /* The fields of every.Node, as the catalog keeps them to check a schema change. */
@@ -407,6 +521,120 @@ int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r) {
   /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Node_type, ptr, sizeof *r,
                              every_Node_decode_any, r);
+}
+
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void every_Node_init_any(void *r) {
+  every_Node_init(r);
+}
+
+static int every_Node_encode_any(const void *r, pb_buf *out) {
+  return every_Node_encode(r, out);
+}
+
+const pb_table_def every_Node_table = {
+    .type = &every_Node_type,
+    .size = sizeof(every_Node),
+    .init = every_Node_init_any,
+    .encode = every_Node_encode_any,
+    .decode = every_Node_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (every_Node_insert)(pb_txn *txn, const every_Node *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &every_Node_table, r, id);
+}
+
+int (every_Node_update)(pb_txn *txn, uint64_t id, const every_Node *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &every_Node_table, id, r);
+}
+
+int (every_Node_get)(pb_txn *txn, uint64_t id, every_Node *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &every_Node_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Node_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &every_Node_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Node_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &every_Node_table, n);
+}
+
+int (every_Node_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                      unsigned flags, every_Node_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &every_Node_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Node_next)(every_Node_cursor *cur, every_Node *r, uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (every_Node_cursor_close)(every_Node_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
 /* --- every_Everything --- */
@@ -1421,6 +1649,342 @@ int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r) {
                              every_Everything_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void every_Everything_init_any(void *r) {
+  every_Everything_init(r);
+}
+
+static int every_Everything_encode_any(const void *r, pb_buf *out) {
+  return every_Everything_encode(r, out);
+}
+
+/* The primary key: id. */
+static int every_Everything_pkey(const void *rec, pb_keybuf *k) {
+  const every_Everything *r = rec;
+
+  pb_key_put_u64(k, r->id);
+  return pb_keybuf_error(k);
+}
+
+/* Index by_color: its fields' encoding. */
+static int every_Everything_by_color_entry(const void *rec, pb_keybuf *k) {
+  const every_Everything *r = rec;
+
+  pb_key_put_i32(k, (int32_t)r->color);
+  return pb_keybuf_error(k);
+}
+
+static const uint32_t every_Everything_by_color_tags[] = {16};
+
+/* Index by_owner_i32: its fields' encoding. */
+static int every_Everything_by_owner_i32_entry(const void *rec, pb_keybuf *k) {
+  const every_Everything *r = rec;
+
+  pb_key_put_str(k, r->owner);
+  pb_key_put_i32(k, r->i32);
+  return pb_keybuf_error(k);
+}
+
+static const uint32_t every_Everything_by_owner_i32_tags[] = {30, 4};
+
+static const pb_table_index every_Everything_indexes[] = {
+    {.name = "by_color",
+     .flags = 0,
+     .tags = every_Everything_by_color_tags,
+     .n_tags = 1,
+     .key = every_Everything_by_color_entry},
+    {.name = "by_owner_i32",
+     .flags = 0,
+     .tags = every_Everything_by_owner_i32_tags,
+     .n_tags = 2,
+     .key = every_Everything_by_owner_i32_entry}
+};
+
+/* The list, set and map fields: tables keep them beside the rows. */
+static const uint32_t every_Everything_members[] = {34, 35, 36, 37};
+
+const pb_table_def every_Everything_table = {
+    .type = &every_Everything_type,
+    .size = sizeof(every_Everything),
+    .init = every_Everything_init_any,
+    .encode = every_Everything_encode_any,
+    .decode = every_Everything_decode_any,
+    .key = every_Everything_pkey,
+    .indexes = every_Everything_indexes,
+    .n_indexes = 2,
+    .members = every_Everything_members,
+    .n_members = 4};
+
+int (every_Everything_insert)(pb_txn *txn, const every_Everything *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &every_Everything_table, r, NULL);
+}
+
+int (every_Everything_upsert)(pb_txn *txn, const every_Everything *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_upsert(txn, &every_Everything_table, r);
+}
+
+int (every_Everything_update)(pb_txn *txn, const every_Everything *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update(txn, &every_Everything_table, r);
+}
+
+int (every_Everything_get)(pb_txn *txn, uint64_t id, every_Everything *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &every_Everything_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Everything_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &every_Everything_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Everything_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &every_Everything_table, n);
+}
+
+int (every_Everything_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                            unsigned flags, every_Everything_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &every_Everything_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_next)(every_Everything_cursor *cur, every_Everything *r) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, NULL);
+}
+
+void (every_Everything_cursor_close)(every_Everything_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (every_Everything_find_by_by_color)(pb_txn *txn, every_Color color,
+                                        every_Everything_cursor **cur) {
+  pb_keybuf k;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  pb_keybuf_init(&k);
+  pb_key_put_i32(&k, (int32_t)color);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_find(txn, &every_Everything_table, 0, pb_keybuf_bytes(&k), &c);
+  pb_keybuf_free(&k);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_range_by_by_color)(pb_txn *txn, const every_Color *lo,
+    const every_Color *hi, unsigned flags, every_Everything_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_i32(&kl, (int32_t)*lo);
+  }
+  if (hi) {
+    pb_key_put_i32(&kh, (int32_t)*hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_index_scan(txn, &every_Everything_table, 0, lo ? &bl : NULL,
+                             hi ? &bh : NULL, flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_find_by_by_owner_i32)(pb_txn *txn, pb_str owner,
+    int32_t i32, every_Everything_cursor **cur) {
+  pb_keybuf k;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  pb_keybuf_init(&k);
+  pb_key_put_str(&k, owner);
+  pb_key_put_i32(&k, i32);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_find(txn, &every_Everything_table, 1, pb_keybuf_bytes(&k), &c);
+  pb_keybuf_free(&k);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_find_by_by_owner_i32_upto_owner)(pb_txn *txn,
+    pb_str owner, every_Everything_cursor **cur) {
+  pb_keybuf k;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  pb_keybuf_init(&k);
+  pb_key_put_str(&k, owner);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_find(txn, &every_Everything_table, 1, pb_keybuf_bytes(&k), &c);
+  pb_keybuf_free(&k);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_range_by_by_owner_i32)(pb_txn *txn,
+    const every_Everything_by_owner_i32_key *lo,
+    const every_Everything_by_owner_i32_key *hi, unsigned flags,
+    every_Everything_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_str(&kl, lo->owner);
+    pb_key_put_i32(&kl, lo->i32);
+  }
+  if (hi) {
+    pb_key_put_str(&kh, hi->owner);
+    pb_key_put_i32(&kh, hi->i32);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_index_scan(txn, &every_Everything_table, 1, lo ? &bl : NULL,
+                             hi ? &bh : NULL, flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Everything_owner_get)(pb_txn *txn, const every_Everything *r,
+                                 common_Person *out) {
+  if (!txn || !r || !out)
+    return PB_EINVAL;
+  return common_Person_get(txn, r->owner, out);
+}
+
+int (every_Everything_gauge_get)(pb_txn *txn, const every_Everything *r,
+                                 common_Gauge *out) {
+  if (!txn || !r || !out)
+    return PB_EINVAL;
+  return common_Gauge_get(txn, r->gauge, out);
+}
+
+int (every_Everything_blob_get)(pb_txn *txn, const every_Everything *r,
+                                common_Blob *out) {
+  if (!txn || !r || !out)
+    return PB_EINVAL;
+  if (pb_atom_ptr_is_null(r->blob))
+    return PB_ENOTFOUND;
+  return common_Blob_load(txn, r->blob, out);
+}
+
+int (every_Everything_parent_get)(pb_txn *txn, const every_Everything *r,
+                                  every_Everything *out) {
+  if (!txn || !r || !out)
+    return PB_EINVAL;
+  return every_Everything_get(txn, r->parent, out);
+}
+
+int (every_Everything_blob_refs_get)(pb_txn *txn, const every_Everything *r,
+                                     size_t i, common_Blob *out) {
+  if (!txn || !r || !out)
+    return PB_EINVAL;
+  if (i >= r->blob_refs.count)
+    return PB_ERANGE;
+  if (pb_atom_ptr_is_null(r->blob_refs.items[i]))
+    return PB_ENOTFOUND;
+  return common_Blob_load(txn, r->blob_refs.items[i], out);
+}
+
 /* --- every_Renamed --- */
 
 /* The fields of every.Renamed, as the catalog keeps them to check a schema change. */
@@ -1562,6 +2126,121 @@ int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r) {
                              every_Renamed_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void every_Renamed_init_any(void *r) {
+  every_Renamed_init(r);
+}
+
+static int every_Renamed_encode_any(const void *r, pb_buf *out) {
+  return every_Renamed_encode(r, out);
+}
+
+const pb_table_def every_Renamed_table = {
+    .type = &every_Renamed_type,
+    .size = sizeof(every_Renamed),
+    .init = every_Renamed_init_any,
+    .encode = every_Renamed_encode_any,
+    .decode = every_Renamed_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (every_Renamed_insert)(pb_txn *txn, const every_Renamed *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &every_Renamed_table, r, id);
+}
+
+int (every_Renamed_update)(pb_txn *txn, uint64_t id, const every_Renamed *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &every_Renamed_table, id, r);
+}
+
+int (every_Renamed_get)(pb_txn *txn, uint64_t id, every_Renamed *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &every_Renamed_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Renamed_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &every_Renamed_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Renamed_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &every_Renamed_table, n);
+}
+
+int (every_Renamed_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                         unsigned flags, every_Renamed_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &every_Renamed_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Renamed_next)(every_Renamed_cursor *cur, every_Renamed *r,
+                         uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (every_Renamed_cursor_close)(every_Renamed_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
 /* --- every_Empty --- */
 
 const pb_record_type every_Empty_type = {
@@ -1672,6 +2351,120 @@ int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r) {
   /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &every_Empty_type, ptr, sizeof *r,
                              every_Empty_decode_any, r);
+}
+
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void every_Empty_init_any(void *r) {
+  every_Empty_init(r);
+}
+
+static int every_Empty_encode_any(const void *r, pb_buf *out) {
+  return every_Empty_encode(r, out);
+}
+
+const pb_table_def every_Empty_table = {
+    .type = &every_Empty_type,
+    .size = sizeof(every_Empty),
+    .init = every_Empty_init_any,
+    .encode = every_Empty_encode_any,
+    .decode = every_Empty_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (every_Empty_insert)(pb_txn *txn, const every_Empty *r, uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &every_Empty_table, r, id);
+}
+
+int (every_Empty_update)(pb_txn *txn, uint64_t id, const every_Empty *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &every_Empty_table, id, r);
+}
+
+int (every_Empty_get)(pb_txn *txn, uint64_t id, every_Empty *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &every_Empty_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Empty_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &every_Empty_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (every_Empty_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &every_Empty_table, n);
+}
+
+int (every_Empty_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                       unsigned flags, every_Empty_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &every_Empty_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (every_Empty_next)(every_Empty_cursor *cur, every_Empty *r, uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (every_Empty_cursor_close)(every_Empty_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
 /* --- The record types of every_type.pbs --- */

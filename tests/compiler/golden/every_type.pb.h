@@ -3,9 +3,10 @@
 #define EVERY_TYPE_PB_H
 
 #include <protobase/protobase.h>
+#include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
-#error "every_type.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
+#error "every_type.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
 #endif
 
 #include "common.pb.h"
@@ -39,6 +40,17 @@ typedef struct every_Node every_Node;
 typedef struct every_Everything every_Everything;
 typedef struct every_Renamed every_Renamed;
 typedef struct every_Empty every_Empty;
+
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
 
 /** A point: scalars only, so it has a MAX_SIZE. */
 struct every_Point {
@@ -126,6 +138,114 @@ int every_Point_put(pb_txn *txn, const every_Point *r, pb_atom_ptr *out);
  */
 int every_Point_load(pb_txn *txn, pb_atom_ptr ptr, every_Point *r);
 
+/* --- The table of Point --- */
+
+/**
+ * The table of Point (protobase/table.h): its rows in the order of their ids
+ * (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def every_Point_table;
+
+/**
+ * A cursor over rows of Point: a pb_cursor, given only to every_Point_next
+ * and every_Point_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct every_Point_cursor every_Point_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_insert(pb_txn *txn, const every_Point *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_update(pb_txn *txn, uint64_t id, const every_Point *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_get(pb_txn *txn, uint64_t id, every_Point *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Point_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                     unsigned flags, every_Point_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int every_Point_next(every_Point_cursor *cur, every_Point *r, uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void every_Point_cursor_close(every_Point_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (every_Point_insert)(...) calls a function directly. */
+#define every_Point_insert(txn, r, id) \
+  every_Point_insert((txn), \
+    _Generic((r), const every_Point *: (r), every_Point *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define every_Point_update(txn, id, r) \
+  every_Point_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const every_Point *: (r), every_Point *: (r)))
+#define every_Point_get(txn, key, r) \
+  every_Point_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Point *: (r)))
+#define every_Point_delete(txn, key) \
+  every_Point_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Point_count(txn, n) \
+  every_Point_count((txn), _Generic((n), uint64_t *: (n)))
+#define every_Point_scan(txn, lo, hi, flags, cur) \
+  every_Point_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Point_cursor **: (cur)))
+#define every_Point_next(cur, r, id) \
+  every_Point_next(_Generic((cur), every_Point_cursor *: (cur)), \
+    _Generic((r), every_Point *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Point_cursor_close(cur) \
+  every_Point_cursor_close(\
+    _Generic((cur), every_Point_cursor *: (cur), void *: (cur)))
+#endif
+
 /** A tree node: an array of itself makes its decoder count depth. */
 struct every_Node {
   pb_str label;            /* tag 1; a view (see _decode) */
@@ -209,6 +329,114 @@ int every_Node_put(pb_txn *txn, const every_Node *r, pb_atom_ptr *out);
  * or r).
  */
 int every_Node_load(pb_txn *txn, pb_atom_ptr ptr, every_Node *r);
+
+/* --- The table of Node --- */
+
+/**
+ * The table of Node (protobase/table.h): its rows in the order of their ids
+ * (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def every_Node_table;
+
+/**
+ * A cursor over rows of Node: a pb_cursor, given only to every_Node_next and
+ * every_Node_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct every_Node_cursor every_Node_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_insert(pb_txn *txn, const every_Node *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_update(pb_txn *txn, uint64_t id, const every_Node *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_get(pb_txn *txn, uint64_t id, every_Node *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Node_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                    unsigned flags, every_Node_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int every_Node_next(every_Node_cursor *cur, every_Node *r, uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void every_Node_cursor_close(every_Node_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (every_Node_insert)(...) calls a function directly. */
+#define every_Node_insert(txn, r, id) \
+  every_Node_insert((txn), \
+    _Generic((r), const every_Node *: (r), every_Node *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define every_Node_update(txn, id, r) \
+  every_Node_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const every_Node *: (r), every_Node *: (r)))
+#define every_Node_get(txn, key, r) \
+  every_Node_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Node *: (r)))
+#define every_Node_delete(txn, key) \
+  every_Node_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Node_count(txn, n) \
+  every_Node_count((txn), _Generic((n), uint64_t *: (n)))
+#define every_Node_scan(txn, lo, hi, flags, cur) \
+  every_Node_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Node_cursor **: (cur)))
+#define every_Node_next(cur, r, id) \
+  every_Node_next(_Generic((cur), every_Node_cursor *: (cur)), \
+    _Generic((r), every_Node *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Node_cursor_close(cur) \
+  every_Node_cursor_close(\
+    _Generic((cur), every_Node_cursor *: (cur), void *: (cur)))
+#endif
 
 /** One field of every kind. */
 struct every_Everything {
@@ -357,6 +585,282 @@ int every_Everything_put(pb_txn *txn, const every_Everything *r,
  */
 int every_Everything_load(pb_txn *txn, pb_atom_ptr ptr, every_Everything *r);
 
+/* --- The table of Everything --- */
+
+/**
+ * The table of Everything (protobase/table.h): its rows in the order of the
+ * key id, its indexes kept in the same transaction as every change.
+ */
+extern const pb_table_def every_Everything_table;
+
+/**
+ * A cursor over rows of Everything: a pb_cursor, given only to
+ * every_Everything_next and every_Everything_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct every_Everything_cursor every_Everything_cursor;
+
+/**
+ * Inserts *r as a new row.  Errors: PB_EEXIST (a row has its key, or a
+ * [unique] index has one of its values: nothing changes); PB_EINVAL (a
+ * NULL txn or r, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_insert(pb_txn *txn, const every_Everything *r);
+
+/**
+ * Inserts *r, or replaces the row with its key.  Errors: PB_EEXIST (a
+ * [unique] index has one of its values in another row); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_upsert(pb_txn *txn, const every_Everything *r);
+
+/**
+ * Replaces the row with r's key by *r.  Errors: PB_ENOTFOUND (no such
+ * row); PB_EEXIST ([unique] index); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_update(pb_txn *txn, const every_Everything *r);
+
+/**
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_get(pb_txn *txn, uint64_t id, every_Everything *r);
+
+/**
+ * Deletes the row with key `id`, its index entries and its member
+ * collections.  Errors: PB_ENOTFOUND; PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose key lies between *lo and *hi, in key
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                          unsigned flags, every_Everything_cursor **cur);
+
+/**
+ * The cursor's next row into *r.  Returns PB_OK, or PB_ENOTFOUND after the
+ * last row; PB_EINVAL (a NULL cur or r); other errors as protobase/table.h,
+ * after which the cursor returns them again.
+ */
+int every_Everything_next(every_Everything_cursor *cur, every_Everything *r);
+
+/** Closes a cursor.  NULL is a no-op. */
+void every_Everything_cursor_close(every_Everything_cursor *cur);
+
+/**
+ * Opens *cur over the rows with the given color, in primary-key order.
+ * Errors: PB_EINVAL (a NULL txn or cur).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_find_by_by_color(pb_txn *txn, every_Color color,
+                                      every_Everything_cursor **cur);
+
+/**
+ * Opens *cur over the rows whose color lies between *lo and *hi, in index
+ * order, then primary-key order.  A NULL bound is open; lo is inclusive and
+ * hi exclusive, unless flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL;
+ * PB_SCAN_REVERSE: descending.
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_range_by_by_color(pb_txn *txn, const every_Color *lo,
+                                       const every_Color *hi, unsigned flags,
+                                       every_Everything_cursor **cur);
+
+/**
+ * The fields of index by_owner_i32: the bounds of
+ * every_Everything_range_by_by_owner_i32.
+ */
+typedef struct every_Everything_by_owner_i32_key {
+  pb_str owner;
+  int32_t i32;
+} every_Everything_by_owner_i32_key;
+
+/**
+ * Opens *cur over the rows with the given owner and i32, in primary-key
+ * order.
+ * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_find_by_by_owner_i32(pb_txn *txn, pb_str owner,
+    int32_t i32, every_Everything_cursor **cur);
+
+/**
+ * Opens *cur over the rows with the given owner (the first fields of index
+ * by_owner_i32), in index order, then primary-key order.
+ * Errors: PB_EINVAL (a NULL txn or cur, a string that is not UTF-8).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_find_by_by_owner_i32_upto_owner(pb_txn *txn, pb_str owner,
+    every_Everything_cursor **cur);
+
+/**
+ * Opens *cur over the rows whose (owner, i32) lies between *lo and *hi, in
+ * index order, then primary-key order.  A NULL bound is open; lo is
+ * inclusive and hi exclusive, unless flags has PB_SCAN_LO_EXCL,
+ * PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * Errors: PB_EINVAL (a NULL txn or cur, another flag, a string that is not
+ * UTF-8).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Everything_range_by_by_owner_i32(pb_txn *txn,
+    const every_Everything_by_owner_i32_key *lo,
+    const every_Everything_by_owner_i32_key *hi, unsigned flags,
+    every_Everything_cursor **cur);
+
+/**
+ * Reads the Person that r->owner refers to into *out: the row of
+ * common_Person_table with that key, in txn's snapshot (common_Person_get). 
+ * Inserts do not check refs: PB_ENOTFOUND when there is no such row.
+ * Errors: PB_EINVAL (a NULL txn, r or out); and those of common_Person_get.
+ */
+int every_Everything_owner_get(pb_txn *txn, const every_Everything *r,
+                               common_Person *out);
+
+/**
+ * Reads the Gauge that r->gauge refers to into *out: the row of
+ * common_Gauge_table with that key, in txn's snapshot (common_Gauge_get). 
+ * Inserts do not check refs: PB_ENOTFOUND when there is no such row.
+ * Errors: PB_EINVAL (a NULL txn, r or out); and those of common_Gauge_get.
+ */
+int every_Everything_gauge_get(pb_txn *txn, const every_Everything *r,
+                               common_Gauge *out);
+
+/**
+ * Reads the Blob that r->blob refers to into *out: the atom it points to
+ * (common_Blob_load), an immutable value.  PB_ENOTFOUND for the null
+ * pointer.
+ * Errors: PB_EINVAL (a NULL txn, r or out); and those of common_Blob_load.
+ */
+int every_Everything_blob_get(pb_txn *txn, const every_Everything *r,
+                              common_Blob *out);
+
+/**
+ * Reads the Everything that r->parent refers to into *out: the row of
+ * every_Everything_table with that key, in txn's snapshot
+ * (every_Everything_get).  Inserts do not check refs: PB_ENOTFOUND when
+ * there is no such row.
+ * Errors: PB_EINVAL (a NULL txn, r or out); and those of
+ * every_Everything_get.
+ */
+int every_Everything_parent_get(pb_txn *txn, const every_Everything *r,
+                                every_Everything *out);
+
+/**
+ * Reads the Blob that r->blob_refs.items[i] refers to into *out: the atom it
+ * points to (common_Blob_load), an immutable value.  PB_ENOTFOUND for the
+ * null pointer.
+ * Errors: PB_EINVAL (a NULL txn, r or out); PB_ERANGE (i >=
+ * r->blob_refs.count); and those of common_Blob_load.
+ */
+int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
+                                   size_t i, common_Blob *out);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (every_Everything_insert)(...) calls a function directly. */
+#define every_Everything_insert(txn, r) \
+  every_Everything_insert((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
+#define every_Everything_upsert(txn, r) \
+  every_Everything_upsert((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
+#define every_Everything_update(txn, r) \
+  every_Everything_update((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
+#define every_Everything_get(txn, key, r) \
+  every_Everything_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Everything *: (r)))
+#define every_Everything_delete(txn, key) \
+  every_Everything_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Everything_count(txn, n) \
+  every_Everything_count((txn), _Generic((n), uint64_t *: (n)))
+#define every_Everything_scan(txn, lo, hi, flags, cur) \
+  every_Everything_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_next(cur, r) \
+  every_Everything_next(_Generic((cur), every_Everything_cursor *: (cur)), \
+    _Generic((r), every_Everything *: (r)))
+#define every_Everything_cursor_close(cur) \
+  every_Everything_cursor_close(\
+    _Generic((cur), every_Everything_cursor *: (cur), void *: (cur)))
+#define every_Everything_find_by_by_color(txn, v1, cur) \
+  every_Everything_find_by_by_color((txn), PB_GENERATED_INTEGER(v1), \
+    _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_range_by_by_color(txn, lo, hi, flags, cur) \
+  every_Everything_range_by_by_color((txn), \
+    _Generic((lo), \
+             const every_Color *: (lo), \
+             every_Color *: (lo), \
+             void *: (lo)), \
+    _Generic((hi), \
+             const every_Color *: (hi), \
+             every_Color *: (hi), \
+             void *: (hi)), (flags), \
+    _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_find_by_by_owner_i32(txn, v1, v2, cur) \
+  every_Everything_find_by_by_owner_i32((txn), (v1), PB_GENERATED_INTEGER(v2), \
+    _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_find_by_by_owner_i32_upto_owner(txn, v1, cur) \
+  every_Everything_find_by_by_owner_i32_upto_owner((txn), (v1), \
+    _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_range_by_by_owner_i32(txn, lo, hi, flags, cur) \
+  every_Everything_range_by_by_owner_i32((txn), \
+    _Generic((lo), \
+             const every_Everything_by_owner_i32_key *: (lo), \
+             every_Everything_by_owner_i32_key *: (lo), \
+             void *: (lo)), \
+    _Generic((hi), \
+             const every_Everything_by_owner_i32_key *: (hi), \
+             every_Everything_by_owner_i32_key *: (hi), \
+             void *: (hi)), (flags), \
+    _Generic((cur), every_Everything_cursor **: (cur)))
+#define every_Everything_owner_get(txn, r, out) \
+  every_Everything_owner_get((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    _Generic((out), common_Person *: (out)))
+#define every_Everything_gauge_get(txn, r, out) \
+  every_Everything_gauge_get((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    _Generic((out), common_Gauge *: (out)))
+#define every_Everything_blob_get(txn, r, out) \
+  every_Everything_blob_get((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    _Generic((out), common_Blob *: (out)))
+#define every_Everything_parent_get(txn, r, out) \
+  every_Everything_parent_get((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    _Generic((out), every_Everything *: (out)))
+#define every_Everything_blob_refs_get(txn, r, i, out) \
+  every_Everything_blob_refs_get((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    (i), _Generic((out), common_Blob *: (out)))
+#endif
+
 /** Renaming a record keeps its data with [renamed_from]. */
 struct every_Renamed {
   uint32_t n;              /* tag 1 */
@@ -442,6 +946,116 @@ int every_Renamed_put(pb_txn *txn, const every_Renamed *r, pb_atom_ptr *out);
  */
 int every_Renamed_load(pb_txn *txn, pb_atom_ptr ptr, every_Renamed *r);
 
+/* --- The table of Renamed --- */
+
+/**
+ * The table of Renamed (protobase/table.h): its rows in the order of their
+ * ids (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def every_Renamed_table;
+
+/**
+ * A cursor over rows of Renamed: a pb_cursor, given only to
+ * every_Renamed_next and every_Renamed_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct every_Renamed_cursor every_Renamed_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_insert(pb_txn *txn, const every_Renamed *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_update(pb_txn *txn, uint64_t id, const every_Renamed *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_get(pb_txn *txn, uint64_t id, every_Renamed *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Renamed_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                       unsigned flags, every_Renamed_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int every_Renamed_next(every_Renamed_cursor *cur, every_Renamed *r,
+                       uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void every_Renamed_cursor_close(every_Renamed_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (every_Renamed_insert)(...) calls a function directly. */
+#define every_Renamed_insert(txn, r, id) \
+  every_Renamed_insert((txn), \
+    _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define every_Renamed_update(txn, id, r) \
+  every_Renamed_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)))
+#define every_Renamed_get(txn, key, r) \
+  every_Renamed_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Renamed *: (r)))
+#define every_Renamed_delete(txn, key) \
+  every_Renamed_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Renamed_count(txn, n) \
+  every_Renamed_count((txn), _Generic((n), uint64_t *: (n)))
+#define every_Renamed_scan(txn, lo, hi, flags, cur) \
+  every_Renamed_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Renamed_cursor **: (cur)))
+#define every_Renamed_next(cur, r, id) \
+  every_Renamed_next(_Generic((cur), every_Renamed_cursor *: (cur)), \
+    _Generic((r), every_Renamed *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Renamed_cursor_close(cur) \
+  every_Renamed_cursor_close(\
+    _Generic((cur), every_Renamed_cursor *: (cur), void *: (cur)))
+#endif
+
 /** No fields: every field of any newer version is an unknown field. */
 struct every_Empty {
   pb_bytes unknown_fields; /* fields of a newer schema, kept verbatim */
@@ -525,6 +1139,114 @@ int every_Empty_put(pb_txn *txn, const every_Empty *r, pb_atom_ptr *out);
  * or r).
  */
 int every_Empty_load(pb_txn *txn, pb_atom_ptr ptr, every_Empty *r);
+
+/* --- The table of Empty --- */
+
+/**
+ * The table of Empty (protobase/table.h): its rows in the order of their ids
+ * (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def every_Empty_table;
+
+/**
+ * A cursor over rows of Empty: a pb_cursor, given only to every_Empty_next
+ * and every_Empty_cursor_close (never defined: a distinct type per record).
+ */
+typedef struct every_Empty_cursor every_Empty_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_insert(pb_txn *txn, const every_Empty *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_update(pb_txn *txn, uint64_t id, const every_Empty *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_get(pb_txn *txn, uint64_t id, every_Empty *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int every_Empty_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                     unsigned flags, every_Empty_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int every_Empty_next(every_Empty_cursor *cur, every_Empty *r, uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void every_Empty_cursor_close(every_Empty_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (every_Empty_insert)(...) calls a function directly. */
+#define every_Empty_insert(txn, r, id) \
+  every_Empty_insert((txn), \
+    _Generic((r), const every_Empty *: (r), every_Empty *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define every_Empty_update(txn, id, r) \
+  every_Empty_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const every_Empty *: (r), every_Empty *: (r)))
+#define every_Empty_get(txn, key, r) \
+  every_Empty_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), every_Empty *: (r)))
+#define every_Empty_delete(txn, key) \
+  every_Empty_delete((txn), PB_GENERATED_INTEGER(key))
+#define every_Empty_count(txn, n) \
+  every_Empty_count((txn), _Generic((n), uint64_t *: (n)))
+#define every_Empty_scan(txn, lo, hi, flags, cur) \
+  every_Empty_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), every_Empty_cursor **: (cur)))
+#define every_Empty_next(cur, r, id) \
+  every_Empty_next(_Generic((cur), every_Empty_cursor *: (cur)), \
+    _Generic((r), every_Empty *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Empty_cursor_close(cur) \
+  every_Empty_cursor_close(\
+    _Generic((cur), every_Empty_cursor *: (cur), void *: (cur)))
+#endif
 
 /**
  * The record types of every_type.pbs, in source order, for pb_db_open_types and

@@ -324,6 +324,123 @@ int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r) {
                              scalars_Scalars_decode_any, r);
 }
 
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void scalars_Scalars_init_any(void *r) {
+  scalars_Scalars_init(r);
+}
+
+static int scalars_Scalars_encode_any(const void *r, pb_buf *out) {
+  return scalars_Scalars_encode(r, out);
+}
+
+const pb_table_def scalars_Scalars_table = {
+    .type = &scalars_Scalars_type,
+    .size = sizeof(scalars_Scalars),
+    .init = scalars_Scalars_init_any,
+    .encode = scalars_Scalars_encode_any,
+    .decode = scalars_Scalars_decode_any,
+    .key = NULL, /* keyless: the table gives ids */
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (scalars_Scalars_insert)(pb_txn *txn, const scalars_Scalars *r,
+                             uint64_t *id) {
+  if (!txn || !r || !id)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &scalars_Scalars_table, r, id);
+}
+
+int (scalars_Scalars_update)(pb_txn *txn, uint64_t id,
+                             const scalars_Scalars *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update_id(txn, &scalars_Scalars_table, id, r);
+}
+
+int (scalars_Scalars_get)(pb_txn *txn, uint64_t id, scalars_Scalars *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &scalars_Scalars_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (scalars_Scalars_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &scalars_Scalars_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (scalars_Scalars_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &scalars_Scalars_table, n);
+}
+
+int (scalars_Scalars_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                           unsigned flags, scalars_Scalars_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &scalars_Scalars_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (scalars_Scalars_next)(scalars_Scalars_cursor *cur, scalars_Scalars *r,
+                           uint64_t *id) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, id);
+}
+
+void (scalars_Scalars_cursor_close)(scalars_Scalars_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
 /* --- scalars_Options --- */
 
 /* The fields of scalars.Options, as the catalog keeps them to check a schema change. */
@@ -588,6 +705,134 @@ int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r) {
   /* Decoded once, shared: see pb_txn_load_decoded. */
   return pb_txn_load_decoded(txn, &scalars_Options_type, ptr, sizeof *r,
                              scalars_Options_decode_any, r);
+}
+
+/* The table: the record's functions as the runtime calls them (through
+ * `void *`: calling a function through a cast pointer is undefined). */
+static void scalars_Options_init_any(void *r) {
+  scalars_Options_init(r);
+}
+
+static int scalars_Options_encode_any(const void *r, pb_buf *out) {
+  return scalars_Options_encode(r, out);
+}
+
+/* The primary key: id. */
+static int scalars_Options_pkey(const void *rec, pb_keybuf *k) {
+  const scalars_Options *r = rec;
+
+  pb_key_put_u64(k, r->id);
+  return pb_keybuf_error(k);
+}
+
+const pb_table_def scalars_Options_table = {
+    .type = &scalars_Options_type,
+    .size = sizeof(scalars_Options),
+    .init = scalars_Options_init_any,
+    .encode = scalars_Options_encode_any,
+    .decode = scalars_Options_decode_any,
+    .key = scalars_Options_pkey,
+    .indexes = NULL,
+    .n_indexes = 0,
+    .members = NULL,
+    .n_members = 0};
+
+int (scalars_Options_insert)(pb_txn *txn, const scalars_Options *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_insert(txn, &scalars_Options_table, r, NULL);
+}
+
+int (scalars_Options_upsert)(pb_txn *txn, const scalars_Options *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_upsert(txn, &scalars_Options_table, r);
+}
+
+int (scalars_Options_update)(pb_txn *txn, const scalars_Options *r) {
+  if (!txn || !r)
+    return PB_EINVAL;
+  return pb_table_update(txn, &scalars_Options_table, r);
+}
+
+int (scalars_Options_get)(pb_txn *txn, uint64_t id, scalars_Options *r) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn || !r)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_get(txn, &scalars_Options_table, pb_keybuf_bytes(&k), r);
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (scalars_Options_delete)(pb_txn *txn, uint64_t id) {
+  pb_keybuf k;
+  int rc;
+
+  if (!txn)
+    return PB_EINVAL;
+  pb_keybuf_init(&k);
+  pb_key_put_u64(&k, id);
+  rc = pb_keybuf_error(&k);
+  if (rc == PB_OK)
+    rc = pb_table_delete(txn, &scalars_Options_table, pb_keybuf_bytes(&k));
+  pb_keybuf_free(&k);
+  return rc;
+}
+
+int (scalars_Options_count)(pb_txn *txn, uint64_t *n) {
+  if (!txn || !n)
+    return PB_EINVAL;
+  return pb_table_count(txn, &scalars_Options_table, n);
+}
+
+int (scalars_Options_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                           unsigned flags, scalars_Options_cursor **cur) {
+  pb_keybuf kl, kh;
+  pb_bytes bl, bh;
+  pb_cursor *c = NULL;
+  int rc;
+
+  if (!txn || !cur)
+    return PB_EINVAL;
+  *cur = NULL;
+  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE))
+    return PB_EINVAL;
+  pb_keybuf_init(&kl);
+  pb_keybuf_init(&kh);
+  if (lo) {
+    pb_key_put_u64(&kl, *lo);
+  }
+  if (hi) {
+    pb_key_put_u64(&kh, *hi);
+  }
+  rc = pb_keybuf_error(&kl);
+  if (rc == PB_OK)
+    rc = pb_keybuf_error(&kh);
+  bl = pb_keybuf_bytes(&kl);
+  bh = pb_keybuf_bytes(&kh);
+  if (rc == PB_OK)
+    rc = pb_table_scan(txn, &scalars_Options_table, lo ? &bl : NULL, hi ? &bh : NULL,
+                       flags, &c);
+  pb_keybuf_free(&kl);
+  pb_keybuf_free(&kh);
+  *cur = (void *)c;
+  return rc;
+}
+
+int (scalars_Options_next)(scalars_Options_cursor *cur, scalars_Options *r) {
+  if (!cur || !r)
+    return PB_EINVAL;
+  return pb_cursor_next((pb_cursor *)(void *)cur, r, NULL);
+}
+
+void (scalars_Options_cursor_close)(scalars_Options_cursor *cur) {
+  pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
 /* --- The record types of scalars.pbs --- */

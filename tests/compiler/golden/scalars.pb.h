@@ -3,9 +3,10 @@
 #define SCALARS_PB_H
 
 #include <protobase/protobase.h>
+#include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 5
-#error "scalars.pb.h was generated for ProtoBase generated-code ABI 5; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
+#error "scalars.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus
@@ -17,6 +18,17 @@ extern "C" {
 
 typedef struct scalars_Scalars scalars_Scalars;
 typedef struct scalars_Options scalars_Options;
+
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
 
 /** One field of each scalar type. */
 struct scalars_Scalars {
@@ -111,6 +123,116 @@ int scalars_Scalars_put(pb_txn *txn, const scalars_Scalars *r,
  */
 int scalars_Scalars_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Scalars *r);
 
+/* --- The table of Scalars --- */
+
+/**
+ * The table of Scalars (protobase/table.h): its rows in the order of their
+ * ids (1, 2, ...: never reused), its indexes kept in the same transaction as
+ * every change.
+ */
+extern const pb_table_def scalars_Scalars_table;
+
+/**
+ * A cursor over rows of Scalars: a pb_cursor, given only to
+ * scalars_Scalars_next and scalars_Scalars_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct scalars_Scalars_cursor scalars_Scalars_cursor;
+
+/**
+ * Inserts *r as a new row; *id receives the id the table gave it.
+ * Errors: PB_EEXIST (a [unique] index has one of its values: nothing
+ * changes); PB_EINVAL (a NULL txn, r or id, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_insert(pb_txn *txn, const scalars_Scalars *r, uint64_t *id);
+
+/**
+ * Replaces row `id` by *r.  Errors: PB_ENOTFOUND (no such row); PB_EEXIST
+ * ([unique] index); PB_EINVAL (a NULL txn or r).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_update(pb_txn *txn, uint64_t id, const scalars_Scalars *r);
+
+/**
+ * Reads row `id` into *r.  Views and arrays stay valid until the
+ * transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_get(pb_txn *txn, uint64_t id, scalars_Scalars *r);
+
+/**
+ * Deletes row `id`, its index entries and its member collections.
+ * Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose id lies between *lo and *hi, in id
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Scalars_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                         unsigned flags, scalars_Scalars_cursor **cur);
+
+/**
+ * The cursor's next row into *r, and its id into *id (id may be NULL). 
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL cur
+ * or r); other errors as protobase/table.h, after which the cursor returns
+ * them again.
+ */
+int scalars_Scalars_next(scalars_Scalars_cursor *cur, scalars_Scalars *r,
+                         uint64_t *id);
+
+/** Closes a cursor.  NULL is a no-op. */
+void scalars_Scalars_cursor_close(scalars_Scalars_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (scalars_Scalars_insert)(...) calls a function directly. */
+#define scalars_Scalars_insert(txn, r, id) \
+  scalars_Scalars_insert((txn), \
+    _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)), \
+    _Generic((id), uint64_t *: (id)))
+#define scalars_Scalars_update(txn, id, r) \
+  scalars_Scalars_update((txn), PB_GENERATED_INTEGER(id), \
+    _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)))
+#define scalars_Scalars_get(txn, key, r) \
+  scalars_Scalars_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), scalars_Scalars *: (r)))
+#define scalars_Scalars_delete(txn, key) \
+  scalars_Scalars_delete((txn), PB_GENERATED_INTEGER(key))
+#define scalars_Scalars_count(txn, n) \
+  scalars_Scalars_count((txn), _Generic((n), uint64_t *: (n)))
+#define scalars_Scalars_scan(txn, lo, hi, flags, cur) \
+  scalars_Scalars_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), scalars_Scalars_cursor **: (cur)))
+#define scalars_Scalars_next(cur, r, id) \
+  scalars_Scalars_next(_Generic((cur), scalars_Scalars_cursor *: (cur)), \
+    _Generic((r), scalars_Scalars *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define scalars_Scalars_cursor_close(cur) \
+  scalars_Scalars_cursor_close(\
+    _Generic((cur), scalars_Scalars_cursor *: (cur), void *: (cur)))
+#endif
+
 /** Optional fields and defaults. */
 struct scalars_Options {
   uint64_t id;             /* tag 1, key */
@@ -203,6 +325,122 @@ int scalars_Options_put(pb_txn *txn, const scalars_Options *r,
  * or r).
  */
 int scalars_Options_load(pb_txn *txn, pb_atom_ptr ptr, scalars_Options *r);
+
+/* --- The table of Options --- */
+
+/**
+ * The table of Options (protobase/table.h): its rows in the order of the key
+ * id, its indexes kept in the same transaction as every change.
+ */
+extern const pb_table_def scalars_Options_table;
+
+/**
+ * A cursor over rows of Options: a pb_cursor, given only to
+ * scalars_Options_next and scalars_Options_cursor_close (never defined: a
+ * distinct type per record).
+ */
+typedef struct scalars_Options_cursor scalars_Options_cursor;
+
+/**
+ * Inserts *r as a new row.  Errors: PB_EEXIST (a row has its key, or a
+ * [unique] index has one of its values: nothing changes); PB_EINVAL (a
+ * NULL txn or r, a string that is not UTF-8).
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_insert(pb_txn *txn, const scalars_Options *r);
+
+/**
+ * Inserts *r, or replaces the row with its key.  Errors: PB_EEXIST (a
+ * [unique] index has one of its values in another row); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_upsert(pb_txn *txn, const scalars_Options *r);
+
+/**
+ * Replaces the row with r's key by *r.  Errors: PB_ENOTFOUND (no such
+ * row); PB_EEXIST ([unique] index); PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_update(pb_txn *txn, const scalars_Options *r);
+
+/**
+ * Reads the row with key `id` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_get(pb_txn *txn, uint64_t id, scalars_Options *r);
+
+/**
+ * Deletes the row with key `id`, its index entries and its member
+ * collections.  Errors: PB_ENOTFOUND; PB_EINVAL.
+ * Also PB_ERDONLY, PB_ETOOBIG, a failed transaction's latched error,
+ * PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_delete(pb_txn *txn, uint64_t id);
+
+/** The number of rows into *n.  Errors: PB_EINVAL (a NULL txn or n).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_count(pb_txn *txn, uint64_t *n);
+
+/**
+ * Opens *cur over the rows whose key lies between *lo and *hi, in key
+ * order.  A NULL bound is open; lo is inclusive and hi exclusive, unless
+ * flags has PB_SCAN_LO_EXCL, PB_SCAN_HI_INCL; PB_SCAN_REVERSE: descending.
+ * The cursor reads the table as it is now, and must not be used after
+ * a change to the table nor after the transaction ends.  Errors:
+ * PB_EINVAL (a NULL txn or cur, another flag).
+ * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
+ */
+int scalars_Options_scan(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
+                         unsigned flags, scalars_Options_cursor **cur);
+
+/**
+ * The cursor's next row into *r.  Returns PB_OK, or PB_ENOTFOUND after the
+ * last row; PB_EINVAL (a NULL cur or r); other errors as protobase/table.h,
+ * after which the cursor returns them again.
+ */
+int scalars_Options_next(scalars_Options_cursor *cur, scalars_Options *r);
+
+/** Closes a cursor.  NULL is a no-op. */
+void scalars_Options_cursor_close(scalars_Options_cursor *cur);
+
+#ifndef __cplusplus
+/* Type checks: each macro calls the function of its name with the
+ * same arguments, letting only the right record, cursor and key
+ * pointer types through _Generic (docs/generated.md, "Type
+ * safety").  (scalars_Options_insert)(...) calls a function directly. */
+#define scalars_Options_insert(txn, r) \
+  scalars_Options_insert((txn), \
+    _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))
+#define scalars_Options_upsert(txn, r) \
+  scalars_Options_upsert((txn), \
+    _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))
+#define scalars_Options_update(txn, r) \
+  scalars_Options_update((txn), \
+    _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))
+#define scalars_Options_get(txn, key, r) \
+  scalars_Options_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), scalars_Options *: (r)))
+#define scalars_Options_delete(txn, key) \
+  scalars_Options_delete((txn), PB_GENERATED_INTEGER(key))
+#define scalars_Options_count(txn, n) \
+  scalars_Options_count((txn), _Generic((n), uint64_t *: (n)))
+#define scalars_Options_scan(txn, lo, hi, flags, cur) \
+  scalars_Options_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), scalars_Options_cursor **: (cur)))
+#define scalars_Options_next(cur, r) \
+  scalars_Options_next(_Generic((cur), scalars_Options_cursor *: (cur)), \
+    _Generic((r), scalars_Options *: (r)))
+#define scalars_Options_cursor_close(cur) \
+  scalars_Options_cursor_close(\
+    _Generic((cur), scalars_Options_cursor *: (cur), void *: (cur)))
+#endif
 
 /**
  * The record types of scalars.pbs, in source order, for pb_db_open_types and
