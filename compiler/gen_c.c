@@ -162,6 +162,17 @@ static void pbc__add_cname(pbc__cname **names, size_t *n, size_t *cap,
   (*n)++;
 }
 
+typedef struct pbc__cnames {
+  pbc__cname **names;
+  size_t *n, *cap;
+} pbc__cnames;
+
+static void pbc__add_member_cname(void *ctx, const char *name,
+                                  const pbc_loc *loc) {
+  pbc__cnames *c = ctx;
+  pbc__add_cname(c->names, c->n, c->cap, "", name, "", loc);
+}
+
 static void pbc__check_fields(const pbc_decl *d, pbc_diag *diag) {
   size_t n = d->fields.len;
   for (size_t i = 0; i < n; i++) {
@@ -278,6 +289,8 @@ bool pbc_gen_c_check(const pbc_file *f, pbc_diag *diag) {
       free(tab[k]);
     }
     free(tab);
+    pbc_gen_member_names(d, pbc__add_member_cname,
+                         &(pbc__cnames){&names, &n, &cap});
     pbc__check_fields(d, diag);
     pbc_gen_table_check(d, diag);
   }
@@ -360,6 +373,7 @@ static void pbc__gen_source(pbc_gen *g) {
     pbc_gen_verify(g, d);
     pbc_gen_storage(g, d);
     pbc_gen_table(g, d); /* gen_table.c */
+    pbc_gen_member_functions(g, d);
   }
   pbc_gen_type_list(g);
 }

@@ -408,6 +408,7 @@ void pbc_gen_header(pbc_gen *g) {
     pbc__gen_struct(g, order[i]);
     pbc__gen_prototypes(g, order[i]);
     pbc_gen_table_header(g, order[i]); /* gen_table.c */
+    pbc_gen_member_prototypes(g, order[i]);
   }
   free(order);
   pbc_sb_printf(h,

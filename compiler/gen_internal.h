@@ -12,6 +12,7 @@
  *   gen_verify.c  _verify
  *   gen_table.c   the typed table: P_R_table, _insert ... _cursor_close,
  *                 index finders and range scans, ref getters
+ *   gen_member.c  typed handles of list, set and map members (P_R_F_open)
  *
  * Every field is first classified (pbc_gen_field): an optional array flag
  * and the kind of its element.  The four kinds cover SPEC section 2:
@@ -187,5 +188,17 @@ void pbc_gen_table(pbc_gen *g, const pbc_decl *d);
 char **pbc_gen_table_names(const pbc_decl *d, size_t *n);
 /** The generator's checks of d's table (an index it cannot encode). */
 void pbc_gen_table_check(const pbc_decl *d, struct pbc_diag *diag);
+
+/* --- Member collections (gen_member.c) --- */
+
+/** Called with each C name that pbc_gen_member_* generate, for the checks. */
+typedef void (*pbc_gen_name_fn)(void *ctx, const char *name,
+                                const pbc_loc *loc);
+/** Reports the C names generated for the list, set and map fields of d. */
+void pbc_gen_member_names(const pbc_decl *d, pbc_gen_name_fn fn, void *ctx);
+/** The handle types and prototypes of d's member fields (header). */
+void pbc_gen_member_prototypes(pbc_gen *g, const pbc_decl *d);
+/** Their definitions (source). */
+void pbc_gen_member_functions(pbc_gen *g, const pbc_decl *d);
 
 #endif /* PBC_GEN_INTERNAL_H */

@@ -1985,6 +1985,423 @@ int (every_Everything_blob_refs_get)(pb_txn *txn, const every_Everything *r,
   return common_Blob_load(txn, r->blob_refs.items[i], out);
 }
 
+int (every_Everything_path_open)(pb_txn *txn, const every_Everything *r,
+                                 unsigned flags, every_Everything_path **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = every_Everything_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &every_Everything_table, pb_keybuf_bytes(&key),
+                              34u, PB_VALUE_LIST, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (every_Everything_path *)out : NULL;
+  return rc;
+}
+
+int (every_Everything_path_count)(every_Everything_path *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_list_count((pb_list *)(void *)h, n);
+}
+
+int (every_Everything_path_get)(every_Everything_path *h, uint64_t i,
+                                every_Point *out, pb_arena *arena) {
+  pb_value val;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_list_get((pb_list *)(void *)h, i, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_RECORD)
+    return PB_ESCHEMA; /* not stored by this type */
+  return every_Point_decode(out, val.as.rec.body.ptr, val.as.rec.body.len,
+                            arena);
+}
+
+int (every_Everything_path_set)(every_Everything_path *h, uint64_t i,
+                                const every_Point *v) {
+  pb_buf buf;
+  pb_value val;
+  int rc;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  pb_buf_init(&buf);
+  rc = every_Point_encode(v, &buf);
+  val.kind = PB_VALUE_RECORD;
+  val.as.rec.fingerprint = every_Point_FINGERPRINT;
+  val.as.rec.body = (pb_bytes){buf.data, buf.len};
+  if (rc == PB_OK)
+    rc = pb_list_set((pb_list *)(void *)h, i, &val);
+  pb_buf_free(&buf);
+  return rc;
+}
+
+int (every_Everything_path_insert)(every_Everything_path *h, uint64_t i,
+                                   const every_Point *v) {
+  pb_buf buf;
+  pb_value val;
+  int rc;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  pb_buf_init(&buf);
+  rc = every_Point_encode(v, &buf);
+  val.kind = PB_VALUE_RECORD;
+  val.as.rec.fingerprint = every_Point_FINGERPRINT;
+  val.as.rec.body = (pb_bytes){buf.data, buf.len};
+  if (rc == PB_OK)
+    rc = pb_list_insert((pb_list *)(void *)h, i, &val);
+  pb_buf_free(&buf);
+  return rc;
+}
+
+int (every_Everything_path_append)(every_Everything_path *h,
+                                   const every_Point *v) {
+  pb_buf buf;
+  pb_value val;
+  int rc;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  pb_buf_init(&buf);
+  rc = every_Point_encode(v, &buf);
+  val.kind = PB_VALUE_RECORD;
+  val.as.rec.fingerprint = every_Point_FINGERPRINT;
+  val.as.rec.body = (pb_bytes){buf.data, buf.len};
+  if (rc == PB_OK)
+    rc = pb_list_append((pb_list *)(void *)h, &val);
+  pb_buf_free(&buf);
+  return rc;
+}
+
+int (every_Everything_path_remove)(every_Everything_path *h, uint64_t i) {
+  if (!h)
+    return PB_EINVAL;
+  return pb_list_remove((pb_list *)(void *)h, i);
+}
+
+int (every_Everything_path_iter_open)(every_Everything_path *h, uint64_t from,
+                                      uint64_t to,
+                                      every_Everything_path_iter **out) {
+  pb_list_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_list_iter_open((pb_list *)(void *)h, from, to, &it);
+  *out = rc == PB_OK ? (every_Everything_path_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (every_Everything_path_iter_next)(every_Everything_path_iter *it,
+                                      every_Point *out, pb_arena *arena) {
+  pb_value val;
+  int rc;
+
+  if (!it || !out)
+    return PB_EINVAL;
+  rc = pb_list_iter_next((pb_list_iter *)(void *)it, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_RECORD)
+    return PB_ESCHEMA; /* not stored by this type */
+  return every_Point_decode(out, val.as.rec.body.ptr, val.as.rec.body.len,
+                            arena);
+}
+
+void (every_Everything_path_iter_close)(every_Everything_path_iter *it) {
+  pb_list_iter_close((pb_list_iter *)(void *)it);
+}
+
+int (every_Everything_tags_open)(pb_txn *txn, const every_Everything *r,
+                                 unsigned flags, every_Everything_tags **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = every_Everything_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &every_Everything_table, pb_keybuf_bytes(&key),
+                              35u, PB_VALUE_SET, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (every_Everything_tags *)out : NULL;
+  return rc;
+}
+
+int (every_Everything_tags_count)(every_Everything_tags *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_set_count((pb_set *)(void *)h, n);
+}
+
+int (every_Everything_tags_add)(every_Everything_tags *h, const char *v,
+                                bool *added) {
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_set_add((pb_set *)(void *)h, &val, added);
+}
+
+int (every_Everything_tags_remove)(every_Everything_tags *h, const char *v) {
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_set_remove((pb_set *)(void *)h, &val);
+}
+
+int (every_Everything_tags_contains)(every_Everything_tags *h, const char *v,
+                                     bool *out) {
+  pb_value val;
+
+  if (!h || !v || !out)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_set_contains((pb_set *)(void *)h, &val, out);
+}
+
+int (every_Everything_tags_iter_open)(every_Everything_tags *h,
+                                      every_Everything_tags_iter **out) {
+  pb_set_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_set_iter_open((pb_set *)(void *)h, &it);
+  *out = rc == PB_OK ? (every_Everything_tags_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (every_Everything_tags_iter_next)(every_Everything_tags_iter *it,
+                                      pb_str *out) {
+  pb_value val;
+  int rc;
+
+  if (!it || !out)
+    return PB_EINVAL;
+  rc = pb_set_iter_next((pb_set_iter *)(void *)it, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_STRING)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.s;
+  return PB_OK;
+}
+
+void (every_Everything_tags_iter_close)(every_Everything_tags_iter *it) {
+  pb_set_iter_close((pb_set_iter *)(void *)it);
+}
+
+int (every_Everything_scores_open)(pb_txn *txn, const every_Everything *r,
+                                   unsigned flags,
+                                   every_Everything_scores **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = every_Everything_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &every_Everything_table, pb_keybuf_bytes(&key),
+                              36u, PB_VALUE_DICT, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (every_Everything_scores *)out : NULL;
+  return rc;
+}
+
+int (every_Everything_scores_count)(every_Everything_scores *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_dict_count((pb_dict *)(void *)h, n);
+}
+
+int (every_Everything_scores_put)(every_Everything_scores *h, const char *k,
+                                  double v) {
+  pb_value val;
+
+  if (!h || !k)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_DOUBLE;
+  val.as.d = v;
+  return pb_dict_put((pb_dict *)(void *)h, pb_str_from_cstr(k), &val);
+}
+
+int (every_Everything_scores_get)(every_Everything_scores *h, const char *k,
+                                  double *out) {
+  pb_value val;
+  int rc;
+
+  if (!h || !k || !out)
+    return PB_EINVAL;
+  rc = pb_dict_get((pb_dict *)(void *)h, pb_str_from_cstr(k), &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_DOUBLE)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.d;
+  return PB_OK;
+}
+
+int (every_Everything_scores_remove)(every_Everything_scores *h,
+                                     const char *k) {
+  if (!h || !k)
+    return PB_EINVAL;
+  return pb_dict_remove((pb_dict *)(void *)h, pb_str_from_cstr(k));
+}
+
+int (every_Everything_scores_iter_open)(every_Everything_scores *h,
+                                        every_Everything_scores_iter **out) {
+  pb_dict_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_dict_iter_open((pb_dict *)(void *)h, NULL, 0, &it);
+  *out = rc == PB_OK ? (every_Everything_scores_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (every_Everything_scores_iter_next)(every_Everything_scores_iter *it,
+                                        pb_str *k, double *v) {
+  pb_value val;
+  int rc;
+
+  if (!it || !k || !v)
+    return PB_EINVAL;
+  rc = pb_dict_iter_next((pb_dict_iter *)(void *)it, k, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_DOUBLE)
+    return PB_ESCHEMA; /* not stored by this type */
+  *v = val.as.d;
+  return PB_OK;
+}
+
+void (every_Everything_scores_iter_close)(every_Everything_scores_iter *it) {
+  pb_dict_iter_close((pb_dict_iter *)(void *)it);
+}
+
+int (every_Everything_notes_open)(pb_txn *txn, const every_Everything *r,
+                                  unsigned flags, every_Everything_notes **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = every_Everything_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &every_Everything_table, pb_keybuf_bytes(&key),
+                              37u, PB_VALUE_HASHDICT, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (every_Everything_notes *)out : NULL;
+  return rc;
+}
+
+int (every_Everything_notes_count)(every_Everything_notes *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_hdict_count((pb_hdict *)(void *)h, n);
+}
+
+int (every_Everything_notes_put)(every_Everything_notes *h, int64_t k,
+                                 const char *v) {
+  pb_value key;
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  key.kind = PB_VALUE_INT;
+  key.as.i = k;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_hdict_put((pb_hdict *)(void *)h, &key, &val);
+}
+
+int (every_Everything_notes_get)(every_Everything_notes *h, int64_t k,
+                                 pb_str *out) {
+  pb_value key;
+  pb_value val;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  key.kind = PB_VALUE_INT;
+  key.as.i = k;
+  rc = pb_hdict_get((pb_hdict *)(void *)h, &key, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_STRING)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.s;
+  return PB_OK;
+}
+
+int (every_Everything_notes_remove)(every_Everything_notes *h, int64_t k) {
+  pb_value key;
+
+  if (!h)
+    return PB_EINVAL;
+  key.kind = PB_VALUE_INT;
+  key.as.i = k;
+  return pb_hdict_remove((pb_hdict *)(void *)h, &key);
+}
+
+int (every_Everything_notes_iter_open)(every_Everything_notes *h,
+                                       every_Everything_notes_iter **out) {
+  pb_hdict_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_hdict_iter_open((pb_hdict *)(void *)h, &it);
+  *out = rc == PB_OK ? (every_Everything_notes_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (every_Everything_notes_iter_next)(every_Everything_notes_iter *it,
+                                       int64_t *k, pb_str *v) {
+  pb_value key, val;
+  int rc;
+
+  if (!it || !k || !v)
+    return PB_EINVAL;
+  rc = pb_hdict_iter_next((pb_hdict_iter *)(void *)it, &key, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (key.kind != PB_VALUE_INT)
+    return PB_ESCHEMA; /* not stored by this type */
+  *k = key.as.i;
+  if (val.kind != PB_VALUE_STRING)
+    return PB_ESCHEMA; /* not stored by this type */
+  *v = val.as.s;
+  return PB_OK;
+}
+
+void (every_Everything_notes_iter_close)(every_Everything_notes_iter *it) {
+  pb_hdict_iter_close((pb_hdict_iter *)(void *)it);
+}
+
 /* --- every_Renamed --- */
 
 /* The fields of every.Renamed, as the catalog keeps them to check a schema change. */

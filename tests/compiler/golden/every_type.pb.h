@@ -861,6 +861,459 @@ int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
     (i), _Generic((out), common_Blob *: (out)))
 #endif
 
+/**
+ * every_Everything.path (tag 34, list<Point>): a List per row, stored beside
+ * the row under its primary key: commits merge changes to different rows'
+ * lists, and to the row itself, but two changes to one row's list conflict
+ * (docs/members.md). every_Everything_path is never defined: it is the
+ * runtime's pb_list, valid until the transaction ends;
+ * every_Everything_path_iter is a pb_list_iter.
+ */
+typedef struct every_Everything_path every_Everything_path;
+typedef struct every_Everything_path_iter every_Everything_path_iter;
+
+/**
+ * Opens the List `path` of the row with r's key in `txn` into *h. flags:
+ * PB_CREATE (a row that has none yet gets an empty one; a writable transaction
+ * only) or 0. Deleting the row deletes it; a row inserted again starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of every_Everything); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; a failed transaction's latched error.
+ */
+int every_Everything_path_open(pb_txn *txn, const every_Everything *r,
+                               unsigned flags, every_Everything_path **h);
+
+/**
+ * The number of elements in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_path_count(every_Everything_path *h, uint64_t *n);
+
+/**
+ * The element at index i in *out. The record is decoded into *out: its strings
+ * and bytes are views into the transaction's data, valid until it ends, and its
+ * array items are allocated from `arena` (pb_txn_arena gives one that lives as
+ * long; NULL is fine for a record without arrays).
+ * Errors: PB_ERANGE (i >= count); PB_ESCHEMA (a stored value of another type);
+ * PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_path_get(every_Everything_path *h, uint64_t i,
+                              every_Point *out, pb_arena *arena);
+
+/**
+ * Replaces the element at index i with v.
+ * Errors: PB_ERANGE (i >= count); PB_EINVAL (NULL, or a value the runtime
+ * refuses); PB_ETOOBIG; PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY,
+ * and a failed transaction's latched error.
+ */
+int every_Everything_path_set(every_Everything_path *h, uint64_t i,
+                              const every_Point *v);
+
+/**
+ * Inserts v before index i (i == count appends).
+ * Errors: PB_ERANGE (i > count); PB_EINVAL (NULL, or a value the runtime
+ * refuses); PB_ETOOBIG; PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY,
+ * and a failed transaction's latched error.
+ */
+int every_Everything_path_insert(every_Everything_path *h, uint64_t i,
+                                 const every_Point *v);
+
+/**
+ * Appends v.
+ * Errors: PB_EINVAL (NULL, or a value the runtime refuses); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int every_Everything_path_append(every_Everything_path *h,
+                                 const every_Point *v);
+
+/**
+ * Removes the element at index i.
+ * Errors: PB_ERANGE (i >= count); PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT,
+ * PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's latched error.
+ */
+int every_Everything_path_remove(every_Everything_path *h, uint64_t i);
+
+/**
+ * Opens an iterator over the elements at indexes [from, to) (to is clamped to
+ * the count), in order. A change to the list ends it (its use is then
+ * undefined).
+ * Errors: PB_ERANGE (from past the count or past to); PB_EINVAL (NULL);
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_path_iter_open(every_Everything_path *h, uint64_t from,
+                                    uint64_t to,
+                                    every_Everything_path_iter **out);
+
+/**
+ * The next element in *out. The record is decoded as _get decodes it (the same
+ * `arena`).
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_path_iter_next(every_Everything_path_iter *it,
+                                    every_Point *out, pb_arena *arena);
+
+/** Closes an iterator.  NULL is a no-op. */
+void every_Everything_path_iter_close(every_Everything_path_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of every_Everything_path (docs/members.md,
+ * "Type safety"). */
+#define every_Everything_path_open(txn, r, flags, h) \
+  every_Everything_path_open((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    (flags), _Generic((h), every_Everything_path **: (h)))
+#define every_Everything_path_count(h, n) \
+  every_Everything_path_count(_Generic((h), every_Everything_path *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define every_Everything_path_get(h, i, out, arena) \
+  every_Everything_path_get(_Generic((h), every_Everything_path *: (h)), +(i), \
+    _Generic((out), every_Point *: (out)), \
+    _Generic((arena), pb_arena *: (arena), void *: (arena)))
+#define every_Everything_path_set(h, i, v) \
+  every_Everything_path_set(_Generic((h), every_Everything_path *: (h)), +(i), \
+    _Generic((v), const every_Point *: (v), every_Point *: (v)))
+#define every_Everything_path_insert(h, i, v) \
+  every_Everything_path_insert(_Generic((h), every_Everything_path *: (h)), \
+    +(i), _Generic((v), const every_Point *: (v), every_Point *: (v)))
+#define every_Everything_path_append(h, v) \
+  every_Everything_path_append(_Generic((h), every_Everything_path *: (h)), \
+    _Generic((v), const every_Point *: (v), every_Point *: (v)))
+#define every_Everything_path_remove(h, i) \
+  every_Everything_path_remove(_Generic((h), every_Everything_path *: (h)), \
+    +(i))
+#define every_Everything_path_iter_open(h, from, to, out) \
+  every_Everything_path_iter_open(_Generic((h), every_Everything_path *: (h)), \
+    +(from), +(to), _Generic((out), every_Everything_path_iter **: (out)))
+#define every_Everything_path_iter_next(it, out, arena) \
+  every_Everything_path_iter_next( \
+    _Generic((it), every_Everything_path_iter *: (it)), \
+    _Generic((out), every_Point *: (out)), \
+    _Generic((arena), pb_arena *: (arena), void *: (arena)))
+#define every_Everything_path_iter_close(it) \
+  every_Everything_path_iter_close( \
+    _Generic((it), every_Everything_path_iter *: (it), void *: (it)))
+#endif
+
+/**
+ * every_Everything.tags (tag 35, set<string>): a Set per row, stored beside the
+ * row under its primary key: commits merge it per element, and with changes to
+ * the row itself (docs/members.md). every_Everything_tags is never defined: it
+ * is the runtime's pb_set, valid until the transaction ends;
+ * every_Everything_tags_iter is a pb_set_iter.
+ */
+typedef struct every_Everything_tags every_Everything_tags;
+typedef struct every_Everything_tags_iter every_Everything_tags_iter;
+
+/**
+ * Opens the Set `tags` of the row with r's key in `txn` into *h. flags:
+ * PB_CREATE (a row that has none yet gets an empty one; a writable transaction
+ * only) or 0. Deleting the row deletes it; a row inserted again starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of every_Everything); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; a failed transaction's latched error.
+ */
+int every_Everything_tags_open(pb_txn *txn, const every_Everything *r,
+                               unsigned flags, every_Everything_tags **h);
+
+/**
+ * The number of elements in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_tags_count(every_Everything_tags *h, uint64_t *n);
+
+/**
+ * Adds v; *added (may be NULL) tells whether it was new.
+ * Errors: PB_EINVAL (NULL, or an element with an atom pointer); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int every_Everything_tags_add(every_Everything_tags *h, const char *v,
+                              bool *added);
+
+/**
+ * Removes v.
+ * Errors: PB_ENOTFOUND (not in the set); PB_EINVAL (NULL); PB_ECLOSED,
+ * PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's
+ * latched error.
+ */
+int every_Everything_tags_remove(every_Everything_tags *h, const char *v);
+
+/**
+ * *out: whether v is in the set.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_tags_contains(every_Everything_tags *h, const char *v,
+                                   bool *out);
+
+/**
+ * Opens an iterator over the elements, in no set order. A change to the set
+ * ends it (its use is then undefined).
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_tags_iter_open(every_Everything_tags *h,
+                                    every_Everything_tags_iter **out);
+
+/**
+ * The next element in *out.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_tags_iter_next(every_Everything_tags_iter *it,
+                                    pb_str *out);
+
+/** Closes an iterator.  NULL is a no-op. */
+void every_Everything_tags_iter_close(every_Everything_tags_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of every_Everything_tags (docs/members.md,
+ * "Type safety"). */
+#define every_Everything_tags_open(txn, r, flags, h) \
+  every_Everything_tags_open((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    (flags), _Generic((h), every_Everything_tags **: (h)))
+#define every_Everything_tags_count(h, n) \
+  every_Everything_tags_count(_Generic((h), every_Everything_tags *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define every_Everything_tags_add(h, v, added) \
+  every_Everything_tags_add(_Generic((h), every_Everything_tags *: (h)), \
+    _Generic((v), const char *: (v), char *: (v)), \
+    _Generic((added), bool *: (added), void *: (added)))
+#define every_Everything_tags_remove(h, v) \
+  every_Everything_tags_remove(_Generic((h), every_Everything_tags *: (h)), \
+    _Generic((v), const char *: (v), char *: (v)))
+#define every_Everything_tags_contains(h, v, out) \
+  every_Everything_tags_contains(_Generic((h), every_Everything_tags *: (h)), \
+    _Generic((v), const char *: (v), char *: (v)), \
+    _Generic((out), bool *: (out)))
+#define every_Everything_tags_iter_open(h, out) \
+  every_Everything_tags_iter_open(_Generic((h), every_Everything_tags *: (h)), \
+    _Generic((out), every_Everything_tags_iter **: (out)))
+#define every_Everything_tags_iter_next(it, out) \
+  every_Everything_tags_iter_next( \
+    _Generic((it), every_Everything_tags_iter *: (it)), \
+    _Generic((out), pb_str *: (out)))
+#define every_Everything_tags_iter_close(it) \
+  every_Everything_tags_iter_close( \
+    _Generic((it), every_Everything_tags_iter *: (it), void *: (it)))
+#endif
+
+/**
+ * every_Everything.scores (tag 36, map<string, float64>): a Dictionary per row,
+ * stored beside the row under its primary key: commits merge it per key, and
+ * with changes to the row itself (docs/members.md). every_Everything_scores is
+ * never defined: it is the runtime's pb_dict, valid until the transaction ends;
+ * every_Everything_scores_iter is a pb_dict_iter.
+ */
+typedef struct every_Everything_scores every_Everything_scores;
+typedef struct every_Everything_scores_iter every_Everything_scores_iter;
+
+/**
+ * Opens the Dictionary `scores` of the row with r's key in `txn` into *h.
+ * flags: PB_CREATE (a row that has none yet gets an empty one; a writable
+ * transaction only) or 0. Deleting the row deletes it; a row inserted again
+ * starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of every_Everything); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; a failed transaction's latched error.
+ */
+int every_Everything_scores_open(pb_txn *txn, const every_Everything *r,
+                                 unsigned flags, every_Everything_scores **h);
+
+/**
+ * The number of entries in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_scores_count(every_Everything_scores *h, uint64_t *n);
+
+/**
+ * Sets the value of key k to v.
+ * Errors: PB_EINVAL (NULL, or a key or value the runtime refuses); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int every_Everything_scores_put(every_Everything_scores *h, const char *k,
+                                double v);
+
+/**
+ * The value of key k in *out.
+ * Errors: PB_ENOTFOUND (no such key); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_scores_get(every_Everything_scores *h, const char *k,
+                                double *out);
+
+/**
+ * Removes key k.
+ * Errors: PB_ENOTFOUND (no such key); PB_EINVAL (NULL); PB_ECLOSED,
+ * PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's
+ * latched error.
+ */
+int every_Everything_scores_remove(every_Everything_scores *h, const char *k);
+
+/**
+ * Opens an iterator over the entries, in key order. A change to the map ends it
+ * (its use is then undefined).
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_scores_iter_open(every_Everything_scores *h,
+                                      every_Everything_scores_iter **out);
+
+/**
+ * The next entry: its key in *k (a view valid until the transaction ends), its
+ * value in *v.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_scores_iter_next(every_Everything_scores_iter *it,
+                                      pb_str *k, double *v);
+
+/** Closes an iterator.  NULL is a no-op. */
+void every_Everything_scores_iter_close(every_Everything_scores_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of every_Everything_scores (docs/members.md,
+ * "Type safety"). */
+#define every_Everything_scores_open(txn, r, flags, h) \
+  every_Everything_scores_open((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    (flags), _Generic((h), every_Everything_scores **: (h)))
+#define every_Everything_scores_count(h, n) \
+  every_Everything_scores_count(_Generic((h), every_Everything_scores *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define every_Everything_scores_put(h, k, v) \
+  every_Everything_scores_put(_Generic((h), every_Everything_scores *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)), +(v))
+#define every_Everything_scores_get(h, k, out) \
+  every_Everything_scores_get(_Generic((h), every_Everything_scores *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)), \
+    _Generic((out), double *: (out)))
+#define every_Everything_scores_remove(h, k) \
+  every_Everything_scores_remove( \
+    _Generic((h), every_Everything_scores *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)))
+#define every_Everything_scores_iter_open(h, out) \
+  every_Everything_scores_iter_open( \
+    _Generic((h), every_Everything_scores *: (h)), \
+    _Generic((out), every_Everything_scores_iter **: (out)))
+#define every_Everything_scores_iter_next(it, k, v) \
+  every_Everything_scores_iter_next( \
+    _Generic((it), every_Everything_scores_iter *: (it)), \
+    _Generic((k), pb_str *: (k)), _Generic((v), double *: (v)))
+#define every_Everything_scores_iter_close(it) \
+  every_Everything_scores_iter_close( \
+    _Generic((it), every_Everything_scores_iter *: (it), void *: (it)))
+#endif
+
+/**
+ * every_Everything.notes (tag 37, map<int64, string>): a HashDictionary per
+ * row, stored beside the row under its primary key: commits merge it per key,
+ * and with changes to the row itself (docs/members.md). every_Everything_notes
+ * is never defined: it is the runtime's pb_hdict, valid until the transaction
+ * ends; every_Everything_notes_iter is a pb_hdict_iter.
+ */
+typedef struct every_Everything_notes every_Everything_notes;
+typedef struct every_Everything_notes_iter every_Everything_notes_iter;
+
+/**
+ * Opens the HashDictionary `notes` of the row with r's key in `txn` into *h.
+ * flags: PB_CREATE (a row that has none yet gets an empty one; a writable
+ * transaction only) or 0. Deleting the row deletes it; a row inserted again
+ * starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of every_Everything); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM;
+ * PB_EIO; PB_ECORRUPT; a failed transaction's latched error.
+ */
+int every_Everything_notes_open(pb_txn *txn, const every_Everything *r,
+                                unsigned flags, every_Everything_notes **h);
+
+/**
+ * The number of entries in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_notes_count(every_Everything_notes *h, uint64_t *n);
+
+/**
+ * Sets the value of key k to v.
+ * Errors: PB_EINVAL (NULL, or a key or value the runtime refuses); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int every_Everything_notes_put(every_Everything_notes *h, int64_t k,
+                               const char *v);
+
+/**
+ * The value of key k in *out.
+ * Errors: PB_ENOTFOUND (no such key); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_notes_get(every_Everything_notes *h, int64_t k,
+                               pb_str *out);
+
+/**
+ * Removes key k.
+ * Errors: PB_ENOTFOUND (no such key); PB_EINVAL (NULL); PB_ECLOSED,
+ * PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's
+ * latched error.
+ */
+int every_Everything_notes_remove(every_Everything_notes *h, int64_t k);
+
+/**
+ * Opens an iterator over the entries, in no set order. A change to the map ends
+ * it (its use is then undefined).
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_notes_iter_open(every_Everything_notes *h,
+                                     every_Everything_notes_iter **out);
+
+/**
+ * The next entry: its key in *k, its value in *v.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int every_Everything_notes_iter_next(every_Everything_notes_iter *it,
+                                     int64_t *k, pb_str *v);
+
+/** Closes an iterator.  NULL is a no-op. */
+void every_Everything_notes_iter_close(every_Everything_notes_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of every_Everything_notes (docs/members.md,
+ * "Type safety"). */
+#define every_Everything_notes_open(txn, r, flags, h) \
+  every_Everything_notes_open((txn), \
+    _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
+    (flags), _Generic((h), every_Everything_notes **: (h)))
+#define every_Everything_notes_count(h, n) \
+  every_Everything_notes_count(_Generic((h), every_Everything_notes *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define every_Everything_notes_put(h, k, v) \
+  every_Everything_notes_put(_Generic((h), every_Everything_notes *: (h)), \
+    +(k), _Generic((v), const char *: (v), char *: (v)))
+#define every_Everything_notes_get(h, k, out) \
+  every_Everything_notes_get(_Generic((h), every_Everything_notes *: (h)), \
+    +(k), _Generic((out), pb_str *: (out)))
+#define every_Everything_notes_remove(h, k) \
+  every_Everything_notes_remove(_Generic((h), every_Everything_notes *: (h)), \
+    +(k))
+#define every_Everything_notes_iter_open(h, out) \
+  every_Everything_notes_iter_open( \
+    _Generic((h), every_Everything_notes *: (h)), \
+    _Generic((out), every_Everything_notes_iter **: (out)))
+#define every_Everything_notes_iter_next(it, k, v) \
+  every_Everything_notes_iter_next( \
+    _Generic((it), every_Everything_notes_iter *: (it)), \
+    _Generic((k), int64_t *: (k)), _Generic((v), pb_str *: (v)))
+#define every_Everything_notes_iter_close(it) \
+  every_Everything_notes_iter_close( \
+    _Generic((it), every_Everything_notes_iter *: (it), void *: (it)))
+#endif
+
 /** Renaming a record keeps its data with [renamed_from]. */
 struct every_Renamed {
   uint32_t n;              /* tag 1 */

@@ -4612,6 +4612,285 @@ int (tbl_Person_boss_get)(pb_txn *txn, const tbl_Person *r, tbl_Person *out) {
   return tbl_Person_get(txn, r->boss, out);
 }
 
+int (tbl_Person_aliases_open)(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                              tbl_Person_aliases **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = tbl_Person_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &tbl_Person_table, pb_keybuf_bytes(&key),
+                              10u, PB_VALUE_LIST, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (tbl_Person_aliases *)out : NULL;
+  return rc;
+}
+
+int (tbl_Person_aliases_count)(tbl_Person_aliases *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_list_count((pb_list *)(void *)h, n);
+}
+
+int (tbl_Person_aliases_get)(tbl_Person_aliases *h, uint64_t i, pb_str *out) {
+  pb_value val;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_list_get((pb_list *)(void *)h, i, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_STRING)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.s;
+  return PB_OK;
+}
+
+int (tbl_Person_aliases_set)(tbl_Person_aliases *h, uint64_t i, const char *v) {
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_list_set((pb_list *)(void *)h, i, &val);
+}
+
+int (tbl_Person_aliases_insert)(tbl_Person_aliases *h, uint64_t i,
+                                const char *v) {
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_list_insert((pb_list *)(void *)h, i, &val);
+}
+
+int (tbl_Person_aliases_append)(tbl_Person_aliases *h, const char *v) {
+  pb_value val;
+
+  if (!h || !v)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_STRING;
+  val.as.s = pb_str_from_cstr(v);
+  return pb_list_append((pb_list *)(void *)h, &val);
+}
+
+int (tbl_Person_aliases_remove)(tbl_Person_aliases *h, uint64_t i) {
+  if (!h)
+    return PB_EINVAL;
+  return pb_list_remove((pb_list *)(void *)h, i);
+}
+
+int (tbl_Person_aliases_iter_open)(tbl_Person_aliases *h, uint64_t from,
+                                   uint64_t to, tbl_Person_aliases_iter **out) {
+  pb_list_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_list_iter_open((pb_list *)(void *)h, from, to, &it);
+  *out = rc == PB_OK ? (tbl_Person_aliases_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (tbl_Person_aliases_iter_next)(tbl_Person_aliases_iter *it, pb_str *out) {
+  pb_value val;
+  int rc;
+
+  if (!it || !out)
+    return PB_EINVAL;
+  rc = pb_list_iter_next((pb_list_iter *)(void *)it, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_STRING)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.s;
+  return PB_OK;
+}
+
+void (tbl_Person_aliases_iter_close)(tbl_Person_aliases_iter *it) {
+  pb_list_iter_close((pb_list_iter *)(void *)it);
+}
+
+int (tbl_Person_groups_open)(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                             tbl_Person_groups **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = tbl_Person_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &tbl_Person_table, pb_keybuf_bytes(&key),
+                              11u, PB_VALUE_SET, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (tbl_Person_groups *)out : NULL;
+  return rc;
+}
+
+int (tbl_Person_groups_count)(tbl_Person_groups *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_set_count((pb_set *)(void *)h, n);
+}
+
+int (tbl_Person_groups_add)(tbl_Person_groups *h, uint64_t v, bool *added) {
+  pb_value val;
+
+  if (!h)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_UINT;
+  val.as.u = v;
+  return pb_set_add((pb_set *)(void *)h, &val, added);
+}
+
+int (tbl_Person_groups_remove)(tbl_Person_groups *h, uint64_t v) {
+  pb_value val;
+
+  if (!h)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_UINT;
+  val.as.u = v;
+  return pb_set_remove((pb_set *)(void *)h, &val);
+}
+
+int (tbl_Person_groups_contains)(tbl_Person_groups *h, uint64_t v, bool *out) {
+  pb_value val;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_UINT;
+  val.as.u = v;
+  return pb_set_contains((pb_set *)(void *)h, &val, out);
+}
+
+int (tbl_Person_groups_iter_open)(tbl_Person_groups *h,
+                                  tbl_Person_groups_iter **out) {
+  pb_set_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_set_iter_open((pb_set *)(void *)h, &it);
+  *out = rc == PB_OK ? (tbl_Person_groups_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (tbl_Person_groups_iter_next)(tbl_Person_groups_iter *it, uint64_t *out) {
+  pb_value val;
+  int rc;
+
+  if (!it || !out)
+    return PB_EINVAL;
+  rc = pb_set_iter_next((pb_set_iter *)(void *)it, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_UINT)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.u;
+  return PB_OK;
+}
+
+void (tbl_Person_groups_iter_close)(tbl_Person_groups_iter *it) {
+  pb_set_iter_close((pb_set_iter *)(void *)it);
+}
+
+int (tbl_Person_counts_open)(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                             tbl_Person_counts **h) {
+  pb_keybuf key;
+  void *out = NULL;
+  int rc;
+
+  if (!txn || !r || !h)
+    return PB_EINVAL;
+  pb_keybuf_init(&key);
+  rc = tbl_Person_table.key(r, &key);
+  if (rc == PB_OK)
+    rc = pb_table_open_member(txn, &tbl_Person_table, pb_keybuf_bytes(&key),
+                              12u, PB_VALUE_DICT, flags, &out);
+  pb_keybuf_free(&key);
+  *h = rc == PB_OK ? (tbl_Person_counts *)out : NULL;
+  return rc;
+}
+
+int (tbl_Person_counts_count)(tbl_Person_counts *h, uint64_t *n) {
+  if (!h || !n)
+    return PB_EINVAL;
+  return pb_dict_count((pb_dict *)(void *)h, n);
+}
+
+int (tbl_Person_counts_put)(tbl_Person_counts *h, const char *k, int64_t v) {
+  pb_value val;
+
+  if (!h || !k)
+    return PB_EINVAL;
+  val.kind = PB_VALUE_INT;
+  val.as.i = v;
+  return pb_dict_put((pb_dict *)(void *)h, pb_str_from_cstr(k), &val);
+}
+
+int (tbl_Person_counts_get)(tbl_Person_counts *h, const char *k, int64_t *out) {
+  pb_value val;
+  int rc;
+
+  if (!h || !k || !out)
+    return PB_EINVAL;
+  rc = pb_dict_get((pb_dict *)(void *)h, pb_str_from_cstr(k), &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_INT)
+    return PB_ESCHEMA; /* not stored by this type */
+  *out = val.as.i;
+  return PB_OK;
+}
+
+int (tbl_Person_counts_remove)(tbl_Person_counts *h, const char *k) {
+  if (!h || !k)
+    return PB_EINVAL;
+  return pb_dict_remove((pb_dict *)(void *)h, pb_str_from_cstr(k));
+}
+
+int (tbl_Person_counts_iter_open)(tbl_Person_counts *h,
+                                  tbl_Person_counts_iter **out) {
+  pb_dict_iter *it = NULL;
+  int rc;
+
+  if (!h || !out)
+    return PB_EINVAL;
+  rc = pb_dict_iter_open((pb_dict *)(void *)h, NULL, 0, &it);
+  *out = rc == PB_OK ? (tbl_Person_counts_iter *)(void *)it : NULL;
+  return rc;
+}
+
+int (tbl_Person_counts_iter_next)(tbl_Person_counts_iter *it, pb_str *k,
+                                  int64_t *v) {
+  pb_value val;
+  int rc;
+
+  if (!it || !k || !v)
+    return PB_EINVAL;
+  rc = pb_dict_iter_next((pb_dict_iter *)(void *)it, k, &val);
+  if (rc != PB_OK)
+    return rc;
+  if (val.kind != PB_VALUE_INT)
+    return PB_ESCHEMA; /* not stored by this type */
+  *v = val.as.i;
+  return PB_OK;
+}
+
+void (tbl_Person_counts_iter_close)(tbl_Person_counts_iter *it) {
+  pb_dict_iter_close((pb_dict_iter *)(void *)it);
+}
+
 /* --- The record types of tables.pbs --- */
 
 const pb_record_type *const tbl_record_types[14] = {

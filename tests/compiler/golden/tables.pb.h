@@ -3126,6 +3126,329 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
 #endif
 
 /**
+ * tbl_Person.aliases (tag 10, list<string>): a List per row, stored beside the
+ * row under its primary key: commits merge changes to different rows' lists,
+ * and to the row itself, but two changes to one row's list conflict
+ * (docs/members.md). tbl_Person_aliases is never defined: it is the runtime's
+ * pb_list, valid until the transaction ends; tbl_Person_aliases_iter is a
+ * pb_list_iter.
+ */
+typedef struct tbl_Person_aliases tbl_Person_aliases;
+typedef struct tbl_Person_aliases_iter tbl_Person_aliases_iter;
+
+/**
+ * Opens the List `aliases` of the row with r's key in `txn` into *h. flags:
+ * PB_CREATE (a row that has none yet gets an empty one; a writable transaction
+ * only) or 0. Deleting the row deletes it; a row inserted again starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of tbl_Person); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM; PB_EIO;
+ * PB_ECORRUPT; a failed transaction's latched error.
+ */
+int tbl_Person_aliases_open(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                            tbl_Person_aliases **h);
+
+/**
+ * The number of elements in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_aliases_count(tbl_Person_aliases *h, uint64_t *n);
+
+/**
+ * The element at index i in *out.
+ * Errors: PB_ERANGE (i >= count); PB_ESCHEMA (a stored value of another type);
+ * PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_aliases_get(tbl_Person_aliases *h, uint64_t i, pb_str *out);
+
+/**
+ * Replaces the element at index i with v.
+ * Errors: PB_ERANGE (i >= count); PB_EINVAL (NULL, or a value the runtime
+ * refuses); PB_ETOOBIG; PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY,
+ * and a failed transaction's latched error.
+ */
+int tbl_Person_aliases_set(tbl_Person_aliases *h, uint64_t i, const char *v);
+
+/**
+ * Inserts v before index i (i == count appends).
+ * Errors: PB_ERANGE (i > count); PB_EINVAL (NULL, or a value the runtime
+ * refuses); PB_ETOOBIG; PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY,
+ * and a failed transaction's latched error.
+ */
+int tbl_Person_aliases_insert(tbl_Person_aliases *h, uint64_t i, const char *v);
+
+/**
+ * Appends v.
+ * Errors: PB_EINVAL (NULL, or a value the runtime refuses); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int tbl_Person_aliases_append(tbl_Person_aliases *h, const char *v);
+
+/**
+ * Removes the element at index i.
+ * Errors: PB_ERANGE (i >= count); PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT,
+ * PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's latched error.
+ */
+int tbl_Person_aliases_remove(tbl_Person_aliases *h, uint64_t i);
+
+/**
+ * Opens an iterator over the elements at indexes [from, to) (to is clamped to
+ * the count), in order. A change to the list ends it (its use is then
+ * undefined).
+ * Errors: PB_ERANGE (from past the count or past to); PB_EINVAL (NULL);
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_aliases_iter_open(tbl_Person_aliases *h, uint64_t from,
+                                 uint64_t to, tbl_Person_aliases_iter **out);
+
+/**
+ * The next element in *out.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_aliases_iter_next(tbl_Person_aliases_iter *it, pb_str *out);
+
+/** Closes an iterator.  NULL is a no-op. */
+void tbl_Person_aliases_iter_close(tbl_Person_aliases_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of tbl_Person_aliases (docs/members.md,
+ * "Type safety"). */
+#define tbl_Person_aliases_open(txn, r, flags, h) \
+  tbl_Person_aliases_open((txn), \
+    _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)), (flags), \
+    _Generic((h), tbl_Person_aliases **: (h)))
+#define tbl_Person_aliases_count(h, n) \
+  tbl_Person_aliases_count(_Generic((h), tbl_Person_aliases *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define tbl_Person_aliases_get(h, i, out) \
+  tbl_Person_aliases_get(_Generic((h), tbl_Person_aliases *: (h)), +(i), \
+    _Generic((out), pb_str *: (out)))
+#define tbl_Person_aliases_set(h, i, v) \
+  tbl_Person_aliases_set(_Generic((h), tbl_Person_aliases *: (h)), +(i), \
+    _Generic((v), const char *: (v), char *: (v)))
+#define tbl_Person_aliases_insert(h, i, v) \
+  tbl_Person_aliases_insert(_Generic((h), tbl_Person_aliases *: (h)), +(i), \
+    _Generic((v), const char *: (v), char *: (v)))
+#define tbl_Person_aliases_append(h, v) \
+  tbl_Person_aliases_append(_Generic((h), tbl_Person_aliases *: (h)), \
+    _Generic((v), const char *: (v), char *: (v)))
+#define tbl_Person_aliases_remove(h, i) \
+  tbl_Person_aliases_remove(_Generic((h), tbl_Person_aliases *: (h)), +(i))
+#define tbl_Person_aliases_iter_open(h, from, to, out) \
+  tbl_Person_aliases_iter_open(_Generic((h), tbl_Person_aliases *: (h)), \
+    +(from), +(to), _Generic((out), tbl_Person_aliases_iter **: (out)))
+#define tbl_Person_aliases_iter_next(it, out) \
+  tbl_Person_aliases_iter_next( \
+    _Generic((it), tbl_Person_aliases_iter *: (it)), \
+    _Generic((out), pb_str *: (out)))
+#define tbl_Person_aliases_iter_close(it) \
+  tbl_Person_aliases_iter_close( \
+    _Generic((it), tbl_Person_aliases_iter *: (it), void *: (it)))
+#endif
+
+/**
+ * tbl_Person.groups (tag 11, set<uint64>): a Set per row, stored beside the row
+ * under its primary key: commits merge it per element, and with changes to the
+ * row itself (docs/members.md). tbl_Person_groups is never defined: it is the
+ * runtime's pb_set, valid until the transaction ends; tbl_Person_groups_iter is
+ * a pb_set_iter.
+ */
+typedef struct tbl_Person_groups tbl_Person_groups;
+typedef struct tbl_Person_groups_iter tbl_Person_groups_iter;
+
+/**
+ * Opens the Set `groups` of the row with r's key in `txn` into *h. flags:
+ * PB_CREATE (a row that has none yet gets an empty one; a writable transaction
+ * only) or 0. Deleting the row deletes it; a row inserted again starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of tbl_Person); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM; PB_EIO;
+ * PB_ECORRUPT; a failed transaction's latched error.
+ */
+int tbl_Person_groups_open(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                           tbl_Person_groups **h);
+
+/**
+ * The number of elements in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_groups_count(tbl_Person_groups *h, uint64_t *n);
+
+/**
+ * Adds v; *added (may be NULL) tells whether it was new.
+ * Errors: PB_EINVAL (NULL, or an element with an atom pointer); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int tbl_Person_groups_add(tbl_Person_groups *h, uint64_t v, bool *added);
+
+/**
+ * Removes v.
+ * Errors: PB_ENOTFOUND (not in the set); PB_EINVAL (NULL); PB_ECLOSED,
+ * PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's
+ * latched error.
+ */
+int tbl_Person_groups_remove(tbl_Person_groups *h, uint64_t v);
+
+/**
+ * *out: whether v is in the set.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_groups_contains(tbl_Person_groups *h, uint64_t v, bool *out);
+
+/**
+ * Opens an iterator over the elements, in no set order. A change to the set
+ * ends it (its use is then undefined).
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_groups_iter_open(tbl_Person_groups *h,
+                                tbl_Person_groups_iter **out);
+
+/**
+ * The next element in *out.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_groups_iter_next(tbl_Person_groups_iter *it, uint64_t *out);
+
+/** Closes an iterator.  NULL is a no-op. */
+void tbl_Person_groups_iter_close(tbl_Person_groups_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of tbl_Person_groups (docs/members.md,
+ * "Type safety"). */
+#define tbl_Person_groups_open(txn, r, flags, h) \
+  tbl_Person_groups_open((txn), \
+    _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)), (flags), \
+    _Generic((h), tbl_Person_groups **: (h)))
+#define tbl_Person_groups_count(h, n) \
+  tbl_Person_groups_count(_Generic((h), tbl_Person_groups *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define tbl_Person_groups_add(h, v, added) \
+  tbl_Person_groups_add(_Generic((h), tbl_Person_groups *: (h)), +(v), \
+    _Generic((added), bool *: (added), void *: (added)))
+#define tbl_Person_groups_remove(h, v) \
+  tbl_Person_groups_remove(_Generic((h), tbl_Person_groups *: (h)), +(v))
+#define tbl_Person_groups_contains(h, v, out) \
+  tbl_Person_groups_contains(_Generic((h), tbl_Person_groups *: (h)), +(v), \
+    _Generic((out), bool *: (out)))
+#define tbl_Person_groups_iter_open(h, out) \
+  tbl_Person_groups_iter_open(_Generic((h), tbl_Person_groups *: (h)), \
+    _Generic((out), tbl_Person_groups_iter **: (out)))
+#define tbl_Person_groups_iter_next(it, out) \
+  tbl_Person_groups_iter_next(_Generic((it), tbl_Person_groups_iter *: (it)), \
+    _Generic((out), uint64_t *: (out)))
+#define tbl_Person_groups_iter_close(it) \
+  tbl_Person_groups_iter_close( \
+    _Generic((it), tbl_Person_groups_iter *: (it), void *: (it)))
+#endif
+
+/**
+ * tbl_Person.counts (tag 12, map<string, int64>): a Dictionary per row, stored
+ * beside the row under its primary key: commits merge it per key, and with
+ * changes to the row itself (docs/members.md). tbl_Person_counts is never
+ * defined: it is the runtime's pb_dict, valid until the transaction ends;
+ * tbl_Person_counts_iter is a pb_dict_iter.
+ */
+typedef struct tbl_Person_counts tbl_Person_counts;
+typedef struct tbl_Person_counts_iter tbl_Person_counts_iter;
+
+/**
+ * Opens the Dictionary `counts` of the row with r's key in `txn` into *h.
+ * flags: PB_CREATE (a row that has none yet gets an empty one; a writable
+ * transaction only) or 0. Deleting the row deletes it; a row inserted again
+ * starts empty.
+ * Errors: PB_ENOTFOUND (no such row; or none yet, without PB_CREATE); PB_EINVAL
+ * (a NULL argument, a bad flag); PB_ESCHEMA (stored as another kind, or a
+ * breaking change of tbl_Person); PB_ERDONLY; PB_ETOOBIG; PB_ENOMEM; PB_EIO;
+ * PB_ECORRUPT; a failed transaction's latched error.
+ */
+int tbl_Person_counts_open(pb_txn *txn, const tbl_Person *r, unsigned flags,
+                           tbl_Person_counts **h);
+
+/**
+ * The number of entries in *n.
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_counts_count(tbl_Person_counts *h, uint64_t *n);
+
+/**
+ * Sets the value of key k to v.
+ * Errors: PB_EINVAL (NULL, or a key or value the runtime refuses); PB_ETOOBIG;
+ * PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed
+ * transaction's latched error.
+ */
+int tbl_Person_counts_put(tbl_Person_counts *h, const char *k, int64_t v);
+
+/**
+ * The value of key k in *out.
+ * Errors: PB_ENOTFOUND (no such key); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_counts_get(tbl_Person_counts *h, const char *k, int64_t *out);
+
+/**
+ * Removes key k.
+ * Errors: PB_ENOTFOUND (no such key); PB_EINVAL (NULL); PB_ECLOSED,
+ * PB_ECORRUPT, PB_EIO, PB_ENOMEM, PB_ERDONLY, and a failed transaction's
+ * latched error.
+ */
+int tbl_Person_counts_remove(tbl_Person_counts *h, const char *k);
+
+/**
+ * Opens an iterator over the entries, in key order. A change to the map ends it
+ * (its use is then undefined).
+ * Errors: PB_EINVAL (NULL); PB_ECLOSED, PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_counts_iter_open(tbl_Person_counts *h,
+                                tbl_Person_counts_iter **out);
+
+/**
+ * The next entry: its key in *k (a view valid until the transaction ends), its
+ * value in *v.
+ * Errors: PB_ENOTFOUND (after the last); PB_ESCHEMA (a stored value of another
+ * type); PB_EINVAL (NULL); PB_ECORRUPT, PB_EIO, PB_ENOMEM.
+ */
+int tbl_Person_counts_iter_next(tbl_Person_counts_iter *it, pb_str *k,
+                                int64_t *v);
+
+/** Closes an iterator.  NULL is a no-op. */
+void tbl_Person_counts_iter_close(tbl_Person_counts_iter *it);
+
+#ifndef __cplusplus
+/* Type checks of the functions of tbl_Person_counts (docs/members.md,
+ * "Type safety"). */
+#define tbl_Person_counts_open(txn, r, flags, h) \
+  tbl_Person_counts_open((txn), \
+    _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)), (flags), \
+    _Generic((h), tbl_Person_counts **: (h)))
+#define tbl_Person_counts_count(h, n) \
+  tbl_Person_counts_count(_Generic((h), tbl_Person_counts *: (h)), \
+    _Generic((n), uint64_t *: (n)))
+#define tbl_Person_counts_put(h, k, v) \
+  tbl_Person_counts_put(_Generic((h), tbl_Person_counts *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)), +(v))
+#define tbl_Person_counts_get(h, k, out) \
+  tbl_Person_counts_get(_Generic((h), tbl_Person_counts *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)), \
+    _Generic((out), int64_t *: (out)))
+#define tbl_Person_counts_remove(h, k) \
+  tbl_Person_counts_remove(_Generic((h), tbl_Person_counts *: (h)), \
+    _Generic((k), const char *: (k), char *: (k)))
+#define tbl_Person_counts_iter_open(h, out) \
+  tbl_Person_counts_iter_open(_Generic((h), tbl_Person_counts *: (h)), \
+    _Generic((out), tbl_Person_counts_iter **: (out)))
+#define tbl_Person_counts_iter_next(it, k, v) \
+  tbl_Person_counts_iter_next(_Generic((it), tbl_Person_counts_iter *: (it)), \
+    _Generic((k), pb_str *: (k)), _Generic((v), int64_t *: (v)))
+#define tbl_Person_counts_iter_close(it) \
+  tbl_Person_counts_iter_close( \
+    _Generic((it), tbl_Person_counts_iter *: (it), void *: (it)))
+#endif
+
+/**
  * The record types of tables.pbs, in source order, for pb_db_open_types and
  * pb_db_register: registering them checks each against the versions
  * the database's catalog has (PB_ESCHEMA when a change is breaking).
