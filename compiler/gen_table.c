@@ -1341,6 +1341,9 @@ static void pbc__source_def(pbc__tab *t) {
     pbc_sb_printf(c, "    .key = %s_pkey,\n", n);
   else
     pbc_sb_puts(c, "    .key = NULL, /* keyless: the table gives ids */\n");
+  if (pbc_gen_info(t->g, t->d)->needs_arena)
+    pbc_sb_puts(c, "    .arena = true, /* arrays: rows decode into the "
+                   "transaction's arena */\n");
   if (d->indexes.len)
     pbc_sb_printf(c, "    .indexes = %s_indexes,\n    .n_indexes = %zu,\n", n,
                   d->indexes.len);

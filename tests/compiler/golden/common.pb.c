@@ -822,6 +822,7 @@ const pb_table_def common_Blob_table = {
     .encode = common_Blob_encode_any,
     .decode = common_Blob_decode_any,
     .key = NULL, /* keyless: the table gives ids */
+    .arena = true, /* arrays: rows decode into the transaction's arena */
     .indexes = NULL,
     .n_indexes = 0,
     .members = NULL,

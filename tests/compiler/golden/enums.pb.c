@@ -368,6 +368,7 @@ const pb_table_def shop_enums_Order_table = {
     .encode = shop_enums_Order_encode_any,
     .decode = shop_enums_Order_decode_any,
     .key = shop_enums_Order_pkey,
+    .arena = true, /* arrays: rows decode into the transaction's arena */
     .indexes = shop_enums_Order_indexes,
     .n_indexes = 1,
     .members = NULL,

@@ -255,6 +255,7 @@ const pb_table_def members_Item_table = {
     .encode = members_Item_encode_any,
     .decode = members_Item_decode_any,
     .key = NULL, /* keyless: the table gives ids */
+    .arena = true, /* arrays: rows decode into the transaction's arena */
     .indexes = NULL,
     .n_indexes = 0,
     .members = NULL,
@@ -335,7 +336,7 @@ int (members_Item_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &members_Item_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -685,7 +686,7 @@ int (members_Shelf_scan)(pb_txn *txn, const pb_str *lo, const pb_str *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &members_Shelf_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;
@@ -1601,7 +1602,7 @@ int (members_Box_scan)(pb_txn *txn, const uint64_t *lo, const uint64_t *hi,
   bh = pb_keybuf_bytes(&kh);
   if (rc == PB_OK)
     rc = pb_table_scan(txn, &members_Box_table, lo ? &bl : NULL, hi ? &bh : NULL,
-                         flags, &c);
+                       flags, &c);
   pb_keybuf_free(&kl);
   pb_keybuf_free(&kh);
   *cur = (void *)c;

@@ -34,6 +34,17 @@ typedef struct members_Item members_Item;
 typedef struct members_Shelf members_Shelf;
 typedef struct members_Box members_Box;
 
+#if !defined(__cplusplus) && !defined(PB_GENERATED_INTEGER)
+/* The tables' type checks (below) pass an integer, bool or enum key
+ * value through this: any integer type passes, a pointer is a compile
+ * error (C itself converts one to an integer with a mere warning). */
+#define PB_GENERATED_INTEGER(x) \
+  _Generic((x), _Bool: (x), char: (x), signed char: (x), \
+           unsigned char: (x), short: (x), unsigned short: (x), \
+           int: (x), unsigned: (x), long: (x), unsigned long: (x), \
+           long long: (x), unsigned long long: (x))
+#endif
+
 /** A record element, with an array: its getters take an arena. */
 struct members_Item {
   pb_str name;             /* tag 1; a view (see _decode) */
@@ -127,8 +138,10 @@ int members_Item_load(pb_txn *txn, pb_atom_ptr ptr, members_Item *r);
  */
 extern const pb_table_def members_Item_table;
 
-/** A cursor over rows of Item: a pb_cursor, given only to members_Item_next
- * and members_Item_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Item: a pb_cursor, given only to members_Item_next
+ * and members_Item_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct members_Item_cursor members_Item_cursor;
 
 /**
@@ -201,19 +214,20 @@ void members_Item_cursor_close(members_Item_cursor *cur);
     _Generic((r), const members_Item *: (r), members_Item *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define members_Item_update(txn, id, r) \
-  members_Item_update((txn), (id), \
+  members_Item_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const members_Item *: (r), members_Item *: (r)))
 #define members_Item_get(txn, key, r) \
-  members_Item_get((txn), (key), _Generic((r), members_Item *: (r)))
+  members_Item_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), members_Item *: (r)))
+#define members_Item_delete(txn, key) \
+  members_Item_delete((txn), PB_GENERATED_INTEGER(key))
+#define members_Item_count(txn, n) \
+  members_Item_count((txn), _Generic((n), uint64_t *: (n)))
 #define members_Item_scan(txn, lo, hi, flags, cur) \
-  members_Item_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), members_Item_cursor **: (cur)))
+  members_Item_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), members_Item_cursor **: (cur)))
 #define members_Item_next(cur, r, id) \
   members_Item_next(_Generic((cur), members_Item_cursor *: (cur)), \
     _Generic((r), members_Item *: (r)), \
@@ -317,8 +331,11 @@ int members_Shelf_load(pb_txn *txn, pb_atom_ptr ptr, members_Shelf *r);
  */
 extern const pb_table_def members_Shelf_table;
 
-/** A cursor over rows of Shelf: a pb_cursor, given only to members_Shelf_next
- * and members_Shelf_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Shelf: a pb_cursor, given only to members_Shelf_next
+ * and members_Shelf_cursor_close (never defined: a distinct type per
+ * record).
+ */
 typedef struct members_Shelf_cursor members_Shelf_cursor;
 
 /**
@@ -347,9 +364,9 @@ int members_Shelf_upsert(pb_txn *txn, const members_Shelf *r);
 int members_Shelf_update(pb_txn *txn, const members_Shelf *r);
 
 /**
- * Reads the row with key `name` into *r.  Views and arrays stay valid
- * until the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL
- * txn or r, a string that is not UTF-8).
+ * Reads the row with key `name` into *r.  Views and arrays stay valid until
+ * the transaction ends.  Errors: PB_ENOTFOUND; PB_EINVAL (a NULL txn or r, a
+ * string that is not UTF-8).
  * Also PB_ESCHEMA, PB_ENOMEM, PB_EIO, PB_ECORRUPT (protobase/table.h).
  */
 int members_Shelf_get(pb_txn *txn, pb_str name, members_Shelf *r);
@@ -406,6 +423,10 @@ void members_Shelf_cursor_close(members_Shelf_cursor *cur);
     _Generic((r), const members_Shelf *: (r), members_Shelf *: (r)))
 #define members_Shelf_get(txn, key, r) \
   members_Shelf_get((txn), (key), _Generic((r), members_Shelf *: (r)))
+#define members_Shelf_delete(txn, key) \
+  members_Shelf_delete((txn), (key))
+#define members_Shelf_count(txn, n) \
+  members_Shelf_count((txn), _Generic((n), uint64_t *: (n)))
 #define members_Shelf_scan(txn, lo, hi, flags, cur) \
   members_Shelf_scan((txn), \
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
@@ -1194,8 +1215,10 @@ int members_Box_load(pb_txn *txn, pb_atom_ptr ptr, members_Box *r);
  */
 extern const pb_table_def members_Box_table;
 
-/** A cursor over rows of Box: a pb_cursor, given only to members_Box_next
- * and members_Box_cursor_close (never defined: a distinct type per record). */
+/**
+ * A cursor over rows of Box: a pb_cursor, given only to members_Box_next and
+ * members_Box_cursor_close (never defined: a distinct type per record).
+ */
 typedef struct members_Box_cursor members_Box_cursor;
 
 /**
@@ -1268,19 +1291,20 @@ void members_Box_cursor_close(members_Box_cursor *cur);
     _Generic((r), const members_Box *: (r), members_Box *: (r)), \
     _Generic((id), uint64_t *: (id)))
 #define members_Box_update(txn, id, r) \
-  members_Box_update((txn), (id), \
+  members_Box_update((txn), PB_GENERATED_INTEGER(id), \
     _Generic((r), const members_Box *: (r), members_Box *: (r)))
 #define members_Box_get(txn, key, r) \
-  members_Box_get((txn), (key), _Generic((r), members_Box *: (r)))
+  members_Box_get((txn), PB_GENERATED_INTEGER(key), \
+    _Generic((r), members_Box *: (r)))
+#define members_Box_delete(txn, key) \
+  members_Box_delete((txn), PB_GENERATED_INTEGER(key))
+#define members_Box_count(txn, n) \
+  members_Box_count((txn), _Generic((n), uint64_t *: (n)))
 #define members_Box_scan(txn, lo, hi, flags, cur) \
-  members_Box_scan((txn), _Generic((lo), \
-             const uint64_t *: (lo), \
-             uint64_t *: (lo), \
-             void *: (lo)), _Generic((hi), \
-             const uint64_t *: (hi), \
-             uint64_t *: (hi), \
-             void *: (hi)), (flags), \
-    _Generic((cur), members_Box_cursor **: (cur)))
+  members_Box_scan((txn), \
+    _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
+    _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
+    (flags), _Generic((cur), members_Box_cursor **: (cur)))
 #define members_Box_next(cur, r, id) \
   members_Box_next(_Generic((cur), members_Box_cursor *: (cur)), \
     _Generic((r), members_Box *: (r)), \

@@ -4125,6 +4125,7 @@ const pb_table_def tbl_Person_table = {
     .encode = tbl_Person_encode_any,
     .decode = tbl_Person_decode_any,
     .key = tbl_Person_pkey,
+    .arena = true, /* arrays: rows decode into the transaction's arena */
     .indexes = tbl_Person_indexes,
     .n_indexes = 5,
     .members = tbl_Person_members,
