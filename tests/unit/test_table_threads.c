@@ -29,41 +29,9 @@
 #define SHARED 6   /* rows every thread updates */
 #define BUMPS 30   /* updates per thread */
 
-static int enc(const void *r, pb_buf *b) { return tprop_KU_encode(r, b); }
-static int dec(void *r, const void *d, size_t n, pb_arena *a) {
-  return tprop_KU_decode(r, d, n, a);
-}
-static void init(void *r) { tprop_KU_init(r); }
-static int key(const void *r, pb_keybuf *kb) {
-  pb_key_put_u64(kb, ((const tprop_KU *)r)->k);
-  return pb_keybuf_error(kb);
-}
-static int ix_grp(const void *r, pb_keybuf *kb) {
-  pb_key_put_i32(kb, ((const tprop_KU *)r)->grp);
-  return pb_keybuf_error(kb);
-}
-static int ix_grp_score(const void *r, pb_keybuf *kb) {
-  pb_key_put_i32(kb, ((const tprop_KU *)r)->grp);
-  pb_key_put_f64(kb, ((const tprop_KU *)r)->score);
-  return pb_keybuf_error(kb);
-}
-static int ix_name(const void *r, pb_keybuf *kb) {
-  pb_key_put_str(kb, ((const tprop_KU *)r)->name);
-  return pb_keybuf_error(kb);
-}
-static const uint32_t t_grp[] = {2}, t_grp_score[] = {2, 3}, t_name[] = {4};
-static const pb_table_index ix[] = {
-    {"by_grp", 0, t_grp, 1, ix_grp},
-    {"by_grp_score", 0, t_grp_score, 2, ix_grp_score},
-    {"by_name", PB_INDEX_UNIQUE, t_name, 1, ix_name}};
-static const pb_table_def def = {.type = &tprop_KU_type,
-                                 .size = sizeof(tprop_KU),
-                                 .init = init,
-                                 .encode = enc,
-                                 .decode = dec,
-                                 .key = key,
-                                 .indexes = ix,
-                                 .n_indexes = 3};
+/* The generated table of tprop.KU: key k, indexes by_grp (grp),
+ * by_grp_score (grp, score) and by_name (name) [unique]. */
+static const pb_table_def *const T = &tprop_KU_table;
 
 static pb_db *g_db;
 
@@ -81,7 +49,7 @@ static int do_insert(pb_txn *txn, void *arg) {
   r.score = j->i;
   snprintf(j->name, sizeof j->name, "t%u-%u", j->thread, j->i);
   r.name = pb_str_from_cstr(j->name);
-  return pb_table_insert(txn, &def, &r, NULL);
+  return pb_table_insert(txn, T, &r, NULL);
 }
 
 static int do_bump(pb_txn *txn, void *arg) {
@@ -90,12 +58,12 @@ static int do_bump(pb_txn *txn, void *arg) {
   pb_keybuf_init(&kb);
   pb_key_put_u64(&kb, j->i % SHARED);
   tprop_KU r;
-  int rc = pb_table_get(txn, &def, pb_keybuf_bytes(&kb), &r);
+  int rc = pb_table_get(txn, T, pb_keybuf_bytes(&kb), &r);
   pb_keybuf_free(&kb);
   if (rc != PB_OK) return rc;
   r.grp++;
   r.score += 0.5;
-  return pb_table_update(txn, &def, &r);
+  return pb_table_update(txn, T, &r);
 }
 
 static void *worker(void *arg) {
@@ -122,7 +90,7 @@ static int seed(pb_txn *txn, void *arg) {
     char name[16];
     snprintf(name, sizeof name, "shared-%u", s);
     r.name = pb_str_from_cstr(name);
-    int rc = pb_table_insert(txn, &def, &r, NULL);
+    int rc = pb_table_insert(txn, T, &r, NULL);
     if (rc != PB_OK) return rc;
   }
   return PB_OK;
@@ -132,9 +100,9 @@ static void check_state(pb_db *db) {
   pb_txn *t;
   assert_int_equal(pb_txn_begin(db, PB_RDONLY, &t), PB_OK);
   uint64_t n;
-  assert_int_equal(pb_table_count(t, &def, &n), PB_OK);
+  assert_int_equal(pb_table_count(t, T, &n), PB_OK);
   assert_int_equal(n, SHARED + THREADS * INSERTS);
-  assert_int_equal(pb_table_check(t, &def), PB_OK);
+  assert_int_equal(pb_table_check(t, T), PB_OK);
   /* every bump counted: the shared rows' counters sum to all bumps */
   long total = 0;
   double scores = 0;
@@ -144,7 +112,7 @@ static void check_state(pb_db *db) {
     pb_keybuf_reset(&kb);
     pb_key_put_u64(&kb, s);
     tprop_KU r;
-    assert_int_equal(pb_table_get(t, &def, pb_keybuf_bytes(&kb), &r), PB_OK);
+    assert_int_equal(pb_table_get(t, T, pb_keybuf_bytes(&kb), &r), PB_OK);
     total += r.grp;
     scores += r.score;
   }
@@ -154,7 +122,7 @@ static void check_state(pb_db *db) {
   pb_keybuf_reset(&kb);
   pb_key_put_i32(&kb, -1);
   pb_cursor *c;
-  assert_int_equal(pb_table_find(t, &def, 0, pb_keybuf_bytes(&kb), &c), PB_OK);
+  assert_int_equal(pb_table_find(t, T, 0, pb_keybuf_bytes(&kb), &c), PB_OK);
   tprop_KU r;
   uint64_t seen = 0, prev = 0;
   int rc;
