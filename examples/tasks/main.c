@@ -4,10 +4,11 @@
  *   tasks [DIR]     (DIR defaults to ./protobase-demo-data)
  *
  * Each run opens the file storage in DIR, adds one Task (schemas/tasks.pbs)
- * in a transaction, names it "task/N" in the database root, commits, and
- * then reads every task back in a new read-only transaction.  Run it twice:
- * the second run finds the first run's task, because it was committed to
- * the write-ahead log and recovered when the storage was reopened.
+ * to the Task table with a tag or two, commits, and then lists every task
+ * in key order and the open ones through the done index, in a read-only
+ * transaction.  Run it twice: the second run finds the first run's task,
+ * because it was committed to the write-ahead log and recovered when the
+ * storage was reopened.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,60 +28,76 @@ static void check(int rc, const char *what) {
   exit(1);
 }
 
-static void print_task(const char *prefix, const tasks_Task *t) {
+/* Prints a task and its tags. */
+static void print_task(pb_txn *txn, const char *prefix, const tasks_Task *t) {
   printf("%s task %" PRIu64 ": \"%.*s\" done=%s estimate=%.1fh", prefix, t->id,
          (int)t->title.len, t->title.ptr, t->done ? "yes" : "no",
          t->estimate_hours);
   if (t->has_due) printf(" due=%" PRId64, t->due);
+  tasks_Task_tags *tags;
+  int rc = tasks_Task_tags_open(txn, t, 0, &tags);
+  if (rc == PB_OK) {
+    tasks_Task_tags_iter *it;
+    check(tasks_Task_tags_iter_open(tags, &it), "tags");
+    pb_str tag;
+    printf(" tags:");
+    while ((rc = tasks_Task_tags_iter_next(it, &tag)) == PB_OK)
+      printf(" %.*s", (int)tag.len, tag.ptr);
+    tasks_Task_tags_iter_close(it);
+  }
+  if (rc != PB_ENOTFOUND) check(rc, "tags"); /* none: no tags */
   printf("\n");
 }
 
-/* Adds task number count+1 and returns the new count. */
-static uint64_t add_task(pb_db *db) {
+/* Adds the next task (its number: the table's count + 1). */
+static void add_task(pb_db *db) {
   pb_txn *txn;
   check(pb_txn_begin(db, 0, &txn), "begin");
-  pb_value count = {.kind = PB_VALUE_UINT, .as.u = 0};
-  int rc = pb_txn_get(txn, "count", &count);
-  if (rc != PB_ENOTFOUND) check(rc, "get count");
+  uint64_t count;
+  check(tasks_Task_count(txn, &count), "count");
 
   char title[64];
   tasks_Task task;
   tasks_Task_init(&task);
-  task.id = count.as.u + 1;
+  task.id = count + 1;
   snprintf(title, sizeof title, "write the report, part %" PRIu64, task.id);
   task.title = pb_str_from_cstr(title);
   task.done = task.id % 2 == 0;
   task.has_due = true;
   task.due = (int64_t)time(NULL) + 86400;
+  check(tasks_Task_insert(txn, &task), "insert"); /* PB_EEXIST: taken */
 
-  pb_atom_ptr ptr;
-  check(tasks_Task_put(txn, &task, &ptr), "put task");
-  char name[32];
-  snprintf(name, sizeof name, "task/%" PRIu64, task.id);
-  pb_value ref = {.kind = PB_VALUE_REF, .as.ref = ptr};
-  check(pb_txn_set(txn, name, &ref), "name task");
-  pb_value next = {.kind = PB_VALUE_UINT, .as.u = task.id};
-  check(pb_txn_set(txn, "count", &next), "set count");
-  check(pb_txn_commit(txn), "commit");
-  print_task("stored", &task);
-  return task.id;
+  tasks_Task_tags *tags; /* the task's set of tags, beside the row */
+  check(tasks_Task_tags_open(txn, &task, PB_CREATE, &tags), "open tags");
+  check(tasks_Task_tags_add(tags, "report", NULL), "tag");
+  if (task.id % 3 == 1) check(tasks_Task_tags_add(tags, "urgent", NULL), "tag");
+  check(pb_txn_commit(txn), "commit"); /* one WAL append, one fdatasync */
+  printf("stored task %" PRIu64 "\n", task.id);
 }
 
-/* Reads back every task in a read-only snapshot. */
-static void list_tasks(pb_db *db, uint64_t count) {
+/* Reads every task back in a read-only snapshot, then the open ones. */
+static void list_tasks(pb_db *db) {
   pb_txn *txn;
   check(pb_txn_begin(db, PB_RDONLY, &txn), "begin read-only");
+  uint64_t count;
+  check(tasks_Task_count(txn, &count), "count");
   printf("found %" PRIu64 " task%s in the database:\n", count,
          count == 1 ? "" : "s");
-  for (uint64_t i = 1; i <= count; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "task/%" PRIu64, i);
-    pb_value ref;
-    check(pb_txn_get(txn, name, &ref), name);
-    tasks_Task task;
-    check(tasks_Task_load(txn, ref.as.ref, &task), "load task");
-    print_task("  found", &task);
-  }
+  tasks_Task_cursor *cur;
+  tasks_Task task;
+  int rc;
+  check(tasks_Task_scan(txn, NULL, NULL, 0, &cur), "scan"); /* key order */
+  while ((rc = tasks_Task_next(cur, &task)) == PB_OK)
+    print_task(txn, "  found", &task);
+  check(rc == PB_ENOTFOUND ? PB_OK : rc, "next");
+  tasks_Task_cursor_close(cur);
+
+  printf("open tasks (through the done index):\n");
+  check(tasks_Task_find_by_done(txn, false, &cur), "find");
+  while ((rc = tasks_Task_next(cur, &task)) == PB_OK)
+    printf("  task %" PRIu64 "\n", task.id);
+  check(rc == PB_ENOTFOUND ? PB_OK : rc, "next");
+  tasks_Task_cursor_close(cur);
   pb_txn_abort(txn);
 }
 
@@ -97,10 +114,8 @@ int main(int argc, char **argv) {
         "open database");
   printf("ProtoBase %s, file storage in %s/\n", pb_version(), dir);
 
-  uint64_t count = add_task(db);
-  list_tasks(db, count);
-  if (count == 1)
-    printf("Run it again: the task stored now will still be there.\n");
+  add_task(db);
+  list_tasks(db);
 
   pb_db_close(db);
   check(pb_space_close(space), "close");
