@@ -9,8 +9,6 @@
  * element, docs/transactions.md), and a change to it does not rewrite the
  * row.  Deleting the row removes its entries here (pb__tab_drop_members).
  */
-#include <inttypes.h>
-#include <stdio.h>
 
 #include "table/table_int.h"
 #include "txn/txn_int.h"
@@ -20,9 +18,11 @@
 
 /* "\0m<id>:<tag>". */
 static pb_str member_name(uint32_t id, uint32_t tag, char *buf, size_t cap) {
-  int n = snprintf(buf + 1, cap - 1, "m%" PRIu32 ":%" PRIu32, id, tag);
+  (void)cap; /* 32: "\0m", 10 digits, ':', 10 digits */
   buf[0] = '\0';
-  return (pb_str){buf, (size_t)n + 1};
+  size_t n = 1 + pb__tab_name(buf + 1, "m", id);
+  n += pb__tab_name(buf + n, ":", tag);
+  return (pb_str){buf, n};
 }
 
 static bool is_member(const pb_table_def *def, uint32_t tag) {

@@ -86,14 +86,30 @@ static int memo(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
   return PB_OK;
 }
 
-/* The root name of the rows: "\0t<id>". */
-static pb_str rows_name(uint32_t id, char *buf, size_t cap) {
-  int n = snprintf(buf + 1, cap - 1, "t%" PRIu32, id);
-  buf[0] = '\0';
-  return (pb_str){buf, (size_t)n + 1};
+size_t pb__tab_name(char *buf, const char *head, uint32_t id) {
+  size_t n = 0;
+  while (*head) buf[n++] = *head++;
+  char digits[10];
+  size_t d = 0;
+  do digits[d++] = (char)('0' + id % 10);
+  while ((id /= 10) != 0);
+  while (d) buf[n++] = digits[--d];
+  return n;
 }
 
-static const pb_str meta_name = {"\0tables", 7};
+/* The root name of the rows: "\0t<id>". */
+static pb_str rows_name(uint32_t id, char buf[16]) {
+  buf[0] = '\0';
+  return (pb_str){buf, 1 + pb__tab_name(buf + 1, "t", id)};
+}
+
+int pb__tab_open_meta(pb_txn *txn, pb__tab *t, bool create) {
+  static const pb_str meta_name = {"\0tables", 7};
+  if (t->meta) return PB_OK;
+  int rc = pb__txn_open_root(txn, meta_name, PB_VALUE_DICT, create, &t->meta);
+  if (rc == PB_ENOTFOUND && !create) t->meta = NULL;
+  return rc;
+}
 
 int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
                  pb__tab **out) {
@@ -120,15 +136,14 @@ int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
   }
   if (!t->rows) {
     char buf[16];
-    rc = pb__txn_open_root(txn, rows_name(t->type_id, buf, sizeof buf),
-                           PB_VALUE_DICT, change, &t->rows);
+    rc = pb__txn_open_root(txn, rows_name(t->type_id, buf), PB_VALUE_DICT,
+                           change, &t->rows);
     if (rc == PB_ENOTFOUND && !change) rc = PB_OK, t->rows = NULL;
     if (rc != PB_OK) return change ? pb__txn_note(txn, rc) : rc;
   }
-  if (!t->meta && (change || def->n_indexes > 0 || !def->key)) {
-    rc = pb__txn_open_root(txn, meta_name, PB_VALUE_DICT, change, &t->meta);
-    if (rc == PB_ENOTFOUND && !change) rc = PB_OK, t->meta = NULL;
-    if (rc != PB_OK) return change ? pb__txn_note(txn, rc) : rc;
+  if (!t->meta && change) { /* readers open it when they use an index */
+    rc = pb__tab_open_meta(txn, t, true);
+    if (rc != PB_OK) return pb__txn_note(txn, rc);
   }
   if (change && !t->synced) {
     if ((rc = pb__tab_sync_indexes(txn, t)) != PB_OK) return rc;
@@ -208,8 +223,7 @@ static int row_put(pb_txn *txn, pb__tab *t, const pb__pkey *pk, pb_bytes key,
 /* The id counter of a keyless table: its key in "\0tables", and the
  * next id (1 when there is none yet). */
 static int peek_id(pb__tab *t, char name[16], pb_str *key, uint64_t *next) {
-  int n = snprintf(name, 16, "%" PRIu32, t->type_id);
-  *key = (pb_str){name, (size_t)n};
+  *key = (pb_str){name, pb__tab_name(name, "", t->type_id)};
   pb_value v;
   int rc = pb_dict_get(D(t->meta), *key, &v);
   *next = 1;

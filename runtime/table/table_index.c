@@ -288,10 +288,11 @@ int pb__tab_index(pb_txn *txn, pb__tab *t, size_t i, pb__tcoll **out) {
   int rc;
   if (!t->synced) { /* a reader: the index must be built as def says */
     pb_value v;
-    rc = t->meta ? pb_dict_get(D(t->meta), def_key(t->type_id, x->name, buf,
-                                                  sizeof buf),
-                               &v)
-                 : PB_ENOTFOUND;
+    rc = pb__tab_open_meta(txn, t, false);
+    if (rc == PB_OK)
+      rc = pb_dict_get(D(t->meta), def_key(t->type_id, x->name, buf,
+                                           sizeof buf),
+                       &v);
     if (rc == PB_ENOTFOUND)
       return schema_error(t, x->name,
                           "not built yet (a writable transaction that uses "

@@ -70,6 +70,15 @@ static inline pb_str pb__pkey_str(const pb__pkey *pk) {
 int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
                  pb__tab **out);
 
+/** Writes `head` then the decimal digits of id at buf (no NUL); gives
+ * the length (at most strlen(head) + 10). */
+size_t pb__tab_name(char *buf, const char *head, uint32_t id);
+
+/** Opens t->meta ("\0tables"; created with `create`).  PB_ENOTFOUND
+ * (t->meta stays NULL) when it does not exist and `create` is false.
+ * Errors: pb__txn_open_root's. */
+int pb__tab_open_meta(pb_txn *txn, pb__tab *t, bool create);
+
 /** Whether `s` is a valid index name: letters, digits and '_'. */
 bool pb__tab_name_ok(const char *s);
 
