@@ -8,10 +8,17 @@
 #include "util/errdetail.h"
 
 void pb__keypack(const uint8_t *in, size_t n, uint8_t *out) {
+  uint8_t *o = out;
+  size_t i = 0;
+  /* Whole blocks: 7 bytes (56 bits) are exactly 8 groups of 7. */
+  for (; i + 7 <= n; i += 7, o += 8) {
+    uint64_t x = 0;
+    for (int b = 0; b < 7; b++) x = x << 8 | in[i + b];
+    for (int g = 0; g < 8; g++) o[g] = (uint8_t)(x >> (49 - 7 * g) & 0x7f);
+  }
   uint32_t acc = 0; /* bits not yet written, right-aligned */
   unsigned bits = 0;
-  uint8_t *o = out;
-  for (size_t i = 0; i < n; i++) {
+  for (; i < n; i++) {
     acc = (acc << 8) | in[i];
     bits += 8;
     while (bits >= 7) {
