@@ -288,7 +288,8 @@ static int write_level(pb__dnode *node, unsigned level, const pb__dkid *in,
       node->kids[0].key = (pb_str){NULL, 0};
     }
     pb_atom_ptr ptr;
-    int rc = pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap, &ptr);
+    int rc = pb__dnode_write(node, chunks == 1, c->sink, &c->buf, &c->vals,
+                             &c->cap, &ptr);
     if (rc != PB_OK) return rc;
     out[k] = (pb__dkid){first, pb__dict_node_total(node), ptr, NULL};
     pos += size;
@@ -340,18 +341,19 @@ int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
 
 /* --- flush --- */
 
-/* Writes the dirty nodes under and including `node`, children first,
- * leaving each one's new atom in its `wrote`; no slot changes yet.  The
- * recursion is bounded by the node's level (< PB__COLL_MAX_DEPTH). */
-static int write_dirty(flush_ctx *c, pb__dnode *node) {
+/* Writes the dirty nodes under and including `node` (the `root`, or
+ * under it), children first, leaving each one's new atom in its `wrote`;
+ * no slot changes yet.  The recursion is bounded by the node's level
+ * (< PB__COLL_MAX_DEPTH). */
+static int write_dirty(flush_ctx *c, pb__dnode *node, bool root) {
   assert(node->level < PB__COLL_MAX_DEPTH);
   for (size_t i = 0; node->level > 0 && i < node->n; i++) {
     pb__dkid *k = &node->kids[i];
     if (!pb_atom_ptr_is_null(k->ptr)) continue; /* clean: shared as is */
-    int rc = write_dirty(c, k->node);
+    int rc = write_dirty(c, k->node, false);
     if (rc != PB_OK) return rc;
   }
-  return pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap,
+  return pb__dnode_write(node, root, c->sink, &c->buf, &c->vals, &c->cap,
                          &node->wrote);
 }
 
@@ -371,7 +373,7 @@ int pb__dict_flush(pb__dict *d, const pb__sink *sink, pb_atom_ptr *root) {
   if (d->root.node && pb_atom_ptr_is_null(d->root.ptr)) {
     flush_ctx c = {sink, {0}, NULL, 0};
     pb_buf_init(&c.buf);
-    int rc = write_dirty(&c, d->root.node);
+    int rc = write_dirty(&c, d->root.node, true);
     pb_buf_free(&c.buf);
     free(c.vals);
     if (rc != PB_OK) return rc;

@@ -69,20 +69,11 @@ static bool read_key(pb_reader *r, pb_str *k) {
   return true;
 }
 
-/* Looks `key` up in the leaf atom `atom`, child `kid` of a level-1 parent
- * whose bounds for it are `b` (see the top of the file). */
-static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
-                      const pb__dbounds *b, pb_str key, pb_value *out) {
-  uint32_t type;
-  pb_bytes body;
-  int rc = pb__atom_parse(atom, &type, &body);
-  if (rc != PB_OK) return rc;
-  if (type != PB__TYPE_DICT_LEAF)
-    return PB__CORRUPT("dict leaf read in place: type %" PRIu32
-                       " under a branch of level 1",
-                       type);
-  pb_reader r;
-  pb_reader_init(&r, body.ptr, body.len);
+/* Looks `key` up in the body (at its value count) of an old leaf
+ * (PB__TYPE_DICT_LEAF), child `kid` of a level-1 parent whose bounds for
+ * it are `b`: read in order (see the top of the file). */
+static int parse_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
+                      pb_str key, pb_value *out) {
   uint64_t n;
   if (pb_reader_varint(&r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
       n > (uint64_t)(r.end - r.pos))
@@ -120,6 +111,114 @@ static int parse_leaf(pb_bytes atom, const pb__dkid *kid,
     prev = k;
   }
   return PB_ENOTFOUND; /* every key is below the one asked */
+}
+
+/* The first i in [0, m) whose window is >= x (m when none), m >= 1: a
+ * binary search whose steps are conditional moves, not branches. */
+static size_t window_search(const pb__ddir *d, uint64_t x) {
+  const uint8_t *p = d->win;
+  for (size_t n = d->m; n > 1;) {
+    size_t half = n / 2;
+    p = pb__dict_load_be64((const char *)p + 8 * half) < x ? p + 8 * half : p;
+    n -= half;
+  }
+  return (size_t)(p - d->win) / 8 +
+         (pb__dict_load_be64((const char *)p) < x);
+}
+
+/* Entry i of an indexed leaf: its key (checked as read_key does, and
+ * inside the entry) and a reader over its value, which ends where the
+ * next entry starts.  False: the key is bad or leaves the entry. */
+static bool entry_at(const pb__ddir *d, size_t i, pb_str *k, pb_reader *v) {
+  size_t at = pb__ddir_off(d, i);
+  size_t end = i + 1 < d->m ? pb__ddir_off(d, i + 1) : d->span;
+  pb_reader_init(v, d->base + at, end - at); /* ordered: at < end <= span */
+  return read_key(v, k);
+}
+
+/* Looks `key` up in the body (at its value count) of an indexed leaf
+ * (PB__TYPE_DICT_LEAF_IDX): the directory is checked whole (its size,
+ * its order), the key's common prefix compared with key 0's, its window
+ * searched among the windows, and only the entries of an equal window
+ * read, each checked against the directory and the bounds before it is
+ * believed (see the top of the file). */
+static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
+                       pb_str key, pb_value *out) {
+  uint64_t n;
+  if (pb_reader_varint(&r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
+      n > (uint64_t)(r.end - r.pos))
+    return PB__CORRUPT("dict leaf read in place: bad value count");
+  if (n % 2 != 1 || n / 2 != kid->count)
+    return PB__CORRUPT("dict leaf read in place: %" PRIu64
+                       " values, its parent says %" PRIu64 " keys and "
+                       "a directory", n, kid->count);
+  pb__ddir d;
+  const char *why = pb__ddir_open(&r, (size_t)(n / 2), &d);
+  if (why) return PB__CORRUPT("dict leaf read in place: directory: %s", why);
+  /* All of the directory's lines at once (and key 0's), rather than one
+   * after another as the search meets them. */
+  size_t lines = (size_t)(d.base - d.win) + (d.span < 64 ? d.span : 64);
+  for (size_t o = 0; o < lines; o += 64) __builtin_prefetch(d.win + o);
+  if (d.m == 0 || !pb__ddir_ordered(&d))
+    return PB__CORRUPT("dict leaf read in place: directory: offsets not "
+                       "ascending inside the atom, or windows descending");
+  pb_str k0 = {NULL, 0};
+  if (d.c > 0) { /* the common prefix: key 0's first c bytes */
+    pb_reader v;
+    if (!entry_at(&d, 0, &k0, &v) || k0.len < d.c)
+      return PB__CORRUPT("dict leaf read in place: key 0 is not a valid "
+                         "key of the directory's common prefix");
+    size_t l = key.len < d.c ? key.len : d.c;
+    int c = memcmp(key.ptr, k0.ptr, l);
+    if (c != 0 || key.len < d.c) return PB_ENOTFOUND; /* outside the leaf */
+  }
+  uint64_t kw = pb__dict_window(key, d.c);
+  for (size_t i = window_search(&d, kw);
+       i < d.m && pb__ddir_win(&d, i) == kw; i++) {
+    /* A candidate: believed once its bytes agree with the directory. */
+    pb_str k;
+    pb_reader v;
+    if (!entry_at(&d, i, &k, &v))
+      return PB__CORRUPT("dict leaf read in place: key %zu is not a valid "
+                         "key inside its entry", i);
+    if (k.len < d.c || (d.c && memcmp(k.ptr, k0.ptr, d.c) != 0) ||
+        pb__dict_window(k, d.c) != kw)
+      return PB__CORRUPT("dict leaf read in place: key %zu does not match "
+                         "the directory", i);
+    if ((b->has_lo && pb__dict_key_cmp(k, b->lo) < 0) ||
+        (b->has_hi && pb__dict_key_cmp(k, b->hi) >= 0))
+      return PB__CORRUPT("dict leaf read in place: key %zu outside its "
+                         "bounds", i);
+    int c = pb__dict_key_cmp(k, key);
+    if (c > 0) return PB_ENOTFOUND;
+    if (c < 0) continue; /* a tie of windows: the next */
+    if (pb__value_decode(&v, out) != PB_OK)
+      return PB__CORRUPT("dict leaf read in place: value %zu: %s", i,
+                         pb_errdetail());
+    if (v.pos != v.end)
+      return PB__CORRUPT("dict leaf read in place: value %zu does not end "
+                         "where the next entry starts", i);
+    return PB_OK;
+  }
+  return PB_ENOTFOUND;
+}
+
+/* Looks `key` up in the leaf atom `atom`, child `kid` of a level-1 parent
+ * whose bounds for it are `b`: an indexed leaf by its directory, an old
+ * one in order. */
+static int read_leaf(pb_bytes atom, const pb__dkid *kid,
+                     const pb__dbounds *b, pb_str key, pb_value *out) {
+  uint32_t type;
+  pb_bytes body;
+  int rc = pb__atom_parse(atom, &type, &body);
+  if (rc != PB_OK) return rc;
+  pb_reader r;
+  pb_reader_init(&r, body.ptr, body.len);
+  if (type == PB__TYPE_DICT_LEAF_IDX) return search_leaf(r, kid, b, key, out);
+  if (type == PB__TYPE_DICT_LEAF) return parse_leaf(r, kid, b, key, out);
+  return PB__CORRUPT("dict leaf read in place: type %" PRIu32
+                     " under a branch of level 1",
+                     type);
 }
 
 /* Whether the leaf `ptr` is read in place rather than loaded (see the top
@@ -160,7 +259,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     rc = d->src.read(d->src.arg, kid->ptr, &atom);
     if (rc == PB_ENOTFOUND)
       rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
-    if (rc == PB_OK) rc = parse_leaf(atom, kid, &kb, key, out);
+    if (rc == PB_OK) rc = read_leaf(atom, kid, &kb, key, out);
     pb__dict_inplace_reads++;
     return rc == PB_ENOTFOUND ? rc
                               : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
