@@ -53,7 +53,8 @@
 #include "collections/dict_int.h"
 #include "util/errdetail.h"
 
-_Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+_Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
+    pb__dict_inplace_plain;
 
 /* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
 static bool read_key(pb_reader *r, pb_str *k) {
@@ -215,7 +216,10 @@ static int read_leaf(pb_bytes atom, const pb__dkid *kid,
   pb_reader r;
   pb_reader_init(&r, body.ptr, body.len);
   if (type == PB__TYPE_DICT_LEAF_IDX) return search_leaf(r, kid, b, key, out);
-  if (type == PB__TYPE_DICT_LEAF) return parse_leaf(r, kid, b, key, out);
+  if (type == PB__TYPE_DICT_LEAF) {
+    pb__dict_inplace_plain++;
+    return parse_leaf(r, kid, b, key, out);
+  }
   return PB__CORRUPT("dict leaf read in place: type %" PRIu32
                      " under a branch of level 1",
                      type);

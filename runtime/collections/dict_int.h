@@ -361,11 +361,14 @@ int pb__dict_verify(pb__dict *d, bool strict);
 
 /* --- dict_inplace.c --- */
 
-/** How many leaves this thread's gets read in place, and how many the
+/** How many leaves this thread's gets read in place, how many the
  * doorkeeper admitted for them (loaded through the object cache on a
- * second miss), since the thread started: for tests.  Per thread, so
- * that readers on several threads write no common line. */
-extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+ * second miss), and how many of those read in place were plain leaves
+ * (PB__TYPE_DICT_LEAF, parsed in order), since the thread started: for
+ * tests.  Per thread, so that readers on several threads write no common
+ * line. */
+extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
+    pb__dict_inplace_plain;
 
 /**
  * A get whose leaf may be read IN PLACE from the stored bytes (its
