@@ -115,16 +115,33 @@ static int parse_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
 }
 
 /* The first i in [0, m) whose window is >= x (m when none), m >= 1: a
- * binary search whose steps are conditional moves, not branches. */
-static size_t window_search(const pb__ddir *d, uint64_t x) {
+ * binary search whose steps are conditional moves, not branches.  It
+ * also checks that the windows it reads do not descend (so its answer
+ * never contradicts them): those below x are read left to right, so each
+ * must be at least the last; those at or above x right to left, so each
+ * at most the last; and window i, when it exists, at most the smallest
+ * read at or above x.  *bad when one does not. */
+static size_t window_search(const pb__ddir *d, uint64_t x, bool *bad) {
   const uint8_t *p = d->win;
+  uint64_t lo = 0, hi = UINT64_MAX; /* the last read below x, at or above */
+  bool b = false;
   for (size_t n = d->m; n > 1;) {
     size_t half = n / 2;
-    p = pb__dict_load_be64((const char *)p + 8 * half) < x ? p + 8 * half : p;
+    uint64_t v = pb__dict_load_be64((const char *)p + 8 * half);
+    bool below = v < x;
+    b |= below ? v < lo : v > hi;
+    lo = below ? v : lo;
+    hi = below ? hi : v;
+    p = below ? p + 8 * half : p;
     n -= half;
   }
-  return (size_t)(p - d->win) / 8 +
-         (pb__dict_load_be64((const char *)p) < x);
+  uint64_t v = pb__dict_load_be64((const char *)p);
+  bool below = v < x;
+  b |= below ? v < lo : v > hi;
+  size_t i = (size_t)(p - d->win) / 8 + below;
+  if (below && i < d->m) b |= pb__ddir_win(d, i) > hi;
+  *bad = b;
+  return i;
 }
 
 /* Entry i of an indexed leaf: its key (checked as read_key does, and
@@ -133,7 +150,8 @@ static size_t window_search(const pb__ddir *d, uint64_t x) {
 static bool entry_at(const pb__ddir *d, size_t i, pb_str *k, pb_reader *v) {
   size_t at = pb__ddir_off(d, i);
   size_t end = i + 1 < d->m ? pb__ddir_off(d, i + 1) : d->span;
-  pb_reader_init(v, d->base + at, end - at); /* ordered: at < end <= span */
+  if (at >= end || end > d->span || (i == 0 && at != 0)) return false;
+  pb_reader_init(v, d->base + at, end - at);
   return read_key(v, k);
 }
 
@@ -160,9 +178,7 @@ static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
    * after another as the search meets them. */
   size_t lines = (size_t)(d.base - d.win) + (d.span < 64 ? d.span : 64);
   for (size_t o = 0; o < lines; o += 64) __builtin_prefetch(d.win + o);
-  if (d.m == 0 || !pb__ddir_ordered(&d))
-    return PB__CORRUPT("dict leaf read in place: directory: offsets not "
-                       "ascending inside the atom, or windows descending");
+  assert(d.m > 0); /* kid->count >= 1 */
   pb_str k0 = {NULL, 0};
   if (d.c > 0) { /* the common prefix: key 0's first c bytes */
     pb_reader v;
@@ -174,8 +190,12 @@ static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
     if (c != 0 || key.len < d.c) return PB_ENOTFOUND; /* outside the leaf */
   }
   uint64_t kw = pb__dict_window(key, d.c);
-  for (size_t i = window_search(&d, kw);
-       i < d.m && pb__ddir_win(&d, i) == kw; i++) {
+  bool bad;
+  size_t i = window_search(&d, kw, &bad);
+  if (bad)
+    return PB__CORRUPT("dict leaf read in place: directory: windows "
+                       "descending");
+  for (; i < d.m && pb__ddir_win(&d, i) == kw; i++) {
     /* A candidate: believed once its bytes agree with the directory. */
     pb_str k;
     pb_reader v;
@@ -225,15 +245,40 @@ static int read_leaf(pb_bytes atom, const pb__dkid *kid,
                      type);
 }
 
+/* Records a miss of `ptr` in the doorkeeper `t` (cache/atomcache.h):
+ * true on its THIRD miss within the window (admit it), false on its first
+ * two.  The slot's tag carries the count in its two low bits (01: missed
+ * once, 11: twice), the rest is the pointer's hash, as the doorkeeper's
+ * own tags (whose low bit is 1 too, so an empty slot, 0, is never a tag).
+ *
+ * Why the third and not the second: an in-place get of an indexed leaf
+ * costs about what a get of the cached leaf does, while an admission
+ * (read, decode, build a block, evict, retire) costs several times that.
+ * Under uniform random gets over a Dictionary larger than the cache,
+ * admitting on a second miss admitted a leaf on about 6% of gets, to
+ * evict another as likely to be read next; on a third, about 0.5%: gets
+ * were faster (see docs/cache.md).  A hot set is still missed many times
+ * within a window, and is cached after its third miss. */
+static bool seen_thrice(pb__obj_seen *t, pb_atom_ptr ptr) {
+  uint64_t h = pb__obj_ptr_hash(ptr);
+  uint64_t once = (h & ~(uint64_t)3) | 1u, twice = once | 2u;
+  _Atomic uint64_t *slot = &t->tag[(h >> 40) & t->mask];
+  uint64_t was = atomic_load_explicit(slot, memory_order_relaxed);
+  if (was == twice) return true;
+  atomic_store_explicit(slot, was == once ? twice : once,
+                        memory_order_relaxed);
+  return false;
+}
+
 /* Whether the leaf `ptr` is read in place rather than loaded (see the top
  * of the file): not the reader's own batch, and the doorkeeper, when
- * there is an object cache to admit to, has not seen it recently. */
+ * there is an object cache to admit to, has not seen it twice recently. */
 static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   const pb__src_caches *c = src->caches;
   if (ptr.batch_hi == c->own_hi && ptr.batch_lo == c->own_lo)
     return false; /* may change under the pointer: a stable copy instead */
   if (!c->seen || !pb__obj_cacheable(src, ptr)) return true;
-  if (!pb__obj_seen_again(c->seen, ptr)) return true;
+  if (!seen_thrice(c->seen, ptr)) return true;
   pb__dict_inplace_admits++;
   return false;
 }

@@ -125,9 +125,6 @@ static inline size_t pb__ddir_off(const pb__ddir *d, size_t i) {
  * PB__DICT_KEY_MAX and 0 when m <= 1, w 2 or 4.  NULL when it holds, else
  * what is wrong (for a PB_ECORRUPT detail). */
 const char *pb__ddir_open(pb_reader *r, size_t m, pb__ddir *out);
-/** Whether the offsets of `d` start at 0, strictly ascend and stay inside
- * the atom, and its windows never descend. */
-bool pb__ddir_ordered(const pb__ddir *d);
 
 typedef struct pb__dnode pb__dnode;
 

@@ -474,28 +474,6 @@ const char *pb__ddir_open(pb_reader *r, size_t m, pb__ddir *out) {
   return NULL;
 }
 
-bool pb__ddir_ordered(const pb__ddir *d) {
-  if (d->m == 0) return true;
-  /* Branch-free over all of it (one pass the compiler can vectorize):
-   * the directory is a few lines, all of them fetched already. */
-  bool ok = pb__ddir_off(d, 0) == 0 && pb__ddir_off(d, d->m - 1) < d->span;
-  unsigned bad = 0;
-  if (d->w == 2) {
-    for (size_t i = 1; i < d->m; i++) {
-      const uint8_t *p = d->off + 2 * i;
-      unsigned x = (unsigned)p[-2] | (unsigned)p[-1] << 8;
-      unsigned y = (unsigned)p[0] | (unsigned)p[1] << 8;
-      bad |= x >= y;
-    }
-  } else {
-    for (size_t i = 1; i < d->m; i++) bad |= pb__ddir_off(d, i - 1) >=
-                                             pb__ddir_off(d, i);
-  }
-  for (size_t i = 1; i < d->m; i++)
-    bad |= pb__ddir_win(d, i - 1) > pb__ddir_win(d, i);
-  return ok && !bad;
-}
-
 /* Branch: [UINT level, UINT c0, REF p0, STRING s1, UINT c1, REF p1, ...]
  * (the level was read by open_atom); separators strictly ascending,
  * counts at least 1 whose sum does not overflow, REFs not null; decoded
