@@ -11,6 +11,22 @@
  *   keys strictly ascending (bytewise, shorter first on a common prefix),
  *   each valid UTF-8 of at most PB__DICT_KEY_MAX bytes; values of any kind.
  *
+ *   indexed leaf (PB__TYPE_DICT_LEAF_IDX = 8), n = 2m + 1 for m entries:
+ *     BYTES directory, then the 2m values of a leaf, as above
+ *   directory = varint c | u8 w | m windows of 8 bytes | m offsets of w
+ *   bytes (little-endian), exactly that long: c is the length of the
+ *   prefix all the keys share (0 when m <= 1), window i is bytes [c, c+8)
+ *   of key i zero-padded (big-endian, so windows order as their keys do,
+ *   ties allowed), offset i is where STRING key_i starts counted from the
+ *   first byte after the directory (offset 0: key 0), w is 2, or 4 when
+ *   key m-1 starts 64 KiB or more after key 0.  It lets a get search the
+ *   leaf where it is stored (dict_inplace.c) by a binary search of the
+ *   windows and one jump, instead of reading every entry before its key.
+ *   Every leaf below the root is written so (pb__dnode_write, which flush,
+ *   bulk load and merge all go through); a root leaf is written plain,
+ *   as a get never reads it in place.  Plain leaves below a branch (stores
+ *   written before the indexed leaf) are read as ever; a tree mixes both.
+ *
  *   branch (PB__TYPE_DICT_BRANCH = 3), n = 3m for m >= 1 children:
  *     UINT level, UINT count_0, REF child_0,
  *     STRING key_1, UINT count_1, REF child_1, ...,

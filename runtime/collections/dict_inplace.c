@@ -18,26 +18,40 @@
  * load: a private parent's loaded slot, or a link (a cached leaf that a
  * reader reached before).  Otherwise, unless the source's atoms of that
  * batch may still change (the reader's own batch: loaded as before), the
- * DOORKEEPER (cache/atomcache.h: pb__obj_seen) decides: a leaf missed
- * again within its window is loaded and cached as before (then linked, so
- * later gets follow the link); a first miss is read in place.  With the
- * object cache off there is nothing to admit to: every such leaf is read
- * in place, where before it was decoded privately for the handle.
+ * DOORKEEPER (cache/atomcache.h: pb__obj_seen; seen_thrice below)
+ * decides: a leaf missed a third time within its window is loaded and
+ * cached as before (then linked, so later gets follow the link); a first
+ * or second miss is read in place.  With the object cache off there is
+ * nothing to admit to: every such leaf is read in place, where before it
+ * was decoded privately for the handle.
  *
- * The parse.  The leaf atom is [STRING k1, v1, ..., STRING km, vm] after
- * its envelope and value count (dict.c).  It is read in order, each key
- * compared bytewise with the one asked, up to the first key >= it.  The
- * bytes are hostile until checked: every length is bounds-checked before
- * it is used, the envelope's type must be a leaf, the count must be even
- * and equal to twice what the parent says the leaf holds (the first
- * varint, so that check is free), each key read must be a STRING of at
- * most PB__DICT_KEY_MAX bytes, strictly above the previous one and inside
- * the parent's bounds, and the value returned is decoded by the value
- * decoder (a STRING's UTF-8 checked).  Keys are not UTF-8 checked: the
- * one that matches equals the caller's; the others are only compared.
- * What lies after the key is not read, so damage there (or a bad value
- * of another key) goes unseen by this get, which the full decode of the
- * same leaf (an iterator, an edit, a cached load) still reports.
+ * The search.  An indexed leaf (PB__TYPE_DICT_LEAF_IDX, dict.c) is
+ * searched by its directory: the key is compared with the common prefix
+ * (key 0's first c bytes, read only when c > 0), its window binary-
+ * searched among the windows (conditional moves; the directory's lines
+ * asked for at once first), and only the entries whose window equals the
+ * key's read, by their offsets (one, but for ties).  A plain leaf
+ * (PB__TYPE_DICT_LEAF: [STRING k1, v1, ..., STRING km, vm]) is read in
+ * order, each key compared with the one asked, up to the first key >= it.
+ *
+ * The bytes are hostile until checked, and a get checks what it reads, so
+ * that its answer never contradicts a byte it read (what it does not read
+ * cannot change its answer; the full decode of the same leaf, by an
+ * iterator, an edit or a cached load, checks all of it and still reports
+ * damage anywhere).  Every length is bounds-checked before it is used, the
+ * envelope's type must be a leaf, the count must be twice what the parent
+ * says the leaf holds (plus one for the directory; the first varint, so
+ * that check is free), and the value returned is decoded by the value
+ * decoder (a STRING's UTF-8 checked), and for an indexed leaf must end
+ * where the next entry starts.  An indexed leaf's directory must be
+ * exactly as long as its c, w and m say; the windows the search reads
+ * must not descend (window_search); an entry read must lie between its
+ * offset and the next (key 0 at 0), its key be a STRING of at most
+ * PB__DICT_KEY_MAX bytes with the common prefix and the window the
+ * directory gives, inside the parent's bounds.  A plain leaf's keys read
+ * must be such STRINGs, strictly ascending and inside the parent's
+ * bounds.  Keys are not UTF-8 checked: the one that matches equals the
+ * caller's; the others are only compared.
  *
  * Lifetimes.  The views returned point into the source's view of the atom
  * (src->read), which lives as long as the source's other views: for a
