@@ -1156,27 +1156,30 @@ static size_t put_varint_at(uint8_t *p, uint64_t v) {
 
 /*
  * Writes a leaf as an indexed leaf (PB__TYPE_DICT_LEAF_IDX, dict.c).  The
- * entries are encoded first (their offsets are known only then), then
- * moved up by the size of what goes before them, which is written into
- * the room left: the envelope, the value count, and the directory.  The
- * offsets are 2 bytes when the last key starts within 64 KiB of the first
- * (a leaf of the default fanout: always), else 4.
+ * entries are encoded first (their offsets are known only then: each is
+ * kept in `scratch`), then moved up by the size of what goes before them,
+ * which is written into the room left: the envelope, the value count, and
+ * the directory.  The offsets are 2 bytes when the last key starts within
+ * 64 KiB of the first (a leaf of the default fanout: always), else 4.
  */
 static int write_leaf_idx(const pb__dnode *node, const pb__sink *sink,
-                          pb_buf *buf, pb_atom_ptr *out) {
-  size_t m = node->n, last = 0;
+                          pb_buf *buf, pb_value **scratch,
+                          size_t *scratch_cap, pb_atom_ptr *out) {
+  size_t m = node->n;
+  int rc = grow_scratch(scratch, scratch_cap, m ? m : 1);
+  if (rc != PB_OK) return rc;
+  pb_value *offs = *scratch; /* offs[i].as.u: where key i starts */
   pb_buf_reset(buf);
   for (size_t i = 0; i < m; i++) {
     pb_value k = str_value(node->ents[i].key);
-    last = buf->len;
+    offs[i].as.u = buf->len;
     pb__value_encode(buf, &k);
     pb__value_encode(buf, &node->ents[i].val);
   }
-  int rc = pb_buf_error(buf);
-  if (rc != PB_OK) return rc;
+  if ((rc = pb_buf_error(buf)) != PB_OK) return rc;
   size_t body = buf->len;
   size_t c = m > 1 ? common_len(node->ents[0].key, node->ents[m - 1].key) : 0;
-  unsigned w = last <= 0xFFFF ? 2 : 4;
+  unsigned w = m == 0 || offs[m - 1].as.u <= 0xFFFF ? 2 : 4;
   size_t dir = varint_len(c) + 1 + m * (8 + w);
   size_t head = 1 + varint_len(PB__TYPE_DICT_LEAF_IDX) +
                 varint_len(2 * m + 1) + 1 + varint_len(dir) + dir;
@@ -1193,22 +1196,13 @@ static int write_leaf_idx(const pb__dnode *node, const pb__sink *sink,
   p[at++] = (uint8_t)w;
   uint8_t *win = p + at, *off = win + 8 * m;
   assert(off + w * m == p + head);
-  /* Offsets from the first entry, as encoded above (the same values). */
-  size_t pos = 0;
   for (size_t i = 0; i < m; i++) {
-    pb_str k = node->ents[i].key;
-    uint64_t v = pb__dict_window(k, c);
-    for (unsigned b = 0; b < 8; b++) win[8 * i + b] = (uint8_t)(v >> (56 - 8 * b));
-    for (unsigned b = 0; b < w; b++) off[w * i + b] = (uint8_t)(pos >> (8 * b));
-    /* the next key: past this one's STRING and its value */
-    pb_reader r;
-    pb_reader_init(&r, p + head + pos, body - pos);
-    bool ok = pb__value_skip(&r) && pb__value_skip(&r);
-    assert(ok); /* encoded just above */
-    (void)ok;
-    pos = (size_t)(r.pos - (p + head));
+    uint64_t v = pb__dict_window(node->ents[i].key, c);
+    for (unsigned b = 0; b < 8; b++)
+      win[8 * i + b] = (uint8_t)(v >> (56 - 8 * b));
+    for (unsigned b = 0; b < w; b++)
+      off[w * i + b] = (uint8_t)(offs[i].as.u >> (8 * b));
   }
-  assert(pos == body);
   buf->len = head + body;
   return sink->write(sink->arg, buf->data, buf->len, out);
 }
@@ -1222,7 +1216,8 @@ int pb__dnode_write(const pb__dnode *node, bool root, const pb__sink *sink,
   bool plain = leaf && (root || pb__dict_write_plain_leaves);
   size_t nv = leaf ? 2 * node->n + !plain : 3 * node->n;
   if (nv > PB__NODE_MAX_VALUES) return PB_ETOOBIG; /* cannot happen */
-  if (leaf && !plain) return write_leaf_idx(node, sink, buf, out);
+  if (leaf && !plain)
+    return write_leaf_idx(node, sink, buf, scratch, scratch_cap, out);
   int rc = grow_scratch(scratch, scratch_cap, nv ? nv : 1);
   if (rc != PB_OK) return rc;
   pb_value *v = *scratch;
