@@ -946,7 +946,7 @@ static void layouts_model(void **state) {
   (void)state;
   rng_state = 4242;
   static pkey keys[4 * PKEYS];
-  static char vbuf[PKEYS][16];
+  static char vbuf[PKEYS][32];
   pb_value vals[2 * PKEYS];
   uint64_t gets = 0, plain0 = pb__dict_inplace_plain,
            reads0 = pb__dict_inplace_reads;
