@@ -170,11 +170,11 @@ static bool entry_at(const pb__ddir *d, size_t i, pb_str *k, pb_reader *v) {
 }
 
 /* Looks `key` up in the body (at its value count) of an indexed leaf
- * (PB__TYPE_DICT_LEAF_IDX): the directory is checked whole (its size,
- * its order), the key's common prefix compared with key 0's, its window
- * searched among the windows, and only the entries of an equal window
- * read, each checked against the directory and the bounds before it is
- * believed (see the top of the file). */
+ * (PB__TYPE_DICT_LEAF_IDX): the directory's size checked, the key's
+ * common prefix compared with key 0's, its window searched among the
+ * windows (those read checked in order), and only the entries of an
+ * equal window read, each checked against the directory and the bounds
+ * before it is believed (see the top of the file). */
 static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
                        pb_str key, pb_value *out) {
   uint64_t n;

@@ -295,7 +295,7 @@ int pb__dict_load_root(pb__dict *d);
  * in place) unless it is the `root` (a root leaf is never read in place:
  * plain, PB__TYPE_DICT_LEAF, smaller) or pb__dict_write_plain_leaves is
  * set.  `scratch` is a reusable value array.  Errors: the sink's,
- * PB_EINVAL, PB_ENOMEM.
+ * PB_EINVAL, PB_ENOMEM, PB_ETOOBIG (a leaf of 4 GiB or more).
  */
 int pb__dnode_write(const pb__dnode *node, bool root, const pb__sink *sink,
                     pb_buf *buf, pb_value **scratch, size_t *scratch_cap,
@@ -360,7 +360,7 @@ int pb__dict_verify(pb__dict *d, bool strict);
 
 /** How many leaves this thread's gets read in place, how many the
  * doorkeeper admitted for them (loaded through the object cache on a
- * second miss), and how many of those read in place were plain leaves
+ * third miss), and how many of those read in place were plain leaves
  * (PB__TYPE_DICT_LEAF, parsed in order), since the thread started: for
  * tests.  Per thread, so that readers on several threads write no common
  * line. */

@@ -1177,6 +1177,7 @@ static int write_leaf_idx(const pb__dnode *node, const pb__sink *sink,
     pb__value_encode(buf, &node->ents[i].val);
   }
   if ((rc = pb_buf_error(buf)) != PB_OK) return rc;
+  if (m > 0 && offs[m - 1].as.u > UINT32_MAX) return PB_ETOOBIG; /* no w */
   size_t body = buf->len;
   size_t c = m > 1 ? common_len(node->ents[0].key, node->ents[m - 1].key) : 0;
   unsigned w = m == 0 || offs[m - 1].as.u <= 0xFFFF ? 2 : 4;
