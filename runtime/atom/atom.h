@@ -32,7 +32,9 @@ enum {
   PB__TYPE_LIST_BRANCH = 5,
   PB__TYPE_HASH_NODE = 6,   /* collections/hash.c (HashDictionary, Set) */
   PB__TYPE_HASH_COLLISION = 7,
-  PB__TYPE_NODE_LAST = 7,   /* 8..15 are reserved too */
+  PB__TYPE_DICT_LEAF_IDX = 8, /* collections/dict.c: a leaf with a
+                                 directory, searched in place */
+  PB__TYPE_NODE_LAST = 8,   /* 9..15 are reserved too */
   PB__TYPE_RECORD_MIN = 16, /* first id for record types */
   PB__TYPE_RECORD_UNTYPED = 16, /* a record written before type ids */
   PB__TYPE_MAX = 1u << 24   /* a larger id is corrupt */

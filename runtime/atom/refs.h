@@ -11,11 +11,11 @@
  *   - a record body (type id >= PB__TYPE_RECORD_MIN) marks each pointer
  *     with wire type PB_WT_PTR and each embedded record with PB_WT_REC,
  *     whatever the field's tag; every other wire type holds no pointer;
- *   - a collection node (type ids 2..7, collections/coll.h) is a count
+ *   - a collection node (type ids 2..8, collections/coll.h) is a count
  *     and that many values: REF values and nested collections (DICT,
  *     LIST, SET, HASHDICT) hold a pointer, and a RECORD value's body is
  *     walked like a record's;
- *   - type ids 0, 1 and 8..15 are reserved: PB_ECORRUPT.
+ *   - type ids 0, 1 and 9..15 are reserved: PB_ECORRUPT.
  *
  * Every pointer takes exactly PB__PTR_SIZE bytes (atom/ptr.h), so a caller
  * can patch a copy of the atom in place at the reported position.

@@ -21,7 +21,7 @@
  *     only the path from the root to the changed leaf (plus a split
  *     sibling).
  *
- * Node encoding (atom/atom.h type ids 2..7): the atom envelope, then
+ * Node encoding (atom/atom.h type ids 2..8): the atom envelope, then
  *
  *   varint n, then n values (atom/value.h)
  *
@@ -116,7 +116,7 @@ extern unsigned pb__coll_fanout;
 
 /** A decoded node: its type and its values (views into the atom). */
 typedef struct pb__node_view {
-  uint32_t type;   /* PB__TYPE_DICT_LEAF .. PB__TYPE_HASH_COLLISION */
+  uint32_t type;   /* PB__TYPE_NODE_FIRST .. PB__TYPE_NODE_LAST */
   pb_value *vals;  /* n values, heap array owned by the view */
   size_t n;
 } pb__node_view;

@@ -11,6 +11,22 @@
  *   keys strictly ascending (bytewise, shorter first on a common prefix),
  *   each valid UTF-8 of at most PB__DICT_KEY_MAX bytes; values of any kind.
  *
+ *   indexed leaf (PB__TYPE_DICT_LEAF_IDX = 8), n = 2m + 1 for m entries:
+ *     BYTES directory, then the 2m values of a leaf, as above
+ *   directory = varint c | u8 w | m windows of 8 bytes | m offsets of w
+ *   bytes (little-endian), exactly that long: c is the length of the
+ *   prefix all the keys share (0 when m <= 1), window i is bytes [c, c+8)
+ *   of key i zero-padded (big-endian, so windows order as their keys do,
+ *   ties allowed), offset i is where STRING key_i starts counted from the
+ *   first byte after the directory (offset 0: key 0), w is 2, or 4 when
+ *   key m-1 starts 64 KiB or more after key 0.  It lets a get search the
+ *   leaf where it is stored (dict_inplace.c) by a binary search of the
+ *   windows and one jump, instead of reading every entry before its key.
+ *   Every leaf below the root is written so (pb__dnode_write, which flush,
+ *   bulk load and merge all go through); a root leaf is written plain,
+ *   as a get never reads it in place.  Plain leaves below a branch (stores
+ *   written before the indexed leaf) are read as ever; a tree mixes both.
+ *
  *   branch (PB__TYPE_DICT_BRANCH = 3), n = 3m for m >= 1 children:
  *     UINT level, UINT count_0, REF child_0,
  *     STRING key_1, UINT count_1, REF child_1, ...,
@@ -288,7 +304,8 @@ static int write_level(pb__dnode *node, unsigned level, const pb__dkid *in,
       node->kids[0].key = (pb_str){NULL, 0};
     }
     pb_atom_ptr ptr;
-    int rc = pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap, &ptr);
+    int rc = pb__dnode_write(node, chunks == 1, c->sink, &c->buf, &c->vals,
+                             &c->cap, &ptr);
     if (rc != PB_OK) return rc;
     out[k] = (pb__dkid){first, pb__dict_node_total(node), ptr, NULL};
     pos += size;
@@ -340,18 +357,19 @@ int pb__dict_bulk_write(pb__dict *d, const pb__sink *sink, pb__dict_at_fn at,
 
 /* --- flush --- */
 
-/* Writes the dirty nodes under and including `node`, children first,
- * leaving each one's new atom in its `wrote`; no slot changes yet.  The
- * recursion is bounded by the node's level (< PB__COLL_MAX_DEPTH). */
-static int write_dirty(flush_ctx *c, pb__dnode *node) {
+/* Writes the dirty nodes under and including `node` (the `root`, or
+ * under it), children first, leaving each one's new atom in its `wrote`;
+ * no slot changes yet.  The recursion is bounded by the node's level
+ * (< PB__COLL_MAX_DEPTH). */
+static int write_dirty(flush_ctx *c, pb__dnode *node, bool root) {
   assert(node->level < PB__COLL_MAX_DEPTH);
   for (size_t i = 0; node->level > 0 && i < node->n; i++) {
     pb__dkid *k = &node->kids[i];
     if (!pb_atom_ptr_is_null(k->ptr)) continue; /* clean: shared as is */
-    int rc = write_dirty(c, k->node);
+    int rc = write_dirty(c, k->node, false);
     if (rc != PB_OK) return rc;
   }
-  return pb__dnode_write(node, c->sink, &c->buf, &c->vals, &c->cap,
+  return pb__dnode_write(node, root, c->sink, &c->buf, &c->vals, &c->cap,
                          &node->wrote);
 }
 
@@ -371,7 +389,7 @@ int pb__dict_flush(pb__dict *d, const pb__sink *sink, pb_atom_ptr *root) {
   if (d->root.node && pb_atom_ptr_is_null(d->root.ptr)) {
     flush_ctx c = {sink, {0}, NULL, 0};
     pb_buf_init(&c.buf);
-    int rc = write_dirty(&c, d->root.node);
+    int rc = write_dirty(&c, d->root.node, true);
     pb_buf_free(&c.buf);
     free(c.vals);
     if (rc != PB_OK) return rc;

@@ -69,6 +69,63 @@ static inline int pb__dict_key_cmp(pb_str a, pb_str b) {
   return (a.len > b.len) - (a.len < b.len);
 }
 
+/** The 8 bytes of `k` after its first `skip`, big-endian, zero-padded:
+ * key k's WINDOW over a common prefix of `skip` bytes.  Windows of keys
+ * that share those bytes order as the keys do (not strictly: keys that
+ * agree on 8 more bytes, or a short key and its zero-padded extension,
+ * tie). */
+static inline uint64_t pb__dict_window(pb_str k, size_t skip) {
+  size_t r = k.len > skip ? k.len - skip : 0; /* bytes after the skip */
+  if (r >= 8) return pb__dict_load_be64(k.ptr + skip);
+  if (r == 0) return 0;
+  if (k.len >= 8) /* the key's last 8 bytes end with the r wanted */
+    return pb__dict_load_be64(k.ptr + k.len - 8) << (8 * (8 - r));
+  uint64_t v = 0;
+  for (size_t i = 0; i < r; i++)
+    v |= (uint64_t)(uint8_t)k.ptr[skip + i] << (56 - 8 * i);
+  return v;
+}
+
+/**
+ * The DIRECTORY of an indexed leaf (PB__TYPE_DICT_LEAF_IDX, dict.c): its
+ * value 0, a BYTES of
+ *
+ *   varint c | byte w (2 or 4) | m windows of 8 bytes | m offsets of w
+ *   bytes, little-endian
+ *
+ * as pb__ddir_open found it.  Views into the atom.
+ */
+typedef struct pb__ddir {
+  size_t m;            /* entries */
+  size_t c;            /* bytes common to every key (0 when m <= 1) */
+  unsigned w;          /* bytes per offset: 2 or 4 */
+  const uint8_t *win;  /* m windows (pb__dict_window(key_i, c), stored
+                          big-endian) */
+  const uint8_t *off;  /* m offsets: where STRING key_i starts, from base */
+  const uint8_t *base; /* the first byte after value 0 (key 0's STRING) */
+  size_t span;         /* bytes from base to the end of the atom */
+} pb__ddir;
+
+/** Window i of `d`. */
+static inline uint64_t pb__ddir_win(const pb__ddir *d, size_t i) {
+  return pb__dict_load_be64((const char *)d->win + 8 * i);
+}
+
+/** Offset i of `d`. */
+static inline size_t pb__ddir_off(const pb__ddir *d, size_t i) {
+  const uint8_t *p = d->off + (size_t)d->w * i;
+  size_t v = (size_t)p[0] | (size_t)p[1] << 8;
+  if (d->w == 4) v |= (size_t)p[2] << 16 | (size_t)p[3] << 24;
+  return v;
+}
+
+/** Reads the directory of a leaf of `m` entries at r (its value 0), up
+ * to the end of r (the atom's), leaving r at value 1.  Checks its shape:
+ * a BYTES value whose size is exactly what c, w and m say, c at most
+ * PB__DICT_KEY_MAX and 0 when m <= 1, w 2 or 4.  NULL when it holds, else
+ * what is wrong (for a PB_ECORRUPT detail). */
+const char *pb__ddir_open(pb_reader *r, size_t m, pb__ddir *out);
+
 typedef struct pb__dnode pb__dnode;
 
 /** One entry of a leaf. */
@@ -218,6 +275,10 @@ int pb__dict_own_root(pb__dict *d);
  * too; false by default (building it costs more than a few searches
  * save).  Tests set it, so the prefix search runs on every path. */
 extern bool pb__dict_prefix_private;
+/** Whether leaves are written in the old layout (PB__TYPE_DICT_LEAF, no
+ * directory) rather than indexed; false by default.  Tests set it, to make
+ * stores as they were written before the indexed leaf. */
+extern bool pb__dict_write_plain_leaves;
 /** How many shared nodes handles copied (pb__dict_own), since start: for
  * tests that reads copy nothing. */
 extern _Atomic uint64_t pb__dict_copies;
@@ -229,11 +290,15 @@ int pb__dict_load_root(pb__dict *d);
 
 /**
  * Encodes `node` (its dirty children must already carry their new atom in
- * `wrote`) and writes it through `sink`, setting node->wrote.  `scratch`
- * is a reusable value array.  Errors: the sink's, PB_EINVAL, PB_ENOMEM.
+ * `wrote`) and writes it through `sink`, giving its atom in *out.  A leaf
+ * is written INDEXED (PB__TYPE_DICT_LEAF_IDX: a directory for searching it
+ * in place) unless it is the `root` (a root leaf is never read in place:
+ * plain, PB__TYPE_DICT_LEAF, smaller) or pb__dict_write_plain_leaves is
+ * set.  `scratch` is a reusable value array.  Errors: the sink's,
+ * PB_EINVAL, PB_ENOMEM, PB_ETOOBIG (a leaf of 4 GiB or more).
  */
-int pb__dnode_write(const pb__dnode *node, const pb__sink *sink, pb_buf *buf,
-                    pb_value **scratch, size_t *scratch_cap,
+int pb__dnode_write(const pb__dnode *node, bool root, const pb__sink *sink,
+                    pb_buf *buf, pb_value **scratch, size_t *scratch_cap,
                     pb_atom_ptr *out);
 
 /* --- dict_edit.c --- */
@@ -293,11 +358,14 @@ int pb__dict_verify(pb__dict *d, bool strict);
 
 /* --- dict_inplace.c --- */
 
-/** How many leaves this thread's gets read in place, and how many the
+/** How many leaves this thread's gets read in place, how many the
  * doorkeeper admitted for them (loaded through the object cache on a
- * second miss), since the thread started: for tests.  Per thread, so
- * that readers on several threads write no common line. */
-extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits;
+ * third miss), and how many of those read in place were plain leaves
+ * (PB__TYPE_DICT_LEAF, parsed in order), since the thread started: for
+ * tests.  Per thread, so that readers on several threads write no common
+ * line. */
+extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
+    pb__dict_inplace_plain;
 
 /**
  * A get whose leaf may be read IN PLACE from the stored bytes (its

@@ -46,17 +46,9 @@ static pb_str key_at(const pb__dnode *node, size_t i) {
   return node->level == 0 ? node->ents[i].key : node->kids[i].key;
 }
 
-/* The 8 bytes of `k` after its first `skip`, big-endian, zero-padded. */
+/* The 8 bytes of `k` after its first `skip` (dict_int.h). */
 static uint64_t prefix_of(pb_str k, size_t skip) {
-  size_t r = k.len > skip ? k.len - skip : 0; /* bytes after the skip */
-  if (r >= 8) return pb__dict_load_be64(k.ptr + skip);
-  if (r == 0) return 0;
-  if (k.len >= 8) /* the key's last 8 bytes end with the r wanted */
-    return pb__dict_load_be64(k.ptr + k.len - 8) << (8 * (8 - r));
-  uint64_t v = 0;
-  for (size_t i = 0; i < r; i++)
-    v |= (uint64_t)(uint8_t)k.ptr[skip + i] << (56 - 8 * i);
-  return v;
+  return pb__dict_window(k, skip);
 }
 
 /* The first i in [a, b) with v[i] >= x (b when none), v ascending: a
@@ -299,6 +291,9 @@ typedef struct dict_atom {
                      PB__DICT_KEY_MAX; 0 when it has none or it is not a
                      key (decoding then fails, or there is no prefix) */
   pb_reader r;    /* at its first entry, or its child 0's count */
+  bool idx;       /* an indexed leaf (PB__TYPE_DICT_LEAF_IDX): dir is set */
+  pb__ddir dir;   /* its directory, its shape checked (not yet its
+                     contents: decode_leaf checks them against the keys) */
 } dict_atom;
 
 /* The length a STRING value at r says it has (r is a copy: nothing is
@@ -318,11 +313,14 @@ static int open_atom(pb_bytes atom, dict_atom *a) {
   pb_bytes body;
   int rc = pb__atom_parse(atom, &type, &body);
   if (rc != PB_OK) return rc;
-  if (type != PB__TYPE_DICT_LEAF && type != PB__TYPE_DICT_BRANCH)
-    return PB__CORRUPT("node type %" PRIu32 ", expected %u or %u", type,
+  if (type != PB__TYPE_DICT_LEAF && type != PB__TYPE_DICT_LEAF_IDX &&
+      type != PB__TYPE_DICT_BRANCH)
+    return PB__CORRUPT("node type %" PRIu32 ", expected %u, %u or %u", type,
                        (unsigned)PB__TYPE_DICT_LEAF,
+                       (unsigned)PB__TYPE_DICT_LEAF_IDX,
                        (unsigned)PB__TYPE_DICT_BRANCH);
   pb_reader_init(&a->r, body.ptr, body.len);
+  a->idx = false;
   uint64_t n;
   if (pb_reader_varint(&a->r, &n) != PB_OK || n > PB__NODE_MAX_VALUES ||
       n > (uint64_t)(a->r.end - a->r.pos)) /* a value takes a byte at least */
@@ -333,6 +331,18 @@ static int open_atom(pb_bytes atom, dict_atom *a) {
                          n);
     a->level = 0;
     a->m = (size_t)n / 2;
+    a->key0 = peek_key_len(a->r);
+    return PB_OK;
+  }
+  if (type == PB__TYPE_DICT_LEAF_IDX) {
+    if (n % 2 != 1)
+      return PB__CORRUPT("dict leaf: %" PRIu64 " values, not an odd number",
+                         n);
+    a->level = 0;
+    a->m = (size_t)n / 2;
+    const char *why = pb__ddir_open(&a->r, a->m, &a->dir);
+    if (why) return PB__CORRUPT("dict leaf: directory: %s", why);
+    a->idx = true;
     a->key0 = peek_key_len(a->r);
     return PB_OK;
   }
@@ -396,10 +406,23 @@ static bool read_short_bytes(pb_reader *r, pb_value *v) {
   return true;
 }
 
+/* The length of the prefix common to a and b. */
+static size_t common_len(pb_str a, pb_str b) {
+  size_t l = 0, m = a.len < b.len ? a.len : b.len;
+  while (l < m && a.ptr[l] == b.ptr[l]) l++;
+  return l;
+}
+
 /* Leaf: [STRING k1, v1, ..., STRING kn, vn], keys strictly ascending;
- * decoded into ents (a->m of them). */
+ * decoded into ents (a->m of them).  An indexed leaf's directory must say
+ * exactly what the keys do: where each starts, its window, and their
+ * common prefix (so a search in place may trust what it checked of it). */
 static int decode_leaf(dict_atom *a, pb__dent *ents) {
+  const pb__ddir *dir = a->idx ? &a->dir : NULL;
   for (size_t i = 0; i < a->m; i++) {
+    if (dir && (size_t)(a->r.pos - dir->base) != pb__ddir_off(dir, i))
+      return PB__CORRUPT("dict leaf: directory: offset %zu is not where "
+                         "key %zu starts", i, i);
     if (!read_key(&a->r, &ents[i].key))
       return PB__CORRUPT("dict leaf: key %zu is not a valid key", i);
     if (i > 0 && pb__dict_key_cmp(ents[i - 1].key, ents[i].key) >= 0)
@@ -410,8 +433,45 @@ static int decode_leaf(dict_atom *a, pb__dent *ents) {
                          pb_errdetail()); /* value_decode's reason */
   }
   if (a->r.pos != a->r.end)
-    return PB__CORRUPT("node: bytes after its %zu values", 2 * a->m);
+    return PB__CORRUPT("node: bytes after its %zu values",
+                       2 * a->m + (dir ? 1 : 0));
+  if (dir) {
+    size_t c = a->m > 1 ? common_len(ents[0].key, ents[a->m - 1].key) : 0;
+    if (dir->c != c)
+      return PB__CORRUPT("dict leaf: directory: common prefix of %zu bytes, "
+                         "the keys share %zu", dir->c, c);
+    for (size_t i = 0; i < a->m; i++)
+      if (pb__ddir_win(dir, i) != pb__dict_window(ents[i].key, c))
+        return PB__CORRUPT("dict leaf: directory: window %zu is not key "
+                           "%zu's", i, i);
+  }
   return PB_OK;
+}
+
+/* --- the directory of an indexed leaf (dict_int.h) --- */
+
+const char *pb__ddir_open(pb_reader *r, size_t m, pb__ddir *out) {
+  uint64_t len, c;
+  if (r->pos == r->end || *r->pos != PB_VALUE_BYTES) return "not a BYTES";
+  r->pos++;
+  if (pb_reader_varint(r, &len) != PB_OK ||
+      len > (uint64_t)(r->end - r->pos))
+    return "truncated";
+  pb_reader d;
+  pb_reader_init(&d, r->pos, (size_t)len);
+  r->pos += len;
+  if (pb_reader_varint(&d, &c) != PB_OK || d.pos == d.end)
+    return "truncated";
+  if (c > PB__DICT_KEY_MAX || (m <= 1 && c != 0))
+    return "bad common prefix length";
+  unsigned w = *d.pos++;
+  if (w != 2 && w != 4) return "bad offset width";
+  /* m <= PB__NODE_MAX_VALUES / 2: no overflow */
+  if ((size_t)(d.end - d.pos) != m * (8 + w))
+    return "its size is not what its count says";
+  *out = (pb__ddir){m, (size_t)c, w, d.pos, d.pos + 8 * m, r->pos,
+                    (size_t)(r->end - r->pos)};
+  return NULL;
 }
 
 /* Branch: [UINT level, UINT c0, REF p0, STRING s1, UINT c1, REF p1, ...]
@@ -1073,16 +1133,96 @@ static pb_value uint_value(uint64_t u) {
   return (pb_value){.kind = PB_VALUE_UINT, .as.u = u};
 }
 
-int pb__dnode_write(const pb__dnode *node, const pb__sink *sink, pb_buf *buf,
-                    pb_value **scratch, size_t *scratch_cap,
+/* Bytes of `v` as a varint. */
+static size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* Writes `v` as a varint at p; gives the bytes written. */
+static size_t put_varint_at(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+/*
+ * Writes a leaf as an indexed leaf (PB__TYPE_DICT_LEAF_IDX, dict.c).  The
+ * entries are encoded first (their offsets are known only then: each is
+ * kept in `scratch`), then moved up by the size of what goes before them,
+ * which is written into the room left: the envelope, the value count, and
+ * the directory.  The offsets are 2 bytes when the last key starts within
+ * 64 KiB of the first (a leaf of the default fanout: always), else 4.
+ */
+static int write_leaf_idx(const pb__dnode *node, const pb__sink *sink,
+                          pb_buf *buf, pb_value **scratch,
+                          size_t *scratch_cap, pb_atom_ptr *out) {
+  size_t m = node->n;
+  int rc = grow_scratch(scratch, scratch_cap, m ? m : 1);
+  if (rc != PB_OK) return rc;
+  pb_value *offs = *scratch; /* offs[i].as.u: where key i starts */
+  pb_buf_reset(buf);
+  for (size_t i = 0; i < m; i++) {
+    pb_value k = str_value(node->ents[i].key);
+    offs[i].as.u = buf->len;
+    pb__value_encode(buf, &k);
+    pb__value_encode(buf, &node->ents[i].val);
+  }
+  if ((rc = pb_buf_error(buf)) != PB_OK) return rc;
+  if (m > 0 && offs[m - 1].as.u > UINT32_MAX) return PB_ETOOBIG; /* no w */
+  size_t body = buf->len;
+  size_t c = m > 1 ? common_len(node->ents[0].key, node->ents[m - 1].key) : 0;
+  unsigned w = m == 0 || offs[m - 1].as.u <= 0xFFFF ? 2 : 4;
+  size_t dir = varint_len(c) + 1 + m * (8 + w);
+  size_t head = 1 + varint_len(PB__TYPE_DICT_LEAF_IDX) +
+                varint_len(2 * m + 1) + 1 + varint_len(dir) + dir;
+  if ((rc = pb_buf_reserve(buf, head)) != PB_OK) return rc;
+  uint8_t *p = buf->data;
+  memmove(p + head, p, body);
+  size_t at = 0;
+  p[at++] = PB__ATOM_FORMAT;
+  at += put_varint_at(p + at, PB__TYPE_DICT_LEAF_IDX);
+  at += put_varint_at(p + at, 2 * m + 1);
+  p[at++] = PB_VALUE_BYTES;
+  at += put_varint_at(p + at, dir);
+  at += put_varint_at(p + at, c);
+  p[at++] = (uint8_t)w;
+  uint8_t *win = p + at, *off = win + 8 * m;
+  assert(off + w * m == p + head);
+  for (size_t i = 0; i < m; i++) {
+    uint64_t v = pb__dict_window(node->ents[i].key, c);
+    for (unsigned b = 0; b < 8; b++)
+      win[8 * i + b] = (uint8_t)(v >> (56 - 8 * b));
+    for (unsigned b = 0; b < w; b++)
+      off[w * i + b] = (uint8_t)(offs[i].as.u >> (8 * b));
+  }
+  buf->len = head + body;
+  return sink->write(sink->arg, buf->data, buf->len, out);
+}
+
+bool pb__dict_write_plain_leaves = false;
+
+int pb__dnode_write(const pb__dnode *node, bool root, const pb__sink *sink,
+                    pb_buf *buf, pb_value **scratch, size_t *scratch_cap,
                     pb_atom_ptr *out) {
   bool leaf = node->level == 0;
-  size_t nv = leaf ? 2 * node->n : 3 * node->n;
+  bool plain = leaf && (root || pb__dict_write_plain_leaves);
+  size_t nv = leaf ? 2 * node->n + !plain : 3 * node->n;
   if (nv > PB__NODE_MAX_VALUES) return PB_ETOOBIG; /* cannot happen */
+  if (leaf && !plain)
+    return write_leaf_idx(node, sink, buf, scratch, scratch_cap, out);
   int rc = grow_scratch(scratch, scratch_cap, nv ? nv : 1);
   if (rc != PB_OK) return rc;
   pb_value *v = *scratch;
-  if (leaf) {
+  if (leaf) { /* the plain layout: a root leaf (or tests) */
     for (size_t i = 0; i < node->n; i++) {
       v[2 * i] = str_value(node->ents[i].key);
       v[2 * i + 1] = node->ents[i].val;
@@ -1098,6 +1238,6 @@ int pb__dnode_write(const pb__dnode *node, const pb__sink *sink, pb_buf *buf,
                                               : k->ptr};
     }
   }
-  uint32_t type = leaf ? PB__TYPE_DICT_LEAF : PB__TYPE_DICT_BRANCH;
-  return pb__node_write(sink, buf, type, v, nv, out);
+  return pb__node_write(sink, buf, leaf ? PB__TYPE_DICT_LEAF
+                                        : PB__TYPE_DICT_BRANCH, v, nv, out);
 }

@@ -74,6 +74,7 @@ int pb__node_load(const pb__src *src, pb_atom_ptr ptr, uint32_t want_a,
 const pb__obj_class *pb__coll_obj_class(uint32_t type) {
   switch (type) {
     case PB__TYPE_DICT_LEAF:
+    case PB__TYPE_DICT_LEAF_IDX:
     case PB__TYPE_DICT_BRANCH:
       return &pb__dict_obj_class;
     case PB__TYPE_LIST_LEAF:

@@ -68,7 +68,8 @@ static int ignore_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
 static bool root_of(pb_value_kind kind, uint32_t type) {
   switch (kind) {
   case PB_VALUE_DICT:
-    return type == PB__TYPE_DICT_LEAF || type == PB__TYPE_DICT_BRANCH;
+    return type == PB__TYPE_DICT_LEAF || type == PB__TYPE_DICT_BRANCH ||
+           type == PB__TYPE_DICT_LEAF_IDX;
   case PB_VALUE_LIST:
     return type == PB__TYPE_LIST_LEAF || type == PB__TYPE_LIST_BRANCH;
   case PB_VALUE_SET:

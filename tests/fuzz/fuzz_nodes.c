@@ -186,6 +186,13 @@ static void fuzz_dict_cached(store *s) {
   pb__cache_destroy(objects);
 }
 
+/* Reading leaves IN PLACE (dict_inplace.c), as a file store's gets do:
+ * an indexed leaf by its directory, a plain one in order. */
+static void fuzz_dict_inplace(store *s) {
+  pb__src_caches caches = {.inplace = true};
+  fuzz_dict_with(s, &caches);
+}
+
 /* --- List --- */
 
 static void fuzz_list(store *s) {
@@ -287,8 +294,8 @@ static void fuzz_hash(store *s) {
 /* --- both readings --- */
 
 static void run_all(const store *in) {
-  void (*const fns[])(store *) = {fuzz_dict, fuzz_dict_cached, fuzz_list,
-                                  fuzz_hash};
+  void (*const fns[])(store *) = {fuzz_dict, fuzz_dict_cached,
+                                  fuzz_dict_inplace, fuzz_list, fuzz_hash};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     store s = *in; /* views of the input only: nothing owned yet */
     fns[i](&s);
@@ -336,8 +343,14 @@ static pb_value seed_value(unsigned i, char *buf) {
 }
 
 int pb_fuzz_node_seed(pb_buf *out, pb_value_kind kind, unsigned n) {
+  return pb_fuzz_node_seed_ex(out, kind, n, false);
+}
+
+int pb_fuzz_node_seed_ex(pb_buf *out, pb_value_kind kind, unsigned n,
+                         bool plain) {
   unsigned fanout = pb__coll_fanout;
   pb__coll_fanout = 4;
+  pb__dict_write_plain_leaves = plain;
   store none = {.n = 0};
   pb__src src = {st_read, &none, NULL};
   seed_sink ss = {out, 0};
@@ -378,5 +391,6 @@ int pb_fuzz_node_seed(pb_buf *out, pb_value_kind kind, unsigned n) {
     pb__hash_free(h);
   }
   pb__coll_fanout = fanout;
+  pb__dict_write_plain_leaves = false;
   return rc;
 }

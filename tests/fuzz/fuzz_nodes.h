@@ -15,7 +15,9 @@
  *     first through a sink that hands out those pointers is walked through
  *     its children (pb_fuzz_store_frame writes such stores, for seeds).
  *
- * On each reading, each collection is opened on the root and counted,
+ * On each reading, each collection is opened on the root and counted
+ * (the Dictionary three ways: privately, through an object cache, and
+ * with its leaves read in place),
  * iterated to the end, looked up by what the iteration gave, changed (a
  * put, a remove or an append), flushed into the store, and reopened from
  * the new root.  The properties (a failure prints why and aborts):
@@ -31,6 +33,7 @@
 #ifndef PB_TEST_FUZZ_NODES_H
 #define PB_TEST_FUZZ_NODES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +54,12 @@ void pb_fuzz_store_frame(pb_buf *b, const void *atom, size_t len);
  * Returns PB_OK or the collection's error.
  */
 int pb_fuzz_node_seed(pb_buf *out, pb_value_kind kind, unsigned n);
+
+/** The same; with `plain`, a Dictionary's leaves below the root are
+ * written in the plain layout (PB__TYPE_DICT_LEAF, as stores written
+ * before the indexed leaf have them) rather than indexed. */
+int pb_fuzz_node_seed_ex(pb_buf *out, pb_value_kind kind, unsigned n,
+                         bool plain);
 
 /** The pointer of atom k (from 1) of a store input. */
 static inline pb_atom_ptr pb_fuzz_ptr(uint64_t k) {

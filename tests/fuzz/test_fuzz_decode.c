@@ -5,7 +5,8 @@
  * behind a record envelope), and the collections over hostile nodes
  * (fuzz_nodes.h: the input as one node and as a store of nodes).  Inputs
  * are random bytes and random mutations (bit flips, truncations, splices)
- * of valid encodings: a record, and multi-level Dictionary, List, Set and
+ * of valid encodings: a record, and multi-level Dictionary (its leaves
+ * indexed, and plain as old stores have them), List, Set and
  * HashDictionary stores.  The seed is fixed so a failure reproduces.  The
  * properties: a decoder returns PB_OK or a documented error, never reads
  * out of bounds (ASan) and never hangs; fuzz_nodes.h adds the consistency
@@ -155,13 +156,16 @@ static void random_and_mutated_inputs(void **state) {
 /* Mutations of whole collection stores (several levels of nodes). */
 static void mutated_collection_stores(void **state) {
   (void)state;
-  static const pb_value_kind kinds[] = {PB_VALUE_DICT, PB_VALUE_LIST,
-                                        PB_VALUE_SET, PB_VALUE_HASHDICT};
+  /* The Dictionary twice: its leaves indexed, then plain (an old store). */
+  static const pb_value_kind kinds[] = {PB_VALUE_DICT, PB_VALUE_DICT,
+                                        PB_VALUE_LIST, PB_VALUE_SET,
+                                        PB_VALUE_HASHDICT};
   static uint8_t buf[1 << 16];
-  for (size_t k = 0; k < 4; k++) {
+  for (size_t k = 0; k < 5; k++) {
     pb_buf seed;
     pb_buf_init(&seed);
-    assert_int_equal(pb_fuzz_node_seed(&seed, kinds[k], 60), PB_OK);
+    assert_int_equal(pb_fuzz_node_seed_ex(&seed, kinds[k], 60, k == 1),
+                     PB_OK);
     assert_true(seed.len * 2 <= sizeof buf);
     pb_fuzz_nodes(seed.data, seed.len); /* the seed itself is consistent */
     for (int i = 0; i < NODE_ITERATIONS; i++) {

@@ -391,11 +391,11 @@ static void malformed_atoms_are_rejected(void **state) {
     bool is_node = t >= PB__TYPE_NODE_FIRST && t <= PB__TYPE_NODE_LAST;
     assert_int_equal(pb_test_checked(walk((pb_bytes){node, 3}, &f),
                                      PB_AT_SOURCE),
-                     is_node ? PB_OK : PB_ECORRUPT); /* 0, 1, 8..15 */
+                     is_node ? PB_OK : PB_ECORRUPT); /* 0, 1, 9..15 */
   }
-  const uint8_t reserved8[] = {1, 8, 0};
+  const uint8_t reserved9[] = {1, 9, 0};
   assert_int_equal(walk((pb_bytes){reserved, 3}, &f), PB_OK); /* DICT_LEAF */
-  assert_corrupt(walk((pb_bytes){reserved8, 3}, &f), PB_AT_SOURCE);
+  assert_corrupt(walk((pb_bytes){reserved9, 3}, &f), PB_AT_SOURCE);
   assert_corrupt(walk((pb_bytes){wt6, 3}, &f), PB_AT_SOURCE);
   assert_corrupt(walk((pb_bytes){cut_ptr, sizeof cut_ptr}, &f), PB_AT_SOURCE);
   assert_corrupt(walk((pb_bytes){future, 1}, &f), PB_AT_SOURCE);

@@ -12,8 +12,9 @@
  *   model_tiny       the same with a 256 KiB object cache
  *   model_nocache    the same with the object cache off: every leaf a get
  *                    reaches is read in place, none is loaded
- *   admission        a leaf read once is not loaded; read again, it is
- *                    loaded once, then linked (later gets load nothing)
+ *   admission        a leaf read once or twice is not loaded; read a
+ *                    third time, it is loaded once, then linked (later
+ *                    gets load nothing)
  *   hostile_leaves   hand-made leaves under a level-1 branch: truncated
  *                    values, bad lengths, unordered keys, a wrong count,
  *                    keys outside the parent's bounds, a key that is not a
@@ -303,9 +304,14 @@ static void admission(void **state) {
   assert_int_equal(pb__dict_inplace_reads - r0, 1);
   assert_int_equal(pb__dict_inplace_admits - a0, 0);
   assert_true(o1.loads > o0.loads); /* the branches, not the leaf */
-  get_check(d, &m, i); /* the second: admitted, loaded once */
+  get_check(d, &m, i); /* the second: in place again, nothing loaded */
   assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o2), PB_OK);
-  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_reads - r0, 2);
+  assert_int_equal(pb__dict_inplace_admits - a0, 0);
+  assert_int_equal(o2.loads, o1.loads);
+  get_check(d, &m, i); /* the third: admitted, loaded once */
+  assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o2), PB_OK);
+  assert_int_equal(pb__dict_inplace_reads - r0, 2);
   assert_int_equal(pb__dict_inplace_admits - a0, 1);
   assert_int_equal(o2.loads, o1.loads + 1);
   assert_int_equal(pb_txn_abort(t), PB_OK);
@@ -318,7 +324,7 @@ static void admission(void **state) {
   assert_int_equal(pb_space_cache_stats(s.sp, NULL, &o3), PB_OK);
   assert_int_equal(o3.loads, o2.loads);
   assert_int_equal(o3.misses, o2.misses);
-  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_reads - r0, 2);
   assert_int_equal(pb__dict_inplace_admits - a0, 1);
   store_close(&s);
   pb_test_rmdir(s.dir);
@@ -527,6 +533,9 @@ static void hostile_leaves(void **state) {
 
 /* --- mutations --- */
 
+static pb_atom_ptr write_leaf(pb_test_memstore *m, const pb_value *vals,
+                              size_t n, bool plain);
+
 static void mutations(void **state) {
   (void)state;
   pb_test_memstore m = {0};
@@ -547,7 +556,10 @@ static void mutations(void **state) {
       default: vals[2 * i + 1] = rv((pb_atom_ptr){1, 2, i});
     }
   }
-  pb_atom_ptr good = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, vals, 32);
+  for (int plain = 1; plain >= 0; plain--) { /* both layouts */
+  pb_atom_ptr good = plain
+                         ? pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, vals, 32)
+                         : write_leaf(&m, vals, 32, false);
   uint8_t orig[1024];
   size_t olen = m.len[good.offset - 1];
   assert_true(olen <= sizeof orig);
@@ -589,10 +601,448 @@ static void mutations(void **state) {
     }
   }
   if (getenv("PB_TEST_VERBOSE"))
-    printf("mutations: %u corrupt, %u agreed\n", corrupt, agreed);
+    printf("mutations (%s): %u corrupt, %u agreed\n",
+           plain ? "plain" : "indexed", corrupt, agreed);
   assert_true(corrupt > 300);
   assert_true(agreed > 300);
+  }
   pb_test_mem_free(&m);
+}
+
+/* --- indexed leaves (PB__TYPE_DICT_LEAF_IDX) --- */
+
+/* Writes a leaf of the n / 2 entries `vals` (key, value, ...) as a flush
+ * writes one below the root: indexed, or plain when `plain`. */
+static pb_atom_ptr write_leaf(pb_test_memstore *m, const pb_value *vals,
+                              size_t n, bool plain) {
+  pb__dnode *node = pb__dnode_new(0, n / 2 ? n / 2 : 1);
+  assert_non_null(node);
+  for (size_t i = 0; i < n / 2; i++) {
+    node->ents[i].key = vals[2 * i].as.s;
+    node->ents[i].val = vals[2 * i + 1];
+  }
+  node->n = n / 2;
+  pb__sink sink = {pb_test_mem_write, m};
+  pb_buf buf;
+  pb_buf_init(&buf);
+  pb_value *scratch = NULL;
+  size_t cap = 0;
+  pb_atom_ptr out;
+  pb__dict_write_plain_leaves = plain;
+  assert_int_equal(
+      pb__dnode_write(node, false, &sink, &buf, &scratch, &cap, &out), PB_OK);
+  pb__dict_write_plain_leaves = false;
+  pb_buf_free(&buf);
+  free(scratch);
+  pb__dnode_free(node);
+  return out;
+}
+
+static uint64_t get_varint(const uint8_t *p, size_t *at) {
+  uint64_t v = 0;
+  for (unsigned s = 0;; s += 7) {
+    uint8_t b = p[(*at)++];
+    v |= (uint64_t)(b & 0x7f) << s;
+    if (b < 0x80) return v;
+  }
+}
+
+/* Where the parts of an indexed leaf atom are (read here independently of
+ * the runtime, so a test also checks the layout docs/format.md gives). */
+typedef struct idx_at {
+  size_t n_at, kind_at, dirlen_at, c_at, w_at, win_at, off_at, base_at;
+  size_t m, c, w, len;
+} idx_at;
+
+static idx_at idx_layout(const uint8_t *a, size_t len) {
+  idx_at L = {.len = len};
+  size_t at = 0;
+  assert_int_equal(a[at++], PB__ATOM_FORMAT);
+  assert_int_equal(get_varint(a, &at), PB__TYPE_DICT_LEAF_IDX);
+  L.n_at = at;
+  uint64_t n = get_varint(a, &at);
+  assert_int_equal(n % 2, 1);
+  L.m = (size_t)n / 2;
+  L.kind_at = at;
+  assert_int_equal(a[at++], PB_VALUE_BYTES);
+  L.dirlen_at = at;
+  size_t dirlen = (size_t)get_varint(a, &at), start = at;
+  L.c_at = at;
+  L.c = (size_t)get_varint(a, &at);
+  L.w_at = at;
+  L.w = a[at++];
+  assert_true(L.w == 2 || L.w == 4);
+  L.win_at = at;
+  L.off_at = at + 8 * L.m;
+  L.base_at = L.off_at + L.w * L.m;
+  assert_int_equal(L.base_at, start + dirlen);
+  return L;
+}
+
+static size_t idx_off(const uint8_t *a, const idx_at *L, size_t i) {
+  size_t v = 0;
+  for (size_t b = 0; b < L->w; b++) v |= (size_t)a[L->off_at + L->w * i + b]
+                                         << (8 * b);
+  return v;
+}
+
+static void idx_set_off(uint8_t *a, const idx_at *L, size_t i, size_t v) {
+  for (size_t b = 0; b < L->w; b++)
+    a[L->off_at + L->w * i + b] = (uint8_t)(v >> (8 * b));
+}
+
+/* PB_ECORRUPT for a get of `key` over `leaf`, in place (with a detail
+ * naming the leaf) and by the full decode alike. */
+#define expect_corrupt_both(m, leaf, count, key) \
+  expect_corrupt_both_at(m, leaf, count, key, __LINE__)
+static void expect_corrupt_both_at(pb_test_memstore *m, pb_atom_ptr leaf,
+                                   uint64_t count, const char *key,
+                                   int line) {
+  expect_corrupt_at(m, leaf, count, key, line);
+  pb_value v;
+  int rc = get_from(m, tree_over(m, leaf, count), pb_str_from_cstr(key),
+                    false, &v);
+  if (rc != PB_ECORRUPT) printf("line %d: full decode: %d\n", line, rc);
+  assert_int_equal(rc, PB_ECORRUPT);
+}
+
+/* The good leaf of idx_leaves: keys b00, b02, ... b30, values of several
+ * kinds (kb and vb hold their bytes). */
+static void idx_entries(pb_value *vals, char kb[16][16], char vb[16][32]) {
+  for (unsigned i = 0; i < 16; i++) {
+    snprintf(kb[i], sizeof kb[i], "b%02u", 2 * i);
+    snprintf(vb[i], sizeof vb[i], "v%u\xc3\xa9", i);
+    vals[2 * i] = sv(kb[i]);
+    switch (i % 4) {
+      case 0: vals[2 * i + 1] = sv(vb[i]); break;
+      case 1: vals[2 * i + 1] = uv(i * 1000); break;
+      case 2:
+        vals[2 * i + 1] = (pb_value){.kind = PB_VALUE_DOUBLE, .as.d = i};
+        break;
+      default: vals[2 * i + 1] = rv((pb_atom_ptr){1, 2, i});
+    }
+  }
+}
+
+/* A copy of atom `p` of `m` in `buf` (its length). */
+static size_t atom_copy(pb_test_memstore *m, pb_atom_ptr p, uint8_t *buf,
+                        size_t cap) {
+  size_t len = m->len[p.offset - 1];
+  assert_true(len <= cap);
+  memcpy(buf, m->atom[p.offset - 1], len);
+  return len;
+}
+
+static void idx_leaves(void **state) {
+  (void)state;
+  pb_test_memstore m = {0};
+  char kb[16][16], vb[16][32];
+  pb_value vals[32], v, w;
+  idx_entries(vals, kb, vb);
+  pb_atom_ptr good = write_leaf(&m, vals, 32, false);
+  uint8_t g[1024], b[1100];
+  size_t glen = atom_copy(&m, good, g, sizeof g);
+  idx_at L = idx_layout(g, glen);
+  assert_int_equal(L.m, 16);
+  assert_int_equal(L.c, 1); /* "b" */
+  assert_int_equal(L.w, 2);
+  assert_int_equal(idx_off(g, &L, 0), 0);
+  assert_memory_equal(g + L.win_at + 8 * 3, "06\0\0\0\0\0\0", 8);
+  const uint8_t k3[] = {PB_VALUE_STRING, 3, 'b', '0', '6'};
+  assert_memory_equal(g + L.base_at + idx_off(g, &L, 3), k3, 5);
+  /* Every key found, in place and by the full decode alike; absent keys
+   * (between, before, after, longer, shorter, off the prefix) not. */
+  pb_atom_ptr root = tree_over(&m, good, 16);
+  uint64_t plain0 = pb__dict_inplace_plain;
+  for (unsigned i = 0; i < 16; i++) {
+    assert_int_equal(get_from(&m, root, vals[2 * i].as.s, true, &v), PB_OK);
+    assert_int_equal(get_from(&m, root, vals[2 * i].as.s, false, &w), PB_OK);
+    assert_true(pb__value_equal(&v, &vals[2 * i + 1]));
+    assert_true(pb__value_equal(&w, &vals[2 * i + 1]));
+  }
+  static const char *const absent[] = {"b01", "b31", "b", "a", "", "b0",
+                                       "b000", "b30\x01", "c", "b99", "ab",
+                                       "b29"};
+  for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+    assert_int_equal(get_from(&m, root, pb_str_from_cstr(absent[i]), true,
+                              &v),
+                     PB_ENOTFOUND);
+  assert_int_equal(pb__dict_inplace_plain, plain0); /* all by the directory */
+
+#define TAMPER(key, ...)                                                     \
+  do {                                                                       \
+    size_t len = glen;                                                       \
+    memcpy(b, g, glen);                                                      \
+    __VA_ARGS__;                                                             \
+    expect_corrupt_both(&m, pb_test_mem_raw(&m, b, len), 16, key);           \
+  } while (0)
+  /* The directory's shape: not a BYTES, a bad width, a width whose size
+   * is not the directory's, a byte too many, cut short. */
+  TAMPER("b04", b[L.kind_at] = PB_VALUE_STRING);
+  TAMPER("b04", b[L.w_at] = 3);
+  TAMPER("b04", b[L.w_at] = 4);
+  TAMPER("b04", {
+        size_t dl = L.base_at - L.c_at + 1; /* still a 2-byte varint */
+        assert_true(dl >= 128 && dl < 16384);
+        memmove(b + L.base_at + 1, b + L.base_at, glen - L.base_at);
+        b[L.base_at] = 0;
+        b[L.dirlen_at] = (uint8_t)(dl | 0x80);
+        b[L.dirlen_at + 1] = (uint8_t)(dl >> 7);
+        len++;
+      });
+  TAMPER("b04", len = L.off_at + 3);
+  /* Offsets: not 0 first, not ascending, equal, outside the atom.  A get
+   * checks the offsets and windows it reads (its answer never contradicts
+   * them; those it does not read cannot change it): each case asks for a
+   * key whose search reads the damage.  The full decode checks them all. */
+  TAMPER("b04", idx_set_off(b, &L, 0, 1));
+  TAMPER("b06", {
+        size_t o3 = idx_off(g, &L, 3), o4 = idx_off(g, &L, 4);
+        idx_set_off(b, &L, 3, o4);
+        idx_set_off(b, &L, 4, o3);
+      });
+  TAMPER("b06", idx_set_off(b, &L, 4, idx_off(g, &L, 3)));
+  TAMPER("b30", idx_set_off(b, &L, 15, 0xffff));
+  TAMPER("b30", idx_set_off(b, &L, 15, glen - L.base_at)); /* just past */
+  /* Windows descending (06 and 08 swapped): the search for b06 reads
+   * both. */
+  TAMPER("b06", {
+        memcpy(b + L.win_at + 8 * 3, g + L.win_at + 8 * 4, 8);
+        memcpy(b + L.win_at + 8 * 4, g + L.win_at + 8 * 3, 8);
+      });
+  /* A window that is not its key's (still in order): the key asked has
+   * it, the candidate's bytes say otherwise. */
+  TAMPER("b01", memcpy(b + L.win_at + 8 * 1, "01\0\0\0\0\0\0", 8));
+  /* A key off the common prefix (key 5, b10, made a10). */
+  TAMPER("b10", b[L.base_at + idx_off(g, &L, 5) + 2] = 'a');
+  /* An entry whose value ends before the next offset, and one too short
+   * for its key. */
+  TAMPER("b04", idx_set_off(b, &L, 3, idx_off(g, &L, 3) + 1));
+  TAMPER("b04", idx_set_off(b, &L, 3, idx_off(g, &L, 2) + 2));
+  /* The count: even, or not the parent's. */
+  TAMPER("b04", b[L.n_at] = 32);
+  expect_corrupt_both(&m, good, 15, "b04");
+  expect_corrupt_both(&m, good, 17, "b04");
+  /* A plain leaf labelled indexed, and an indexed one labelled plain. */
+  {
+    pb_atom_ptr p = write_leaf(&m, vals, 32, true);
+    size_t len = atom_copy(&m, p, b, sizeof b);
+    assert_int_equal(b[1], PB__TYPE_DICT_LEAF);
+    b[1] = PB__TYPE_DICT_LEAF_IDX;
+    expect_corrupt_both(&m, pb_test_mem_raw(&m, b, len), 16, "b04");
+  }
+  TAMPER("b04", b[1] = PB__TYPE_DICT_LEAF);
+#undef TAMPER
+  /* A common prefix on a leaf of one key. */
+  {
+    pb_atom_ptr one = write_leaf(&m, vals, 2, false);
+    size_t len = atom_copy(&m, one, b, sizeof b);
+    idx_at L1 = idx_layout(b, len);
+    assert_int_equal(L1.c, 0);
+    assert_int_equal(get_from(&m, tree_over(&m, one, 1), vals[0].as.s, true,
+                              &v),
+                     PB_OK);
+    b[L1.c_at] = 1;
+    expect_corrupt_both(&m, pb_test_mem_raw(&m, b, len), 1, "b00");
+  }
+  /* A candidate outside the parent's bounds: keys that tie on 8 bytes
+   * with the key asked, one of them at or above the separator. */
+  {
+    pb_value lv[] = {sv("a"), uv(1), sv("bbbbbbbbb2"), uv(2)};
+    pb_value rvals[] = {sv("bbbbbbbbb1"), uv(3), sv("c"), uv(4)};
+    pb_atom_ptr l0 = write_leaf(&m, lv, 4, false);
+    pb_atom_ptr l1 = write_leaf(&m, rvals, 4, false);
+    pb_value br[] = {uv(1), uv(2), rv(l0), sv("bbbbbbbbb1"), uv(2), rv(l1)};
+    pb_atom_ptr r = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, br, 6);
+    unsigned long before = pb__errdetail_count();
+    assert_int_equal(get_from(&m, r, pb_str_from_cstr("bbbbbbbbb0"), true,
+                              &v),
+                     PB_ECORRUPT);
+    assert_true(pb__errdetail_count() > before);
+    assert_non_null(strstr(pb_errdetail(), "bounds"));
+    assert_int_equal(get_from(&m, r, pb_str_from_cstr("bbbbbbbbb0"), false,
+                              &v),
+                     PB_ECORRUPT);
+    /* whereas a key whose window differs is not read at all */
+    assert_int_equal(get_from(&m, r, pb_str_from_cstr("b"), true, &v),
+                     PB_ENOTFOUND);
+  }
+  /* 4-byte offsets: a leaf whose last key starts past 64 KiB. */
+  {
+    static char big[4][30000];
+    pb_value bv[8];
+    for (unsigned i = 0; i < 4; i++) {
+      memset(big[i], 'x' + (int)i, sizeof big[i]);
+      bv[2 * i] = sv(kb[i]);
+      bv[2 * i + 1] = (pb_value){.kind = PB_VALUE_BYTES,
+                                 .as.bytes = {(const uint8_t *)big[i],
+                                              sizeof big[i]}};
+    }
+    pb_atom_ptr p = write_leaf(&m, bv, 8, false);
+    idx_at LB = idx_layout(m.atom[p.offset - 1], m.len[p.offset - 1]);
+    assert_int_equal(LB.w, 4);
+    pb_atom_ptr r = tree_over(&m, p, 4);
+    for (unsigned i = 0; i < 4; i++) {
+      assert_int_equal(get_from(&m, r, bv[2 * i].as.s, true, &v), PB_OK);
+      assert_true(pb__value_equal(&v, &bv[2 * i + 1]));
+    }
+    assert_int_equal(get_from(&m, r, pb_str_from_cstr("b01"), true, &v),
+                     PB_ENOTFOUND);
+  }
+  pb_test_mem_free(&m);
+}
+
+/* --- gets against a model, over both layouts --- */
+
+#define PKEYS 96u
+
+typedef struct pkey {
+  char b[32];
+  size_t len;
+} pkey;
+
+static pb_str pkey_str(const pkey *k) { return (pb_str){k->b, k->len}; }
+
+static int pkey_cmp(const void *a, const void *b) {
+  return pb__dict_key_cmp(pkey_str(a), pkey_str(b));
+}
+
+/* A random key: `pfx` (plen bytes), then up to 12 bytes of NUL, a, b, c:
+ * common prefixes of any length, ties of 8-byte windows, and short keys
+ * whose zero padding ties with longer keys ending in NULs. */
+static void pkey_gen(pkey *k, const char *pfx, size_t plen) {
+  static const char al[] = {'\0', 'a', 'b', 'c'};
+  memcpy(k->b, pfx, plen);
+  k->len = plen + (size_t)(rnd() % 13);
+  for (size_t i = plen; i < k->len; i++) k->b[i] = al[rnd() % 4];
+}
+
+/* The model's answer for `k` among the sorted keys[0..n): its index, or
+ * -1. */
+static long pkey_find(const pkey *keys, size_t n, const pkey *k) {
+  const pkey *f = bsearch(k, keys, n, sizeof *keys, pkey_cmp);
+  return f ? (long)(f - keys) : -1;
+}
+
+/* Gets `k` from the tree in place and by the full decode, and checks both
+ * against the model. */
+static void pget_check(pb_test_memstore *m, pb_atom_ptr root,
+                       const pkey *keys, size_t n, const pb_value *vals,
+                       const pkey *k) {
+  long at = pkey_find(keys, n, k);
+  for (int inplace = 1; inplace >= 0; inplace--) {
+    pb_value v;
+    int rc = get_from(m, root, pkey_str(k), inplace, &v);
+    if (at < 0) {
+      assert_int_equal(rc, PB_ENOTFOUND);
+    } else {
+      assert_int_equal(rc, PB_OK);
+      assert_true(pb__value_equal(&v, &vals[2 * at + 1]));
+    }
+  }
+}
+
+static void layouts_model(void **state) {
+  (void)state;
+  rng_state = 4242;
+  static pkey keys[4 * PKEYS];
+  static char vbuf[PKEYS][32];
+  pb_value vals[2 * PKEYS];
+  uint64_t gets = 0, plain0 = pb__dict_inplace_plain,
+           reads0 = pb__dict_inplace_reads;
+  for (unsigned trial = 0; trial < 300; trial++) {
+    pb_test_memstore m = {0};
+    char pfx[12];
+    size_t plen = (size_t)(rnd() % 12);
+    for (size_t i = 0; i < plen; i++) pfx[i] = rnd() % 2 ? 'a' : 'b';
+    size_t want = 1 + (size_t)(rnd() % PKEYS), n = 0;
+    for (size_t i = 0; i < 4 * want; i++) pkey_gen(&keys[i], pfx, plen);
+    qsort(keys, 4 * want, sizeof *keys, pkey_cmp);
+    for (size_t i = 0; i < 4 * want && n < want; i++) /* unique */
+      if (n == 0 || pkey_cmp(&keys[n - 1], &keys[i]) != 0) keys[n++] = keys[i];
+    for (size_t i = 0; i < n; i++) {
+      vals[2 * i] = (pb_value){.kind = PB_VALUE_STRING,
+                               .as.s = pkey_str(&keys[i])};
+      if (i % 3 == 0) {
+        snprintf(vbuf[i], sizeof vbuf[i], "v%u.%zu", trial, i);
+        vals[2 * i + 1] = sv(vbuf[i]);
+      } else {
+        vals[2 * i + 1] = uv(trial * 1000u + i);
+      }
+    }
+    pb_value right[] = {sv("d"), uv(1), sv("e"), uv(2)};
+    pb_atom_ptr rl = pb_test_mem_node(&m, PB__TYPE_DICT_LEAF, right, 4);
+    for (int plain = 0; plain <= 1; plain++) {
+      pb_atom_ptr leaf = write_leaf(&m, vals, 2 * n, plain);
+      pb_value br[] = {uv(1), uv(n), rv(leaf), sv("d"), uv(2), rv(rl)};
+      pb_atom_ptr root = pb_test_mem_node(&m, PB__TYPE_DICT_BRANCH, br, 6);
+      for (size_t i = 0; i < n; i++) { /* each key, and its neighbours */
+        pkey k = keys[i];
+        pget_check(&m, root, keys, n, vals, &k);
+        k.b[k.len++] = '\0';
+        pget_check(&m, root, keys, n, vals, &k);
+        k.b[k.len - 1] = 'a';
+        pget_check(&m, root, keys, n, vals, &k);
+        k.len -= keys[i].len > 0 ? 2 : 1;
+        pget_check(&m, root, keys, n, vals, &k);
+        gets += 4;
+      }
+      for (size_t i = 0; i < 2 * n; i++) { /* random ones, mostly absent */
+        pkey k;
+        pkey_gen(&k, pfx, rnd() % 4 ? plen : (size_t)(rnd() % (plen + 1)));
+        pget_check(&m, root, keys, n, vals, &k);
+        gets++;
+      }
+    }
+    pb_test_mem_free(&m);
+  }
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("layouts: %llu gets each way\n", (unsigned long long)gets);
+  /* both layouts were read in place (each get once in place) */
+  uint64_t plain = pb__dict_inplace_plain - plain0;
+  uint64_t reads = pb__dict_inplace_reads - reads0;
+  assert_true(plain > 1000 && reads - plain > 1000);
+}
+
+/* --- an old store: its leaves written plain --- */
+
+static void old_store(void **state) {
+  (void)state;
+  static model m;
+  memset(&m, 0, sizeof m);
+  rng_state = 99;
+  store s = {.dir = pb_test_tmpdir()};
+  pb_space_options_init(&s.o);
+  store_open(&s);
+  pb__dict_write_plain_leaves = true; /* as before the indexed leaf */
+  model_commit(&s, &m, 3 * KEYS);
+  pb__dict_write_plain_leaves = false;
+  store_close(&s);
+  store_open(&s);
+  uint64_t p0 = pb__dict_inplace_plain, r0 = pb__dict_inplace_reads;
+  model_read(&s, &m, 2000);
+  assert_true(pb__dict_inplace_plain - p0 > 100);
+  assert_int_equal(pb__dict_inplace_plain - p0, pb__dict_inplace_reads - r0);
+  /* Edits write indexed leaves beside the old ones. */
+  for (unsigned round = 0; round < 3; round++) {
+    model_commit(&s, &m, 8);
+    model_read(&s, &m, 1000);
+  }
+  pb_compact_stats cs;
+  assert_int_equal(pb_storage_compact(s.st, &cs), PB_OK);
+  store_close(&s);
+  store_open(&s);
+  p0 = pb__dict_inplace_plain;
+  r0 = pb__dict_inplace_reads;
+  model_read(&s, &m, 2000);
+  uint64_t plain = pb__dict_inplace_plain - p0,
+           idx = pb__dict_inplace_reads - r0 - plain;
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("old store: %llu plain, %llu indexed\n", (unsigned long long)plain,
+           (unsigned long long)idx);
+  assert_true(plain > 10 && idx > 10); /* both layouts in one tree */
+  store_close(&s);
+  pb_test_rmdir(s.dir);
 }
 
 /* --- threads --- */
@@ -736,7 +1186,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(model_default), cmocka_unit_test(model_tiny),
       cmocka_unit_test(model_nocache), cmocka_unit_test(admission),
       cmocka_unit_test(hostile_leaves), cmocka_unit_test(mutations),
-      cmocka_unit_test(threads),
+      cmocka_unit_test(idx_leaves), cmocka_unit_test(layouts_model),
+      cmocka_unit_test(old_store), cmocka_unit_test(threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

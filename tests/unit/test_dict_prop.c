@@ -23,7 +23,10 @@
  * --ops=N.  `--tiny` runs with fanout 4; --fanout=N with N (odd ones test
  * the rounding of the minimum fill); `--prefixes` gives every decoded node
  * its prefix array (dict_int.h), as the object cache's nodes have, so the
- * searches run through them (the store here has no object cache).
+ * searches run through them (the store here has no object cache);
+ * `--inplace` has gets read leaves in place (dict_inplace.c), as on the
+ * file tier, and `--plain` writes leaves plain (PB__TYPE_DICT_LEAF, as
+ * before the indexed leaf) rather than indexed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +48,14 @@
 static bool g_tiny;
 static uint64_t g_seed = 20250611;
 static unsigned g_ops = 20000;
+static bool g_inplace; /* --inplace: gets read leaves in place */
+static const pb__src_caches g_inplace_caches = {.inplace = true};
+
+/* The store's source, reading leaves in place with --inplace. */
+static const pb__src *src_of(pb_test_cstore *cs) {
+  cs->src.caches = g_inplace ? &g_inplace_caches : NULL;
+  return &cs->src;
+}
 
 /* --- random numbers (xorshift64*, reproducible everywhere) --- */
 
@@ -297,7 +308,7 @@ static void op_bulk(run *r, unsigned most) {
   }
   pb__dict_free(r->d);
   assert_int_equal(
-      pb__dict_open(&r->cs.src, (pb_atom_ptr){0, 0, 0}, &r->d), PB_OK);
+      pb__dict_open(src_of(&r->cs), (pb_atom_ptr){0, 0, 0}, &r->d), PB_OK);
   assert_int_equal(pb__dict_bulk_load(r->d, keys, vals, n), PB_OK);
   assert_int_equal(pb__dict_verify(r->d, true), PB_OK);
   free(keys);
@@ -320,13 +331,13 @@ static void persist_and_reopen(run *r) {
   pb_test_cstore_reopen(&r->cs);
   assert_true(pb_atom_ptr_equal(r->cs.root, root));
   pb__dict *check;
-  assert_int_equal(pb__dict_open(&r->cs.src, root, &check), PB_OK);
+  assert_int_equal(pb__dict_open(src_of(&r->cs), root, &check), PB_OK);
   compare_all(check, &r->m);
   unsigned h;
   assert_int_equal(pb__dict_height(check, &h), PB_OK);
   if (h > r->st.max_height) r->st.max_height = h;
   pb__dict_free(check);
-  assert_int_equal(pb__dict_open(&r->cs.src, root, &r->d), PB_OK);
+  assert_int_equal(pb__dict_open(src_of(&r->cs), root, &r->d), PB_OK);
   r->st.reopens++;
   r->st.full_compares++;
 }
@@ -368,7 +379,7 @@ static void random_operations(void **state) {
                 "%u operations, fanout %zu, %u keys\n",
                 g_seed, g_ops, pb__dict_fanout(), r.keyspace);
   double t0 = (double)clock() / CLOCKS_PER_SEC;
-  assert_int_equal(pb__dict_open(&r.cs.src, r.cs.root, &r.d), PB_OK);
+  assert_int_equal(pb__dict_open(src_of(&r.cs), r.cs.root, &r.d), PB_OK);
   /* Start from a big bulk-loaded tree (full nodes: the first puts split
    * them), so the shrinking phase merges through every level. */
   while (r.m.n < r.keyspace / 4 * 3) op_bulk(&r, r.keyspace * 2);
@@ -403,6 +414,15 @@ static void random_operations(void **state) {
   assert_true(r.st.empties >= 1);
   assert_true(r.st.reopens >= g_ops / 400);
   assert_true(r.st.max_height >= 3);
+  if (g_inplace) { /* gets read leaves in place, of the layout written */
+    print_message("  %" PRIu64 " leaves read in place, %" PRIu64 " plain\n",
+                  pb__dict_inplace_reads, pb__dict_inplace_plain);
+    assert_true(pb__dict_inplace_reads > 0);
+    if (pb__dict_write_plain_leaves)
+      assert_int_equal(pb__dict_inplace_plain, pb__dict_inplace_reads);
+    else
+      assert_int_equal(pb__dict_inplace_plain, 0);
+  }
   pb__dict_free(r.d);
   free(r.m.e);
   pb_test_cstore_close(&r.cs);
@@ -423,6 +443,10 @@ static void parse_args(int argc, char **argv) {
       pb__coll_fanout = (unsigned)strtoul(argv[i] + 9, NULL, 10);
     else if (strcmp(argv[i], "--prefixes") == 0) /* searches by prefix */
       pb__dict_prefix_private = true;
+    else if (strcmp(argv[i], "--inplace") == 0) /* leaves read in place */
+      g_inplace = true;
+    else if (strcmp(argv[i], "--plain") == 0) /* leaves written plain */
+      pb__dict_write_plain_leaves = true;
   }
 }
 

@@ -262,6 +262,10 @@ static void node_seeds(pb_buf *b) {
     snprintf(name, sizeof name, "store-%s", kinds[i].name);
     put_buf(name, b);
   }
+  /* A Dictionary whose leaves are plain, as stores written before the
+   * indexed leaf have them (store-dict's are indexed). */
+  if (pb_fuzz_node_seed_ex(b, PB_VALUE_DICT, 40, true) != PB_OK) exit(1);
+  put_buf("store-dict-plain", b);
 }
 
 static void batch_seeds(pb_buf *b) {
