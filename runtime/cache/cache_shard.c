@@ -13,6 +13,10 @@
  *               evict Am's tail, remembering nothing.
  *   touch(X):   X in Am -> to Am's head; X in A1in -> nothing (the paper:
  *               a second access soon after the first says nothing).
+ *   With a `referenced` hook (values reached through pointers, not
+ *   lookups): Am's tail, if used since, goes back to Am's head (a second
+ *   chance, as CLOCK gives); A1in's tail, if used since it came in, goes to
+ *   Am's head instead of out (the re-reference a ghost would wait for).
  *
  * Sizes are CHARGES: the size given plus the shard's overhead.  With no
  * entry limit, A1out is bounded by weight (each ghost weighs the charge of
@@ -248,12 +252,25 @@ static bool a1in_over_share(const pb__cache_shard *sh) {
 static void reclaim(pb__cache_shard *sh, uint64_t size,
                     pb__cache_node **dead) {
   uint64_t chances = 0; /* second chances given: at most one lap of Am */
+  uint64_t promoted = 0; /* A1in entries moved to Am: at most one lap */
   for (;;) {
     uint64_t bytes = sh->a1in.bytes + sh->am.bytes;
     uint64_t count = sh->a1in.count + sh->am.count;
     if (size <= sh->max_bytes - bytes && count < sh->max_entries) return;
     assert(count > 0);
     if (sh->a1in.count > 0 && (a1in_over_share(sh) || sh->am.count == 0)) {
+      struct pb__cache_entry *t = as_entry(sh->a1in.tail);
+      if (sh->referenced && promoted < sh->a1in.count &&
+          sh->referenced(t->value)) {
+        /* Used through a pointer since it came in: that is the second
+         * access a ghost would have waited for, so it goes to Am now
+         * rather than out (a scan's entries, read once, are not). */
+        uint64_t charge = pb__shard_charge(sh, t->size);
+        list_unlink(sh, &t->node, charge);
+        list_push_head(sh, PB__CACHE_AM, &t->node, charge);
+        promoted++;
+        continue;
+      }
       evict_tail(sh, PB__CACHE_A1IN, dead);
       continue;
     }

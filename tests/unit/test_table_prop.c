@@ -215,7 +215,8 @@ static void KS_enc_key(size_t ki, pb_keybuf *kb) {
 static size_t KS_key_index(const void *r) {
   pb_str k = ((const tprop_KS *)r)->k;
   for (size_t i = 0; i < NK; i++)
-    if (dom_slen[i] == k.len && memcmp(dom_s[i], k.ptr, k.len) == 0) return i;
+    if (dom_slen[i] == k.len && (k.len == 0 || memcmp(dom_s[i], k.ptr, k.len) == 0))
+      return i;
   return SIZE_MAX;
 }
 /* Bytes keys: the string domain with 0xC3 0xA9 read as raw bytes, and a
@@ -255,7 +256,8 @@ static void KB_enc_key(size_t ki, pb_keybuf *kb) {
 static size_t KB_key_index(const void *r) {
   pb_bytes k = ((const tprop_KB *)r)->k;
   for (size_t i = 0; i < NK; i++)
-    if (dom_blen[i] == k.len && memcmp(dom_b[i], k.ptr, k.len) == 0) return i;
+    if (dom_blen[i] == k.len && (k.len == 0 || memcmp(dom_b[i], k.ptr, k.len) == 0))
+      return i;
   return SIZE_MAX;
 }
 static void KE_set_key(void *r, size_t ki) { ((tprop_KE *)r)->k = dom_e[ki]; }
