@@ -58,6 +58,15 @@ void pb__dict_reuse(pb__dict *d, const pb__src *src, pb_atom_ptr root);
 
 /** Looks `key` up.  Errors: PB_ENOTFOUND (no such key), and the above. */
 int pb__dict_get(pb__dict *d, pb_str key, pb_value *out);
+/**
+ * A hint that `key` will be got soon: descends to the leaf's parent (as a
+ * get does, loading branches through the caches) and prefetches the
+ * leaf's first lines, so that several gets whose keys are known ahead
+ * (a cursor over an index) wait for memory together rather than one after
+ * the other.  Changes nothing a reader sees; errors are ignored (the get
+ * reports them).
+ */
+void pb__dict_prefetch(pb__dict *d, pb_str key);
 /** Inserts or replaces (key and value are copied; replacing a value by an
  * equal one changes nothing).  On any error the dictionary is unchanged.
  * Errors: PB_EINVAL (key not UTF-8, value with no encoding), PB_ETOOBIG

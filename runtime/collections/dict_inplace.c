@@ -338,3 +338,25 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   *out = leaf->ents[at].val;
   return PB_OK;
 }
+
+void pb__dict_prefetch(pb__dict *d, pb_str key) {
+  if (pb__dict_load_root(d) != PB_OK || !d->root.node ||
+      d->root.node->level == 0 || !pb__dict_inplace_on(d))
+    return;
+  pb__dpath p;
+  if (pb__dict_descend_to(d, key, false, 1, &p) != PB_OK) return;
+  size_t l = p.depth - 1;
+  pb__dnode *node = p.node[l];
+  size_t i = p.idx[l];
+  const pb__dkid *kid = &node->kids[i];
+  if (!node->shared && kid->node) return; /* private: in memory already */
+  if (pb__dict_linked_kid(d, node, i)) return; /* prefetched its lines */
+  pb_bytes atom;
+  if (pb_atom_ptr_is_null(kid->ptr) ||
+      d->src.read(d->src.arg, kid->ptr, &atom) != PB_OK)
+    return;
+  /* The envelope, the directory and the first entries: what a search
+   * reads before it knows which entry it wants. */
+  size_t n = atom.len < 1024 ? atom.len : 1024;
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(atom.ptr + o);
+}

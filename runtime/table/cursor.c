@@ -23,12 +23,29 @@
 
 #define D(t) ((pb_dict *)(void *)(t))
 
+/* How many index entries a cursor reads ahead of the row it gives. */
+#define AHEAD 8
+
+/* An index entry read ahead: its row's packed primary key, or an error
+ * met reading it (given when its turn comes). */
+typedef struct ahead {
+  int rc;
+  uint8_t *pk;
+  size_t len, cap;
+} ahead;
+
 struct pb_cursor {
   pb_txn *txn;
   pb__tab tab;        /* a copy: the transaction's memo may move */
   pb_dict_iter *it;   /* NULL: an empty table (nothing to iterate) */
   bool index;         /* entries of an index, not rows */
   int err;            /* a sticky error, or PB_OK */
+  /* Index cursors read up to AHEAD entries ahead and prefetch their rows
+   * (pb__tcoll_dict_prefetch), so the rows' lookups wait for memory
+   * together: ring[head], ..., n of them, in order. */
+  ahead ring[AHEAD];
+  unsigned head, n;
+  bool drained;       /* the index iterator is at its end (or failed) */
 };
 
 /* One bound, packed.  `succ`: the successor of the prefix instead;
@@ -153,32 +170,76 @@ bad:
                      t->def->type->name);
 }
 
+/* Reads index entries ahead until AHEAD are waiting or the index ends,
+ * packing each one's primary key and prefetching its row. */
+static void read_ahead(pb_cursor *c) {
+  while (c->n < AHEAD && !c->drained) {
+    ahead *a = &c->ring[(c->head + c->n) % AHEAD];
+    pb_str k;
+    pb_value v;
+    a->rc = pb_dict_iter_next(c->it, &k, &v);
+    if (a->rc == PB_ENOTFOUND) {
+      c->drained = true;
+      return;
+    }
+    c->n++;
+    if (a->rc == PB_OK && v.kind != PB_VALUE_BYTES)
+      a->rc = PB__CORRUPT("table %s: an index entry that is not BYTES",
+                          c->tab.def->type->name);
+    if (a->rc == PB_OK && v.as.bytes.len > PB_TABLE_KEY_MAX)
+      a->rc = PB__CORRUPT("table %s: an index entry's key is too long",
+                          c->tab.def->type->name);
+    if (a->rc != PB_OK) {
+      c->drained = true; /* the iterator gives this error again: stop */
+      return;
+    }
+    size_t len = pb__keypack_len(v.as.bytes.len);
+    if (a->cap < len) {
+      uint8_t *pk = realloc(a->pk, len);
+      if (!pk) {
+        a->rc = PB_ENOMEM;
+        c->drained = true;
+        return;
+      }
+      a->pk = pk;
+      a->cap = len;
+    }
+    pb__keypack(v.as.bytes.ptr, v.as.bytes.len, a->pk);
+    a->len = len;
+    pb__tcoll_dict_prefetch(c->tab.rows,
+                            (pb_str){(const char *)a->pk, a->len});
+  }
+}
+
+/* The next row of an index cursor (c->err is PB_OK). */
+static int next_by_index(pb_cursor *c, void *rec, uint64_t *id) {
+  read_ahead(c);
+  if (c->n == 0) return PB_ENOTFOUND;
+  ahead *a = &c->ring[c->head];
+  c->head = (c->head + 1) % AHEAD;
+  c->n--;
+  int rc = a->rc;
+  pb_str k = {(const char *)a->pk, a->len};
+  pb_value v;
+  if (rc == PB_OK) rc = pb_dict_get(D(c->tab.rows), k, &v);
+  if (rc == PB_ENOTFOUND)
+    rc = PB__CORRUPT("table %s: an index entry names no row",
+                     c->tab.def->type->name);
+  if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
+  if (rc == PB_OK) rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
+  if (rc != PB_OK) c->err = rc;
+  return rc;
+}
+
 int pb_cursor_next(pb_cursor *c, void *rec, uint64_t *id) {
   if (!c || !rec) return PB_EINVAL;
   if (id) *id = 0;
   if (c->err != PB_OK) return c->err;
   if (!c->it) return PB_ENOTFOUND;
+  if (c->index) return next_by_index(c, rec, id);
   pb_str k;
   pb_value v;
   int rc = pb_dict_iter_next(c->it, &k, &v);
-  if (rc == PB_OK && c->index) {
-    if (v.kind != PB_VALUE_BYTES) {
-      rc = PB__CORRUPT("table %s: an index entry that is not BYTES",
-                       c->tab.def->type->name);
-    } else {
-      pb__pkey pk;
-      rc = pb__pkey_set(&pk, v.as.bytes);
-      if (rc == PB_OK) rc = pb_dict_get(D(c->tab.rows), pb__pkey_str(&pk), &v);
-      if (rc == PB_ENOTFOUND)
-        rc = PB__CORRUPT("table %s: an index entry names no row",
-                         c->tab.def->type->name);
-      if (rc == PB_OK) k = pb__pkey_str(&pk); /* for id_of, used at once */
-      if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
-      if (rc == PB_OK) rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
-      if (rc != PB_OK) c->err = rc;
-      return rc;
-    }
-  }
   if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
   if (rc == PB_OK) rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
   if (rc != PB_OK && rc != PB_ENOTFOUND) c->err = rc;
@@ -188,5 +249,6 @@ int pb_cursor_next(pb_cursor *c, void *rec, uint64_t *id) {
 void pb_cursor_close(pb_cursor *c) {
   if (!c) return;
   pb_dict_iter_close(c->it);
+  for (unsigned i = 0; i < AHEAD; i++) free(c->ring[i].pk);
   free(c);
 }

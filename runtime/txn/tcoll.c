@@ -947,6 +947,12 @@ int pb__tcoll_dict_get(pb__tcoll *t, pb_str key, pb_value *out) {
   return rc;
 }
 
+void pb__tcoll_dict_prefetch(pb__tcoll *t, pb_str key) {
+  if (t->kind == PB_VALUE_DICT && !t->run && t->broken == PB_OK &&
+      pb__tcoll_check(t) == PB_OK)
+    pb__dict_prefetch(t->c.d, key);
+}
+
 /* --- flush --- */
 
 static bool has_changes(const pb__tcoll *t) {

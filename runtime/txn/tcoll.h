@@ -233,6 +233,9 @@ int pb__tcoll_entry(pb__tcoll *t, pb_str key, pb_value *v);
  * pointer, collections/hash.h), PB_ECLOSED (detached), PB_ERDONLY,
  * PB_ENOMEM. */
 int pb__tcoll_dict_put(pb__tcoll *t, pb_str key, const pb_value *v);
+/** A hint that `key` of Dictionary t will be got soon (pb__dict_prefetch):
+ * nothing while puts are pending.  Cannot fail. */
+void pb__tcoll_dict_prefetch(pb__tcoll *t, pb_str key);
 int pb__tcoll_dict_remove(pb__tcoll *t, pb_str key);
 int pb__tcoll_hash_put(pb__tcoll *t, const pb_value *key, const pb_value *v);
 int pb__tcoll_hash_remove(pb__tcoll *t, const pb_value *key);

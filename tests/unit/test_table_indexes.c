@@ -11,7 +11,9 @@
  * pb_table_drop_index, which removes its entries; an index redefined
  * under the same name is refused until dropped, then built anew; a unique
  * index over rows that share a value cannot be built (PB_EEXIST), and
- * nothing of it stays.  pb_table_check passes after every step.
+ * nothing of it stays.  pb_table_check passes after every step.  And a
+ * damaged index entry, met by a cursor that reads entries ahead of its
+ * rows, is PB_ECORRUPT in its turn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +28,9 @@
 #include "protobase/protobase.h"
 #include "protobase/table.h"
 #include "test_util.h"
+#include "table/keypack.h"
 #include "tprop.pb.h"
+#include "txn/tcoll.h"
 
 static int enc(const void *r, pb_buf *b) { return tprop_KU_encode(r, b); }
 static int dec(void *r, const void *d, size_t n, pb_arena *a) {
@@ -217,7 +221,86 @@ static void versions(void **state) {
   pb_test_rmdir(dir);
 }
 
+/* An index entry that is damaged (not BYTES, or naming no row), written
+ * behind the table's back: a cursor gives the rows before it in order
+ * (it reads entries ahead of the rows it gives), then PB_ECORRUPT, again
+ * at every later call; pb_table_check reports it. */
+static void damaged_index(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  pb_storage *st;
+  pb_space *sp;
+  assert_int_equal(pb_storage_open_file(dir, NULL, &st), PB_OK);
+  assert_int_equal(pb_space_open(st, &sp), PB_OK);
+  assert_int_equal(pb_db_open(sp, "t", PB_CREATE, &db), PB_OK);
+  pb_txn *t = begin(0);
+  for (unsigned i = 0; i < 40; i++) { /* 40 rows of group 1 */
+    tprop_KU r;
+    tprop_KU_init(&r);
+    r.k = 100 + i;
+    r.grp = 1;
+    assert_int_equal(pb_table_insert(t, &v1, &r, NULL), PB_OK);
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  for (int kind = 0; kind < 2; kind++) {
+    t = begin(0);
+    /* the entry of row 120 (the 21st): (grp 1, key 120), packed */
+    pb__tcoll *ix;
+    char name[32];
+    int n;
+    name[0] = '\0';
+    /* the type id is the first one given: find it by trying */
+    int rc = PB_ENOTFOUND;
+    for (unsigned id = 17; id < 40 && rc == PB_ENOTFOUND; id++) {
+      n = snprintf(name + 1, sizeof name - 1, "i%u:by_grp", id);
+      rc = pb__txn_open_root(t, (pb_str){name, (size_t)n + 1}, PB_VALUE_DICT,
+                             false, &ix);
+    }
+    assert_int_equal(rc, PB_OK);
+    pb_keybuf kb;
+    pb_keybuf_init(&kb);
+    pb_key_put_i32(&kb, 1);
+    pb_key_put_u64(&kb, kind == 0 ? 120 : 999); /* 999: no such row */
+    uint8_t packed[64];
+    size_t plen = pb__keypack_len(kb.len);
+    pb__keypack(kb.ptr, kb.len, packed);
+    pb_value bad = {.kind = PB_VALUE_UINT, .as.u = 7};
+    pb_keybuf pk;
+    pb_keybuf_init(&pk);
+    pb_key_put_u64(&pk, 999);
+    pb_value ghost = {.kind = PB_VALUE_BYTES, .as.bytes = pb_keybuf_bytes(&pk)};
+    assert_int_equal(pb_dict_put((pb_dict *)(void *)ix,
+                                 (pb_str){(const char *)packed, plen},
+                                 kind == 0 ? &bad : &ghost),
+                     PB_OK);
+    pb_cursor *c;
+    pb_keybuf_reset(&kb);
+    pb_key_put_i32(&kb, 1);
+    assert_int_equal(pb_table_find(t, &v1, 0, pb_keybuf_bytes(&kb), &c), PB_OK);
+    tprop_KU r;
+    unsigned got = 0;
+    while ((rc = pb_cursor_next(c, &r, NULL)) == PB_OK) {
+      assert_int_equal(r.k, 100 + got); /* in order, up to the damage */
+      got++;
+    }
+    assert_int_equal(rc, PB_ECORRUPT);
+    assert_int_equal(got, kind == 0 ? 20 : 40);
+    assert_non_null(strstr(pb_errdetail(), kind == 0 ? "not BYTES"
+                                                     : "names no row"));
+    assert_int_equal(pb_cursor_next(c, &r, NULL), PB_ECORRUPT);
+    pb_cursor_close(c);
+    assert_int_equal(pb_table_check(t, &v1), PB_ECORRUPT);
+    pb_keybuf_free(&kb);
+    pb_keybuf_free(&pk);
+    pb_txn_abort(t);
+  }
+  assert_int_equal(pb_db_close(db), PB_OK);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  pb_test_rmdir(dir);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(versions)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(versions),
+                                     cmocka_unit_test(damaged_index)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
