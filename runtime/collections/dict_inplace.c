@@ -287,7 +287,7 @@ static bool seen_thrice(pb__obj_seen *t, pb_atom_ptr ptr) {
 /* Whether the leaf `ptr` is read in place rather than loaded (see the top
  * of the file): not the reader's own batch, and the doorkeeper, when
  * there is an object cache to admit to, has not seen it twice recently. */
-static bool read_in_place(const pb__src *src, pb_atom_ptr ptr) {
+bool pb__dict_read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   const pb__src_caches *c = src->caches;
   if (ptr.batch_hi == c->own_hi && ptr.batch_lo == c->own_lo)
     return false; /* may change under the pointer: a stable copy instead */
@@ -312,7 +312,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   pb__dnode *leaf = NULL;
   if (!node->shared) leaf = kid->node; /* a private parent's slot */
   if (!leaf) leaf = pb__dict_linked_kid(d, node, i);
-  if (!leaf && read_in_place(&d->src, kid->ptr)) {
+  if (!leaf && pb__dict_read_in_place(&d->src, kid->ptr)) {
     assert(!pb_atom_ptr_is_null(kid->ptr));
     /* The leaf's bounds: its parent's separators, within the parent's
      * own bounds when the descent knows them (no link followed). */

@@ -279,6 +279,10 @@ extern bool pb__dict_prefix_private;
  * directory) rather than indexed; false by default.  Tests set it, to make
  * stores as they were written before the indexed leaf. */
 extern bool pb__dict_write_plain_leaves;
+/** Whether iterators load every leaf through the object cache, as before
+ * they read leaves from their stored bytes (dict_iter.c); false by
+ * default.  Tests set it, to put a scan's loads through the cache. */
+extern bool pb__dict_scan_cached;
 /** How many shared nodes handles copied (pb__dict_own), since start: for
  * tests that reads copy nothing. */
 extern _Atomic uint64_t pb__dict_copies;
@@ -378,6 +382,23 @@ extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
  * PB_ENOMEM.
  */
 int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out);
+
+/** Whether the leaf `ptr`, which a reader is about to enter and no link
+ * or private slot gives, is read from its stored bytes rather than loaded
+ * into the object cache: not the reader's own batch, and the doorkeeper
+ * has not seen it twice recently (dict_inplace.c).  Records the miss. */
+bool pb__dict_read_in_place(const pb__src *src, pb_atom_ptr ptr);
+
+/**
+ * Decodes the leaf `kid` of a parent whose bounds for it are `b` from its
+ * stored bytes into *scratch, a private leaf the caller reuses (made or
+ * grown here; free it with pb__dnode_free), checked as a load checks it
+ * (a leaf, inside its bounds, the count its parent says).  Its keys and
+ * values are views into the stored bytes, valid as long as the source's
+ * views.  Nothing is cached.  Errors: PB_ECORRUPT, PB_ENOMEM, the source's.
+ */
+int pb__dict_leaf_scratch(pb__dict *d, const pb__dkid *kid,
+                          const pb__dbounds *b, pb__dnode **scratch);
 
 /** Whether gets on `d` may read leaves in place. */
 static inline bool pb__dict_inplace_on(const pb__dict *d) {

@@ -16,12 +16,24 @@
  * next entry is pos - 1 in the leaf (a branch's pos is still the current
  * child).  An error while loading is sticky: the iterator returns it
  * again rather than resuming from a half-moved path.
+ *
+ * Leaves: on a tier whose reads are views of the stored bytes (file and
+ * memory: pb__src_caches.inplace), a leaf that no link or private slot
+ * gives is decoded from those bytes into the iterator's own leaf
+ * (pb__dict_leaf_scratch), reused from leaf to leaf, rather than loaded
+ * into the object cache, unless the doorkeeper admits it as a get would
+ * (pb__dict_read_in_place): a scan reads each leaf once, and caching it
+ * would only decode it into a block and push out what the cache holds.
+ * The entries' views point into the stored bytes, valid as long as the
+ * source's views (a transaction's: until it ends).
  */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collections/dict_int.h"
+
+bool pb__dict_scan_cached;
 
 typedef enum iter_state { ITER_NEW, ITER_RUNNING, ITER_DONE } iter_state;
 
@@ -36,6 +48,7 @@ struct pb__dict_iter {
   pb__dnode *node[PB__COLL_MAX_DEPTH];    /* node[0] is the root */
   size_t pos[PB__COLL_MAX_DEPTH];         /* position per level (above) */
   pb__dbounds bounds[PB__COLL_MAX_DEPTH]; /* the keys node[l] may hold */
+  pb__dnode *scratch; /* leaves read from their stored bytes (below) */
 };
 
 int pb__dict_iter_open(pb__dict *d, const pb__dict_range *r, bool reverse,
@@ -63,6 +76,7 @@ int pb__dict_iter_open(pb__dict *d, const pb__dict_range *r, bool reverse,
 
 void pb__dict_iter_free(pb__dict_iter *it) {
   if (!it) return;
+  pb__dnode_free(it->scratch);
   free(it->mem);
   free(it);
 }
@@ -94,11 +108,25 @@ static int descend_from(pb__dict_iter *it, size_t l, bool seek) {
   while (it->node[l]->level > 0) {
     pb__dnode *node = it->node[l];
     size_t i = it->pos[l];
-    pb__dnode *child;
-    int rc = pb__dict_kid(it->d, node, &it->bounds[l], i, &child);
-    if (rc != PB_OK) return rc;
+    pb__dnode *child = NULL;
+    int rc = PB_OK;
     assert(l + 1 < PB__COLL_MAX_DEPTH); /* levels fall by one per step */
     pb__dict_kid_bounds(node, &it->bounds[l], i, &it->bounds[l + 1]);
+    /* A leaf that no link or private slot gives is decoded from its
+     * stored bytes into the iterator's own leaf, on a tier where reads
+     * are views (as a get reads it in place), unless the doorkeeper admits
+     * it: a scan then neither decodes each leaf into a block nor pushes
+     * the cache's entries out for leaves it reads once. */
+    if (node->level == 1 && pb__dict_inplace_on(it->d) &&
+        !pb__dict_scan_cached &&
+        !(!node->shared && node->kids[i].node) &&
+        !(child = pb__dict_linked_kid(it->d, node, i)) &&
+        pb__dict_read_in_place(&it->d->src, node->kids[i].ptr))
+      rc = pb__dict_leaf_scratch(it->d, &node->kids[i], &it->bounds[l + 1],
+                                 &it->scratch), child = it->scratch;
+    else if (!child)
+      rc = pb__dict_kid(it->d, node, &it->bounds[l], i, &child);
+    if (rc != PB_OK) return rc;
     enter(it, l + 1, child, seek);
     l++;
   }

@@ -917,6 +917,34 @@ static int load_checked(pb__dict *d, const pb__dkid *kid, unsigned level,
   return PB_OK;
 }
 
+int pb__dict_leaf_scratch(pb__dict *d, const pb__dkid *kid,
+                          const pb__dbounds *b, pb__dnode **scratch) {
+  assert(!pb_atom_ptr_is_null(kid->ptr));
+  pb_bytes atom;
+  int rc = d->src.read(d->src.arg, kid->ptr, &atom);
+  if (rc == PB_ENOTFOUND)
+    rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
+  dict_atom a;
+  if (rc == PB_OK) rc = open_atom(atom, &a);
+  if (rc == PB_OK && a.level != 0)
+    rc = PB__CORRUPT("a dict branch where its parent says a leaf");
+  pb__dnode *n = *scratch;
+  if (rc == PB_OK && (!n || n->cap < a.m)) {
+    pb__dnode_free(n);
+    *scratch = n = pb__dnode_new(0, a.m ? a.m : 1);
+    if (!n) rc = PB_ENOMEM;
+  }
+  uint64_t total = 0;
+  if (rc == PB_OK) rc = decode_into(&a, n, &total);
+  if (rc == PB_OK && !fits(n, 0, b))
+    rc = PB__CORRUPT("dict leaf outside its bounds");
+  if (rc == PB_OK && total != kid->count)
+    rc = PB__CORRUPT("dict leaf holds %" PRIu64 " keys, its parent says %" PRIu64,
+                     total, kid->count);
+  if (rc != PB_OK && n) n->n = 0; /* nothing half-decoded is read */
+  return rc == PB_ENOMEM ? rc : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
+}
+
 int pb__dict_load(pb__dict *d, pb__dkid *kid, unsigned level,
                   const pb__dbounds *b) {
   if (kid->node) return PB_OK;

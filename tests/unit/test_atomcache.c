@@ -560,8 +560,25 @@ static void scan_keeps_hot_set(void **state) {
   assert_int_equal(o1.misses, o0.misses); /* hot: every node cached */
   assert_int_equal(o1.loads, o0.loads);
 
-  /* The full scan: every node of "big" loaded once, far more than fit. */
+  /* The full scan, as a user's reads it: its leaves are read from the
+   * stored bytes, not loaded (only its branches are), so it cannot push
+   * anything out. */
+  uint64_t before = o1.loads;
   assert_int_equal(scan_big(&s, 0, BIG), BIG);
+  stats(&s, NULL, &o2);
+  assert_true(o2.loads - before < 64); /* "big" has hundreds of leaves */
+  assert_int_equal(o2.evictions, o1.evictions);
+  read_hot(&s);
+  stats(&s, NULL, &o1);
+  assert_int_equal(o1.misses, o2.misses); /* the hot set is all there */
+  assert_int_equal(o1.loads, o2.loads);
+
+  /* The full scan again, with every leaf loaded through the cache (as
+   * iterators read before they read leaves in place): every node of
+   * "big" loaded once, far more than fit. */
+  pb__dict_scan_cached = true;
+  assert_int_equal(scan_big(&s, 0, BIG), BIG);
+  pb__dict_scan_cached = false;
   stats(&s, NULL, &o2);
   uint64_t loaded = o2.loads - o1.loads;
   if (getenv("PB_TEST_VERBOSE"))
