@@ -82,32 +82,21 @@ void pb_buf_append(pb_buf *b, const void *data, size_t size) {
 
 /* --- writers --- */
 
-/* Writes a varint to p (at least 10 bytes of room) and returns its length. */
-static size_t put_varint_raw(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
 void pb_wire_put_varint(pb_buf *b, uint64_t v) {
   if (pb_buf_reserve(b, 10) != PB_OK) return;
-  b->len += put_varint_raw(b->data + b->len, v);
+  b->len += pb__put_varint(b->data + b->len, v);
 }
 
 /* Writes a field key; the caller has reserved room for it. */
 static void put_key(pb_buf *b, uint32_t tag, unsigned wire_type) {
   assert(tag >= 1 && tag <= PB_TAG_MAX);
-  b->len += put_varint_raw(b->data + b->len, (uint64_t)tag << 3 | wire_type);
+  b->len += pb__put_varint(b->data + b->len, (uint64_t)tag << 3 | wire_type);
 }
 
 void pb_wire_put_uint(pb_buf *b, uint32_t tag, uint64_t v) {
   if (pb_buf_reserve(b, 15) != PB_OK) return;
   put_key(b, tag, PB_WT_VARINT);
-  b->len += put_varint_raw(b->data + b->len, v);
+  b->len += pb__put_varint(b->data + b->len, v);
 }
 
 void pb_wire_put_sint(pb_buf *b, uint32_t tag, int64_t v) {
@@ -142,7 +131,7 @@ void pb_wire_put_len(pb_buf *b, uint32_t tag, const void *data, size_t size) {
   if (!data && size) return buf_invalid(b);
   if (size > SIZE_MAX - 15 || pb_buf_reserve(b, 15 + size) != PB_OK) return;
   put_key(b, tag, PB_WT_LEN);
-  b->len += put_varint_raw(b->data + b->len, size);
+  b->len += pb__put_varint(b->data + b->len, size);
   if (size) memcpy(b->data + b->len, data, size);
   b->len += size;
 }
@@ -444,7 +433,7 @@ void pb_wire_end_len(pb_buf *b, pb_len_mark m, bool omit_empty) {
     memmove(b->data + m.body + extra, b->data + m.body, n);
     b->len += extra;
   }
-  put_varint_raw(b->data + m.body - 1, n);
+  pb__put_varint(b->data + m.body - 1, n);
 }
 
 /* --- packed array elements --- */

@@ -29,6 +29,7 @@
 #include "atom/value.h"
 #include "collections/dict_int.h"
 #include "util/ebr.h"
+#include "util/endian.h"
 #include "util/slab.h"
 #include "util/errdetail.h"
 
@@ -1171,17 +1172,6 @@ static size_t varint_len(uint64_t v) {
   return n;
 }
 
-/* Writes `v` as a varint at p; gives the bytes written. */
-static size_t put_varint_at(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
 /*
  * Writes a leaf as an indexed leaf (PB__TYPE_DICT_LEAF_IDX, dict.c).  The
  * entries are encoded first (their offsets are known only then: each is
@@ -1217,11 +1207,11 @@ static int write_leaf_idx(const pb__dnode *node, const pb__sink *sink,
   memmove(p + head, p, body);
   size_t at = 0;
   p[at++] = PB__ATOM_FORMAT;
-  at += put_varint_at(p + at, PB__TYPE_DICT_LEAF_IDX);
-  at += put_varint_at(p + at, 2 * m + 1);
+  at += pb__put_varint(p + at, PB__TYPE_DICT_LEAF_IDX);
+  at += pb__put_varint(p + at, 2 * m + 1);
   p[at++] = PB_VALUE_BYTES;
-  at += put_varint_at(p + at, dir);
-  at += put_varint_at(p + at, c);
+  at += pb__put_varint(p + at, dir);
+  at += pb__put_varint(p + at, c);
   p[at++] = (uint8_t)w;
   uint8_t *win = p + at, *off = win + 8 * m;
   assert(off + w * m == p + head);
