@@ -657,6 +657,69 @@ static void run_shape(const shape_ops *sh) {
   pb_test_rmdir(w.dir);
 }
 
+/* Misuse of the runtime's table calls: NULLs, a malformed def, bad flags,
+ * a keyed call on a keyless table and the reverse, a read-only
+ * transaction's writes, an index out of range: each refused with its
+ * documented error, and nothing written. */
+static void misuse(void **state) {
+  (void)state;
+  world w = {pb_test_tmpdir(), NULL, NULL, NULL};
+  wopen(&w);
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(w.db, 0, &t), PB_OK);
+  const pb_table_def *ku = &tprop_KU_table, *kl = &tprop_KL_table;
+  tprop_KU r;
+  tprop_KU_init(&r);
+  uint64_t id, n;
+  pb_cursor *c = (pb_cursor *)&r; /* must be cleared on refusal */
+  pb_bytes k = {NULL, 0};
+  assert_int_equal(pb_table_insert(NULL, ku, &r, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_insert(t, NULL, &r, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_insert(t, ku, NULL, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_insert(t, kl, &r, NULL), PB_EINVAL); /* no id */
+  assert_int_equal(pb_table_upsert(t, kl, &r), PB_EINVAL);
+  assert_int_equal(pb_table_update(t, kl, &r), PB_EINVAL);
+  assert_int_equal(pb_table_update_id(t, ku, 1, &r), PB_EINVAL);
+  assert_int_equal(pb_table_get(t, ku, (pb_bytes){NULL, 3}, &r), PB_EINVAL);
+  assert_int_equal(pb_table_get(t, ku, k, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_delete(NULL, ku, k), PB_EINVAL);
+  assert_int_equal(pb_table_count(t, ku, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_scan(t, ku, NULL, NULL, 0x100, &c), PB_EINVAL);
+  assert_int_equal(pb_table_scan(t, ku, NULL, NULL, 0, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_index_scan(t, ku, 3, NULL, NULL, 0, &c),
+                   PB_EINVAL);
+  assert_null(c);
+  assert_int_equal(pb_cursor_next(NULL, &r, NULL), PB_EINVAL);
+  pb_cursor_close(NULL);
+  assert_int_equal(pb_table_drop_index(t, ku, "no such"), PB_EINVAL);
+  assert_int_equal(pb_table_drop_index(t, ku, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_open_member(t, ku, k, 99, PB_VALUE_LIST, 0,
+                                        (void **)&c),
+                   PB_EINVAL); /* KU has no member field 99 */
+  assert_int_equal(pb_table_check(NULL, ku), PB_EINVAL);
+  /* a malformed def: an index without a key function */
+  pb_table_def bad = *ku;
+  pb_table_index ix = ku->indexes[0];
+  ix.key = NULL;
+  bad.indexes = &ix;
+  bad.n_indexes = 1;
+  assert_int_equal(pb_table_insert(t, &bad, &r, NULL), PB_EINVAL);
+  assert_int_equal(pb_table_count(t, ku, &n), PB_OK);
+  assert_int_equal(n, 0); /* nothing written */
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  /* a read-only transaction's writes */
+  assert_int_equal(pb_txn_begin(w.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_table_insert(t, ku, &r, NULL), PB_ERDONLY);
+  assert_int_equal(pb_table_insert(t, kl, &r, &id), PB_ERDONLY);
+  assert_int_equal(pb_table_delete(t, ku, k), PB_ERDONLY);
+  assert_int_equal(pb_table_drop_index(t, ku, "by_grp"), PB_ERDONLY);
+  assert_int_equal(pb_table_count(t, ku, &n), PB_OK); /* reads work */
+  assert_int_equal(n, 0);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  wclose(&w);
+  pb_test_rmdir(w.dir);
+}
+
 static int setup(void **state) {
   (void)state;
   rng = 0x7ab1e5ull;
@@ -685,6 +748,7 @@ int main(void) {
       cmocka_unit_test(key_uint64), cmocka_unit_test(key_int64),
       cmocka_unit_test(key_string), cmocka_unit_test(key_bytes),
       cmocka_unit_test(key_enum),   cmocka_unit_test(keyless),
+      cmocka_unit_test(misuse),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
