@@ -316,6 +316,12 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
     free(copy);
     return PB_ENOMEM;
   }
+  if (pthread_mutex_init(&db->publish_mu, NULL) != 0) {
+    pthread_mutex_destroy(&db->cat_mu);
+    free(db);
+    free(copy);
+    return PB_ENOMEM;
+  }
   memcpy(copy, n.ptr, n.len + 1);
   db->sp = sp;
   atomic_init(&db->epochs, NULL);
@@ -332,6 +338,7 @@ int pb_db_close(pb_db *db) {
   if (!db) return PB_OK;
   pb__txn_drop_spare(db);
   pthread_mutex_destroy(&db->cat_mu);
+  pthread_mutex_destroy(&db->publish_mu);
   pb__epoch_table *t = atomic_load(&db->epochs);
   while (t) {
     pb__epoch_table *older = t->older;

@@ -71,6 +71,8 @@ struct pb_db {
   pb_space *sp;              /* the space this database lives in */
   pb_str name;               /* owned copy of the name (NUL-terminated) */
   pthread_mutex_t cat_mu;    /* serializes additions to the epoch cache */
+  pthread_mutex_t publish_mu; /* held by a commit through this handle from
+                                its last rebase to its append (txn.c) */
   _Atomic(pb__epoch_table *) epochs; /* fingerprints known to this
                                 handle, read without a lock (catalog.c) */
   atomic_size_t n_epochs;    /* entries of `epochs` published */

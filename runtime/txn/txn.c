@@ -199,30 +199,66 @@ int pb_txn_abort(pb_txn *txn) {
   return PB_OK;
 }
 
+/* Rebases onto `cur`, this database's root in a newer space root. */
+static int rebase_onto(pb_txn *txn, pb__tcoll *names, pb_atom_ptr cur) {
+  bool merged = false;
+  int rc = pb__tcoll_rebase(names, cur, &merged);
+  if (rc != PB_OK) return rc;
+  txn->db_root = cur;
+  if (merged) atomic_fetch_add(&txn->db->sp->n_merges, 1);
+  return PB_OK;
+}
+
+/* Before a flush: when a commit appended since the space root *seen
+ * moved this database, rebases onto it first.  Flushing first would be
+ * wasted: the append would lose, and the flushed nodes, which nothing
+ * references after the rebase, would still go out with the batch (a
+ * second leaf and path per rebased commit).  A failure to look is left to
+ * the append, which looks again. */
+static int rebase_early(pb_txn *txn, pb__tcoll *names, pb_atom_ptr *seen) {
+  pb_space *sp = txn->db->sp;
+  pb_atom_ptr head, cur;
+  if (pb__storage_pending_root(sp->st, &head, NULL) != PB_OK ||
+      pb_atom_ptr_equal(head, *seen))
+    return PB_OK;
+  *seen = head;
+  if (pb__space_find_db(&sp->src, head, txn->db->name, &cur) != PB_OK ||
+      pb_atom_ptr_equal(cur, txn->db_root))
+    return PB_OK;
+  return rebase_onto(txn, names, cur);
+}
+
 /* Flushes and appends, rebasing while other commits to this database
- * overtake it.  On PB_OK the commit is the storage's pending head, LSN
- * *lsn, not durable yet. */
+ * overtake it, under db->publish_mu: commits through one handle (the
+ * threads of pb_txn_run) then rebase before they flush, and their appends
+ * do not lose to each other, so each flushes once.  On PB_OK the commit
+ * is the storage's pending head, LSN *lsn, not durable yet. */
 static int commit_changes(pb_txn *txn, uint64_t *lsn) {
   assert(!(txn->flags & PB_RDONLY)); /* a reader never appends */
   pb_space *sp = txn->db->sp;
   pb__tcoll *names;
-  int nrc = names_of(txn, &names);
-  if (nrc != PB_OK) return nrc;
+  int rc = names_of(txn, &names);
+  if (rc != PB_OK) return rc;
+  pb_atom_ptr seen = txn->snap.root; /* the space root last looked at */
+  pthread_mutex_lock(&txn->db->publish_mu);
+  rc = PB_ECONFLICT;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
-    int rc = pb__tcoll_flush(names, &new_db_root);
-    if (rc != PB_OK) return rc;
-    bool moved, merged = false;
+    rc = rebase_early(txn, names, &seen);
+    if (rc == PB_OK) rc = pb__tcoll_flush(names, &new_db_root);
+    if (rc != PB_OK) break;
+    bool moved;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
                            txn->snap.lsn, txn->db->name, PB__PUBLISH_SET,
                            txn->db_root, new_db_root, &moved, &cur, lsn);
-    if (rc != PB_ECONFLICT || !moved) return rc;
-    rc = pb__tcoll_rebase(names, cur, &merged);
-    if (rc != PB_OK) return rc;
-    txn->db_root = cur;
-    if (merged) atomic_fetch_add(&sp->n_merges, 1);
+    if (rc != PB_ECONFLICT || !moved) break;
+    /* A commit through another handle of this database. */
+    rc = rebase_onto(txn, names, cur);
+    if (rc != PB_OK) break;
+    rc = PB_ECONFLICT;
   }
-  return PB_ECONFLICT;
+  pthread_mutex_unlock(&txn->db->publish_mu);
+  return rc;
 }
 
 int pb_txn_commit(pb_txn *txn) { return pb__txn_commit_ex(txn, NULL); }

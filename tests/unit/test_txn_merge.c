@@ -3,8 +3,9 @@
  * per-key merges of the database root and of nested Dictionaries, Set
  * merges per element, Lists that conflict on any concurrent change,
  * threads that merge (counted) and threads that retry through pb_txn_run,
- * readers that never see a broken invariant, database lifecycle, and the
- * catalog's schema epochs across reopen.
+ * readers that never see a broken invariant, database lifecycle, the
+ * catalog's schema epochs across reopen, and the bytes a rebased commit
+ * writes (one flush, not one per attempt).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "protobase/protobase.h"
 #include "support/collstore.h"
@@ -544,6 +547,193 @@ static void schema_epochs(void **state) {
   pb_test_rmdir(dir);
 }
 
+
+/* --- a rebased commit writes one flush --- */
+
+/* Bytes of the WAL segments in dir.  A closed store's last segment ends at
+ * its last frame (close cuts the preallocated zeros), so between two
+ * closes this grows by the frames the commits in between wrote. */
+static uint64_t wal_bytes(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  uint64_t total = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "seg-", 4) != 0) continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    total += (uint64_t)sb.st_size;
+  }
+  closedir(d);
+  return total;
+}
+
+/* Puts `key` -> 64 bytes into Dictionary `dict` (created when missing). */
+static int put_64(pb_txn *txn, const char *dict, const char *key) {
+  pb_dict *d;
+  int rc = pb_txn_open_dict(txn, dict, PB_CREATE, &d);
+  if (rc != PB_OK) return rc;
+  uint8_t val[64];
+  memset(val, key[0], sizeof val);
+  pb_value v = {.kind = PB_VALUE_BYTES, .as.bytes = {val, sizeof val}};
+  return pb_dict_put(d, pb_str_from_cstr(key), &v);
+}
+
+static uint64_t space_merges(pb_space *sp) {
+  pb_space_stats st;
+  assert_int_equal(pb_space_stats_get(sp, &st), PB_OK);
+  return st.merges;
+}
+
+/* Two Dictionaries of 200 keys each, in a store closed afterwards. */
+static void seed_two_dicts(const char *dir, const char *a, const char *b) {
+  pb_space *sp = open_space(dir);
+  pb_db *db = open_db(sp, "main");
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(db, 0, &t), PB_OK);
+  for (int i = 0; i < 200; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "s%03d", i);
+    assert_int_equal(put_64(t, a, key), PB_OK);
+    assert_int_equal(put_64(t, b, key), PB_OK);
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+}
+
+/* A, begun before B committed, rebases onto B before it flushes: the pair
+ * writes what two commits in a row write, not a third, wasted flush of A
+ * (whose nodes nothing references after the rebase). */
+static void rebased_commit_flushes_once(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  seed_two_dicts(dir, "x", "y");
+  uint64_t b0 = wal_bytes(dir);
+
+  pb_space *sp = open_space(dir);
+  pb_db *db = open_db(sp, "main");
+  pb_txn *a, *b;
+  assert_int_equal(pb_txn_begin(db, 0, &a), PB_OK);
+  assert_int_equal(put_64(a, "x", "a"), PB_OK);
+  assert_int_equal(pb_txn_begin(db, 0, &b), PB_OK);
+  assert_int_equal(put_64(b, "x", "b"), PB_OK);
+  assert_int_equal(pb_txn_commit(b), PB_OK);
+  assert_int_equal(pb_txn_commit(a), PB_OK); /* merged: another key */
+  assert_int_equal(space_merges(sp), 1);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  uint64_t b1 = wal_bytes(dir);
+
+  sp = open_space(dir);
+  db = open_db(sp, "main");
+  const char *keys[] = {"c", "d"};
+  for (int i = 0; i < 2; i++) {
+    pb_txn *t;
+    assert_int_equal(pb_txn_begin(db, 0, &t), PB_OK);
+    assert_int_equal(put_64(t, "y", keys[i]), PB_OK);
+    assert_int_equal(pb_txn_commit(t), PB_OK);
+  }
+  assert_int_equal(space_merges(sp), 0);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  uint64_t b2 = wal_bytes(dir);
+
+  uint64_t pair = b1 - b0, in_a_row = b2 - b1;
+  print_message("rebased pair: %llu bytes; two commits in a row: %llu\n",
+                (unsigned long long)pair, (unsigned long long)in_a_row);
+  /* A wasted flush of A would add half of `in_a_row`. */
+  assert_true(in_a_row > 0 && pair * 5 < in_a_row * 6);
+
+  sp = open_space(dir);
+  db = open_db(sp, "main");
+  pb_txn *r;
+  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &r), PB_OK);
+  pb_dict *d;
+  assert_int_equal(pb_txn_open_dict(r, "x", 0, &d), PB_OK);
+  uint64_t n = 0;
+  assert_int_equal(pb_dict_count(d, &n), PB_OK);
+  assert_int_equal(n, 202); /* both keys */
+  pb_txn_abort(r);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  pb_test_rmdir(dir);
+}
+
+#define FLUSH_THREADS 8
+#define FLUSH_COMMITS 25
+
+typedef struct flusher {
+  pb_db *db;
+  const char *dict;
+  int id;
+} flusher;
+
+typedef struct flush_put {
+  const char *dict;
+  char key[16];
+} flush_put;
+
+static int flush_put_fn(pb_txn *txn, void *arg) {
+  flush_put *p = arg;
+  return put_64(txn, p->dict, p->key);
+}
+
+static void *flusher_fn(void *arg) {
+  flusher *f = arg;
+  for (int i = 0; i < FLUSH_COMMITS; i++) {
+    flush_put p = {f->dict, ""};
+    snprintf(p.key, sizeof p.key, "t%d-%03d", f->id, i);
+    int rc = pb_txn_run(f->db, flush_put_fn, &p, PB_TXN_RUN_RETRIES);
+    if (rc != PB_OK) fail_msg("pb_txn_run: %s", pb_errname(rc));
+  }
+  return NULL;
+}
+
+/* Threads committing through one handle (pb_txn_run) write about what the
+ * same commits write one after another: each flushes once, though most of
+ * them are overtaken between their begin and their append. */
+static void threads_flush_once(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  seed_two_dicts(dir, "par", "seq");
+  uint64_t b0 = wal_bytes(dir);
+
+  pb_space *sp = open_space(dir);
+  pb_db *db = open_db(sp, "main");
+  pthread_t th[FLUSH_THREADS];
+  flusher f[FLUSH_THREADS];
+  for (int i = 0; i < FLUSH_THREADS; i++) {
+    f[i] = (flusher){db, "par", i};
+    assert_int_equal(pthread_create(&th[i], NULL, flusher_fn, &f[i]), 0);
+  }
+  for (int i = 0; i < FLUSH_THREADS; i++) pthread_join(th[i], NULL);
+  uint64_t merges = space_merges(sp);
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  uint64_t b1 = wal_bytes(dir);
+
+  sp = open_space(dir);
+  db = open_db(sp, "main");
+  for (int i = 0; i < FLUSH_THREADS; i++) {
+    f[i] = (flusher){db, "seq", i};
+    flusher_fn(&f[i]);
+  }
+  pb_db_close(db);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  uint64_t b2 = wal_bytes(dir);
+
+  uint64_t par = b1 - b0, seq = b2 - b1;
+  print_message("%d threads x %d commits: %llu bytes, %llu merged; one "
+                "after another: %llu bytes\n",
+                FLUSH_THREADS, FLUSH_COMMITS, (unsigned long long)par,
+                (unsigned long long)merges, (unsigned long long)seq);
+  assert_true(seq > 0 && par * 10 < seq * 11);
+  pb_test_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   pb_test_coll_args(argc, argv);
   for (int i = 1; i < argc; i++) {
@@ -561,6 +751,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(shared_key_and_invariant),
       cmocka_unit_test(database_lifecycle),
       cmocka_unit_test(schema_epochs),
+      cmocka_unit_test(rebased_commit_flushes_once),
+      cmocka_unit_test(threads_flush_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
