@@ -28,6 +28,8 @@
 /* The durability of the file storages: the default a user gets (SYNC),
  * or another one given as --durability=group|none. */
 static pb_durability durability = PB_DURABILITY_SYNC;
+/* --tiny: fanout 4 (pb_test_coll_args). */
+static bool tiny;
 
 static pb_space *open_space(const char *dir) {
   pb_storage *st;
@@ -705,6 +707,7 @@ static void threads_flush_once(void **state) {
   pb_db *db = open_db(sp, "main");
   pthread_t th[FLUSH_THREADS];
   flusher f[FLUSH_THREADS];
+  assert_true(FLUSH_THREADS <= 10); /* one digit in the keys */
   for (int i = 0; i < FLUSH_THREADS; i++) {
     f[i] = (flusher){db, "par", i};
     assert_int_equal(pthread_create(&th[i], NULL, flusher_fn, &f[i]), 0);
@@ -717,10 +720,15 @@ static void threads_flush_once(void **state) {
 
   sp = open_space(dir);
   db = open_db(sp, "main");
-  for (int i = 0; i < FLUSH_THREADS; i++) {
-    f[i] = (flusher){db, "seq", i};
-    flusher_fn(&f[i]);
-  }
+  /* The same keys, in the order the threads mostly commit them (one of
+   * each thread's in turn), so that the trees grow alike. */
+  for (int i = 0; i < FLUSH_COMMITS; i++)
+    for (int t = 0; t < FLUSH_THREADS; t++) {
+      flush_put p = {"seq", ""};
+      snprintf(p.key, sizeof p.key, "t%d-%03d", t, i);
+      assert_int_equal(pb_txn_run(db, flush_put_fn, &p, PB_TXN_RUN_RETRIES),
+                       PB_OK);
+    }
   pb_db_close(db);
   assert_int_equal(pb_space_close(sp), PB_OK);
   uint64_t b2 = wal_bytes(dir);
@@ -730,12 +738,18 @@ static void threads_flush_once(void **state) {
                 "after another: %llu bytes\n",
                 FLUSH_THREADS, FLUSH_COMMITS, (unsigned long long)par,
                 (unsigned long long)merges, (unsigned long long)seq);
-  assert_true(seq > 0 && par * 10 < seq * 11);
+  /* With a fanout of 4 the order in which the threads' keys arrive shapes
+   * the tree more (a split every few keys): up to 1.1x was seen, against
+   * 1.2x to 1.4x with the lock removed. */
+  if (tiny)
+    assert_true(seq > 0 && par * 100 < seq * 115);
+  else
+    assert_true(seq > 0 && par * 10 < seq * 11);
   pb_test_rmdir(dir);
 }
 
 int main(int argc, char **argv) {
-  pb_test_coll_args(argc, argv);
+  tiny = pb_test_coll_args(argc, argv);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--durability=group") == 0)
       durability = PB_DURABILITY_GROUP;
