@@ -309,9 +309,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   pb__dnode *node = p.node[l];
   size_t i = p.idx[l];
   const pb__dkid *kid = &node->kids[i];
-  pb__dnode *leaf = NULL;
-  if (!node->shared) leaf = kid->node; /* a private parent's slot */
-  if (!leaf) leaf = pb__dict_linked_kid(d, node, i);
+  pb__dnode *leaf = pb__dict_near_kid(d, node, i);
   if (!leaf && pb__dict_read_in_place(&d->src, kid->ptr)) {
     assert(!pb_atom_ptr_is_null(kid->ptr));
     /* The leaf's bounds: its parent's separators, within the parent's
@@ -349,8 +347,8 @@ void pb__dict_prefetch(pb__dict *d, pb_str key) {
   pb__dnode *node = p.node[l];
   size_t i = p.idx[l];
   const pb__dkid *kid = &node->kids[i];
-  if (!node->shared && kid->node) return; /* private: in memory already */
-  if (pb__dict_linked_kid(d, node, i)) return; /* prefetched its lines */
+  if (pb__dict_near_kid(d, node, i)) return; /* in memory (a link
+                                                  prefetched its lines) */
   pb_bytes atom;
   if (pb_atom_ptr_is_null(kid->ptr) ||
       d->src.read(d->src.arg, kid->ptr, &atom) != PB_OK)

@@ -261,6 +261,11 @@ int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
                  size_t i, pb__dnode **out);
 /** Child i of `parent` when a link gives it (a cached parent, a source
  * inside an epoch: dict_node.c), with no load and no check; else NULL. */
+/** Child i of `parent` when it is in memory without a load: a private
+ * parent's loaded slot, or a link from a cached parent (as
+ * pb__dict_linked_kid); NULL otherwise. */
+pb__dnode *pb__dict_near_kid(const pb__dict *d, const pb__dnode *parent,
+                             size_t i);
 pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
                                size_t i);
 /** Makes child i of the PRIVATE `parent` private (loading it, and copying

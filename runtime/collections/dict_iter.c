@@ -119,8 +119,7 @@ static int descend_from(pb__dict_iter *it, size_t l, bool seek) {
      * the cache's entries out for leaves it reads once. */
     if (node->level == 1 && pb__dict_inplace_on(it->d) &&
         !pb__dict_scan_cached &&
-        !(!node->shared && node->kids[i].node) &&
-        !(child = pb__dict_linked_kid(it->d, node, i)) &&
+        !(child = pb__dict_near_kid(it->d, node, i)) &&
         pb__dict_read_in_place(&it->d->src, node->kids[i].ptr))
       rc = pb__dict_leaf_scratch(it->d, &node->kids[i], &it->bounds[l + 1],
                                  &it->scratch), child = it->scratch;

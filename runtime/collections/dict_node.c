@@ -1022,16 +1022,19 @@ pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
   return (pb__dnode *)&c->inl;
 }
 
+pb__dnode *pb__dict_near_kid(const pb__dict *d, const pb__dnode *parent,
+                             size_t i) {
+  if (!parent->shared && parent->kids[i].node) /* a private parent's slot */
+    return parent->kids[i].node;
+  return pb__dict_linked_kid(d, parent, i); /* the fast path: a link */
+}
+
 int pb__dict_kid(pb__dict *d, pb__dnode *parent, const pb__dbounds *pb,
                  size_t i, pb__dnode **out) {
   assert(parent->level > 0 && i < parent->n);
   pb__dkid *k = &parent->kids[i];
-  if (!parent->shared && k->node) { /* a private parent's loaded slot */
-    *out = k->node;
-    return PB_OK;
-  }
-  pb__dnode *c = pb__dict_linked_kid(d, parent, i);
-  if (c) { /* the fast path: a link */
+  pb__dnode *c = pb__dict_near_kid(d, parent, i);
+  if (c) {
     *out = c;
     return PB_OK;
   }

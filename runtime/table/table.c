@@ -103,10 +103,11 @@ static pb_str rows_name(uint32_t id, char buf[16]) {
   return (pb_str){buf, 1 + pb__tab_name(buf + 1, "t", id)};
 }
 
+const pb_str pb__tab_meta_name = {"\0tables", 7};
+
 int pb__tab_open_meta(pb_txn *txn, pb__tab *t, bool create) {
-  static const pb_str meta_name = {"\0tables", 7};
   if (t->meta) return PB_OK;
-  int rc = pb__txn_open_root(txn, meta_name, PB_VALUE_DICT, create, &t->meta);
+  int rc = pb__txn_open_root(txn, pb__tab_meta_name, PB_VALUE_DICT, create, &t->meta);
   if (rc == PB_ENOTFOUND && !create) t->meta = NULL;
   return rc;
 }
@@ -186,8 +187,7 @@ static void rec_free(recbuf *b) {
   if (b->p != (void *)b->small) free(b->p);
 }
 
-/* Encodes rec's primary key into kb (keyed tables). */
-static int key_of(const pb__tab *t, const void *rec, pb_keybuf *kb) {
+int pb__tab_key(const pb__tab *t, const void *rec, pb_keybuf *kb) {
   pb_keybuf_reset(kb);
   int rc = t->def->key(rec, kb);
   if (rc == PB_OK) rc = pb_keybuf_error(kb);
@@ -281,7 +281,7 @@ int pb_table_insert(pb_txn *txn, const pb_table_def *def, const void *rec,
   char name[16];
   pb_str counter;
   if (def->key) {
-    rc = key_of(t, rec, &kb);
+    rc = pb__tab_key(t, rec, &kb);
   } else if (!id) {
     rc = PB_EINVAL; /* a keyless insert must say where the id goes */
   } else {
@@ -309,7 +309,7 @@ static int keyed_write(pb_txn *txn, const pb_table_def *def, const void *rec,
   if (rc != PB_OK) return rc;
   pb_keybuf kb;
   pb_keybuf_init(&kb);
-  rc = key_of(t, rec, &kb);
+  rc = pb__tab_key(t, rec, &kb);
   if (rc == PB_OK)
     rc = write_row(txn, t, pb_keybuf_bytes(&kb), rec, must_exist, false);
   pb_keybuf_free(&kb);

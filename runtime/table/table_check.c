@@ -32,8 +32,7 @@ static int check_row(pb_txn *txn, pb__tab *t, pb_str k, const pb_value *v,
   if (t->def->key) {
     pb_keybuf kb;
     pb_keybuf_init(&kb);
-    rc = t->def->key(rec, &kb);
-    if (rc == PB_OK) rc = pb_keybuf_error(&kb);
+    rc = pb__tab_key(t, rec, &kb);
     bool same = rc == PB_OK && kb.len == n && memcmp(kb.ptr, pkb, n) == 0;
     pb_keybuf_free(&kb);
     if (rc != PB_OK) return rc;

@@ -322,7 +322,7 @@ int pb_table_drop_index(pb_txn *txn, const pb_table_def *def,
   uint32_t id;
   if ((rc = pb__catalog_register(txn, def->type, &id)) != PB_OK) return rc;
   pb__tcoll *meta;
-  rc = pb__txn_open_root(txn, (pb_str){"\0tables", 7}, PB_VALUE_DICT, false,
+  rc = pb__txn_open_root(txn, pb__tab_meta_name, PB_VALUE_DICT, false,
                          &meta);
   if (rc != PB_OK) return rc; /* PB_ENOTFOUND: no index at all */
   char buf[NAME_CAP];

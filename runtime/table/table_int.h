@@ -74,6 +74,9 @@ int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
  * the length (at most strlen(head) + 10). */
 size_t pb__tab_name(char *buf, const char *head, uint32_t id);
 
+/** The name of the tables' metadata Dictionary in the database root. */
+extern const pb_str pb__tab_meta_name;
+
 /** Opens t->meta ("\0tables"; created with `create`).  PB_ENOTFOUND
  * (t->meta stays NULL) when it does not exist and `create` is false.
  * Errors: pb__txn_open_root's. */
@@ -81,6 +84,10 @@ int pb__tab_open_meta(pb_txn *txn, pb__tab *t, bool create);
 
 /** Whether `s` is a valid index name: letters, digits and '_'. */
 bool pb__tab_name_ok(const char *s);
+
+/** Encodes rec's primary key into kb (reset first; keyed tables).
+ * Errors: PB_ETOOBIG (longer than PB_TABLE_KEY_MAX), the key function's. */
+int pb__tab_key(const pb__tab *t, const void *rec, pb_keybuf *kb);
 
 /** The record stored under a row, decoded into `rec` (initialized first)
  * with arrays in the transaction's arena.  Errors: PB_ECORRUPT (not a
