@@ -166,7 +166,34 @@ typedef struct pb_record_field {
                                      in an array); else NULL */
   const char *renames; /* records in `type` renamed with [renamed_from]:
                           "pkg.New=pkg.Old", joined by ','; else NULL */
+  /* Where the field lives in the generated struct, for queries
+   * (protobase/query.h) and tools: */
+  uint32_t ctype;      /* PB_CTYPE_*: the C type of the member; NONE for a
+                          field queries cannot read (an array, an embedded
+                          record, a member collection, a keyless ref) */
+  uint32_t offset;     /* offsetof the member */
+  uint32_t has_offset; /* an optional field: offsetof its bool has_<name> */
 } pb_record_field;
+
+/** pb_record_field.ctype.  A ref<R> by key has its key's type; an enum is
+ * an int32_t-sized C enum (generated code asserts the size). */
+typedef enum pb_ctype {
+  PB_CTYPE_NONE = 0,
+  PB_CTYPE_BOOL = 1, /* bool */
+  PB_CTYPE_I8 = 2,
+  PB_CTYPE_I16 = 3,
+  PB_CTYPE_I32 = 4,
+  PB_CTYPE_I64 = 5,
+  PB_CTYPE_U8 = 6,
+  PB_CTYPE_U16 = 7,
+  PB_CTYPE_U32 = 8,
+  PB_CTYPE_U64 = 9,
+  PB_CTYPE_F32 = 10,
+  PB_CTYPE_F64 = 11,
+  PB_CTYPE_STR = 12,   /* pb_str */
+  PB_CTYPE_BYTES = 13, /* pb_bytes */
+  PB_CTYPE_ENUM = 14   /* an enum, read as int32_t */
+} pb_ctype;
 
 /** What the runtime knows of a generated record type. */
 struct pb_record_type {

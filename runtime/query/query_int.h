@@ -1,0 +1,179 @@
+/*
+ * query/query_int.h - the inside of query plans (protobase/query.h), shared
+ * by the files of runtime/query/:
+ *   plan.c       the plan's life: builders' common part, pb_plan_next
+ *                (optimize once, open, pull), pb_plan_free, explain's walk;
+ *   expr.c       expressions: constructors, the build-time check against
+ *                a node's shape, evaluation, the value order and hash;
+ *   from.c       From(table), From(index range), From(collection);
+ *   filter.c     Where, Select, Limit, Offset;
+ *   rowbuf.c     rows held by a node (copied out of the row they came in);
+ *   join.c       Join: hash, index nested loop, nested loop;
+ *   group.c      GroupBy and its aggregates;
+ *   sort.c       OrderBy (stable; top-N under a limit; external beyond the
+ *                memory budget) and Distinct;
+ *   optimize.c   access paths, dropped sorts, pushed limits, estimates.
+ * Calls go down: the optimizer calls the nodes' files, the nodes call
+ * expr.c, rowbuf.c and the table layer (protobase/table.h); nothing calls
+ * back up into plan.c except through the node operations below.
+ */
+#ifndef PB_QUERY_QUERY_INT_H
+#define PB_QUERY_QUERY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protobase/query.h"
+
+/* --- Shapes: what the rows of a node look like --- */
+
+typedef struct pb__qshape {
+  size_t n_srcs;
+  const pb_table_def **srcs; /* each source's table (never NULL) */
+  size_t n_cols;
+  pb_qtype *col_types; /* each column's type; PB_QNULL: any (a NULL
+                          constant, an outer join's NULL side keeps the
+                          side's types) */
+} pb__qshape;
+
+/* Fills *out with a copy of a (and b appended, when b is not NULL). */
+int pb__qshape_concat(pb__qshape *out, const pb__qshape *a,
+                      const pb__qshape *b);
+void pb__qshape_free(pb__qshape *s);
+
+/* --- Expressions --- */
+
+typedef enum pb__ekind {
+  PB__E_FIELD,   /* src, tag -> field (after the check) */
+  PB__E_COL,     /* col */
+  PB__E_CONST,   /* val (STR/BYTES owned) */
+  PB__E_CMP,     /* op, a, b */
+  PB__E_BETWEEN, /* a BETWEEN b AND c, flags */
+  PB__E_AND,     /* a, b */
+  PB__E_OR,      /* a, b */
+  PB__E_NOT,     /* a */
+  PB__E_IN,      /* a, vals[n_vals] (owned) */
+  PB__E_PREFIX,  /* a, val (owned) */
+  PB__E_ISNULL,  /* a */
+  PB__E_PRED,    /* pred, ctx */
+  PB__E_FN       /* fn, ctx, type */
+} pb__ekind;
+
+struct pb_expr {
+  pb__ekind kind;
+  pb_qtype type; /* the result's type once checked (PB_QBOOL for a
+                    predicate; PB_QNULL for a NULL constant) */
+  pb_cmp op;
+  unsigned flags;
+  pb_expr *a, *b, *c;
+  unsigned src; /* FIELD */
+  uint32_t tag;
+  const pb_record_field *field; /* FIELD, set by the check */
+  unsigned col;                 /* COL */
+  pb_qval val;                  /* CONST, PREFIX */
+  pb_qval *vals;                /* IN */
+  size_t n_vals;
+  pb_pred_fn pred; /* PRED */
+  pb_value_fn fn;  /* FN */
+  void *ctx;
+};
+
+/*
+ * Checks e against the rows of `in`: resolves fields (their tags, their
+ * readable types), checks column numbers and the operands' types, and sets
+ * every node's `type`.  `node` names the plan node for the detail
+ * ("Where", "Join #2 on", ...).  want_bool: e must be a predicate.
+ * Errors: PB_EINVAL with pb_errdetail() naming node and expression.
+ */
+int pb__expr_check(pb_expr *e, const pb__qshape *in, const char *node,
+                   bool want_bool);
+
+/* Evaluates e over row: *out is a value of e->type, or NULL (predicates:
+ * BOOL or NULL).  Errors: those of a C callback. */
+int pb__expr_eval(const pb_expr *e, const pb_row *row, pb_qval *out);
+
+/* The value of a field of a record struct (NULL when an optional field is
+ * absent). */
+pb_qval pb__field_value(const pb_record_field *f, const void *rec);
+
+/* Appends a readable form of e ("due >= 10 AND title PREFIX 'a'") to out,
+ * naming fields by their schema names. */
+void pb__expr_print(const pb_expr *e, const pb__qshape *in, pb_buf *out);
+
+/* Deep copy (NULL when out of memory; callbacks share their ctx). */
+pb_expr *pb__expr_copy(const pb_expr *e);
+
+/* The value order: NULL first, numbers by value across INT/UINT/FLOAT,
+ * then bytewise for STR and BYTES; only for comparable types (checked at
+ * build time).  <0, 0, >0. */
+int pb__qval_cmp(const pb_qval *a, const pb_qval *b);
+/* Whether values of types a and b may be compared (NULL with anything). */
+bool pb__qtype_comparable(pb_qtype a, pb_qtype b);
+/* A hash such that pb__qval_cmp(a, b) == 0 implies equal hashes. */
+uint64_t pb__qval_hash(const pb_qval *v, uint64_t seed);
+
+/* --- Nodes --- */
+
+typedef struct pb__qnode_ops {
+  const char *kind; /* "TableScan", "IndexScan", "Where", "HashJoin", ... */
+  /* Called once, before the first next (after the optimizer); opens the
+   * node's own state.  The kids are opened by plan.c before it. */
+  int (*open)(pb_plan *n);
+  /* The next row into *row: PB_OK, PB_ENOTFOUND at the end, or an error.
+   * The row's memory belongs to the node, valid until its next call. */
+  int (*next)(pb_plan *n, pb_row *row);
+  /* Frees the node's own state (plan.c frees the kids and the node). */
+  void (*free)(pb_plan *n);
+  /* Appends the node's details (after its kind, on its line). */
+  void (*explain)(const pb_plan *n, pb_buf *out);
+} pb__qnode_ops;
+
+struct pb_plan {
+  const pb__qnode_ops *ops;
+  pb_txn *txn;
+  pb_plan *kid[2]; /* inputs: kid[0]; a join's right side: kid[1] */
+  pb__qshape shape;
+  double est;      /* rows estimated by the optimizer; < 0: unknown */
+  size_t memory;   /* the budget (the root's, copied down when opened) */
+  int err;         /* sticky: once next failed, it returns this */
+  bool optimized;  /* the root: optimized (and opened) already */
+  bool opened;
+  void *state;     /* the node's own state, owned by its ops */
+};
+
+/* Allocates a node (state NULL, est -1, memory default).  NULL: ENOMEM. */
+pb_plan *pb__plan_node(const pb__qnode_ops *ops, pb_txn *txn);
+/* Frees a node, its kids and its state.  NULL: no-op. */
+void pb__plan_node_free(pb_plan *n);
+
+/* --- What the nodes offer the optimizer (optimize.c) --- */
+
+/* From(table): its table; NULL for any other node. */
+const pb_table_def *pb__from_table_def(const pb_plan *n);
+/* Builds an index range scan node (from.c), as pb_plan_from_index. */
+int pb__from_index_node(pb_txn *txn, const pb_table_def *def, size_t index,
+                        const pb_qval *lo, size_t n_lo, const pb_qval *hi,
+                        size_t n_hi, unsigned flags, pb_plan **out);
+/* Builds a primary-key range scan node (from.c): lo/hi are values of the
+ * key (n 0: open), flags as pb_table_scan's. */
+int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
+                      size_t n_lo, const pb_qval *hi, size_t n_hi,
+                      unsigned flags, pb_plan **out);
+/* Where: its predicate (NULL for any other node). */
+pb_expr *pb__where_pred(pb_plan *n);
+/* OrderBy: its keys (NULL for any other node). */
+const pb_sort_key *pb__sort_keys(const pb_plan *n, size_t *n_keys);
+/* OrderBy: keep only the first `limit` rows (a top-N heap). */
+void pb__sort_set_limit(pb_plan *n, uint64_t limit);
+/* Join: chooses its algorithm (hash, index nested loop on the right
+ * table's key or an index, nested loop) from its `on` and its right side;
+ * called by the optimizer once the kids are optimized. */
+int pb__join_choose(pb_plan *n);
+
+/* Optimizes the tree under root in place: it may replace nodes under it;
+ * the root object itself stays (it is the caller's handle): to replace
+ * the root, the optimizer swaps the two nodes' contents. */
+int pb__plan_optimize(pb_plan *root);
+
+#endif /* PB_QUERY_QUERY_INT_H */
