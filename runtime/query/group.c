@@ -377,7 +377,7 @@ static void puts_buf(pb_buf *out, const char *s) {
 static void group_explain(const pb_plan *n, pb_buf *out) {
   const group_state *s = n->state;
   const pb__qshape *in = &n->kid[0]->shape;
-  puts_buf(out, " (hash)");
+  puts_buf(out, "(hash)");
   if (s->n_keys) puts_buf(out, " by ");
   for (size_t i = 0; i < s->n_keys; i++) {
     if (i) puts_buf(out, ", ");

@@ -108,19 +108,6 @@ static const char *type_word(pb_join_type t) {
   return "?";
 }
 
-static const char *qtype_name(pb_qtype t) {
-  switch (t) {
-    case PB_QNULL: return "NULL";
-    case PB_QBOOL: return "BOOL";
-    case PB_QINT: return "INT";
-    case PB_QUINT: return "UINT";
-    case PB_QFLOAT: return "FLOAT";
-    case PB_QSTR: return "STR";
-    case PB_QBYTES: return "BYTES";
-  }
-  return "?";
-}
-
 /* --- Which side an expression reads --- */
 
 enum { SIDE_L = 1, SIDE_R = 2, SIDE_ANY = 4 };
@@ -199,8 +186,12 @@ static int split(join_state *s) {
 /* Whether the equality terms name exactly the right table's primary key
  * or the leading fields of an index; sets rdef, by_key, index, order. */
 static bool index_path(pb_plan *n, join_state *s) {
+  /* A plain From(table): a key or index range scan there (pb__from_table_def
+   * gives their table too) would have its range ignored by the lookups. */
   const pb_table_def *def = pb__from_table_def(n->kid[1]);
-  if (def == NULL || s->n_eqs == 0) return false;
+  if (def == NULL || s->n_eqs == 0 ||
+      strcmp(n->kid[1]->ops->kind, "TableScan") != 0)
+    return false;
   if (s->type != PB_JOIN_INNER && s->type != PB_JOIN_LEFT) return false;
   for (size_t i = 0; i < s->n_eqs; i++) {
     const pb_expr *r = s->eqs[i].r;
@@ -599,7 +590,6 @@ static void puts_buf(pb_buf *out, const char *s) {
 
 static void join_explain(const pb_plan *n, pb_buf *out) {
   const join_state *s = n->state;
-  puts_buf(out, " ");
   puts_buf(out, type_word(s->type));
   switch (s->alg) {
     case ALG_HASH:
@@ -641,40 +631,6 @@ JOIN_OPS(hash_ops, "HashJoin");
 JOIN_OPS(index_ops, "IndexJoin");
 JOIN_OPS(loop_ops, "NestedLoopJoin");
 
-/* Checks each comparison of on's AND terms on its own, so that two sides
- * that cannot be compared are named both. */
-static int check_cmps(pb_expr *e, const pb__qshape *sh) {
-  if (e->kind == PB__E_AND) {
-    int rc = check_cmps(e->a, sh);
-    return rc == PB_OK ? check_cmps(e->b, sh) : rc;
-  }
-  if (e->kind != PB__E_CMP) return PB_OK;
-  int rc = pb__expr_check(e->a, sh, "Join on", false);
-  if (rc == PB_OK) rc = pb__expr_check(e->b, sh, "Join on", false);
-  if (rc != PB_OK) return rc;
-  if (!pb__qtype_comparable(e->a->type, e->b->type)) {
-    pb_buf a, b;
-    pb_buf_init(&a);
-    pb_buf_init(&b);
-    pb__expr_print(e->a, sh, &a);
-    pb__expr_print(e->b, sh, &b);
-    pb_buf_append(&a, "", 1);
-    pb_buf_append(&b, "", 1);
-    char msg[400];
-    snprintf(msg, sizeof msg,
-             "Join: cannot compare %s (%s) with %s (%s): their types differ",
-             a.err == PB_OK ? (const char *)a.data : "?",
-             qtype_name(e->a->type),
-             b.err == PB_OK ? (const char *)b.data : "?",
-             qtype_name(e->b->type));
-    pb_buf_free(&a);
-    pb_buf_free(&b);
-    pb__errdetail_set(msg);
-    return PB_EINVAL;
-  }
-  return PB_OK;
-}
-
 int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
                  pb_expr *on) {
   int rc = PB_OK;
@@ -699,8 +655,8 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
       rc = PB_ENOMEM;
   }
   if (rc == PB_OK && on != NULL) {
-    rc = check_cmps(on, &node->shape);
-    if (rc == PB_OK) rc = pb__expr_check(on, &node->shape, "Join on", true);
+    /* The check names both sides of a comparison that cannot be. */
+    rc = pb__expr_check(on, &node->shape, "Join on", true);
   }
   if (rc == PB_OK) {
     s->L = (*left)->shape.n_srcs;

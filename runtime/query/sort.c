@@ -755,7 +755,7 @@ static void puts_buf(pb_buf *out, const char *s) {
 
 static void sort_explain(const pb_plan *n, pb_buf *out) {
   const sort_state *s = n->state;
-  puts_buf(out, " by ");
+  puts_buf(out, "by ");
   for (size_t i = 0; i < s->n_keys; i++) {
     if (i) puts_buf(out, ", ");
     pb__expr_print(s->keys[i].expr, &n->kid[0]->shape, out);
@@ -930,7 +930,7 @@ static void distinct_free(pb_plan *n) {
 
 static void distinct_explain(const pb_plan *n, pb_buf *out) {
   (void)n;
-  puts_buf(out, " (sources by primary key, columns by value)");
+  puts_buf(out, "(sources by primary key, columns by value)");
 }
 
 static const pb__qnode_ops distinct_ops = {
