@@ -403,6 +403,10 @@ static int open_lookup(pb_plan *n, join_state *s) {
   else
     rc = pb__from_index_node(n->txn, s->rdef, s->index, s->lookup, s->n_eqs,
                              s->lookup, s->n_eqs, PB_SCAN_HI_INCL, &in);
+  /* PB_EINVAL: a value the field cannot hold (an INT past an int32
+   * field's range, a FLOAT a float32 field cannot hold exactly), which no
+   * row can equal.  The types were checked when the join was chosen. */
+  if (rc == PB_EINVAL) return PB_OK;
   if (rc != PB_OK) return rc;
   in->memory = n->memory;
   if (in->ops->open != NULL) rc = in->ops->open(in);

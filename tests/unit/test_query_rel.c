@@ -1012,6 +1012,49 @@ static void external_sort_faults(void **state) {
   pb__simfs_free(sim);
 }
 
+/* On the memory tier there is no database directory: the runs go to
+ * $TMPDIR. */
+static void external_sort_memory_tier(void **state) {
+  (void)state;
+  char *tmp = pb_test_tmpdir();
+  const char *old = getenv("TMPDIR");
+  char *saved = old ? strdup(old) : NULL;
+  assert_int_equal(setenv("TMPDIR", tmp, 1), 0);
+  pb_storage *st;
+  pb_space *sp;
+  pb_db *d;
+  assert_int_equal(pb_storage_open_memory(&st), PB_OK);
+  assert_int_equal(pb_space_open(st, &sp), PB_OK);
+  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &d), PB_OK);
+  assert_int_equal(fill_lines(d, 600, 7), PB_OK);
+  pb_txn *txn;
+  assert_int_equal(pb_txn_begin(d, PB_RDONLY, &txn), PB_OK);
+  static uint64_t mem[600], ext[600];
+  pb_plan *p = lines_sorted(txn);
+  assert_int_equal(line_ids(p, mem, 600), 600);
+  pb_plan_free(p);
+  p = lines_sorted(txn);
+  assert_int_equal(pb_plan_set_memory(p, 4 << 10), PB_OK);
+  pb_row r;
+  assert_int_equal(pb_plan_next(p, &r), PB_OK);
+  ext[0] = r.ids[0];
+  assert_true(sort_files(tmp) > 0);
+  assert_int_equal(1 + line_ids(p, ext + 1, 599), 600);
+  assert_memory_equal(ext, mem, sizeof mem);
+  pb_plan_free(p);
+  assert_int_equal(sort_files(tmp), 0);
+  pb_txn_abort(txn);
+  assert_int_equal(pb_db_close(d), PB_OK);
+  assert_int_equal(pb_space_close(sp), PB_OK);
+  if (saved) {
+    setenv("TMPDIR", saved, 1);
+    free(saved);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  pb_test_rmdir(tmp);
+}
+
 static void order_by_build_errors(void **state) {
   (void)state;
   pb_txn *txn = begin();
@@ -1108,6 +1151,7 @@ int main(void) {
       cmocka_unit_test(external_sort_held_above),
       cmocka_unit_test(external_sort_error_cleanup),
       cmocka_unit_test(external_sort_faults),
+      cmocka_unit_test(external_sort_memory_tier),
       cmocka_unit_test(order_by_build_errors),
       cmocka_unit_test(distinct_rows),
   };
