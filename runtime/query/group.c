@@ -383,7 +383,7 @@ static void group_explain(const pb_plan *n, pb_buf *out) {
     if (i) puts_buf(out, ", ");
     pb__expr_print(s->keys[i], in, out);
   }
-  puts_buf(out, s->n_keys ? "; " : " ");
+  if (s->n_aggs) puts_buf(out, s->n_keys ? "; " : " ");
   for (size_t i = 0; i < s->n_aggs; i++) {
     if (i) puts_buf(out, ", ");
     puts_buf(out, agg_name(s->aggs[i].fn));

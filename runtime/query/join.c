@@ -603,10 +603,12 @@ static void join_explain(const pb_plan *n, pb_buf *out) {
       puts_buf(out, " (nested loop)");
       break;
     case ALG_INDEX:
-      puts_buf(out, " (index nested loop: ");
+      /* The right side's TableScan below is not run: each left row
+       * looks its values up. */
+      puts_buf(out, " (index nested loop: per left row, a lookup in ");
       puts_buf(out, s->rdef->type->name);
       if (s->by_key) {
-        puts_buf(out, " primary key)");
+        puts_buf(out, " by primary key)");
       } else {
         puts_buf(out, " index ");
         puts_buf(out, s->rdef->indexes[s->index].name);

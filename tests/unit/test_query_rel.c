@@ -314,7 +314,7 @@ static void join_types_chosen(void **state) {
            want_co[t], "HashJoin");
   pb_plan *p = cust_orders(txn, from(txn, &qr_Order_table), PB_JOIN_LEFT);
   const char *e = explain(p);
-  assert_has(e, "IndexJoin LEFT (index nested loop: qr.Order index customer)");
+  assert_has(e, "IndexJoin LEFT (index nested loop: per left row, a lookup in qr.Order index customer)");
   assert_has(e, "on s0.id = s1.customer");
   pb_plan_free(p);
   pb_txn_abort(txn);
@@ -368,7 +368,7 @@ static void join_ref_primary_key(void **state) {
                                   EQ(F(0, O_CUSTOMER), F(1, C_ID))),
                      PB_OK);
     expect(p, want[t],
-           t < 2 ? "(index nested loop: qr.Customer primary key)"
+           t < 2 ? "a lookup in qr.Customer by primary key)"
                  : "HashJoin");
   }
   pb_txn_abort(txn);
@@ -383,7 +383,7 @@ static void join_three_tables(void **state) {
   assert_int_equal(pb_plan_join(&p, from(txn, &qr_Product_table),
                                 PB_JOIN_INNER, EQ(F(1, O_SKU), F(2, P_SKU))),
                    PB_OK);
-  expect(p, "c1,o11,pB c1,o10,pA c2,o12,pA c3,o13,pC", "primary key");
+  expect(p, "c1,o11,pB c1,o10,pA c2,o12,pA c3,o13,pC", "by primary key");
 
   p = cust_orders(txn, from(txn, &qr_Order_table), PB_JOIN_LEFT);
   assert_int_equal(pb_plan_join(&p, from(txn, &qr_Product_table),
