@@ -415,11 +415,15 @@ static int check_aggs(const pb__qshape *in, const pb_agg *aggs, size_t n) {
       return PB_EINVAL;
     }
     if (a->arg == NULL) {
-      if (a->fn == PB_AGG_COUNT) continue;
-      snprintf(msg, sizeof msg, "GroupBy: aggregate %zu: %s needs an argument",
+      if (a->fn == PB_AGG_COUNT) continue; /* COUNT(*) */
+      /* A NULL expression is one whose constructor ran out of memory
+       * (protobase/query.h, BUILDING). */
+      snprintf(msg, sizeof msg,
+               "GroupBy: aggregate %zu: %s without an argument (a NULL "
+               "expression: out of memory)",
                i, agg_name(a->fn));
       pb__errdetail_set(msg);
-      return PB_EINVAL;
+      return PB_ENOMEM;
     }
     snprintf(msg, sizeof msg, "GroupBy %s", agg_name(a->fn));
     int rc = pb__expr_check(a->arg, in, msg, false);
