@@ -337,6 +337,7 @@ static int group_next(pb_plan *n, pb_row *row) {
     if (rc != PB_OK) return s->err = rc;
   }
   if (s->pos >= s->n_groups) return PB_ENOTFOUND;
+  assert(s->n_keys > 0 || s->n_groups == 1); /* no key: one group */
   const group *g = &s->groups[s->pos];
   for (size_t i = 0; i < s->n_keys; i++) s->out[i] = g->keys[i];
   for (size_t i = 0; i < s->n_aggs; i++) {

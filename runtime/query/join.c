@@ -273,6 +273,7 @@ int pb__join_choose(pb_plan *n) {
 /* --- Running --- */
 
 static void set_left(join_state *s, const pb_row *l) {
+  assert(l == NULL || (l->n_recs == s->L && l->n_cols == s->Lc));
   for (size_t i = 0; i < s->L; i++) {
     s->recs[i] = l ? l->recs[i] : NULL;
     s->ids[i] = l && l->ids ? l->ids[i] : 0;
@@ -281,6 +282,7 @@ static void set_left(join_state *s, const pb_row *l) {
 }
 
 static void set_right(join_state *s, const pb_row *r) {
+  assert(r == NULL || (r->n_recs == s->R && r->n_cols == s->Rc));
   for (size_t i = 0; i < s->R; i++) {
     s->recs[s->L + i] = r ? r->recs[i] : NULL;
     s->ids[s->L + i] = r && r->ids ? r->ids[i] : 0;
@@ -496,6 +498,9 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
 
 static int join_step(pb_plan *n, join_state *s, pb_row *row) {
   int rc;
+  assert(s->alg != ALG_NONE);
+  assert(s->alg != ALG_INDEX ||
+         s->type == PB_JOIN_INNER || s->type == PB_JOIN_LEFT);
   if ((s->alg == ALG_HASH || s->alg == ALG_LOOP) && !s->built) {
     rc = build(n, s);
     if (rc != PB_OK) return rc;
