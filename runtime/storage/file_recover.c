@@ -715,43 +715,50 @@ static int check_listed(pb__file_storage *fs, const pb__manifest *m,
   return PB_OK;
 }
 
-/* The loaded segments against the manifest: each one it names (from
- * `from` on) has its id, the sealed ones exactly their size, the last one
- * at least its size.  Nothing has been changed yet. */
-static int check_loaded(pb__file_storage *fs, const pb__manifest *m,
-                        uint64_t from) {
+/* A segment just loaded, against the manifest (when it names it, from
+ * `from` on): its id; a sealed one exactly its size; the last one at
+ * least its size.  Checked before the next segment is scanned, so that
+ * the error names the segment at fault.  Nothing has been changed yet. */
+static int check_loaded_seg(pb__file_storage *fs, const pb__manifest *m,
+                            uint64_t from, const pb__segment *seg) {
+  uint64_t last = m->first + m->n - 1, s = seg->seq;
+  if (s < m->first || s < from || s > last) return PB_OK;
+  const pb__manifest_seg *e = &m->seg[s - m->first];
+  if (seg->id_hi != e->id_hi || seg->id_lo != e->id_lo)
+    return pb__fs_fail(fs, PB__CORRUPT("segment replaced"), false,
+                       "%s: not the segment " PB__MANIFEST_NAME
+                       " names (another id): replaced by another file",
+                       seg->path);
+  if (s < last && seg->end != e->size)
+    return pb__fs_fail(fs, PB__CORRUPT("sealed segment size"), false,
+                       "%s: a sealed segment of %" PRIu64
+                       " bytes of frames, where " PB__MANIFEST_NAME
+                       " records %" PRIu64 " (truncated or replaced)",
+                       seg->path, seg->end, e->size);
+  if (s == last && seg->end < e->size)
+    return pb__fs_fail(fs, PB__CORRUPT("last segment short"), false,
+                       "%s: its frames end at %" PRIu64
+                       ", before the %" PRIu64 " bytes " PB__MANIFEST_NAME
+                       " records as durable: commits are missing "
+                       "(truncated, damaged, or replaced by an older copy)",
+                       seg->path, seg->end, e->size);
+  return PB_OK;
+}
+
+/* After loading: every segment the manifest names (from `from` on) was
+ * loaded; one that was listed but not loaded lost its header. */
+static int check_all_loaded(pb__file_storage *fs, const pb__manifest *m,
+                            uint64_t from) {
   uint64_t last = m->first + m->n - 1;
+  uint64_t have = fs->n_segs ? fs->segs[fs->n_segs - 1]->seq : 0;
   for (uint64_t s = m->first > from ? m->first : from; s <= last; s++) {
-    const pb__manifest_seg *e = &m->seg[s - m->first];
-    const pb__segment *seg = NULL;
-    if (fs->n_segs > 0 && s >= fs->segs[0]->seq &&
-        s - fs->segs[0]->seq < fs->n_segs)
-      seg = fs->segs[s - fs->segs[0]->seq];
+    if (fs->n_segs > 0 && s >= fs->segs[0]->seq && s <= have) continue;
     char name[25];
     pb__seg_name(s, name);
-    if (seg == NULL) /* listed, but a torn creation */
-      return pb__fs_fail(fs, PB__CORRUPT("segment header lost"), false,
-                         "%s/%s: no valid header, but " PB__MANIFEST_NAME
-                         " names it",
-                         fs->dir, name);
-    if (seg->id_hi != e->id_hi || seg->id_lo != e->id_lo)
-      return pb__fs_fail(fs, PB__CORRUPT("segment replaced"), false,
-                         "%s: not the segment " PB__MANIFEST_NAME
-                         " names (another id): replaced by another file",
-                         seg->path);
-    if (s < last && seg->end != e->size)
-      return pb__fs_fail(fs, PB__CORRUPT("sealed segment size"), false,
-                         "%s: a sealed segment of %" PRIu64
-                         " bytes of frames, where " PB__MANIFEST_NAME
-                         " records %" PRIu64 " (truncated or replaced)",
-                         seg->path, seg->end, e->size);
-    if (s == last && seg->end < e->size)
-      return pb__fs_fail(fs, PB__CORRUPT("last segment short"), false,
-                         "%s: its frames end at %" PRIu64
-                         ", before the %" PRIu64 " bytes " PB__MANIFEST_NAME
-                         " records as durable: commits are missing "
-                         "(truncated, damaged, or replaced by an older copy)",
-                         seg->path, seg->end, e->size);
+    return pb__fs_fail(fs, PB__CORRUPT("segment header lost"), false,
+                       "%s/%s: no valid header, but " PB__MANIFEST_NAME
+                       " names it",
+                       fs->dir, name);
   }
   return PB_OK;
 }
@@ -815,9 +822,11 @@ static int recover_once(pb__file_storage *fs, seq_list *l) {
     bool dropped = false;
     rc = load_segment(fs, l->v[i], i + 1 == l->n, &pl, &dropped);
     assert(!dropped || i + 1 == l->n);
+    if (rc == PB_OK && have_man && !dropped)
+      rc = check_loaded_seg(fs, &man, from, fs->segs[fs->n_segs - 1]);
   }
   free(pl.data);
-  if (rc == PB_OK && have_man) rc = check_loaded(fs, &man, from);
+  if (rc == PB_OK && have_man) rc = check_all_loaded(fs, &man, from);
   fs->rinfo.manifest_found = have_man;
   bool current = have_man && manifest_matches(fs, &man);
   pb__manifest_free(&man);
