@@ -196,7 +196,12 @@ int pb__fs_backup(pb_storage *st, const char *dir, unsigned flags) {
   uint64_t lsn = 0, token = 0;
   bool pinned = false;
   int rc = prepare_dir(fs, dir);
-  if (rc != PB_OK) return rc;
+  if (rc != PB_OK) {
+    char msg[PB__FILE_MSG_SIZE];
+    fs->base.ops->errmsg(&fs->base, msg, sizeof msg);
+    pb__errdetail_set(msg);
+    return rc;
+  }
 
   /* The cut, under commit_mu. */
   pb__fs_commit_lock(fs);
