@@ -703,7 +703,8 @@ static int check_listed(pb__file_storage *fs, const pb__manifest *m,
                         const seq_list *l, uint64_t from) {
   uint64_t last = m->first + m->n - 1;
   for (uint64_t s = m->first > from ? m->first : from; s <= last; s++) {
-    if (bsearch(&s, l->v, l->n, sizeof *l->v, cmp_u64) != NULL) continue;
+    if (l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, cmp_u64) != NULL)
+      continue;
     char name[25];
     pb__seg_name(s, name);
     return pb__fs_fail(fs, PB__CORRUPT("segment missing"), false,
