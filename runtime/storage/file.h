@@ -513,9 +513,11 @@ void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
 /* --- Recovery (file_recover.c) --- */
 
 /**
- * Lists and scans every segment of fs->dir, fills fs->segs, fs->index,
- * fs->root and fs->lsn, cuts a torn tail of the last segment (writable
- * opens only) and creates segment 1 in an empty writable directory.  A
+ * Lists and scans every segment of fs->dir, checks them against MANIFEST
+ * (file_manifest.c), fills fs->segs, fs->index, fs->root, fs->lsn and
+ * fs->rinfo, and then only, in a writable open, cuts a torn tail of the
+ * last segment, creates segment 1 in an empty directory and writes
+ * MANIFEST when the log differs from it.  A
  * read-only open, beside which a writer may be at work, reads again what
  * changed under it, and lists and scans again when a file it listed went
  * away (file_recover.c).

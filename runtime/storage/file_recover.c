@@ -30,6 +30,22 @@
  * invalid) is a segment whose creation was cut by a crash: it holds no
  * frame, so a writable open removes it, and a read-only open ignores it.
  *
+ * MANIFEST (file_manifest.c), read before the listing, names the segments
+ * the log must have: each one it names (but those before a compaction's
+ * output, which the compaction replaced) must be listed, carry the id it
+ * records, and hold exactly the bytes recorded (sealed) or at least them
+ * (the last one).  Each segment is checked as soon as it is scanned, so
+ * the error names the one at fault.  Deleting the newest segment, putting
+ * back an older copy of it, or cutting a sealed one is thus PB_ECORRUPT,
+ * never a silent rollback.  A store without MANIFEST (written before it
+ * existed) skips these checks; its first writable open writes one.
+ *
+ * A writable open changes the files only once every check has passed
+ * (apply_changes): the torn tail is cut, a torn last segment removed,
+ * MANIFEST written when the log differs from it, and what a compaction
+ * replaced deleted.  So every error leaves every file as it was.  What
+ * was cut is kept for pb_storage_recovery_info (fs->rinfo).
+ *
  * A read-only open takes no lock, so a writer in another process may be at
  * work while it scans (docs/storage.md, section 8).  What the writer does
  * to the files is, in each case, a state that a crash could leave too, or
@@ -489,7 +505,7 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
                        ", followed by a valid frame at offset %" PRIu64,
                        seg->path, why, pos, found);
   /* A torn tail: a read-only open ignores it; a writable one cuts it,
-   * but only once every check passed (cut_tail), since an open that
+   * but only once every check passed (apply_changes), since an open that
    * fails changes nothing. */
   fs->tail_pos = pos;
   fs->tail_fsize = fsize;
