@@ -374,6 +374,27 @@ static int roll_over(pb__file_storage *fs) {
   pb__segment *seg;
   rc = pb__seg_create(fs, old->seq + 1, old, &seg);
   if (rc != PB_OK) return rc;
+  /* The manifest now names the new segment (and the sealed one's exact
+   * size), before any frame lands in it.  The slot after the last one is
+   * reserved and unused, so readers never look at it. */
+  fs->segs[fs->n_segs] = seg;
+  bool renamed;
+  rc = pb__fs_manifest_update(fs, fs->segs, fs->n_segs + 1, &renamed);
+  if (rc != PB_OK) {
+    int saved = errno;
+    if (!renamed) { /* MANIFEST still names the old segments: undo */
+      fs->io->unlink(fs->io, seg->path);
+      fs->io->sync_dir(fs->io, fs->dir); /* best effort: a header-only
+                                            segment the manifest does not
+                                            name is harmless */
+    } else { /* which manifest a crash finds is unknown: keep the file,
+                refuse writes until a reopen settles it */
+      pb__fs_fail_store(fs);
+    }
+    pb__seg_free(fs, seg);
+    errno = saved;
+    return rc;
+  }
   pthread_rwlock_wrlock(&fs->lock);
   pb__seg_push(fs, seg);
   pthread_rwlock_unlock(&fs->lock);
@@ -766,5 +787,7 @@ const pb__storage_ops pb__file_ops = {
     .pin = fs_pin,
     .unpin = fs_unpin,
     .compact = pb__fs_compact,
+    .recovery_info = pb__fs_recovery_info,
+    .backup = pb__fs_backup,
     .cheap_reads = true, /* an mmap lookup: no bytes cache by default */
 };

@@ -161,6 +161,23 @@ typedef struct pb__generation {
                                   layer has no mmap) */
 } pb__generation;
 
+/** Name of the manifest file in the store's directory (file_manifest.c). */
+#define PB__MANIFEST_NAME "MANIFEST"
+
+/** One segment as a manifest records it. */
+typedef struct pb__manifest_seg {
+  uint64_t id_hi; /* its header's id */
+  uint64_t id_lo;
+  uint64_t size;  /* exact for all but the last; a lower bound for it */
+} pb__manifest_seg;
+
+/** A decoded manifest: segments first .. first + n - 1. */
+typedef struct pb__manifest {
+  uint64_t first;        /* sequence number of the first segment */
+  size_t n;              /* segments (>= 1) */
+  pb__manifest_seg *seg; /* owned */
+} pb__manifest;
+
 /** The file tier's handle. */
 typedef struct pb__file_storage {
   pb_storage base;           /* must be first */
@@ -228,6 +245,17 @@ typedef struct pb__file_storage {
                                 older is refused (commit_mu) */
   void (*compact_hook)(void *arg, int pass); /* tests: see below */
   void *compact_hook_arg;
+  /* The manifest (file_manifest.c; commit_mu after open): */
+  bool man_valid;            /* MANIFEST on disk describes fs->segs, with
+                                the last segment's size man_last_size */
+  uint64_t man_last_seq;     /* its last segment */
+  uint64_t man_last_size;    /* the size it records for it */
+  pb_recovery_info rinfo;    /* what the open found (pb_storage_recovery_info) */
+  /* Recovery's deferred changes (file_recover.c), made only once every
+   * check passed: */
+  uint64_t tail_pos;         /* a torn tail of the last segment starts here */
+  uint64_t tail_fsize;       /* ... and the file ends here (0: no tail) */
+  char *torn_path;           /* a torn, frame-less last segment to remove */
   unsigned n_rereads;        /* read-only open: frames read again, and */
   unsigned n_rescans;        /* scans started over (file_recover.c) */
   pthread_mutex_t msg_mu;    /* guards msg */
@@ -355,6 +383,64 @@ int pb__fs_compact(pb_storage *st, pb_compact_stats *stats);
 int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
                               void *arg);
 
+/* --- The manifest (file_manifest.c) --- */
+
+/** Frees a manifest's entries. */
+void pb__manifest_free(pb__manifest *m);
+/**
+ * Reads and validates DIR/MANIFEST into *m (freed with pb__manifest_free).
+ * Errors: PB_ENOTFOUND (no manifest: a store from before it, no message);
+ * PB_ECORRUPT (bad magic, version, size or checksum, naming the file);
+ * PB_EIO; PB_ENOMEM.
+ */
+int pb__fs_manifest_read(pb__file_storage *fs, pb__manifest *m);
+/** Writes `m` to `dir`/MANIFEST.tmp and fsyncs it (removed on failure).
+ * Errors: PB_ENOSPC; PB_EIO; PB_ENOMEM. */
+int pb__manifest_prepare(pb__file_storage *fs, const char *dir,
+                         const pb__manifest *m);
+/** Renames `dir`/MANIFEST.tmp over MANIFEST and fsyncs `dir`.  After a
+ * failure it is unknown which one a crash would leave.  Errors: PB_EIO;
+ * PB_ENOMEM. */
+int pb__manifest_install(pb__file_storage *fs, const char *dir);
+/**
+ * Writes `m` as `dir`/MANIFEST atomically: MANIFEST.tmp written and
+ * fsynced, renamed over MANIFEST, then `dir` fsynced.  *renamed is set
+ * once the rename was tried: a failure after that leaves it unknown which
+ * manifest a crash would find.  Errors: PB_ENOSPC; PB_EIO; PB_ENOMEM.
+ */
+int pb__manifest_write(pb__file_storage *fs, const char *dir,
+                       const pb__manifest *m, bool *renamed);
+/** The manifest describing segs[0, n) (the last one's size: its end).
+ * Errors: PB_ENOMEM. */
+int pb__fs_manifest_of(const pb__file_storage *fs, pb__segment *const *segs,
+                       size_t n, pb__manifest *m);
+/** Writes the manifest of segs[0, n) to fs->dir (pb__manifest_write) and
+ * records it in fs->man_*.  Errors: as pb__manifest_write. */
+int pb__fs_manifest_update(pb__file_storage *fs, pb__segment *const *segs,
+                           size_t n, bool *renamed);
+/** True when MANIFEST already records fs->segs as they are now. */
+bool pb__fs_manifest_current(const pb__file_storage *fs);
+
+/* --- Backup (file_backup.c) --- */
+
+/** The backup op: see pb_storage_backup. */
+int pb__fs_backup(pb_storage *st, const char *dir, unsigned flags);
+/** The recovery_info op: see pb_storage_recovery_info. */
+int pb__fs_recovery_info(pb_storage *st, pb_recovery_info *out);
+/**
+ * For a compacted backup (file_compact.c): writes what `root` reaches
+ * into a new file `path` (created, must not exist) as one segment that
+ * starts a log: BATCH frames, then a root-only commit with LSN `lsn`
+ * whose previous root is `root`, then the header (sequence number `seq`,
+ * no predecessor), and fdatasyncs it.  The caller pins the generation
+ * `root` belongs to.  *id_hi, *id_lo, *size describe the segment.
+ * Errors: PB_ECORRUPT (a damaged atom); PB_ENOSPC; PB_EIO; PB_ENOMEM;
+ * PB_EEXIST (the file exists).  On error the file is removed.
+ */
+int pb__fs_compact_copy(pb__file_storage *fs, const char *path,
+                        pb_atom_ptr root, uint64_t lsn, uint64_t seq,
+                        uint64_t *id_hi, uint64_t *id_lo, uint64_t *size);
+
 /* --- Segments (file_segment.c) --- */
 
 /** File name of segment `seq` (without the directory), into name[25]. */
@@ -427,9 +513,11 @@ void pb__seg_drop_map(pb__file_storage *fs, const void *map, size_t len);
 /* --- Recovery (file_recover.c) --- */
 
 /**
- * Lists and scans every segment of fs->dir, fills fs->segs, fs->index,
- * fs->root and fs->lsn, cuts a torn tail of the last segment (writable
- * opens only) and creates segment 1 in an empty writable directory.  A
+ * Lists and scans every segment of fs->dir, checks them against MANIFEST
+ * (file_manifest.c), fills fs->segs, fs->index, fs->root, fs->lsn and
+ * fs->rinfo, and then only, in a writable open, cuts a torn tail of the
+ * last segment, creates segment 1 in an empty directory and writes
+ * MANIFEST when the log differs from it.  A
  * read-only open, beside which a writer may be at work, reads again what
  * changed under it, and lists and scans again when a file it listed went
  * away (file_recover.c).

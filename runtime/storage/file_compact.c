@@ -350,9 +350,16 @@ static int finish(compactor *c, pb__generation **gone) {
   pb__seg_header h;
   rc = prepare_switch(c, seq, &p);
   if (rc == PB_OK) rc = write_tail(c, seq, lsn, new_root, old_root, &h);
+  /* The manifest that names the output alone, ready before the switch so
+   * that a full disk stops the compaction while nothing has changed. */
+  pb__manifest_seg one = {.id_hi = h.id_hi, .id_lo = h.id_lo,
+                          .size = c->out_end};
+  pb__manifest man = {.first = seq, .n = 1, .seg = &one};
+  if (rc == PB_OK) rc = pb__manifest_prepare(fs, fs->dir, &man);
   if (rc == PB_OK) {
     rc = fs->io->rename(fs->io, c->tmp_path, p.seg->path);
-    if (rc != PB_OK)
+    if (rc != PB_OK) /* MANIFEST.tmp stays, unused: the next write or
+                        writable open replaces or removes it */
       pb__fs_fail(fs, rc, true, "rename %s to %s", c->tmp_path, p.seg->path);
   }
   if (rc != PB_OK) {
@@ -365,6 +372,14 @@ static int finish(compactor *c, pb__generation **gone) {
     drop_switch(c, &p);
     return PB_EIO;
   }
+  /* The switch is durable.  Whether or not the manifest's rename reaches
+   * the disk, MANIFEST is consistent with it: the old one names only
+   * segments before the log's new start, which recovery does not check.
+   * So a failure here does not undo the compaction: the store goes on,
+   * and the next rollover or close writes the manifest again. */
+  fs->man_valid = pb__manifest_install(fs, fs->dir) == PB_OK;
+  fs->man_last_seq = seq;
+  fs->man_last_size = c->out_end;
   /* Durable.  From here nothing can fail. */
   pb__segment *seg = p.seg;
   seg->file = c->out;
@@ -472,4 +487,47 @@ int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
   fs->compact_hook_arg = arg;
   pthread_mutex_unlock(&fs->compact_mu);
   return PB_OK;
+}
+
+/* --- A compacted copy, for pb_storage_backup --- */
+
+int pb__fs_compact_copy(pb__file_storage *fs, const char *path,
+                        pb_atom_ptr root, uint64_t lsn, uint64_t seq,
+                        uint64_t *id_hi, uint64_t *id_lo, uint64_t *size) {
+  compactor c = {.fs = fs};
+  pb__ptr_map_init(&c.map);
+  pb__batch_index_init(&c.index);
+  pb_buf_init(&c.bb.buf);
+  int rc = PB_ENOMEM;
+  c.tmp_path = strdup(path);
+  if (c.tmp_path != NULL) {
+    rc = fs->io->open(fs->io, path, PB__IO_WRITE | PB__IO_CREATE | PB__IO_EXCL,
+                      &c.out);
+    if (rc != PB_OK) {
+      c.out = NULL; /* not ours: never removed */
+      pb__fs_fail(fs, rc, true, "create %s", path);
+    }
+  }
+  if (rc == PB_OK) {
+    c.out_end = PB__WAL_HEADER_SIZE; /* the header is written last */
+    rc = pb__batch_init(&c.bb);
+  }
+  pb_atom_ptr moved = root;
+  if (rc == PB_OK) rc = relocate(&c, root, &moved);
+  if (rc == PB_OK) rc = flush_batch(&c);
+  pb__seg_header h;
+  if (rc == PB_OK) rc = write_tail(&c, seq, lsn, moved, root, &h);
+  if (rc == PB_OK) {
+    *id_hi = h.id_hi;
+    *id_lo = h.id_lo;
+    *size = c.out_end;
+    rc = pb__io_close(c.out);
+    c.out = NULL;
+    if (rc != PB_OK) {
+      pb__fs_fail(fs, rc, true, "close %s", path);
+      fs->io->unlink(fs->io, path);
+    }
+  }
+  compactor_free(&c); /* on failure: closes and removes the file */
+  return rc;
 }

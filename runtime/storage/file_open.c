@@ -33,6 +33,7 @@ static void fs_free(pb__file_storage *fs) {
     pb__io_close(fs->lock_file);
   }
   free(fs->dir);
+  free(fs->torn_path);
   pthread_mutex_destroy(&fs->msg_mu);
   pthread_mutex_destroy(&fs->gen_mu);
   pthread_mutex_destroy(&fs->compact_mu);
@@ -52,6 +53,15 @@ int pb__fs_close(pb_storage *st) {
   if (rc == PB_OK && !fs->base.read_only && !fs->failed &&
       pb__seg_trim(fs->segs[fs->n_segs - 1]) != PB_OK)
     rc = PB_EIO;
+  /* Every commit is durable now: record how far the last segment goes,
+   * so that an open finds out if it is later cut or replaced by an older
+   * copy (file_manifest.c). */
+  if (rc == PB_OK && !fs->base.read_only && !fs->failed &&
+      !pb__fs_manifest_current(fs)) {
+    bool renamed;
+    if (pb__fs_manifest_update(fs, fs->segs, fs->n_segs, &renamed) != PB_OK)
+      rc = PB_EIO;
+  }
   pb__fs_commit_unlock(fs);
   fs_free(fs);
   return rc;

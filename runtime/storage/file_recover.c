@@ -30,6 +30,22 @@
  * invalid) is a segment whose creation was cut by a crash: it holds no
  * frame, so a writable open removes it, and a read-only open ignores it.
  *
+ * MANIFEST (file_manifest.c), read before the listing, names the segments
+ * the log must have: each one it names (but those before a compaction's
+ * output, which the compaction replaced) must be listed, carry the id it
+ * records, and hold exactly the bytes recorded (sealed) or at least them
+ * (the last one).  Each segment is checked as soon as it is scanned, so
+ * the error names the one at fault.  Deleting the newest segment, putting
+ * back an older copy of it, or cutting a sealed one is thus PB_ECORRUPT,
+ * never a silent rollback.  A store without MANIFEST (written before it
+ * existed) skips these checks; its first writable open writes one.
+ *
+ * A writable open changes the files only once every check has passed
+ * (apply_changes): the torn tail is cut, a torn last segment removed,
+ * MANIFEST written when the log differs from it, and what a compaction
+ * replaced deleted.  So every error leaves every file as it was.  What
+ * was cut is kept for pb_storage_recovery_info (fs->rinfo).
+ *
  * A read-only open takes no lock, so a writer in another process may be at
  * work while it scans (docs/storage.md, section 8).  What the writer does
  * to the files is, in each case, a state that a crash could leave too, or
@@ -142,12 +158,14 @@ static int peek_header(pb__file_storage *fs, uint64_t seq, pb__seg_header *h) {
 /* Lists segment sequence numbers, sorted; *start is the index of the
  * segment the log starts at, and the ones from there on must be
  * contiguous.  An undecodable header is left for load_segment to judge. */
-static int list_segments(pb__file_storage *fs, seq_list *l, size_t *start) {
+static int list_segments(pb__file_storage *fs, seq_list *l, size_t *start,
+                         bool *found_start) {
   int rc = fs->io->list_dir(fs->io, fs->dir, collect_seq, l);
   if (rc != PB_OK)
     return pb__fs_fail(fs, rc, rc != PB_ENOMEM, "list directory");
   if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_u64);
   *start = 0;
+  *found_start = false;
   for (size_t i = l->n; i-- > 0;) {
     pb__seg_header h;
     rc = peek_header(fs, l->v[i], &h);
@@ -155,6 +173,7 @@ static int list_segments(pb__file_storage *fs, seq_list *l, size_t *start) {
     if (rc != PB_OK) return rc;
     if ((h.prev_hi | h.prev_lo) == 0) {
       *start = i;
+      *found_start = true;
       break;
     }
   }
@@ -183,12 +202,19 @@ static int remove_obsolete(pb__file_storage *fs, const seq_list *l,
   int rc = fs->io->unlink(fs->io, path);
   bool changed = rc == PB_OK;
   rc = rc == PB_ENOTFOUND ? PB_OK : rc;
+  if (rc == PB_OK) { /* a manifest whose rename never came */
+    snprintf(path, n, "%s/" PB__MANIFEST_NAME ".tmp", fs->dir);
+    rc = fs->io->unlink(fs->io, path);
+    changed |= rc == PB_OK;
+    rc = rc == PB_ENOTFOUND ? PB_OK : rc;
+  }
   for (size_t i = 0; rc == PB_OK && i < start; i++) {
     char name[25];
     pb__seg_name(l->v[i], name);
     snprintf(path, n, "%s/%s", fs->dir, name);
     rc = fs->io->unlink(fs->io, path);
     changed = true;
+    if (rc == PB_OK) fs->rinfo.removed_segments++;
   }
   if (rc == PB_OK && changed) rc = fs->io->sync_dir(fs->io, fs->dir);
   if (rc != PB_OK) pb__fs_fail(fs, rc, true, "remove %s", path);
@@ -413,6 +439,46 @@ static int apply_batch(pb__file_storage *fs, const pb__segment *seg,
 
 /* --- Segments --- */
 
+/* Describes the torn tail [pos, fsize) for pb_storage_recovery_info: its
+ * bytes, the bytes up to its last non-zero one, and the frames begun in
+ * it (each decodable frame header, following the lengths; a tail whose
+ * first header is itself torn counts one when it holds data).  Best
+ * effort: a read that fails leaves what was counted. */
+static void measure_tail(pb__file *f, uint64_t pos, uint64_t fsize,
+                         pb_recovery_info *ri) {
+  ri->tail_offset = pos;
+  ri->tail_bytes = fsize - pos;
+  ri->tail_data_bytes = 0;
+  ri->tail_frames = 0;
+  uint8_t *chunk = malloc(SCAN_CHUNK);
+  if (chunk == NULL) return;
+  for (uint64_t off = pos; off < fsize;) {
+    size_t n = fsize - off < SCAN_CHUNK ? (size_t)(fsize - off) : SCAN_CHUNK;
+    if (pb__io_pread_full(f, chunk, n, off) != PB_OK) break;
+    for (size_t i = n; i-- > 0;)
+      if (chunk[i] != 0) {
+        ri->tail_data_bytes = off + i + 1 - pos;
+        break;
+      }
+    off += n;
+  }
+  for (uint64_t p = pos; fsize - p >= PB__FRAME_HEADER_SIZE;) {
+    pb__frame_header fh;
+    if (pb__io_pread_full(f, chunk, PB__FRAME_HEADER_SIZE, p) != PB_OK)
+      break;
+    pb__errdetail_quiet(true);
+    int rc = pb__frame_header_decode(chunk, &fh);
+    pb__errdetail_quiet(false);
+    if (rc != PB_OK || fh.len == 0) break;
+    ri->tail_frames++;
+    uint64_t size = pb__frame_size(fh.len);
+    if (size > fsize - p) break;
+    p += size;
+  }
+  if (ri->tail_frames == 0 && ri->tail_data_bytes > 0) ri->tail_frames = 1;
+  free(chunk);
+}
+
 /* Handles a structurally bad frame at `pos`: cuts it when it is a torn
  * tail of the last segment, else reports corruption.  A read-only open
  * gets FRAME_SHORT when the file shrank, and FRAME_AGAIN (`rereads` times
@@ -438,12 +504,12 @@ static int handle_bad_frame(pb__file_storage *fs, pb__segment *seg,
                        "%s: %s at offset %" PRIu64
                        ", followed by a valid frame at offset %" PRIu64,
                        seg->path, why, pos, found);
-  if (fs->base.read_only) return PB_OK; /* ignore the tail, change nothing */
-  rc = pb__io_truncate(seg->file, pos);
-  if (rc == PB_OK) rc = pb__io_sync(seg->file);
-  if (rc != PB_OK)
-    return pb__fs_fail(fs, rc, true, "cut the torn tail of %s at %" PRIu64,
-                       seg->path, pos);
+  /* A torn tail: a read-only open ignores it; a writable one cuts it,
+   * but only once every check passed (apply_changes), since an open that
+   * fails changes nothing. */
+  fs->tail_pos = pos;
+  fs->tail_fsize = fsize;
+  measure_tail(seg->file, pos, fsize, &fs->rinfo);
   return PB_OK;
 }
 
@@ -563,11 +629,9 @@ static int drop_torn_segment(pb__file_storage *fs, pb__segment *seg) {
   pb__io_close(seg->file);
   seg->file = NULL;
   if (fs->base.read_only) return PB_OK;
-  int rc = fs->io->unlink(fs->io, seg->path);
-  if (rc == PB_OK) rc = fs->io->sync_dir(fs->io, fs->dir);
-  if (rc != PB_OK)
-    return pb__fs_fail(fs, rc, true, "remove torn segment %s", seg->path);
-  return PB_OK;
+  /* Removed once every check passed (apply_changes). */
+  fs->torn_path = strdup(seg->path);
+  return fs->torn_path == NULL ? PB_ENOMEM : PB_OK;
 }
 
 /* Maps a scanned segment (when it holds frames or will take appends) and
@@ -646,23 +710,171 @@ static int open_active(pb__file_storage *fs) {
   return PB_OK;
 }
 
-/* One scan: lists the segments (into *l, which the caller frees) and
- * loads the log. */
+/* --- The manifest --- */
+
+/* The manifest's segments from `from` on must all be listed.  `from` is
+ * the log's start when the listing found one (a segment with no
+ * predecessor): the segments a compaction replaced may be gone. */
+static int check_listed(pb__file_storage *fs, const pb__manifest *m,
+                        const seq_list *l, uint64_t from) {
+  uint64_t last = m->first + m->n - 1;
+  for (uint64_t s = m->first > from ? m->first : from; s <= last; s++) {
+    if (l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, cmp_u64) != NULL)
+      continue;
+    char name[25];
+    pb__seg_name(s, name);
+    return pb__fs_fail(fs, PB__CORRUPT("segment missing"), false,
+                       "%s is missing: " PB__MANIFEST_NAME
+                       " names segments %" PRIu64 " to %" PRIu64
+                       " (deleted or moved; never rolled back silently)",
+                       name, m->first, last);
+  }
+  return PB_OK;
+}
+
+/* A segment just loaded, against the manifest (when it names it, from
+ * `from` on): its id; a sealed one exactly its size; the last one at
+ * least its size.  Checked before the next segment is scanned, so that
+ * the error names the segment at fault.  Nothing has been changed yet. */
+static int check_loaded_seg(pb__file_storage *fs, const pb__manifest *m,
+                            uint64_t from, const pb__segment *seg) {
+  uint64_t last = m->first + m->n - 1, s = seg->seq;
+  if (s < m->first || s < from || s > last) return PB_OK;
+  const pb__manifest_seg *e = &m->seg[s - m->first];
+  if (seg->id_hi != e->id_hi || seg->id_lo != e->id_lo)
+    return pb__fs_fail(fs, PB__CORRUPT("segment replaced"), false,
+                       "%s: not the segment " PB__MANIFEST_NAME
+                       " names (another id): replaced by another file",
+                       seg->path);
+  if (s < last && seg->end != e->size)
+    return pb__fs_fail(fs, PB__CORRUPT("sealed segment size"), false,
+                       "%s: a sealed segment of %" PRIu64
+                       " bytes of frames, where " PB__MANIFEST_NAME
+                       " records %" PRIu64 " (truncated or replaced)",
+                       seg->path, seg->end, e->size);
+  if (s == last && seg->end < e->size)
+    return pb__fs_fail(fs, PB__CORRUPT("last segment short"), false,
+                       "%s: its frames end at %" PRIu64
+                       ", before the %" PRIu64 " bytes " PB__MANIFEST_NAME
+                       " records as durable: commits are missing "
+                       "(truncated, damaged, or replaced by an older copy)",
+                       seg->path, seg->end, e->size);
+  return PB_OK;
+}
+
+/* After loading: every segment the manifest names (from `from` on) was
+ * loaded; one that was listed but not loaded lost its header. */
+static int check_all_loaded(pb__file_storage *fs, const pb__manifest *m,
+                            uint64_t from) {
+  uint64_t last = m->first + m->n - 1;
+  uint64_t have = fs->n_segs ? fs->segs[fs->n_segs - 1]->seq : 0;
+  for (uint64_t s = m->first > from ? m->first : from; s <= last; s++) {
+    if (fs->n_segs > 0 && s >= fs->segs[0]->seq && s <= have) continue;
+    char name[25];
+    pb__seg_name(s, name);
+    return pb__fs_fail(fs, PB__CORRUPT("segment header lost"), false,
+                       "%s/%s: no valid header, but " PB__MANIFEST_NAME
+                       " names it",
+                       fs->dir, name);
+  }
+  return PB_OK;
+}
+
+/* True when `m` describes fs->segs exactly, the last size included. */
+static bool manifest_matches(const pb__file_storage *fs,
+                             const pb__manifest *m) {
+  if (fs->n_segs == 0 || m->n != fs->n_segs || m->first != fs->segs[0]->seq)
+    return false;
+  for (size_t i = 0; i < m->n; i++) {
+    const pb__segment *seg = fs->segs[i];
+    if (seg->id_hi != m->seg[i].id_hi || seg->id_lo != m->seg[i].id_lo ||
+        seg->end != m->seg[i].size)
+      return false;
+  }
+  return true;
+}
+
+/* Writable opens, once every check passed: cuts the torn tail, removes a
+ * torn last segment. */
+static int apply_changes(pb__file_storage *fs) {
+  assert(!fs->base.read_only);
+  if (fs->tail_fsize > 0) {
+    pb__segment *seg = fs->segs[fs->n_segs - 1];
+    assert(seg->file != NULL && seg->end == fs->tail_pos);
+    int rc = pb__io_truncate(seg->file, fs->tail_pos);
+    if (rc == PB_OK) rc = pb__io_sync(seg->file);
+    if (rc != PB_OK)
+      return pb__fs_fail(fs, rc, true, "cut the torn tail of %s at %" PRIu64,
+                         seg->path, fs->tail_pos);
+    fs->rinfo.tail_cut = true;
+  }
+  if (fs->torn_path != NULL) {
+    int rc = fs->io->unlink(fs->io, fs->torn_path);
+    if (rc == PB_OK) rc = fs->io->sync_dir(fs->io, fs->dir);
+    if (rc != PB_OK)
+      return pb__fs_fail(fs, rc, true, "remove torn segment %s",
+                         fs->torn_path);
+    fs->rinfo.removed_segments++;
+  }
+  return PB_OK;
+}
+
+/* One scan: reads the manifest, lists the segments (into *l, which the
+ * caller frees), loads the log and checks it against the manifest; a
+ * writable open then makes its changes. */
 static int recover_once(pb__file_storage *fs, seq_list *l) {
   assert(fs->n_segs == 0 && fs->lsn == 0);
   payload_buf pl = {0};
   size_t start = 0;
-  int rc = list_segments(fs, l, &start);
+  bool found_start = false;
+  /* The manifest first: the listing is then at least as new as it. */
+  pb__manifest man = {0};
+  int rc = pb__fs_manifest_read(fs, &man);
+  bool have_man = rc == PB_OK;
+  if (rc == PB_ENOTFOUND) rc = PB_OK; /* a store from before it */
+  if (rc == PB_OK) rc = list_segments(fs, l, &start, &found_start);
+  uint64_t from = found_start ? l->v[start] : 0;
+  if (rc == PB_OK && have_man) rc = check_listed(fs, &man, l, from);
   for (size_t i = start; rc == PB_OK && i < l->n; i++) {
     bool dropped = false;
     rc = load_segment(fs, l->v[i], i + 1 == l->n, &pl, &dropped);
     assert(!dropped || i + 1 == l->n);
+    if (rc == PB_OK && have_man && !dropped)
+      rc = check_loaded_seg(fs, &man, from, fs->segs[fs->n_segs - 1]);
   }
   free(pl.data);
-  if (rc == PB_OK && !fs->base.read_only) rc = remove_obsolete(fs, l, start);
+  if (rc == PB_OK && have_man) rc = check_all_loaded(fs, &man, from);
+  fs->rinfo.manifest_found = have_man;
+  bool current = have_man && manifest_matches(fs, &man);
+  pb__manifest_free(&man);
+  if (rc == PB_OK && !fs->base.read_only) rc = apply_changes(fs);
   if (rc == PB_OK && !fs->base.read_only) rc = open_active(fs);
+  if (rc == PB_OK && !fs->base.read_only) {
+    if (current) {
+      fs->man_valid = true;
+      fs->man_last_seq = fs->segs[fs->n_segs - 1]->seq;
+      fs->man_last_size = fs->segs[fs->n_segs - 1]->end;
+    } else {
+      bool renamed;
+      rc = pb__fs_manifest_update(fs, fs->segs, fs->n_segs, &renamed);
+      fs->rinfo.manifest_written = rc == PB_OK;
+    }
+  }
+  if (rc == PB_OK && !fs->base.read_only) rc = remove_obsolete(fs, l, start);
+  if (rc == PB_OK) {
+    pb_recovery_info *ri = &fs->rinfo;
+    ri->lsn = fs->lsn;
+    ri->segments = fs->n_segs;
+    ri->first_segment = fs->n_segs ? fs->segs[0]->seq : 0;
+  }
   assert(rc <= 0 || (fs->base.read_only && rc == RECOVER_AGAIN));
   return rc;
+}
+
+int pb__fs_recovery_info(pb_storage *st, pb_recovery_info *out) {
+  pb__file_storage *fs = (pb__file_storage *)st;
+  *out = fs->rinfo;
+  return PB_OK;
 }
 
 /* A read-only open whose scan failed: true when the directory now lists
@@ -681,6 +893,8 @@ static bool listing_changed(pb__file_storage *fs, const seq_list *used) {
 
 /* Forgets what a failed scan loaded, so that the next one starts afresh. */
 static void forget_scan(pb__file_storage *fs) {
+  memset(&fs->rinfo, 0, sizeof fs->rinfo);
+  fs->tail_pos = fs->tail_fsize = 0;
   for (size_t i = 0; i < fs->n_segs; i++) pb__seg_free(fs, fs->segs[i]);
   fs->n_segs = 0;
   pb__fs_free_index(fs, &fs->index);

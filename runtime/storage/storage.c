@@ -42,6 +42,21 @@ int pb_storage_compact(pb_storage *st, pb_compact_stats *stats) {
   return st->ops->compact(st, stats);
 }
 
+int pb_storage_recovery_info(pb_storage *st, pb_recovery_info *out) {
+  if (st == NULL || out == NULL) return PB_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (st->ops->recovery_info == NULL) return PB_ENOTSUP;
+  return st->ops->recovery_info(st, out);
+}
+
+int pb_storage_backup(pb_storage *st, const char *dir, unsigned flags) {
+  if (st == NULL || dir == NULL || dir[0] == '\0' ||
+      (flags & ~PB_BACKUP_COMPACT) != 0)
+    return PB_EINVAL;
+  if (st->ops->backup == NULL) return PB_ENOTSUP;
+  return st->ops->backup(st, dir, flags);
+}
+
 int pb__storage_check_batch(const pb__batch *batch) {
   if (batch == NULL) return PB_EINVAL;
   if (batch->size == 0) return PB_OK; /* a root-only commit */

@@ -98,6 +98,10 @@ typedef struct pb__storage_ops {
   int (*wait_durable)(pb_storage *st, uint64_t lsn);
   /* Optional (NULL: PB_ENOTSUP): see pb_storage_compact. */
   int (*compact)(pb_storage *st, pb_compact_stats *stats);
+  /* Optional (NULL: PB_ENOTSUP): see pb_storage_recovery_info. */
+  int (*recovery_info)(pb_storage *st, pb_recovery_info *out);
+  /* Optional (NULL: PB_ENOTSUP): see pb_storage_backup. */
+  int (*backup)(pb_storage *st, const char *dir, unsigned flags);
   /* True when read_atom costs about a memory lookup (memory, mmap'ed
    * file): a space then keeps no bytes cache by default (txn/space.c).
    * False (a remote tier): reads are worth caching as bytes. */

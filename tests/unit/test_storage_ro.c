@@ -506,6 +506,25 @@ static void flip_byte(const char *path, uint64_t off) {
   close(fd);
 }
 
+/* The whole of a small file (freed by the caller). */
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  char *b = malloc(1 << 16);
+  assert_non_null(b);
+  *len = fread(b, 1, 1 << 16, f);
+  assert_true(*len < (1 << 16));
+  fclose(f);
+  return b;
+}
+
+static void spit(const char *path, const char *b, size_t len) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(b, 1, len, f), len);
+  fclose(f);
+}
+
 static void damage_is_still_damage(void **state) {
   (void)state;
   writer_open();
@@ -526,6 +545,12 @@ static void damage_is_still_damage(void **state) {
   snprintf(gap, sizeof gap, "%s", writer_fs()->segs[1]->path);
   snprintf(moved, sizeof moved, "%s.moved", gap);
   uint64_t n = w.n, wl = writer_lsn();
+  /* MANIFEST as a crash would leave it (the close then records the last
+   * segment's end as durable). */
+  char man[600];
+  snprintf(man, sizeof man, "%s/MANIFEST", w.dir);
+  size_t crash_len;
+  char *man_crash = slurp(man, &crash_len);
   /* The writer stops (its last segment now ends at its last frame). */
   pb_db_close(w.db);
   assert_int_equal(pb_space_close(w.sp), PB_OK);
@@ -553,8 +578,17 @@ static void damage_is_still_damage(void **state) {
   assert_int_equal(file_size(last), end); /* nothing cut */
   flip_byte(last, first + PB__FRAME_HEADER_SIZE + 30); /* repaired */
 
-  /* A torn last frame: ignored read-only, cut by a writable open. */
+  /* A torn last frame after a clean close: the close recorded that frame
+   * as durable, so it is damage, for both opens, and nothing is cut. */
   assert_int_equal(truncate(last, (off_t)(end - 20)), 0);
+  assert_int_equal(reader_open(&st), PB_ECORRUPT);
+  assert_non_null(strstr(msg, "commits are missing"));
+  assert_int_equal(pb__file_storage_open(w.dir, &o, pb__io_posix(), msg,
+                                         sizeof msg, &st),
+                   PB_ECORRUPT);
+  assert_int_equal(file_size(last), end - 20);
+  /* After a crash: ignored read-only, cut by a writable open. */
+  spit(man, man_crash, crash_len);
   st = must_reader_open();
   assert_int_equal(lsn_of(st), wl - 1);
   check_and_close(st, n - 1, 100);
@@ -580,6 +614,7 @@ static void damage_is_still_damage(void **state) {
                    PB_OK);
   assert_int_equal(lsn_of(st), wl - 1);
   assert_int_equal(pb_storage_close(st), PB_OK);
+  free(man_crash);
   writer_close();
 }
 

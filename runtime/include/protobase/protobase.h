@@ -284,6 +284,67 @@ typedef struct pb_compact_stats {
  */
 int pb_storage_compact(pb_storage *st, pb_compact_stats *stats);
 
+/** What the open of a file storage found and did (pb_storage_recovery_info). */
+typedef struct pb_recovery_info {
+  uint64_t lsn;           /* LSN of the commit the open recovered (0: none) */
+  uint64_t first_segment; /* sequence number of the log's first segment */
+  uint64_t segments;      /* segments in the log */
+  uint64_t tail_offset;   /* where the torn tail began in the last segment
+                             (when tail_bytes > 0) */
+  uint64_t tail_bytes;    /* bytes after the last valid frame of the last
+                             segment: cut by a writable open, ignored by a
+                             read-only one (0: none) */
+  uint64_t tail_data_bytes; /* of those, the bytes up to the last non-zero
+                               one: what incomplete frames wrote; the rest
+                               were preallocated zeros */
+  uint64_t tail_frames;   /* incomplete frames begun in the tail, each a
+                             commit that never completed (never acknowledged
+                             in SYNC or GROUP, unless the disk lost it) */
+  uint64_t removed_segments; /* leftover segment files a writable open
+                                deleted: an interrupted segment creation,
+                                segments a compaction had replaced */
+  bool tail_cut;          /* the tail was cut (writable open) */
+  bool manifest_found;    /* MANIFEST was there and checked; false for a
+                             store written before it existed */
+  bool manifest_written;  /* this writable open wrote MANIFEST (it was
+                             missing, or the recovered log outgrew it) */
+} pb_recovery_info;
+
+/**
+ * Copies what the open of `st` found: the recovered LSN, the log's
+ * segments, a torn tail (cut or ignored) and the manifest's state
+ * (docs/storage.md, section 7).  Errors: PB_EINVAL (a NULL argument);
+ * PB_ENOTSUP (a tier without recovery: memory).
+ */
+int pb_storage_recovery_info(pb_storage *st, pb_recovery_info *out);
+
+/** pb_storage_backup flag: write only the live data (as a compaction
+ * would), not the segments as they are. */
+#define PB_BACKUP_COMPACT 0x1u
+
+/**
+ * Writes a consistent copy of a file storage to directory `dir` while
+ * writers go on: the copy holds exactly the state of the commit that was
+ * the latest published one when the backup began (every commit
+ * acknowledged before the call, none of those that come later), and opens
+ * as a store of its own.  With flags 0 the segments are copied as they
+ * are (old versions included); with PB_BACKUP_COMPACT only what the root
+ * reaches is written, as one segment.  The copy goes through the I/O
+ * layer and is fsynced, its directory too.  `dir` must not exist (it is
+ * created) or be empty.  Works on read-only opens too.  On failure every
+ * file the backup created in `dir` is removed (the directory itself is
+ * left, empty, when it created it); should the removal fail as well, what
+ * is left holds a MANIFEST naming segments that are missing or short, so
+ * it opens as PB_ECORRUPT, never as an older state.
+ * Errors: PB_EINVAL (NULL, or an unknown flag); PB_ENOTSUP (the memory
+ * tier); PB_EEXIST (`dir` exists and is not empty, or is not a
+ * directory); PB_EFAILED (the store failed after a sync error; reopen it);
+ * PB_ENOSPC, PB_EIO (writing the copy failed; the source is unchanged);
+ * PB_ECORRUPT (PB_BACKUP_COMPACT: an atom the root reaches is damaged);
+ * PB_ENOMEM.  pb_errdetail() names the file.
+ */
+int pb_storage_backup(pb_storage *st, const char *dir, unsigned flags);
+
 /**
  * Closes a storage that was never given to pb_space_open.  NULL is a no-op.
  * Errors: PB_EIO (a final flush failed, or cutting the preallocated end
