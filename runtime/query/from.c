@@ -252,6 +252,7 @@ static int scan_next(pb_plan *n, pb_row *row) {
   row->recs = &s->recp;
   row->ids = &s->id;
   row->n_recs = 1;
+  row->cols = NULL, row->n_cols = 0; /* q-opt: a row has no columns */
   return PB_OK;
 }
 

@@ -63,6 +63,8 @@ bool pb__query_no_optimize = false;
 #define OPT_MAX_FIELDS 16
 /* The most values of an IN turned into ranges. */
 #define OPT_MAX_IN 64
+/* The most terms one range answers. */
+#define OPT_MAX_USED 64
 /* The most scans a Union of an OR gets. */
 #define OPT_MAX_BRANCHES 64
 
@@ -176,6 +178,17 @@ static void replace_leaf(opt_ctx *c, pb_plan **slot, pb_plan *fresh) {
   }
   *slot = fresh;
   pb__plan_node_free(n);
+}
+
+static bool kind_is(const pb_plan *n, const char *k) {
+  return n->ops && n->ops->kind && strcmp(n->ops->kind, k) == 0;
+}
+
+/* The table of a From(table) (a full scan; NULL for anything else, a key
+ * or index range given by the plan's author too). */
+static const pb_table_def *table_scan_def(const pb_plan *n) {
+  if (!n || !kind_is(n, "TableScan")) return NULL;
+  return pb__from_table_def(n);
 }
 
 /* --- Fields and values --- */
@@ -495,7 +508,7 @@ typedef struct cand {
   const term *in;  /* an IN on field n_eq (then that field is fixed too) */
   bool has_lo, has_hi, lo_excl, hi_excl; /* the range on the next field */
   pb_qval lo, hi;
-  size_t used[OPT_MAX_FIELDS + 2]; /* terms answered exactly */
+  size_t used[OPT_MAX_USED]; /* terms answered exactly */
   size_t n_used;
   double est;  /* rows */
   double cost; /* rows read, an index row counting 2 */
@@ -511,7 +524,20 @@ static bool tighter(const pb_qval *a, bool a_excl, const pb_qval *b,
   return lower ? c > 0 : c < 0;
 }
 
-static double eq_sel(double n) { return n > 1 ? 1.0 / sqrt(n) : 1.0; }
+/* sqrt(x) for x >= 0, by Newton's method (the runtime does not link
+ * libm); estimates need no more than a few digits. */
+static double opt_sqrt(double x) {
+  if (x <= 0) return 0;
+  double r = x > 1 ? x / 2 : 1;
+  for (int i = 0; i < 64; i++) {
+    double nr = 0.5 * (r + x / r);
+    if (nr == r) break;
+    r = nr;
+  }
+  return r;
+}
+
+static double eq_sel(double n) { return n > 1 ? 1.0 / opt_sqrt(n) : 1.0; }
 
 /* The best range of the primary key (index == SIZE_MAX) or of index
  * `index` from the terms ts[0..n) (those of kind T_OR are skipped). */
@@ -552,7 +578,7 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
         hit = i;
     if (hit != SIZE_MAX) {
       c->eqv[j] = ts[hit].kind == T_NULL ? pb_qnull() : ts[hit].lo;
-      c->used[c->n_used++] = hit;
+      c->used[c->n_used++] = hit; /* n_used <= j < OPT_MAX_USED */
       sel *= ts[hit].kind == T_NULL ? 0.1 : eq_sel(n_rows);
       continue;
     }
@@ -606,16 +632,22 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
       c->lo_excl = true;
       lo_t = SIZE_MAX - 1; /* no term's */
     }
-    /* A term is answered when every bound it has is the one used, and,
-     * over an optional field, the range does not start at the absent
-     * values. */
-    for (int side = 0; side < 2; side++) {
-      size_t i = side ? hi_t : lo_t;
-      if (i >= SIZE_MAX - 1 || (side && i == lo_t)) continue;
+    /* A term is answered when the range's bounds are at least as tight
+     * as each bound it has (the range's own terms, and the looser ones on
+     * the same field).  Over an optional field the range starts after
+     * the absent values (above), or a term with no lower end would let
+     * them in. */
+    for (size_t i = 0; i < n; i++) {
       const term *t = &ts[i];
-      bool ok = (!t->has_lo || lo_t == i) && (!t->has_hi || hi_t == i);
+      if (t->tag != tags[j] || t->kind != T_CMP) continue;
+      bool ok = (!t->has_lo ||
+                 (c->has_lo && !tighter(&t->lo, t->lo_excl, &c->lo,
+                                        c->lo_excl, true))) &&
+                (!t->has_hi ||
+                 (c->has_hi && !tighter(&t->hi, t->hi_excl, &c->hi,
+                                        c->hi_excl, false)));
       if (optional && !c->has_lo) ok = false;
-      if (ok && c->n_used < OPT_MAX_FIELDS + 2) c->used[c->n_used++] = i;
+      if (ok && c->n_used < OPT_MAX_USED) c->used[c->n_used++] = i;
     }
     if (c->has_lo && c->has_hi) {
       bool pre = lo_t == hi_t && lo_t < n && ts[lo_t].prefix;
@@ -814,11 +846,19 @@ static double pred_sel(const pb_expr *e) {
     return e->val.type == PB_QBOOL && !e->val.as.b ? 0 : 1;
   case PB__E_CMP: return e->op == PB_EQ ? 0.1 : e->op == PB_NE ? 0.9 : 1.0 / 3;
   case PB__E_BETWEEN: return 1.0 / 9;
-  case PB__E_IN: return e->n_vals ? fmin(1.0, 0.1 * (double)e->n_vals) : 0;
+  case PB__E_IN:
+    return e->n_vals > 10 ? 1.0 : 0.1 * (double)e->n_vals;
   case PB__E_ISNULL: case PB__E_PREFIX: return 0.1;
   case PB__E_NOT: return 1 - pred_sel(e->a);
   default: return 1.0 / 3;
   }
+}
+
+/* The rows a Where with predicate p keeps of `in` rows: at least one
+ * when there is one (a guess of 0.2 rows would print as none). */
+static double est_where(double in, const pb_expr *p) {
+  double e = in * pred_sel(p);
+  return e < 1 && in >= 1 ? 1 : e;
 }
 
 /* --- Where over From(table) --- */
@@ -852,7 +892,7 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
     s = &(*s)->kid[0];
   }
   pb_plan *from = *s;
-  const pb_table_def *def = from ? pb__from_table_def(from) : NULL;
+  const pb_table_def *def = table_scan_def(from);
   if (!def) return PB_OK;
   *done = true;
   uint64_t count = 0;
@@ -968,10 +1008,14 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
   for (size_t i = 0; i < ctx->n_paths; i++)
     if (ctx->paths[i].node == from) ctx->paths[i].node = NULL;
   replace_leaf(ctx, s, fresh);
-  /* the terms a single range answers leave the residual */
+  /* the terms a single range answers leave the residual; so does the OR
+   * a Union answers (it gives exactly the rows one of its disjuncts is
+   * TRUE on) */
   if (or_term == SIZE_MAX) {
     for (size_t u = 0; u < best.n_used && rc == PB_OK; u++)
       rc = expr_make_true(ts.v[best.used[u]].e);
+  } else {
+    rc = expr_make_true(ts.v[or_term].e);
   }
   if (rc != PB_OK) goto done;
   for (size_t i = 0; i < nw; i++) expr_fold(pb__where_pred(ws[i]));
@@ -983,7 +1027,7 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
       unlink_node(ctx, slots[i]);
       continue;
     }
-    est *= pred_sel(p);
+    est = est_where(est, p);
     ws[i]->est = est;
   }
   goto done;
@@ -1003,7 +1047,7 @@ done:
     /* unchanged chain: estimates over the full scan */
     double e = n_rows;
     for (size_t i = nw; i-- > 0;) {
-      e *= pred_sel(pb__where_pred(ws[i]));
+      e = est_where(e, pb__where_pred(ws[i]));
       ws[i]->est = e;
     }
   }
@@ -1129,10 +1173,6 @@ static int opt_order(opt_ctx *ctx, pb_plan **slot, bool limited) {
 
 /* --- The walk --- */
 
-static bool kind_is(const pb_plan *n, const char *k) {
-  return n->ops && n->ops->kind && strcmp(n->ops->kind, k) == 0;
-}
-
 /* A Limit's count or an Offset's (false: not that node). */
 static bool limit_of(const pb_plan *n, uint64_t *v) {
   return pb__limit_count(n, v);
@@ -1171,13 +1211,13 @@ static void estimate(pb_plan *n) {
   } else if (a < 0) {
     n->est = -1;
   } else if (pb__where_pred(n)) {
-    n->est = a * pred_sel(pb__where_pred(n));
+    n->est = est_where(a, pb__where_pred(n));
   } else if (limit_of(n, &v)) {
     n->est = (double)v < a ? (double)v : a;
   } else if (offset_of(n, &v)) {
     n->est = a > (double)v ? a - (double)v : 0;
   } else if (kind_is(n, "GroupBy")) {
-    n->est = a > 1 ? ceil(sqrt(a)) : 1;
+    n->est = a > 1 ? (double)(uint64_t)(opt_sqrt(a) + 0.5) : 1;
   } else {
     n->est = a;
   }
@@ -1195,7 +1235,7 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
       if (rc != PB_OK || done) return rc;
     }
   }
-  const pb_table_def *def = pb__from_table_def(n);
+  const pb_table_def *def = table_scan_def(n);
   if (def) {
     uint64_t count;
     rc = pb_table_count(n->txn, def, &count);

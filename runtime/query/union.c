@@ -104,13 +104,16 @@ static void put_str(pb_buf *out, const char *s) {
 static void union_explain(const pb_plan *n, pb_buf *out) {
   const union_state *u = n->state;
   char num[64];
-  snprintf(num, sizeof num, " of %zu scans [", u->n);
+  snprintf(num, sizeof num, "of %zu scans [", u->n);
   put_str(out, num);
   for (size_t i = 0; i < u->n; i++) {
     const pb_plan *s = u->scans[i];
     if (i) put_str(out, "; ");
     put_str(out, s->ops->kind);
-    if (s->ops->explain) s->ops->explain(s, out);
+    if (s->ops->explain) {
+      put_str(out, " ");
+      s->ops->explain(s, out);
+    }
     if (s->est >= 0) {
       snprintf(num, sizeof num, " (est %.0f rows)", s->est);
       put_str(out, num);

@@ -222,6 +222,7 @@ static size_t check(pb_txn *txn, const query *q, cmp_mode mode,
   char ex[4096];
   size_t na = run(txn, q, true, a, ka, ex, sizeof ex);
   size_t nb = run(txn, q, false, b, kb, NULL, 0);
+  if (getenv("PB_TEST_VERBOSE")) printf("%s(%zu rows)\n\n", ex, na);
   for (const char *const *w = want; w && *w; w++) {
     bool neg = (*w)[0] == '!';
     const char *s = neg ? *w + 1 : *w;
@@ -290,7 +291,8 @@ static pb_expr *p_owner3_due_lt20(void) {
   return pb_expr_and(cmp_i(T_DUE, PB_LT, 20), cmp_i(T_OWNER, PB_EQ, 3));
 }
 static pb_expr *p_owner3_due_null(void) {
-  return pb_expr_and(cmp_i(T_OWNER, PB_EQ, 3), pb_expr_is_null(fld(T_DUE)));
+  /* owner 6: ids 8, 18, ...; due absent: ids divisible by 6 */
+  return pb_expr_and(cmp_i(T_OWNER, PB_EQ, 6), pb_expr_is_null(fld(T_DUE)));
 }
 static pb_expr *p_title_pfx(void) { return pfx(T_TITLE, "t01"); }
 static pb_expr *p_tag_pfx_al(void) { return pfx(T_TAG, "al"); }
@@ -356,7 +358,8 @@ static pb_expr *p_kind2(void) { return cmp_i(1, PB_EQ, 2); }
 #define Q(pred) {.def = &qo_Task_table, .where = (pred)}
 
 /* Every predicate kind: the path, and the rows. */
-static void check_all(pb_txn *txn) {
+/* `fresh`: over the data as setup() wrote it (every case has rows). */
+static void check_all(pb_txn *txn, bool fresh) {
   struct {
     query q;
     const char *const *want;
@@ -414,7 +417,7 @@ static void check_all(pb_txn *txn) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t n = check(txn, &cases[i].q, SAME_SET, cases[i].want);
-    if (cases[i].nonempty && n == 0) {
+    if (fresh && cases[i].nonempty && n == 0) {
       fprintf(stderr, "case %zu gave no row\n", i);
       fail();
     }
@@ -425,7 +428,7 @@ static void check_all(pb_txn *txn) {
 static void test_predicates(void **state) {
   (void)state;
   pb_txn *txn = begin(PB_RDONLY);
-  check_all(txn);
+  check_all(txn, true);
   pb_txn_abort(txn);
 }
 
@@ -473,10 +476,10 @@ static void test_update_delete(void **state) {
   }
   for (uint64_t id = 2; id <= N_TASKS; id += 7)
     assert_int_equal(qo_Task_delete(txn, id), PB_OK);
-  check_all(txn);
+  check_all(txn, false);
   assert_int_equal(pb_txn_commit(txn), PB_OK);
   txn = begin(PB_RDONLY);
-  check_all(txn);
+  check_all(txn, false);
   /* a deleted row is gone from every path */
   static uint64_t ids[MAX_ROWS];
   query q = Q(p_id17);
