@@ -1199,13 +1199,26 @@ static void push_limit(pb_plan *n, uint64_t limit) {
   if (need != UINT64_MAX) pb__sort_set_limit(k, need);
 }
 
+/* The rows of the table (or join) a plan reads, for a side's selectivity:
+ * the est of the leaf under its one-input nodes. */
+static double base_rows(const pb_plan *n) {
+  while (n->kid[0] && !n->kid[1]) n = n->kid[0];
+  return n->est;
+}
+
 static void estimate(pb_plan *n) {
   if (n->est >= 0) return;
   double a = n->kid[0] ? n->kid[0]->est : -1;
   double b = n->kid[1] ? n->kid[1]->est : -1;
   uint64_t v;
   if (n->kid[1]) {
-    n->est = a > b ? a : b;
+    /* a join on a key (the usual one): the larger table's rows, times
+     * the part of each side its filters keep */
+    double ba = base_rows(n->kid[0]), bb = base_rows(n->kid[1]);
+    if (a < 0 || b < 0 || ba <= 0 || bb <= 0)
+      n->est = a > b ? a : b;
+    else
+      n->est = (ba > bb ? ba : bb) * (a / ba) * (b / bb);
   } else if (!n->kid[0]) {
     n->est = -1;
   } else if (a < 0) {
