@@ -3,7 +3,10 @@
  * same indexes, on the same rows, in the same run: interleaved rounds,
  * medians and same-run ratios.
  *
- *   bench_query [--n N] [--rounds R] [--dir DIR] [--quick]
+ *   bench_query [--n N] [--rounds R] [--dir DIR] [--quick] [--only Q]
+ *
+ * --only Q runs query Q alone (eq, range, filter, group, join, top10),
+ * ProtoBase only, for a profiler; it prints its time and nothing else.
  *
  * Rows (bench/query.pbs): N (default 1,000,000) orders bq.Order {id key,
  * cust = a hash of id mod N/100 (100 orders per customer), day = a hash
@@ -67,6 +70,7 @@ enum { C_ID = 1, C_NAME = 2, C_REGION = 3 };
 
 static uint64_t g_n = 1000000;
 static int g_rounds = 3;
+static int g_only = -1; /* --only: that query, ProtoBase alone */
 
 /* --- the rows --- */
 
@@ -377,12 +381,20 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--rounds") && i + 1 < argc)
       g_rounds = atoi(argv[++i]);
     else if (!strcmp(a, "--dir") && i + 1 < argc) dir = argv[++i];
-    else if (!strcmp(a, "--quick")) {
+    else if (!strcmp(a, "--only") && i + 1 < argc) {
+      const char *q = argv[++i];
+      for (int k = 0; k < QUERIES; k++)
+        if (!strcmp(q, q_name[k])) g_only = k;
+      if (g_only < 0) {
+        fprintf(stderr, "bench_query: no query %s\n", q);
+        return 2;
+      }
+    } else if (!strcmp(a, "--quick")) {
       g_n = 20000;
       g_rounds = 1;
     } else {
       fprintf(stderr, "usage: bench_query [--n N] [--rounds R] [--dir DIR] "
-                      "[--quick]\n");
+                      "[--quick] [--only Q]\n");
       return 2;
     }
   }
@@ -397,6 +409,15 @@ int main(int argc, char **argv) {
          g_n, n_custs(), g_rounds);
   char *dirs[ENGINES];
   for (int e = 0; e < ENGINES; e++) dirs[e] = bench_fresh_dir(engine_name[e]);
+  if (g_only >= 0) {
+    pb_load(dirs[PB]);
+    pb_run(g_only, 0); /* warm-up */
+    for (int r = 0; r < g_rounds; r++)
+      printf("%s: %.3f ms\n", q_name[g_only], timed(g_only, PB, r));
+    pb_close();
+    for (int e = 0; e < ENGINES; e++) free(dirs[e]);
+    return 0;
+  }
   double t0 = bench_now();
   pb_load(dirs[PB]);
   double t1 = bench_now();

@@ -572,6 +572,74 @@ static void test_limit(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Joins: each side is optimized (a Where on an indexed field becomes its
+ * scan), then the join chooses its algorithm; the pairs are those of the
+ * plan without rewrites. */
+static size_t join_pairs(pb_txn *txn, bool optimize, pb_join_type type,
+                         uint64_t *pairs, char *ex, size_t cap) {
+  pb__query_no_optimize = !optimize;
+  pb_plan *l = NULL, *r = NULL;
+  assert_int_equal(pb_plan_from_table(txn, &qo_Task_table, &l), PB_OK);
+  assert_int_equal(pb_plan_where(&l, cmp_u(T_PRIO, PB_LE, 1)), PB_OK);
+  assert_int_equal(pb_plan_from_table(txn, &qo_Event_table, &r), PB_OK);
+  assert_int_equal(pb_plan_where(&r, pb_expr_cmp(PB_GE, pb_expr_field(0, 1),
+                                                 pb_expr_const(pb_qint(2)))),
+                   PB_OK);
+  assert_int_equal(pb_plan_join(&l, r, type,
+                                pb_expr_cmp(PB_EQ, pb_expr_field(0, T_OWNER),
+                                            pb_expr_field(1, 1))),
+                   PB_OK);
+  assert_int_equal(pb_plan_where(&l, pb_expr_not(pb_expr_cmp(
+                                         PB_EQ, pb_expr_field(0, T_OWNER),
+                                         pb_expr_const(pb_qint(9))))),
+                   PB_OK);
+  pb_buf b;
+  pb_buf_init(&b);
+  assert_int_equal(pb_plan_explain(l, &b), PB_OK);
+  if (ex) {
+    size_t n = b.len < cap - 1 ? b.len : cap - 1;
+    memcpy(ex, b.data, n);
+    ex[n] = 0;
+  }
+  pb_buf_free(&b);
+  size_t n = 0;
+  pb_row row;
+  int rc;
+  while ((rc = pb_plan_next(l, &row)) == PB_OK) {
+    assert_true(n < MAX_ROWS);
+    assert_int_equal(row.n_recs, 2);
+    uint64_t t = row.recs[0] ? ((const qo_Task *)row.recs[0])->id : 0;
+    uint64_t e = row.recs[1] ? row.ids[1] : 0;
+    pairs[n++] = t << 32 | e;
+  }
+  assert_int_equal(rc, PB_ENOTFOUND);
+  pb_plan_free(l);
+  pb__query_no_optimize = false;
+  return n;
+}
+
+static void test_join(void **state) {
+  (void)state;
+  pb_txn *txn = begin(PB_RDONLY);
+  static uint64_t a[MAX_ROWS], b[MAX_ROWS];
+  char ex[4096];
+  pb_join_type types[] = {PB_JOIN_INNER, PB_JOIN_LEFT, PB_JOIN_RIGHT,
+                          PB_JOIN_FULL};
+  for (size_t k = 0; k < 4; k++) {
+    size_t na = join_pairs(txn, true, types[k], a, ex, sizeof ex);
+    size_t nb = join_pairs(txn, false, types[k], b, NULL, 0);
+    if (getenv("PB_TEST_VERBOSE")) printf("%s(%zu rows)\n\n", ex, na);
+    assert_non_null(strstr(ex, "IndexScan qo.Task index by_prio"));
+    assert_non_null(strstr(ex, "IndexScan qo.Event index by_kind"));
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    qsort(a, na, sizeof *a, cmp_u64);
+    qsort(b, nb, sizeof *b, cmp_u64);
+    for (size_t i = 0; i < na; i++) assert_int_equal(a[i], b[i]);
+  }
+  pb_txn_abort(txn);
+}
+
 /* The estimates explain prints come from the table's count. */
 static void test_estimates(void **state) {
   (void)state;
@@ -601,6 +669,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_update_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_join, setup, teardown),
       cmocka_unit_test_setup_teardown(test_estimates, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
