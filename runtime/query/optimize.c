@@ -45,8 +45,9 @@
  * IS NULL 1/10; a residual term 1/3; a Limit its count.  Joins: the larger
  * side; GroupBy: sqrt of its input.
  *
- * pb__query_no_optimize (tests): only joins choose, and estimates are
- * set; nothing else changes, so a test can compare the rows of both.
+ * pb__query_no_optimize (tests): only joins choose their algorithm (no
+ * estimates either): the plan runs as it was built, so a test can compare
+ * the rows of both, or pin the nodes' own order.
  */
 #include <assert.h>
 #include <math.h>
@@ -1249,7 +1250,7 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
     }
   }
   const pb_table_def *def = table_scan_def(n);
-  if (def) {
+  if (def && opt) {
     uint64_t count;
     rc = pb_table_count(n->txn, def, &count);
     if (rc != PB_OK) return rc;
@@ -1283,7 +1284,7 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
     n = *slot;
   }
   if (opt && limit_of(n, &v)) push_limit(n, v);
-  estimate(n);
+  if (opt) estimate(n);
   return PB_OK;
 }
 

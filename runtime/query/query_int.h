@@ -194,9 +194,10 @@ int pb__union_node(pb_txn *txn, const pb__qshape *shape, pb_plan **scans,
                    const unsigned *groups, size_t n, pb_expr **preds,
                    size_t n_groups, pb_plan **out);
 
-/* Tests: when true, pb__plan_optimize changes nothing but the joins'
- * algorithms and the estimates (optimize.c), so that a plan's rows can be
- * compared with and without the optimizer's rewrites. */
+/* Tests: when true, pb__plan_optimize only lets each join choose its
+ * algorithm (optimize.c): no rewrite, no estimate, so that a plan's rows
+ * can be compared with and without the optimizer, and a node's own rows
+ * and order pinned. */
 extern bool pb__query_no_optimize;
 
 /* --- Rows held by a node (rowbuf.c) ---
