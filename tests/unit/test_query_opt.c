@@ -34,6 +34,25 @@ enum { T_ID = 1, T_OWNER = 2, T_DUE = 3, T_TITLE = 4, T_TAG = 5, T_PRIO = 6,
 
 static pb_test_filedb db;
 
+/* Allocation failures (test_alloc_failures): the test links with
+ * --wrap=malloc,calloc,realloc; when fail_at is n > 0, the n-th
+ * allocation from then on fails. */
+static long fail_at;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static bool fail_now(void) { return fail_at > 0 && --fail_at == 0; }
+void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) {
+  return fail_now() ? NULL : __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return fail_now() ? NULL : __real_realloc(p, n);
+}
+
 #define N_TASKS 150
 #define MAX_ROWS 4096
 
@@ -640,6 +659,59 @@ static void test_join(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Each allocation of the optimizer (and of what it builds) failed in
+ * turn: pb_plan_next gives PB_ENOMEM (again at the next call), or the
+ * rows; the plan frees whole (ASan checks the leaks). */
+static void test_alloc_failures(void **state) {
+  (void)state;
+  struct {
+    query q;
+  } cases[] = {
+      {Q(p_or_overlap)},
+      {Q(p_owner_in_due)},
+      {Q(p_tag_pfx_utf8)},
+      {Q(p_owner3_due_lt20)},
+      {{.def = &qo_Task_table, .where = p_or_and, .order_tag = T_TITLE,
+        .limit = 3}},
+      {{.def = &qo_Task_table, .order_tag = T_TITLE, .limit = 5}},
+      {{.def = &qo_Task_table, .where = p_owner3, .order_tag = T_DUE,
+        .order_dir = PB_DESC}},
+      {{.def = &qo_Task_table, .order_tag = T_SCORE, .limit = 4,
+        .offset = 2}},
+  };
+  static uint64_t ids[MAX_ROWS];
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    pb_txn *txn = begin(PB_RDONLY);
+    size_t want = run(txn, &cases[c].q, true, ids, NULL, NULL, 0);
+    pb_txn_abort(txn);
+    bool done = false;
+    for (long n = 1; !done && n < 2000; n++) {
+      txn = begin(PB_RDONLY);
+      pb_plan *p = build(txn, &cases[c].q);
+      fail_at = n;
+      pb_row row;
+      int rc;
+      size_t got = 0;
+      while ((rc = pb_plan_next(p, &row)) == PB_OK) got++;
+      done = fail_at > 0; /* nothing failed */
+      fail_at = 0;
+      if (rc != PB_ENOTFOUND) {
+        if (rc != PB_ENOMEM)
+          fprintf(stderr, "case %zu, allocation %ld: %s (%s)\n", c, n,
+                  pb_strerror(rc), pb_errdetail());
+        assert_int_equal(rc, PB_ENOMEM);
+        assert_int_equal(pb_plan_next(p, &row), PB_ENOMEM); /* sticky */
+      } else {
+        assert_int_equal(got, want);
+      }
+      if (done) assert_int_equal(rc, PB_ENOTFOUND);
+      pb_plan_free(p);
+      pb_txn_abort(txn);
+    }
+    assert_true(done);
+  }
+}
+
 /* The estimates explain prints come from the table's count. */
 static void test_estimates(void **state) {
   (void)state;
@@ -670,6 +742,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_join, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_estimates, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
