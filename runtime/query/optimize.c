@@ -224,24 +224,76 @@ static pb_qtype field_qtype(const pb_record_field *f) {
   }
 }
 
-/* Whether the constant v is a value field f can hold, of its own type, so
- * that a key range over v selects what the comparison does. */
-static bool val_fits(const pb_record_field *f, const pb_qval *v) {
+/* The constant v as a value of field f's own type, exactly equal to it
+ * (an INT, UINT or integral FLOAT for an integer field within its width;
+ * a number a float field holds exactly; the same type otherwise), so
+ * that a key range over it selects what the comparison does; false when
+ * there is none (then the term is left to the residual). */
+static bool conv(const pb_record_field *f, const pb_qval *v, pb_qval *out) {
   pb_qtype t = field_qtype(f);
-  if (t == PB_QNULL || v->type != t) return false;
-  switch ((pb_ctype)f->ctype) {
-  case PB_CTYPE_I8: return v->as.i >= INT8_MIN && v->as.i <= INT8_MAX;
-  case PB_CTYPE_I16: return v->as.i >= INT16_MIN && v->as.i <= INT16_MAX;
-  case PB_CTYPE_I32: case PB_CTYPE_ENUM:
-    return v->as.i >= INT32_MIN && v->as.i <= INT32_MAX;
-  case PB_CTYPE_U8: return v->as.u <= UINT8_MAX;
-  case PB_CTYPE_U16: return v->as.u <= UINT16_MAX;
-  case PB_CTYPE_U32: return v->as.u <= UINT32_MAX;
-  case PB_CTYPE_F32:
-    return !isnan(v->as.f) && (double)(float)v->as.f == v->as.f;
-  case PB_CTYPE_F64: return !isnan(v->as.f);
-  default: return true;
+  if (t == PB_QNULL || v->type == PB_QNULL) return false;
+  if (t == PB_QINT || t == PB_QUINT) {
+    bool neg;
+    uint64_t mag; /* |v| */
+    if (v->type == PB_QINT) {
+      neg = v->as.i < 0;
+      mag = neg ? (uint64_t)0 - (uint64_t)v->as.i : (uint64_t)v->as.i;
+    } else if (v->type == PB_QUINT) {
+      neg = false;
+      mag = v->as.u;
+    } else if (v->type == PB_QFLOAT) {
+      double d = v->as.f;
+      if (d != d) return false; /* NaN */
+      if (d >= 18446744073709551616.0 || d < -9223372036854775808.0)
+        return false;
+      neg = d < 0;
+      double a = neg ? -d : d;
+      mag = (uint64_t)a;
+      if ((double)mag != a) return false; /* a fraction */
+    } else {
+      return false;
+    }
+    uint64_t max_pos, max_neg = 0; /* the field's range: -max_neg..max_pos */
+    switch ((pb_ctype)f->ctype) {
+    case PB_CTYPE_I8: max_pos = INT8_MAX, max_neg = 128; break;
+    case PB_CTYPE_I16: max_pos = INT16_MAX, max_neg = 32768; break;
+    case PB_CTYPE_I32: case PB_CTYPE_ENUM:
+      max_pos = INT32_MAX, max_neg = 2147483648u;
+      break;
+    case PB_CTYPE_I64: max_pos = INT64_MAX, max_neg = (uint64_t)1 << 63; break;
+    case PB_CTYPE_U8: max_pos = UINT8_MAX; break;
+    case PB_CTYPE_U16: max_pos = UINT16_MAX; break;
+    case PB_CTYPE_U32: max_pos = UINT32_MAX; break;
+    default: max_pos = UINT64_MAX; break;
+    }
+    if (neg ? mag > max_neg : mag > max_pos) return false;
+    if (t == PB_QINT)
+      *out = pb_qint(neg ? (int64_t)((uint64_t)0 - mag) : (int64_t)mag);
+    else
+      *out = pb_quint(mag);
+    return true;
   }
+  if (t == PB_QFLOAT) {
+    double d;
+    if (v->type == PB_QFLOAT) {
+      d = v->as.f;
+    } else if (v->type == PB_QINT) {
+      d = (double)v->as.i;
+      if (d >= 9223372036854775808.0 || (int64_t)d != v->as.i) return false;
+    } else if (v->type == PB_QUINT) {
+      d = (double)v->as.u;
+      if (d >= 18446744073709551616.0 || (uint64_t)d != v->as.u) return false;
+    } else {
+      return false;
+    }
+    if (d != d) return false; /* NaN orders differently */
+    if (f->ctype == PB_CTYPE_F32 && (double)(float)d != d) return false;
+    *out = pb_qfloat(d);
+    return true;
+  }
+  if (v->type != t) return false;
+  *out = *v;
+  return true;
 }
 
 /* --- Terms --- */
@@ -263,8 +315,9 @@ typedef struct term {
   bool lo_excl, hi_excl;
   pb_qval lo, hi;
   bool eq;             /* T_CMP: an equality */
-  const pb_qval *vals; /* T_IN */
+  const pb_qval *vals; /* T_IN: its values of the field's type, no NULL */
   size_t n_vals;
+  pb_qval *in_buf;     /* owns them */
   bool prefix;         /* T_CMP from a string prefix */
   pb_qval succ;        /* its upper end (owned buffer `succ_buf`) */
   uint8_t *succ_buf;
@@ -276,7 +329,10 @@ typedef struct terms {
 } terms;
 
 static void terms_free(terms *t) {
-  for (size_t i = 0; i < t->n; i++) free(t->v[i].succ_buf);
+  for (size_t i = 0; i < t->n; i++) {
+    free(t->v[i].succ_buf);
+    free(t->v[i].in_buf);
+  }
   free(t->v);
   t->v = NULL;
   t->n = t->cap = 0;
@@ -413,20 +469,21 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
     } else {
       return PB_OK;
     }
-    if (!val_fits(fe->field, &ce->val)) return PB_OK;
+    pb_qval cv;
+    if (!conv(fe->field, &ce->val, &cv)) return PB_OK;
     switch (op) {
     case PB_EQ:
       t->eq = t->has_lo = t->has_hi = true;
-      t->lo = t->hi = ce->val;
+      t->lo = t->hi = cv;
       break;
     case PB_LT: case PB_LE:
       t->has_hi = true;
-      t->hi = ce->val;
+      t->hi = cv;
       t->hi_excl = op == PB_LT;
       break;
     case PB_GT: case PB_GE:
       t->has_lo = true;
-      t->lo = ce->val;
+      t->lo = cv;
       t->lo_excl = op == PB_GT;
       break;
     default:
@@ -438,13 +495,12 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
   case PB__E_BETWEEN:
     if (!is_field0(e->a) || !is_const(e->b) || !is_const(e->c)) return PB_OK;
     fe = e->a;
-    if (!val_fits(fe->field, &e->b->val) || !val_fits(fe->field, &e->c->val))
+    if (!conv(fe->field, &e->b->val, &t->lo) ||
+        !conv(fe->field, &e->c->val, &t->hi))
       return PB_OK;
-    if (pb__qval_cmp(&e->b->val, &e->c->val) > 0) return PB_OK; /* empty */
+    if (pb__qval_cmp(&t->lo, &t->hi) > 0) return PB_OK; /* empty */
     t->kind = T_CMP;
     t->has_lo = t->has_hi = true;
-    t->lo = e->b->val;
-    t->hi = e->c->val;
     t->lo_excl = (e->flags & PB_BETWEEN_LO_EXCL) != 0;
     t->hi_excl = (e->flags & PB_BETWEEN_HI_EXCL) != 0;
     break;
@@ -452,17 +508,26 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
     if (!is_field0(e->a) || e->n_vals == 0 || e->n_vals > OPT_MAX_IN)
       return PB_OK;
     fe = e->a;
-    for (size_t i = 0; i < e->n_vals; i++)
-      if (e->vals[i].type != PB_QNULL && !val_fits(fe->field, &e->vals[i]))
+    /* the values of the field's type (NULLs, which equal nothing, out) */
+    t->in_buf = malloc(e->n_vals * sizeof *t->in_buf);
+    if (!t->in_buf) return PB_ENOMEM;
+    for (size_t i = 0; i < e->n_vals; i++) {
+      if (e->vals[i].type == PB_QNULL) continue;
+      if (!conv(fe->field, &e->vals[i], &t->in_buf[t->n_vals])) {
+        t->n_vals = 0;
         return PB_OK;
+      }
+      t->n_vals++;
+    }
+    if (t->n_vals == 0) return PB_OK; /* never TRUE: left to the Where */
     t->kind = T_IN;
-    t->vals = e->vals;
-    t->n_vals = e->n_vals;
+    t->vals = t->in_buf;
     break;
   case PB__E_PREFIX: {
     if (!is_field0(e->a)) return PB_OK;
     fe = e->a;
-    if (!val_fits(fe->field, &e->val)) return PB_OK;
+    pb_qval cv;
+    if (!conv(fe->field, &e->val, &cv)) return PB_OK;
     if (e->val.as.s.len == 0) return PB_OK; /* every value: IS NOT NULL */
     t->kind = T_CMP;
     t->prefix = true;

@@ -373,6 +373,25 @@ static pb_expr *p_two_ranges(void) {
 }
 static pb_expr *p_owner_gt7(void) { return cmp_i(T_OWNER, PB_GT, 7); }
 static pb_expr *p_kind2(void) { return cmp_i(1, PB_EQ, 2); }
+/* Constants of another number type than the field: exact ones make a
+ * range, the others are left to the Where. */
+static pb_expr *p_id_int(void) { return cmp_i(T_ID, PB_LE, 9); }
+static pb_expr *p_due_float(void) {
+  return pb_expr_between(fld(T_DUE), pb_expr_const(pb_qfloat(10.0)),
+                         pb_expr_const(pb_quint(20)), 0);
+}
+static pb_expr *p_id_neg(void) { return cmp_i(T_ID, PB_GT, -1); }
+static pb_expr *p_owner_wide(void) {
+  return cmp_i(T_OWNER, PB_LT, (int64_t)3000000000);
+}
+static pb_expr *p_prio_in_mixed(void) {
+  pb_qval v[] = {pb_qint(1), pb_qfloat(3.0), pb_qnull()};
+  return pb_expr_in(fld(T_PRIO), v, 3);
+}
+static pb_expr *p_in_null(void) {
+  pb_qval v[] = {pb_qnull()};
+  return pb_expr_in(fld(T_PRIO), v, 1);
+}
 
 #define Q(pred) {.def = &qo_Task_table, .where = (pred)}
 
@@ -433,6 +452,13 @@ static void check_all(pb_txn *txn, bool fresh) {
       {Q(p_owner_gt7), WANT("index by_owner_due", "!Where"), true},
       {{.def = &qo_Event_table, .where = p_kind2},
        WANT("IndexScan qo.Event index by_kind", "!Where"), true},
+      {Q(p_id_int), WANT("KeyScan qo.Task key range (-inf, 9]", "!Where"),
+       true},
+      {Q(p_due_float), WANT("index by_due range [10, 20]", "!Where"), true},
+      {Q(p_id_neg), WANT("TableScan", "Where"), true},
+      {Q(p_owner_wide), WANT("TableScan", "Where"), true},
+      {Q(p_prio_in_mixed), WANT("Union of 2 scans", "index by_prio"), true},
+      {Q(p_in_null), WANT("TableScan", "Where"), false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t n = check(txn, &cases[i].q, SAME_SET, cases[i].want);
