@@ -12,7 +12,9 @@
  *   group.c      GroupBy and its aggregates;
  *   sort.c       OrderBy (stable; top-N under a limit; external beyond the
  *                memory budget) and Distinct;
- *   optimize.c   access paths, dropped sorts, pushed limits, estimates.
+ *   optimize.c   access paths, dropped sorts, pushed limits, estimates;
+ *   union.c      Union: several scans of one table, each row once (the
+ *                access path of an OR or an IN).
  * Calls go down: the optimizer calls the nodes' files, the nodes call
  * expr.c, rowbuf.c and the table layer (protobase/table.h); nothing calls
  * back up into plan.c except through the node operations below.
