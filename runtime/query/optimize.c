@@ -98,7 +98,42 @@ typedef struct opt_ctx {
   size_t n_paths, cap_paths;
   void **bufs;       /* copies of the string bounds of paths */
   size_t n_bufs, cap_bufs;
+  struct {
+    const pb_table_def *def;
+    size_t index;
+    bool ok;
+  } usable[16]; /* indexes found usable (or not) so far */
+  size_t n_usable;
 } opt_ctx;
+
+/*
+ * Whether index `index` of def can be read in txn: a read-only
+ * transaction cannot build an index the schema declares and the database
+ * lacks (or has with another definition), and reading one is PB_ESCHEMA
+ * (protobase/table.h, INDEXES), where the full scan would work.  Probed
+ * by opening (and closing) a cursor on it, once per index and plan.
+ * *ok false for PB_ESCHEMA; other errors are returned.
+ */
+static int index_usable(opt_ctx *c, pb_txn *txn, const pb_table_def *def,
+                        size_t index, bool *ok) {
+  for (size_t i = 0; i < c->n_usable; i++)
+    if (c->usable[i].def == def && c->usable[i].index == index) {
+      *ok = c->usable[i].ok;
+      return PB_OK;
+    }
+  pb_cursor *cur = NULL;
+  int rc = pb_table_index_scan(txn, def, index, NULL, NULL, 0, &cur);
+  pb_cursor_close(cur);
+  *ok = rc == PB_OK;
+  if (rc != PB_OK && rc != PB_ESCHEMA) return rc;
+  if (c->n_usable < sizeof c->usable / sizeof *c->usable) {
+    c->usable[c->n_usable].def = def;
+    c->usable[c->n_usable].index = index;
+    c->usable[c->n_usable].ok = *ok;
+    c->n_usable++;
+  }
+  return PB_OK;
+}
 
 /* Makes a STR or BYTES value *v a copy that lives as long as ctx (the
  * expression it viewed may be freed by the rewrite). */
@@ -730,8 +765,8 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
 }
 
 /* The best path for the terms: a key or index range, or PATH_TABLE. */
-static void best_for(const pb_table_def *def, double n_rows, const term *ts,
-                     size_t n, cand *best) {
+static int best_for(opt_ctx *ctx, pb_txn *txn, const pb_table_def *def,
+                    double n_rows, const term *ts, size_t n, cand *best) {
   memset(best, 0, sizeof *best);
   best->kind = PATH_TABLE;
   best->est = n_rows;
@@ -744,9 +779,16 @@ static void best_for(const pb_table_def *def, double n_rows, const term *ts,
     if (c.n_eq == 0 && !c.has_lo && !c.has_hi) continue;
     if (c.cost < best->cost ||
         (c.cost == best->cost && best->kind != PATH_TABLE &&
-         c.n_used > best->n_used))
-      *best = c;
+         c.n_used > best->n_used)) {
+      bool ok = true;
+      if (index != SIZE_MAX) {
+        int rc = index_usable(ctx, txn, def, index, &ok);
+        if (rc != PB_OK) return rc;
+      }
+      if (ok) *best = c;
+    }
   }
+  return PB_OK;
 }
 
 /* --- Building scans --- */
@@ -983,7 +1025,8 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
   size_t n_scans = 0, n_groups = 0;
   cand best;
   if (rc != PB_OK) goto done;
-  best_for(def, n_rows, ts.v, ts.n, &best);
+  rc = best_for(ctx, from->txn, def, n_rows, ts.v, ts.n, &best);
+  if (rc != PB_OK) goto done;
 
   /* An OR conjunct whose every branch has a path: a Union. */
   size_t or_term = SIZE_MAX;
@@ -999,7 +1042,8 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
       terms dt = {0};
       rc = collect(def, disj[d], &dt);
       cand dc;
-      if (rc == PB_OK) best_for(def, n_rows, dt.v, dt.n, &dc);
+      if (rc == PB_OK)
+        rc = best_for(ctx, from->txn, def, n_rows, dt.v, dt.n, &dc);
       terms_free(&dt);
       if (rc != PB_OK) goto done;
       if (dc.kind == PATH_TABLE) ok = false;
@@ -1040,9 +1084,10 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
         terms dt = {0};
         cand dc;
         rc = collect(def, disj[d], &dt);
+        if (rc == PB_OK)
+          rc = best_for(ctx, from->txn, def, n_rows, dt.v, dt.n, &dc);
         if (rc == PB_OK) {
-          best_for(def, n_rows, dt.v, dt.n, &dc);
-          assert(dc.kind != PATH_TABLE);
+          assert(dc.kind != PATH_TABLE); /* as when it was chosen */
           preds[n_groups] = pb__expr_copy(disj[d]);
           if (!preds[n_groups]) rc = PB_ENOMEM;
           else n_groups++;
@@ -1229,6 +1274,10 @@ static int opt_order(opt_ctx *ctx, pb_plan **slot, bool limited) {
     q.reverse = dir == PB_DESC;
     if (p->def->indexes[ix].n_tags > OPT_MAX_FIELDS) continue;
     if (!path_delivers(&q, keys, nk, dir)) continue;
+    bool ok;
+    rc = index_usable(ctx, (*ss)->txn, p->def, ix, &ok);
+    if (rc != PB_OK) return rc;
+    if (!ok) continue;
     rc = path_rebuild(ctx, ss, &q, q.reverse);
     if (rc != PB_OK) return rc == PB_ENOMEM ? rc : PB_OK;
     unlink_node(ctx, slot);
