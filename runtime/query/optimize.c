@@ -606,7 +606,8 @@ typedef struct cand {
   size_t n_fields; /* fields of the path's order (1 for the key) */
   size_t n_eq;     /* leading fields fixed by equality (or IS NULL) */
   pb_qval eqv[OPT_MAX_FIELDS];
-  const term *in;  /* an IN on field n_eq (then that field is fixed too) */
+  const term *in;  /* an IN on field in_pos < n_eq (fixed per scan) */
+  size_t in_pos;
   bool has_lo, has_hi, lo_excl, hi_excl; /* the range on the next field */
   pb_qval lo, hi;
   size_t used[OPT_MAX_USED]; /* terms answered exactly */
@@ -688,6 +689,7 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
         if (ts[i].tag == tags[j] && ts[i].kind == T_IN) hit = i;
       if (hit != SIZE_MAX) {
         c->in = &ts[hit];
+        c->in_pos = j;
         c->used[c->n_used++] = hit;
         sel *= eq_sel(n_rows);
         mult = (double)ts[hit].n_vals;
@@ -799,8 +801,8 @@ static void cand_bounds(const cand *c, const pb_qval *inv, path_info *p) {
   size_t k = c->n_eq;
   for (size_t j = 0; j < k; j++) p->lo[j] = p->hi[j] = c->eqv[j];
   if (c->in) {
-    /* c->n_eq counts the IN's field: it sits at the last fixed place */
-    p->lo[k - 1] = p->hi[k - 1] = *inv;
+    assert(c->in_pos < k); /* c->n_eq counts the IN's field */
+    p->lo[c->in_pos] = p->hi[c->in_pos] = *inv;
   }
   p->flags = 0;
   p->n_lo = p->n_hi = k;

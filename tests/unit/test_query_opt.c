@@ -331,6 +331,13 @@ static pb_expr *p_owner_in_due(void) {
   return pb_expr_and(pb_expr_in(fld(T_OWNER), v, 2),
                      cmp_i(T_DUE, PB_GE, 20));
 }
+static pb_expr *p_owner_in_due_eq(void) {
+  /* the IN on the first field, an equality on the second: rows 16, 56,
+   * 136 */
+  pb_qval v[] = {pb_qint(2), pb_qint(5)};
+  return pb_expr_and(pb_expr_in(fld(T_OWNER), v, 2),
+                     cmp_i(T_DUE, PB_EQ, 8));
+}
 static pb_expr *p_or_disjoint(void) {
   return pb_expr_or(cmp_i(T_OWNER, PB_EQ, 3), cmp_u(T_PRIO, PB_EQ, 2));
 }
@@ -435,6 +442,8 @@ static void check_all(pb_txn *txn, bool fresh) {
       {Q(p_tag_in), WANT("Union of 3 scans", "index by_tag"), true},
       {Q(p_owner_in_due), WANT("Union of 2 scans", "index by_owner_due"),
        true},
+      {Q(p_owner_in_due_eq),
+       WANT("Union of 2 scans", "range [(2, 8), (2, 8)]", "!Where"), true},
       {Q(p_or_disjoint), WANT("Union of 2 scans", "index by_owner_due",
                               "index by_prio"), true},
       {Q(p_or_overlap), WANT("Union of 3 scans", "index by_title",
