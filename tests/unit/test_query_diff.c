@@ -658,7 +658,7 @@ static cval rand_const(rng *r, pb_qtype t, int tbl, int fld) {
     unsigned k = rn(r, 10);
     if (k < 5) return rand_i(r);
     if (k < 7) return vflt(f_dom[rn(r, N_FDOM)] + (rp(r, 50) ? 0.0 : 0.5));
-    if (k < 9) return vuint(rn(r, 9));
+    if (k < 9 || (fld != F_ID && fld != F_R)) return vuint(rn(r, 9));
     return vint((int64_t)rn(r, 600) - 100); /* near A's keys */
   }
   default:
@@ -934,7 +934,7 @@ static void gen_query(rng *r, query *q) {
       q->on[j] = on;
     }
   }
-  if (rp(r, 75)) q->where = gen_pred(r, &sc, 3, false);
+  if (rp(r, 65)) q->where = gen_pred(r, &sc, 1 + (int)rn(r, 3), false);
 
   k = rn(r, 100);
   q->mode = k < 35 ? M_RAW : k < 70 ? M_SELECT : M_GROUP;
