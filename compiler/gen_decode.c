@@ -25,6 +25,10 @@
 void pbc_gen_enum_functions(pbc_gen *g, const pbc_decl *d) {
   pbc_strbuf *c = g->c;
   const char *p = g->prefix, *n = d->name;
+  /* Queries read an enum member as an int32_t (PB_CTYPE_ENUM). */
+  pbc_sb_printf(c, "\n_Static_assert(sizeof(%s%s) == sizeof(int32_t),\n"
+                   "               \"%s%s is read as an int32_t\");\n",
+                p, n, p, n);
   pbc_sb_printf(c, "\nconst char *%s%s_name(%s%s v) {\n  switch (v) {\n", p, n,
                 p, n);
   for (size_t i = 0; i < d->values.len; i++) {

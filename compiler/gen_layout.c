@@ -22,6 +22,38 @@ static const char *pbc__lay_flags(uint32_t flags) {
   }
 }
 
+/* The PB_CTYPE_* of a field, as queries read it (protobase.h): scalars and
+ * enums by their C type, a ref<R> to a keyed R by the key's type; arrays,
+ * embedded records, member collections and keyless refs: NONE. */
+static const char *pbc__lay_ctype(const pbc_field *f) {
+  static const char *const scalars[] = {
+      [PBC_BOOL] = "PB_CTYPE_BOOL",   [PBC_INT8] = "PB_CTYPE_I8",
+      [PBC_INT16] = "PB_CTYPE_I16",   [PBC_INT32] = "PB_CTYPE_I32",
+      [PBC_INT64] = "PB_CTYPE_I64",   [PBC_UINT8] = "PB_CTYPE_U8",
+      [PBC_UINT16] = "PB_CTYPE_U16",  [PBC_UINT32] = "PB_CTYPE_U32",
+      [PBC_UINT64] = "PB_CTYPE_U64",  [PBC_FLOAT32] = "PB_CTYPE_F32",
+      [PBC_FLOAT64] = "PB_CTYPE_F64", [PBC_STRING] = "PB_CTYPE_STR",
+      [PBC_BYTES] = "PB_CTYPE_BYTES"};
+  pbc_gen_field gf = pbc_gen_classify(f);
+  if (gf.array)
+    return NULL;
+  if (gf.elem.kind == PBC_GEN_ENUM)
+    return "PB_CTYPE_ENUM";
+  if (gf.elem.kind == PBC_GEN_SCALAR)
+    return scalars[gf.elem.scalar];
+  return NULL;
+}
+
+/* The schema field of record d with tag `tag`. */
+static const pbc_field *pbc__lay_field(const pbc_decl *d, uint32_t tag) {
+  for (size_t i = 0; i < d->fields.len; i++) {
+    const pbc_field *f = d->fields.items[i];
+    if ((uint32_t)f->tag == tag)
+      return f;
+  }
+  return NULL;
+}
+
 void pbc_gen_record_type(pbc_gen *g, const pbc_decl *d) {
   pbc_strbuf *c = g->c;
   const char *p = g->prefix, *n = d->name;
@@ -55,6 +87,15 @@ void pbc_gen_record_type(pbc_gen *g, const pbc_decl *d) {
         pbc_sb_puts(c, ",\n     .embedded = &");
         pbc_gen_cname(c, f->embedded);
         pbc_sb_puts(c, "_type");
+      }
+      const pbc_field *sf = pbc__lay_field(d, f->tag);
+      const char *ct = sf ? pbc__lay_ctype(sf) : NULL;
+      if (ct) {
+        pbc_sb_printf(c, ",\n     .ctype = %s,\n     .offset = offsetof("
+                         "%s%s, %s)", ct, p, n, sf->name);
+        if (sf->optional)
+          pbc_sb_printf(c, ",\n     .has_offset = offsetof(%s%s, has_%s)",
+                        p, n, sf->name);
       }
       pbc_sb_puts(c, "},\n");
     }

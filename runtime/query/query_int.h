@@ -144,6 +144,10 @@ struct pb_plan {
 
 /* Allocates a node (state NULL, est -1, memory default).  NULL: ENOMEM. */
 pb_plan *pb__plan_node(const pb__qnode_ops *ops, pb_txn *txn);
+/* A node of `ops` over `kid` (kid[0]; its txn and budget), state NULL,
+ * shape empty: the common part of the builders that wrap.  NULL: ENOMEM
+ * (kid is not freed). */
+pb_plan *pb__plan_wrap(const pb__qnode_ops *ops, pb_plan *kid);
 /* Frees a node, its kids and its state.  NULL: no-op. */
 void pb__plan_node_free(pb_plan *n);
 
@@ -162,6 +166,8 @@ int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
                       unsigned flags, pb_plan **out);
 /* Where: its predicate (NULL for any other node). */
 pb_expr *pb__where_pred(pb_plan *n);
+/* Limit: its count in *count, true; false for any other node. */
+bool pb__limit_count(const pb_plan *n, uint64_t *count);
 /* OrderBy: its keys (NULL for any other node). */
 const pb_sort_key *pb__sort_keys(const pb_plan *n, size_t *n_keys);
 /* OrderBy: keep only the first `limit` rows (a top-N heap). */

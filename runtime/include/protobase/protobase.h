@@ -56,10 +56,12 @@ extern "C" {
  * value it was built for into each generated file, which refuses to compile
  * (#error) against a runtime with another value.
  */
-#define PB_GENERATED_ABI 6 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
+#define PB_GENERATED_ABI 7 /* 3: PB_WT_PTR and PB_WT_REC; 4: _load calls
                                pb_txn_load_decoded; 5: pb_record_type has
                                the field layout, and <prefix>record_types;
-                               6: typed tables (protobase/table.h) */
+                               6: typed tables (protobase/table.h); 7:
+                               pb_record_field has ctype, offset and
+                               has_offset (protobase/query.h) */
 
 /** Returns PB_VERSION_STRING of the library actually linked. */
 const char *pb_version(void);

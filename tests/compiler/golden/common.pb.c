@@ -24,6 +24,9 @@ static int common_Vec2_verify_at(const uint8_t *data, size_t size,
 
 /* --- common_Unit --- */
 
+_Static_assert(sizeof(common_Unit) == sizeof(int32_t),
+               "common_Unit is read as an int32_t");
+
 const char *common_Unit_name(common_Unit v) {
   switch (v) {
   case common_Unit_UNIT_NONE:
@@ -66,12 +69,16 @@ static const pb_record_field common_Person_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "name",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(common_Person, name)},
     {.tag = 2,
      .flags = 0,
      .name = "age",
      .type = "uint32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U32,
+     .offset = offsetof(common_Person, age)},
 };
 
 const pb_record_type common_Person_type = {
@@ -349,12 +356,16 @@ static const pb_record_field common_Gauge_fields[] = {
      .name = "unit",
      .type = "common.Unit",
      .default_value = "0",
-     .enum_values = "UNIT_NONE=0,METER=1,FOOT=2"},
+     .enum_values = "UNIT_NONE=0,METER=1,FOOT=2",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(common_Gauge, unit)},
     {.tag = 2,
      .flags = 0,
      .name = "value",
      .type = "float64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_F64,
+     .offset = offsetof(common_Gauge, value)},
 };
 
 const pb_record_type common_Gauge_type = {
@@ -634,7 +645,9 @@ static const pb_record_field common_Blob_fields[] = {
      .flags = 0,
      .name = "data",
      .type = "bytes",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_BYTES,
+     .offset = offsetof(common_Blob, data)},
     {.tag = 2,
      .flags = 0,
      .name = "parts",
@@ -928,12 +941,16 @@ static const pb_record_field common_Vec2_fields[] = {
      .flags = 0,
      .name = "x",
      .type = "float32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_F32,
+     .offset = offsetof(common_Vec2, x)},
     {.tag = 2,
      .flags = 0,
      .name = "y",
      .type = "float32",
-     .default_value = "1"},
+     .default_value = "1",
+     .ctype = PB_CTYPE_F32,
+     .offset = offsetof(common_Vec2, y)},
 };
 
 const pb_record_type common_Vec2_type = {

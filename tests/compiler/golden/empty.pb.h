@@ -5,8 +5,8 @@
 #include <protobase/protobase.h>
 #include <protobase/table.h>
 
-#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 6
-#error "empty.pb.h was generated for ProtoBase generated-code ABI 6; regenerate it with this runtime's pbc"
+#if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
+#error "empty.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
 #endif
 
 #ifdef __cplusplus

@@ -11,6 +11,9 @@ static int shop_enums_Order_verify_at(const uint8_t *data, size_t size,
 
 /* --- shop_enums_Status --- */
 
+_Static_assert(sizeof(shop_enums_Status) == sizeof(int32_t),
+               "shop_enums_Status is read as an int32_t");
+
 const char *shop_enums_Status_name(shop_enums_Status v) {
   switch (v) {
   case shop_enums_Status_UNKNOWN:
@@ -49,6 +52,9 @@ int shop_enums_Status_from_name(const char *s, shop_enums_Status *out) {
 }
 
 /* --- shop_enums_Size --- */
+
+_Static_assert(sizeof(shop_enums_Size) == sizeof(int32_t),
+               "shop_enums_Size is read as an int32_t");
 
 const char *shop_enums_Size_name(shop_enums_Size v) {
   switch (v) {
@@ -89,25 +95,34 @@ static const pb_record_field shop_enums_Order_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "id",
      .type = "uint32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U32,
+     .offset = offsetof(shop_enums_Order, id)},
     {.tag = 2,
      .flags = 0,
      .name = "status",
      .type = "shop.enums.Status",
      .default_value = "0",
-     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1"},
+     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(shop_enums_Order, status)},
     {.tag = 3,
      .flags = 0,
      .name = "size",
      .type = "shop.enums.Size",
      .default_value = "100",
-     .enum_values = "SMALL=0,LARGE=100"},
+     .enum_values = "SMALL=0,LARGE=100",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(shop_enums_Order, size)},
     {.tag = 4,
      .flags = PB_FIELD_OPTIONAL,
      .name = "previous",
      .type = "shop.enums.Status",
      .default_value = "0",
-     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1"},
+     .enum_values = "UNKNOWN=0,OPEN=1,SHIPPED=2,CANCELLED=-1",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(shop_enums_Order, previous),
+     .has_offset = offsetof(shop_enums_Order, has_previous)},
     {.tag = 5,
      .flags = 0,
      .name = "history",

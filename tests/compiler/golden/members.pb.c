@@ -19,6 +19,9 @@ static int members_Box_verify_at(const uint8_t *data, size_t size,
 
 /* --- members_Level --- */
 
+_Static_assert(sizeof(members_Level) == sizeof(int32_t),
+               "members_Level is read as an int32_t");
+
 const char *members_Level_name(members_Level v) {
   switch (v) {
   case members_Level_LOW:
@@ -58,7 +61,9 @@ static const pb_record_field members_Item_fields[] = {
      .flags = 0,
      .name = "name",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(members_Item, name)},
     {.tag = 2,
      .flags = 0,
      .name = "sizes",
@@ -362,7 +367,9 @@ static const pb_record_field members_Shelf_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "name",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(members_Shelf, name)},
     {.tag = 2,
      .flags = 0,
      .name = "items",

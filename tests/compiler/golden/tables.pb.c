@@ -64,6 +64,9 @@ static int tbl_Person_verify_at(const uint8_t *data, size_t size,
 
 /* --- tbl_Color --- */
 
+_Static_assert(sizeof(tbl_Color) == sizeof(int32_t),
+               "tbl_Color is read as an int32_t");
+
 const char *tbl_Color_name(tbl_Color v) {
   switch (v) {
   case tbl_Color_RED:
@@ -106,7 +109,9 @@ static const pb_record_field tbl_ByBool_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "bool",
-     .default_value = "false"},
+     .default_value = "false",
+     .ctype = PB_CTYPE_BOOL,
+     .offset = offsetof(tbl_ByBool, k)},
 };
 
 const pb_record_type tbl_ByBool_type = {
@@ -374,7 +379,9 @@ static const pb_record_field tbl_ByI8_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "int8",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I8,
+     .offset = offsetof(tbl_ByI8, k)},
 };
 
 const pb_record_type tbl_ByI8_type = {
@@ -642,7 +649,9 @@ static const pb_record_field tbl_ByI16_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "int16",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I16,
+     .offset = offsetof(tbl_ByI16, k)},
 };
 
 const pb_record_type tbl_ByI16_type = {
@@ -910,7 +919,9 @@ static const pb_record_field tbl_ByI32_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "int32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I32,
+     .offset = offsetof(tbl_ByI32, k)},
 };
 
 const pb_record_type tbl_ByI32_type = {
@@ -1178,7 +1189,9 @@ static const pb_record_field tbl_ByI64_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "int64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I64,
+     .offset = offsetof(tbl_ByI64, k)},
 };
 
 const pb_record_type tbl_ByI64_type = {
@@ -1446,7 +1459,9 @@ static const pb_record_field tbl_ByU8_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "uint8",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U8,
+     .offset = offsetof(tbl_ByU8, k)},
 };
 
 const pb_record_type tbl_ByU8_type = {
@@ -1714,7 +1729,9 @@ static const pb_record_field tbl_ByU16_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "uint16",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U16,
+     .offset = offsetof(tbl_ByU16, k)},
 };
 
 const pb_record_type tbl_ByU16_type = {
@@ -1982,7 +1999,9 @@ static const pb_record_field tbl_ByU32_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "uint32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U32,
+     .offset = offsetof(tbl_ByU32, k)},
 };
 
 const pb_record_type tbl_ByU32_type = {
@@ -2250,7 +2269,9 @@ static const pb_record_field tbl_ByU64_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "uint64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U64,
+     .offset = offsetof(tbl_ByU64, k)},
 };
 
 const pb_record_type tbl_ByU64_type = {
@@ -2518,7 +2539,9 @@ static const pb_record_field tbl_ByBytes_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "k",
      .type = "bytes",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_BYTES,
+     .offset = offsetof(tbl_ByBytes, k)},
 };
 
 const pb_record_type tbl_ByBytes_type = {
@@ -2787,12 +2810,16 @@ static const pb_record_field tbl_ByColor_fields[] = {
      .name = "k",
      .type = "tbl.Color",
      .default_value = "0",
-     .enum_values = "RED=0,GREEN=1,BLUE=2"},
+     .enum_values = "RED=0,GREEN=1,BLUE=2",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(tbl_ByColor, k)},
     {.tag = 2,
      .flags = 0,
      .name = "label",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(tbl_ByColor, label)},
 };
 
 const pb_record_type tbl_ByColor_type = {
@@ -3071,12 +3098,16 @@ static const pb_record_field tbl_Tag_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "name",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(tbl_Tag, name)},
     {.tag = 2,
      .flags = 0,
      .name = "uses",
      .type = "uint32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U32,
+     .offset = offsetof(tbl_Tag, uses)},
 };
 
 const pb_record_type tbl_Tag_type = {
@@ -3352,12 +3383,16 @@ static const pb_record_field tbl_Note_fields[] = {
      .flags = 0,
      .name = "text",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(tbl_Note, text)},
     {.tag = 2,
      .flags = 0,
      .name = "rank",
      .type = "int32",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I32,
+     .offset = offsetof(tbl_Note, rank)},
 };
 
 const pb_record_type tbl_Note_type = {
@@ -3690,32 +3725,45 @@ static const pb_record_field tbl_Person_fields[] = {
      .flags = PB_FIELD_KEY,
      .name = "id",
      .type = "uint64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_U64,
+     .offset = offsetof(tbl_Person, id)},
     {.tag = 2,
      .flags = 0,
      .name = "name",
      .type = "string",
-     .default_value = "0:"},
+     .default_value = "0:",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(tbl_Person, name)},
     {.tag = 3,
      .flags = PB_FIELD_OPTIONAL,
      .name = "age",
      .type = "int64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_I64,
+     .offset = offsetof(tbl_Person, age),
+     .has_offset = offsetof(tbl_Person, has_age)},
     {.tag = 4,
      .flags = 0,
      .name = "score",
      .type = "float64",
-     .default_value = "0"},
+     .default_value = "0",
+     .ctype = PB_CTYPE_F64,
+     .offset = offsetof(tbl_Person, score)},
     {.tag = 5,
      .flags = 0,
      .name = "color",
      .type = "tbl.Color",
      .default_value = "0",
-     .enum_values = "RED=0,GREEN=1,BLUE=2"},
+     .enum_values = "RED=0,GREEN=1,BLUE=2",
+     .ctype = PB_CTYPE_ENUM,
+     .offset = offsetof(tbl_Person, color)},
     {.tag = 6,
      .flags = 0,
      .name = "tag",
-     .type = "ref<tbl.Tag>"},
+     .type = "ref<tbl.Tag>",
+     .ctype = PB_CTYPE_STR,
+     .offset = offsetof(tbl_Person, tag)},
     {.tag = 7,
      .flags = 0,
      .name = "note",
@@ -3727,7 +3775,10 @@ static const pb_record_field tbl_Person_fields[] = {
     {.tag = 9,
      .flags = PB_FIELD_OPTIONAL,
      .name = "boss",
-     .type = "ref<tbl.Person>"},
+     .type = "ref<tbl.Person>",
+     .ctype = PB_CTYPE_U64,
+     .offset = offsetof(tbl_Person, boss),
+     .has_offset = offsetof(tbl_Person, has_boss)},
     {.tag = 10,
      .flags = 0,
      .name = "aliases",

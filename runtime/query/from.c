@@ -1,0 +1,693 @@
+/*
+ * query/from.c - the leaves of a plan: From(table) (a full scan in
+ * primary-key order), a primary-key range and an index range (what the
+ * optimizer turns a Where into, and pb_plan_from_index), and
+ * From(collection) (a Dictionary, List, Set or HashDictionary).
+ *
+ * Table rows are decoded by the table's cursor into one record struct the
+ * node owns (def->size bytes), which the row gives as its source 0; its
+ * views stay valid as the cursor's do (protobase/table.h, VIEWS).
+ *
+ * BOUNDS.  A range's bounds are pb_qval values of the key's (or the
+ * index's first) fields, encoded as the generated key functions encode
+ * them (compiler/gen_table.c): each by the pb_key_put_* of its field's C
+ * type and width, an optional field as pb_key_put_bool(present) then the
+ * value (a NULL bound value is "absent", which sorts first).  A value must
+ * be exactly a value of its field's type: an INT, a UINT or an integral
+ * FLOAT within the field's range for an integer field (an enum's is
+ * int32), a number a float field holds exactly, a BOOL for a bool, a STR
+ * for a string, BYTES for bytes.  Anything else is PB_EINVAL, not a
+ * clamped bound: "grp >= -1" on a uint field is every row, and "grp >= 2.5"
+ * on an int field is "grp >= 3", but as a component of a composite bound
+ * such a value changes which earlier components the range keeps, so the
+ * caller (the optimizer) keeps such a term in its Where over a wider scan
+ * instead.
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atom/value.h"
+#include "query/query_int.h"
+#include "util/errdetail.h"
+
+/* --- Encoding bounds --- */
+
+static const pb_record_field *field_of(const pb_table_def *def,
+                                       uint32_t tag) {
+  for (size_t i = 0; i < def->type->n_fields; i++)
+    if (def->type->fields[i].tag == tag)
+      return &def->type->fields[i];
+  return NULL;
+}
+
+/* v as an exact integer: *neg and the value (int64 when neg, else
+ * uint64).  false: not an integer. */
+static bool exact_int(const pb_qval *v, bool *neg, int64_t *i, uint64_t *u) {
+  switch (v->type) {
+  case PB_QINT:
+    *neg = v->as.i < 0;
+    *i = v->as.i;
+    *u = (uint64_t)v->as.i;
+    return true;
+  case PB_QUINT:
+    *neg = false;
+    *u = v->as.u;
+    *i = v->as.u > INT64_MAX ? INT64_MAX : (int64_t)v->as.u;
+    return true;
+  case PB_QFLOAT: {
+    double f = v->as.f;
+    if (f != trunc(f)) /* NaN, inf or a fraction */
+      return false;
+    if (f < 0) {
+      if (f < -9223372036854775808.0)
+        return false;
+      *neg = true;
+      *i = (int64_t)f;
+      *u = (uint64_t)*i;
+      return true;
+    }
+    if (f >= 18446744073709551616.0)
+      return false;
+    *neg = false;
+    *u = (uint64_t)f;
+    *i = *u > INT64_MAX ? INT64_MAX : (int64_t)*u;
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+/* v as a double, exactly; false when v is no number or not exact. */
+static bool exact_double(const pb_qval *v, double *out) {
+  switch (v->type) {
+  case PB_QFLOAT:
+    *out = v->as.f;
+    return true;
+  case PB_QINT: {
+    double d = (double)v->as.i;
+    if (d >= 9223372036854775808.0 || (int64_t)d != v->as.i)
+      return false;
+    *out = d;
+    return true;
+  }
+  case PB_QUINT: {
+    double d = (double)v->as.u;
+    if (d >= 18446744073709551616.0 || (uint64_t)d != v->as.u)
+      return false;
+    *out = d;
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+/* Appends the key component of field f with value v to kb; PB_EINVAL
+ * (false) when v is not exactly a value of f's type. */
+static bool put_value(pb_keybuf *kb, const pb_record_field *f,
+                      const pb_qval *v) {
+  if (f->flags & PB_FIELD_OPTIONAL) {
+    pb_key_put_bool(kb, v->type != PB_QNULL);
+    if (v->type == PB_QNULL)
+      return true;
+  } else if (v->type == PB_QNULL) {
+    return false;
+  }
+  bool neg = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  switch (f->ctype) {
+  case PB_CTYPE_BOOL:
+    if (v->type != PB_QBOOL)
+      return false;
+    pb_key_put_bool(kb, v->as.b);
+    return true;
+#define SIGNED(CT, T, MIN, MAX, PUT)                                        \
+  case CT:                                                                  \
+    if (!exact_int(v, &neg, &i, &u) || (!neg && u > (uint64_t)(MAX)) ||     \
+        (neg && i < (MIN)))                                                 \
+      return false;                                                         \
+    PUT(kb, (T)(neg ? i : (int64_t)u));                                     \
+    return true;
+    SIGNED(PB_CTYPE_I8, int8_t, INT8_MIN, INT8_MAX, pb_key_put_i8)
+    SIGNED(PB_CTYPE_I16, int16_t, INT16_MIN, INT16_MAX, pb_key_put_i16)
+    SIGNED(PB_CTYPE_I32, int32_t, INT32_MIN, INT32_MAX, pb_key_put_i32)
+    SIGNED(PB_CTYPE_ENUM, int32_t, INT32_MIN, INT32_MAX, pb_key_put_i32)
+    SIGNED(PB_CTYPE_I64, int64_t, INT64_MIN, INT64_MAX, pb_key_put_i64)
+#undef SIGNED
+#define UNSIGNED(CT, T, MAX, PUT)                                           \
+  case CT:                                                                  \
+    if (!exact_int(v, &neg, &i, &u) || neg || u > (uint64_t)(MAX))          \
+      return false;                                                         \
+    PUT(kb, (T)u);                                                          \
+    return true;
+    UNSIGNED(PB_CTYPE_U8, uint8_t, UINT8_MAX, pb_key_put_u8)
+    UNSIGNED(PB_CTYPE_U16, uint16_t, UINT16_MAX, pb_key_put_u16)
+    UNSIGNED(PB_CTYPE_U32, uint32_t, UINT32_MAX, pb_key_put_u32)
+    UNSIGNED(PB_CTYPE_U64, uint64_t, UINT64_MAX, pb_key_put_u64)
+#undef UNSIGNED
+  case PB_CTYPE_F32:
+    if (!exact_double(v, &d) || (!isnan(d) && (double)(float)d != d))
+      return false;
+    pb_key_put_f32(kb, (float)d);
+    return true;
+  case PB_CTYPE_F64:
+    if (!exact_double(v, &d))
+      return false;
+    pb_key_put_f64(kb, d);
+    return true;
+  case PB_CTYPE_STR:
+    if (v->type != PB_QSTR || (!v->as.s.ptr && v->as.s.len))
+      return false;
+    pb_key_put_str(kb, (pb_str){(const char *)v->as.s.ptr, v->as.s.len});
+    return true;
+  case PB_CTYPE_BYTES:
+    if (v->type != PB_QBYTES || (!v->as.s.ptr && v->as.s.len))
+      return false;
+    pb_key_put_bytes(kb, v->as.s);
+    return true;
+  default:
+    return false;
+  }
+}
+
+static const char *qtype_name(pb_qtype t) {
+  static const char *const names[] = {"NULL", "BOOL",  "INT",  "UINT",
+                                      "FLOAT", "STR", "BYTES"};
+  return (unsigned)t <= PB_QBYTES ? names[t] : "bad";
+}
+
+/* Encodes vals[0..n) as the components of fields fs[0..n) into kb.
+ * `what` names the bound for the detail. */
+static int encode_bound(pb_keybuf *kb, const pb_record_field *const *fs,
+                        const pb_qval *vals, size_t n, const char *node,
+                        const char *what) {
+  for (size_t i = 0; i < n; i++) {
+    if (!put_value(kb, fs[i], &vals[i])) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "%s: %s value #%zu, a %s, is not a value of field %s (%s)",
+               node, what, i, qtype_name(vals[i].type),
+               fs[i]->name ? fs[i]->name : "?",
+               fs[i]->type ? fs[i]->type : "?");
+      pb__errdetail_set(msg);
+      return PB_EINVAL;
+    }
+  }
+  return pb_keybuf_error(kb);
+}
+
+/* --- Table, key and index scans --- */
+
+typedef enum scan_mode { SCAN_TABLE, SCAN_KEY, SCAN_INDEX } scan_mode;
+
+typedef struct scan_state {
+  const pb_table_def *def;
+  scan_mode mode;
+  size_t index;
+  unsigned flags;
+  pb_keybuf lo, hi;
+  bool has_lo, has_hi;
+  pb_qval *vals; /* lo's then hi's, owned copies (for explain) */
+  size_t n_lo, n_hi;
+  pb_cursor *cur;
+  void *rec;
+  const void *recp;
+  uint64_t id;
+} scan_state;
+
+static void qvals_free(pb_qval *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i].type == PB_QSTR || v[i].type == PB_QBYTES)
+      free((void *)v[i].as.s.ptr);
+  free(v);
+}
+
+static int scan_open(pb_plan *n) {
+  scan_state *s = n->state;
+  s->rec = calloc(1, s->def->size ? s->def->size : 1);
+  if (!s->rec)
+    return PB_ENOMEM;
+  s->recp = s->rec;
+  pb_bytes lo = pb_keybuf_bytes(&s->lo), hi = pb_keybuf_bytes(&s->hi);
+  if (s->mode == SCAN_INDEX)
+    return pb_table_index_scan(n->txn, s->def, s->index,
+                               s->has_lo ? &lo : NULL,
+                               s->has_hi ? &hi : NULL, s->flags, &s->cur);
+  return pb_table_scan(n->txn, s->def, s->has_lo ? &lo : NULL,
+                       s->has_hi ? &hi : NULL,
+                       s->flags | (s->mode == SCAN_KEY ? PB_SCAN_PREFIX : 0),
+                       &s->cur);
+}
+
+static int scan_next(pb_plan *n, pb_row *row) {
+  scan_state *s = n->state;
+  assert(s->cur && s->rec); /* opened */
+  int rc = pb_cursor_next(s->cur, s->rec, &s->id);
+  if (rc != PB_OK)
+    return rc;
+  row->recs = &s->recp;
+  row->ids = &s->id;
+  row->n_recs = 1;
+  row->cols = NULL, row->n_cols = 0; /* q-opt: a row has no columns */
+  return PB_OK;
+}
+
+static void scan_free(pb_plan *n) {
+  scan_state *s = n->state;
+  if (!s)
+    return;
+  pb_cursor_close(s->cur);
+  pb_keybuf_free(&s->lo);
+  pb_keybuf_free(&s->hi);
+  qvals_free(s->vals, s->n_lo + s->n_hi);
+  free(s->rec);
+  free(s);
+  n->state = NULL;
+}
+
+static void bprint_val(pb_buf *out, const pb_qval *v) {
+  /* expr.c prints constants; reuse it through a constant node view */
+  pb_expr c;
+  memset(&c, 0, sizeof c);
+  c.kind = PB__E_CONST;
+  c.val = *v;
+  pb__expr_print(&c, NULL, out);
+}
+
+static void print_bound(pb_buf *out, const pb_qval *v, size_t n) {
+  if (n > 1)
+    pb_buf_append(out, "(", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      pb_buf_append(out, ", ", 2);
+    bprint_val(out, &v[i]);
+  }
+  if (n > 1)
+    pb_buf_append(out, ")", 1);
+}
+
+static void bputs(pb_buf *out, const char *s) {
+  pb_buf_append(out, s, strlen(s));
+}
+
+static void scan_explain(const pb_plan *n, pb_buf *out) {
+  const scan_state *s = n->state;
+  bputs(out, s->def->type->name ? s->def->type->name : "?");
+  if (s->mode == SCAN_TABLE) {
+    bputs(out, " full scan");
+    return;
+  }
+  if (s->mode == SCAN_INDEX) {
+    bputs(out, " index ");
+    bputs(out, s->def->indexes[s->index].name
+                   ? s->def->indexes[s->index].name
+                   : "?");
+  } else {
+    bputs(out, " key");
+  }
+  bputs(out, " range ");
+  if (!s->n_lo) {
+    bputs(out, "(-inf");
+  } else {
+    bputs(out, s->flags & PB_SCAN_LO_EXCL ? "(" : "[");
+    print_bound(out, s->vals, s->n_lo);
+  }
+  bputs(out, ", ");
+  if (!s->n_hi) {
+    bputs(out, "+inf)");
+  } else {
+    print_bound(out, s->vals + s->n_lo, s->n_hi);
+    bputs(out, s->flags & PB_SCAN_HI_INCL ? "]" : ")");
+  }
+  if (s->flags & PB_SCAN_REVERSE)
+    bputs(out, " reverse");
+}
+
+static const pb__qnode_ops table_ops = {"TableScan", scan_open, scan_next,
+                                        scan_free, scan_explain};
+static const pb__qnode_ops key_ops = {"KeyScan", scan_open, scan_next,
+                                      scan_free, scan_explain};
+static const pb__qnode_ops index_ops = {"IndexScan", scan_open, scan_next,
+                                        scan_free, scan_explain};
+
+/* A scan node of `def` with an empty state and shape (one source). */
+static int scan_node(pb_txn *txn, const pb_table_def *def,
+                     const pb__qnode_ops *ops, scan_mode mode,
+                     pb_plan **out) {
+  pb_plan *n = pb__plan_node(ops, txn);
+  scan_state *s = calloc(1, sizeof *s);
+  const pb_table_def **srcs = malloc(sizeof *srcs);
+  if (!n || !s || !srcs) {
+    free(n);
+    free(s);
+    free(srcs);
+    return PB_ENOMEM;
+  }
+  s->def = def;
+  s->mode = mode;
+  pb_keybuf_init(&s->lo);
+  pb_keybuf_init(&s->hi);
+  n->state = s;
+  srcs[0] = def;
+  n->shape.srcs = srcs;
+  n->shape.n_srcs = 1;
+  *out = n;
+  return PB_OK;
+}
+
+static bool def_ok(const pb_table_def *def) {
+  return def && def->type && (def->type->fields || !def->type->n_fields);
+}
+
+int pb_plan_from_table(pb_txn *txn, const pb_table_def *def, pb_plan **out) {
+  if (!out)
+    return PB_EINVAL;
+  *out = NULL;
+  if (!txn || !def_ok(def))
+    return PB_EINVAL;
+  return scan_node(txn, def, &table_ops, SCAN_TABLE, out);
+}
+
+const pb_table_def *pb__from_table_def(const pb_plan *n) {
+  if (!n || (n->ops != &table_ops && n->ops != &key_ops &&
+             n->ops != &index_ops))
+    return NULL;
+  return ((const scan_state *)n->state)->def;
+}
+
+/* A range node: fields fs[0..n_fields) are the key's or the index's. */
+static int range_node(pb_txn *txn, const pb_table_def *def,
+                      const pb__qnode_ops *ops, scan_mode mode, size_t index,
+                      const pb_record_field *const *fs, size_t n_fields,
+                      const pb_qval *lo, size_t n_lo, const pb_qval *hi,
+                      size_t n_hi, unsigned flags, const char *node,
+                      pb_plan **out) {
+  char msg[256];
+  if (n_lo > n_fields || n_hi > n_fields) {
+    snprintf(msg, sizeof msg, "%s: %zu values for %zu field(s)", node,
+             n_lo > n_hi ? n_lo : n_hi, n_fields);
+    pb__errdetail_set(msg);
+    return PB_EINVAL;
+  }
+  unsigned allowed = PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE;
+  if (mode == SCAN_KEY)
+    allowed |= PB_SCAN_PREFIX; /* what a key scan does anyway */
+  if (flags & ~allowed) {
+    snprintf(msg, sizeof msg, "%s: unknown flags 0x%x", node, flags);
+    pb__errdetail_set(msg);
+    return PB_EINVAL;
+  }
+  pb_plan *n;
+  int rc = scan_node(txn, def, ops, mode, &n);
+  if (rc != PB_OK)
+    return rc;
+  scan_state *s = n->state;
+  s->index = index;
+  s->flags = flags;
+  s->has_lo = n_lo > 0;
+  s->has_hi = n_hi > 0;
+  rc = encode_bound(&s->lo, fs, lo, n_lo, node, "lo");
+  if (rc == PB_OK)
+    rc = encode_bound(&s->hi, fs, hi, n_hi, node, "hi");
+  if (rc == PB_OK && n_lo + n_hi) {
+    s->vals = calloc(n_lo + n_hi, sizeof *s->vals);
+    if (!s->vals)
+      rc = PB_ENOMEM;
+    for (size_t i = 0; rc == PB_OK && i < n_lo + n_hi; i++) {
+      pb_qval v = i < n_lo ? lo[i] : hi[i - n_lo];
+      if ((v.type == PB_QSTR || v.type == PB_QBYTES)) {
+        uint8_t *p = malloc(v.as.s.len ? v.as.s.len : 1);
+        if (!p) {
+          rc = PB_ENOMEM;
+          break;
+        }
+        if (v.as.s.len)
+          memcpy(p, v.as.s.ptr, v.as.s.len);
+        v.as.s.ptr = p;
+      }
+      s->vals[i] = v;
+      if (i < n_lo)
+        s->n_lo = i + 1;
+      else
+        s->n_hi = i + 1 - n_lo;
+    }
+  }
+  if (rc != PB_OK) {
+    pb__plan_node_free(n);
+    return rc;
+  }
+  *out = n;
+  return PB_OK;
+}
+
+int pb__from_index_node(pb_txn *txn, const pb_table_def *def, size_t index,
+                        const pb_qval *lo, size_t n_lo, const pb_qval *hi,
+                        size_t n_hi, unsigned flags, pb_plan **out) {
+  if (!out)
+    return PB_EINVAL;
+  *out = NULL;
+  if (!txn || !def_ok(def) || (n_lo && !lo) || (n_hi && !hi))
+    return PB_EINVAL;
+  char msg[160];
+  if (index >= def->n_indexes || !def->indexes) {
+    snprintf(msg, sizeof msg, "IndexScan: %s has no index #%zu",
+             def->type->name ? def->type->name : "?", index);
+    pb__errdetail_set(msg);
+    return PB_EINVAL;
+  }
+  const pb_table_index *ix = &def->indexes[index];
+  const pb_record_field *fs[64];
+  size_t nf = ix->n_tags < 64 ? ix->n_tags : 64;
+  for (size_t i = 0; i < nf; i++) {
+    fs[i] = ix->tags ? field_of(def, ix->tags[i]) : NULL;
+    if (!fs[i] && i < (n_lo > n_hi ? n_lo : n_hi)) {
+      snprintf(msg, sizeof msg, "IndexScan: index %s field #%zu is not a "
+                                "field of %s",
+               ix->name ? ix->name : "?", i,
+               def->type->name ? def->type->name : "?");
+      pb__errdetail_set(msg);
+      return PB_EINVAL;
+    }
+  }
+  return range_node(txn, def, &index_ops, SCAN_INDEX, index, fs, nf, lo,
+                    n_lo, hi, n_hi, flags, "IndexScan", out);
+}
+
+int pb_plan_from_index(pb_txn *txn, const pb_table_def *def, size_t index,
+                       const pb_qval *lo, size_t n_lo, const pb_qval *hi,
+                       size_t n_hi, unsigned flags, pb_plan **out) {
+  return pb__from_index_node(txn, def, index, lo, n_lo, hi, n_hi, flags,
+                             out);
+}
+
+/* A keyless table's primary key: its id, a uint64. */
+static const pb_record_field id_field = {.tag = 0,
+                                         .name = "id",
+                                         .type = "uint64",
+                                         .ctype = PB_CTYPE_U64};
+
+int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
+                      size_t n_lo, const pb_qval *hi, size_t n_hi,
+                      unsigned flags, pb_plan **out) {
+  if (!out)
+    return PB_EINVAL;
+  *out = NULL;
+  if (!txn || !def_ok(def) || (n_lo && !lo) || (n_hi && !hi))
+    return PB_EINVAL;
+  const pb_record_field *key = &id_field;
+  if (def->key) {
+    key = NULL;
+    for (size_t i = 0; i < def->type->n_fields; i++)
+      if (def->type->fields[i].flags & PB_FIELD_KEY)
+        key = &def->type->fields[i];
+    if (!key) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "KeyScan: %s has no [key] field",
+               def->type->name ? def->type->name : "?");
+      pb__errdetail_set(msg);
+      return PB_EINVAL;
+    }
+  }
+  const pb_record_field *fs[1] = {key};
+  return range_node(txn, def, &key_ops, SCAN_KEY, 0, fs, 1, lo, n_lo, hi,
+                    n_hi, flags, "KeyScan", out);
+}
+
+/* --- Collections --- */
+
+typedef struct coll_state {
+  pb_value_kind kind;
+  void *coll;
+  void *it;
+  uint64_t pos; /* a List's next index */
+  pb_qval cols[2];
+  pb_buf enc[2]; /* encoded REF, RECORD and collection values */
+} coll_state;
+
+static int coll_open(pb_plan *n) {
+  coll_state *s = n->state;
+  switch (s->kind) {
+  case PB_VALUE_DICT:
+    return pb_dict_iter_open(s->coll, NULL, 0, (pb_dict_iter **)&s->it);
+  case PB_VALUE_LIST:
+    return pb_list_iter_open(s->coll, 0, UINT64_MAX, (pb_list_iter **)&s->it);
+  case PB_VALUE_SET:
+    return pb_set_iter_open(s->coll, (pb_set_iter **)&s->it);
+  default:
+    return pb_hdict_iter_open(s->coll, (pb_hdict_iter **)&s->it);
+  }
+}
+
+/* A stored value as a column; an encoded one goes into enc. */
+static int coll_val(const pb_value *v, pb_buf *enc, pb_qval *out) {
+  switch (v->kind) {
+  case PB_VALUE_NULL:
+    *out = pb_qnull();
+    return PB_OK;
+  case PB_VALUE_BOOL:
+    *out = pb_qbool(v->as.b);
+    return PB_OK;
+  case PB_VALUE_INT:
+    *out = pb_qint(v->as.i);
+    return PB_OK;
+  case PB_VALUE_UINT:
+    *out = pb_quint(v->as.u);
+    return PB_OK;
+  case PB_VALUE_DOUBLE:
+    *out = pb_qfloat(v->as.d);
+    return PB_OK;
+  case PB_VALUE_STRING:
+    *out = pb_qstr(v->as.s);
+    return PB_OK;
+  case PB_VALUE_BYTES:
+    *out = pb_qbytes(v->as.bytes);
+    return PB_OK;
+  default:
+    pb_buf_reset(enc);
+    pb__value_encode(enc, v);
+    if (pb_buf_error(enc) == PB_ENOMEM)
+      return PB_ENOMEM;
+    if (pb_buf_error(enc) != PB_OK) /* a value read that has no encoding */
+      return PB__CORRUPT("CollectionScan: a stored value of kind %d does "
+                         "not encode", (int)v->kind);
+    *out = pb_qbytes((pb_bytes){enc->data, enc->len});
+    return PB_OK;
+  }
+}
+
+static int coll_next(pb_plan *n, pb_row *row) {
+  coll_state *s = n->state;
+  pb_value k, v;
+  pb_str ks;
+  int rc;
+  memset(&k, 0, sizeof k);
+  memset(&v, 0, sizeof v);
+  switch (s->kind) {
+  case PB_VALUE_DICT:
+    rc = pb_dict_iter_next(s->it, &ks, &v);
+    if (rc == PB_OK)
+      s->cols[0] = pb_qstr(ks);
+    break;
+  case PB_VALUE_LIST:
+    rc = pb_list_iter_next(s->it, &v);
+    if (rc == PB_OK)
+      s->cols[0] = pb_quint(s->pos++);
+    break;
+  case PB_VALUE_SET:
+    rc = pb_set_iter_next(s->it, &k);
+    if (rc == PB_OK)
+      rc = coll_val(&k, &s->enc[0], &s->cols[0]);
+    v.kind = PB_VALUE_NULL;
+    break;
+  default:
+    rc = pb_hdict_iter_next(s->it, &k, &v);
+    if (rc == PB_OK)
+      rc = coll_val(&k, &s->enc[0], &s->cols[0]);
+    break;
+  }
+  if (rc == PB_OK)
+    rc = coll_val(&v, &s->enc[1], &s->cols[1]);
+  if (rc != PB_OK)
+    return rc;
+  row->recs = NULL; /* no source */
+  row->ids = NULL;
+  row->n_recs = 0;
+  row->cols = s->cols;
+  row->n_cols = 2;
+  return PB_OK;
+}
+
+static void coll_free(pb_plan *n) {
+  coll_state *s = n->state;
+  if (!s)
+    return;
+  if (s->it) {
+    switch (s->kind) {
+    case PB_VALUE_DICT:
+      pb_dict_iter_close(s->it);
+      break;
+    case PB_VALUE_LIST:
+      pb_list_iter_close(s->it);
+      break;
+    case PB_VALUE_SET:
+      pb_set_iter_close(s->it);
+      break;
+    default:
+      pb_hdict_iter_close(s->it);
+    }
+  }
+  pb_buf_free(&s->enc[0]);
+  pb_buf_free(&s->enc[1]);
+  free(s);
+  n->state = NULL;
+}
+
+static void coll_explain(const pb_plan *n, pb_buf *out) {
+  const coll_state *s = n->state;
+  bputs(out, s->kind == PB_VALUE_DICT    ? "Dictionary"
+             : s->kind == PB_VALUE_LIST  ? "List"
+             : s->kind == PB_VALUE_SET   ? "Set"
+                                         : "HashDictionary");
+}
+
+static const pb__qnode_ops coll_ops = {"CollectionScan", coll_open,
+                                       coll_next, coll_free, coll_explain};
+
+int pb_plan_from_collection(pb_txn *txn, pb_value_kind kind, void *coll,
+                            pb_plan **out) {
+  if (!out)
+    return PB_EINVAL;
+  *out = NULL;
+  if (!txn || !coll ||
+      (kind != PB_VALUE_DICT && kind != PB_VALUE_LIST &&
+       kind != PB_VALUE_SET && kind != PB_VALUE_HASHDICT))
+    return PB_EINVAL;
+  pb_plan *n = pb__plan_node(&coll_ops, txn);
+  coll_state *s = calloc(1, sizeof *s);
+  pb_qtype *types = malloc(2 * sizeof *types);
+  if (!n || !s || !types) {
+    free(n);
+    free(s);
+    free(types);
+    return PB_ENOMEM;
+  }
+  s->kind = kind;
+  s->coll = coll;
+  pb_buf_init(&s->enc[0]);
+  pb_buf_init(&s->enc[1]);
+  types[0] = kind == PB_VALUE_DICT   ? PB_QSTR
+             : kind == PB_VALUE_LIST ? PB_QUINT
+                                     : PB_QNULL;
+  types[1] = PB_QNULL; /* any: a collection's values have no one type */
+  n->state = s;
+  n->shape.col_types = types;
+  n->shape.n_cols = 2;
+  *out = n;
+  return PB_OK;
+}
