@@ -177,6 +177,125 @@ void pb__sort_set_limit(pb_plan *n, uint64_t limit);
  * called by the optimizer once the kids are optimized. */
 int pb__join_choose(pb_plan *n);
 
+/* --- Rows held by a node (rowbuf.c) ---
+ *
+ * OrderBy, GroupBy, Distinct and the joins keep rows past the next call of
+ * the node they came from.  A held row is one allocation: the row's arrays,
+ * a copy of each source's record struct (def->size bytes), its STR/BYTES
+ * columns copied deep, and `n_vals` extra values (sort or join keys),
+ * copied deep too.  A record struct is copied shallowly (its views point
+ * into the transaction's data, valid until it ends: protobase/table.h,
+ * VIEWS) unless the node it came from gives records that live only until
+ * its next call (an OrderBy that sorted externally: pb__plan_transient);
+ * then it is copied deep: encoded with def->encode into the allocation and
+ * decoded from there (arrays into the rowbuf's arena when def->arena).
+ * Every byte held is counted against the rowbuf's limit (the node's
+ * n->memory): past it, pb__rowbuf_hold is PB_ENOMEM with a detail naming
+ * the node, and holds nothing. */
+
+typedef struct pb__hrow {
+  size_t bytes;  /* the allocation's size, as counted */
+  uint64_t seq;  /* arrival number, from 0 (stable sorts, tie-breaks) */
+  bool matched;  /* a join's: this right row found a partner */
+  size_t n_vals; /* extra values */
+  pb_qval *vals;
+  pb_row row; /* the row; every pointer is into this allocation */
+} pb__hrow;
+
+typedef struct pb__rowbuf {
+  const char *node; /* names the node in details ("OrderBy", ...) */
+  size_t used;      /* bytes held (rows and what pb__rowbuf_take took) */
+  size_t limit;     /* the budget: used may not pass it */
+  uint64_t seq;     /* the next row's arrival number */
+  pb_arena *arena;  /* arrays of deep-copied records; NULL until used */
+  size_t arena_counted; /* arena bytes counted in used */
+  pb_buf scratch;       /* encodes a record being copied deep */
+  int transient;        /* rows' records from a transient node: -1 not
+                           known yet, 0 no, 1 yes */
+} pb__rowbuf;
+
+/* An empty rowbuf: nothing held, limit `limit`. */
+void pb__rowbuf_init(pb__rowbuf *rb, const char *node, size_t limit);
+/* Copies `row` (a row of node `from`) and vals[0..n_vals) into a new held
+ * row.  Errors: PB_ENOMEM (out of memory, or past the limit: detail),
+ * PB_EINVAL (a record that does not re-encode). */
+int pb__rowbuf_hold(pb__rowbuf *rb, const pb_plan *from, const pb_row *row,
+                    const pb_qval *vals, size_t n_vals, pb__hrow **out);
+/* Pulls the next row of kid (an opened node) into *row, zeroed first: a
+ * node sets only what its rows have (a table scan no columns). */
+static inline int pb__pull(pb_plan *kid, pb_row *row) {
+  row->recs = NULL;
+  row->ids = NULL;
+  row->n_recs = 0;
+  row->cols = NULL;
+  row->n_cols = 0;
+  return kid->ops->next(kid, row);
+}
+/* Frees a held row and gives its bytes back.  NULL: no-op. */
+void pb__rowbuf_drop(pb__rowbuf *rb, pb__hrow *h);
+/* Counts `bytes` more (tables, arrays of row pointers) against the limit:
+ * PB_ENOMEM (detail) and nothing counted past it. */
+int pb__rowbuf_take(pb__rowbuf *rb, size_t bytes);
+/* Gives back bytes counted by pb__rowbuf_take. */
+void pb__rowbuf_give(pb__rowbuf *rb, size_t bytes);
+/* Frees the arena and the scratch buffer (held rows are dropped by their
+ * owner first). */
+void pb__rowbuf_free(pb__rowbuf *rb);
+/* Sets the detail for a budget overrun of `rb` and returns PB_ENOMEM. */
+int pb__rowbuf_over(const pb__rowbuf *rb, size_t want);
+
+/* Copies v's STR/BYTES bytes into malloc'd memory (*v then views them);
+ * other types are left alone.  Errors: PB_ENOMEM. */
+int pb__qval_own(pb_qval *v);
+/* Frees what pb__qval_own allocated (and makes v NULL). */
+void pb__qval_disown(pb_qval *v);
+/* Appends a canonical encoding of v: two values have the same bytes
+ * exactly when pb__qval_cmp says they are equal (1 and 1.0 are; NULL
+ * equals NULL), and a sequence of encodings is unambiguous. */
+void pb__qval_canon(const pb_qval *v, pb_buf *out);
+
+/* A hash table from byte strings (canonical encodings: pb__qval_canon)
+ * to a number the owner chooses (a group's index, a chain's head), for
+ * GroupBy, Distinct and the hash join.  Its memory is counted in the
+ * owner's rowbuf. */
+typedef struct pb__qhash_slot {
+  uint64_t hash; /* of the key; 0 marks an empty slot (hashes are |1) */
+  size_t off;    /* the key's bytes in keys */
+  size_t len;
+  size_t val; /* the owner's number */
+} pb__qhash_slot;
+
+typedef struct pb__qhash {
+  pb__qhash_slot *slots; /* cap slots, a power of two, or NULL */
+  size_t cap, n;
+  pb_buf keys;   /* every key, back to back */
+  size_t counted; /* bytes counted in the rowbuf */
+} pb__qhash;
+
+void pb__qhash_init(pb__qhash *h);
+void pb__qhash_free(pb__qhash *h, pb__rowbuf *rb);
+/* Finds key; when absent, adds it with value `val` (*added true).  *at
+ * points to the value stored with the key (the owner may change it),
+ * valid until the next put.  Errors: PB_ENOMEM (also past the rowbuf's
+ * limit). */
+int pb__qhash_put(pb__qhash *h, pb__rowbuf *rb, const uint8_t *key,
+                  size_t len, size_t val, size_t **at, bool *added);
+/* Finds key: true and *val when present. */
+bool pb__qhash_get(const pb__qhash *h, const uint8_t *key, size_t len,
+                   size_t *val);
+
+/* Whether the records of n's rows live only until n's next call (an
+ * OrderBy that sorted externally, under n): holders copy them deep.
+ * Known once n gave its first row. */
+bool pb__plan_transient(const pb_plan *n);
+/* OrderBy: whether it sorted externally (its records are transient);
+ * false for any other node. */
+bool pb__sort_transient(const pb_plan *n);
+
+/* Join: whether n is a join node (any algorithm). */
+bool pb__is_join(const pb_plan *n);
+
+
 /* Optimizes the tree under root in place: it may replace nodes under it;
  * the root object itself stays (it is the caller's handle): to replace
  * the root, the optimizer swaps the two nodes' contents. */
