@@ -177,6 +177,28 @@ void pb__sort_set_limit(pb_plan *n, uint64_t limit);
  * called by the optimizer once the kids are optimized. */
 int pb__join_choose(pb_plan *n);
 
+/* Offset: its count in *count, true; false for any other node
+ * (filter.c; the optimizer makes a Limit over an Offset over an OrderBy
+ * a top-N of both). */
+bool pb__offset_count(const pb_plan *n, uint64_t *count);
+
+/*
+ * A Union (union.c) of n scans of one table (nodes without kids, with the
+ * shape `shape`, copied), each row once: scan i belongs to group
+ * groups[i] < n_groups; a row of group g is given when preds[g] (NULL:
+ * none) is TRUE on it and no earlier group's predicate is.  The scans of
+ * a group must not share a row.  Takes scans and preds (also on error).
+ * Errors: PB_ENOMEM.
+ */
+int pb__union_node(pb_txn *txn, const pb__qshape *shape, pb_plan **scans,
+                   const unsigned *groups, size_t n, pb_expr **preds,
+                   size_t n_groups, pb_plan **out);
+
+/* Tests: when true, pb__plan_optimize changes nothing but the joins'
+ * algorithms and the estimates (optimize.c), so that a plan's rows can be
+ * compared with and without the optimizer's rewrites. */
+extern bool pb__query_no_optimize;
+
 /* --- Rows held by a node (rowbuf.c) ---
  *
  * OrderBy, GroupBy, Distinct and the joins keep rows past the next call of
