@@ -595,6 +595,12 @@ typedef struct query {
   int n_src;
   int tbl[MAX_SRC];
   qx *pre[MAX_SRC]; /* a Where on the source alone (its src 0) */
+  /* then an OrderBy on field pre_f (-1: none) and the key, an Offset and
+   * a Limit (UINT64_MAX: none) on the source alone */
+  int pre_f[MAX_SRC];
+  bool pre_desc[MAX_SRC], pre_key_desc[MAX_SRC];
+  uint64_t pre_off[MAX_SRC], pre_lim[MAX_SRC];
+  bool pre_limited[MAX_SRC];
   pb_join_type jt[MAX_SRC];
   qx *on[MAX_SRC]; /* NULL: a cross join */
   qx *where;
@@ -620,7 +626,24 @@ typedef struct query {
   } lim[MAX_LIMOPS];
   int n_lim;
   qx *post; /* M_SELECT with a total order: Where after the limits */
+  sortkey post_sort[MAX_SORT]; /* and an OrderBy after that */
+  int n_post_sort;
+  bool post_total;
 } query;
+
+/* Whether the SQL keeps the limits (a Where or an OrderBy follows). */
+static bool wrapped(const query *q) { return q->post || q->n_post_sort; }
+/* The last OrderBy, the one that orders the rows the plan gives. */
+static const sortkey *final_sort(const query *q, int *n, bool *total) {
+  if (q->n_post_sort) {
+    *n = q->n_post_sort;
+    *total = q->post_total;
+    return q->post_sort;
+  }
+  *n = q->n_sort;
+  *total = q->total;
+  return q->sort;
+}
 
 /* The effective window of the limits and offsets, in order. */
 static void window(const query *q, uint64_t *off, uint64_t *lim) {
@@ -918,6 +941,15 @@ static void gen_query(rng *r, query *q) {
       scope one = {1, {q->tbl[j]}, 0, {0}};
       q->pre[j] = gen_pred(r, &one, 2, false);
     }
+    q->pre_f[j] = -1;
+    if (rp(r, 8)) {
+      q->pre_limited[j] = true;
+      q->pre_f[j] = rp(r, 50) ? -1 : 1 + (int)rn(r, NF - 1);
+      q->pre_desc[j] = rp(r, 50);
+      q->pre_key_desc[j] = rp(r, 40);
+      q->pre_off[j] = rp(r, 60) ? 0 : rn(r, 10);
+      q->pre_lim[j] = rp(r, 15) ? UINT64_MAX : rn(r, 20);
+    }
     sc.tbl[sc.n_src++] = q->tbl[j];
     if (j == 0) continue;
     unsigned t = rn(r, 100);
@@ -1062,10 +1094,28 @@ static void gen_query(rng *r, query *q) {
       q->lim[i].n = rp(r, 10) ? 0 : rn(r, 25);
     }
   }
-  if (q->mode == M_SELECT && q->total && rp(r, 25)) {
+  if (q->mode == M_SELECT && q->total && rp(r, 30)) {
     scope cs = {0};
     for (int i = 0; i < q->n_sel; i++) cs.colt[cs.n_col++] = q->sel[i]->type;
-    q->post = gen_pred(r, &cs, 2, false);
+    if (rp(r, 70)) q->post = gen_pred(r, &cs, 2, false);
+    if (!q->post || rp(r, 40)) {
+      /* another order of the limited rows: the first keys of it */
+      int m = 1 + (int)rn(r, 3);
+      query tmp = *q;
+      tmp.n_sort = 0;
+      for (int i = 0; i < m; i++) {
+        int c = (int)rn(r, (unsigned)q->n_sel);
+        add_sort(&tmp, xcol(c, cs.colt[c]), c, rp(r, 40));
+      }
+      if (rp(r, 40))
+        for (int i = 0; i < n_key_outs; i++)
+          add_sort(&tmp, xcol(key_outs[i], cs.colt[key_outs[i]]),
+                   key_outs[i], rp(r, 40));
+      memcpy(q->post_sort, tmp.sort, sizeof q->post_sort);
+      q->n_post_sort = tmp.n_sort;
+      q->post_total = n_key_outs >= 0 &&
+                      sort_covers(&tmp, key_outs, n_key_outs);
+    }
   }
 }
 
@@ -1228,10 +1278,23 @@ static void sql_from(sbuf *b, const query *q) {
   sb_add(b, " FROM ");
   for (int j = 0; j < q->n_src; j++) {
     if (j) sb_add(b, " %s ", jt_sql[q->jt[j]]);
-    if (q->pre[j]) {
+    if (q->pre[j] || q->pre_limited[j]) {
       int alias[1] = {j};
-      sb_add(b, "(SELECT * FROM %s AS t%d WHERE ", tname[q->tbl[j]], j);
-      sql_expr(b, q->pre[j], alias);
+      sb_add(b, "(SELECT * FROM %s AS t%d", tname[q->tbl[j]], j);
+      if (q->pre[j]) {
+        sb_add(b, " WHERE ");
+        sql_expr(b, q->pre[j], alias);
+      }
+      if (q->pre_limited[j]) {
+        sb_add(b, " ORDER BY ");
+        if (q->pre_f[j] >= 0)
+          sb_add(b, "t%d.%s%s, ", j, fname[q->pre_f[j]],
+                 q->pre_desc[j] ? " DESC" : "");
+        sb_add(b, "t%d.id%s LIMIT %lld OFFSET %llu", j,
+               q->pre_key_desc[j] ? " DESC" : "",
+               q->pre_lim[j] == UINT64_MAX ? -1LL : (long long)q->pre_lim[j],
+               (unsigned long long)q->pre_off[j]);
+      }
       sb_add(b, ") AS t%d", j);
     } else {
       sb_add(b, "%s AS t%d", tname[q->tbl[j]], j);
@@ -1250,6 +1313,16 @@ static void sql_from(sbuf *b, const query *q) {
   }
 }
 
+static void sql_keys(sbuf *b, const sortkey *keys, int n) {
+  if (n == 0) return;
+  sb_add(b, " ORDER BY ");
+  for (int k = 0; k < n; k++) {
+    if (k) sb_add(b, ", ");
+    sql_expr(b, keys[k].e, NULL);
+    if (keys[k].desc) sb_add(b, " DESC");
+  }
+}
+
 static void sql_order(sbuf *b, const query *q) {
   if (q->mode == M_GROUP && q->n_sort == 0) {
     if (q->n_keys == 0) return;
@@ -1257,13 +1330,7 @@ static void sql_order(sbuf *b, const query *q) {
     for (int c = 0; c < q->n_keys; c++) sb_add(b, "%sc%d", c ? ", " : "", c);
     return;
   }
-  if (q->n_sort == 0) return;
-  sb_add(b, " ORDER BY ");
-  for (int k = 0; k < q->n_sort; k++) {
-    if (k) sb_add(b, ", ");
-    sql_expr(b, q->sort[k].e, NULL);
-    if (q->sort[k].desc) sb_add(b, " DESC");
-  }
+  sql_keys(b, q->sort, q->n_sort);
 }
 
 /* The SQL of q: without its limits (the test slices the rows), except
@@ -1279,7 +1346,7 @@ static void sql_query(sbuf *b, const query *q) {
     return;
   }
   if (q->mode == M_SELECT) {
-    if (q->post) sb_add(b, "SELECT * FROM (");
+    if (wrapped(q)) sb_add(b, "SELECT * FROM (");
     sb_add(b, "SELECT %s", q->distinct ? "DISTINCT " : "");
     for (int c = 0; c < q->n_sel; c++) {
       if (c) sb_add(b, ", ");
@@ -1288,15 +1355,20 @@ static void sql_query(sbuf *b, const query *q) {
     }
     sql_from(b, q);
     sql_order(b, q);
-    if (q->post) {
+    if (wrapped(q)) {
       uint64_t off, lim;
       window(q, &off, &lim);
-      sb_add(b, " LIMIT %lld OFFSET %llu",
+      sb_add(b, " LIMIT %lld OFFSET %llu)",
              lim == UINT64_MAX ? -1LL : (long long)lim,
              (unsigned long long)off);
-      sb_add(b, ") WHERE ");
-      sql_expr(b, q->post, NULL);
-      sql_order(b, q);
+      if (q->post) {
+        sb_add(b, " WHERE ");
+        sql_expr(b, q->post, NULL);
+      }
+      if (q->n_post_sort)
+        sql_keys(b, q->post_sort, q->n_post_sort);
+      else
+        sql_order(b, q);
     }
     return;
   }
@@ -1388,19 +1460,24 @@ static void plan_desc(sbuf *b, const query *q, int x) {
   for (int j = 0; j < q->n_src; j++) {
     if (j == 0)
       sb_add(b, "From(%s.%s)", pkg, tname[q->tbl[0]]);
-    if (q->pre[0] && j == 0) {
-      int alias[1] = {0};
-      sb_add(b, " Where[src0] ");
-      sql_expr(b, q->pre[0], alias);
-    }
-    if (j == 0) continue;
-    sb_add(b, "\n  Join %s with From(%s.%s)",
-           jt_sql[q->jt[j]], pkg, tname[q->tbl[j]]);
+    else
+      sb_add(b, "\n  Join %s with From(%s.%s)", jt_sql[q->jt[j]], pkg,
+             tname[q->tbl[j]]);
     if (q->pre[j]) {
-      int alias[1] = {0};
-      sb_add(b, " Where[its src0: t0 here] ");
+      int alias[1] = {j};
+      sb_add(b, " Where[on its own; its source 0 is t%d here] ", j);
       sql_expr(b, q->pre[j], alias);
     }
+    if (q->pre_limited[j]) {
+      sb_add(b, " OrderBy ");
+      if (q->pre_f[j] >= 0)
+        sb_add(b, "%s%s, ", fname[q->pre_f[j]], q->pre_desc[j] ? " DESC" : "");
+      sb_add(b, "id%s", q->pre_key_desc[j] ? " DESC" : "");
+      if (q->pre_off[j]) sb_add(b, " Offset %llu", (unsigned long long)q->pre_off[j]);
+      if (q->pre_lim[j] != UINT64_MAX)
+        sb_add(b, " Limit %llu", (unsigned long long)q->pre_lim[j]);
+    }
+    if (j == 0) continue;
     sb_add(b, " on ");
     if (q->on[j])
       sql_expr(b, q->on[j], NULL);
@@ -1455,6 +1532,14 @@ static void plan_desc(sbuf *b, const query *q, int x) {
     sb_add(b, "\n  Where ");
     sql_expr(b, q->post, NULL);
   }
+  if (q->n_post_sort) {
+    sb_add(b, "\n  OrderBy ");
+    for (int k = 0; k < q->n_post_sort; k++) {
+      if (k) sb_add(b, ", ");
+      sql_expr(b, q->post_sort[k].e, NULL);
+      if (q->post_sort[k].desc) sb_add(b, " DESC");
+    }
+  }
   sb_add(b, "\n");
 }
 
@@ -1481,6 +1566,27 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
         goto fail;
       }
       if (j == 0) p = side;
+    }
+    if (q->pre_limited[j]) {
+      pb_sort_key keys[2];
+      size_t n = 0;
+      if (q->pre_f[j] >= 0) {
+        keys[n].expr = pb_expr_field(0, (uint32_t)q->pre_f[j] + 1);
+        keys[n++].dir = q->pre_desc[j] ? PB_DESC : PB_ASC;
+      }
+      keys[n].expr = pb_expr_field(0, F_ID + 1);
+      keys[n++].dir = q->pre_key_desc[j] ? PB_DESC : PB_ASC;
+      *what = "OrderBy, Offset, Limit (one source)";
+      rc = pb_plan_order_by(&side, keys, n);
+      if (rc == PB_OK && q->pre_off[j])
+        rc = pb_plan_offset(&side, q->pre_off[j]);
+      if (rc == PB_OK && q->pre_lim[j] != UINT64_MAX)
+        rc = pb_plan_limit(&side, q->pre_lim[j]);
+      if (j == 0) p = side;
+      if (rc != PB_OK) {
+        if (j > 0) pb_plan_free(side);
+        goto fail;
+      }
     }
     if (j > 0) {
       *what = "Join";
@@ -1540,6 +1646,16 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
   if (q->post) {
     *what = "Where (after the limits)";
     if ((rc = pb_plan_where(&p, pb_x(q->post))) != PB_OK) goto fail;
+  }
+  if (q->n_post_sort) {
+    pb_sort_key keys[MAX_SORT];
+    for (int k = 0; k < q->n_post_sort; k++) {
+      keys[k].expr = pb_x(q->post_sort[k].e);
+      keys[k].dir = q->post_sort[k].desc ? PB_DESC : PB_ASC;
+    }
+    *what = "OrderBy (after the limits)";
+    if ((rc = pb_plan_order_by(&p, keys, (size_t)q->n_post_sort)) != PB_OK)
+      goto fail;
   }
   *out = p;
   return PB_OK;
@@ -1825,7 +1941,10 @@ static void print_row(sbuf *b, const rset *s, size_t r) {
  * first difference to why. */
 static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
   uint64_t off = 0, lim = UINT64_MAX;
-  if (!q->post) window(q, &off, &lim);
+  if (!wrapped(q)) window(q, &off, &lim);
+  int n_sort;
+  bool total;
+  const sortkey *sort = final_sort(q, &n_sort, &total);
   size_t lo = off < s->n_rows ? (size_t)off : s->n_rows;
   size_t hi = lim == UINT64_MAX || s->n_rows - lo < lim ? s->n_rows
                                                         : lo + (size_t)lim;
@@ -1840,8 +1959,8 @@ static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
     sb_add(why, "\n");
   }
   bool ok = p->n_rows == hi - lo;
-  bool ordered = q->n_sort > 0 || (q->mode == M_GROUP && q->total);
-  if (ok && q->total) { /* exact, in order */
+  bool ordered = n_sort > 0 || (q->mode == M_GROUP && total);
+  if (ok && total) { /* exact, in order */
     for (size_t r = 0; r < p->n_rows && ok; r++)
       if (row_cmp(p, r, s, lo + r) != 0) {
         sb_add(why, "row %zu: ProtoBase ", r);
@@ -1856,11 +1975,11 @@ static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
   if (ok && ordered) { /* the key columns in order */
     /* up to the first inexact key: the order after it is not known */
     int n_keys = 0;
-    while (n_keys < q->n_sort && !q->sort[n_keys++].inexact) {
+    while (n_keys < n_sort && !sort[n_keys++].inexact) {
     }
     for (size_t r = 0; r < p->n_rows && ok; r++)
       for (int k = 0; k < n_keys && ok; k++) {
-        size_t c = (size_t)q->sort[k].out;
+        size_t c = (size_t)sort[k].out;
         if (cell_cmp(p, &p->cells[r * p->n_cols + c], s,
                      &s->cells[(lo + r) * s->n_cols + c]) != 0) {
           sb_add(why, "row %zu differs on sort key %d: ProtoBase ", r, k);
@@ -1904,9 +2023,16 @@ static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
 /* ------------------------------------------------------------------------ */
 /* The driver                                                               */
 
+/* What the optimizer made of the plans, read from pb_plan_explain. */
+static const char *const path_names[] = {
+    "IndexScan", "KeyScan",        "Union", "HashJoin",
+    "IndexJoin", "NestedLoopJoin", "(heap)"};
+#define N_PATHS (sizeof path_names / sizeof path_names[0])
+
 typedef struct stats {
   long queries, plans, failures, rows_pb, rows_sql;
   long by_mode[3], joins[4], ordered, total, limited, posts, empty;
+  long paths[N_PATHS], sorts_dropped, pre_limits;
 } stats;
 static stats g_st;
 
@@ -1931,7 +2057,8 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
   g_st.ordered += q->n_sort > 0;
   g_st.total += q->total;
   g_st.limited += q->n_lim > 0;
-  g_st.posts += q->post != NULL;
+  g_st.posts += wrapped(q);
+  for (int j = 0; j < q->n_src; j++) g_st.pre_limits += q->pre_limited[j];
   g_st.empty += s.n_rows == 0;
   for (int x = 0; x < 2; x++) {
     pb_plan *plan = NULL;
@@ -1952,6 +2079,16 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
       } else {
         ok = compare(q, &p, &s, &why);
         g_st.rows_pb += (long)p.n_rows;
+        pb_buf ex;
+        pb_buf_init(&ex);
+        if (pb_plan_explain(plan, &ex) == PB_OK &&
+            (pb_buf_append(&ex, "", 1), pb_buf_error(&ex) == PB_OK)) {
+          const char *e = (const char *)ex.data;
+          for (size_t k = 0; k < N_PATHS; k++)
+            g_st.paths[k] += strstr(e, path_names[k]) != NULL;
+          g_st.sorts_dropped += q->n_sort > 0 && !strstr(e, "OrderBy");
+        }
+        pb_buf_free(&ex);
       }
     }
     g_st.plans++;
@@ -2054,17 +2191,23 @@ static void query_diff(void **state) {
   check_tables(txn);
   assert_int_equal(pb_txn_abort(txn), PB_OK);
 
+  sbuf paths = {0};
+  for (size_t k = 0; k < N_PATHS; k++)
+    sb_add(&paths, "%s %s %ld", k ? "," : "", path_names[k], g_st.paths[k]);
+  print_message("plans with:%s; OrderBy dropped in %ld\n", paths.p,
+                g_st.sorts_dropped);
+  free(paths.p);
   print_message(
       "seed %llu: %ld queries (%ld plans: without and with indexes) in "
       "%lds: %ld raw, %ld select, %ld group-by; joins %ld inner, %ld "
       "left, %ld right, %ld full; %ld ordered (%ld totally), %ld with "
-      "limits, %ld filtered after a limit, %ld empty; rows: SQLite %ld, "
+      "limits, %ld filtered or sorted after them, %ld sources limited, %ld empty; rows: SQLite %ld, "
       "ProtoBase %ld; %ld failed\n",
       (unsigned long long)g_seed, g_st.queries, g_st.plans,
       (long)(time(NULL) - t0), g_st.by_mode[0], g_st.by_mode[1],
       g_st.by_mode[2], g_st.joins[0], g_st.joins[1], g_st.joins[2],
       g_st.joins[3], g_st.ordered, g_st.total, g_st.limited, g_st.posts,
-      g_st.empty, g_st.rows_sql, g_st.rows_pb, g_st.failures);
+      g_st.pre_limits, g_st.empty, g_st.rows_sql, g_st.rows_pb, g_st.failures);
   assert_int_equal(pb_test_filedb_close(&g_db), PB_OK);
   sqlite3_close(g_sql);
   g_sql = NULL;
