@@ -39,8 +39,8 @@
  *
  * Environment (or arguments --seed=N, --queries=N, --rows=N):
  *   PB_QDIFF_SEED     the seed (default 1); printed with every failure
- *   PB_QDIFF_QUERIES  the number of queries (default 2000)
- *   PB_QDIFF_ROWS     rows per table at the start (default 40)
+ *   PB_QDIFF_QUERIES  the number of queries (default 5000)
+ *   PB_QDIFF_ROWS     rows of A at the start (default 60; B 3/4, C 1/2)
  *   PB_QDIFF_ONLY     run only query number N (with the same seed) and
  *                     print its SQL, plan and results
  *   PB_QDIFF_VERBOSE  print every query's SQL
@@ -86,8 +86,8 @@ SAME_LAYOUT(C, o);
 /* Settings                                                                 */
 
 static uint64_t g_seed = 1;
-static long g_queries = 2000;
-static long g_rows = 40;
+static long g_queries = 5000;
+static long g_rows = 60;
 static long g_only = -1;
 static bool g_verbose;
 static bool g_right_full = true; /* SQLite >= 3.39 */
@@ -629,6 +629,13 @@ typedef struct query {
   sortkey post_sort[MAX_SORT]; /* and an OrderBy after that */
   int n_post_sort;
   bool post_total;
+  /* One table scanned in key order (no indexes) under an OrderBy, which
+   * is stable: ties come in key order, as if the key were the last sort
+   * key (stable_col: its output column). */
+  bool stable;
+  int stable_col;
+  bool small_memory;  /* a memory budget of 4 KiB: an external sort */
+  bool explain_first; /* pb_plan_explain before the first pb_plan_next */
 } query;
 
 /* Whether the SQL keeps the limits (a Where or an OrderBy follows). */
@@ -1093,6 +1100,16 @@ static void gen_query(rng *r, query *q) {
       q->lim[i].is_limit = rp(r, 55);
       q->lim[i].n = rp(r, 10) ? 0 : rn(r, 25);
     }
+  }
+  q->explain_first = rp(r, 20);
+  if (q->n_src == 1 && !q->pre_limited[0] && q->n_sort > 0 &&
+      (q->mode == M_RAW || (q->mode == M_SELECT && !q->distinct))) {
+    q->stable_col = q->mode == M_RAW ? F_ID : -1;
+    for (int c = 0; c < q->n_sel && q->mode == M_SELECT; c++)
+      if (q->sel[c]->k == X_FIELD && q->sel[c]->fld == F_ID)
+        q->stable_col = c;
+    q->stable = q->stable_col >= 0;
+    q->small_memory = rp(r, 15);
   }
   if (q->mode == M_SELECT && q->total && rp(r, 30)) {
     scope cs = {0};
@@ -1657,6 +1674,18 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
     if ((rc = pb_plan_order_by(&p, keys, (size_t)q->n_post_sort)) != PB_OK)
       goto fail;
   }
+  if (q->small_memory && (rc = pb_plan_set_memory(p, 4096)) != PB_OK) {
+    *what = "pb_plan_set_memory";
+    goto fail;
+  }
+  if (q->explain_first) {
+    pb_buf ex;
+    pb_buf_init(&ex);
+    rc = pb_plan_explain(p, &ex);
+    pb_buf_free(&ex);
+    *what = "pb_plan_explain";
+    if (rc != PB_OK) goto fail;
+  }
   *out = p;
   return PB_OK;
 fail:
@@ -2032,7 +2061,7 @@ static const char *const path_names[] = {
 typedef struct stats {
   long queries, plans, failures, rows_pb, rows_sql;
   long by_mode[3], joins[4], ordered, total, limited, posts, empty;
-  long paths[N_PATHS], sorts_dropped, pre_limits;
+  long paths[N_PATHS], sorts_dropped, pre_limits, stable, external;
 } stats;
 static stats g_st;
 
@@ -2049,6 +2078,24 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
     print_error("seed %llu query %ld: SQLite refused: %s\n  %s\n",
                 (unsigned long long)g_seed, qno, serr, sql.p);
     fail();
+  }
+  /* The same with the key as the last sort key, for the stable order. */
+  query qs;
+  rset s2 = {0};
+  if (q->stable) {
+    qs = *q;
+    qx *key = q->mode == M_RAW ? xfield(0, F_ID, q->tbl[0])
+                               : xcol(q->stable_col, q->sel[q->stable_col]->type);
+    add_sort(&qs, key, q->stable_col, false);
+    qs.total = true;
+    sbuf sql2 = {0};
+    sql_query(&sql2, &qs);
+    if (run_sql(sql2.p, &s2, out_cols(q), &serr) != SQLITE_OK) {
+      print_error("seed %llu query %ld: SQLite refused: %s\n  %s\n",
+                  (unsigned long long)g_seed, qno, serr, sql2.p);
+      fail();
+    }
+    free(sql2.p);
   }
   g_st.queries++;
   g_st.rows_sql += (long)s.n_rows;
@@ -2077,17 +2124,26 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
                pb_errdetail());
         ok = false;
       } else {
-        ok = compare(q, &p, &s, &why);
-        g_st.rows_pb += (long)p.n_rows;
         pb_buf ex;
         pb_buf_init(&ex);
+        const char *e = "";
         if (pb_plan_explain(plan, &ex) == PB_OK &&
             (pb_buf_append(&ex, "", 1), pb_buf_error(&ex) == PB_OK)) {
-          const char *e = (const char *)ex.data;
+          e = (const char *)ex.data;
           for (size_t k = 0; k < N_PATHS; k++)
             g_st.paths[k] += strstr(e, path_names[k]) != NULL;
           g_st.sorts_dropped += q->n_sort > 0 && !strstr(e, "OrderBy");
+          g_st.external += strstr(e, "external") != NULL;
         }
+        /* Without indexes, a table is read in key order unless a Union
+         * of key ranges reads it. */
+        if (x == 0 && q->stable && *e && !strstr(e, "Union")) {
+          g_st.stable++;
+          ok = compare(&qs, &p, &s2, &why);
+        } else {
+          ok = compare(q, &p, &s, &why);
+        }
+        g_st.rows_pb += (long)p.n_rows;
         pb_buf_free(&ex);
       }
     }
@@ -2131,6 +2187,7 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
     free(why.p);
   }
   rs_free(&s);
+  rs_free(&s2);
   rs_free(&p);
   free(sql.p);
 }
@@ -2194,8 +2251,9 @@ static void query_diff(void **state) {
   sbuf paths = {0};
   for (size_t k = 0; k < N_PATHS; k++)
     sb_add(&paths, "%s %s %ld", k ? "," : "", path_names[k], g_st.paths[k]);
-  print_message("plans with:%s; OrderBy dropped in %ld\n", paths.p,
-                g_st.sorts_dropped);
+  print_message("plans with:%s; OrderBy dropped in %ld, external sorts "
+                "%ld; stable order checked in %ld\n",
+                paths.p, g_st.sorts_dropped, g_st.external, g_st.stable);
   free(paths.p);
   print_message(
       "seed %llu: %ld queries (%ld plans: without and with indexes) in "
@@ -2219,8 +2277,8 @@ static void query_diff(void **state) {
 
 int main(int argc, char **argv) {
   g_seed = (uint64_t)env_long("PB_QDIFF_SEED", 1);
-  g_queries = env_long("PB_QDIFF_QUERIES", 2000);
-  g_rows = env_long("PB_QDIFF_ROWS", 40);
+  g_queries = env_long("PB_QDIFF_QUERIES", 5000);
+  g_rows = env_long("PB_QDIFF_ROWS", 60);
   g_only = env_long("PB_QDIFF_ONLY", -1);
   g_verbose = env_long("PB_QDIFF_VERBOSE", 0) != 0;
   for (int i = 1; i < argc; i++) {
