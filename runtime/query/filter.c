@@ -262,3 +262,12 @@ bool pb__limit_count(const pb_plan *n, uint64_t *count) {
   *count = ((const count_state *)n->state)->n;
   return true;
 }
+
+/* Offset: its count (q-opt: a Limit over it and an OrderBy makes a top-N
+ * of both); false for any other node. */
+bool pb__offset_count(const pb_plan *n, uint64_t *count) {
+  if (!n || n->ops != &offset_ops)
+    return false;
+  *count = ((const count_state *)n->state)->n;
+  return true;
+}

@@ -12,7 +12,9 @@
  *   group.c      GroupBy and its aggregates;
  *   sort.c       OrderBy (stable; top-N under a limit; external beyond the
  *                memory budget) and Distinct;
- *   optimize.c   access paths, dropped sorts, pushed limits, estimates.
+ *   optimize.c   access paths, dropped sorts, pushed limits, estimates;
+ *   union.c      Union: several scans of one table, each row once (the
+ *                access path of an OR or an IN).
  * Calls go down: the optimizer calls the nodes' files, the nodes call
  * expr.c, rowbuf.c and the table layer (protobase/table.h); nothing calls
  * back up into plan.c except through the node operations below.
@@ -176,6 +178,29 @@ void pb__sort_set_limit(pb_plan *n, uint64_t limit);
  * table's key or an index, nested loop) from its `on` and its right side;
  * called by the optimizer once the kids are optimized. */
 int pb__join_choose(pb_plan *n);
+
+/* Offset: its count in *count, true; false for any other node
+ * (filter.c; the optimizer makes a Limit over an Offset over an OrderBy
+ * a top-N of both). */
+bool pb__offset_count(const pb_plan *n, uint64_t *count);
+
+/*
+ * A Union (union.c) of n scans of one table (nodes without kids, with the
+ * shape `shape`, copied), each row once: scan i belongs to group
+ * groups[i] < n_groups; a row of group g is given when preds[g] (NULL:
+ * none) is TRUE on it and no earlier group's predicate is.  The scans of
+ * a group must not share a row.  Takes scans and preds (also on error).
+ * Errors: PB_ENOMEM.
+ */
+int pb__union_node(pb_txn *txn, const pb__qshape *shape, pb_plan **scans,
+                   const unsigned *groups, size_t n, pb_expr **preds,
+                   size_t n_groups, pb_plan **out);
+
+/* Tests: when true, pb__plan_optimize only lets each join choose its
+ * algorithm (optimize.c): no rewrite, no estimate, so that a plan's rows
+ * can be compared with and without the optimizer, and a node's own rows
+ * and order pinned. */
+extern bool pb__query_no_optimize;
 
 /* --- Rows held by a node (rowbuf.c) ---
  *
