@@ -17,6 +17,7 @@
  * A NaN (which SQLite would have stored as NULL) sorts after every other
  * number and equals itself, as the key codec orders it.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -958,6 +959,7 @@ int pb__expr_eval(const pb_expr *e, const pb_row *row, pb_qval *out) {
   int rc;
   switch (e->kind) {
   case PB__E_FIELD: {
+    assert(e->field); /* set by the check */
     const void *rec = e->src < row->n_recs ? row->recs[e->src] : NULL;
     *out = rec && e->field ? pb__field_value(e->field, rec) : pb_qnull();
     return PB_OK;
@@ -1048,6 +1050,7 @@ int pb__expr_eval(const pb_expr *e, const pb_row *row, pb_qval *out) {
     *out = pb_qbool(x.type == PB_QNULL);
     return PB_OK;
   case PB__E_PRED: {
+    assert(e->pred);
     bool b = false;
     if ((rc = e->pred(row, e->ctx, &b)) != PB_OK)
       return rc;
@@ -1055,6 +1058,7 @@ int pb__expr_eval(const pb_expr *e, const pb_row *row, pb_qval *out) {
     return PB_OK;
   }
   case PB__E_FN:
+    assert(e->fn);
     *out = pb_qnull();
     if ((rc = e->fn(row, e->ctx, out)) != PB_OK)
       return rc;

@@ -23,6 +23,7 @@
  * caller (the optimizer) keeps such a term in its Where over a wider scan
  * instead.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,7 @@ static int scan_open(pb_plan *n) {
 
 static int scan_next(pb_plan *n, pb_row *row) {
   scan_state *s = n->state;
+  assert(s->cur && s->rec); /* opened */
   int rc = pb_cursor_next(s->cur, s->rec, &s->id);
   if (rc != PB_OK)
     return rc;
@@ -392,8 +394,10 @@ static int range_node(pb_txn *txn, const pb_table_def *def,
     pb__errdetail_set(msg);
     return PB_EINVAL;
   }
-  if (flags & ~(unsigned)(PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL |
-                          PB_SCAN_REVERSE)) {
+  unsigned allowed = PB_SCAN_LO_EXCL | PB_SCAN_HI_INCL | PB_SCAN_REVERSE;
+  if (mode == SCAN_KEY)
+    allowed |= PB_SCAN_PREFIX; /* what a key scan does anyway */
+  if (flags & ~allowed) {
     snprintf(msg, sizeof msg, "%s: unknown flags 0x%x", node, flags);
     pb__errdetail_set(msg);
     return PB_EINVAL;
@@ -566,8 +570,11 @@ static int coll_val(const pb_value *v, pb_buf *enc, pb_qval *out) {
   default:
     pb_buf_reset(enc);
     pb__value_encode(enc, v);
-    if (pb_buf_error(enc) != PB_OK)
-      return pb_buf_error(enc) == PB_ENOMEM ? PB_ENOMEM : PB_ECORRUPT;
+    if (pb_buf_error(enc) == PB_ENOMEM)
+      return PB_ENOMEM;
+    if (pb_buf_error(enc) != PB_OK) /* a value read that has no encoding */
+      return PB__CORRUPT("CollectionScan: a stored value of kind %d does "
+                         "not encode", (int)v->kind);
     *out = pb_qbytes((pb_bytes){enc->data, enc->len});
     return PB_OK;
   }

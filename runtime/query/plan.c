@@ -3,6 +3,7 @@
  * pb_plan_next (optimize once, open every node bottom-up), pulling rows,
  * sticky errors, the memory budget, explain's walk and freeing.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +58,15 @@ static int open_tree(pb_plan *n) {
   return n->ops->open ? n->ops->open(n) : PB_OK;
 }
 
+/* Optimizes the tree once.  The optimizer may swap the root's contents
+ * with another node's (query_int.h), so the flag is set again after it. */
 static int optimize(pb_plan *p) {
   if (p->optimized)
     return PB_OK;
   p->optimized = true;
-  return pb__plan_optimize(p);
+  int rc = pb__plan_optimize(p);
+  p->optimized = true;
+  return rc;
 }
 
 int pb_plan_next(pb_plan *p, pb_row *row) {
@@ -73,6 +78,7 @@ int pb_plan_next(pb_plan *p, pb_row *row) {
   int rc = optimize(p);
   if (rc == PB_OK && !p->opened)
     rc = open_tree(p);
+  assert(rc != PB_OK || (p->opened && p->ops && p->ops->next));
   if (rc == PB_OK)
     rc = p->ops->next(p, row);
   if (rc != PB_OK) {
