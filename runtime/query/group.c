@@ -253,7 +253,7 @@ static int group_load(pb_plan *n, group_state *s) {
     rc = new_group(s, &g);
     if (rc != PB_OK) return rc;
   }
-  while ((rc = kid->ops->next(kid, &row)) == PB_OK) {
+  while ((rc = pb__pull(kid, &row)) == PB_OK) {
     for (size_t i = 0; i < s->n_keys; i++) {
       rc = pb__expr_eval(s->keys[i], &row, &s->kv[i]);
       if (rc != PB_OK) return rc;

@@ -333,7 +333,7 @@ static int build(pb_plan *n, join_state *s) {
   pb_row row;
   int rc;
   set_left(s, NULL);
-  while ((rc = kid->ops->next(kid, &row)) == PB_OK) {
+  while ((rc = pb__pull(kid, &row)) == PB_OK) {
     if (s->n_right == s->cap_right) {
       size_t cap = s->cap_right ? s->cap_right * 2 : 64;
       rc = pb__rowbuf_take(&s->rb, (cap - s->cap_right) *
@@ -460,7 +460,7 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
     case ALG_INDEX:
       while (s->inner != NULL) {
         pb_row r;
-        rc = s->inner->ops->next(s->inner, &r);
+        rc = pb__pull(s->inner, &r);
         if (rc == PB_ENOTFOUND) {
           pb__plan_node_free(s->inner);
           s->inner = NULL;
@@ -503,7 +503,7 @@ static int join_step(pb_plan *n, join_state *s, pb_row *row) {
         return PB_OK;
       }
       pb_row l;
-      rc = n->kid[0]->ops->next(n->kid[0], &l);
+      rc = pb__pull(n->kid[0], &l);
       if (rc == PB_ENOTFOUND) {
         s->left_done = true;
         continue;
@@ -702,6 +702,15 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
   node->state = s;
   node->kid[0] = *left;
   node->kid[1] = right;
+  /* A first choice from the kids as built, so that explain shows one
+   * before the optimizer runs; the optimizer chooses again once it has
+   * optimized the kids. */
+  rc = pb__join_choose(node);
+  if (rc != PB_OK) {
+    node->kid[0] = NULL;
+    pb__plan_node_free(node);
+    return rc;
+  }
   *left = node;
   return PB_OK;
 }

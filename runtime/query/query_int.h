@@ -221,6 +221,16 @@ void pb__rowbuf_init(pb__rowbuf *rb, const char *node, size_t limit);
  * PB_EINVAL (a record that does not re-encode). */
 int pb__rowbuf_hold(pb__rowbuf *rb, const pb_plan *from, const pb_row *row,
                     const pb_qval *vals, size_t n_vals, pb__hrow **out);
+/* Pulls the next row of kid (an opened node) into *row, zeroed first: a
+ * node sets only what its rows have (a table scan no columns). */
+static inline int pb__pull(pb_plan *kid, pb_row *row) {
+  row->recs = NULL;
+  row->ids = NULL;
+  row->n_recs = 0;
+  row->cols = NULL;
+  row->n_cols = 0;
+  return kid->ops->next(kid, row);
+}
 /* Frees a held row and gives its bytes back.  NULL: no-op. */
 void pb__rowbuf_drop(pb__rowbuf *rb, pb__hrow *h);
 /* Counts `bytes` more (tables, arrays of row pointers) against the limit:

@@ -294,13 +294,13 @@ void pb__qval_canon(const pb_qval *v, pb_buf *out) {
       }
       /* An integral value is written as the integer it equals, so that
        * 1.0 and 1 meet; -0.0 is 0. */
-      if (f == floor(f) && f >= -9223372036854775808.0 &&
-          f < 9223372036854775808.0) {
+      if (f >= -9223372036854775808.0 && f < 9223372036854775808.0 &&
+          (double)(int64_t)f == f) {
         put_u64(out, C_INT, (uint64_t)(int64_t)f);
         return;
       }
-      if (f == floor(f) && f >= 9223372036854775808.0 &&
-          f < 18446744073709551616.0) {
+      if (f >= 9223372036854775808.0 && f < 18446744073709551616.0 &&
+          (double)(uint64_t)f == f) {
         put_u64(out, C_UINT, (uint64_t)f);
         return;
       }

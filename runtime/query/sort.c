@@ -637,7 +637,7 @@ static int sort_load(pb_plan *n, sort_state *s) {
   int rc;
   s->heap = s->has_limit;
   for (;;) {
-    rc = kid->ops->next(kid, &row);
+    rc = pb__pull(kid, &row);
     if (rc != PB_OK) break;
     for (size_t i = 0; i < s->n_keys; i++) {
       rc = pb__expr_eval(s->keys[i].expr, &row, &s->kv[i]);
@@ -904,7 +904,7 @@ static int distinct_next(pb_plan *n, pb_row *row) {
   if (s->err != PB_OK) return s->err;
   pb_plan *kid = n->kid[0];
   for (;;) {
-    int rc = kid->ops->next(kid, row);
+    int rc = pb__pull(kid, row);
     if (rc == PB_ENOTFOUND) return rc;
     if (rc == PB_OK) rc = identity(n, s, row);
     size_t *found;
