@@ -912,6 +912,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   for (size_t i = 0; i < d->indexes.len; i++)
     pbc__header_index(&t, i);
   pbc__header_refs(&t);
+  pbc_gen_query_header(g, d); /* gen_query.c: before the type checks */
 
   /* The type checks (C only: C++ checks pointer types itself). */
   pbc_sb_printf(h,
@@ -999,20 +1000,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     pbc_sb_printf(&fn, "%s_scan", n);
     pbc__macro(h, pbc_sb_str(&fn), &p, &m);
   }
-  {
-    pbc__args p = {0}, m = {0};
-    pbc__arg(&p, "cur");
-    pbc__arg(&p, "r");
-    pbc__generic(&m, "cur", pbc_sb_str(&cu), (const char *)NULL);
-    pbc__generic(&m, "r", pbc_sb_str(&rm), (const char *)NULL);
-    if (!t.key) {
-      pbc__arg(&p, "id");
-      pbc__generic(&m, "id", "uint64_t *", "void *", (const char *)NULL);
-    }
-    fn.len = 0;
-    pbc_sb_printf(&fn, "%s_next", n);
-    pbc__macro(h, pbc_sb_str(&fn), &p, &m);
-  }
+  /* P_R_next takes a cursor or a query: gen_query.c defines it. */
   {
     pbc__args p = {0}, m = {0};
     pbc__arg(&p, "cur");
@@ -1024,6 +1012,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   for (size_t i = 0; i < d->indexes.len; i++)
     pbc__macros_index(&t, i);
   pbc__macros_refs(&t);
+  pbc_gen_query_macros(g, d); /* gen_query.c */
   pbc_sb_puts(h, "#endif\n");
   pbc_sb_free(&rc);
   pbc_sb_free(&rm);

@@ -254,6 +254,7 @@ static int scan_next(pb_plan *n, pb_row *row) {
   row->recs = &s->recp;
   row->ids = &s->id;
   row->n_recs = 1;
+  row->cols = NULL, row->n_cols = 0; /* q-gen: nodes that call next */
   return PB_OK;
 }
 
