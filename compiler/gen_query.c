@@ -85,7 +85,8 @@ static const char *const pbc__op_text[6] = {"==", "!=", "<", "<=", ">", ">="};
 void pbc_gen_query_names(const pbc_decl *d, pbc_gen_name_fn fn, void *ctx) {
   static const char *const fixed[] = {
       "_query",       "_query_open", "_query_next", "_query_explain",
-      "_query_free",  "_limit",      "_offset",     "_from_row"};
+      "_query_free",  "_limit",      "_offset",     "_from_row",
+      "_query_plan"};
   pbc_strbuf sb, n;
   pbc_sb_init(&sb);
   pbc_sb_init(&n);
@@ -388,6 +389,23 @@ void pbc_gen_query_header(pbc_gen *g, const pbc_decl *d) {
     pbc_strbuf doc;
     pbc_sb_init(&doc);
     pbc_sb_printf(&doc,
+        "Hands the query's plan to *out (the caller frees it) and frees q, "
+        "in every case: for pb_plan_join, pb_plan_group_by, ... where the "
+        "typed builders stop.  Its rows have one source, a %s.  Errors "
+        "(*out NULL): PB_EINVAL (a NULL q or out, a query that ran), the "
+        "latched error, those of wrapping the pending terms.",
+        n);
+    pbc__doc(h, pbc_sb_str(&doc));
+    pbc_sb_free(&doc);
+  }
+  fn.len = 0;
+  pbc_sb_printf(&fn, "%s_query_plan", n);
+  pbc__proto(h, "int", pbc_sb_str(&fn), pbc_sb_str(&a), "pb_plan **out", NULL,
+             NULL);
+  {
+    pbc_strbuf doc;
+    pbc_sb_init(&doc);
+    pbc_sb_printf(&doc,
         "Copies source src of a plan's row, a record of %s_table, into *r%s "
         "(views valid as the row's).  The caller knows which sources are "
         "%s's.  Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), "
@@ -514,6 +532,11 @@ void pbc_gen_query_macros(pbc_gen *g, const pbc_decl *d) {
   y.len = 0;
   pbc_sb_printf(&y, "_Generic((q), %s_query *: (q), void *: (q))", n);
   pbc__macro(h, pbc_sb_str(&fn), "q", 1, (const char *const[]){pbc_sb_str(&y)});
+  fn.len = 0;
+  pbc_sb_printf(&fn, "%s_query_plan", n);
+  pbc__macro(h, pbc_sb_str(&fn), "q, out", 2,
+             (const char *const[]){t.qarg,
+                                   "_Generic((out), pb_plan **: (out))"});
   fn.len = 0;
   pbc_sb_printf(&fn, "%s_from_row", n);
   const char *row = "_Generic((row), const pb_row *: (row), pb_row *: (row))";
@@ -685,6 +708,25 @@ void pbc_gen_query_prelude(pbc_gen *g) {
       "  free(q->keys);\n"
       "  pb_plan_free(q->plan);\n"
       "  free(q);\n"
+      "}\n"
+      "\n"
+      "/* Moves the plan to *out and frees q, in every case. */\n"
+      "static int pb__genq_take(void *qv, pb_plan **out) {\n"
+      "  pb__genq *q = qv;\n"
+      "  int rc;\n\n"
+      "  if (out)\n"
+      "    *out = NULL;\n"
+      "  if (!q)\n"
+      "    return PB_EINVAL;\n"
+      "  rc = !out || q->ran ? PB_EINVAL : q->err;\n"
+      "  if (rc == PB_OK)\n"
+      "    rc = pb__genq_flush(q);\n"
+      "  if (rc == PB_OK) {\n"
+      "    *out = q->plan;\n"
+      "    q->plan = NULL;\n"
+      "  }\n"
+      "  pb__genq_free(q);\n"
+      "  return rc;\n"
       "}\n");
   if (any.readable)
     pbc_sb_puts(g->c,
@@ -1012,6 +1054,11 @@ void pbc_gen_query(pbc_gen *g, const pbc_decl *d) {
       "  pb__genq_free(%s);\n"
       "}\n",
       n, n, Q);
+  fn.len = 0;
+  pbc_sb_printf(&fn, "%s_query_plan", n);
+  pbc__def(c, "int", pbc_sb_str(&fn), pbc_sb_str(&a), "pb_plan **out", NULL,
+           NULL);
+  pbc_sb_printf(c, "  return pb__genq_take(%s, out);\n}\n", Q);
   fn.len = 0;
   pbc_sb_printf(&fn, "%s_from_row", n);
   pbc__def(c, "int", pbc_sb_str(&fn), "const pb_row *row", "unsigned src",

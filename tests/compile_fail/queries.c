@@ -48,6 +48,10 @@ int use(pb_txn *txn) {
   rc += qg_Task_next(tc, &t);
   rc += qg_Owner_next(oq, &o);
   rc += qg_Task_from_row(&row, 0, &t);
+  pb_plan *plan = NULL;
+  rc += qg_Owner_query_plan(oq, &plan);
+  oq = NULL;
+  pb_plan_free(plan);
   pb_expr *e = qg_Task_owner_expr(0);
   pb_expr_free(e);
   rc += (qg_Task_where_prio_eq)(NULL, 1); /* the function itself */

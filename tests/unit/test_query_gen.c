@@ -496,11 +496,20 @@ static void explain(void **state) {
   pb_txn *txn = begin_ro();
   qg_Task_query *q = open_q(txn);
   assert_int_equal(qg_Task_where_prio_eq(q, 3), PB_OK);
+  assert_int_equal(qg_Task_where_done_eq(q, false), PB_OK);
   assert_int_equal(qg_Task_order_by_id(q, PB_DESC), PB_OK);
   pb_buf out;
   pb_buf_init(&out);
   assert_int_equal(qg_Task_query_explain(q, &out), PB_OK);
   assert_true(out.len > 0);
+  pb_buf_append(&out, "", 1); /* a C string */
+  assert_int_equal(pb_buf_error(&out), PB_OK);
+  const char *text = (const char *)out.data;
+  assert_non_null(strstr(text, "qg.Task"));
+  /* The two where calls are one Where node (or none, once an index
+   * answers it), never a Where over a Where. */
+  const char *w = strstr(text, "Where");
+  assert_true(w == NULL || strstr(w + 1, "Where") == NULL);
   /* The plan is fixed: a builder now is PB_EINVAL, latched. */
   assert_int_equal(qg_Task_limit(q, 1), PB_EINVAL);
   qg_Task r;
@@ -650,10 +659,10 @@ static void join_and_group(void **state) {
   /* Every owner, with its tasks of priority 5 (only bob has one). */
   pb_plan *p = NULL, *t = NULL;
   assert_int_equal(pb_plan_from_table(txn, &qg_Owner_table, &p), PB_OK);
-  assert_int_equal(pb_plan_from_table(txn, &qg_Task_table, &t), PB_OK);
-  assert_int_equal(pb_plan_where(&t, pb_expr_cmp(PB_EQ, qg_Task_prio_expr(0),
-                                                 pb_expr_const(pb_qint(5)))),
-                   PB_OK);
+  qg_Task_query *tq = open_q(txn); /* the right side: a typed query */
+  assert_int_equal(qg_Task_where_prio_eq(tq, 5), PB_OK);
+  assert_int_equal(qg_Task_query_plan(tq, &t), PB_OK);
+  assert_non_null(t);
   assert_int_equal(
       pb_plan_join(&p, t, PB_JOIN_LEFT,
                    pb_expr_cmp(PB_EQ, qg_Owner_name_expr(0),
@@ -781,6 +790,29 @@ static void errors(void **state) {
   assert_int_equal(qg_Task_where_id_eq(q, 1), PB_EINVAL);
   assert_int_equal(qg_Task_next(q, &r), PB_EINVAL);
   qg_Task_query_free(q);
+  /* query_plan frees the query in every case. */
+  pb_plan *p = (pb_plan *)&r; /* set to NULL by every call */
+  assert_int_equal((qg_Task_query_plan)(NULL, &p), PB_EINVAL);
+  assert_null(p);
+  q = open_q(txn);
+  assert_int_equal((qg_Task_query_plan)(q, NULL), PB_EINVAL);
+  q = open_q(txn);
+  qg_Task_limit(q, 2), qg_Task_where_id_eq(q, 1), qg_Task_order_by_id(q, 9);
+  assert_int_equal(qg_Task_query_plan(q, &p), PB_EINVAL); /* latched */
+  assert_null(p);
+  q = open_q(txn);
+  assert_int_equal(qg_Task_next(q, &r), PB_OK);
+  assert_int_equal(qg_Task_query_plan(q, &p), PB_EINVAL); /* it ran */
+  q = open_q(txn);
+  qg_Task_where_id_ge(q, 5), qg_Task_order_by_id(q, PB_DESC);
+  assert_int_equal(qg_Task_query_plan(q, &p), PB_OK);
+  pb_row row;
+  assert_int_equal(pb_plan_next(p, &row), PB_OK);
+  assert_int_equal(qg_Task_from_row(&row, 0, &r), PB_OK);
+  assert_true(r.id == 6);
+  assert_int_equal(pb_plan_next(p, &row), PB_OK);
+  assert_int_equal(pb_plan_next(p, &row), PB_ENOTFOUND);
+  pb_plan_free(p);
   /* Freeing a query with pending terms and keys leaks nothing (ASan). */
   q = open_q(txn);
   qg_Task_where_id_eq(q, 1), qg_Task_where_id_ne(q, 2);

@@ -148,6 +148,26 @@ static void pb__genq_free(void *qv) {
   free(q);
 }
 
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
 /* A STR or BYTES value with a NULL pointer and a length is bad; with
  * none it is the empty value (made to point somewhere). */
 static bool pb__genq_val_ok(pb_qval *v) {
@@ -777,6 +797,10 @@ void (common_Person_query_free)(common_Person_query *q) {
   pb__genq_free(q);
 }
 
+int (common_Person_query_plan)(common_Person_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (common_Person_from_row)(const pb_row *row, unsigned src,
                              common_Person *r) {
   if (!row || !r)
@@ -1219,6 +1243,10 @@ void (common_Gauge_query_free)(common_Gauge_query *q) {
   pb__genq_free(q);
 }
 
+int (common_Gauge_query_plan)(common_Gauge_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (common_Gauge_from_row)(const pb_row *row, unsigned src, common_Gauge *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -1612,6 +1640,10 @@ int (common_Blob_query_explain)(common_Blob_query *q, pb_buf *out) {
 
 void (common_Blob_query_free)(common_Blob_query *q) {
   pb__genq_free(q);
+}
+
+int (common_Blob_query_plan)(common_Blob_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (common_Blob_from_row)(const pb_row *row, unsigned src, common_Blob *r,
@@ -2038,6 +2070,10 @@ int (common_Vec2_query_explain)(common_Vec2_query *q, pb_buf *out) {
 
 void (common_Vec2_query_free)(common_Vec2_query *q) {
   pb__genq_free(q);
+}
+
+int (common_Vec2_query_plan)(common_Vec2_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (common_Vec2_from_row)(const pb_row *row, unsigned src, common_Vec2 *r,

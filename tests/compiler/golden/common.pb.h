@@ -299,6 +299,15 @@ int common_Person_query_explain(common_Person_query *q, pb_buf *out);
 void common_Person_query_free(common_Person_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Person.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Person_query_plan(common_Person_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of common_Person_table, into *r
  * (views valid as the row's).  The caller knows which sources are Person's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -412,6 +421,9 @@ int common_Person_from_row(const pb_row *row, unsigned src, common_Person *r);
 #define common_Person_query_free(q) \
   common_Person_query_free(\
     _Generic((q), common_Person_query *: (q), void *: (q)))
+#define common_Person_query_plan(q, out) \
+  common_Person_query_plan(_Generic((q), common_Person_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define common_Person_from_row(row, src, r) \
   common_Person_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -669,6 +681,15 @@ int common_Gauge_query_explain(common_Gauge_query *q, pb_buf *out);
 void common_Gauge_query_free(common_Gauge_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Gauge.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Gauge_query_plan(common_Gauge_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of common_Gauge_table, into *r
  * (views valid as the row's).  The caller knows which sources are Gauge's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -786,6 +807,9 @@ int common_Gauge_from_row(const pb_row *row, unsigned src, common_Gauge *r);
 #define common_Gauge_query_free(q) \
   common_Gauge_query_free(\
     _Generic((q), common_Gauge_query *: (q), void *: (q)))
+#define common_Gauge_query_plan(q, out) \
+  common_Gauge_query_plan(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define common_Gauge_from_row(row, src, r) \
   common_Gauge_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1016,6 +1040,15 @@ int common_Blob_query_explain(common_Blob_query *q, pb_buf *out);
 void common_Blob_query_free(common_Blob_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Blob.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Blob_query_plan(common_Blob_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of common_Blob_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Blob's.  Errors: PB_EINVAL (a NULL row or r,
@@ -1101,6 +1134,9 @@ int common_Blob_from_row(const pb_row *row, unsigned src, common_Blob *r,
 #define common_Blob_query_free(q) \
   common_Blob_query_free(\
     _Generic((q), common_Blob_query *: (q), void *: (q)))
+#define common_Blob_query_plan(q, out) \
+  common_Blob_query_plan(_Generic((q), common_Blob_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define common_Blob_from_row(row, src, r, id) \
   common_Blob_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1350,6 +1386,15 @@ int common_Vec2_query_explain(common_Vec2_query *q, pb_buf *out);
 void common_Vec2_query_free(common_Vec2_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Vec2.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Vec2_query_plan(common_Vec2_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of common_Vec2_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Vec2's.  Errors: PB_EINVAL (a NULL row or r,
@@ -1457,6 +1502,9 @@ int common_Vec2_from_row(const pb_row *row, unsigned src, common_Vec2 *r,
 #define common_Vec2_query_free(q) \
   common_Vec2_query_free(\
     _Generic((q), common_Vec2_query *: (q), void *: (q)))
+#define common_Vec2_query_plan(q, out) \
+  common_Vec2_query_plan(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define common_Vec2_from_row(row, src, r, id) \
   common_Vec2_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \

@@ -404,6 +404,15 @@ int shop_enums_Order_query_explain(shop_enums_Order_query *q, pb_buf *out);
 void shop_enums_Order_query_free(shop_enums_Order_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a shop_enums_Order.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int shop_enums_Order_query_plan(shop_enums_Order_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of shop_enums_Order_table, into
  * *r (views valid as the row's).  The caller knows which sources are Order's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -611,6 +620,9 @@ int shop_enums_Order_from_row(const pb_row *row, unsigned src,
 #define shop_enums_Order_query_free(q) \
   shop_enums_Order_query_free(\
     _Generic((q), shop_enums_Order_query *: (q), void *: (q)))
+#define shop_enums_Order_query_plan(q, out) \
+  shop_enums_Order_query_plan(_Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define shop_enums_Order_from_row(row, src, r) \
   shop_enums_Order_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \

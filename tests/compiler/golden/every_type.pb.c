@@ -148,6 +148,26 @@ static void pb__genq_free(void *qv) {
   free(q);
 }
 
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
 /* A STR or BYTES value with a NULL pointer and a length is bad; with
  * none it is the empty value (made to point somewhere). */
 static bool pb__genq_val_ok(pb_qval *v) {
@@ -776,6 +796,10 @@ void (every_Point_query_free)(every_Point_query *q) {
   pb__genq_free(q);
 }
 
+int (every_Point_query_plan)(every_Point_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (every_Point_from_row)(const pb_row *row, unsigned src, every_Point *r,
                            uint64_t *id) {
   if (!row || !r)
@@ -1183,6 +1207,10 @@ int (every_Node_query_explain)(every_Node_query *q, pb_buf *out) {
 
 void (every_Node_query_free)(every_Node_query *q) {
   pb__genq_free(q);
+}
+
+int (every_Node_query_plan)(every_Node_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (every_Node_from_row)(const pb_row *row, unsigned src, every_Node *r,
@@ -3994,6 +4022,10 @@ void (every_Everything_query_free)(every_Everything_query *q) {
   pb__genq_free(q);
 }
 
+int (every_Everything_query_plan)(every_Everything_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (every_Everything_from_row)(const pb_row *row, unsigned src,
                                 every_Everything *r) {
   if (!row || !r)
@@ -4765,6 +4797,10 @@ void (every_Renamed_query_free)(every_Renamed_query *q) {
   pb__genq_free(q);
 }
 
+int (every_Renamed_query_plan)(every_Renamed_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (every_Renamed_from_row)(const pb_row *row, unsigned src, every_Renamed *r,
                              uint64_t *id) {
   if (!row || !r)
@@ -5028,6 +5064,10 @@ int (every_Empty_query_explain)(every_Empty_query *q, pb_buf *out) {
 
 void (every_Empty_query_free)(every_Empty_query *q) {
   pb__genq_free(q);
+}
+
+int (every_Empty_query_plan)(every_Empty_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (every_Empty_from_row)(const pb_row *row, unsigned src, every_Empty *r,

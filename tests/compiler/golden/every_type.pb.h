@@ -295,6 +295,15 @@ int every_Point_query_explain(every_Point_query *q, pb_buf *out);
 void every_Point_query_free(every_Point_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Point.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Point_query_plan(every_Point_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of every_Point_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Point's.  Errors: PB_EINVAL (a NULL row or
@@ -402,6 +411,9 @@ int every_Point_from_row(const pb_row *row, unsigned src, every_Point *r,
 #define every_Point_query_free(q) \
   every_Point_query_free(\
     _Generic((q), every_Point_query *: (q), void *: (q)))
+#define every_Point_query_plan(q, out) \
+  every_Point_query_plan(_Generic((q), every_Point_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define every_Point_from_row(row, src, r, id) \
   every_Point_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -633,6 +645,15 @@ int every_Node_query_explain(every_Node_query *q, pb_buf *out);
 void every_Node_query_free(every_Node_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Node.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Node_query_plan(every_Node_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of every_Node_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Node's.  Errors: PB_EINVAL (a NULL row or r,
@@ -717,6 +738,9 @@ int every_Node_from_row(const pb_row *row, unsigned src, every_Node *r,
     _Generic((out), pb_buf *: (out)))
 #define every_Node_query_free(q) \
   every_Node_query_free(_Generic((q), every_Node_query *: (q), void *: (q)))
+#define every_Node_query_plan(q, out) \
+  every_Node_query_plan(_Generic((q), every_Node_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define every_Node_from_row(row, src, r, id) \
   every_Node_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1598,6 +1622,15 @@ int every_Everything_query_explain(every_Everything_query *q, pb_buf *out);
 void every_Everything_query_free(every_Everything_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Everything.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Everything_query_plan(every_Everything_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of every_Everything_table, into
  * *r (views valid as the row's).  The caller knows which sources are
  * Everything's.  Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs),
@@ -2463,6 +2496,9 @@ int every_Everything_from_row(const pb_row *row, unsigned src,
 #define every_Everything_query_free(q) \
   every_Everything_query_free(\
     _Generic((q), every_Everything_query *: (q), void *: (q)))
+#define every_Everything_query_plan(q, out) \
+  every_Everything_query_plan(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define every_Everything_from_row(row, src, r) \
   every_Everything_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -3148,6 +3184,15 @@ int every_Renamed_query_explain(every_Renamed_query *q, pb_buf *out);
 void every_Renamed_query_free(every_Renamed_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Renamed.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Renamed_query_plan(every_Renamed_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of every_Renamed_table, into
  * *r, and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Renamed's.  Errors: PB_EINVAL (a NULL row or
@@ -3237,6 +3282,9 @@ int every_Renamed_from_row(const pb_row *row, unsigned src, every_Renamed *r,
 #define every_Renamed_query_free(q) \
   every_Renamed_query_free(\
     _Generic((q), every_Renamed_query *: (q), void *: (q)))
+#define every_Renamed_query_plan(q, out) \
+  every_Renamed_query_plan(_Generic((q), every_Renamed_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define every_Renamed_from_row(row, src, r, id) \
   every_Renamed_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -3446,6 +3494,15 @@ int every_Empty_query_explain(every_Empty_query *q, pb_buf *out);
 void every_Empty_query_free(every_Empty_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Empty.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Empty_query_plan(every_Empty_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of every_Empty_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Empty's.  Errors: PB_EINVAL (a NULL row or
@@ -3505,6 +3562,9 @@ int every_Empty_from_row(const pb_row *row, unsigned src, every_Empty *r,
 #define every_Empty_query_free(q) \
   every_Empty_query_free(\
     _Generic((q), every_Empty_query *: (q), void *: (q)))
+#define every_Empty_query_plan(q, out) \
+  every_Empty_query_plan(_Generic((q), every_Empty_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define every_Empty_from_row(row, src, r, id) \
   every_Empty_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \

@@ -147,6 +147,26 @@ static void pb__genq_free(void *qv) {
   free(q);
 }
 
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
 /* A STR or BYTES value with a NULL pointer and a length is bad; with
  * none it is the empty value (made to point somewhere). */
 static bool pb__genq_val_ok(pb_qval *v) {
@@ -733,6 +753,10 @@ void (members_Item_query_free)(members_Item_query *q) {
   pb__genq_free(q);
 }
 
+int (members_Item_query_plan)(members_Item_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (members_Item_from_row)(const pb_row *row, unsigned src, members_Item *r,
                             uint64_t *id) {
   if (!row || !r)
@@ -1181,6 +1205,10 @@ int (members_Shelf_query_explain)(members_Shelf_query *q, pb_buf *out) {
 
 void (members_Shelf_query_free)(members_Shelf_query *q) {
   pb__genq_free(q);
+}
+
+int (members_Shelf_query_plan)(members_Shelf_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (members_Shelf_from_row)(const pb_row *row, unsigned src,
@@ -2136,6 +2164,10 @@ int (members_Box_query_explain)(members_Box_query *q, pb_buf *out) {
 
 void (members_Box_query_free)(members_Box_query *q) {
   pb__genq_free(q);
+}
+
+int (members_Box_query_plan)(members_Box_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (members_Box_from_row)(const pb_row *row, unsigned src, members_Box *r,

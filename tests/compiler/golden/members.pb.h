@@ -271,6 +271,15 @@ int members_Item_query_explain(members_Item_query *q, pb_buf *out);
 void members_Item_query_free(members_Item_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Item.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Item_query_plan(members_Item_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of members_Item_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Item's.  Errors: PB_EINVAL (a NULL row or r,
@@ -357,6 +366,9 @@ int members_Item_from_row(const pb_row *row, unsigned src, members_Item *r,
 #define members_Item_query_free(q) \
   members_Item_query_free(\
     _Generic((q), members_Item_query *: (q), void *: (q)))
+#define members_Item_query_plan(q, out) \
+  members_Item_query_plan(_Generic((q), members_Item_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define members_Item_from_row(row, src, r, id) \
   members_Item_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -599,6 +611,15 @@ int members_Shelf_query_explain(members_Shelf_query *q, pb_buf *out);
 void members_Shelf_query_free(members_Shelf_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Shelf.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Shelf_query_plan(members_Shelf_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of members_Shelf_table, into *r
  * (views valid as the row's).  The caller knows which sources are Shelf's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -682,6 +703,9 @@ int members_Shelf_from_row(const pb_row *row, unsigned src, members_Shelf *r);
 #define members_Shelf_query_free(q) \
   members_Shelf_query_free(\
     _Generic((q), members_Shelf_query *: (q), void *: (q)))
+#define members_Shelf_query_plan(q, out) \
+  members_Shelf_query_plan(_Generic((q), members_Shelf_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define members_Shelf_from_row(row, src, r) \
   members_Shelf_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1572,6 +1596,15 @@ int members_Box_query_explain(members_Box_query *q, pb_buf *out);
 void members_Box_query_free(members_Box_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Box.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Box_query_plan(members_Box_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of members_Box_table, into *r,
  * and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Box's.  Errors: PB_EINVAL (a NULL row or r,
@@ -1631,6 +1664,9 @@ int members_Box_from_row(const pb_row *row, unsigned src, members_Box *r,
 #define members_Box_query_free(q) \
   members_Box_query_free(\
     _Generic((q), members_Box_query *: (q), void *: (q)))
+#define members_Box_query_plan(q, out) \
+  members_Box_query_plan(_Generic((q), members_Box_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define members_Box_from_row(row, src, r, id) \
   members_Box_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \

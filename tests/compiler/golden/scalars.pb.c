@@ -148,6 +148,26 @@ static void pb__genq_free(void *qv) {
   free(q);
 }
 
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
 /* A STR or BYTES value with a NULL pointer and a length is bad; with
  * none it is the empty value (made to point somewhere). */
 static bool pb__genq_val_ok(pb_qval *v) {
@@ -1541,6 +1561,10 @@ void (scalars_Scalars_query_free)(scalars_Scalars_query *q) {
   pb__genq_free(q);
 }
 
+int (scalars_Scalars_query_plan)(scalars_Scalars_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (scalars_Scalars_from_row)(const pb_row *row, unsigned src,
                                scalars_Scalars *r, uint64_t *id) {
   if (!row || !r)
@@ -2548,6 +2572,10 @@ int (scalars_Options_query_explain)(scalars_Options_query *q, pb_buf *out) {
 
 void (scalars_Options_query_free)(scalars_Options_query *q) {
   pb__genq_free(q);
+}
+
+int (scalars_Options_query_plan)(scalars_Options_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (scalars_Options_from_row)(const pb_row *row, unsigned src,

@@ -509,6 +509,15 @@ int scalars_Scalars_query_explain(scalars_Scalars_query *q, pb_buf *out);
 void scalars_Scalars_query_free(scalars_Scalars_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a scalars_Scalars.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int scalars_Scalars_query_plan(scalars_Scalars_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of scalars_Scalars_table, into
  * *r, and its id into *id (id may be NULL) (views valid as the row's).  The
  * caller knows which sources are Scalars's.  Errors: PB_EINVAL (a NULL row or
@@ -968,6 +977,9 @@ int scalars_Scalars_from_row(const pb_row *row, unsigned src,
 #define scalars_Scalars_query_free(q) \
   scalars_Scalars_query_free(\
     _Generic((q), scalars_Scalars_query *: (q), void *: (q)))
+#define scalars_Scalars_query_plan(q, out) \
+  scalars_Scalars_query_plan(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define scalars_Scalars_from_row(row, src, r, id) \
   scalars_Scalars_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1393,6 +1405,15 @@ int scalars_Options_query_explain(scalars_Options_query *q, pb_buf *out);
 void scalars_Options_query_free(scalars_Options_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a scalars_Options.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int scalars_Options_query_plan(scalars_Options_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of scalars_Options_table, into
  * *r (views valid as the row's).  The caller knows which sources are
  * Options's.  Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs),
@@ -1761,6 +1782,9 @@ int scalars_Options_from_row(const pb_row *row, unsigned src,
 #define scalars_Options_query_free(q) \
   scalars_Options_query_free(\
     _Generic((q), scalars_Options_query *: (q), void *: (q)))
+#define scalars_Options_query_plan(q, out) \
+  scalars_Options_query_plan(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define scalars_Options_from_row(row, src, r) \
   scalars_Options_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \

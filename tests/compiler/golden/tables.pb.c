@@ -148,6 +148,26 @@ static void pb__genq_free(void *qv) {
   free(q);
 }
 
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
 /* A STR or BYTES value with a NULL pointer and a length is bad; with
  * none it is the empty value (made to point somewhere). */
 static bool pb__genq_val_ok(pb_qval *v) {
@@ -751,6 +771,10 @@ void (tbl_ByBool_query_free)(tbl_ByBool_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByBool_query_plan)(tbl_ByBool_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByBool_from_row)(const pb_row *row, unsigned src, tbl_ByBool *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -1112,6 +1136,10 @@ int (tbl_ByI8_query_explain)(tbl_ByI8_query *q, pb_buf *out) {
 
 void (tbl_ByI8_query_free)(tbl_ByI8_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_ByI8_query_plan)(tbl_ByI8_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_ByI8_from_row)(const pb_row *row, unsigned src, tbl_ByI8 *r) {
@@ -1477,6 +1505,10 @@ void (tbl_ByI16_query_free)(tbl_ByI16_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByI16_query_plan)(tbl_ByI16_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByI16_from_row)(const pb_row *row, unsigned src, tbl_ByI16 *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -1838,6 +1870,10 @@ int (tbl_ByI32_query_explain)(tbl_ByI32_query *q, pb_buf *out) {
 
 void (tbl_ByI32_query_free)(tbl_ByI32_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_ByI32_query_plan)(tbl_ByI32_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_ByI32_from_row)(const pb_row *row, unsigned src, tbl_ByI32 *r) {
@@ -2203,6 +2239,10 @@ void (tbl_ByI64_query_free)(tbl_ByI64_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByI64_query_plan)(tbl_ByI64_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByI64_from_row)(const pb_row *row, unsigned src, tbl_ByI64 *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -2564,6 +2604,10 @@ int (tbl_ByU8_query_explain)(tbl_ByU8_query *q, pb_buf *out) {
 
 void (tbl_ByU8_query_free)(tbl_ByU8_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_ByU8_query_plan)(tbl_ByU8_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_ByU8_from_row)(const pb_row *row, unsigned src, tbl_ByU8 *r) {
@@ -2929,6 +2973,10 @@ void (tbl_ByU16_query_free)(tbl_ByU16_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByU16_query_plan)(tbl_ByU16_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByU16_from_row)(const pb_row *row, unsigned src, tbl_ByU16 *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -3292,6 +3340,10 @@ void (tbl_ByU32_query_free)(tbl_ByU32_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByU32_query_plan)(tbl_ByU32_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByU32_from_row)(const pb_row *row, unsigned src, tbl_ByU32 *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -3653,6 +3705,10 @@ int (tbl_ByU64_query_explain)(tbl_ByU64_query *q, pb_buf *out) {
 
 void (tbl_ByU64_query_free)(tbl_ByU64_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_ByU64_query_plan)(tbl_ByU64_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_ByU64_from_row)(const pb_row *row, unsigned src, tbl_ByU64 *r) {
@@ -4021,6 +4077,10 @@ int (tbl_ByBytes_query_explain)(tbl_ByBytes_query *q, pb_buf *out) {
 
 void (tbl_ByBytes_query_free)(tbl_ByBytes_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_ByBytes_query_plan)(tbl_ByBytes_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_ByBytes_from_row)(const pb_row *row, unsigned src, tbl_ByBytes *r) {
@@ -4467,6 +4527,10 @@ void (tbl_ByColor_query_free)(tbl_ByColor_query *q) {
   pb__genq_free(q);
 }
 
+int (tbl_ByColor_query_plan)(tbl_ByColor_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
 int (tbl_ByColor_from_row)(const pb_row *row, unsigned src, tbl_ByColor *r) {
   if (!row || !r)
     return PB_EINVAL;
@@ -4903,6 +4967,10 @@ int (tbl_Tag_query_explain)(tbl_Tag_query *q, pb_buf *out) {
 
 void (tbl_Tag_query_free)(tbl_Tag_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_Tag_query_plan)(tbl_Tag_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_Tag_from_row)(const pb_row *row, unsigned src, tbl_Tag *r) {
@@ -5398,6 +5466,10 @@ int (tbl_Note_query_explain)(tbl_Note_query *q, pb_buf *out) {
 
 void (tbl_Note_query_free)(tbl_Note_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_Note_query_plan)(tbl_Note_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_Note_from_row)(const pb_row *row, unsigned src, tbl_Note *r,
@@ -6806,6 +6878,10 @@ int (tbl_Person_query_explain)(tbl_Person_query *q, pb_buf *out) {
 
 void (tbl_Person_query_free)(tbl_Person_query *q) {
   pb__genq_free(q);
+}
+
+int (tbl_Person_query_plan)(tbl_Person_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
 }
 
 int (tbl_Person_from_row)(const pb_row *row, unsigned src, tbl_Person *r) {

@@ -285,6 +285,15 @@ int tbl_ByBool_query_explain(tbl_ByBool_query *q, pb_buf *out);
 void tbl_ByBool_query_free(tbl_ByBool_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByBool.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByBool_query_plan(tbl_ByBool_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByBool_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByBool's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -371,6 +380,9 @@ int tbl_ByBool_from_row(const pb_row *row, unsigned src, tbl_ByBool *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByBool_query_free(q) \
   tbl_ByBool_query_free(_Generic((q), tbl_ByBool_query *: (q), void *: (q)))
+#define tbl_ByBool_query_plan(q, out) \
+  tbl_ByBool_query_plan(_Generic((q), tbl_ByBool_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByBool_from_row(row, src, r) \
   tbl_ByBool_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -604,6 +616,15 @@ int tbl_ByI8_query_explain(tbl_ByI8_query *q, pb_buf *out);
 void tbl_ByI8_query_free(tbl_ByI8_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI8.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_ByI8_query_plan(tbl_ByI8_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByI8_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByI8's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -690,6 +711,9 @@ int tbl_ByI8_from_row(const pb_row *row, unsigned src, tbl_ByI8 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByI8_query_free(q) \
   tbl_ByI8_query_free(_Generic((q), tbl_ByI8_query *: (q), void *: (q)))
+#define tbl_ByI8_query_plan(q, out) \
+  tbl_ByI8_query_plan(_Generic((q), tbl_ByI8_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByI8_from_row(row, src, r) \
   tbl_ByI8_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
     PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByI8 *: (r)))
@@ -922,6 +946,15 @@ int tbl_ByI16_query_explain(tbl_ByI16_query *q, pb_buf *out);
 void tbl_ByI16_query_free(tbl_ByI16_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI16.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI16_query_plan(tbl_ByI16_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByI16_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByI16's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -1008,6 +1041,9 @@ int tbl_ByI16_from_row(const pb_row *row, unsigned src, tbl_ByI16 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByI16_query_free(q) \
   tbl_ByI16_query_free(_Generic((q), tbl_ByI16_query *: (q), void *: (q)))
+#define tbl_ByI16_query_plan(q, out) \
+  tbl_ByI16_query_plan(_Generic((q), tbl_ByI16_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByI16_from_row(row, src, r) \
   tbl_ByI16_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1241,6 +1277,15 @@ int tbl_ByI32_query_explain(tbl_ByI32_query *q, pb_buf *out);
 void tbl_ByI32_query_free(tbl_ByI32_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI32.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI32_query_plan(tbl_ByI32_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByI32_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByI32's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -1327,6 +1372,9 @@ int tbl_ByI32_from_row(const pb_row *row, unsigned src, tbl_ByI32 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByI32_query_free(q) \
   tbl_ByI32_query_free(_Generic((q), tbl_ByI32_query *: (q), void *: (q)))
+#define tbl_ByI32_query_plan(q, out) \
+  tbl_ByI32_query_plan(_Generic((q), tbl_ByI32_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByI32_from_row(row, src, r) \
   tbl_ByI32_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1560,6 +1608,15 @@ int tbl_ByI64_query_explain(tbl_ByI64_query *q, pb_buf *out);
 void tbl_ByI64_query_free(tbl_ByI64_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI64.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI64_query_plan(tbl_ByI64_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByI64_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByI64's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -1646,6 +1703,9 @@ int tbl_ByI64_from_row(const pb_row *row, unsigned src, tbl_ByI64 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByI64_query_free(q) \
   tbl_ByI64_query_free(_Generic((q), tbl_ByI64_query *: (q), void *: (q)))
+#define tbl_ByI64_query_plan(q, out) \
+  tbl_ByI64_query_plan(_Generic((q), tbl_ByI64_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByI64_from_row(row, src, r) \
   tbl_ByI64_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -1879,6 +1939,15 @@ int tbl_ByU8_query_explain(tbl_ByU8_query *q, pb_buf *out);
 void tbl_ByU8_query_free(tbl_ByU8_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU8.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_ByU8_query_plan(tbl_ByU8_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByU8_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByU8's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -1965,6 +2034,9 @@ int tbl_ByU8_from_row(const pb_row *row, unsigned src, tbl_ByU8 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByU8_query_free(q) \
   tbl_ByU8_query_free(_Generic((q), tbl_ByU8_query *: (q), void *: (q)))
+#define tbl_ByU8_query_plan(q, out) \
+  tbl_ByU8_query_plan(_Generic((q), tbl_ByU8_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByU8_from_row(row, src, r) \
   tbl_ByU8_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
     PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByU8 *: (r)))
@@ -2197,6 +2269,15 @@ int tbl_ByU16_query_explain(tbl_ByU16_query *q, pb_buf *out);
 void tbl_ByU16_query_free(tbl_ByU16_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU16.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU16_query_plan(tbl_ByU16_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByU16_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByU16's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -2283,6 +2364,9 @@ int tbl_ByU16_from_row(const pb_row *row, unsigned src, tbl_ByU16 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByU16_query_free(q) \
   tbl_ByU16_query_free(_Generic((q), tbl_ByU16_query *: (q), void *: (q)))
+#define tbl_ByU16_query_plan(q, out) \
+  tbl_ByU16_query_plan(_Generic((q), tbl_ByU16_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByU16_from_row(row, src, r) \
   tbl_ByU16_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -2516,6 +2600,15 @@ int tbl_ByU32_query_explain(tbl_ByU32_query *q, pb_buf *out);
 void tbl_ByU32_query_free(tbl_ByU32_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU32.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU32_query_plan(tbl_ByU32_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByU32_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByU32's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -2602,6 +2695,9 @@ int tbl_ByU32_from_row(const pb_row *row, unsigned src, tbl_ByU32 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByU32_query_free(q) \
   tbl_ByU32_query_free(_Generic((q), tbl_ByU32_query *: (q), void *: (q)))
+#define tbl_ByU32_query_plan(q, out) \
+  tbl_ByU32_query_plan(_Generic((q), tbl_ByU32_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByU32_from_row(row, src, r) \
   tbl_ByU32_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -2835,6 +2931,15 @@ int tbl_ByU64_query_explain(tbl_ByU64_query *q, pb_buf *out);
 void tbl_ByU64_query_free(tbl_ByU64_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU64.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU64_query_plan(tbl_ByU64_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByU64_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByU64's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -2921,6 +3026,9 @@ int tbl_ByU64_from_row(const pb_row *row, unsigned src, tbl_ByU64 *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_ByU64_query_free(q) \
   tbl_ByU64_query_free(_Generic((q), tbl_ByU64_query *: (q), void *: (q)))
+#define tbl_ByU64_query_plan(q, out) \
+  tbl_ByU64_query_plan(_Generic((q), tbl_ByU64_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByU64_from_row(row, src, r) \
   tbl_ByU64_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -3152,6 +3260,15 @@ int tbl_ByBytes_query_explain(tbl_ByBytes_query *q, pb_buf *out);
 void tbl_ByBytes_query_free(tbl_ByBytes_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByBytes.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByBytes_query_plan(tbl_ByBytes_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByBytes_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByBytes's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -3234,6 +3351,9 @@ int tbl_ByBytes_from_row(const pb_row *row, unsigned src, tbl_ByBytes *r);
 #define tbl_ByBytes_query_free(q) \
   tbl_ByBytes_query_free(\
     _Generic((q), tbl_ByBytes_query *: (q), void *: (q)))
+#define tbl_ByBytes_query_plan(q, out) \
+  tbl_ByBytes_query_plan(_Generic((q), tbl_ByBytes_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByBytes_from_row(row, src, r) \
   tbl_ByBytes_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -3487,6 +3607,15 @@ int tbl_ByColor_query_explain(tbl_ByColor_query *q, pb_buf *out);
 void tbl_ByColor_query_free(tbl_ByColor_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByColor.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByColor_query_plan(tbl_ByColor_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_ByColor_table, into *r
  * (views valid as the row's).  The caller knows which sources are ByColor's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -3600,6 +3729,9 @@ int tbl_ByColor_from_row(const pb_row *row, unsigned src, tbl_ByColor *r);
 #define tbl_ByColor_query_free(q) \
   tbl_ByColor_query_free(\
     _Generic((q), tbl_ByColor_query *: (q), void *: (q)))
+#define tbl_ByColor_query_plan(q, out) \
+  tbl_ByColor_query_plan(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_ByColor_from_row(row, src, r) \
   tbl_ByColor_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
@@ -3852,6 +3984,15 @@ int tbl_Tag_query_explain(tbl_Tag_query *q, pb_buf *out);
 void tbl_Tag_query_free(tbl_Tag_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Tag.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_Tag_query_plan(tbl_Tag_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_Tag_table, into *r
  * (views valid as the row's).  The caller knows which sources are Tag's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -3958,6 +4099,9 @@ int tbl_Tag_from_row(const pb_row *row, unsigned src, tbl_Tag *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_Tag_query_free(q) \
   tbl_Tag_query_free(_Generic((q), tbl_Tag_query *: (q), void *: (q)))
+#define tbl_Tag_query_plan(q, out) \
+  tbl_Tag_query_plan(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_Tag_from_row(row, src, r) \
   tbl_Tag_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
     PB_GENERATED_INTEGER(src), _Generic((r), tbl_Tag *: (r)))
@@ -4220,6 +4364,15 @@ int tbl_Note_query_explain(tbl_Note_query *q, pb_buf *out);
 void tbl_Note_query_free(tbl_Note_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Note.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_Note_query_plan(tbl_Note_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_Note_table, into *r, and
  * its id into *id (id may be NULL) (views valid as the row's).  The caller
  * knows which sources are Note's.  Errors: PB_EINVAL (a NULL row or r, src >=
@@ -4341,6 +4494,9 @@ int tbl_Note_from_row(const pb_row *row, unsigned src, tbl_Note *r,
     _Generic((out), pb_buf *: (out)))
 #define tbl_Note_query_free(q) \
   tbl_Note_query_free(_Generic((q), tbl_Note_query *: (q), void *: (q)))
+#define tbl_Note_query_plan(q, out) \
+  tbl_Note_query_plan(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_Note_from_row(row, src, r, id) \
   tbl_Note_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
     PB_GENERATED_INTEGER(src), _Generic((r), tbl_Note *: (r)), \
@@ -4903,6 +5059,15 @@ int tbl_Person_query_explain(tbl_Person_query *q, pb_buf *out);
 void tbl_Person_query_free(tbl_Person_query *q);
 
 /**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Person.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_Person_query_plan(tbl_Person_query *q, pb_plan **out);
+
+/**
  * Copies source src of a plan's row, a record of tbl_Person_table, into *r
  * (views valid as the row's).  The caller knows which sources are Person's.
  * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
@@ -5244,6 +5409,9 @@ int tbl_Person_from_row(const pb_row *row, unsigned src, tbl_Person *r);
     _Generic((out), pb_buf *: (out)))
 #define tbl_Person_query_free(q) \
   tbl_Person_query_free(_Generic((q), tbl_Person_query *: (q), void *: (q)))
+#define tbl_Person_query_plan(q, out) \
+  tbl_Person_query_plan(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
 #define tbl_Person_from_row(row, src, r) \
   tbl_Person_from_row(\
     _Generic((row), const pb_row *: (row), pb_row *: (row)), \
