@@ -254,7 +254,7 @@ static int scan_next(pb_plan *n, pb_row *row) {
   row->recs = &s->recp;
   row->ids = &s->id;
   row->n_recs = 1;
-  row->cols = NULL, row->n_cols = 0; /* q-gen: nodes that call next */
+  row->cols = NULL, row->n_cols = 0; /* q-opt: a row has no columns */
   return PB_OK;
 }
 
@@ -615,6 +615,9 @@ static int coll_next(pb_plan *n, pb_row *row) {
     rc = coll_val(&v, &s->enc[1], &s->cols[1]);
   if (rc != PB_OK)
     return rc;
+  row->recs = NULL; /* no source */
+  row->ids = NULL;
+  row->n_recs = 0;
   row->cols = s->cols;
   row->n_cols = 2;
   return PB_OK;

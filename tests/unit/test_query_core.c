@@ -120,6 +120,8 @@ static int fill(pb_db *db) {
     qc_Note_init(&n);
     n.text = pb_str_from_cstr(notes[i]);
     n.n = (int32_t)(10 * (3 - i));
+    n.has_item = i != 1;
+    n.item = (int32_t)(i + 4);
     uint64_t id;
     rc = qc_Note_insert(txn, &n, &id);
   }
@@ -262,6 +264,23 @@ static void from_table(void **state) {
   /* a keyless table: the ids */
   assert_int_equal(pb_plan_from_table(txn, &qc_Note_table, &p), PB_OK);
   assert_string_equal(ids_of(p, NULL), "1 2 3");
+
+  /* a ref to a keyed record reads as the key (an optional one: NULL when
+   * absent); a ref to a keyless one cannot be read */
+  assert_int_equal(pb_plan_from_table(txn, &qc_Note_table, &p), PB_OK);
+  assert_int_equal(
+      pb_plan_where(&p, CMP(PB_GE, pb_expr_field(0, 3), C(pb_quint(5)))),
+      PB_OK);
+  assert_string_equal(ids_of(p, NULL), "3");
+  assert_int_equal(pb_plan_from_table(txn, &qc_Note_table, &p), PB_OK);
+  assert_int_equal(pb_plan_where(&p, pb_expr_is_null(pb_expr_field(0, 3))),
+                   PB_OK);
+  assert_string_equal(ids_of(p, NULL), "2");
+  assert_int_equal(pb_plan_from_table(txn, &qc_Note_table, &p), PB_OK);
+  assert_int_equal(pb_plan_where(&p, pb_expr_is_null(pb_expr_field(0, 4))),
+                   PB_EINVAL);
+  assert_non_null(strstr(pb_errdetail(), "prev (tag 4, type ref<qc.Note>)"));
+  pb_plan_free(p);
 }
 
 static void from_index(void **state) {
