@@ -354,6 +354,7 @@ static int write_row(sort_state *s, const pb_plan *n, run *r,
 
 /* Sorts the rows held and writes them as a run; frees them. */
 static int spill(pb_plan *n, sort_state *s) {
+  assert(s->wbuf.len == 0);
   if (s->n_rows == 0) return PB_OK;
   if (s->io == NULL) {
     const char *dir;
@@ -702,7 +703,9 @@ static int sort_next(pb_plan *n, pb_row *row) {
     if (rc != PB_OK) return s->err = rc;
   }
   if (s->has_limit && s->given >= s->limit) return PB_ENOTFOUND;
+  assert(!s->heap); /* sorted by now */
   if (!s->external) {
+    assert(s->pos <= s->n_rows);
     if (s->pos >= s->n_rows) return PB_ENOTFOUND;
     *row = s->rows[s->pos++]->row;
     s->given++;
@@ -713,6 +716,7 @@ static int sort_next(pb_plan *n, pb_row *row) {
     s->last = NULL;
     if (rc != PB_OK) return s->err = rc;
   }
+  assert(s->n_cur <= FANIN);
   rcur *c = least(s, s->cur, s->n_cur);
   if (c == NULL) return PB_ENOTFOUND;
   rc = decode_row(n, s, c, row);
