@@ -10,8 +10,9 @@
  * group-by, a keyless
  * record's ids, P_R_next on a cursor and on a query, and each error path
  * (NULL arguments, bad flags and directions, a latched error that
- * P_R_next returns, a builder after the query ran).  The compile-time
- * type checks are tests/compile_fail/queries.c.
+ * P_R_next returns, a builder after the query ran), and each allocation
+ * failed in turn.  The compile-time type checks are
+ * tests/compile_fail/queries.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +37,26 @@
 #define NONE ((const uint64_t *)NULL), 0
 
 static pb_test_filedb db;
+
+/* --- Failing allocations ---
+ * The test links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so
+ * every allocation (the generated code's, the runtime's) comes here: when
+ * fail_at is n > 0, the n-th allocation from now fails (only that one). */
+static long fail_at;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static bool fail_now(void) { return fail_at > 0 && --fail_at == 0; }
+void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) {
+  return fail_now() ? NULL : __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return fail_now() ? NULL : __real_realloc(p, n);
+}
 
 /* --- The data set --- */
 
@@ -710,6 +731,66 @@ static void join_and_group(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Each allocation of building and running a typed query failed in turn:
+ * the builder that meets it returns PB_ENOMEM and latches it, P_R_next
+ * returns it, nothing leaks (ASan); with no failure, the exact rows. */
+static void alloc_failures(void **state) {
+  (void)state;
+  pb_txn *txn = begin_ro();
+  bool done = false;
+  long n;
+  for (n = 1; !done && n < 2000; n++) {
+    qg_Task_query *q = NULL;
+    pb_str titles[] = {S("alpha"), S("alpine"), S("beta")};
+    int rcs[8], k = 0;
+    fail_at = n;
+    int rc = qg_Task_query_open(txn, &q);
+    if (rc != PB_OK) {
+      fail_at = 0;
+      assert_int_equal(rc, PB_ENOMEM);
+      assert_null(q);
+      continue;
+    }
+    rcs[k++] = qg_Task_where_title_in(q, titles, 3);
+    rcs[k++] = qg_Task_where_title_prefix(q, S("al"));
+    rcs[k++] = qg_Task_where_due_is_not_null(q);
+    rcs[k++] = qg_Task_order_by_prio(q, PB_DESC);
+    rcs[k++] = qg_Task_order_by_id(q, PB_ASC);
+    rcs[k++] = qg_Task_where_hours_between(q, 0.0, 9.0, 0);
+    rcs[k++] = qg_Task_limit(q, 5);
+    qg_Task r;
+    uint64_t got[8];
+    size_t m = 0;
+    while ((rc = qg_Task_next(q, &r)) == PB_OK && m < 8)
+      got[m++] = r.id;
+    done = fail_at > 0; /* nothing failed: every step ran */
+    fail_at = 0;
+    int first = PB_OK;
+    for (int i = 0; i < k; i++) {
+      assert_true(rcs[i] == PB_OK || rcs[i] == PB_ENOMEM);
+      if (first == PB_OK)
+        first = rcs[i];
+      else /* after the first error, every builder returns it */
+        assert_int_equal(rcs[i], first);
+    }
+    if (first != PB_OK) {
+      assert_int_equal(rc, first); /* latched */
+      assert_int_equal(m, 0);
+    } else {
+      assert_true(rc == PB_ENOTFOUND || rc == PB_ENOMEM);
+    }
+    if (done) {
+      assert_int_equal(rc, PB_ENOTFOUND);
+      assert_int_equal(m, 2);
+      assert_true(got[0] == 1 && got[1] == 3); /* prio 3 both, by id */
+    }
+    qg_Task_query_free(q);
+  }
+  assert_true(done);
+  assert_true(n > 30); /* the failures did reach the builders and next */
+  pb_txn_abort(txn);
+}
+
 /* --- Errors --- */
 
 static void errors(void **state) {
@@ -841,6 +922,7 @@ int main(void) {
       cmocka_unit_test(expressions_and_rows),
       cmocka_unit_test(join_and_group),
       cmocka_unit_test(errors),
+      cmocka_unit_test(alloc_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
