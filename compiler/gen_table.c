@@ -918,9 +918,10 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   pbc_sb_printf(h,
       "\n#ifndef __cplusplus\n"
       "/* Type checks: each macro calls the function of its name with the\n"
-      " * same arguments, letting only the right record, cursor and key\n"
-      " * pointer types through _Generic (docs/generated.md, \"Type\n"
-      " * safety\").  (%s_insert)(...) calls a function directly. */\n", n);
+      " * same arguments, letting only the right record, cursor, query and\n"
+      " * key pointer types through _Generic (docs/generated.md, \"Type\n"
+      " * safety\"); %s_next calls the cursor's or the query's.\n"
+      " * (%s_insert)(...) calls a function directly. */\n", n, n);
   pbc_strbuf rc, rm, cu;
   pbc_sb_init(&rc);
   pbc_sb_init(&rm);

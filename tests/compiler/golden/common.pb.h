@@ -317,9 +317,10 @@ int common_Person_from_row(const pb_row *row, unsigned src, common_Person *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Person_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Person_next calls the cursor's or the query's.
+ * (common_Person_insert)(...) calls a function directly. */
 #define common_Person_insert(txn, r) \
   common_Person_insert((txn), \
     _Generic((r), const common_Person *: (r), common_Person *: (r)))
@@ -699,9 +700,10 @@ int common_Gauge_from_row(const pb_row *row, unsigned src, common_Gauge *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Gauge_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Gauge_next calls the cursor's or the query's.
+ * (common_Gauge_insert)(...) calls a function directly. */
 #define common_Gauge_insert(txn, r) \
   common_Gauge_insert((txn), \
     _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
@@ -1060,9 +1062,10 @@ int common_Blob_from_row(const pb_row *row, unsigned src, common_Blob *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Blob_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Blob_next calls the cursor's or the query's.
+ * (common_Blob_insert)(...) calls a function directly. */
 #define common_Blob_insert(txn, r, id) \
   common_Blob_insert((txn), \
     _Generic((r), const common_Blob *: (r), common_Blob *: (r)), \
@@ -1406,9 +1409,10 @@ int common_Vec2_from_row(const pb_row *row, unsigned src, common_Vec2 *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Vec2_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Vec2_next calls the cursor's or the query's.
+ * (common_Vec2_insert)(...) calls a function directly. */
 #define common_Vec2_insert(txn, r, id) \
   common_Vec2_insert((txn), \
     _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)), \

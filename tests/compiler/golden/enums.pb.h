@@ -423,9 +423,10 @@ int shop_enums_Order_from_row(const pb_row *row, unsigned src,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (shop_enums_Order_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); shop_enums_Order_next calls the cursor's or the query's.
+ * (shop_enums_Order_insert)(...) calls a function directly. */
 #define shop_enums_Order_insert(txn, r) \
   shop_enums_Order_insert((txn), \
     _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))

@@ -315,9 +315,10 @@ int every_Point_from_row(const pb_row *row, unsigned src, every_Point *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Point_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Point_next calls the cursor's or the query's.
+ * (every_Point_insert)(...) calls a function directly. */
 #define every_Point_insert(txn, r, id) \
   every_Point_insert((txn), \
     _Generic((r), const every_Point *: (r), every_Point *: (r)), \
@@ -665,9 +666,10 @@ int every_Node_from_row(const pb_row *row, unsigned src, every_Node *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Node_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Node_next calls the cursor's or the query's.
+ * (every_Node_insert)(...) calls a function directly. */
 #define every_Node_insert(txn, r, id) \
   every_Node_insert((txn), \
     _Generic((r), const every_Node *: (r), every_Node *: (r)), \
@@ -1641,9 +1643,10 @@ int every_Everything_from_row(const pb_row *row, unsigned src,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Everything_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Everything_next calls the cursor's or the query's.
+ * (every_Everything_insert)(...) calls a function directly. */
 #define every_Everything_insert(txn, r) \
   every_Everything_insert((txn), \
     _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
@@ -3204,9 +3207,10 @@ int every_Renamed_from_row(const pb_row *row, unsigned src, every_Renamed *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Renamed_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Renamed_next calls the cursor's or the query's.
+ * (every_Renamed_insert)(...) calls a function directly. */
 #define every_Renamed_insert(txn, r, id) \
   every_Renamed_insert((txn), \
     _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)), \
@@ -3514,9 +3518,10 @@ int every_Empty_from_row(const pb_row *row, unsigned src, every_Empty *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Empty_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Empty_next calls the cursor's or the query's.
+ * (every_Empty_insert)(...) calls a function directly. */
 #define every_Empty_insert(txn, r, id) \
   every_Empty_insert((txn), \
     _Generic((r), const every_Empty *: (r), every_Empty *: (r)), \

@@ -291,9 +291,10 @@ int members_Item_from_row(const pb_row *row, unsigned src, members_Item *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Item_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Item_next calls the cursor's or the query's.
+ * (members_Item_insert)(...) calls a function directly. */
 #define members_Item_insert(txn, r, id) \
   members_Item_insert((txn), \
     _Generic((r), const members_Item *: (r), members_Item *: (r)), \
@@ -629,9 +630,10 @@ int members_Shelf_from_row(const pb_row *row, unsigned src, members_Shelf *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Shelf_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Shelf_next calls the cursor's or the query's.
+ * (members_Shelf_insert)(...) calls a function directly. */
 #define members_Shelf_insert(txn, r) \
   members_Shelf_insert((txn), \
     _Generic((r), const members_Shelf *: (r), members_Shelf *: (r)))
@@ -1616,9 +1618,10 @@ int members_Box_from_row(const pb_row *row, unsigned src, members_Box *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Box_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Box_next calls the cursor's or the query's.
+ * (members_Box_insert)(...) calls a function directly. */
 #define members_Box_insert(txn, r, id) \
   members_Box_insert((txn), \
     _Generic((r), const members_Box *: (r), members_Box *: (r)), \

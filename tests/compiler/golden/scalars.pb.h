@@ -529,9 +529,10 @@ int scalars_Scalars_from_row(const pb_row *row, unsigned src,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (scalars_Scalars_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); scalars_Scalars_next calls the cursor's or the query's.
+ * (scalars_Scalars_insert)(...) calls a function directly. */
 #define scalars_Scalars_insert(txn, r, id) \
   scalars_Scalars_insert((txn), \
     _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)), \
@@ -1424,9 +1425,10 @@ int scalars_Options_from_row(const pb_row *row, unsigned src,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (scalars_Options_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); scalars_Options_next calls the cursor's or the query's.
+ * (scalars_Options_insert)(...) calls a function directly. */
 #define scalars_Options_insert(txn, r) \
   scalars_Options_insert((txn), \
     _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))

@@ -303,9 +303,10 @@ int tbl_ByBool_from_row(const pb_row *row, unsigned src, tbl_ByBool *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByBool_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByBool_next calls the cursor's or the query's.
+ * (tbl_ByBool_insert)(...) calls a function directly. */
 #define tbl_ByBool_insert(txn, r) \
   tbl_ByBool_insert((txn), \
     _Generic((r), const tbl_ByBool *: (r), tbl_ByBool *: (r)))
@@ -634,9 +635,10 @@ int tbl_ByI8_from_row(const pb_row *row, unsigned src, tbl_ByI8 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI8_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI8_next calls the cursor's or the query's.
+ * (tbl_ByI8_insert)(...) calls a function directly. */
 #define tbl_ByI8_insert(txn, r) \
   tbl_ByI8_insert((txn), \
     _Generic((r), const tbl_ByI8 *: (r), tbl_ByI8 *: (r)))
@@ -964,9 +966,10 @@ int tbl_ByI16_from_row(const pb_row *row, unsigned src, tbl_ByI16 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI16_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI16_next calls the cursor's or the query's.
+ * (tbl_ByI16_insert)(...) calls a function directly. */
 #define tbl_ByI16_insert(txn, r) \
   tbl_ByI16_insert((txn), \
     _Generic((r), const tbl_ByI16 *: (r), tbl_ByI16 *: (r)))
@@ -1295,9 +1298,10 @@ int tbl_ByI32_from_row(const pb_row *row, unsigned src, tbl_ByI32 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI32_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI32_next calls the cursor's or the query's.
+ * (tbl_ByI32_insert)(...) calls a function directly. */
 #define tbl_ByI32_insert(txn, r) \
   tbl_ByI32_insert((txn), \
     _Generic((r), const tbl_ByI32 *: (r), tbl_ByI32 *: (r)))
@@ -1626,9 +1630,10 @@ int tbl_ByI64_from_row(const pb_row *row, unsigned src, tbl_ByI64 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI64_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI64_next calls the cursor's or the query's.
+ * (tbl_ByI64_insert)(...) calls a function directly. */
 #define tbl_ByI64_insert(txn, r) \
   tbl_ByI64_insert((txn), \
     _Generic((r), const tbl_ByI64 *: (r), tbl_ByI64 *: (r)))
@@ -1957,9 +1962,10 @@ int tbl_ByU8_from_row(const pb_row *row, unsigned src, tbl_ByU8 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU8_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU8_next calls the cursor's or the query's.
+ * (tbl_ByU8_insert)(...) calls a function directly. */
 #define tbl_ByU8_insert(txn, r) \
   tbl_ByU8_insert((txn), \
     _Generic((r), const tbl_ByU8 *: (r), tbl_ByU8 *: (r)))
@@ -2287,9 +2293,10 @@ int tbl_ByU16_from_row(const pb_row *row, unsigned src, tbl_ByU16 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU16_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU16_next calls the cursor's or the query's.
+ * (tbl_ByU16_insert)(...) calls a function directly. */
 #define tbl_ByU16_insert(txn, r) \
   tbl_ByU16_insert((txn), \
     _Generic((r), const tbl_ByU16 *: (r), tbl_ByU16 *: (r)))
@@ -2618,9 +2625,10 @@ int tbl_ByU32_from_row(const pb_row *row, unsigned src, tbl_ByU32 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU32_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU32_next calls the cursor's or the query's.
+ * (tbl_ByU32_insert)(...) calls a function directly. */
 #define tbl_ByU32_insert(txn, r) \
   tbl_ByU32_insert((txn), \
     _Generic((r), const tbl_ByU32 *: (r), tbl_ByU32 *: (r)))
@@ -2949,9 +2957,10 @@ int tbl_ByU64_from_row(const pb_row *row, unsigned src, tbl_ByU64 *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU64_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU64_next calls the cursor's or the query's.
+ * (tbl_ByU64_insert)(...) calls a function directly. */
 #define tbl_ByU64_insert(txn, r) \
   tbl_ByU64_insert((txn), \
     _Generic((r), const tbl_ByU64 *: (r), tbl_ByU64 *: (r)))
@@ -3278,9 +3287,10 @@ int tbl_ByBytes_from_row(const pb_row *row, unsigned src, tbl_ByBytes *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByBytes_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByBytes_next calls the cursor's or the query's.
+ * (tbl_ByBytes_insert)(...) calls a function directly. */
 #define tbl_ByBytes_insert(txn, r) \
   tbl_ByBytes_insert((txn), \
     _Generic((r), const tbl_ByBytes *: (r), tbl_ByBytes *: (r)))
@@ -3625,9 +3635,10 @@ int tbl_ByColor_from_row(const pb_row *row, unsigned src, tbl_ByColor *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByColor_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByColor_next calls the cursor's or the query's.
+ * (tbl_ByColor_insert)(...) calls a function directly. */
 #define tbl_ByColor_insert(txn, r) \
   tbl_ByColor_insert((txn), \
     _Generic((r), const tbl_ByColor *: (r), tbl_ByColor *: (r)))
@@ -4002,9 +4013,10 @@ int tbl_Tag_from_row(const pb_row *row, unsigned src, tbl_Tag *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Tag_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Tag_next calls the cursor's or the query's.
+ * (tbl_Tag_insert)(...) calls a function directly. */
 #define tbl_Tag_insert(txn, r) \
   tbl_Tag_insert((txn), _Generic((r), const tbl_Tag *: (r), tbl_Tag *: (r)))
 #define tbl_Tag_upsert(txn, r) \
@@ -4383,9 +4395,10 @@ int tbl_Note_from_row(const pb_row *row, unsigned src, tbl_Note *r,
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Note_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Note_next calls the cursor's or the query's.
+ * (tbl_Note_insert)(...) calls a function directly. */
 #define tbl_Note_insert(txn, r, id) \
   tbl_Note_insert((txn), \
     _Generic((r), const tbl_Note *: (r), tbl_Note *: (r)), \
@@ -5077,9 +5090,10 @@ int tbl_Person_from_row(const pb_row *row, unsigned src, tbl_Person *r);
 
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Person_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Person_next calls the cursor's or the query's.
+ * (tbl_Person_insert)(...) calls a function directly. */
 #define tbl_Person_insert(txn, r) \
   tbl_Person_insert((txn), \
     _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)))
