@@ -360,9 +360,9 @@ void pbc_gen_query_header(pbc_gen *g, const pbc_decl *d) {
     pbc_strbuf doc;
     pbc_sb_init(&doc);
     pbc_sb_printf(&doc,
-        "The query's next row into *r%s (%s_next(q, ...) calls this).  Its "
-        "views (strings, bytes) are valid until the next call or "
-        "%s_query_free; arrays until the transaction ends.  Returns PB_OK, or "
+        "The query's next row into *r%s (%s_next(q, ...) calls this).  What "
+        "it points to (strings, bytes, arrays) is valid until the next call "
+        "or %s_query_free.  Returns PB_OK, or "
         "PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the "
         "latched error; the errors of pb_plan_next.",
         id_doc, n, n);

@@ -282,11 +282,11 @@ int common_Person_limit(common_Person_query *q, uint64_t n);
 int common_Person_offset(common_Person_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (common_Person_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * common_Person_query_free; arrays until the transaction ends.  Returns
- * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
- * latched error; the errors of pb_plan_next.
+ * The query's next row into *r (common_Person_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * common_Person_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int common_Person_query_next(common_Person_query *q, common_Person *r);
 
@@ -665,11 +665,11 @@ int common_Gauge_limit(common_Gauge_query *q, uint64_t n);
 int common_Gauge_offset(common_Gauge_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (common_Gauge_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * common_Gauge_query_free; arrays until the transaction ends.  Returns PB_OK,
- * or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (common_Gauge_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * common_Gauge_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int common_Gauge_query_next(common_Gauge_query *q, common_Gauge *r);
 
@@ -1026,10 +1026,10 @@ int common_Blob_offset(common_Blob_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (common_Blob_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or common_Blob_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (common_Blob_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or common_Blob_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int common_Blob_query_next(common_Blob_query *q, common_Blob *r, uint64_t *id);
 
@@ -1373,10 +1373,10 @@ int common_Vec2_offset(common_Vec2_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (common_Vec2_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or common_Vec2_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (common_Vec2_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or common_Vec2_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int common_Vec2_query_next(common_Vec2_query *q, common_Vec2 *r, uint64_t *id);
 

@@ -388,10 +388,10 @@ int shop_enums_Order_offset(shop_enums_Order_query *q, uint64_t n);
 
 /**
  * The query's next row into *r (shop_enums_Order_next(q, ...) calls this).
- * Its views (strings, bytes) are valid until the next call or
- * shop_enums_Order_query_free; arrays until the transaction ends.  Returns
- * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
- * latched error; the errors of pb_plan_next.
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * shop_enums_Order_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int shop_enums_Order_query_next(shop_enums_Order_query *q, shop_enums_Order *r);
 

@@ -279,10 +279,10 @@ int every_Point_offset(every_Point_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (every_Point_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or every_Point_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (every_Point_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Point_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int every_Point_query_next(every_Point_query *q, every_Point *r, uint64_t *id);
 
@@ -630,10 +630,10 @@ int every_Node_offset(every_Node_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (every_Node_next(q, ...) calls this).  Its views (strings, bytes) are valid
- * until the next call or every_Node_query_free; arrays until the transaction
- * ends.  Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL
- * q or r); the latched error; the errors of pb_plan_next.
+ * (every_Node_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Node_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int every_Node_query_next(every_Node_query *q, every_Node *r, uint64_t *id);
 
@@ -1608,10 +1608,10 @@ int every_Everything_offset(every_Everything_query *q, uint64_t n);
 
 /**
  * The query's next row into *r (every_Everything_next(q, ...) calls this).
- * Its views (strings, bytes) are valid until the next call or
- * every_Everything_query_free; arrays until the transaction ends.  Returns
- * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
- * latched error; the errors of pb_plan_next.
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * every_Everything_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int every_Everything_query_next(every_Everything_query *q, every_Everything *r);
 
@@ -3170,10 +3170,10 @@ int every_Renamed_offset(every_Renamed_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (every_Renamed_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or every_Renamed_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (every_Renamed_next(q, ...) calls this).  What it points to (strings,
+ * bytes, arrays) is valid until the next call or every_Renamed_query_free.
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or
+ * r); the latched error; the errors of pb_plan_next.
  */
 int every_Renamed_query_next(every_Renamed_query *q, every_Renamed *r,
                              uint64_t *id);
@@ -3482,10 +3482,10 @@ int every_Empty_offset(every_Empty_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (every_Empty_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or every_Empty_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (every_Empty_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Empty_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int every_Empty_query_next(every_Empty_query *q, every_Empty *r, uint64_t *id);
 

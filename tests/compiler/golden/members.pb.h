@@ -254,10 +254,10 @@ int members_Item_offset(members_Item_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (members_Item_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or members_Item_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (members_Item_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or members_Item_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int members_Item_query_next(members_Item_query *q, members_Item *r,
                             uint64_t *id);
@@ -595,11 +595,11 @@ int members_Shelf_limit(members_Shelf_query *q, uint64_t n);
 int members_Shelf_offset(members_Shelf_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (members_Shelf_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * members_Shelf_query_free; arrays until the transaction ends.  Returns
- * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
- * latched error; the errors of pb_plan_next.
+ * The query's next row into *r (members_Shelf_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * members_Shelf_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int members_Shelf_query_next(members_Shelf_query *q, members_Shelf *r);
 
@@ -1582,10 +1582,10 @@ int members_Box_offset(members_Box_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (members_Box_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or members_Box_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (members_Box_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or members_Box_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int members_Box_query_next(members_Box_query *q, members_Box *r, uint64_t *id);
 

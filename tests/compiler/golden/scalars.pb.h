@@ -492,10 +492,10 @@ int scalars_Scalars_offset(scalars_Scalars_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (scalars_Scalars_next(q, ...) calls this).  Its views (strings, bytes) are
- * valid until the next call or scalars_Scalars_query_free; arrays until the
- * transaction ends.  Returns PB_OK, or PB_ENOTFOUND after the last row;
- * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ * (scalars_Scalars_next(q, ...) calls this).  What it points to (strings,
+ * bytes, arrays) is valid until the next call or scalars_Scalars_query_free.
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or
+ * r); the latched error; the errors of pb_plan_next.
  */
 int scalars_Scalars_query_next(scalars_Scalars_query *q, scalars_Scalars *r,
                                uint64_t *id);
@@ -1390,10 +1390,10 @@ int scalars_Options_offset(scalars_Options_query *q, uint64_t n);
 
 /**
  * The query's next row into *r (scalars_Options_next(q, ...) calls this).
- * Its views (strings, bytes) are valid until the next call or
- * scalars_Options_query_free; arrays until the transaction ends.  Returns
- * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
- * latched error; the errors of pb_plan_next.
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * scalars_Options_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
  */
 int scalars_Options_query_next(scalars_Options_query *q, scalars_Options *r);
 

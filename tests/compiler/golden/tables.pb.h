@@ -268,11 +268,10 @@ int tbl_ByBool_limit(tbl_ByBool_query *q, uint64_t n);
 int tbl_ByBool_offset(tbl_ByBool_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByBool_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByBool_query_free; arrays until the transaction ends.  Returns PB_OK,
- * or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByBool_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByBool_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByBool_query_next(tbl_ByBool_query *q, tbl_ByBool *r);
 
@@ -600,11 +599,10 @@ int tbl_ByI8_limit(tbl_ByI8_query *q, uint64_t n);
 int tbl_ByI8_offset(tbl_ByI8_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByI8_next(q, ...) calls this).  Its views
- * (strings, bytes) are valid until the next call or tbl_ByI8_query_free;
- * arrays until the transaction ends.  Returns PB_OK, or PB_ENOTFOUND after
- * the last row; PB_EINVAL (a NULL q or r); the latched error; the errors of
- * pb_plan_next.
+ * The query's next row into *r (tbl_ByI8_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI8_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByI8_query_next(tbl_ByI8_query *q, tbl_ByI8 *r);
 
@@ -931,11 +929,10 @@ int tbl_ByI16_limit(tbl_ByI16_query *q, uint64_t n);
 int tbl_ByI16_offset(tbl_ByI16_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByI16_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByI16_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByI16_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI16_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByI16_query_next(tbl_ByI16_query *q, tbl_ByI16 *r);
 
@@ -1263,11 +1260,10 @@ int tbl_ByI32_limit(tbl_ByI32_query *q, uint64_t n);
 int tbl_ByI32_offset(tbl_ByI32_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByI32_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByI32_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByI32_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI32_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByI32_query_next(tbl_ByI32_query *q, tbl_ByI32 *r);
 
@@ -1595,11 +1591,10 @@ int tbl_ByI64_limit(tbl_ByI64_query *q, uint64_t n);
 int tbl_ByI64_offset(tbl_ByI64_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByI64_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByI64_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByI64_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI64_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByI64_query_next(tbl_ByI64_query *q, tbl_ByI64 *r);
 
@@ -1927,11 +1922,10 @@ int tbl_ByU8_limit(tbl_ByU8_query *q, uint64_t n);
 int tbl_ByU8_offset(tbl_ByU8_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByU8_next(q, ...) calls this).  Its views
- * (strings, bytes) are valid until the next call or tbl_ByU8_query_free;
- * arrays until the transaction ends.  Returns PB_OK, or PB_ENOTFOUND after
- * the last row; PB_EINVAL (a NULL q or r); the latched error; the errors of
- * pb_plan_next.
+ * The query's next row into *r (tbl_ByU8_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU8_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByU8_query_next(tbl_ByU8_query *q, tbl_ByU8 *r);
 
@@ -2258,11 +2252,10 @@ int tbl_ByU16_limit(tbl_ByU16_query *q, uint64_t n);
 int tbl_ByU16_offset(tbl_ByU16_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByU16_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByU16_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByU16_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU16_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByU16_query_next(tbl_ByU16_query *q, tbl_ByU16 *r);
 
@@ -2590,11 +2583,10 @@ int tbl_ByU32_limit(tbl_ByU32_query *q, uint64_t n);
 int tbl_ByU32_offset(tbl_ByU32_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByU32_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByU32_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByU32_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU32_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByU32_query_next(tbl_ByU32_query *q, tbl_ByU32 *r);
 
@@ -2922,11 +2914,10 @@ int tbl_ByU64_limit(tbl_ByU64_query *q, uint64_t n);
 int tbl_ByU64_offset(tbl_ByU64_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByU64_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByU64_query_free; arrays until the transaction ends.  Returns PB_OK, or
- * PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByU64_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU64_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByU64_query_next(tbl_ByU64_query *q, tbl_ByU64 *r);
 
@@ -3252,11 +3243,10 @@ int tbl_ByBytes_limit(tbl_ByBytes_query *q, uint64_t n);
 int tbl_ByBytes_offset(tbl_ByBytes_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByBytes_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByBytes_query_free; arrays until the transaction ends.  Returns PB_OK,
- * or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByBytes_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByBytes_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByBytes_query_next(tbl_ByBytes_query *q, tbl_ByBytes *r);
 
@@ -3600,11 +3590,10 @@ int tbl_ByColor_limit(tbl_ByColor_query *q, uint64_t n);
 int tbl_ByColor_offset(tbl_ByColor_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_ByColor_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_ByColor_query_free; arrays until the transaction ends.  Returns PB_OK,
- * or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_ByColor_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByColor_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_ByColor_query_next(tbl_ByColor_query *q, tbl_ByColor *r);
 
@@ -3978,11 +3967,10 @@ int tbl_Tag_limit(tbl_Tag_query *q, uint64_t n);
 int tbl_Tag_offset(tbl_Tag_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_Tag_next(q, ...) calls this).  Its views
- * (strings, bytes) are valid until the next call or tbl_Tag_query_free;
- * arrays until the transaction ends.  Returns PB_OK, or PB_ENOTFOUND after
- * the last row; PB_EINVAL (a NULL q or r); the latched error; the errors of
- * pb_plan_next.
+ * The query's next row into *r (tbl_Tag_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_Tag_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_Tag_query_next(tbl_Tag_query *q, tbl_Tag *r);
 
@@ -4360,10 +4348,10 @@ int tbl_Note_offset(tbl_Note_query *q, uint64_t n);
 
 /**
  * The query's next row into *r, and its id into *id (id may be NULL)
- * (tbl_Note_next(q, ...) calls this).  Its views (strings, bytes) are valid
- * until the next call or tbl_Note_query_free; arrays until the transaction
- * ends.  Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL
- * q or r); the latched error; the errors of pb_plan_next.
+ * (tbl_Note_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or tbl_Note_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
  */
 int tbl_Note_query_next(tbl_Note_query *q, tbl_Note *r, uint64_t *id);
 
@@ -5055,11 +5043,10 @@ int tbl_Person_limit(tbl_Person_query *q, uint64_t n);
 int tbl_Person_offset(tbl_Person_query *q, uint64_t n);
 
 /**
- * The query's next row into *r (tbl_Person_next(q, ...) calls this).  Its
- * views (strings, bytes) are valid until the next call or
- * tbl_Person_query_free; arrays until the transaction ends.  Returns PB_OK,
- * or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the latched
- * error; the errors of pb_plan_next.
+ * The query's next row into *r (tbl_Person_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_Person_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
  */
 int tbl_Person_query_next(tbl_Person_query *q, tbl_Person *r);
 
