@@ -35,9 +35,9 @@
  * one write buffer and FANIN read buffers of RUN_BUF bytes.
  *
  * THE FILES go through the I/O layer (io/io.h): when the transaction's
- * storage is a file storage, its own layer and its directory (the database
- * directory, which the storage lists only for its segment files); else the
- * POSIX layer in $TMPDIR, or /tmp.  They are named pbsort-<pid>-<n>.tmp,
+ * storage is a writable file storage, its own layer and its directory (the
+ * database directory, which the storage lists only for its segment files);
+ * else the POSIX layer in $TMPDIR, or /tmp.  They are named pbsort-<pid>-<n>.tmp,
  * created exclusively, and removed when the plan is freed (also after an
  * error); merged runs are removed as soon as they are merged.  A process
  * that dies while sorting leaves its files behind (they are never read
@@ -186,7 +186,8 @@ static void tmp_place(pb_txn *txn, const pb__io **io, const char **dir) {
   pb_storage *st = txn != NULL && txn->db != NULL && txn->db->sp != NULL
                        ? txn->db->sp->st
                        : NULL;
-  if (st != NULL && st->ops == &pb__file_ops) {
+  /* A read-only storage's directory may not be writable: $TMPDIR then. */
+  if (st != NULL && st->ops == &pb__file_ops && !st->read_only) {
     const pb__file_storage *fs = (const pb__file_storage *)st;
     *io = fs->io;
     *dir = fs->dir;
