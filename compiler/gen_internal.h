@@ -13,6 +13,8 @@
  *   gen_table.c   the typed table: P_R_table, _insert ... _cursor_close,
  *                 index finders and range scans, ref getters
  *   gen_member.c  typed handles of list, set and map members (P_R_F_open)
+ *   gen_query.c   typed query builders: P_R_query_open, P_R_where_<f>_<op>,
+ *                 P_R_order_by_<f>, ... over protobase/query.h
  *
  * Every field is first classified (pbc_gen_field): an optional array flag
  * and the kind of its element.  The four kinds cover SPEC section 2:
@@ -200,5 +202,18 @@ void pbc_gen_member_names(const pbc_decl *d, pbc_gen_name_fn fn, void *ctx);
 void pbc_gen_member_prototypes(pbc_gen *g, const pbc_decl *d);
 /** Their definitions (source). */
 void pbc_gen_member_functions(pbc_gen *g, const pbc_decl *d);
+
+/* --- Typed queries (gen_query.c) --- */
+
+/** Reports the C names generated for the queries of d, for the checks. */
+void pbc_gen_query_names(const pbc_decl *d, pbc_gen_name_fn fn, void *ctx);
+/** The query type and prototypes of d (header, before the type checks). */
+void pbc_gen_query_header(pbc_gen *g, const pbc_decl *d);
+/** The type-check macros of d's queries, P_R_next too (header, C only). */
+void pbc_gen_query_macros(pbc_gen *g, const pbc_decl *d);
+/** What every query of the file shares (source, once, before records). */
+void pbc_gen_query_prelude(pbc_gen *g);
+/** The query functions of d (source, after the table's). */
+void pbc_gen_query(pbc_gen *g, const pbc_decl *d);
 
 #endif /* PBC_GEN_INTERNAL_H */

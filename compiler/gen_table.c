@@ -912,14 +912,16 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   for (size_t i = 0; i < d->indexes.len; i++)
     pbc__header_index(&t, i);
   pbc__header_refs(&t);
+  pbc_gen_query_header(g, d); /* gen_query.c: before the type checks */
 
   /* The type checks (C only: C++ checks pointer types itself). */
   pbc_sb_printf(h,
       "\n#ifndef __cplusplus\n"
       "/* Type checks: each macro calls the function of its name with the\n"
-      " * same arguments, letting only the right record, cursor and key\n"
-      " * pointer types through _Generic (docs/generated.md, \"Type\n"
-      " * safety\").  (%s_insert)(...) calls a function directly. */\n", n);
+      " * same arguments, letting only the right record, cursor, query and\n"
+      " * key pointer types through _Generic (docs/generated.md, \"Type\n"
+      " * safety\"); %s_next calls the cursor's or the query's.\n"
+      " * (%s_insert)(...) calls a function directly. */\n", n, n);
   pbc_strbuf rc, rm, cu;
   pbc_sb_init(&rc);
   pbc_sb_init(&rm);
@@ -999,20 +1001,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
     pbc_sb_printf(&fn, "%s_scan", n);
     pbc__macro(h, pbc_sb_str(&fn), &p, &m);
   }
-  {
-    pbc__args p = {0}, m = {0};
-    pbc__arg(&p, "cur");
-    pbc__arg(&p, "r");
-    pbc__generic(&m, "cur", pbc_sb_str(&cu), (const char *)NULL);
-    pbc__generic(&m, "r", pbc_sb_str(&rm), (const char *)NULL);
-    if (!t.key) {
-      pbc__arg(&p, "id");
-      pbc__generic(&m, "id", "uint64_t *", "void *", (const char *)NULL);
-    }
-    fn.len = 0;
-    pbc_sb_printf(&fn, "%s_next", n);
-    pbc__macro(h, pbc_sb_str(&fn), &p, &m);
-  }
+  /* P_R_next takes a cursor or a query: gen_query.c defines it. */
   {
     pbc__args p = {0}, m = {0};
     pbc__arg(&p, "cur");
@@ -1024,6 +1013,7 @@ void pbc_gen_table_header(pbc_gen *g, const pbc_decl *d) {
   for (size_t i = 0; i < d->indexes.len; i++)
     pbc__macros_index(&t, i);
   pbc__macros_refs(&t);
+  pbc_gen_query_macros(g, d); /* gen_query.c */
   pbc_sb_puts(h, "#endif\n");
   pbc_sb_free(&rc);
   pbc_sb_free(&rm);

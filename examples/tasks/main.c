@@ -5,7 +5,8 @@
  *
  * Each run opens the file storage in DIR, adds one Task (schemas/tasks.pbs)
  * to the Task table with a tag or two, commits, and then lists every task
- * in key order and the open ones through the done index, in a read-only
+ * in key order, the open ones through the done index, and the three open
+ * ones with the nearest deadline (a typed query), in a read-only
  * transaction.  Run it twice: the second run finds the first run's task,
  * because it was committed to the write-ahead log and recovered when the
  * storage was reopened.
@@ -98,6 +99,19 @@ static void list_tasks(pb_db *db) {
     printf("  task %" PRIu64 "\n", task.id);
   check(rc == PB_ENOTFOUND ? PB_OK : rc, "next");
   tasks_Task_cursor_close(cur);
+
+  /* A typed query: the open tasks, the nearest deadline first, at most 3. */
+  tasks_Task_query *q;
+  check(tasks_Task_query_open(txn, &q), "query");
+  check(tasks_Task_where_done_eq(q, false), "where");
+  check(tasks_Task_order_by_due(q, PB_ASC), "order by");
+  check(tasks_Task_limit(q, 3), "limit");
+  printf("open tasks, nearest deadline first (a query):");
+  while ((rc = tasks_Task_next(q, &task)) == PB_OK)
+    printf(" %" PRIu64, task.id);
+  printf("\n");
+  check(rc == PB_ENOTFOUND ? PB_OK : rc, "query next");
+  tasks_Task_query_free(q);
   pb_txn_abort(txn);
 }
 

@@ -12,6 +12,7 @@ trap 'rm -rf "$dir"' EXIT
 grep -q 'found 1 task in the database' "$dir/t1.out"
 grep -q 'found 2 tasks in the database' "$dir/t2.out"
 grep -q 'task 1: "write the report, part 1" .* tags: report urgent' "$dir/t2.out"
+grep -q 'open tasks, nearest deadline first (a query): 1$' "$dir/t1.out"
 "$shop" "$dir/shop" >"$dir/s1.out"
 "$shop" "$dir/shop" >"$dir/s2.out"
 grep -q 'loaded 3 customers and 6 orders' "$dir/s1.out"

@@ -2,7 +2,308 @@
 #include "common.pb.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The typed queries of this file (docs/queries.md, "Typed query
+ * builders"): every P_R_query is a struct pb__genq. */
+typedef struct pb__genq {
+  pb_plan *plan;     /* the query so far */
+  pb_expr *where;    /* where terms not yet in plan: one AND */
+  pb_sort_key *keys; /* order_by keys not yet in plan */
+  size_t n_keys, cap_keys;
+  int err;           /* the latched error */
+  bool ran;          /* next or explain ran: no more builders */
+} pb__genq;
+
+static int pb__genq_open(pb_txn *txn, const pb_table_def *def,
+                         pb__genq **out) {
+  pb__genq *q;
+  int rc;
+
+  *out = NULL;
+  if (!txn)
+    return PB_EINVAL;
+  q = calloc(1, sizeof *q);
+  if (!q)
+    return PB_ENOMEM;
+  rc = pb_plan_from_table(txn, def, &q->plan);
+  if (rc != PB_OK) {
+    free(q);
+    return rc;
+  }
+  *out = q;
+  return PB_OK;
+}
+
+/* Latches rc (the first error stays) and returns it. */
+static int pb__genq_fail(pb__genq *q, int rc) {
+  if (rc != PB_OK && q->err == PB_OK)
+    q->err = rc;
+  return rc;
+}
+
+/* Whether a builder may change q (else returns its error). */
+static int pb__genq_usable(pb__genq *q) {
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return pb__genq_fail(q, PB_EINVAL);
+  return PB_OK;
+}
+
+/* Wraps the pending where terms, then the pending sort keys. */
+static int pb__genq_flush(pb__genq *q) {
+  int rc = PB_OK;
+
+  if (q->where) {
+    pb_expr *w = q->where;
+    q->where = NULL;
+    rc = pb_plan_where(&q->plan, w);
+  }
+  if (rc == PB_OK && q->n_keys > 0) {
+    size_t n = q->n_keys;
+    q->n_keys = 0;
+    rc = pb_plan_order_by(&q->plan, q->keys, n);
+  }
+  return pb__genq_fail(q, rc);
+}
+
+static int pb__genq_limit(void *qv, uint64_t n, bool offset) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, offset ? pb_plan_offset(&q->plan, n)
+                                 : pb_plan_limit(&q->plan, n));
+}
+
+/* Fixes the plan before its first next or explain. */
+static int pb__genq_run(pb__genq *q) {
+  int rc;
+
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return PB_OK;
+  rc = pb__genq_flush(q);
+  q->ran = true;
+  return rc;
+}
+
+/* Copies source src of *row (size bytes) into r, its id into *id. */
+static int pb__genq_copy(const pb_row *row, unsigned src, void *r,
+                         size_t size, uint64_t *id) {
+  if (src >= row->n_recs)
+    return PB_EINVAL;
+  if (!row->recs[src])
+    return PB_ENOTFOUND;
+  memcpy(r, row->recs[src], size);
+  if (id)
+    *id = row->ids ? row->ids[src] : 0;
+  return PB_OK;
+}
+
+static int pb__genq_next(void *qv, void *r, size_t size, uint64_t *id) {
+  pb__genq *q = qv;
+  pb_row row;
+  int rc;
+
+  if (!q || !r)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  rc = pb_plan_next(q->plan, &row);
+  if (rc == PB_OK)
+    rc = pb__genq_copy(&row, 0, r, size, id);
+  return rc == PB_ENOTFOUND ? rc : pb__genq_fail(q, rc);
+}
+
+static int pb__genq_explain(void *qv, pb_buf *out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (!q || !out)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, pb_plan_explain(q->plan, out));
+}
+
+static void pb__genq_free(void *qv) {
+  pb__genq *q = qv;
+
+  if (!q)
+    return;
+  pb_expr_free(q->where);
+  for (size_t i = 0; i < q->n_keys; i++)
+    pb_expr_free(q->keys[i].expr);
+  free(q->keys);
+  pb_plan_free(q->plan);
+  free(q);
+}
+
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
+/* A STR or BYTES value with a NULL pointer and a length is bad; with
+ * none it is the empty value (made to point somewhere). */
+static bool pb__genq_val_ok(pb_qval *v) {
+  if ((v->type != PB_QSTR && v->type != PB_QBYTES) || v->as.s.ptr)
+    return true;
+  v->as.s.ptr = (const uint8_t *)"";
+  return v->as.s.len == 0;
+}
+
+/* ANDs `term` (owned) into the pending Where. */
+static int pb__genq_where(pb__genq *q, pb_expr *term) {
+  int rc = pb__genq_usable(q);
+
+  if (rc == PB_OK && !term)
+    rc = pb__genq_fail(q, PB_ENOMEM);
+  if (rc == PB_OK && q->n_keys > 0)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK) {
+    pb_expr_free(term);
+    return rc;
+  }
+  if (q->where) {
+    q->where = pb_expr_and(q->where, term);
+    if (!q->where)
+      return pb__genq_fail(q, PB_ENOMEM);
+  } else {
+    q->where = term;
+  }
+  return PB_OK;
+}
+
+static int pb__genq_cmp(void *qv, pb_cmp op, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(
+      q, pb_expr_cmp(op, pb_expr_field(0, tag), pb_expr_const(v)));
+}
+
+static int pb__genq_between(void *qv, uint32_t tag, pb_qval lo,
+                            pb_qval hi, unsigned flags) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if ((flags & ~(unsigned)(PB_BETWEEN_LO_EXCL | PB_BETWEEN_HI_EXCL)) ||
+      !pb__genq_val_ok(&lo) || !pb__genq_val_ok(&hi))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_between(pb_expr_field(0, tag),
+                                           pb_expr_const(lo),
+                                           pb_expr_const(hi), flags));
+}
+
+/* Room for the n values of an IN (*out, to free), or the error. */
+static int pb__genq_vals(void *qv, const void *vals, size_t n,
+                         pb_qval **out) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  *out = NULL;
+  if (rc != PB_OK)
+    return rc;
+  if (!vals && n > 0)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (n > SIZE_MAX / sizeof **out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  *out = malloc(n > 0 ? n * sizeof **out : 1);
+  if (!*out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  return PB_OK;
+}
+
+/* x IN v[0..n); frees v. */
+static int pb__genq_in(void *qv, uint32_t tag, pb_qval *v, size_t n) {
+  pb__genq *q = qv;
+  pb_expr *e;
+
+  for (size_t i = 0; i < n; i++)
+    if (!pb__genq_val_ok(&v[i])) {
+      free(v);
+      return pb__genq_fail(q, PB_EINVAL);
+    }
+  e = pb_expr_in(pb_expr_field(0, tag), v, n);
+  free(v);
+  return pb__genq_where(q, e);
+}
+
+/* Appends a sort key to the pending OrderBy. */
+static int pb__genq_order(void *qv, uint32_t tag, unsigned dir) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (dir != PB_ASC && dir != PB_DESC)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (q->where) {
+    rc = pb__genq_flush(q);
+    if (rc != PB_OK)
+      return rc;
+  }
+  if (q->n_keys == q->cap_keys) {
+    size_t cap = q->cap_keys ? 2 * q->cap_keys : 4;
+    pb_sort_key *k = realloc(q->keys, cap * sizeof *k);
+    if (!k)
+      return pb__genq_fail(q, PB_ENOMEM);
+    q->keys = k;
+    q->cap_keys = cap;
+  }
+  e = pb_expr_field(0, tag);
+  if (!e)
+    return pb__genq_fail(q, PB_ENOMEM);
+  q->keys[q->n_keys].expr = e;
+  q->keys[q->n_keys].dir = dir;
+  q->n_keys++;
+  return PB_OK;
+}
+
+
+static int pb__genq_prefix(void *qv, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_prefix(pb_expr_field(0, tag), v));
+}
+
 
 /* The workers of _decode and _verify, which call each other for nested records. */
 static int common_Person_decode_at(common_Person *r, const uint8_t *data,
@@ -347,6 +648,166 @@ void (common_Person_cursor_close)(common_Person_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (common_Person_query_open)(pb_txn *txn, common_Person_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &common_Person_table, &g);
+  *q = (common_Person_query *)(void *)g;
+  return rc;
+}
+
+int (common_Person_where_name_eq)(common_Person_query *q, pb_str v) {
+  /* name == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_ne)(common_Person_query *q, pb_str v) {
+  /* name != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_lt)(common_Person_query *q, pb_str v) {
+  /* name < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_le)(common_Person_query *q, pb_str v) {
+  /* name <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_gt)(common_Person_query *q, pb_str v) {
+  /* name > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_ge)(common_Person_query *q, pb_str v) {
+  /* name >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qstr(v));
+}
+
+int (common_Person_where_name_between)(common_Person_query *q, pb_str lo,
+                                       pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (common_Person_where_name_in)(common_Person_query *q, const pb_str *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (common_Person_where_name_prefix)(common_Person_query *q, pb_str v) {
+  return pb__genq_prefix(q, 1, pb_qstr(v));
+}
+
+int (common_Person_order_by_name)(common_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(common_Person_name_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (common_Person_where_age_eq)(common_Person_query *q, uint32_t v) {
+  /* age == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_ne)(common_Person_query *q, uint32_t v) {
+  /* age != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_lt)(common_Person_query *q, uint32_t v) {
+  /* age < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_le)(common_Person_query *q, uint32_t v) {
+  /* age <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_gt)(common_Person_query *q, uint32_t v) {
+  /* age > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_ge)(common_Person_query *q, uint32_t v) {
+  /* age >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_quint((uint64_t)v));
+}
+
+int (common_Person_where_age_between)(common_Person_query *q, uint32_t lo,
+                                      uint32_t hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (common_Person_where_age_in)(common_Person_query *q, const uint32_t *vals,
+                                 size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (common_Person_order_by_age)(common_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(common_Person_age_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (common_Person_limit)(common_Person_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (common_Person_offset)(common_Person_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (common_Person_query_next)(common_Person_query *q, common_Person *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (common_Person_query_explain)(common_Person_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (common_Person_query_free)(common_Person_query *q) {
+  pb__genq_free(q);
+}
+
+int (common_Person_query_plan)(common_Person_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (common_Person_from_row)(const pb_row *row, unsigned src,
+                             common_Person *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- common_Gauge --- */
 
 /* The fields of common.Gauge, as the catalog keeps them to check a schema change. */
@@ -635,6 +1096,161 @@ int (common_Gauge_next)(common_Gauge_cursor *cur, common_Gauge *r) {
 
 void (common_Gauge_cursor_close)(common_Gauge_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (common_Gauge_query_open)(pb_txn *txn, common_Gauge_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &common_Gauge_table, &g);
+  *q = (common_Gauge_query *)(void *)g;
+  return rc;
+}
+
+int (common_Gauge_where_unit_eq)(common_Gauge_query *q, common_Unit v) {
+  /* unit == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_ne)(common_Gauge_query *q, common_Unit v) {
+  /* unit != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_lt)(common_Gauge_query *q, common_Unit v) {
+  /* unit < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_le)(common_Gauge_query *q, common_Unit v) {
+  /* unit <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_gt)(common_Gauge_query *q, common_Unit v) {
+  /* unit > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_ge)(common_Gauge_query *q, common_Unit v) {
+  /* unit >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (common_Gauge_where_unit_between)(common_Gauge_query *q, common_Unit lo,
+                                      common_Unit hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (common_Gauge_where_unit_in)(common_Gauge_query *q, const common_Unit *vals,
+                                 size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (common_Gauge_order_by_unit)(common_Gauge_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(common_Gauge_unit_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (common_Gauge_where_value_eq)(common_Gauge_query *q, double v) {
+  /* value == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_ne)(common_Gauge_query *q, double v) {
+  /* value != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_lt)(common_Gauge_query *q, double v) {
+  /* value < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_le)(common_Gauge_query *q, double v) {
+  /* value <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_gt)(common_Gauge_query *q, double v) {
+  /* value > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_ge)(common_Gauge_query *q, double v) {
+  /* value >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qfloat((double)v));
+}
+
+int (common_Gauge_where_value_between)(common_Gauge_query *q, double lo,
+                                       double hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (common_Gauge_where_value_in)(common_Gauge_query *q, const double *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (common_Gauge_order_by_value)(common_Gauge_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(common_Gauge_value_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (common_Gauge_limit)(common_Gauge_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (common_Gauge_offset)(common_Gauge_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (common_Gauge_query_next)(common_Gauge_query *q, common_Gauge *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (common_Gauge_query_explain)(common_Gauge_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (common_Gauge_query_free)(common_Gauge_query *q) {
+  pb__genq_free(q);
+}
+
+int (common_Gauge_query_plan)(common_Gauge_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (common_Gauge_from_row)(const pb_row *row, unsigned src, common_Gauge *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- common_Blob --- */
@@ -933,6 +1549,110 @@ void (common_Blob_cursor_close)(common_Blob_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (common_Blob_query_open)(pb_txn *txn, common_Blob_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &common_Blob_table, &g);
+  *q = (common_Blob_query *)(void *)g;
+  return rc;
+}
+
+int (common_Blob_where_data_eq)(common_Blob_query *q, pb_bytes v) {
+  /* data == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_ne)(common_Blob_query *q, pb_bytes v) {
+  /* data != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_lt)(common_Blob_query *q, pb_bytes v) {
+  /* data < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_le)(common_Blob_query *q, pb_bytes v) {
+  /* data <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_gt)(common_Blob_query *q, pb_bytes v) {
+  /* data > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_ge)(common_Blob_query *q, pb_bytes v) {
+  /* data >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qbytes(v));
+}
+
+int (common_Blob_where_data_between)(common_Blob_query *q, pb_bytes lo,
+                                     pb_bytes hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qbytes(lo),
+                          pb_qbytes(hi), flags);
+}
+
+int (common_Blob_where_data_in)(common_Blob_query *q, const pb_bytes *vals,
+                                size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbytes(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (common_Blob_where_data_prefix)(common_Blob_query *q, pb_bytes v) {
+  return pb__genq_prefix(q, 1, pb_qbytes(v));
+}
+
+int (common_Blob_order_by_data)(common_Blob_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(common_Blob_data_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (common_Blob_limit)(common_Blob_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (common_Blob_offset)(common_Blob_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (common_Blob_query_next)(common_Blob_query *q, common_Blob *r,
+                             uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (common_Blob_query_explain)(common_Blob_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (common_Blob_query_free)(common_Blob_query *q) {
+  pb__genq_free(q);
+}
+
+int (common_Blob_query_plan)(common_Blob_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (common_Blob_from_row)(const pb_row *row, unsigned src, common_Blob *r,
+                           uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
+}
+
 /* --- common_Vec2 --- */
 
 /* The fields of common.Vec2, as the catalog keeps them to check a schema change. */
@@ -1204,6 +1924,163 @@ int (common_Vec2_next)(common_Vec2_cursor *cur, common_Vec2 *r, uint64_t *id) {
 
 void (common_Vec2_cursor_close)(common_Vec2_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (common_Vec2_query_open)(pb_txn *txn, common_Vec2_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &common_Vec2_table, &g);
+  *q = (common_Vec2_query *)(void *)g;
+  return rc;
+}
+
+int (common_Vec2_where_x_eq)(common_Vec2_query *q, float v) {
+  /* x == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_ne)(common_Vec2_query *q, float v) {
+  /* x != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_lt)(common_Vec2_query *q, float v) {
+  /* x < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_le)(common_Vec2_query *q, float v) {
+  /* x <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_gt)(common_Vec2_query *q, float v) {
+  /* x > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_ge)(common_Vec2_query *q, float v) {
+  /* x >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_x_between)(common_Vec2_query *q, float lo, float hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 1, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (common_Vec2_where_x_in)(common_Vec2_query *q, const float *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (common_Vec2_order_by_x)(common_Vec2_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(common_Vec2_x_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (common_Vec2_where_y_eq)(common_Vec2_query *q, float v) {
+  /* y == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_ne)(common_Vec2_query *q, float v) {
+  /* y != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_lt)(common_Vec2_query *q, float v) {
+  /* y < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_le)(common_Vec2_query *q, float v) {
+  /* y <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_gt)(common_Vec2_query *q, float v) {
+  /* y > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_ge)(common_Vec2_query *q, float v) {
+  /* y >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qfloat((double)v));
+}
+
+int (common_Vec2_where_y_between)(common_Vec2_query *q, float lo, float hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 2, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (common_Vec2_where_y_in)(common_Vec2_query *q, const float *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (common_Vec2_order_by_y)(common_Vec2_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(common_Vec2_y_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (common_Vec2_limit)(common_Vec2_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (common_Vec2_offset)(common_Vec2_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (common_Vec2_query_next)(common_Vec2_query *q, common_Vec2 *r,
+                             uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (common_Vec2_query_explain)(common_Vec2_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (common_Vec2_query_free)(common_Vec2_query *q) {
+  pb__genq_free(q);
+}
+
+int (common_Vec2_query_plan)(common_Vec2_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (common_Vec2_from_row)(const pb_row *row, unsigned src, common_Vec2 *r,
+                           uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
 }
 
 /* --- The record types of common.pbs --- */

@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "common.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -213,11 +214,113 @@ int common_Person_next(common_Person_cursor *cur, common_Person *r);
 /** Closes a cursor.  NULL is a no-op. */
 void common_Person_cursor_close(common_Person_cursor *cur);
 
+/* --- Queries of Person (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over common_Person_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * common_Person_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct common_Person_query common_Person_query;
+
+/** Opens *q: every row of common_Person_table in txn, in key order.  Free it
+ * with common_Person_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int common_Person_query_open(pb_txn *txn, common_Person_query **q);
+
+/**
+ * Field name (tag 1): each where adds a term: name OP v (eq ne lt le gt ge),
+ * lo <= name <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), name IN vals[0..n) (in: copied; n 0 is FALSE), name starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * common_Person_name_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int common_Person_where_name_eq(common_Person_query *q, pb_str v);
+int common_Person_where_name_ne(common_Person_query *q, pb_str v);
+int common_Person_where_name_lt(common_Person_query *q, pb_str v);
+int common_Person_where_name_le(common_Person_query *q, pb_str v);
+int common_Person_where_name_gt(common_Person_query *q, pb_str v);
+int common_Person_where_name_ge(common_Person_query *q, pb_str v);
+int common_Person_where_name_between(common_Person_query *q, pb_str lo,
+                                     pb_str hi, unsigned flags);
+int common_Person_where_name_in(common_Person_query *q, const pb_str *vals,
+                                size_t n);
+int common_Person_where_name_prefix(common_Person_query *q, pb_str v);
+int common_Person_order_by_name(common_Person_query *q, unsigned dir);
+pb_expr *common_Person_name_expr(unsigned src);
+
+/**
+ * Field age (tag 2): each where adds a term: age OP v (eq ne lt le gt ge), lo
+ * <= age <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), age IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  common_Person_age_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int common_Person_where_age_eq(common_Person_query *q, uint32_t v);
+int common_Person_where_age_ne(common_Person_query *q, uint32_t v);
+int common_Person_where_age_lt(common_Person_query *q, uint32_t v);
+int common_Person_where_age_le(common_Person_query *q, uint32_t v);
+int common_Person_where_age_gt(common_Person_query *q, uint32_t v);
+int common_Person_where_age_ge(common_Person_query *q, uint32_t v);
+int common_Person_where_age_between(common_Person_query *q, uint32_t lo,
+                                    uint32_t hi, unsigned flags);
+int common_Person_where_age_in(common_Person_query *q, const uint32_t *vals,
+                               size_t n);
+int common_Person_order_by_age(common_Person_query *q, unsigned dir);
+pb_expr *common_Person_age_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int common_Person_limit(common_Person_query *q, uint64_t n);
+int common_Person_offset(common_Person_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (common_Person_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * common_Person_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int common_Person_query_next(common_Person_query *q, common_Person *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int common_Person_query_explain(common_Person_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void common_Person_query_free(common_Person_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Person.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Person_query_plan(common_Person_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of common_Person_table, into *r
+ * (views valid as the row's).  The caller knows which sources are Person's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int common_Person_from_row(const pb_row *row, unsigned src, common_Person *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Person_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Person_next calls the cursor's or the query's.
+ * (common_Person_insert)(...) calls a function directly. */
 #define common_Person_insert(txn, r) \
   common_Person_insert((txn), \
     _Generic((r), const common_Person *: (r), common_Person *: (r)))
@@ -238,12 +341,94 @@ void common_Person_cursor_close(common_Person_cursor *cur);
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
     _Generic((hi), const pb_str *: (hi), pb_str *: (hi), void *: (hi)), \
     (flags), _Generic((cur), common_Person_cursor **: (cur)))
-#define common_Person_next(cur, r) \
-  common_Person_next(_Generic((cur), common_Person_cursor *: (cur)), \
-    _Generic((r), common_Person *: (r)))
 #define common_Person_cursor_close(cur) \
   common_Person_cursor_close(\
     _Generic((cur), common_Person_cursor *: (cur), void *: (cur)))
+#define common_Person_next(c, r) \
+  _Generic((c), common_Person_cursor *: (common_Person_next), \
+           common_Person_query *: (common_Person_query_next))((c), \
+    _Generic((r), common_Person *: (r)))
+#define common_Person_query_open(txn, q) \
+  common_Person_query_open((txn), _Generic((q), common_Person_query **: (q)))
+#define common_Person_where_name_eq(q, v) \
+  common_Person_where_name_eq(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_ne(q, v) \
+  common_Person_where_name_ne(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_lt(q, v) \
+  common_Person_where_name_lt(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_le(q, v) \
+  common_Person_where_name_le(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_gt(q, v) \
+  common_Person_where_name_gt(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_ge(q, v) \
+  common_Person_where_name_ge(_Generic((q), common_Person_query *: (q)), (v))
+#define common_Person_where_name_between(q, lo, hi, flags) \
+  common_Person_where_name_between(\
+    _Generic((q), common_Person_query *: (q)), (lo), (hi), (flags))
+#define common_Person_where_name_in(q, vals, n) \
+  common_Person_where_name_in(_Generic((q), common_Person_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define common_Person_where_name_prefix(q, v) \
+  common_Person_where_name_prefix(_Generic((q), common_Person_query *: (q)), \
+    (v))
+#define common_Person_order_by_name(q, dir) \
+  common_Person_order_by_name(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Person_name_expr(src) \
+  common_Person_name_expr(PB_GENERATED_INTEGER(src))
+#define common_Person_where_age_eq(q, v) \
+  common_Person_where_age_eq(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_ne(q, v) \
+  common_Person_where_age_ne(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_lt(q, v) \
+  common_Person_where_age_lt(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_le(q, v) \
+  common_Person_where_age_le(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_gt(q, v) \
+  common_Person_where_age_gt(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_ge(q, v) \
+  common_Person_where_age_ge(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Person_where_age_between(q, lo, hi, flags) \
+  common_Person_where_age_between(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define common_Person_where_age_in(q, vals, n) \
+  common_Person_where_age_in(_Generic((q), common_Person_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define common_Person_order_by_age(q, dir) \
+  common_Person_order_by_age(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Person_age_expr(src) \
+  common_Person_age_expr(PB_GENERATED_INTEGER(src))
+#define common_Person_limit(q, n) \
+  common_Person_limit(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Person_offset(q, n) \
+  common_Person_offset(_Generic((q), common_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Person_query_next(q, r) \
+  common_Person_query_next(_Generic((q), common_Person_query *: (q)), \
+    _Generic((r), common_Person *: (r)))
+#define common_Person_query_explain(q, out) \
+  common_Person_query_explain(_Generic((q), common_Person_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define common_Person_query_free(q) \
+  common_Person_query_free(\
+    _Generic((q), common_Person_query *: (q), void *: (q)))
+#define common_Person_query_plan(q, out) \
+  common_Person_query_plan(_Generic((q), common_Person_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define common_Person_from_row(row, src, r) \
+  common_Person_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), common_Person *: (r)))
 #endif
 
 /** A record with an enum key: ref<common.Gauge> holds a common.Unit. */
@@ -413,11 +598,112 @@ int common_Gauge_next(common_Gauge_cursor *cur, common_Gauge *r);
 /** Closes a cursor.  NULL is a no-op. */
 void common_Gauge_cursor_close(common_Gauge_cursor *cur);
 
+/* --- Queries of Gauge (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over common_Gauge_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * common_Gauge_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct common_Gauge_query common_Gauge_query;
+
+/** Opens *q: every row of common_Gauge_table in txn, in key order.  Free it
+ * with common_Gauge_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int common_Gauge_query_open(pb_txn *txn, common_Gauge_query **q);
+
+/**
+ * Field unit (tag 1): each where adds a term: unit OP v (eq ne lt le gt ge),
+ * lo <= unit <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), unit IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  common_Gauge_unit_expr: the field in source src of
+ * a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int common_Gauge_where_unit_eq(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_ne(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_lt(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_le(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_gt(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_ge(common_Gauge_query *q, common_Unit v);
+int common_Gauge_where_unit_between(common_Gauge_query *q, common_Unit lo,
+                                    common_Unit hi, unsigned flags);
+int common_Gauge_where_unit_in(common_Gauge_query *q, const common_Unit *vals,
+                               size_t n);
+int common_Gauge_order_by_unit(common_Gauge_query *q, unsigned dir);
+pb_expr *common_Gauge_unit_expr(unsigned src);
+
+/**
+ * Field value (tag 2): each where adds a term: value OP v (eq ne lt le gt
+ * ge), lo <= value <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), value IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  common_Gauge_value_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int common_Gauge_where_value_eq(common_Gauge_query *q, double v);
+int common_Gauge_where_value_ne(common_Gauge_query *q, double v);
+int common_Gauge_where_value_lt(common_Gauge_query *q, double v);
+int common_Gauge_where_value_le(common_Gauge_query *q, double v);
+int common_Gauge_where_value_gt(common_Gauge_query *q, double v);
+int common_Gauge_where_value_ge(common_Gauge_query *q, double v);
+int common_Gauge_where_value_between(common_Gauge_query *q, double lo,
+                                     double hi, unsigned flags);
+int common_Gauge_where_value_in(common_Gauge_query *q, const double *vals,
+                                size_t n);
+int common_Gauge_order_by_value(common_Gauge_query *q, unsigned dir);
+pb_expr *common_Gauge_value_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int common_Gauge_limit(common_Gauge_query *q, uint64_t n);
+int common_Gauge_offset(common_Gauge_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (common_Gauge_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * common_Gauge_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int common_Gauge_query_next(common_Gauge_query *q, common_Gauge *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int common_Gauge_query_explain(common_Gauge_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void common_Gauge_query_free(common_Gauge_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Gauge.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Gauge_query_plan(common_Gauge_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of common_Gauge_table, into *r
+ * (views valid as the row's).  The caller knows which sources are Gauge's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int common_Gauge_from_row(const pb_row *row, unsigned src, common_Gauge *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Gauge_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Gauge_next calls the cursor's or the query's.
+ * (common_Gauge_insert)(...) calls a function directly. */
 #define common_Gauge_insert(txn, r) \
   common_Gauge_insert((txn), \
     _Generic((r), const common_Gauge *: (r), common_Gauge *: (r)))
@@ -445,12 +731,91 @@ void common_Gauge_cursor_close(common_Gauge_cursor *cur);
              common_Unit *: (hi), \
              void *: (hi)), (flags), \
     _Generic((cur), common_Gauge_cursor **: (cur)))
-#define common_Gauge_next(cur, r) \
-  common_Gauge_next(_Generic((cur), common_Gauge_cursor *: (cur)), \
-    _Generic((r), common_Gauge *: (r)))
 #define common_Gauge_cursor_close(cur) \
   common_Gauge_cursor_close(\
     _Generic((cur), common_Gauge_cursor *: (cur), void *: (cur)))
+#define common_Gauge_next(c, r) \
+  _Generic((c), common_Gauge_cursor *: (common_Gauge_next), \
+           common_Gauge_query *: (common_Gauge_query_next))((c), \
+    _Generic((r), common_Gauge *: (r)))
+#define common_Gauge_query_open(txn, q) \
+  common_Gauge_query_open((txn), _Generic((q), common_Gauge_query **: (q)))
+#define common_Gauge_where_unit_eq(q, v) \
+  common_Gauge_where_unit_eq(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_ne(q, v) \
+  common_Gauge_where_unit_ne(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_lt(q, v) \
+  common_Gauge_where_unit_lt(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_le(q, v) \
+  common_Gauge_where_unit_le(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_gt(q, v) \
+  common_Gauge_where_unit_gt(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_ge(q, v) \
+  common_Gauge_where_unit_ge(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define common_Gauge_where_unit_between(q, lo, hi, flags) \
+  common_Gauge_where_unit_between(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define common_Gauge_where_unit_in(q, vals, n) \
+  common_Gauge_where_unit_in(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((vals), const common_Unit *: (vals), \
+             common_Unit *: (vals), void *: (vals)), (n))
+#define common_Gauge_order_by_unit(q, dir) \
+  common_Gauge_order_by_unit(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Gauge_unit_expr(src) \
+  common_Gauge_unit_expr(PB_GENERATED_INTEGER(src))
+#define common_Gauge_where_value_eq(q, v) \
+  common_Gauge_where_value_eq(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_ne(q, v) \
+  common_Gauge_where_value_ne(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_lt(q, v) \
+  common_Gauge_where_value_lt(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_le(q, v) \
+  common_Gauge_where_value_le(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_gt(q, v) \
+  common_Gauge_where_value_gt(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_ge(q, v) \
+  common_Gauge_where_value_ge(_Generic((q), common_Gauge_query *: (q)), (v))
+#define common_Gauge_where_value_between(q, lo, hi, flags) \
+  common_Gauge_where_value_between(_Generic((q), common_Gauge_query *: (q)), \
+    (lo), (hi), (flags))
+#define common_Gauge_where_value_in(q, vals, n) \
+  common_Gauge_where_value_in(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define common_Gauge_order_by_value(q, dir) \
+  common_Gauge_order_by_value(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Gauge_value_expr(src) \
+  common_Gauge_value_expr(PB_GENERATED_INTEGER(src))
+#define common_Gauge_limit(q, n) \
+  common_Gauge_limit(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Gauge_offset(q, n) \
+  common_Gauge_offset(_Generic((q), common_Gauge_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Gauge_query_next(q, r) \
+  common_Gauge_query_next(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((r), common_Gauge *: (r)))
+#define common_Gauge_query_explain(q, out) \
+  common_Gauge_query_explain(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define common_Gauge_query_free(q) \
+  common_Gauge_query_free(\
+    _Generic((q), common_Gauge_query *: (q), void *: (q)))
+#define common_Gauge_query_plan(q, out) \
+  common_Gauge_query_plan(_Generic((q), common_Gauge_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define common_Gauge_from_row(row, src, r) \
+  common_Gauge_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), common_Gauge *: (r)))
 #endif
 
 /** A record without a key: ref<common.Blob> is an atom pointer. */
@@ -612,11 +977,95 @@ int common_Blob_next(common_Blob_cursor *cur, common_Blob *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void common_Blob_cursor_close(common_Blob_cursor *cur);
 
+/* --- Queries of Blob (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over common_Blob_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * common_Blob_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct common_Blob_query common_Blob_query;
+
+/** Opens *q: every row of common_Blob_table in txn, in id order.  Free it
+ * with common_Blob_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int common_Blob_query_open(pb_txn *txn, common_Blob_query **q);
+
+/**
+ * Field data (tag 1): each where adds a term: data OP v (eq ne lt le gt ge),
+ * lo <= data <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), data IN vals[0..n) (in: copied; n 0 is FALSE), data starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.  common_Blob_data_expr:
+ * the field in source src of a row, for pb_plan_join and pb_plan_group_by
+ * (NULL: out of memory).
+ */
+int common_Blob_where_data_eq(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_ne(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_lt(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_le(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_gt(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_ge(common_Blob_query *q, pb_bytes v);
+int common_Blob_where_data_between(common_Blob_query *q, pb_bytes lo,
+                                   pb_bytes hi, unsigned flags);
+int common_Blob_where_data_in(common_Blob_query *q, const pb_bytes *vals,
+                              size_t n);
+int common_Blob_where_data_prefix(common_Blob_query *q, pb_bytes v);
+int common_Blob_order_by_data(common_Blob_query *q, unsigned dir);
+pb_expr *common_Blob_data_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int common_Blob_limit(common_Blob_query *q, uint64_t n);
+int common_Blob_offset(common_Blob_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (common_Blob_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or common_Blob_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int common_Blob_query_next(common_Blob_query *q, common_Blob *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int common_Blob_query_explain(common_Blob_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void common_Blob_query_free(common_Blob_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Blob.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Blob_query_plan(common_Blob_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of common_Blob_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Blob's.  Errors: PB_EINVAL (a NULL row or r,
+ * src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing
+ * side).
+ */
+int common_Blob_from_row(const pb_row *row, unsigned src, common_Blob *r,
+                         uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Blob_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Blob_next calls the cursor's or the query's.
+ * (common_Blob_insert)(...) calls a function directly. */
 #define common_Blob_insert(txn, r, id) \
   common_Blob_insert((txn), \
     _Generic((r), const common_Blob *: (r), common_Blob *: (r)), \
@@ -636,13 +1085,66 @@ void common_Blob_cursor_close(common_Blob_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), common_Blob_cursor **: (cur)))
-#define common_Blob_next(cur, r, id) \
-  common_Blob_next(_Generic((cur), common_Blob_cursor *: (cur)), \
-    _Generic((r), common_Blob *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define common_Blob_cursor_close(cur) \
   common_Blob_cursor_close(\
     _Generic((cur), common_Blob_cursor *: (cur), void *: (cur)))
+#define common_Blob_next(c, r, id) \
+  _Generic((c), common_Blob_cursor *: (common_Blob_next), \
+           common_Blob_query *: (common_Blob_query_next))((c), \
+    _Generic((r), common_Blob *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Blob_query_open(txn, q) \
+  common_Blob_query_open((txn), _Generic((q), common_Blob_query **: (q)))
+#define common_Blob_where_data_eq(q, v) \
+  common_Blob_where_data_eq(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_ne(q, v) \
+  common_Blob_where_data_ne(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_lt(q, v) \
+  common_Blob_where_data_lt(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_le(q, v) \
+  common_Blob_where_data_le(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_gt(q, v) \
+  common_Blob_where_data_gt(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_ge(q, v) \
+  common_Blob_where_data_ge(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_where_data_between(q, lo, hi, flags) \
+  common_Blob_where_data_between(_Generic((q), common_Blob_query *: (q)), \
+    (lo), (hi), (flags))
+#define common_Blob_where_data_in(q, vals, n) \
+  common_Blob_where_data_in(_Generic((q), common_Blob_query *: (q)), \
+    _Generic((vals), const pb_bytes *: (vals), \
+             pb_bytes *: (vals), void *: (vals)), (n))
+#define common_Blob_where_data_prefix(q, v) \
+  common_Blob_where_data_prefix(_Generic((q), common_Blob_query *: (q)), (v))
+#define common_Blob_order_by_data(q, dir) \
+  common_Blob_order_by_data(_Generic((q), common_Blob_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Blob_data_expr(src) \
+  common_Blob_data_expr(PB_GENERATED_INTEGER(src))
+#define common_Blob_limit(q, n) \
+  common_Blob_limit(_Generic((q), common_Blob_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Blob_offset(q, n) \
+  common_Blob_offset(_Generic((q), common_Blob_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Blob_query_next(q, r, id) \
+  common_Blob_query_next(_Generic((q), common_Blob_query *: (q)), \
+    _Generic((r), common_Blob *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Blob_query_explain(q, out) \
+  common_Blob_query_explain(_Generic((q), common_Blob_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define common_Blob_query_free(q) \
+  common_Blob_query_free(\
+    _Generic((q), common_Blob_query *: (q), void *: (q)))
+#define common_Blob_query_plan(q, out) \
+  common_Blob_query_plan(_Generic((q), common_Blob_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define common_Blob_from_row(row, src, r, id) \
+  common_Blob_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), common_Blob *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** Two floats: a bounded encoding, so it has a MAX_SIZE. */
@@ -806,11 +1308,111 @@ int common_Vec2_next(common_Vec2_cursor *cur, common_Vec2 *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void common_Vec2_cursor_close(common_Vec2_cursor *cur);
 
+/* --- Queries of Vec2 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over common_Vec2_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * common_Vec2_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct common_Vec2_query common_Vec2_query;
+
+/** Opens *q: every row of common_Vec2_table in txn, in id order.  Free it
+ * with common_Vec2_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int common_Vec2_query_open(pb_txn *txn, common_Vec2_query **q);
+
+/**
+ * Field x (tag 1): each where adds a term: x OP v (eq ne lt le gt ge), lo <=
+ * x <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), x
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  common_Vec2_x_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int common_Vec2_where_x_eq(common_Vec2_query *q, float v);
+int common_Vec2_where_x_ne(common_Vec2_query *q, float v);
+int common_Vec2_where_x_lt(common_Vec2_query *q, float v);
+int common_Vec2_where_x_le(common_Vec2_query *q, float v);
+int common_Vec2_where_x_gt(common_Vec2_query *q, float v);
+int common_Vec2_where_x_ge(common_Vec2_query *q, float v);
+int common_Vec2_where_x_between(common_Vec2_query *q, float lo, float hi,
+                                unsigned flags);
+int common_Vec2_where_x_in(common_Vec2_query *q, const float *vals, size_t n);
+int common_Vec2_order_by_x(common_Vec2_query *q, unsigned dir);
+pb_expr *common_Vec2_x_expr(unsigned src);
+
+/**
+ * Field y (tag 2): each where adds a term: y OP v (eq ne lt le gt ge), lo <=
+ * y <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), y
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  common_Vec2_y_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int common_Vec2_where_y_eq(common_Vec2_query *q, float v);
+int common_Vec2_where_y_ne(common_Vec2_query *q, float v);
+int common_Vec2_where_y_lt(common_Vec2_query *q, float v);
+int common_Vec2_where_y_le(common_Vec2_query *q, float v);
+int common_Vec2_where_y_gt(common_Vec2_query *q, float v);
+int common_Vec2_where_y_ge(common_Vec2_query *q, float v);
+int common_Vec2_where_y_between(common_Vec2_query *q, float lo, float hi,
+                                unsigned flags);
+int common_Vec2_where_y_in(common_Vec2_query *q, const float *vals, size_t n);
+int common_Vec2_order_by_y(common_Vec2_query *q, unsigned dir);
+pb_expr *common_Vec2_y_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int common_Vec2_limit(common_Vec2_query *q, uint64_t n);
+int common_Vec2_offset(common_Vec2_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (common_Vec2_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or common_Vec2_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int common_Vec2_query_next(common_Vec2_query *q, common_Vec2 *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int common_Vec2_query_explain(common_Vec2_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void common_Vec2_query_free(common_Vec2_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a common_Vec2.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int common_Vec2_query_plan(common_Vec2_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of common_Vec2_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Vec2's.  Errors: PB_EINVAL (a NULL row or r,
+ * src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing
+ * side).
+ */
+int common_Vec2_from_row(const pb_row *row, unsigned src, common_Vec2 *r,
+                         uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (common_Vec2_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); common_Vec2_next calls the cursor's or the query's.
+ * (common_Vec2_insert)(...) calls a function directly. */
 #define common_Vec2_insert(txn, r, id) \
   common_Vec2_insert((txn), \
     _Generic((r), const common_Vec2 *: (r), common_Vec2 *: (r)), \
@@ -830,13 +1432,88 @@ void common_Vec2_cursor_close(common_Vec2_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), common_Vec2_cursor **: (cur)))
-#define common_Vec2_next(cur, r, id) \
-  common_Vec2_next(_Generic((cur), common_Vec2_cursor *: (cur)), \
-    _Generic((r), common_Vec2 *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define common_Vec2_cursor_close(cur) \
   common_Vec2_cursor_close(\
     _Generic((cur), common_Vec2_cursor *: (cur), void *: (cur)))
+#define common_Vec2_next(c, r, id) \
+  _Generic((c), common_Vec2_cursor *: (common_Vec2_next), \
+           common_Vec2_query *: (common_Vec2_query_next))((c), \
+    _Generic((r), common_Vec2 *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Vec2_query_open(txn, q) \
+  common_Vec2_query_open((txn), _Generic((q), common_Vec2_query **: (q)))
+#define common_Vec2_where_x_eq(q, v) \
+  common_Vec2_where_x_eq(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_ne(q, v) \
+  common_Vec2_where_x_ne(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_lt(q, v) \
+  common_Vec2_where_x_lt(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_le(q, v) \
+  common_Vec2_where_x_le(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_gt(q, v) \
+  common_Vec2_where_x_gt(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_ge(q, v) \
+  common_Vec2_where_x_ge(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_x_between(q, lo, hi, flags) \
+  common_Vec2_where_x_between(_Generic((q), common_Vec2_query *: (q)), (lo), \
+    (hi), (flags))
+#define common_Vec2_where_x_in(q, vals, n) \
+  common_Vec2_where_x_in(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((vals), const float *: (vals), \
+             float *: (vals), void *: (vals)), (n))
+#define common_Vec2_order_by_x(q, dir) \
+  common_Vec2_order_by_x(_Generic((q), common_Vec2_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Vec2_x_expr(src) \
+  common_Vec2_x_expr(PB_GENERATED_INTEGER(src))
+#define common_Vec2_where_y_eq(q, v) \
+  common_Vec2_where_y_eq(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_ne(q, v) \
+  common_Vec2_where_y_ne(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_lt(q, v) \
+  common_Vec2_where_y_lt(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_le(q, v) \
+  common_Vec2_where_y_le(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_gt(q, v) \
+  common_Vec2_where_y_gt(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_ge(q, v) \
+  common_Vec2_where_y_ge(_Generic((q), common_Vec2_query *: (q)), (v))
+#define common_Vec2_where_y_between(q, lo, hi, flags) \
+  common_Vec2_where_y_between(_Generic((q), common_Vec2_query *: (q)), (lo), \
+    (hi), (flags))
+#define common_Vec2_where_y_in(q, vals, n) \
+  common_Vec2_where_y_in(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((vals), const float *: (vals), \
+             float *: (vals), void *: (vals)), (n))
+#define common_Vec2_order_by_y(q, dir) \
+  common_Vec2_order_by_y(_Generic((q), common_Vec2_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define common_Vec2_y_expr(src) \
+  common_Vec2_y_expr(PB_GENERATED_INTEGER(src))
+#define common_Vec2_limit(q, n) \
+  common_Vec2_limit(_Generic((q), common_Vec2_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Vec2_offset(q, n) \
+  common_Vec2_offset(_Generic((q), common_Vec2_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define common_Vec2_query_next(q, r, id) \
+  common_Vec2_query_next(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((r), common_Vec2 *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define common_Vec2_query_explain(q, out) \
+  common_Vec2_query_explain(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define common_Vec2_query_free(q) \
+  common_Vec2_query_free(\
+    _Generic((q), common_Vec2_query *: (q), void *: (q)))
+#define common_Vec2_query_plan(q, out) \
+  common_Vec2_query_plan(_Generic((q), common_Vec2_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define common_Vec2_from_row(row, src, r, id) \
+  common_Vec2_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), common_Vec2 *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /**

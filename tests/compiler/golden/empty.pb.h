@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "empty.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"

@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "enums.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -255,11 +256,177 @@ int shop_enums_Order_range_by_by_status(pb_txn *txn,
                                         unsigned flags,
                                         shop_enums_Order_cursor **cur);
 
+/* --- Queries of Order (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over shop_enums_Order_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * shop_enums_Order_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct shop_enums_Order_query shop_enums_Order_query;
+
+/** Opens *q: every row of shop_enums_Order_table in txn, in key order.  Free it
+ * with shop_enums_Order_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int shop_enums_Order_query_open(pb_txn *txn, shop_enums_Order_query **q);
+
+/**
+ * Field id (tag 1): each where adds a term: id OP v (eq ne lt le gt ge), lo
+ * <= id <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), id IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  shop_enums_Order_id_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int shop_enums_Order_where_id_eq(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_ne(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_lt(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_le(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_gt(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_ge(shop_enums_Order_query *q, uint32_t v);
+int shop_enums_Order_where_id_between(shop_enums_Order_query *q, uint32_t lo,
+                                      uint32_t hi, unsigned flags);
+int shop_enums_Order_where_id_in(shop_enums_Order_query *q,
+                                 const uint32_t *vals, size_t n);
+int shop_enums_Order_order_by_id(shop_enums_Order_query *q, unsigned dir);
+pb_expr *shop_enums_Order_id_expr(unsigned src);
+
+/**
+ * Field status (tag 2): each where adds a term: status OP v (eq ne lt le gt
+ * ge), lo <= status <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), status IN vals[0..n) (in: copied; n 0 is FALSE).
+ * order_by: a sort key, PB_ASC or PB_DESC.  shop_enums_Order_status_expr: the
+ * field in source src of a row, for pb_plan_join and pb_plan_group_by (NULL:
+ * out of memory).
+ */
+int shop_enums_Order_where_status_eq(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_ne(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_lt(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_le(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_gt(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_ge(shop_enums_Order_query *q,
+                                     shop_enums_Status v);
+int shop_enums_Order_where_status_between(shop_enums_Order_query *q,
+    shop_enums_Status lo, shop_enums_Status hi, unsigned flags);
+int shop_enums_Order_where_status_in(shop_enums_Order_query *q,
+                                     const shop_enums_Status *vals, size_t n);
+int shop_enums_Order_order_by_status(shop_enums_Order_query *q, unsigned dir);
+pb_expr *shop_enums_Order_status_expr(unsigned src);
+
+/**
+ * Field size (tag 3): each where adds a term: size OP v (eq ne lt le gt ge),
+ * lo <= size <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), size IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  shop_enums_Order_size_expr: the field in source
+ * src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int shop_enums_Order_where_size_eq(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_ne(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_lt(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_le(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_gt(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_ge(shop_enums_Order_query *q,
+                                   shop_enums_Size v);
+int shop_enums_Order_where_size_between(shop_enums_Order_query *q,
+                                        shop_enums_Size lo, shop_enums_Size hi,
+                                        unsigned flags);
+int shop_enums_Order_where_size_in(shop_enums_Order_query *q,
+                                   const shop_enums_Size *vals, size_t n);
+int shop_enums_Order_order_by_size(shop_enums_Order_query *q, unsigned dir);
+pb_expr *shop_enums_Order_size_expr(unsigned src);
+
+/**
+ * Field previous (tag 4): each where adds a term: previous OP v (eq ne lt le
+ * gt ge), lo <= previous <= hi (between; PB_BETWEEN_LO_EXCL,
+ * PB_BETWEEN_HI_EXCL exclude an end), previous IN vals[0..n) (in: copied; n 0
+ * is FALSE); is_null, is_not_null: whether previous is absent.  An absent
+ * previous is in no other term (SQL's NULL).  order_by: a sort key, PB_ASC or
+ * PB_DESC (absent first).  shop_enums_Order_previous_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int shop_enums_Order_where_previous_eq(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_ne(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_lt(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_le(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_gt(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_ge(shop_enums_Order_query *q,
+                                       shop_enums_Status v);
+int shop_enums_Order_where_previous_between(shop_enums_Order_query *q,
+    shop_enums_Status lo, shop_enums_Status hi, unsigned flags);
+int shop_enums_Order_where_previous_in(shop_enums_Order_query *q,
+                                       const shop_enums_Status *vals, size_t n);
+int shop_enums_Order_where_previous_is_null(shop_enums_Order_query *q);
+int shop_enums_Order_where_previous_is_not_null(shop_enums_Order_query *q);
+int shop_enums_Order_order_by_previous(shop_enums_Order_query *q, unsigned dir);
+pb_expr *shop_enums_Order_previous_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int shop_enums_Order_limit(shop_enums_Order_query *q, uint64_t n);
+int shop_enums_Order_offset(shop_enums_Order_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (shop_enums_Order_next(q, ...) calls this).
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * shop_enums_Order_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int shop_enums_Order_query_next(shop_enums_Order_query *q, shop_enums_Order *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int shop_enums_Order_query_explain(shop_enums_Order_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void shop_enums_Order_query_free(shop_enums_Order_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a shop_enums_Order.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int shop_enums_Order_query_plan(shop_enums_Order_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of shop_enums_Order_table, into
+ * *r (views valid as the row's).  The caller knows which sources are Order's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int shop_enums_Order_from_row(const pb_row *row, unsigned src,
+                              shop_enums_Order *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (shop_enums_Order_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); shop_enums_Order_next calls the cursor's or the query's.
+ * (shop_enums_Order_insert)(...) calls a function directly. */
 #define shop_enums_Order_insert(txn, r) \
   shop_enums_Order_insert((txn), \
     _Generic((r), const shop_enums_Order *: (r), shop_enums_Order *: (r)))
@@ -281,9 +448,6 @@ int shop_enums_Order_range_by_by_status(pb_txn *txn,
     _Generic((lo), const uint32_t *: (lo), uint32_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint32_t *: (hi), uint32_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), shop_enums_Order_cursor **: (cur)))
-#define shop_enums_Order_next(cur, r) \
-  shop_enums_Order_next(_Generic((cur), shop_enums_Order_cursor *: (cur)), \
-    _Generic((r), shop_enums_Order *: (r)))
 #define shop_enums_Order_cursor_close(cur) \
   shop_enums_Order_cursor_close(\
     _Generic((cur), shop_enums_Order_cursor *: (cur), void *: (cur)))
@@ -301,6 +465,169 @@ int shop_enums_Order_range_by_by_status(pb_txn *txn,
              shop_enums_Status *: (hi), \
              void *: (hi)), (flags), \
     _Generic((cur), shop_enums_Order_cursor **: (cur)))
+#define shop_enums_Order_next(c, r) \
+  _Generic((c), shop_enums_Order_cursor *: (shop_enums_Order_next), \
+           shop_enums_Order_query *: (shop_enums_Order_query_next))((c), \
+    _Generic((r), shop_enums_Order *: (r)))
+#define shop_enums_Order_query_open(txn, q) \
+  shop_enums_Order_query_open((txn), \
+    _Generic((q), shop_enums_Order_query **: (q)))
+#define shop_enums_Order_where_id_eq(q, v) \
+  shop_enums_Order_where_id_eq(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_ne(q, v) \
+  shop_enums_Order_where_id_ne(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_lt(q, v) \
+  shop_enums_Order_where_id_lt(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_le(q, v) \
+  shop_enums_Order_where_id_le(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_gt(q, v) \
+  shop_enums_Order_where_id_gt(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_ge(q, v) \
+  shop_enums_Order_where_id_ge(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_id_between(q, lo, hi, flags) \
+  shop_enums_Order_where_id_between(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define shop_enums_Order_where_id_in(q, vals, n) \
+  shop_enums_Order_where_id_in(_Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define shop_enums_Order_order_by_id(q, dir) \
+  shop_enums_Order_order_by_id(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define shop_enums_Order_id_expr(src) \
+  shop_enums_Order_id_expr(PB_GENERATED_INTEGER(src))
+#define shop_enums_Order_where_status_eq(q, v) \
+  shop_enums_Order_where_status_eq(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_ne(q, v) \
+  shop_enums_Order_where_status_ne(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_lt(q, v) \
+  shop_enums_Order_where_status_lt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_le(q, v) \
+  shop_enums_Order_where_status_le(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_gt(q, v) \
+  shop_enums_Order_where_status_gt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_ge(q, v) \
+  shop_enums_Order_where_status_ge(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_status_between(q, lo, hi, flags) \
+  shop_enums_Order_where_status_between(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define shop_enums_Order_where_status_in(q, vals, n) \
+  shop_enums_Order_where_status_in(\
+    _Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((vals), const shop_enums_Status *: (vals), \
+             shop_enums_Status *: (vals), void *: (vals)), (n))
+#define shop_enums_Order_order_by_status(q, dir) \
+  shop_enums_Order_order_by_status(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define shop_enums_Order_status_expr(src) \
+  shop_enums_Order_status_expr(PB_GENERATED_INTEGER(src))
+#define shop_enums_Order_where_size_eq(q, v) \
+  shop_enums_Order_where_size_eq(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_ne(q, v) \
+  shop_enums_Order_where_size_ne(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_lt(q, v) \
+  shop_enums_Order_where_size_lt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_le(q, v) \
+  shop_enums_Order_where_size_le(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_gt(q, v) \
+  shop_enums_Order_where_size_gt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_ge(q, v) \
+  shop_enums_Order_where_size_ge(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_size_between(q, lo, hi, flags) \
+  shop_enums_Order_where_size_between(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define shop_enums_Order_where_size_in(q, vals, n) \
+  shop_enums_Order_where_size_in(\
+    _Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((vals), const shop_enums_Size *: (vals), \
+             shop_enums_Size *: (vals), void *: (vals)), (n))
+#define shop_enums_Order_order_by_size(q, dir) \
+  shop_enums_Order_order_by_size(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define shop_enums_Order_size_expr(src) \
+  shop_enums_Order_size_expr(PB_GENERATED_INTEGER(src))
+#define shop_enums_Order_where_previous_eq(q, v) \
+  shop_enums_Order_where_previous_eq(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_ne(q, v) \
+  shop_enums_Order_where_previous_ne(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_lt(q, v) \
+  shop_enums_Order_where_previous_lt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_le(q, v) \
+  shop_enums_Order_where_previous_le(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_gt(q, v) \
+  shop_enums_Order_where_previous_gt(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_ge(q, v) \
+  shop_enums_Order_where_previous_ge(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(v))
+#define shop_enums_Order_where_previous_between(q, lo, hi, flags) \
+  shop_enums_Order_where_previous_between(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define shop_enums_Order_where_previous_in(q, vals, n) \
+  shop_enums_Order_where_previous_in(\
+    _Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((vals), const shop_enums_Status *: (vals), \
+             shop_enums_Status *: (vals), void *: (vals)), (n))
+#define shop_enums_Order_where_previous_is_null(q) \
+  shop_enums_Order_where_previous_is_null(\
+    _Generic((q), shop_enums_Order_query *: (q)))
+#define shop_enums_Order_where_previous_is_not_null(q) \
+  shop_enums_Order_where_previous_is_not_null(\
+    _Generic((q), shop_enums_Order_query *: (q)))
+#define shop_enums_Order_order_by_previous(q, dir) \
+  shop_enums_Order_order_by_previous(\
+    _Generic((q), shop_enums_Order_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define shop_enums_Order_previous_expr(src) \
+  shop_enums_Order_previous_expr(PB_GENERATED_INTEGER(src))
+#define shop_enums_Order_limit(q, n) \
+  shop_enums_Order_limit(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define shop_enums_Order_offset(q, n) \
+  shop_enums_Order_offset(_Generic((q), shop_enums_Order_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define shop_enums_Order_query_next(q, r) \
+  shop_enums_Order_query_next(_Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((r), shop_enums_Order *: (r)))
+#define shop_enums_Order_query_explain(q, out) \
+  shop_enums_Order_query_explain(\
+    _Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define shop_enums_Order_query_free(q) \
+  shop_enums_Order_query_free(\
+    _Generic((q), shop_enums_Order_query *: (q), void *: (q)))
+#define shop_enums_Order_query_plan(q, out) \
+  shop_enums_Order_query_plan(_Generic((q), shop_enums_Order_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define shop_enums_Order_from_row(row, src, r) \
+  shop_enums_Order_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), shop_enums_Order *: (r)))
 #endif
 
 /**

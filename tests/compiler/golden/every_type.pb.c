@@ -2,7 +2,320 @@
 #include "every_type.pb.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The typed queries of this file (docs/queries.md, "Typed query
+ * builders"): every P_R_query is a struct pb__genq. */
+typedef struct pb__genq {
+  pb_plan *plan;     /* the query so far */
+  pb_expr *where;    /* where terms not yet in plan: one AND */
+  pb_sort_key *keys; /* order_by keys not yet in plan */
+  size_t n_keys, cap_keys;
+  int err;           /* the latched error */
+  bool ran;          /* next or explain ran: no more builders */
+} pb__genq;
+
+static int pb__genq_open(pb_txn *txn, const pb_table_def *def,
+                         pb__genq **out) {
+  pb__genq *q;
+  int rc;
+
+  *out = NULL;
+  if (!txn)
+    return PB_EINVAL;
+  q = calloc(1, sizeof *q);
+  if (!q)
+    return PB_ENOMEM;
+  rc = pb_plan_from_table(txn, def, &q->plan);
+  if (rc != PB_OK) {
+    free(q);
+    return rc;
+  }
+  *out = q;
+  return PB_OK;
+}
+
+/* Latches rc (the first error stays) and returns it. */
+static int pb__genq_fail(pb__genq *q, int rc) {
+  if (rc != PB_OK && q->err == PB_OK)
+    q->err = rc;
+  return rc;
+}
+
+/* Whether a builder may change q (else returns its error). */
+static int pb__genq_usable(pb__genq *q) {
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return pb__genq_fail(q, PB_EINVAL);
+  return PB_OK;
+}
+
+/* Wraps the pending where terms, then the pending sort keys. */
+static int pb__genq_flush(pb__genq *q) {
+  int rc = PB_OK;
+
+  if (q->where) {
+    pb_expr *w = q->where;
+    q->where = NULL;
+    rc = pb_plan_where(&q->plan, w);
+  }
+  if (rc == PB_OK && q->n_keys > 0) {
+    size_t n = q->n_keys;
+    q->n_keys = 0;
+    rc = pb_plan_order_by(&q->plan, q->keys, n);
+  }
+  return pb__genq_fail(q, rc);
+}
+
+static int pb__genq_limit(void *qv, uint64_t n, bool offset) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, offset ? pb_plan_offset(&q->plan, n)
+                                 : pb_plan_limit(&q->plan, n));
+}
+
+/* Fixes the plan before its first next or explain. */
+static int pb__genq_run(pb__genq *q) {
+  int rc;
+
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return PB_OK;
+  rc = pb__genq_flush(q);
+  q->ran = true;
+  return rc;
+}
+
+/* Copies source src of *row (size bytes) into r, its id into *id. */
+static int pb__genq_copy(const pb_row *row, unsigned src, void *r,
+                         size_t size, uint64_t *id) {
+  if (src >= row->n_recs)
+    return PB_EINVAL;
+  if (!row->recs[src])
+    return PB_ENOTFOUND;
+  memcpy(r, row->recs[src], size);
+  if (id)
+    *id = row->ids ? row->ids[src] : 0;
+  return PB_OK;
+}
+
+static int pb__genq_next(void *qv, void *r, size_t size, uint64_t *id) {
+  pb__genq *q = qv;
+  pb_row row;
+  int rc;
+
+  if (!q || !r)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  rc = pb_plan_next(q->plan, &row);
+  if (rc == PB_OK)
+    rc = pb__genq_copy(&row, 0, r, size, id);
+  return rc == PB_ENOTFOUND ? rc : pb__genq_fail(q, rc);
+}
+
+static int pb__genq_explain(void *qv, pb_buf *out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (!q || !out)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, pb_plan_explain(q->plan, out));
+}
+
+static void pb__genq_free(void *qv) {
+  pb__genq *q = qv;
+
+  if (!q)
+    return;
+  pb_expr_free(q->where);
+  for (size_t i = 0; i < q->n_keys; i++)
+    pb_expr_free(q->keys[i].expr);
+  free(q->keys);
+  pb_plan_free(q->plan);
+  free(q);
+}
+
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
+/* A STR or BYTES value with a NULL pointer and a length is bad; with
+ * none it is the empty value (made to point somewhere). */
+static bool pb__genq_val_ok(pb_qval *v) {
+  if ((v->type != PB_QSTR && v->type != PB_QBYTES) || v->as.s.ptr)
+    return true;
+  v->as.s.ptr = (const uint8_t *)"";
+  return v->as.s.len == 0;
+}
+
+/* ANDs `term` (owned) into the pending Where. */
+static int pb__genq_where(pb__genq *q, pb_expr *term) {
+  int rc = pb__genq_usable(q);
+
+  if (rc == PB_OK && !term)
+    rc = pb__genq_fail(q, PB_ENOMEM);
+  if (rc == PB_OK && q->n_keys > 0)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK) {
+    pb_expr_free(term);
+    return rc;
+  }
+  if (q->where) {
+    q->where = pb_expr_and(q->where, term);
+    if (!q->where)
+      return pb__genq_fail(q, PB_ENOMEM);
+  } else {
+    q->where = term;
+  }
+  return PB_OK;
+}
+
+static int pb__genq_cmp(void *qv, pb_cmp op, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(
+      q, pb_expr_cmp(op, pb_expr_field(0, tag), pb_expr_const(v)));
+}
+
+static int pb__genq_between(void *qv, uint32_t tag, pb_qval lo,
+                            pb_qval hi, unsigned flags) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if ((flags & ~(unsigned)(PB_BETWEEN_LO_EXCL | PB_BETWEEN_HI_EXCL)) ||
+      !pb__genq_val_ok(&lo) || !pb__genq_val_ok(&hi))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_between(pb_expr_field(0, tag),
+                                           pb_expr_const(lo),
+                                           pb_expr_const(hi), flags));
+}
+
+/* Room for the n values of an IN (*out, to free), or the error. */
+static int pb__genq_vals(void *qv, const void *vals, size_t n,
+                         pb_qval **out) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  *out = NULL;
+  if (rc != PB_OK)
+    return rc;
+  if (!vals && n > 0)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (n > SIZE_MAX / sizeof **out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  *out = malloc(n > 0 ? n * sizeof **out : 1);
+  if (!*out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  return PB_OK;
+}
+
+/* x IN v[0..n); frees v. */
+static int pb__genq_in(void *qv, uint32_t tag, pb_qval *v, size_t n) {
+  pb__genq *q = qv;
+  pb_expr *e;
+
+  for (size_t i = 0; i < n; i++)
+    if (!pb__genq_val_ok(&v[i])) {
+      free(v);
+      return pb__genq_fail(q, PB_EINVAL);
+    }
+  e = pb_expr_in(pb_expr_field(0, tag), v, n);
+  free(v);
+  return pb__genq_where(q, e);
+}
+
+/* Appends a sort key to the pending OrderBy. */
+static int pb__genq_order(void *qv, uint32_t tag, unsigned dir) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (dir != PB_ASC && dir != PB_DESC)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (q->where) {
+    rc = pb__genq_flush(q);
+    if (rc != PB_OK)
+      return rc;
+  }
+  if (q->n_keys == q->cap_keys) {
+    size_t cap = q->cap_keys ? 2 * q->cap_keys : 4;
+    pb_sort_key *k = realloc(q->keys, cap * sizeof *k);
+    if (!k)
+      return pb__genq_fail(q, PB_ENOMEM);
+    q->keys = k;
+    q->cap_keys = cap;
+  }
+  e = pb_expr_field(0, tag);
+  if (!e)
+    return pb__genq_fail(q, PB_ENOMEM);
+  q->keys[q->n_keys].expr = e;
+  q->keys[q->n_keys].dir = dir;
+  q->n_keys++;
+  return PB_OK;
+}
+
+
+static int pb__genq_prefix(void *qv, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_prefix(pb_expr_field(0, tag), v));
+}
+
+
+static int pb__genq_null(void *qv, uint32_t tag, bool is_null) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  e = pb_expr_is_null(pb_expr_field(0, tag));
+  return pb__genq_where(q, is_null ? e : pb_expr_not(e));
+}
+
 
 /* The workers of _decode and _verify, which call each other for nested records. */
 static int every_Point_decode_at(every_Point *r, const uint8_t *data,
@@ -337,6 +650,163 @@ void (every_Point_cursor_close)(every_Point_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (every_Point_query_open)(pb_txn *txn, every_Point_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &every_Point_table, &g);
+  *q = (every_Point_query *)(void *)g;
+  return rc;
+}
+
+int (every_Point_where_x_eq)(every_Point_query *q, double v) {
+  /* x == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_ne)(every_Point_query *q, double v) {
+  /* x != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_lt)(every_Point_query *q, double v) {
+  /* x < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_le)(every_Point_query *q, double v) {
+  /* x <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_gt)(every_Point_query *q, double v) {
+  /* x > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_ge)(every_Point_query *q, double v) {
+  /* x >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qfloat((double)v));
+}
+
+int (every_Point_where_x_between)(every_Point_query *q, double lo, double hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 1, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (every_Point_where_x_in)(every_Point_query *q, const double *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (every_Point_order_by_x)(every_Point_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(every_Point_x_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (every_Point_where_y_eq)(every_Point_query *q, double v) {
+  /* y == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_ne)(every_Point_query *q, double v) {
+  /* y != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_lt)(every_Point_query *q, double v) {
+  /* y < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_le)(every_Point_query *q, double v) {
+  /* y <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_gt)(every_Point_query *q, double v) {
+  /* y > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_ge)(every_Point_query *q, double v) {
+  /* y >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qfloat((double)v));
+}
+
+int (every_Point_where_y_between)(every_Point_query *q, double lo, double hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 2, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (every_Point_where_y_in)(every_Point_query *q, const double *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (every_Point_order_by_y)(every_Point_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(every_Point_y_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (every_Point_limit)(every_Point_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (every_Point_offset)(every_Point_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (every_Point_query_next)(every_Point_query *q, every_Point *r,
+                             uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (every_Point_query_explain)(every_Point_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (every_Point_query_free)(every_Point_query *q) {
+  pb__genq_free(q);
+}
+
+int (every_Point_query_plan)(every_Point_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (every_Point_from_row)(const pb_row *row, unsigned src, every_Point *r,
+                           uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
+}
+
 /* --- every_Node --- */
 
 /* The fields of every.Node, as the catalog keeps them to check a schema change. */
@@ -645,6 +1115,109 @@ int (every_Node_next)(every_Node_cursor *cur, every_Node *r, uint64_t *id) {
 
 void (every_Node_cursor_close)(every_Node_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (every_Node_query_open)(pb_txn *txn, every_Node_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &every_Node_table, &g);
+  *q = (every_Node_query *)(void *)g;
+  return rc;
+}
+
+int (every_Node_where_label_eq)(every_Node_query *q, pb_str v) {
+  /* label == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_ne)(every_Node_query *q, pb_str v) {
+  /* label != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_lt)(every_Node_query *q, pb_str v) {
+  /* label < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_le)(every_Node_query *q, pb_str v) {
+  /* label <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_gt)(every_Node_query *q, pb_str v) {
+  /* label > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_ge)(every_Node_query *q, pb_str v) {
+  /* label >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qstr(v));
+}
+
+int (every_Node_where_label_between)(every_Node_query *q, pb_str lo, pb_str hi,
+                                     unsigned flags) {
+  return pb__genq_between(q, 1, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (every_Node_where_label_in)(every_Node_query *q, const pb_str *vals,
+                                size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (every_Node_where_label_prefix)(every_Node_query *q, pb_str v) {
+  return pb__genq_prefix(q, 1, pb_qstr(v));
+}
+
+int (every_Node_order_by_label)(every_Node_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(every_Node_label_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (every_Node_limit)(every_Node_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (every_Node_offset)(every_Node_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (every_Node_query_next)(every_Node_query *q, every_Node *r, uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (every_Node_query_explain)(every_Node_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (every_Node_query_free)(every_Node_query *q) {
+  pb__genq_free(q);
+}
+
+int (every_Node_query_plan)(every_Node_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (every_Node_from_row)(const pb_row *row, unsigned src, every_Node *r,
+                          uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
 }
 
 /* --- every_Everything --- */
@@ -2045,6 +2618,1421 @@ int (every_Everything_blob_refs_get)(pb_txn *txn, const every_Everything *r,
   return common_Blob_load(txn, r->blob_refs.items[i], out);
 }
 
+int (every_Everything_query_open)(pb_txn *txn, every_Everything_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &every_Everything_table, &g);
+  *q = (every_Everything_query *)(void *)g;
+  return rc;
+}
+
+int (every_Everything_where_b_eq)(every_Everything_query *q, bool v) {
+  /* b == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_ne)(every_Everything_query *q, bool v) {
+  /* b != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_lt)(every_Everything_query *q, bool v) {
+  /* b < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_le)(every_Everything_query *q, bool v) {
+  /* b <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_gt)(every_Everything_query *q, bool v) {
+  /* b > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_ge)(every_Everything_query *q, bool v) {
+  /* b >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qbool(v));
+}
+
+int (every_Everything_where_b_between)(every_Everything_query *q, bool lo,
+                                       bool hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qbool(lo),
+                          pb_qbool(hi), flags);
+}
+
+int (every_Everything_where_b_in)(every_Everything_query *q, const bool *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbool(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (every_Everything_order_by_b)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(every_Everything_b_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (every_Everything_where_i8_eq)(every_Everything_query *q, int8_t v) {
+  /* i8 == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_ne)(every_Everything_query *q, int8_t v) {
+  /* i8 != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_lt)(every_Everything_query *q, int8_t v) {
+  /* i8 < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_le)(every_Everything_query *q, int8_t v) {
+  /* i8 <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_gt)(every_Everything_query *q, int8_t v) {
+  /* i8 > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_ge)(every_Everything_query *q, int8_t v) {
+  /* i8 >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i8_between)(every_Everything_query *q, int8_t lo,
+                                        int8_t hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_i8_in)(every_Everything_query *q,
+                                   const int8_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (every_Everything_order_by_i8)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(every_Everything_i8_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (every_Everything_where_i16_eq)(every_Everything_query *q, int16_t v) {
+  /* i16 == v */
+  return pb__genq_cmp(q, PB_EQ, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_ne)(every_Everything_query *q, int16_t v) {
+  /* i16 != v */
+  return pb__genq_cmp(q, PB_NE, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_lt)(every_Everything_query *q, int16_t v) {
+  /* i16 < v */
+  return pb__genq_cmp(q, PB_LT, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_le)(every_Everything_query *q, int16_t v) {
+  /* i16 <= v */
+  return pb__genq_cmp(q, PB_LE, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_gt)(every_Everything_query *q, int16_t v) {
+  /* i16 > v */
+  return pb__genq_cmp(q, PB_GT, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_ge)(every_Everything_query *q, int16_t v) {
+  /* i16 >= v */
+  return pb__genq_cmp(q, PB_GE, 3, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i16_between)(every_Everything_query *q, int16_t lo,
+    int16_t hi, unsigned flags) {
+  return pb__genq_between(q, 3, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_i16_in)(every_Everything_query *q,
+                                    const int16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 3, v, n);
+}
+
+int (every_Everything_order_by_i16)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 3, dir);
+}
+
+pb_expr *(every_Everything_i16_expr)(unsigned src) {
+  return pb_expr_field(src, 3);
+}
+
+int (every_Everything_where_i32_eq)(every_Everything_query *q, int32_t v) {
+  /* i32 == v */
+  return pb__genq_cmp(q, PB_EQ, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_ne)(every_Everything_query *q, int32_t v) {
+  /* i32 != v */
+  return pb__genq_cmp(q, PB_NE, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_lt)(every_Everything_query *q, int32_t v) {
+  /* i32 < v */
+  return pb__genq_cmp(q, PB_LT, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_le)(every_Everything_query *q, int32_t v) {
+  /* i32 <= v */
+  return pb__genq_cmp(q, PB_LE, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_gt)(every_Everything_query *q, int32_t v) {
+  /* i32 > v */
+  return pb__genq_cmp(q, PB_GT, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_ge)(every_Everything_query *q, int32_t v) {
+  /* i32 >= v */
+  return pb__genq_cmp(q, PB_GE, 4, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i32_between)(every_Everything_query *q, int32_t lo,
+    int32_t hi, unsigned flags) {
+  return pb__genq_between(q, 4, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_i32_in)(every_Everything_query *q,
+                                    const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 4, v, n);
+}
+
+int (every_Everything_order_by_i32)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 4, dir);
+}
+
+pb_expr *(every_Everything_i32_expr)(unsigned src) {
+  return pb_expr_field(src, 4);
+}
+
+int (every_Everything_where_i64_eq)(every_Everything_query *q, int64_t v) {
+  /* i64 == v */
+  return pb__genq_cmp(q, PB_EQ, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_ne)(every_Everything_query *q, int64_t v) {
+  /* i64 != v */
+  return pb__genq_cmp(q, PB_NE, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_lt)(every_Everything_query *q, int64_t v) {
+  /* i64 < v */
+  return pb__genq_cmp(q, PB_LT, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_le)(every_Everything_query *q, int64_t v) {
+  /* i64 <= v */
+  return pb__genq_cmp(q, PB_LE, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_gt)(every_Everything_query *q, int64_t v) {
+  /* i64 > v */
+  return pb__genq_cmp(q, PB_GT, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_ge)(every_Everything_query *q, int64_t v) {
+  /* i64 >= v */
+  return pb__genq_cmp(q, PB_GE, 5, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_i64_between)(every_Everything_query *q, int64_t lo,
+    int64_t hi, unsigned flags) {
+  return pb__genq_between(q, 5, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_i64_in)(every_Everything_query *q,
+                                    const int64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 5, v, n);
+}
+
+int (every_Everything_order_by_i64)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 5, dir);
+}
+
+pb_expr *(every_Everything_i64_expr)(unsigned src) {
+  return pb_expr_field(src, 5);
+}
+
+int (every_Everything_where_u8_eq)(every_Everything_query *q, uint8_t v) {
+  /* u8 == v */
+  return pb__genq_cmp(q, PB_EQ, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_ne)(every_Everything_query *q, uint8_t v) {
+  /* u8 != v */
+  return pb__genq_cmp(q, PB_NE, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_lt)(every_Everything_query *q, uint8_t v) {
+  /* u8 < v */
+  return pb__genq_cmp(q, PB_LT, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_le)(every_Everything_query *q, uint8_t v) {
+  /* u8 <= v */
+  return pb__genq_cmp(q, PB_LE, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_gt)(every_Everything_query *q, uint8_t v) {
+  /* u8 > v */
+  return pb__genq_cmp(q, PB_GT, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_ge)(every_Everything_query *q, uint8_t v) {
+  /* u8 >= v */
+  return pb__genq_cmp(q, PB_GE, 6, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u8_between)(every_Everything_query *q, uint8_t lo,
+                                        uint8_t hi, unsigned flags) {
+  return pb__genq_between(q, 6, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_u8_in)(every_Everything_query *q,
+                                   const uint8_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 6, v, n);
+}
+
+int (every_Everything_order_by_u8)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 6, dir);
+}
+
+pb_expr *(every_Everything_u8_expr)(unsigned src) {
+  return pb_expr_field(src, 6);
+}
+
+int (every_Everything_where_u16_eq)(every_Everything_query *q, uint16_t v) {
+  /* u16 == v */
+  return pb__genq_cmp(q, PB_EQ, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_ne)(every_Everything_query *q, uint16_t v) {
+  /* u16 != v */
+  return pb__genq_cmp(q, PB_NE, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_lt)(every_Everything_query *q, uint16_t v) {
+  /* u16 < v */
+  return pb__genq_cmp(q, PB_LT, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_le)(every_Everything_query *q, uint16_t v) {
+  /* u16 <= v */
+  return pb__genq_cmp(q, PB_LE, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_gt)(every_Everything_query *q, uint16_t v) {
+  /* u16 > v */
+  return pb__genq_cmp(q, PB_GT, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_ge)(every_Everything_query *q, uint16_t v) {
+  /* u16 >= v */
+  return pb__genq_cmp(q, PB_GE, 7, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u16_between)(every_Everything_query *q, uint16_t lo,
+    uint16_t hi, unsigned flags) {
+  return pb__genq_between(q, 7, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_u16_in)(every_Everything_query *q,
+                                    const uint16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 7, v, n);
+}
+
+int (every_Everything_order_by_u16)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 7, dir);
+}
+
+pb_expr *(every_Everything_u16_expr)(unsigned src) {
+  return pb_expr_field(src, 7);
+}
+
+int (every_Everything_where_u32_eq)(every_Everything_query *q, uint32_t v) {
+  /* u32 == v */
+  return pb__genq_cmp(q, PB_EQ, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_ne)(every_Everything_query *q, uint32_t v) {
+  /* u32 != v */
+  return pb__genq_cmp(q, PB_NE, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_lt)(every_Everything_query *q, uint32_t v) {
+  /* u32 < v */
+  return pb__genq_cmp(q, PB_LT, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_le)(every_Everything_query *q, uint32_t v) {
+  /* u32 <= v */
+  return pb__genq_cmp(q, PB_LE, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_gt)(every_Everything_query *q, uint32_t v) {
+  /* u32 > v */
+  return pb__genq_cmp(q, PB_GT, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_ge)(every_Everything_query *q, uint32_t v) {
+  /* u32 >= v */
+  return pb__genq_cmp(q, PB_GE, 8, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u32_between)(every_Everything_query *q, uint32_t lo,
+    uint32_t hi, unsigned flags) {
+  return pb__genq_between(q, 8, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_u32_in)(every_Everything_query *q,
+                                    const uint32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 8, v, n);
+}
+
+int (every_Everything_order_by_u32)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 8, dir);
+}
+
+pb_expr *(every_Everything_u32_expr)(unsigned src) {
+  return pb_expr_field(src, 8);
+}
+
+int (every_Everything_where_u64_eq)(every_Everything_query *q, uint64_t v) {
+  /* u64 == v */
+  return pb__genq_cmp(q, PB_EQ, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_ne)(every_Everything_query *q, uint64_t v) {
+  /* u64 != v */
+  return pb__genq_cmp(q, PB_NE, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_lt)(every_Everything_query *q, uint64_t v) {
+  /* u64 < v */
+  return pb__genq_cmp(q, PB_LT, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_le)(every_Everything_query *q, uint64_t v) {
+  /* u64 <= v */
+  return pb__genq_cmp(q, PB_LE, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_gt)(every_Everything_query *q, uint64_t v) {
+  /* u64 > v */
+  return pb__genq_cmp(q, PB_GT, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_ge)(every_Everything_query *q, uint64_t v) {
+  /* u64 >= v */
+  return pb__genq_cmp(q, PB_GE, 9, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_u64_between)(every_Everything_query *q, uint64_t lo,
+    uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 9, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_u64_in)(every_Everything_query *q,
+                                    const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 9, v, n);
+}
+
+int (every_Everything_order_by_u64)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 9, dir);
+}
+
+pb_expr *(every_Everything_u64_expr)(unsigned src) {
+  return pb_expr_field(src, 9);
+}
+
+int (every_Everything_where_f32_eq)(every_Everything_query *q, float v) {
+  /* f32 == v */
+  return pb__genq_cmp(q, PB_EQ, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_ne)(every_Everything_query *q, float v) {
+  /* f32 != v */
+  return pb__genq_cmp(q, PB_NE, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_lt)(every_Everything_query *q, float v) {
+  /* f32 < v */
+  return pb__genq_cmp(q, PB_LT, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_le)(every_Everything_query *q, float v) {
+  /* f32 <= v */
+  return pb__genq_cmp(q, PB_LE, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_gt)(every_Everything_query *q, float v) {
+  /* f32 > v */
+  return pb__genq_cmp(q, PB_GT, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_ge)(every_Everything_query *q, float v) {
+  /* f32 >= v */
+  return pb__genq_cmp(q, PB_GE, 10, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f32_between)(every_Everything_query *q, float lo,
+    float hi, unsigned flags) {
+  return pb__genq_between(q, 10, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (every_Everything_where_f32_in)(every_Everything_query *q,
+                                    const float *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 10, v, n);
+}
+
+int (every_Everything_order_by_f32)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 10, dir);
+}
+
+pb_expr *(every_Everything_f32_expr)(unsigned src) {
+  return pb_expr_field(src, 10);
+}
+
+int (every_Everything_where_f64_eq)(every_Everything_query *q, double v) {
+  /* f64 == v */
+  return pb__genq_cmp(q, PB_EQ, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_ne)(every_Everything_query *q, double v) {
+  /* f64 != v */
+  return pb__genq_cmp(q, PB_NE, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_lt)(every_Everything_query *q, double v) {
+  /* f64 < v */
+  return pb__genq_cmp(q, PB_LT, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_le)(every_Everything_query *q, double v) {
+  /* f64 <= v */
+  return pb__genq_cmp(q, PB_LE, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_gt)(every_Everything_query *q, double v) {
+  /* f64 > v */
+  return pb__genq_cmp(q, PB_GT, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_ge)(every_Everything_query *q, double v) {
+  /* f64 >= v */
+  return pb__genq_cmp(q, PB_GE, 11, pb_qfloat((double)v));
+}
+
+int (every_Everything_where_f64_between)(every_Everything_query *q, double lo,
+    double hi, unsigned flags) {
+  return pb__genq_between(q, 11, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (every_Everything_where_f64_in)(every_Everything_query *q,
+                                    const double *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 11, v, n);
+}
+
+int (every_Everything_order_by_f64)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 11, dir);
+}
+
+pb_expr *(every_Everything_f64_expr)(unsigned src) {
+  return pb_expr_field(src, 11);
+}
+
+int (every_Everything_where_s_eq)(every_Everything_query *q, pb_str v) {
+  /* s == v */
+  return pb__genq_cmp(q, PB_EQ, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_ne)(every_Everything_query *q, pb_str v) {
+  /* s != v */
+  return pb__genq_cmp(q, PB_NE, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_lt)(every_Everything_query *q, pb_str v) {
+  /* s < v */
+  return pb__genq_cmp(q, PB_LT, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_le)(every_Everything_query *q, pb_str v) {
+  /* s <= v */
+  return pb__genq_cmp(q, PB_LE, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_gt)(every_Everything_query *q, pb_str v) {
+  /* s > v */
+  return pb__genq_cmp(q, PB_GT, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_ge)(every_Everything_query *q, pb_str v) {
+  /* s >= v */
+  return pb__genq_cmp(q, PB_GE, 12, pb_qstr(v));
+}
+
+int (every_Everything_where_s_between)(every_Everything_query *q, pb_str lo,
+                                       pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 12, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (every_Everything_where_s_in)(every_Everything_query *q, const pb_str *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 12, v, n);
+}
+
+int (every_Everything_where_s_prefix)(every_Everything_query *q, pb_str v) {
+  return pb__genq_prefix(q, 12, pb_qstr(v));
+}
+
+int (every_Everything_order_by_s)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 12, dir);
+}
+
+pb_expr *(every_Everything_s_expr)(unsigned src) {
+  return pb_expr_field(src, 12);
+}
+
+int (every_Everything_where_by_eq)(every_Everything_query *q, pb_bytes v) {
+  /* by == v */
+  return pb__genq_cmp(q, PB_EQ, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_ne)(every_Everything_query *q, pb_bytes v) {
+  /* by != v */
+  return pb__genq_cmp(q, PB_NE, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_lt)(every_Everything_query *q, pb_bytes v) {
+  /* by < v */
+  return pb__genq_cmp(q, PB_LT, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_le)(every_Everything_query *q, pb_bytes v) {
+  /* by <= v */
+  return pb__genq_cmp(q, PB_LE, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_gt)(every_Everything_query *q, pb_bytes v) {
+  /* by > v */
+  return pb__genq_cmp(q, PB_GT, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_ge)(every_Everything_query *q, pb_bytes v) {
+  /* by >= v */
+  return pb__genq_cmp(q, PB_GE, 13, pb_qbytes(v));
+}
+
+int (every_Everything_where_by_between)(every_Everything_query *q, pb_bytes lo,
+                                        pb_bytes hi, unsigned flags) {
+  return pb__genq_between(q, 13, pb_qbytes(lo),
+                          pb_qbytes(hi), flags);
+}
+
+int (every_Everything_where_by_in)(every_Everything_query *q,
+                                   const pb_bytes *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbytes(vals[i]);
+  return pb__genq_in(q, 13, v, n);
+}
+
+int (every_Everything_where_by_prefix)(every_Everything_query *q, pb_bytes v) {
+  return pb__genq_prefix(q, 13, pb_qbytes(v));
+}
+
+int (every_Everything_order_by_by)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 13, dir);
+}
+
+pb_expr *(every_Everything_by_expr)(unsigned src) {
+  return pb_expr_field(src, 13);
+}
+
+int (every_Everything_where_opt_i32_eq)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 == v */
+  return pb__genq_cmp(q, PB_EQ, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_ne)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 != v */
+  return pb__genq_cmp(q, PB_NE, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_lt)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 < v */
+  return pb__genq_cmp(q, PB_LT, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_le)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 <= v */
+  return pb__genq_cmp(q, PB_LE, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_gt)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 > v */
+  return pb__genq_cmp(q, PB_GT, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_ge)(every_Everything_query *q, int32_t v) {
+  /* opt_i32 >= v */
+  return pb__genq_cmp(q, PB_GE, 14, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_i32_between)(every_Everything_query *q,
+    int32_t lo, int32_t hi, unsigned flags) {
+  return pb__genq_between(q, 14, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_opt_i32_in)(every_Everything_query *q,
+                                        const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 14, v, n);
+}
+
+int (every_Everything_where_opt_i32_is_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 14, true);
+}
+
+int (every_Everything_where_opt_i32_is_not_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 14, false);
+}
+
+int (every_Everything_order_by_opt_i32)(every_Everything_query *q,
+                                        unsigned dir) {
+  return pb__genq_order(q, 14, dir);
+}
+
+pb_expr *(every_Everything_opt_i32_expr)(unsigned src) {
+  return pb_expr_field(src, 14);
+}
+
+int (every_Everything_where_opt_s_eq)(every_Everything_query *q, pb_str v) {
+  /* opt_s == v */
+  return pb__genq_cmp(q, PB_EQ, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_ne)(every_Everything_query *q, pb_str v) {
+  /* opt_s != v */
+  return pb__genq_cmp(q, PB_NE, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_lt)(every_Everything_query *q, pb_str v) {
+  /* opt_s < v */
+  return pb__genq_cmp(q, PB_LT, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_le)(every_Everything_query *q, pb_str v) {
+  /* opt_s <= v */
+  return pb__genq_cmp(q, PB_LE, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_gt)(every_Everything_query *q, pb_str v) {
+  /* opt_s > v */
+  return pb__genq_cmp(q, PB_GT, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_ge)(every_Everything_query *q, pb_str v) {
+  /* opt_s >= v */
+  return pb__genq_cmp(q, PB_GE, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_between)(every_Everything_query *q, pb_str lo,
+    pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 15, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (every_Everything_where_opt_s_in)(every_Everything_query *q,
+                                      const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 15, v, n);
+}
+
+int (every_Everything_where_opt_s_prefix)(every_Everything_query *q, pb_str v) {
+  return pb__genq_prefix(q, 15, pb_qstr(v));
+}
+
+int (every_Everything_where_opt_s_is_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 15, true);
+}
+
+int (every_Everything_where_opt_s_is_not_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 15, false);
+}
+
+int (every_Everything_order_by_opt_s)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 15, dir);
+}
+
+pb_expr *(every_Everything_opt_s_expr)(unsigned src) {
+  return pb_expr_field(src, 15);
+}
+
+int (every_Everything_where_color_eq)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color == v */
+  return pb__genq_cmp(q, PB_EQ, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_ne)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color != v */
+  return pb__genq_cmp(q, PB_NE, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_lt)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color < v */
+  return pb__genq_cmp(q, PB_LT, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_le)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color <= v */
+  return pb__genq_cmp(q, PB_LE, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_gt)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color > v */
+  return pb__genq_cmp(q, PB_GT, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_ge)(every_Everything_query *q,
+                                      every_Color v) {
+  /* color >= v */
+  return pb__genq_cmp(q, PB_GE, 16, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_color_between)(every_Everything_query *q,
+    every_Color lo, every_Color hi, unsigned flags) {
+  return pb__genq_between(q, 16, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_color_in)(every_Everything_query *q,
+                                      const every_Color *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 16, v, n);
+}
+
+int (every_Everything_order_by_color)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 16, dir);
+}
+
+pb_expr *(every_Everything_color_expr)(unsigned src) {
+  return pb_expr_field(src, 16);
+}
+
+int (every_Everything_where_unit_eq)(every_Everything_query *q, common_Unit v) {
+  /* unit == v */
+  return pb__genq_cmp(q, PB_EQ, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_ne)(every_Everything_query *q, common_Unit v) {
+  /* unit != v */
+  return pb__genq_cmp(q, PB_NE, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_lt)(every_Everything_query *q, common_Unit v) {
+  /* unit < v */
+  return pb__genq_cmp(q, PB_LT, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_le)(every_Everything_query *q, common_Unit v) {
+  /* unit <= v */
+  return pb__genq_cmp(q, PB_LE, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_gt)(every_Everything_query *q, common_Unit v) {
+  /* unit > v */
+  return pb__genq_cmp(q, PB_GT, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_ge)(every_Everything_query *q, common_Unit v) {
+  /* unit >= v */
+  return pb__genq_cmp(q, PB_GE, 17, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_unit_between)(every_Everything_query *q,
+    common_Unit lo, common_Unit hi, unsigned flags) {
+  return pb__genq_between(q, 17, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_unit_in)(every_Everything_query *q,
+                                     const common_Unit *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 17, v, n);
+}
+
+int (every_Everything_order_by_unit)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 17, dir);
+}
+
+pb_expr *(every_Everything_unit_expr)(unsigned src) {
+  return pb_expr_field(src, 17);
+}
+
+int (every_Everything_where_opt_color_eq)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color == v */
+  return pb__genq_cmp(q, PB_EQ, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_ne)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color != v */
+  return pb__genq_cmp(q, PB_NE, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_lt)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color < v */
+  return pb__genq_cmp(q, PB_LT, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_le)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color <= v */
+  return pb__genq_cmp(q, PB_LE, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_gt)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color > v */
+  return pb__genq_cmp(q, PB_GT, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_ge)(every_Everything_query *q,
+    every_Color v) {
+  /* opt_color >= v */
+  return pb__genq_cmp(q, PB_GE, 18, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_opt_color_between)(every_Everything_query *q,
+    every_Color lo, every_Color hi, unsigned flags) {
+  return pb__genq_between(q, 18, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_opt_color_in)(every_Everything_query *q,
+    const every_Color *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 18, v, n);
+}
+
+int (every_Everything_where_opt_color_is_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 18, true);
+}
+
+int (every_Everything_where_opt_color_is_not_null)(every_Everything_query *q) {
+  return pb__genq_null(q, 18, false);
+}
+
+int (every_Everything_order_by_opt_color)(every_Everything_query *q,
+    unsigned dir) {
+  return pb__genq_order(q, 18, dir);
+}
+
+pb_expr *(every_Everything_opt_color_expr)(unsigned src) {
+  return pb_expr_field(src, 18);
+}
+
+int (every_Everything_where_owner_eq)(every_Everything_query *q, pb_str v) {
+  /* owner == v */
+  return pb__genq_cmp(q, PB_EQ, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_ne)(every_Everything_query *q, pb_str v) {
+  /* owner != v */
+  return pb__genq_cmp(q, PB_NE, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_lt)(every_Everything_query *q, pb_str v) {
+  /* owner < v */
+  return pb__genq_cmp(q, PB_LT, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_le)(every_Everything_query *q, pb_str v) {
+  /* owner <= v */
+  return pb__genq_cmp(q, PB_LE, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_gt)(every_Everything_query *q, pb_str v) {
+  /* owner > v */
+  return pb__genq_cmp(q, PB_GT, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_ge)(every_Everything_query *q, pb_str v) {
+  /* owner >= v */
+  return pb__genq_cmp(q, PB_GE, 30, pb_qstr(v));
+}
+
+int (every_Everything_where_owner_between)(every_Everything_query *q, pb_str lo,
+    pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 30, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (every_Everything_where_owner_in)(every_Everything_query *q,
+                                      const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 30, v, n);
+}
+
+int (every_Everything_where_owner_prefix)(every_Everything_query *q, pb_str v) {
+  return pb__genq_prefix(q, 30, pb_qstr(v));
+}
+
+int (every_Everything_order_by_owner)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 30, dir);
+}
+
+pb_expr *(every_Everything_owner_expr)(unsigned src) {
+  return pb_expr_field(src, 30);
+}
+
+int (every_Everything_where_gauge_eq)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge == v */
+  return pb__genq_cmp(q, PB_EQ, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_ne)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge != v */
+  return pb__genq_cmp(q, PB_NE, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_lt)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge < v */
+  return pb__genq_cmp(q, PB_LT, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_le)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge <= v */
+  return pb__genq_cmp(q, PB_LE, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_gt)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge > v */
+  return pb__genq_cmp(q, PB_GT, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_ge)(every_Everything_query *q,
+                                      common_Unit v) {
+  /* gauge >= v */
+  return pb__genq_cmp(q, PB_GE, 31, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_gauge_between)(every_Everything_query *q,
+    common_Unit lo, common_Unit hi, unsigned flags) {
+  return pb__genq_between(q, 31, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_gauge_in)(every_Everything_query *q,
+                                      const common_Unit *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 31, v, n);
+}
+
+int (every_Everything_order_by_gauge)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 31, dir);
+}
+
+pb_expr *(every_Everything_gauge_expr)(unsigned src) {
+  return pb_expr_field(src, 31);
+}
+
+int (every_Everything_where_parent_eq)(every_Everything_query *q, uint64_t v) {
+  /* parent == v */
+  return pb__genq_cmp(q, PB_EQ, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_ne)(every_Everything_query *q, uint64_t v) {
+  /* parent != v */
+  return pb__genq_cmp(q, PB_NE, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_lt)(every_Everything_query *q, uint64_t v) {
+  /* parent < v */
+  return pb__genq_cmp(q, PB_LT, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_le)(every_Everything_query *q, uint64_t v) {
+  /* parent <= v */
+  return pb__genq_cmp(q, PB_LE, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_gt)(every_Everything_query *q, uint64_t v) {
+  /* parent > v */
+  return pb__genq_cmp(q, PB_GT, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_ge)(every_Everything_query *q, uint64_t v) {
+  /* parent >= v */
+  return pb__genq_cmp(q, PB_GE, 33, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_parent_between)(every_Everything_query *q,
+    uint64_t lo, uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 33, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_parent_in)(every_Everything_query *q,
+                                       const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 33, v, n);
+}
+
+int (every_Everything_order_by_parent)(every_Everything_query *q,
+                                       unsigned dir) {
+  return pb__genq_order(q, 33, dir);
+}
+
+pb_expr *(every_Everything_parent_expr)(unsigned src) {
+  return pb_expr_field(src, 33);
+}
+
+int (every_Everything_where_id_eq)(every_Everything_query *q, uint64_t v) {
+  /* id == v */
+  return pb__genq_cmp(q, PB_EQ, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_ne)(every_Everything_query *q, uint64_t v) {
+  /* id != v */
+  return pb__genq_cmp(q, PB_NE, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_lt)(every_Everything_query *q, uint64_t v) {
+  /* id < v */
+  return pb__genq_cmp(q, PB_LT, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_le)(every_Everything_query *q, uint64_t v) {
+  /* id <= v */
+  return pb__genq_cmp(q, PB_LE, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_gt)(every_Everything_query *q, uint64_t v) {
+  /* id > v */
+  return pb__genq_cmp(q, PB_GT, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_ge)(every_Everything_query *q, uint64_t v) {
+  /* id >= v */
+  return pb__genq_cmp(q, PB_GE, 40, pb_quint((uint64_t)v));
+}
+
+int (every_Everything_where_id_between)(every_Everything_query *q, uint64_t lo,
+                                        uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 40, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Everything_where_id_in)(every_Everything_query *q,
+                                   const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 40, v, n);
+}
+
+int (every_Everything_order_by_id)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 40, dir);
+}
+
+pb_expr *(every_Everything_id_expr)(unsigned src) {
+  return pb_expr_field(src, 40);
+}
+
+int (every_Everything_where_far_eq)(every_Everything_query *q, int64_t v) {
+  /* far == v */
+  return pb__genq_cmp(q, PB_EQ, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_ne)(every_Everything_query *q, int64_t v) {
+  /* far != v */
+  return pb__genq_cmp(q, PB_NE, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_lt)(every_Everything_query *q, int64_t v) {
+  /* far < v */
+  return pb__genq_cmp(q, PB_LT, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_le)(every_Everything_query *q, int64_t v) {
+  /* far <= v */
+  return pb__genq_cmp(q, PB_LE, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_gt)(every_Everything_query *q, int64_t v) {
+  /* far > v */
+  return pb__genq_cmp(q, PB_GT, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_ge)(every_Everything_query *q, int64_t v) {
+  /* far >= v */
+  return pb__genq_cmp(q, PB_GE, 536870911, pb_qint((int64_t)v));
+}
+
+int (every_Everything_where_far_between)(every_Everything_query *q, int64_t lo,
+    int64_t hi, unsigned flags) {
+  return pb__genq_between(q, 536870911, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (every_Everything_where_far_in)(every_Everything_query *q,
+                                    const int64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 536870911, v, n);
+}
+
+int (every_Everything_order_by_far)(every_Everything_query *q, unsigned dir) {
+  return pb__genq_order(q, 536870911, dir);
+}
+
+pb_expr *(every_Everything_far_expr)(unsigned src) {
+  return pb_expr_field(src, 536870911);
+}
+
+int (every_Everything_limit)(every_Everything_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (every_Everything_offset)(every_Everything_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (every_Everything_query_next)(every_Everything_query *q,
+                                  every_Everything *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (every_Everything_query_explain)(every_Everything_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (every_Everything_query_free)(every_Everything_query *q) {
+  pb__genq_free(q);
+}
+
+int (every_Everything_query_plan)(every_Everything_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (every_Everything_from_row)(const pb_row *row, unsigned src,
+                                every_Everything *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 int (every_Everything_path_open)(pb_txn *txn, const every_Everything *r,
                                  unsigned flags, every_Everything_path **h) {
   pb_keybuf key;
@@ -2720,6 +4708,106 @@ void (every_Renamed_cursor_close)(every_Renamed_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (every_Renamed_query_open)(pb_txn *txn, every_Renamed_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &every_Renamed_table, &g);
+  *q = (every_Renamed_query *)(void *)g;
+  return rc;
+}
+
+int (every_Renamed_where_n_eq)(every_Renamed_query *q, uint32_t v) {
+  /* n == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_ne)(every_Renamed_query *q, uint32_t v) {
+  /* n != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_lt)(every_Renamed_query *q, uint32_t v) {
+  /* n < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_le)(every_Renamed_query *q, uint32_t v) {
+  /* n <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_gt)(every_Renamed_query *q, uint32_t v) {
+  /* n > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_ge)(every_Renamed_query *q, uint32_t v) {
+  /* n >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (every_Renamed_where_n_between)(every_Renamed_query *q, uint32_t lo,
+                                    uint32_t hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (every_Renamed_where_n_in)(every_Renamed_query *q, const uint32_t *vals,
+                               size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (every_Renamed_order_by_n)(every_Renamed_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(every_Renamed_n_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (every_Renamed_limit)(every_Renamed_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (every_Renamed_offset)(every_Renamed_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (every_Renamed_query_next)(every_Renamed_query *q, every_Renamed *r,
+                               uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (every_Renamed_query_explain)(every_Renamed_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (every_Renamed_query_free)(every_Renamed_query *q) {
+  pb__genq_free(q);
+}
+
+int (every_Renamed_query_plan)(every_Renamed_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (every_Renamed_from_row)(const pb_row *row, unsigned src, every_Renamed *r,
+                             uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
+}
+
 /* --- every_Empty --- */
 
 const pb_record_type every_Empty_type = {
@@ -2944,6 +5032,49 @@ int (every_Empty_next)(every_Empty_cursor *cur, every_Empty *r, uint64_t *id) {
 
 void (every_Empty_cursor_close)(every_Empty_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (every_Empty_query_open)(pb_txn *txn, every_Empty_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &every_Empty_table, &g);
+  *q = (every_Empty_query *)(void *)g;
+  return rc;
+}
+
+int (every_Empty_limit)(every_Empty_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (every_Empty_offset)(every_Empty_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (every_Empty_query_next)(every_Empty_query *q, every_Empty *r,
+                             uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (every_Empty_query_explain)(every_Empty_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (every_Empty_query_free)(every_Empty_query *q) {
+  pb__genq_free(q);
+}
+
+int (every_Empty_query_plan)(every_Empty_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (every_Empty_from_row)(const pb_row *row, unsigned src, every_Empty *r,
+                           uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
 }
 
 /* --- The record types of every_type.pbs --- */

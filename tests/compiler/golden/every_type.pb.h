@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "every_type.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -213,11 +214,111 @@ int every_Point_next(every_Point_cursor *cur, every_Point *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void every_Point_cursor_close(every_Point_cursor *cur);
 
+/* --- Queries of Point (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over every_Point_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * every_Point_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct every_Point_query every_Point_query;
+
+/** Opens *q: every row of every_Point_table in txn, in id order.  Free it
+ * with every_Point_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int every_Point_query_open(pb_txn *txn, every_Point_query **q);
+
+/**
+ * Field x (tag 1): each where adds a term: x OP v (eq ne lt le gt ge), lo <=
+ * x <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), x
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  every_Point_x_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Point_where_x_eq(every_Point_query *q, double v);
+int every_Point_where_x_ne(every_Point_query *q, double v);
+int every_Point_where_x_lt(every_Point_query *q, double v);
+int every_Point_where_x_le(every_Point_query *q, double v);
+int every_Point_where_x_gt(every_Point_query *q, double v);
+int every_Point_where_x_ge(every_Point_query *q, double v);
+int every_Point_where_x_between(every_Point_query *q, double lo, double hi,
+                                unsigned flags);
+int every_Point_where_x_in(every_Point_query *q, const double *vals, size_t n);
+int every_Point_order_by_x(every_Point_query *q, unsigned dir);
+pb_expr *every_Point_x_expr(unsigned src);
+
+/**
+ * Field y (tag 2): each where adds a term: y OP v (eq ne lt le gt ge), lo <=
+ * y <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), y
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  every_Point_y_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Point_where_y_eq(every_Point_query *q, double v);
+int every_Point_where_y_ne(every_Point_query *q, double v);
+int every_Point_where_y_lt(every_Point_query *q, double v);
+int every_Point_where_y_le(every_Point_query *q, double v);
+int every_Point_where_y_gt(every_Point_query *q, double v);
+int every_Point_where_y_ge(every_Point_query *q, double v);
+int every_Point_where_y_between(every_Point_query *q, double lo, double hi,
+                                unsigned flags);
+int every_Point_where_y_in(every_Point_query *q, const double *vals, size_t n);
+int every_Point_order_by_y(every_Point_query *q, unsigned dir);
+pb_expr *every_Point_y_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int every_Point_limit(every_Point_query *q, uint64_t n);
+int every_Point_offset(every_Point_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (every_Point_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Point_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int every_Point_query_next(every_Point_query *q, every_Point *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int every_Point_query_explain(every_Point_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void every_Point_query_free(every_Point_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Point.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Point_query_plan(every_Point_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of every_Point_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Point's.  Errors: PB_EINVAL (a NULL row or
+ * r, src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's
+ * missing side).
+ */
+int every_Point_from_row(const pb_row *row, unsigned src, every_Point *r,
+                         uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Point_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Point_next calls the cursor's or the query's.
+ * (every_Point_insert)(...) calls a function directly. */
 #define every_Point_insert(txn, r, id) \
   every_Point_insert((txn), \
     _Generic((r), const every_Point *: (r), every_Point *: (r)), \
@@ -237,13 +338,88 @@ void every_Point_cursor_close(every_Point_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), every_Point_cursor **: (cur)))
-#define every_Point_next(cur, r, id) \
-  every_Point_next(_Generic((cur), every_Point_cursor *: (cur)), \
-    _Generic((r), every_Point *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define every_Point_cursor_close(cur) \
   every_Point_cursor_close(\
     _Generic((cur), every_Point_cursor *: (cur), void *: (cur)))
+#define every_Point_next(c, r, id) \
+  _Generic((c), every_Point_cursor *: (every_Point_next), \
+           every_Point_query *: (every_Point_query_next))((c), \
+    _Generic((r), every_Point *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Point_query_open(txn, q) \
+  every_Point_query_open((txn), _Generic((q), every_Point_query **: (q)))
+#define every_Point_where_x_eq(q, v) \
+  every_Point_where_x_eq(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_ne(q, v) \
+  every_Point_where_x_ne(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_lt(q, v) \
+  every_Point_where_x_lt(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_le(q, v) \
+  every_Point_where_x_le(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_gt(q, v) \
+  every_Point_where_x_gt(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_ge(q, v) \
+  every_Point_where_x_ge(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_x_between(q, lo, hi, flags) \
+  every_Point_where_x_between(_Generic((q), every_Point_query *: (q)), (lo), \
+    (hi), (flags))
+#define every_Point_where_x_in(q, vals, n) \
+  every_Point_where_x_in(_Generic((q), every_Point_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define every_Point_order_by_x(q, dir) \
+  every_Point_order_by_x(_Generic((q), every_Point_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Point_x_expr(src) \
+  every_Point_x_expr(PB_GENERATED_INTEGER(src))
+#define every_Point_where_y_eq(q, v) \
+  every_Point_where_y_eq(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_ne(q, v) \
+  every_Point_where_y_ne(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_lt(q, v) \
+  every_Point_where_y_lt(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_le(q, v) \
+  every_Point_where_y_le(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_gt(q, v) \
+  every_Point_where_y_gt(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_ge(q, v) \
+  every_Point_where_y_ge(_Generic((q), every_Point_query *: (q)), (v))
+#define every_Point_where_y_between(q, lo, hi, flags) \
+  every_Point_where_y_between(_Generic((q), every_Point_query *: (q)), (lo), \
+    (hi), (flags))
+#define every_Point_where_y_in(q, vals, n) \
+  every_Point_where_y_in(_Generic((q), every_Point_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define every_Point_order_by_y(q, dir) \
+  every_Point_order_by_y(_Generic((q), every_Point_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Point_y_expr(src) \
+  every_Point_y_expr(PB_GENERATED_INTEGER(src))
+#define every_Point_limit(q, n) \
+  every_Point_limit(_Generic((q), every_Point_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Point_offset(q, n) \
+  every_Point_offset(_Generic((q), every_Point_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Point_query_next(q, r, id) \
+  every_Point_query_next(_Generic((q), every_Point_query *: (q)), \
+    _Generic((r), every_Point *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Point_query_explain(q, out) \
+  every_Point_query_explain(_Generic((q), every_Point_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define every_Point_query_free(q) \
+  every_Point_query_free(\
+    _Generic((q), every_Point_query *: (q), void *: (q)))
+#define every_Point_query_plan(q, out) \
+  every_Point_query_plan(_Generic((q), every_Point_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define every_Point_from_row(row, src, r, id) \
+  every_Point_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), every_Point *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** A tree node: an array of itself makes its decoder count depth. */
@@ -405,11 +581,95 @@ int every_Node_next(every_Node_cursor *cur, every_Node *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void every_Node_cursor_close(every_Node_cursor *cur);
 
+/* --- Queries of Node (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over every_Node_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * every_Node_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct every_Node_query every_Node_query;
+
+/** Opens *q: every row of every_Node_table in txn, in id order.  Free it
+ * with every_Node_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int every_Node_query_open(pb_txn *txn, every_Node_query **q);
+
+/**
+ * Field label (tag 1): each where adds a term: label OP v (eq ne lt le gt
+ * ge), lo <= label <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), label IN vals[0..n) (in: copied; n 0 is FALSE), label
+ * starts with v (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * every_Node_label_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Node_where_label_eq(every_Node_query *q, pb_str v);
+int every_Node_where_label_ne(every_Node_query *q, pb_str v);
+int every_Node_where_label_lt(every_Node_query *q, pb_str v);
+int every_Node_where_label_le(every_Node_query *q, pb_str v);
+int every_Node_where_label_gt(every_Node_query *q, pb_str v);
+int every_Node_where_label_ge(every_Node_query *q, pb_str v);
+int every_Node_where_label_between(every_Node_query *q, pb_str lo, pb_str hi,
+                                   unsigned flags);
+int every_Node_where_label_in(every_Node_query *q, const pb_str *vals,
+                              size_t n);
+int every_Node_where_label_prefix(every_Node_query *q, pb_str v);
+int every_Node_order_by_label(every_Node_query *q, unsigned dir);
+pb_expr *every_Node_label_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int every_Node_limit(every_Node_query *q, uint64_t n);
+int every_Node_offset(every_Node_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (every_Node_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Node_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int every_Node_query_next(every_Node_query *q, every_Node *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int every_Node_query_explain(every_Node_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void every_Node_query_free(every_Node_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Node.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Node_query_plan(every_Node_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of every_Node_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Node's.  Errors: PB_EINVAL (a NULL row or r,
+ * src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing
+ * side).
+ */
+int every_Node_from_row(const pb_row *row, unsigned src, every_Node *r,
+                        uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Node_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Node_next calls the cursor's or the query's.
+ * (every_Node_insert)(...) calls a function directly. */
 #define every_Node_insert(txn, r, id) \
   every_Node_insert((txn), \
     _Generic((r), const every_Node *: (r), every_Node *: (r)), \
@@ -429,13 +689,65 @@ void every_Node_cursor_close(every_Node_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), every_Node_cursor **: (cur)))
-#define every_Node_next(cur, r, id) \
-  every_Node_next(_Generic((cur), every_Node_cursor *: (cur)), \
-    _Generic((r), every_Node *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define every_Node_cursor_close(cur) \
   every_Node_cursor_close(\
     _Generic((cur), every_Node_cursor *: (cur), void *: (cur)))
+#define every_Node_next(c, r, id) \
+  _Generic((c), every_Node_cursor *: (every_Node_next), \
+           every_Node_query *: (every_Node_query_next))((c), \
+    _Generic((r), every_Node *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Node_query_open(txn, q) \
+  every_Node_query_open((txn), _Generic((q), every_Node_query **: (q)))
+#define every_Node_where_label_eq(q, v) \
+  every_Node_where_label_eq(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_ne(q, v) \
+  every_Node_where_label_ne(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_lt(q, v) \
+  every_Node_where_label_lt(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_le(q, v) \
+  every_Node_where_label_le(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_gt(q, v) \
+  every_Node_where_label_gt(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_ge(q, v) \
+  every_Node_where_label_ge(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_where_label_between(q, lo, hi, flags) \
+  every_Node_where_label_between(_Generic((q), every_Node_query *: (q)), (lo), \
+    (hi), (flags))
+#define every_Node_where_label_in(q, vals, n) \
+  every_Node_where_label_in(_Generic((q), every_Node_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define every_Node_where_label_prefix(q, v) \
+  every_Node_where_label_prefix(_Generic((q), every_Node_query *: (q)), (v))
+#define every_Node_order_by_label(q, dir) \
+  every_Node_order_by_label(_Generic((q), every_Node_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Node_label_expr(src) \
+  every_Node_label_expr(PB_GENERATED_INTEGER(src))
+#define every_Node_limit(q, n) \
+  every_Node_limit(_Generic((q), every_Node_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Node_offset(q, n) \
+  every_Node_offset(_Generic((q), every_Node_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Node_query_next(q, r, id) \
+  every_Node_query_next(_Generic((q), every_Node_query *: (q)), \
+    _Generic((r), every_Node *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Node_query_explain(q, out) \
+  every_Node_query_explain(_Generic((q), every_Node_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define every_Node_query_free(q) \
+  every_Node_query_free(_Generic((q), every_Node_query *: (q), void *: (q)))
+#define every_Node_query_plan(q, out) \
+  every_Node_query_plan(_Generic((q), every_Node_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define every_Node_from_row(row, src, r, id) \
+  every_Node_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), every_Node *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** One field of every kind. */
@@ -776,11 +1088,565 @@ int every_Everything_parent_get(pb_txn *txn, const every_Everything *r,
 int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
                                    size_t i, common_Blob *out);
 
+/* --- Queries of Everything (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over every_Everything_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * every_Everything_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct every_Everything_query every_Everything_query;
+
+/** Opens *q: every row of every_Everything_table in txn, in key order.  Free it
+ * with every_Everything_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int every_Everything_query_open(pb_txn *txn, every_Everything_query **q);
+
+/**
+ * Field b (tag 1): each where adds a term: b OP v (eq ne lt le gt ge), lo <=
+ * b <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), b
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  every_Everything_b_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_b_eq(every_Everything_query *q, bool v);
+int every_Everything_where_b_ne(every_Everything_query *q, bool v);
+int every_Everything_where_b_lt(every_Everything_query *q, bool v);
+int every_Everything_where_b_le(every_Everything_query *q, bool v);
+int every_Everything_where_b_gt(every_Everything_query *q, bool v);
+int every_Everything_where_b_ge(every_Everything_query *q, bool v);
+int every_Everything_where_b_between(every_Everything_query *q, bool lo,
+                                     bool hi, unsigned flags);
+int every_Everything_where_b_in(every_Everything_query *q, const bool *vals,
+                                size_t n);
+int every_Everything_order_by_b(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_b_expr(unsigned src);
+
+/**
+ * Field i8 (tag 2): each where adds a term: i8 OP v (eq ne lt le gt ge), lo
+ * <= i8 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i8 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_i8_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_i8_eq(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_ne(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_lt(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_le(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_gt(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_ge(every_Everything_query *q, int8_t v);
+int every_Everything_where_i8_between(every_Everything_query *q, int8_t lo,
+                                      int8_t hi, unsigned flags);
+int every_Everything_where_i8_in(every_Everything_query *q, const int8_t *vals,
+                                 size_t n);
+int every_Everything_order_by_i8(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_i8_expr(unsigned src);
+
+/**
+ * Field i16 (tag 3): each where adds a term: i16 OP v (eq ne lt le gt ge), lo
+ * <= i16 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i16 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_i16_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_i16_eq(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_ne(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_lt(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_le(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_gt(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_ge(every_Everything_query *q, int16_t v);
+int every_Everything_where_i16_between(every_Everything_query *q, int16_t lo,
+                                       int16_t hi, unsigned flags);
+int every_Everything_where_i16_in(every_Everything_query *q,
+                                  const int16_t *vals, size_t n);
+int every_Everything_order_by_i16(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_i16_expr(unsigned src);
+
+/**
+ * Field i32 (tag 4): each where adds a term: i32 OP v (eq ne lt le gt ge), lo
+ * <= i32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_i32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_i32_eq(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_ne(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_lt(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_le(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_gt(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_ge(every_Everything_query *q, int32_t v);
+int every_Everything_where_i32_between(every_Everything_query *q, int32_t lo,
+                                       int32_t hi, unsigned flags);
+int every_Everything_where_i32_in(every_Everything_query *q,
+                                  const int32_t *vals, size_t n);
+int every_Everything_order_by_i32(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_i32_expr(unsigned src);
+
+/**
+ * Field i64 (tag 5): each where adds a term: i64 OP v (eq ne lt le gt ge), lo
+ * <= i64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_i64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_i64_eq(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_ne(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_lt(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_le(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_gt(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_ge(every_Everything_query *q, int64_t v);
+int every_Everything_where_i64_between(every_Everything_query *q, int64_t lo,
+                                       int64_t hi, unsigned flags);
+int every_Everything_where_i64_in(every_Everything_query *q,
+                                  const int64_t *vals, size_t n);
+int every_Everything_order_by_i64(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_i64_expr(unsigned src);
+
+/**
+ * Field u8 (tag 6): each where adds a term: u8 OP v (eq ne lt le gt ge), lo
+ * <= u8 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u8 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_u8_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_u8_eq(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_ne(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_lt(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_le(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_gt(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_ge(every_Everything_query *q, uint8_t v);
+int every_Everything_where_u8_between(every_Everything_query *q, uint8_t lo,
+                                      uint8_t hi, unsigned flags);
+int every_Everything_where_u8_in(every_Everything_query *q, const uint8_t *vals,
+                                 size_t n);
+int every_Everything_order_by_u8(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_u8_expr(unsigned src);
+
+/**
+ * Field u16 (tag 7): each where adds a term: u16 OP v (eq ne lt le gt ge), lo
+ * <= u16 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u16 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_u16_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_u16_eq(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_ne(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_lt(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_le(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_gt(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_ge(every_Everything_query *q, uint16_t v);
+int every_Everything_where_u16_between(every_Everything_query *q, uint16_t lo,
+                                       uint16_t hi, unsigned flags);
+int every_Everything_where_u16_in(every_Everything_query *q,
+                                  const uint16_t *vals, size_t n);
+int every_Everything_order_by_u16(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_u16_expr(unsigned src);
+
+/**
+ * Field u32 (tag 8): each where adds a term: u32 OP v (eq ne lt le gt ge), lo
+ * <= u32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_u32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_u32_eq(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_ne(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_lt(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_le(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_gt(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_ge(every_Everything_query *q, uint32_t v);
+int every_Everything_where_u32_between(every_Everything_query *q, uint32_t lo,
+                                       uint32_t hi, unsigned flags);
+int every_Everything_where_u32_in(every_Everything_query *q,
+                                  const uint32_t *vals, size_t n);
+int every_Everything_order_by_u32(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_u32_expr(unsigned src);
+
+/**
+ * Field u64 (tag 9): each where adds a term: u64 OP v (eq ne lt le gt ge), lo
+ * <= u64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_u64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_u64_eq(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_ne(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_lt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_le(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_gt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_ge(every_Everything_query *q, uint64_t v);
+int every_Everything_where_u64_between(every_Everything_query *q, uint64_t lo,
+                                       uint64_t hi, unsigned flags);
+int every_Everything_where_u64_in(every_Everything_query *q,
+                                  const uint64_t *vals, size_t n);
+int every_Everything_order_by_u64(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_u64_expr(unsigned src);
+
+/**
+ * Field f32 (tag 10): each where adds a term: f32 OP v (eq ne lt le gt ge),
+ * lo <= f32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), f32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_f32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_f32_eq(every_Everything_query *q, float v);
+int every_Everything_where_f32_ne(every_Everything_query *q, float v);
+int every_Everything_where_f32_lt(every_Everything_query *q, float v);
+int every_Everything_where_f32_le(every_Everything_query *q, float v);
+int every_Everything_where_f32_gt(every_Everything_query *q, float v);
+int every_Everything_where_f32_ge(every_Everything_query *q, float v);
+int every_Everything_where_f32_between(every_Everything_query *q, float lo,
+                                       float hi, unsigned flags);
+int every_Everything_where_f32_in(every_Everything_query *q, const float *vals,
+                                  size_t n);
+int every_Everything_order_by_f32(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_f32_expr(unsigned src);
+
+/**
+ * Field f64 (tag 11): each where adds a term: f64 OP v (eq ne lt le gt ge),
+ * lo <= f64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), f64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_f64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_f64_eq(every_Everything_query *q, double v);
+int every_Everything_where_f64_ne(every_Everything_query *q, double v);
+int every_Everything_where_f64_lt(every_Everything_query *q, double v);
+int every_Everything_where_f64_le(every_Everything_query *q, double v);
+int every_Everything_where_f64_gt(every_Everything_query *q, double v);
+int every_Everything_where_f64_ge(every_Everything_query *q, double v);
+int every_Everything_where_f64_between(every_Everything_query *q, double lo,
+                                       double hi, unsigned flags);
+int every_Everything_where_f64_in(every_Everything_query *q, const double *vals,
+                                  size_t n);
+int every_Everything_order_by_f64(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_f64_expr(unsigned src);
+
+/**
+ * Field s (tag 12): each where adds a term: s OP v (eq ne lt le gt ge), lo <=
+ * s <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), s
+ * IN vals[0..n) (in: copied; n 0 is FALSE), s starts with v (prefix).
+ * order_by: a sort key, PB_ASC or PB_DESC.  every_Everything_s_expr: the
+ * field in source src of a row, for pb_plan_join and pb_plan_group_by (NULL:
+ * out of memory).
+ */
+int every_Everything_where_s_eq(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_ne(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_lt(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_le(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_gt(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_ge(every_Everything_query *q, pb_str v);
+int every_Everything_where_s_between(every_Everything_query *q, pb_str lo,
+                                     pb_str hi, unsigned flags);
+int every_Everything_where_s_in(every_Everything_query *q, const pb_str *vals,
+                                size_t n);
+int every_Everything_where_s_prefix(every_Everything_query *q, pb_str v);
+int every_Everything_order_by_s(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_s_expr(unsigned src);
+
+/**
+ * Field by (tag 13): each where adds a term: by OP v (eq ne lt le gt ge), lo
+ * <= by <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), by IN vals[0..n) (in: copied; n 0 is FALSE), by starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * every_Everything_by_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_by_eq(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_ne(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_lt(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_le(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_gt(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_ge(every_Everything_query *q, pb_bytes v);
+int every_Everything_where_by_between(every_Everything_query *q, pb_bytes lo,
+                                      pb_bytes hi, unsigned flags);
+int every_Everything_where_by_in(every_Everything_query *q,
+                                 const pb_bytes *vals, size_t n);
+int every_Everything_where_by_prefix(every_Everything_query *q, pb_bytes v);
+int every_Everything_order_by_by(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_by_expr(unsigned src);
+
+/**
+ * Field opt_i32 (tag 14): each where adds a term: opt_i32 OP v (eq ne lt le
+ * gt ge), lo <= opt_i32 <= hi (between; PB_BETWEEN_LO_EXCL,
+ * PB_BETWEEN_HI_EXCL exclude an end), opt_i32 IN vals[0..n) (in: copied; n 0
+ * is FALSE); is_null, is_not_null: whether opt_i32 is absent.  An absent
+ * opt_i32 is in no other term (SQL's NULL).  order_by: a sort key, PB_ASC or
+ * PB_DESC (absent first).  every_Everything_opt_i32_expr: the field in source
+ * src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_opt_i32_eq(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_ne(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_lt(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_le(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_gt(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_ge(every_Everything_query *q, int32_t v);
+int every_Everything_where_opt_i32_between(every_Everything_query *q,
+    int32_t lo, int32_t hi, unsigned flags);
+int every_Everything_where_opt_i32_in(every_Everything_query *q,
+                                      const int32_t *vals, size_t n);
+int every_Everything_where_opt_i32_is_null(every_Everything_query *q);
+int every_Everything_where_opt_i32_is_not_null(every_Everything_query *q);
+int every_Everything_order_by_opt_i32(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_opt_i32_expr(unsigned src);
+
+/**
+ * Field opt_s (tag 15): each where adds a term: opt_s OP v (eq ne lt le gt
+ * ge), lo <= opt_s <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), opt_s IN vals[0..n) (in: copied; n 0 is FALSE), opt_s
+ * starts with v (prefix); is_null, is_not_null: whether opt_s is absent.  An
+ * absent opt_s is in no other term (SQL's NULL).  order_by: a sort key,
+ * PB_ASC or PB_DESC (absent first).  every_Everything_opt_s_expr: the field
+ * in source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int every_Everything_where_opt_s_eq(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_ne(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_lt(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_le(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_gt(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_ge(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_between(every_Everything_query *q, pb_str lo,
+    pb_str hi, unsigned flags);
+int every_Everything_where_opt_s_in(every_Everything_query *q,
+                                    const pb_str *vals, size_t n);
+int every_Everything_where_opt_s_prefix(every_Everything_query *q, pb_str v);
+int every_Everything_where_opt_s_is_null(every_Everything_query *q);
+int every_Everything_where_opt_s_is_not_null(every_Everything_query *q);
+int every_Everything_order_by_opt_s(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_opt_s_expr(unsigned src);
+
+/**
+ * Field color (tag 16): each where adds a term: color OP v (eq ne lt le gt
+ * ge), lo <= color <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), color IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  every_Everything_color_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int every_Everything_where_color_eq(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_ne(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_lt(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_le(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_gt(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_ge(every_Everything_query *q, every_Color v);
+int every_Everything_where_color_between(every_Everything_query *q,
+    every_Color lo, every_Color hi, unsigned flags);
+int every_Everything_where_color_in(every_Everything_query *q,
+                                    const every_Color *vals, size_t n);
+int every_Everything_order_by_color(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_color_expr(unsigned src);
+
+/**
+ * Field unit (tag 17): each where adds a term: unit OP v (eq ne lt le gt ge),
+ * lo <= unit <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), unit IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  every_Everything_unit_expr: the field in source
+ * src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_unit_eq(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_ne(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_lt(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_le(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_gt(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_ge(every_Everything_query *q, common_Unit v);
+int every_Everything_where_unit_between(every_Everything_query *q,
+                                        common_Unit lo, common_Unit hi,
+                                        unsigned flags);
+int every_Everything_where_unit_in(every_Everything_query *q,
+                                   const common_Unit *vals, size_t n);
+int every_Everything_order_by_unit(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_unit_expr(unsigned src);
+
+/**
+ * Field opt_color (tag 18): each where adds a term: opt_color OP v (eq ne lt
+ * le gt ge), lo <= opt_color <= hi (between; PB_BETWEEN_LO_EXCL,
+ * PB_BETWEEN_HI_EXCL exclude an end), opt_color IN vals[0..n) (in: copied; n
+ * 0 is FALSE); is_null, is_not_null: whether opt_color is absent.  An absent
+ * opt_color is in no other term (SQL's NULL).  order_by: a sort key, PB_ASC
+ * or PB_DESC (absent first).  every_Everything_opt_color_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int every_Everything_where_opt_color_eq(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_ne(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_lt(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_le(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_gt(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_ge(every_Everything_query *q,
+                                        every_Color v);
+int every_Everything_where_opt_color_between(every_Everything_query *q,
+    every_Color lo, every_Color hi, unsigned flags);
+int every_Everything_where_opt_color_in(every_Everything_query *q,
+                                        const every_Color *vals, size_t n);
+int every_Everything_where_opt_color_is_null(every_Everything_query *q);
+int every_Everything_where_opt_color_is_not_null(every_Everything_query *q);
+int every_Everything_order_by_opt_color(every_Everything_query *q,
+                                        unsigned dir);
+pb_expr *every_Everything_opt_color_expr(unsigned src);
+
+/**
+ * Field owner (tag 30): each where adds a term: owner OP v (eq ne lt le gt
+ * ge), lo <= owner <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), owner IN vals[0..n) (in: copied; n 0 is FALSE), owner
+ * starts with v (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * every_Everything_owner_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_owner_eq(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_ne(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_lt(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_le(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_gt(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_ge(every_Everything_query *q, pb_str v);
+int every_Everything_where_owner_between(every_Everything_query *q, pb_str lo,
+    pb_str hi, unsigned flags);
+int every_Everything_where_owner_in(every_Everything_query *q,
+                                    const pb_str *vals, size_t n);
+int every_Everything_where_owner_prefix(every_Everything_query *q, pb_str v);
+int every_Everything_order_by_owner(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_owner_expr(unsigned src);
+
+/**
+ * Field gauge (tag 31): each where adds a term: gauge OP v (eq ne lt le gt
+ * ge), lo <= gauge <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), gauge IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  every_Everything_gauge_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int every_Everything_where_gauge_eq(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_ne(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_lt(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_le(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_gt(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_ge(every_Everything_query *q, common_Unit v);
+int every_Everything_where_gauge_between(every_Everything_query *q,
+    common_Unit lo, common_Unit hi, unsigned flags);
+int every_Everything_where_gauge_in(every_Everything_query *q,
+                                    const common_Unit *vals, size_t n);
+int every_Everything_order_by_gauge(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_gauge_expr(unsigned src);
+
+/**
+ * Field parent (tag 33): each where adds a term: parent OP v (eq ne lt le gt
+ * ge), lo <= parent <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), parent IN vals[0..n) (in: copied; n 0 is FALSE).
+ * order_by: a sort key, PB_ASC or PB_DESC.  every_Everything_parent_expr: the
+ * field in source src of a row, for pb_plan_join and pb_plan_group_by (NULL:
+ * out of memory).
+ */
+int every_Everything_where_parent_eq(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_ne(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_lt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_le(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_gt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_ge(every_Everything_query *q, uint64_t v);
+int every_Everything_where_parent_between(every_Everything_query *q,
+    uint64_t lo, uint64_t hi, unsigned flags);
+int every_Everything_where_parent_in(every_Everything_query *q,
+                                     const uint64_t *vals, size_t n);
+int every_Everything_order_by_parent(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_parent_expr(unsigned src);
+
+/**
+ * Field id (tag 40): each where adds a term: id OP v (eq ne lt le gt ge), lo
+ * <= id <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), id IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  every_Everything_id_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Everything_where_id_eq(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_ne(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_lt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_le(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_gt(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_ge(every_Everything_query *q, uint64_t v);
+int every_Everything_where_id_between(every_Everything_query *q, uint64_t lo,
+                                      uint64_t hi, unsigned flags);
+int every_Everything_where_id_in(every_Everything_query *q,
+                                 const uint64_t *vals, size_t n);
+int every_Everything_order_by_id(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_id_expr(unsigned src);
+
+/**
+ * Field far (tag 536870911): each where adds a term: far OP v (eq ne lt le gt
+ * ge), lo <= far <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), far IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a
+ * sort key, PB_ASC or PB_DESC.  every_Everything_far_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int every_Everything_where_far_eq(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_ne(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_lt(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_le(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_gt(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_ge(every_Everything_query *q, int64_t v);
+int every_Everything_where_far_between(every_Everything_query *q, int64_t lo,
+                                       int64_t hi, unsigned flags);
+int every_Everything_where_far_in(every_Everything_query *q,
+                                  const int64_t *vals, size_t n);
+int every_Everything_order_by_far(every_Everything_query *q, unsigned dir);
+pb_expr *every_Everything_far_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int every_Everything_limit(every_Everything_query *q, uint64_t n);
+int every_Everything_offset(every_Everything_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (every_Everything_next(q, ...) calls this).
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * every_Everything_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int every_Everything_query_next(every_Everything_query *q, every_Everything *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int every_Everything_query_explain(every_Everything_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void every_Everything_query_free(every_Everything_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Everything.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Everything_query_plan(every_Everything_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of every_Everything_table, into
+ * *r (views valid as the row's).  The caller knows which sources are
+ * Everything's.  Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs),
+ * PB_ENOTFOUND (a NULL source: an outer join's missing side).
+ */
+int every_Everything_from_row(const pb_row *row, unsigned src,
+                              every_Everything *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Everything_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Everything_next calls the cursor's or the query's.
+ * (every_Everything_insert)(...) calls a function directly. */
 #define every_Everything_insert(txn, r) \
   every_Everything_insert((txn), \
     _Generic((r), const every_Everything *: (r), every_Everything *: (r)))
@@ -802,9 +1668,6 @@ int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), every_Everything_cursor **: (cur)))
-#define every_Everything_next(cur, r) \
-  every_Everything_next(_Generic((cur), every_Everything_cursor *: (cur)), \
-    _Generic((r), every_Everything *: (r)))
 #define every_Everything_cursor_close(cur) \
   every_Everything_cursor_close(\
     _Generic((cur), every_Everything_cursor *: (cur), void *: (cur)))
@@ -859,6 +1722,790 @@ int every_Everything_blob_refs_get(pb_txn *txn, const every_Everything *r,
   every_Everything_blob_refs_get((txn), \
     _Generic((r), const every_Everything *: (r), every_Everything *: (r)), \
     (i), _Generic((out), common_Blob *: (out)))
+#define every_Everything_next(c, r) \
+  _Generic((c), every_Everything_cursor *: (every_Everything_next), \
+           every_Everything_query *: (every_Everything_query_next))((c), \
+    _Generic((r), every_Everything *: (r)))
+#define every_Everything_query_open(txn, q) \
+  every_Everything_query_open((txn), \
+    _Generic((q), every_Everything_query **: (q)))
+#define every_Everything_where_b_eq(q, v) \
+  every_Everything_where_b_eq(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_ne(q, v) \
+  every_Everything_where_b_ne(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_lt(q, v) \
+  every_Everything_where_b_lt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_le(q, v) \
+  every_Everything_where_b_le(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_gt(q, v) \
+  every_Everything_where_b_gt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_ge(q, v) \
+  every_Everything_where_b_ge(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_b_between(q, lo, hi, flags) \
+  every_Everything_where_b_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_b_in(q, vals, n) \
+  every_Everything_where_b_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const bool *: (vals), bool *: (vals), void *: (vals)), \
+    (n))
+#define every_Everything_order_by_b(q, dir) \
+  every_Everything_order_by_b(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_b_expr(src) \
+  every_Everything_b_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_i8_eq(q, v) \
+  every_Everything_where_i8_eq(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_ne(q, v) \
+  every_Everything_where_i8_ne(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_lt(q, v) \
+  every_Everything_where_i8_lt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_le(q, v) \
+  every_Everything_where_i8_le(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_gt(q, v) \
+  every_Everything_where_i8_gt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_ge(q, v) \
+  every_Everything_where_i8_ge(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i8_between(q, lo, hi, flags) \
+  every_Everything_where_i8_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_i8_in(q, vals, n) \
+  every_Everything_where_i8_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int8_t *: (vals), \
+             int8_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_i8(q, dir) \
+  every_Everything_order_by_i8(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_i8_expr(src) \
+  every_Everything_i8_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_i16_eq(q, v) \
+  every_Everything_where_i16_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_ne(q, v) \
+  every_Everything_where_i16_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_lt(q, v) \
+  every_Everything_where_i16_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_le(q, v) \
+  every_Everything_where_i16_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_gt(q, v) \
+  every_Everything_where_i16_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_ge(q, v) \
+  every_Everything_where_i16_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i16_between(q, lo, hi, flags) \
+  every_Everything_where_i16_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_i16_in(q, vals, n) \
+  every_Everything_where_i16_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int16_t *: (vals), \
+             int16_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_i16(q, dir) \
+  every_Everything_order_by_i16(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_i16_expr(src) \
+  every_Everything_i16_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_i32_eq(q, v) \
+  every_Everything_where_i32_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_ne(q, v) \
+  every_Everything_where_i32_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_lt(q, v) \
+  every_Everything_where_i32_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_le(q, v) \
+  every_Everything_where_i32_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_gt(q, v) \
+  every_Everything_where_i32_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_ge(q, v) \
+  every_Everything_where_i32_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i32_between(q, lo, hi, flags) \
+  every_Everything_where_i32_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_i32_in(q, vals, n) \
+  every_Everything_where_i32_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_i32(q, dir) \
+  every_Everything_order_by_i32(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_i32_expr(src) \
+  every_Everything_i32_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_i64_eq(q, v) \
+  every_Everything_where_i64_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_ne(q, v) \
+  every_Everything_where_i64_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_lt(q, v) \
+  every_Everything_where_i64_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_le(q, v) \
+  every_Everything_where_i64_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_gt(q, v) \
+  every_Everything_where_i64_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_ge(q, v) \
+  every_Everything_where_i64_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_i64_between(q, lo, hi, flags) \
+  every_Everything_where_i64_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_i64_in(q, vals, n) \
+  every_Everything_where_i64_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_i64(q, dir) \
+  every_Everything_order_by_i64(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_i64_expr(src) \
+  every_Everything_i64_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_u8_eq(q, v) \
+  every_Everything_where_u8_eq(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_ne(q, v) \
+  every_Everything_where_u8_ne(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_lt(q, v) \
+  every_Everything_where_u8_lt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_le(q, v) \
+  every_Everything_where_u8_le(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_gt(q, v) \
+  every_Everything_where_u8_gt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_ge(q, v) \
+  every_Everything_where_u8_ge(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u8_between(q, lo, hi, flags) \
+  every_Everything_where_u8_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_u8_in(q, vals, n) \
+  every_Everything_where_u8_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint8_t *: (vals), \
+             uint8_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_u8(q, dir) \
+  every_Everything_order_by_u8(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_u8_expr(src) \
+  every_Everything_u8_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_u16_eq(q, v) \
+  every_Everything_where_u16_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_ne(q, v) \
+  every_Everything_where_u16_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_lt(q, v) \
+  every_Everything_where_u16_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_le(q, v) \
+  every_Everything_where_u16_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_gt(q, v) \
+  every_Everything_where_u16_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_ge(q, v) \
+  every_Everything_where_u16_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u16_between(q, lo, hi, flags) \
+  every_Everything_where_u16_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_u16_in(q, vals, n) \
+  every_Everything_where_u16_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint16_t *: (vals), \
+             uint16_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_u16(q, dir) \
+  every_Everything_order_by_u16(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_u16_expr(src) \
+  every_Everything_u16_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_u32_eq(q, v) \
+  every_Everything_where_u32_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_ne(q, v) \
+  every_Everything_where_u32_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_lt(q, v) \
+  every_Everything_where_u32_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_le(q, v) \
+  every_Everything_where_u32_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_gt(q, v) \
+  every_Everything_where_u32_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_ge(q, v) \
+  every_Everything_where_u32_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u32_between(q, lo, hi, flags) \
+  every_Everything_where_u32_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_u32_in(q, vals, n) \
+  every_Everything_where_u32_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_u32(q, dir) \
+  every_Everything_order_by_u32(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_u32_expr(src) \
+  every_Everything_u32_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_u64_eq(q, v) \
+  every_Everything_where_u64_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_ne(q, v) \
+  every_Everything_where_u64_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_lt(q, v) \
+  every_Everything_where_u64_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_le(q, v) \
+  every_Everything_where_u64_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_gt(q, v) \
+  every_Everything_where_u64_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_ge(q, v) \
+  every_Everything_where_u64_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_u64_between(q, lo, hi, flags) \
+  every_Everything_where_u64_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_u64_in(q, vals, n) \
+  every_Everything_where_u64_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_u64(q, dir) \
+  every_Everything_order_by_u64(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_u64_expr(src) \
+  every_Everything_u64_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_f32_eq(q, v) \
+  every_Everything_where_f32_eq(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_ne(q, v) \
+  every_Everything_where_f32_ne(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_lt(q, v) \
+  every_Everything_where_f32_lt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_le(q, v) \
+  every_Everything_where_f32_le(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_gt(q, v) \
+  every_Everything_where_f32_gt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_ge(q, v) \
+  every_Everything_where_f32_ge(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f32_between(q, lo, hi, flags) \
+  every_Everything_where_f32_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_f32_in(q, vals, n) \
+  every_Everything_where_f32_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const float *: (vals), \
+             float *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_f32(q, dir) \
+  every_Everything_order_by_f32(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_f32_expr(src) \
+  every_Everything_f32_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_f64_eq(q, v) \
+  every_Everything_where_f64_eq(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_ne(q, v) \
+  every_Everything_where_f64_ne(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_lt(q, v) \
+  every_Everything_where_f64_lt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_le(q, v) \
+  every_Everything_where_f64_le(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_gt(q, v) \
+  every_Everything_where_f64_gt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_ge(q, v) \
+  every_Everything_where_f64_ge(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_f64_between(q, lo, hi, flags) \
+  every_Everything_where_f64_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_f64_in(q, vals, n) \
+  every_Everything_where_f64_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_f64(q, dir) \
+  every_Everything_order_by_f64(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_f64_expr(src) \
+  every_Everything_f64_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_s_eq(q, v) \
+  every_Everything_where_s_eq(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_ne(q, v) \
+  every_Everything_where_s_ne(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_lt(q, v) \
+  every_Everything_where_s_lt(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_le(q, v) \
+  every_Everything_where_s_le(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_gt(q, v) \
+  every_Everything_where_s_gt(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_ge(q, v) \
+  every_Everything_where_s_ge(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_s_between(q, lo, hi, flags) \
+  every_Everything_where_s_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_s_in(q, vals, n) \
+  every_Everything_where_s_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define every_Everything_where_s_prefix(q, v) \
+  every_Everything_where_s_prefix(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_order_by_s(q, dir) \
+  every_Everything_order_by_s(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_s_expr(src) \
+  every_Everything_s_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_by_eq(q, v) \
+  every_Everything_where_by_eq(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_ne(q, v) \
+  every_Everything_where_by_ne(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_lt(q, v) \
+  every_Everything_where_by_lt(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_le(q, v) \
+  every_Everything_where_by_le(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_gt(q, v) \
+  every_Everything_where_by_gt(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_ge(q, v) \
+  every_Everything_where_by_ge(_Generic((q), every_Everything_query *: (q)), \
+    (v))
+#define every_Everything_where_by_between(q, lo, hi, flags) \
+  every_Everything_where_by_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_by_in(q, vals, n) \
+  every_Everything_where_by_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const pb_bytes *: (vals), \
+             pb_bytes *: (vals), void *: (vals)), (n))
+#define every_Everything_where_by_prefix(q, v) \
+  every_Everything_where_by_prefix(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_order_by_by(q, dir) \
+  every_Everything_order_by_by(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_by_expr(src) \
+  every_Everything_by_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_opt_i32_eq(q, v) \
+  every_Everything_where_opt_i32_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_ne(q, v) \
+  every_Everything_where_opt_i32_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_lt(q, v) \
+  every_Everything_where_opt_i32_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_le(q, v) \
+  every_Everything_where_opt_i32_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_gt(q, v) \
+  every_Everything_where_opt_i32_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_ge(q, v) \
+  every_Everything_where_opt_i32_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_i32_between(q, lo, hi, flags) \
+  every_Everything_where_opt_i32_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_opt_i32_in(q, vals, n) \
+  every_Everything_where_opt_i32_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define every_Everything_where_opt_i32_is_null(q) \
+  every_Everything_where_opt_i32_is_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_where_opt_i32_is_not_null(q) \
+  every_Everything_where_opt_i32_is_not_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_order_by_opt_i32(q, dir) \
+  every_Everything_order_by_opt_i32(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_opt_i32_expr(src) \
+  every_Everything_opt_i32_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_opt_s_eq(q, v) \
+  every_Everything_where_opt_s_eq(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_ne(q, v) \
+  every_Everything_where_opt_s_ne(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_lt(q, v) \
+  every_Everything_where_opt_s_lt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_le(q, v) \
+  every_Everything_where_opt_s_le(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_gt(q, v) \
+  every_Everything_where_opt_s_gt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_ge(q, v) \
+  every_Everything_where_opt_s_ge(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_between(q, lo, hi, flags) \
+  every_Everything_where_opt_s_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_opt_s_in(q, vals, n) \
+  every_Everything_where_opt_s_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define every_Everything_where_opt_s_prefix(q, v) \
+  every_Everything_where_opt_s_prefix(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_opt_s_is_null(q) \
+  every_Everything_where_opt_s_is_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_where_opt_s_is_not_null(q) \
+  every_Everything_where_opt_s_is_not_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_order_by_opt_s(q, dir) \
+  every_Everything_order_by_opt_s(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_opt_s_expr(src) \
+  every_Everything_opt_s_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_color_eq(q, v) \
+  every_Everything_where_color_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_ne(q, v) \
+  every_Everything_where_color_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_lt(q, v) \
+  every_Everything_where_color_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_le(q, v) \
+  every_Everything_where_color_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_gt(q, v) \
+  every_Everything_where_color_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_ge(q, v) \
+  every_Everything_where_color_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_color_between(q, lo, hi, flags) \
+  every_Everything_where_color_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_color_in(q, vals, n) \
+  every_Everything_where_color_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const every_Color *: (vals), \
+             every_Color *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_color(q, dir) \
+  every_Everything_order_by_color(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_color_expr(src) \
+  every_Everything_color_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_unit_eq(q, v) \
+  every_Everything_where_unit_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_ne(q, v) \
+  every_Everything_where_unit_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_lt(q, v) \
+  every_Everything_where_unit_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_le(q, v) \
+  every_Everything_where_unit_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_gt(q, v) \
+  every_Everything_where_unit_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_ge(q, v) \
+  every_Everything_where_unit_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_unit_between(q, lo, hi, flags) \
+  every_Everything_where_unit_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_unit_in(q, vals, n) \
+  every_Everything_where_unit_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const common_Unit *: (vals), \
+             common_Unit *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_unit(q, dir) \
+  every_Everything_order_by_unit(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_unit_expr(src) \
+  every_Everything_unit_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_opt_color_eq(q, v) \
+  every_Everything_where_opt_color_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_ne(q, v) \
+  every_Everything_where_opt_color_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_lt(q, v) \
+  every_Everything_where_opt_color_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_le(q, v) \
+  every_Everything_where_opt_color_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_gt(q, v) \
+  every_Everything_where_opt_color_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_ge(q, v) \
+  every_Everything_where_opt_color_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_opt_color_between(q, lo, hi, flags) \
+  every_Everything_where_opt_color_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_opt_color_in(q, vals, n) \
+  every_Everything_where_opt_color_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const every_Color *: (vals), \
+             every_Color *: (vals), void *: (vals)), (n))
+#define every_Everything_where_opt_color_is_null(q) \
+  every_Everything_where_opt_color_is_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_where_opt_color_is_not_null(q) \
+  every_Everything_where_opt_color_is_not_null(\
+    _Generic((q), every_Everything_query *: (q)))
+#define every_Everything_order_by_opt_color(q, dir) \
+  every_Everything_order_by_opt_color(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_opt_color_expr(src) \
+  every_Everything_opt_color_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_owner_eq(q, v) \
+  every_Everything_where_owner_eq(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_ne(q, v) \
+  every_Everything_where_owner_ne(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_lt(q, v) \
+  every_Everything_where_owner_lt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_le(q, v) \
+  every_Everything_where_owner_le(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_gt(q, v) \
+  every_Everything_where_owner_gt(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_ge(q, v) \
+  every_Everything_where_owner_ge(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_where_owner_between(q, lo, hi, flags) \
+  every_Everything_where_owner_between(\
+    _Generic((q), every_Everything_query *: (q)), (lo), (hi), (flags))
+#define every_Everything_where_owner_in(q, vals, n) \
+  every_Everything_where_owner_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define every_Everything_where_owner_prefix(q, v) \
+  every_Everything_where_owner_prefix(\
+    _Generic((q), every_Everything_query *: (q)), (v))
+#define every_Everything_order_by_owner(q, dir) \
+  every_Everything_order_by_owner(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_owner_expr(src) \
+  every_Everything_owner_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_gauge_eq(q, v) \
+  every_Everything_where_gauge_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_ne(q, v) \
+  every_Everything_where_gauge_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_lt(q, v) \
+  every_Everything_where_gauge_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_le(q, v) \
+  every_Everything_where_gauge_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_gt(q, v) \
+  every_Everything_where_gauge_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_ge(q, v) \
+  every_Everything_where_gauge_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_gauge_between(q, lo, hi, flags) \
+  every_Everything_where_gauge_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_gauge_in(q, vals, n) \
+  every_Everything_where_gauge_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const common_Unit *: (vals), \
+             common_Unit *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_gauge(q, dir) \
+  every_Everything_order_by_gauge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_gauge_expr(src) \
+  every_Everything_gauge_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_parent_eq(q, v) \
+  every_Everything_where_parent_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_ne(q, v) \
+  every_Everything_where_parent_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_lt(q, v) \
+  every_Everything_where_parent_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_le(q, v) \
+  every_Everything_where_parent_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_gt(q, v) \
+  every_Everything_where_parent_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_ge(q, v) \
+  every_Everything_where_parent_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_parent_between(q, lo, hi, flags) \
+  every_Everything_where_parent_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_parent_in(q, vals, n) \
+  every_Everything_where_parent_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_parent(q, dir) \
+  every_Everything_order_by_parent(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_parent_expr(src) \
+  every_Everything_parent_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_id_eq(q, v) \
+  every_Everything_where_id_eq(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_ne(q, v) \
+  every_Everything_where_id_ne(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_lt(q, v) \
+  every_Everything_where_id_lt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_le(q, v) \
+  every_Everything_where_id_le(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_gt(q, v) \
+  every_Everything_where_id_gt(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_ge(q, v) \
+  every_Everything_where_id_ge(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Everything_where_id_between(q, lo, hi, flags) \
+  every_Everything_where_id_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_id_in(q, vals, n) \
+  every_Everything_where_id_in(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_id(q, dir) \
+  every_Everything_order_by_id(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Everything_id_expr(src) \
+  every_Everything_id_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_where_far_eq(q, v) \
+  every_Everything_where_far_eq(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_ne(q, v) \
+  every_Everything_where_far_ne(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_lt(q, v) \
+  every_Everything_where_far_lt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_le(q, v) \
+  every_Everything_where_far_le(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_gt(q, v) \
+  every_Everything_where_far_gt(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_ge(q, v) \
+  every_Everything_where_far_ge(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(v))
+#define every_Everything_where_far_between(q, lo, hi, flags) \
+  every_Everything_where_far_between(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define every_Everything_where_far_in(q, vals, n) \
+  every_Everything_where_far_in(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define every_Everything_order_by_far(q, dir) \
+  every_Everything_order_by_far(\
+    _Generic((q), every_Everything_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define every_Everything_far_expr(src) \
+  every_Everything_far_expr(PB_GENERATED_INTEGER(src))
+#define every_Everything_limit(q, n) \
+  every_Everything_limit(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Everything_offset(q, n) \
+  every_Everything_offset(_Generic((q), every_Everything_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Everything_query_next(q, r) \
+  every_Everything_query_next(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((r), every_Everything *: (r)))
+#define every_Everything_query_explain(q, out) \
+  every_Everything_query_explain(\
+    _Generic((q), every_Everything_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define every_Everything_query_free(q) \
+  every_Everything_query_free(\
+    _Generic((q), every_Everything_query *: (q), void *: (q)))
+#define every_Everything_query_plan(q, out) \
+  every_Everything_query_plan(_Generic((q), every_Everything_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define every_Everything_from_row(row, src, r) \
+  every_Everything_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), every_Everything *: (r)))
 #endif
 
 /**
@@ -1476,11 +3123,94 @@ int every_Renamed_next(every_Renamed_cursor *cur, every_Renamed *r,
 /** Closes a cursor.  NULL is a no-op. */
 void every_Renamed_cursor_close(every_Renamed_cursor *cur);
 
+/* --- Queries of Renamed (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over every_Renamed_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * every_Renamed_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct every_Renamed_query every_Renamed_query;
+
+/** Opens *q: every row of every_Renamed_table in txn, in id order.  Free it
+ * with every_Renamed_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int every_Renamed_query_open(pb_txn *txn, every_Renamed_query **q);
+
+/**
+ * Field n (tag 1): each where adds a term: n OP v (eq ne lt le gt ge), lo <=
+ * n <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), n
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  every_Renamed_n_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int every_Renamed_where_n_eq(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_ne(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_lt(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_le(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_gt(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_ge(every_Renamed_query *q, uint32_t v);
+int every_Renamed_where_n_between(every_Renamed_query *q, uint32_t lo,
+                                  uint32_t hi, unsigned flags);
+int every_Renamed_where_n_in(every_Renamed_query *q, const uint32_t *vals,
+                             size_t n);
+int every_Renamed_order_by_n(every_Renamed_query *q, unsigned dir);
+pb_expr *every_Renamed_n_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int every_Renamed_limit(every_Renamed_query *q, uint64_t n);
+int every_Renamed_offset(every_Renamed_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (every_Renamed_next(q, ...) calls this).  What it points to (strings,
+ * bytes, arrays) is valid until the next call or every_Renamed_query_free.
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or
+ * r); the latched error; the errors of pb_plan_next.
+ */
+int every_Renamed_query_next(every_Renamed_query *q, every_Renamed *r,
+                             uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int every_Renamed_query_explain(every_Renamed_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void every_Renamed_query_free(every_Renamed_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Renamed.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Renamed_query_plan(every_Renamed_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of every_Renamed_table, into
+ * *r, and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Renamed's.  Errors: PB_EINVAL (a NULL row or
+ * r, src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's
+ * missing side).
+ */
+int every_Renamed_from_row(const pb_row *row, unsigned src, every_Renamed *r,
+                           uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Renamed_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Renamed_next calls the cursor's or the query's.
+ * (every_Renamed_insert)(...) calls a function directly. */
 #define every_Renamed_insert(txn, r, id) \
   every_Renamed_insert((txn), \
     _Generic((r), const every_Renamed *: (r), every_Renamed *: (r)), \
@@ -1500,13 +3230,70 @@ void every_Renamed_cursor_close(every_Renamed_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), every_Renamed_cursor **: (cur)))
-#define every_Renamed_next(cur, r, id) \
-  every_Renamed_next(_Generic((cur), every_Renamed_cursor *: (cur)), \
-    _Generic((r), every_Renamed *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define every_Renamed_cursor_close(cur) \
   every_Renamed_cursor_close(\
     _Generic((cur), every_Renamed_cursor *: (cur), void *: (cur)))
+#define every_Renamed_next(c, r, id) \
+  _Generic((c), every_Renamed_cursor *: (every_Renamed_next), \
+           every_Renamed_query *: (every_Renamed_query_next))((c), \
+    _Generic((r), every_Renamed *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Renamed_query_open(txn, q) \
+  every_Renamed_query_open((txn), _Generic((q), every_Renamed_query **: (q)))
+#define every_Renamed_where_n_eq(q, v) \
+  every_Renamed_where_n_eq(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_ne(q, v) \
+  every_Renamed_where_n_ne(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_lt(q, v) \
+  every_Renamed_where_n_lt(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_le(q, v) \
+  every_Renamed_where_n_le(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_gt(q, v) \
+  every_Renamed_where_n_gt(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_ge(q, v) \
+  every_Renamed_where_n_ge(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define every_Renamed_where_n_between(q, lo, hi, flags) \
+  every_Renamed_where_n_between(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define every_Renamed_where_n_in(q, vals, n) \
+  every_Renamed_where_n_in(_Generic((q), every_Renamed_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define every_Renamed_order_by_n(q, dir) \
+  every_Renamed_order_by_n(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define every_Renamed_n_expr(src) \
+  every_Renamed_n_expr(PB_GENERATED_INTEGER(src))
+#define every_Renamed_limit(q, n) \
+  every_Renamed_limit(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Renamed_offset(q, n) \
+  every_Renamed_offset(_Generic((q), every_Renamed_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Renamed_query_next(q, r, id) \
+  every_Renamed_query_next(_Generic((q), every_Renamed_query *: (q)), \
+    _Generic((r), every_Renamed *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Renamed_query_explain(q, out) \
+  every_Renamed_query_explain(_Generic((q), every_Renamed_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define every_Renamed_query_free(q) \
+  every_Renamed_query_free(\
+    _Generic((q), every_Renamed_query *: (q), void *: (q)))
+#define every_Renamed_query_plan(q, out) \
+  every_Renamed_query_plan(_Generic((q), every_Renamed_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define every_Renamed_from_row(row, src, r, id) \
+  every_Renamed_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), every_Renamed *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** No fields: every field of any newer version is an unknown field. */
@@ -1668,11 +3455,73 @@ int every_Empty_next(every_Empty_cursor *cur, every_Empty *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void every_Empty_cursor_close(every_Empty_cursor *cur);
 
+/* --- Queries of Empty (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over every_Empty_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * every_Empty_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct every_Empty_query every_Empty_query;
+
+/** Opens *q: every row of every_Empty_table in txn, in id order.  Free it
+ * with every_Empty_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int every_Empty_query_open(pb_txn *txn, every_Empty_query **q);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int every_Empty_limit(every_Empty_query *q, uint64_t n);
+int every_Empty_offset(every_Empty_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (every_Empty_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or every_Empty_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int every_Empty_query_next(every_Empty_query *q, every_Empty *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int every_Empty_query_explain(every_Empty_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void every_Empty_query_free(every_Empty_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a every_Empty.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int every_Empty_query_plan(every_Empty_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of every_Empty_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Empty's.  Errors: PB_EINVAL (a NULL row or
+ * r, src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's
+ * missing side).
+ */
+int every_Empty_from_row(const pb_row *row, unsigned src, every_Empty *r,
+                         uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (every_Empty_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); every_Empty_next calls the cursor's or the query's.
+ * (every_Empty_insert)(...) calls a function directly. */
 #define every_Empty_insert(txn, r, id) \
   every_Empty_insert((txn), \
     _Generic((r), const every_Empty *: (r), every_Empty *: (r)), \
@@ -1692,13 +3541,40 @@ void every_Empty_cursor_close(every_Empty_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), every_Empty_cursor **: (cur)))
-#define every_Empty_next(cur, r, id) \
-  every_Empty_next(_Generic((cur), every_Empty_cursor *: (cur)), \
-    _Generic((r), every_Empty *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define every_Empty_cursor_close(cur) \
   every_Empty_cursor_close(\
     _Generic((cur), every_Empty_cursor *: (cur), void *: (cur)))
+#define every_Empty_next(c, r, id) \
+  _Generic((c), every_Empty_cursor *: (every_Empty_next), \
+           every_Empty_query *: (every_Empty_query_next))((c), \
+    _Generic((r), every_Empty *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Empty_query_open(txn, q) \
+  every_Empty_query_open((txn), _Generic((q), every_Empty_query **: (q)))
+#define every_Empty_limit(q, n) \
+  every_Empty_limit(_Generic((q), every_Empty_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Empty_offset(q, n) \
+  every_Empty_offset(_Generic((q), every_Empty_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define every_Empty_query_next(q, r, id) \
+  every_Empty_query_next(_Generic((q), every_Empty_query *: (q)), \
+    _Generic((r), every_Empty *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define every_Empty_query_explain(q, out) \
+  every_Empty_query_explain(_Generic((q), every_Empty_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define every_Empty_query_free(q) \
+  every_Empty_query_free(\
+    _Generic((q), every_Empty_query *: (q), void *: (q)))
+#define every_Empty_query_plan(q, out) \
+  every_Empty_query_plan(_Generic((q), every_Empty_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define every_Empty_from_row(row, src, r, id) \
+  every_Empty_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), every_Empty *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /**

@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "members.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -204,11 +205,96 @@ int members_Item_next(members_Item_cursor *cur, members_Item *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void members_Item_cursor_close(members_Item_cursor *cur);
 
+/* --- Queries of Item (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over members_Item_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * members_Item_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct members_Item_query members_Item_query;
+
+/** Opens *q: every row of members_Item_table in txn, in id order.  Free it
+ * with members_Item_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int members_Item_query_open(pb_txn *txn, members_Item_query **q);
+
+/**
+ * Field name (tag 1): each where adds a term: name OP v (eq ne lt le gt ge),
+ * lo <= name <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), name IN vals[0..n) (in: copied; n 0 is FALSE), name starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * members_Item_name_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int members_Item_where_name_eq(members_Item_query *q, pb_str v);
+int members_Item_where_name_ne(members_Item_query *q, pb_str v);
+int members_Item_where_name_lt(members_Item_query *q, pb_str v);
+int members_Item_where_name_le(members_Item_query *q, pb_str v);
+int members_Item_where_name_gt(members_Item_query *q, pb_str v);
+int members_Item_where_name_ge(members_Item_query *q, pb_str v);
+int members_Item_where_name_between(members_Item_query *q, pb_str lo, pb_str hi,
+                                    unsigned flags);
+int members_Item_where_name_in(members_Item_query *q, const pb_str *vals,
+                               size_t n);
+int members_Item_where_name_prefix(members_Item_query *q, pb_str v);
+int members_Item_order_by_name(members_Item_query *q, unsigned dir);
+pb_expr *members_Item_name_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int members_Item_limit(members_Item_query *q, uint64_t n);
+int members_Item_offset(members_Item_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (members_Item_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or members_Item_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int members_Item_query_next(members_Item_query *q, members_Item *r,
+                            uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int members_Item_query_explain(members_Item_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void members_Item_query_free(members_Item_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Item.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Item_query_plan(members_Item_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of members_Item_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Item's.  Errors: PB_EINVAL (a NULL row or r,
+ * src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing
+ * side).
+ */
+int members_Item_from_row(const pb_row *row, unsigned src, members_Item *r,
+                          uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Item_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Item_next calls the cursor's or the query's.
+ * (members_Item_insert)(...) calls a function directly. */
 #define members_Item_insert(txn, r, id) \
   members_Item_insert((txn), \
     _Generic((r), const members_Item *: (r), members_Item *: (r)), \
@@ -228,13 +314,67 @@ void members_Item_cursor_close(members_Item_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), members_Item_cursor **: (cur)))
-#define members_Item_next(cur, r, id) \
-  members_Item_next(_Generic((cur), members_Item_cursor *: (cur)), \
-    _Generic((r), members_Item *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define members_Item_cursor_close(cur) \
   members_Item_cursor_close(\
     _Generic((cur), members_Item_cursor *: (cur), void *: (cur)))
+#define members_Item_next(c, r, id) \
+  _Generic((c), members_Item_cursor *: (members_Item_next), \
+           members_Item_query *: (members_Item_query_next))((c), \
+    _Generic((r), members_Item *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define members_Item_query_open(txn, q) \
+  members_Item_query_open((txn), _Generic((q), members_Item_query **: (q)))
+#define members_Item_where_name_eq(q, v) \
+  members_Item_where_name_eq(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_ne(q, v) \
+  members_Item_where_name_ne(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_lt(q, v) \
+  members_Item_where_name_lt(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_le(q, v) \
+  members_Item_where_name_le(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_gt(q, v) \
+  members_Item_where_name_gt(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_ge(q, v) \
+  members_Item_where_name_ge(_Generic((q), members_Item_query *: (q)), (v))
+#define members_Item_where_name_between(q, lo, hi, flags) \
+  members_Item_where_name_between(_Generic((q), members_Item_query *: (q)), \
+    (lo), (hi), (flags))
+#define members_Item_where_name_in(q, vals, n) \
+  members_Item_where_name_in(_Generic((q), members_Item_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define members_Item_where_name_prefix(q, v) \
+  members_Item_where_name_prefix(_Generic((q), members_Item_query *: (q)), \
+    (v))
+#define members_Item_order_by_name(q, dir) \
+  members_Item_order_by_name(_Generic((q), members_Item_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define members_Item_name_expr(src) \
+  members_Item_name_expr(PB_GENERATED_INTEGER(src))
+#define members_Item_limit(q, n) \
+  members_Item_limit(_Generic((q), members_Item_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Item_offset(q, n) \
+  members_Item_offset(_Generic((q), members_Item_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Item_query_next(q, r, id) \
+  members_Item_query_next(_Generic((q), members_Item_query *: (q)), \
+    _Generic((r), members_Item *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define members_Item_query_explain(q, out) \
+  members_Item_query_explain(_Generic((q), members_Item_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define members_Item_query_free(q) \
+  members_Item_query_free(\
+    _Generic((q), members_Item_query *: (q), void *: (q)))
+#define members_Item_query_plan(q, out) \
+  members_Item_query_plan(_Generic((q), members_Item_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define members_Item_from_row(row, src, r, id) \
+  members_Item_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), members_Item *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** Keyed by a string. */
@@ -407,11 +547,93 @@ int members_Shelf_next(members_Shelf_cursor *cur, members_Shelf *r);
 /** Closes a cursor.  NULL is a no-op. */
 void members_Shelf_cursor_close(members_Shelf_cursor *cur);
 
+/* --- Queries of Shelf (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over members_Shelf_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * members_Shelf_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct members_Shelf_query members_Shelf_query;
+
+/** Opens *q: every row of members_Shelf_table in txn, in key order.  Free it
+ * with members_Shelf_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int members_Shelf_query_open(pb_txn *txn, members_Shelf_query **q);
+
+/**
+ * Field name (tag 1): each where adds a term: name OP v (eq ne lt le gt ge),
+ * lo <= name <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), name IN vals[0..n) (in: copied; n 0 is FALSE), name starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * members_Shelf_name_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int members_Shelf_where_name_eq(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_ne(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_lt(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_le(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_gt(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_ge(members_Shelf_query *q, pb_str v);
+int members_Shelf_where_name_between(members_Shelf_query *q, pb_str lo,
+                                     pb_str hi, unsigned flags);
+int members_Shelf_where_name_in(members_Shelf_query *q, const pb_str *vals,
+                                size_t n);
+int members_Shelf_where_name_prefix(members_Shelf_query *q, pb_str v);
+int members_Shelf_order_by_name(members_Shelf_query *q, unsigned dir);
+pb_expr *members_Shelf_name_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int members_Shelf_limit(members_Shelf_query *q, uint64_t n);
+int members_Shelf_offset(members_Shelf_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (members_Shelf_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * members_Shelf_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int members_Shelf_query_next(members_Shelf_query *q, members_Shelf *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int members_Shelf_query_explain(members_Shelf_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void members_Shelf_query_free(members_Shelf_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Shelf.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Shelf_query_plan(members_Shelf_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of members_Shelf_table, into *r
+ * (views valid as the row's).  The caller knows which sources are Shelf's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int members_Shelf_from_row(const pb_row *row, unsigned src, members_Shelf *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Shelf_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Shelf_next calls the cursor's or the query's.
+ * (members_Shelf_insert)(...) calls a function directly. */
 #define members_Shelf_insert(txn, r) \
   members_Shelf_insert((txn), \
     _Generic((r), const members_Shelf *: (r), members_Shelf *: (r)))
@@ -432,12 +654,64 @@ void members_Shelf_cursor_close(members_Shelf_cursor *cur);
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
     _Generic((hi), const pb_str *: (hi), pb_str *: (hi), void *: (hi)), \
     (flags), _Generic((cur), members_Shelf_cursor **: (cur)))
-#define members_Shelf_next(cur, r) \
-  members_Shelf_next(_Generic((cur), members_Shelf_cursor *: (cur)), \
-    _Generic((r), members_Shelf *: (r)))
 #define members_Shelf_cursor_close(cur) \
   members_Shelf_cursor_close(\
     _Generic((cur), members_Shelf_cursor *: (cur), void *: (cur)))
+#define members_Shelf_next(c, r) \
+  _Generic((c), members_Shelf_cursor *: (members_Shelf_next), \
+           members_Shelf_query *: (members_Shelf_query_next))((c), \
+    _Generic((r), members_Shelf *: (r)))
+#define members_Shelf_query_open(txn, q) \
+  members_Shelf_query_open((txn), _Generic((q), members_Shelf_query **: (q)))
+#define members_Shelf_where_name_eq(q, v) \
+  members_Shelf_where_name_eq(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_ne(q, v) \
+  members_Shelf_where_name_ne(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_lt(q, v) \
+  members_Shelf_where_name_lt(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_le(q, v) \
+  members_Shelf_where_name_le(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_gt(q, v) \
+  members_Shelf_where_name_gt(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_ge(q, v) \
+  members_Shelf_where_name_ge(_Generic((q), members_Shelf_query *: (q)), (v))
+#define members_Shelf_where_name_between(q, lo, hi, flags) \
+  members_Shelf_where_name_between(\
+    _Generic((q), members_Shelf_query *: (q)), (lo), (hi), (flags))
+#define members_Shelf_where_name_in(q, vals, n) \
+  members_Shelf_where_name_in(_Generic((q), members_Shelf_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define members_Shelf_where_name_prefix(q, v) \
+  members_Shelf_where_name_prefix(_Generic((q), members_Shelf_query *: (q)), \
+    (v))
+#define members_Shelf_order_by_name(q, dir) \
+  members_Shelf_order_by_name(_Generic((q), members_Shelf_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define members_Shelf_name_expr(src) \
+  members_Shelf_name_expr(PB_GENERATED_INTEGER(src))
+#define members_Shelf_limit(q, n) \
+  members_Shelf_limit(_Generic((q), members_Shelf_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Shelf_offset(q, n) \
+  members_Shelf_offset(_Generic((q), members_Shelf_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Shelf_query_next(q, r) \
+  members_Shelf_query_next(_Generic((q), members_Shelf_query *: (q)), \
+    _Generic((r), members_Shelf *: (r)))
+#define members_Shelf_query_explain(q, out) \
+  members_Shelf_query_explain(_Generic((q), members_Shelf_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define members_Shelf_query_free(q) \
+  members_Shelf_query_free(\
+    _Generic((q), members_Shelf_query *: (q), void *: (q)))
+#define members_Shelf_query_plan(q, out) \
+  members_Shelf_query_plan(_Generic((q), members_Shelf_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define members_Shelf_from_row(row, src, r) \
+  members_Shelf_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), members_Shelf *: (r)))
 #endif
 
 /**
@@ -1281,11 +1555,73 @@ int members_Box_next(members_Box_cursor *cur, members_Box *r, uint64_t *id);
 /** Closes a cursor.  NULL is a no-op. */
 void members_Box_cursor_close(members_Box_cursor *cur);
 
+/* --- Queries of Box (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over members_Box_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * members_Box_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct members_Box_query members_Box_query;
+
+/** Opens *q: every row of members_Box_table in txn, in id order.  Free it
+ * with members_Box_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int members_Box_query_open(pb_txn *txn, members_Box_query **q);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int members_Box_limit(members_Box_query *q, uint64_t n);
+int members_Box_offset(members_Box_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (members_Box_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or members_Box_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int members_Box_query_next(members_Box_query *q, members_Box *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int members_Box_query_explain(members_Box_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void members_Box_query_free(members_Box_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a members_Box.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int members_Box_query_plan(members_Box_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of members_Box_table, into *r,
+ * and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Box's.  Errors: PB_EINVAL (a NULL row or r,
+ * src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing
+ * side).
+ */
+int members_Box_from_row(const pb_row *row, unsigned src, members_Box *r,
+                         uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (members_Box_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); members_Box_next calls the cursor's or the query's.
+ * (members_Box_insert)(...) calls a function directly. */
 #define members_Box_insert(txn, r, id) \
   members_Box_insert((txn), \
     _Generic((r), const members_Box *: (r), members_Box *: (r)), \
@@ -1305,13 +1641,40 @@ void members_Box_cursor_close(members_Box_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), members_Box_cursor **: (cur)))
-#define members_Box_next(cur, r, id) \
-  members_Box_next(_Generic((cur), members_Box_cursor *: (cur)), \
-    _Generic((r), members_Box *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define members_Box_cursor_close(cur) \
   members_Box_cursor_close(\
     _Generic((cur), members_Box_cursor *: (cur), void *: (cur)))
+#define members_Box_next(c, r, id) \
+  _Generic((c), members_Box_cursor *: (members_Box_next), \
+           members_Box_query *: (members_Box_query_next))((c), \
+    _Generic((r), members_Box *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define members_Box_query_open(txn, q) \
+  members_Box_query_open((txn), _Generic((q), members_Box_query **: (q)))
+#define members_Box_limit(q, n) \
+  members_Box_limit(_Generic((q), members_Box_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Box_offset(q, n) \
+  members_Box_offset(_Generic((q), members_Box_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define members_Box_query_next(q, r, id) \
+  members_Box_query_next(_Generic((q), members_Box_query *: (q)), \
+    _Generic((r), members_Box *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define members_Box_query_explain(q, out) \
+  members_Box_query_explain(_Generic((q), members_Box_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define members_Box_query_free(q) \
+  members_Box_query_free(\
+    _Generic((q), members_Box_query *: (q), void *: (q)))
+#define members_Box_query_plan(q, out) \
+  members_Box_query_plan(_Generic((q), members_Box_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define members_Box_from_row(row, src, r, id) \
+  members_Box_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), members_Box *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /**

@@ -2,7 +2,320 @@
 #include "scalars.pb.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The typed queries of this file (docs/queries.md, "Typed query
+ * builders"): every P_R_query is a struct pb__genq. */
+typedef struct pb__genq {
+  pb_plan *plan;     /* the query so far */
+  pb_expr *where;    /* where terms not yet in plan: one AND */
+  pb_sort_key *keys; /* order_by keys not yet in plan */
+  size_t n_keys, cap_keys;
+  int err;           /* the latched error */
+  bool ran;          /* next or explain ran: no more builders */
+} pb__genq;
+
+static int pb__genq_open(pb_txn *txn, const pb_table_def *def,
+                         pb__genq **out) {
+  pb__genq *q;
+  int rc;
+
+  *out = NULL;
+  if (!txn)
+    return PB_EINVAL;
+  q = calloc(1, sizeof *q);
+  if (!q)
+    return PB_ENOMEM;
+  rc = pb_plan_from_table(txn, def, &q->plan);
+  if (rc != PB_OK) {
+    free(q);
+    return rc;
+  }
+  *out = q;
+  return PB_OK;
+}
+
+/* Latches rc (the first error stays) and returns it. */
+static int pb__genq_fail(pb__genq *q, int rc) {
+  if (rc != PB_OK && q->err == PB_OK)
+    q->err = rc;
+  return rc;
+}
+
+/* Whether a builder may change q (else returns its error). */
+static int pb__genq_usable(pb__genq *q) {
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return pb__genq_fail(q, PB_EINVAL);
+  return PB_OK;
+}
+
+/* Wraps the pending where terms, then the pending sort keys. */
+static int pb__genq_flush(pb__genq *q) {
+  int rc = PB_OK;
+
+  if (q->where) {
+    pb_expr *w = q->where;
+    q->where = NULL;
+    rc = pb_plan_where(&q->plan, w);
+  }
+  if (rc == PB_OK && q->n_keys > 0) {
+    size_t n = q->n_keys;
+    q->n_keys = 0;
+    rc = pb_plan_order_by(&q->plan, q->keys, n);
+  }
+  return pb__genq_fail(q, rc);
+}
+
+static int pb__genq_limit(void *qv, uint64_t n, bool offset) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, offset ? pb_plan_offset(&q->plan, n)
+                                 : pb_plan_limit(&q->plan, n));
+}
+
+/* Fixes the plan before its first next or explain. */
+static int pb__genq_run(pb__genq *q) {
+  int rc;
+
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return PB_OK;
+  rc = pb__genq_flush(q);
+  q->ran = true;
+  return rc;
+}
+
+/* Copies source src of *row (size bytes) into r, its id into *id. */
+static int pb__genq_copy(const pb_row *row, unsigned src, void *r,
+                         size_t size, uint64_t *id) {
+  if (src >= row->n_recs)
+    return PB_EINVAL;
+  if (!row->recs[src])
+    return PB_ENOTFOUND;
+  memcpy(r, row->recs[src], size);
+  if (id)
+    *id = row->ids ? row->ids[src] : 0;
+  return PB_OK;
+}
+
+static int pb__genq_next(void *qv, void *r, size_t size, uint64_t *id) {
+  pb__genq *q = qv;
+  pb_row row;
+  int rc;
+
+  if (!q || !r)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  rc = pb_plan_next(q->plan, &row);
+  if (rc == PB_OK)
+    rc = pb__genq_copy(&row, 0, r, size, id);
+  return rc == PB_ENOTFOUND ? rc : pb__genq_fail(q, rc);
+}
+
+static int pb__genq_explain(void *qv, pb_buf *out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (!q || !out)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, pb_plan_explain(q->plan, out));
+}
+
+static void pb__genq_free(void *qv) {
+  pb__genq *q = qv;
+
+  if (!q)
+    return;
+  pb_expr_free(q->where);
+  for (size_t i = 0; i < q->n_keys; i++)
+    pb_expr_free(q->keys[i].expr);
+  free(q->keys);
+  pb_plan_free(q->plan);
+  free(q);
+}
+
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
+/* A STR or BYTES value with a NULL pointer and a length is bad; with
+ * none it is the empty value (made to point somewhere). */
+static bool pb__genq_val_ok(pb_qval *v) {
+  if ((v->type != PB_QSTR && v->type != PB_QBYTES) || v->as.s.ptr)
+    return true;
+  v->as.s.ptr = (const uint8_t *)"";
+  return v->as.s.len == 0;
+}
+
+/* ANDs `term` (owned) into the pending Where. */
+static int pb__genq_where(pb__genq *q, pb_expr *term) {
+  int rc = pb__genq_usable(q);
+
+  if (rc == PB_OK && !term)
+    rc = pb__genq_fail(q, PB_ENOMEM);
+  if (rc == PB_OK && q->n_keys > 0)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK) {
+    pb_expr_free(term);
+    return rc;
+  }
+  if (q->where) {
+    q->where = pb_expr_and(q->where, term);
+    if (!q->where)
+      return pb__genq_fail(q, PB_ENOMEM);
+  } else {
+    q->where = term;
+  }
+  return PB_OK;
+}
+
+static int pb__genq_cmp(void *qv, pb_cmp op, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(
+      q, pb_expr_cmp(op, pb_expr_field(0, tag), pb_expr_const(v)));
+}
+
+static int pb__genq_between(void *qv, uint32_t tag, pb_qval lo,
+                            pb_qval hi, unsigned flags) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if ((flags & ~(unsigned)(PB_BETWEEN_LO_EXCL | PB_BETWEEN_HI_EXCL)) ||
+      !pb__genq_val_ok(&lo) || !pb__genq_val_ok(&hi))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_between(pb_expr_field(0, tag),
+                                           pb_expr_const(lo),
+                                           pb_expr_const(hi), flags));
+}
+
+/* Room for the n values of an IN (*out, to free), or the error. */
+static int pb__genq_vals(void *qv, const void *vals, size_t n,
+                         pb_qval **out) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  *out = NULL;
+  if (rc != PB_OK)
+    return rc;
+  if (!vals && n > 0)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (n > SIZE_MAX / sizeof **out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  *out = malloc(n > 0 ? n * sizeof **out : 1);
+  if (!*out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  return PB_OK;
+}
+
+/* x IN v[0..n); frees v. */
+static int pb__genq_in(void *qv, uint32_t tag, pb_qval *v, size_t n) {
+  pb__genq *q = qv;
+  pb_expr *e;
+
+  for (size_t i = 0; i < n; i++)
+    if (!pb__genq_val_ok(&v[i])) {
+      free(v);
+      return pb__genq_fail(q, PB_EINVAL);
+    }
+  e = pb_expr_in(pb_expr_field(0, tag), v, n);
+  free(v);
+  return pb__genq_where(q, e);
+}
+
+/* Appends a sort key to the pending OrderBy. */
+static int pb__genq_order(void *qv, uint32_t tag, unsigned dir) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (dir != PB_ASC && dir != PB_DESC)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (q->where) {
+    rc = pb__genq_flush(q);
+    if (rc != PB_OK)
+      return rc;
+  }
+  if (q->n_keys == q->cap_keys) {
+    size_t cap = q->cap_keys ? 2 * q->cap_keys : 4;
+    pb_sort_key *k = realloc(q->keys, cap * sizeof *k);
+    if (!k)
+      return pb__genq_fail(q, PB_ENOMEM);
+    q->keys = k;
+    q->cap_keys = cap;
+  }
+  e = pb_expr_field(0, tag);
+  if (!e)
+    return pb__genq_fail(q, PB_ENOMEM);
+  q->keys[q->n_keys].expr = e;
+  q->keys[q->n_keys].dir = dir;
+  q->n_keys++;
+  return PB_OK;
+}
+
+
+static int pb__genq_prefix(void *qv, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_prefix(pb_expr_field(0, tag), v));
+}
+
+
+static int pb__genq_null(void *qv, uint32_t tag, bool is_null) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  e = pb_expr_is_null(pb_expr_field(0, tag));
+  return pb__genq_where(q, is_null ? e : pb_expr_not(e));
+}
+
 
 /* The workers of _decode and _verify, which call each other for nested records. */
 static int scalars_Scalars_decode_at(scalars_Scalars *r, const uint8_t *data,
@@ -467,6 +780,798 @@ void (scalars_Scalars_cursor_close)(scalars_Scalars_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (scalars_Scalars_query_open)(pb_txn *txn, scalars_Scalars_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &scalars_Scalars_table, &g);
+  *q = (scalars_Scalars_query *)(void *)g;
+  return rc;
+}
+
+int (scalars_Scalars_where_b_eq)(scalars_Scalars_query *q, bool v) {
+  /* b == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_ne)(scalars_Scalars_query *q, bool v) {
+  /* b != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_lt)(scalars_Scalars_query *q, bool v) {
+  /* b < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_le)(scalars_Scalars_query *q, bool v) {
+  /* b <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_gt)(scalars_Scalars_query *q, bool v) {
+  /* b > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_ge)(scalars_Scalars_query *q, bool v) {
+  /* b >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qbool(v));
+}
+
+int (scalars_Scalars_where_b_between)(scalars_Scalars_query *q, bool lo,
+                                      bool hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qbool(lo),
+                          pb_qbool(hi), flags);
+}
+
+int (scalars_Scalars_where_b_in)(scalars_Scalars_query *q, const bool *vals,
+                                 size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbool(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (scalars_Scalars_order_by_b)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(scalars_Scalars_b_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (scalars_Scalars_where_i8_eq)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_ne)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_lt)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_le)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_gt)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_ge)(scalars_Scalars_query *q, int8_t v) {
+  /* i8 >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i8_between)(scalars_Scalars_query *q, int8_t lo,
+                                       int8_t hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_i8_in)(scalars_Scalars_query *q, const int8_t *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (scalars_Scalars_order_by_i8)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(scalars_Scalars_i8_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (scalars_Scalars_where_i16_eq)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 == v */
+  return pb__genq_cmp(q, PB_EQ, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_ne)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 != v */
+  return pb__genq_cmp(q, PB_NE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_lt)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 < v */
+  return pb__genq_cmp(q, PB_LT, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_le)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 <= v */
+  return pb__genq_cmp(q, PB_LE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_gt)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 > v */
+  return pb__genq_cmp(q, PB_GT, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_ge)(scalars_Scalars_query *q, int16_t v) {
+  /* i16 >= v */
+  return pb__genq_cmp(q, PB_GE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i16_between)(scalars_Scalars_query *q, int16_t lo,
+                                        int16_t hi, unsigned flags) {
+  return pb__genq_between(q, 3, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_i16_in)(scalars_Scalars_query *q,
+                                   const int16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 3, v, n);
+}
+
+int (scalars_Scalars_order_by_i16)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 3, dir);
+}
+
+pb_expr *(scalars_Scalars_i16_expr)(unsigned src) {
+  return pb_expr_field(src, 3);
+}
+
+int (scalars_Scalars_where_i32_eq)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 == v */
+  return pb__genq_cmp(q, PB_EQ, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_ne)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 != v */
+  return pb__genq_cmp(q, PB_NE, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_lt)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 < v */
+  return pb__genq_cmp(q, PB_LT, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_le)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 <= v */
+  return pb__genq_cmp(q, PB_LE, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_gt)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 > v */
+  return pb__genq_cmp(q, PB_GT, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_ge)(scalars_Scalars_query *q, int32_t v) {
+  /* i32 >= v */
+  return pb__genq_cmp(q, PB_GE, 4, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i32_between)(scalars_Scalars_query *q, int32_t lo,
+                                        int32_t hi, unsigned flags) {
+  return pb__genq_between(q, 4, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_i32_in)(scalars_Scalars_query *q,
+                                   const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 4, v, n);
+}
+
+int (scalars_Scalars_order_by_i32)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 4, dir);
+}
+
+pb_expr *(scalars_Scalars_i32_expr)(unsigned src) {
+  return pb_expr_field(src, 4);
+}
+
+int (scalars_Scalars_where_i64_eq)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 == v */
+  return pb__genq_cmp(q, PB_EQ, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_ne)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 != v */
+  return pb__genq_cmp(q, PB_NE, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_lt)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 < v */
+  return pb__genq_cmp(q, PB_LT, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_le)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 <= v */
+  return pb__genq_cmp(q, PB_LE, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_gt)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 > v */
+  return pb__genq_cmp(q, PB_GT, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_ge)(scalars_Scalars_query *q, int64_t v) {
+  /* i64 >= v */
+  return pb__genq_cmp(q, PB_GE, 5, pb_qint((int64_t)v));
+}
+
+int (scalars_Scalars_where_i64_between)(scalars_Scalars_query *q, int64_t lo,
+                                        int64_t hi, unsigned flags) {
+  return pb__genq_between(q, 5, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_i64_in)(scalars_Scalars_query *q,
+                                   const int64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 5, v, n);
+}
+
+int (scalars_Scalars_order_by_i64)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 5, dir);
+}
+
+pb_expr *(scalars_Scalars_i64_expr)(unsigned src) {
+  return pb_expr_field(src, 5);
+}
+
+int (scalars_Scalars_where_u8_eq)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 == v */
+  return pb__genq_cmp(q, PB_EQ, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_ne)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 != v */
+  return pb__genq_cmp(q, PB_NE, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_lt)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 < v */
+  return pb__genq_cmp(q, PB_LT, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_le)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 <= v */
+  return pb__genq_cmp(q, PB_LE, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_gt)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 > v */
+  return pb__genq_cmp(q, PB_GT, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_ge)(scalars_Scalars_query *q, uint8_t v) {
+  /* u8 >= v */
+  return pb__genq_cmp(q, PB_GE, 6, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u8_between)(scalars_Scalars_query *q, uint8_t lo,
+                                       uint8_t hi, unsigned flags) {
+  return pb__genq_between(q, 6, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_u8_in)(scalars_Scalars_query *q, const uint8_t *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 6, v, n);
+}
+
+int (scalars_Scalars_order_by_u8)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 6, dir);
+}
+
+pb_expr *(scalars_Scalars_u8_expr)(unsigned src) {
+  return pb_expr_field(src, 6);
+}
+
+int (scalars_Scalars_where_u16_eq)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 == v */
+  return pb__genq_cmp(q, PB_EQ, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_ne)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 != v */
+  return pb__genq_cmp(q, PB_NE, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_lt)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 < v */
+  return pb__genq_cmp(q, PB_LT, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_le)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 <= v */
+  return pb__genq_cmp(q, PB_LE, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_gt)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 > v */
+  return pb__genq_cmp(q, PB_GT, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_ge)(scalars_Scalars_query *q, uint16_t v) {
+  /* u16 >= v */
+  return pb__genq_cmp(q, PB_GE, 7, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u16_between)(scalars_Scalars_query *q, uint16_t lo,
+                                        uint16_t hi, unsigned flags) {
+  return pb__genq_between(q, 7, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_u16_in)(scalars_Scalars_query *q,
+                                   const uint16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 7, v, n);
+}
+
+int (scalars_Scalars_order_by_u16)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 7, dir);
+}
+
+pb_expr *(scalars_Scalars_u16_expr)(unsigned src) {
+  return pb_expr_field(src, 7);
+}
+
+int (scalars_Scalars_where_u32_eq)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 == v */
+  return pb__genq_cmp(q, PB_EQ, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_ne)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 != v */
+  return pb__genq_cmp(q, PB_NE, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_lt)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 < v */
+  return pb__genq_cmp(q, PB_LT, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_le)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 <= v */
+  return pb__genq_cmp(q, PB_LE, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_gt)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 > v */
+  return pb__genq_cmp(q, PB_GT, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_ge)(scalars_Scalars_query *q, uint32_t v) {
+  /* u32 >= v */
+  return pb__genq_cmp(q, PB_GE, 8, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u32_between)(scalars_Scalars_query *q, uint32_t lo,
+                                        uint32_t hi, unsigned flags) {
+  return pb__genq_between(q, 8, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_u32_in)(scalars_Scalars_query *q,
+                                   const uint32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 8, v, n);
+}
+
+int (scalars_Scalars_order_by_u32)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 8, dir);
+}
+
+pb_expr *(scalars_Scalars_u32_expr)(unsigned src) {
+  return pb_expr_field(src, 8);
+}
+
+int (scalars_Scalars_where_u64_eq)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 == v */
+  return pb__genq_cmp(q, PB_EQ, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_ne)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 != v */
+  return pb__genq_cmp(q, PB_NE, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_lt)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 < v */
+  return pb__genq_cmp(q, PB_LT, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_le)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 <= v */
+  return pb__genq_cmp(q, PB_LE, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_gt)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 > v */
+  return pb__genq_cmp(q, PB_GT, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_ge)(scalars_Scalars_query *q, uint64_t v) {
+  /* u64 >= v */
+  return pb__genq_cmp(q, PB_GE, 9, pb_quint((uint64_t)v));
+}
+
+int (scalars_Scalars_where_u64_between)(scalars_Scalars_query *q, uint64_t lo,
+                                        uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 9, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (scalars_Scalars_where_u64_in)(scalars_Scalars_query *q,
+                                   const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 9, v, n);
+}
+
+int (scalars_Scalars_order_by_u64)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 9, dir);
+}
+
+pb_expr *(scalars_Scalars_u64_expr)(unsigned src) {
+  return pb_expr_field(src, 9);
+}
+
+int (scalars_Scalars_where_f32_eq)(scalars_Scalars_query *q, float v) {
+  /* f32 == v */
+  return pb__genq_cmp(q, PB_EQ, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_ne)(scalars_Scalars_query *q, float v) {
+  /* f32 != v */
+  return pb__genq_cmp(q, PB_NE, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_lt)(scalars_Scalars_query *q, float v) {
+  /* f32 < v */
+  return pb__genq_cmp(q, PB_LT, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_le)(scalars_Scalars_query *q, float v) {
+  /* f32 <= v */
+  return pb__genq_cmp(q, PB_LE, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_gt)(scalars_Scalars_query *q, float v) {
+  /* f32 > v */
+  return pb__genq_cmp(q, PB_GT, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_ge)(scalars_Scalars_query *q, float v) {
+  /* f32 >= v */
+  return pb__genq_cmp(q, PB_GE, 10, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f32_between)(scalars_Scalars_query *q, float lo,
+                                        float hi, unsigned flags) {
+  return pb__genq_between(q, 10, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (scalars_Scalars_where_f32_in)(scalars_Scalars_query *q, const float *vals,
+                                   size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 10, v, n);
+}
+
+int (scalars_Scalars_order_by_f32)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 10, dir);
+}
+
+pb_expr *(scalars_Scalars_f32_expr)(unsigned src) {
+  return pb_expr_field(src, 10);
+}
+
+int (scalars_Scalars_where_f64_eq)(scalars_Scalars_query *q, double v) {
+  /* f64 == v */
+  return pb__genq_cmp(q, PB_EQ, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_ne)(scalars_Scalars_query *q, double v) {
+  /* f64 != v */
+  return pb__genq_cmp(q, PB_NE, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_lt)(scalars_Scalars_query *q, double v) {
+  /* f64 < v */
+  return pb__genq_cmp(q, PB_LT, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_le)(scalars_Scalars_query *q, double v) {
+  /* f64 <= v */
+  return pb__genq_cmp(q, PB_LE, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_gt)(scalars_Scalars_query *q, double v) {
+  /* f64 > v */
+  return pb__genq_cmp(q, PB_GT, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_ge)(scalars_Scalars_query *q, double v) {
+  /* f64 >= v */
+  return pb__genq_cmp(q, PB_GE, 11, pb_qfloat((double)v));
+}
+
+int (scalars_Scalars_where_f64_between)(scalars_Scalars_query *q, double lo,
+                                        double hi, unsigned flags) {
+  return pb__genq_between(q, 11, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (scalars_Scalars_where_f64_in)(scalars_Scalars_query *q, const double *vals,
+                                   size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 11, v, n);
+}
+
+int (scalars_Scalars_order_by_f64)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 11, dir);
+}
+
+pb_expr *(scalars_Scalars_f64_expr)(unsigned src) {
+  return pb_expr_field(src, 11);
+}
+
+int (scalars_Scalars_where_s_eq)(scalars_Scalars_query *q, pb_str v) {
+  /* s == v */
+  return pb__genq_cmp(q, PB_EQ, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_ne)(scalars_Scalars_query *q, pb_str v) {
+  /* s != v */
+  return pb__genq_cmp(q, PB_NE, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_lt)(scalars_Scalars_query *q, pb_str v) {
+  /* s < v */
+  return pb__genq_cmp(q, PB_LT, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_le)(scalars_Scalars_query *q, pb_str v) {
+  /* s <= v */
+  return pb__genq_cmp(q, PB_LE, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_gt)(scalars_Scalars_query *q, pb_str v) {
+  /* s > v */
+  return pb__genq_cmp(q, PB_GT, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_ge)(scalars_Scalars_query *q, pb_str v) {
+  /* s >= v */
+  return pb__genq_cmp(q, PB_GE, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_where_s_between)(scalars_Scalars_query *q, pb_str lo,
+                                      pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 12, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (scalars_Scalars_where_s_in)(scalars_Scalars_query *q, const pb_str *vals,
+                                 size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 12, v, n);
+}
+
+int (scalars_Scalars_where_s_prefix)(scalars_Scalars_query *q, pb_str v) {
+  return pb__genq_prefix(q, 12, pb_qstr(v));
+}
+
+int (scalars_Scalars_order_by_s)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 12, dir);
+}
+
+pb_expr *(scalars_Scalars_s_expr)(unsigned src) {
+  return pb_expr_field(src, 12);
+}
+
+int (scalars_Scalars_where_by_eq)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by == v */
+  return pb__genq_cmp(q, PB_EQ, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_ne)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by != v */
+  return pb__genq_cmp(q, PB_NE, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_lt)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by < v */
+  return pb__genq_cmp(q, PB_LT, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_le)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by <= v */
+  return pb__genq_cmp(q, PB_LE, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_gt)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by > v */
+  return pb__genq_cmp(q, PB_GT, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_ge)(scalars_Scalars_query *q, pb_bytes v) {
+  /* by >= v */
+  return pb__genq_cmp(q, PB_GE, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_where_by_between)(scalars_Scalars_query *q, pb_bytes lo,
+                                       pb_bytes hi, unsigned flags) {
+  return pb__genq_between(q, 13, pb_qbytes(lo),
+                          pb_qbytes(hi), flags);
+}
+
+int (scalars_Scalars_where_by_in)(scalars_Scalars_query *q,
+                                  const pb_bytes *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbytes(vals[i]);
+  return pb__genq_in(q, 13, v, n);
+}
+
+int (scalars_Scalars_where_by_prefix)(scalars_Scalars_query *q, pb_bytes v) {
+  return pb__genq_prefix(q, 13, pb_qbytes(v));
+}
+
+int (scalars_Scalars_order_by_by)(scalars_Scalars_query *q, unsigned dir) {
+  return pb__genq_order(q, 13, dir);
+}
+
+pb_expr *(scalars_Scalars_by_expr)(unsigned src) {
+  return pb_expr_field(src, 13);
+}
+
+int (scalars_Scalars_limit)(scalars_Scalars_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (scalars_Scalars_offset)(scalars_Scalars_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (scalars_Scalars_query_next)(scalars_Scalars_query *q, scalars_Scalars *r,
+                                 uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (scalars_Scalars_query_explain)(scalars_Scalars_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (scalars_Scalars_query_free)(scalars_Scalars_query *q) {
+  pb__genq_free(q);
+}
+
+int (scalars_Scalars_query_plan)(scalars_Scalars_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (scalars_Scalars_from_row)(const pb_row *row, unsigned src,
+                               scalars_Scalars *r, uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
+}
+
 /* --- scalars_Options --- */
 
 /* The fields of scalars.Options, as the catalog keeps them to check a schema change. */
@@ -881,6 +1986,603 @@ int (scalars_Options_next)(scalars_Options_cursor *cur, scalars_Options *r) {
 
 void (scalars_Options_cursor_close)(scalars_Options_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (scalars_Options_query_open)(pb_txn *txn, scalars_Options_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &scalars_Options_table, &g);
+  *q = (scalars_Options_query *)(void *)g;
+  return rc;
+}
+
+int (scalars_Options_where_id_eq)(scalars_Options_query *q, uint64_t v) {
+  /* id == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_ne)(scalars_Options_query *q, uint64_t v) {
+  /* id != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_lt)(scalars_Options_query *q, uint64_t v) {
+  /* id < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_le)(scalars_Options_query *q, uint64_t v) {
+  /* id <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_gt)(scalars_Options_query *q, uint64_t v) {
+  /* id > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_ge)(scalars_Options_query *q, uint64_t v) {
+  /* id >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (scalars_Options_where_id_between)(scalars_Options_query *q, uint64_t lo,
+                                       uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (scalars_Options_where_id_in)(scalars_Options_query *q,
+                                  const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (scalars_Options_order_by_id)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(scalars_Options_id_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (scalars_Options_where_maybe_eq)(scalars_Options_query *q, bool v) {
+  /* maybe == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_ne)(scalars_Options_query *q, bool v) {
+  /* maybe != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_lt)(scalars_Options_query *q, bool v) {
+  /* maybe < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_le)(scalars_Options_query *q, bool v) {
+  /* maybe <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_gt)(scalars_Options_query *q, bool v) {
+  /* maybe > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_ge)(scalars_Options_query *q, bool v) {
+  /* maybe >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qbool(v));
+}
+
+int (scalars_Options_where_maybe_between)(scalars_Options_query *q, bool lo,
+    bool hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_qbool(lo),
+                          pb_qbool(hi), flags);
+}
+
+int (scalars_Options_where_maybe_in)(scalars_Options_query *q, const bool *vals,
+                                     size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbool(vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (scalars_Options_where_maybe_is_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 2, true);
+}
+
+int (scalars_Options_where_maybe_is_not_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 2, false);
+}
+
+int (scalars_Options_order_by_maybe)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(scalars_Options_maybe_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (scalars_Options_where_due_eq)(scalars_Options_query *q, int64_t v) {
+  /* due == v */
+  return pb__genq_cmp(q, PB_EQ, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_ne)(scalars_Options_query *q, int64_t v) {
+  /* due != v */
+  return pb__genq_cmp(q, PB_NE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_lt)(scalars_Options_query *q, int64_t v) {
+  /* due < v */
+  return pb__genq_cmp(q, PB_LT, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_le)(scalars_Options_query *q, int64_t v) {
+  /* due <= v */
+  return pb__genq_cmp(q, PB_LE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_gt)(scalars_Options_query *q, int64_t v) {
+  /* due > v */
+  return pb__genq_cmp(q, PB_GT, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_ge)(scalars_Options_query *q, int64_t v) {
+  /* due >= v */
+  return pb__genq_cmp(q, PB_GE, 3, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_due_between)(scalars_Options_query *q, int64_t lo,
+                                        int64_t hi, unsigned flags) {
+  return pb__genq_between(q, 3, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Options_where_due_in)(scalars_Options_query *q,
+                                   const int64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 3, v, n);
+}
+
+int (scalars_Options_where_due_is_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 3, true);
+}
+
+int (scalars_Options_where_due_is_not_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 3, false);
+}
+
+int (scalars_Options_order_by_due)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 3, dir);
+}
+
+pb_expr *(scalars_Options_due_expr)(unsigned src) {
+  return pb_expr_field(src, 3);
+}
+
+int (scalars_Options_where_ratio_eq)(scalars_Options_query *q, double v) {
+  /* ratio == v */
+  return pb__genq_cmp(q, PB_EQ, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_ne)(scalars_Options_query *q, double v) {
+  /* ratio != v */
+  return pb__genq_cmp(q, PB_NE, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_lt)(scalars_Options_query *q, double v) {
+  /* ratio < v */
+  return pb__genq_cmp(q, PB_LT, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_le)(scalars_Options_query *q, double v) {
+  /* ratio <= v */
+  return pb__genq_cmp(q, PB_LE, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_gt)(scalars_Options_query *q, double v) {
+  /* ratio > v */
+  return pb__genq_cmp(q, PB_GT, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_ge)(scalars_Options_query *q, double v) {
+  /* ratio >= v */
+  return pb__genq_cmp(q, PB_GE, 4, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_ratio_between)(scalars_Options_query *q, double lo,
+    double hi, unsigned flags) {
+  return pb__genq_between(q, 4, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (scalars_Options_where_ratio_in)(scalars_Options_query *q,
+                                     const double *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 4, v, n);
+}
+
+int (scalars_Options_where_ratio_is_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 4, true);
+}
+
+int (scalars_Options_where_ratio_is_not_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 4, false);
+}
+
+int (scalars_Options_order_by_ratio)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 4, dir);
+}
+
+pb_expr *(scalars_Options_ratio_expr)(unsigned src) {
+  return pb_expr_field(src, 4);
+}
+
+int (scalars_Options_where_note_eq)(scalars_Options_query *q, pb_str v) {
+  /* note == v */
+  return pb__genq_cmp(q, PB_EQ, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_ne)(scalars_Options_query *q, pb_str v) {
+  /* note != v */
+  return pb__genq_cmp(q, PB_NE, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_lt)(scalars_Options_query *q, pb_str v) {
+  /* note < v */
+  return pb__genq_cmp(q, PB_LT, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_le)(scalars_Options_query *q, pb_str v) {
+  /* note <= v */
+  return pb__genq_cmp(q, PB_LE, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_gt)(scalars_Options_query *q, pb_str v) {
+  /* note > v */
+  return pb__genq_cmp(q, PB_GT, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_ge)(scalars_Options_query *q, pb_str v) {
+  /* note >= v */
+  return pb__genq_cmp(q, PB_GE, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_between)(scalars_Options_query *q, pb_str lo,
+    pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 5, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (scalars_Options_where_note_in)(scalars_Options_query *q,
+                                    const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 5, v, n);
+}
+
+int (scalars_Options_where_note_prefix)(scalars_Options_query *q, pb_str v) {
+  return pb__genq_prefix(q, 5, pb_qstr(v));
+}
+
+int (scalars_Options_where_note_is_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 5, true);
+}
+
+int (scalars_Options_where_note_is_not_null)(scalars_Options_query *q) {
+  return pb__genq_null(q, 5, false);
+}
+
+int (scalars_Options_order_by_note)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 5, dir);
+}
+
+pb_expr *(scalars_Options_note_expr)(unsigned src) {
+  return pb_expr_field(src, 5);
+}
+
+int (scalars_Options_where_on_eq)(scalars_Options_query *q, bool v) {
+  /* on == v */
+  return pb__genq_cmp(q, PB_EQ, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_ne)(scalars_Options_query *q, bool v) {
+  /* on != v */
+  return pb__genq_cmp(q, PB_NE, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_lt)(scalars_Options_query *q, bool v) {
+  /* on < v */
+  return pb__genq_cmp(q, PB_LT, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_le)(scalars_Options_query *q, bool v) {
+  /* on <= v */
+  return pb__genq_cmp(q, PB_LE, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_gt)(scalars_Options_query *q, bool v) {
+  /* on > v */
+  return pb__genq_cmp(q, PB_GT, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_ge)(scalars_Options_query *q, bool v) {
+  /* on >= v */
+  return pb__genq_cmp(q, PB_GE, 6, pb_qbool(v));
+}
+
+int (scalars_Options_where_on_between)(scalars_Options_query *q, bool lo,
+                                       bool hi, unsigned flags) {
+  return pb__genq_between(q, 6, pb_qbool(lo),
+                          pb_qbool(hi), flags);
+}
+
+int (scalars_Options_where_on_in)(scalars_Options_query *q, const bool *vals,
+                                  size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbool(vals[i]);
+  return pb__genq_in(q, 6, v, n);
+}
+
+int (scalars_Options_order_by_on)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 6, dir);
+}
+
+pb_expr *(scalars_Options_on_expr)(unsigned src) {
+  return pb_expr_field(src, 6);
+}
+
+int (scalars_Options_where_level_eq)(scalars_Options_query *q, int32_t v) {
+  /* level == v */
+  return pb__genq_cmp(q, PB_EQ, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_ne)(scalars_Options_query *q, int32_t v) {
+  /* level != v */
+  return pb__genq_cmp(q, PB_NE, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_lt)(scalars_Options_query *q, int32_t v) {
+  /* level < v */
+  return pb__genq_cmp(q, PB_LT, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_le)(scalars_Options_query *q, int32_t v) {
+  /* level <= v */
+  return pb__genq_cmp(q, PB_LE, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_gt)(scalars_Options_query *q, int32_t v) {
+  /* level > v */
+  return pb__genq_cmp(q, PB_GT, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_ge)(scalars_Options_query *q, int32_t v) {
+  /* level >= v */
+  return pb__genq_cmp(q, PB_GE, 7, pb_qint((int64_t)v));
+}
+
+int (scalars_Options_where_level_between)(scalars_Options_query *q, int32_t lo,
+    int32_t hi, unsigned flags) {
+  return pb__genq_between(q, 7, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (scalars_Options_where_level_in)(scalars_Options_query *q,
+                                     const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 7, v, n);
+}
+
+int (scalars_Options_order_by_level)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 7, dir);
+}
+
+pb_expr *(scalars_Options_level_expr)(unsigned src) {
+  return pb_expr_field(src, 7);
+}
+
+int (scalars_Options_where_zero_eq)(scalars_Options_query *q, float v) {
+  /* zero == v */
+  return pb__genq_cmp(q, PB_EQ, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_ne)(scalars_Options_query *q, float v) {
+  /* zero != v */
+  return pb__genq_cmp(q, PB_NE, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_lt)(scalars_Options_query *q, float v) {
+  /* zero < v */
+  return pb__genq_cmp(q, PB_LT, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_le)(scalars_Options_query *q, float v) {
+  /* zero <= v */
+  return pb__genq_cmp(q, PB_LE, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_gt)(scalars_Options_query *q, float v) {
+  /* zero > v */
+  return pb__genq_cmp(q, PB_GT, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_ge)(scalars_Options_query *q, float v) {
+  /* zero >= v */
+  return pb__genq_cmp(q, PB_GE, 8, pb_qfloat((double)v));
+}
+
+int (scalars_Options_where_zero_between)(scalars_Options_query *q, float lo,
+    float hi, unsigned flags) {
+  return pb__genq_between(q, 8, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (scalars_Options_where_zero_in)(scalars_Options_query *q, const float *vals,
+                                    size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 8, v, n);
+}
+
+int (scalars_Options_order_by_zero)(scalars_Options_query *q, unsigned dir) {
+  return pb__genq_order(q, 8, dir);
+}
+
+pb_expr *(scalars_Options_zero_expr)(unsigned src) {
+  return pb_expr_field(src, 8);
+}
+
+int (scalars_Options_where_greeting_eq)(scalars_Options_query *q, pb_str v) {
+  /* greeting == v */
+  return pb__genq_cmp(q, PB_EQ, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_ne)(scalars_Options_query *q, pb_str v) {
+  /* greeting != v */
+  return pb__genq_cmp(q, PB_NE, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_lt)(scalars_Options_query *q, pb_str v) {
+  /* greeting < v */
+  return pb__genq_cmp(q, PB_LT, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_le)(scalars_Options_query *q, pb_str v) {
+  /* greeting <= v */
+  return pb__genq_cmp(q, PB_LE, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_gt)(scalars_Options_query *q, pb_str v) {
+  /* greeting > v */
+  return pb__genq_cmp(q, PB_GT, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_ge)(scalars_Options_query *q, pb_str v) {
+  /* greeting >= v */
+  return pb__genq_cmp(q, PB_GE, 9, pb_qstr(v));
+}
+
+int (scalars_Options_where_greeting_between)(scalars_Options_query *q,
+    pb_str lo, pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 9, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (scalars_Options_where_greeting_in)(scalars_Options_query *q,
+                                        const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 9, v, n);
+}
+
+int (scalars_Options_where_greeting_prefix)(scalars_Options_query *q,
+    pb_str v) {
+  return pb__genq_prefix(q, 9, pb_qstr(v));
+}
+
+int (scalars_Options_order_by_greeting)(scalars_Options_query *q,
+                                        unsigned dir) {
+  return pb__genq_order(q, 9, dir);
+}
+
+pb_expr *(scalars_Options_greeting_expr)(unsigned src) {
+  return pb_expr_field(src, 9);
+}
+
+int (scalars_Options_limit)(scalars_Options_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (scalars_Options_offset)(scalars_Options_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (scalars_Options_query_next)(scalars_Options_query *q, scalars_Options *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (scalars_Options_query_explain)(scalars_Options_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (scalars_Options_query_free)(scalars_Options_query *q) {
+  pb__genq_free(q);
+}
+
+int (scalars_Options_query_plan)(scalars_Options_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (scalars_Options_from_row)(const pb_row *row, unsigned src,
+                               scalars_Options *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- The record types of scalars.pbs --- */

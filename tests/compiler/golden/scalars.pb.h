@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "scalars.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -200,11 +201,338 @@ int scalars_Scalars_next(scalars_Scalars_cursor *cur, scalars_Scalars *r,
 /** Closes a cursor.  NULL is a no-op. */
 void scalars_Scalars_cursor_close(scalars_Scalars_cursor *cur);
 
+/* --- Queries of Scalars (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over scalars_Scalars_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * scalars_Scalars_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct scalars_Scalars_query scalars_Scalars_query;
+
+/** Opens *q: every row of scalars_Scalars_table in txn, in id order.  Free it
+ * with scalars_Scalars_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int scalars_Scalars_query_open(pb_txn *txn, scalars_Scalars_query **q);
+
+/**
+ * Field b (tag 1): each where adds a term: b OP v (eq ne lt le gt ge), lo <=
+ * b <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), b
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  scalars_Scalars_b_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_b_eq(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_ne(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_lt(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_le(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_gt(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_ge(scalars_Scalars_query *q, bool v);
+int scalars_Scalars_where_b_between(scalars_Scalars_query *q, bool lo, bool hi,
+                                    unsigned flags);
+int scalars_Scalars_where_b_in(scalars_Scalars_query *q, const bool *vals,
+                               size_t n);
+int scalars_Scalars_order_by_b(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_b_expr(unsigned src);
+
+/**
+ * Field i8 (tag 2): each where adds a term: i8 OP v (eq ne lt le gt ge), lo
+ * <= i8 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i8 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_i8_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_i8_eq(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_ne(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_lt(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_le(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_gt(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_ge(scalars_Scalars_query *q, int8_t v);
+int scalars_Scalars_where_i8_between(scalars_Scalars_query *q, int8_t lo,
+                                     int8_t hi, unsigned flags);
+int scalars_Scalars_where_i8_in(scalars_Scalars_query *q, const int8_t *vals,
+                                size_t n);
+int scalars_Scalars_order_by_i8(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_i8_expr(unsigned src);
+
+/**
+ * Field i16 (tag 3): each where adds a term: i16 OP v (eq ne lt le gt ge), lo
+ * <= i16 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i16 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_i16_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_i16_eq(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_ne(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_lt(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_le(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_gt(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_ge(scalars_Scalars_query *q, int16_t v);
+int scalars_Scalars_where_i16_between(scalars_Scalars_query *q, int16_t lo,
+                                      int16_t hi, unsigned flags);
+int scalars_Scalars_where_i16_in(scalars_Scalars_query *q, const int16_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_i16(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_i16_expr(unsigned src);
+
+/**
+ * Field i32 (tag 4): each where adds a term: i32 OP v (eq ne lt le gt ge), lo
+ * <= i32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_i32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_i32_eq(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_ne(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_lt(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_le(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_gt(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_ge(scalars_Scalars_query *q, int32_t v);
+int scalars_Scalars_where_i32_between(scalars_Scalars_query *q, int32_t lo,
+                                      int32_t hi, unsigned flags);
+int scalars_Scalars_where_i32_in(scalars_Scalars_query *q, const int32_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_i32(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_i32_expr(unsigned src);
+
+/**
+ * Field i64 (tag 5): each where adds a term: i64 OP v (eq ne lt le gt ge), lo
+ * <= i64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), i64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_i64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_i64_eq(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_ne(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_lt(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_le(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_gt(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_ge(scalars_Scalars_query *q, int64_t v);
+int scalars_Scalars_where_i64_between(scalars_Scalars_query *q, int64_t lo,
+                                      int64_t hi, unsigned flags);
+int scalars_Scalars_where_i64_in(scalars_Scalars_query *q, const int64_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_i64(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_i64_expr(unsigned src);
+
+/**
+ * Field u8 (tag 6): each where adds a term: u8 OP v (eq ne lt le gt ge), lo
+ * <= u8 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u8 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_u8_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_u8_eq(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_ne(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_lt(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_le(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_gt(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_ge(scalars_Scalars_query *q, uint8_t v);
+int scalars_Scalars_where_u8_between(scalars_Scalars_query *q, uint8_t lo,
+                                     uint8_t hi, unsigned flags);
+int scalars_Scalars_where_u8_in(scalars_Scalars_query *q, const uint8_t *vals,
+                                size_t n);
+int scalars_Scalars_order_by_u8(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_u8_expr(unsigned src);
+
+/**
+ * Field u16 (tag 7): each where adds a term: u16 OP v (eq ne lt le gt ge), lo
+ * <= u16 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u16 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_u16_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_u16_eq(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_ne(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_lt(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_le(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_gt(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_ge(scalars_Scalars_query *q, uint16_t v);
+int scalars_Scalars_where_u16_between(scalars_Scalars_query *q, uint16_t lo,
+                                      uint16_t hi, unsigned flags);
+int scalars_Scalars_where_u16_in(scalars_Scalars_query *q, const uint16_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_u16(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_u16_expr(unsigned src);
+
+/**
+ * Field u32 (tag 8): each where adds a term: u32 OP v (eq ne lt le gt ge), lo
+ * <= u32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_u32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_u32_eq(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_ne(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_lt(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_le(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_gt(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_ge(scalars_Scalars_query *q, uint32_t v);
+int scalars_Scalars_where_u32_between(scalars_Scalars_query *q, uint32_t lo,
+                                      uint32_t hi, unsigned flags);
+int scalars_Scalars_where_u32_in(scalars_Scalars_query *q, const uint32_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_u32(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_u32_expr(unsigned src);
+
+/**
+ * Field u64 (tag 9): each where adds a term: u64 OP v (eq ne lt le gt ge), lo
+ * <= u64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), u64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_u64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_u64_eq(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_ne(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_lt(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_le(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_gt(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_ge(scalars_Scalars_query *q, uint64_t v);
+int scalars_Scalars_where_u64_between(scalars_Scalars_query *q, uint64_t lo,
+                                      uint64_t hi, unsigned flags);
+int scalars_Scalars_where_u64_in(scalars_Scalars_query *q, const uint64_t *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_u64(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_u64_expr(unsigned src);
+
+/**
+ * Field f32 (tag 10): each where adds a term: f32 OP v (eq ne lt le gt ge),
+ * lo <= f32 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), f32 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_f32_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_f32_eq(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_ne(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_lt(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_le(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_gt(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_ge(scalars_Scalars_query *q, float v);
+int scalars_Scalars_where_f32_between(scalars_Scalars_query *q, float lo,
+                                      float hi, unsigned flags);
+int scalars_Scalars_where_f32_in(scalars_Scalars_query *q, const float *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_f32(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_f32_expr(unsigned src);
+
+/**
+ * Field f64 (tag 11): each where adds a term: f64 OP v (eq ne lt le gt ge),
+ * lo <= f64 <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), f64 IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Scalars_f64_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_f64_eq(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_ne(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_lt(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_le(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_gt(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_ge(scalars_Scalars_query *q, double v);
+int scalars_Scalars_where_f64_between(scalars_Scalars_query *q, double lo,
+                                      double hi, unsigned flags);
+int scalars_Scalars_where_f64_in(scalars_Scalars_query *q, const double *vals,
+                                 size_t n);
+int scalars_Scalars_order_by_f64(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_f64_expr(unsigned src);
+
+/**
+ * Field s (tag 12): each where adds a term: s OP v (eq ne lt le gt ge), lo <=
+ * s <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), s
+ * IN vals[0..n) (in: copied; n 0 is FALSE), s starts with v (prefix).
+ * order_by: a sort key, PB_ASC or PB_DESC.  scalars_Scalars_s_expr: the field
+ * in source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int scalars_Scalars_where_s_eq(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_ne(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_lt(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_le(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_gt(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_ge(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_where_s_between(scalars_Scalars_query *q, pb_str lo,
+                                    pb_str hi, unsigned flags);
+int scalars_Scalars_where_s_in(scalars_Scalars_query *q, const pb_str *vals,
+                               size_t n);
+int scalars_Scalars_where_s_prefix(scalars_Scalars_query *q, pb_str v);
+int scalars_Scalars_order_by_s(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_s_expr(unsigned src);
+
+/**
+ * Field by (tag 13): each where adds a term: by OP v (eq ne lt le gt ge), lo
+ * <= by <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), by IN vals[0..n) (in: copied; n 0 is FALSE), by starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * scalars_Scalars_by_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Scalars_where_by_eq(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_ne(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_lt(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_le(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_gt(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_ge(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_where_by_between(scalars_Scalars_query *q, pb_bytes lo,
+                                     pb_bytes hi, unsigned flags);
+int scalars_Scalars_where_by_in(scalars_Scalars_query *q, const pb_bytes *vals,
+                                size_t n);
+int scalars_Scalars_where_by_prefix(scalars_Scalars_query *q, pb_bytes v);
+int scalars_Scalars_order_by_by(scalars_Scalars_query *q, unsigned dir);
+pb_expr *scalars_Scalars_by_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int scalars_Scalars_limit(scalars_Scalars_query *q, uint64_t n);
+int scalars_Scalars_offset(scalars_Scalars_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (scalars_Scalars_next(q, ...) calls this).  What it points to (strings,
+ * bytes, arrays) is valid until the next call or scalars_Scalars_query_free.
+ * Returns PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or
+ * r); the latched error; the errors of pb_plan_next.
+ */
+int scalars_Scalars_query_next(scalars_Scalars_query *q, scalars_Scalars *r,
+                               uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int scalars_Scalars_query_explain(scalars_Scalars_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void scalars_Scalars_query_free(scalars_Scalars_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a scalars_Scalars.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int scalars_Scalars_query_plan(scalars_Scalars_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of scalars_Scalars_table, into
+ * *r, and its id into *id (id may be NULL) (views valid as the row's).  The
+ * caller knows which sources are Scalars's.  Errors: PB_EINVAL (a NULL row or
+ * r, src >= row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's
+ * missing side).
+ */
+int scalars_Scalars_from_row(const pb_row *row, unsigned src,
+                             scalars_Scalars *r, uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (scalars_Scalars_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); scalars_Scalars_next calls the cursor's or the query's.
+ * (scalars_Scalars_insert)(...) calls a function directly. */
 #define scalars_Scalars_insert(txn, r, id) \
   scalars_Scalars_insert((txn), \
     _Generic((r), const scalars_Scalars *: (r), scalars_Scalars *: (r)), \
@@ -224,13 +552,440 @@ void scalars_Scalars_cursor_close(scalars_Scalars_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), scalars_Scalars_cursor **: (cur)))
-#define scalars_Scalars_next(cur, r, id) \
-  scalars_Scalars_next(_Generic((cur), scalars_Scalars_cursor *: (cur)), \
-    _Generic((r), scalars_Scalars *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define scalars_Scalars_cursor_close(cur) \
   scalars_Scalars_cursor_close(\
     _Generic((cur), scalars_Scalars_cursor *: (cur), void *: (cur)))
+#define scalars_Scalars_next(c, r, id) \
+  _Generic((c), scalars_Scalars_cursor *: (scalars_Scalars_next), \
+           scalars_Scalars_query *: (scalars_Scalars_query_next))((c), \
+    _Generic((r), scalars_Scalars *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define scalars_Scalars_query_open(txn, q) \
+  scalars_Scalars_query_open((txn), \
+    _Generic((q), scalars_Scalars_query **: (q)))
+#define scalars_Scalars_where_b_eq(q, v) \
+  scalars_Scalars_where_b_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_ne(q, v) \
+  scalars_Scalars_where_b_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_lt(q, v) \
+  scalars_Scalars_where_b_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_le(q, v) \
+  scalars_Scalars_where_b_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_gt(q, v) \
+  scalars_Scalars_where_b_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_ge(q, v) \
+  scalars_Scalars_where_b_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_b_between(q, lo, hi, flags) \
+  scalars_Scalars_where_b_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_b_in(q, vals, n) \
+  scalars_Scalars_where_b_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const bool *: (vals), bool *: (vals), void *: (vals)), \
+    (n))
+#define scalars_Scalars_order_by_b(q, dir) \
+  scalars_Scalars_order_by_b(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_b_expr(src) \
+  scalars_Scalars_b_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_i8_eq(q, v) \
+  scalars_Scalars_where_i8_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_ne(q, v) \
+  scalars_Scalars_where_i8_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_lt(q, v) \
+  scalars_Scalars_where_i8_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_le(q, v) \
+  scalars_Scalars_where_i8_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_gt(q, v) \
+  scalars_Scalars_where_i8_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_ge(q, v) \
+  scalars_Scalars_where_i8_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i8_between(q, lo, hi, flags) \
+  scalars_Scalars_where_i8_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_i8_in(q, vals, n) \
+  scalars_Scalars_where_i8_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const int8_t *: (vals), \
+             int8_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_i8(q, dir) \
+  scalars_Scalars_order_by_i8(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_i8_expr(src) \
+  scalars_Scalars_i8_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_i16_eq(q, v) \
+  scalars_Scalars_where_i16_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_ne(q, v) \
+  scalars_Scalars_where_i16_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_lt(q, v) \
+  scalars_Scalars_where_i16_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_le(q, v) \
+  scalars_Scalars_where_i16_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_gt(q, v) \
+  scalars_Scalars_where_i16_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_ge(q, v) \
+  scalars_Scalars_where_i16_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i16_between(q, lo, hi, flags) \
+  scalars_Scalars_where_i16_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_i16_in(q, vals, n) \
+  scalars_Scalars_where_i16_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const int16_t *: (vals), \
+             int16_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_i16(q, dir) \
+  scalars_Scalars_order_by_i16(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_i16_expr(src) \
+  scalars_Scalars_i16_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_i32_eq(q, v) \
+  scalars_Scalars_where_i32_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_ne(q, v) \
+  scalars_Scalars_where_i32_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_lt(q, v) \
+  scalars_Scalars_where_i32_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_le(q, v) \
+  scalars_Scalars_where_i32_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_gt(q, v) \
+  scalars_Scalars_where_i32_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_ge(q, v) \
+  scalars_Scalars_where_i32_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i32_between(q, lo, hi, flags) \
+  scalars_Scalars_where_i32_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_i32_in(q, vals, n) \
+  scalars_Scalars_where_i32_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_i32(q, dir) \
+  scalars_Scalars_order_by_i32(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_i32_expr(src) \
+  scalars_Scalars_i32_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_i64_eq(q, v) \
+  scalars_Scalars_where_i64_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_ne(q, v) \
+  scalars_Scalars_where_i64_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_lt(q, v) \
+  scalars_Scalars_where_i64_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_le(q, v) \
+  scalars_Scalars_where_i64_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_gt(q, v) \
+  scalars_Scalars_where_i64_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_ge(q, v) \
+  scalars_Scalars_where_i64_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_i64_between(q, lo, hi, flags) \
+  scalars_Scalars_where_i64_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_i64_in(q, vals, n) \
+  scalars_Scalars_where_i64_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_i64(q, dir) \
+  scalars_Scalars_order_by_i64(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_i64_expr(src) \
+  scalars_Scalars_i64_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_u8_eq(q, v) \
+  scalars_Scalars_where_u8_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_ne(q, v) \
+  scalars_Scalars_where_u8_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_lt(q, v) \
+  scalars_Scalars_where_u8_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_le(q, v) \
+  scalars_Scalars_where_u8_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_gt(q, v) \
+  scalars_Scalars_where_u8_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_ge(q, v) \
+  scalars_Scalars_where_u8_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u8_between(q, lo, hi, flags) \
+  scalars_Scalars_where_u8_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_u8_in(q, vals, n) \
+  scalars_Scalars_where_u8_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const uint8_t *: (vals), \
+             uint8_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_u8(q, dir) \
+  scalars_Scalars_order_by_u8(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_u8_expr(src) \
+  scalars_Scalars_u8_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_u16_eq(q, v) \
+  scalars_Scalars_where_u16_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_ne(q, v) \
+  scalars_Scalars_where_u16_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_lt(q, v) \
+  scalars_Scalars_where_u16_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_le(q, v) \
+  scalars_Scalars_where_u16_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_gt(q, v) \
+  scalars_Scalars_where_u16_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_ge(q, v) \
+  scalars_Scalars_where_u16_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u16_between(q, lo, hi, flags) \
+  scalars_Scalars_where_u16_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_u16_in(q, vals, n) \
+  scalars_Scalars_where_u16_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const uint16_t *: (vals), \
+             uint16_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_u16(q, dir) \
+  scalars_Scalars_order_by_u16(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_u16_expr(src) \
+  scalars_Scalars_u16_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_u32_eq(q, v) \
+  scalars_Scalars_where_u32_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_ne(q, v) \
+  scalars_Scalars_where_u32_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_lt(q, v) \
+  scalars_Scalars_where_u32_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_le(q, v) \
+  scalars_Scalars_where_u32_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_gt(q, v) \
+  scalars_Scalars_where_u32_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_ge(q, v) \
+  scalars_Scalars_where_u32_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u32_between(q, lo, hi, flags) \
+  scalars_Scalars_where_u32_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_u32_in(q, vals, n) \
+  scalars_Scalars_where_u32_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_u32(q, dir) \
+  scalars_Scalars_order_by_u32(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_u32_expr(src) \
+  scalars_Scalars_u32_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_u64_eq(q, v) \
+  scalars_Scalars_where_u64_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_ne(q, v) \
+  scalars_Scalars_where_u64_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_lt(q, v) \
+  scalars_Scalars_where_u64_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_le(q, v) \
+  scalars_Scalars_where_u64_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_gt(q, v) \
+  scalars_Scalars_where_u64_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_ge(q, v) \
+  scalars_Scalars_where_u64_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Scalars_where_u64_between(q, lo, hi, flags) \
+  scalars_Scalars_where_u64_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Scalars_where_u64_in(q, vals, n) \
+  scalars_Scalars_where_u64_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_u64(q, dir) \
+  scalars_Scalars_order_by_u64(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_u64_expr(src) \
+  scalars_Scalars_u64_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_f32_eq(q, v) \
+  scalars_Scalars_where_f32_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_ne(q, v) \
+  scalars_Scalars_where_f32_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_lt(q, v) \
+  scalars_Scalars_where_f32_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_le(q, v) \
+  scalars_Scalars_where_f32_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_gt(q, v) \
+  scalars_Scalars_where_f32_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_ge(q, v) \
+  scalars_Scalars_where_f32_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f32_between(q, lo, hi, flags) \
+  scalars_Scalars_where_f32_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), (lo), (hi), (flags))
+#define scalars_Scalars_where_f32_in(q, vals, n) \
+  scalars_Scalars_where_f32_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const float *: (vals), \
+             float *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_f32(q, dir) \
+  scalars_Scalars_order_by_f32(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_f32_expr(src) \
+  scalars_Scalars_f32_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_f64_eq(q, v) \
+  scalars_Scalars_where_f64_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_ne(q, v) \
+  scalars_Scalars_where_f64_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_lt(q, v) \
+  scalars_Scalars_where_f64_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_le(q, v) \
+  scalars_Scalars_where_f64_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_gt(q, v) \
+  scalars_Scalars_where_f64_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_ge(q, v) \
+  scalars_Scalars_where_f64_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_f64_between(q, lo, hi, flags) \
+  scalars_Scalars_where_f64_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), (lo), (hi), (flags))
+#define scalars_Scalars_where_f64_in(q, vals, n) \
+  scalars_Scalars_where_f64_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_order_by_f64(q, dir) \
+  scalars_Scalars_order_by_f64(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_f64_expr(src) \
+  scalars_Scalars_f64_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_s_eq(q, v) \
+  scalars_Scalars_where_s_eq(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_ne(q, v) \
+  scalars_Scalars_where_s_ne(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_lt(q, v) \
+  scalars_Scalars_where_s_lt(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_le(q, v) \
+  scalars_Scalars_where_s_le(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_gt(q, v) \
+  scalars_Scalars_where_s_gt(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_ge(q, v) \
+  scalars_Scalars_where_s_ge(_Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_where_s_between(q, lo, hi, flags) \
+  scalars_Scalars_where_s_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), (lo), (hi), (flags))
+#define scalars_Scalars_where_s_in(q, vals, n) \
+  scalars_Scalars_where_s_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_where_s_prefix(q, v) \
+  scalars_Scalars_where_s_prefix(\
+    _Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_order_by_s(q, dir) \
+  scalars_Scalars_order_by_s(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_s_expr(src) \
+  scalars_Scalars_s_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_where_by_eq(q, v) \
+  scalars_Scalars_where_by_eq(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_ne(q, v) \
+  scalars_Scalars_where_by_ne(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_lt(q, v) \
+  scalars_Scalars_where_by_lt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_le(q, v) \
+  scalars_Scalars_where_by_le(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_gt(q, v) \
+  scalars_Scalars_where_by_gt(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_ge(q, v) \
+  scalars_Scalars_where_by_ge(_Generic((q), scalars_Scalars_query *: (q)), \
+    (v))
+#define scalars_Scalars_where_by_between(q, lo, hi, flags) \
+  scalars_Scalars_where_by_between(\
+    _Generic((q), scalars_Scalars_query *: (q)), (lo), (hi), (flags))
+#define scalars_Scalars_where_by_in(q, vals, n) \
+  scalars_Scalars_where_by_in(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((vals), const pb_bytes *: (vals), \
+             pb_bytes *: (vals), void *: (vals)), (n))
+#define scalars_Scalars_where_by_prefix(q, v) \
+  scalars_Scalars_where_by_prefix(\
+    _Generic((q), scalars_Scalars_query *: (q)), (v))
+#define scalars_Scalars_order_by_by(q, dir) \
+  scalars_Scalars_order_by_by(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Scalars_by_expr(src) \
+  scalars_Scalars_by_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Scalars_limit(q, n) \
+  scalars_Scalars_limit(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define scalars_Scalars_offset(q, n) \
+  scalars_Scalars_offset(_Generic((q), scalars_Scalars_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define scalars_Scalars_query_next(q, r, id) \
+  scalars_Scalars_query_next(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((r), scalars_Scalars *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define scalars_Scalars_query_explain(q, out) \
+  scalars_Scalars_query_explain(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define scalars_Scalars_query_free(q) \
+  scalars_Scalars_query_free(\
+    _Generic((q), scalars_Scalars_query *: (q), void *: (q)))
+#define scalars_Scalars_query_plan(q, out) \
+  scalars_Scalars_query_plan(_Generic((q), scalars_Scalars_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define scalars_Scalars_from_row(row, src, r, id) \
+  scalars_Scalars_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), scalars_Scalars *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 /** Optional fields and defaults. */
@@ -408,11 +1163,272 @@ int scalars_Options_next(scalars_Options_cursor *cur, scalars_Options *r);
 /** Closes a cursor.  NULL is a no-op. */
 void scalars_Options_cursor_close(scalars_Options_cursor *cur);
 
+/* --- Queries of Options (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over scalars_Options_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * scalars_Options_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct scalars_Options_query scalars_Options_query;
+
+/** Opens *q: every row of scalars_Options_table in txn, in key order.  Free it
+ * with scalars_Options_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int scalars_Options_query_open(pb_txn *txn, scalars_Options_query **q);
+
+/**
+ * Field id (tag 1): each where adds a term: id OP v (eq ne lt le gt ge), lo
+ * <= id <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), id IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Options_id_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_id_eq(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_ne(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_lt(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_le(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_gt(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_ge(scalars_Options_query *q, uint64_t v);
+int scalars_Options_where_id_between(scalars_Options_query *q, uint64_t lo,
+                                     uint64_t hi, unsigned flags);
+int scalars_Options_where_id_in(scalars_Options_query *q, const uint64_t *vals,
+                                size_t n);
+int scalars_Options_order_by_id(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_id_expr(unsigned src);
+
+/**
+ * Field maybe (tag 2): each where adds a term: maybe OP v (eq ne lt le gt
+ * ge), lo <= maybe <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), maybe IN vals[0..n) (in: copied; n 0 is FALSE); is_null,
+ * is_not_null: whether maybe is absent.  An absent maybe is in no other term
+ * (SQL's NULL).  order_by: a sort key, PB_ASC or PB_DESC (absent first).
+ * scalars_Options_maybe_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_maybe_eq(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_ne(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_lt(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_le(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_gt(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_ge(scalars_Options_query *q, bool v);
+int scalars_Options_where_maybe_between(scalars_Options_query *q, bool lo,
+                                        bool hi, unsigned flags);
+int scalars_Options_where_maybe_in(scalars_Options_query *q, const bool *vals,
+                                   size_t n);
+int scalars_Options_where_maybe_is_null(scalars_Options_query *q);
+int scalars_Options_where_maybe_is_not_null(scalars_Options_query *q);
+int scalars_Options_order_by_maybe(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_maybe_expr(unsigned src);
+
+/**
+ * Field due (tag 3): each where adds a term: due OP v (eq ne lt le gt ge), lo
+ * <= due <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), due IN vals[0..n) (in: copied; n 0 is FALSE); is_null, is_not_null:
+ * whether due is absent.  An absent due is in no other term (SQL's NULL).
+ * order_by: a sort key, PB_ASC or PB_DESC (absent first).
+ * scalars_Options_due_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_due_eq(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_ne(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_lt(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_le(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_gt(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_ge(scalars_Options_query *q, int64_t v);
+int scalars_Options_where_due_between(scalars_Options_query *q, int64_t lo,
+                                      int64_t hi, unsigned flags);
+int scalars_Options_where_due_in(scalars_Options_query *q, const int64_t *vals,
+                                 size_t n);
+int scalars_Options_where_due_is_null(scalars_Options_query *q);
+int scalars_Options_where_due_is_not_null(scalars_Options_query *q);
+int scalars_Options_order_by_due(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_due_expr(unsigned src);
+
+/**
+ * Field ratio (tag 4): each where adds a term: ratio OP v (eq ne lt le gt
+ * ge), lo <= ratio <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), ratio IN vals[0..n) (in: copied; n 0 is FALSE); is_null,
+ * is_not_null: whether ratio is absent.  An absent ratio is in no other term
+ * (SQL's NULL).  order_by: a sort key, PB_ASC or PB_DESC (absent first).
+ * scalars_Options_ratio_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_ratio_eq(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_ne(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_lt(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_le(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_gt(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_ge(scalars_Options_query *q, double v);
+int scalars_Options_where_ratio_between(scalars_Options_query *q, double lo,
+                                        double hi, unsigned flags);
+int scalars_Options_where_ratio_in(scalars_Options_query *q, const double *vals,
+                                   size_t n);
+int scalars_Options_where_ratio_is_null(scalars_Options_query *q);
+int scalars_Options_where_ratio_is_not_null(scalars_Options_query *q);
+int scalars_Options_order_by_ratio(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_ratio_expr(unsigned src);
+
+/**
+ * Field note (tag 5): each where adds a term: note OP v (eq ne lt le gt ge),
+ * lo <= note <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), note IN vals[0..n) (in: copied; n 0 is FALSE), note starts with v
+ * (prefix); is_null, is_not_null: whether note is absent.  An absent note is
+ * in no other term (SQL's NULL).  order_by: a sort key, PB_ASC or PB_DESC
+ * (absent first).  scalars_Options_note_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_note_eq(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_ne(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_lt(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_le(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_gt(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_ge(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_between(scalars_Options_query *q, pb_str lo,
+                                       pb_str hi, unsigned flags);
+int scalars_Options_where_note_in(scalars_Options_query *q, const pb_str *vals,
+                                  size_t n);
+int scalars_Options_where_note_prefix(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_note_is_null(scalars_Options_query *q);
+int scalars_Options_where_note_is_not_null(scalars_Options_query *q);
+int scalars_Options_order_by_note(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_note_expr(unsigned src);
+
+/**
+ * Field on (tag 6): each where adds a term: on OP v (eq ne lt le gt ge), lo
+ * <= on <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), on IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  scalars_Options_on_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_on_eq(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_ne(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_lt(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_le(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_gt(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_ge(scalars_Options_query *q, bool v);
+int scalars_Options_where_on_between(scalars_Options_query *q, bool lo, bool hi,
+                                     unsigned flags);
+int scalars_Options_where_on_in(scalars_Options_query *q, const bool *vals,
+                                size_t n);
+int scalars_Options_order_by_on(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_on_expr(unsigned src);
+
+/**
+ * Field level (tag 7): each where adds a term: level OP v (eq ne lt le gt
+ * ge), lo <= level <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), level IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  scalars_Options_level_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int scalars_Options_where_level_eq(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_ne(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_lt(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_le(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_gt(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_ge(scalars_Options_query *q, int32_t v);
+int scalars_Options_where_level_between(scalars_Options_query *q, int32_t lo,
+                                        int32_t hi, unsigned flags);
+int scalars_Options_where_level_in(scalars_Options_query *q,
+                                   const int32_t *vals, size_t n);
+int scalars_Options_order_by_level(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_level_expr(unsigned src);
+
+/**
+ * Field zero (tag 8): each where adds a term: zero OP v (eq ne lt le gt ge),
+ * lo <= zero <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), zero IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  scalars_Options_zero_expr: the field in source src
+ * of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_zero_eq(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_ne(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_lt(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_le(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_gt(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_ge(scalars_Options_query *q, float v);
+int scalars_Options_where_zero_between(scalars_Options_query *q, float lo,
+                                       float hi, unsigned flags);
+int scalars_Options_where_zero_in(scalars_Options_query *q, const float *vals,
+                                  size_t n);
+int scalars_Options_order_by_zero(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_zero_expr(unsigned src);
+
+/**
+ * Field greeting (tag 9): each where adds a term: greeting OP v (eq ne lt le
+ * gt ge), lo <= greeting <= hi (between; PB_BETWEEN_LO_EXCL,
+ * PB_BETWEEN_HI_EXCL exclude an end), greeting IN vals[0..n) (in: copied; n 0
+ * is FALSE), greeting starts with v (prefix).  order_by: a sort key, PB_ASC
+ * or PB_DESC.  scalars_Options_greeting_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int scalars_Options_where_greeting_eq(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_ne(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_lt(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_le(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_gt(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_ge(scalars_Options_query *q, pb_str v);
+int scalars_Options_where_greeting_between(scalars_Options_query *q, pb_str lo,
+    pb_str hi, unsigned flags);
+int scalars_Options_where_greeting_in(scalars_Options_query *q,
+                                      const pb_str *vals, size_t n);
+int scalars_Options_where_greeting_prefix(scalars_Options_query *q, pb_str v);
+int scalars_Options_order_by_greeting(scalars_Options_query *q, unsigned dir);
+pb_expr *scalars_Options_greeting_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int scalars_Options_limit(scalars_Options_query *q, uint64_t n);
+int scalars_Options_offset(scalars_Options_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (scalars_Options_next(q, ...) calls this).
+ * What it points to (strings, bytes, arrays) is valid until the next call or
+ * scalars_Options_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last
+ * row; PB_EINVAL (a NULL q or r); the latched error; the errors of
+ * pb_plan_next.
+ */
+int scalars_Options_query_next(scalars_Options_query *q, scalars_Options *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int scalars_Options_query_explain(scalars_Options_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void scalars_Options_query_free(scalars_Options_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a scalars_Options.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int scalars_Options_query_plan(scalars_Options_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of scalars_Options_table, into
+ * *r (views valid as the row's).  The caller knows which sources are
+ * Options's.  Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs),
+ * PB_ENOTFOUND (a NULL source: an outer join's missing side).
+ */
+int scalars_Options_from_row(const pb_row *row, unsigned src,
+                             scalars_Options *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (scalars_Options_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); scalars_Options_next calls the cursor's or the query's.
+ * (scalars_Options_insert)(...) calls a function directly. */
 #define scalars_Options_insert(txn, r) \
   scalars_Options_insert((txn), \
     _Generic((r), const scalars_Options *: (r), scalars_Options *: (r)))
@@ -434,12 +1450,347 @@ void scalars_Options_cursor_close(scalars_Options_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), scalars_Options_cursor **: (cur)))
-#define scalars_Options_next(cur, r) \
-  scalars_Options_next(_Generic((cur), scalars_Options_cursor *: (cur)), \
-    _Generic((r), scalars_Options *: (r)))
 #define scalars_Options_cursor_close(cur) \
   scalars_Options_cursor_close(\
     _Generic((cur), scalars_Options_cursor *: (cur), void *: (cur)))
+#define scalars_Options_next(c, r) \
+  _Generic((c), scalars_Options_cursor *: (scalars_Options_next), \
+           scalars_Options_query *: (scalars_Options_query_next))((c), \
+    _Generic((r), scalars_Options *: (r)))
+#define scalars_Options_query_open(txn, q) \
+  scalars_Options_query_open((txn), \
+    _Generic((q), scalars_Options_query **: (q)))
+#define scalars_Options_where_id_eq(q, v) \
+  scalars_Options_where_id_eq(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_ne(q, v) \
+  scalars_Options_where_id_ne(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_lt(q, v) \
+  scalars_Options_where_id_lt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_le(q, v) \
+  scalars_Options_where_id_le(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_gt(q, v) \
+  scalars_Options_where_id_gt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_ge(q, v) \
+  scalars_Options_where_id_ge(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_id_between(q, lo, hi, flags) \
+  scalars_Options_where_id_between(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Options_where_id_in(q, vals, n) \
+  scalars_Options_where_id_in(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define scalars_Options_order_by_id(q, dir) \
+  scalars_Options_order_by_id(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Options_id_expr(src) \
+  scalars_Options_id_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_maybe_eq(q, v) \
+  scalars_Options_where_maybe_eq(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_ne(q, v) \
+  scalars_Options_where_maybe_ne(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_lt(q, v) \
+  scalars_Options_where_maybe_lt(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_le(q, v) \
+  scalars_Options_where_maybe_le(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_gt(q, v) \
+  scalars_Options_where_maybe_gt(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_ge(q, v) \
+  scalars_Options_where_maybe_ge(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_maybe_between(q, lo, hi, flags) \
+  scalars_Options_where_maybe_between(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Options_where_maybe_in(q, vals, n) \
+  scalars_Options_where_maybe_in(\
+    _Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const bool *: (vals), bool *: (vals), void *: (vals)), \
+    (n))
+#define scalars_Options_where_maybe_is_null(q) \
+  scalars_Options_where_maybe_is_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_where_maybe_is_not_null(q) \
+  scalars_Options_where_maybe_is_not_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_order_by_maybe(q, dir) \
+  scalars_Options_order_by_maybe(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define scalars_Options_maybe_expr(src) \
+  scalars_Options_maybe_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_due_eq(q, v) \
+  scalars_Options_where_due_eq(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_ne(q, v) \
+  scalars_Options_where_due_ne(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_lt(q, v) \
+  scalars_Options_where_due_lt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_le(q, v) \
+  scalars_Options_where_due_le(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_gt(q, v) \
+  scalars_Options_where_due_gt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_ge(q, v) \
+  scalars_Options_where_due_ge(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_due_between(q, lo, hi, flags) \
+  scalars_Options_where_due_between(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Options_where_due_in(q, vals, n) \
+  scalars_Options_where_due_in(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define scalars_Options_where_due_is_null(q) \
+  scalars_Options_where_due_is_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_where_due_is_not_null(q) \
+  scalars_Options_where_due_is_not_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_order_by_due(q, dir) \
+  scalars_Options_order_by_due(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Options_due_expr(src) \
+  scalars_Options_due_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_ratio_eq(q, v) \
+  scalars_Options_where_ratio_eq(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_ne(q, v) \
+  scalars_Options_where_ratio_ne(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_lt(q, v) \
+  scalars_Options_where_ratio_lt(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_le(q, v) \
+  scalars_Options_where_ratio_le(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_gt(q, v) \
+  scalars_Options_where_ratio_gt(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_ge(q, v) \
+  scalars_Options_where_ratio_ge(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_ratio_between(q, lo, hi, flags) \
+  scalars_Options_where_ratio_between(\
+    _Generic((q), scalars_Options_query *: (q)), (lo), (hi), (flags))
+#define scalars_Options_where_ratio_in(q, vals, n) \
+  scalars_Options_where_ratio_in(\
+    _Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define scalars_Options_where_ratio_is_null(q) \
+  scalars_Options_where_ratio_is_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_where_ratio_is_not_null(q) \
+  scalars_Options_where_ratio_is_not_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_order_by_ratio(q, dir) \
+  scalars_Options_order_by_ratio(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define scalars_Options_ratio_expr(src) \
+  scalars_Options_ratio_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_note_eq(q, v) \
+  scalars_Options_where_note_eq(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_ne(q, v) \
+  scalars_Options_where_note_ne(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_lt(q, v) \
+  scalars_Options_where_note_lt(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_le(q, v) \
+  scalars_Options_where_note_le(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_gt(q, v) \
+  scalars_Options_where_note_gt(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_ge(q, v) \
+  scalars_Options_where_note_ge(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_note_between(q, lo, hi, flags) \
+  scalars_Options_where_note_between(\
+    _Generic((q), scalars_Options_query *: (q)), (lo), (hi), (flags))
+#define scalars_Options_where_note_in(q, vals, n) \
+  scalars_Options_where_note_in(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define scalars_Options_where_note_prefix(q, v) \
+  scalars_Options_where_note_prefix(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_note_is_null(q) \
+  scalars_Options_where_note_is_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_where_note_is_not_null(q) \
+  scalars_Options_where_note_is_not_null(\
+    _Generic((q), scalars_Options_query *: (q)))
+#define scalars_Options_order_by_note(q, dir) \
+  scalars_Options_order_by_note(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Options_note_expr(src) \
+  scalars_Options_note_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_on_eq(q, v) \
+  scalars_Options_where_on_eq(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_ne(q, v) \
+  scalars_Options_where_on_ne(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_lt(q, v) \
+  scalars_Options_where_on_lt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_le(q, v) \
+  scalars_Options_where_on_le(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_gt(q, v) \
+  scalars_Options_where_on_gt(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_ge(q, v) \
+  scalars_Options_where_on_ge(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_on_between(q, lo, hi, flags) \
+  scalars_Options_where_on_between(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Options_where_on_in(q, vals, n) \
+  scalars_Options_where_on_in(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const bool *: (vals), bool *: (vals), void *: (vals)), \
+    (n))
+#define scalars_Options_order_by_on(q, dir) \
+  scalars_Options_order_by_on(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Options_on_expr(src) \
+  scalars_Options_on_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_level_eq(q, v) \
+  scalars_Options_where_level_eq(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_ne(q, v) \
+  scalars_Options_where_level_ne(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_lt(q, v) \
+  scalars_Options_where_level_lt(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_le(q, v) \
+  scalars_Options_where_level_le(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_gt(q, v) \
+  scalars_Options_where_level_gt(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_ge(q, v) \
+  scalars_Options_where_level_ge(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(v))
+#define scalars_Options_where_level_between(q, lo, hi, flags) \
+  scalars_Options_where_level_between(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(lo), \
+    PB_GENERATED_INTEGER(hi), (flags))
+#define scalars_Options_where_level_in(q, vals, n) \
+  scalars_Options_where_level_in(\
+    _Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define scalars_Options_order_by_level(q, dir) \
+  scalars_Options_order_by_level(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define scalars_Options_level_expr(src) \
+  scalars_Options_level_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_zero_eq(q, v) \
+  scalars_Options_where_zero_eq(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_ne(q, v) \
+  scalars_Options_where_zero_ne(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_lt(q, v) \
+  scalars_Options_where_zero_lt(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_le(q, v) \
+  scalars_Options_where_zero_le(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_gt(q, v) \
+  scalars_Options_where_zero_gt(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_ge(q, v) \
+  scalars_Options_where_zero_ge(_Generic((q), scalars_Options_query *: (q)), \
+    (v))
+#define scalars_Options_where_zero_between(q, lo, hi, flags) \
+  scalars_Options_where_zero_between(\
+    _Generic((q), scalars_Options_query *: (q)), (lo), (hi), (flags))
+#define scalars_Options_where_zero_in(q, vals, n) \
+  scalars_Options_where_zero_in(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const float *: (vals), \
+             float *: (vals), void *: (vals)), (n))
+#define scalars_Options_order_by_zero(q, dir) \
+  scalars_Options_order_by_zero(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define scalars_Options_zero_expr(src) \
+  scalars_Options_zero_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_where_greeting_eq(q, v) \
+  scalars_Options_where_greeting_eq(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_ne(q, v) \
+  scalars_Options_where_greeting_ne(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_lt(q, v) \
+  scalars_Options_where_greeting_lt(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_le(q, v) \
+  scalars_Options_where_greeting_le(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_gt(q, v) \
+  scalars_Options_where_greeting_gt(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_ge(q, v) \
+  scalars_Options_where_greeting_ge(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_where_greeting_between(q, lo, hi, flags) \
+  scalars_Options_where_greeting_between(\
+    _Generic((q), scalars_Options_query *: (q)), (lo), (hi), (flags))
+#define scalars_Options_where_greeting_in(q, vals, n) \
+  scalars_Options_where_greeting_in(\
+    _Generic((q), scalars_Options_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define scalars_Options_where_greeting_prefix(q, v) \
+  scalars_Options_where_greeting_prefix(\
+    _Generic((q), scalars_Options_query *: (q)), (v))
+#define scalars_Options_order_by_greeting(q, dir) \
+  scalars_Options_order_by_greeting(\
+    _Generic((q), scalars_Options_query *: (q)), PB_GENERATED_INTEGER(dir))
+#define scalars_Options_greeting_expr(src) \
+  scalars_Options_greeting_expr(PB_GENERATED_INTEGER(src))
+#define scalars_Options_limit(q, n) \
+  scalars_Options_limit(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define scalars_Options_offset(q, n) \
+  scalars_Options_offset(_Generic((q), scalars_Options_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define scalars_Options_query_next(q, r) \
+  scalars_Options_query_next(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((r), scalars_Options *: (r)))
+#define scalars_Options_query_explain(q, out) \
+  scalars_Options_query_explain(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define scalars_Options_query_free(q) \
+  scalars_Options_query_free(\
+    _Generic((q), scalars_Options_query *: (q), void *: (q)))
+#define scalars_Options_query_plan(q, out) \
+  scalars_Options_query_plan(_Generic((q), scalars_Options_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define scalars_Options_from_row(row, src, r) \
+  scalars_Options_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), scalars_Options *: (r)))
 #endif
 
 /**

@@ -2,7 +2,320 @@
 #include "tables.pb.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The typed queries of this file (docs/queries.md, "Typed query
+ * builders"): every P_R_query is a struct pb__genq. */
+typedef struct pb__genq {
+  pb_plan *plan;     /* the query so far */
+  pb_expr *where;    /* where terms not yet in plan: one AND */
+  pb_sort_key *keys; /* order_by keys not yet in plan */
+  size_t n_keys, cap_keys;
+  int err;           /* the latched error */
+  bool ran;          /* next or explain ran: no more builders */
+} pb__genq;
+
+static int pb__genq_open(pb_txn *txn, const pb_table_def *def,
+                         pb__genq **out) {
+  pb__genq *q;
+  int rc;
+
+  *out = NULL;
+  if (!txn)
+    return PB_EINVAL;
+  q = calloc(1, sizeof *q);
+  if (!q)
+    return PB_ENOMEM;
+  rc = pb_plan_from_table(txn, def, &q->plan);
+  if (rc != PB_OK) {
+    free(q);
+    return rc;
+  }
+  *out = q;
+  return PB_OK;
+}
+
+/* Latches rc (the first error stays) and returns it. */
+static int pb__genq_fail(pb__genq *q, int rc) {
+  if (rc != PB_OK && q->err == PB_OK)
+    q->err = rc;
+  return rc;
+}
+
+/* Whether a builder may change q (else returns its error). */
+static int pb__genq_usable(pb__genq *q) {
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return pb__genq_fail(q, PB_EINVAL);
+  return PB_OK;
+}
+
+/* Wraps the pending where terms, then the pending sort keys. */
+static int pb__genq_flush(pb__genq *q) {
+  int rc = PB_OK;
+
+  if (q->where) {
+    pb_expr *w = q->where;
+    q->where = NULL;
+    rc = pb_plan_where(&q->plan, w);
+  }
+  if (rc == PB_OK && q->n_keys > 0) {
+    size_t n = q->n_keys;
+    q->n_keys = 0;
+    rc = pb_plan_order_by(&q->plan, q->keys, n);
+  }
+  return pb__genq_fail(q, rc);
+}
+
+static int pb__genq_limit(void *qv, uint64_t n, bool offset) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, offset ? pb_plan_offset(&q->plan, n)
+                                 : pb_plan_limit(&q->plan, n));
+}
+
+/* Fixes the plan before its first next or explain. */
+static int pb__genq_run(pb__genq *q) {
+  int rc;
+
+  if (q->err != PB_OK)
+    return q->err;
+  if (q->ran)
+    return PB_OK;
+  rc = pb__genq_flush(q);
+  q->ran = true;
+  return rc;
+}
+
+/* Copies source src of *row (size bytes) into r, its id into *id. */
+static int pb__genq_copy(const pb_row *row, unsigned src, void *r,
+                         size_t size, uint64_t *id) {
+  if (src >= row->n_recs)
+    return PB_EINVAL;
+  if (!row->recs[src])
+    return PB_ENOTFOUND;
+  memcpy(r, row->recs[src], size);
+  if (id)
+    *id = row->ids ? row->ids[src] : 0;
+  return PB_OK;
+}
+
+static int pb__genq_next(void *qv, void *r, size_t size, uint64_t *id) {
+  pb__genq *q = qv;
+  pb_row row;
+  int rc;
+
+  if (!q || !r)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  rc = pb_plan_next(q->plan, &row);
+  if (rc == PB_OK)
+    rc = pb__genq_copy(&row, 0, r, size, id);
+  return rc == PB_ENOTFOUND ? rc : pb__genq_fail(q, rc);
+}
+
+static int pb__genq_explain(void *qv, pb_buf *out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (!q || !out)
+    return PB_EINVAL;
+  rc = pb__genq_run(q);
+  if (rc != PB_OK)
+    return rc;
+  return pb__genq_fail(q, pb_plan_explain(q->plan, out));
+}
+
+static void pb__genq_free(void *qv) {
+  pb__genq *q = qv;
+
+  if (!q)
+    return;
+  pb_expr_free(q->where);
+  for (size_t i = 0; i < q->n_keys; i++)
+    pb_expr_free(q->keys[i].expr);
+  free(q->keys);
+  pb_plan_free(q->plan);
+  free(q);
+}
+
+/* Moves the plan to *out and frees q, in every case. */
+static int pb__genq_take(void *qv, pb_plan **out) {
+  pb__genq *q = qv;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!q)
+    return PB_EINVAL;
+  rc = !out || q->ran ? PB_EINVAL : q->err;
+  if (rc == PB_OK)
+    rc = pb__genq_flush(q);
+  if (rc == PB_OK) {
+    *out = q->plan;
+    q->plan = NULL;
+  }
+  pb__genq_free(q);
+  return rc;
+}
+
+/* A STR or BYTES value with a NULL pointer and a length is bad; with
+ * none it is the empty value (made to point somewhere). */
+static bool pb__genq_val_ok(pb_qval *v) {
+  if ((v->type != PB_QSTR && v->type != PB_QBYTES) || v->as.s.ptr)
+    return true;
+  v->as.s.ptr = (const uint8_t *)"";
+  return v->as.s.len == 0;
+}
+
+/* ANDs `term` (owned) into the pending Where. */
+static int pb__genq_where(pb__genq *q, pb_expr *term) {
+  int rc = pb__genq_usable(q);
+
+  if (rc == PB_OK && !term)
+    rc = pb__genq_fail(q, PB_ENOMEM);
+  if (rc == PB_OK && q->n_keys > 0)
+    rc = pb__genq_flush(q);
+  if (rc != PB_OK) {
+    pb_expr_free(term);
+    return rc;
+  }
+  if (q->where) {
+    q->where = pb_expr_and(q->where, term);
+    if (!q->where)
+      return pb__genq_fail(q, PB_ENOMEM);
+  } else {
+    q->where = term;
+  }
+  return PB_OK;
+}
+
+static int pb__genq_cmp(void *qv, pb_cmp op, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(
+      q, pb_expr_cmp(op, pb_expr_field(0, tag), pb_expr_const(v)));
+}
+
+static int pb__genq_between(void *qv, uint32_t tag, pb_qval lo,
+                            pb_qval hi, unsigned flags) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if ((flags & ~(unsigned)(PB_BETWEEN_LO_EXCL | PB_BETWEEN_HI_EXCL)) ||
+      !pb__genq_val_ok(&lo) || !pb__genq_val_ok(&hi))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_between(pb_expr_field(0, tag),
+                                           pb_expr_const(lo),
+                                           pb_expr_const(hi), flags));
+}
+
+/* Room for the n values of an IN (*out, to free), or the error. */
+static int pb__genq_vals(void *qv, const void *vals, size_t n,
+                         pb_qval **out) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  *out = NULL;
+  if (rc != PB_OK)
+    return rc;
+  if (!vals && n > 0)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (n > SIZE_MAX / sizeof **out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  *out = malloc(n > 0 ? n * sizeof **out : 1);
+  if (!*out)
+    return pb__genq_fail(q, PB_ENOMEM);
+  return PB_OK;
+}
+
+/* x IN v[0..n); frees v. */
+static int pb__genq_in(void *qv, uint32_t tag, pb_qval *v, size_t n) {
+  pb__genq *q = qv;
+  pb_expr *e;
+
+  for (size_t i = 0; i < n; i++)
+    if (!pb__genq_val_ok(&v[i])) {
+      free(v);
+      return pb__genq_fail(q, PB_EINVAL);
+    }
+  e = pb_expr_in(pb_expr_field(0, tag), v, n);
+  free(v);
+  return pb__genq_where(q, e);
+}
+
+/* Appends a sort key to the pending OrderBy. */
+static int pb__genq_order(void *qv, uint32_t tag, unsigned dir) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (dir != PB_ASC && dir != PB_DESC)
+    return pb__genq_fail(q, PB_EINVAL);
+  if (q->where) {
+    rc = pb__genq_flush(q);
+    if (rc != PB_OK)
+      return rc;
+  }
+  if (q->n_keys == q->cap_keys) {
+    size_t cap = q->cap_keys ? 2 * q->cap_keys : 4;
+    pb_sort_key *k = realloc(q->keys, cap * sizeof *k);
+    if (!k)
+      return pb__genq_fail(q, PB_ENOMEM);
+    q->keys = k;
+    q->cap_keys = cap;
+  }
+  e = pb_expr_field(0, tag);
+  if (!e)
+    return pb__genq_fail(q, PB_ENOMEM);
+  q->keys[q->n_keys].expr = e;
+  q->keys[q->n_keys].dir = dir;
+  q->n_keys++;
+  return PB_OK;
+}
+
+
+static int pb__genq_prefix(void *qv, uint32_t tag, pb_qval v) {
+  pb__genq *q = qv;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  if (!pb__genq_val_ok(&v))
+    return pb__genq_fail(q, PB_EINVAL);
+  return pb__genq_where(q, pb_expr_prefix(pb_expr_field(0, tag), v));
+}
+
+
+static int pb__genq_null(void *qv, uint32_t tag, bool is_null) {
+  pb__genq *q = qv;
+  pb_expr *e;
+  int rc = q ? pb__genq_usable(q) : PB_EINVAL;
+
+  if (rc != PB_OK)
+    return rc;
+  e = pb_expr_is_null(pb_expr_field(0, tag));
+  return pb__genq_where(q, is_null ? e : pb_expr_not(e));
+}
+
 
 /* The workers of _decode and _verify, which call each other for nested records. */
 static int tbl_ByBool_decode_at(tbl_ByBool *r, const uint8_t *data, size_t size,
@@ -371,6 +684,103 @@ void (tbl_ByBool_cursor_close)(tbl_ByBool_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByBool_query_open)(pb_txn *txn, tbl_ByBool_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByBool_table, &g);
+  *q = (tbl_ByBool_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByBool_where_k_eq)(tbl_ByBool_query *q, bool v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_ne)(tbl_ByBool_query *q, bool v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_lt)(tbl_ByBool_query *q, bool v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_le)(tbl_ByBool_query *q, bool v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_gt)(tbl_ByBool_query *q, bool v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_ge)(tbl_ByBool_query *q, bool v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qbool(v));
+}
+
+int (tbl_ByBool_where_k_between)(tbl_ByBool_query *q, bool lo, bool hi,
+                                 unsigned flags) {
+  return pb__genq_between(q, 1, pb_qbool(lo),
+                          pb_qbool(hi), flags);
+}
+
+int (tbl_ByBool_where_k_in)(tbl_ByBool_query *q, const bool *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbool(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByBool_order_by_k)(tbl_ByBool_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByBool_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByBool_limit)(tbl_ByBool_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByBool_offset)(tbl_ByBool_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByBool_query_next)(tbl_ByBool_query *q, tbl_ByBool *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByBool_query_explain)(tbl_ByBool_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByBool_query_free)(tbl_ByBool_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByBool_query_plan)(tbl_ByBool_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByBool_from_row)(const pb_row *row, unsigned src, tbl_ByBool *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_ByI8 --- */
 
 /* The fields of tbl.ByI8, as the catalog keeps them to check a schema change. */
@@ -639,6 +1049,103 @@ int (tbl_ByI8_next)(tbl_ByI8_cursor *cur, tbl_ByI8 *r) {
 
 void (tbl_ByI8_cursor_close)(tbl_ByI8_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_ByI8_query_open)(pb_txn *txn, tbl_ByI8_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByI8_table, &g);
+  *q = (tbl_ByI8_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByI8_where_k_eq)(tbl_ByI8_query *q, int8_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_ne)(tbl_ByI8_query *q, int8_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_lt)(tbl_ByI8_query *q, int8_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_le)(tbl_ByI8_query *q, int8_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_gt)(tbl_ByI8_query *q, int8_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_ge)(tbl_ByI8_query *q, int8_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI8_where_k_between)(tbl_ByI8_query *q, int8_t lo, int8_t hi,
+                               unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_ByI8_where_k_in)(tbl_ByI8_query *q, const int8_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByI8_order_by_k)(tbl_ByI8_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByI8_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByI8_limit)(tbl_ByI8_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByI8_offset)(tbl_ByI8_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByI8_query_next)(tbl_ByI8_query *q, tbl_ByI8 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByI8_query_explain)(tbl_ByI8_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByI8_query_free)(tbl_ByI8_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByI8_query_plan)(tbl_ByI8_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByI8_from_row)(const pb_row *row, unsigned src, tbl_ByI8 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_ByI16 --- */
@@ -911,6 +1418,103 @@ void (tbl_ByI16_cursor_close)(tbl_ByI16_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByI16_query_open)(pb_txn *txn, tbl_ByI16_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByI16_table, &g);
+  *q = (tbl_ByI16_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByI16_where_k_eq)(tbl_ByI16_query *q, int16_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_ne)(tbl_ByI16_query *q, int16_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_lt)(tbl_ByI16_query *q, int16_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_le)(tbl_ByI16_query *q, int16_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_gt)(tbl_ByI16_query *q, int16_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_ge)(tbl_ByI16_query *q, int16_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI16_where_k_between)(tbl_ByI16_query *q, int16_t lo, int16_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_ByI16_where_k_in)(tbl_ByI16_query *q, const int16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByI16_order_by_k)(tbl_ByI16_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByI16_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByI16_limit)(tbl_ByI16_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByI16_offset)(tbl_ByI16_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByI16_query_next)(tbl_ByI16_query *q, tbl_ByI16 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByI16_query_explain)(tbl_ByI16_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByI16_query_free)(tbl_ByI16_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByI16_query_plan)(tbl_ByI16_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByI16_from_row)(const pb_row *row, unsigned src, tbl_ByI16 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_ByI32 --- */
 
 /* The fields of tbl.ByI32, as the catalog keeps them to check a schema change. */
@@ -1179,6 +1783,103 @@ int (tbl_ByI32_next)(tbl_ByI32_cursor *cur, tbl_ByI32 *r) {
 
 void (tbl_ByI32_cursor_close)(tbl_ByI32_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_ByI32_query_open)(pb_txn *txn, tbl_ByI32_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByI32_table, &g);
+  *q = (tbl_ByI32_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByI32_where_k_eq)(tbl_ByI32_query *q, int32_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_ne)(tbl_ByI32_query *q, int32_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_lt)(tbl_ByI32_query *q, int32_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_le)(tbl_ByI32_query *q, int32_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_gt)(tbl_ByI32_query *q, int32_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_ge)(tbl_ByI32_query *q, int32_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI32_where_k_between)(tbl_ByI32_query *q, int32_t lo, int32_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_ByI32_where_k_in)(tbl_ByI32_query *q, const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByI32_order_by_k)(tbl_ByI32_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByI32_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByI32_limit)(tbl_ByI32_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByI32_offset)(tbl_ByI32_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByI32_query_next)(tbl_ByI32_query *q, tbl_ByI32 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByI32_query_explain)(tbl_ByI32_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByI32_query_free)(tbl_ByI32_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByI32_query_plan)(tbl_ByI32_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByI32_from_row)(const pb_row *row, unsigned src, tbl_ByI32 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_ByI64 --- */
@@ -1451,6 +2152,103 @@ void (tbl_ByI64_cursor_close)(tbl_ByI64_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByI64_query_open)(pb_txn *txn, tbl_ByI64_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByI64_table, &g);
+  *q = (tbl_ByI64_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByI64_where_k_eq)(tbl_ByI64_query *q, int64_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_ne)(tbl_ByI64_query *q, int64_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_lt)(tbl_ByI64_query *q, int64_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_le)(tbl_ByI64_query *q, int64_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_gt)(tbl_ByI64_query *q, int64_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_ge)(tbl_ByI64_query *q, int64_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByI64_where_k_between)(tbl_ByI64_query *q, int64_t lo, int64_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_ByI64_where_k_in)(tbl_ByI64_query *q, const int64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByI64_order_by_k)(tbl_ByI64_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByI64_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByI64_limit)(tbl_ByI64_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByI64_offset)(tbl_ByI64_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByI64_query_next)(tbl_ByI64_query *q, tbl_ByI64 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByI64_query_explain)(tbl_ByI64_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByI64_query_free)(tbl_ByI64_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByI64_query_plan)(tbl_ByI64_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByI64_from_row)(const pb_row *row, unsigned src, tbl_ByI64 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_ByU8 --- */
 
 /* The fields of tbl.ByU8, as the catalog keeps them to check a schema change. */
@@ -1719,6 +2517,103 @@ int (tbl_ByU8_next)(tbl_ByU8_cursor *cur, tbl_ByU8 *r) {
 
 void (tbl_ByU8_cursor_close)(tbl_ByU8_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_ByU8_query_open)(pb_txn *txn, tbl_ByU8_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByU8_table, &g);
+  *q = (tbl_ByU8_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByU8_where_k_eq)(tbl_ByU8_query *q, uint8_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_ne)(tbl_ByU8_query *q, uint8_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_lt)(tbl_ByU8_query *q, uint8_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_le)(tbl_ByU8_query *q, uint8_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_gt)(tbl_ByU8_query *q, uint8_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_ge)(tbl_ByU8_query *q, uint8_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU8_where_k_between)(tbl_ByU8_query *q, uint8_t lo, uint8_t hi,
+                               unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_ByU8_where_k_in)(tbl_ByU8_query *q, const uint8_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByU8_order_by_k)(tbl_ByU8_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByU8_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByU8_limit)(tbl_ByU8_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByU8_offset)(tbl_ByU8_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByU8_query_next)(tbl_ByU8_query *q, tbl_ByU8 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByU8_query_explain)(tbl_ByU8_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByU8_query_free)(tbl_ByU8_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByU8_query_plan)(tbl_ByU8_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByU8_from_row)(const pb_row *row, unsigned src, tbl_ByU8 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_ByU16 --- */
@@ -1991,6 +2886,103 @@ void (tbl_ByU16_cursor_close)(tbl_ByU16_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByU16_query_open)(pb_txn *txn, tbl_ByU16_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByU16_table, &g);
+  *q = (tbl_ByU16_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByU16_where_k_eq)(tbl_ByU16_query *q, uint16_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_ne)(tbl_ByU16_query *q, uint16_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_lt)(tbl_ByU16_query *q, uint16_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_le)(tbl_ByU16_query *q, uint16_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_gt)(tbl_ByU16_query *q, uint16_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_ge)(tbl_ByU16_query *q, uint16_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU16_where_k_between)(tbl_ByU16_query *q, uint16_t lo, uint16_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_ByU16_where_k_in)(tbl_ByU16_query *q, const uint16_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByU16_order_by_k)(tbl_ByU16_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByU16_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByU16_limit)(tbl_ByU16_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByU16_offset)(tbl_ByU16_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByU16_query_next)(tbl_ByU16_query *q, tbl_ByU16 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByU16_query_explain)(tbl_ByU16_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByU16_query_free)(tbl_ByU16_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByU16_query_plan)(tbl_ByU16_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByU16_from_row)(const pb_row *row, unsigned src, tbl_ByU16 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_ByU32 --- */
 
 /* The fields of tbl.ByU32, as the catalog keeps them to check a schema change. */
@@ -2259,6 +3251,103 @@ int (tbl_ByU32_next)(tbl_ByU32_cursor *cur, tbl_ByU32 *r) {
 
 void (tbl_ByU32_cursor_close)(tbl_ByU32_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_ByU32_query_open)(pb_txn *txn, tbl_ByU32_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByU32_table, &g);
+  *q = (tbl_ByU32_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByU32_where_k_eq)(tbl_ByU32_query *q, uint32_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_ne)(tbl_ByU32_query *q, uint32_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_lt)(tbl_ByU32_query *q, uint32_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_le)(tbl_ByU32_query *q, uint32_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_gt)(tbl_ByU32_query *q, uint32_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_ge)(tbl_ByU32_query *q, uint32_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU32_where_k_between)(tbl_ByU32_query *q, uint32_t lo, uint32_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_ByU32_where_k_in)(tbl_ByU32_query *q, const uint32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByU32_order_by_k)(tbl_ByU32_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByU32_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByU32_limit)(tbl_ByU32_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByU32_offset)(tbl_ByU32_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByU32_query_next)(tbl_ByU32_query *q, tbl_ByU32 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByU32_query_explain)(tbl_ByU32_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByU32_query_free)(tbl_ByU32_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByU32_query_plan)(tbl_ByU32_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByU32_from_row)(const pb_row *row, unsigned src, tbl_ByU32 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_ByU64 --- */
@@ -2531,6 +3620,103 @@ void (tbl_ByU64_cursor_close)(tbl_ByU64_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByU64_query_open)(pb_txn *txn, tbl_ByU64_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByU64_table, &g);
+  *q = (tbl_ByU64_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByU64_where_k_eq)(tbl_ByU64_query *q, uint64_t v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_ne)(tbl_ByU64_query *q, uint64_t v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_lt)(tbl_ByU64_query *q, uint64_t v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_le)(tbl_ByU64_query *q, uint64_t v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_gt)(tbl_ByU64_query *q, uint64_t v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_ge)(tbl_ByU64_query *q, uint64_t v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_ByU64_where_k_between)(tbl_ByU64_query *q, uint64_t lo, uint64_t hi,
+                                unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_ByU64_where_k_in)(tbl_ByU64_query *q, const uint64_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByU64_order_by_k)(tbl_ByU64_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByU64_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByU64_limit)(tbl_ByU64_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByU64_offset)(tbl_ByU64_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByU64_query_next)(tbl_ByU64_query *q, tbl_ByU64 *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByU64_query_explain)(tbl_ByU64_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByU64_query_free)(tbl_ByU64_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByU64_query_plan)(tbl_ByU64_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByU64_from_row)(const pb_row *row, unsigned src, tbl_ByU64 *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_ByBytes --- */
 
 /* The fields of tbl.ByBytes, as the catalog keeps them to check a schema change. */
@@ -2799,6 +3985,108 @@ int (tbl_ByBytes_next)(tbl_ByBytes_cursor *cur, tbl_ByBytes *r) {
 
 void (tbl_ByBytes_cursor_close)(tbl_ByBytes_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_ByBytes_query_open)(pb_txn *txn, tbl_ByBytes_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByBytes_table, &g);
+  *q = (tbl_ByBytes_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByBytes_where_k_eq)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_ne)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_lt)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_le)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_gt)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_ge)(tbl_ByBytes_query *q, pb_bytes v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_where_k_between)(tbl_ByBytes_query *q, pb_bytes lo,
+                                  pb_bytes hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qbytes(lo),
+                          pb_qbytes(hi), flags);
+}
+
+int (tbl_ByBytes_where_k_in)(tbl_ByBytes_query *q, const pb_bytes *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qbytes(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByBytes_where_k_prefix)(tbl_ByBytes_query *q, pb_bytes v) {
+  return pb__genq_prefix(q, 1, pb_qbytes(v));
+}
+
+int (tbl_ByBytes_order_by_k)(tbl_ByBytes_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByBytes_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByBytes_limit)(tbl_ByBytes_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByBytes_offset)(tbl_ByBytes_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByBytes_query_next)(tbl_ByBytes_query *q, tbl_ByBytes *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByBytes_query_explain)(tbl_ByBytes_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByBytes_query_free)(tbl_ByBytes_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByBytes_query_plan)(tbl_ByBytes_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByBytes_from_row)(const pb_row *row, unsigned src, tbl_ByBytes *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_ByColor --- */
@@ -3090,6 +4378,165 @@ void (tbl_ByColor_cursor_close)(tbl_ByColor_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
 }
 
+int (tbl_ByColor_query_open)(pb_txn *txn, tbl_ByColor_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_ByColor_table, &g);
+  *q = (tbl_ByColor_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_ByColor_where_k_eq)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_ne)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_lt)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_le)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_gt)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_ge)(tbl_ByColor_query *q, tbl_Color v) {
+  /* k >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qint((int64_t)v));
+}
+
+int (tbl_ByColor_where_k_between)(tbl_ByColor_query *q, tbl_Color lo,
+                                  tbl_Color hi, unsigned flags) {
+  return pb__genq_between(q, 1, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_ByColor_where_k_in)(tbl_ByColor_query *q, const tbl_Color *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_ByColor_order_by_k)(tbl_ByColor_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_ByColor_k_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_ByColor_where_label_eq)(tbl_ByColor_query *q, pb_str v) {
+  /* label == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_ne)(tbl_ByColor_query *q, pb_str v) {
+  /* label != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_lt)(tbl_ByColor_query *q, pb_str v) {
+  /* label < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_le)(tbl_ByColor_query *q, pb_str v) {
+  /* label <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_gt)(tbl_ByColor_query *q, pb_str v) {
+  /* label > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_ge)(tbl_ByColor_query *q, pb_str v) {
+  /* label >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_where_label_between)(tbl_ByColor_query *q, pb_str lo,
+                                      pb_str hi, unsigned flags) {
+  return pb__genq_between(q, 2, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (tbl_ByColor_where_label_in)(tbl_ByColor_query *q, const pb_str *vals,
+                                 size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (tbl_ByColor_where_label_prefix)(tbl_ByColor_query *q, pb_str v) {
+  return pb__genq_prefix(q, 2, pb_qstr(v));
+}
+
+int (tbl_ByColor_order_by_label)(tbl_ByColor_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(tbl_ByColor_label_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (tbl_ByColor_limit)(tbl_ByColor_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_ByColor_offset)(tbl_ByColor_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_ByColor_query_next)(tbl_ByColor_query *q, tbl_ByColor *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_ByColor_query_explain)(tbl_ByColor_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_ByColor_query_free)(tbl_ByColor_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_ByColor_query_plan)(tbl_ByColor_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_ByColor_from_row)(const pb_row *row, unsigned src, tbl_ByColor *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
+}
+
 /* --- tbl_Tag --- */
 
 /* The fields of tbl.Tag, as the catalog keeps them to check a schema change. */
@@ -3373,6 +4820,163 @@ int (tbl_Tag_next)(tbl_Tag_cursor *cur, tbl_Tag *r) {
 
 void (tbl_Tag_cursor_close)(tbl_Tag_cursor *cur) {
   pb_cursor_close((pb_cursor *)(void *)cur);
+}
+
+int (tbl_Tag_query_open)(pb_txn *txn, tbl_Tag_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_Tag_table, &g);
+  *q = (tbl_Tag_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_Tag_where_name_eq)(tbl_Tag_query *q, pb_str v) {
+  /* name == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_ne)(tbl_Tag_query *q, pb_str v) {
+  /* name != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_lt)(tbl_Tag_query *q, pb_str v) {
+  /* name < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_le)(tbl_Tag_query *q, pb_str v) {
+  /* name <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_gt)(tbl_Tag_query *q, pb_str v) {
+  /* name > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_ge)(tbl_Tag_query *q, pb_str v) {
+  /* name >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_where_name_between)(tbl_Tag_query *q, pb_str lo, pb_str hi,
+                                 unsigned flags) {
+  return pb__genq_between(q, 1, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (tbl_Tag_where_name_in)(tbl_Tag_query *q, const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_Tag_where_name_prefix)(tbl_Tag_query *q, pb_str v) {
+  return pb__genq_prefix(q, 1, pb_qstr(v));
+}
+
+int (tbl_Tag_order_by_name)(tbl_Tag_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_Tag_name_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_Tag_where_uses_eq)(tbl_Tag_query *q, uint32_t v) {
+  /* uses == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_ne)(tbl_Tag_query *q, uint32_t v) {
+  /* uses != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_lt)(tbl_Tag_query *q, uint32_t v) {
+  /* uses < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_le)(tbl_Tag_query *q, uint32_t v) {
+  /* uses <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_gt)(tbl_Tag_query *q, uint32_t v) {
+  /* uses > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_ge)(tbl_Tag_query *q, uint32_t v) {
+  /* uses >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_quint((uint64_t)v));
+}
+
+int (tbl_Tag_where_uses_between)(tbl_Tag_query *q, uint32_t lo, uint32_t hi,
+                                 unsigned flags) {
+  return pb__genq_between(q, 2, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_Tag_where_uses_in)(tbl_Tag_query *q, const uint32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (tbl_Tag_order_by_uses)(tbl_Tag_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(tbl_Tag_uses_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (tbl_Tag_limit)(tbl_Tag_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_Tag_offset)(tbl_Tag_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_Tag_query_next)(tbl_Tag_query *q, tbl_Tag *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_Tag_query_explain)(tbl_Tag_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_Tag_query_free)(tbl_Tag_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_Tag_query_plan)(tbl_Tag_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_Tag_from_row)(const pb_row *row, unsigned src, tbl_Tag *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 /* --- tbl_Note --- */
@@ -3715,6 +5319,164 @@ int (tbl_Note_range_by_rank)(pb_txn *txn, const int32_t *lo, const int32_t *hi,
   pb_keybuf_free(&kh);
   *cur = (void *)c;
   return rc;
+}
+
+int (tbl_Note_query_open)(pb_txn *txn, tbl_Note_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_Note_table, &g);
+  *q = (tbl_Note_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_Note_where_text_eq)(tbl_Note_query *q, pb_str v) {
+  /* text == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_ne)(tbl_Note_query *q, pb_str v) {
+  /* text != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_lt)(tbl_Note_query *q, pb_str v) {
+  /* text < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_le)(tbl_Note_query *q, pb_str v) {
+  /* text <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_gt)(tbl_Note_query *q, pb_str v) {
+  /* text > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_ge)(tbl_Note_query *q, pb_str v) {
+  /* text >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_qstr(v));
+}
+
+int (tbl_Note_where_text_between)(tbl_Note_query *q, pb_str lo, pb_str hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 1, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (tbl_Note_where_text_in)(tbl_Note_query *q, const pb_str *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_Note_where_text_prefix)(tbl_Note_query *q, pb_str v) {
+  return pb__genq_prefix(q, 1, pb_qstr(v));
+}
+
+int (tbl_Note_order_by_text)(tbl_Note_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_Note_text_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_Note_where_rank_eq)(tbl_Note_query *q, int32_t v) {
+  /* rank == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_ne)(tbl_Note_query *q, int32_t v) {
+  /* rank != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_lt)(tbl_Note_query *q, int32_t v) {
+  /* rank < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_le)(tbl_Note_query *q, int32_t v) {
+  /* rank <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_gt)(tbl_Note_query *q, int32_t v) {
+  /* rank > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_ge)(tbl_Note_query *q, int32_t v) {
+  /* rank >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qint((int64_t)v));
+}
+
+int (tbl_Note_where_rank_between)(tbl_Note_query *q, int32_t lo, int32_t hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 2, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_Note_where_rank_in)(tbl_Note_query *q, const int32_t *vals, size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (tbl_Note_order_by_rank)(tbl_Note_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(tbl_Note_rank_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (tbl_Note_limit)(tbl_Note_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_Note_offset)(tbl_Note_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_Note_query_next)(tbl_Note_query *q, tbl_Note *r, uint64_t *id) {
+  return pb__genq_next(q, r, sizeof *r, id);
+}
+
+int (tbl_Note_query_explain)(tbl_Note_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_Note_query_free)(tbl_Note_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_Note_query_plan)(tbl_Note_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_Note_from_row)(const pb_row *row, unsigned src, tbl_Note *r,
+                        uint64_t *id) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, id);
 }
 
 /* --- tbl_Person --- */
@@ -4662,6 +6424,470 @@ int (tbl_Person_boss_get)(pb_txn *txn, const tbl_Person *r, tbl_Person *out) {
   if (!r->has_boss)
     return PB_ENOTFOUND;
   return tbl_Person_get(txn, r->boss, out);
+}
+
+int (tbl_Person_query_open)(pb_txn *txn, tbl_Person_query **q) {
+  pb__genq *g = NULL;
+  int rc;
+
+  if (!q)
+    return PB_EINVAL;
+  rc = pb__genq_open(txn, &tbl_Person_table, &g);
+  *q = (tbl_Person_query *)(void *)g;
+  return rc;
+}
+
+int (tbl_Person_where_id_eq)(tbl_Person_query *q, uint64_t v) {
+  /* id == v */
+  return pb__genq_cmp(q, PB_EQ, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_ne)(tbl_Person_query *q, uint64_t v) {
+  /* id != v */
+  return pb__genq_cmp(q, PB_NE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_lt)(tbl_Person_query *q, uint64_t v) {
+  /* id < v */
+  return pb__genq_cmp(q, PB_LT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_le)(tbl_Person_query *q, uint64_t v) {
+  /* id <= v */
+  return pb__genq_cmp(q, PB_LE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_gt)(tbl_Person_query *q, uint64_t v) {
+  /* id > v */
+  return pb__genq_cmp(q, PB_GT, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_ge)(tbl_Person_query *q, uint64_t v) {
+  /* id >= v */
+  return pb__genq_cmp(q, PB_GE, 1, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_id_between)(tbl_Person_query *q, uint64_t lo, uint64_t hi,
+                                  unsigned flags) {
+  return pb__genq_between(q, 1, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_Person_where_id_in)(tbl_Person_query *q, const uint64_t *vals,
+                             size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 1, v, n);
+}
+
+int (tbl_Person_order_by_id)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 1, dir);
+}
+
+pb_expr *(tbl_Person_id_expr)(unsigned src) {
+  return pb_expr_field(src, 1);
+}
+
+int (tbl_Person_where_name_eq)(tbl_Person_query *q, pb_str v) {
+  /* name == v */
+  return pb__genq_cmp(q, PB_EQ, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_ne)(tbl_Person_query *q, pb_str v) {
+  /* name != v */
+  return pb__genq_cmp(q, PB_NE, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_lt)(tbl_Person_query *q, pb_str v) {
+  /* name < v */
+  return pb__genq_cmp(q, PB_LT, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_le)(tbl_Person_query *q, pb_str v) {
+  /* name <= v */
+  return pb__genq_cmp(q, PB_LE, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_gt)(tbl_Person_query *q, pb_str v) {
+  /* name > v */
+  return pb__genq_cmp(q, PB_GT, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_ge)(tbl_Person_query *q, pb_str v) {
+  /* name >= v */
+  return pb__genq_cmp(q, PB_GE, 2, pb_qstr(v));
+}
+
+int (tbl_Person_where_name_between)(tbl_Person_query *q, pb_str lo, pb_str hi,
+                                    unsigned flags) {
+  return pb__genq_between(q, 2, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (tbl_Person_where_name_in)(tbl_Person_query *q, const pb_str *vals,
+                               size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 2, v, n);
+}
+
+int (tbl_Person_where_name_prefix)(tbl_Person_query *q, pb_str v) {
+  return pb__genq_prefix(q, 2, pb_qstr(v));
+}
+
+int (tbl_Person_order_by_name)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 2, dir);
+}
+
+pb_expr *(tbl_Person_name_expr)(unsigned src) {
+  return pb_expr_field(src, 2);
+}
+
+int (tbl_Person_where_age_eq)(tbl_Person_query *q, int64_t v) {
+  /* age == v */
+  return pb__genq_cmp(q, PB_EQ, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_ne)(tbl_Person_query *q, int64_t v) {
+  /* age != v */
+  return pb__genq_cmp(q, PB_NE, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_lt)(tbl_Person_query *q, int64_t v) {
+  /* age < v */
+  return pb__genq_cmp(q, PB_LT, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_le)(tbl_Person_query *q, int64_t v) {
+  /* age <= v */
+  return pb__genq_cmp(q, PB_LE, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_gt)(tbl_Person_query *q, int64_t v) {
+  /* age > v */
+  return pb__genq_cmp(q, PB_GT, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_ge)(tbl_Person_query *q, int64_t v) {
+  /* age >= v */
+  return pb__genq_cmp(q, PB_GE, 3, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_age_between)(tbl_Person_query *q, int64_t lo, int64_t hi,
+                                   unsigned flags) {
+  return pb__genq_between(q, 3, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_Person_where_age_in)(tbl_Person_query *q, const int64_t *vals,
+                              size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 3, v, n);
+}
+
+int (tbl_Person_where_age_is_null)(tbl_Person_query *q) {
+  return pb__genq_null(q, 3, true);
+}
+
+int (tbl_Person_where_age_is_not_null)(tbl_Person_query *q) {
+  return pb__genq_null(q, 3, false);
+}
+
+int (tbl_Person_order_by_age)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 3, dir);
+}
+
+pb_expr *(tbl_Person_age_expr)(unsigned src) {
+  return pb_expr_field(src, 3);
+}
+
+int (tbl_Person_where_score_eq)(tbl_Person_query *q, double v) {
+  /* score == v */
+  return pb__genq_cmp(q, PB_EQ, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_ne)(tbl_Person_query *q, double v) {
+  /* score != v */
+  return pb__genq_cmp(q, PB_NE, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_lt)(tbl_Person_query *q, double v) {
+  /* score < v */
+  return pb__genq_cmp(q, PB_LT, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_le)(tbl_Person_query *q, double v) {
+  /* score <= v */
+  return pb__genq_cmp(q, PB_LE, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_gt)(tbl_Person_query *q, double v) {
+  /* score > v */
+  return pb__genq_cmp(q, PB_GT, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_ge)(tbl_Person_query *q, double v) {
+  /* score >= v */
+  return pb__genq_cmp(q, PB_GE, 4, pb_qfloat((double)v));
+}
+
+int (tbl_Person_where_score_between)(tbl_Person_query *q, double lo, double hi,
+                                     unsigned flags) {
+  return pb__genq_between(q, 4, pb_qfloat((double)lo),
+                          pb_qfloat((double)hi), flags);
+}
+
+int (tbl_Person_where_score_in)(tbl_Person_query *q, const double *vals,
+                                size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qfloat((double)vals[i]);
+  return pb__genq_in(q, 4, v, n);
+}
+
+int (tbl_Person_order_by_score)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 4, dir);
+}
+
+pb_expr *(tbl_Person_score_expr)(unsigned src) {
+  return pb_expr_field(src, 4);
+}
+
+int (tbl_Person_where_color_eq)(tbl_Person_query *q, tbl_Color v) {
+  /* color == v */
+  return pb__genq_cmp(q, PB_EQ, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_ne)(tbl_Person_query *q, tbl_Color v) {
+  /* color != v */
+  return pb__genq_cmp(q, PB_NE, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_lt)(tbl_Person_query *q, tbl_Color v) {
+  /* color < v */
+  return pb__genq_cmp(q, PB_LT, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_le)(tbl_Person_query *q, tbl_Color v) {
+  /* color <= v */
+  return pb__genq_cmp(q, PB_LE, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_gt)(tbl_Person_query *q, tbl_Color v) {
+  /* color > v */
+  return pb__genq_cmp(q, PB_GT, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_ge)(tbl_Person_query *q, tbl_Color v) {
+  /* color >= v */
+  return pb__genq_cmp(q, PB_GE, 5, pb_qint((int64_t)v));
+}
+
+int (tbl_Person_where_color_between)(tbl_Person_query *q, tbl_Color lo,
+                                     tbl_Color hi, unsigned flags) {
+  return pb__genq_between(q, 5, pb_qint((int64_t)lo),
+                          pb_qint((int64_t)hi), flags);
+}
+
+int (tbl_Person_where_color_in)(tbl_Person_query *q, const tbl_Color *vals,
+                                size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qint((int64_t)vals[i]);
+  return pb__genq_in(q, 5, v, n);
+}
+
+int (tbl_Person_order_by_color)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 5, dir);
+}
+
+pb_expr *(tbl_Person_color_expr)(unsigned src) {
+  return pb_expr_field(src, 5);
+}
+
+int (tbl_Person_where_tag_eq)(tbl_Person_query *q, pb_str v) {
+  /* tag == v */
+  return pb__genq_cmp(q, PB_EQ, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_ne)(tbl_Person_query *q, pb_str v) {
+  /* tag != v */
+  return pb__genq_cmp(q, PB_NE, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_lt)(tbl_Person_query *q, pb_str v) {
+  /* tag < v */
+  return pb__genq_cmp(q, PB_LT, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_le)(tbl_Person_query *q, pb_str v) {
+  /* tag <= v */
+  return pb__genq_cmp(q, PB_LE, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_gt)(tbl_Person_query *q, pb_str v) {
+  /* tag > v */
+  return pb__genq_cmp(q, PB_GT, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_ge)(tbl_Person_query *q, pb_str v) {
+  /* tag >= v */
+  return pb__genq_cmp(q, PB_GE, 6, pb_qstr(v));
+}
+
+int (tbl_Person_where_tag_between)(tbl_Person_query *q, pb_str lo, pb_str hi,
+                                   unsigned flags) {
+  return pb__genq_between(q, 6, pb_qstr(lo),
+                          pb_qstr(hi), flags);
+}
+
+int (tbl_Person_where_tag_in)(tbl_Person_query *q, const pb_str *vals,
+                              size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_qstr(vals[i]);
+  return pb__genq_in(q, 6, v, n);
+}
+
+int (tbl_Person_where_tag_prefix)(tbl_Person_query *q, pb_str v) {
+  return pb__genq_prefix(q, 6, pb_qstr(v));
+}
+
+int (tbl_Person_order_by_tag)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 6, dir);
+}
+
+pb_expr *(tbl_Person_tag_expr)(unsigned src) {
+  return pb_expr_field(src, 6);
+}
+
+int (tbl_Person_where_boss_eq)(tbl_Person_query *q, uint64_t v) {
+  /* boss == v */
+  return pb__genq_cmp(q, PB_EQ, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_ne)(tbl_Person_query *q, uint64_t v) {
+  /* boss != v */
+  return pb__genq_cmp(q, PB_NE, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_lt)(tbl_Person_query *q, uint64_t v) {
+  /* boss < v */
+  return pb__genq_cmp(q, PB_LT, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_le)(tbl_Person_query *q, uint64_t v) {
+  /* boss <= v */
+  return pb__genq_cmp(q, PB_LE, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_gt)(tbl_Person_query *q, uint64_t v) {
+  /* boss > v */
+  return pb__genq_cmp(q, PB_GT, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_ge)(tbl_Person_query *q, uint64_t v) {
+  /* boss >= v */
+  return pb__genq_cmp(q, PB_GE, 9, pb_quint((uint64_t)v));
+}
+
+int (tbl_Person_where_boss_between)(tbl_Person_query *q, uint64_t lo,
+                                    uint64_t hi, unsigned flags) {
+  return pb__genq_between(q, 9, pb_quint((uint64_t)lo),
+                          pb_quint((uint64_t)hi), flags);
+}
+
+int (tbl_Person_where_boss_in)(tbl_Person_query *q, const uint64_t *vals,
+                               size_t n) {
+  pb_qval *v;
+  int rc;
+
+  rc = pb__genq_vals(q, vals, n, &v);
+  if (rc != PB_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    v[i] = pb_quint((uint64_t)vals[i]);
+  return pb__genq_in(q, 9, v, n);
+}
+
+int (tbl_Person_where_boss_is_null)(tbl_Person_query *q) {
+  return pb__genq_null(q, 9, true);
+}
+
+int (tbl_Person_where_boss_is_not_null)(tbl_Person_query *q) {
+  return pb__genq_null(q, 9, false);
+}
+
+int (tbl_Person_order_by_boss)(tbl_Person_query *q, unsigned dir) {
+  return pb__genq_order(q, 9, dir);
+}
+
+pb_expr *(tbl_Person_boss_expr)(unsigned src) {
+  return pb_expr_field(src, 9);
+}
+
+int (tbl_Person_limit)(tbl_Person_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, false);
+}
+
+int (tbl_Person_offset)(tbl_Person_query *q, uint64_t n) {
+  return pb__genq_limit(q, n, true);
+}
+
+int (tbl_Person_query_next)(tbl_Person_query *q, tbl_Person *r) {
+  return pb__genq_next(q, r, sizeof *r, NULL);
+}
+
+int (tbl_Person_query_explain)(tbl_Person_query *q, pb_buf *out) {
+  return pb__genq_explain(q, out);
+}
+
+void (tbl_Person_query_free)(tbl_Person_query *q) {
+  pb__genq_free(q);
+}
+
+int (tbl_Person_query_plan)(tbl_Person_query *q, pb_plan **out) {
+  return pb__genq_take(q, out);
+}
+
+int (tbl_Person_from_row)(const pb_row *row, unsigned src, tbl_Person *r) {
+  if (!row || !r)
+    return PB_EINVAL;
+  return pb__genq_copy(row, src, r, sizeof *r, NULL);
 }
 
 int (tbl_Person_aliases_open)(pb_txn *txn, const tbl_Person *r, unsigned flags,

@@ -4,6 +4,7 @@
 
 #include <protobase/protobase.h>
 #include <protobase/table.h>
+#include <protobase/query.h>
 
 #if !defined(PB_GENERATED_ABI) || PB_GENERATED_ABI != 7
 #error "tables.pb.h was generated for ProtoBase generated-code ABI 7; regenerate it with this runtime's pbc"
@@ -222,11 +223,89 @@ int tbl_ByBool_next(tbl_ByBool_cursor *cur, tbl_ByBool *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByBool_cursor_close(tbl_ByBool_cursor *cur);
 
+/* --- Queries of ByBool (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByBool_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByBool_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByBool_query tbl_ByBool_query;
+
+/** Opens *q: every row of tbl_ByBool_table in txn, in key order.  Free it
+ * with tbl_ByBool_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByBool_query_open(pb_txn *txn, tbl_ByBool_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByBool_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByBool_where_k_eq(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_ne(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_lt(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_le(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_gt(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_ge(tbl_ByBool_query *q, bool v);
+int tbl_ByBool_where_k_between(tbl_ByBool_query *q, bool lo, bool hi,
+                               unsigned flags);
+int tbl_ByBool_where_k_in(tbl_ByBool_query *q, const bool *vals, size_t n);
+int tbl_ByBool_order_by_k(tbl_ByBool_query *q, unsigned dir);
+pb_expr *tbl_ByBool_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByBool_limit(tbl_ByBool_query *q, uint64_t n);
+int tbl_ByBool_offset(tbl_ByBool_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByBool_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByBool_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByBool_query_next(tbl_ByBool_query *q, tbl_ByBool *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByBool_query_explain(tbl_ByBool_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByBool_query_free(tbl_ByBool_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByBool.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByBool_query_plan(tbl_ByBool_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByBool_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByBool's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByBool_from_row(const pb_row *row, unsigned src, tbl_ByBool *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByBool_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByBool_next calls the cursor's or the query's.
+ * (tbl_ByBool_insert)(...) calls a function directly. */
 #define tbl_ByBool_insert(txn, r) \
   tbl_ByBool_insert((txn), \
     _Generic((r), const tbl_ByBool *: (r), tbl_ByBool *: (r)))
@@ -248,12 +327,66 @@ void tbl_ByBool_cursor_close(tbl_ByBool_cursor *cur);
     _Generic((lo), const bool *: (lo), bool *: (lo), void *: (lo)), \
     _Generic((hi), const bool *: (hi), bool *: (hi), void *: (hi)), (flags), \
     _Generic((cur), tbl_ByBool_cursor **: (cur)))
-#define tbl_ByBool_next(cur, r) \
-  tbl_ByBool_next(_Generic((cur), tbl_ByBool_cursor *: (cur)), \
-    _Generic((r), tbl_ByBool *: (r)))
 #define tbl_ByBool_cursor_close(cur) \
   tbl_ByBool_cursor_close(\
     _Generic((cur), tbl_ByBool_cursor *: (cur), void *: (cur)))
+#define tbl_ByBool_next(c, r) \
+  _Generic((c), tbl_ByBool_cursor *: (tbl_ByBool_next), \
+           tbl_ByBool_query *: (tbl_ByBool_query_next))((c), \
+    _Generic((r), tbl_ByBool *: (r)))
+#define tbl_ByBool_query_open(txn, q) \
+  tbl_ByBool_query_open((txn), _Generic((q), tbl_ByBool_query **: (q)))
+#define tbl_ByBool_where_k_eq(q, v) \
+  tbl_ByBool_where_k_eq(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_ne(q, v) \
+  tbl_ByBool_where_k_ne(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_lt(q, v) \
+  tbl_ByBool_where_k_lt(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_le(q, v) \
+  tbl_ByBool_where_k_le(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_gt(q, v) \
+  tbl_ByBool_where_k_gt(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_ge(q, v) \
+  tbl_ByBool_where_k_ge(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByBool_where_k_between(q, lo, hi, flags) \
+  tbl_ByBool_where_k_between(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByBool_where_k_in(q, vals, n) \
+  tbl_ByBool_where_k_in(_Generic((q), tbl_ByBool_query *: (q)), \
+    _Generic((vals), const bool *: (vals), bool *: (vals), void *: (vals)), \
+    (n))
+#define tbl_ByBool_order_by_k(q, dir) \
+  tbl_ByBool_order_by_k(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByBool_k_expr(src) \
+  tbl_ByBool_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByBool_limit(q, n) \
+  tbl_ByBool_limit(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByBool_offset(q, n) \
+  tbl_ByBool_offset(_Generic((q), tbl_ByBool_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByBool_query_next(q, r) \
+  tbl_ByBool_query_next(_Generic((q), tbl_ByBool_query *: (q)), \
+    _Generic((r), tbl_ByBool *: (r)))
+#define tbl_ByBool_query_explain(q, out) \
+  tbl_ByBool_query_explain(_Generic((q), tbl_ByBool_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByBool_query_free(q) \
+  tbl_ByBool_query_free(_Generic((q), tbl_ByBool_query *: (q), void *: (q)))
+#define tbl_ByBool_query_plan(q, out) \
+  tbl_ByBool_query_plan(_Generic((q), tbl_ByBool_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByBool_from_row(row, src, r) \
+  tbl_ByBool_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByBool *: (r)))
 #endif
 
 struct tbl_ByI8 {
@@ -421,11 +554,89 @@ int tbl_ByI8_next(tbl_ByI8_cursor *cur, tbl_ByI8 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByI8_cursor_close(tbl_ByI8_cursor *cur);
 
+/* --- Queries of ByI8 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByI8_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByI8_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByI8_query tbl_ByI8_query;
+
+/** Opens *q: every row of tbl_ByI8_table in txn, in key order.  Free it
+ * with tbl_ByI8_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByI8_query_open(pb_txn *txn, tbl_ByI8_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByI8_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByI8_where_k_eq(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_ne(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_lt(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_le(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_gt(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_ge(tbl_ByI8_query *q, int8_t v);
+int tbl_ByI8_where_k_between(tbl_ByI8_query *q, int8_t lo, int8_t hi,
+                             unsigned flags);
+int tbl_ByI8_where_k_in(tbl_ByI8_query *q, const int8_t *vals, size_t n);
+int tbl_ByI8_order_by_k(tbl_ByI8_query *q, unsigned dir);
+pb_expr *tbl_ByI8_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByI8_limit(tbl_ByI8_query *q, uint64_t n);
+int tbl_ByI8_offset(tbl_ByI8_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByI8_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI8_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByI8_query_next(tbl_ByI8_query *q, tbl_ByI8 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByI8_query_explain(tbl_ByI8_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByI8_query_free(tbl_ByI8_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI8.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_ByI8_query_plan(tbl_ByI8_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByI8_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByI8's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByI8_from_row(const pb_row *row, unsigned src, tbl_ByI8 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI8_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI8_next calls the cursor's or the query's.
+ * (tbl_ByI8_insert)(...) calls a function directly. */
 #define tbl_ByI8_insert(txn, r) \
   tbl_ByI8_insert((txn), \
     _Generic((r), const tbl_ByI8 *: (r), tbl_ByI8 *: (r)))
@@ -447,12 +658,65 @@ void tbl_ByI8_cursor_close(tbl_ByI8_cursor *cur);
     _Generic((lo), const int8_t *: (lo), int8_t *: (lo), void *: (lo)), \
     _Generic((hi), const int8_t *: (hi), int8_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByI8_cursor **: (cur)))
-#define tbl_ByI8_next(cur, r) \
-  tbl_ByI8_next(_Generic((cur), tbl_ByI8_cursor *: (cur)), \
-    _Generic((r), tbl_ByI8 *: (r)))
 #define tbl_ByI8_cursor_close(cur) \
   tbl_ByI8_cursor_close(\
     _Generic((cur), tbl_ByI8_cursor *: (cur), void *: (cur)))
+#define tbl_ByI8_next(c, r) \
+  _Generic((c), tbl_ByI8_cursor *: (tbl_ByI8_next), \
+           tbl_ByI8_query *: (tbl_ByI8_query_next))((c), \
+    _Generic((r), tbl_ByI8 *: (r)))
+#define tbl_ByI8_query_open(txn, q) \
+  tbl_ByI8_query_open((txn), _Generic((q), tbl_ByI8_query **: (q)))
+#define tbl_ByI8_where_k_eq(q, v) \
+  tbl_ByI8_where_k_eq(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_ne(q, v) \
+  tbl_ByI8_where_k_ne(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_lt(q, v) \
+  tbl_ByI8_where_k_lt(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_le(q, v) \
+  tbl_ByI8_where_k_le(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_gt(q, v) \
+  tbl_ByI8_where_k_gt(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_ge(q, v) \
+  tbl_ByI8_where_k_ge(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI8_where_k_between(q, lo, hi, flags) \
+  tbl_ByI8_where_k_between(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByI8_where_k_in(q, vals, n) \
+  tbl_ByI8_where_k_in(_Generic((q), tbl_ByI8_query *: (q)), \
+    _Generic((vals), const int8_t *: (vals), \
+             int8_t *: (vals), void *: (vals)), (n))
+#define tbl_ByI8_order_by_k(q, dir) \
+  tbl_ByI8_order_by_k(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByI8_k_expr(src) \
+  tbl_ByI8_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByI8_limit(q, n) \
+  tbl_ByI8_limit(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI8_offset(q, n) \
+  tbl_ByI8_offset(_Generic((q), tbl_ByI8_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI8_query_next(q, r) \
+  tbl_ByI8_query_next(_Generic((q), tbl_ByI8_query *: (q)), \
+    _Generic((r), tbl_ByI8 *: (r)))
+#define tbl_ByI8_query_explain(q, out) \
+  tbl_ByI8_query_explain(_Generic((q), tbl_ByI8_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByI8_query_free(q) \
+  tbl_ByI8_query_free(_Generic((q), tbl_ByI8_query *: (q), void *: (q)))
+#define tbl_ByI8_query_plan(q, out) \
+  tbl_ByI8_query_plan(_Generic((q), tbl_ByI8_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByI8_from_row(row, src, r) \
+  tbl_ByI8_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByI8 *: (r)))
 #endif
 
 struct tbl_ByI16 {
@@ -620,11 +884,89 @@ int tbl_ByI16_next(tbl_ByI16_cursor *cur, tbl_ByI16 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByI16_cursor_close(tbl_ByI16_cursor *cur);
 
+/* --- Queries of ByI16 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByI16_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByI16_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByI16_query tbl_ByI16_query;
+
+/** Opens *q: every row of tbl_ByI16_table in txn, in key order.  Free it
+ * with tbl_ByI16_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByI16_query_open(pb_txn *txn, tbl_ByI16_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByI16_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByI16_where_k_eq(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_ne(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_lt(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_le(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_gt(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_ge(tbl_ByI16_query *q, int16_t v);
+int tbl_ByI16_where_k_between(tbl_ByI16_query *q, int16_t lo, int16_t hi,
+                              unsigned flags);
+int tbl_ByI16_where_k_in(tbl_ByI16_query *q, const int16_t *vals, size_t n);
+int tbl_ByI16_order_by_k(tbl_ByI16_query *q, unsigned dir);
+pb_expr *tbl_ByI16_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByI16_limit(tbl_ByI16_query *q, uint64_t n);
+int tbl_ByI16_offset(tbl_ByI16_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByI16_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI16_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByI16_query_next(tbl_ByI16_query *q, tbl_ByI16 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByI16_query_explain(tbl_ByI16_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByI16_query_free(tbl_ByI16_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI16.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI16_query_plan(tbl_ByI16_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByI16_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByI16's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByI16_from_row(const pb_row *row, unsigned src, tbl_ByI16 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI16_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI16_next calls the cursor's or the query's.
+ * (tbl_ByI16_insert)(...) calls a function directly. */
 #define tbl_ByI16_insert(txn, r) \
   tbl_ByI16_insert((txn), \
     _Generic((r), const tbl_ByI16 *: (r), tbl_ByI16 *: (r)))
@@ -646,12 +988,66 @@ void tbl_ByI16_cursor_close(tbl_ByI16_cursor *cur);
     _Generic((lo), const int16_t *: (lo), int16_t *: (lo), void *: (lo)), \
     _Generic((hi), const int16_t *: (hi), int16_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByI16_cursor **: (cur)))
-#define tbl_ByI16_next(cur, r) \
-  tbl_ByI16_next(_Generic((cur), tbl_ByI16_cursor *: (cur)), \
-    _Generic((r), tbl_ByI16 *: (r)))
 #define tbl_ByI16_cursor_close(cur) \
   tbl_ByI16_cursor_close(\
     _Generic((cur), tbl_ByI16_cursor *: (cur), void *: (cur)))
+#define tbl_ByI16_next(c, r) \
+  _Generic((c), tbl_ByI16_cursor *: (tbl_ByI16_next), \
+           tbl_ByI16_query *: (tbl_ByI16_query_next))((c), \
+    _Generic((r), tbl_ByI16 *: (r)))
+#define tbl_ByI16_query_open(txn, q) \
+  tbl_ByI16_query_open((txn), _Generic((q), tbl_ByI16_query **: (q)))
+#define tbl_ByI16_where_k_eq(q, v) \
+  tbl_ByI16_where_k_eq(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_ne(q, v) \
+  tbl_ByI16_where_k_ne(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_lt(q, v) \
+  tbl_ByI16_where_k_lt(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_le(q, v) \
+  tbl_ByI16_where_k_le(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_gt(q, v) \
+  tbl_ByI16_where_k_gt(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_ge(q, v) \
+  tbl_ByI16_where_k_ge(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI16_where_k_between(q, lo, hi, flags) \
+  tbl_ByI16_where_k_between(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByI16_where_k_in(q, vals, n) \
+  tbl_ByI16_where_k_in(_Generic((q), tbl_ByI16_query *: (q)), \
+    _Generic((vals), const int16_t *: (vals), \
+             int16_t *: (vals), void *: (vals)), (n))
+#define tbl_ByI16_order_by_k(q, dir) \
+  tbl_ByI16_order_by_k(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByI16_k_expr(src) \
+  tbl_ByI16_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByI16_limit(q, n) \
+  tbl_ByI16_limit(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI16_offset(q, n) \
+  tbl_ByI16_offset(_Generic((q), tbl_ByI16_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI16_query_next(q, r) \
+  tbl_ByI16_query_next(_Generic((q), tbl_ByI16_query *: (q)), \
+    _Generic((r), tbl_ByI16 *: (r)))
+#define tbl_ByI16_query_explain(q, out) \
+  tbl_ByI16_query_explain(_Generic((q), tbl_ByI16_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByI16_query_free(q) \
+  tbl_ByI16_query_free(_Generic((q), tbl_ByI16_query *: (q), void *: (q)))
+#define tbl_ByI16_query_plan(q, out) \
+  tbl_ByI16_query_plan(_Generic((q), tbl_ByI16_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByI16_from_row(row, src, r) \
+  tbl_ByI16_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByI16 *: (r)))
 #endif
 
 struct tbl_ByI32 {
@@ -819,11 +1215,89 @@ int tbl_ByI32_next(tbl_ByI32_cursor *cur, tbl_ByI32 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByI32_cursor_close(tbl_ByI32_cursor *cur);
 
+/* --- Queries of ByI32 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByI32_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByI32_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByI32_query tbl_ByI32_query;
+
+/** Opens *q: every row of tbl_ByI32_table in txn, in key order.  Free it
+ * with tbl_ByI32_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByI32_query_open(pb_txn *txn, tbl_ByI32_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByI32_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByI32_where_k_eq(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_ne(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_lt(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_le(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_gt(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_ge(tbl_ByI32_query *q, int32_t v);
+int tbl_ByI32_where_k_between(tbl_ByI32_query *q, int32_t lo, int32_t hi,
+                              unsigned flags);
+int tbl_ByI32_where_k_in(tbl_ByI32_query *q, const int32_t *vals, size_t n);
+int tbl_ByI32_order_by_k(tbl_ByI32_query *q, unsigned dir);
+pb_expr *tbl_ByI32_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByI32_limit(tbl_ByI32_query *q, uint64_t n);
+int tbl_ByI32_offset(tbl_ByI32_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByI32_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI32_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByI32_query_next(tbl_ByI32_query *q, tbl_ByI32 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByI32_query_explain(tbl_ByI32_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByI32_query_free(tbl_ByI32_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI32.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI32_query_plan(tbl_ByI32_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByI32_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByI32's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByI32_from_row(const pb_row *row, unsigned src, tbl_ByI32 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI32_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI32_next calls the cursor's or the query's.
+ * (tbl_ByI32_insert)(...) calls a function directly. */
 #define tbl_ByI32_insert(txn, r) \
   tbl_ByI32_insert((txn), \
     _Generic((r), const tbl_ByI32 *: (r), tbl_ByI32 *: (r)))
@@ -845,12 +1319,66 @@ void tbl_ByI32_cursor_close(tbl_ByI32_cursor *cur);
     _Generic((lo), const int32_t *: (lo), int32_t *: (lo), void *: (lo)), \
     _Generic((hi), const int32_t *: (hi), int32_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByI32_cursor **: (cur)))
-#define tbl_ByI32_next(cur, r) \
-  tbl_ByI32_next(_Generic((cur), tbl_ByI32_cursor *: (cur)), \
-    _Generic((r), tbl_ByI32 *: (r)))
 #define tbl_ByI32_cursor_close(cur) \
   tbl_ByI32_cursor_close(\
     _Generic((cur), tbl_ByI32_cursor *: (cur), void *: (cur)))
+#define tbl_ByI32_next(c, r) \
+  _Generic((c), tbl_ByI32_cursor *: (tbl_ByI32_next), \
+           tbl_ByI32_query *: (tbl_ByI32_query_next))((c), \
+    _Generic((r), tbl_ByI32 *: (r)))
+#define tbl_ByI32_query_open(txn, q) \
+  tbl_ByI32_query_open((txn), _Generic((q), tbl_ByI32_query **: (q)))
+#define tbl_ByI32_where_k_eq(q, v) \
+  tbl_ByI32_where_k_eq(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_ne(q, v) \
+  tbl_ByI32_where_k_ne(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_lt(q, v) \
+  tbl_ByI32_where_k_lt(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_le(q, v) \
+  tbl_ByI32_where_k_le(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_gt(q, v) \
+  tbl_ByI32_where_k_gt(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_ge(q, v) \
+  tbl_ByI32_where_k_ge(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI32_where_k_between(q, lo, hi, flags) \
+  tbl_ByI32_where_k_between(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByI32_where_k_in(q, vals, n) \
+  tbl_ByI32_where_k_in(_Generic((q), tbl_ByI32_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define tbl_ByI32_order_by_k(q, dir) \
+  tbl_ByI32_order_by_k(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByI32_k_expr(src) \
+  tbl_ByI32_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByI32_limit(q, n) \
+  tbl_ByI32_limit(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI32_offset(q, n) \
+  tbl_ByI32_offset(_Generic((q), tbl_ByI32_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI32_query_next(q, r) \
+  tbl_ByI32_query_next(_Generic((q), tbl_ByI32_query *: (q)), \
+    _Generic((r), tbl_ByI32 *: (r)))
+#define tbl_ByI32_query_explain(q, out) \
+  tbl_ByI32_query_explain(_Generic((q), tbl_ByI32_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByI32_query_free(q) \
+  tbl_ByI32_query_free(_Generic((q), tbl_ByI32_query *: (q), void *: (q)))
+#define tbl_ByI32_query_plan(q, out) \
+  tbl_ByI32_query_plan(_Generic((q), tbl_ByI32_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByI32_from_row(row, src, r) \
+  tbl_ByI32_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByI32 *: (r)))
 #endif
 
 struct tbl_ByI64 {
@@ -1018,11 +1546,89 @@ int tbl_ByI64_next(tbl_ByI64_cursor *cur, tbl_ByI64 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByI64_cursor_close(tbl_ByI64_cursor *cur);
 
+/* --- Queries of ByI64 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByI64_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByI64_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByI64_query tbl_ByI64_query;
+
+/** Opens *q: every row of tbl_ByI64_table in txn, in key order.  Free it
+ * with tbl_ByI64_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByI64_query_open(pb_txn *txn, tbl_ByI64_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByI64_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByI64_where_k_eq(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_ne(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_lt(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_le(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_gt(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_ge(tbl_ByI64_query *q, int64_t v);
+int tbl_ByI64_where_k_between(tbl_ByI64_query *q, int64_t lo, int64_t hi,
+                              unsigned flags);
+int tbl_ByI64_where_k_in(tbl_ByI64_query *q, const int64_t *vals, size_t n);
+int tbl_ByI64_order_by_k(tbl_ByI64_query *q, unsigned dir);
+pb_expr *tbl_ByI64_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByI64_limit(tbl_ByI64_query *q, uint64_t n);
+int tbl_ByI64_offset(tbl_ByI64_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByI64_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByI64_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByI64_query_next(tbl_ByI64_query *q, tbl_ByI64 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByI64_query_explain(tbl_ByI64_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByI64_query_free(tbl_ByI64_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByI64.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByI64_query_plan(tbl_ByI64_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByI64_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByI64's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByI64_from_row(const pb_row *row, unsigned src, tbl_ByI64 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByI64_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByI64_next calls the cursor's or the query's.
+ * (tbl_ByI64_insert)(...) calls a function directly. */
 #define tbl_ByI64_insert(txn, r) \
   tbl_ByI64_insert((txn), \
     _Generic((r), const tbl_ByI64 *: (r), tbl_ByI64 *: (r)))
@@ -1044,12 +1650,66 @@ void tbl_ByI64_cursor_close(tbl_ByI64_cursor *cur);
     _Generic((lo), const int64_t *: (lo), int64_t *: (lo), void *: (lo)), \
     _Generic((hi), const int64_t *: (hi), int64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByI64_cursor **: (cur)))
-#define tbl_ByI64_next(cur, r) \
-  tbl_ByI64_next(_Generic((cur), tbl_ByI64_cursor *: (cur)), \
-    _Generic((r), tbl_ByI64 *: (r)))
 #define tbl_ByI64_cursor_close(cur) \
   tbl_ByI64_cursor_close(\
     _Generic((cur), tbl_ByI64_cursor *: (cur), void *: (cur)))
+#define tbl_ByI64_next(c, r) \
+  _Generic((c), tbl_ByI64_cursor *: (tbl_ByI64_next), \
+           tbl_ByI64_query *: (tbl_ByI64_query_next))((c), \
+    _Generic((r), tbl_ByI64 *: (r)))
+#define tbl_ByI64_query_open(txn, q) \
+  tbl_ByI64_query_open((txn), _Generic((q), tbl_ByI64_query **: (q)))
+#define tbl_ByI64_where_k_eq(q, v) \
+  tbl_ByI64_where_k_eq(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_ne(q, v) \
+  tbl_ByI64_where_k_ne(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_lt(q, v) \
+  tbl_ByI64_where_k_lt(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_le(q, v) \
+  tbl_ByI64_where_k_le(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_gt(q, v) \
+  tbl_ByI64_where_k_gt(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_ge(q, v) \
+  tbl_ByI64_where_k_ge(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByI64_where_k_between(q, lo, hi, flags) \
+  tbl_ByI64_where_k_between(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByI64_where_k_in(q, vals, n) \
+  tbl_ByI64_where_k_in(_Generic((q), tbl_ByI64_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define tbl_ByI64_order_by_k(q, dir) \
+  tbl_ByI64_order_by_k(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByI64_k_expr(src) \
+  tbl_ByI64_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByI64_limit(q, n) \
+  tbl_ByI64_limit(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI64_offset(q, n) \
+  tbl_ByI64_offset(_Generic((q), tbl_ByI64_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByI64_query_next(q, r) \
+  tbl_ByI64_query_next(_Generic((q), tbl_ByI64_query *: (q)), \
+    _Generic((r), tbl_ByI64 *: (r)))
+#define tbl_ByI64_query_explain(q, out) \
+  tbl_ByI64_query_explain(_Generic((q), tbl_ByI64_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByI64_query_free(q) \
+  tbl_ByI64_query_free(_Generic((q), tbl_ByI64_query *: (q), void *: (q)))
+#define tbl_ByI64_query_plan(q, out) \
+  tbl_ByI64_query_plan(_Generic((q), tbl_ByI64_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByI64_from_row(row, src, r) \
+  tbl_ByI64_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByI64 *: (r)))
 #endif
 
 struct tbl_ByU8 {
@@ -1217,11 +1877,89 @@ int tbl_ByU8_next(tbl_ByU8_cursor *cur, tbl_ByU8 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByU8_cursor_close(tbl_ByU8_cursor *cur);
 
+/* --- Queries of ByU8 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByU8_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByU8_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByU8_query tbl_ByU8_query;
+
+/** Opens *q: every row of tbl_ByU8_table in txn, in key order.  Free it
+ * with tbl_ByU8_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByU8_query_open(pb_txn *txn, tbl_ByU8_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByU8_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByU8_where_k_eq(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_ne(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_lt(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_le(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_gt(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_ge(tbl_ByU8_query *q, uint8_t v);
+int tbl_ByU8_where_k_between(tbl_ByU8_query *q, uint8_t lo, uint8_t hi,
+                             unsigned flags);
+int tbl_ByU8_where_k_in(tbl_ByU8_query *q, const uint8_t *vals, size_t n);
+int tbl_ByU8_order_by_k(tbl_ByU8_query *q, unsigned dir);
+pb_expr *tbl_ByU8_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByU8_limit(tbl_ByU8_query *q, uint64_t n);
+int tbl_ByU8_offset(tbl_ByU8_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByU8_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU8_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByU8_query_next(tbl_ByU8_query *q, tbl_ByU8 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByU8_query_explain(tbl_ByU8_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByU8_query_free(tbl_ByU8_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU8.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_ByU8_query_plan(tbl_ByU8_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByU8_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByU8's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByU8_from_row(const pb_row *row, unsigned src, tbl_ByU8 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU8_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU8_next calls the cursor's or the query's.
+ * (tbl_ByU8_insert)(...) calls a function directly. */
 #define tbl_ByU8_insert(txn, r) \
   tbl_ByU8_insert((txn), \
     _Generic((r), const tbl_ByU8 *: (r), tbl_ByU8 *: (r)))
@@ -1243,12 +1981,65 @@ void tbl_ByU8_cursor_close(tbl_ByU8_cursor *cur);
     _Generic((lo), const uint8_t *: (lo), uint8_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint8_t *: (hi), uint8_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByU8_cursor **: (cur)))
-#define tbl_ByU8_next(cur, r) \
-  tbl_ByU8_next(_Generic((cur), tbl_ByU8_cursor *: (cur)), \
-    _Generic((r), tbl_ByU8 *: (r)))
 #define tbl_ByU8_cursor_close(cur) \
   tbl_ByU8_cursor_close(\
     _Generic((cur), tbl_ByU8_cursor *: (cur), void *: (cur)))
+#define tbl_ByU8_next(c, r) \
+  _Generic((c), tbl_ByU8_cursor *: (tbl_ByU8_next), \
+           tbl_ByU8_query *: (tbl_ByU8_query_next))((c), \
+    _Generic((r), tbl_ByU8 *: (r)))
+#define tbl_ByU8_query_open(txn, q) \
+  tbl_ByU8_query_open((txn), _Generic((q), tbl_ByU8_query **: (q)))
+#define tbl_ByU8_where_k_eq(q, v) \
+  tbl_ByU8_where_k_eq(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_ne(q, v) \
+  tbl_ByU8_where_k_ne(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_lt(q, v) \
+  tbl_ByU8_where_k_lt(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_le(q, v) \
+  tbl_ByU8_where_k_le(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_gt(q, v) \
+  tbl_ByU8_where_k_gt(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_ge(q, v) \
+  tbl_ByU8_where_k_ge(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU8_where_k_between(q, lo, hi, flags) \
+  tbl_ByU8_where_k_between(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByU8_where_k_in(q, vals, n) \
+  tbl_ByU8_where_k_in(_Generic((q), tbl_ByU8_query *: (q)), \
+    _Generic((vals), const uint8_t *: (vals), \
+             uint8_t *: (vals), void *: (vals)), (n))
+#define tbl_ByU8_order_by_k(q, dir) \
+  tbl_ByU8_order_by_k(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByU8_k_expr(src) \
+  tbl_ByU8_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByU8_limit(q, n) \
+  tbl_ByU8_limit(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU8_offset(q, n) \
+  tbl_ByU8_offset(_Generic((q), tbl_ByU8_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU8_query_next(q, r) \
+  tbl_ByU8_query_next(_Generic((q), tbl_ByU8_query *: (q)), \
+    _Generic((r), tbl_ByU8 *: (r)))
+#define tbl_ByU8_query_explain(q, out) \
+  tbl_ByU8_query_explain(_Generic((q), tbl_ByU8_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByU8_query_free(q) \
+  tbl_ByU8_query_free(_Generic((q), tbl_ByU8_query *: (q), void *: (q)))
+#define tbl_ByU8_query_plan(q, out) \
+  tbl_ByU8_query_plan(_Generic((q), tbl_ByU8_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByU8_from_row(row, src, r) \
+  tbl_ByU8_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByU8 *: (r)))
 #endif
 
 struct tbl_ByU16 {
@@ -1416,11 +2207,89 @@ int tbl_ByU16_next(tbl_ByU16_cursor *cur, tbl_ByU16 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByU16_cursor_close(tbl_ByU16_cursor *cur);
 
+/* --- Queries of ByU16 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByU16_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByU16_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByU16_query tbl_ByU16_query;
+
+/** Opens *q: every row of tbl_ByU16_table in txn, in key order.  Free it
+ * with tbl_ByU16_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByU16_query_open(pb_txn *txn, tbl_ByU16_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByU16_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByU16_where_k_eq(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_ne(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_lt(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_le(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_gt(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_ge(tbl_ByU16_query *q, uint16_t v);
+int tbl_ByU16_where_k_between(tbl_ByU16_query *q, uint16_t lo, uint16_t hi,
+                              unsigned flags);
+int tbl_ByU16_where_k_in(tbl_ByU16_query *q, const uint16_t *vals, size_t n);
+int tbl_ByU16_order_by_k(tbl_ByU16_query *q, unsigned dir);
+pb_expr *tbl_ByU16_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByU16_limit(tbl_ByU16_query *q, uint64_t n);
+int tbl_ByU16_offset(tbl_ByU16_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByU16_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU16_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByU16_query_next(tbl_ByU16_query *q, tbl_ByU16 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByU16_query_explain(tbl_ByU16_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByU16_query_free(tbl_ByU16_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU16.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU16_query_plan(tbl_ByU16_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByU16_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByU16's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByU16_from_row(const pb_row *row, unsigned src, tbl_ByU16 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU16_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU16_next calls the cursor's or the query's.
+ * (tbl_ByU16_insert)(...) calls a function directly. */
 #define tbl_ByU16_insert(txn, r) \
   tbl_ByU16_insert((txn), \
     _Generic((r), const tbl_ByU16 *: (r), tbl_ByU16 *: (r)))
@@ -1442,12 +2311,66 @@ void tbl_ByU16_cursor_close(tbl_ByU16_cursor *cur);
     _Generic((lo), const uint16_t *: (lo), uint16_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint16_t *: (hi), uint16_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByU16_cursor **: (cur)))
-#define tbl_ByU16_next(cur, r) \
-  tbl_ByU16_next(_Generic((cur), tbl_ByU16_cursor *: (cur)), \
-    _Generic((r), tbl_ByU16 *: (r)))
 #define tbl_ByU16_cursor_close(cur) \
   tbl_ByU16_cursor_close(\
     _Generic((cur), tbl_ByU16_cursor *: (cur), void *: (cur)))
+#define tbl_ByU16_next(c, r) \
+  _Generic((c), tbl_ByU16_cursor *: (tbl_ByU16_next), \
+           tbl_ByU16_query *: (tbl_ByU16_query_next))((c), \
+    _Generic((r), tbl_ByU16 *: (r)))
+#define tbl_ByU16_query_open(txn, q) \
+  tbl_ByU16_query_open((txn), _Generic((q), tbl_ByU16_query **: (q)))
+#define tbl_ByU16_where_k_eq(q, v) \
+  tbl_ByU16_where_k_eq(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_ne(q, v) \
+  tbl_ByU16_where_k_ne(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_lt(q, v) \
+  tbl_ByU16_where_k_lt(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_le(q, v) \
+  tbl_ByU16_where_k_le(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_gt(q, v) \
+  tbl_ByU16_where_k_gt(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_ge(q, v) \
+  tbl_ByU16_where_k_ge(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU16_where_k_between(q, lo, hi, flags) \
+  tbl_ByU16_where_k_between(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByU16_where_k_in(q, vals, n) \
+  tbl_ByU16_where_k_in(_Generic((q), tbl_ByU16_query *: (q)), \
+    _Generic((vals), const uint16_t *: (vals), \
+             uint16_t *: (vals), void *: (vals)), (n))
+#define tbl_ByU16_order_by_k(q, dir) \
+  tbl_ByU16_order_by_k(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByU16_k_expr(src) \
+  tbl_ByU16_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByU16_limit(q, n) \
+  tbl_ByU16_limit(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU16_offset(q, n) \
+  tbl_ByU16_offset(_Generic((q), tbl_ByU16_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU16_query_next(q, r) \
+  tbl_ByU16_query_next(_Generic((q), tbl_ByU16_query *: (q)), \
+    _Generic((r), tbl_ByU16 *: (r)))
+#define tbl_ByU16_query_explain(q, out) \
+  tbl_ByU16_query_explain(_Generic((q), tbl_ByU16_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByU16_query_free(q) \
+  tbl_ByU16_query_free(_Generic((q), tbl_ByU16_query *: (q), void *: (q)))
+#define tbl_ByU16_query_plan(q, out) \
+  tbl_ByU16_query_plan(_Generic((q), tbl_ByU16_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByU16_from_row(row, src, r) \
+  tbl_ByU16_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByU16 *: (r)))
 #endif
 
 struct tbl_ByU32 {
@@ -1615,11 +2538,89 @@ int tbl_ByU32_next(tbl_ByU32_cursor *cur, tbl_ByU32 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByU32_cursor_close(tbl_ByU32_cursor *cur);
 
+/* --- Queries of ByU32 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByU32_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByU32_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByU32_query tbl_ByU32_query;
+
+/** Opens *q: every row of tbl_ByU32_table in txn, in key order.  Free it
+ * with tbl_ByU32_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByU32_query_open(pb_txn *txn, tbl_ByU32_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByU32_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByU32_where_k_eq(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_ne(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_lt(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_le(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_gt(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_ge(tbl_ByU32_query *q, uint32_t v);
+int tbl_ByU32_where_k_between(tbl_ByU32_query *q, uint32_t lo, uint32_t hi,
+                              unsigned flags);
+int tbl_ByU32_where_k_in(tbl_ByU32_query *q, const uint32_t *vals, size_t n);
+int tbl_ByU32_order_by_k(tbl_ByU32_query *q, unsigned dir);
+pb_expr *tbl_ByU32_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByU32_limit(tbl_ByU32_query *q, uint64_t n);
+int tbl_ByU32_offset(tbl_ByU32_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByU32_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU32_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByU32_query_next(tbl_ByU32_query *q, tbl_ByU32 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByU32_query_explain(tbl_ByU32_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByU32_query_free(tbl_ByU32_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU32.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU32_query_plan(tbl_ByU32_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByU32_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByU32's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByU32_from_row(const pb_row *row, unsigned src, tbl_ByU32 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU32_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU32_next calls the cursor's or the query's.
+ * (tbl_ByU32_insert)(...) calls a function directly. */
 #define tbl_ByU32_insert(txn, r) \
   tbl_ByU32_insert((txn), \
     _Generic((r), const tbl_ByU32 *: (r), tbl_ByU32 *: (r)))
@@ -1641,12 +2642,66 @@ void tbl_ByU32_cursor_close(tbl_ByU32_cursor *cur);
     _Generic((lo), const uint32_t *: (lo), uint32_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint32_t *: (hi), uint32_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByU32_cursor **: (cur)))
-#define tbl_ByU32_next(cur, r) \
-  tbl_ByU32_next(_Generic((cur), tbl_ByU32_cursor *: (cur)), \
-    _Generic((r), tbl_ByU32 *: (r)))
 #define tbl_ByU32_cursor_close(cur) \
   tbl_ByU32_cursor_close(\
     _Generic((cur), tbl_ByU32_cursor *: (cur), void *: (cur)))
+#define tbl_ByU32_next(c, r) \
+  _Generic((c), tbl_ByU32_cursor *: (tbl_ByU32_next), \
+           tbl_ByU32_query *: (tbl_ByU32_query_next))((c), \
+    _Generic((r), tbl_ByU32 *: (r)))
+#define tbl_ByU32_query_open(txn, q) \
+  tbl_ByU32_query_open((txn), _Generic((q), tbl_ByU32_query **: (q)))
+#define tbl_ByU32_where_k_eq(q, v) \
+  tbl_ByU32_where_k_eq(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_ne(q, v) \
+  tbl_ByU32_where_k_ne(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_lt(q, v) \
+  tbl_ByU32_where_k_lt(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_le(q, v) \
+  tbl_ByU32_where_k_le(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_gt(q, v) \
+  tbl_ByU32_where_k_gt(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_ge(q, v) \
+  tbl_ByU32_where_k_ge(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU32_where_k_between(q, lo, hi, flags) \
+  tbl_ByU32_where_k_between(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByU32_where_k_in(q, vals, n) \
+  tbl_ByU32_where_k_in(_Generic((q), tbl_ByU32_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define tbl_ByU32_order_by_k(q, dir) \
+  tbl_ByU32_order_by_k(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByU32_k_expr(src) \
+  tbl_ByU32_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByU32_limit(q, n) \
+  tbl_ByU32_limit(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU32_offset(q, n) \
+  tbl_ByU32_offset(_Generic((q), tbl_ByU32_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU32_query_next(q, r) \
+  tbl_ByU32_query_next(_Generic((q), tbl_ByU32_query *: (q)), \
+    _Generic((r), tbl_ByU32 *: (r)))
+#define tbl_ByU32_query_explain(q, out) \
+  tbl_ByU32_query_explain(_Generic((q), tbl_ByU32_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByU32_query_free(q) \
+  tbl_ByU32_query_free(_Generic((q), tbl_ByU32_query *: (q), void *: (q)))
+#define tbl_ByU32_query_plan(q, out) \
+  tbl_ByU32_query_plan(_Generic((q), tbl_ByU32_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByU32_from_row(row, src, r) \
+  tbl_ByU32_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByU32 *: (r)))
 #endif
 
 struct tbl_ByU64 {
@@ -1814,11 +2869,89 @@ int tbl_ByU64_next(tbl_ByU64_cursor *cur, tbl_ByU64 *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByU64_cursor_close(tbl_ByU64_cursor *cur);
 
+/* --- Queries of ByU64 (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByU64_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByU64_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByU64_query tbl_ByU64_query;
+
+/** Opens *q: every row of tbl_ByU64_table in txn, in key order.  Free it
+ * with tbl_ByU64_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByU64_query_open(pb_txn *txn, tbl_ByU64_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByU64_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByU64_where_k_eq(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_ne(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_lt(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_le(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_gt(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_ge(tbl_ByU64_query *q, uint64_t v);
+int tbl_ByU64_where_k_between(tbl_ByU64_query *q, uint64_t lo, uint64_t hi,
+                              unsigned flags);
+int tbl_ByU64_where_k_in(tbl_ByU64_query *q, const uint64_t *vals, size_t n);
+int tbl_ByU64_order_by_k(tbl_ByU64_query *q, unsigned dir);
+pb_expr *tbl_ByU64_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByU64_limit(tbl_ByU64_query *q, uint64_t n);
+int tbl_ByU64_offset(tbl_ByU64_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByU64_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByU64_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByU64_query_next(tbl_ByU64_query *q, tbl_ByU64 *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByU64_query_explain(tbl_ByU64_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByU64_query_free(tbl_ByU64_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByU64.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByU64_query_plan(tbl_ByU64_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByU64_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByU64's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByU64_from_row(const pb_row *row, unsigned src, tbl_ByU64 *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByU64_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByU64_next calls the cursor's or the query's.
+ * (tbl_ByU64_insert)(...) calls a function directly. */
 #define tbl_ByU64_insert(txn, r) \
   tbl_ByU64_insert((txn), \
     _Generic((r), const tbl_ByU64 *: (r), tbl_ByU64 *: (r)))
@@ -1840,12 +2973,66 @@ void tbl_ByU64_cursor_close(tbl_ByU64_cursor *cur);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByU64_cursor **: (cur)))
-#define tbl_ByU64_next(cur, r) \
-  tbl_ByU64_next(_Generic((cur), tbl_ByU64_cursor *: (cur)), \
-    _Generic((r), tbl_ByU64 *: (r)))
 #define tbl_ByU64_cursor_close(cur) \
   tbl_ByU64_cursor_close(\
     _Generic((cur), tbl_ByU64_cursor *: (cur), void *: (cur)))
+#define tbl_ByU64_next(c, r) \
+  _Generic((c), tbl_ByU64_cursor *: (tbl_ByU64_next), \
+           tbl_ByU64_query *: (tbl_ByU64_query_next))((c), \
+    _Generic((r), tbl_ByU64 *: (r)))
+#define tbl_ByU64_query_open(txn, q) \
+  tbl_ByU64_query_open((txn), _Generic((q), tbl_ByU64_query **: (q)))
+#define tbl_ByU64_where_k_eq(q, v) \
+  tbl_ByU64_where_k_eq(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_ne(q, v) \
+  tbl_ByU64_where_k_ne(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_lt(q, v) \
+  tbl_ByU64_where_k_lt(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_le(q, v) \
+  tbl_ByU64_where_k_le(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_gt(q, v) \
+  tbl_ByU64_where_k_gt(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_ge(q, v) \
+  tbl_ByU64_where_k_ge(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByU64_where_k_between(q, lo, hi, flags) \
+  tbl_ByU64_where_k_between(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByU64_where_k_in(q, vals, n) \
+  tbl_ByU64_where_k_in(_Generic((q), tbl_ByU64_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define tbl_ByU64_order_by_k(q, dir) \
+  tbl_ByU64_order_by_k(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByU64_k_expr(src) \
+  tbl_ByU64_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByU64_limit(q, n) \
+  tbl_ByU64_limit(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU64_offset(q, n) \
+  tbl_ByU64_offset(_Generic((q), tbl_ByU64_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByU64_query_next(q, r) \
+  tbl_ByU64_query_next(_Generic((q), tbl_ByU64_query *: (q)), \
+    _Generic((r), tbl_ByU64 *: (r)))
+#define tbl_ByU64_query_explain(q, out) \
+  tbl_ByU64_query_explain(_Generic((q), tbl_ByU64_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByU64_query_free(q) \
+  tbl_ByU64_query_free(_Generic((q), tbl_ByU64_query *: (q), void *: (q)))
+#define tbl_ByU64_query_plan(q, out) \
+  tbl_ByU64_query_plan(_Generic((q), tbl_ByU64_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByU64_from_row(row, src, r) \
+  tbl_ByU64_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByU64 *: (r)))
 #endif
 
 struct tbl_ByBytes {
@@ -2008,11 +3195,92 @@ int tbl_ByBytes_next(tbl_ByBytes_cursor *cur, tbl_ByBytes *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByBytes_cursor_close(tbl_ByBytes_cursor *cur);
 
+/* --- Queries of ByBytes (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByBytes_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByBytes_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByBytes_query tbl_ByBytes_query;
+
+/** Opens *q: every row of tbl_ByBytes_table in txn, in key order.  Free it
+ * with tbl_ByBytes_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByBytes_query_open(pb_txn *txn, tbl_ByBytes_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE), k starts with v (prefix).
+ * order_by: a sort key, PB_ASC or PB_DESC.  tbl_ByBytes_k_expr: the field in
+ * source src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of
+ * memory).
+ */
+int tbl_ByBytes_where_k_eq(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_ne(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_lt(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_le(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_gt(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_ge(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_where_k_between(tbl_ByBytes_query *q, pb_bytes lo, pb_bytes hi,
+                                unsigned flags);
+int tbl_ByBytes_where_k_in(tbl_ByBytes_query *q, const pb_bytes *vals,
+                           size_t n);
+int tbl_ByBytes_where_k_prefix(tbl_ByBytes_query *q, pb_bytes v);
+int tbl_ByBytes_order_by_k(tbl_ByBytes_query *q, unsigned dir);
+pb_expr *tbl_ByBytes_k_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByBytes_limit(tbl_ByBytes_query *q, uint64_t n);
+int tbl_ByBytes_offset(tbl_ByBytes_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByBytes_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByBytes_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByBytes_query_next(tbl_ByBytes_query *q, tbl_ByBytes *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByBytes_query_explain(tbl_ByBytes_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByBytes_query_free(tbl_ByBytes_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByBytes.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByBytes_query_plan(tbl_ByBytes_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByBytes_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByBytes's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByBytes_from_row(const pb_row *row, unsigned src, tbl_ByBytes *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByBytes_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByBytes_next calls the cursor's or the query's.
+ * (tbl_ByBytes_insert)(...) calls a function directly. */
 #define tbl_ByBytes_insert(txn, r) \
   tbl_ByBytes_insert((txn), \
     _Generic((r), const tbl_ByBytes *: (r), tbl_ByBytes *: (r)))
@@ -2033,12 +3301,63 @@ void tbl_ByBytes_cursor_close(tbl_ByBytes_cursor *cur);
     _Generic((lo), const pb_bytes *: (lo), pb_bytes *: (lo), void *: (lo)), \
     _Generic((hi), const pb_bytes *: (hi), pb_bytes *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByBytes_cursor **: (cur)))
-#define tbl_ByBytes_next(cur, r) \
-  tbl_ByBytes_next(_Generic((cur), tbl_ByBytes_cursor *: (cur)), \
-    _Generic((r), tbl_ByBytes *: (r)))
 #define tbl_ByBytes_cursor_close(cur) \
   tbl_ByBytes_cursor_close(\
     _Generic((cur), tbl_ByBytes_cursor *: (cur), void *: (cur)))
+#define tbl_ByBytes_next(c, r) \
+  _Generic((c), tbl_ByBytes_cursor *: (tbl_ByBytes_next), \
+           tbl_ByBytes_query *: (tbl_ByBytes_query_next))((c), \
+    _Generic((r), tbl_ByBytes *: (r)))
+#define tbl_ByBytes_query_open(txn, q) \
+  tbl_ByBytes_query_open((txn), _Generic((q), tbl_ByBytes_query **: (q)))
+#define tbl_ByBytes_where_k_eq(q, v) \
+  tbl_ByBytes_where_k_eq(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_ne(q, v) \
+  tbl_ByBytes_where_k_ne(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_lt(q, v) \
+  tbl_ByBytes_where_k_lt(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_le(q, v) \
+  tbl_ByBytes_where_k_le(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_gt(q, v) \
+  tbl_ByBytes_where_k_gt(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_ge(q, v) \
+  tbl_ByBytes_where_k_ge(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_where_k_between(q, lo, hi, flags) \
+  tbl_ByBytes_where_k_between(_Generic((q), tbl_ByBytes_query *: (q)), (lo), \
+    (hi), (flags))
+#define tbl_ByBytes_where_k_in(q, vals, n) \
+  tbl_ByBytes_where_k_in(_Generic((q), tbl_ByBytes_query *: (q)), \
+    _Generic((vals), const pb_bytes *: (vals), \
+             pb_bytes *: (vals), void *: (vals)), (n))
+#define tbl_ByBytes_where_k_prefix(q, v) \
+  tbl_ByBytes_where_k_prefix(_Generic((q), tbl_ByBytes_query *: (q)), (v))
+#define tbl_ByBytes_order_by_k(q, dir) \
+  tbl_ByBytes_order_by_k(_Generic((q), tbl_ByBytes_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByBytes_k_expr(src) \
+  tbl_ByBytes_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByBytes_limit(q, n) \
+  tbl_ByBytes_limit(_Generic((q), tbl_ByBytes_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByBytes_offset(q, n) \
+  tbl_ByBytes_offset(_Generic((q), tbl_ByBytes_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByBytes_query_next(q, r) \
+  tbl_ByBytes_query_next(_Generic((q), tbl_ByBytes_query *: (q)), \
+    _Generic((r), tbl_ByBytes *: (r)))
+#define tbl_ByBytes_query_explain(q, out) \
+  tbl_ByBytes_query_explain(_Generic((q), tbl_ByBytes_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByBytes_query_free(q) \
+  tbl_ByBytes_query_free(\
+    _Generic((q), tbl_ByBytes_query *: (q), void *: (q)))
+#define tbl_ByBytes_query_plan(q, out) \
+  tbl_ByBytes_query_plan(_Generic((q), tbl_ByBytes_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByBytes_from_row(row, src, r) \
+  tbl_ByBytes_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByBytes *: (r)))
 #endif
 
 /** Keyed by an enum. */
@@ -2203,11 +3522,112 @@ int tbl_ByColor_next(tbl_ByColor_cursor *cur, tbl_ByColor *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_ByColor_cursor_close(tbl_ByColor_cursor *cur);
 
+/* --- Queries of ByColor (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_ByColor_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_ByColor_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_ByColor_query tbl_ByColor_query;
+
+/** Opens *q: every row of tbl_ByColor_table in txn, in key order.  Free it
+ * with tbl_ByColor_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_ByColor_query_open(pb_txn *txn, tbl_ByColor_query **q);
+
+/**
+ * Field k (tag 1): each where adds a term: k OP v (eq ne lt le gt ge), lo <=
+ * k <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an end), k
+ * IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key, PB_ASC or
+ * PB_DESC.  tbl_ByColor_k_expr: the field in source src of a row, for
+ * pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByColor_where_k_eq(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_ne(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_lt(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_le(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_gt(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_ge(tbl_ByColor_query *q, tbl_Color v);
+int tbl_ByColor_where_k_between(tbl_ByColor_query *q, tbl_Color lo,
+                                tbl_Color hi, unsigned flags);
+int tbl_ByColor_where_k_in(tbl_ByColor_query *q, const tbl_Color *vals,
+                           size_t n);
+int tbl_ByColor_order_by_k(tbl_ByColor_query *q, unsigned dir);
+pb_expr *tbl_ByColor_k_expr(unsigned src);
+
+/**
+ * Field label (tag 2): each where adds a term: label OP v (eq ne lt le gt
+ * ge), lo <= label <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), label IN vals[0..n) (in: copied; n 0 is FALSE), label
+ * starts with v (prefix).  order_by: a sort key, PB_ASC or PB_DESC.
+ * tbl_ByColor_label_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_ByColor_where_label_eq(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_ne(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_lt(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_le(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_gt(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_ge(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_where_label_between(tbl_ByColor_query *q, pb_str lo, pb_str hi,
+                                    unsigned flags);
+int tbl_ByColor_where_label_in(tbl_ByColor_query *q, const pb_str *vals,
+                               size_t n);
+int tbl_ByColor_where_label_prefix(tbl_ByColor_query *q, pb_str v);
+int tbl_ByColor_order_by_label(tbl_ByColor_query *q, unsigned dir);
+pb_expr *tbl_ByColor_label_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_ByColor_limit(tbl_ByColor_query *q, uint64_t n);
+int tbl_ByColor_offset(tbl_ByColor_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_ByColor_next(q, ...) calls this).  What
+ * it points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_ByColor_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_ByColor_query_next(tbl_ByColor_query *q, tbl_ByColor *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_ByColor_query_explain(tbl_ByColor_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_ByColor_query_free(tbl_ByColor_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_ByColor.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_ByColor_query_plan(tbl_ByColor_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_ByColor_table, into *r
+ * (views valid as the row's).  The caller knows which sources are ByColor's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_ByColor_from_row(const pb_row *row, unsigned src, tbl_ByColor *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_ByColor_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_ByColor_next calls the cursor's or the query's.
+ * (tbl_ByColor_insert)(...) calls a function directly. */
 #define tbl_ByColor_insert(txn, r) \
   tbl_ByColor_insert((txn), \
     _Generic((r), const tbl_ByColor *: (r), tbl_ByColor *: (r)))
@@ -2229,12 +3649,93 @@ void tbl_ByColor_cursor_close(tbl_ByColor_cursor *cur);
     _Generic((lo), const tbl_Color *: (lo), tbl_Color *: (lo), void *: (lo)), \
     _Generic((hi), const tbl_Color *: (hi), tbl_Color *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_ByColor_cursor **: (cur)))
-#define tbl_ByColor_next(cur, r) \
-  tbl_ByColor_next(_Generic((cur), tbl_ByColor_cursor *: (cur)), \
-    _Generic((r), tbl_ByColor *: (r)))
 #define tbl_ByColor_cursor_close(cur) \
   tbl_ByColor_cursor_close(\
     _Generic((cur), tbl_ByColor_cursor *: (cur), void *: (cur)))
+#define tbl_ByColor_next(c, r) \
+  _Generic((c), tbl_ByColor_cursor *: (tbl_ByColor_next), \
+           tbl_ByColor_query *: (tbl_ByColor_query_next))((c), \
+    _Generic((r), tbl_ByColor *: (r)))
+#define tbl_ByColor_query_open(txn, q) \
+  tbl_ByColor_query_open((txn), _Generic((q), tbl_ByColor_query **: (q)))
+#define tbl_ByColor_where_k_eq(q, v) \
+  tbl_ByColor_where_k_eq(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_ne(q, v) \
+  tbl_ByColor_where_k_ne(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_lt(q, v) \
+  tbl_ByColor_where_k_lt(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_le(q, v) \
+  tbl_ByColor_where_k_le(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_gt(q, v) \
+  tbl_ByColor_where_k_gt(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_ge(q, v) \
+  tbl_ByColor_where_k_ge(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_ByColor_where_k_between(q, lo, hi, flags) \
+  tbl_ByColor_where_k_between(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_ByColor_where_k_in(q, vals, n) \
+  tbl_ByColor_where_k_in(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((vals), const tbl_Color *: (vals), \
+             tbl_Color *: (vals), void *: (vals)), (n))
+#define tbl_ByColor_order_by_k(q, dir) \
+  tbl_ByColor_order_by_k(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByColor_k_expr(src) \
+  tbl_ByColor_k_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByColor_where_label_eq(q, v) \
+  tbl_ByColor_where_label_eq(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_ne(q, v) \
+  tbl_ByColor_where_label_ne(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_lt(q, v) \
+  tbl_ByColor_where_label_lt(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_le(q, v) \
+  tbl_ByColor_where_label_le(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_gt(q, v) \
+  tbl_ByColor_where_label_gt(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_ge(q, v) \
+  tbl_ByColor_where_label_ge(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_where_label_between(q, lo, hi, flags) \
+  tbl_ByColor_where_label_between(_Generic((q), tbl_ByColor_query *: (q)), \
+    (lo), (hi), (flags))
+#define tbl_ByColor_where_label_in(q, vals, n) \
+  tbl_ByColor_where_label_in(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define tbl_ByColor_where_label_prefix(q, v) \
+  tbl_ByColor_where_label_prefix(_Generic((q), tbl_ByColor_query *: (q)), (v))
+#define tbl_ByColor_order_by_label(q, dir) \
+  tbl_ByColor_order_by_label(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_ByColor_label_expr(src) \
+  tbl_ByColor_label_expr(PB_GENERATED_INTEGER(src))
+#define tbl_ByColor_limit(q, n) \
+  tbl_ByColor_limit(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByColor_offset(q, n) \
+  tbl_ByColor_offset(_Generic((q), tbl_ByColor_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_ByColor_query_next(q, r) \
+  tbl_ByColor_query_next(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((r), tbl_ByColor *: (r)))
+#define tbl_ByColor_query_explain(q, out) \
+  tbl_ByColor_query_explain(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_ByColor_query_free(q) \
+  tbl_ByColor_query_free(\
+    _Generic((q), tbl_ByColor_query *: (q), void *: (q)))
+#define tbl_ByColor_query_plan(q, out) \
+  tbl_ByColor_query_plan(_Generic((q), tbl_ByColor_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_ByColor_from_row(row, src, r) \
+  tbl_ByColor_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_ByColor *: (r)))
 #endif
 
 /** Keyed by a string. */
@@ -2400,11 +3901,110 @@ int tbl_Tag_next(tbl_Tag_cursor *cur, tbl_Tag *r);
 /** Closes a cursor.  NULL is a no-op. */
 void tbl_Tag_cursor_close(tbl_Tag_cursor *cur);
 
+/* --- Queries of Tag (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_Tag_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_Tag_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_Tag_query tbl_Tag_query;
+
+/** Opens *q: every row of tbl_Tag_table in txn, in key order.  Free it
+ * with tbl_Tag_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_Tag_query_open(pb_txn *txn, tbl_Tag_query **q);
+
+/**
+ * Field name (tag 1): each where adds a term: name OP v (eq ne lt le gt ge),
+ * lo <= name <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), name IN vals[0..n) (in: copied; n 0 is FALSE), name starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.  tbl_Tag_name_expr: the
+ * field in source src of a row, for pb_plan_join and pb_plan_group_by (NULL:
+ * out of memory).
+ */
+int tbl_Tag_where_name_eq(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_ne(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_lt(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_le(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_gt(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_ge(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_where_name_between(tbl_Tag_query *q, pb_str lo, pb_str hi,
+                               unsigned flags);
+int tbl_Tag_where_name_in(tbl_Tag_query *q, const pb_str *vals, size_t n);
+int tbl_Tag_where_name_prefix(tbl_Tag_query *q, pb_str v);
+int tbl_Tag_order_by_name(tbl_Tag_query *q, unsigned dir);
+pb_expr *tbl_Tag_name_expr(unsigned src);
+
+/**
+ * Field uses (tag 2): each where adds a term: uses OP v (eq ne lt le gt ge),
+ * lo <= uses <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), uses IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  tbl_Tag_uses_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Tag_where_uses_eq(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_ne(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_lt(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_le(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_gt(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_ge(tbl_Tag_query *q, uint32_t v);
+int tbl_Tag_where_uses_between(tbl_Tag_query *q, uint32_t lo, uint32_t hi,
+                               unsigned flags);
+int tbl_Tag_where_uses_in(tbl_Tag_query *q, const uint32_t *vals, size_t n);
+int tbl_Tag_order_by_uses(tbl_Tag_query *q, unsigned dir);
+pb_expr *tbl_Tag_uses_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_Tag_limit(tbl_Tag_query *q, uint64_t n);
+int tbl_Tag_offset(tbl_Tag_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_Tag_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_Tag_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_Tag_query_next(tbl_Tag_query *q, tbl_Tag *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_Tag_query_explain(tbl_Tag_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_Tag_query_free(tbl_Tag_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Tag.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_Tag_query_plan(tbl_Tag_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_Tag_table, into *r
+ * (views valid as the row's).  The caller knows which sources are Tag's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_Tag_from_row(const pb_row *row, unsigned src, tbl_Tag *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Tag_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Tag_next calls the cursor's or the query's.
+ * (tbl_Tag_insert)(...) calls a function directly. */
 #define tbl_Tag_insert(txn, r) \
   tbl_Tag_insert((txn), _Generic((r), const tbl_Tag *: (r), tbl_Tag *: (r)))
 #define tbl_Tag_upsert(txn, r) \
@@ -2422,12 +4022,89 @@ void tbl_Tag_cursor_close(tbl_Tag_cursor *cur);
     _Generic((lo), const pb_str *: (lo), pb_str *: (lo), void *: (lo)), \
     _Generic((hi), const pb_str *: (hi), pb_str *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Tag_cursor **: (cur)))
-#define tbl_Tag_next(cur, r) \
-  tbl_Tag_next(_Generic((cur), tbl_Tag_cursor *: (cur)), \
-    _Generic((r), tbl_Tag *: (r)))
 #define tbl_Tag_cursor_close(cur) \
   tbl_Tag_cursor_close(\
     _Generic((cur), tbl_Tag_cursor *: (cur), void *: (cur)))
+#define tbl_Tag_next(c, r) \
+  _Generic((c), tbl_Tag_cursor *: (tbl_Tag_next), \
+           tbl_Tag_query *: (tbl_Tag_query_next))((c), \
+    _Generic((r), tbl_Tag *: (r)))
+#define tbl_Tag_query_open(txn, q) \
+  tbl_Tag_query_open((txn), _Generic((q), tbl_Tag_query **: (q)))
+#define tbl_Tag_where_name_eq(q, v) \
+  tbl_Tag_where_name_eq(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_ne(q, v) \
+  tbl_Tag_where_name_ne(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_lt(q, v) \
+  tbl_Tag_where_name_lt(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_le(q, v) \
+  tbl_Tag_where_name_le(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_gt(q, v) \
+  tbl_Tag_where_name_gt(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_ge(q, v) \
+  tbl_Tag_where_name_ge(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_where_name_between(q, lo, hi, flags) \
+  tbl_Tag_where_name_between(_Generic((q), tbl_Tag_query *: (q)), (lo), (hi), \
+    (flags))
+#define tbl_Tag_where_name_in(q, vals, n) \
+  tbl_Tag_where_name_in(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define tbl_Tag_where_name_prefix(q, v) \
+  tbl_Tag_where_name_prefix(_Generic((q), tbl_Tag_query *: (q)), (v))
+#define tbl_Tag_order_by_name(q, dir) \
+  tbl_Tag_order_by_name(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Tag_name_expr(src) \
+  tbl_Tag_name_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Tag_where_uses_eq(q, v) \
+  tbl_Tag_where_uses_eq(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_ne(q, v) \
+  tbl_Tag_where_uses_ne(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_lt(q, v) \
+  tbl_Tag_where_uses_lt(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_le(q, v) \
+  tbl_Tag_where_uses_le(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_gt(q, v) \
+  tbl_Tag_where_uses_gt(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_ge(q, v) \
+  tbl_Tag_where_uses_ge(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Tag_where_uses_between(q, lo, hi, flags) \
+  tbl_Tag_where_uses_between(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Tag_where_uses_in(q, vals, n) \
+  tbl_Tag_where_uses_in(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((vals), const uint32_t *: (vals), \
+             uint32_t *: (vals), void *: (vals)), (n))
+#define tbl_Tag_order_by_uses(q, dir) \
+  tbl_Tag_order_by_uses(_Generic((q), tbl_Tag_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Tag_uses_expr(src) \
+  tbl_Tag_uses_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Tag_limit(q, n) \
+  tbl_Tag_limit(_Generic((q), tbl_Tag_query *: (q)), PB_GENERATED_INTEGER(n))
+#define tbl_Tag_offset(q, n) \
+  tbl_Tag_offset(_Generic((q), tbl_Tag_query *: (q)), PB_GENERATED_INTEGER(n))
+#define tbl_Tag_query_next(q, r) \
+  tbl_Tag_query_next(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((r), tbl_Tag *: (r)))
+#define tbl_Tag_query_explain(q, out) \
+  tbl_Tag_query_explain(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_Tag_query_free(q) \
+  tbl_Tag_query_free(_Generic((q), tbl_Tag_query *: (q), void *: (q)))
+#define tbl_Tag_query_plan(q, out) \
+  tbl_Tag_query_plan(_Generic((q), tbl_Tag_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_Tag_from_row(row, src, r) \
+  tbl_Tag_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_Tag *: (r)))
 #endif
 
 /** A keyless record: the table gives each row an id. */
@@ -2604,11 +4281,112 @@ int tbl_Note_find_by_rank(pb_txn *txn, int32_t rank, tbl_Note_cursor **cur);
 int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
                            unsigned flags, tbl_Note_cursor **cur);
 
+/* --- Queries of Note (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_Note_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_Note_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_Note_query tbl_Note_query;
+
+/** Opens *q: every row of tbl_Note_table in txn, in id order.  Free it
+ * with tbl_Note_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_Note_query_open(pb_txn *txn, tbl_Note_query **q);
+
+/**
+ * Field text (tag 1): each where adds a term: text OP v (eq ne lt le gt ge),
+ * lo <= text <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), text IN vals[0..n) (in: copied; n 0 is FALSE), text starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.  tbl_Note_text_expr:
+ * the field in source src of a row, for pb_plan_join and pb_plan_group_by
+ * (NULL: out of memory).
+ */
+int tbl_Note_where_text_eq(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_ne(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_lt(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_le(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_gt(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_ge(tbl_Note_query *q, pb_str v);
+int tbl_Note_where_text_between(tbl_Note_query *q, pb_str lo, pb_str hi,
+                                unsigned flags);
+int tbl_Note_where_text_in(tbl_Note_query *q, const pb_str *vals, size_t n);
+int tbl_Note_where_text_prefix(tbl_Note_query *q, pb_str v);
+int tbl_Note_order_by_text(tbl_Note_query *q, unsigned dir);
+pb_expr *tbl_Note_text_expr(unsigned src);
+
+/**
+ * Field rank (tag 2): each where adds a term: rank OP v (eq ne lt le gt ge),
+ * lo <= rank <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), rank IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort
+ * key, PB_ASC or PB_DESC.  tbl_Note_rank_expr: the field in source src of a
+ * row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Note_where_rank_eq(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_ne(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_lt(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_le(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_gt(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_ge(tbl_Note_query *q, int32_t v);
+int tbl_Note_where_rank_between(tbl_Note_query *q, int32_t lo, int32_t hi,
+                                unsigned flags);
+int tbl_Note_where_rank_in(tbl_Note_query *q, const int32_t *vals, size_t n);
+int tbl_Note_order_by_rank(tbl_Note_query *q, unsigned dir);
+pb_expr *tbl_Note_rank_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_Note_limit(tbl_Note_query *q, uint64_t n);
+int tbl_Note_offset(tbl_Note_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r, and its id into *id (id may be NULL)
+ * (tbl_Note_next(q, ...) calls this).  What it points to (strings, bytes,
+ * arrays) is valid until the next call or tbl_Note_query_free.  Returns
+ * PB_OK, or PB_ENOTFOUND after the last row; PB_EINVAL (a NULL q or r); the
+ * latched error; the errors of pb_plan_next.
+ */
+int tbl_Note_query_next(tbl_Note_query *q, tbl_Note *r, uint64_t *id);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_Note_query_explain(tbl_Note_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_Note_query_free(tbl_Note_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Note.  Errors (*out NULL): PB_EINVAL
+ * (a NULL q or out, a query that ran), the latched error, those of wrapping
+ * the pending terms.
+ */
+int tbl_Note_query_plan(tbl_Note_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_Note_table, into *r, and
+ * its id into *id (id may be NULL) (views valid as the row's).  The caller
+ * knows which sources are Note's.  Errors: PB_EINVAL (a NULL row or r, src >=
+ * row->n_recs), PB_ENOTFOUND (a NULL source: an outer join's missing side).
+ */
+int tbl_Note_from_row(const pb_row *row, unsigned src, tbl_Note *r,
+                      uint64_t *id);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Note_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Note_next calls the cursor's or the query's.
+ * (tbl_Note_insert)(...) calls a function directly. */
 #define tbl_Note_insert(txn, r, id) \
   tbl_Note_insert((txn), \
     _Generic((r), const tbl_Note *: (r), tbl_Note *: (r)), \
@@ -2628,10 +4406,6 @@ int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Note_cursor **: (cur)))
-#define tbl_Note_next(cur, r, id) \
-  tbl_Note_next(_Generic((cur), tbl_Note_cursor *: (cur)), \
-    _Generic((r), tbl_Note *: (r)), \
-    _Generic((id), uint64_t *: (id), void *: (id)))
 #define tbl_Note_cursor_close(cur) \
   tbl_Note_cursor_close(\
     _Generic((cur), tbl_Note_cursor *: (cur), void *: (cur)))
@@ -2643,6 +4417,91 @@ int tbl_Note_range_by_rank(pb_txn *txn, const int32_t *lo, const int32_t *hi,
     _Generic((lo), const int32_t *: (lo), int32_t *: (lo), void *: (lo)), \
     _Generic((hi), const int32_t *: (hi), int32_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Note_cursor **: (cur)))
+#define tbl_Note_next(c, r, id) \
+  _Generic((c), tbl_Note_cursor *: (tbl_Note_next), \
+           tbl_Note_query *: (tbl_Note_query_next))((c), \
+    _Generic((r), tbl_Note *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define tbl_Note_query_open(txn, q) \
+  tbl_Note_query_open((txn), _Generic((q), tbl_Note_query **: (q)))
+#define tbl_Note_where_text_eq(q, v) \
+  tbl_Note_where_text_eq(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_ne(q, v) \
+  tbl_Note_where_text_ne(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_lt(q, v) \
+  tbl_Note_where_text_lt(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_le(q, v) \
+  tbl_Note_where_text_le(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_gt(q, v) \
+  tbl_Note_where_text_gt(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_ge(q, v) \
+  tbl_Note_where_text_ge(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_where_text_between(q, lo, hi, flags) \
+  tbl_Note_where_text_between(_Generic((q), tbl_Note_query *: (q)), (lo), \
+    (hi), (flags))
+#define tbl_Note_where_text_in(q, vals, n) \
+  tbl_Note_where_text_in(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define tbl_Note_where_text_prefix(q, v) \
+  tbl_Note_where_text_prefix(_Generic((q), tbl_Note_query *: (q)), (v))
+#define tbl_Note_order_by_text(q, dir) \
+  tbl_Note_order_by_text(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Note_text_expr(src) \
+  tbl_Note_text_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Note_where_rank_eq(q, v) \
+  tbl_Note_where_rank_eq(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_ne(q, v) \
+  tbl_Note_where_rank_ne(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_lt(q, v) \
+  tbl_Note_where_rank_lt(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_le(q, v) \
+  tbl_Note_where_rank_le(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_gt(q, v) \
+  tbl_Note_where_rank_gt(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_ge(q, v) \
+  tbl_Note_where_rank_ge(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Note_where_rank_between(q, lo, hi, flags) \
+  tbl_Note_where_rank_between(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Note_where_rank_in(q, vals, n) \
+  tbl_Note_where_rank_in(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((vals), const int32_t *: (vals), \
+             int32_t *: (vals), void *: (vals)), (n))
+#define tbl_Note_order_by_rank(q, dir) \
+  tbl_Note_order_by_rank(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Note_rank_expr(src) \
+  tbl_Note_rank_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Note_limit(q, n) \
+  tbl_Note_limit(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_Note_offset(q, n) \
+  tbl_Note_offset(_Generic((q), tbl_Note_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_Note_query_next(q, r, id) \
+  tbl_Note_query_next(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((r), tbl_Note *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
+#define tbl_Note_query_explain(q, out) \
+  tbl_Note_query_explain(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_Note_query_free(q) \
+  tbl_Note_query_free(_Generic((q), tbl_Note_query *: (q), void *: (q)))
+#define tbl_Note_query_plan(q, out) \
+  tbl_Note_query_plan(_Generic((q), tbl_Note_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_Note_from_row(row, src, r, id) \
+  tbl_Note_from_row(_Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_Note *: (r)), \
+    _Generic((id), uint64_t *: (id), void *: (id)))
 #endif
 
 struct tbl_Person {
@@ -3010,11 +4869,218 @@ int tbl_Person_friends_get(pb_txn *txn, const tbl_Person *r, size_t i,
  */
 int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
 
+/* --- Queries of Person (docs/queries.md, "Typed query builders") --- */
+
+/**
+ * A query over tbl_Person_table: a plan of protobase/query.h (never defined).
+ * Each builder call wraps the query where it stands in the chain;
+ * successive where calls are one Where (the AND of their terms) and
+ * successive order_by calls one OrderBy (keys in call order).  A
+ * builder returns its error and latches it: later calls and
+ * tbl_Person_next return it.  Errors of every builder: PB_EINVAL (a NULL
+ * query, a bad argument, a call after the first next or explain),
+ * PB_ENOMEM, the latched error.
+ */
+typedef struct tbl_Person_query tbl_Person_query;
+
+/** Opens *q: every row of tbl_Person_table in txn, in key order.  Free it
+ * with tbl_Person_query_free before the transaction ends.  Errors: PB_EINVAL
+ * (a NULL txn or q), PB_ENOMEM. */
+int tbl_Person_query_open(pb_txn *txn, tbl_Person_query **q);
+
+/**
+ * Field id (tag 1): each where adds a term: id OP v (eq ne lt le gt ge), lo
+ * <= id <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), id IN vals[0..n) (in: copied; n 0 is FALSE).  order_by: a sort key,
+ * PB_ASC or PB_DESC.  tbl_Person_id_expr: the field in source src of a row,
+ * for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Person_where_id_eq(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_ne(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_lt(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_le(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_gt(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_ge(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_id_between(tbl_Person_query *q, uint64_t lo, uint64_t hi,
+                                unsigned flags);
+int tbl_Person_where_id_in(tbl_Person_query *q, const uint64_t *vals, size_t n);
+int tbl_Person_order_by_id(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_id_expr(unsigned src);
+
+/**
+ * Field name (tag 2): each where adds a term: name OP v (eq ne lt le gt ge),
+ * lo <= name <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), name IN vals[0..n) (in: copied; n 0 is FALSE), name starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.  tbl_Person_name_expr:
+ * the field in source src of a row, for pb_plan_join and pb_plan_group_by
+ * (NULL: out of memory).
+ */
+int tbl_Person_where_name_eq(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_ne(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_lt(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_le(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_gt(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_ge(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_name_between(tbl_Person_query *q, pb_str lo, pb_str hi,
+                                  unsigned flags);
+int tbl_Person_where_name_in(tbl_Person_query *q, const pb_str *vals, size_t n);
+int tbl_Person_where_name_prefix(tbl_Person_query *q, pb_str v);
+int tbl_Person_order_by_name(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_name_expr(unsigned src);
+
+/**
+ * Field age (tag 3): each where adds a term: age OP v (eq ne lt le gt ge), lo
+ * <= age <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), age IN vals[0..n) (in: copied; n 0 is FALSE); is_null, is_not_null:
+ * whether age is absent.  An absent age is in no other term (SQL's NULL).
+ * order_by: a sort key, PB_ASC or PB_DESC (absent first).
+ * tbl_Person_age_expr: the field in source src of a row, for pb_plan_join and
+ * pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Person_where_age_eq(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_ne(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_lt(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_le(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_gt(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_ge(tbl_Person_query *q, int64_t v);
+int tbl_Person_where_age_between(tbl_Person_query *q, int64_t lo, int64_t hi,
+                                 unsigned flags);
+int tbl_Person_where_age_in(tbl_Person_query *q, const int64_t *vals, size_t n);
+int tbl_Person_where_age_is_null(tbl_Person_query *q);
+int tbl_Person_where_age_is_not_null(tbl_Person_query *q);
+int tbl_Person_order_by_age(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_age_expr(unsigned src);
+
+/**
+ * Field score (tag 4): each where adds a term: score OP v (eq ne lt le gt
+ * ge), lo <= score <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), score IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  tbl_Person_score_expr: the field in source
+ * src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Person_where_score_eq(tbl_Person_query *q, double v);
+int tbl_Person_where_score_ne(tbl_Person_query *q, double v);
+int tbl_Person_where_score_lt(tbl_Person_query *q, double v);
+int tbl_Person_where_score_le(tbl_Person_query *q, double v);
+int tbl_Person_where_score_gt(tbl_Person_query *q, double v);
+int tbl_Person_where_score_ge(tbl_Person_query *q, double v);
+int tbl_Person_where_score_between(tbl_Person_query *q, double lo, double hi,
+                                   unsigned flags);
+int tbl_Person_where_score_in(tbl_Person_query *q, const double *vals,
+                              size_t n);
+int tbl_Person_order_by_score(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_score_expr(unsigned src);
+
+/**
+ * Field color (tag 5): each where adds a term: color OP v (eq ne lt le gt
+ * ge), lo <= color <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL
+ * exclude an end), color IN vals[0..n) (in: copied; n 0 is FALSE).  order_by:
+ * a sort key, PB_ASC or PB_DESC.  tbl_Person_color_expr: the field in source
+ * src of a row, for pb_plan_join and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Person_where_color_eq(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_ne(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_lt(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_le(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_gt(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_ge(tbl_Person_query *q, tbl_Color v);
+int tbl_Person_where_color_between(tbl_Person_query *q, tbl_Color lo,
+                                   tbl_Color hi, unsigned flags);
+int tbl_Person_where_color_in(tbl_Person_query *q, const tbl_Color *vals,
+                              size_t n);
+int tbl_Person_order_by_color(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_color_expr(unsigned src);
+
+/**
+ * Field tag (tag 6): each where adds a term: tag OP v (eq ne lt le gt ge), lo
+ * <= tag <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude an
+ * end), tag IN vals[0..n) (in: copied; n 0 is FALSE), tag starts with v
+ * (prefix).  order_by: a sort key, PB_ASC or PB_DESC.  tbl_Person_tag_expr:
+ * the field in source src of a row, for pb_plan_join and pb_plan_group_by
+ * (NULL: out of memory).
+ */
+int tbl_Person_where_tag_eq(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_ne(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_lt(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_le(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_gt(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_ge(tbl_Person_query *q, pb_str v);
+int tbl_Person_where_tag_between(tbl_Person_query *q, pb_str lo, pb_str hi,
+                                 unsigned flags);
+int tbl_Person_where_tag_in(tbl_Person_query *q, const pb_str *vals, size_t n);
+int tbl_Person_where_tag_prefix(tbl_Person_query *q, pb_str v);
+int tbl_Person_order_by_tag(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_tag_expr(unsigned src);
+
+/**
+ * Field boss (tag 9): each where adds a term: boss OP v (eq ne lt le gt ge),
+ * lo <= boss <= hi (between; PB_BETWEEN_LO_EXCL, PB_BETWEEN_HI_EXCL exclude
+ * an end), boss IN vals[0..n) (in: copied; n 0 is FALSE); is_null,
+ * is_not_null: whether boss is absent.  An absent boss is in no other term
+ * (SQL's NULL).  order_by: a sort key, PB_ASC or PB_DESC (absent first).
+ * tbl_Person_boss_expr: the field in source src of a row, for pb_plan_join
+ * and pb_plan_group_by (NULL: out of memory).
+ */
+int tbl_Person_where_boss_eq(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_ne(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_lt(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_le(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_gt(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_ge(tbl_Person_query *q, uint64_t v);
+int tbl_Person_where_boss_between(tbl_Person_query *q, uint64_t lo, uint64_t hi,
+                                  unsigned flags);
+int tbl_Person_where_boss_in(tbl_Person_query *q, const uint64_t *vals,
+                             size_t n);
+int tbl_Person_where_boss_is_null(tbl_Person_query *q);
+int tbl_Person_where_boss_is_not_null(tbl_Person_query *q);
+int tbl_Person_order_by_boss(tbl_Person_query *q, unsigned dir);
+pb_expr *tbl_Person_boss_expr(unsigned src);
+
+/** At most n rows of the query as it stands (limit), or the rows after
+ * its first n (offset): limit then offset skips within the first n rows;
+ * offset then limit is SQL's LIMIT n OFFSET m. */
+int tbl_Person_limit(tbl_Person_query *q, uint64_t n);
+int tbl_Person_offset(tbl_Person_query *q, uint64_t n);
+
+/**
+ * The query's next row into *r (tbl_Person_next(q, ...) calls this).  What it
+ * points to (strings, bytes, arrays) is valid until the next call or
+ * tbl_Person_query_free.  Returns PB_OK, or PB_ENOTFOUND after the last row;
+ * PB_EINVAL (a NULL q or r); the latched error; the errors of pb_plan_next.
+ */
+int tbl_Person_query_next(tbl_Person_query *q, tbl_Person *r);
+
+/** Appends the query's plan, optimized, to out (pb_plan_explain).  No
+ * builder may follow.  Errors: PB_EINVAL (a NULL q or out), the latched
+ * error, those of pb_plan_explain. */
+int tbl_Person_query_explain(tbl_Person_query *q, pb_buf *out);
+
+/** Frees a query and its plan.  NULL is a no-op. */
+void tbl_Person_query_free(tbl_Person_query *q);
+
+/**
+ * Hands the query's plan to *out (the caller frees it) and frees q, in every
+ * case: for pb_plan_join, pb_plan_group_by, ... where the typed builders
+ * stop.  Its rows have one source, a tbl_Person.  Errors (*out NULL):
+ * PB_EINVAL (a NULL q or out, a query that ran), the latched error, those of
+ * wrapping the pending terms.
+ */
+int tbl_Person_query_plan(tbl_Person_query *q, pb_plan **out);
+
+/**
+ * Copies source src of a plan's row, a record of tbl_Person_table, into *r
+ * (views valid as the row's).  The caller knows which sources are Person's.
+ * Errors: PB_EINVAL (a NULL row or r, src >= row->n_recs), PB_ENOTFOUND (a
+ * NULL source: an outer join's missing side).
+ */
+int tbl_Person_from_row(const pb_row *row, unsigned src, tbl_Person *r);
+
 #ifndef __cplusplus
 /* Type checks: each macro calls the function of its name with the
- * same arguments, letting only the right record, cursor and key
- * pointer types through _Generic (docs/generated.md, "Type
- * safety").  (tbl_Person_insert)(...) calls a function directly. */
+ * same arguments, letting only the right record, cursor, query and
+ * key pointer types through _Generic (docs/generated.md, "Type
+ * safety"); tbl_Person_next calls the cursor's or the query's.
+ * (tbl_Person_insert)(...) calls a function directly. */
 #define tbl_Person_insert(txn, r) \
   tbl_Person_insert((txn), \
     _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)))
@@ -3036,9 +5102,6 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
     _Generic((lo), const uint64_t *: (lo), uint64_t *: (lo), void *: (lo)), \
     _Generic((hi), const uint64_t *: (hi), uint64_t *: (hi), void *: (hi)), \
     (flags), _Generic((cur), tbl_Person_cursor **: (cur)))
-#define tbl_Person_next(cur, r) \
-  tbl_Person_next(_Generic((cur), tbl_Person_cursor *: (cur)), \
-    _Generic((r), tbl_Person *: (r)))
 #define tbl_Person_cursor_close(cur) \
   tbl_Person_cursor_close(\
     _Generic((cur), tbl_Person_cursor *: (cur), void *: (cur)))
@@ -3123,6 +5186,237 @@ int tbl_Person_boss_get(pb_txn *txn, const tbl_Person *r, tbl_Person *out);
   tbl_Person_boss_get((txn), \
     _Generic((r), const tbl_Person *: (r), tbl_Person *: (r)), \
     _Generic((out), tbl_Person *: (out)))
+#define tbl_Person_next(c, r) \
+  _Generic((c), tbl_Person_cursor *: (tbl_Person_next), \
+           tbl_Person_query *: (tbl_Person_query_next))((c), \
+    _Generic((r), tbl_Person *: (r)))
+#define tbl_Person_query_open(txn, q) \
+  tbl_Person_query_open((txn), _Generic((q), tbl_Person_query **: (q)))
+#define tbl_Person_where_id_eq(q, v) \
+  tbl_Person_where_id_eq(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_ne(q, v) \
+  tbl_Person_where_id_ne(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_lt(q, v) \
+  tbl_Person_where_id_lt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_le(q, v) \
+  tbl_Person_where_id_le(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_gt(q, v) \
+  tbl_Person_where_id_gt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_ge(q, v) \
+  tbl_Person_where_id_ge(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_id_between(q, lo, hi, flags) \
+  tbl_Person_where_id_between(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Person_where_id_in(q, vals, n) \
+  tbl_Person_where_id_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define tbl_Person_order_by_id(q, dir) \
+  tbl_Person_order_by_id(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_id_expr(src) \
+  tbl_Person_id_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_name_eq(q, v) \
+  tbl_Person_where_name_eq(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_ne(q, v) \
+  tbl_Person_where_name_ne(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_lt(q, v) \
+  tbl_Person_where_name_lt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_le(q, v) \
+  tbl_Person_where_name_le(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_gt(q, v) \
+  tbl_Person_where_name_gt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_ge(q, v) \
+  tbl_Person_where_name_ge(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_name_between(q, lo, hi, flags) \
+  tbl_Person_where_name_between(_Generic((q), tbl_Person_query *: (q)), (lo), \
+    (hi), (flags))
+#define tbl_Person_where_name_in(q, vals, n) \
+  tbl_Person_where_name_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define tbl_Person_where_name_prefix(q, v) \
+  tbl_Person_where_name_prefix(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_order_by_name(q, dir) \
+  tbl_Person_order_by_name(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_name_expr(src) \
+  tbl_Person_name_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_age_eq(q, v) \
+  tbl_Person_where_age_eq(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_ne(q, v) \
+  tbl_Person_where_age_ne(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_lt(q, v) \
+  tbl_Person_where_age_lt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_le(q, v) \
+  tbl_Person_where_age_le(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_gt(q, v) \
+  tbl_Person_where_age_gt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_ge(q, v) \
+  tbl_Person_where_age_ge(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_age_between(q, lo, hi, flags) \
+  tbl_Person_where_age_between(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Person_where_age_in(q, vals, n) \
+  tbl_Person_where_age_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const int64_t *: (vals), \
+             int64_t *: (vals), void *: (vals)), (n))
+#define tbl_Person_where_age_is_null(q) \
+  tbl_Person_where_age_is_null(_Generic((q), tbl_Person_query *: (q)))
+#define tbl_Person_where_age_is_not_null(q) \
+  tbl_Person_where_age_is_not_null(_Generic((q), tbl_Person_query *: (q)))
+#define tbl_Person_order_by_age(q, dir) \
+  tbl_Person_order_by_age(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_age_expr(src) \
+  tbl_Person_age_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_score_eq(q, v) \
+  tbl_Person_where_score_eq(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_ne(q, v) \
+  tbl_Person_where_score_ne(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_lt(q, v) \
+  tbl_Person_where_score_lt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_le(q, v) \
+  tbl_Person_where_score_le(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_gt(q, v) \
+  tbl_Person_where_score_gt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_ge(q, v) \
+  tbl_Person_where_score_ge(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_score_between(q, lo, hi, flags) \
+  tbl_Person_where_score_between(_Generic((q), tbl_Person_query *: (q)), (lo), \
+    (hi), (flags))
+#define tbl_Person_where_score_in(q, vals, n) \
+  tbl_Person_where_score_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const double *: (vals), \
+             double *: (vals), void *: (vals)), (n))
+#define tbl_Person_order_by_score(q, dir) \
+  tbl_Person_order_by_score(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_score_expr(src) \
+  tbl_Person_score_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_color_eq(q, v) \
+  tbl_Person_where_color_eq(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_ne(q, v) \
+  tbl_Person_where_color_ne(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_lt(q, v) \
+  tbl_Person_where_color_lt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_le(q, v) \
+  tbl_Person_where_color_le(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_gt(q, v) \
+  tbl_Person_where_color_gt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_ge(q, v) \
+  tbl_Person_where_color_ge(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_color_between(q, lo, hi, flags) \
+  tbl_Person_where_color_between(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Person_where_color_in(q, vals, n) \
+  tbl_Person_where_color_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const tbl_Color *: (vals), \
+             tbl_Color *: (vals), void *: (vals)), (n))
+#define tbl_Person_order_by_color(q, dir) \
+  tbl_Person_order_by_color(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_color_expr(src) \
+  tbl_Person_color_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_tag_eq(q, v) \
+  tbl_Person_where_tag_eq(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_ne(q, v) \
+  tbl_Person_where_tag_ne(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_lt(q, v) \
+  tbl_Person_where_tag_lt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_le(q, v) \
+  tbl_Person_where_tag_le(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_gt(q, v) \
+  tbl_Person_where_tag_gt(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_ge(q, v) \
+  tbl_Person_where_tag_ge(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_where_tag_between(q, lo, hi, flags) \
+  tbl_Person_where_tag_between(_Generic((q), tbl_Person_query *: (q)), (lo), \
+    (hi), (flags))
+#define tbl_Person_where_tag_in(q, vals, n) \
+  tbl_Person_where_tag_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const pb_str *: (vals), \
+             pb_str *: (vals), void *: (vals)), (n))
+#define tbl_Person_where_tag_prefix(q, v) \
+  tbl_Person_where_tag_prefix(_Generic((q), tbl_Person_query *: (q)), (v))
+#define tbl_Person_order_by_tag(q, dir) \
+  tbl_Person_order_by_tag(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_tag_expr(src) \
+  tbl_Person_tag_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_where_boss_eq(q, v) \
+  tbl_Person_where_boss_eq(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_ne(q, v) \
+  tbl_Person_where_boss_ne(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_lt(q, v) \
+  tbl_Person_where_boss_lt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_le(q, v) \
+  tbl_Person_where_boss_le(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_gt(q, v) \
+  tbl_Person_where_boss_gt(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_ge(q, v) \
+  tbl_Person_where_boss_ge(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(v))
+#define tbl_Person_where_boss_between(q, lo, hi, flags) \
+  tbl_Person_where_boss_between(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(lo), PB_GENERATED_INTEGER(hi), (flags))
+#define tbl_Person_where_boss_in(q, vals, n) \
+  tbl_Person_where_boss_in(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((vals), const uint64_t *: (vals), \
+             uint64_t *: (vals), void *: (vals)), (n))
+#define tbl_Person_where_boss_is_null(q) \
+  tbl_Person_where_boss_is_null(_Generic((q), tbl_Person_query *: (q)))
+#define tbl_Person_where_boss_is_not_null(q) \
+  tbl_Person_where_boss_is_not_null(_Generic((q), tbl_Person_query *: (q)))
+#define tbl_Person_order_by_boss(q, dir) \
+  tbl_Person_order_by_boss(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(dir))
+#define tbl_Person_boss_expr(src) \
+  tbl_Person_boss_expr(PB_GENERATED_INTEGER(src))
+#define tbl_Person_limit(q, n) \
+  tbl_Person_limit(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_Person_offset(q, n) \
+  tbl_Person_offset(_Generic((q), tbl_Person_query *: (q)), \
+    PB_GENERATED_INTEGER(n))
+#define tbl_Person_query_next(q, r) \
+  tbl_Person_query_next(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((r), tbl_Person *: (r)))
+#define tbl_Person_query_explain(q, out) \
+  tbl_Person_query_explain(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((out), pb_buf *: (out)))
+#define tbl_Person_query_free(q) \
+  tbl_Person_query_free(_Generic((q), tbl_Person_query *: (q), void *: (q)))
+#define tbl_Person_query_plan(q, out) \
+  tbl_Person_query_plan(_Generic((q), tbl_Person_query *: (q)), \
+    _Generic((out), pb_plan **: (out)))
+#define tbl_Person_from_row(row, src, r) \
+  tbl_Person_from_row(\
+    _Generic((row), const pb_row *: (row), pb_row *: (row)), \
+    PB_GENERATED_INTEGER(src), _Generic((r), tbl_Person *: (r)))
 #endif
 
 /**
