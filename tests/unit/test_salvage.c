@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atom/ptr.h"
+#include "atom/refs.h"
 #include "protobase/protobase.h"
 #include "storage/file.h"
 #include "storage/file_format.h"
@@ -652,6 +654,73 @@ static void whole_store(void **state) {
   pb_test_rmdir(dir);
 }
 
+/* A frame that verifies but holds a malformed atom (a pointer of the last
+ * commit's root atom sent to a batch that does not exist, the frame's
+ * checksum made again): the newest root's tree does not read whole, so
+ * the copy is the commit before it, and the atom is reported. */
+static int first_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  (void)ptr;
+  *(size_t *)ctx = pos;
+  return 1; /* stop */
+}
+
+static void malformed_atom_in_a_verified_frame(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  write_commits(dir, 1, 30);
+  int nseg = count_segments(dir);
+  char p[600];
+  seg_file(dir, (uint64_t)nseg, p, sizeof p);
+  frames fr;
+  frames_of(p, &fr);
+  size_t len;
+  uint8_t *b = read_all(p, &len);
+  uint64_t off = fr.off[fr.n - 1];
+  uint8_t *payload = b + off + PB__FRAME_HEADER_SIZE;
+  uint32_t plen = pb__load_le32(b + off);
+  pb_atom_ptr root = {.batch_hi = pb__load_le64(payload + 24),
+                      .batch_lo = pb__load_le64(payload + 32),
+                      .offset = pb__load_le64(payload + 40)};
+  assert_true(root.batch_hi == fr.batch[fr.n - 1].batch_hi &&
+              root.batch_lo == fr.batch[fr.n - 1].batch_lo);
+  uint8_t *batch = payload + PB__COMMIT_FIXED_SIZE;
+  pb_bytes atom = {.ptr = batch + root.offset + 4,
+                   .len = pb__load_le32(batch + root.offset)};
+  size_t pos = SIZE_MAX;
+  assert_int_equal(pb__atom_refs(atom, first_ref, &pos), 1);
+  uint8_t *at = batch + root.offset + 4 + pos;
+  pb_atom_ptr q = pb__ptr_load(at);
+  q.batch_lo ^= 0x10203;
+  pb__ptr_store(at, &q);
+  pb__frame_header_encode(b + off, PB__FRAME_COMMIT, payload, plen);
+  write_all(p, b, len);
+  free(b);
+  /* Every frame verifies: a normal open succeeds. */
+  pb_file_options o;
+  pb_file_options_init(&o);
+  o.read_only = true;
+  pb_storage *st;
+  assert_int_equal(pb_storage_open_file(dir, &o, &st), PB_OK);
+  assert_int_equal(pb_storage_close(st), PB_OK);
+  char *out = pb_test_tmpdir();
+  pb_salvage_report rep;
+  int rc = pb_storage_salvage(dir, out, &rep);
+  if (rc != PB_OK) print_error("salvage: %s: %s\n", pb_errname(rc),
+                               pb_errdetail());
+  assert_int_equal(rc, PB_OK);
+  assert_int_equal(rep.lsn, lsn_of[30]);
+  assert_int_equal(rep.lsn_copied, lsn_of[29]);
+  assert_int_equal(rep.atoms_unreadable, 1);
+  assert_int_equal(rep.n_damage, 1);
+  assert_int_equal(rep.damage[0].kind, PB_SALVAGE_ATOM);
+  assert_non_null(strstr(rep.damage[0].detail, "missing"));
+  pb_file_options_init(&o);
+  assert_int_equal(pb_storage_open_file(out, &o, &st), PB_OK);
+  check_state(st, 29);
+  pb_test_rmdir(out);
+  pb_test_rmdir(dir);
+}
+
 /* --- garbage --- */
 
 static void garbage_directories(void **state) {
@@ -881,6 +950,7 @@ int main(void) {
       cmocka_unit_test(sealed_segment_truncated),
       cmocka_unit_test(bytes_flipped),
       cmocka_unit_test(whole_store),
+      cmocka_unit_test(malformed_atom_in_a_verified_frame),
       cmocka_unit_test(garbage_directories),
       cmocka_unit_test(failures_leave_nothing),
   };
