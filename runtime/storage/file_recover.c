@@ -70,6 +70,11 @@
  * A writable open holds the lock, so nothing changes under it, and none of
  * this applies: its scan reports exactly what it reads, once.
  *
+ * A salvage open (opts.salvage, read-only; recover_salvage at the end of
+ * this file) runs the same scan, but where any other open fails on damage
+ * it records the damage (file_salvage.h) and stops the commit chain there:
+ * the commits before it verified, and the last one's root is served.
+ *
  * Open is single-threaded, so nothing here takes the tier's locks.
  */
 #include <assert.h>

@@ -193,7 +193,7 @@ static int write_copy(pb__file_storage *fs, const char *dir,
   if (path == NULL) return PB_ENOMEM;
   pb__manifest_seg one = {0};
   pb_compact_stats stats = {0};
-  int rc = PB_ECORRUPT;
+  int rc = PB_OK;
   size_t tries = 0;
   for (size_t i = sv->n_commits; i-- > 0 && tries < SALVAGE_TRIES; tries++) {
     const pb__salv_commit *c = &sv->commits[i];
@@ -206,7 +206,7 @@ static int write_copy(pb__file_storage *fs, const char *dir,
     rep->atoms_unreadable++;
     pb__salv_damage(sv, PB_SALVAGE_ATOM, "", 0, fs->msg);
   }
-  if (rc == PB_ECORRUPT)
+  if (rc == PB_ECORRUPT) /* every root tried met an unreadable atom */
     rc = pb__fs_fail(fs, PB__CORRUPT("no verified root reads whole"), false,
                      "salvage: none of the %zu newest verified commits has a "
                      "tree that reads whole; nothing was written",
