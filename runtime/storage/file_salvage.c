@@ -43,6 +43,7 @@ void pb__salv_reset(pb__salvage *s) {
   s->found_any = false;
   s->kind = PB_SALVAGE_BAD_HEADER;
   s->stop_off = 0;
+  s->foreign = false;
 }
 
 void pb__salv_free(pb__salvage *s) {

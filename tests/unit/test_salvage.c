@@ -541,6 +541,32 @@ static void newest_replaced_by_older_copy(void **state) {
   pb_test_rmdir(dir);
 }
 
+/* Segment 3 of another store put in the place of this one's: not the
+ * segment MANIFEST names; its frames are not counted as this store's. */
+static void segment_from_another_store(void **state) {
+  (void)state;
+  int nseg;
+  char *other = full_store(&nseg);
+  char *dir = full_store(&nseg);
+  char p[600], q[600], name[25];
+  seg_file(dir, 3, p, sizeof p);
+  seg_file(other, 3, q, sizeof q);
+  pb__seg_name(3, name);
+  frames fr;
+  frames_of(p, &fr);
+  size_t len;
+  uint8_t *b = read_all(q, &len);
+  write_all(p, b, len);
+  free(b);
+  damage_case c = {.file = name, .kind = PB_SALVAGE_REPLACED, .offset = 0,
+                   .expect = last_before(fr.lsn[0], COMMITS),
+                   .written = COMMITS, .dropped = frames_after(dir, 3, nseg),
+                   .lost = fr.batch[0]};
+  salvage_checks(dir, &c);
+  pb_test_rmdir(other);
+  pb_test_rmdir(dir);
+}
+
 /* Segment 2 cut at a frame boundary (MANIFEST's size catches it), and
  * segment 3 cut inside a frame. */
 static void sealed_segment_truncated(void **state) {
@@ -947,6 +973,7 @@ int main(void) {
       cmocka_unit_test(newest_segment_deleted),
       cmocka_unit_test(middle_segment_deleted),
       cmocka_unit_test(newest_replaced_by_older_copy),
+      cmocka_unit_test(segment_from_another_store),
       cmocka_unit_test(sealed_segment_truncated),
       cmocka_unit_test(bytes_flipped),
       cmocka_unit_test(whole_store),
