@@ -77,6 +77,20 @@ int pb__salv_add_commit(pb__salvage *s, uint64_t lsn, pb_atom_ptr root) {
   return PB_OK;
 }
 
+const char *pb_salvage_kind_name(pb_salvage_kind kind) {
+  switch (kind) {
+    case PB_SALVAGE_MANIFEST: return "manifest";
+    case PB_SALVAGE_MISSING: return "missing";
+    case PB_SALVAGE_REPLACED: return "replaced";
+    case PB_SALVAGE_SHORT: return "short";
+    case PB_SALVAGE_BAD_HEADER: return "bad header";
+    case PB_SALVAGE_BAD_FRAME: return "bad frame";
+    case PB_SALVAGE_UNREADABLE: return "unreadable";
+    case PB_SALVAGE_ATOM: return "atom";
+  }
+  return "unknown";
+}
+
 int pb_storage_salvage_report(pb_storage *st, pb_salvage_report *out) {
   if (st == NULL || out == NULL) return PB_EINVAL;
   memset(out, 0, sizeof *out);

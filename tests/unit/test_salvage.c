@@ -373,6 +373,8 @@ static void salvage_checks(const char *dir, const damage_case *c) {
                 rep.damage[0].detail);
   assert_int_equal(rep.n_damage, 1);
   assert_int_equal(rep.damage[0].kind, c->kind);
+  assert_string_not_equal(pb_salvage_kind_name(rep.damage[0].kind),
+                          "unknown");
   assert_string_equal(rep.damage[0].file, c->file);
   assert_int_equal(rep.damage[0].offset, c->offset);
   assert_non_null(strstr(rep.damage[0].detail, c->file));
@@ -676,6 +678,8 @@ static void whole_store(void **state) {
   assert_int_equal(pb_storage_open_memory(&st), PB_OK);
   assert_int_equal(pb_storage_salvage_report(st, &rep), PB_ENOTSUP);
   assert_int_equal(pb_storage_salvage_report(NULL, &rep), PB_EINVAL);
+  assert_string_equal(pb_salvage_kind_name(PB_SALVAGE_SHORT), "short");
+  assert_string_equal(pb_salvage_kind_name((pb_salvage_kind)99), "unknown");
   assert_int_equal(pb_storage_close(st), PB_OK);
   pb_test_rmdir(dir);
 }
