@@ -171,6 +171,11 @@ static int fs_read_atom(pb_storage *st, pb_atom_ptr ptr, pb_bytes *out) {
   if (pb__fs_find_batch(fs, ptr.batch_hi, ptr.batch_lo, &data, &size))
     rc = pb__batch_atom(data, (size_t)size, ptr.offset, out);
   pthread_rwlock_unlock(&fs->lock);
+  /* A salvage open holds only the batches that verified: an atom outside
+   * them is one it cannot vouch for. */
+  if (rc == PB_ENOTFOUND && fs->salv != NULL)
+    rc = PB__CORRUPT(PB__ATOM_FMT " is not in a commit that verified "
+                     "(salvage)", PB__ATOM_ARGS(ptr));
   return rc;
 }
 

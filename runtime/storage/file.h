@@ -256,6 +256,8 @@ typedef struct pb__file_storage {
   uint64_t tail_pos;         /* a torn tail of the last segment starts here */
   uint64_t tail_fsize;       /* ... and the file ends here (0: no tail) */
   char *torn_path;           /* a torn, frame-less last segment to remove */
+  struct pb__salvage *salv;  /* opts.salvage: what was read and skipped
+                                (file_salvage.h); NULL otherwise */
   unsigned n_rereads;        /* read-only open: frames read again, and */
   unsigned n_rescans;        /* scans started over (file_recover.c) */
   pthread_mutex_t msg_mu;    /* guards msg */
@@ -440,6 +442,12 @@ int pb__fs_recovery_info(pb_storage *st, pb_recovery_info *out);
 int pb__fs_compact_copy(pb__file_storage *fs, const char *path,
                         pb_atom_ptr root, uint64_t lsn, uint64_t seq,
                         uint64_t *id_hi, uint64_t *id_lo, uint64_t *size);
+/** pb__fs_compact_copy that also gives what it copied (stats->atoms and
+ * stats->atom_bytes; NULL: not wanted), for salvage (file_salvage.c). */
+int pb__fs_compact_copy_ex(pb__file_storage *fs, const char *path,
+                           pb_atom_ptr root, uint64_t lsn, uint64_t seq,
+                           uint64_t *id_hi, uint64_t *id_lo, uint64_t *size,
+                           pb_compact_stats *stats);
 
 /* --- Segments (file_segment.c) --- */
 

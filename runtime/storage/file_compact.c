@@ -494,6 +494,14 @@ int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
 int pb__fs_compact_copy(pb__file_storage *fs, const char *path,
                         pb_atom_ptr root, uint64_t lsn, uint64_t seq,
                         uint64_t *id_hi, uint64_t *id_lo, uint64_t *size) {
+  return pb__fs_compact_copy_ex(fs, path, root, lsn, seq, id_hi, id_lo, size,
+                                NULL);
+}
+
+int pb__fs_compact_copy_ex(pb__file_storage *fs, const char *path,
+                           pb_atom_ptr root, uint64_t lsn, uint64_t seq,
+                           uint64_t *id_hi, uint64_t *id_lo, uint64_t *size,
+                           pb_compact_stats *stats) {
   compactor c = {.fs = fs};
   pb__ptr_map_init(&c.map);
   pb__batch_index_init(&c.index);
@@ -521,6 +529,7 @@ int pb__fs_compact_copy(pb__file_storage *fs, const char *path,
     *id_hi = h.id_hi;
     *id_lo = h.id_lo;
     *size = c.out_end;
+    if (stats != NULL) *stats = c.stats;
     rc = pb__io_close(c.out);
     c.out = NULL;
     if (rc != PB_OK) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "storage/file.h"
+#include "storage/file_salvage.h"
 #include "util/errdetail.h"
 
 /* Frees everything; also used when open fails half-way. */
@@ -34,6 +35,7 @@ static void fs_free(pb__file_storage *fs) {
   }
   free(fs->dir);
   free(fs->torn_path);
+  pb__salv_free(fs->salv);
   pthread_mutex_destroy(&fs->msg_mu);
   pthread_mutex_destroy(&fs->gen_mu);
   pthread_mutex_destroy(&fs->compact_mu);
@@ -173,8 +175,21 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
   if (opts == NULL) opts = &defaults;
   if (opts->segment_size == 0 || opts->durability > PB_DURABILITY_NONE)
     return PB_EINVAL;
+  pb_file_options salvage_opts;
+  if (opts->salvage) { /* salvage implies read_only */
+    salvage_opts = *opts;
+    salvage_opts.read_only = true;
+    opts = &salvage_opts;
+  }
   pb__file_storage *fs = fs_alloc(dir, opts, io);
   if (fs == NULL) return PB_ENOMEM;
+  if (opts->salvage) {
+    fs->salv = calloc(1, sizeof *fs->salv);
+    if (fs->salv == NULL) {
+      fs_free(fs);
+      return PB_ENOMEM;
+    }
+  }
   int rc = PB_OK;
   if (!opts->read_only) {
     rc = make_dir(fs);

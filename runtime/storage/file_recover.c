@@ -81,6 +81,7 @@
 
 #include "storage/file.h"
 #include "storage/file_format.h"
+#include "storage/file_salvage.h"
 #include "storage/tier.h"
 #include "util/errdetail.h"
 
@@ -98,6 +99,8 @@ _Static_assert(SIZE_MAX >= UINT32_MAX, "a frame payload must fit in memory");
 #define FRAME_SHORT 2
 #define FRAME_AGAIN 3
 #define RECOVER_AGAIN 4
+/* A salvage open: the chain broke in this segment (damage recorded). */
+#define SALVAGE_STOP 5
 
 /* A read-only open: how many times the frame at one position is read again
  * before a bad frame followed by a valid one is damage, and how many times
@@ -395,6 +398,10 @@ static int apply_commit(pb__file_storage *fs, const pb__segment *seg,
       return rc;
     }
   }
+  if (fs->salv != NULL) {
+    rc = pb__salv_add_commit(fs->salv, c.lsn, c.root);
+    if (rc != PB_OK) return rc;
+  }
   fs->root = c.root;
   fs->lsn = c.lsn;
   return PB_OK;
@@ -544,6 +551,7 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
                        uint64_t fsize, payload_buf *pl) {
   uint64_t pos = PB__WAL_HEADER_SIZE;
   unsigned rereads = 0; /* of the frame at pos (read-only opens) */
+  seg->end = pos; /* kept at the frame being read: where a salvage stops */
   while (pos < fsize) {
     pb__frame_header fh;
     const char *why = NULL;
@@ -573,6 +581,7 @@ static int scan_frames(pb__file_storage *fs, pb__segment *seg, bool is_last,
     if (rc != PB_OK) return rc;
     seg->frames++;
     pos += pb__frame_size(fh.len);
+    seg->end = pos;
     rereads = 0;
   }
   seg->end = pos;
@@ -610,6 +619,7 @@ static int check_header(pb__file_storage *fs, pb__segment *seg, bool is_last,
     return pb__fs_fail(fs, rc, false, "%s: %s", seg->path, why);
   const pb__segment *prev = fs->n_segs ? fs->segs[fs->n_segs - 1] : NULL;
   uint64_t want_hi = prev ? prev->id_hi : 0, want_lo = prev ? prev->id_lo : 0;
+  if (fs->salv != NULL) fs->salv->kind = PB_SALVAGE_REPLACED;
   if (h.seq != seg->seq)
     return pb__fs_fail(fs, PB__CORRUPT("segment header sequence number"), false,
                        "%s: header says sequence number %" PRIu64, seg->path,
@@ -621,6 +631,12 @@ static int check_header(pb__file_storage *fs, pb__segment *seg, bool is_last,
   seg->id_hi = h.id_hi;
   seg->id_lo = h.id_lo;
   return PB_OK;
+}
+
+/* A salvage open: the error `rc` is damage that ends the chain (anything
+ * but running out of memory, or a read-only rescan). */
+static bool salvage_damage(const pb__file_storage *fs, int rc) {
+  return fs->salv != NULL && rc < 0 && rc != PB_ENOMEM;
 }
 
 /* Removes (writable) or ignores (read-only) a torn, frame-less last
@@ -672,6 +688,8 @@ static int load_segment(pb__file_storage *fs, uint64_t seq, bool is_last,
     rc = pb__io_size(seg->file, &fsize);
     if (rc != PB_OK) pb__fs_fail(fs, rc, true, "stat %s", seg->path);
   }
+  bool opened = rc == PB_OK;
+  if (fs->salv != NULL) fs->salv->kind = PB_SALVAGE_BAD_HEADER;
   if (rc == PB_OK) rc = check_header(fs, seg, is_last, fsize);
   if (rc == FRAME_BAD) {
     *dropped = true;
@@ -679,7 +697,33 @@ static int load_segment(pb__file_storage *fs, uint64_t seq, bool is_last,
     pb__seg_free(fs, seg);
     return rc;
   }
+  /* Salvage: a segment that cannot be opened, or whose header does not
+   * verify, ends the chain before it (a newer format does only after
+   * another segment: the store itself may be newer). */
+  if (salvage_damage(fs, rc) && !(rc == PB_EVERSION && fs->n_segs == 0)) {
+    pb__salv_damage(fs->salv,
+                    !opened || rc == PB_EIO ? PB_SALVAGE_UNREADABLE
+                                            : fs->salv->kind,
+                    seg->path, 0, fs->msg);
+    fs->salv->stop_off = 0;
+    pb__seg_free(fs, seg);
+    return SALVAGE_STOP;
+  }
   if (rc == PB_OK) rc = scan_frames(fs, seg, is_last, fsize, pl);
+  /* Salvage: damage in the frames ends the chain at the frame that
+   * failed; the frames before it verified, and are kept. */
+  if (salvage_damage(fs, rc)) {
+    pb__salv_damage(fs->salv,
+                    rc == PB_EIO ? PB_SALVAGE_UNREADABLE
+                                 : PB_SALVAGE_BAD_FRAME,
+                    seg->path, seg->end, fs->msg);
+    fs->salv->stop_off = seg->end;
+    rc = finish_segment(fs, seg, false);
+    if (rc == PB_OK) {
+      pb__seg_push(fs, seg);
+      return SALVAGE_STOP;
+    }
+  }
   if (rc == PB_OK) rc = finish_segment(fs, seg, writable_last);
   if (rc != PB_OK) {
     pb__seg_free(fs, seg);
@@ -822,8 +866,11 @@ static int apply_changes(pb__file_storage *fs) {
 /* One scan: reads the manifest, lists the segments (into *l, which the
  * caller frees), loads the log and checks it against the manifest; a
  * writable open then makes its changes. */
+static int recover_salvage(pb__file_storage *fs, seq_list *l);
+
 static int recover_once(pb__file_storage *fs, seq_list *l) {
   assert(fs->n_segs == 0 && fs->lsn == 0);
+  if (fs->salv != NULL) return recover_salvage(fs, l);
   payload_buf pl = {0};
   size_t start = 0;
   bool found_start = false;
@@ -944,4 +991,224 @@ int pb__file_open_retries(pb_storage *st, unsigned *rereads,
   *rereads = fs->n_rereads;
   *rescans = fs->n_rescans;
   return PB_OK;
+}
+
+/* --- Salvage (opts.salvage; docs/storage.md, section 14) --- */
+
+/* After the chain broke: counts the checksum-valid COMMIT frames of `path`
+ * from `from` on into *commits, and its bytes from `from` on into *bytes.
+ * Best effort: a file that cannot be read counts what was read. */
+static void count_after_break(pb__file_storage *fs, const char *path,
+                              uint64_t from, uint64_t *commits,
+                              uint64_t *bytes) {
+  pb__file *f = NULL;
+  if (fs->io->open(fs->io, path, PB__IO_READ, &f) != PB_OK) return;
+  uint64_t fsize = 0;
+  if (pb__io_size(f, &fsize) == PB_OK) {
+    *bytes += fsize > from ? fsize - from : 0;
+    uint64_t p = from < PB__WAL_HEADER_SIZE ? PB__WAL_HEADER_SIZE : from;
+    p = (p + PB__FRAME_ALIGN - 1) / PB__FRAME_ALIGN * PB__FRAME_ALIGN;
+    while (p < fsize) {
+      uint64_t found = 0;
+      if (find_valid_frame(f, fsize, p, &found) != 1) break;
+      uint8_t head[PB__FRAME_HEADER_SIZE];
+      pb__frame_header fh;
+      if (pb__io_pread_full(f, head, sizeof head, found) != PB_OK) break;
+      pb__errdetail_quiet(true);
+      int rc = pb__frame_header_decode(head, &fh);
+      pb__errdetail_quiet(false);
+      if (rc != PB_OK) break; /* find_valid_frame decoded it */
+      if (fh.type == PB__FRAME_COMMIT) ++*commits;
+      p = found + pb__frame_size(fh.len);
+    }
+  }
+  pb__io_close(f);
+}
+
+/* The path of segment `seq` in fs->dir, malloc'd (NULL: out of memory). */
+static char *seg_path(const pb__file_storage *fs, uint64_t seq) {
+  char name[25];
+  pb__seg_name(seq, name);
+  size_t n = strlen(fs->dir) + 1 + sizeof name;
+  char *p = malloc(n);
+  if (p != NULL) snprintf(p, n, "%s/%s", fs->dir, name);
+  return p;
+}
+
+/*
+ * A salvage open's scan.  It reads the log as recover_once does, but
+ * where recover_once fails on damage, this one records the damage in
+ * fs->salv and stops the chain there: the commits before it verified, and
+ * the last of them is the root served.  The chain breaks at a missing
+ * segment (named by MANIFEST, or a gap in the numbers), a segment of
+ * another id, a header or frame that does not verify (the frames before
+ * it in that segment are kept), and a segment shorter than MANIFEST
+ * records (its frames are kept).  What follows the break is only counted:
+ * the segments skipped, their bytes, the checksum-valid commit frames in
+ * them.  Only running out of memory, an unreadable directory, and a first
+ * segment of a newer format fail the open.
+ */
+static int recover_salvage(pb__file_storage *fs, seq_list *l) {
+  pb__salvage *sv = fs->salv;
+  pb__salv_reset(sv);
+  pb_salvage_report *rep = &sv->rep;
+  pb__manifest man = {0};
+  int rc = pb__fs_manifest_read(fs, &man);
+  bool have_man = rc == PB_OK;
+  if (rc == PB_ECORRUPT || rc == PB_EIO) {
+    pb__salv_damage(sv, PB_SALVAGE_MANIFEST, PB__MANIFEST_NAME, 0, fs->msg);
+    sv->found_any = true;
+    rc = PB_OK;
+  } else if (rc == PB_ENOTFOUND) {
+    rc = PB_OK;
+  }
+  if (rc != PB_OK) return rc;
+  sv->found_any |= have_man;
+  fs->rinfo.manifest_found = have_man;
+  rc = fs->io->list_dir(fs->io, fs->dir, collect_seq, l);
+  if (rc != PB_OK) {
+    pb__manifest_free(&man);
+    return pb__fs_fail(fs, rc, rc != PB_ENOMEM, "list directory");
+  }
+  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_u64);
+  sv->found_any |= l->n > 0;
+  /* The log starts at the newest segment that names no predecessor; an
+   * unreadable header is no start. */
+  bool found_start = false;
+  uint64_t first = 0;
+  for (size_t i = l->n; rc == PB_OK && i-- > 0;) {
+    pb__seg_header h;
+    int prc = peek_header(fs, l->v[i], &h);
+    if (prc == PB_ENOMEM || prc == RECOVER_AGAIN) rc = prc;
+    if (prc == PB_OK && (h.prev_hi | h.prev_lo) == 0) {
+      first = l->v[i];
+      found_start = true;
+      break;
+    }
+  }
+  uint64_t man_last = have_man ? man.first + man.n - 1 : 0;
+  /* MANIFEST names where the log starts; without a start, the oldest
+   * segment listed is read (and its header will say it does not chain). */
+  if (have_man && (!found_start || first < man.first)) first = man.first;
+  if (!have_man && !found_start && l->n > 0) first = l->v[0];
+  uint64_t last = l->n > 0 ? l->v[l->n - 1] : 0;
+  if (man_last > last) last = man_last;
+  bool broken = false, break_present = false;
+  uint64_t break_seq = 0, break_off = 0;
+  payload_buf pl = {0};
+  for (uint64_t s = first; rc == PB_OK && first != 0 && s <= last; s++) {
+    char name[25];
+    pb__seg_name(s, name);
+    bool listed = l->n > 0 &&
+                  bsearch(&s, l->v, l->n, sizeof *l->v, cmp_u64) != NULL;
+    broken = true;
+    break_seq = s;
+    if (!listed) {
+      char detail[200];
+      if (have_man && s >= man.first && s <= man_last)
+        snprintf(detail, sizeof detail,
+                 "%s is missing: " PB__MANIFEST_NAME " names segments %" PRIu64
+                 " to %" PRIu64,
+                 name, man.first, man_last);
+      else
+        snprintf(detail, sizeof detail,
+                 "%s is missing (the segments are numbered without gaps)",
+                 name);
+      pb__salv_damage(sv, PB_SALVAGE_MISSING, name, 0, detail);
+      rep->segments_missing++;
+      break;
+    }
+    break_present = true;
+    if (have_man && s >= man.first && s <= man_last) {
+      pb__seg_header h;
+      const pb__manifest_seg *e = &man.seg[s - man.first];
+      int prc = peek_header(fs, s, &h);
+      if (prc == PB_ENOMEM || prc == RECOVER_AGAIN) {
+        rc = prc;
+        break;
+      }
+      if (prc == PB_OK && (h.id_hi != e->id_hi || h.id_lo != e->id_lo)) {
+        char detail[200];
+        snprintf(detail, sizeof detail,
+                 "%s: not the segment " PB__MANIFEST_NAME
+                 " names (another id): replaced by another file",
+                 name);
+        pb__salv_damage(sv, PB_SALVAGE_REPLACED, name, 0, detail);
+        break_off = 0;
+        break;
+      }
+    }
+    bool dropped = false;
+    rc = load_segment(fs, s, s == l->v[l->n - 1], &pl, &dropped);
+    if (rc == SALVAGE_STOP) {
+      rc = PB_OK;
+      break_off = sv->stop_off;
+      break;
+    }
+    if (rc != PB_OK) break;
+    if (dropped) { /* a torn creation of the last segment listed */
+      if (have_man && s >= man.first && s <= man_last) {
+        char detail[200];
+        snprintf(detail, sizeof detail,
+                 "%s: no valid header, but " PB__MANIFEST_NAME " names it",
+                 name);
+        pb__salv_damage(sv, PB_SALVAGE_BAD_HEADER, name, 0, detail);
+        break_off = 0;
+        break;
+      }
+      broken = false;
+      break;
+    }
+    const pb__segment *seg = fs->segs[fs->n_segs - 1];
+    if (have_man) {
+      rc = check_loaded_seg(fs, &man, first, seg);
+      if (rc == PB_ECORRUPT) {
+        rc = PB_OK;
+        pb__salv_damage(sv, PB_SALVAGE_SHORT, name, seg->end, fs->msg);
+        break_off = seg->end;
+        break;
+      }
+      if (rc != PB_OK) break;
+    }
+    broken = false;
+  }
+  free(pl.data);
+  /* After the break: what is skipped. */
+  if (rc == PB_OK && broken) {
+    if (break_present) {
+      char *path = seg_path(fs, break_seq);
+      if (path == NULL) rc = PB_ENOMEM;
+      else
+        count_after_break(fs, path, break_off, &rep->commits_dropped,
+                          &rep->bytes_skipped);
+      free(path);
+    }
+    for (size_t i = 0; rc == PB_OK && i < l->n; i++) {
+      if (l->v[i] <= break_seq) continue;
+      char *path = seg_path(fs, l->v[i]);
+      if (path == NULL) {
+        rc = PB_ENOMEM;
+        break;
+      }
+      rep->segments_skipped++;
+      count_after_break(fs, path, 0, &rep->commits_dropped,
+                        &rep->bytes_skipped);
+      free(path);
+    }
+    for (uint64_t s = break_seq + 1; have_man && s <= man_last; s++)
+      if (l->n == 0 || bsearch(&s, l->v, l->n, sizeof *l->v, cmp_u64) == NULL)
+        rep->segments_missing++;
+  }
+  pb__manifest_free(&man);
+  if (rc == PB_OK) {
+    rep->lsn = fs->lsn;
+    rep->commits = sv->n_commits;
+    rep->first_lsn = sv->n_commits ? sv->commits[0].lsn : 0;
+    rep->segments_read = fs->n_segs;
+    pb_recovery_info *ri = &fs->rinfo;
+    ri->lsn = fs->lsn;
+    ri->segments = fs->n_segs;
+    ri->first_segment = fs->n_segs ? fs->segs[0]->seq : 0;
+  }
+  return rc;
 }

@@ -226,6 +226,9 @@ typedef struct pb_file_options {
   pb_durability durability; /* default PB_DURABILITY_SYNC */
   uint64_t segment_size;    /* roll to a new WAL segment past this; 64 MiB */
   bool read_only;           /* open without the writer lock; no commits */
+  bool salvage;             /* tolerate damage (implies read_only): serve
+                               the last commit that verifies and report
+                               what was skipped (pb_storage_salvage_report) */
 } pb_file_options;
 
 /** Sets `opts` to the documented defaults. */
@@ -344,6 +347,109 @@ int pb_storage_recovery_info(pb_storage *st, pb_recovery_info *out);
  * PB_ENOMEM.  pb_errdetail() names the file.
  */
 int pb_storage_backup(pb_storage *st, const char *dir, unsigned flags);
+
+/* --- Salvage: reading a damaged file storage (docs/storage.md, section 13) --- */
+
+/** What a piece of damage is (pb_salvage_damage.kind). */
+typedef enum pb_salvage_kind {
+  PB_SALVAGE_MANIFEST = 1,    /* MANIFEST unreadable or damaged: the log was
+                                 read without its checks */
+  PB_SALVAGE_MISSING = 2,     /* a segment the log needs is not there */
+  PB_SALVAGE_REPLACED = 3,    /* a segment is not the one MANIFEST names
+                                 (another id), or does not chain */
+  PB_SALVAGE_SHORT = 4,       /* a segment ends before the size MANIFEST
+                                 records (truncated, or an older copy) */
+  PB_SALVAGE_BAD_HEADER = 5,  /* a segment header that does not verify */
+  PB_SALVAGE_BAD_FRAME = 6,   /* a frame that does not verify (checksum,
+                                 structure, or a commit that does not
+                                 follow the previous one) */
+  PB_SALVAGE_UNREADABLE = 7,  /* a segment the system cannot read (EIO) */
+  PB_SALVAGE_ATOM = 8         /* pb_storage_salvage: an atom the root
+                                 reaches cannot be read */
+} pb_salvage_kind;
+
+/** One piece of damage that salvage found. */
+typedef struct pb_salvage_damage {
+  pb_salvage_kind kind;
+  char file[32];     /* the file's name in the directory ("seg-....wal",
+                        "MANIFEST"); "" for an atom */
+  uint64_t offset;   /* where in the file the damage begins (a frame's
+                        offset; 0 for a whole file) */
+  char detail[224];  /* a sentence: what failed, the file, the offset */
+} pb_salvage_damage;
+
+/** Damage entries a report holds; n_damage counts every one found. */
+#define PB_SALVAGE_MAX_DAMAGE 16
+
+/** What a salvage read and what it skipped (pb_storage_salvage_report,
+ * pb_storage_salvage). */
+typedef struct pb_salvage_report {
+  uint64_t lsn;              /* LSN of the last commit that verified: the
+                                root a salvage open serves (0: none) */
+  uint64_t commits;          /* commits verified in the log, that one last */
+  uint64_t first_lsn;        /* LSN of the first of them (a log that starts
+                                at a compaction's output goes on from its
+                                LSN) */
+  uint64_t segments_read;    /* segments whose frames were used, the one
+                                where the chain broke included */
+  uint64_t segments_missing; /* segments named (by MANIFEST or by the gap
+                                in their numbers) but not there */
+  uint64_t segments_skipped; /* present segments after the break, unused */
+  uint64_t bytes_skipped;    /* bytes of segment files not used: from the
+                                break to the end of its file, plus every
+                                skipped segment */
+  uint64_t commits_dropped;  /* checksum-valid commit frames found after
+                                the break and not used: a lower bound of
+                                the commits lost (a missing segment's are
+                                not counted) */
+  uint64_t lsn_copied;       /* pb_storage_salvage: the LSN of the state
+                                written (lsn, or older when an atom of a
+                                newer root could not be read) */
+  uint64_t atoms_copied;     /* pb_storage_salvage: atoms written */
+  uint64_t atom_bytes;       /* pb_storage_salvage: their bytes */
+  uint64_t atoms_unreadable; /* pb_storage_salvage: atoms a root reached
+                                that could not be read (each made that
+                                root unusable) */
+  uint64_t n_damage;         /* damage found (0: the store is whole) */
+  pb_salvage_damage damage[PB_SALVAGE_MAX_DAMAGE]; /* the first ones, in the
+                                                      order found */
+} pb_salvage_report;
+
+/**
+ * Copies the salvage report of a storage opened with opts.salvage: the
+ * damage found, the commits used and skipped.  A salvage open never fails
+ * on damage: it serves the last commit that verifies, reading the log in
+ * order and stopping where the chain breaks (a missing or replaced
+ * segment, a bad frame anywhere, a sealed segment shorter than MANIFEST
+ * records), and every read of an atom it does not hold gives PB_ECORRUPT.
+ * Errors: PB_EINVAL (a NULL argument, or `st` was not opened with
+ * opts.salvage); PB_ENOTSUP (the memory tier).
+ */
+int pb_storage_salvage_report(pb_storage *st, pb_salvage_report *out);
+
+/**
+ * Salvages the file storage in `dir` into a new, clean, compacted store in
+ * `newdir`, as SQLite's .recover does: `dir` is opened in salvage mode
+ * (read-only: nothing in it changes), and the state of its last commit
+ * that verifies is written to `newdir` as one segment, with everything its
+ * root reaches.  Should an atom that root reaches not read back (a frame
+ * that verified but holds a malformed atom), the next older verified
+ * commit whose whole tree reads is written instead, and the report counts
+ * the unreadable atoms and the LSN written (lsn_copied).  The copy opens
+ * normally.  When no commit verifies, nothing is written.  `newdir` must
+ * not exist (it is created) or be an empty directory.  `rep` may be NULL;
+ * it is filled on success and on PB_ECORRUPT.
+ * Errors: PB_EINVAL (NULL or empty paths); PB_ENOTFOUND (`dir` does not
+ * exist, or holds no segment and no MANIFEST: not a store);
+ * PB_EEXIST (`newdir` exists and is not empty, or is not a directory);
+ * PB_ECORRUPT (`dir` is damaged before its first commit: nothing could be
+ * recovered, and nothing was written); PB_EVERSION (the store's first
+ * segment is of a newer format); PB_ENOSPC, PB_EIO (writing `newdir`
+ * failed: every file written there is removed, and `newdir` too when this
+ * call created it); PB_ENOMEM.  pb_errdetail() names the file.
+ */
+int pb_storage_salvage(const char *dir, const char *newdir,
+                       pb_salvage_report *rep);
 
 /**
  * Closes a storage that was never given to pb_space_open.  NULL is a no-op.
