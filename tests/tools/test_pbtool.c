@@ -389,9 +389,22 @@ static void test_verify_flipped_byte(void **state) {
   assert_int_equal(r.status, 1);
   HAS(r.err, "seg-"); /* the message names the file */
   HAS(r.err, "checksum");
+  HAS(r.out, "damage: seg-"); /* salvage mode: file and offset */
+  HAS(r.out, "in salvage mode");
   run_free(&r);
   r = tool("info '%s'", dir);
   assert_int_equal(r.status, 1);
+  run_free(&r);
+  /* salvage keeps what verifies: the new store is clean */
+  char dest[400];
+  snprintf(dest, sizeof dest, "%s/flipped-salvaged", root);
+  r = tool("salvage '%s' '%s'", dir, dest);
+  assert_int_equal(r.status, 1);
+  HAS(r.out, "damage: seg-");
+  HAS(r.out, "salvage: ");
+  run_free(&r);
+  r = tool("verify '%s'", dest);
+  if (r.status != 0) fail_msg("verify: %s\n%s", r.out, r.err);
   run_free(&r);
 }
 
@@ -687,6 +700,8 @@ static void test_salvage(void **state) {
   snprintf(dest, sizeof dest, "%s/salvaged", root);
   run r = tool("salvage '%s' '%s'", store, dest);
   if (r.status != 0) fail_msg("salvage: %s", r.err);
+  HAS(r.out, "lsn 9 written");
+  assert_null(strstr(r.out, "damage"));
   run_free(&r);
   same_dump(dest);
 }

@@ -30,11 +30,16 @@ static const char backup_help[] =
 
 static const char salvage_help[] =
     "Usage: pbtool salvage DIR NEWDIR\n"
-    "Writes a new, clean store into NEWDIR (which must not exist or be\n"
-    "empty) from what can be read of the store at DIR, which is opened\n"
-    "read-only and never changed.\n"
-    "Exit codes: 0 done, nothing was lost; 1 the store is damaged beyond\n"
-    "what this build can salvage; 2 usage or I/O error.\n";
+    "Writes a new, clean, compacted store into NEWDIR (which must not\n"
+    "exist or be empty) from what can be read of the store at DIR, as\n"
+    "SQLite's .recover does (pb_storage_salvage): the state of the last\n"
+    "commit that verifies, read in order until the log's chain breaks (a\n"
+    "flipped byte, a missing, replaced or truncated segment).  DIR is\n"
+    "opened read-only and never changed.  Prints each piece of damage\n"
+    "(file, offset, what) and what was written and skipped.\n"
+    "Exit codes: 0 the store was whole and NEWDIR holds all of it; 1\n"
+    "damage was found (NEWDIR holds every commit before it), or nothing\n"
+    "could be recovered (NEWDIR not written); 2 usage or I/O error.\n";
 
 /* A progress bar that moves while a blocking call runs: it cannot know
  * how far the call is, so it fills towards 95% and ends at 100%. */
@@ -139,13 +144,46 @@ int pbt_cmd_backup(int argc, char **argv) {
   return backup_to("backup", dir, dest, flags);
 }
 
+void pbt_print_damage(const pb_salvage_report *r) {
+  for (uint64_t i = 0; i < r->n_damage && i < PB_SALVAGE_MAX_DAMAGE; i++) {
+    const pb_salvage_damage *d = &r->damage[i];
+    if (d->file[0])
+      printf("damage: %s offset %" PRIu64 ": %s\n", d->file, d->offset,
+             d->detail);
+    else
+      printf("damage: %s\n", d->detail);
+  }
+  if (r->n_damage > PB_SALVAGE_MAX_DAMAGE)
+    printf("damage: ... and %" PRIu64 " more\n",
+           r->n_damage - PB_SALVAGE_MAX_DAMAGE);
+}
+
 int pbt_cmd_salvage(int argc, char **argv) {
   if (pbt_wants_help(argc, argv, salvage_help)) return PBT_EXIT_OK;
   if (argc != 3) {
     pbt_err("salvage", "needs DIR and NEWDIR (try --help)");
     return PBT_EXIT_USAGE;
   }
-  /* A store that opens whole is salvaged by a compacted backup: every
-   * commit is readable, and the copy holds what the root reaches. */
-  return backup_to("salvage", argv[1], argv[2], PB_BACKUP_COMPACT);
+  pb_salvage_report rep;
+  memset(&rep, 0, sizeof rep);
+  ticker t;
+  ticker_start(&t, "salvage");
+  int rc = pb_storage_salvage(argv[1], argv[2], &rep);
+  ticker_end(&t);
+  if (rc == PB_OK || rc == PB_ECORRUPT) pbt_print_damage(&rep);
+  if (rc != PB_OK) {
+    pbt_err("salvage", "%s -> %s: %s (%s)", argv[1], argv[2],
+            pb_strerror(rc), pb_errdetail());
+    return pbt_exit_for(rc);
+  }
+  printf("salvage: %s -> %s: lsn %" PRIu64 " written (the last verified "
+         "commit: lsn %" PRIu64 ", %" PRIu64 " commits read), %" PRIu64
+         " atoms (%" PRIu64 " bytes); skipped: %" PRIu64 " bytes, %" PRIu64
+         " later commits, %" PRIu64 " missing segments, %" PRIu64
+         " unreadable atoms\n",
+         argv[1], argv[2], rep.lsn_copied, rep.lsn, rep.commits,
+         rep.atoms_copied, rep.atom_bytes, rep.bytes_skipped,
+         rep.commits_dropped, rep.segments_missing, rep.atoms_unreadable);
+  return rep.n_damage || rep.atoms_unreadable ? PBT_EXIT_PROBLEMS
+                                              : PBT_EXIT_OK;
 }

@@ -28,6 +28,10 @@ static const char help[] =
     "    one entry per row naming it, and no other (stale) entry.\n"
     "Each problem is printed on stdout with its location: the segment\n"
     "file and offset of an atom, or the database, table, key and index.\n"
+    "A store too damaged to open (a bad checksum, a missing segment) is\n"
+    "then read in salvage mode: each piece of damage is printed with its\n"
+    "file and offset (\"damage: ...\"), and the last commit that verifies\n"
+    "is checked as above.\n"
     "Exit codes: 0 no problem, 1 problems found (or the store does not\n"
     "open because it is damaged), 2 usage or I/O error.\n";
 
@@ -321,7 +325,18 @@ int pbt_cmd_verify(int argc, char **argv) {
   const char *dir = argv[1];
   pbt_store s;
   int ex = pbt_open("verify", dir, false, &s);
-  if (ex != PBT_EXIT_OK) return ex;
+  uint64_t damage = 0;
+  if (ex == PBT_EXIT_PROBLEMS) {
+    /* damaged: read what verifies, in salvage mode, and check that */
+    pb_salvage_report rep;
+    if (pbt_open_salvage(dir, &s, &rep) != PB_OK) return ex;
+    pbt_print_damage(&rep);
+    damage = rep.n_damage ? rep.n_damage : 1;
+    printf("verify: checking the last commit that verifies (lsn %" PRIu64
+           ") in salvage mode\n", rep.lsn);
+  } else if (ex != PBT_EXIT_OK) {
+    return ex;
+  }
   pbt_out out = {stdout, false, 0};
 
   char **segs;
@@ -338,7 +353,7 @@ int pbt_cmd_verify(int argc, char **argv) {
   pbt_progress_start(&prog, "atoms", total);
   int rc = pbt_walk_atoms(s.st, &w);
   pbt_progress_end(&prog);
-  uint64_t problems = w.problems, tables = 0, rows = 0;
+  uint64_t problems = w.problems + damage, tables = 0, rows = 0;
 
   pbt_names dbs = {NULL, 0};
   if (rc == PB_OK) rc = pbt_databases(s.sp, &dbs);

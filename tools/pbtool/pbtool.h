@@ -51,6 +51,11 @@ typedef struct pbt_store {
  */
 int pbt_open(const char *cmd, const char *dir, bool writable, pbt_store *out);
 void pbt_close(pbt_store *s);
+/** Opens dir in salvage mode (docs/storage.md: a read-only open that
+ * serves the last commit that verifies) and gives its report.  Prints
+ * nothing.  Errors: pb_storage_open_file's, pb_space_open's. */
+int pbt_open_salvage(const char *dir, pbt_store *out,
+                     pb_salvage_report *rep);
 
 /** Prints "pbtool CMD: message\n" to stderr. */
 void pbt_err(const char *cmd, const char *fmt, ...)
@@ -246,6 +251,10 @@ typedef struct pbt_walk {
 int pbt_walk_atoms(pb_storage *st, pbt_walk *w);
 /** "seg-...wal offset N" for ptr (file tier), else the pointer in hex. */
 void pbt_atom_where(pb_storage *st, pb_atom_ptr p, char *out, size_t cap);
+
+/** Prints a salvage report's damage, one "damage: ..." line each
+ * (cmd_maint.c). */
+void pbt_print_damage(const pb_salvage_report *r);
 
 /* --- commands --- */
 int pbt_cmd_info(int argc, char **argv);

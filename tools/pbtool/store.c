@@ -55,6 +55,32 @@ int pbt_open(const char *cmd, const char *dir, bool writable,
   return PBT_EXIT_OK;
 }
 
+int pbt_open_salvage(const char *dir, pbt_store *out,
+                     pb_salvage_report *rep) {
+  memset(out, 0, sizeof *out);
+  out->dir = dir;
+  pb_file_options fo;
+  pb_file_options_init(&fo);
+  fo.read_only = true;
+  fo.salvage = true;
+  int rc = pb_storage_open_file(dir, &fo, &out->st);
+  if (rc != PB_OK) {
+    out->st = NULL;
+    return rc;
+  }
+  rc = pb_storage_salvage_report(out->st, rep);
+  if (rc == PB_OK) {
+    rc = pb_space_open(out->st, &out->sp); /* owns st, also on failure */
+  } else {
+    pb_storage_close(out->st);
+  }
+  if (rc != PB_OK) {
+    out->sp = NULL;
+    out->st = NULL;
+  }
+  return rc;
+}
+
 void pbt_close(pbt_store *s) {
   if (s->sp) pb_space_close(s->sp);
   s->sp = NULL;
