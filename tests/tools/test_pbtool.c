@@ -602,6 +602,9 @@ static void test_dump(void **state) {
              "blob: \"00ff22\", at: {x: 3, y: -3}, marks: [1, -2, 3], "
              "tags: [\"a\\\"q\", \"tab\\t\"]}");
   HAS(r.out, "notes: [\"first note\", \"second note\"]");
+  /* an absent optional field is left out; an absent field shows its
+   * default (encoders omit it) */
+  HAS(r.out, "id=6 {id: 6, title: \"task 6\", level: \"LOW\", blob: ");
   HAS(r.out, "id=1 {text: \"note \xc3\xa9\", when: 100}");
   HAS(r.out, "value config: {\"depth\": -7}");
   HAS(r.out, "database second");

@@ -174,6 +174,35 @@ static int elements(pbt_out *o, const pbt_catalog *c, const pb__lfield *f,
   return rc;
 }
 
+/* An absent field that is not optional reads as its default: printed so
+ * that every field shows (encoders omit a field equal to its default).
+ * Members, embedded records and unknown types print nothing. */
+static void print_default(pbt_out *o, const pbt_catalog *c,
+                          const pb__lfield *f, bool *first) {
+  if ((f->flags & PB_FIELD_OPTIONAL) || f->embedded.len) return;
+  bool array = ends_with(f->type, "[]");
+  pbt_val v;
+  if (!array && pbt_read_as(pbt_key_type(c, f), NULL, f->dflt, &v) != PB_OK)
+    return; /* list<>, set<>, map<>, a keyless ref: no default to show */
+  if (!*first) pbt_puts(o, ", ");
+  *first = false;
+  name_out(o, f->name.ptr, f->name.len);
+  pb_str n;
+  if (array) pbt_puts(o, "[]");
+  else if (f->enums.len && enum_name(f->enums, v.as.i, &n))
+    pbt_str(o, n.ptr, n.len);
+  else switch (v.kind) {
+    case PBT_V_BOOL: pbt_puts(o, v.as.b ? "true" : "false"); break;
+    case PBT_V_I64: pbt_printf(o, "%" PRId64, v.as.i); break;
+    case PBT_V_U64: pbt_printf(o, "%" PRIu64, v.as.u); break;
+    case PBT_V_F32:
+    case PBT_V_F64: dbl(o, v.as.d); break;
+    case PBT_V_STR: pbt_str(o, v.as.s.ptr, v.as.s.len); break;
+    case PBT_V_BYTES: pbt_hex(o, v.as.s.ptr, v.as.s.len); break;
+    case PBT_V_ABSENT: pbt_puts(o, "null"); break;
+    }
+}
+
 int pbt_print_record(pbt_out *o, const pbt_catalog *c, const pbt_type *t,
                      pb_bytes body, bool with_type) {
   const pb__layout *l = t && t->has_layout ? &t->layout : NULL;
@@ -189,7 +218,11 @@ int pbt_print_record(pbt_out *o, const pbt_catalog *c, const pbt_type *t,
   }
   pb_reader_init(&r, body.ptr, body.len);
   rc = pb_reader_next(&r, &fv);
+  size_t next = 0; /* layout fields before it are shown with defaults */
   while (rc == 1) {
+    while (l && next < l->n_fields && l->fields[next].tag < fv.tag)
+      print_default(o, c, &l->fields[next++], &first);
+    if (l && next < l->n_fields && l->fields[next].tag == fv.tag) next++;
     const pb__lfield *f = l ? pbt_field(l, fv.tag) : NULL;
     if (!first) pbt_puts(o, ", ");
     first = false;
@@ -226,6 +259,8 @@ int pbt_print_record(pbt_out *o, const pbt_catalog *c, const pbt_type *t,
     if (rc != PB_OK) return rc;
     rc = pb_reader_next(&r, &fv);
   }
+  while (rc == 0 && l && next < l->n_fields)
+    print_default(o, c, &l->fields[next++], &first);
   pbt_puts(o, "}");
   return rc < 0 ? rc : PB_OK;
 }
