@@ -70,6 +70,11 @@
  * A writable open holds the lock, so nothing changes under it, and none of
  * this applies: its scan reports exactly what it reads, once.
  *
+ * A salvage open (opts.salvage, read-only; recover_salvage at the end of
+ * this file) runs the same scan, but where any other open fails on damage
+ * it records the damage (file_salvage.h) and stops the commit chain there:
+ * the commits before it verified, and the last one's root is served.
+ *
  * Open is single-threaded, so nothing here takes the tier's locks.
  */
 #include <assert.h>
@@ -706,6 +711,8 @@ static int load_segment(pb__file_storage *fs, uint64_t seq, bool is_last,
                                             : fs->salv->kind,
                     seg->path, 0, fs->msg);
     fs->salv->stop_off = 0;
+    fs->salv->foreign = opened && rc != PB_EIO &&
+                        fs->salv->kind == PB_SALVAGE_REPLACED;
     pb__seg_free(fs, seg);
     return SALVAGE_STOP;
   }
@@ -1135,6 +1142,7 @@ static int recover_salvage(pb__file_storage *fs, seq_list *l) {
                  name);
         pb__salv_damage(sv, PB_SALVAGE_REPLACED, name, 0, detail);
         break_off = 0;
+        sv->foreign = true;
         break;
       }
     }
@@ -1177,9 +1185,11 @@ static int recover_salvage(pb__file_storage *fs, seq_list *l) {
   if (rc == PB_OK && broken) {
     if (break_present) {
       char *path = seg_path(fs, break_seq);
+      uint64_t theirs = 0; /* a foreign segment's commits are not ours */
       if (path == NULL) rc = PB_ENOMEM;
       else
-        count_after_break(fs, path, break_off, &rep->commits_dropped,
+        count_after_break(fs, path, break_off,
+                          sv->foreign ? &theirs : &rep->commits_dropped,
                           &rep->bytes_skipped);
       free(path);
     }

@@ -43,6 +43,7 @@ void pb__salv_reset(pb__salvage *s) {
   s->found_any = false;
   s->kind = PB_SALVAGE_BAD_HEADER;
   s->stop_off = 0;
+  s->foreign = false;
 }
 
 void pb__salv_free(pb__salvage *s) {
@@ -74,6 +75,20 @@ int pb__salv_add_commit(pb__salvage *s, uint64_t lsn, pb_atom_ptr root) {
   }
   s->commits[s->n_commits++] = (pb__salv_commit){.lsn = lsn, .root = root};
   return PB_OK;
+}
+
+const char *pb_salvage_kind_name(pb_salvage_kind kind) {
+  switch (kind) {
+    case PB_SALVAGE_MANIFEST: return "manifest";
+    case PB_SALVAGE_MISSING: return "missing";
+    case PB_SALVAGE_REPLACED: return "replaced";
+    case PB_SALVAGE_SHORT: return "short";
+    case PB_SALVAGE_BAD_HEADER: return "bad header";
+    case PB_SALVAGE_BAD_FRAME: return "bad frame";
+    case PB_SALVAGE_UNREADABLE: return "unreadable";
+    case PB_SALVAGE_ATOM: return "atom";
+  }
+  return "unknown";
 }
 
 int pb_storage_salvage_report(pb_storage *st, pb_salvage_report *out) {
@@ -193,7 +208,7 @@ static int write_copy(pb__file_storage *fs, const char *dir,
   if (path == NULL) return PB_ENOMEM;
   pb__manifest_seg one = {0};
   pb_compact_stats stats = {0};
-  int rc = PB_ECORRUPT;
+  int rc = PB_OK;
   size_t tries = 0;
   for (size_t i = sv->n_commits; i-- > 0 && tries < SALVAGE_TRIES; tries++) {
     const pb__salv_commit *c = &sv->commits[i];
@@ -206,7 +221,7 @@ static int write_copy(pb__file_storage *fs, const char *dir,
     rep->atoms_unreadable++;
     pb__salv_damage(sv, PB_SALVAGE_ATOM, "", 0, fs->msg);
   }
-  if (rc == PB_ECORRUPT)
+  if (rc == PB_ECORRUPT) /* every root tried met an unreadable atom */
     rc = pb__fs_fail(fs, PB__CORRUPT("no verified root reads whole"), false,
                      "salvage: none of the %zu newest verified commits has a "
                      "tree that reads whole; nothing was written",

@@ -33,6 +33,8 @@ typedef struct pb__salvage {
                                (set by the check that found it) */
   uint64_t stop_off;        /* where the chain broke in the segment that
                                load_segment stopped in */
+  bool foreign;             /* that segment is not this store's (another
+                               id): its frames are not counted as dropped */
 } pb__salvage;
 
 /** Forgets what an earlier scan recorded (a read-only open scans again). */

@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atom/ptr.h"
+#include "atom/refs.h"
 #include "protobase/protobase.h"
 #include "storage/file.h"
 #include "storage/file_format.h"
@@ -371,6 +373,8 @@ static void salvage_checks(const char *dir, const damage_case *c) {
                 rep.damage[0].detail);
   assert_int_equal(rep.n_damage, 1);
   assert_int_equal(rep.damage[0].kind, c->kind);
+  assert_string_not_equal(pb_salvage_kind_name(rep.damage[0].kind),
+                          "unknown");
   assert_string_equal(rep.damage[0].file, c->file);
   assert_int_equal(rep.damage[0].offset, c->offset);
   assert_non_null(strstr(rep.damage[0].detail, c->file));
@@ -539,6 +543,32 @@ static void newest_replaced_by_older_copy(void **state) {
   pb_test_rmdir(dir);
 }
 
+/* Segment 3 of another store put in the place of this one's: not the
+ * segment MANIFEST names; its frames are not counted as this store's. */
+static void segment_from_another_store(void **state) {
+  (void)state;
+  int nseg;
+  char *other = full_store(&nseg);
+  char *dir = full_store(&nseg);
+  char p[600], q[600], name[25];
+  seg_file(dir, 3, p, sizeof p);
+  seg_file(other, 3, q, sizeof q);
+  pb__seg_name(3, name);
+  frames fr;
+  frames_of(p, &fr);
+  size_t len;
+  uint8_t *b = read_all(q, &len);
+  write_all(p, b, len);
+  free(b);
+  damage_case c = {.file = name, .kind = PB_SALVAGE_REPLACED, .offset = 0,
+                   .expect = last_before(fr.lsn[0], COMMITS),
+                   .written = COMMITS, .dropped = frames_after(dir, 3, nseg),
+                   .lost = fr.batch[0]};
+  salvage_checks(dir, &c);
+  pb_test_rmdir(other);
+  pb_test_rmdir(dir);
+}
+
 /* Segment 2 cut at a frame boundary (MANIFEST's size catches it), and
  * segment 3 cut inside a frame. */
 static void sealed_segment_truncated(void **state) {
@@ -648,7 +678,76 @@ static void whole_store(void **state) {
   assert_int_equal(pb_storage_open_memory(&st), PB_OK);
   assert_int_equal(pb_storage_salvage_report(st, &rep), PB_ENOTSUP);
   assert_int_equal(pb_storage_salvage_report(NULL, &rep), PB_EINVAL);
+  assert_string_equal(pb_salvage_kind_name(PB_SALVAGE_SHORT), "short");
+  assert_string_equal(pb_salvage_kind_name((pb_salvage_kind)99), "unknown");
   assert_int_equal(pb_storage_close(st), PB_OK);
+  pb_test_rmdir(dir);
+}
+
+/* A frame that verifies but holds a malformed atom (a pointer of the last
+ * commit's root atom sent to a batch that does not exist, the frame's
+ * checksum made again): the newest root's tree does not read whole, so
+ * the copy is the commit before it, and the atom is reported. */
+static int first_ref(void *ctx, pb_atom_ptr ptr, size_t pos) {
+  (void)ptr;
+  *(size_t *)ctx = pos;
+  return 1; /* stop */
+}
+
+static void malformed_atom_in_a_verified_frame(void **state) {
+  (void)state;
+  char *dir = pb_test_tmpdir();
+  write_commits(dir, 1, 30);
+  int nseg = count_segments(dir);
+  char p[600];
+  seg_file(dir, (uint64_t)nseg, p, sizeof p);
+  frames fr;
+  frames_of(p, &fr);
+  size_t len;
+  uint8_t *b = read_all(p, &len);
+  uint64_t off = fr.off[fr.n - 1];
+  uint8_t *payload = b + off + PB__FRAME_HEADER_SIZE;
+  uint32_t plen = pb__load_le32(b + off);
+  pb_atom_ptr root = {.batch_hi = pb__load_le64(payload + 24),
+                      .batch_lo = pb__load_le64(payload + 32),
+                      .offset = pb__load_le64(payload + 40)};
+  assert_true(root.batch_hi == fr.batch[fr.n - 1].batch_hi &&
+              root.batch_lo == fr.batch[fr.n - 1].batch_lo);
+  uint8_t *batch = payload + PB__COMMIT_FIXED_SIZE;
+  pb_bytes atom = {.ptr = batch + root.offset + 4,
+                   .len = pb__load_le32(batch + root.offset)};
+  size_t pos = SIZE_MAX;
+  assert_int_equal(pb__atom_refs(atom, first_ref, &pos), 1);
+  uint8_t *at = batch + root.offset + 4 + pos;
+  pb_atom_ptr q = pb__ptr_load(at);
+  q.batch_lo ^= 0x10203;
+  pb__ptr_store(at, &q);
+  pb__frame_header_encode(b + off, PB__FRAME_COMMIT, payload, plen);
+  write_all(p, b, len);
+  free(b);
+  /* Every frame verifies: a normal open succeeds. */
+  pb_file_options o;
+  pb_file_options_init(&o);
+  o.read_only = true;
+  pb_storage *st;
+  assert_int_equal(pb_storage_open_file(dir, &o, &st), PB_OK);
+  assert_int_equal(pb_storage_close(st), PB_OK);
+  char *out = pb_test_tmpdir();
+  pb_salvage_report rep;
+  int rc = pb_storage_salvage(dir, out, &rep);
+  if (rc != PB_OK) print_error("salvage: %s: %s\n", pb_errname(rc),
+                               pb_errdetail());
+  assert_int_equal(rc, PB_OK);
+  assert_int_equal(rep.lsn, lsn_of[30]);
+  assert_int_equal(rep.lsn_copied, lsn_of[29]);
+  assert_int_equal(rep.atoms_unreadable, 1);
+  assert_int_equal(rep.n_damage, 1);
+  assert_int_equal(rep.damage[0].kind, PB_SALVAGE_ATOM);
+  assert_non_null(strstr(rep.damage[0].detail, "missing"));
+  pb_file_options_init(&o);
+  assert_int_equal(pb_storage_open_file(out, &o, &st), PB_OK);
+  check_state(st, 29);
+  pb_test_rmdir(out);
   pb_test_rmdir(dir);
 }
 
@@ -878,9 +977,11 @@ int main(void) {
       cmocka_unit_test(newest_segment_deleted),
       cmocka_unit_test(middle_segment_deleted),
       cmocka_unit_test(newest_replaced_by_older_copy),
+      cmocka_unit_test(segment_from_another_store),
       cmocka_unit_test(sealed_segment_truncated),
       cmocka_unit_test(bytes_flipped),
       cmocka_unit_test(whole_store),
+      cmocka_unit_test(malformed_atom_in_a_verified_frame),
       cmocka_unit_test(garbage_directories),
       cmocka_unit_test(failures_leave_nothing),
   };

@@ -148,10 +148,10 @@ void pbt_print_damage(const pb_salvage_report *r) {
   for (uint64_t i = 0; i < r->n_damage && i < PB_SALVAGE_MAX_DAMAGE; i++) {
     const pb_salvage_damage *d = &r->damage[i];
     if (d->file[0])
-      printf("damage: %s offset %" PRIu64 ": %s\n", d->file, d->offset,
-             d->detail);
+      printf("damage: %s offset %" PRIu64 ": %s: %s\n", d->file, d->offset,
+             pb_salvage_kind_name(d->kind), d->detail);
     else
-      printf("damage: %s\n", d->detail);
+      printf("damage: %s: %s\n", pb_salvage_kind_name(d->kind), d->detail);
   }
   if (r->n_damage > PB_SALVAGE_MAX_DAMAGE)
     printf("damage: ... and %" PRIu64 " more\n",

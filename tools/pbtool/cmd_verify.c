@@ -239,8 +239,10 @@ static int check_table(vctx *x, const pbt_table *t) {
   if (rc == PB_ENOTFOUND) rows = NULL;
   else if (rc != PB_OK) return rc;
   if (!t->type || !t->type->has_layout) {
-    problem(x, t, NULL, NULL, "the catalog has no layout for the table's "
-            "type: its rows and indexes cannot be checked", NULL);
+    /* a catalog written before layouts: not damage, but unchecked */
+    pbt_printf(x->out, "note: database %s, table %u: the catalog has no "
+               "layout for its type (written before layouts were kept); "
+               "its rows and indexes were not checked\n", x->v->name, t->id);
     return PB_OK;
   }
   uint64_t n_rows = 0;

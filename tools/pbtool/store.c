@@ -123,9 +123,11 @@ void pbt_progress_set(pbt_progress *p, uint64_t done) {
 
 void pbt_progress_end(pbt_progress *p) {
   if (!p || !p->on) return;
-  p->last_pct = -1;
-  p->last_drawn_ms = 0;
-  pbt_progress_set(p, p->total);
+  if (p->last_pct != 100) {
+    p->last_pct = -1;
+    p->last_drawn_ms = 0;
+    pbt_progress_set(p, p->total);
+  }
   fputc('\n', stderr);
   p->on = false;
 }

@@ -368,6 +368,11 @@ typedef enum pb_salvage_kind {
                                  reaches cannot be read */
 } pb_salvage_kind;
 
+/** The kind's name in lower case ("missing", "replaced", "short",
+ * "bad header", "bad frame", "unreadable", "manifest", "atom"), for
+ * messages; "unknown" for any other value.  Never NULL; static. */
+const char *pb_salvage_kind_name(pb_salvage_kind kind);
+
 /** One piece of damage that salvage found. */
 typedef struct pb_salvage_damage {
   pb_salvage_kind kind;
