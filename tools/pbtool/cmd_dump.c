@@ -108,7 +108,7 @@ static int dump_table(dctx *x, const pbt_table *t, bool first_table) {
   } else {
     pbt_printf(o, "  table %s (type id %u)\n", name, t->id);
   }
-  uint8_t *buf = malloc(PB_TABLE_KEY_MAX + 64);
+  uint8_t *buf = malloc(PB_KEY_MAX + 64); /* any Dictionary key unpacks */
   if (!buf) return PB_ENOMEM;
   bool first = true;
   if (rows) {

@@ -259,8 +259,9 @@ static int check_table(vctx *x, const pbt_table *t) {
       return rc;
     }
   }
-  uint8_t *buf = malloc(2 * PB_TABLE_KEY_MAX + 64);
-  uint8_t *buf2 = malloc(2 * PB_TABLE_KEY_MAX + 64);
+  /* room for any Dictionary key unpacked (at most PB_KEY_MAX bytes) */
+  uint8_t *buf = malloc(PB_KEY_MAX + 64);
+  uint8_t *buf2 = malloc(PB_KEY_MAX + 64);
   if (!buf || !buf2) rc = PB_ENOMEM;
   if (rows && rc == PB_OK) {
     pb_dict_iter *it;

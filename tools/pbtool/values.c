@@ -385,7 +385,7 @@ void pbt_key_text(const pbt_catalog *c, const pbt_table *t, pb_bytes pk,
     pb_str ty = pbt_key_type(c, f);
     pb_arena *a = NULL;
     int rc = PB_ECORRUPT;
-    char v[200] = "";
+    char v[700] = ""; /* 150 bytes of at most 4 characters each, quoted */
     if (is(ty, "string") || is(ty, "bytes")) {
       pb_bytes b;
       if (pb_arena_create(&a) == PB_OK &&
