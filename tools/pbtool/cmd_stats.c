@@ -10,9 +10,9 @@
 static const char help[] =
     "Usage: pbtool stats DIR\n"
     "Prints storage figures (segments, bytes on disk, live bytes that the\n"
-    "root reaches, atoms, LSN, torn tail) and then reads every table and\n"
-    "value of every database once, through a space with the default\n"
-    "caches, and prints the figures of its two atom caches (bytes cache,\n"
+    "root reaches, atoms, LSN, torn tail) and then reads every table's\n"
+    "rows once, through a space with the default caches, and prints the\n"
+    "figures of its two atom caches (bytes cache,\n"
     "object cache: lookups, hits, misses, hit ratio, entries, bytes,\n"
     "evictions, loads and their mean time), and per database its tables'\n"
     "row counts.  Opens the store read-only.\n"
