@@ -315,6 +315,16 @@ static void test_help_and_usage(void **state) {
   r = tool("info '%s/nothing-here'", root);
   assert_int_equal(r.status, 2);
   run_free(&r);
+  /* an empty directory is an empty store */
+  sh("mkdir -p '%s/empty'", root);
+  r = tool("info '%s/empty'", root);
+  assert_int_equal(r.status, 0);
+  HAS(r.out, "format: no segment with a valid header");
+  HAS(r.out, "databases: 0");
+  run_free(&r);
+  r = tool("verify '%s/empty'", root);
+  assert_int_equal(r.status, 0);
+  run_free(&r);
   r = tool("dump --db nosuch '%s'", store);
   assert_int_equal(r.status, 2);
   run_free(&r);

@@ -23,20 +23,22 @@ static const char help[] =
     "it may run beside a writer.\n"
     "Exit codes: 0 done, 1 the store is damaged, 2 usage or I/O error.\n";
 
-/* The format version in the first segment's header (0: unreadable). */
-static uint32_t format_version(const char *dir, const char *seg) {
+/* Segment `seg`'s header: PB_OK and its version, or an error and why. */
+static int seg_header(const char *dir, const char *seg, uint32_t *version,
+                      const char **why) {
   char path[4096];
   uint8_t buf[PB__WAL_HEADER_SIZE];
   snprintf(path, sizeof path, "%s/%s", dir, seg);
+  *why = "cannot be read";
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return PB_EIO;
   ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
+  if (n < 0) return PB_EIO;
   pb__seg_header h;
-  const char *why;
-  if (n < 0 || pb__seg_header_decode(buf, (size_t)n, &h, &why) != PB_OK)
-    return 0;
-  return h.version;
+  int rc = pb__seg_header_decode(buf, (size_t)n, &h, why);
+  if (rc == PB_OK) *version = h.version;
+  return rc;
 }
 
 static int tables_info(pbt_dbview *v) {
@@ -119,12 +121,27 @@ int pbt_cmd_info(int argc, char **argv) {
   uint64_t *sizes, total = 0;
   int n = pbt_segments(dir, &segs, &sizes);
   printf("store: %s\n", dir);
-  printf("format: WAL version %u (this pbtool reads version %u; library "
-         "%s)\n", n > 0 ? format_version(dir, segs[0]) : 0,
-         PB__WAL_VERSION, pb_version());
+  uint32_t version = 0;
+  for (int i = 0; i < n && version == 0; i++) {
+    const char *why;
+    if (seg_header(dir, segs[i], &version, &why) != PB_OK) version = 0;
+  }
+  if (version)
+    printf("format: WAL version %u (this pbtool reads version %u; library "
+           "%s)\n", version, PB__WAL_VERSION, pb_version());
+  else
+    printf("format: no segment with a valid header (an empty store; the "
+           "library writes WAL version %u)\n", PB__WAL_VERSION);
   printf("segments: %d\n", n < 0 ? 0 : n);
   for (int i = 0; i < n; i++) {
-    printf("  %s  %" PRIu64 " bytes\n", segs[i], sizes[i]);
+    uint32_t v;
+    const char *why;
+    if (seg_header(dir, segs[i], &v, &why) == PB_OK)
+      printf("  %s  %" PRIu64 " bytes\n", segs[i], sizes[i]);
+    else
+      printf("  %s  %" PRIu64 " bytes, header not valid: %s (an interrupted "
+             "segment creation, which the next writable open removes)\n",
+             segs[i], sizes[i], why);
     total += sizes[i];
   }
   pbt_segments_free(segs, sizes, n < 0 ? 0 : n);
@@ -153,9 +170,13 @@ int pbt_cmd_info(int argc, char **argv) {
     s.st->ops->read_root(s.st, &root, &lsn);
     printf("root: @%016" PRIx64 "%016" PRIx64 "+%" PRIx64 " lsn %" PRIu64
            "\n", root.batch_hi, root.batch_lo, root.offset, lsn);
-    printf("recovery: segments %" PRIu64 "..%" PRIu64 ", manifest %s\n",
-           ri.first_segment, ri.first_segment + ri.segments - 1,
-           ri.manifest_found ? "found" : "absent");
+    if (ri.segments)
+      printf("recovery: segments %" PRIu64 "..%" PRIu64 ", manifest %s\n",
+             ri.first_segment, ri.first_segment + ri.segments - 1,
+             ri.manifest_found ? "found" : "absent");
+    else
+      printf("recovery: no segment in the log, manifest %s\n",
+             ri.manifest_found ? "found" : "absent");
     if (ri.tail_bytes)
       printf("torn tail: %" PRIu64 " bytes at offset %" PRIu64
              " of the last segment (%" PRIu64 " written, %" PRIu64
