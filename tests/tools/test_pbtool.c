@@ -8,6 +8,9 @@
  *
  * argv[1] is the pbtool program, argv[2] the fixture schema's path.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -603,6 +606,40 @@ static void test_verify_damaged_atom(void **state) {
   run_free(&r);
 }
 
+/* verify with stderr on a terminal draws its progress bar there; stdout
+ * (the report) stays clean. */
+static void test_progress_on_a_terminal(void **state) {
+  (void)state;
+  int master;
+  pid_t pid = forkpty(&master, NULL, NULL, NULL);
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) _exit(126);
+    execl(pbtool, pbtool, "verify", store, (char *)NULL);
+    _exit(127);
+  }
+  char buf[8192];
+  size_t n = 0;
+  for (;;) {
+    ssize_t k = read(master, buf + n, sizeof buf - 1 - n);
+    if (k > 0) n += (size_t)k;
+    else if (k < 0 && errno == EINTR) continue;
+    else break; /* EIO once the child has gone */
+    if (n == sizeof buf - 1) break;
+  }
+  buf[n] = '\0';
+  close(master);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  HAS(buf, "atoms    [");
+  HAS(buf, "] 100%");
+  HAS(buf, "tables   [");
+  assert_null(strstr(buf, "verify: ")); /* the report went to stdout */
+}
+
 static void test_dump(void **state) {
   (void)state;
   run r = tool("dump '%s'", store);
@@ -756,6 +793,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_verify_flipped_byte),
       cmocka_unit_test(test_verify_damaged_index),
       cmocka_unit_test(test_verify_damaged_atom),
+      cmocka_unit_test(test_progress_on_a_terminal),
       cmocka_unit_test(test_dump),
       cmocka_unit_test(test_dump_json),
       cmocka_unit_test(test_stats),
