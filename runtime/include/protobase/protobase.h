@@ -538,7 +538,8 @@ int pb_space_drop(pb_space *sp, const char *name);
 typedef struct pb_space_stats {
   uint64_t commits;   /* transactions committed with changes */
   uint64_t merges;    /* commits whose snapshot was overtaken by another
-                         commit to the same database, merged (SPEC 7) */
+                         commit to the same database, merged
+                         (docs/transactions.md) */
   uint64_t conflicts; /* commits that failed with PB_ECONFLICT */
   uint64_t retries;   /* pb_txn_run attempts after a conflict */
   uint64_t locked_runs; /* pb_txn_run attempts under the writer lock */
@@ -582,11 +583,11 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
 int pb_db_close(pb_db *db);
 
 /**
- * Registers record types in the catalog of `db` (SPEC 7): each version
- * (fingerprint) the catalog does not have yet, and the records each embeds
- * by value, get an epoch, their name a type id (the first time), and the
- * version's field layout is kept, all in one commit of its own (none when
- * every version is known).  Each new version is first checked against
+ * Registers record types in the catalog of `db` (docs/evolution.md):
+ * each version (fingerprint) the catalog does not have yet, and the records
+ * each embeds by value, get an epoch, their name a type id (the first
+ * time), and the version's field layout is kept, all in one commit of
+ * its own (none when every version is known).  Each new version is first checked against
  * every cataloged version of its record by the rules of `pbc check`: a
  * breaking change registers nothing and returns PB_ESCHEMA, whose
  * pb_errdetail names the record, the field, its tag and the two types (or
@@ -713,7 +714,8 @@ typedef int (*pb_record_decode_fn)(void *rec, const void *data, size_t size,
  * and array items) stays valid until the transaction ends.
  *
  * Records are decoded once and shared through the space's object cache
- * (SPEC 8), under the key (ptr, schema epoch of `type` in this database):
+ * (docs/cache.md), under the key (ptr, schema epoch of `type` in this
+ * database):
  * *rec is a shallow copy of the cached struct, which the transaction holds
  * until it ends.  A schema change (a new fingerprint) gives a new epoch,
  * so a record decoded under another version of the schema is never
@@ -817,10 +819,10 @@ int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
                unsigned max_retries);
 
 /**
- * The schema epoch of record type `type` in `db` (SPEC 7), registering
- * the type as pb_db_register does when the catalog does not have it: the
- * catalog maps each fingerprint registered to an epoch, the next one (1,
- * 2, ...) for a fingerprint seen for the first time, persisted in a commit
+ * The schema epoch of record type `type` in `db` (docs/evolution.md),
+ * registering the type as pb_db_register does when the catalog does not
+ * have it: the catalog maps each fingerprint registered to an epoch, the
+ * next one (1, 2, ...) for a fingerprint seen for the first time, persisted in a commit
  * of its own; a known fingerprint keeps its epoch (and costs no commit).
  * On a read-only storage an unknown fingerprint gets a local epoch,
  * >= 2^32, never persisted.  Thread-safe.  Loads do not call this.
@@ -829,7 +831,7 @@ int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
 int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
                        uint64_t *epoch);
 
-/* --- Collections (SPEC 6) --- */
+/* --- Collections (docs/coll-dict.md, coll-list.md, coll-hash.md) --- */
 
 /*
  * A collection handle belongs to the transaction that opened it and dies
@@ -992,7 +994,7 @@ int pb_hdict_iter_open(pb_hdict *h, pb_hdict_iter **out);
 int pb_hdict_iter_next(pb_hdict_iter *it, pb_value *key, pb_value *val);
 void pb_hdict_iter_close(pb_hdict_iter *it);
 
-/* --- Atom cache statistics (SPEC 8; docs/cache.md) --- */
+/* --- Atom cache statistics (docs/cache.md) --- */
 
 /** Buckets of pb_cache_stats.load_latency. */
 #define PB_CACHE_LATENCY_BUCKETS 20

@@ -209,9 +209,10 @@ int pb_field_float(const pb_field *f, float *out);
 int pb_field_double(const pb_field *f, double *out);
 /** A string view into the input; PB_ECORRUPT also for invalid UTF-8. */
 int pb_field_str(const pb_field *f, pb_str *out);
-/** A bytes view into the input (LEN only). */
+/** A bytes view into the input (LEN only: PB_ECORRUPT otherwise). */
 int pb_field_bytes(const pb_field *f, pb_bytes *out);
-/** An embedded record's body: a view into the input (REC only). */
+/** An embedded record's body: a view into the input (REC only: PB_ECORRUPT
+ * otherwise). */
 int pb_field_rec(const pb_field *f, pb_bytes *out);
 
 /** Returns true when `s` is well-formed UTF-8 (no overlongs, no surrogates). */
@@ -352,10 +353,12 @@ int pb_packed_next(pb_packed *p, pb_field *elem);
  */
 int pb_len_count(const pb_field *f, size_t *count);
 
-/** Like pb_len_count, for arrays of embedded records (PB_WT_REC). */
+/** Like pb_len_count, for arrays of embedded records (PB_WT_REC): PB_ECORRUPT
+ * when `f` is not a REC field. */
 int pb_rec_count(const pb_field *f, size_t *count);
 
-/** Like pb_len_count, for arrays of atom pointers (PB_WT_PTR). */
+/** Like pb_len_count, for arrays of atom pointers (PB_WT_PTR): PB_ECORRUPT
+ * when `f` is not a PTR field. */
 int pb_ptr_count(const pb_field *f, size_t *count);
 
 /* --- Unknown fields: kept by decoders, written back by encoders. --- */
