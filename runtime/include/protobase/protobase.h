@@ -583,22 +583,22 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out);
 int pb_db_close(pb_db *db);
 
 /**
- * Registers record types in the catalog of `db` (docs/evolution.md):
- * each version (fingerprint) the catalog does not have yet, and the records
- * each embeds by value, get an epoch, their name a type id (the first
- * time), and the version's field layout is kept, all in one commit of
- * its own (none when every version is known).  Each new version is first
- * checked against every cataloged version of its record by the rules of
- * `pbc check`: a breaking change registers nothing and returns PB_ESCHEMA, whose
- * pb_errdetail names the record, the field, its tag and the two types (or
- * what else changed), as `pbc check` words it.  On a read-only storage
- * nothing is written: the versions are only checked (PB_ESCHEMA likewise),
- * and unknown ones get local epochs.  Generated code lists a schema's
- * types in `<prefix>record_types` (docs/generated.md).  Types are also
- * registered by their first pb_txn_put_record; loads never register.
- * Errors: PB_ESCHEMA; PB_EINVAL (a NULL or malformed type);
- * PB_ECONFLICT (still conflicting after 100 retries); PB_ENOSPC; PB_ENOMEM;
- * PB_EIO; PB_ECORRUPT; and pb_txn_commit's.
+ * Registers record types in the catalog of `db` (docs/evolution.md): each
+ * version (fingerprint) the catalog does not have yet, and the records each
+ * embeds by value, get an epoch, their name a type id (the first time), and
+ * the version's field layout is kept, all in one commit of its own (none when
+ * every version is known).  Each new version is first checked against every
+ * cataloged version of its record by the rules of `pbc check`: a breaking
+ * change registers nothing and returns PB_ESCHEMA, whose pb_errdetail names
+ * the record, the field, its tag and the two types (or what else changed), as
+ * `pbc check` words it.  On a read-only storage nothing is written: the
+ * versions are only checked (PB_ESCHEMA likewise), and unknown ones get local
+ * epochs.  Generated code lists a schema's types in `<prefix>record_types`
+ * (docs/generated.md).  Types are also registered by their first
+ * pb_txn_put_record; loads never register.
+ * Errors: PB_ESCHEMA; PB_EINVAL (a NULL or malformed type); PB_ECONFLICT
+ * (still conflicting after 100 retries); PB_ENOSPC; PB_ENOMEM; PB_EIO;
+ * PB_ECORRUPT; and pb_txn_commit's.
  */
 int pb_db_register(pb_db *db, const pb_record_type *const *types,
                    size_t n_types);
@@ -820,12 +820,12 @@ int pb_txn_run(pb_db *db, int (*fn)(pb_txn *txn, void *arg), void *arg,
 
 /**
  * The schema epoch of record type `type` in `db` (docs/evolution.md),
- * registering the type as pb_db_register does when the catalog does not
- * have it: the catalog maps each fingerprint registered to an epoch, the
- * next one (1, 2, ...) for a fingerprint seen for the first time,
- * persisted in a commit of its own; a known fingerprint keeps its epoch (and costs no commit).
- * On a read-only storage an unknown fingerprint gets a local epoch,
- * >= 2^32, never persisted.  Thread-safe.  Loads do not call this.
+ * registering the type as pb_db_register does when the catalog does not have
+ * it: the catalog maps each fingerprint registered to an epoch, the next one
+ * (1, 2, ...) for a fingerprint seen for the first time, persisted in a
+ * commit of its own; a known fingerprint keeps its epoch (and costs no
+ * commit).  On a read-only storage an unknown fingerprint gets a local
+ * epoch, >= 2^32, never persisted.  Thread-safe.  Loads do not call this.
  * Errors: pb_db_register's.
  */
 int pb_db_schema_epoch(pb_db *db, const pb_record_type *type,
