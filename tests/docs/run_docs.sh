@@ -45,6 +45,9 @@ done
   exit 2
 }
 
+src=$(cd "$src" && pwd)
+build=$(cd "$build" && pwd)
+doc=$(cd "$(dirname "$doc")" && pwd)/$(basename "$doc")
 rm -rf "$work"
 mkdir -p "$work/home" "$work/cwd" "$work/out"
 for d in schemas tests scripts examples; do ln -s "$src/$d" "$work/cwd/$d"; done
