@@ -337,6 +337,7 @@ static int group_next(pb_plan *n, pb_row *row) {
     if (rc != PB_OK) return s->err = rc;
   }
   if (s->pos >= s->n_groups) return PB_ENOTFOUND;
+  assert(s->n_keys > 0 || s->n_groups == 1); /* no key: one group */
   const group *g = &s->groups[s->pos];
   for (size_t i = 0; i < s->n_keys; i++) s->out[i] = g->keys[i];
   for (size_t i = 0; i < s->n_aggs; i++) {
@@ -415,11 +416,15 @@ static int check_aggs(const pb__qshape *in, const pb_agg *aggs, size_t n) {
       return PB_EINVAL;
     }
     if (a->arg == NULL) {
-      if (a->fn == PB_AGG_COUNT) continue;
-      snprintf(msg, sizeof msg, "GroupBy: aggregate %zu: %s needs an argument",
+      if (a->fn == PB_AGG_COUNT) continue; /* COUNT(*) */
+      /* A NULL expression is one whose constructor ran out of memory
+       * (protobase/query.h, BUILDING). */
+      snprintf(msg, sizeof msg,
+               "GroupBy: aggregate %zu: %s without an argument (a NULL "
+               "expression: out of memory)",
                i, agg_name(a->fn));
       pb__errdetail_set(msg);
-      return PB_EINVAL;
+      return PB_ENOMEM;
     }
     snprintf(msg, sizeof msg, "GroupBy %s", agg_name(a->fn));
     int rc = pb__expr_check(a->arg, in, msg, false);

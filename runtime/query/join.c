@@ -184,24 +184,26 @@ static int split(join_state *s) {
 }
 
 /* Whether the equality terms name exactly the right table's primary key
- * or the leading fields of an index; sets rdef, by_key, index, order. */
-static bool index_path(pb_plan *n, join_state *s) {
+ * or the leading fields of an index (*yes); sets rdef, by_key, index,
+ * order.  Errors: PB_ENOMEM. */
+static int index_path(pb_plan *n, join_state *s, bool *yes) {
+  *yes = false;
   /* A plain From(table): a key or index range scan there (pb__from_table_def
    * gives their table too) would have its range ignored by the lookups. */
   const pb_table_def *def = pb__from_table_def(n->kid[1]);
   if (def == NULL || s->n_eqs == 0 ||
       strcmp(n->kid[1]->ops->kind, "TableScan") != 0)
-    return false;
-  if (s->type != PB_JOIN_INNER && s->type != PB_JOIN_LEFT) return false;
+    return PB_OK;
+  if (s->type != PB_JOIN_INNER && s->type != PB_JOIN_LEFT) return PB_OK;
   for (size_t i = 0; i < s->n_eqs; i++) {
     const pb_expr *r = s->eqs[i].r;
-    if (r->kind != PB__E_FIELD || r->src != s->L) return false;
-    if (s->eqs[i].l->type != r->type || r->type == PB_QNULL) return false;
+    if (r->kind != PB__E_FIELD || r->src != s->L) return PB_OK;
+    if (s->eqs[i].l->type != r->type || r->type == PB_QNULL) return PB_OK;
     for (size_t j = 0; j < i; j++)
-      if (s->eqs[j].r->tag == r->tag) return false; /* a field twice */
+      if (s->eqs[j].r->tag == r->tag) return PB_OK; /* a field twice */
   }
   size_t *order = malloc(s->n_eqs * sizeof *order);
-  if (order == NULL) return false;
+  if (order == NULL) return PB_ENOMEM;
   /* The primary key: a keyed table's one [key] field. */
   if (def->key != NULL && s->n_eqs == 1) {
     const pb_record_type *t = def->type;
@@ -218,7 +220,8 @@ static bool index_path(pb_plan *n, join_state *s) {
       s->order = order;
       s->rdef = def;
       s->by_key = true;
-      return true;
+      *yes = true;
+      return PB_OK;
     }
   }
   for (size_t x = 0; x < def->n_indexes; x++) {
@@ -238,11 +241,12 @@ static bool index_path(pb_plan *n, join_state *s) {
       s->rdef = def;
       s->by_key = false;
       s->index = x;
-      return true;
+      *yes = true;
+      return PB_OK;
     }
   }
   free(order);
-  return false;
+  return PB_OK;
 }
 
 int pb__join_choose(pb_plan *n) {
@@ -250,10 +254,13 @@ int pb__join_choose(pb_plan *n) {
   join_state *s = n->state;
   int rc = split(s);
   if (rc != PB_OK) return rc;
+  bool by_index = false;
+  rc = index_path(n, s, &by_index);
+  if (rc != PB_OK) return rc;
   if (s->n_eqs == 0) {
     s->alg = ALG_LOOP;
     n->ops = &loop_ops;
-  } else if (index_path(n, s)) {
+  } else if (by_index) {
     s->alg = ALG_INDEX;
     n->ops = &index_ops;
   } else {
@@ -266,6 +273,7 @@ int pb__join_choose(pb_plan *n) {
 /* --- Running --- */
 
 static void set_left(join_state *s, const pb_row *l) {
+  assert(l == NULL || (l->n_recs == s->L && l->n_cols == s->Lc));
   for (size_t i = 0; i < s->L; i++) {
     s->recs[i] = l ? l->recs[i] : NULL;
     s->ids[i] = l && l->ids ? l->ids[i] : 0;
@@ -274,6 +282,7 @@ static void set_left(join_state *s, const pb_row *l) {
 }
 
 static void set_right(join_state *s, const pb_row *r) {
+  assert(r == NULL || (r->n_recs == s->R && r->n_cols == s->Rc));
   for (size_t i = 0; i < s->R; i++) {
     s->recs[s->L + i] = r ? r->recs[i] : NULL;
     s->ids[s->L + i] = r && r->ids ? r->ids[i] : 0;
@@ -489,6 +498,9 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
 
 static int join_step(pb_plan *n, join_state *s, pb_row *row) {
   int rc;
+  assert(s->alg != ALG_NONE);
+  assert(s->alg != ALG_INDEX ||
+         s->type == PB_JOIN_INNER || s->type == PB_JOIN_LEFT);
   if ((s->alg == ALG_HASH || s->alg == ALG_LOOP) && !s->built) {
     rc = build(n, s);
     if (rc != PB_OK) return rc;

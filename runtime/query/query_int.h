@@ -232,8 +232,8 @@ typedef struct pb__rowbuf {
   pb_arena *arena;  /* arrays of deep-copied records; NULL until used */
   size_t arena_counted; /* arena bytes counted in used */
   pb_buf scratch;       /* encodes a record being copied deep */
-  int transient;        /* rows' records from a transient node: -1 not
-                           known yet, 0 no, 1 yes */
+  int transient;        /* 1 once a row was copied deep (for tests and
+                           explain), else -1 */
 } pb__rowbuf;
 
 /* An empty rowbuf: nothing held, limit `limit`. */

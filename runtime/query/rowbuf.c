@@ -117,8 +117,11 @@ int pb__rowbuf_hold(pb__rowbuf *rb, const pb_plan *from, const pb_row *row,
   *out = NULL;
   const pb__qshape *sh = from != NULL ? &from->shape : NULL;
   size_t n_recs = row->n_recs, n_cols = row->n_cols;
-  if (rb->transient < 0) rb->transient = pb__plan_transient(from) ? 1 : 0;
-  bool deep = rb->transient == 1;
+  /* Asked for each row, not once: a node that concatenates its kids
+   * (a union) may give stable records first and transient ones later.
+   * The walk is a few pointers. */
+  bool deep = pb__plan_transient(from);
+  if (deep) rb->transient = 1;
 
   /* Records copied deep are encoded first (into scratch, back to back),
    * so the allocation's size is known before it is made; ends[i] is where

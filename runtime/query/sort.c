@@ -35,9 +35,9 @@
  * one write buffer and FANIN read buffers of RUN_BUF bytes.
  *
  * THE FILES go through the I/O layer (io/io.h): when the transaction's
- * storage is a file storage, its own layer and its directory (the database
- * directory, which the storage lists only for its segment files); else the
- * POSIX layer in $TMPDIR, or /tmp.  They are named pbsort-<pid>-<n>.tmp,
+ * storage is a writable file storage, its own layer and its directory (the
+ * database directory, which the storage lists only for its segment files);
+ * else the POSIX layer in $TMPDIR, or /tmp.  They are named pbsort-<pid>-<n>.tmp,
  * created exclusively, and removed when the plan is freed (also after an
  * error); merged runs are removed as soon as they are merged.  A process
  * that dies while sorting leaves its files behind (they are never read
@@ -186,7 +186,8 @@ static void tmp_place(pb_txn *txn, const pb__io **io, const char **dir) {
   pb_storage *st = txn != NULL && txn->db != NULL && txn->db->sp != NULL
                        ? txn->db->sp->st
                        : NULL;
-  if (st != NULL && st->ops == &pb__file_ops) {
+  /* A read-only storage's directory may not be writable: $TMPDIR then. */
+  if (st != NULL && st->ops == &pb__file_ops && !st->read_only) {
     const pb__file_storage *fs = (const pb__file_storage *)st;
     *io = fs->io;
     *dir = fs->dir;
@@ -354,6 +355,7 @@ static int write_row(sort_state *s, const pb_plan *n, run *r,
 
 /* Sorts the rows held and writes them as a run; frees them. */
 static int spill(pb_plan *n, sort_state *s) {
+  assert(s->wbuf.len == 0);
   if (s->n_rows == 0) return PB_OK;
   if (s->io == NULL) {
     const char *dir;
@@ -702,7 +704,9 @@ static int sort_next(pb_plan *n, pb_row *row) {
     if (rc != PB_OK) return s->err = rc;
   }
   if (s->has_limit && s->given >= s->limit) return PB_ENOTFOUND;
+  assert(!s->heap); /* sorted by now */
   if (!s->external) {
+    assert(s->pos <= s->n_rows);
     if (s->pos >= s->n_rows) return PB_ENOTFOUND;
     *row = s->rows[s->pos++]->row;
     s->given++;
@@ -713,6 +717,7 @@ static int sort_next(pb_plan *n, pb_row *row) {
     s->last = NULL;
     if (rc != PB_OK) return s->err = rc;
   }
+  assert(s->n_cur <= FANIN);
   rcur *c = least(s, s->cur, s->n_cur);
   if (c == NULL) return PB_ENOTFOUND;
   rc = decode_row(n, s, c, row);

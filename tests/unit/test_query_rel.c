@@ -37,6 +37,26 @@
 #include "support/simfs.h"
 #include "test_util.h"
 
+/* --- failing allocations ---
+ * The test links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so
+ * the runtime's allocations come here: when fail_at is n > 0, the n-th
+ * allocation from now fails (and only that one). */
+static long fail_at;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static bool fail_now(void) { return fail_at > 0 && --fail_at == 0; }
+void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) {
+  return fail_now() ? NULL : __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return fail_now() ? NULL : __real_realloc(p, n);
+}
+
 /* Tags. */
 enum { C_ID = 1, C_NAME, C_CITY, C_CREDIT };
 enum { P_SKU = 1, P_TITLE, P_PRICE };
@@ -636,6 +656,7 @@ static void group_by_build_errors(void **state) {
   (void)state;
   pb_txn *txn = begin();
   pb_plan *p = from(txn, &qr_Order_table), *keep = p;
+  pb_agg c0[1] = {{PB_AGG_COUNT, NULL}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, NULL, 0), PB_EINVAL);
   assert_has(pb_errdetail(), "GroupBy");
   pb_agg s[1] = {{PB_AGG_SUM, F(0, O_SKU)}};
@@ -645,8 +666,12 @@ static void group_by_build_errors(void **state) {
   pb_agg a[1] = {{PB_AGG_AVG, F(0, O_NOTE)}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, a, 1), PB_EINVAL);
   assert_has(pb_errdetail(), "AVG(note)");
+  /* A NULL argument is an expression that ran out of memory (COUNT's is
+   * COUNT(*)). */
   pb_agg m[1] = {{PB_AGG_MIN, NULL}};
-  assert_int_equal(pb_plan_group_by(&p, NULL, 0, m, 1), PB_EINVAL);
+  assert_int_equal(pb_plan_group_by(&p, NULL, 0, m, 1), PB_ENOMEM);
+  pb_expr *nk[1] = {NULL};
+  assert_int_equal(pb_plan_group_by(&p, nk, 1, c0, 1), PB_ENOMEM);
   pb_expr *k[1] = {F(0, 99)};
   pb_agg c[1] = {{PB_AGG_COUNT, NULL}};
   assert_int_equal(pb_plan_group_by(&p, k, 1, c, 1), PB_EINVAL);
@@ -1129,6 +1154,163 @@ static void distinct_rows(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Each allocation of building and running a plan failed in turn: the
+ * build or pb_plan_next returns PB_ENOMEM (or the plan runs whole, with
+ * the right rows), and nothing leaks (ASan). */
+typedef int (*build_fn)(pb_txn *txn, pb_plan **out);
+
+static int b_hash_full(pb_txn *txn, pb_plan **out) {
+  pb_plan *p, *r;
+  int rc = pb_plan_from_table(txn, &qr_Customer_table, &p);
+  if (rc != PB_OK) return rc;
+  rc = pb_plan_from_table(txn, &qr_Order_table, &r);
+  if (rc == PB_OK) rc = pb_plan_distinct(&r);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    pb_plan_free(r);
+    return rc;
+  }
+  /* `on` NULL is a cross join (protobase/query.h), so a condition whose
+   * constructor ran out of memory must be caught before the join. */
+  pb_expr *on = EQ(F(0, C_ID), F(1, O_CUSTOMER));
+  rc = on != NULL ? pb_plan_join(&p, r, PB_JOIN_FULL, on) : PB_ENOMEM;
+  if (on == NULL) pb_plan_free(r);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return rc;
+}
+
+static int b_index_left(pb_txn *txn, pb_plan **out) {
+  pb_plan *p, *r;
+  int rc = pb_plan_from_table(txn, &qr_Customer_table, &p);
+  if (rc != PB_OK) return rc;
+  rc = pb_plan_from_table(txn, &qr_Order_table, &r);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    return rc;
+  }
+  pb_expr *on = EQ(F(0, C_ID), F(1, O_CUSTOMER));
+  rc = on != NULL ? pb_plan_join(&p, r, PB_JOIN_LEFT, on) : PB_ENOMEM;
+  if (on == NULL) pb_plan_free(r);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return rc;
+}
+
+static int b_group(pb_txn *txn, pb_plan **out) {
+  pb_plan *p;
+  int rc = pb_plan_from_table(txn, &qr_Order_table, &p);
+  if (rc != PB_OK) return rc;
+  pb_expr *keys[1] = {F(0, O_SKU)};
+  pb_agg aggs[3] = {{PB_AGG_COUNT, NULL},
+                    {PB_AGG_MAX, F(0, O_NOTE)},
+                    {PB_AGG_AVG, F(0, O_AMOUNT)}};
+  rc = pb_plan_group_by(&p, keys, 1, aggs, 3);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return rc;
+}
+
+static int b_sort(pb_txn *txn, pb_plan **out) {
+  pb_plan *p;
+  int rc = pb_plan_from_table(txn, &qr_Order_table, &p);
+  if (rc != PB_OK) return rc;
+  pb_sort_key k[2] = {{F(0, O_SKU), PB_DESC}, {F(0, O_QTY), PB_ASC}};
+  rc = pb_plan_order_by(&p, k, 2);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return rc;
+}
+
+static int b_sort_external(pb_txn *txn, pb_plan **out) {
+  pb_plan *p;
+  int rc = pb_plan_from_table(txn, &qr_Line_table, &p);
+  if (rc != PB_OK) return rc;
+  pb_sort_key k[1] = {{F(0, L_A), PB_ASC}};
+  rc = pb_plan_order_by(&p, k, 1);
+  if (rc == PB_OK) rc = pb_plan_set_memory(p, 64 << 10);
+  if (rc != PB_OK) {
+    pb_plan_free(p);
+    p = NULL;
+  }
+  *out = p;
+  return rc;
+}
+
+/* Runs the plan to its end: PB_OK (then *text is its rows) or the error. */
+static int run_text(pb_plan *p, char *text, size_t cap) {
+  pb_buf b;
+  pb_buf_init(&b);
+  pb_row r;
+  int rc, n = 0;
+  while ((rc = pb_plan_next(p, &r)) == PB_OK) {
+    if (n++) put(&b, " ");
+    put_row(&b, p, &r);
+  }
+  pb_buf_append(&b, "", 1);
+  if (rc == PB_ENOTFOUND && pb_buf_error(&b) == PB_OK) {
+    snprintf(text, cap, "%s", (const char *)b.data);
+    rc = PB_OK;
+  } else if (rc == PB_ENOTFOUND) {
+    rc = pb_buf_error(&b);
+  }
+  pb_buf_free(&b);
+  return rc;
+}
+
+static void allocation_failures(void **state) {
+  (void)state;
+  static const build_fn fns[] = {b_hash_full, b_index_left, b_group, b_sort,
+                                 b_sort_external};
+  static char want[1 << 16], got[1 << 16];
+  for (size_t f = 0; f < sizeof fns / sizeof *fns; f++) {
+    pb_txn *txn = begin();
+    pb_plan *p = NULL;
+    assert_int_equal(fns[f](txn, &p), PB_OK);
+    assert_int_equal(run_text(p, want, sizeof want), PB_OK);
+    pb_plan_free(p);
+    long fails = 0;
+    for (long n = 1;; n++) {
+      p = NULL;
+      fail_at = n;
+      int rc = fns[f](txn, &p);
+      if (rc == PB_OK) rc = run_text(p, got, sizeof got);
+      bool hit = fail_at == 0;
+      fail_at = 0;
+      pb_plan_free(p);
+      if (!hit) { /* no allocation failed: the run was whole */
+        assert_int_equal(rc, PB_OK);
+        assert_string_equal(got, want);
+        break;
+      }
+      if (rc == PB_OK) {
+        /* a failure the plan did not need to see (a cache, a retry) */
+        assert_string_equal(got, want);
+      } else {
+        if (rc != PB_ENOMEM)
+          fprintf(stderr, "plan %zu, allocation %ld: %d: %s\n", f, n, rc,
+                  pb_errdetail());
+        assert_int_equal(rc, PB_ENOMEM);
+        fails++;
+      }
+    }
+    assert_true(fails > 5);
+    pb_txn_abort(txn);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(join_types_chosen),
@@ -1154,6 +1336,7 @@ int main(void) {
       cmocka_unit_test(external_sort_memory_tier),
       cmocka_unit_test(order_by_build_errors),
       cmocka_unit_test(distinct_rows),
+      cmocka_unit_test(allocation_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
