@@ -45,8 +45,9 @@
  * IS NULL 1/10; a residual term 1/3; a Limit its count.  Joins: the larger
  * side; GroupBy: sqrt of its input.
  *
- * pb__query_no_optimize (tests): only joins choose, and estimates are
- * set; nothing else changes, so a test can compare the rows of both.
+ * pb__query_no_optimize (tests): only joins choose their algorithm (no
+ * estimates either): the plan runs as it was built, so a test can compare
+ * the rows of both, or pin the nodes' own order.
  */
 #include <assert.h>
 #include <math.h>
@@ -97,7 +98,42 @@ typedef struct opt_ctx {
   size_t n_paths, cap_paths;
   void **bufs;       /* copies of the string bounds of paths */
   size_t n_bufs, cap_bufs;
+  struct {
+    const pb_table_def *def;
+    size_t index;
+    bool ok;
+  } usable[16]; /* indexes found usable (or not) so far */
+  size_t n_usable;
 } opt_ctx;
+
+/*
+ * Whether index `index` of def can be read in txn: a read-only
+ * transaction cannot build an index the schema declares and the database
+ * lacks (or has with another definition), and reading one is PB_ESCHEMA
+ * (protobase/table.h, INDEXES), where the full scan would work.  Probed
+ * by opening (and closing) a cursor on it, once per index and plan.
+ * *ok false for PB_ESCHEMA; other errors are returned.
+ */
+static int index_usable(opt_ctx *c, pb_txn *txn, const pb_table_def *def,
+                        size_t index, bool *ok) {
+  for (size_t i = 0; i < c->n_usable; i++)
+    if (c->usable[i].def == def && c->usable[i].index == index) {
+      *ok = c->usable[i].ok;
+      return PB_OK;
+    }
+  pb_cursor *cur = NULL;
+  int rc = pb_table_index_scan(txn, def, index, NULL, NULL, 0, &cur);
+  pb_cursor_close(cur);
+  *ok = rc == PB_OK;
+  if (rc != PB_OK && rc != PB_ESCHEMA) return rc;
+  if (c->n_usable < sizeof c->usable / sizeof *c->usable) {
+    c->usable[c->n_usable].def = def;
+    c->usable[c->n_usable].index = index;
+    c->usable[c->n_usable].ok = *ok;
+    c->n_usable++;
+  }
+  return PB_OK;
+}
 
 /* Makes a STR or BYTES value *v a copy that lives as long as ctx (the
  * expression it viewed may be freed by the rewrite). */
@@ -223,24 +259,76 @@ static pb_qtype field_qtype(const pb_record_field *f) {
   }
 }
 
-/* Whether the constant v is a value field f can hold, of its own type, so
- * that a key range over v selects what the comparison does. */
-static bool val_fits(const pb_record_field *f, const pb_qval *v) {
+/* The constant v as a value of field f's own type, exactly equal to it
+ * (an INT, UINT or integral FLOAT for an integer field within its width;
+ * a number a float field holds exactly; the same type otherwise), so
+ * that a key range over it selects what the comparison does; false when
+ * there is none (then the term is left to the residual). */
+static bool conv(const pb_record_field *f, const pb_qval *v, pb_qval *out) {
   pb_qtype t = field_qtype(f);
-  if (t == PB_QNULL || v->type != t) return false;
-  switch ((pb_ctype)f->ctype) {
-  case PB_CTYPE_I8: return v->as.i >= INT8_MIN && v->as.i <= INT8_MAX;
-  case PB_CTYPE_I16: return v->as.i >= INT16_MIN && v->as.i <= INT16_MAX;
-  case PB_CTYPE_I32: case PB_CTYPE_ENUM:
-    return v->as.i >= INT32_MIN && v->as.i <= INT32_MAX;
-  case PB_CTYPE_U8: return v->as.u <= UINT8_MAX;
-  case PB_CTYPE_U16: return v->as.u <= UINT16_MAX;
-  case PB_CTYPE_U32: return v->as.u <= UINT32_MAX;
-  case PB_CTYPE_F32:
-    return !isnan(v->as.f) && (double)(float)v->as.f == v->as.f;
-  case PB_CTYPE_F64: return !isnan(v->as.f);
-  default: return true;
+  if (t == PB_QNULL || v->type == PB_QNULL) return false;
+  if (t == PB_QINT || t == PB_QUINT) {
+    bool neg;
+    uint64_t mag; /* |v| */
+    if (v->type == PB_QINT) {
+      neg = v->as.i < 0;
+      mag = neg ? (uint64_t)0 - (uint64_t)v->as.i : (uint64_t)v->as.i;
+    } else if (v->type == PB_QUINT) {
+      neg = false;
+      mag = v->as.u;
+    } else if (v->type == PB_QFLOAT) {
+      double d = v->as.f;
+      if (d != d) return false; /* NaN */
+      if (d >= 18446744073709551616.0 || d < -9223372036854775808.0)
+        return false;
+      neg = d < 0;
+      double a = neg ? -d : d;
+      mag = (uint64_t)a;
+      if ((double)mag != a) return false; /* a fraction */
+    } else {
+      return false;
+    }
+    uint64_t max_pos, max_neg = 0; /* the field's range: -max_neg..max_pos */
+    switch ((pb_ctype)f->ctype) {
+    case PB_CTYPE_I8: max_pos = INT8_MAX, max_neg = 128; break;
+    case PB_CTYPE_I16: max_pos = INT16_MAX, max_neg = 32768; break;
+    case PB_CTYPE_I32: case PB_CTYPE_ENUM:
+      max_pos = INT32_MAX, max_neg = 2147483648u;
+      break;
+    case PB_CTYPE_I64: max_pos = INT64_MAX, max_neg = (uint64_t)1 << 63; break;
+    case PB_CTYPE_U8: max_pos = UINT8_MAX; break;
+    case PB_CTYPE_U16: max_pos = UINT16_MAX; break;
+    case PB_CTYPE_U32: max_pos = UINT32_MAX; break;
+    default: max_pos = UINT64_MAX; break;
+    }
+    if (neg ? mag > max_neg : mag > max_pos) return false;
+    if (t == PB_QINT)
+      *out = pb_qint(neg ? (int64_t)((uint64_t)0 - mag) : (int64_t)mag);
+    else
+      *out = pb_quint(mag);
+    return true;
   }
+  if (t == PB_QFLOAT) {
+    double d;
+    if (v->type == PB_QFLOAT) {
+      d = v->as.f;
+    } else if (v->type == PB_QINT) {
+      d = (double)v->as.i;
+      if (d >= 9223372036854775808.0 || (int64_t)d != v->as.i) return false;
+    } else if (v->type == PB_QUINT) {
+      d = (double)v->as.u;
+      if (d >= 18446744073709551616.0 || (uint64_t)d != v->as.u) return false;
+    } else {
+      return false;
+    }
+    if (d != d) return false; /* NaN orders differently */
+    if (f->ctype == PB_CTYPE_F32 && (double)(float)d != d) return false;
+    *out = pb_qfloat(d);
+    return true;
+  }
+  if (v->type != t) return false;
+  *out = *v;
+  return true;
 }
 
 /* --- Terms --- */
@@ -262,8 +350,9 @@ typedef struct term {
   bool lo_excl, hi_excl;
   pb_qval lo, hi;
   bool eq;             /* T_CMP: an equality */
-  const pb_qval *vals; /* T_IN */
+  const pb_qval *vals; /* T_IN: its values of the field's type, no NULL */
   size_t n_vals;
+  pb_qval *in_buf;     /* owns them */
   bool prefix;         /* T_CMP from a string prefix */
   pb_qval succ;        /* its upper end (owned buffer `succ_buf`) */
   uint8_t *succ_buf;
@@ -275,7 +364,10 @@ typedef struct terms {
 } terms;
 
 static void terms_free(terms *t) {
-  for (size_t i = 0; i < t->n; i++) free(t->v[i].succ_buf);
+  for (size_t i = 0; i < t->n; i++) {
+    free(t->v[i].succ_buf);
+    free(t->v[i].in_buf);
+  }
   free(t->v);
   t->v = NULL;
   t->n = t->cap = 0;
@@ -412,20 +504,21 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
     } else {
       return PB_OK;
     }
-    if (!val_fits(fe->field, &ce->val)) return PB_OK;
+    pb_qval cv;
+    if (!conv(fe->field, &ce->val, &cv)) return PB_OK;
     switch (op) {
     case PB_EQ:
       t->eq = t->has_lo = t->has_hi = true;
-      t->lo = t->hi = ce->val;
+      t->lo = t->hi = cv;
       break;
     case PB_LT: case PB_LE:
       t->has_hi = true;
-      t->hi = ce->val;
+      t->hi = cv;
       t->hi_excl = op == PB_LT;
       break;
     case PB_GT: case PB_GE:
       t->has_lo = true;
-      t->lo = ce->val;
+      t->lo = cv;
       t->lo_excl = op == PB_GT;
       break;
     default:
@@ -437,13 +530,12 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
   case PB__E_BETWEEN:
     if (!is_field0(e->a) || !is_const(e->b) || !is_const(e->c)) return PB_OK;
     fe = e->a;
-    if (!val_fits(fe->field, &e->b->val) || !val_fits(fe->field, &e->c->val))
+    if (!conv(fe->field, &e->b->val, &t->lo) ||
+        !conv(fe->field, &e->c->val, &t->hi))
       return PB_OK;
-    if (pb__qval_cmp(&e->b->val, &e->c->val) > 0) return PB_OK; /* empty */
+    if (pb__qval_cmp(&t->lo, &t->hi) > 0) return PB_OK; /* empty */
     t->kind = T_CMP;
     t->has_lo = t->has_hi = true;
-    t->lo = e->b->val;
-    t->hi = e->c->val;
     t->lo_excl = (e->flags & PB_BETWEEN_LO_EXCL) != 0;
     t->hi_excl = (e->flags & PB_BETWEEN_HI_EXCL) != 0;
     break;
@@ -451,17 +543,26 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
     if (!is_field0(e->a) || e->n_vals == 0 || e->n_vals > OPT_MAX_IN)
       return PB_OK;
     fe = e->a;
-    for (size_t i = 0; i < e->n_vals; i++)
-      if (e->vals[i].type != PB_QNULL && !val_fits(fe->field, &e->vals[i]))
+    /* the values of the field's type (NULLs, which equal nothing, out) */
+    t->in_buf = malloc(e->n_vals * sizeof *t->in_buf);
+    if (!t->in_buf) return PB_ENOMEM;
+    for (size_t i = 0; i < e->n_vals; i++) {
+      if (e->vals[i].type == PB_QNULL) continue;
+      if (!conv(fe->field, &e->vals[i], &t->in_buf[t->n_vals])) {
+        t->n_vals = 0;
         return PB_OK;
+      }
+      t->n_vals++;
+    }
+    if (t->n_vals == 0) return PB_OK; /* never TRUE: left to the Where */
     t->kind = T_IN;
-    t->vals = e->vals;
-    t->n_vals = e->n_vals;
+    t->vals = t->in_buf;
     break;
   case PB__E_PREFIX: {
     if (!is_field0(e->a)) return PB_OK;
     fe = e->a;
-    if (!val_fits(fe->field, &e->val)) return PB_OK;
+    pb_qval cv;
+    if (!conv(fe->field, &e->val, &cv)) return PB_OK;
     if (e->val.as.s.len == 0) return PB_OK; /* every value: IS NOT NULL */
     t->kind = T_CMP;
     t->prefix = true;
@@ -505,7 +606,8 @@ typedef struct cand {
   size_t n_fields; /* fields of the path's order (1 for the key) */
   size_t n_eq;     /* leading fields fixed by equality (or IS NULL) */
   pb_qval eqv[OPT_MAX_FIELDS];
-  const term *in;  /* an IN on field n_eq (then that field is fixed too) */
+  const term *in;  /* an IN on field in_pos < n_eq (fixed per scan) */
+  size_t in_pos;
   bool has_lo, has_hi, lo_excl, hi_excl; /* the range on the next field */
   pb_qval lo, hi;
   size_t used[OPT_MAX_USED]; /* terms answered exactly */
@@ -587,6 +689,7 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
         if (ts[i].tag == tags[j] && ts[i].kind == T_IN) hit = i;
       if (hit != SIZE_MAX) {
         c->in = &ts[hit];
+        c->in_pos = j;
         c->used[c->n_used++] = hit;
         sel *= eq_sel(n_rows);
         mult = (double)ts[hit].n_vals;
@@ -664,8 +767,8 @@ static void cand_for(const pb_table_def *def, double n_rows, size_t index,
 }
 
 /* The best path for the terms: a key or index range, or PATH_TABLE. */
-static void best_for(const pb_table_def *def, double n_rows, const term *ts,
-                     size_t n, cand *best) {
+static int best_for(opt_ctx *ctx, pb_txn *txn, const pb_table_def *def,
+                    double n_rows, const term *ts, size_t n, cand *best) {
   memset(best, 0, sizeof *best);
   best->kind = PATH_TABLE;
   best->est = n_rows;
@@ -678,9 +781,16 @@ static void best_for(const pb_table_def *def, double n_rows, const term *ts,
     if (c.n_eq == 0 && !c.has_lo && !c.has_hi) continue;
     if (c.cost < best->cost ||
         (c.cost == best->cost && best->kind != PATH_TABLE &&
-         c.n_used > best->n_used))
-      *best = c;
+         c.n_used > best->n_used)) {
+      bool ok = true;
+      if (index != SIZE_MAX) {
+        int rc = index_usable(ctx, txn, def, index, &ok);
+        if (rc != PB_OK) return rc;
+      }
+      if (ok) *best = c;
+    }
   }
+  return PB_OK;
 }
 
 /* --- Building scans --- */
@@ -691,8 +801,8 @@ static void cand_bounds(const cand *c, const pb_qval *inv, path_info *p) {
   size_t k = c->n_eq;
   for (size_t j = 0; j < k; j++) p->lo[j] = p->hi[j] = c->eqv[j];
   if (c->in) {
-    /* c->n_eq counts the IN's field: it sits at the last fixed place */
-    p->lo[k - 1] = p->hi[k - 1] = *inv;
+    assert(c->in_pos < k); /* c->n_eq counts the IN's field */
+    p->lo[c->in_pos] = p->hi[c->in_pos] = *inv;
   }
   p->flags = 0;
   p->n_lo = p->n_hi = k;
@@ -917,7 +1027,8 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
   size_t n_scans = 0, n_groups = 0;
   cand best;
   if (rc != PB_OK) goto done;
-  best_for(def, n_rows, ts.v, ts.n, &best);
+  rc = best_for(ctx, from->txn, def, n_rows, ts.v, ts.n, &best);
+  if (rc != PB_OK) goto done;
 
   /* An OR conjunct whose every branch has a path: a Union. */
   size_t or_term = SIZE_MAX;
@@ -933,7 +1044,8 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
       terms dt = {0};
       rc = collect(def, disj[d], &dt);
       cand dc;
-      if (rc == PB_OK) best_for(def, n_rows, dt.v, dt.n, &dc);
+      if (rc == PB_OK)
+        rc = best_for(ctx, from->txn, def, n_rows, dt.v, dt.n, &dc);
       terms_free(&dt);
       if (rc != PB_OK) goto done;
       if (dc.kind == PATH_TABLE) ok = false;
@@ -974,9 +1086,10 @@ static int opt_where_chain(opt_ctx *ctx, pb_plan **slot, bool *done) {
         terms dt = {0};
         cand dc;
         rc = collect(def, disj[d], &dt);
+        if (rc == PB_OK)
+          rc = best_for(ctx, from->txn, def, n_rows, dt.v, dt.n, &dc);
         if (rc == PB_OK) {
-          best_for(def, n_rows, dt.v, dt.n, &dc);
-          assert(dc.kind != PATH_TABLE);
+          assert(dc.kind != PATH_TABLE); /* as when it was chosen */
           preds[n_groups] = pb__expr_copy(disj[d]);
           if (!preds[n_groups]) rc = PB_ENOMEM;
           else n_groups++;
@@ -1163,6 +1276,10 @@ static int opt_order(opt_ctx *ctx, pb_plan **slot, bool limited) {
     q.reverse = dir == PB_DESC;
     if (p->def->indexes[ix].n_tags > OPT_MAX_FIELDS) continue;
     if (!path_delivers(&q, keys, nk, dir)) continue;
+    bool ok;
+    rc = index_usable(ctx, (*ss)->txn, p->def, ix, &ok);
+    if (rc != PB_OK) return rc;
+    if (!ok) continue;
     rc = path_rebuild(ctx, ss, &q, q.reverse);
     if (rc != PB_OK) return rc == PB_ENOMEM ? rc : PB_OK;
     unlink_node(ctx, slot);
@@ -1249,7 +1366,7 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
     }
   }
   const pb_table_def *def = table_scan_def(n);
-  if (def) {
+  if (def && opt) {
     uint64_t count;
     rc = pb_table_count(n->txn, def, &count);
     if (rc != PB_OK) return rc;
@@ -1283,7 +1400,7 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
     n = *slot;
   }
   if (opt && limit_of(n, &v)) push_limit(n, v);
-  estimate(n);
+  if (opt) estimate(n);
   return PB_OK;
 }
 

@@ -12,7 +12,9 @@
  *   group.c      GroupBy and its aggregates;
  *   sort.c       OrderBy (stable; top-N under a limit; external beyond the
  *                memory budget) and Distinct;
- *   optimize.c   access paths, dropped sorts, pushed limits, estimates.
+ *   optimize.c   access paths, dropped sorts, pushed limits, estimates;
+ *   union.c      Union: several scans of one table, each row once (the
+ *                access path of an OR or an IN).
  * Calls go down: the optimizer calls the nodes' files, the nodes call
  * expr.c, rowbuf.c and the table layer (protobase/table.h); nothing calls
  * back up into plan.c except through the node operations below.
@@ -194,9 +196,10 @@ int pb__union_node(pb_txn *txn, const pb__qshape *shape, pb_plan **scans,
                    const unsigned *groups, size_t n, pb_expr **preds,
                    size_t n_groups, pb_plan **out);
 
-/* Tests: when true, pb__plan_optimize changes nothing but the joins'
- * algorithms and the estimates (optimize.c), so that a plan's rows can be
- * compared with and without the optimizer's rewrites. */
+/* Tests: when true, pb__plan_optimize only lets each join choose its
+ * algorithm (optimize.c): no rewrite, no estimate, so that a plan's rows
+ * can be compared with and without the optimizer, and a node's own rows
+ * and order pinned. */
 extern bool pb__query_no_optimize;
 
 /* --- Rows held by a node (rowbuf.c) ---

@@ -49,12 +49,16 @@ static void def_encode(const pb_table_index *x, pb_buf *b) {
   for (size_t i = 0; i < x->n_tags; i++) pb_wire_put_varint(b, x->tags[i]);
 }
 
-static bool def_equal(const pb_table_index *x, pb_bytes stored) {
+/* Whether x's definition encodes to `stored`: 1 yes, 0 no, or the
+ * error of encoding it (PB_ENOMEM), which is not a schema mismatch. */
+static int def_equal(const pb_table_index *x, pb_bytes stored) {
   pb_buf b;
   pb_buf_init(&b);
   def_encode(x, &b);
-  bool eq = pb_buf_error(&b) == PB_OK && b.len == stored.len &&
-            memcmp(b.data, stored.ptr, b.len) == 0;
+  int rc = pb_buf_error(&b);
+  int eq = rc != PB_OK ? rc
+                       : b.len == stored.len &&
+                             memcmp(b.data, stored.ptr, b.len) == 0;
   pb_buf_free(&b);
   return eq;
 }
@@ -262,7 +266,14 @@ int pb__tab_sync_indexes(pb_txn *txn, pb__tab *t) {
                         "drop it (pb_table_drop_index) or declare it");
       break;
     }
-    if (v.kind != PB_VALUE_BYTES || !def_equal(&def->indexes[i], v.as.bytes)) {
+    int eq = v.kind == PB_VALUE_BYTES ? def_equal(&def->indexes[i],
+                                                  v.as.bytes)
+                                      : 0;
+    if (eq < 0) {
+      rc = eq;
+      break;
+    }
+    if (!eq) {
       rc = schema_error(t, nm,
                         "its fields or flags changed: drop it "
                         "(pb_table_drop_index), then it is built anew");
@@ -298,7 +309,9 @@ int pb__tab_index(pb_txn *txn, pb__tab *t, size_t i, pb__tcoll **out) {
                           "not built yet (a writable transaction that uses "
                           "the table builds it)");
     if (rc != PB_OK) return rc;
-    if (v.kind != PB_VALUE_BYTES || !def_equal(x, v.as.bytes))
+    int eq = v.kind == PB_VALUE_BYTES ? def_equal(x, v.as.bytes) : 0;
+    if (eq < 0) return eq;
+    if (!eq)
       return schema_error(t, x->name,
                           "built with other fields or flags than the "
                           "schema's");

@@ -1188,6 +1188,7 @@ static void shape_concat(void **state) {
 #define TX(f) cmocka_unit_test_setup_teardown(f, begin, end)
 
 int main(void) {
+  pb__query_no_optimize = true; /* q-opt: the nodes' own rows and order */
   const struct CMUnitTest file_tests[] = {
       TX(from_table),      TX(from_index),       TX(from_key),
       TX(from_collection), TX(where_cmp),        TX(where_between),

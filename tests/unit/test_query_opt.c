@@ -34,6 +34,25 @@ enum { T_ID = 1, T_OWNER = 2, T_DUE = 3, T_TITLE = 4, T_TAG = 5, T_PRIO = 6,
 
 static pb_test_filedb db;
 
+/* Allocation failures (test_alloc_failures): the test links with
+ * --wrap=malloc,calloc,realloc; when fail_at is n > 0, the n-th
+ * allocation from then on fails. */
+static long fail_at;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static bool fail_now(void) { return fail_at > 0 && --fail_at == 0; }
+void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) {
+  return fail_now() ? NULL : __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return fail_now() ? NULL : __real_realloc(p, n);
+}
+
 #define N_TASKS 150
 #define MAX_ROWS 4096
 
@@ -312,6 +331,13 @@ static pb_expr *p_owner_in_due(void) {
   return pb_expr_and(pb_expr_in(fld(T_OWNER), v, 2),
                      cmp_i(T_DUE, PB_GE, 20));
 }
+static pb_expr *p_owner_in_due_eq(void) {
+  /* the IN on the first field, an equality on the second: rows 16, 56,
+   * 136 */
+  pb_qval v[] = {pb_qint(2), pb_qint(5)};
+  return pb_expr_and(pb_expr_in(fld(T_OWNER), v, 2),
+                     cmp_i(T_DUE, PB_EQ, 8));
+}
 static pb_expr *p_or_disjoint(void) {
   return pb_expr_or(cmp_i(T_OWNER, PB_EQ, 3), cmp_u(T_PRIO, PB_EQ, 2));
 }
@@ -354,6 +380,25 @@ static pb_expr *p_two_ranges(void) {
 }
 static pb_expr *p_owner_gt7(void) { return cmp_i(T_OWNER, PB_GT, 7); }
 static pb_expr *p_kind2(void) { return cmp_i(1, PB_EQ, 2); }
+/* Constants of another number type than the field: exact ones make a
+ * range, the others are left to the Where. */
+static pb_expr *p_id_int(void) { return cmp_i(T_ID, PB_LE, 9); }
+static pb_expr *p_due_float(void) {
+  return pb_expr_between(fld(T_DUE), pb_expr_const(pb_qfloat(10.0)),
+                         pb_expr_const(pb_quint(20)), 0);
+}
+static pb_expr *p_id_neg(void) { return cmp_i(T_ID, PB_GT, -1); }
+static pb_expr *p_owner_wide(void) {
+  return cmp_i(T_OWNER, PB_LT, (int64_t)3000000000);
+}
+static pb_expr *p_prio_in_mixed(void) {
+  pb_qval v[] = {pb_qint(1), pb_qfloat(3.0), pb_qnull()};
+  return pb_expr_in(fld(T_PRIO), v, 3);
+}
+static pb_expr *p_in_null(void) {
+  pb_qval v[] = {pb_qnull()};
+  return pb_expr_in(fld(T_PRIO), v, 1);
+}
 
 #define Q(pred) {.def = &qo_Task_table, .where = (pred)}
 
@@ -397,6 +442,8 @@ static void check_all(pb_txn *txn, bool fresh) {
       {Q(p_tag_in), WANT("Union of 3 scans", "index by_tag"), true},
       {Q(p_owner_in_due), WANT("Union of 2 scans", "index by_owner_due"),
        true},
+      {Q(p_owner_in_due_eq),
+       WANT("Union of 2 scans", "range [(2, 8), (2, 8)]", "!Where"), true},
       {Q(p_or_disjoint), WANT("Union of 2 scans", "index by_owner_due",
                               "index by_prio"), true},
       {Q(p_or_overlap), WANT("Union of 3 scans", "index by_title",
@@ -414,6 +461,13 @@ static void check_all(pb_txn *txn, bool fresh) {
       {Q(p_owner_gt7), WANT("index by_owner_due", "!Where"), true},
       {{.def = &qo_Event_table, .where = p_kind2},
        WANT("IndexScan qo.Event index by_kind", "!Where"), true},
+      {Q(p_id_int), WANT("KeyScan qo.Task key range (-inf, 9]", "!Where"),
+       true},
+      {Q(p_due_float), WANT("index by_due range [10, 20]", "!Where"), true},
+      {Q(p_id_neg), WANT("TableScan", "Where"), true},
+      {Q(p_owner_wide), WANT("TableScan", "Where"), true},
+      {Q(p_prio_in_mixed), WANT("Union of 2 scans", "index by_prio"), true},
+      {Q(p_in_null), WANT("TableScan", "Where"), false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     size_t n = check(txn, &cases[i].q, SAME_SET, cases[i].want);
@@ -552,13 +606,13 @@ static void test_limit(void **state) {
        SAME_ORDER},
       {{.def = &qo_Task_table, .order_tag = T_SCORE, .order_dir = PB_DESC,
         .limit = 4, .offset = 2},
-       WANT("OrderBy", "Limit 4", "Offset 2"), 4, SAME_ORDER},
+       WANT("OrderBy", "top 6", "Limit 4", "Offset 2"), 4, SAME_ORDER},
       {{.def = &qo_Task_table, .order_tag = T_SCORE, .limit = 4,
         .offset = 2, .limit_first = true},
-       WANT("OrderBy", "Limit 4", "Offset 2"), 2, SAME_ORDER},
+       WANT("OrderBy", "top 4", "Limit 4", "Offset 2"), 2, SAME_ORDER},
       {{.def = &qo_Task_table, .where = p_due_gt30, .order_tag = T_SCORE,
         .limit = 3},
-       WANT("index by_due", "OrderBy"), 3, SAME_ORDER},
+       WANT("index by_due", "OrderBy", "top 3"), 3, SAME_ORDER},
       {{.def = &qo_Task_table, .limit = 7}, WANT("TableScan", "Limit 7"), 7,
        SAME_SET},
       {{.def = &qo_Task_table, .where = p_owner3, .limit = 2, .offset = 1},
@@ -640,6 +694,101 @@ static void test_join(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Each allocation of the optimizer (and of what it builds) failed in
+ * turn: pb_plan_next gives PB_ENOMEM (again at the next call), or the
+ * rows; the plan frees whole (ASan checks the leaks). */
+static void test_alloc_failures(void **state) {
+  (void)state;
+  struct {
+    query q;
+  } cases[] = {
+      {Q(p_or_overlap)},
+      {Q(p_owner_in_due)},
+      {Q(p_tag_pfx_utf8)},
+      {Q(p_owner3_due_lt20)},
+      {{.def = &qo_Task_table, .where = p_or_and, .order_tag = T_TITLE,
+        .limit = 3}},
+      {{.def = &qo_Task_table, .order_tag = T_TITLE, .limit = 5}},
+      {{.def = &qo_Task_table, .where = p_owner3, .order_tag = T_DUE,
+        .order_dir = PB_DESC}},
+      {{.def = &qo_Task_table, .order_tag = T_SCORE, .limit = 4,
+        .offset = 2}},
+  };
+  static uint64_t ids[MAX_ROWS];
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    pb_txn *txn = begin(PB_RDONLY);
+    size_t want = run(txn, &cases[c].q, true, ids, NULL, NULL, 0);
+    pb_txn_abort(txn);
+    bool done = false;
+    for (long n = 1; !done && n < 2000; n++) {
+      txn = begin(PB_RDONLY);
+      pb_plan *p = build(txn, &cases[c].q);
+      fail_at = n;
+      pb_row row;
+      int rc;
+      size_t got = 0;
+      while ((rc = pb_plan_next(p, &row)) == PB_OK) got++;
+      done = fail_at > 0; /* nothing failed */
+      fail_at = 0;
+      if (rc != PB_ENOTFOUND) {
+        if (rc != PB_ENOMEM)
+          fprintf(stderr, "case %zu, allocation %ld: %s (%s)\n", c, n,
+                  pb_strerror(rc), pb_errdetail());
+        assert_int_equal(rc, PB_ENOMEM);
+        assert_int_equal(pb_plan_next(p, &row), PB_ENOMEM); /* sticky */
+      } else {
+        assert_int_equal(got, want);
+      }
+      if (done) assert_int_equal(rc, PB_ENOTFOUND);
+      pb_plan_free(p);
+      pb_txn_abort(txn);
+    }
+    assert_true(done);
+  }
+}
+
+/* A schema that declares an index the database has not built (a newer
+ * program on an older database): a read-only transaction cannot build
+ * it, so the optimizer must not choose it; the full scan gives the rows. */
+static int prio_entry(const void *rec, pb_keybuf *out) {
+  pb_key_put_u32(out, ((const qo_Task *)rec)->prio);
+  return pb_keybuf_error(out);
+}
+
+static void test_unbuilt_index(void **state) {
+  (void)state;
+  static const uint32_t prio_tag[] = {T_PRIO};
+  /* only an index on prio, under a name the database does not have */
+  static const pb_table_index newer_ix[] = {
+      {.name = "by_prio_new", .flags = 0, .tags = prio_tag, .n_tags = 1,
+       .key = prio_entry}};
+  pb_table_def newer = qo_Task_table;
+  newer.indexes = newer_ix;
+  newer.n_indexes = 1;
+  pb_txn *txn = begin(PB_RDONLY);
+  query q = {.def = &newer, .where = p_prio_in};
+  char ex[4096];
+  pb__query_no_optimize = false;
+  pb_plan *p = build(txn, &q);
+  pb_buf b;
+  pb_buf_init(&b);
+  assert_int_equal(pb_plan_explain(p, &b), PB_OK);
+  snprintf(ex, sizeof ex, "%.*s", (int)b.len, (const char *)b.data);
+  pb_buf_free(&b);
+  assert_non_null(strstr(ex, "TableScan"));
+  assert_null(strstr(ex, "by_prio_new"));
+  size_t n = 0;
+  pb_row row;
+  int rc;
+  while ((rc = pb_plan_next(p, &row)) == PB_OK) n++;
+  assert_int_equal(rc, PB_ENOTFOUND);
+  pb_plan_free(p);
+  size_t want = 0;
+  for (uint64_t id = 1; id <= N_TASKS; id++) want += id % 5 == 1 || id % 5 == 3;
+  assert_int_equal(n, want);
+  pb_txn_abort(txn);
+}
+
 /* The estimates explain prints come from the table's count. */
 static void test_estimates(void **state) {
   (void)state;
@@ -670,6 +819,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_join, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unbuilt_index, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_estimates, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
