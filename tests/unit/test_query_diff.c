@@ -76,7 +76,7 @@
 
 /* The two schemas' structs are the same layout: the test fills qd_* and
  * gives them to either table. */
-#define SAME_LAYOUT(T, m)                                                    \
+#define SAME_LAYOUT(T, m)                                                      \
   _Static_assert(offsetof(qd_##T, m) == offsetof(qdx_##T, m), "layout")
 _Static_assert(sizeof(qd_A) == sizeof(qdx_A), "layout");
 _Static_assert(sizeof(qd_B) == sizeof(qdx_B), "layout");
@@ -189,20 +189,19 @@ static mrow rows[NT][MAXROWS];
 static size_t n_rows[NT];
 
 /* Strings: values of s, keys of C and prefixes share some bytes. */
-static const char *const s_pool[] = {"",  "a",     "ab",  "abc",
-                                     "abd", "abc\xc3\xa9", "b", "B",
-                                     "ba", "z",     "a b", "~",
-                                     "k001", "k01"};
+static const char *const s_pool[] = {
+    "",  "a",  "ab", "abc", "abd", "abc\xc3\xa9", "b",
+    "B", "ba", "z",  "a b", "~",   "k001",        "k01"};
 #define N_SPOOL (sizeof s_pool / sizeof s_pool[0])
-static const char *const prefix_pool[] = {"",   "a",   "ab", "abc", "b",
-                                          "k",  "k0",  "k00", "z",  "B",
-                                          "abc\xc3", "x"};
+static const char *const prefix_pool[] = {
+    "", "a", "ab", "abc", "b", "k", "k0", "k00", "z", "B", "abc\xc3", "x"};
 #define N_PREFIX (sizeof prefix_pool / sizeof prefix_pool[0])
-static const int64_t i_dom[] = {-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6,
-                                -1000000, 1000000, INT64_C(1) << 40};
+static const int64_t i_dom[] = {
+    -6, -5, -4, -3, -2, -1,       0,       1,
+    2,  3,  4,  5,  6,  -1000000, 1000000, INT64_C(1) << 40};
 #define N_IDOM (sizeof i_dom / sizeof i_dom[0])
-static const double f_dom[] = {-2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0,
-                               2.5,  3.25, 1e10, -1e-3, 7.0};
+static const double f_dom[] = {-2.5, -1.0, -0.0, 0.0,  0.5,   1.0,
+                               2.0,  2.5,  3.25, 1e10, -1e-3, 7.0};
 #define N_FDOM (sizeof f_dom / sizeof f_dom[0])
 static const int64_t c_dom[] = {-3, 0, 1, 2};
 
@@ -218,7 +217,8 @@ static bool a_u_used[1 << 16];
 static void keypools_init(rng *r) {
   for (size_t k = 0; k < N_KEYS; k++) {
     keypool[TA][k] = vint((int64_t)k - 100);
-    keypool[TB][k] = vuint(k < 400 ? (int64_t)k : (INT64_C(1) << 40) + (int64_t)k);
+    keypool[TB][k] =
+        vuint(k < 400 ? (int64_t)k : (INT64_C(1) << 40) + (int64_t)k);
     if (k < 5) {
       keypool[TC][k] = vstr(s_pool[k]); /* "", "a", "ab", "abc", "abd" */
     } else {
@@ -712,8 +712,7 @@ static qx *gen_operand(rng *r, const scope *sc, pb_qtype want) {
     if (sc->n_src > 0) {
       int s = (int)rn(r, (unsigned)sc->n_src);
       int f = (int)rn(r, NF);
-      if (want != PB_QNULL && !comparable(want, ftype(sc->tbl[s], f)))
-        continue;
+      if (want != PB_QNULL && !comparable(want, ftype(sc->tbl[s], f))) continue;
       x = xnew(X_FIELD);
       x->src = s;
       x->fld = f;
@@ -906,7 +905,8 @@ static qx *gen_join_eq(rng *r, const query *q, int j) {
     int lf = (int)rn(r, NF), rf = (int)rn(r, NF);
     if (ftype(q->tbl[s], lf) != ftype(rt, rf)) continue;
     if (ftype(rt, rf) == PB_QFLOAT && rp(r, 50)) continue;
-    if (rp(r, 50)) return xbin(X_CMP, xfield(s, lf, q->tbl[s]), xfield(j, rf, rt));
+    if (rp(r, 50))
+      return xbin(X_CMP, xfield(s, lf, q->tbl[s]), xfield(j, rf, rt));
     return xbin(X_CMP, xfield(j, rf, rt), xfield(s, lf, q->tbl[s]));
   }
 }
@@ -1015,7 +1015,7 @@ static void gen_query(rng *r, query *q) {
     sc.tbl[sc.n_src++] = q->tbl[j];
     if (j == 0) continue;
     unsigned t = rn(r, 100);
-    q->jt[j] = t < 40 ? PB_JOIN_INNER
+    q->jt[j] = t < 40   ? PB_JOIN_INNER
                : t < 65 ? PB_JOIN_LEFT
                : t < 80 ? PB_JOIN_RIGHT
                         : PB_JOIN_FULL;
@@ -1103,13 +1103,15 @@ static void gen_query(rng *r, query *q) {
       }
       /* every source must have its key among them */
       int srcs = 0;
-      for (int i = 0; i < n_key_outs; i++) srcs |= 1 << q->sel[key_outs[i]]->src;
+      for (int i = 0; i < n_key_outs; i++)
+        srcs |= 1 << q->sel[key_outs[i]]->src;
       if (srcs != (1 << q->n_src) - 1) n_key_outs = -1;
     }
     (void)cs;
   } else {
     int nk = rp(r, 15) ? 0 : 1 + (int)rn(r, 2);
-    for (int i = 0; i < nk; i++) q->keys[q->n_keys++] = gen_operand(r, &sc, PB_QNULL);
+    for (int i = 0; i < nk; i++)
+      q->keys[q->n_keys++] = gen_operand(r, &sc, PB_QNULL);
     q->n_agg = (nk == 0 ? 1 : 0) + (int)rn(r, MAX_AGG);
     if (q->n_agg > MAX_AGG) q->n_agg = MAX_AGG;
     for (int i = 0; i < q->n_agg; i++) {
@@ -1168,8 +1170,7 @@ static void gen_query(rng *r, query *q) {
       (q->mode == M_RAW || (q->mode == M_SELECT && !q->distinct))) {
     q->stable_col = q->mode == M_RAW ? F_ID : -1;
     for (int c = 0; c < q->n_sel && q->mode == M_SELECT; c++)
-      if (q->sel[c]->k == X_FIELD && q->sel[c]->fld == F_ID)
-        q->stable_col = c;
+      if (q->sel[c]->k == X_FIELD && q->sel[c]->fld == F_ID) q->stable_col = c;
     q->stable = q->stable_col >= 0;
     q->small_memory = rp(r, 15);
   }
@@ -1188,12 +1189,12 @@ static void gen_query(rng *r, query *q) {
       }
       if (rp(r, 40))
         for (int i = 0; i < n_key_outs; i++)
-          add_sort(&tmp, xcol(key_outs[i], cs.colt[key_outs[i]]),
-                   key_outs[i], rp(r, 40));
+          add_sort(&tmp, xcol(key_outs[i], cs.colt[key_outs[i]]), key_outs[i],
+                   rp(r, 40));
       memcpy(q->post_sort, tmp.sort, sizeof q->post_sort);
       q->n_post_sort = tmp.n_sort;
-      q->post_total = n_key_outs >= 0 &&
-                      sort_covers(&tmp, key_outs, n_key_outs);
+      q->post_total =
+          n_key_outs >= 0 && sort_covers(&tmp, key_outs, n_key_outs);
     }
   }
 }
@@ -1327,8 +1328,7 @@ static void sql_expr(sbuf *b, const qx *x, const int *alias) {
     sb_add(b, "(CAST(");
     sql_expr(b, x->a, alias);
     sb_add(b, " AS BLOB) >= X'");
-    for (size_t k = 0; k < n; k++)
-      sb_add(b, "%02x", (unsigned char)x->v.s[k]);
+    for (size_t k = 0; k < n; k++) sb_add(b, "%02x", (unsigned char)x->v.s[k]);
     sb_add(b, "'");
     if (n > 0) {
       sb_add(b, " AND CAST(");
@@ -1552,7 +1552,8 @@ static void plan_desc(sbuf *b, const query *q, int x) {
       if (q->pre_f[j] >= 0)
         sb_add(b, "%s%s, ", fname[q->pre_f[j]], q->pre_desc[j] ? " DESC" : "");
       sb_add(b, "id%s", q->pre_key_desc[j] ? " DESC" : "");
-      if (q->pre_off[j]) sb_add(b, " Offset %llu", (unsigned long long)q->pre_off[j]);
+      if (q->pre_off[j])
+        sb_add(b, " Offset %llu", (unsigned long long)q->pre_off[j]);
       if (q->pre_lim[j] != UINT64_MAX)
         sb_add(b, " Limit %llu", (unsigned long long)q->pre_lim[j]);
     }
@@ -1912,8 +1913,7 @@ static int run_plan(pb_plan *p, const query *q, rset *s) {
   return rc == PB_ENOTFOUND ? PB_OK : rc;
 }
 
-static int run_sql(const char *text, rset *s, size_t n_cols,
-                   const char **err) {
+static int run_sql(const char *text, rset *s, size_t n_cols, const char **err) {
   rs_reset(s, n_cols);
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(g_sql, text, -1, &st, NULL);
@@ -2037,8 +2037,8 @@ static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
   bool total;
   const sortkey *sort = final_sort(q, &n_sort, &total);
   size_t lo = off < s->n_rows ? (size_t)off : s->n_rows;
-  size_t hi = lim == UINT64_MAX || s->n_rows - lo < lim ? s->n_rows
-                                                        : lo + (size_t)lim;
+  size_t hi =
+      lim == UINT64_MAX || s->n_rows - lo < lim ? s->n_rows : lo + (size_t)lim;
   bool windowed = lo != 0 || hi != s->n_rows;
   if (p->err) {
     sb_add(why, "ProtoBase: %s\n", p->err);
@@ -2146,8 +2146,9 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
   rset s2 = {0};
   if (q->stable) {
     qs = *q;
-    qx *key = q->mode == M_RAW ? xfield(0, F_ID, q->tbl[0])
-                               : xcol(q->stable_col, q->sel[q->stable_col]->type);
+    qx *key = q->mode == M_RAW
+                  ? xfield(0, F_ID, q->tbl[0])
+                  : xcol(q->stable_col, q->sel[q->stable_col]->type);
     add_sort(&qs, key, q->stable_col, false);
     qs.total = true;
     sbuf sql2 = {0};
@@ -2223,8 +2224,8 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
             "%s indexes\nSQL: %s\nplan:\n  %s%sexplain:\n%.*s\n%s"
             "SQLite: %zu rows; ProtoBase: %zu rows\n",
             ok ? "OK" : "MISMATCH", (unsigned long long)g_seed, qno,
-            (unsigned long long)g_seed, qno, x ? "with" : "without", sql.p,
-            d.p, "", (int)ex.len, ex.data ? (const char *)ex.data : "",
+            (unsigned long long)g_seed, qno, x ? "with" : "without", sql.p, d.p,
+            "", (int)ex.len, ex.data ? (const char *)ex.data : "",
             why.p ? why.p : "", s.n_rows, p.n_rows);
         if (g_only >= 0) {
           sbuf rws = {0};
@@ -2331,7 +2332,8 @@ static void query_diff(void **state) {
       "seed %llu: %ld queries (%ld plans: without and with indexes) in "
       "%lds: %ld raw, %ld select, %ld group-by; joins %ld inner, %ld "
       "left, %ld right, %ld full; %ld ordered (%ld totally), %ld with "
-      "limits, %ld filtered or sorted after them, %ld sources limited, %ld empty; rows: SQLite %ld, "
+      "limits, %ld filtered or sorted after them, %ld sources limited, %ld "
+      "empty; rows: SQLite %ld, "
       "ProtoBase %ld; %ld failed\n",
       (unsigned long long)g_seed, g_st.queries, g_st.plans,
       (long)(time(NULL) - t0), g_st.by_mode[0], g_st.by_mode[1],
