@@ -546,7 +546,9 @@ typedef enum xkind {
   X_NOT,
   X_IN,
   X_PREFIX,
-  X_ISNULL
+  X_ISNULL,
+  X_PRED, /* a C callback: source src's i is even (FALSE for no source) */
+  X_FN    /* a C callback: source src's i * 2 + 1 (NULL for no source) */
 } xkind;
 
 #define MAX_IN 5
@@ -555,7 +557,8 @@ typedef struct qx {
   pb_cmp op;
   unsigned flags; /* BETWEEN */
   struct qx *a, *b, *c;
-  int src, fld; /* FIELD */
+  int src, fld; /* FIELD; src also PRED, FN */
+  int tbl;      /* PRED, FN: the table of source src */
   int col;      /* COL */
   cval v;       /* CONST, PREFIX */
   cval vals[MAX_IN];
@@ -835,6 +838,13 @@ static qx *gen_leaf(rng *r, const scope *sc, bool same_type_eq) {
     return e;
   }
   if (x->type == PB_QBOOL && rp(r, 50)) return x; /* a bool field itself */
+  if (x->k == X_FIELD && rp(r, 30)) { /* a predicate written in C */
+    qx *e = xnew(X_PRED);
+    e->type = PB_QBOOL;
+    e->src = x->src;
+    e->tbl = sc->tbl[x->src];
+    return e;
+  }
   return gen_pred(r, sc, 2, same_type_eq);
 }
 
@@ -1063,10 +1073,16 @@ static void gen_query(rng *r, query *q) {
     scope cs = {0};
     for (int i = 0; i < n; i++) {
       qx *e;
-      if (rp(r, 12))
+      if (rp(r, 12)) {
         e = gen_pred(r, &sc, 1, false);
-      else
+      } else if (rp(r, 6)) {
+        e = xnew(X_FN);
+        e->type = PB_QINT;
+        e->src = (int)rn(r, (unsigned)q->n_src);
+        e->tbl = q->tbl[e->src];
+      } else {
         e = gen_operand(r, &sc, PB_QNULL);
+      }
       q->sel[q->n_sel++] = e;
     }
     q->distinct = rp(r, 15);
@@ -1346,6 +1362,12 @@ static void sql_expr(sbuf *b, const qx *x, const int *alias) {
     sql_expr(b, x->a, alias);
     sb_add(b, " IS NULL)");
     break;
+  case X_PRED:
+    sb_add(b, "coalesce(t%d.i %% 2 = 0, 0)", alias ? alias[x->src] : x->src);
+    break;
+  case X_FN:
+    sb_add(b, "(t%d.i * 2 + 1)", alias ? alias[x->src] : x->src);
+    break;
   }
 }
 
@@ -1502,6 +1524,29 @@ static pb_qval to_qval(cval v) {
   }
 }
 
+/* Field i of source x->src of the row, if it has that source. */
+static bool row_i(const pb_row *row, const qx *x, int64_t *i) {
+  if ((size_t)x->src >= row->n_recs) return false; /* never: checked */
+  const void *rec = row->recs[x->src];
+  if (rec == NULL) return false;
+  *i = x->tbl == TA   ? ((const qd_A *)rec)->i
+       : x->tbl == TB ? ((const qd_B *)rec)->i
+                      : ((const qd_C *)rec)->i;
+  return true;
+}
+
+static int pred_even(const pb_row *row, void *ctx, bool *out) {
+  int64_t i;
+  *out = row_i(row, ctx, &i) && i % 2 == 0;
+  return PB_OK;
+}
+
+static int fn_twice(const pb_row *row, void *ctx, pb_qval *out) {
+  int64_t i;
+  *out = row_i(row, ctx, &i) ? pb_qint(i * 2 + 1) : pb_qnull();
+  return PB_OK;
+}
+
 static pb_expr *pb_x(const qx *x) {
   switch (x->k) {
   case X_FIELD:
@@ -1529,6 +1574,10 @@ static pb_expr *pb_x(const qx *x) {
     return pb_expr_prefix(pb_x(x->a), to_qval(x->v));
   case X_ISNULL:
     return pb_expr_is_null(pb_x(x->a));
+  case X_PRED:
+    return pb_expr_pred(pred_even, (void *)x);
+  case X_FN:
+    return pb_expr_fn(PB_QINT, fn_twice, (void *)x);
   }
   return NULL;
 }
