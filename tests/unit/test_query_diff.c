@@ -610,6 +610,14 @@ typedef struct query {
   bool pre_desc[MAX_SRC], pre_key_desc[MAX_SRC];
   uint64_t pre_off[MAX_SRC], pre_lim[MAX_SRC];
   bool pre_limited[MAX_SRC];
+  /* From(index range) (ix >= 0: the index's place in qdx's def) on the
+   * table with indexes; From(table) and Where(ixpred) on the other, and
+   * ixpred in SQL (src 0: the source alone) */
+  int ix[MAX_SRC];
+  cval ix_lo[MAX_SRC][2], ix_hi[MAX_SRC][2];
+  int ix_nlo[MAX_SRC], ix_nhi[MAX_SRC];
+  unsigned ix_flags[MAX_SRC];
+  qx *ixpred[MAX_SRC];
   pb_join_type jt[MAX_SRC];
   qx *on[MAX_SRC]; /* NULL: a cross join */
   qx *where;
@@ -838,7 +846,7 @@ static qx *gen_leaf(rng *r, const scope *sc, bool same_type_eq) {
     return e;
   }
   if (x->type == PB_QBOOL && rp(r, 50)) return x; /* a bool field itself */
-  if (x->k == X_FIELD && rp(r, 30)) { /* a predicate written in C */
+  if (x->k == X_FIELD && rp(r, 30)) {             /* a predicate written in C */
     qx *e = xnew(X_PRED);
     e->type = PB_QBOOL;
     e->src = x->src;
@@ -1001,6 +1009,78 @@ static pb_qtype agg_type(pb_agg_fn fn, const qx *arg) {
   }
 }
 
+/* A value of field f of table t, of its exact type (an index bound). */
+static cval rand_exact(rng *r, int t, int f) {
+  if (n_rows[t] > 0 && rp(r, 60)) {
+    cval v = rows[t][rn(r, (unsigned)n_rows[t])].v[f];
+    if (v.t != PB_QNULL) return v;
+  }
+  if (f == F_O) return vint((int64_t)rn(r, 7) - 3);
+  if (f == F_U) return vuint(rn(r, 9)); /* not rand_a_u: it marks A.u */
+  return rand_field(r, t, f);
+}
+
+/* The fields of the indexes of qdiff_ix.pbs, in each def's order. */
+static const int ix_fields[NT][6][2] = {
+    {{F_I, -1}, {F_U, -1}, {F_S, -1}, {F_C, F_F}, {F_O, -1}, {F_R, -1}},
+    {{F_S, F_I}, {F_F, -1}, {F_B, -1}, {F_R, -1}, {F_O, F_U}, {-1, -1}},
+    {{F_I, F_O}, {F_S, -1}, {F_R, -1}, {F_C, -1}, {-1, -1}, {-1, -1}}};
+static const int n_ix[NT] = {6, 5, 4};
+
+static qx *xcmpc(pb_cmp op, qx *a, cval v) {
+  qx *e = xbin(X_CMP, a, xconst(v));
+  e->op = op;
+  return e;
+}
+static qx *xand(qx *a, qx *b) {
+  return a == NULL ? b : b == NULL ? a : xbin(X_AND, a, b);
+}
+
+/* An index range on source j: a single field's range with each flag, a
+ * composite index's first field equal (a prefix), or its first field
+ * equal and its second in a range. */
+static void gen_index_from(rng *r, query *q, int j) {
+  int t = q->tbl[j], ix = (int)rn(r, (unsigned)n_ix[t]);
+  const int *fs = ix_fields[t][ix];
+  q->ix[j] = ix;
+  unsigned fl = rn(r, 8); /* LO_EXCL, HI_INCL, REVERSE */
+  qx *p = NULL;
+  if (fs[1] < 0) {
+    int f = fs[0];
+    q->ix_nlo[j] = rp(r, 75);
+    q->ix_nhi[j] = rp(r, 75);
+    q->ix_lo[j][0] = rand_exact(r, t, f);
+    q->ix_hi[j][0] = rand_exact(r, t, f);
+    if (q->ix_nlo[j])
+      p = xcmpc(fl & PB_SCAN_LO_EXCL ? PB_GT : PB_GE, xfield(0, f, t),
+                q->ix_lo[j][0]);
+    qx *hi = NULL;
+    if (q->ix_nhi[j])
+      hi = xcmpc(fl & PB_SCAN_HI_INCL ? PB_LE : PB_LT, xfield(0, f, t),
+                 q->ix_hi[j][0]);
+    if (f == F_O && !q->ix_nlo[j] && hi) /* absent values come first */
+      hi = xbin(X_OR, xbin(X_ISNULL, xfield(0, f, t), NULL), hi);
+    p = xand(p, hi);
+  } else if (rp(r, 40)) {
+    q->ix_nlo[j] = q->ix_nhi[j] = 1;
+    q->ix_lo[j][0] = q->ix_hi[j][0] = rand_exact(r, t, fs[0]);
+    fl = (fl & PB_SCAN_REVERSE) | PB_SCAN_HI_INCL;
+    p = xcmpc(PB_EQ, xfield(0, fs[0], t), q->ix_lo[j][0]);
+  } else {
+    q->ix_nlo[j] = q->ix_nhi[j] = 2;
+    q->ix_lo[j][0] = q->ix_hi[j][0] = rand_exact(r, t, fs[0]);
+    q->ix_lo[j][1] = rand_exact(r, t, fs[1]);
+    q->ix_hi[j][1] = rand_exact(r, t, fs[1]);
+    p = xand(xcmpc(PB_EQ, xfield(0, fs[0], t), q->ix_lo[j][0]),
+             xand(xcmpc(fl & PB_SCAN_LO_EXCL ? PB_GT : PB_GE,
+                        xfield(0, fs[1], t), q->ix_lo[j][1]),
+                  xcmpc(fl & PB_SCAN_HI_INCL ? PB_LE : PB_LT,
+                        xfield(0, fs[1], t), q->ix_hi[j][1])));
+  }
+  q->ix_flags[j] = fl;
+  q->ixpred[j] = p;
+}
+
 static void gen_query(rng *r, query *q) {
   memset(q, 0, sizeof *q);
   n_xpool = 0;
@@ -1009,6 +1089,8 @@ static void gen_query(rng *r, query *q) {
   scope sc = {0};
   for (int j = 0; j < q->n_src; j++) {
     q->tbl[j] = (int)rn(r, NT);
+    q->ix[j] = -1;
+    if (rp(r, 10)) gen_index_from(r, q, j);
     if (rp(r, j == 0 ? 10 : 20)) {
       scope one = {1, {q->tbl[j]}, 0, {0}};
       q->pre[j] = gen_pred(r, &one, 2, false);
@@ -1379,12 +1461,14 @@ static void sql_from(sbuf *b, const query *q) {
   sb_add(b, " FROM ");
   for (int j = 0; j < q->n_src; j++) {
     if (j) sb_add(b, " %s ", jt_sql[q->jt[j]]);
-    if (q->pre[j] || q->pre_limited[j]) {
+    if (q->pre[j] || q->pre_limited[j] || q->ix[j] >= 0) {
       int alias[1] = {j};
       sb_add(b, "(SELECT * FROM %s AS t%d", tname[q->tbl[j]], j);
-      if (q->pre[j]) {
+      if (q->pre[j] || q->ixpred[j]) {
         sb_add(b, " WHERE ");
-        sql_expr(b, q->pre[j], alias);
+        if (q->pre[j]) sql_expr(b, q->pre[j], alias);
+        if (q->pre[j] && q->ixpred[j]) sb_add(b, " AND ");
+        if (q->ixpred[j]) sql_expr(b, q->ixpred[j], alias);
       }
       if (q->pre_limited[j]) {
         sb_add(b, " ORDER BY ");
@@ -1591,6 +1675,26 @@ static void plan_desc(sbuf *b, const query *q, int x) {
     else
       sb_add(b, "\n  Join %s with From(%s.%s)", jt_sql[q->jt[j]], pkg,
              tname[q->tbl[j]]);
+    if (q->ix[j] >= 0) {
+      int alias[1] = {j};
+      if (x) {
+        sb_add(b, " as From(index #%d %s, lo", q->ix[j],
+               defs[1][q->tbl[j]]->indexes[q->ix[j]].name);
+        for (int k = 0; k < q->ix_nlo[j]; k++) {
+          sb_add(b, " ");
+          sql_val(b, q->ix_lo[j][k]);
+        }
+        sb_add(b, ", hi");
+        for (int k = 0; k < q->ix_nhi[j]; k++) {
+          sb_add(b, " ");
+          sql_val(b, q->ix_hi[j][k]);
+        }
+        sb_add(b, ", flags %u)", q->ix_flags[j]);
+      } else if (q->ixpred[j]) {
+        sb_add(b, " Where[its index range] ");
+        sql_expr(b, q->ixpred[j], alias);
+      }
+    }
     if (q->pre[j]) {
       int alias[1] = {j};
       sb_add(b, " Where[on its own; its source 0 is t%d here] ", j);
@@ -1678,16 +1782,29 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
                       const char **what) {
   pb_plan *p = NULL;
   int rc;
-  *what = "From";
-  if ((rc = pb_plan_from_table(txn, defs[x][q->tbl[0]], &p)) != PB_OK)
-    return rc;
   for (int j = 0; j < q->n_src; j++) {
-    pb_plan *side = p;
-    if (j > 0) {
-      *what = "From (right side)";
-      if ((rc = pb_plan_from_table(txn, defs[x][q->tbl[j]], &side)) != PB_OK)
-        goto fail;
+    pb_plan *side = NULL;
+    *what = "From";
+    if (q->ix[j] >= 0 && x == 1) {
+      pb_qval lo[2], hi[2];
+      for (int k = 0; k < q->ix_nlo[j]; k++) lo[k] = to_qval(q->ix_lo[j][k]);
+      for (int k = 0; k < q->ix_nhi[j]; k++) hi[k] = to_qval(q->ix_hi[j][k]);
+      *what = "From (index)";
+      rc = pb_plan_from_index(txn, defs[1][q->tbl[j]], (size_t)q->ix[j], lo,
+                              (size_t)q->ix_nlo[j], hi, (size_t)q->ix_nhi[j],
+                              q->ix_flags[j], &side);
+    } else {
+      rc = pb_plan_from_table(txn, defs[x][q->tbl[j]], &side);
+      if (rc == PB_OK && q->ixpred[j] && x == 0) {
+        *what = "Where (an index range)";
+        rc = pb_plan_where(&side, pb_x(q->ixpred[j]));
+      }
     }
+    if (rc != PB_OK) {
+      pb_plan_free(side);
+      goto fail;
+    }
+    if (j == 0) p = side;
     if (q->pre[j]) {
       *what = "Where (one source)";
       if ((rc = pb_plan_where(&side, pb_x(q->pre[j]))) != PB_OK) {
