@@ -547,6 +547,7 @@ typedef enum xkind {
   X_IN,
   X_PREFIX,
   X_ISNULL,
+  X_DCOL, /* column col of a grouped join side at position src */
   X_PRED, /* a C callback: source src's i is even (FALSE for no source) */
   X_FN    /* a C callback: source src's i * 2 + 1 (NULL for no source) */
 } xkind;
@@ -559,6 +560,7 @@ typedef struct qx {
   struct qx *a, *b, *c;
   int src, fld; /* FIELD; src also PRED, FN */
   int tbl;      /* PRED, FN: the table of source src */
+  int rsrc;     /* PRED, FN: src as the plan numbers it (set by pb_x) */
   int col;      /* COL */
   cval v;       /* CONST, PREFIX */
   cval vals[MAX_IN];
@@ -580,9 +582,15 @@ static qx *xnew(xkind k) {
 /* What expressions may read: sources (tables) or columns (types). */
 #define MAX_SRC 3
 #define MAX_COLS 24
+/* A grouped join side (query.derived): GROUP BY its table's field dkey,
+ * giving the columns key, count(*) and sum(i). */
+#define DCOLS 3
+
 typedef struct scope {
   int n_src;
   int tbl[MAX_SRC];
+  bool der[MAX_SRC]; /* a grouped side: columns dcolt, no fields */
+  pb_qtype dcolt[MAX_SRC][DCOLS];
   int n_col;
   pb_qtype colt[MAX_COLS];
 } scope;
@@ -618,6 +626,14 @@ typedef struct query {
   int ix_nlo[MAX_SRC], ix_nhi[MAX_SRC];
   unsigned ix_flags[MAX_SRC];
   qx *ixpred[MAX_SRC];
+  /* A grouped join side: From(tbl) GroupBy(dkey; count(*), sum(i)) */
+  bool derived[MAX_SRC];
+  int dkey[MAX_SRC];
+  /* Where each position is in a joined row (layout()): its source number
+   * (a table) or first column (a grouped side), and its first column in
+   * the output of M_RAW. */
+  int pbsrc[MAX_SRC], colbase[MAX_SRC], outoff[MAX_SRC];
+  int n_tables, n_dcols, raw_width;
   pb_join_type jt[MAX_SRC];
   qx *on[MAX_SRC]; /* NULL: a cross join */
   qx *where;
@@ -720,8 +736,15 @@ static cval rand_const(rng *r, pb_qtype t, int tbl, int fld) {
 static qx *gen_operand(rng *r, const scope *sc, pb_qtype want) {
   for (int tries = 0; tries < 64; tries++) {
     qx *x;
-    if (sc->n_src > 0) {
-      int s = (int)rn(r, (unsigned)sc->n_src);
+    int s = sc->n_src > 0 ? (int)rn(r, (unsigned)sc->n_src) : 0;
+    if (sc->n_src > 0 && sc->der[s]) {
+      int c = (int)rn(r, DCOLS);
+      if (want != PB_QNULL && !comparable(want, sc->dcolt[s][c])) continue;
+      x = xnew(X_DCOL);
+      x->src = s;
+      x->col = c;
+      x->type = sc->dcolt[s][c];
+    } else if (sc->n_src > 0) {
       int f = (int)rn(r, NF);
       if (want != PB_QNULL && !comparable(want, ftype(sc->tbl[s], f))) continue;
       x = xnew(X_FIELD);
@@ -901,12 +924,50 @@ static qx *xbin(xkind k, qx *a, qx *b) {
 
 /* An equality between a field of a left source and one of source j, of
  * the same type; refs to keys most of the time. */
+/* The type of column c of the grouped side at position s. */
+static pb_qtype dtype(const query *q, int s, int c) {
+  return c == 0 ? ftype(q->tbl[s], q->dkey[s]) : PB_QINT;
+}
+static qx *xdcol(int s, int c, pb_qtype t) {
+  qx *x = xnew(X_DCOL);
+  x->src = s;
+  x->col = c;
+  x->type = t;
+  return x;
+}
+
+/* An operand of position s of exactly type t, or NULL. */
+static qx *operand_of_type(rng *r, const query *q, int s, pb_qtype t) {
+  int c[NF], n = 0;
+  if (q->derived[s]) {
+    for (int k = 0; k < DCOLS; k++)
+      if (dtype(q, s, k) == t) c[n++] = k;
+    return n ? xdcol(s, c[rn(r, (unsigned)n)], t) : NULL;
+  }
+  for (int f = 0; f < NF; f++)
+    if (ftype(q->tbl[s], f) == t) c[n++] = f;
+  return n ? xfield(s, c[rn(r, (unsigned)n)], q->tbl[s]) : NULL;
+}
+
+/* An equality between an operand of a left position and one of position
+ * j, of the same type; refs to keys most of the time; a grouped side's
+ * key. */
 static qx *gen_join_eq(rng *r, const query *q, int j) {
   int rt = q->tbl[j];
+  if (q->derived[j]) {
+    pb_qtype kt = dtype(q, j, 0);
+    for (;;) {
+      qx *l = operand_of_type(r, q, (int)rn(r, (unsigned)j), kt);
+      if (l == NULL) continue;
+      qx *k = xdcol(j, 0, kt);
+      return rp(r, 50) ? xbin(X_CMP, l, k) : xbin(X_CMP, k, l);
+    }
+  }
   if (rp(r, 55)) {
     /* a left source whose ref names rt's key, or rt's ref a left key */
     int cand[MAX_SRC * 2][2], nc = 0;
     for (int s = 0; s < j; s++) {
+      if (q->derived[s]) continue;
       if ((q->tbl[s] + 1) % NT == rt) cand[nc][0] = s, cand[nc++][1] = 0;
       if ((rt + 1) % NT == q->tbl[s]) cand[nc][0] = s, cand[nc++][1] = 1;
     }
@@ -920,12 +981,12 @@ static qx *gen_join_eq(rng *r, const query *q, int j) {
   }
   for (;;) {
     int s = (int)rn(r, (unsigned)j);
-    int lf = (int)rn(r, NF), rf = (int)rn(r, NF);
-    if (ftype(q->tbl[s], lf) != ftype(rt, rf)) continue;
+    int rf = (int)rn(r, NF);
     if (ftype(rt, rf) == PB_QFLOAT && rp(r, 50)) continue;
-    if (rp(r, 50))
-      return xbin(X_CMP, xfield(s, lf, q->tbl[s]), xfield(j, rf, rt));
-    return xbin(X_CMP, xfield(j, rf, rt), xfield(s, lf, q->tbl[s]));
+    qx *l = operand_of_type(r, q, s, ftype(rt, rf));
+    if (l == NULL) continue;
+    if (rp(r, 50)) return xbin(X_CMP, l, xfield(j, rf, rt));
+    return xbin(X_CMP, xfield(j, rf, rt), l);
   }
 }
 
@@ -1081,6 +1142,35 @@ static void gen_index_from(rng *r, query *q, int j) {
   q->ixpred[j] = p;
 }
 
+/* Whether x is a position's key (a table's, or a grouped side's). */
+static bool is_key(const qx *x) {
+  return (x->k == X_FIELD && x->fld == F_ID) || (x->k == X_DCOL && x->col == 0);
+}
+
+/* Numbers the positions' sources and columns (see query.pbsrc). */
+static void layout(query *q) {
+  q->n_tables = q->n_dcols = q->raw_width = 0;
+  for (int j = 0; j < q->n_src; j++) {
+    q->pbsrc[j] = q->derived[j] ? -1 : q->n_tables++;
+    q->colbase[j] = q->derived[j] ? q->n_dcols : -1;
+    q->n_dcols += q->derived[j] ? DCOLS : 0;
+    q->outoff[j] = q->raw_width;
+    q->raw_width += q->derived[j] ? DCOLS : NF;
+  }
+}
+
+/* Field or column k of position s (k 0: the key), and its output column
+ * in M_RAW. */
+static qx *pos_operand(const query *q, int s, int k, int *out) {
+  if (q->derived[s]) {
+    k %= DCOLS;
+    *out = q->outoff[s] + k;
+    return xdcol(s, k, dtype(q, s, k));
+  }
+  *out = q->outoff[s] + k;
+  return xfield(s, k, q->tbl[s]);
+}
+
 static void gen_query(rng *r, query *q) {
   memset(q, 0, sizeof *q);
   n_xpool = 0;
@@ -1090,9 +1180,18 @@ static void gen_query(rng *r, query *q) {
   for (int j = 0; j < q->n_src; j++) {
     q->tbl[j] = (int)rn(r, NT);
     q->ix[j] = -1;
+    q->pre_f[j] = -1;
+    if (j > 0 && rp(r, 12)) { /* a grouped side */
+      q->derived[j] = true;
+      q->dkey[j] = 1 + (int)rn(r, NF - 1);
+      sc.der[sc.n_src] = true;
+      for (int c = 0; c < DCOLS; c++) sc.dcolt[sc.n_src][c] = dtype(q, j, c);
+      sc.tbl[sc.n_src++] = q->tbl[j];
+      goto join;
+    }
     if (rp(r, 10)) gen_index_from(r, q, j);
     if (rp(r, j == 0 ? 10 : 20)) {
-      scope one = {1, {q->tbl[j]}, 0, {0}};
+      scope one = {.n_src = 1, .tbl = {q->tbl[j]}};
       q->pre[j] = gen_pred(r, &one, 2, false);
     }
     q->pre_f[j] = -1;
@@ -1105,6 +1204,7 @@ static void gen_query(rng *r, query *q) {
       q->pre_lim[j] = rp(r, 15) ? UINT64_MAX : rn(r, 20);
     }
     sc.tbl[sc.n_src++] = q->tbl[j];
+  join:
     if (j == 0) continue;
     unsigned t = rn(r, 100);
     q->jt[j] = t < 40   ? PB_JOIN_INNER
@@ -1126,9 +1226,11 @@ static void gen_query(rng *r, query *q) {
       q->on[j] = on;
     }
   }
+  layout(q);
   if (rp(r, 55)) q->where = gen_pred(r, &sc, 1 + (int)rn(r, 3), false);
   if (rp(r, 20)) {
     int s = (int)rn(r, (unsigned)q->n_src);
+    if (q->derived[s]) s = 0;
     qx *ix = gen_index_shaped(r, s, q->tbl[s]);
     q->where = q->where == NULL ? ix
                : rp(r, 80)      ? xbin(X_AND, q->where, ix)
@@ -1142,14 +1244,18 @@ static void gen_query(rng *r, query *q) {
     if (rp(r, 60)) {
       int n = 1 + (int)rn(r, 3);
       for (int i = 0; i < n; i++) {
-        int s = (int)rn(r, (unsigned)q->n_src), f = (int)rn(r, NF);
-        add_sort(q, xfield(s, f, q->tbl[s]), s * NF + f, rp(r, 40));
+        int s = (int)rn(r, (unsigned)q->n_src), f = (int)rn(r, NF), out;
+        qx *e = pos_operand(q, s, f, &out);
+        add_sort(q, e, out, rp(r, 40));
       }
       if (rp(r, 60))
-        for (int s = 0; s < q->n_src; s++)
-          add_sort(q, xfield(s, F_ID, q->tbl[s]), s * NF + F_ID, rp(r, 40));
+        for (int s = 0; s < q->n_src; s++) {
+          int out;
+          qx *e = pos_operand(q, s, 0, &out);
+          add_sort(q, e, out, rp(r, 40));
+        }
     }
-    for (int s = 0; s < q->n_src; s++) key_outs[n_key_outs++] = s * NF + F_ID;
+    for (int s = 0; s < q->n_src; s++) key_outs[n_key_outs++] = q->outoff[s];
   } else if (q->mode == M_SELECT) {
     int n = 1 + (int)rn(r, 5);
     scope cs = {0};
@@ -1161,6 +1267,7 @@ static void gen_query(rng *r, query *q) {
         e = xnew(X_FN);
         e->type = PB_QINT;
         e->src = (int)rn(r, (unsigned)q->n_src);
+        if (q->derived[e->src]) e->src = 0;
         e->tbl = q->tbl[e->src];
       } else {
         e = gen_operand(r, &sc, PB_QNULL);
@@ -1170,8 +1277,10 @@ static void gen_query(rng *r, query *q) {
     q->distinct = rp(r, 15);
     bool want_total = rp(r, 50);
     if (want_total && !q->distinct) /* every source's key among the columns */
-      for (int s = 0; s < q->n_src; s++)
-        q->sel[q->n_sel++] = xfield(s, F_ID, q->tbl[s]);
+      for (int s = 0; s < q->n_src; s++) {
+        int out;
+        q->sel[q->n_sel++] = pos_operand(q, s, 0, &out);
+      }
     for (int i = 0; i < q->n_sel; i++) cs.colt[cs.n_col++] = q->sel[i]->type;
     if (rp(r, 60) || want_total) {
       int m = 1 + (int)rn(r, 3);
@@ -1190,12 +1299,11 @@ static void gen_query(rng *r, query *q) {
     } else {
       for (int c = 0; c < q->n_sel; c++) {
         const qx *e = q->sel[c];
-        if (e->k == X_FIELD && e->fld == F_ID) {
+        if (is_key(e)) {
           /* the key of source e->src: one column per source is enough */
           bool have = false;
           for (int i = 0; i < c; i++)
-            have |= q->sel[i]->k == X_FIELD && q->sel[i]->fld == F_ID &&
-                    q->sel[i]->src == e->src;
+            have |= is_key(q->sel[i]) && q->sel[i]->src == e->src;
           if (!have) key_outs[n_key_outs++] = c;
         }
       }
@@ -1444,6 +1552,9 @@ static void sql_expr(sbuf *b, const qx *x, const int *alias) {
     sql_expr(b, x->a, alias);
     sb_add(b, " IS NULL)");
     break;
+  case X_DCOL:
+    sb_add(b, "t%d.c%d", x->src, x->col);
+    break;
   case X_PRED:
     sb_add(b, "coalesce(t%d.i %% 2 = 0, 0)", alias ? alias[x->src] : x->src);
     break;
@@ -1461,7 +1572,13 @@ static void sql_from(sbuf *b, const query *q) {
   sb_add(b, " FROM ");
   for (int j = 0; j < q->n_src; j++) {
     if (j) sb_add(b, " %s ", jt_sql[q->jt[j]]);
-    if (q->pre[j] || q->pre_limited[j] || q->ix[j] >= 0) {
+    if (q->derived[j]) {
+      sb_add(b,
+             "(SELECT t%d.%s AS c0, count(*) AS c1, sum(t%d.i) AS c2 FROM %s "
+             "AS t%d GROUP BY t%d.%s) AS t%d",
+             j, fname[q->dkey[j]], j, tname[q->tbl[j]], j, j, fname[q->dkey[j]],
+             j);
+    } else if (q->pre[j] || q->pre_limited[j] || q->ix[j] >= 0) {
       int alias[1] = {j};
       sb_add(b, "(SELECT * FROM %s AS t%d", tname[q->tbl[j]], j);
       if (q->pre[j] || q->ixpred[j]) {
@@ -1524,8 +1641,13 @@ static void sql_query(sbuf *b, const query *q) {
   if (q->mode == M_RAW) {
     sb_add(b, "SELECT ");
     for (int s = 0; s < q->n_src; s++)
-      for (int f = 0; f < NF; f++)
-        sb_add(b, "%st%d.%s", s || f ? ", " : "", s, fname[f]);
+      for (int f = 0; f < (q->derived[s] ? DCOLS : NF); f++) {
+        sb_add(b, "%st%d.", s || f ? ", " : "", s);
+        if (q->derived[s])
+          sb_add(b, "c%d", f);
+        else
+          sb_add(b, "%s", fname[f]);
+      }
     sql_from(b, q);
     sql_order(b, q);
     return;
@@ -1610,8 +1732,8 @@ static pb_qval to_qval(cval v) {
 
 /* Field i of source x->src of the row, if it has that source. */
 static bool row_i(const pb_row *row, const qx *x, int64_t *i) {
-  if ((size_t)x->src >= row->n_recs) return false; /* never: checked */
-  const void *rec = row->recs[x->src];
+  if ((size_t)x->rsrc >= row->n_recs) return false; /* never: checked */
+  const void *rec = row->recs[x->rsrc];
   if (rec == NULL) return false;
   *i = x->tbl == TA   ? ((const qd_A *)rec)->i
        : x->tbl == TB ? ((const qd_B *)rec)->i
@@ -1631,10 +1753,20 @@ static int fn_twice(const pb_row *row, void *ctx, pb_qval *out) {
   return PB_OK;
 }
 
-static pb_expr *pb_x(const qx *x) {
+/* The query whose joined rows pb_x's expressions read (its positions
+ * numbered by layout()); NULL: one source alone, numbered 0. */
+static const query *g_map;
+
+static int map_src(int src) { return g_map ? g_map->pbsrc[src] : src; }
+
+static pb_expr *pb_x(qx *x) {
   switch (x->k) {
   case X_FIELD:
-    return pb_expr_field((unsigned)x->src, (uint32_t)x->fld + 1);
+    assert_true(map_src(x->src) >= 0);
+    return pb_expr_field((unsigned)map_src(x->src), (uint32_t)x->fld + 1);
+  case X_DCOL:
+    assert_non_null(g_map);
+    return pb_expr_col((unsigned)(g_map->colbase[x->src] + x->col));
   case X_COL:
     return pb_expr_col((unsigned)x->col);
   case X_CONST:
@@ -1659,9 +1791,11 @@ static pb_expr *pb_x(const qx *x) {
   case X_ISNULL:
     return pb_expr_is_null(pb_x(x->a));
   case X_PRED:
-    return pb_expr_pred(pred_even, (void *)x);
+    x->rsrc = map_src(x->src);
+    return pb_expr_pred(pred_even, x);
   case X_FN:
-    return pb_expr_fn(PB_QINT, fn_twice, (void *)x);
+    x->rsrc = map_src(x->src);
+    return pb_expr_fn(PB_QINT, fn_twice, x);
   }
   return NULL;
 }
@@ -1675,6 +1809,9 @@ static void plan_desc(sbuf *b, const query *q, int x) {
     else
       sb_add(b, "\n  Join %s with From(%s.%s)", jt_sql[q->jt[j]], pkg,
              tname[q->tbl[j]]);
+    if (q->derived[j])
+      sb_add(b, " GroupBy %s (count(*), sum(i)): t%d.c0 .. c2 here",
+             fname[q->dkey[j]], j);
     if (q->ix[j] >= 0) {
       int alias[1] = {j};
       if (x) {
@@ -1782,6 +1919,7 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
                       const char **what) {
   pb_plan *p = NULL;
   int rc;
+  g_map = q;
   for (int j = 0; j < q->n_src; j++) {
     pb_plan *side = NULL;
     *what = "From";
@@ -1797,8 +1935,17 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
       rc = pb_plan_from_table(txn, defs[x][q->tbl[j]], &side);
       if (rc == PB_OK && q->ixpred[j] && x == 0) {
         *what = "Where (an index range)";
+        g_map = NULL;
         rc = pb_plan_where(&side, pb_x(q->ixpred[j]));
+        g_map = q;
       }
+    }
+    if (rc == PB_OK && q->derived[j]) {
+      pb_expr *key = pb_expr_field(0, (uint32_t)q->dkey[j] + 1);
+      pb_agg aggs[2] = {{PB_AGG_COUNT, NULL},
+                        {PB_AGG_SUM, pb_expr_field(0, F_I + 1)}};
+      *what = "GroupBy (a join side)";
+      rc = pb_plan_group_by(&side, &key, 1, aggs, 2);
     }
     if (rc != PB_OK) {
       pb_plan_free(side);
@@ -1807,7 +1954,10 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
     if (j == 0) p = side;
     if (q->pre[j]) {
       *what = "Where (one source)";
-      if ((rc = pb_plan_where(&side, pb_x(q->pre[j]))) != PB_OK) {
+      g_map = NULL;
+      rc = pb_plan_where(&side, pb_x(q->pre[j]));
+      g_map = q;
+      if (rc != PB_OK) {
         if (j > 0) pb_plan_free(side);
         goto fail;
       }
@@ -2044,7 +2194,7 @@ static void c_source(rset *s, cell *out, int t, const void *rec) {
 }
 
 static size_t out_cols(const query *q) {
-  if (q->mode == M_RAW) return (size_t)q->n_src * NF;
+  if (q->mode == M_RAW) return (size_t)q->raw_width;
   if (q->mode == M_SELECT) return (size_t)q->n_sel;
   return (size_t)(q->n_keys + q->n_agg);
 }
@@ -2057,14 +2207,20 @@ static int run_plan(pb_plan *p, const query *q, rset *s) {
   while ((rc = pb_plan_next(p, &row)) == PB_OK) {
     cell *c = rs_row(s);
     if (q->mode == M_RAW) {
-      if (row.n_recs != (size_t)q->n_src || row.n_cols != 0) {
+      if (row.n_recs != (size_t)q->n_tables ||
+          row.n_cols != (size_t)q->n_dcols) {
         s->err = "a row with other sources or columns than the plan's";
         return PB_OK;
       }
       for (int j = 0; j < q->n_src; j++) {
-        if (row.ids == NULL || row.ids[j] != 0)
+        if (q->derived[j]) {
+          for (int k = 0; k < DCOLS; k++)
+            c[q->outoff[j] + k] = c_qval(s, &row.cols[q->colbase[j] + k]);
+          continue;
+        }
+        if (row.ids == NULL || row.ids[q->pbsrc[j]] != 0)
           s->err = "a keyed source without an id of 0";
-        c_source(s, c + j * NF, q->tbl[j], row.recs[j]);
+        c_source(s, c + q->outoff[j], q->tbl[j], row.recs[q->pbsrc[j]]);
       }
     } else {
       if (row.n_cols != s->n_cols || row.n_recs != 0) {
