@@ -437,6 +437,7 @@ static void sql_open(void) {
            "CREATE INDEX b_s_i ON B(s, i); CREATE INDEX b_f ON B(f);"
            "CREATE INDEX b_b ON B(b); CREATE INDEX b_r ON B(r);"
            "CREATE INDEX b_o_u ON B(o, u);"
+           "CREATE TABLE D(k TEXT PRIMARY KEY, v INTEGER);"
            "CREATE INDEX c_i_o ON C(i, o); CREATE INDEX c_s ON C(s);"
            "CREATE INDEX c_r ON C(r); CREATE INDEX c_c ON C(c);");
 }
@@ -491,8 +492,51 @@ static mrow *rand_live(rng *r, int t) {
   return NULL;
 }
 
+/* The Dictionary D (a root collection): keys from s_pool and C's first
+ * keys, values int64 or NULL; SQLite's table D(k, v). */
+#define N_DKEYS (N_SPOOL + 100)
+static bool d_has[N_DKEYS];
+static cval d_val[N_DKEYS];
+
+static const char *dkey_name(size_t k) {
+  return k < N_SPOOL ? s_pool[k] : keypool[TC][k - N_SPOOL].s;
+}
+
+static void d_change(rng *r, pb_txn *txn, size_t k) {
+  pb_dict *d = NULL;
+  assert_int_equal(pb_txn_open_dict(txn, "D", PB_CREATE, &d), PB_OK);
+  pb_str key = cstr(dkey_name(k));
+  char q[128];
+  sqlite3_stmt *st = NULL;
+  if (d_has[k] && rp(r, 40)) {
+    assert_int_equal(pb_dict_remove(d, key), PB_OK);
+    d_has[k] = false;
+    snprintf(q, sizeof q, "DELETE FROM D WHERE k = ?");
+    assert_int_equal(sqlite3_prepare_v2(g_sql, q, -1, &st, NULL), SQLITE_OK);
+    sql_bind(st, 1, vstr(dkey_name(k)));
+  } else {
+    d_val[k] = rp(r, 15) ? vnull() : rand_i(r);
+    pb_value v;
+    memset(&v, 0, sizeof v);
+    v.kind = d_val[k].t == PB_QNULL ? PB_VALUE_NULL : PB_VALUE_INT;
+    v.as.i = d_val[k].i;
+    assert_int_equal(pb_dict_put(d, key, &v), PB_OK);
+    d_has[k] = true;
+    snprintf(q, sizeof q, "INSERT OR REPLACE INTO D VALUES (?, ?)");
+    assert_int_equal(sqlite3_prepare_v2(g_sql, q, -1, &st, NULL), SQLITE_OK);
+    sql_bind(st, 1, vstr(dkey_name(k)));
+    sql_bind(st, 2, d_val[k]);
+  }
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+}
+
 static void change_some(rng *r, pb_txn *txn, int n) {
   for (int k = 0; k < n; k++) {
+    if (rp(r, 15)) {
+      d_change(r, txn, rn(r, N_DKEYS));
+      continue;
+    }
     int t = (int)rn(r, NT);
     unsigned what = rn(r, 100);
     mrow *m = rand_live(r, t);
@@ -591,6 +635,7 @@ typedef struct scope {
   int tbl[MAX_SRC];
   bool der[MAX_SRC]; /* a grouped side: columns dcolt, no fields */
   pb_qtype dcolt[MAX_SRC][DCOLS];
+  int dn[MAX_SRC]; /* its number of columns */
   int n_col;
   pb_qtype colt[MAX_COLS];
 } scope;
@@ -629,6 +674,7 @@ typedef struct query {
   /* A grouped join side: From(tbl) GroupBy(dkey; count(*), sum(i)) */
   bool derived[MAX_SRC];
   int dkey[MAX_SRC];
+  bool dict[MAX_SRC]; /* derived: From(the Dictionary D): key, value */
   /* Where each position is in a joined row (layout()): its source number
    * (a table) or first column (a grouped side), and its first column in
    * the output of M_RAW. */
@@ -738,7 +784,7 @@ static qx *gen_operand(rng *r, const scope *sc, pb_qtype want) {
     qx *x;
     int s = sc->n_src > 0 ? (int)rn(r, (unsigned)sc->n_src) : 0;
     if (sc->n_src > 0 && sc->der[s]) {
-      int c = (int)rn(r, DCOLS);
+      int c = (int)rn(r, (unsigned)sc->dn[s]);
       if (want != PB_QNULL && !comparable(want, sc->dcolt[s][c])) continue;
       x = xnew(X_DCOL);
       x->src = s;
@@ -926,8 +972,11 @@ static qx *xbin(xkind k, qx *a, qx *b) {
  * the same type; refs to keys most of the time. */
 /* The type of column c of the grouped side at position s. */
 static pb_qtype dtype(const query *q, int s, int c) {
+  if (q->dict[s]) return c == 0 ? PB_QSTR : PB_QINT;
   return c == 0 ? ftype(q->tbl[s], q->dkey[s]) : PB_QINT;
 }
+/* The number of columns of a derived position. */
+static int dwidth(const query *q, int s) { return q->dict[s] ? 2 : DCOLS; }
 static qx *xdcol(int s, int c, pb_qtype t) {
   qx *x = xnew(X_DCOL);
   x->src = s;
@@ -940,7 +989,7 @@ static qx *xdcol(int s, int c, pb_qtype t) {
 static qx *operand_of_type(rng *r, const query *q, int s, pb_qtype t) {
   int c[NF], n = 0;
   if (q->derived[s]) {
-    for (int k = 0; k < DCOLS; k++)
+    for (int k = 0; k < dwidth(q, s); k++)
       if (dtype(q, s, k) == t) c[n++] = k;
     return n ? xdcol(s, c[rn(r, (unsigned)n)], t) : NULL;
   }
@@ -956,12 +1005,13 @@ static qx *gen_join_eq(rng *r, const query *q, int j) {
   int rt = q->tbl[j];
   if (q->derived[j]) {
     pb_qtype kt = dtype(q, j, 0);
-    for (;;) {
+    for (int tries = 0; tries < 64; tries++) {
       qx *l = operand_of_type(r, q, (int)rn(r, (unsigned)j), kt);
       if (l == NULL) continue;
       qx *k = xdcol(j, 0, kt);
       return rp(r, 50) ? xbin(X_CMP, l, k) : xbin(X_CMP, k, l);
     }
+    return NULL;
   }
   if (rp(r, 55)) {
     /* a left source whose ref names rt's key, or rt's ref a left key */
@@ -979,7 +1029,7 @@ static qx *gen_join_eq(rng *r, const query *q, int j) {
       return xbin(X_CMP, xfield(s, F_ID, q->tbl[s]), xfield(j, F_R, rt));
     }
   }
-  for (;;) {
+  for (int tries = 0; tries < 256; tries++) {
     int s = (int)rn(r, (unsigned)j);
     int rf = (int)rn(r, NF);
     if (ftype(rt, rf) == PB_QFLOAT && rp(r, 50)) continue;
@@ -988,6 +1038,7 @@ static qx *gen_join_eq(rng *r, const query *q, int j) {
     if (rp(r, 50)) return xbin(X_CMP, l, xfield(j, rf, rt));
     return xbin(X_CMP, xfield(j, rf, rt), l);
   }
+  return NULL;
 }
 
 /* A conjunction shaped for a composite index of qdiff_ix.pbs (A (c, f),
@@ -1142,6 +1193,13 @@ static void gen_index_from(rng *r, query *q, int j) {
   q->ixpred[j] = p;
 }
 
+/* A position from s on that is a table, or -1. */
+static int table_pos(const query *q, int s) {
+  for (int k = 0; k < q->n_src; k++)
+    if (!q->derived[(s + k) % q->n_src]) return (s + k) % q->n_src;
+  return -1;
+}
+
 /* Whether x is a position's key (a table's, or a grouped side's). */
 static bool is_key(const qx *x) {
   return (x->k == X_FIELD && x->fld == F_ID) || (x->k == X_DCOL && x->col == 0);
@@ -1153,9 +1211,9 @@ static void layout(query *q) {
   for (int j = 0; j < q->n_src; j++) {
     q->pbsrc[j] = q->derived[j] ? -1 : q->n_tables++;
     q->colbase[j] = q->derived[j] ? q->n_dcols : -1;
-    q->n_dcols += q->derived[j] ? DCOLS : 0;
+    q->n_dcols += q->derived[j] ? dwidth(q, j) : 0;
     q->outoff[j] = q->raw_width;
-    q->raw_width += q->derived[j] ? DCOLS : NF;
+    q->raw_width += q->derived[j] ? dwidth(q, j) : NF;
   }
 }
 
@@ -1163,7 +1221,7 @@ static void layout(query *q) {
  * in M_RAW. */
 static qx *pos_operand(const query *q, int s, int k, int *out) {
   if (q->derived[s]) {
-    k %= DCOLS;
+    k %= dwidth(q, s);
     *out = q->outoff[s] + k;
     return xdcol(s, k, dtype(q, s, k));
   }
@@ -1181,11 +1239,15 @@ static void gen_query(rng *r, query *q) {
     q->tbl[j] = (int)rn(r, NT);
     q->ix[j] = -1;
     q->pre_f[j] = -1;
-    if (j > 0 && rp(r, 12)) { /* a grouped side */
+    unsigned d = rn(r, 100);
+    if ((j > 0 && d < 12) || d >= 94) { /* a grouped side, or D */
       q->derived[j] = true;
+      q->dict[j] = d >= 94;
       q->dkey[j] = 1 + (int)rn(r, NF - 1);
       sc.der[sc.n_src] = true;
-      for (int c = 0; c < DCOLS; c++) sc.dcolt[sc.n_src][c] = dtype(q, j, c);
+      sc.dn[sc.n_src] = dwidth(q, j);
+      for (int c = 0; c < dwidth(q, j); c++)
+        sc.dcolt[sc.n_src][c] = dtype(q, j, c);
       sc.tbl[sc.n_src++] = q->tbl[j];
       goto join;
     }
@@ -1219,7 +1281,8 @@ static void gen_query(rng *r, query *q) {
       q->on[j] = gen_pred(r, &sc, 2, true); /* any predicate: nested loop */
     } else {
       qx *on = gen_join_eq(r, q, j);
-      if (rp(r, 20)) on = xbin(X_AND, on, gen_join_eq(r, q, j));
+      if (on == NULL) on = gen_pred(r, &sc, 2, true);
+      if (rp(r, 20)) on = xand(on, gen_join_eq(r, q, j));
       if (rp(r, 25))
         on = rp(r, 50) ? xbin(X_AND, on, gen_pred(r, &sc, 1, true))
                        : xbin(X_AND, gen_pred(r, &sc, 1, true), on);
@@ -1230,11 +1293,12 @@ static void gen_query(rng *r, query *q) {
   if (rp(r, 55)) q->where = gen_pred(r, &sc, 1 + (int)rn(r, 3), false);
   if (rp(r, 20)) {
     int s = (int)rn(r, (unsigned)q->n_src);
-    if (q->derived[s]) s = 0;
-    qx *ix = gen_index_shaped(r, s, q->tbl[s]);
-    q->where = q->where == NULL ? ix
-               : rp(r, 80)      ? xbin(X_AND, q->where, ix)
-                                : xbin(X_OR, q->where, ix);
+    s = table_pos(q, s);
+    qx *ix = s < 0 ? NULL : gen_index_shaped(r, s, q->tbl[s]);
+    if (ix)
+      q->where = q->where == NULL ? ix
+                 : rp(r, 80)      ? xbin(X_AND, q->where, ix)
+                                  : xbin(X_OR, q->where, ix);
   }
 
   k = rn(r, 100);
@@ -1267,8 +1331,9 @@ static void gen_query(rng *r, query *q) {
         e = xnew(X_FN);
         e->type = PB_QINT;
         e->src = (int)rn(r, (unsigned)q->n_src);
-        if (q->derived[e->src]) e->src = 0;
-        e->tbl = q->tbl[e->src];
+        e->src = table_pos(q, e->src);
+        if (e->src < 0) e = gen_operand(r, &sc, PB_QNULL);
+        if (e->k == X_FN) e->tbl = q->tbl[e->src];
       } else {
         e = gen_operand(r, &sc, PB_QNULL);
       }
@@ -1372,7 +1437,7 @@ static void gen_query(rng *r, query *q) {
     }
   }
   q->explain_first = rp(r, 20);
-  if (q->n_src == 1 && !q->pre_limited[0] && q->n_sort > 0 &&
+  if (q->n_src == 1 && !q->derived[0] && !q->pre_limited[0] && q->n_sort > 0 &&
       (q->mode == M_RAW || (q->mode == M_SELECT && !q->distinct))) {
     q->stable_col = q->mode == M_RAW ? F_ID : -1;
     for (int c = 0; c < q->n_sel && q->mode == M_SELECT; c++)
@@ -1572,7 +1637,9 @@ static void sql_from(sbuf *b, const query *q) {
   sb_add(b, " FROM ");
   for (int j = 0; j < q->n_src; j++) {
     if (j) sb_add(b, " %s ", jt_sql[q->jt[j]]);
-    if (q->derived[j]) {
+    if (q->dict[j]) {
+      sb_add(b, "(SELECT k AS c0, v AS c1 FROM D) AS t%d", j);
+    } else if (q->derived[j]) {
       sb_add(b,
              "(SELECT t%d.%s AS c0, count(*) AS c1, sum(t%d.i) AS c2 FROM %s "
              "AS t%d GROUP BY t%d.%s) AS t%d",
@@ -1641,7 +1708,7 @@ static void sql_query(sbuf *b, const query *q) {
   if (q->mode == M_RAW) {
     sb_add(b, "SELECT ");
     for (int s = 0; s < q->n_src; s++)
-      for (int f = 0; f < (q->derived[s] ? DCOLS : NF); f++) {
+      for (int f = 0; f < (q->derived[s] ? dwidth(q, s) : NF); f++) {
         sb_add(b, "%st%d.", s || f ? ", " : "", s);
         if (q->derived[s])
           sb_add(b, "c%d", f);
@@ -1809,7 +1876,9 @@ static void plan_desc(sbuf *b, const query *q, int x) {
     else
       sb_add(b, "\n  Join %s with From(%s.%s)", jt_sql[q->jt[j]], pkg,
              tname[q->tbl[j]]);
-    if (q->derived[j])
+    if (q->dict[j])
+      sb_add(b, " (no: From(Dictionary D)): t%d.c0 key, c1 value here", j);
+    else if (q->derived[j])
       sb_add(b, " GroupBy %s (count(*), sum(i)): t%d.c0 .. c2 here",
              fname[q->dkey[j]], j);
     if (q->ix[j] >= 0) {
@@ -1932,7 +2001,15 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
                               (size_t)q->ix_nlo[j], hi, (size_t)q->ix_nhi[j],
                               q->ix_flags[j], &side);
     } else {
-      rc = pb_plan_from_table(txn, defs[x][q->tbl[j]], &side);
+      if (q->dict[j]) {
+        pb_dict *d = NULL;
+        *what = "From (Dictionary D)";
+        rc = pb_txn_open_dict(txn, "D", 0, &d);
+        if (rc == PB_OK)
+          rc = pb_plan_from_collection(txn, PB_VALUE_DICT, d, &side);
+      } else {
+        rc = pb_plan_from_table(txn, defs[x][q->tbl[j]], &side);
+      }
       if (rc == PB_OK && q->ixpred[j] && x == 0) {
         *what = "Where (an index range)";
         g_map = NULL;
@@ -1940,7 +2017,7 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
         g_map = q;
       }
     }
-    if (rc == PB_OK && q->derived[j]) {
+    if (rc == PB_OK && q->derived[j] && !q->dict[j]) {
       pb_expr *key = pb_expr_field(0, (uint32_t)q->dkey[j] + 1);
       pb_agg aggs[2] = {{PB_AGG_COUNT, NULL},
                         {PB_AGG_SUM, pb_expr_field(0, F_I + 1)}};
@@ -2214,7 +2291,7 @@ static int run_plan(pb_plan *p, const query *q, rset *s) {
       }
       for (int j = 0; j < q->n_src; j++) {
         if (q->derived[j]) {
-          for (int k = 0; k < DCOLS; k++)
+          for (int k = 0; k < dwidth(q, j); k++)
             c[q->outoff[j] + k] = c_qval(s, &row.cols[q->colbase[j] + k]);
           continue;
         }
@@ -2608,6 +2685,9 @@ static void query_diff(void **state) {
     long n = t == TA ? g_rows : t == TB ? g_rows * 3 / 4 : g_rows / 2;
     for (long k = 0; k < n; k++) new_row(&data, txn, t);
   }
+  memset(d_has, 0, sizeof d_has);
+  for (size_t k = 0; k < N_DKEYS; k++)
+    if (rp(&data, 50)) d_change(&data, txn, k);
   assert_int_equal(pb_txn_commit(txn), PB_OK);
 
   /* Rounds: queries in a read transaction, then changes, queries inside
