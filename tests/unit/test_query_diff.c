@@ -12,10 +12,14 @@
  * qd.* (schema/qdiff.pbs) without indexes, qdx.* (schema/qdiff_ix.pbs)
  * with single, composite, unique and optional-field indexes; SQLite has
  * the same indexes.  Every query runs over both, so each is answered by
- * table scans and by whatever the optimizer makes of the indexes.
+ * table scans and by whatever the optimizer makes of the indexes.  A
+ * Dictionary D in the root (string keys, int64 or NULL values) is SQLite's
+ * table D(k, v).
  *
  * The queries (see gen_query): one to three sources, each a table, or a
- * table with its own Where, or its own OrderBy, Offset and Limit, joined
+ * table with its own Where, or its own OrderBy, Offset and Limit, or an
+ * index range (pb_plan_from_index), or D (pb_plan_from_collection), or a
+ * GroupBy of a table (rows with columns under a join), joined
  * inner, left, right or full on equalities of same-typed fields (refs to
  * keys among them), extra terms, or any predicate, or not at all (a cross
  * join); a Where of comparisons, every BETWEEN variant, IN lists, string
