@@ -886,8 +886,9 @@ static qx *gen_leaf(rng *r, const scope *sc, bool same_type_eq) {
       lo = hi;
       hi = t;
     }
-    e->b = xconst(lo);
-    e->c = xconst(hi);
+    /* a NULL end is NULL, not open (SQL: x >= NULL AND x <= hi) */
+    e->b = xconst(rp(r, 4) ? vnull() : lo);
+    e->c = xconst(rp(r, 4) ? vnull() : hi);
     e->flags = rn(r, 4);
     return e;
   }
@@ -897,7 +898,7 @@ static qx *gen_leaf(rng *r, const scope *sc, bool same_type_eq) {
     e->a = x;
     e->n = rp(r, 8) ? 0 : 1 + (int)rn(r, MAX_IN);
     for (int j = 0; j < e->n; j++)
-      e->vals[j] = rand_const(r, x->type, tbl, fld);
+      e->vals[j] = rp(r, 4) ? vnull() : rand_const(r, x->type, tbl, fld);
     return e;
   }
   if (k < 87 && x->type == PB_QSTR) { /* prefix */
