@@ -1386,7 +1386,6 @@ static void gen_query(rng *r, query *q) {
         srcs |= 1 << q->sel[key_outs[i]]->src;
       if (srcs != (1 << q->n_src) - 1) n_key_outs = -1;
     }
-    (void)cs;
   } else {
     int nk = rp(r, 15) ? 0 : 1 + (int)rn(r, 2);
     for (int i = 0; i < nk; i++)
