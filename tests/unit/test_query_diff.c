@@ -41,9 +41,11 @@
  * Offset without a total order: the row count, and the rows must be among
  * those of the query without them.  A table without indexes is read in key
  * order, so a (stable) OrderBy over it gives ties in key order: compared
- * with SQL that sorts by the key last.  Integers exactly, floats within a
- * relative 1e-9 (sums and averages add in other orders), and a value's
- * class (NULL, integer, float, string) must match (a bool is 0 or 1).
+ * with SQL that sorts by the key last.  Numbers exactly, but averages and
+ * sums of floats within a relative 1e-9 (they add in other orders), and a
+ * value's class (NULL, integer, float, string) must match (a bool is 0 or
+ * 1).  A sum beyond int64 is PB_ERANGE where SQLite says "integer
+ * overflow".
  * Where SQLite's SQL would mean something else, the SQL text says what the
  * plan means (sql_expr: prefixes, empty IN lists).
  *
@@ -2370,10 +2372,14 @@ static bool feq(double a, double b) {
   return fabs(a - b) <= 1e-9 * (m > 1 ? m : 1);
 }
 
-/* Order of cells (NULL, numbers, strings), floats equal within the
+/* The output columns whose floats are equal within feq's tolerance: sums
+ * and averages (added in another order); other floats compare exactly. */
+static bool g_tol[64];
+
+/* Order of cells (NULL, numbers, strings); tol: floats equal within the
  * tolerance. */
 static int cell_cmp(const rset *sa, const cell *a, const rset *sb,
-                    const cell *b) {
+                    const cell *b, bool tol) {
   int ka = a->t == C_NULL ? 0 : a->t == C_STR ? 2 : 1;
   int kb = b->t == C_NULL ? 0 : b->t == C_STR ? 2 : 1;
   if (ka != kb) return ka < kb ? -1 : 1;
@@ -2388,14 +2394,14 @@ static int cell_cmp(const rset *sa, const cell *a, const rset *sb,
     return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
   double x = a->t == C_INT ? (double)a->i : a->f;
   double y = b->t == C_INT ? (double)b->i : b->f;
-  if (feq(x, y)) return a->t == b->t ? 0 : a->t < b->t ? -1 : 1;
+  if (tol ? feq(x, y) : x == y) return a->t == b->t ? 0 : a->t < b->t ? -1 : 1;
   return x < y ? -1 : 1;
 }
 
 static int row_cmp(const rset *sa, size_t ra, const rset *sb, size_t rb) {
   for (size_t k = 0; k < sa->n_cols; k++) {
     int c = cell_cmp(sa, &sa->cells[ra * sa->n_cols + k], sb,
-                     &sb->cells[rb * sb->n_cols + k]);
+                     &sb->cells[rb * sb->n_cols + k], k < 64 && g_tol[k]);
     if (c) return c;
   }
   return 0;
@@ -2483,7 +2489,7 @@ static bool compare(const query *q, const rset *p, const rset *s, sbuf *why) {
       for (int k = 0; k < n_keys && ok; k++) {
         size_t c = (size_t)sort[k].out;
         if (cell_cmp(p, &p->cells[r * p->n_cols + c], s,
-                     &s->cells[(lo + r) * s->n_cols + c]) != 0) {
+                     &s->cells[(lo + r) * s->n_cols + c], g_tol[c]) != 0) {
           sb_add(why, "row %zu differs on sort key %d: ProtoBase ", r, k);
           print_row(why, p, r);
           sb_add(why, " SQLite ");
@@ -2547,6 +2553,11 @@ static void run_query(pb_txn *txn, long qno, const query *q) {
   if (g_verbose || g_only >= 0) print_message("query %ld: %s\n", qno, sql.p);
   rset s = {0}, p = {0};
   const char *serr = NULL;
+  memset(g_tol, 0, sizeof g_tol);
+  for (int i = 0; q->mode == M_GROUP && i < q->n_agg; i++)
+    g_tol[q->n_keys + i] =
+        q->agg[i] == PB_AGG_AVG ||
+        (q->agg[i] == PB_AGG_SUM && q->agg_arg[i]->type == PB_QFLOAT);
   /* A sum beyond int64: SQLite's error, and PB_ERANGE from ProtoBase. */
   bool overflow = false;
   if (run_sql(sql.p, &s, out_cols(q), &serr) != SQLITE_OK &&
