@@ -1210,6 +1210,17 @@ static int table_pos(const query *q, int s) {
   return -1;
 }
 
+/* A value computed in C (X_FN) over a table position, or NULL. */
+static qx *gen_fn(rng *r, const query *q) {
+  int s = table_pos(q, (int)rn(r, (unsigned)q->n_src));
+  if (s < 0) return NULL;
+  qx *e = xnew(X_FN);
+  e->type = PB_QINT;
+  e->src = s;
+  e->tbl = q->tbl[s];
+  return e;
+}
+
 /* Whether x is a position's key (a table's, or a grouped side's). */
 static bool is_key(const qx *x) {
   return (x->k == X_FIELD && x->fld == F_ID) || (x->k == X_DCOL && x->col == 0);
@@ -1334,20 +1345,12 @@ static void gen_query(rng *r, query *q) {
     int n = 1 + (int)rn(r, 5);
     scope cs = {0};
     for (int i = 0; i < n; i++) {
-      qx *e;
-      if (rp(r, 12)) {
+      qx *e = NULL;
+      if (rp(r, 12))
         e = gen_pred(r, &sc, 1, false);
-      } else if (rp(r, 6)) {
-        e = xnew(X_FN);
-        e->type = PB_QINT;
-        e->src = (int)rn(r, (unsigned)q->n_src);
-        e->src = table_pos(q, e->src);
-        if (e->src < 0) e = gen_operand(r, &sc, PB_QNULL);
-        if (e->k == X_FN) e->tbl = q->tbl[e->src];
-      } else {
-        e = gen_operand(r, &sc, PB_QNULL);
-      }
-      q->sel[q->n_sel++] = e;
+      else if (rp(r, 6))
+        e = gen_fn(r, q); /* NULL without a table */
+      q->sel[q->n_sel++] = e ? e : gen_operand(r, &sc, PB_QNULL);
     }
     q->distinct = rp(r, 15);
     bool want_total = rp(r, 50);
@@ -1390,8 +1393,13 @@ static void gen_query(rng *r, query *q) {
     }
   } else {
     int nk = rp(r, 15) ? 0 : 1 + (int)rn(r, 2);
-    for (int i = 0; i < nk; i++)
-      q->keys[q->n_keys++] = gen_operand(r, &sc, PB_QNULL);
+    for (int i = 0; i < nk; i++) {
+      qx *e = NULL;
+      unsigned w = rn(r, 100);
+      if (w < 10) e = gen_pred(r, &sc, 1, false); /* TRUE, FALSE, NULL */
+      if (w >= 10 && w < 16) e = gen_fn(r, q);
+      q->keys[q->n_keys++] = e ? e : gen_operand(r, &sc, PB_QNULL);
+    }
     q->n_agg = (nk == 0 ? 1 : 0) + (int)rn(r, MAX_AGG);
     if (q->n_agg > MAX_AGG) q->n_agg = MAX_AGG;
     for (int i = 0; i < q->n_agg; i++) {
@@ -1406,11 +1414,12 @@ static void gen_query(rng *r, query *q) {
                   : a < 65 ? PB_AGG_MIN
                   : a < 80 ? PB_AGG_MAX
                            : PB_AGG_AVG;
-      qx *arg;
-      do {
+      qx *arg = NULL;
+      bool num = q->agg[i] == PB_AGG_SUM || q->agg[i] == PB_AGG_AVG;
+      if (rp(r, 10)) /* of an expression */
+        arg = num ? gen_fn(r, q) : gen_pred(r, &sc, 1, false);
+      while (arg == NULL || (num && !is_num(arg->type)))
         arg = gen_operand(r, &sc, PB_QNULL);
-      } while ((q->agg[i] == PB_AGG_SUM || q->agg[i] == PB_AGG_AVG) &&
-               !is_num(arg->type));
       q->agg_arg[i] = arg;
     }
     scope cs = {0};
