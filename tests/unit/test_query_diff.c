@@ -691,6 +691,9 @@ typedef struct query {
   int n_tables, n_dcols, raw_width;
   pb_join_type jt[MAX_SRC];
   qx *on[MAX_SRC]; /* NULL: a cross join */
+  qx *mid;         /* three positions, the last joined INNER or LEFT: a Where
+                      between the two joins (over positions 0 and 1); the same as
+                      a term of the final Where */
   qx *where;
   int mode;
   /* M_SELECT */
@@ -1311,6 +1314,11 @@ static void gen_query(rng *r, query *q) {
     }
   }
   layout(q);
+  if (q->n_src == 3 && q->jt[2] <= PB_JOIN_LEFT && rp(r, 25)) {
+    scope s01 = sc;
+    s01.n_src = 2;
+    q->mid = gen_pred(r, &s01, 2, false);
+  }
   if (rp(r, 55)) q->where = gen_pred(r, &sc, 1 + (int)rn(r, 3), false);
   if (rp(r, 20)) {
     int s = (int)rn(r, (unsigned)q->n_src);
@@ -1694,10 +1702,10 @@ static void sql_from(sbuf *b, const query *q) {
         sb_add(b, "1");
     }
   }
-  if (q->where) {
-    sb_add(b, " WHERE ");
-    sql_expr(b, q->where, NULL);
-  }
+  if (q->where || q->mid) sb_add(b, " WHERE ");
+  if (q->mid) sql_expr(b, q->mid, NULL);
+  if (q->where && q->mid) sb_add(b, " AND ");
+  if (q->where) sql_expr(b, q->where, NULL);
 }
 
 static void sql_keys(sbuf *b, const sortkey *keys, int n) {
@@ -1940,6 +1948,10 @@ static void plan_desc(sbuf *b, const query *q, int x) {
       sql_expr(b, q->on[j], NULL);
     else
       sb_add(b, "(none)");
+    if (j == 1 && q->mid) {
+      sb_add(b, "\n  Where ");
+      sql_expr(b, q->mid, NULL);
+    }
   }
   if (q->where) {
     sb_add(b, "\n  Where ");
@@ -2084,6 +2096,10 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
       if ((rc = pb_plan_join(&p, side, q->jt[j],
                              q->on[j] ? pb_x(q->on[j]) : NULL)) != PB_OK)
         goto fail;
+    }
+    if (j == 1 && q->mid) {
+      *what = "Where (between the joins)";
+      if ((rc = pb_plan_where(&p, pb_x(q->mid))) != PB_OK) goto fail;
     }
   }
   if (q->where) {
