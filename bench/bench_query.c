@@ -162,7 +162,7 @@ static pb_plan *pb_build(pb_txn *t, int q, int32_t x) {
     break;
   case Q_GROUP: {
     pb_expr *keys[1] = {ofield(O_DAY)};
-    pb_agg aggs[2] = {{PB_AGG_COUNT, NULL}, {PB_AGG_SUM, ofield(O_AMOUNT)}};
+    pb_agg aggs[2] = {{PB_AGG_COUNT_ALL, NULL}, {PB_AGG_SUM, ofield(O_AMOUNT)}};
     pbck(pb_plan_group_by(&p, keys, 1, aggs, 2), "pb group");
     break;
   }

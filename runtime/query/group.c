@@ -79,6 +79,7 @@ static const char *agg_name(pb_agg_fn f) {
     case PB_AGG_MIN: return "MIN";
     case PB_AGG_MAX: return "MAX";
     case PB_AGG_AVG: return "AVG";
+    case PB_AGG_COUNT_ALL: return "COUNT";
   }
   return "?";
 }
@@ -98,7 +99,8 @@ static const char *type_name(pb_qtype t) {
 
 static pb_qtype agg_type(const pb_agg *a) {
   switch (a->fn) {
-    case PB_AGG_COUNT: return PB_QINT;
+    case PB_AGG_COUNT:
+    case PB_AGG_COUNT_ALL: return PB_QINT;
     case PB_AGG_SUM: return a->arg->type == PB_QFLOAT ? PB_QFLOAT : PB_QINT;
     case PB_AGG_AVG: return PB_QFLOAT;
     case PB_AGG_MIN:
@@ -108,7 +110,7 @@ static pb_qtype agg_type(const pb_agg *a) {
 }
 
 static int fold(agg_state *st, const pb_agg *a, const pb_qval *v) {
-  if (a->fn == PB_AGG_COUNT && a->arg == NULL) {
+  if (a->fn == PB_AGG_COUNT_ALL) {
     st->count++;
     return PB_OK;
   }
@@ -116,6 +118,7 @@ static int fold(agg_state *st, const pb_agg *a, const pb_qval *v) {
   st->count++;
   switch (a->fn) {
     case PB_AGG_COUNT:
+    case PB_AGG_COUNT_ALL:
       return PB_OK;
     case PB_AGG_SUM:
     case PB_AGG_AVG:
@@ -155,6 +158,7 @@ static int fold(agg_state *st, const pb_agg *a, const pb_qval *v) {
 static int result(const agg_state *st, const pb_agg *a, pb_qval *out) {
   switch (a->fn) {
     case PB_AGG_COUNT:
+    case PB_AGG_COUNT_ALL:
       *out = pb_qint(st->count);
       return PB_OK;
     case PB_AGG_SUM:
@@ -409,14 +413,21 @@ static int check_aggs(const pb__qshape *in, const pb_agg *aggs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const pb_agg *a = &aggs[i];
     char msg[200];
-    if ((unsigned)a->fn > PB_AGG_AVG) {
+    if ((unsigned)a->fn > PB_AGG_COUNT_ALL) {
       snprintf(msg, sizeof msg, "GroupBy: aggregate %zu: no function %u", i,
                (unsigned)a->fn);
       pb__errdetail_set(msg);
       return PB_EINVAL;
     }
+    if (a->fn == PB_AGG_COUNT_ALL) {
+      if (a->arg == NULL) continue; /* COUNT(*) */
+      snprintf(msg, sizeof msg,
+               "GroupBy: aggregate %zu: COUNT(*) (PB_AGG_COUNT_ALL) takes "
+               "no argument", i);
+      pb__errdetail_set(msg);
+      return PB_EINVAL;
+    }
     if (a->arg == NULL) {
-      if (a->fn == PB_AGG_COUNT) continue; /* COUNT(*) */
       /* A NULL expression is one whose constructor ran out of memory
        * (protobase/query.h, BUILDING). */
       snprintf(msg, sizeof msg,

@@ -660,7 +660,12 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
     rc = PB_EINVAL;
   } else if ((*left)->txn != right->txn) {
     pb__errdetail_set("Join: the two plans belong to different transactions");
-    rc = PB_EINVAL;
+    rc = PB_EINVAL;  } else if (on == NULL) {
+    /* protobase/query.h, BUILDING: a NULL expression is one whose
+     * constructor ran out of memory.  A cross join is ON TRUE. */
+    pb__errdetail_set("Join: no condition (a NULL expression: out of "
+                      "memory; a cross join is on pb_qbool(true))");
+    rc = PB_ENOMEM;
   }
   pb_plan *node = NULL;
   join_state *s = NULL;

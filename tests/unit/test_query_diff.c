@@ -1124,6 +1124,7 @@ static bool sort_covers(const query *q, const int *outs, int n) {
 static pb_qtype agg_type(pb_agg_fn fn, const qx *arg) {
   switch (fn) {
   case PB_AGG_COUNT:
+  case PB_AGG_COUNT_ALL:
     return PB_QINT;
   case PB_AGG_SUM:
     return arg->type == PB_QFLOAT ? PB_QFLOAT : PB_QINT;
@@ -1413,7 +1414,7 @@ static void gen_query(rng *r, query *q) {
     for (int i = 0; i < q->n_agg; i++) {
       unsigned a = rn(r, 100);
       if (a < 15) {
-        q->agg[i] = PB_AGG_COUNT;
+        q->agg[i] = PB_AGG_COUNT_ALL;
         q->agg_arg[i] = NULL;
         continue;
       }
@@ -1655,7 +1656,8 @@ static void sql_expr(sbuf *b, const qx *x, const int *alias) {
   }
 }
 
-static const char *const agg_sql[] = {"count", "sum", "min", "max", "avg"};
+static const char *const agg_sql[] = {"count", "sum", "min", "max", "avg",
+                                      "count"};
 static const char *const jt_sql[] = {"JOIN", "LEFT JOIN", "RIGHT JOIN",
                                      "FULL JOIN"};
 
@@ -2049,7 +2051,7 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
     }
     if (rc == PB_OK && q->derived[j] && !q->dict[j]) {
       pb_expr *key = pb_expr_field(0, (uint32_t)q->dkey[j] + 1);
-      pb_agg aggs[2] = {{PB_AGG_COUNT, NULL},
+      pb_agg aggs[2] = {{PB_AGG_COUNT_ALL, NULL},
                         {PB_AGG_SUM, pb_expr_field(0, F_I + 1)}};
       *what = "GroupBy (a join side)";
       rc = pb_plan_group_by(&side, &key, 1, aggs, 2);
@@ -2094,7 +2096,9 @@ static int build_plan(pb_txn *txn, const query *q, int x, pb_plan **out,
     if (j > 0) {
       *what = "Join";
       if ((rc = pb_plan_join(&p, side, q->jt[j],
-                             q->on[j] ? pb_x(q->on[j]) : NULL)) != PB_OK)
+                             q->on[j] ? pb_x(q->on[j])
+                                      : pb_expr_const(pb_qbool(true)))) !=
+          PB_OK)
         goto fail;
     }
     if (j == 1 && q->mid) {

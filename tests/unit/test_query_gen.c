@@ -710,7 +710,7 @@ static void join_and_group(void **state) {
   /* The tasks per owner, and their hours. */
   assert_int_equal(pb_plan_from_table(txn, &qg_Task_table, &p), PB_OK);
   pb_expr *key = qg_Task_owner_expr(0);
-  pb_agg aggs[2] = {{PB_AGG_COUNT, NULL}, {PB_AGG_SUM, qg_Task_hours_expr(0)}};
+  pb_agg aggs[2] = {{PB_AGG_COUNT_ALL, NULL}, {PB_AGG_SUM, qg_Task_hours_expr(0)}};
   assert_int_equal(pb_plan_group_by(&p, &key, 1, aggs, 2), PB_OK);
   static const struct {
     const char *owner;

@@ -453,20 +453,21 @@ static void join_residual_and_null(void **state) {
   pb_txn_abort(txn);
 }
 
-/* No condition: every pair (16), by nested loop; then a Distinct keeps
+/* ON TRUE: every pair (16), by nested loop; then a Distinct keeps
  * them all (the sources differ). */
 static void join_cross(void **state) {
   (void)state;
   pb_txn *txn = begin();
   pb_plan *p = from(txn, &qr_Customer_table);
   assert_int_equal(
-      pb_plan_join(&p, from(txn, &qr_Product_table), PB_JOIN_INNER, NULL),
+      pb_plan_join(&p, from(txn, &qr_Product_table), PB_JOIN_INNER,
+                   pb_expr_const(pb_qbool(true))),
       PB_OK);
   assert_int_equal(pb_plan_distinct(&p), PB_OK);
   expect(p,
          "c1,pA c1,pB c1,pC c1,pD c2,pA c2,pB c2,pC c2,pD "
          "c3,pA c3,pB c3,pC c3,pD c4,pA c4,pB c4,pC c4,pD",
-         "NestedLoopJoin INNER (nested loop) on every pair");
+         "NestedLoopJoin INNER (nested loop) on TRUE");
   pb_txn_abort(txn);
 }
 
@@ -495,6 +496,12 @@ static void join_build_errors(void **state) {
                                 (pb_join_type)7, NULL),
                    PB_EINVAL);
   assert_int_equal(pb_plan_join(&p, NULL, PB_JOIN_INNER, NULL), PB_EINVAL);
+  /* A NULL condition is a constructor that ran out of memory, never a
+   * cross join. */
+  assert_int_equal(
+      pb_plan_join(&p, from(txn, &qr_Order_table), PB_JOIN_INNER, NULL),
+      PB_ENOMEM);
+  assert_has(pb_errdetail(), "Join");
   assert_ptr_equal(p, keep);
   expect(p, "c1 c2 c3 c4", NULL); /* the plan still works */
   pb_txn_abort(txn);
@@ -524,7 +531,7 @@ static void join_memory_budget(void **state) {
 static pb_plan *orders_by_customer(pb_txn *txn) {
   pb_plan *p = from(txn, &qr_Order_table);
   pb_expr *keys[1] = {F(0, O_CUSTOMER)};
-  pb_agg aggs[7] = {{PB_AGG_SUM, F(0, O_QTY)},    {PB_AGG_COUNT, NULL},
+  pb_agg aggs[7] = {{PB_AGG_SUM, F(0, O_QTY)},    {PB_AGG_COUNT_ALL, NULL},
                     {PB_AGG_COUNT, F(0, O_NOTE)}, {PB_AGG_MIN, F(0, O_AMOUNT)},
                     {PB_AGG_MAX, F(0, O_AMOUNT)}, {PB_AGG_AVG, F(0, O_AMOUNT)},
                     {PB_AGG_MAX, F(0, O_NOTE)}};
@@ -557,7 +564,7 @@ static void group_by_aggregates(void **state) {
    * by a string. */
   p = from(txn, &qr_Customer_table);
   pb_expr *k1[1] = {F(0, C_CREDIT)};
-  pb_agg a1[1] = {{PB_AGG_COUNT, NULL}};
+  pb_agg a1[1] = {{PB_AGG_COUNT_ALL, NULL}};
   assert_int_equal(pb_plan_group_by(&p, k1, 1, a1, 1), PB_OK);
   expect(p, "NULL,1 50,1 70,1 100,1", NULL);
   p = from(txn, &qr_Customer_table);
@@ -572,7 +579,7 @@ static void group_by_aggregates(void **state) {
   /* No key: one row over all. */
   p = from(txn, &qr_Order_table);
   pb_agg a3[3] = {{PB_AGG_SUM, F(0, O_AMOUNT)},
-                  {PB_AGG_COUNT, NULL},
+                  {PB_AGG_COUNT_ALL, NULL},
                   {PB_AGG_AVG, F(0, O_QTY)}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, a3, 3), PB_OK);
   expect(p, "64,5,2.4", NULL);
@@ -593,7 +600,7 @@ static void group_by_empty(void **state) {
   pb_plan *p = from(txn, &qr_Order_table);
   assert_int_equal(pb_plan_where(&p, pb_expr_cmp(PB_GT, F(0, O_QTY), CI(100))),
                    PB_OK);
-  pb_agg aggs[6] = {{PB_AGG_COUNT, NULL},         {PB_AGG_COUNT, F(0, O_QTY)},
+  pb_agg aggs[6] = {{PB_AGG_COUNT_ALL, NULL},         {PB_AGG_COUNT, F(0, O_QTY)},
                     {PB_AGG_SUM, F(0, O_QTY)},    {PB_AGG_AVG, F(0, O_QTY)},
                     {PB_AGG_MIN, F(0, O_AMOUNT)}, {PB_AGG_MAX, F(0, O_SKU)}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, aggs, 6), PB_OK);
@@ -603,7 +610,7 @@ static void group_by_empty(void **state) {
   assert_int_equal(pb_plan_where(&p, pb_expr_cmp(PB_GT, F(0, O_QTY), CI(100))),
                    PB_OK);
   pb_expr *keys[1] = {F(0, O_SKU)};
-  pb_agg a2[1] = {{PB_AGG_COUNT, NULL}};
+  pb_agg a2[1] = {{PB_AGG_COUNT_ALL, NULL}};
   assert_int_equal(pb_plan_group_by(&p, keys, 1, a2, 1), PB_OK);
   expect(p, "", NULL);
   /* Keys only (no aggregate): the distinct keys in order. */
@@ -656,7 +663,7 @@ static void group_by_build_errors(void **state) {
   (void)state;
   pb_txn *txn = begin();
   pb_plan *p = from(txn, &qr_Order_table), *keep = p;
-  pb_agg c0[1] = {{PB_AGG_COUNT, NULL}};
+  pb_agg c0[1] = {{PB_AGG_COUNT_ALL, NULL}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, NULL, 0), PB_EINVAL);
   assert_has(pb_errdetail(), "GroupBy");
   pb_agg s[1] = {{PB_AGG_SUM, F(0, O_SKU)}};
@@ -666,14 +673,19 @@ static void group_by_build_errors(void **state) {
   pb_agg a[1] = {{PB_AGG_AVG, F(0, O_NOTE)}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, a, 1), PB_EINVAL);
   assert_has(pb_errdetail(), "AVG(note)");
-  /* A NULL argument is an expression that ran out of memory (COUNT's is
-   * COUNT(*)). */
+  /* A NULL argument is an expression that ran out of memory, COUNT's
+   * too (COUNT(*) is PB_AGG_COUNT_ALL, which takes none). */
   pb_agg m[1] = {{PB_AGG_MIN, NULL}};
   assert_int_equal(pb_plan_group_by(&p, NULL, 0, m, 1), PB_ENOMEM);
+  pb_agg cn[1] = {{PB_AGG_COUNT, NULL}};
+  assert_int_equal(pb_plan_group_by(&p, NULL, 0, cn, 1), PB_ENOMEM);
+  pb_agg ca[1] = {{PB_AGG_COUNT_ALL, F(0, O_QTY)}};
+  assert_int_equal(pb_plan_group_by(&p, NULL, 0, ca, 1), PB_EINVAL);
+  assert_has(pb_errdetail(), "COUNT(*)");
   pb_expr *nk[1] = {NULL};
   assert_int_equal(pb_plan_group_by(&p, nk, 1, c0, 1), PB_ENOMEM);
   pb_expr *k[1] = {F(0, 99)};
-  pb_agg c[1] = {{PB_AGG_COUNT, NULL}};
+  pb_agg c[1] = {{PB_AGG_COUNT_ALL, NULL}};
   assert_int_equal(pb_plan_group_by(&p, k, 1, c, 1), PB_EINVAL);
   assert_has(pb_errdetail(), "GroupBy");
   pb_agg bad[1] = {{(pb_agg_fn)9, F(0, O_QTY)}};
@@ -1208,7 +1220,7 @@ static int b_group(pb_txn *txn, pb_plan **out) {
   int rc = pb_plan_from_table(txn, &qr_Order_table, &p);
   if (rc != PB_OK) return rc;
   pb_expr *keys[1] = {F(0, O_SKU)};
-  pb_agg aggs[3] = {{PB_AGG_COUNT, NULL},
+  pb_agg aggs[3] = {{PB_AGG_COUNT_ALL, NULL},
                     {PB_AGG_MAX, F(0, O_NOTE)},
                     {PB_AGG_AVG, F(0, O_AMOUNT)}};
   rc = pb_plan_group_by(&p, keys, 1, aggs, 3);

@@ -290,31 +290,36 @@ typedef enum pb_join_type {
 /**
  * Joins *left with `right` (which the new node owns) on `on`, a predicate
  * over the joined row (left's sources and columns first, then right's).
- * `on` may be NULL: every pair (a cross join).  An `on` that is an AND of
+ * A cross join (every pair) is an `on` of pb_expr_const(pb_qbool(true));
+ * an `on` that is NULL is taken for a constructor that ran out of memory
+ * (PB_ENOMEM), never for a cross join.  An `on` that is an AND of
  * equalities between a left-side and a right-side expression of the same
  * type is a hash join, or an index nested-loop join when `right` is a
  * table whose primary key or an index starts with those fields (following
  * a ref<R> to R's table is that); otherwise a nested loop.  Errors:
  * PB_EINVAL (an equality between different types: the detail names both
- * sides; a bad type), PB_ENOMEM.
+ * sides; a bad type), PB_ENOMEM (also a NULL `on`).
  */
 int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
                  pb_expr *on);
 
 typedef enum pb_agg_fn {
-  PB_AGG_COUNT = 0, /* arg NULL: rows; else rows where arg is not NULL */
+  PB_AGG_COUNT = 0, /* rows where arg is not NULL (SQL's COUNT(x)) */
   PB_AGG_SUM = 1,   /* integers: INT (a UINT above INT64_MAX too),
                        PB_ERANGE from pb_plan_next on overflow, as
                        SQLite's "integer overflow"; any FLOAT: FLOAT;
                        NULL over no value */
   PB_AGG_MIN = 2,
   PB_AGG_MAX = 3,
-  PB_AGG_AVG = 4 /* FLOAT; NULL over no value */
+  PB_AGG_AVG = 4,      /* FLOAT; NULL over no value */
+  PB_AGG_COUNT_ALL = 5 /* rows (SQL's COUNT(*)); arg must be NULL */
 } pb_agg_fn;
 
 typedef struct pb_agg {
   pb_agg_fn fn;
-  pb_expr *arg; /* owned by the plan once given */
+  pb_expr *arg; /* owned by the plan once given; NULL only for
+                   PB_AGG_COUNT_ALL (any other NULL arg is taken for a
+                   constructor that ran out of memory: PB_ENOMEM) */
 } pb_agg;
 
 /**
