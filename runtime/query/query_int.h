@@ -168,6 +168,17 @@ int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
                       unsigned flags, pb_plan **out);
 /* Where: its predicate (NULL for any other node). */
 pb_expr *pb__where_pred(pb_plan *n);
+/* PREDICATE PUSHDOWN.  A Where (not yet opened) directly over a table,
+ * key or index scan gives its predicate to the scan when the predicate
+ * has no C callbacks: the scan then evaluates it on each row's encoded
+ * bytes, decoding only the fields it names, and decodes whole only the
+ * rows it keeps (from.c, LAZY DECODING); the Where passes the scan's rows
+ * through.  No-op for any other node.  Errors: PB_ENOMEM. */
+int pb__where_push(pb_plan *n);
+/* A scan (from.c): evaluate pred (borrowed: it must outlive the node)
+ * itself, as pb__where_push says.  *pushed false: not a scan, or pred
+ * reads what lazy decoding cannot (a callback, a column). */
+int pb__scan_push(pb_plan *n, const pb_expr *pred, bool *pushed);
 /* Limit: its count in *count, true; false for any other node. */
 bool pb__limit_count(const pb_plan *n, uint64_t *count);
 /* OrderBy: its keys (NULL for any other node). */
