@@ -696,6 +696,96 @@ static void test_join(void **state) {
   pb_txn_abort(txn);
 }
 
+/* An INNER join whose left side is a whole table with an index on its
+ * join field, and whose right side is a few rows: driven by the right
+ * side (each right row looks its partners up in the left table's index),
+ * the same rows as every other way, counted by hand; a LEFT join never. */
+static size_t join_right_pairs(pb_txn *txn, bool optimize, pb_join_type type,
+                               bool resid, uint64_t *pairs, char *ex,
+                               size_t cap) {
+  pb__query_no_optimize = !optimize;
+  pb_plan *l = NULL, *r = NULL;
+  assert_int_equal(pb_plan_from_table(txn, &qo_Task_table, &l), PB_OK);
+  assert_int_equal(pb_plan_from_table(txn, &qo_Event_table, &r), PB_OK);
+  assert_int_equal(pb_plan_where(&r, pb_expr_cmp(PB_EQ, pb_expr_field(0, 1),
+                                                 pb_expr_const(pb_qint(2)))),
+                   PB_OK);
+  pb_expr *on = pb_expr_cmp(PB_EQ, pb_expr_field(1, 1),
+                            pb_expr_field(0, T_OWNER));
+  if (resid) /* a residual term: the event's time against the task's due */
+    on = pb_expr_and(on, pb_expr_cmp(PB_LT, pb_expr_field(0, T_DUE),
+                                     pb_expr_field(1, 2)));
+  assert_int_equal(pb_plan_join(&l, r, type, on), PB_OK);
+  pb_buf b;
+  pb_buf_init(&b);
+  assert_int_equal(pb_plan_explain(l, &b), PB_OK);
+  if (ex) {
+    size_t n = b.len < cap - 1 ? b.len : cap - 1;
+    memcpy(ex, b.data, n);
+    ex[n] = 0;
+  }
+  pb_buf_free(&b);
+  size_t n = 0;
+  pb_row row;
+  int rc;
+  while ((rc = pb_plan_next(l, &row)) == PB_OK) {
+    assert_true(n < MAX_ROWS);
+    assert_int_equal(row.n_recs, 2);
+    uint64_t t = row.recs[0] ? ((const qo_Task *)row.recs[0])->id : 0;
+    uint64_t e = row.recs[1] ? row.ids[1] : 0;
+    if (row.recs[0] && row.recs[1]) /* the left source first */
+      assert_int_equal(((const qo_Task *)row.recs[0])->owner,
+                       ((const qo_Event *)row.recs[1])->kind);
+    pairs[n++] = t << 32 | e;
+  }
+  assert_int_equal(rc, PB_ENOTFOUND);
+  pb_plan_free(l);
+  pb__query_no_optimize = false;
+  return n;
+}
+
+static void test_join_driven_right(void **state) {
+  (void)state;
+  pb_txn *txn = begin(PB_RDONLY);
+  static uint64_t a[MAX_ROWS], b[MAX_ROWS];
+  char ex[4096];
+  for (int resid = 0; resid < 2; resid++) {
+    size_t want = 0;
+    for (uint64_t id = 1; id <= N_TASKS; id++) {
+      qo_Task t;
+      fill_task(&t, id);
+      for (int i = 0; i < 40; i++) /* the events of setup() */
+        want += t.owner == 2 && i % 4 == 2 &&
+                (!resid || (t.has_due && t.due < 100 - i));
+    }
+    size_t na = join_right_pairs(txn, true, PB_JOIN_INNER, resid, a, ex,
+                                 sizeof ex);
+    size_t nb = join_right_pairs(txn, false, PB_JOIN_INNER, resid, b, NULL,
+                                 0);
+    if (getenv("PB_TEST_VERBOSE")) printf("%s(%zu rows)\n\n", ex, na);
+    assert_non_null(strstr(ex, "IndexJoin INNER (index nested loop driven "
+                               "by the right side: per right row, a lookup "
+                               "in qo.Task index by_owner_due)"));
+    assert_int_equal(na, want);
+    assert_int_equal(nb, want);
+    assert_true(want > 0);
+    /* the right rows in their order, each with its partners */
+    for (size_t i = 1; i < na; i++)
+      assert_true((a[i] & 0xffffffffu) >= (a[i - 1] & 0xffffffffu));
+    qsort(a, na, sizeof *a, cmp_u64);
+    qsort(b, nb, sizeof *b, cmp_u64);
+    for (size_t i = 0; i < na; i++) assert_int_equal(a[i], b[i]);
+  }
+  /* a LEFT join keeps every left row: never driven by the right side */
+  size_t na = join_right_pairs(txn, true, PB_JOIN_LEFT, false, a, ex,
+                               sizeof ex);
+  size_t nb = join_right_pairs(txn, false, PB_JOIN_LEFT, false, b, NULL, 0);
+  assert_null(strstr(ex, "driven by the right side"));
+  assert_int_equal(na, nb);
+  assert_true(na >= N_TASKS);
+  pb_txn_abort(txn);
+}
+
 /* Each allocation of the optimizer (and of what it builds) failed in
  * turn: pb_plan_next gives PB_ENOMEM (again at the next call), or the
  * rows; the plan frees whole (ASan checks the leaks). */
@@ -1023,6 +1113,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_join, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_join_driven_right, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_unbuilt_index, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_estimates, setup, teardown),
