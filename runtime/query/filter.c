@@ -87,6 +87,10 @@ pb_expr *pb__where_pred(pb_plan *n) {
   return ((where_state *)n->state)->pred;
 }
 
+bool pb__where_pushed(const pb_plan *n) {
+  return n && n->ops == &where_ops && ((where_state *)n->state)->pushed;
+}
+
 int pb__where_push(pb_plan *n) {
   if (!n || n->ops != &where_ops || n->opened)
     return PB_OK;

@@ -248,6 +248,13 @@ typedef struct scan_state {
   /* A pushed predicate (pb__scan_push; the Where above owns it): read
    * from each row's encoded bytes before the row is decoded. */
   const pb_expr *pushed;
+  /* A gate (pb__scan_gate): a row the predicate keeps is decoded only if
+   * gate_fn says yes to its sort keys, read from the encoded bytes too. */
+  const pb_sort_key *gate_keys; /* borrowed from the OrderBy */
+  size_t n_gate;
+  pb__scan_gate_fn gate_fn;
+  void *gate_ctx;
+  pb_qval *gate_kv;
   fast_term *fast; /* COMPILED TERMS, or NULL */
   size_t n_fast;
   lazy_field *lazy; /* the fields it reads, each once */
@@ -271,7 +278,7 @@ static int scan_open(pb_plan *n) {
   if (!s->rec)
     return PB_ENOMEM;
   s->recp = s->rec;
-  if (s->pushed) {
+  if (s->pushed || s->gate_fn) {
     size_t size = s->def->size ? s->def->size : 1;
     s->scratch = calloc(1, size);
     s->defaults = calloc(1, size);
@@ -504,21 +511,30 @@ static int lazy_eval(scan_state *s, pb_bytes body, bool *keep, bool *whole) {
       goto whole;
     p += len;
   }
-  if (s->fast) {
-    *keep = fast_eval(s, rec);
-    return PB_OK;
-  }
   pb_row row;
   row.recs = &s->scratchp;
   row.ids = &s->id;
   row.n_recs = 1;
   row.cols = NULL;
   row.n_cols = 0;
-  pb_qval v;
-  int rc = pb__expr_eval(s->pushed, &row, &v);
-  if (rc != PB_OK)
-    return rc;
-  *keep = v.type == PB_QBOOL && v.as.b;
+  int rc;
+  if (s->fast) {
+    *keep = fast_eval(s, rec);
+  } else if (s->pushed) {
+    pb_qval v;
+    if ((rc = pb__expr_eval(s->pushed, &row, &v)) != PB_OK)
+      return rc;
+    *keep = v.type == PB_QBOOL && v.as.b;
+  } else {
+    *keep = true;
+  }
+  if (*keep && s->gate_fn) {
+    for (size_t i = 0; i < s->n_gate; i++)
+      if ((rc = pb__expr_eval(s->gate_keys[i].expr, &row,
+                              &s->gate_kv[i])) != PB_OK)
+        return rc;
+    *keep = s->gate_fn(s->gate_ctx, s->gate_kv);
+  }
   return PB_OK;
 whole:
   *whole = true;
@@ -529,7 +545,7 @@ static int scan_next(pb_plan *n, pb_row *row) {
   scan_state *s = n->state;
   assert(s->cur && s->rec); /* opened */
   int rc;
-  if (!s->pushed) {
+  if (!s->pushed && !s->gate_fn) {
     rc = pb_cursor_next(s->cur, s->rec, &s->id);
     if (rc != PB_OK)
       return rc;
@@ -545,9 +561,10 @@ static int scan_next(pb_plan *n, pb_row *row) {
         continue;
       if ((rc = pb__cursor_decode(s->cur, body, s->rec)) != PB_OK)
         return rc;
-      if (!whole)
+      if (!whole || !s->pushed)
         break;
-      /* decoded whole after all: the predicate on the decoded record */
+      /* decoded whole after all: the predicate on the decoded record (a
+       * gate's keys are the OrderBy's to judge) */
       pb_row r1 = {.recs = &s->recp, .ids = &s->id, .n_recs = 1};
       pb_qval v;
       if ((rc = pb__expr_eval(s->pushed, &r1, &v)) != PB_OK)
@@ -704,27 +721,40 @@ static bool fast_compile(scan_state *s, const pb_expr *e, size_t cap) {
   }
 }
 
+/* Prepares s->lazy for the fields of exprs[0..n) (a predicate, or sort
+ * keys) on top of those collected already: false (and nothing added)
+ * when one cannot be read lazily.  Errors: PB_ENOMEM. */
+static int lazy_add(scan_state *s, const pb_expr *const *exprs, size_t n,
+                    bool *ok) {
+  *ok = false;
+  size_t cap = s->def->type->n_fields;
+  if (cap == 0 || !s->def->init)
+    return PB_OK;
+  if (!s->lazy && !(s->lazy = calloc(cap, sizeof *s->lazy)))
+    return PB_ENOMEM;
+  size_t n_lazy = s->n_lazy;
+  uint64_t want = s->want;
+  for (size_t i = 0; i < n; i++)
+    if (!lazy_collect(s, exprs[i], cap)) {
+      s->n_lazy = n_lazy;
+      s->want = want;
+      return PB_OK;
+    }
+  *ok = true;
+  return PB_OK;
+}
+
 int pb__scan_push(pb_plan *n, const pb_expr *pred, bool *pushed) {
   *pushed = false;
   if (!is_scan(n) || n->opened || !pred)
     return PB_OK;
   scan_state *s = n->state;
-  if (s->pushed || !s->def->init)
+  if (s->pushed)
     return PB_OK;
-  size_t cap = s->def->type->n_fields;
-  if (cap == 0)
-    return PB_OK;
-  s->lazy = calloc(cap, sizeof *s->lazy);
-  if (!s->lazy)
-    return PB_ENOMEM;
-  s->n_lazy = 0;
-  if (!lazy_collect(s, pred, cap)) {
-    free(s->lazy);
-    s->lazy = NULL;
-    s->n_lazy = 0;
-    s->want = 0;
-    return PB_OK;
-  }
+  bool ok;
+  int rc = lazy_add(s, &pred, 1, &ok);
+  if (rc != PB_OK || !ok)
+    return rc;
   s->pushed = pred;
   *pushed = true;
   s->fast = calloc(16, sizeof *s->fast);
@@ -738,6 +768,32 @@ int pb__scan_push(pb_plan *n, const pb_expr *pred, bool *pushed) {
   return PB_OK;
 }
 
+int pb__scan_gate(pb_plan *n, const pb_sort_key *keys, size_t n_keys,
+                  pb__scan_gate_fn fn, void *ctx, bool *set) {
+  *set = false;
+  if (!is_scan(n) || n->opened || n_keys == 0 || n_keys > 64)
+    return PB_OK;
+  scan_state *s = n->state;
+  if (s->gate_fn)
+    return PB_OK;
+  const pb_expr *exprs[64];
+  for (size_t i = 0; i < n_keys; i++)
+    exprs[i] = keys[i].expr;
+  bool ok;
+  int rc = lazy_add(s, exprs, n_keys, &ok);
+  if (rc != PB_OK || !ok)
+    return rc;
+  s->gate_kv = calloc(n_keys, sizeof *s->gate_kv);
+  if (!s->gate_kv)
+    return PB_ENOMEM;
+  s->gate_keys = keys;
+  s->n_gate = n_keys;
+  s->gate_fn = fn;
+  s->gate_ctx = ctx;
+  *set = true;
+  return PB_OK;
+}
+
 static void scan_free(pb_plan *n) {
   scan_state *s = n->state;
   if (!s)
@@ -748,6 +804,7 @@ static void scan_free(pb_plan *n) {
   qvals_free(s->vals, s->n_lo + s->n_hi);
   free(s->rec);
   free(s->lazy);
+  free(s->gate_kv);
   free(s->fast);
   s->fast = NULL;
   free(s->scratch);

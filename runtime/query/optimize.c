@@ -1405,14 +1405,16 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
 }
 
 /* 5. PUSHDOWN (after every rewrite): each Where directly over a scan
- * gives its predicate to the scan (pb__where_push). */
+ * gives its predicate to the scan (pb__where_push), and a top-N OrderBy
+ * over a scan gives it its keys (pb__sort_gate). */
 static int push_wheres(pb_plan *n) {
   if (!n) return PB_OK;
   for (int k = 0; k < 2; k++) {
     int rc = push_wheres(n->kid[k]);
     if (rc != PB_OK) return rc;
   }
-  return pb__where_pred(n) ? pb__where_push(n) : PB_OK;
+  if (pb__where_pred(n)) return pb__where_push(n);
+  return pb__sort_gate(n);
 }
 
 int pb__plan_optimize(pb_plan *root) {

@@ -1098,6 +1098,31 @@ static void test_pushdown(void **state) {
   query q = {.def = &qo_Evo_table, .where = e_u7};
   static uint64_t ids[MAX_ROWS];
   assert_int_equal(run(txn, &q, true, ids, NULL, NULL, 0), want_u7);
+  /* top-N: the keys read from the encoded rows, the rows of the full
+   * stable sort (ties in the scan's order) */
+  struct {
+    query q;
+    const char *const *want;
+  } tops[] = {
+      {{.def = &qo_Evo_table, .order_tag = E_F, .order_dir = PB_DESC,
+        .limit = 5},
+       WANT("top 5 (heap), keys read from the encoded rows", "!Where")},
+      {{.def = &qo_Evo_table, .where = e_b_null, .order_tag = E_A,
+        .limit = 7},
+       WANT("keys read from the encoded rows", "on encoded rows")},
+      {{.def = &qo_Evo_table, .order_tag = E_S, .order_tag2 = E_BIG,
+        .order_dir = PB_DESC, .limit = 10, .offset = 3},
+       WANT("top 13 (heap), keys read from the encoded rows")},
+      {{.def = &qo_Evo_table, .order_tag = E_OS, .limit = 30},
+       WANT("keys read from the encoded rows")},
+      {{.def = &qo_Evo_table, .where = e_pred, .order_tag = E_SMALL,
+        .limit = 4},
+       WANT("top 4 (heap)", "!keys read from the encoded rows")},
+  };
+  for (size_t i = 0; i < sizeof tops / sizeof *tops; i++) {
+    size_t n = check(txn, &tops[i].q, SAME_ORDER, tops[i].want);
+    assert_true(n > 0);
+  }
   /* a Where on encoded rows under a Limit stops early, and its rows are
    * the decoded path's first ones */
   query ql = {.def = &qo_Evo_table, .where = e_b_ne0, .limit = 4};
