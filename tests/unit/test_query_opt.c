@@ -44,7 +44,11 @@ void *__real_realloc(void *p, size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t k, size_t n);
 void *__wrap_realloc(void *p, size_t n);
-static bool fail_now(void) { return fail_at > 0 && --fail_at == 0; }
+static long n_allocs; /* allocations so far (test_no_allocs_per_row) */
+static bool fail_now(void) {
+  n_allocs++;
+  return fail_at > 0 && --fail_at == 0;
+}
 void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
 void *__wrap_calloc(size_t k, size_t n) {
   return fail_now() ? NULL : __real_calloc(k, n);
@@ -786,6 +790,36 @@ static void test_join_driven_right(void **state) {
   pb_txn_abort(txn);
 }
 
+/* Rows cost no allocation: after the first row, a plain scan, a Where
+ * pushed into it (compiled or not) pull every other row without one
+ * (the table holds N_TASKS rows in a few leaves: a leaf's scratch is
+ * reused). */
+static void test_no_allocs_per_row(void **state) {
+  (void)state;
+  pb_txn *txn = begin(PB_RDONLY);
+  query qs[] = {
+      {.def = &qo_Task_table},
+      {.def = &qo_Task_table, .where = p_ne},
+      {.def = &qo_Task_table, .where = p_not},
+  };
+  for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+    pb_plan *p = build(txn, &qs[i]);
+    pb_row row;
+    assert_int_equal(pb_plan_next(p, &row), PB_OK);
+    long before = n_allocs;
+    size_t n = 1;
+    while (pb_plan_next(p, &row) == PB_OK) n++;
+    long used = n_allocs - before;
+    if (getenv("PB_TEST_VERBOSE"))
+      printf("query %zu: %zu rows, %ld allocations after the first\n", i, n,
+             used);
+    assert_true(n >= 3);
+    assert_true(used <= 2);
+    pb_plan_free(p);
+  }
+  pb_txn_abort(txn);
+}
+
 /* Each allocation of the optimizer (and of what it builds) failed in
  * turn: pb_plan_next gives PB_ENOMEM (again at the next call), or the
  * rows; the plan frees whole (ASan checks the leaks). */
@@ -1144,6 +1178,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_estimates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pushdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_allocs_per_row, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
