@@ -838,6 +838,114 @@ static void bputs(pb_buf *out, const char *s) {
   pb_buf_append(out, s, strlen(s));
 }
 
+/* A keyless table's primary key: its id, a uint64. */
+static const pb_record_field id_field = {.tag = 0,
+                                         .name = "id",
+                                         .type = "uint64",
+                                         .ctype = PB_CTYPE_U64};
+
+/* The fields of a scan's range: the index's, or the primary key's one
+ * (*n of them; a field not found is NULL). */
+static size_t range_fields(const scan_state *s, const pb_record_field **fs,
+                           size_t cap) {
+  if (s->mode == SCAN_INDEX) {
+    const pb_table_index *ix = &s->def->indexes[s->index];
+    size_t n = ix->n_tags < cap ? ix->n_tags : cap;
+    for (size_t i = 0; i < n; i++)
+      fs[i] = ix->tags ? field_of(s->def, ix->tags[i]) : NULL;
+    return n;
+  }
+  fs[0] = &id_field;
+  if (s->def->key)
+    for (size_t i = 0; i < s->def->type->n_fields; i++)
+      if (s->def->type->fields[i].flags & PB_FIELD_KEY)
+        fs[0] = &s->def->type->fields[i];
+  return 1;
+}
+
+static void put_fname(pb_buf *out, const pb_record_field *f) {
+  bputs(out, f && f->name ? f->name : "?");
+}
+
+/* "f op v", or "(f1, f2) op (v1, v2)" for fields fs[from..to). */
+static void put_cmp(pb_buf *out, const pb_record_field *const *fs,
+                    const pb_qval *v, size_t from, size_t to,
+                    const char *op) {
+  if (to - from == 1 && v[from].type == PB_QNULL) {
+    /* the absent value of an optional field, which sorts first */
+    put_fname(out, fs[from]);
+    if (!strcmp(op, ">"))
+      bputs(out, " IS NOT NULL");
+    else if (!strcmp(op, "<="))
+      bputs(out, " IS NULL");
+    else {
+      bputs(out, " ");
+      bputs(out, op);
+      bputs(out, " NULL");
+    }
+    return;
+  }
+  if (to - from > 1)
+    bputs(out, "(");
+  for (size_t i = from; i < to; i++) {
+    if (i > from)
+      bputs(out, ", ");
+    put_fname(out, fs[i]);
+  }
+  bputs(out, to - from > 1 ? ") " : " ");
+  bputs(out, op);
+  bputs(out, " ");
+  print_bound(out, v + from, to - from);
+}
+
+/*
+ * A range as the conditions it answers: "[owner = 3, due >= 10]" for
+ * lo (3, 10), hi (3) inclusive on (owner, due).  The leading components
+ * the two bounds share (each end inclusive where it ends) are equalities;
+ * what is left of each bound is one comparison (of a tuple when it has
+ * several components: bounds are prefixes, so `(owner, due) >= (3, 10)`
+ * and `owner <= 5`); "[all]" when neither end is bounded.
+ */
+static void put_range(pb_buf *out, const scan_state *s) {
+  const pb_record_field *fs[64];
+  size_t nf = range_fields(s, fs, 64);
+  const pb_qval *lo = s->vals, *hi = s->vals + s->n_lo;
+  size_t nl = s->n_lo < nf ? s->n_lo : nf, nh = s->n_hi < nf ? s->n_hi : nf;
+  bool lo_excl = (s->flags & PB_SCAN_LO_EXCL) != 0;
+  bool hi_incl = (s->flags & PB_SCAN_HI_INCL) != 0;
+  size_t k = 0;
+  while (k < nl && k < nh && lo[k].type == hi[k].type &&
+         pb__qval_cmp(&lo[k], &hi[k]) == 0 &&
+         (k + 1 < nl || !lo_excl) && (k + 1 < nh || hi_incl))
+    k++;
+  bputs(out, "[");
+  bool any = false;
+  for (size_t i = 0; i < k; i++) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    if (lo[i].type == PB_QNULL) {
+      put_fname(out, fs[i]);
+      bputs(out, " IS NULL");
+    } else {
+      put_cmp(out, fs, lo, i, i + 1, "=");
+    }
+  }
+  if (nl > k) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    put_cmp(out, fs, lo, k, nl, lo_excl ? ">" : ">=");
+  }
+  if (nh > k) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    put_cmp(out, fs, hi, k, nh, hi_incl ? "<=" : "<");
+  }
+  bputs(out, any ? "]" : "all]");
+}
+
 static void scan_explain(const pb_plan *n, pb_buf *out) {
   const scan_state *s = n->state;
   bputs(out, s->def->type->name ? s->def->type->name : "?");
@@ -846,27 +954,18 @@ static void scan_explain(const pb_plan *n, pb_buf *out) {
     return;
   }
   if (s->mode == SCAN_INDEX) {
-    bputs(out, " index ");
+    bputs(out, ".");
     bputs(out, s->def->indexes[s->index].name
                    ? s->def->indexes[s->index].name
                    : "?");
   } else {
-    bputs(out, " key");
+    const pb_record_field *kf;
+    range_fields(s, &kf, 1);
+    bputs(out, ".");
+    put_fname(out, kf);
   }
-  bputs(out, " range ");
-  if (!s->n_lo) {
-    bputs(out, "(-inf");
-  } else {
-    bputs(out, s->flags & PB_SCAN_LO_EXCL ? "(" : "[");
-    print_bound(out, s->vals, s->n_lo);
-  }
-  bputs(out, ", ");
-  if (!s->n_hi) {
-    bputs(out, "+inf)");
-  } else {
-    print_bound(out, s->vals + s->n_lo, s->n_hi);
-    bputs(out, s->flags & PB_SCAN_HI_INCL ? "]" : ")");
-  }
+  bputs(out, " ");
+  put_range(out, s);
   if (s->flags & PB_SCAN_REVERSE)
     bputs(out, " reverse");
 }
@@ -1031,12 +1130,6 @@ int pb_plan_from_index(pb_txn *txn, const pb_table_def *def, size_t index,
   return pb__from_index_node(txn, def, index, lo, n_lo, hi, n_hi, flags,
                              out);
 }
-
-/* A keyless table's primary key: its id, a uint64. */
-static const pb_record_field id_field = {.tag = 0,
-                                         .name = "id",
-                                         .type = "uint64",
-                                         .ctype = PB_CTYPE_U64};
 
 int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
                       size_t n_lo, const pb_qval *hi, size_t n_hi,
