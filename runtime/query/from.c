@@ -472,6 +472,10 @@ static int lazy_eval(scan_state *s, pb_bytes body, bool *keep, bool *whole) {
     }
     if (tag == 0 || tag > PB_TAG_MAX)
       goto whole;
+    if ((key & 7) == PB_WT_VARINT && p < end && *p < 0x80) {
+      p++; /* the common case: a one-byte varint */
+      continue;
+    }
     uint64_t len;
     switch (key & 7) {
     case PB_WT_VARINT:
