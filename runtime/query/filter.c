@@ -18,10 +18,13 @@ static void bputs(pb_buf *out, const char *s) {
 
 typedef struct where_state {
   pb_expr *pred;
+  bool pushed; /* the scan under it evaluates pred (pb__where_push) */
 } where_state;
 
 static int where_next(pb_plan *n, pb_row *row) {
   where_state *s = n->state;
+  if (s->pushed)
+    return n->kid[0]->ops->next(n->kid[0], row);
   for (;;) {
     int rc = n->kid[0]->ops->next(n->kid[0], row);
     if (rc != PB_OK)
@@ -45,6 +48,8 @@ static void where_free(pb_plan *n) {
 static void where_explain(const pb_plan *n, pb_buf *out) {
   const where_state *s = n->state;
   pb__expr_print(s->pred, &n->kid[0]->shape, out);
+  if (s->pushed)
+    bputs(out, ", in the scan on encoded rows");
 }
 
 static const pb__qnode_ops where_ops = {"Where", NULL, where_next,
@@ -80,6 +85,23 @@ pb_expr *pb__where_pred(pb_plan *n) {
   if (!n || n->ops != &where_ops)
     return NULL;
   return ((where_state *)n->state)->pred;
+}
+
+bool pb__where_pushed(const pb_plan *n) {
+  return n && n->ops == &where_ops && ((where_state *)n->state)->pushed;
+}
+
+int pb__where_push(pb_plan *n) {
+  if (!n || n->ops != &where_ops || n->opened)
+    return PB_OK;
+  where_state *s = n->state;
+  if (s->pushed)
+    return PB_OK;
+  bool pushed = false;
+  int rc = pb__scan_push(n->kid[0], s->pred, &pushed);
+  if (rc == PB_OK)
+    s->pushed = pushed;
+  return rc;
 }
 
 /* --- Select --- */

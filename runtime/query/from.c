@@ -31,6 +31,7 @@
 
 #include "atom/value.h"
 #include "query/query_int.h"
+#include "table/table_int.h"
 #include "util/errdetail.h"
 
 /* --- Encoding bounds --- */
@@ -206,6 +207,31 @@ static int encode_bound(pb_keybuf *kb, const pb_record_field *const *fs,
 
 typedef enum scan_mode { SCAN_TABLE, SCAN_KEY, SCAN_INDEX } scan_mode;
 
+/* A field a pushed predicate reads: where its member lives and how big it
+ * is (LAZY DECODING, below). */
+typedef struct lazy_field {
+  uint32_t tag;
+  uint32_t ctype;
+  uint32_t offset, has_offset;
+  bool optional;
+  size_t size;
+} lazy_field;
+
+/* COMPILED TERMS.  A pushed predicate that is an AND of comparisons of
+ * an integer field with an integer constant (BETWEENs too) is also kept
+ * as a list of terms evaluated on the scratch record without pb_qval
+ * values: the same answer (numbers by value; an absent optional field
+ * NULL, so its term and the AND not TRUE), fewer steps per row. */
+typedef struct fast_term {
+  uint32_t offset, has_offset;
+  bool optional, is_signed;
+  uint8_t size; /* 1, 2, 4 or 8 */
+  pb_cmp op;
+  bool c_signed; /* the constant: an INT (ci), else a UINT (cu) */
+  int64_t ci;
+  uint64_t cu;
+} fast_term;
+
 typedef struct scan_state {
   const pb_table_def *def;
   scan_mode mode;
@@ -219,6 +245,24 @@ typedef struct scan_state {
   void *rec;
   const void *recp;
   uint64_t id;
+  /* A pushed predicate (pb__scan_push; the Where above owns it): read
+   * from each row's encoded bytes before the row is decoded. */
+  const pb_expr *pushed;
+  /* A gate (pb__scan_gate): a row the predicate keeps is decoded only if
+   * gate_fn says yes to its sort keys, read from the encoded bytes too. */
+  const pb_sort_key *gate_keys; /* borrowed from the OrderBy */
+  size_t n_gate;
+  pb__scan_gate_fn gate_fn;
+  void *gate_ctx;
+  pb_qval *gate_kv;
+  fast_term *fast; /* COMPILED TERMS, or NULL */
+  size_t n_fast;
+  lazy_field *lazy; /* the fields it reads, each once */
+  size_t n_lazy;
+  uint64_t want;    /* bit t: a tag t < 64 of lazy */
+  void *scratch;         /* a record struct holding only those fields */
+  const void *scratchp;  /* &scratch, as a row's source */
+  void *defaults;        /* def->init's record: the fields' defaults */
 } scan_state;
 
 static void qvals_free(pb_qval *v, size_t n) {
@@ -234,6 +278,16 @@ static int scan_open(pb_plan *n) {
   if (!s->rec)
     return PB_ENOMEM;
   s->recp = s->rec;
+  if (s->pushed || s->gate_fn) {
+    size_t size = s->def->size ? s->def->size : 1;
+    s->scratch = calloc(1, size);
+    s->defaults = calloc(1, size);
+    if (!s->scratch || !s->defaults)
+      return PB_ENOMEM;
+    s->def->init(s->defaults);
+    memcpy(s->scratch, s->defaults, size);
+    s->scratchp = s->scratch;
+  }
   pb_bytes lo = pb_keybuf_bytes(&s->lo), hi = pb_keybuf_bytes(&s->hi);
   if (s->mode == SCAN_INDEX)
     return pb_table_index_scan(n->txn, s->def, s->index,
@@ -245,16 +299,502 @@ static int scan_open(pb_plan *n) {
                        &s->cur);
 }
 
+/*
+ * LAZY DECODING.  A scan given a predicate (pb__scan_push) reads each
+ * row's encoded bytes (pb__cursor_next_raw) and decodes into its scratch
+ * record only the fields the predicate names: each starts from its
+ * default (def->init's value; an optional one absent), then one pass over
+ * the row's fields reads those tags with the generated decoder's own
+ * readers (pb_field_*; a later copy of a field wins, as there), and skips
+ * the others (unknown tags too).  So a field an older schema did not
+ * write reads as its default and an absent optional field as NULL,
+ * exactly as the decoded record has them.  The predicate is evaluated on
+ * the scratch record; only a row it keeps is decoded whole, by the
+ * table's decoder.  A needed field that does not read (bytes that are not
+ * a valid record) sends the row to the whole decoder, which reports the
+ * error as the plain scan would; a row the predicate drops is not checked
+ * beyond the fields it names.
+ */
+
+/* Reads field f (of the row) into the scratch member of l. */
+static int lazy_read(const pb_field *f, const lazy_field *l, uint8_t *rec) {
+  void *m = rec + l->offset;
+  int rc;
+  switch ((pb_ctype)l->ctype) {
+  case PB_CTYPE_BOOL:
+    rc = pb_field_bool(f, m);
+    break;
+  case PB_CTYPE_I8:
+    rc = pb_field_i8(f, m);
+    break;
+  case PB_CTYPE_I16:
+    rc = pb_field_i16(f, m);
+    break;
+  case PB_CTYPE_I32:
+  case PB_CTYPE_ENUM:
+    rc = pb_field_i32(f, m);
+    break;
+  case PB_CTYPE_I64:
+    rc = pb_field_i64(f, m);
+    break;
+  case PB_CTYPE_U8:
+    rc = pb_field_u8(f, m);
+    break;
+  case PB_CTYPE_U16:
+    rc = pb_field_u16(f, m);
+    break;
+  case PB_CTYPE_U32:
+    rc = pb_field_u32(f, m);
+    break;
+  case PB_CTYPE_U64:
+    rc = pb_field_u64(f, m);
+    break;
+  case PB_CTYPE_F32:
+    rc = pb_field_float(f, m);
+    break;
+  case PB_CTYPE_F64:
+    rc = pb_field_double(f, m);
+    break;
+  case PB_CTYPE_STR:
+    rc = pb_field_str(f, m);
+    break;
+  case PB_CTYPE_BYTES:
+    rc = pb_field_bytes(f, m);
+    break;
+  default:
+    assert(!"a field lazy decoding does not read (lazy_ctype_size)");
+    rc = PB_EINVAL; /* the row is then decoded whole */
+    break;
+  }
+  if (rc == PB_OK && l->optional)
+    *(bool *)(void *)(rec + l->has_offset) = true;
+  return rc;
+}
+
+static bool cmp_holds3(pb_cmp op, int c) {
+  switch (op) {
+  case PB_EQ:
+    return c == 0;
+  case PB_NE:
+    return c != 0;
+  case PB_LT:
+    return c < 0;
+  case PB_LE:
+    return c <= 0;
+  case PB_GT:
+    return c > 0;
+  default:
+    return c >= 0;
+  }
+}
+
+/* Whether every compiled term holds on the scratch record rec. */
+static bool fast_eval(const scan_state *s, const uint8_t *rec) {
+  for (size_t i = 0; i < s->n_fast; i++) {
+    const fast_term *t = &s->fast[i];
+    if (t->optional && !*(const bool *)(const void *)(rec + t->has_offset))
+      return false; /* NULL: not TRUE */
+    const uint8_t *m = rec + t->offset;
+    int c;
+    if (t->is_signed) {
+      int64_t v;
+      switch (t->size) {
+      case 1: v = *(const int8_t *)(const void *)m; break;
+      case 2: v = *(const int16_t *)(const void *)m; break;
+      case 4: v = *(const int32_t *)(const void *)m; break;
+      default: v = *(const int64_t *)(const void *)m; break;
+      }
+      if (t->c_signed)
+        c = (v > t->ci) - (v < t->ci);
+      else
+        c = v < 0 ? -1 : ((uint64_t)v > t->cu) - ((uint64_t)v < t->cu);
+    } else {
+      uint64_t v;
+      switch (t->size) {
+      case 1: v = *(const uint8_t *)(const void *)m; break;
+      case 2: v = *(const uint16_t *)(const void *)m; break;
+      case 4: v = *(const uint32_t *)(const void *)m; break;
+      default: v = *(const uint64_t *)(const void *)m; break;
+      }
+      if (t->c_signed && t->ci < 0)
+        c = 1;
+      else {
+        uint64_t k = t->c_signed ? (uint64_t)t->ci : t->cu;
+        c = (v > k) - (v < k);
+      }
+    }
+    if (!cmp_holds3(t->op, c))
+      return false;
+  }
+  return true;
+}
+
+/* The pushed predicate over the row `body`: *keep when it is TRUE.
+ * *whole: a needed field did not read; decode the row whole. */
+static int lazy_eval(scan_state *s, pb_bytes body, bool *keep, bool *whole) {
+  uint8_t *rec = s->scratch;
+  const uint8_t *dflt = s->defaults;
+  *keep = *whole = false;
+  for (size_t i = 0; i < s->n_lazy; i++) {
+    const lazy_field *l = &s->lazy[i];
+    memcpy(rec + l->offset, dflt + l->offset, l->size);
+    if (l->optional)
+      memcpy(rec + l->has_offset, dflt + l->has_offset, sizeof(bool));
+  }
+  /* One pass over the fields: a wanted one is read by pb_reader_next
+   * (exactly as the decoder reads it), the others skipped here. */
+  const uint8_t *p = body.ptr, *end = body.ptr + body.len;
+  while (p < end) {
+    const uint8_t *at = p;
+    uint64_t key;
+    if (*p < 0x80) {
+      key = *p++;
+    } else {
+      pb_reader kr = {p, end};
+      if (pb_reader_varint(&kr, &key) != PB_OK)
+        goto whole;
+      p = kr.pos;
+    }
+    uint64_t tag = key >> 3;
+    size_t i = 0;
+    if (tag < 64 && !(s->want & ((uint64_t)1 << tag)))
+      i = s->n_lazy; /* not wanted */
+    else
+      while (i < s->n_lazy && s->lazy[i].tag != tag)
+        i++;
+    if (i < s->n_lazy) {
+      pb_reader rd = {at, end};
+      pb_field f;
+      if (pb_reader_next(&rd, &f) != 1 || lazy_read(&f, &s->lazy[i], rec))
+        goto whole;
+      p = rd.pos;
+      continue;
+    }
+    if (tag == 0 || tag > PB_TAG_MAX)
+      goto whole;
+    if ((key & 7) == PB_WT_VARINT && p < end && *p < 0x80) {
+      p++; /* the common case: a one-byte varint */
+      continue;
+    }
+    uint64_t len;
+    switch (key & 7) {
+    case PB_WT_VARINT:
+      while (p < end && (*p & 0x80))
+        p++;
+      if (p == end)
+        goto whole;
+      p++;
+      break;
+    case PB_WT_I64:
+      len = 8;
+      goto skip;
+    case PB_WT_I32:
+      len = 4;
+      goto skip;
+    case PB_WT_PTR:
+      len = 20;
+      goto skip;
+    case PB_WT_LEN:
+    case PB_WT_REC: {
+      if (p < end && *p < 0x80) {
+        len = *p++;
+        goto skip;
+      }
+      pb_reader lr = {p, end};
+      if (pb_reader_varint(&lr, &len) != PB_OK)
+        goto whole;
+      p = lr.pos;
+      goto skip;
+    }
+    default:
+      goto whole;
+    }
+    continue;
+  skip:
+    if (len > (uint64_t)(end - p))
+      goto whole;
+    p += len;
+  }
+  pb_row row;
+  row.recs = &s->scratchp;
+  row.ids = &s->id;
+  row.n_recs = 1;
+  row.cols = NULL;
+  row.n_cols = 0;
+  int rc;
+  if (s->fast) {
+    *keep = fast_eval(s, rec);
+  } else if (s->pushed) {
+    pb_qval v;
+    if ((rc = pb__expr_eval(s->pushed, &row, &v)) != PB_OK)
+      return rc;
+    *keep = v.type == PB_QBOOL && v.as.b;
+  } else {
+    *keep = true;
+  }
+  if (*keep && s->gate_fn) {
+    for (size_t i = 0; i < s->n_gate; i++)
+      if ((rc = pb__expr_eval(s->gate_keys[i].expr, &row,
+                              &s->gate_kv[i])) != PB_OK)
+        return rc;
+    *keep = s->gate_fn(s->gate_ctx, s->gate_kv);
+  }
+  return PB_OK;
+whole:
+  *whole = true;
+  return PB_OK;
+}
+
 static int scan_next(pb_plan *n, pb_row *row) {
   scan_state *s = n->state;
   assert(s->cur && s->rec); /* opened */
-  int rc = pb_cursor_next(s->cur, s->rec, &s->id);
-  if (rc != PB_OK)
-    return rc;
+  int rc;
+  if (!s->pushed && !s->gate_fn) {
+    rc = pb_cursor_next(s->cur, s->rec, &s->id);
+    if (rc != PB_OK)
+      return rc;
+  } else {
+    for (;;) {
+      pb_bytes body;
+      if ((rc = pb__cursor_next_raw(s->cur, &body, &s->id)) != PB_OK)
+        return rc;
+      bool keep, whole;
+      if ((rc = lazy_eval(s, body, &keep, &whole)) != PB_OK)
+        return rc;
+      if (!keep && !whole)
+        continue;
+      if ((rc = pb__cursor_decode(s->cur, body, s->rec)) != PB_OK)
+        return rc;
+      if (!whole || !s->pushed)
+        break;
+      /* decoded whole after all: the predicate on the decoded record (a
+       * gate's keys are the OrderBy's to judge) */
+      pb_row r1 = {.recs = &s->recp, .ids = &s->id, .n_recs = 1};
+      pb_qval v;
+      if ((rc = pb__expr_eval(s->pushed, &r1, &v)) != PB_OK)
+        return rc;
+      if (v.type == PB_QBOOL && v.as.b)
+        break;
+    }
+  }
   row->recs = &s->recp;
   row->ids = &s->id;
   row->n_recs = 1;
   row->cols = NULL, row->n_cols = 0; /* q-opt: a row has no columns */
+  return PB_OK;
+}
+
+/* The size of a member of C type ct; 0: not one lazy decoding reads. */
+static size_t lazy_ctype_size(uint32_t ct) {
+  switch ((pb_ctype)ct) {
+  case PB_CTYPE_BOOL:
+    return sizeof(bool);
+  case PB_CTYPE_I8:
+  case PB_CTYPE_U8:
+    return 1;
+  case PB_CTYPE_I16:
+  case PB_CTYPE_U16:
+    return 2;
+  case PB_CTYPE_I32:
+  case PB_CTYPE_U32:
+  case PB_CTYPE_ENUM:
+  case PB_CTYPE_F32:
+    return 4;
+  case PB_CTYPE_I64:
+  case PB_CTYPE_U64:
+  case PB_CTYPE_F64:
+    return 8;
+  case PB_CTYPE_STR:
+    return sizeof(pb_str);
+  case PB_CTYPE_BYTES:
+    return sizeof(pb_bytes);
+  default:
+    return 0;
+  }
+}
+
+/* Collects the fields e reads into s->lazy; false when e cannot be
+ * evaluated on a scratch record (a callback, a column, a field lazy
+ * decoding does not read). */
+static bool lazy_collect(scan_state *s, const pb_expr *e, size_t cap) {
+  if (!e)
+    return true;
+  switch (e->kind) {
+  case PB__E_PRED:
+  case PB__E_FN:
+  case PB__E_COL:
+    return false;
+  case PB__E_FIELD: {
+    const pb_record_field *f = e->field;
+    if (e->src != 0 || !f || !lazy_ctype_size(f->ctype))
+      return false;
+    for (size_t i = 0; i < s->n_lazy; i++)
+      if (s->lazy[i].tag == f->tag)
+        return true;
+    if (s->n_lazy == cap)
+      return false;
+    if (f->tag < 64)
+      s->want |= (uint64_t)1 << f->tag;
+    lazy_field *l = &s->lazy[s->n_lazy++];
+    l->tag = f->tag;
+    l->ctype = f->ctype;
+    l->offset = f->offset;
+    l->has_offset = f->has_offset;
+    l->optional = (f->flags & PB_FIELD_OPTIONAL) != 0;
+    l->size = lazy_ctype_size(f->ctype);
+    return true;
+  }
+  default:
+    return lazy_collect(s, e->a, cap) && lazy_collect(s, e->b, cap) &&
+           lazy_collect(s, e->c, cap);
+  }
+}
+
+static bool is_scan(const pb_plan *n);
+
+/* An integer field of source 0 (not a bool, float, string or bytes). */
+static bool int_field(const pb_expr *e) {
+  if (e->kind != PB__E_FIELD || e->src != 0 || !e->field)
+    return false;
+  switch ((pb_ctype)e->field->ctype) {
+  case PB_CTYPE_I8: case PB_CTYPE_I16: case PB_CTYPE_I32: case PB_CTYPE_I64:
+  case PB_CTYPE_ENUM: case PB_CTYPE_U8: case PB_CTYPE_U16: case PB_CTYPE_U32:
+  case PB_CTYPE_U64:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool int_const(const pb_expr *e) {
+  return e->kind == PB__E_CONST &&
+         (e->val.type == PB_QINT || e->val.type == PB_QUINT);
+}
+
+static pb_cmp flip_cmp(pb_cmp op) {
+  switch (op) {
+  case PB_LT: return PB_GT;
+  case PB_LE: return PB_GE;
+  case PB_GT: return PB_LT;
+  case PB_GE: return PB_LE;
+  default: return op;
+  }
+}
+
+/* Appends the term `f op c` (f a field, c a constant). */
+static bool fast_add(scan_state *s, size_t cap, const pb_expr *f, pb_cmp op,
+                     const pb_expr *c) {
+  if (s->n_fast == cap)
+    return false;
+  const pb_record_field *rf = f->field;
+  fast_term *t = &s->fast[s->n_fast++];
+  t->offset = rf->offset;
+  t->has_offset = rf->has_offset;
+  t->optional = (rf->flags & PB_FIELD_OPTIONAL) != 0;
+  pb_ctype ct = (pb_ctype)rf->ctype;
+  t->is_signed = ct == PB_CTYPE_I8 || ct == PB_CTYPE_I16 ||
+                 ct == PB_CTYPE_I32 || ct == PB_CTYPE_I64 ||
+                 ct == PB_CTYPE_ENUM;
+  t->size = (uint8_t)lazy_ctype_size(ct);
+  t->op = op;
+  t->c_signed = c->val.type == PB_QINT;
+  t->ci = c->val.type == PB_QINT ? c->val.as.i : 0;
+  t->cu = c->val.type == PB_QUINT ? c->val.as.u : 0;
+  return true;
+}
+
+/* Compiles e (an AND of integer comparisons) into s->fast. */
+static bool fast_compile(scan_state *s, const pb_expr *e, size_t cap) {
+  switch (e->kind) {
+  case PB__E_AND:
+    return fast_compile(s, e->a, cap) && fast_compile(s, e->b, cap);
+  case PB__E_CMP:
+    if (int_field(e->a) && int_const(e->b))
+      return fast_add(s, cap, e->a, e->op, e->b);
+    if (int_const(e->a) && int_field(e->b))
+      return fast_add(s, cap, e->b, flip_cmp(e->op), e->a);
+    return false;
+  case PB__E_BETWEEN:
+    return int_field(e->a) && int_const(e->b) && int_const(e->c) &&
+           fast_add(s, cap, e->a,
+                    e->flags & PB_BETWEEN_LO_EXCL ? PB_GT : PB_GE, e->b) &&
+           fast_add(s, cap, e->a,
+                    e->flags & PB_BETWEEN_HI_EXCL ? PB_LT : PB_LE, e->c);
+  default:
+    return false;
+  }
+}
+
+/* Prepares s->lazy for the fields of exprs[0..n) (a predicate, or sort
+ * keys) on top of those collected already: false (and nothing added)
+ * when one cannot be read lazily.  Errors: PB_ENOMEM. */
+static int lazy_add(scan_state *s, const pb_expr *const *exprs, size_t n,
+                    bool *ok) {
+  *ok = false;
+  size_t cap = s->def->type->n_fields;
+  if (cap == 0 || !s->def->init)
+    return PB_OK;
+  if (!s->lazy && !(s->lazy = calloc(cap, sizeof *s->lazy)))
+    return PB_ENOMEM;
+  size_t n_lazy = s->n_lazy;
+  uint64_t want = s->want;
+  for (size_t i = 0; i < n; i++)
+    if (!lazy_collect(s, exprs[i], cap)) {
+      s->n_lazy = n_lazy;
+      s->want = want;
+      return PB_OK;
+    }
+  *ok = true;
+  return PB_OK;
+}
+
+int pb__scan_push(pb_plan *n, const pb_expr *pred, bool *pushed) {
+  *pushed = false;
+  if (!is_scan(n) || n->opened || !pred)
+    return PB_OK;
+  scan_state *s = n->state;
+  if (s->pushed)
+    return PB_OK;
+  bool ok;
+  int rc = lazy_add(s, &pred, 1, &ok);
+  if (rc != PB_OK || !ok)
+    return rc;
+  s->pushed = pred;
+  *pushed = true;
+  s->fast = calloc(16, sizeof *s->fast);
+  if (!s->fast)
+    return PB_ENOMEM;
+  if (!fast_compile(s, pred, 16)) {
+    free(s->fast);
+    s->fast = NULL;
+    s->n_fast = 0;
+  }
+  return PB_OK;
+}
+
+int pb__scan_gate(pb_plan *n, const pb_sort_key *keys, size_t n_keys,
+                  pb__scan_gate_fn fn, void *ctx, bool *set) {
+  *set = false;
+  if (!is_scan(n) || n->opened || n_keys == 0 || n_keys > 64)
+    return PB_OK;
+  scan_state *s = n->state;
+  if (s->gate_fn)
+    return PB_OK;
+  const pb_expr *exprs[64];
+  for (size_t i = 0; i < n_keys; i++)
+    exprs[i] = keys[i].expr;
+  bool ok;
+  int rc = lazy_add(s, exprs, n_keys, &ok);
+  if (rc != PB_OK || !ok)
+    return rc;
+  s->gate_kv = calloc(n_keys, sizeof *s->gate_kv);
+  if (!s->gate_kv)
+    return PB_ENOMEM;
+  s->gate_keys = keys;
+  s->n_gate = n_keys;
+  s->gate_fn = fn;
+  s->gate_ctx = ctx;
+  *set = true;
   return PB_OK;
 }
 
@@ -267,6 +807,12 @@ static void scan_free(pb_plan *n) {
   pb_keybuf_free(&s->hi);
   qvals_free(s->vals, s->n_lo + s->n_hi);
   free(s->rec);
+  free(s->lazy);
+  free(s->gate_kv);
+  free(s->fast);
+  s->fast = NULL;
+  free(s->scratch);
+  free(s->defaults);
   free(s);
   n->state = NULL;
 }
@@ -296,6 +842,114 @@ static void bputs(pb_buf *out, const char *s) {
   pb_buf_append(out, s, strlen(s));
 }
 
+/* A keyless table's primary key: its id, a uint64. */
+static const pb_record_field id_field = {.tag = 0,
+                                         .name = "id",
+                                         .type = "uint64",
+                                         .ctype = PB_CTYPE_U64};
+
+/* The fields of a scan's range: the index's, or the primary key's one
+ * (*n of them; a field not found is NULL). */
+static size_t range_fields(const scan_state *s, const pb_record_field **fs,
+                           size_t cap) {
+  if (s->mode == SCAN_INDEX) {
+    const pb_table_index *ix = &s->def->indexes[s->index];
+    size_t n = ix->n_tags < cap ? ix->n_tags : cap;
+    for (size_t i = 0; i < n; i++)
+      fs[i] = ix->tags ? field_of(s->def, ix->tags[i]) : NULL;
+    return n;
+  }
+  fs[0] = &id_field;
+  if (s->def->key)
+    for (size_t i = 0; i < s->def->type->n_fields; i++)
+      if (s->def->type->fields[i].flags & PB_FIELD_KEY)
+        fs[0] = &s->def->type->fields[i];
+  return 1;
+}
+
+static void put_fname(pb_buf *out, const pb_record_field *f) {
+  bputs(out, f && f->name ? f->name : "?");
+}
+
+/* "f op v", or "(f1, f2) op (v1, v2)" for fields fs[from..to). */
+static void put_cmp(pb_buf *out, const pb_record_field *const *fs,
+                    const pb_qval *v, size_t from, size_t to,
+                    const char *op) {
+  if (to - from == 1 && v[from].type == PB_QNULL) {
+    /* the absent value of an optional field, which sorts first */
+    put_fname(out, fs[from]);
+    if (!strcmp(op, ">"))
+      bputs(out, " IS NOT NULL");
+    else if (!strcmp(op, "<="))
+      bputs(out, " IS NULL");
+    else {
+      bputs(out, " ");
+      bputs(out, op);
+      bputs(out, " NULL");
+    }
+    return;
+  }
+  if (to - from > 1)
+    bputs(out, "(");
+  for (size_t i = from; i < to; i++) {
+    if (i > from)
+      bputs(out, ", ");
+    put_fname(out, fs[i]);
+  }
+  bputs(out, to - from > 1 ? ") " : " ");
+  bputs(out, op);
+  bputs(out, " ");
+  print_bound(out, v + from, to - from);
+}
+
+/*
+ * A range as the conditions it answers: "[owner = 3, due >= 10]" for
+ * lo (3, 10), hi (3) inclusive on (owner, due).  The leading components
+ * the two bounds share (each end inclusive where it ends) are equalities;
+ * what is left of each bound is one comparison (of a tuple when it has
+ * several components: bounds are prefixes, so `(owner, due) >= (3, 10)`
+ * and `owner <= 5`); "[all]" when neither end is bounded.
+ */
+static void put_range(pb_buf *out, const scan_state *s) {
+  const pb_record_field *fs[64];
+  size_t nf = range_fields(s, fs, 64);
+  const pb_qval *lo = s->vals, *hi = s->vals + s->n_lo;
+  size_t nl = s->n_lo < nf ? s->n_lo : nf, nh = s->n_hi < nf ? s->n_hi : nf;
+  bool lo_excl = (s->flags & PB_SCAN_LO_EXCL) != 0;
+  bool hi_incl = (s->flags & PB_SCAN_HI_INCL) != 0;
+  size_t k = 0;
+  while (k < nl && k < nh && lo[k].type == hi[k].type &&
+         pb__qval_cmp(&lo[k], &hi[k]) == 0 &&
+         (k + 1 < nl || !lo_excl) && (k + 1 < nh || hi_incl))
+    k++;
+  bputs(out, "[");
+  bool any = false;
+  for (size_t i = 0; i < k; i++) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    if (lo[i].type == PB_QNULL) {
+      put_fname(out, fs[i]);
+      bputs(out, " IS NULL");
+    } else {
+      put_cmp(out, fs, lo, i, i + 1, "=");
+    }
+  }
+  if (nl > k) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    put_cmp(out, fs, lo, k, nl, lo_excl ? ">" : ">=");
+  }
+  if (nh > k) {
+    if (any)
+      bputs(out, ", ");
+    any = true;
+    put_cmp(out, fs, hi, k, nh, hi_incl ? "<=" : "<");
+  }
+  bputs(out, any ? "]" : "all]");
+}
+
 static void scan_explain(const pb_plan *n, pb_buf *out) {
   const scan_state *s = n->state;
   bputs(out, s->def->type->name ? s->def->type->name : "?");
@@ -304,27 +958,18 @@ static void scan_explain(const pb_plan *n, pb_buf *out) {
     return;
   }
   if (s->mode == SCAN_INDEX) {
-    bputs(out, " index ");
+    bputs(out, ".");
     bputs(out, s->def->indexes[s->index].name
                    ? s->def->indexes[s->index].name
                    : "?");
   } else {
-    bputs(out, " key");
+    const pb_record_field *kf;
+    range_fields(s, &kf, 1);
+    bputs(out, ".");
+    put_fname(out, kf);
   }
-  bputs(out, " range ");
-  if (!s->n_lo) {
-    bputs(out, "(-inf");
-  } else {
-    bputs(out, s->flags & PB_SCAN_LO_EXCL ? "(" : "[");
-    print_bound(out, s->vals, s->n_lo);
-  }
-  bputs(out, ", ");
-  if (!s->n_hi) {
-    bputs(out, "+inf)");
-  } else {
-    print_bound(out, s->vals + s->n_lo, s->n_hi);
-    bputs(out, s->flags & PB_SCAN_HI_INCL ? "]" : ")");
-  }
+  bputs(out, " ");
+  put_range(out, s);
   if (s->flags & PB_SCAN_REVERSE)
     bputs(out, " reverse");
 }
@@ -374,9 +1019,13 @@ int pb_plan_from_table(pb_txn *txn, const pb_table_def *def, pb_plan **out) {
   return scan_node(txn, def, &table_ops, SCAN_TABLE, out);
 }
 
+static bool is_scan(const pb_plan *n) {
+  return n && (n->ops == &table_ops || n->ops == &key_ops ||
+               n->ops == &index_ops);
+}
+
 const pb_table_def *pb__from_table_def(const pb_plan *n) {
-  if (!n || (n->ops != &table_ops && n->ops != &key_ops &&
-             n->ops != &index_ops))
+  if (!is_scan(n))
     return NULL;
   return ((const scan_state *)n->state)->def;
 }
@@ -485,12 +1134,6 @@ int pb_plan_from_index(pb_txn *txn, const pb_table_def *def, size_t index,
   return pb__from_index_node(txn, def, index, lo, n_lo, hi, n_hi, flags,
                              out);
 }
-
-/* A keyless table's primary key: its id, a uint64. */
-static const pb_record_field id_field = {.tag = 0,
-                                         .name = "id",
-                                         .type = "uint64",
-                                         .ctype = PB_CTYPE_U64};
 
 int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
                       size_t n_lo, const pb_qval *hi, size_t n_hi,

@@ -8,7 +8,10 @@
  * order, each followed by its partners in the right side's order (an
  * unmatched left row of a LEFT or FULL join in its place, with a NULL
  * right side); then, for RIGHT and FULL joins, the right rows that matched
- * no left row, in the right side's order.
+ * no left row, in the right side's order.  An INNER join driven by the
+ * right side (below) gives the right rows in their order instead, each
+ * with its partners in the left table's index (or key) order; a row's
+ * sources are the left side's, then the right side's, either way.
  *
  * The condition `on` is split (pb__join_choose) into its AND terms: an
  * EQUALITY TERM is `l = r` with l reading only the left side and r only the
@@ -26,7 +29,13 @@
  *                   pb__from_index_node) with the left values.  Following
  *                   a ref<R> to R's key is this case.  RIGHT and FULL
  *                   joins, which must find the right rows no left row
- *                   matched, take the hash join instead;
+ *                   matched, take the hash join instead.  DRIVEN BY THE
+ *                   RIGHT SIDE: an INNER join whose LEFT side is a plain
+ *                   From(table) with its key or an index on the left
+ *                   fields of the equalities, when the optimizer's
+ *                   estimates say the right side's rows find fewer rows
+ *                   than the left table holds (rindex_path): for each
+ *                   right row, a lookup in the left table;
  *   HashJoin        otherwise, with at least one equality term: the right
  *                   side is read once into held rows (rowbuf.c), indexed
  *                   by the canonical encoding of its equality values
@@ -48,7 +57,7 @@
 
 #define NONE ((size_t)-1)
 
-typedef enum algo { ALG_NONE, ALG_HASH, ALG_INDEX, ALG_LOOP } algo;
+typedef enum algo { ALG_NONE, ALG_HASH, ALG_INDEX, ALG_RINDEX, ALG_LOOP } algo;
 
 typedef struct eqterm {
   pb_expr *l, *r; /* the left side's and the right side's (views into on) */
@@ -63,7 +72,8 @@ typedef struct join_state {
   pb_expr **resid; /* residual terms (views into on) */
   size_t n_resid;
   size_t L, R, Lc, Rc; /* sources and columns of each side */
-  /* IndexJoin */
+  /* IndexJoin: the table looked up (the right one; the left one when
+   * driven by the right side: ALG_RINDEX) */
   const pb_table_def *rdef;
   bool by_key;      /* the primary key, else index `index` */
   size_t index;
@@ -183,24 +193,22 @@ static int split(join_state *s) {
   return rc;
 }
 
-/* Whether the equality terms name exactly the right table's primary key
- * or the leading fields of an index (*yes); sets rdef, by_key, index,
- * order.  Errors: PB_ENOMEM. */
-static int index_path(pb_plan *n, join_state *s, bool *yes) {
+/* Whether the equality terms' sides on one side (`left`: their left
+ * expressions, else their right ones) name exactly the primary key of
+ * that side's table `def` (a plain From(table), whose source is `src`),
+ * or the leading fields of one of its indexes (*yes); sets rdef, by_key,
+ * index, order.  Errors: PB_ENOMEM. */
+static int lookup_path(join_state *s, const pb_table_def *def, bool left,
+                       size_t src, bool *yes) {
   *yes = false;
-  /* A plain From(table): a key or index range scan there (pb__from_table_def
-   * gives their table too) would have its range ignored by the lookups. */
-  const pb_table_def *def = pb__from_table_def(n->kid[1]);
-  if (def == NULL || s->n_eqs == 0 ||
-      strcmp(n->kid[1]->ops->kind, "TableScan") != 0)
-    return PB_OK;
-  if (s->type != PB_JOIN_INNER && s->type != PB_JOIN_LEFT) return PB_OK;
   for (size_t i = 0; i < s->n_eqs; i++) {
-    const pb_expr *r = s->eqs[i].r;
-    if (r->kind != PB__E_FIELD || r->src != s->L) return PB_OK;
-    if (s->eqs[i].l->type != r->type || r->type == PB_QNULL) return PB_OK;
+    const pb_expr *r = left ? s->eqs[i].l : s->eqs[i].r;
+    const pb_expr *o = left ? s->eqs[i].r : s->eqs[i].l;
+    if (r->kind != PB__E_FIELD || r->src != src) return PB_OK;
+    if (o->type != r->type || r->type == PB_QNULL) return PB_OK;
     for (size_t j = 0; j < i; j++)
-      if (s->eqs[j].r->tag == r->tag) return PB_OK; /* a field twice */
+      if ((left ? s->eqs[j].l : s->eqs[j].r)->tag == r->tag)
+        return PB_OK; /* a field twice */
   }
   size_t *order = malloc(s->n_eqs * sizeof *order);
   if (order == NULL) return PB_ENOMEM;
@@ -214,7 +222,7 @@ static int index_path(pb_plan *n, join_state *s, bool *yes) {
         n_key++;
         key_tag = t->fields[i].tag;
       }
-    if (n_key == 1 && s->eqs[0].r->tag == key_tag) {
+    if (n_key == 1 && (left ? s->eqs[0].l : s->eqs[0].r)->tag == key_tag) {
       order[0] = 0;
       free(s->order);
       s->order = order;
@@ -231,7 +239,8 @@ static int index_path(pb_plan *n, join_state *s, bool *yes) {
     for (size_t j = 0; j < s->n_eqs && all; j++) {
       size_t found = NONE;
       for (size_t i = 0; i < s->n_eqs; i++)
-        if (s->eqs[i].r->tag == ix->tags[j]) found = i;
+        if ((left ? s->eqs[i].l : s->eqs[i].r)->tag == ix->tags[j])
+          found = i;
       if (found == NONE) all = false;
       order[j] = found;
     }
@@ -249,17 +258,77 @@ static int index_path(pb_plan *n, join_state *s, bool *yes) {
   return PB_OK;
 }
 
+/* A plain From(table) (a key or index range scan there, which
+ * pb__from_table_def also names, would have its range ignored by the
+ * lookups): its table, else NULL. */
+static const pb_table_def *plain_table(const pb_plan *n) {
+  const pb_table_def *def = pb__from_table_def(n);
+  if (def == NULL || strcmp(n->ops->kind, "TableScan") != 0) return NULL;
+  return def;
+}
+
+/* Whether the join looks up the right table per left row (*yes). */
+static int index_path(pb_plan *n, join_state *s, bool *yes) {
+  *yes = false;
+  const pb_table_def *def = plain_table(n->kid[1]);
+  if (def == NULL || s->n_eqs == 0) return PB_OK;
+  if (s->type != PB_JOIN_INNER && s->type != PB_JOIN_LEFT) return PB_OK;
+  return lookup_path(s, def, false, s->L, yes);
+}
+
+/* The rows of the table under a chain of one-input nodes: its count when
+ * the leaf is a scan of a table (an index range's est is already the
+ * filtered rows), else the leaf's est.  *out < 0: unknown. */
+static int base_rows(const pb_plan *n, double *out) {
+  while (n->kid[0] != NULL && n->kid[1] == NULL) n = n->kid[0];
+  *out = n->est;
+  const pb_table_def *def = pb__from_table_def(n);
+  if (def == NULL || n->kid[0] != NULL) return PB_OK;
+  uint64_t count;
+  int rc = pb_table_count(n->txn, def, &count);
+  if (rc == PB_OK) *out = (double)count;
+  return rc;
+}
+
+/*
+ * Whether an INNER join should look up the LEFT table per right row
+ * (*yes): the left side a plain From(table) with its key or an index on
+ * the equality fields, and the right side estimated small enough that its
+ * rows' lookups read fewer rows than the left table has.  The optimizer's
+ * estimates decide (unknown: no): the join gives about
+ * max(left table, right table) * (right rows / right table) rows, each a
+ * lookup of an entry and a row (twice a scanned row), against a scan of
+ * the whole left table by any other algorithm.
+ */
+static int rindex_path(pb_plan *n, join_state *s, bool *yes) {
+  *yes = false;
+  if (s->type != PB_JOIN_INNER || s->n_eqs == 0 || s->L != 1) return PB_OK;
+  const pb_table_def *def = plain_table(n->kid[0]);
+  if (def == NULL) return PB_OK;
+  double a = n->kid[0]->est, b = n->kid[1]->est, bb;
+  if (a < 0 || b < 0) return PB_OK;
+  int rc = base_rows(n->kid[1], &bb);
+  if (rc != PB_OK || bb <= 0) return rc;
+  double out = (a > bb ? a : bb) * (b / bb);
+  if (!(2 * out + b < a)) return PB_OK;
+  return lookup_path(s, def, true, 0, yes);
+}
+
 int pb__join_choose(pb_plan *n) {
   if (!pb__is_join(n)) return PB_OK;
   join_state *s = n->state;
   int rc = split(s);
   if (rc != PB_OK) return rc;
-  bool by_index = false;
-  rc = index_path(n, s, &by_index);
+  bool by_index = false, by_rindex = false;
+  rc = rindex_path(n, s, &by_rindex);
+  if (rc == PB_OK && !by_rindex) rc = index_path(n, s, &by_index);
   if (rc != PB_OK) return rc;
   if (s->n_eqs == 0) {
     s->alg = ALG_LOOP;
     n->ops = &loop_ops;
+  } else if (by_rindex) {
+    s->alg = ALG_RINDEX;
+    n->ops = &index_ops;
   } else if (by_index) {
     s->alg = ALG_INDEX;
     n->ops = &index_ops;
@@ -398,11 +467,12 @@ static int build(pb_plan *n, join_state *s) {
   return PB_OK;
 }
 
-/* IndexJoin: opens the lookup of the current left row (s->inner), or
+/* IndexJoin: opens the lookup of the current left row (s->inner; of the
+ * current right row when driven by the right side: `left` false), or
  * leaves it NULL when a value is NULL. */
-static int open_lookup(pb_plan *n, join_state *s) {
+static int open_lookup(pb_plan *n, join_state *s, bool left) {
   bool null;
-  int rc = eq_values(s, true, &null);
+  int rc = eq_values(s, left, &null);
   if (rc != PB_OK || null) return rc;
   for (size_t j = 0; j < s->n_eqs; j++) s->lookup[j] = s->kv[s->order[j]];
   pb_plan *in = NULL;
@@ -471,6 +541,7 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
       }
       return PB_OK;
     case ALG_INDEX:
+    case ALG_RINDEX:
       while (s->inner != NULL) {
         pb_row r;
         rc = pb__pull(s->inner, &r);
@@ -480,7 +551,10 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
           return PB_OK;
         }
         if (rc != PB_OK) return rc;
-        set_right(s, &r);
+        if (s->alg == ALG_INDEX)
+          set_right(s, &r);
+        else
+          set_left(s, &r);
         rc = all_true(s, s->resid, s->n_resid, &yes);
         if (rc != PB_OK) return rc;
         if (yes) {
@@ -496,9 +570,36 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
   return PB_EINVAL;
 }
 
+/* IndexJoin driven by the right side (INNER only): each right row in its
+ * order, followed by its partners in the lookup's order. */
+static int rindex_step(pb_plan *n, join_state *s, pb_row *row) {
+  assert(s->type == PB_JOIN_INNER);
+  for (;;) {
+    if (!s->have_left) { /* here: a current right row */
+      pb_row r;
+      int rc = pb__pull(n->kid[1], &r);
+      if (rc != PB_OK) return rc; /* PB_ENOTFOUND: the end */
+      s->have_left = true;
+      set_left(s, NULL);
+      set_right(s, &r);
+      rc = open_lookup(n, s, false);
+      if (rc != PB_OK) return rc;
+    }
+    bool got;
+    int rc = next_match(n, s, &got);
+    if (rc != PB_OK) return rc;
+    if (got) {
+      joined(s, row);
+      return PB_OK;
+    }
+    s->have_left = false;
+  }
+}
+
 static int join_step(pb_plan *n, join_state *s, pb_row *row) {
   int rc;
   assert(s->alg != ALG_NONE);
+  if (s->alg == ALG_RINDEX) return rindex_step(n, s, row);
   assert(s->alg != ALG_INDEX ||
          s->type == PB_JOIN_INNER || s->type == PB_JOIN_LEFT);
   if ((s->alg == ALG_HASH || s->alg == ALG_LOOP) && !s->built) {
@@ -544,7 +645,7 @@ static int join_step(pb_plan *n, join_state *s, pb_row *row) {
         }
         if (rc != PB_OK) return rc;
       } else {
-        rc = open_lookup(n, s);
+        rc = open_lookup(n, s, true);
         if (rc != PB_OK) return rc;
       }
     }
@@ -613,6 +714,20 @@ static void join_explain(const pb_plan *n, pb_buf *out) {
       break;
     case ALG_LOOP:
       puts_buf(out, " (nested loop)");
+      break;
+    case ALG_RINDEX:
+      /* The left side's TableScan below is not run: each right row
+       * looks its values up. */
+      puts_buf(out, " (index nested loop driven by the right side: per "
+                    "right row, a lookup in ");
+      puts_buf(out, s->rdef->type->name);
+      if (s->by_key) {
+        puts_buf(out, " by primary key)");
+      } else {
+        puts_buf(out, " index ");
+        puts_buf(out, s->rdef->indexes[s->index].name);
+        puts_buf(out, ")");
+      }
       break;
     case ALG_INDEX:
       /* The right side's TableScan below is not run: each left row

@@ -1404,6 +1404,19 @@ static int opt_node(opt_ctx *ctx, pb_plan **slot, bool limited) {
   return PB_OK;
 }
 
+/* 5. PUSHDOWN (after every rewrite): each Where directly over a scan
+ * gives its predicate to the scan (pb__where_push), and a top-N OrderBy
+ * over a scan gives it its keys (pb__sort_gate). */
+static int push_wheres(pb_plan *n) {
+  if (!n) return PB_OK;
+  for (int k = 0; k < 2; k++) {
+    int rc = push_wheres(n->kid[k]);
+    if (rc != PB_OK) return rc;
+  }
+  if (pb__where_pred(n)) return pb__where_push(n);
+  return pb__sort_gate(n);
+}
+
 int pb__plan_optimize(pb_plan *root) {
   if (!root) return PB_EINVAL;
   opt_ctx ctx;
@@ -1412,6 +1425,7 @@ int pb__plan_optimize(pb_plan *root) {
   pb_plan *top = root;
   int rc = opt_node(&ctx, &top, false);
   assert(top == root);
+  if (rc == PB_OK && !pb__query_no_optimize) rc = push_wheres(root);
   free(ctx.paths);
   for (size_t i = 0; i < ctx.n_bufs; i++) free(ctx.bufs[i]);
   free(ctx.bufs);

@@ -168,6 +168,32 @@ int pb__from_key_node(pb_txn *txn, const pb_table_def *def, const pb_qval *lo,
                       unsigned flags, pb_plan **out);
 /* Where: its predicate (NULL for any other node). */
 pb_expr *pb__where_pred(pb_plan *n);
+/* PREDICATE PUSHDOWN.  A Where (not yet opened) directly over a table,
+ * key or index scan gives its predicate to the scan when the predicate
+ * has no C callbacks: the scan then evaluates it on each row's encoded
+ * bytes, decoding only the fields it names, and decodes whole only the
+ * rows it keeps (from.c, LAZY DECODING); the Where passes the scan's rows
+ * through.  No-op for any other node.  Errors: PB_ENOMEM. */
+int pb__where_push(pb_plan *n);
+/* A scan (from.c): evaluate pred (borrowed: it must outlive the node)
+ * itself, as pb__where_push says.  *pushed false: not a scan, or pred
+ * reads what lazy decoding cannot (a callback, a column). */
+int pb__scan_push(pb_plan *n, const pb_expr *pred, bool *pushed);
+/* TOP-N ON ENCODED ROWS.  A scan (from.c) may also be given an OrderBy's
+ * keys (borrowed) and a gate: it evaluates the keys on each row's encoded
+ * bytes (after a pushed predicate kept the row) and decodes the row, and
+ * gives it, only when fn(ctx, key values) is true (the row would enter
+ * the OrderBy's heap).  *set false: not a scan, or a key reads what lazy
+ * decoding cannot.  Errors: PB_ENOMEM. */
+typedef bool (*pb__scan_gate_fn)(void *ctx, const pb_qval *keys);
+int pb__scan_gate(pb_plan *n, const pb_sort_key *keys, size_t n_keys,
+                  pb__scan_gate_fn fn, void *ctx, bool *set);
+/* OrderBy with a top-N heap over a scan (under Wheres pushed into it):
+ * gives the scan its gate (pb__scan_gate).  No-op otherwise.  Errors:
+ * PB_ENOMEM. */
+int pb__sort_gate(pb_plan *n);
+/* Where: whether its predicate was pushed into the scan under it. */
+bool pb__where_pushed(const pb_plan *n);
 /* Limit: its count in *count, true; false for any other node. */
 bool pb__limit_count(const pb_plan *n, uint64_t *count);
 /* OrderBy: its keys (NULL for any other node). */

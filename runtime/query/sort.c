@@ -146,6 +146,7 @@ typedef struct sort_state {
   pb__hrow **tmp; /* merge sort's room */
   pb_qval *kv;    /* the arriving row's key values */
   bool heap;      /* rows is a top-N max-heap */
+  bool gated;     /* the scan below asks sort_gate_fn first */
   bool loaded;    /* the input was read */
   size_t pos;     /* in memory: the next row to give */
   uint64_t given; /* rows given */
@@ -771,6 +772,7 @@ static void sort_explain(const pb_plan *n, pb_buf *out) {
     snprintf(t, sizeof t, "; top %llu (heap)",
              (unsigned long long)s->limit);
     puts_buf(out, t);
+    if (s->gated) puts_buf(out, ", keys read from the encoded rows");
   }
   if (s->external) {
     snprintf(t, sizeof t, "; external: %llu runs written",
@@ -855,6 +857,33 @@ void pb__sort_set_limit(pb_plan *n, uint64_t limit) {
   sort_state *s = n->state;
   if (!s->has_limit || limit < s->limit) s->limit = limit;
   s->has_limit = true;
+}
+
+/* The scan's gate (pb__scan_gate): whether a row with key values kv would
+ * enter the heap now.  A row it turns away counts as an arrival, as
+ * sort_load counts one it turns away. */
+static bool sort_gate_fn(void *ctx, const pb_qval *kv) {
+  sort_state *s = ctx;
+  if (!s->heap || s->n_rows < s->limit) return true;
+  if (s->limit > 0) {
+    const pb__hrow *top = s->rows[0];
+    if (cmp_keys(s->keys, s->n_keys, kv, s->rb.seq, top->vals, top->seq) < 0)
+      return true;
+  }
+  s->rb.seq++;
+  return false;
+}
+
+int pb__sort_gate(pb_plan *n) {
+  if (n == NULL || n->ops != &sort_ops || n->opened) return PB_OK;
+  sort_state *s = n->state;
+  if (!s->has_limit || s->gated) return PB_OK;
+  pb_plan *k = n->kid[0];
+  while (pb__where_pushed(k)) k = k->kid[0];
+  bool set = false;
+  int rc = pb__scan_gate(k, s->keys, s->n_keys, sort_gate_fn, s, &set);
+  s->gated = set;
+  return rc;
 }
 
 bool pb__sort_transient(const pb_plan *n) {

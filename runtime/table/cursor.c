@@ -211,8 +211,8 @@ static void read_ahead(pb_cursor *c) {
   }
 }
 
-/* The next row of an index cursor (c->err is PB_OK). */
-static int next_by_index(pb_cursor *c, void *rec, uint64_t *id) {
+/* The next row of an index cursor (c->err is PB_OK): its stored value. */
+static int next_by_index(pb_cursor *c, pb_value *v, uint64_t *id) {
   read_ahead(c);
   if (c->n == 0) return PB_ENOTFOUND;
   ahead *a = &c->ring[c->head];
@@ -220,29 +220,61 @@ static int next_by_index(pb_cursor *c, void *rec, uint64_t *id) {
   c->n--;
   int rc = a->rc;
   pb_str k = {(const char *)a->pk, a->len};
-  pb_value v;
-  if (rc == PB_OK) rc = pb_dict_get(D(c->tab.rows), k, &v);
+  if (rc == PB_OK) rc = pb_dict_get(D(c->tab.rows), k, v);
   if (rc == PB_ENOTFOUND)
     rc = PB__CORRUPT("table %s: an index entry names no row",
                      c->tab.def->type->name);
   if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
-  if (rc == PB_OK) rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
-  if (rc != PB_OK) c->err = rc;
+  return rc;
+}
+
+/* The next row's stored value (and id): PB_OK, PB_ENOTFOUND, or an error
+ * (made sticky). */
+static int next_value(pb_cursor *c, pb_value *v, uint64_t *id) {
+  if (id) *id = 0;
+  if (c->err != PB_OK) return c->err;
+  if (!c->it) return PB_ENOTFOUND;
+  int rc;
+  if (c->index) {
+    rc = next_by_index(c, v, id);
+  } else {
+    pb_str k;
+    rc = pb_dict_iter_next(c->it, &k, v);
+    if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
+  }
+  if (rc != PB_OK && rc != PB_ENOTFOUND) c->err = rc;
   return rc;
 }
 
 int pb_cursor_next(pb_cursor *c, void *rec, uint64_t *id) {
   if (!c || !rec) return PB_EINVAL;
-  if (id) *id = 0;
-  if (c->err != PB_OK) return c->err;
-  if (!c->it) return PB_ENOTFOUND;
-  if (c->index) return next_by_index(c, rec, id);
-  pb_str k;
   pb_value v;
-  int rc = pb_dict_iter_next(c->it, &k, &v);
-  if (rc == PB_OK && id && !c->tab.def->key) rc = id_of(&c->tab, k, id);
+  int rc = next_value(c, &v, id);
   if (rc == PB_OK) rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
   if (rc != PB_OK && rc != PB_ENOTFOUND) c->err = rc;
+  return rc;
+}
+
+int pb__cursor_next_raw(pb_cursor *c, pb_bytes *body, uint64_t *id) {
+  if (!c || !body) return PB_EINVAL;
+  pb_value v;
+  int rc = next_value(c, &v, id);
+  if (rc == PB_OK && v.kind != PB_VALUE_RECORD)
+    rc = c->err = PB__CORRUPT("table %s: a row that is not a record (kind "
+                              "%d)", c->tab.def->type->name, (int)v.kind);
+  if (rc == PB_OK) *body = v.as.rec.body;
+  return rc;
+}
+
+int pb__cursor_decode(pb_cursor *c, pb_bytes body, void *rec) {
+  if (!c || !rec) return PB_EINVAL;
+  if (c->err != PB_OK) return c->err;
+  pb_value v;
+  memset(&v, 0, sizeof v);
+  v.kind = PB_VALUE_RECORD;
+  v.as.rec.body = body;
+  int rc = pb__tab_decode(c->txn, &c->tab, &v, rec);
+  if (rc != PB_OK) c->err = rc;
   return rc;
 }
 

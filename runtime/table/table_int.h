@@ -128,4 +128,14 @@ int pb__tab_reindex(pb_txn *txn, pb__tab *t, const void *old,
  * as table.h. */
 int pb__tab_drop_members(pb_txn *txn, const pb__tab *t, const pb__pkey *pk);
 
+/* For queries (runtime/query/from.c): the next row of a cursor as its
+ * encoded body (*body views the transaction's data, valid as a decoded
+ * record's views are) and its id, without decoding it: as pb_cursor_next
+ * otherwise (the same rows, errors and sticky error).  A row that is not
+ * a record is PB_ECORRUPT. */
+int pb__cursor_next_raw(pb_cursor *c, pb_bytes *body, uint64_t *id);
+/* Decodes a body given by pb__cursor_next_raw into rec, as pb_cursor_next
+ * would have (an error is made sticky). */
+int pb__cursor_decode(pb_cursor *c, pb_bytes body, void *rec);
+
 #endif /* PB_TABLE_TABLE_INT_H */

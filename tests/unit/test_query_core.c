@@ -779,7 +779,7 @@ static void explain(void **state) {
   const char *want =
       "Limit 3 (est ? rows)\n"
       "  Where name PREFIX 'b''' AND NOT done (est ? rows)\n"
-      "    IndexScan qc.Item index by_due range (10, +inf) (est ? rows)\n";
+      "    IndexScan qc.Item.by_due [due > 10] (est ? rows)\n";
   assert_string_equal((const char *)b.data, want);
   pb_buf_free(&b);
   pb_plan_free(p);
