@@ -102,6 +102,8 @@ typedef struct pb__storage_ops {
   int (*recovery_info)(pb_storage *st, pb_recovery_info *out);
   /* Optional (NULL: PB_ENOTSUP): see pb_storage_backup. */
   int (*backup)(pb_storage *st, const char *dir, unsigned flags);
+  /* Optional (NULL: PB_ENOTSUP): see pb_storage_disk_usage. */
+  int (*disk_usage)(pb_storage *st, pb_disk_usage *out);
   /* True when read_atom costs about a memory lookup (memory, mmap'ed
    * file): a space then keeps no bytes cache by default (txn/space.c).
    * False (a remote tier): reads are worth caching as bytes. */
