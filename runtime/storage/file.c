@@ -791,5 +791,7 @@ const pb__storage_ops pb__file_ops = {
     .recovery_info = pb__fs_recovery_info,
     .backup = pb__fs_backup,
     .disk_usage = pb__fs_disk_usage,
+    .writer_enter = pb__ac_writer_enter,
+    .writer_leave = pb__ac_writer_leave,
     .cheap_reads = true, /* an mmap lookup: no bytes cache by default */
 };

@@ -264,10 +264,14 @@ typedef struct pb__file_storage {
   bool ac_stop;              /* close: the thread ends */
   bool ac_running;           /* one runs now */
   uint64_t ac_not_before;    /* throttle: no start before (monotonic ns) */
-  uint64_t ac_runs, ac_failed, ac_ns; /* statistics */
+  uint64_t ac_runs, ac_failed, ac_busy, ac_ns; /* statistics */
   int ac_last_error;
   atomic_bool ac_abandon;    /* close: a running automatic compaction gives
                                 up at its next atom (no lock) */
+  atomic_uint ac_writers;    /* write transactions inside (writer_enter) */
+  atomic_bool ac_gate;       /* an automatic switch is due: new write
+                                transactions wait (ac_gate_cv, ac_mu) */
+  pthread_cond_t ac_gate_cv; /* the gate opened, or the writers left */
   /* The manifest (file_manifest.c; commit_mu after open): */
   bool man_valid;            /* MANIFEST on disk describes fs->segs, with
                                 the last segment's size man_last_size */
@@ -441,6 +445,18 @@ static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes);
 void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live);
 /** Wakes the thread (under commit_mu). */
 void pb__ac_kick(pb__file_storage *fs);
+/** The writer_enter and writer_leave ops (storage/storage.h). */
+void pb__ac_writer_enter(pb_storage *st);
+void pb__ac_writer_leave(pb_storage *st);
+/**
+ * Before an automatic compaction's final pass: closes the gate (new write
+ * transactions wait in writer_enter) and waits until no write transaction
+ * is inside, at most PB__AC_DRAIN_NS.  Errors: PB_EUNAVAILABLE (one stayed
+ * longer: the gate is open again and the caller gives up for now).
+ */
+int pb__ac_gate_close(pb__file_storage *fs);
+/** Opens the gate closed by pb__ac_gate_close. */
+void pb__ac_gate_open(pb__file_storage *fs);
 /** The disk_usage op: see pb_storage_disk_usage. */
 int pb__fs_disk_usage(pb_storage *st, pb_disk_usage *out);
 

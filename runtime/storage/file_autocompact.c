@@ -51,6 +51,8 @@
 
 /* The shortest pause after a failed automatic compaction. */
 #define PB__AC_RETRY_NS 1000000000ull
+/* The longest wait for write transactions to leave before a switch. */
+#define PB__AC_DRAIN_NS 100000000ull
 
 static uint64_t ac_now(void) {
   struct timespec ts;
@@ -78,13 +80,17 @@ void pb__ac_init(pb__file_storage *fs) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&fs->ac_cv, &ca);
+  pthread_cond_init(&fs->ac_gate_cv, &ca);
   pthread_condattr_destroy(&ca);
   atomic_init(&fs->ac_abandon, false);
+  atomic_init(&fs->ac_writers, 0);
+  atomic_init(&fs->ac_gate, false);
   fs->ac_threshold = UINT64_MAX; /* until the thread knows the base */
 }
 
 void pb__ac_destroy(pb__file_storage *fs) {
   assert(!fs->ac_started);
+  pthread_cond_destroy(&fs->ac_gate_cv);
   pthread_cond_destroy(&fs->ac_cv);
   pthread_mutex_destroy(&fs->ac_mu);
 }
@@ -225,12 +231,15 @@ static void *ac_main(void *arg) {
     fs->ac_running = false;
     fs->ac_ns += took;
     if (rc == PB_ECLOSED) continue; /* closing: the loop ends */
-    fs->ac_last_error = rc;
     uint32_t duty = fs->opts.compact_duty_pct;
     uint64_t pause = took / duty * (100 - duty);
     if (rc == PB_OK) {
+      fs->ac_last_error = rc;
       fs->ac_runs++;
+    } else if (rc == PB_EUNAVAILABLE) {
+      fs->ac_busy++; /* a write transaction stayed open: later */
     } else {
+      fs->ac_last_error = rc;
       fs->ac_failed++;
       if (pause < PB__AC_RETRY_NS) pause = PB__AC_RETRY_NS;
     }
@@ -238,6 +247,64 @@ static void *ac_main(void *arg) {
   }
   pthread_mutex_unlock(&fs->ac_mu);
   return NULL;
+}
+
+/* --- The writers' gate --- */
+
+void pb__ac_writer_enter(pb_storage *st) {
+  pb__file_storage *fs = (pb__file_storage *)st;
+  for (;;) {
+    /* Counted first, then the gate looked at (both sequentially
+     * consistent): either the switch sees this writer, or this writer
+     * sees the gate closed. */
+    atomic_fetch_add(&fs->ac_writers, 1);
+    if (!atomic_load(&fs->ac_gate)) return;
+    pb__ac_writer_leave(st); /* step back and wait for the switch */
+    pthread_mutex_lock(&fs->ac_mu);
+    while (atomic_load(&fs->ac_gate))
+      pthread_cond_wait(&fs->ac_gate_cv, &fs->ac_mu);
+    pthread_mutex_unlock(&fs->ac_mu);
+  }
+}
+
+void pb__ac_writer_leave(pb_storage *st) {
+  pb__file_storage *fs = (pb__file_storage *)st;
+  unsigned was = atomic_fetch_sub(&fs->ac_writers, 1);
+  assert(was > 0);
+  if (was == 1 && atomic_load(&fs->ac_gate)) {
+    pthread_mutex_lock(&fs->ac_mu); /* the switch waits under ac_mu */
+    pthread_cond_broadcast(&fs->ac_gate_cv);
+    pthread_mutex_unlock(&fs->ac_mu);
+  }
+}
+
+int pb__ac_gate_close(pb__file_storage *fs) {
+  uint64_t end = ac_now() + PB__AC_DRAIN_NS;
+  struct timespec dl = {.tv_sec = (time_t)(end / 1000000000u),
+                        .tv_nsec = (long)(end % 1000000000u)};
+  pthread_mutex_lock(&fs->ac_mu);
+  atomic_store(&fs->ac_gate, true);
+  while (atomic_load(&fs->ac_writers) > 0 && !atomic_load(&fs->ac_abandon) &&
+         ac_now() < end)
+    pthread_cond_timedwait(&fs->ac_gate_cv, &fs->ac_mu, &dl);
+  int rc = PB_OK;
+  if (atomic_load(&fs->ac_abandon))
+    rc = PB_ECLOSED;
+  else if (atomic_load(&fs->ac_writers) > 0)
+    rc = PB_EUNAVAILABLE;
+  if (rc != PB_OK) {
+    atomic_store(&fs->ac_gate, false);
+    pthread_cond_broadcast(&fs->ac_gate_cv);
+  }
+  pthread_mutex_unlock(&fs->ac_mu);
+  return rc;
+}
+
+void pb__ac_gate_open(pb__file_storage *fs) {
+  pthread_mutex_lock(&fs->ac_mu);
+  atomic_store(&fs->ac_gate, false);
+  pthread_cond_broadcast(&fs->ac_gate_cv);
+  pthread_mutex_unlock(&fs->ac_mu);
 }
 
 int pb__ac_start(pb__file_storage *fs) {
@@ -257,6 +324,7 @@ void pb__ac_stop(pb__file_storage *fs) {
   fs->ac_stop = true;
   atomic_store(&fs->ac_abandon, true);
   pthread_cond_signal(&fs->ac_cv);
+  pthread_cond_broadcast(&fs->ac_gate_cv); /* a drain in progress */
   pthread_mutex_unlock(&fs->ac_mu);
   pthread_join(fs->ac_thread, NULL);
   fs->ac_started = false;
@@ -285,6 +353,7 @@ int pb__fs_disk_usage(pb_storage *st, pb_disk_usage *out) {
   pthread_mutex_lock(&fs->ac_mu);
   out->auto_runs = fs->ac_runs;
   out->auto_failed = fs->ac_failed;
+  out->auto_busy = fs->ac_busy;
   out->auto_ns = fs->ac_ns;
   out->auto_last_error = fs->ac_last_error;
   out->auto_running = fs->ac_running;

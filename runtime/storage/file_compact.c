@@ -490,11 +490,19 @@ int pb__fs_compact_run(pb__file_storage *fs, pb_compact_stats *stats,
     if (rc != PB_OK) pb__fs_fail(fs, rc, true, "fdatasync %s", c.tmp_path);
   }
   pb__generation *gone = NULL;
+  /* Automatic: no write transaction may be open across the switch, which
+   * would make it conflict (file_autocompact.c). */
+  bool gated = false;
+  if (rc == PB_OK && automatic) {
+    rc = pb__ac_gate_close(fs);
+    gated = rc == PB_OK;
+  }
   if (rc == PB_OK) {
     pb__fs_commit_lock(fs);
     rc = finish(&c, &gone);
     pb__fs_commit_unlock(fs);
   }
+  if (gated) pb__ac_gate_open(fs);
   pb__fs_free_generations(fs, gone, true);
   if (rc == PB_OK && stats != NULL) *stats = c.stats;
   compactor_free(&c);

@@ -324,6 +324,9 @@ typedef struct pb_disk_usage {
   uint64_t auto_runs;    /* automatic compactions done since open */
   uint64_t auto_failed;  /* automatic compactions that failed (nothing
                             changed: the store goes on) */
+  uint64_t auto_busy;    /* automatic compactions put off because a
+                            write transaction stayed open over 100 ms
+                            when the switch was due (tried again later) */
   uint64_t auto_ns;      /* time spent in automatic compactions */
   int auto_last_error;   /* the last automatic compaction's result */
   bool auto_running;     /* one runs now */
