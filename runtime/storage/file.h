@@ -265,6 +265,7 @@ typedef struct pb__file_storage {
   bool ac_running;           /* one runs now */
   uint64_t ac_not_before;    /* throttle: no start before (monotonic ns) */
   uint64_t ac_runs, ac_failed, ac_busy, ac_ns; /* statistics */
+  unsigned ac_fail_run;      /* failures in a row (the retry pause) */
   int ac_last_error;
   atomic_bool ac_abandon;    /* close: a running automatic compaction gives
                                 up at its next atom (no lock) */

@@ -32,8 +32,10 @@
  * T * (100 - duty) / duty before the next may start (compact_duty_pct),
  * so at most that share of the time goes to compacting, whatever the
  * threshold says.  After a failure (a full disk, an I/O error: nothing
- * changed, see pb_storage_compact) the pause is at least
- * PB__AC_RETRY_NS, and the next commit past the threshold tries again.
+ * changed, see pb_storage_compact) the pause is at least PB__AC_RETRY_NS,
+ * doubled after each failure in a row up to 64 times that, and the next
+ * commit past the threshold tries again; a failed store (PB_EFAILED)
+ * stops it for good.
  *
  * Close: pb__ac_stop sets ac_abandon, which the compaction checks at
  * every atom it copies and before its final pass: it then gives up with
@@ -109,7 +111,7 @@ static void ac_rearm(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs));
   fs->ac_kicked = false;
   fs->ac_threshold =
-      fs->opts.auto_compact
+      fs->opts.auto_compact && !fs->failed /* a failed store: never again */
           ? pb__compact_threshold(fs->ac_base, fs->opts.compact_dead_pct,
                                   fs->opts.compact_min_dead)
           : UINT64_MAX;
@@ -144,7 +146,7 @@ static uint64_t log_bytes(const pb__file_storage *fs) {
 static void learn_base(pb__file_storage *fs, uint64_t *base, uint64_t *live) {
   *base = *live = 0;
   pthread_rwlock_rdlock(&fs->lock);
-  char *path = strdup(fs->segs[0]->path);
+  char *path = fs->n_segs > 0 ? strdup(fs->segs[0]->path) : NULL;
   pthread_rwlock_unlock(&fs->lock);
   pb__file *f = NULL;
   if (path == NULL ||
@@ -180,9 +182,13 @@ static void learn_base(pb__file_storage *fs, uint64_t *base, uint64_t *live) {
 /* Sets the estimate from the log, once per open, unless a compaction of
  * this open set it already.  Takes compact_mu, then commit_mu. */
 static void ac_learn(pb__file_storage *fs) {
-  pthread_mutex_lock(&fs->compact_mu);
   pb__fs_commit_lock(fs);
   bool learned = fs->ac_learned;
+  pb__fs_commit_unlock(fs);
+  if (learned) return; /* the usual case: no wait for a compaction */
+  pthread_mutex_lock(&fs->compact_mu);
+  pb__fs_commit_lock(fs);
+  learned = fs->ac_learned;
   pb__fs_commit_unlock(fs);
   if (!learned) {
     uint64_t base, live;
@@ -241,8 +247,12 @@ static void *ac_main(void *arg) {
     } else {
       fs->ac_last_error = rc;
       fs->ac_failed++;
-      if (pause < PB__AC_RETRY_NS) pause = PB__AC_RETRY_NS;
+      /* 1 s, then twice as long after each failure in a row, to 64 s. */
+      unsigned shift = fs->ac_fail_run < 6 ? fs->ac_fail_run : 6;
+      fs->ac_fail_run++;
+      if (pause < (PB__AC_RETRY_NS << shift)) pause = PB__AC_RETRY_NS << shift;
     }
+    if (rc == PB_OK) fs->ac_fail_run = 0;
     fs->ac_not_before = ac_now() + pause;
   }
   pthread_mutex_unlock(&fs->ac_mu);
