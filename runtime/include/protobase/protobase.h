@@ -230,9 +230,10 @@ typedef struct pb_file_options {
    * background thread of a writable open compacts (as pb_storage_compact)
    * once the dead bytes, estimated as the log bytes appended since the
    * last compaction, reach compact_dead_pct percent of the live bytes (the
-   * last compaction's size) and at least compact_min_dead bytes.  A
-   * write transaction open across its switch gets PB_ECONFLICT, as with
-   * pb_storage_compact (pb_txn_run retries). */
+   * last compaction's size) and at least compact_min_dead bytes.  Its
+   * switch waits (at most 100 ms, else it is put off) until no write
+   * transaction is open, holding new ones back meanwhile, so it never
+   * makes one conflict; pb_storage_close abandons one in progress. */
   bool auto_compact;          /* default true; false: only explicit calls */
   uint32_t compact_dead_pct;  /* default 50 (percent of the live bytes) */
   uint64_t compact_min_dead;  /* default 1 MiB */
@@ -568,7 +569,9 @@ typedef struct pb_txn pb_txn;
 
 /**
  * Begins a transaction that reads the latest committed snapshot of `db`.
- * Flags: PB_RDONLY or 0.
+ * Flags: PB_RDONLY or 0.  A write transaction on a file storage may wait
+ * here while an automatic compaction switches (its final pass: a few
+ * fdatasyncs), so that no switch happens while it is open.
  * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; PB_ERDONLY (a writable transaction
  * on a read-only storage); PB_EINVAL (a NULL argument, or a flag other than
  * PB_RDONLY, such as PB_CREATE).
