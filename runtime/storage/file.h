@@ -255,12 +255,15 @@ typedef struct pb__file_storage {
                                 or not known yet (commit_mu) */
   bool ac_kicked;            /* the thread was told and has not finished
                                 (commit_mu) */
+  bool ac_hurried;           /* ... and told to skip its pause (commit_mu) */
   bool ac_learned;           /* ac_base and ac_live are set (commit_mu) */
   bool ac_started;           /* the thread runs (set before it starts) */
   pthread_t ac_thread;
   pthread_mutex_t ac_mu;     /* guards the fields below */
   pthread_cond_t ac_cv;      /* kick and stop; CLOCK_MONOTONIC */
   bool ac_kick;              /* a compaction is due */
+  bool ac_hurry;             /* dead bytes reached twice the threshold:
+                                no pause before the next one */
   bool ac_stop;              /* close: the thread ends */
   bool ac_running;           /* one runs now */
   uint64_t ac_not_before;    /* throttle: no start before (monotonic ns) */
@@ -444,8 +447,8 @@ static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes);
 /** Under commit_mu, at a compaction's switch: the log is now `base` bytes,
  * holding `live` bytes of atoms. */
 void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live);
-/** Wakes the thread (under commit_mu). */
-void pb__ac_kick(pb__file_storage *fs);
+/** Wakes the thread (under commit_mu); `hurry`: skip the pause too. */
+void pb__ac_kick(pb__file_storage *fs, bool hurry);
 /** The writer_enter and writer_leave ops (storage/storage.h). */
 void pb__ac_writer_enter(pb_storage *st);
 void pb__ac_writer_leave(pb_storage *st);
@@ -463,7 +466,11 @@ int pb__fs_disk_usage(pb_storage *st, pb_disk_usage *out);
 
 static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes) {
   fs->ac_dead += bytes;
-  if (fs->ac_dead >= fs->ac_threshold && !fs->ac_kicked) pb__ac_kick(fs);
+  if (fs->ac_dead < fs->ac_threshold) return;
+  if (!fs->ac_kicked) pb__ac_kick(fs, false);
+  /* Falling behind the commits: the throttle's pause gives way. */
+  if (!fs->ac_hurried && fs->ac_dead - fs->ac_threshold >= fs->ac_threshold)
+    pb__ac_kick(fs, true);
 }
 
 /* --- The manifest (file_manifest.c) --- */

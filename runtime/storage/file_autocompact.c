@@ -30,8 +30,9 @@
  *
  * Throttle: a compaction that took T is followed by a pause of
  * T * (100 - duty) / duty before the next may start (compact_duty_pct),
- * so at most that share of the time goes to compacting, whatever the
- * threshold says.  After a failure (a full disk, an I/O error: nothing
+ * so at most that share of the time goes to compacting, unless the
+ * commits outrun it: when the dead bytes reach twice the threshold, the
+ * pause gives way (disk use is bounded before the duty share).  After a failure (a full disk, an I/O error: nothing
  * changed, see pb_storage_compact) the pause is at least PB__AC_RETRY_NS,
  * doubled after each failure in a row up to 64 times that, and the next
  * commit past the threshold tries again; a failed store (PB_EFAILED)
@@ -97,11 +98,13 @@ void pb__ac_destroy(pb__file_storage *fs) {
   pthread_mutex_destroy(&fs->ac_mu);
 }
 
-void pb__ac_kick(pb__file_storage *fs) {
+void pb__ac_kick(pb__file_storage *fs, bool hurry) {
   assert(pb__fs_commit_held(fs));
   fs->ac_kicked = true;
+  if (hurry) fs->ac_hurried = true;
   pthread_mutex_lock(&fs->ac_mu);
   fs->ac_kick = true;
+  if (hurry) fs->ac_hurry = true;
   pthread_cond_signal(&fs->ac_cv);
   pthread_mutex_unlock(&fs->ac_mu);
 }
@@ -110,12 +113,14 @@ void pb__ac_kick(pb__file_storage *fs) {
 static void ac_rearm(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs));
   fs->ac_kicked = false;
+  fs->ac_hurried = false;
   fs->ac_threshold =
       fs->opts.auto_compact && !fs->failed /* a failed store: never again */
           ? pb__compact_threshold(fs->ac_base, fs->opts.compact_dead_pct,
                                   fs->opts.compact_min_dead)
           : UINT64_MAX;
-  if (fs->ac_started && fs->ac_dead >= fs->ac_threshold) pb__ac_kick(fs);
+  if (fs->ac_started && fs->ac_dead >= fs->ac_threshold)
+    pb__ac_kick(fs, fs->ac_dead - fs->ac_threshold >= fs->ac_threshold);
 }
 
 void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live) {
@@ -126,9 +131,10 @@ void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live) {
   fs->ac_learned = true;
   /* The thread re-arms itself after a run it made; an explicit
    * compaction re-arms here (a kick already given stays given). */
-  bool kicked = fs->ac_kicked;
+  bool kicked = fs->ac_kicked, hurried = fs->ac_hurried;
   ac_rearm(fs);
   fs->ac_kicked = kicked;
+  fs->ac_hurried = hurried;
 }
 
 /* The log bytes (segment ends).  Under commit_mu. */
@@ -214,7 +220,8 @@ static void *ac_main(void *arg) {
     while (!fs->ac_stop && !fs->ac_kick)
       pthread_cond_wait(&fs->ac_cv, &fs->ac_mu);
     /* The throttle's pause; a kick stays pending meanwhile. */
-    while (!fs->ac_stop && ac_now() < fs->ac_not_before) {
+    while (!fs->ac_stop && !(fs->ac_hurry && fs->ac_fail_run == 0) &&
+           ac_now() < fs->ac_not_before) {
       struct timespec dl = {
           .tv_sec = (time_t)(fs->ac_not_before / 1000000000u),
           .tv_nsec = (long)(fs->ac_not_before % 1000000000u)};
@@ -222,6 +229,7 @@ static void *ac_main(void *arg) {
     }
     if (fs->ac_stop) break;
     fs->ac_kick = false;
+    fs->ac_hurry = false;
     fs->ac_running = true;
     pthread_mutex_unlock(&fs->ac_mu);
 

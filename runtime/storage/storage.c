@@ -16,7 +16,7 @@
 /* Defaults of automatic compaction (docs/storage.md). */
 #define PB__DEFAULT_COMPACT_DEAD_PCT 50u
 #define PB__DEFAULT_COMPACT_MIN_DEAD (1ull << 20)
-#define PB__DEFAULT_COMPACT_DUTY_PCT 25u
+#define PB__DEFAULT_COMPACT_DUTY_PCT 50u
 
 void pb_file_options_init(pb_file_options *opts) {
   if (opts == NULL) return;

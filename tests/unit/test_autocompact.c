@@ -206,7 +206,7 @@ static void trigger_rule(void **state) {
   assert_true(o.auto_compact);
   assert_int_equal(o.compact_dead_pct, 50);
   assert_int_equal(o.compact_min_dead, MiB);
-  assert_int_equal(o.compact_duty_pct, 25);
+  assert_int_equal(o.compact_duty_pct, 50);
   assert_int_equal(pb__ac_check_options(&o), PB_OK);
 }
 

@@ -238,8 +238,9 @@ typedef struct pb_file_options {
   uint32_t compact_dead_pct;  /* default 50 (percent of the live bytes) */
   uint64_t compact_min_dead;  /* default 1 MiB */
   uint32_t compact_duty_pct;  /* throttle: at most this percent of the
-                                 time is spent compacting, 1..100;
-                                 default 25 */
+                                 time is spent compacting, 1..100,
+                                 unless the dead bytes reach twice the
+                                 threshold; default 50 */
 } pb_file_options;
 
 /** Sets `opts` to the documented defaults. */
