@@ -6,8 +6,10 @@
  * into a Dictionary in commits of 1,000, then makes U (default 200,000)
  * single-record updates of random records, one durable commit each
  * (PB_DURABILITY_SYNC, pb_txn_run, one thread), timing every commit.  The
- * same run is made twice in fresh directories: with automatic compaction
- * (pb_file_options_init's defaults) and without (auto_compact false).
+ * same updates go to two stores in fresh directories, in alternating
+ * blocks of 1,000 so that both see the same machine: one with automatic
+ * compaction (pb_file_options_init's defaults), one without (auto_compact
+ * false).
  * Prints, for each, the commit latency p50 / p99 / p99.9 / max, commits
  * per second, the disk use (bytes of the files, st_blocks) every U/10
  * updates, and at the end the live data (a final explicit compaction's
@@ -65,73 +67,78 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-typedef struct result {
-  double p50, p99, p999, max, per_s;
-  uint64_t disk_end, live, runs;
-} result;
+/* Updates are made in blocks of this many, alternating between the two
+ * stores, so that both see the same machine (its other load, the disk's
+ * state) over the whole run. */
+#define BLOCK 1000
 
-static result run(bool autoc) {
-  result r = {0};
-  char *dir = bench_fresh_dir(autoc ? "compact-on" : "compact-off");
-  pb_file_options o;
-  pb_file_options_init(&o);
-  o.auto_compact = autoc;
+typedef struct side {
+  bool autoc;
+  char *dir;
   pb_storage *st;
   pb_space *sp;
   pb_db *db;
-  pcheck(pb_storage_open_file(dir, &o, &st), "pb_storage_open_file");
-  pcheck(pb_space_open(st, &sp), "pb_space_open");
-  pcheck(pb_db_open(sp, "bench", PB_CREATE, &db), "pb_db_open");
+  double *lat;     /* per update, seconds */
+  double busy;     /* seconds spent in its updates */
+} side;
+
+static const char *name_of(const side *sd) { return sd->autoc ? "on" : "off"; }
+
+static void side_open(side *sd, bool autoc) {
+  sd->autoc = autoc;
+  sd->dir = bench_fresh_dir(autoc ? "compact-on" : "compact-off");
+  pb_file_options o;
+  pb_file_options_init(&o);
+  o.auto_compact = autoc;
+  pcheck(pb_storage_open_file(sd->dir, &o, &sd->st), "pb_storage_open_file");
+  pcheck(pb_space_open(sd->st, &sd->sp), "pb_space_open");
+  pcheck(pb_db_open(sd->sp, "bench", PB_CREATE, &sd->db), "pb_db_open");
   for (uint64_t i = 0; i < g_n; i += 1000) {
     put_arg a = {i, g_n - i < 1000 ? g_n - i : 1000, 0};
-    pcheck(pb_txn_run(db, put_fn, &a, PB_TXN_RUN_RETRIES), "load");
+    pcheck(pb_txn_run(sd->db, put_fn, &a, PB_TXN_RUN_RETRIES), "load");
   }
-  printf("  %-4s loaded %" PRIu64 " records: disk %.1f MB\n",
-         autoc ? "on" : "off", g_n, bench_disk_bytes(dir) / 1e6);
-  double *lat = malloc(g_updates * sizeof *lat);
-  if (lat == NULL) bench_die("malloc", "no memory");
-  uint64_t step = g_updates / 10 ? g_updates / 10 : 1;
-  printf("  %-4s disk (MB) every %" PRIu64 " updates:", autoc ? "on" : "off",
-         step);
-  double t_all = bench_now();
-  for (uint64_t u = 0; u < g_updates; u++) {
+  printf("  %-4s loaded %" PRIu64 " records: disk %.1f MB\n", name_of(sd),
+         g_n, bench_disk_bytes(sd->dir) / 1e6);
+  sd->lat = malloc(g_updates * sizeof *sd->lat);
+  if (sd->lat == NULL) bench_die("malloc", "no memory");
+}
+
+/* Updates u0 .. u1 - 1 (the same records for both stores). */
+static void side_updates(side *sd, uint64_t u0, uint64_t u1) {
+  for (uint64_t u = u0; u < u1; u++) {
     put_arg a = {bench_mix(u ^ 0x5eed) % g_n, 1, u + 1};
     double t0 = bench_now();
-    pcheck(pb_txn_run(db, put_fn, &a, PB_TXN_RUN_RETRIES), "update");
-    lat[u] = bench_now() - t0;
-    if ((u + 1) % step == 0) {
-      printf(" %.1f", bench_disk_bytes(dir) / 1e6);
-      fflush(stdout);
-    }
+    pcheck(pb_txn_run(sd->db, put_fn, &a, PB_TXN_RUN_RETRIES), "update");
+    sd->lat[u] = bench_now() - t0;
+    sd->busy += sd->lat[u];
   }
-  t_all = bench_now() - t_all;
-  printf("\n");
-  r.per_s = (double)g_updates / t_all;
-  r.disk_end = bench_disk_bytes(dir);
+}
+
+/* Prints its numbers and closes it; gives the p99. */
+static double side_close(side *sd) {
+  const char *nm = name_of(sd);
+  uint64_t disk_end = bench_disk_bytes(sd->dir);
   pb_disk_usage du;
-  pcheck(pb_storage_disk_usage(st, &du), "pb_storage_disk_usage");
-  r.runs = du.auto_runs;
+  pcheck(pb_storage_disk_usage(sd->st, &du), "pb_storage_disk_usage");
   pb_compact_stats cs;
-  pcheck(pb_storage_compact(st, &cs), "pb_storage_compact");
-  r.live = cs.atom_bytes;
-  qsort(lat, g_updates, sizeof *lat, cmp_double);
-  r.p50 = lat[g_updates / 2];
-  r.p99 = lat[(uint64_t)((double)g_updates * 0.99)];
-  r.p999 = lat[(uint64_t)((double)g_updates * 0.999)];
-  r.max = lat[g_updates - 1];
+  pcheck(pb_storage_compact(sd->st, &cs), "pb_storage_compact");
+  qsort(sd->lat, g_updates, sizeof *sd->lat, cmp_double);
+  double p99 = sd->lat[(uint64_t)((double)g_updates * 0.99)];
   printf("  %-4s commit latency us: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f;"
          " %.0f commits/s; %" PRIu64 " automatic compactions "
          "(%.2f s in them)\n",
-         autoc ? "on" : "off", r.p50 * 1e6, r.p99 * 1e6, r.p999 * 1e6,
-         r.max * 1e6, r.per_s, r.runs, du.auto_ns / 1e9);
-  printf("  %-4s disk at the end %.1f MB, live data %.1f MB: %.2fx\n",
-         autoc ? "on" : "off", r.disk_end / 1e6, r.live / 1e6,
-         (double)r.disk_end / (double)(r.live ? r.live : 1));
-  free(lat);
-  pb_db_close(db);
-  pcheck(pb_space_close(sp), "pb_space_close");
-  free(dir);
-  return r;
+         nm, sd->lat[g_updates / 2] * 1e6, p99 * 1e6,
+         sd->lat[(uint64_t)((double)g_updates * 0.999)] * 1e6,
+         sd->lat[g_updates - 1] * 1e6, (double)g_updates / sd->busy,
+         du.auto_runs, du.auto_ns / 1e9);
+  printf("  %-4s disk at the end %.1f MB, live data %.1f MB: %.2fx\n", nm,
+         disk_end / 1e6, cs.atom_bytes / 1e6,
+         (double)disk_end / (double)(cs.atom_bytes ? cs.atom_bytes : 1));
+  free(sd->lat);
+  pb_db_close(sd->db);
+  pcheck(pb_space_close(sd->sp), "pb_space_close");
+  free(sd->dir);
+  return p99;
 }
 
 int main(int argc, char **argv) {
@@ -158,12 +165,37 @@ int main(int argc, char **argv) {
   printf("bench_compact: %" PRIu64 " records, %" PRIu64
          " single-record SYNC commits, automatic compaction on and off\n",
          g_n, g_updates);
-  result on = {0}, off = {0};
-  if (only == NULL || strcmp(only, "on") == 0) on = run(true);
-  if (only == NULL || strcmp(only, "off") == 0) off = run(false);
-  if (only == NULL)
-    printf("p99 with automatic compaction / without: %.2fx (target <= 3x); "
-           "disk / live with it: %.2fx (target < 2x)\n",
-           on.p99 / off.p99, (double)on.disk_end / (double)on.live);
+  side sides[2];
+  int n = 0;
+  if (only == NULL || strcmp(only, "on") == 0) side_open(&sides[n++], true);
+  if (only == NULL || strcmp(only, "off") == 0) side_open(&sides[n++], false);
+  uint64_t step = g_updates / 10 ? g_updates / 10 : 1;
+  char *samples[2] = {NULL, NULL};
+  size_t slen[2] = {0, 0};
+  FILE *sf[2];
+  for (int i = 0; i < n; i++) sf[i] = open_memstream(&samples[i], &slen[i]);
+  for (uint64_t u = 0, b = 0; u < g_updates; b++) {
+    uint64_t end = u + BLOCK < g_updates ? u + BLOCK : g_updates;
+    for (int k = 0; k < n; k++) { /* the order alternates by block */
+      side *sd = &sides[(k + (int)(b % 2)) % n];
+      side_updates(sd, u, end);
+    }
+    for (uint64_t v = u; v < end; v++)
+      if ((v + 1) % step == 0)
+        for (int i = 0; i < n; i++)
+          fprintf(sf[i], " %.1f", bench_disk_bytes(sides[i].dir) / 1e6);
+    u = end;
+  }
+  for (int i = 0; i < n; i++) {
+    fclose(sf[i]);
+    printf("  %-4s disk (MB) every %" PRIu64 " updates:%s\n",
+           name_of(&sides[i]), step, samples[i]);
+    free(samples[i]);
+  }
+  double p99[2] = {0, 0};
+  for (int i = 0; i < n; i++) p99[i] = side_close(&sides[i]);
+  if (n == 2)
+    printf("p99 with automatic compaction / without: %.2fx (target <= 3x)\n",
+           p99[0] / p99[1]);
   return 0;
 }
