@@ -535,6 +535,7 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
   }
   seg->end += frame_size;
   seg->frames++;
+  pb__ac_appended(fs, frame_size); /* automatic compaction's estimate */
   fs->pending_root = new_root;
   fs->pending_lsn++;
   *lsn = fs->pending_lsn;
@@ -794,5 +795,8 @@ const pb__storage_ops pb__file_ops = {
     .compact = pb__fs_compact,
     .recovery_info = pb__fs_recovery_info,
     .backup = pb__fs_backup,
+    .disk_usage = pb__fs_disk_usage,
+    .writer_enter = pb__ac_writer_enter,
+    .writer_leave = pb__ac_writer_leave,
     .cheap_reads = true, /* an mmap lookup: no bytes cache by default */
 };

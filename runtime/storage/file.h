@@ -245,6 +245,37 @@ typedef struct pb__file_storage {
                                 older is refused (commit_mu) */
   void (*compact_hook)(void *arg, int pass); /* tests: see below */
   void *compact_hook_arg;
+  /* Automatic compaction (file_autocompact.c).  Lock order: commit_mu,
+   * then ac_mu. */
+  uint64_t ac_base;          /* log bytes right after the last compaction,
+                                or found at open; 0: unknown (commit_mu) */
+  uint64_t ac_live;          /* the atom bytes it copied (commit_mu) */
+  uint64_t ac_dead;          /* log bytes appended since (commit_mu) */
+  uint64_t ac_threshold;     /* ac_dead that starts one; UINT64_MAX: off
+                                or not known yet (commit_mu) */
+  bool ac_kicked;            /* the thread was told and has not finished
+                                (commit_mu) */
+  bool ac_hurried;           /* ... and told to skip its pause (commit_mu) */
+  bool ac_learned;           /* ac_base and ac_live are set (commit_mu) */
+  bool ac_started;           /* the thread runs (set before it starts) */
+  pthread_t ac_thread;
+  pthread_mutex_t ac_mu;     /* guards the fields below */
+  pthread_cond_t ac_cv;      /* kick and stop; CLOCK_MONOTONIC */
+  bool ac_kick;              /* a compaction is due */
+  bool ac_hurry;             /* dead bytes reached twice the threshold:
+                                no pause before the next one */
+  bool ac_stop;              /* close: the thread ends */
+  bool ac_running;           /* one runs now */
+  uint64_t ac_not_before;    /* throttle: no start before (monotonic ns) */
+  uint64_t ac_runs, ac_failed, ac_busy, ac_ns; /* statistics */
+  unsigned ac_fail_run;      /* failures in a row (the retry pause) */
+  int ac_last_error;
+  atomic_bool ac_abandon;    /* close: a running automatic compaction gives
+                                up at its next atom (no lock) */
+  atomic_uint ac_writers;    /* write transactions inside (writer_enter) */
+  atomic_bool ac_gate;       /* an automatic switch is due: new write
+                                transactions wait (ac_gate_cv, ac_mu) */
+  pthread_cond_t ac_gate_cv; /* the gate opened, or the writers left */
   /* The manifest (file_manifest.c; commit_mu after open): */
   bool man_valid;            /* MANIFEST on disk describes fs->segs, with
                                 the last segment's size man_last_size */
@@ -384,6 +415,65 @@ int pb__fs_compact(pb_storage *st, pb_compact_stats *stats);
  */
 int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
                               void *arg);
+
+/**
+ * Runs a compaction: pb_storage_compact when `automatic` is false; when
+ * true, it gives up with PB_ECLOSED, changing nothing, once fs->ac_abandon
+ * is set, at any point before its final pass.
+ */
+int pb__fs_compact_run(pb__file_storage *fs, pb_compact_stats *stats,
+                       bool automatic);
+
+/* --- Automatic compaction (file_autocompact.c) --- */
+
+/** The dead bytes at which an automatic compaction starts, given the
+ * bytes after the last compaction (`base`, 0 when unknown): the larger of
+ * `min_dead` and `dead_pct` percent of `base` (saturating). */
+uint64_t pb__compact_threshold(uint64_t base, uint32_t dead_pct,
+                               uint64_t min_dead);
+/** Checks the options of automatic compaction.  Errors: PB_EINVAL. */
+int pb__ac_check_options(const pb_file_options *o);
+/** Initializes the state (fs_alloc); cannot fail. */
+void pb__ac_init(pb__file_storage *fs);
+/** Starts the thread of a writable open whose options turn it on (after
+ * recovery).  Errors: PB_ENOMEM (the thread could not be created). */
+int pb__ac_start(pb__file_storage *fs);
+/** Stops and joins the thread, abandoning a compaction that has not
+ * reached its final pass; without commit_mu.  A no-op when not started. */
+void pb__ac_stop(pb__file_storage *fs);
+/** Frees the state (fs_free). */
+void pb__ac_destroy(pb__file_storage *fs);
+/** Under commit_mu, after a commit appended `bytes` to the log: counts
+ * them as dead and wakes the thread when the threshold is passed. */
+static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes);
+/** Under commit_mu, at a compaction's switch: the log is now `base` bytes,
+ * holding `live` bytes of atoms. */
+void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live);
+/** Wakes the thread (under commit_mu); `hurry`: skip the pause too. */
+void pb__ac_kick(pb__file_storage *fs, bool hurry);
+/** The writer_enter and writer_leave ops (storage/storage.h). */
+void pb__ac_writer_enter(pb_storage *st);
+void pb__ac_writer_leave(pb_storage *st);
+/**
+ * Before an automatic compaction's final pass: closes the gate (new write
+ * transactions wait in writer_enter) and waits until no write transaction
+ * is inside, at most PB__AC_DRAIN_NS.  Errors: PB_EUNAVAILABLE (one stayed
+ * longer: the gate is open again and the caller gives up for now).
+ */
+int pb__ac_gate_close(pb__file_storage *fs);
+/** Opens the gate closed by pb__ac_gate_close. */
+void pb__ac_gate_open(pb__file_storage *fs);
+/** The disk_usage op: see pb_storage_disk_usage. */
+int pb__fs_disk_usage(pb_storage *st, pb_disk_usage *out);
+
+static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes) {
+  fs->ac_dead += bytes;
+  if (fs->ac_dead < fs->ac_threshold) return;
+  if (!fs->ac_kicked) pb__ac_kick(fs, false);
+  /* Falling behind the commits: the throttle's pause gives way. */
+  if (!fs->ac_hurried && fs->ac_dead - fs->ac_threshold >= fs->ac_threshold)
+    pb__ac_kick(fs, true);
+}
 
 /* --- The manifest (file_manifest.c) --- */
 

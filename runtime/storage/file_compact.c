@@ -16,8 +16,11 @@
  * Catch up.  Readers and writers keep running during the copy.  When it is
  * done, the published root has usually moved: the walk runs again from the
  * new root, and only the atoms the map does not know are copied.  After a
- * few passes, or when a pass copied little, the final pass runs under
- * commit_mu (writers wait), after a flush so that nothing is unpublished.
+ * few passes, or when a pass copied little, the copy so far is fdatasynced
+ * (writers keep going), then the final pass runs under commit_mu (writers
+ * wait), after a flush so that nothing is unpublished.  An automatic
+ * compaction (file_autocompact.c) gives up, changing nothing, when the
+ * store starts closing before that final pass.
  *
  * Switch, in durable steps (crash-safe at each):
  *   1. a root-only COMMIT frame with the relocated root and LSN + 1, then
@@ -41,6 +44,7 @@
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +96,7 @@ typedef struct compactor {
   ref_at *refs;           /* children of the atoms on the stack */
   size_t n_refs, cap_refs;
   pb_compact_stats stats;
+  bool automatic;         /* gives up once fs->ac_abandon is set */
 } compactor;
 
 /* --- Output --- */
@@ -212,6 +217,9 @@ static int push(compactor *c, pb_atom_ptr p) {
 /* Copies the atom on top of the stack, whose children are all copied, and
  * pops it. */
 static int emit(compactor *c) {
+  if (c->automatic &&
+      atomic_load_explicit(&c->fs->ac_abandon, memory_order_relaxed))
+    return PB_ECLOSED; /* the store is closing: give up, change nothing */
   walk_frame *w = &c->stack[c->depth - 1];
   if (c->bb.buf.len > 0 && c->bb.buf.len + 4 + w->atom.len > BATCH_TARGET) {
     int rc = flush_batch(c);
@@ -405,6 +413,7 @@ static int finish(compactor *c, pb__generation **gone) {
   fs->pending_root = new_root;
   fs->pending_lsn = fs->synced_lsn = lsn;
   fs->switch_lsn = lsn;
+  pb__ac_compacted(fs, c->out_end, c->stats.atom_bytes);
   c->stats.switch_lsn = lsn;
   c->stats.bytes_before = before;
   c->stats.bytes_after = c->out_end;
@@ -442,8 +451,13 @@ static void compactor_free(compactor *c) {
 }
 
 int pb__fs_compact(pb_storage *st, pb_compact_stats *stats) {
-  pb__file_storage *fs = (pb__file_storage *)st;
-  compactor c = {.fs = fs};
+  return pb__fs_compact_run((pb__file_storage *)st, stats, false);
+}
+
+int pb__fs_compact_run(pb__file_storage *fs, pb_compact_stats *stats,
+                       bool automatic) {
+  pb_storage *st = &fs->base;
+  compactor c = {.fs = fs, .automatic = automatic};
   pb__ptr_map_init(&c.map);
   pb__batch_index_init(&c.index);
   pb_buf_init(&c.bb.buf);
@@ -465,12 +479,30 @@ int pb__fs_compact(pb_storage *st, pb_compact_stats *stats) {
   }
   if (rc == PB_OK && fs->compact_hook != NULL)
     fs->compact_hook(fs->compact_hook_arg, -1);
+  if (rc == PB_OK && automatic && atomic_load(&fs->ac_abandon))
+    rc = PB_ECLOSED;
+  /* The copy so far is made durable before writers are stopped, so that
+   * the final pass's fdatasync covers only what the catch-up adds, and
+   * writers wait for that much less. */
+  if (rc == PB_OK) rc = flush_batch(&c);
+  if (rc == PB_OK) {
+    rc = pb__io_datasync(c.out);
+    if (rc != PB_OK) pb__fs_fail(fs, rc, true, "fdatasync %s", c.tmp_path);
+  }
   pb__generation *gone = NULL;
+  /* Automatic: no write transaction may be open across the switch, which
+   * would make it conflict (file_autocompact.c). */
+  bool gated = false;
+  if (rc == PB_OK && automatic) {
+    rc = pb__ac_gate_close(fs);
+    gated = rc == PB_OK;
+  }
   if (rc == PB_OK) {
     pb__fs_commit_lock(fs);
     rc = finish(&c, &gone);
     pb__fs_commit_unlock(fs);
   }
+  if (gated) pb__ac_gate_open(fs);
   pb__fs_free_generations(fs, gone, true);
   if (rc == PB_OK && stats != NULL) *stats = c.stats;
   compactor_free(&c);

@@ -36,6 +36,7 @@ static void fs_free(pb__file_storage *fs) {
   free(fs->dir);
   free(fs->torn_path);
   pb__salv_free(fs->salv);
+  pb__ac_destroy(fs);
   pthread_mutex_destroy(&fs->msg_mu);
   pthread_mutex_destroy(&fs->gen_mu);
   pthread_mutex_destroy(&fs->compact_mu);
@@ -48,6 +49,7 @@ static void fs_free(pb__file_storage *fs) {
 
 int pb__fs_close(pb_storage *st) {
   pb__file_storage *fs = (pb__file_storage *)st;
+  pb__ac_stop(fs); /* abandons an automatic compaction before its switch */
   pb__fs_commit_lock(fs);
   int rc = pb__fs_flush_locked(fs);
   /* Leave the last segment ending at its last frame.  Zeros left by a
@@ -104,6 +106,7 @@ static pb__file_storage *fs_alloc(const char *dir, const pb_file_options *opts,
   fs->opts = *opts;
   fs->use_map = io->map != NULL;
   pb__batch_index_init(&fs->index);
+  pb__ac_init(fs);
   return fs;
 }
 
@@ -173,7 +176,8 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
   pb_file_options defaults;
   pb_file_options_init(&defaults);
   if (opts == NULL) opts = &defaults;
-  if (opts->segment_size == 0 || opts->durability > PB_DURABILITY_NONE)
+  if (opts->segment_size == 0 || opts->durability > PB_DURABILITY_NONE ||
+      pb__ac_check_options(opts) != PB_OK)
     return PB_EINVAL;
   pb_file_options salvage_opts;
   if (opts->salvage) { /* salvage implies read_only */
@@ -200,6 +204,7 @@ int pb__file_storage_open(const char *dir, const pb_file_options *opts,
     fs->pending_root = fs->root;
     fs->pending_lsn = fs->synced_lsn = fs->lsn;
     pb__fs_publish_root(fs, fs->root, fs->lsn);
+    if (!opts->read_only) rc = pb__ac_start(fs);
   }
   if (rc != PB_OK) {
     int saved = errno;

@@ -13,6 +13,10 @@
 
 /* Default size at which the file tier rolls to a new WAL segment. */
 #define PB__DEFAULT_SEGMENT_SIZE (64ull << 20)
+/* Defaults of automatic compaction (docs/storage.md). */
+#define PB__DEFAULT_COMPACT_DEAD_PCT 50u
+#define PB__DEFAULT_COMPACT_MIN_DEAD (1ull << 20)
+#define PB__DEFAULT_COMPACT_DUTY_PCT 50u
 
 void pb_file_options_init(pb_file_options *opts) {
   if (opts == NULL) return;
@@ -20,6 +24,10 @@ void pb_file_options_init(pb_file_options *opts) {
   opts->durability = PB_DURABILITY_SYNC;
   opts->segment_size = PB__DEFAULT_SEGMENT_SIZE;
   opts->read_only = false;
+  opts->auto_compact = true;
+  opts->compact_dead_pct = PB__DEFAULT_COMPACT_DEAD_PCT;
+  opts->compact_min_dead = PB__DEFAULT_COMPACT_MIN_DEAD;
+  opts->compact_duty_pct = PB__DEFAULT_COMPACT_DUTY_PCT;
 }
 
 int pb_storage_close(pb_storage *st) {
@@ -55,6 +63,13 @@ int pb_storage_backup(pb_storage *st, const char *dir, unsigned flags) {
     return PB_EINVAL;
   if (st->ops->backup == NULL) return PB_ENOTSUP;
   return st->ops->backup(st, dir, flags);
+}
+
+int pb_storage_disk_usage(pb_storage *st, pb_disk_usage *out) {
+  if (st == NULL || out == NULL) return PB_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (st->ops->disk_usage == NULL) return PB_ENOTSUP;
+  return st->ops->disk_usage(st, out);
 }
 
 int pb__storage_check_batch(const pb__batch *batch) {

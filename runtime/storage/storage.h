@@ -102,6 +102,15 @@ typedef struct pb__storage_ops {
   int (*recovery_info)(pb_storage *st, pb_recovery_info *out);
   /* Optional (NULL: PB_ENOTSUP): see pb_storage_backup. */
   int (*backup)(pb_storage *st, const char *dir, unsigned flags);
+  /* Optional (NULL: PB_ENOTSUP): see pb_storage_disk_usage. */
+  int (*disk_usage)(pb_storage *st, pb_disk_usage *out);
+  /* Optional (NULL: nothing to do): a write transaction begins (before
+   * its snapshot) and ends.  A tier that compacts on its own waits in
+   * writer_enter while its switch is due, and switches only when no
+   * writer is inside, so that such a switch never makes a write
+   * transaction conflict (file_autocompact.c). */
+  void (*writer_enter)(pb_storage *st);
+  void (*writer_leave)(pb_storage *st);
   /* True when read_atom costs about a memory lookup (memory, mmap'ed
    * file): a space then keeps no bytes cache by default (txn/space.c).
    * False (a remote tier): reads are worth caching as bytes. */
@@ -156,6 +165,16 @@ static inline int pb__storage_read_pending(pb_storage *st, pb_atom_ptr ptr,
 static inline void pb__storage_pin(pb_storage *st, uint64_t *token) {
   *token = 0;
   if (st->ops->pin != NULL) st->ops->pin(st, token);
+}
+
+/** A write transaction begins, before it takes its snapshot. */
+static inline void pb__storage_writer_enter(pb_storage *st) {
+  if (st->ops->writer_enter != NULL) st->ops->writer_enter(st);
+}
+
+/** A write transaction that called pb__storage_writer_enter ends. */
+static inline void pb__storage_writer_leave(pb_storage *st) {
+  if (st->ops->writer_leave != NULL) st->ops->writer_leave(st);
 }
 
 /** Releases a pin taken by pb__storage_pin. */

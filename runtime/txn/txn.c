@@ -110,6 +110,10 @@ static void txn_end_reads(pb_txn *txn) {
  * the arrays it grew are kept), or frees it when every slot is taken. */
 static void txn_free(pb_txn *txn) {
   txn_end_reads(txn);
+  if (txn->writer) { /* after its commit's wait: nothing of it is left */
+    txn->writer = false;
+    pb__storage_writer_leave(txn->db->sp->st);
+  }
   pb__batch_free(&txn->batch);
   pb_arena_destroy(txn->arena);
   txn->arena = NULL;
@@ -172,6 +176,12 @@ int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
   memset(&txn->batch, 0, sizeof txn->batch);
   pb_buf_init(&txn->batch.buf);
   if (!(flags & PB_RDONLY)) rc = pb__batch_init(&txn->batch);
+  if (rc == PB_OK && !(flags & PB_RDONLY)) {
+    /* Before the snapshot: an automatic compaction's switch waits for
+     * the writers inside, and holds new ones here until it is done. */
+    pb__storage_writer_enter(st);
+    txn->writer = true;
+  }
   if (rc == PB_OK) rc = pb__snap_begin(&txn->snap, db, on_pending);
   if (rc == PB_OK) txn->db_root = txn->snap.db_root;
   if (rc != PB_OK) {

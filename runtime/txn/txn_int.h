@@ -15,6 +15,7 @@
 struct pb_txn {
   pb_db *db;               /* the database this transaction works on */
   unsigned flags;          /* PB_RDONLY or 0 */
+  bool writer;             /* counted by pb__storage_writer_enter */
   pb__snap snap;           /* what it reads: pin, roots, caches, holds */
   pb_atom_ptr db_root;     /* this database's root the changes build on
                               (snap.db_root, then each rebase's) */

@@ -434,6 +434,9 @@ static pb_storage *open_store(world *wd, pb_durability dur, unsigned round) {
   pb_file_options_init(&o);
   o.segment_size = SEGMENT_SIZE;
   o.durability = dur;
+  /* The checker counts the switches of the compactions this test runs;
+   * automatic ones have their own power-cut sweep (test_autocompact). */
+  o.auto_compact = false;
   char msg[512];
   pb_storage *st = NULL;
   int rc = pb__file_storage_open(DB, &o, pb__simfs_io(wd->sim), msg,
@@ -455,6 +458,7 @@ static void maybe_cut_recovery(world *wd, uint64_t *rng) {
   pb_file_options o;
   pb_file_options_init(&o);
   o.segment_size = SEGMENT_SIZE;
+  o.auto_compact = false;
   pb_storage *st = NULL;
   char msg[512];
   if (pb__file_storage_open(DB, &o, pb__simfs_io(wd->sim), msg, sizeof msg,

@@ -57,6 +57,11 @@ static void open_store(pb_test_cstore *cs) {
   pb_file_options o;
   pb_file_options_init(&o);
   o.durability = PB_DURABILITY_NONE; /* reopen after close: still durable */
+  /* This store commits raw roots through the storage interface and reads
+   * atoms without pins, so nothing may move or free them between its
+   * commits: no automatic compaction (which only transactions, which pin,
+   * may run beside; test_autocompact covers it). */
+  o.auto_compact = false;
   int rc = pb_storage_open_file(cs->dir, &o, &cs->st);
   if (rc != PB_OK) die("open", rc);
   uint64_t lsn;

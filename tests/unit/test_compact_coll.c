@@ -41,6 +41,7 @@ static void open_store(store *s, const char *dir) {
   pb_file_options o;
   pb_file_options_init(&o);
   o.segment_size = 64u << 10;
+  o.auto_compact = false; /* the explicit compaction finds the store grown */
   assert_int_equal(pb_storage_open_file(dir, &o, &s->st), PB_OK);
   assert_int_equal(pb_space_open(s->st, &s->sp), PB_OK);
   assert_int_equal(pb_db_open(s->sp, "main", PB_CREATE, &s->db), PB_OK);

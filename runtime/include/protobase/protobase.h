@@ -229,6 +229,21 @@ typedef struct pb_file_options {
   bool salvage;             /* tolerate damage (implies read_only): serve
                                the last commit that verifies and report
                                what was skipped (pb_storage_salvage_report) */
+  /* Automatic compaction (docs/storage.md, "Automatic compaction"): a
+   * background thread of a writable open compacts (as pb_storage_compact)
+   * once the dead bytes, estimated as the log bytes appended since the
+   * last compaction, reach compact_dead_pct percent of the live bytes (the
+   * last compaction's size) and at least compact_min_dead bytes.  Its
+   * switch waits (at most 100 ms, else it is put off) until no write
+   * transaction is open, holding new ones back meanwhile, so it never
+   * makes one conflict; pb_storage_close abandons one in progress. */
+  bool auto_compact;          /* default true; false: only explicit calls */
+  uint32_t compact_dead_pct;  /* default 50 (percent of the live bytes) */
+  uint64_t compact_min_dead;  /* default 1 MiB */
+  uint32_t compact_duty_pct;  /* throttle: at most this percent of the
+                                 time is spent compacting, 1..100,
+                                 unless the dead bytes reach twice the
+                                 threshold; default 50 */
 } pb_file_options;
 
 /** Sets `opts` to the documented defaults. */
@@ -246,8 +261,13 @@ int pb_storage_open_memory(pb_storage **out);
  * be NULL for the defaults.  A read_only open may run beside a writer in
  * another process: it sees a whole prefix of the commits, at least every
  * commit acknowledged before it began, and keeps that snapshot until it is
- * closed (docs/storage.md, section 8).
- * Errors: PB_ENOMEM; PB_EIO (a system call failed; errno is kept);
+ * closed (docs/storage.md, section 8).  A writable open with
+ * opts->auto_compact starts the background thread of automatic
+ * compaction; pb_storage_close stops it.
+ * Errors: PB_EINVAL (segment_size 0, an unknown durability, or with
+ * auto_compact: compact_duty_pct not in 1..100, or compact_dead_pct and
+ * compact_min_dead both 0); PB_ENOMEM (the thread too);
+ * PB_EIO (a system call failed; errno is kept);
  * PB_ELOCKED (another process has the directory open for writing);
  * PB_ECORRUPT (a damaged segment that recovery must not cut);
  * PB_EVERSION (a segment of an unknown format version);
@@ -286,6 +306,46 @@ typedef struct pb_compact_stats {
  * failed sync); PB_ENOMEM.
  */
 int pb_storage_compact(pb_storage *st, pb_compact_stats *stats);
+
+/** A file storage's bytes and its automatic compaction
+ * (pb_storage_disk_usage).  The live and dead bytes are estimates, see
+ * docs/storage.md, "Automatic compaction". */
+typedef struct pb_disk_usage {
+  uint64_t log_bytes;    /* the log's segments: headers and frames, without
+                            the preallocated zeros after the last frame */
+  uint64_t file_bytes;   /* the segment files' sizes: the log, the zeros
+                            preallocated ahead, and the segments a
+                            compaction replaced that a pinned reader still
+                            keeps */
+  uint64_t base_bytes;   /* log bytes right after the last compaction (in
+                            this open, or found at open); 0: none known */
+  uint64_t live_bytes;   /* estimate of the live data: the atom bytes that
+                            compaction copied; 0: none known */
+  uint64_t dead_bytes;   /* estimate of the dead data: the log bytes
+                            appended since that compaction (the whole log
+                            when none is known) */
+  uint64_t next_auto;    /* dead_bytes at which the next automatic
+                            compaction starts (UINT64_MAX: off) */
+  uint64_t auto_runs;    /* automatic compactions done since open */
+  uint64_t auto_failed;  /* automatic compactions that failed (nothing
+                            changed: the store goes on) */
+  uint64_t auto_busy;    /* automatic compactions put off because a
+                            write transaction stayed open over 100 ms
+                            when the switch was due (tried again later) */
+  uint64_t auto_ns;      /* time spent in automatic compactions */
+  int auto_last_error;   /* the last automatic compaction's result */
+  bool auto_running;     /* one runs now */
+} pb_disk_usage;
+
+/**
+ * Copies a file storage's bytes, its estimates of live and dead data and
+ * the state of its automatic compaction.  Cheap: no I/O, but for the
+ * first call on an open whose compaction thread does not run (read-only,
+ * or auto_compact off), which reads the frame headers of the first
+ * segment (docs/storage.md).  Any thread.
+ * Errors: PB_EINVAL (a NULL argument); PB_ENOTSUP (the memory tier).
+ */
+int pb_storage_disk_usage(pb_storage *st, pb_disk_usage *out);
 
 /** What the open of a file storage found and did (pb_storage_recovery_info). */
 typedef struct pb_recovery_info {
@@ -622,7 +682,9 @@ typedef struct pb_txn pb_txn;
 
 /**
  * Begins a transaction that reads the latest committed snapshot of `db`.
- * Flags: PB_RDONLY or 0.
+ * Flags: PB_RDONLY or 0.  A write transaction on a file storage may wait
+ * here while an automatic compaction switches (its final pass: a few
+ * fdatasyncs), so that no switch happens while it is open.
  * Errors: PB_ENOMEM; PB_EIO; PB_ECORRUPT; PB_ERDONLY (a writable transaction
  * on a read-only storage); PB_EINVAL (a NULL argument, or a flag other than
  * PB_RDONLY, such as PB_CREATE).
