@@ -354,9 +354,12 @@ int pb_plan_offset(pb_plan **p, uint64_t n);
  * equal columns); the first of each is kept, in order. */
 int pb_plan_distinct(pb_plan **p);
 
-/** The bytes OrderBy, GroupBy, Distinct and hash joins of the whole plan
- * may hold before an OrderBy sorts externally (others: PB_ENOMEM);
- * default PB_PLAN_MEMORY_DEFAULT.  Before the first pb_plan_next. */
+/** The bytes EACH OrderBy, GroupBy, Distinct and join of the plan may
+ * hold (the budget is per node, not shared) before an OrderBy sorts
+ * externally (the others: PB_ENOMEM from pb_plan_next); default
+ * PB_PLAN_MEMORY_DEFAULT.  Before the first pb_plan_next.  Errors:
+ * PB_EINVAL (a NULL plan, 0 bytes, or a plan that has run or been
+ * explained). */
 #define PB_PLAN_MEMORY_DEFAULT (64u << 20)
 int pb_plan_set_memory(pb_plan *p, size_t bytes);
 
