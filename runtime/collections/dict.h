@@ -91,6 +91,16 @@ int pb__dict_iter_open(pb__dict *d, const pb__dict_range *r, bool reverse,
  * the iterator returns that error again.  Key and value are views valid
  * until the dict is freed. */
 int pb__dict_iter_next(pb__dict_iter *it, pb_str *key, pb_value *val);
+/** One entry of a leaf (collections/dict_int.h): a key and its value. */
+typedef struct pb__dent pb__dent;
+/** The next entries as a run of the current leaf, for a caller that walks
+ * them itself: *ents and *n (>= 1) are the entries pb__dict_iter_next
+ * would give next, in order (forward: up to the leaf's end or the far
+ * bound; in reverse, one entry), and the iterator moves past them.
+ * PB_ENOTFOUND (*n 0) after the last; errors as pb__dict_iter_next
+ * (sticky, shared with it).  The array is the iterator's (its leaf), valid
+ * until the next call on it; the keys and values are views as above. */
+int pb__dict_iter_run(pb__dict_iter *it, const pb__dent **ents, size_t *n);
 /** Frees the iterator.  NULL is a no-op. */
 void pb__dict_iter_free(pb__dict_iter *it);
 

@@ -208,3 +208,43 @@ int pb__dict_iter_next(pb__dict_iter *it, pb_str *key, pb_value *val) {
   if (rc != PB_OK && rc != PB_ENOTFOUND) it->err = rc;
   return rc;
 }
+
+int pb__dict_iter_run(pb__dict_iter *it, const pb__dent **ents, size_t *n) {
+  if (!it || !ents || !n) return PB_EINVAL;
+  *n = 0;
+  if (it->err != PB_OK) return it->err;
+  int rc = it->state == ITER_NEW ? start(it) : PB_OK;
+  while (rc == PB_OK) {
+    if (it->state == ITER_DONE) {
+      rc = PB_ENOTFOUND;
+      break;
+    }
+    size_t l = it->depth - 1;
+    const pb__dnode *leaf = it->node[l];
+    size_t pos = it->pos[l];
+    if (it->reverse ? pos == 0 : pos >= leaf->n) {
+      rc = next_leaf(it);
+      continue;
+    }
+    const pb__dent *e = &leaf->ents[it->reverse ? pos - 1 : pos];
+    size_t m = it->reverse ? 1 : leaf->n - pos;
+    /* keys ascend: only the run's last key can be past a forward bound
+     * when no key is; else the run ends before the first that is */
+    if (past_end(it, e[m - 1].key)) {
+      size_t k = 0;
+      while (k < m && !past_end(it, e[k].key)) k++;
+      if (k == 0) {
+        it->state = ITER_DONE;
+        rc = PB_ENOTFOUND;
+        break;
+      }
+      m = k;
+    }
+    it->pos[l] = it->reverse ? pos - 1 : pos + m;
+    *ents = e;
+    *n = m;
+    return PB_OK;
+  }
+  if (rc != PB_ENOTFOUND) it->err = rc;
+  return rc;
+}

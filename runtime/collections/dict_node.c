@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "atom/atom.h"
+#include "atom/utf8.h"
 #include "atom/value.h"
 #include "collections/dict_int.h"
 #include "util/ebr.h"
@@ -379,7 +380,7 @@ static bool read_key(pb_reader *r, pb_str *k) {
   else if (pb_reader_varint(r, &len) != PB_OK)
     return false;
   if (len > PB__DICT_KEY_MAX || len > (uint64_t)(r->end - r->pos) ||
-      !pb_utf8_valid(r->pos, (size_t)len))
+      !pb__utf8_valid_short(r->pos, (size_t)len))
     return false;
   k->ptr = (const char *)r->pos;
   k->len = (size_t)len;
@@ -397,13 +398,32 @@ static bool read_short_bytes(pb_reader *r, pb_value *v) {
     return false;
   size_t len = p[1];
   if (p[0] == PB_VALUE_STRING) {
-    if (!pb_utf8_valid(p + 2, len)) return false;
+    if (!pb__utf8_valid_short(p + 2, len)) return false;
     *v = (pb_value){.kind = PB_VALUE_STRING,
                     .as.s = {(const char *)p + 2, len}};
   } else {
     *v = (pb_value){.kind = PB_VALUE_BYTES, .as.bytes = {p + 2, len}};
   }
   r->pos = p + 2 + len;
+  return true;
+}
+
+/* The common value of a table's rows, inline: a RECORD (kind, 8-byte
+ * fingerprint) whose body has a one-byte length that fits the atom.
+ * False, consuming nothing, for anything else (pb__value_decode then
+ * decodes it, or says why not). */
+static bool read_short_record(pb_reader *r, pb_value *v) {
+  const uint8_t *p = r->pos;
+  if (r->end - p < 10 || p[0] != PB_VALUE_RECORD || p[9] >= 0x80 ||
+      p[9] > r->end - p - 10)
+    return false;
+  size_t len = p[9];
+  memset(v, 0, sizeof *v);
+  v->kind = PB_VALUE_RECORD;
+  v->as.rec.fingerprint = pb__load_le64(p + 1);
+  v->as.rec.body.ptr = p + 10;
+  v->as.rec.body.len = len;
+  r->pos = p + 10 + len;
   return true;
 }
 
@@ -429,6 +449,7 @@ static int decode_leaf(dict_atom *a, pb__dent *ents) {
     if (i > 0 && pb__dict_key_cmp(ents[i - 1].key, ents[i].key) >= 0)
       return PB__CORRUPT("dict leaf: key %zu not ascending", i);
     if (!read_short_bytes(&a->r, &ents[i].val) &&
+        !read_short_record(&a->r, &ents[i].val) &&
         pb__value_decode(&a->r, &ents[i].val) != PB_OK)
       return PB__CORRUPT("dict leaf: value %zu of %zu: %s", i, a->m,
                          pb_errdetail()); /* value_decode's reason */
@@ -925,6 +946,12 @@ int pb__dict_leaf_scratch(pb__dict *d, const pb__dkid *kid,
   int rc = d->src.read(d->src.arg, kid->ptr, &atom);
   if (rc == PB_ENOTFOUND)
     rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
+  /* The scan reads every byte of the leaf, in order: ask for all its
+   * lines at once, so their misses overlap rather than come one by one
+   * as the decode reaches them. */
+  if (rc == PB_OK)
+    for (size_t o = 0; o < atom.len; o += LINE)
+      __builtin_prefetch(atom.ptr + o);
   dict_atom a;
   if (rc == PB_OK) rc = open_atom(atom, &a);
   if (rc == PB_OK && a.level != 0)

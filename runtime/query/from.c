@@ -462,6 +462,27 @@ static int lazy_eval(scan_state *s, pb_bytes body, bool *keep, bool *whole) {
     else
       while (i < s->n_lazy && s->lazy[i].tag != tag)
         i++;
+    if (i < s->n_lazy && (key & 7) == PB_WT_VARINT && at + 1 == p) {
+      /* the common wanted field: a one-byte key and a varint of at most
+       * 9 bytes, read here as pb_reader_next reads it (longer, or
+       * truncated: pb_reader_next below says what it is) */
+      uint64_t v = 0;
+      unsigned sh = 0;
+      const uint8_t *q = p;
+      while (q < end && sh < 63 && (*q & 0x80)) {
+        v |= (uint64_t)(*q++ & 0x7f) << sh;
+        sh += 7;
+      }
+      if (q < end && sh < 63) {
+        v |= (uint64_t)*q++ << sh;
+        pb_field f = {.key = at, .tag = (uint32_t)tag,
+                      .wire_type = PB_WT_VARINT, .value = v};
+        if (lazy_read(&f, &s->lazy[i], rec))
+          goto whole;
+        p = q;
+        continue;
+      }
+    }
     if (i < s->n_lazy) {
       pb_reader rd = {at, end};
       pb_field f;

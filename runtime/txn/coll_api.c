@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 
+#include "collections/dict_int.h" /* pb__dent */
 #include "txn/tcoll.h"
 #include "txn/validate.h"
 
@@ -127,6 +128,8 @@ int pb_dict_count(pb_dict *d, uint64_t *out) {
 typedef struct dict_iter {
   pb__dict_iter *it;
   pb__tcoll *t;
+  const pb__dent *run; /* the rest of the run pb__dict_iter_run gave: */
+  size_t n;            /* n entries, given one by one */
 } dict_iter;
 
 int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
@@ -146,6 +149,8 @@ int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
   dict_iter *di = malloc(sizeof *di);
   if (!di) return PB_ENOMEM;
   di->t = T(d);
+  di->run = NULL;
+  di->n = 0;
   rc = pb__dict_iter_open(T(d)->c.d, range ? &r : NULL,
                           (flags & PB_REVERSE) != 0, &di->it);
   if (rc != PB_OK) {
@@ -159,8 +164,20 @@ int pb_dict_iter_open(pb_dict *d, const pb_dict_range *range, unsigned flags,
 int pb_dict_iter_next(pb_dict_iter *it, pb_str *key, pb_value *val) {
   if (!it || !key || !val) return PB_EINVAL;
   dict_iter *di = (dict_iter *)(void *)it;
-  int rc = pb__dict_iter_next(di->it, key, val);
-  return rc == PB_OK ? pb__tcoll_entry(di->t, *key, val) : rc;
+  /* A leaf's entries a run at a time (pb__dict_iter_run), each given by
+   * pointer arithmetic over the run; a change to the Dictionary ends the
+   * iterator, so the run stays what the leaf holds. */
+  if (di->n == 0) {
+    int rc = pb__dict_iter_run(di->it, &di->run, &di->n);
+    if (rc != PB_OK) return rc;
+  }
+  const pb__dent *e = di->run++;
+  di->n--;
+  *key = e->key;
+  *val = e->val;
+  return pb_value_is_collection(val->kind)
+             ? pb__tcoll_entry(di->t, *key, val)
+             : PB_OK;
 }
 
 void pb_dict_iter_close(pb_dict_iter *it) {

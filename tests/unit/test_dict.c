@@ -1,7 +1,8 @@
 /*
  * test_dict.c - the Dictionary (collections/dict.h), a copy-on-write
  * B+tree: get/put/remove/count, replace, the empty dictionary, range
- * iteration (bounds included, excluded, open; reverse), bulk load and its
+ * iteration (bounds included, excluded, open; reverse; entry by entry and
+ * by leaf runs), bulk load and its
  * refusals, invalid keys and values, flush + reopen + mutate through the
  * test file store, trees written with another fanout, failing sources and
  * sinks (the handle stays as it was), hostile node atoms (each rule of the
@@ -343,13 +344,43 @@ enum { RANGE_N = 600 }; /* keys r0000, r0002, ... r1198 */
 
 static void range_key(char *buf, int i) { snprintf(buf, 8, "r%04d", i); }
 
-/* Iterates r over d and compares with the keys the model says. */
-static void check_range(pb__dict *d, const pb__dict_range *r, bool reverse) {
+/* The next entry through pb__dict_iter_run: the rest of the last run
+ * (*run, *rn), or a new run; a run is never empty, holds one entry in
+ * reverse, and keeps its entries ascending forward. */
+static int run_next(pb__dict_iter *it, bool reverse, const pb__dent **run,
+                    size_t *rn, pb_str *k, pb_value *v) {
+  if (*rn == 0) {
+    int rc = pb__dict_iter_run(it, run, rn);
+    if (rc != PB_OK) {
+      assert_int_equal(*rn, 0);
+      return rc;
+    }
+    assert_true(*rn >= 1);
+    if (reverse) assert_int_equal(*rn, 1);
+    for (size_t i = 1; i < *rn; i++)
+      assert_true(pb__dict_key_cmp((*run)[i - 1].key, (*run)[i].key) < 0);
+  }
+  *k = (*run)->key;
+  *v = (*run)->val;
+  (*run)++;
+  (*rn)--;
+  return PB_OK;
+}
+
+/* Iterates r over d (entry by entry, or by runs when `runs`) and
+ * compares with the keys the model says. */
+static void check_range_by(pb__dict *d, const pb__dict_range *r,
+                           bool reverse, bool runs) {
   pb__dict_iter *it;
   assert_int_equal(pb__dict_iter_open(d, r, reverse, &it), PB_OK);
   char want[8];
   pb_str k;
   pb_value v;
+  const pb__dent *run = NULL;
+  size_t rn = 0;
+#define NEXT()                                                               \
+  (runs ? run_next(it, reverse, &run, &rn, &k, &v)                          \
+        : pb__dict_iter_next(it, &k, &v))
   for (int j = 0; j < RANGE_N; j++) {
     int i = reverse ? RANGE_N - 1 - j : j;
     range_key(want, 2 * i);
@@ -362,13 +393,20 @@ static void check_range(pb__dict *d, const pb__dict_range *r, bool reverse) {
       int c = pb__dict_key_cmp(w, r->hi);
       if (c > 0 || (c == 0 && !r->hi_incl)) continue;
     }
-    assert_int_equal(pb__dict_iter_next(it, &k, &v), PB_OK);
+    assert_int_equal(NEXT(), PB_OK);
     assert_int_equal(k.len, w.len);
     assert_memory_equal(k.ptr, w.ptr, w.len);
     assert_true(v.kind == PB_VALUE_UINT && v.as.u == (uint64_t)(2 * i));
   }
-  assert_int_equal(pb__dict_iter_next(it, &k, &v), PB_ENOTFOUND);
+  assert_int_equal(NEXT(), PB_ENOTFOUND);
+  assert_int_equal(NEXT(), PB_ENOTFOUND);
+#undef NEXT
   pb__dict_iter_free(it);
+}
+
+static void check_range(pb__dict *d, const pb__dict_range *r, bool reverse) {
+  check_range_by(d, r, reverse, false);
+  check_range_by(d, r, reverse, true); /* pb__dict_iter_run */
 }
 
 static void check_ranges(pb__dict *d) {

@@ -16,6 +16,7 @@
 
 #include "protobase/protobase.h" /* pb_atom_ptr */
 #include "protobase/wire.h"
+#include "atom/utf8.h" /* pb__utf8_valid_short */
 
 /* Encodes one field with `put`, then reads it back as one field. */
 static pb_field one_field(pb_buf *b) {
@@ -404,6 +405,53 @@ static void utf8_matches_reference(void **state) {
   }
 }
 
+/* pb__utf8_valid_short (the inline front a Dictionary leaf's keys go
+ * through) agrees with pb_utf8_valid and the reference at every length 0
+ * to 24 (its byte, 4-byte-word, 8-byte-word and call paths) and every
+ * alignment: all ASCII; an invalid byte (a stray continuation, an
+ * overlong lead, 0xff) in each position; a 2-, 3- and 4-byte character
+ * at each position (across the 4- and 8-byte word boundaries), whole and
+ * cut short by the end.  The bytes after the string are 0xff, and a
+ * load past its end is a read out of bounds the ASan suite reports. */
+static void utf8_short_front(void **state) {
+  (void)state;
+  static const uint8_t bad[] = {0x80, 0xbf, 0xc0, 0xc1, 0xf5, 0xff};
+  static const uint32_t cps[] = {0xe9, 0x20ac, 0x1f600};
+  uint8_t buf[64];
+  for (size_t align = 0; align < 8; align++)
+    for (size_t n = 0; n <= 24; n++) {
+      uint8_t *q = buf + align;
+      memset(buf, 0xff, sizeof buf);
+      for (size_t i = 0; i < n; i++) q[i] = (uint8_t)('a' + i % 26);
+      if (!pb__utf8_valid_short(q, n))
+        fail_msg("ASCII, length %zu, alignment %zu: invalid", n, align);
+      for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < sizeof bad; b++) {
+          uint8_t keep = q[i];
+          q[i] = bad[b];
+          if (pb__utf8_valid_short(q, n) || pb_utf8_valid(q, n))
+            fail_msg("0x%02x at %zu of %zu: valid", bad[b], i, n);
+          q[i] = keep;
+        }
+      for (size_t c = 0; c < 3; c++)
+        for (size_t i = 0; i < n; i++) {
+          uint8_t save[4];
+          memcpy(save, q + i, 4);
+          uint8_t enc[4];
+          size_t len = put_cp(enc, cps[c]);
+          size_t fit = n - i < len ? n - i : len; /* cut by the end */
+          memcpy(q + i, enc, fit);
+          bool want = ref_utf8_valid(q, n);
+          assert_int_equal(want, fit == len);
+          if (pb__utf8_valid_short(q, n) != want ||
+              pb_utf8_valid(q, n) != want)
+            fail_msg("U+%04x at %zu of %zu (%zu of %zu bytes): disagrees",
+                     (unsigned)cps[c], i, n, fit, len);
+          memcpy(q + i, save, 4);
+        }
+    }
+}
+
 static void utf8_validation(void **state) {
   (void)state;
   assert_true(pb_utf8_valid("", 0));
@@ -449,6 +497,7 @@ int main(void) {
       cmocka_unit_test(pointer_offset_over_u32_is_einval),
       cmocka_unit_test(utf8_validation),
       cmocka_unit_test(utf8_matches_reference),
+      cmocka_unit_test(utf8_short_front),
       cmocka_unit_test(buffer_reuse_and_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
