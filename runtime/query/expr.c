@@ -924,28 +924,11 @@ static int truth(const pb_qval *v) {
   return v->type == PB_QBOOL ? (v->as.b ? 1 : 0) : -1;
 }
 
-static bool cmp_holds(pb_cmp op, int c) {
-  switch (op) {
-  case PB_EQ:
-    return c == 0;
-  case PB_NE:
-    return c != 0;
-  case PB_LT:
-    return c < 0;
-  case PB_LE:
-    return c <= 0;
-  case PB_GT:
-    return c > 0;
-  default:
-    return c >= 0;
-  }
-}
-
 /* a OP b in three-valued logic. */
 static int cmp_tv(pb_cmp op, const pb_qval *a, const pb_qval *b) {
   if (a->type == PB_QNULL || b->type == PB_QNULL)
     return -1;
-  return cmp_holds(op, pb__qval_cmp(a, b)) ? 1 : 0;
+  return pb__cmp_holds(op, pb__qval_cmp(a, b)) ? 1 : 0;
 }
 
 static int and_tv(int a, int b) {

@@ -371,23 +371,6 @@ static int lazy_read(const pb_field *f, const lazy_field *l, uint8_t *rec) {
   return rc;
 }
 
-static bool cmp_holds3(pb_cmp op, int c) {
-  switch (op) {
-  case PB_EQ:
-    return c == 0;
-  case PB_NE:
-    return c != 0;
-  case PB_LT:
-    return c < 0;
-  case PB_LE:
-    return c <= 0;
-  case PB_GT:
-    return c > 0;
-  default:
-    return c >= 0;
-  }
-}
-
 /* Whether every compiled term holds on the scratch record rec. */
 static bool fast_eval(const scan_state *s, const uint8_t *rec) {
   for (size_t i = 0; i < s->n_fast; i++) {
@@ -423,7 +406,7 @@ static bool fast_eval(const scan_state *s, const uint8_t *rec) {
         c = (v > k) - (v < k);
       }
     }
-    if (!cmp_holds3(t->op, c))
+    if (!pb__cmp_holds(t->op, c))
       return false;
   }
   return true;
@@ -692,16 +675,6 @@ static bool int_const(const pb_expr *e) {
          (e->val.type == PB_QINT || e->val.type == PB_QUINT);
 }
 
-static pb_cmp flip_cmp(pb_cmp op) {
-  switch (op) {
-  case PB_LT: return PB_GT;
-  case PB_LE: return PB_GE;
-  case PB_GT: return PB_LT;
-  case PB_GE: return PB_LE;
-  default: return op;
-  }
-}
-
 /* Appends the term `f op c` (f a field, c a constant). */
 static bool fast_add(scan_state *s, size_t cap, const pb_expr *f, pb_cmp op,
                      const pb_expr *c) {
@@ -733,7 +706,7 @@ static bool fast_compile(scan_state *s, const pb_expr *e, size_t cap) {
     if (int_field(e->a) && int_const(e->b))
       return fast_add(s, cap, e->a, e->op, e->b);
     if (int_const(e->a) && int_field(e->b))
-      return fast_add(s, cap, e->b, flip_cmp(e->op), e->a);
+      return fast_add(s, cap, e->b, pb__cmp_flip(e->op), e->a);
     return false;
   case PB__E_BETWEEN:
     return int_field(e->a) && int_const(e->b) && int_const(e->c) &&

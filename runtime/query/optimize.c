@@ -394,16 +394,6 @@ static bool is_const(const pb_expr *e) {
   return e && e->kind == PB__E_CONST;
 }
 
-static pb_cmp flip(pb_cmp op) {
-  switch (op) {
-  case PB_LT: return PB_GT;
-  case PB_LE: return PB_GE;
-  case PB_GT: return PB_LT;
-  case PB_GE: return PB_LE;
-  default: return op;
-  }
-}
-
 /*
  * The smallest string above every string that starts with p (bytewise),
  * as valid UTF-8 when p is (the last code point incremented, dropping
@@ -500,7 +490,7 @@ static int classify(const pb_table_def *def, pb_expr *e, term *t) {
     } else if (is_field0(e->b) && is_const(e->a)) {
       fe = e->b;
       ce = e->a;
-      op = flip(op);
+      op = pb__cmp_flip(op);
     } else {
       return PB_OK;
     }

@@ -110,6 +110,29 @@ pb_expr *pb__expr_copy(const pb_expr *e);
  * then bytewise for STR and BYTES; only for comparable types (checked at
  * build time).  <0, 0, >0. */
 int pb__qval_cmp(const pb_qval *a, const pb_qval *b);
+/* Whether `a op b` holds, given c = pb__qval_cmp(a, b) (<0, 0, >0). */
+static inline bool pb__cmp_holds(pb_cmp op, int c) {
+  switch (op) {
+  case PB_EQ: return c == 0;
+  case PB_NE: return c != 0;
+  case PB_LT: return c < 0;
+  case PB_LE: return c <= 0;
+  case PB_GT: return c > 0;
+  default: return c >= 0;
+  }
+}
+
+/* The operator with its operands swapped: a < b is b > a. */
+static inline pb_cmp pb__cmp_flip(pb_cmp op) {
+  switch (op) {
+  case PB_LT: return PB_GT;
+  case PB_LE: return PB_GE;
+  case PB_GT: return PB_LT;
+  case PB_GE: return PB_LE;
+  default: return op;
+  }
+}
+
 /* Whether values of types a and b may be compared (NULL with anything). */
 bool pb__qtype_comparable(pb_qtype a, pb_qtype b);
 /* A hash such that pb__qval_cmp(a, b) == 0 implies equal hashes. */
