@@ -163,7 +163,7 @@ static int split(join_state *s) {
   s->eqs = NULL;
   s->resid = NULL;
   s->n_eqs = s->n_resid = 0;
-  if (s->on == NULL) return PB_OK;
+  assert(s->on != NULL); /* pb_plan_join refuses a NULL one */
   pb_expr **t = NULL;
   size_t n = 0, cap = 0;
   int rc = terms(s->on, &t, &n, &cap);
@@ -530,8 +530,7 @@ static int next_match(pb_plan *n, join_state *s, bool *got) {
       while (s->cand < s->n_right) {
         pb__hrow *h = s->right[s->cand++];
         set_right(s, &h->row);
-        rc = s->on != NULL ? all_true(s, &s->on, 1, &yes) : PB_OK;
-        if (s->on == NULL) yes = true;
+        rc = all_true(s, &s->on, 1, &yes);
         if (rc != PB_OK) return rc;
         if (yes) {
           h->matched = true;
@@ -705,6 +704,19 @@ static void puts_buf(pb_buf *out, const char *s) {
   pb_buf_append(out, s, strlen(s));
 }
 
+/* "<table> by primary key)" or "<table> index <name>)": the table an
+ * index join looks rows up in. */
+static void explain_lookup(const join_state *s, pb_buf *out) {
+  puts_buf(out, s->rdef->type->name);
+  if (s->by_key) {
+    puts_buf(out, " by primary key)");
+  } else {
+    puts_buf(out, " index ");
+    puts_buf(out, s->rdef->indexes[s->index].name);
+    puts_buf(out, ")");
+  }
+}
+
 static void join_explain(const pb_plan *n, pb_buf *out) {
   const join_state *s = n->state;
   puts_buf(out, type_word(s->type));
@@ -720,34 +732,16 @@ static void join_explain(const pb_plan *n, pb_buf *out) {
        * looks its values up. */
       puts_buf(out, " (index nested loop driven by the right side: per "
                     "right row, a lookup in ");
-      puts_buf(out, s->rdef->type->name);
-      if (s->by_key) {
-        puts_buf(out, " by primary key)");
-      } else {
-        puts_buf(out, " index ");
-        puts_buf(out, s->rdef->indexes[s->index].name);
-        puts_buf(out, ")");
-      }
+      explain_lookup(s, out);
       break;
     case ALG_INDEX:
       /* The right side's TableScan below is not run: each left row
        * looks its values up. */
       puts_buf(out, " (index nested loop: per left row, a lookup in ");
-      puts_buf(out, s->rdef->type->name);
-      if (s->by_key) {
-        puts_buf(out, " by primary key)");
-      } else {
-        puts_buf(out, " index ");
-        puts_buf(out, s->rdef->indexes[s->index].name);
-        puts_buf(out, ")");
-      }
+      explain_lookup(s, out);
       break;
     case ALG_NONE:
       break;
-  }
-  if (s->on == NULL) {
-    puts_buf(out, " on every pair");
-    return;
   }
   puts_buf(out, " on ");
   pb__expr_print(s->on, &n->shape, out);
@@ -775,7 +769,8 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
     rc = PB_EINVAL;
   } else if ((*left)->txn != right->txn) {
     pb__errdetail_set("Join: the two plans belong to different transactions");
-    rc = PB_EINVAL;  } else if (on == NULL) {
+    rc = PB_EINVAL;
+  } else if (on == NULL) {
     /* protobase/query.h, BUILDING: a NULL expression is one whose
      * constructor ran out of memory.  A cross join is ON TRUE. */
     pb__errdetail_set("Join: no condition (a NULL expression: out of "
@@ -792,7 +787,7 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
             PB_OK)
       rc = PB_ENOMEM;
   }
-  if (rc == PB_OK && on != NULL) {
+  if (rc == PB_OK) {
     /* The check names both sides of a comparison that cannot be. */
     rc = pb__expr_check(on, &node->shape, "Join on", true);
   }
@@ -803,7 +798,7 @@ int pb_plan_join(pb_plan **left, pb_plan *right, pb_join_type type,
     s->Rc = right->shape.n_cols;
     size_t ns = s->L + s->R, nc = s->Lc + s->Rc;
     size_t ne = 0;
-    if (on != NULL) { /* an upper bound of the equality terms */
+    { /* an upper bound of the equality terms */
       pb_expr **t = NULL;
       size_t cap = 0;
       rc = terms(on, &t, &ne, &cap);
