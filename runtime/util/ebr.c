@@ -22,6 +22,7 @@ static pthread_mutex_t g_ret_mu = PTHREAD_MUTEX_INITIALIZER;
 static pb__ebr_node *g_retired;         /* under g_ret_mu */
 static atomic_uint_fast64_t g_pending;  /* objects in g_retired */
 static atomic_uint_fast64_t g_since;    /* retired since the last reclaim */
+static atomic_uint_fast64_t g_last_oldest; /* the last reclaim's `oldest` */
 
 void pb__ebr_register(pb__ebr_slot *s) {
   atomic_init(&s->epoch, 0);
@@ -93,6 +94,17 @@ void pb__ebr_reclaim(void) {
     if (e != 0 && e < oldest) oldest = e;
   }
   pthread_mutex_unlock(&g_reg_mu);
+  /* The same oldest reader as the last reclaim's: that one freed what
+   * was retired before it, and whatever was retired since took an epoch
+   * at least that reader's (epochs only grow), so nothing is free yet:
+   * no walk of the list (a long read transaction would otherwise make
+   * every 64th retirement walk every object retired since it began).
+   * An object whose push raced with that walk waits for the next oldest
+   * to change, at the latest when no reader is left (UINT64_MAX, never
+   * skipped). */
+  uint_fast64_t last = atomic_exchange_explicit(&g_last_oldest, oldest,
+                                                memory_order_relaxed);
+  if (oldest != UINT64_MAX && last == oldest) return;
   pb__ebr_node *dead = NULL;
   uint64_t n_dead = 0;
   pthread_mutex_lock(&g_ret_mu);

@@ -103,6 +103,47 @@ static void retire_waits_for_readers(void **state) {
   assert_true(f4);
 }
 
+/* A long reader: the reclaims it causes (every 64th retirement) free
+ * nothing it may reach, those of a second oldest reader free what only
+ * the first held back, and its exit lets everything go. */
+static void long_reader_holds_then_frees(void **state) {
+  (void)state;
+  static pb__ebr_slot a, b;
+  pb__ebr_register(&a);
+  pb__ebr_register(&b);
+  pb__ebr_reclaim();
+  bool early;
+  pb__ebr_enter(&b); /* the older reader, for a while */
+  pb__ebr_retire(&thing_new(&early)->ebr, thing_free);
+  pb__ebr_enter(&a); /* after `early`: a cannot reach it */
+  pb__ebr_reclaim();
+  assert_false(early); /* b may */
+  enum { N = 300 };
+  static bool freed[N];
+  for (unsigned i = 0; i < N; i++) {
+    pb__ebr_retire(&thing_new(&freed[i])->ebr, thing_free);
+    if (i == N / 2) {
+      pb__ebr_exit(&b); /* a is the oldest now: `early` may go */
+      pb__ebr_reclaim();
+      assert_true(early);
+    }
+  }
+  pb__ebr_reclaim();
+  pb__ebr_reclaim(); /* the same oldest reader twice: still nothing */
+  for (unsigned i = 0; i < N; i++) assert_false(freed[i]);
+  pb__ebr_exit(&a);
+  pb__ebr_reclaim();
+  for (unsigned i = 0; i < N; i++) assert_true(freed[i]);
+  for (unsigned i = 0; i < 3; i++) { /* no reader: every reclaim frees */
+    bool f;
+    pb__ebr_retire(&thing_new(&f)->ebr, thing_free);
+    pb__ebr_reclaim();
+    assert_true(f);
+  }
+  pb__ebr_unregister(&a);
+  pb__ebr_unregister(&b);
+}
+
 /* --- links and cells under eviction, on threads --- */
 
 #define HOT 2000u
@@ -242,6 +283,7 @@ static void links_under_eviction(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(retire_waits_for_readers),
+      cmocka_unit_test(long_reader_holds_then_frees),
       cmocka_unit_test(links_under_eviction),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
