@@ -48,7 +48,10 @@
  * must not descend (window_search); an entry read must lie between its
  * offset and the next (key 0 at 0), its key be a STRING of at most
  * PB__DICT_KEY_MAX bytes with the common prefix and the window the
- * directory gives, inside the parent's bounds.  A plain leaf's keys read
+ * directory gives, inside the parent's bounds (for the key that equals
+ * the one asked, both hold already: the asked key was checked against key
+ * 0's prefix and has the window searched, and the descent chose the leaf
+ * by it; so a get that finds its key reads no separator).  A plain leaf's keys read
  * must be such STRINGs, strictly ascending and inside the parent's
  * bounds.  Keys are not UTF-8 checked: the one that matches equals the
  * caller's; the others are only compared.
@@ -216,15 +219,21 @@ static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
     if (!entry_at(&d, i, &k, &v))
       return PB__CORRUPT("dict leaf read in place: key %zu is not a valid "
                          "key inside its entry", i);
-    if (k.len < d.c || (d.c && memcmp(k.ptr, k0.ptr, d.c) != 0) ||
-        pb__dict_window(k, d.c) != kw)
+    int c = pb__dict_key_cmp(k, key);
+    /* A key equal to the one asked agrees with the directory (the key
+     * has key 0's common prefix and the window kw, both checked above)
+     * and lies inside the bounds (the descent chose this leaf by the
+     * key): nothing more to read.  Any other key is checked against
+     * both before it decides anything (reading the parent's separators
+     * only then, off the path of a get that finds its key). */
+    if (c != 0 && (k.len < d.c || (d.c && memcmp(k.ptr, k0.ptr, d.c) != 0) ||
+                   pb__dict_window(k, d.c) != kw))
       return PB__CORRUPT("dict leaf read in place: key %zu does not match "
                          "the directory", i);
-    if ((b->has_lo && pb__dict_key_cmp(k, b->lo) < 0) ||
-        (b->has_hi && pb__dict_key_cmp(k, b->hi) >= 0))
+    if (c != 0 && ((b->has_lo && pb__dict_key_cmp(k, b->lo) < 0) ||
+                   (b->has_hi && pb__dict_key_cmp(k, b->hi) >= 0)))
       return PB__CORRUPT("dict leaf read in place: key %zu outside its "
                          "bounds", i);
-    int c = pb__dict_key_cmp(k, key);
     if (c > 0) return PB_ENOTFOUND;
     if (c < 0) continue; /* a tie of windows: the next */
     if (pb__value_decode(&v, out) != PB_OK)
