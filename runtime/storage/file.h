@@ -268,6 +268,7 @@ typedef struct pb__file_storage {
   bool ac_running;           /* one runs now */
   uint64_t ac_not_before;    /* throttle: no start before (monotonic ns) */
   uint64_t ac_runs, ac_failed, ac_busy, ac_ns; /* statistics */
+  uint64_t ac_measured;      /* kicks a measure answered with no copy */
   unsigned ac_fail_run;      /* failures in a row (the retry pause) */
   int ac_last_error;
   atomic_bool ac_abandon;    /* close: a running automatic compaction gives
@@ -423,6 +424,15 @@ int pb__file_set_compact_hook(pb_storage *st, void (*fn)(void *, int),
  */
 int pb__fs_compact_run(pb__file_storage *fs, pb_compact_stats *stats,
                        bool automatic);
+/**
+ * The walk of a compaction without its copy: *live gets the bytes of the
+ * atoms `root` (published) reaches, each counted once.  Writes nothing.
+ * The caller holds compact_mu (no switch: the views stay).  Gives up with PB_ECLOSED once fs->ac_abandon is set.
+ * Errors: PB_ECORRUPT (an atom the root reaches is missing or malformed),
+ * PB_ENOMEM, PB_ECLOSED.
+ */
+int pb__fs_measure_live(pb__file_storage *fs, pb_atom_ptr root,
+                        uint64_t *live);
 
 /* --- Automatic compaction (file_autocompact.c) --- */
 

@@ -23,7 +23,11 @@
  * batch (1 MiB each), on the thread, not in the open.
  *
  * Trigger: ac_dead >= max(compact_min_dead, compact_dead_pct% of ac_base)
- * (pb__compact_threshold).  The committer that passes it only sets a flag
+ * (pb__compact_threshold).  The thread then measures before it copies
+ * (ac_copy_due): the walk alone finds the live bytes, and when the log
+ * holds fewer dead bytes than the threshold of those, it copies nothing
+ * and restarts the estimate from the measure (a bulk load, or a reopen of
+ * a log no compaction began, is walked once, not rewritten).  The committer that passes it only sets a flag
  * and signals the thread; the compaction runs on the thread, so a commit's
  * latency is untouched but for the final pass, which stops writers for a
  * few fdatasyncs (file_compact.c).
@@ -211,6 +215,47 @@ static void ac_learn(pb__file_storage *fs) {
   pthread_mutex_unlock(&fs->compact_mu);
 }
 
+/* Before a copy, the walk alone (pb__fs_measure_live): the estimate
+ * counts every byte appended as dead, growth included, and knows nothing
+ * of a log that no compaction began (a bulk load, then a reopen), so a
+ * kick may come when little is dead.  The walk starts at the published
+ * root, which accounts for the log but for the commits appended and not
+ * yet published (their batches, counted out).  When the dead bytes it
+ * finds (those log bytes less the live ones) are below the threshold of
+ * the live bytes, no copy is made: the estimate starts again from the
+ * measure, as after a compaction to the live bytes, with every byte
+ * appended since the root counted dead as usual (a big commit still in
+ * flight then kicks again, and is measured once published).  True: a
+ * copy is due (or the walk failed: the copy then reports what it finds). */
+static bool ac_copy_due(pb__file_storage *fs) {
+  pb_atom_ptr root;
+  pthread_mutex_lock(&fs->compact_mu); /* no explicit compaction either */
+  pb__fs_commit_lock(fs); /* no publication meanwhile */
+  uint64_t covered = log_bytes(fs);
+  for (size_t i = 0; i < fs->n_pend; i++)
+    covered -= covered > fs->pend[i].loc.size ? fs->pend[i].loc.size
+                                              : covered;
+  int rc = fs->base.ops->read_root(&fs->base, &root, NULL);
+  pb__fs_commit_unlock(fs);
+  uint64_t live = 0;
+  if (rc == PB_OK) rc = pb__fs_measure_live(fs, root, &live);
+  uint64_t dead = covered > live ? covered - live : 0;
+  bool due = rc != PB_OK ||
+             dead >= pb__compact_threshold(live, fs->opts.compact_dead_pct,
+                                           fs->opts.compact_min_dead);
+  if (!due) {
+    pb__fs_commit_lock(fs);
+    uint64_t total = log_bytes(fs);
+    fs->ac_base = live;
+    fs->ac_live = live;
+    fs->ac_dead = total > live ? total - live : 0;
+    fs->ac_learned = true;
+    pb__fs_commit_unlock(fs);
+  }
+  pthread_mutex_unlock(&fs->compact_mu);
+  return due;
+}
+
 static void *ac_main(void *arg) {
   pb__file_storage *fs = arg;
   ac_learn(fs); /* what the log holds of a compaction before this open */
@@ -234,7 +279,8 @@ static void *ac_main(void *arg) {
     pthread_mutex_unlock(&fs->ac_mu);
 
     uint64_t t0 = ac_now();
-    int rc = pb__fs_compact_run(fs, NULL, true);
+    bool copy = ac_copy_due(fs);
+    int rc = copy ? pb__fs_compact_run(fs, NULL, true) : PB_OK;
     uint64_t took = ac_now() - t0;
 
     pb__fs_commit_lock(fs);
@@ -247,7 +293,9 @@ static void *ac_main(void *arg) {
     if (rc == PB_ECLOSED) continue; /* closing: the loop ends */
     uint32_t duty = fs->opts.compact_duty_pct;
     uint64_t pause = took / duty * (100 - duty);
-    if (rc == PB_OK) {
+    if (rc == PB_OK && !copy) {
+      fs->ac_measured++;
+    } else if (rc == PB_OK) {
       fs->ac_last_error = rc;
       fs->ac_runs++;
     } else if (rc == PB_EUNAVAILABLE) {
@@ -370,6 +418,7 @@ int pb__fs_disk_usage(pb_storage *st, pb_disk_usage *out) {
   out->next_auto = fs->ac_threshold;
   pthread_mutex_lock(&fs->ac_mu);
   out->auto_runs = fs->ac_runs;
+  out->auto_measured = fs->ac_measured;
   out->auto_failed = fs->ac_failed;
   out->auto_busy = fs->ac_busy;
   out->auto_ns = fs->ac_ns;

@@ -97,6 +97,7 @@ typedef struct compactor {
   size_t n_refs, cap_refs;
   pb_compact_stats stats;
   bool automatic;         /* gives up once fs->ac_abandon is set */
+  bool measure;           /* the walk alone: atoms counted, none copied */
 } compactor;
 
 /* --- Output --- */
@@ -221,6 +222,15 @@ static int emit(compactor *c) {
       atomic_load_explicit(&c->fs->ac_abandon, memory_order_relaxed))
     return PB_ECLOSED; /* the store is closing: give up, change nothing */
   walk_frame *w = &c->stack[c->depth - 1];
+  if (c->measure) { /* counted, and marked done so that it counts once */
+    int rc = pb__ptr_map_put(&c->map, w->old, w->old, true);
+    if (rc != PB_OK) return rc;
+    c->stats.atoms++;
+    c->stats.atom_bytes += w->atom.len;
+    c->n_refs = w->refs_begin;
+    c->depth--;
+    return PB_OK;
+  }
   if (c->bb.buf.len > 0 && c->bb.buf.len + 4 + w->atom.len > BATCH_TARGET) {
     int rc = flush_batch(c);
     if (rc != PB_OK) return rc;
@@ -507,6 +517,19 @@ int pb__fs_compact_run(pb__file_storage *fs, pb_compact_stats *stats,
   if (rc == PB_OK && stats != NULL) *stats = c.stats;
   compactor_free(&c);
   pthread_mutex_unlock(&fs->compact_mu);
+  return rc;
+}
+
+int pb__fs_measure_live(pb__file_storage *fs, pb_atom_ptr root,
+                        uint64_t *live) {
+  compactor c = {.fs = fs, .automatic = true, .measure = true};
+  pb__ptr_map_init(&c.map);
+  pb__batch_index_init(&c.index);
+  pb_buf_init(&c.bb.buf);
+  pb_atom_ptr moved;
+  int rc = relocate(&c, root, &moved);
+  *live = c.stats.atom_bytes;
+  compactor_free(&c);
   return rc;
 }
 

@@ -327,6 +327,10 @@ typedef struct pb_disk_usage {
   uint64_t next_auto;    /* dead_bytes at which the next automatic
                             compaction starts (UINT64_MAX: off) */
   uint64_t auto_runs;    /* automatic compactions done since open */
+  uint64_t auto_measured; /* times the dead bytes passed the threshold but
+                            a walk of the live data (no copy) found fewer
+                            dead bytes than that, since open: no copy made,
+                            the estimate reset from the walk */
   uint64_t auto_failed;  /* automatic compactions that failed (nothing
                             changed: the store goes on) */
   uint64_t auto_busy;    /* automatic compactions put off because a
