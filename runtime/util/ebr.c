@@ -18,11 +18,15 @@ static atomic_uint_fast64_t g_epoch = 1; /* G: never 0, which means idle */
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pb__ebr_slot *g_slots; /* registered slots, under g_reg_mu */
 
+/* The retired objects, oldest first: each takes its epoch under g_ret_mu
+ * as it is appended, so epochs ascend from g_oldest to g_newest and a
+ * reclaim takes what it frees from the front, stopping at the first
+ * object a reader may still reach (its cost is what it frees, not what
+ * waits: a long reader does not make every reclaim walk everything). */
 static pthread_mutex_t g_ret_mu = PTHREAD_MUTEX_INITIALIZER;
-static pb__ebr_node *g_retired;         /* under g_ret_mu */
-static atomic_uint_fast64_t g_pending;  /* objects in g_retired */
+static pb__ebr_node *g_oldest, *g_newest; /* under g_ret_mu */
+static atomic_uint_fast64_t g_pending;  /* objects retired, not freed */
 static atomic_uint_fast64_t g_since;    /* retired since the last reclaim */
-static atomic_uint_fast64_t g_last_oldest; /* the last reclaim's `oldest` */
 
 void pb__ebr_register(pb__ebr_slot *s) {
   atomic_init(&s->epoch, 0);
@@ -72,10 +76,14 @@ bool pb__ebr_active(const pb__ebr_slot *s) {
 
 void pb__ebr_retire(pb__ebr_node *n, void (*free_fn)(pb__ebr_node *)) {
   n->free_fn = free_fn;
-  n->epoch = atomic_fetch_add(&g_epoch, 1); /* after the unlinking */
+  n->next = NULL;
   pthread_mutex_lock(&g_ret_mu);
-  n->next = g_retired;
-  g_retired = n;
+  n->epoch = atomic_fetch_add(&g_epoch, 1); /* after the unlinking; under
+                                               the lock: epochs ascend */
+  assert(!g_newest || g_newest->epoch < n->epoch);
+  if (g_newest) g_newest->next = n;
+  else g_oldest = n;
+  g_newest = n;
   pthread_mutex_unlock(&g_ret_mu);
   atomic_fetch_add_explicit(&g_pending, 1, memory_order_relaxed);
   if (atomic_fetch_add_explicit(&g_since, 1, memory_order_relaxed) + 1 >=
@@ -94,30 +102,20 @@ void pb__ebr_reclaim(void) {
     if (e != 0 && e < oldest) oldest = e;
   }
   pthread_mutex_unlock(&g_reg_mu);
-  /* The same oldest reader as the last reclaim's: that one freed what
-   * was retired before it, and whatever was retired since took an epoch
-   * at least that reader's (epochs only grow), so nothing is free yet:
-   * no walk of the list (a long read transaction would otherwise make
-   * every 64th retirement walk every object retired since it began).
-   * An object whose push raced with that walk waits for the next oldest
-   * to change, at the latest when no reader is left (UINT64_MAX, never
-   * skipped). */
-  uint_fast64_t last = atomic_exchange_explicit(&g_last_oldest, oldest,
-                                                memory_order_relaxed);
-  if (oldest != UINT64_MAX && last == oldest) return;
-  pb__ebr_node *dead = NULL;
+  /* Every reader that could see an object retired before `oldest` is
+   * gone: the front of the list, up to the first that is not. */
+  pb__ebr_node *dead = NULL, *last = NULL;
   uint64_t n_dead = 0;
   pthread_mutex_lock(&g_ret_mu);
-  for (pb__ebr_node **p = &g_retired; *p;) {
-    pb__ebr_node *n = *p;
-    if (n->epoch < oldest) { /* every reader that could see it is gone */
-      *p = n->next;
-      n->next = dead;
-      dead = n;
-      n_dead++;
-    } else {
-      p = &n->next;
-    }
+  for (pb__ebr_node *n = g_oldest; n && n->epoch < oldest; n = n->next) {
+    last = n;
+    n_dead++;
+  }
+  if (last) {
+    dead = g_oldest;
+    g_oldest = last->next;
+    if (!g_oldest) g_newest = NULL;
+    last->next = NULL;
   }
   pthread_mutex_unlock(&g_ret_mu);
   atomic_fetch_sub_explicit(&g_pending, n_dead, memory_order_relaxed);
