@@ -4,7 +4,7 @@
  * rounds, medians and same-run ratios.
  *
  *   bench_table [--n N] [--rounds R] [--ops N] [--commits N] [--secs S]
- *               [--load-only] [--quick] [--dir DIR]
+ *               [--load-only] [--quick] [--dir DIR] [--rows LIST]
  *
  * Records: N (default 1,000,000) keys of 16 bytes, "k" and 15 decimal
  * digits of a key number in 0..N-1, each with a 100-byte value (a window,
@@ -64,6 +64,11 @@
  *            busy_timeout 10 s), up to 2x --commits or --secs seconds.
  * --load-only runs the load row alone (for 10M records).  --quick: 20,000
  * records, 1 round, 20,000 gets, 100 commits, 1 s (a smoke test).
+ * --rows LIST (comma-separated: load, rss, long, txn1, txn2, long-def,
+ * txn1-def, commit1, commit8) measures only those rows.  The stores are
+ * still loaded, in the first round only when "load" is not listed (later
+ * rounds reuse them, and their commits use key numbers no earlier round
+ * used); a warm-up runs before the rows that follow it, as above.
  *
  * Ratios are ProtoBase over the peer, as rates for every speed row (above
  * 1: ProtoBase is faster) and as kilobytes for the RSS rows (below 1:
@@ -109,6 +114,7 @@ static const char *const eng_dir[N_ENG] = {"table-pb", "table-lmdb",
 static uint64_t g_n = 1000000, g_ops = 200000, g_commits = 1000;
 static double g_secs = 3;
 static int g_rounds = 5;
+static unsigned g_rows; /* bit R_x: row x is measured (--rows) */
 
 /* --- records --- */
 
@@ -727,6 +733,33 @@ static const char *const row_name[N_ROWS] = {
     "RSS after reading all N records (MiB)",
     "peak RSS of the N bulk load (MiB)"};
 static const bool row_rss[N_ROWS] = {[R_RSS] = true, [R_PEAK] = true};
+/* --rows names; "load" selects the peak-RSS row with it. */
+static const char *const row_opt[N_ROWS] = {
+    [R_LONG] = "long",         [R_TXN1] = "txn1",         [R_TXN2] = "txn2",
+    [R_LONG_DEF] = "long-def", [R_TXN1_DEF] = "txn1-def", [R_LOAD] = "load",
+    [R_COMMIT1] = "commit1",   [R_COMMIT8] = "commit8",   [R_RSS] = "rss"};
+
+static bool row_on(int row) { return g_rows >> row & 1; }
+
+/* Parses --rows' comma-separated list into g_rows; false on an unknown
+ * name or an empty list. */
+static bool parse_rows(const char *list) {
+  g_rows = 0;
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    int row = -1;
+    for (int i = 0; i < N_ROWS; i++)
+      if (row_opt[i] && strlen(row_opt[i]) == len &&
+          !strncmp(p, row_opt[i], len))
+        row = i;
+    if (row < 0) return false;
+    g_rows |= 1u << row;
+    if (row == R_LOAD) g_rows |= 1u << R_PEAK;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return g_rows != 0;
+}
 
 static double g_val[N_ROWS][N_ENG][MAX_ROUNDS];
 static double g_syncs1[MAX_ROUNDS], g_syncs8[MAX_ROUNDS], g_retr8[MAX_ROUNDS];
@@ -781,22 +814,27 @@ static void run_round(int r, bool load_only, const opseq *q,
   printf("\n== round %d of %d (engine order: %s, %s, %s)\n", r + 1, g_rounds,
          eng_name[order[0]], eng_name[order[1]], eng_name[order[2]]);
 
-  printf("  %s, %s:\n", row_name[R_LOAD], row_name[R_PEAK]);
-  for (int i = 0; i < N_ENG; i++) {
-    int e = order[i];
-    free(g_dirs[e]);
-    g_dirs[e] = bench_fresh_dir(eng_dir[e]);
-    child_res c = run_child("load", e, g_dirs[e]);
-    g_val[R_LOAD][e][r] = (double)g_n / c.secs;
-    g_val[R_PEAK][e][r] = (double)c.maxrss;
-    printf("    %-10s %10.0f records/s (%.2f s), peak RSS %.1f MiB, disk "
-           "%.1f MiB\n", eng_name[e], (double)g_n / c.secs, c.secs,
-           c.maxrss / 1024.0, bench_disk_bytes(g_dirs[e]) / 1048576.0);
+  if (row_on(R_LOAD) || r == 0) {
+    printf("  %s, %s%s:\n", row_name[R_LOAD], row_name[R_PEAK],
+           row_on(R_LOAD) ? "" : " (not in --rows: loads the stores once)");
+    g_commit_base = 0;
+    for (int i = 0; i < N_ENG; i++) {
+      int e = order[i];
+      free(g_dirs[e]);
+      g_dirs[e] = bench_fresh_dir(eng_dir[e]);
+      child_res c = run_child("load", e, g_dirs[e]);
+      g_val[R_LOAD][e][r] = (double)g_n / c.secs;
+      g_val[R_PEAK][e][r] = (double)c.maxrss;
+      printf("    %-10s %10.0f records/s (%.2f s), peak RSS %.1f MiB, disk "
+             "%.1f MiB\n", eng_name[e], (double)g_n / c.secs, c.secs,
+             c.maxrss / 1024.0, bench_disk_bytes(g_dirs[e]) / 1048576.0);
+    }
   }
   if (load_only) return;
 
-  printf("  %s (child process, default caches):\n", row_name[R_RSS]);
-  for (int i = 0; i < N_ENG; i++) {
+  if (row_on(R_RSS))
+    printf("  %s (child process, default caches):\n", row_name[R_RSS]);
+  for (int i = 0; i < N_ENG && row_on(R_RSS); i++) {
     int e = order[i];
     child_res c = run_child("scan", e, g_dirs[e]);
     g_val[R_RSS][e][r] = (double)c.rss;
@@ -806,40 +844,50 @@ static void run_round(int r, bool load_only, const opseq *q,
 
   engines E;
   memset(&E, 0, sizeof E);
-  printf("  big caches: warm-up, every key once in one read txn:");
-  for (int i = 0; i < N_ENG; i++) {
-    int e = order[i];
-    eng_open(&E, e, true);
-    double t0 = bench_now();
-    eng_warm_all(&E, e, 0);
-    if (e == E_SQ) eng_warm_all(&E, e, 1);
-    printf(" %s %.2f s;", eng_name[e], bench_now() - t0);
-  }
-  printf("\n");
-  const int big_rows[] = {R_LONG, R_TXN1, R_TXN2};
-  for (int b = 0; b < 3; b++) {
-    int row = big_rows[b];
-    printf("  %s:\n", row_name[row]);
+  bool big = row_on(R_LONG) || row_on(R_TXN1) || row_on(R_TXN2);
+  bool def = row_on(R_LONG_DEF) || row_on(R_TXN1_DEF) ||
+             row_on(R_COMMIT1) || row_on(R_COMMIT8);
+  pb_cache_stats oc;
+  if (big) {
+    printf("  big caches: warm-up, every key once in one read txn:");
     for (int i = 0; i < N_ENG; i++) {
       int e = order[i];
-      g_val[row][e][r] = timed_reads(&E, e, row, q);
-      print_rate_row(row, e, r);
+      eng_open(&E, e, true);
+      double t0 = bench_now();
+      eng_warm_all(&E, e, 0);
+      if (e == E_SQ) eng_warm_all(&E, e, 1);
+      printf(" %s %.2f s;", eng_name[e], bench_now() - t0);
     }
+    printf("\n");
+    const int big_rows[] = {R_LONG, R_TXN1, R_TXN2};
+    for (int b = 0; b < 3; b++) {
+      int row = big_rows[b];
+      if (!row_on(row)) continue;
+      printf("  %s:\n", row_name[row]);
+      for (int i = 0; i < N_ENG; i++) {
+        int e = order[i];
+        g_val[row][e][r] = timed_reads(&E, e, row, q);
+        print_rate_row(row, e, r);
+      }
+    }
+    pcheck(pb_space_cache_stats(E.pb.sp, NULL, &oc), "pb_space_cache_stats");
+    printf("  ProtoBase big object cache: %" PRIu64 " entries, %.1f MiB of "
+           "%.0f MiB, %" PRIu64 " evictions, hit ratio %.4f\n", oc.entries,
+           oc.bytes / 1048576.0, big_cache_bytes() / 1048576.0, oc.evictions,
+           oc.hit_ratio);
+    for (int e = 0; e < N_ENG; e++)
+      if (e != E_LM) eng_close(&E, e);
   }
-  pb_cache_stats oc;
-  pcheck(pb_space_cache_stats(E.pb.sp, NULL, &oc), "pb_space_cache_stats");
-  printf("  ProtoBase big object cache: %" PRIu64 " entries, %.1f MiB of "
-         "%.0f MiB, %" PRIu64 " evictions, hit ratio %.4f\n", oc.entries,
-         oc.bytes / 1048576.0, big_cache_bytes() / 1048576.0, oc.evictions,
-         oc.hit_ratio);
-  for (int e = 0; e < N_ENG; e++)
-    if (e != E_LM) eng_close(&E, e);
+  if (!def) {
+    if (big) eng_close(&E, E_LM);
+    return;
+  }
 
   printf("  default caches: warm-up, %" PRIu64 " other random gets in one "
          "read txn:", w->n);
   for (int i = 0; i < N_ENG; i++) {
     int e = order[i];
-    if (e != E_LM) eng_open(&E, e, false);
+    if (e != E_LM || !big) eng_open(&E, e, false);
     double t0 = bench_now();
     eng_long(&E, e, 0, w, 0, w->n);
     if (e == E_SQ) eng_long(&E, e, 1, w, 0, w->n);
@@ -851,6 +899,7 @@ static void run_round(int r, bool load_only, const opseq *q,
   const int def_rows[] = {R_LONG_DEF, R_TXN1_DEF};
   for (int b = 0; b < 2; b++) {
     int row = def_rows[b];
+    if (!row_on(row)) continue;
     printf("  %s:\n", row_name[row]);
     for (int i = 0; i < N_ENG; i++) {
       int e = order[i];
@@ -860,16 +909,17 @@ static void run_round(int r, bool load_only, const opseq *q,
   }
   pcheck(pb_space_cache_stats(E.pb.sp, NULL, &oc), "pb_space_cache_stats");
   uint64_t look = oc.hits + oc.misses - oc0.hits - oc0.misses;
-  printf("  ProtoBase default object cache: %" PRIu64 " entries, %.1f MiB "
-         "(limits %" PRIu64 " entries, %.0f MiB); hit ratio over these two "
-         "rows %.4f\n", oc.entries, oc.bytes / 1048576.0, oc.max_entries,
-         oc.max_bytes / 1048576.0,
-         look ? (double)(oc.hits - oc0.hits) / (double)look : 0.0);
+  if (row_on(R_LONG_DEF) || row_on(R_TXN1_DEF))
+    printf("  ProtoBase default object cache: %" PRIu64 " entries, %.1f MiB "
+           "(limits %" PRIu64 " entries, %.0f MiB); hit ratio over these "
+           "rows %.4f\n", oc.entries, oc.bytes / 1048576.0, oc.max_entries,
+           oc.max_bytes / 1048576.0,
+           look ? (double)(oc.hits - oc0.hits) / (double)look : 0.0);
 
-  g_commit_base = 0;
-  printf("  %s (up to %" PRIu64 " commits or %.0f s):\n", row_name[R_COMMIT1],
-         g_commits, g_secs);
-  for (int i = 0; i < N_ENG; i++) {
+  if (row_on(R_COMMIT1))
+    printf("  %s (up to %" PRIu64 " commits or %.0f s):\n",
+           row_name[R_COMMIT1], g_commits, g_secs);
+  for (int i = 0; i < N_ENG && row_on(R_COMMIT1); i++) {
     int e = order[i];
     commit_res c = eng_commits(&E, e, 1, g_commits);
     g_val[R_COMMIT1][e][r] = c.rate;
@@ -878,9 +928,10 @@ static void run_round(int r, bool load_only, const opseq *q,
     if (c.syncs >= 0) printf(", %.3f fdatasyncs/commit", c.syncs);
     printf("\n");
   }
-  printf("  %s (up to %" PRIu64 " commits or %.0f s):\n", row_name[R_COMMIT8],
-         2 * g_commits, g_secs);
-  for (int i = 0; i < N_ENG; i++) {
+  if (row_on(R_COMMIT8))
+    printf("  %s (up to %" PRIu64 " commits or %.0f s):\n",
+           row_name[R_COMMIT8], 2 * g_commits, g_secs);
+  for (int i = 0; i < N_ENG && row_on(R_COMMIT8); i++) {
     int e = order[i];
     commit_res c = eng_commits(&E, e, NTHREADS, 2 * g_commits);
     g_val[R_COMMIT8][e][r] = c.rate;
@@ -931,7 +982,7 @@ static void print_summary(bool load_only) {
                               R_LOAD, R_COMMIT1, R_COMMIT8, R_RSS, R_PEAK};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     int row = order[i];
-    if (load_only && row != R_LOAD && row != R_PEAK) continue;
+    if (!row_on(row)) continue;
     double v[N_ENG];
     for (int e = 0; e < N_ENG; e++) v[e] = med(row, e);
     double div = row_rss[row] ? 1024 : 1;
@@ -943,25 +994,33 @@ static void print_summary(bool load_only) {
     printf("\n");
   }
   if (load_only) return;
-  printf("\nsecond-thread gain (2-thread rate / 1-thread rate, big cache): "
-         "ProtoBase %.2fx, LMDB %.2fx, SQLite %.2fx\n",
-         ratio_med(R_TXN2, E_PB, R_TXN1, E_PB),
-         ratio_med(R_TXN2, E_LM, R_TXN1, E_LM),
-         ratio_med(R_TXN2, E_SQ, R_TXN1, E_SQ));
-  printf("durable commit, 1 thread: ProtoBase %.3f fdatasyncs/commit "
-         "(median)\n", median(g_syncs1, g_done_rounds));
-  printf("durable commits, 8 threads: ProtoBase %.3f fdatasyncs/commit, "
-         "%.3f pb_txn_run retries/commit; ProtoBase 8 threads / LMDB 1 "
-         "thread = %.2fx, LMDB 8 threads / LMDB 1 thread = %.2fx\n",
-         median(g_syncs8, g_done_rounds), median(g_retr8, g_done_rounds),
-         ratio_med(R_COMMIT8, E_PB, R_COMMIT1, E_LM),
-         ratio_med(R_COMMIT8, E_LM, R_COMMIT1, E_LM));
+  printf("\n");
+  if (row_on(R_TXN1) && row_on(R_TXN2))
+    printf("second-thread gain (2-thread rate / 1-thread rate, big cache): "
+           "ProtoBase %.2fx, LMDB %.2fx, SQLite %.2fx\n",
+           ratio_med(R_TXN2, E_PB, R_TXN1, E_PB),
+           ratio_med(R_TXN2, E_LM, R_TXN1, E_LM),
+           ratio_med(R_TXN2, E_SQ, R_TXN1, E_SQ));
+  if (row_on(R_COMMIT1))
+    printf("durable commit, 1 thread: ProtoBase %.3f fdatasyncs/commit "
+           "(median)\n", median(g_syncs1, g_done_rounds));
+  if (row_on(R_COMMIT8))
+    printf("durable commits, 8 threads: ProtoBase %.3f fdatasyncs/commit, "
+           "%.3f pb_txn_run retries/commit\n",
+           median(g_syncs8, g_done_rounds), median(g_retr8, g_done_rounds));
+  if (row_on(R_COMMIT1) && row_on(R_COMMIT8))
+    printf("ProtoBase 8 threads / LMDB 1 thread = %.2fx, LMDB 8 threads / "
+           "LMDB 1 thread = %.2fx\n",
+           ratio_med(R_COMMIT8, E_PB, R_COMMIT1, E_LM),
+           ratio_med(R_COMMIT8, E_LM, R_COMMIT1, E_LM));
 }
 
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_table [--n N] [--rounds R] [--ops N] [--commits N] "
-          "[--secs S] [--load-only] [--quick] [--dir DIR]\n");
+          "[--secs S] [--load-only] [--quick] [--dir DIR] [--rows LIST]\n"
+          "  LIST: comma-separated rows of load, rss, long, txn1, txn2, "
+          "long-def, txn1-def, commit1, commit8\n");
   exit(2);
 }
 
@@ -969,12 +1028,14 @@ int main(int argc, char **argv) {
   const char *dir = NULL, *child = NULL, *child_dir = NULL;
   int child_eng = -1;
   bool load_only = false;
+  g_rows = (1u << N_ROWS) - 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--quick")) {
       g_n = 20000, g_ops = 20000, g_commits = 100, g_secs = 1, g_rounds = 1;
     } else if (!strcmp(a, "--load-only")) {
       load_only = true;
+      g_rows = 1u << R_LOAD | 1u << R_PEAK;
     } else if (i + 1 >= argc) {
       usage();
     } else if (!strcmp(a, "--n")) g_n = strtoull(argv[++i], NULL, 10);
@@ -983,6 +1044,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--secs")) g_secs = atof(argv[++i]);
     else if (!strcmp(a, "--rounds")) g_rounds = atoi(argv[++i]);
     else if (!strcmp(a, "--dir")) dir = argv[++i];
+    else if (!strcmp(a, "--rows")) {
+      if (!parse_rows(argv[++i])) usage();
+    }
     else if (!strcmp(a, "--child") && i + 3 < argc) {
       child = argv[++i];
       child_eng = atoi(argv[++i]);
