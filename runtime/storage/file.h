@@ -461,6 +461,10 @@ static inline void pb__ac_appended(pb__file_storage *fs, uint64_t bytes);
 void pb__ac_compacted(pb__file_storage *fs, uint64_t base, uint64_t live);
 /** Wakes the thread (under commit_mu); `hurry`: skip the pause too. */
 void pb__ac_kick(pb__file_storage *fs, bool hurry);
+/** At a clean close (commit_mu held, every commit durable): leaves the
+ * estimate in DIR/ESTIMATE for the next open of the same log, best
+ * effort (file_autocompact.c). */
+void pb__ac_save(pb__file_storage *fs);
 /** The writer_enter and writer_leave ops (storage/storage.h). */
 void pb__ac_writer_enter(pb_storage *st);
 void pb__ac_writer_leave(pb_storage *st);

@@ -49,12 +49,15 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "storage/file.h"
 #include "storage/file_format.h"
+#include "util/endian.h"
 
 /* The shortest pause after a failed automatic compaction. */
 #define PB__AC_RETRY_NS 1000000000ull
@@ -189,8 +192,91 @@ static void learn_base(pb__file_storage *fs, uint64_t *base, uint64_t *live) {
   free(path);
 }
 
+/*
+ * DIR/ESTIMATE: the estimate as a clean close left it, so that the next
+ * open of the same log knows it without a walk (a log that no compaction
+ * began would otherwise be measured at every open).  Written by a close
+ * with automatic compaction on, of a log of at least compact_min_dead
+ * bytes (a shorter one never starts anything at open).  Advisory: written
+ * without a sync, and believed only when whole (its checksum)
+ * and about this very log (the first segment's sequence number and the
+ * log's bytes, which any commit or compaction changes); anything else is
+ * ignored, as after a crash.  56 bytes, little-endian: magic "PBEST",
+ * 0, 0, 1; the first segment's sequence number; the log's bytes; base;
+ * live; dead; XXH3-64 of the 48 bytes before it.
+ */
+#define EST_NAME "ESTIMATE"
+#define EST_SIZE 56u
+static const uint8_t est_magic[8] = {'P', 'B', 'E', 'S', 'T', 0, 0, 1};
+
+/* "<dir>/ESTIMATE", malloc'd; NULL when out of memory. */
+static char *est_path(const pb__file_storage *fs) {
+  size_t n = strlen(fs->dir) + sizeof "/" EST_NAME;
+  char *p = malloc(n);
+  if (p != NULL) snprintf(p, n, "%s/" EST_NAME, fs->dir);
+  return p;
+}
+
+void pb__ac_save(pb__file_storage *fs) {
+  assert(pb__fs_commit_held(fs));
+  /* Only where it spares something: a log shorter than compact_min_dead
+   * never starts a compaction, nor a walk, at open. */
+  if (!fs->ac_learned || !fs->opts.auto_compact || fs->base.read_only ||
+      fs->failed || fs->n_segs == 0 ||
+      log_bytes(fs) < fs->opts.compact_min_dead)
+    return;
+  uint8_t b[EST_SIZE];
+  memcpy(b, est_magic, 8);
+  pb__store_le64(b + 8, fs->segs[0]->seq);
+  pb__store_le64(b + 16, log_bytes(fs));
+  pb__store_le64(b + 24, fs->ac_base);
+  pb__store_le64(b + 32, fs->ac_live);
+  pb__store_le64(b + 40, fs->ac_dead);
+  pb__store_le64(b + 48, XXH3_64bits(b, 48));
+  char *path = est_path(fs);
+  pb__file *f = NULL;
+  if (path != NULL &&
+      fs->io->open(fs->io, path, PB__IO_WRITE | PB__IO_CREATE, &f) == PB_OK) {
+    /* Best effort: a failure leaves a file the next open does not
+     * believe (or none), and the estimate is measured again. */
+    if (pb__io_pwrite(f, b, EST_SIZE, 0) == PB_OK)
+      (void)pb__io_truncate(f, EST_SIZE);
+    (void)pb__io_close(f);
+  }
+  free(path);
+}
+
+/* The estimate a clean close left for this log, when there is one to
+ * believe (see above).  Under compact_mu. */
+static bool est_load(pb__file_storage *fs, uint64_t *base, uint64_t *live,
+                     uint64_t *dead) {
+  char *path = est_path(fs);
+  pb__file *f = NULL;
+  uint8_t b[EST_SIZE];
+  bool ok = path != NULL &&
+            fs->io->open(fs->io, path, PB__IO_READ, &f) == PB_OK;
+  uint64_t size = 0;
+  ok = ok && pb__io_size(f, &size) == PB_OK && size == EST_SIZE &&
+       pb__io_pread_full(f, b, EST_SIZE, 0) == PB_OK &&
+       memcmp(b, est_magic, 8) == 0 &&
+       pb__load_le64(b + 48) == XXH3_64bits(b, 48);
+  if (f != NULL) (void)pb__io_close(f);
+  free(path);
+  if (!ok) return false;
+  pb__fs_commit_lock(fs);
+  ok = fs->n_segs > 0 && pb__load_le64(b + 8) == fs->segs[0]->seq &&
+       pb__load_le64(b + 16) == log_bytes(fs);
+  pb__fs_commit_unlock(fs);
+  *base = pb__load_le64(b + 24);
+  *live = pb__load_le64(b + 32);
+  *dead = pb__load_le64(b + 40);
+  return ok && *live <= *base + *dead && *base + *dead <= pb__load_le64(b + 16);
+}
+
 /* Sets the estimate from the log, once per open, unless a compaction of
- * this open set it already.  Takes compact_mu, then commit_mu. */
+ * this open set it already: from what a clean close left (est_load), or
+ * from the log's first frames (learn_base).  Takes compact_mu, then
+ * commit_mu. */
 static void ac_learn(pb__file_storage *fs) {
   pb__fs_commit_lock(fs);
   bool learned = fs->ac_learned;
@@ -200,8 +286,16 @@ static void ac_learn(pb__file_storage *fs) {
   pb__fs_commit_lock(fs);
   learned = fs->ac_learned;
   pb__fs_commit_unlock(fs);
-  if (!learned) {
-    uint64_t base, live;
+  uint64_t base, live, dead;
+  if (!learned && est_load(fs, &base, &live, &dead)) {
+    pb__fs_commit_lock(fs);
+    fs->ac_base = base;
+    fs->ac_live = live;
+    fs->ac_dead = dead;
+    fs->ac_learned = true;
+    ac_rearm(fs);
+    pb__fs_commit_unlock(fs);
+  } else if (!learned) {
     learn_base(fs, &base, &live);
     pb__fs_commit_lock(fs);
     uint64_t total = log_bytes(fs);

@@ -66,6 +66,7 @@ int pb__fs_close(pb_storage *st) {
     if (pb__fs_manifest_update(fs, fs->segs, fs->n_segs, &renamed) != PB_OK)
       rc = PB_EIO;
   }
+  if (rc == PB_OK) pb__ac_save(fs); /* best effort: no error of its own */
   pb__fs_commit_unlock(fs);
   fs_free(fs);
   return rc;
