@@ -2,7 +2,7 @@
  * bench_tables.c - typed tables beside LMDB and SQLite on the same records
  * in the same run: interleaved rounds, medians and same-run ratios.
  *
- *   bench_tables [--n N] [--rounds R] [--ops N] [--dir DIR]
+ *   bench_tables [--n N] [--rounds R] [--ops N] [--dir DIR] [--rows LIST]
  *
  * Records (bench/tables.pbs, bt.Item): N (default 1,000,000) rows with a
  * 16-byte string key ("k" and 15 digits of the row number), an int32 grp
@@ -35,8 +35,10 @@
  *   index   --ops/10 random equality lookups on grp, each in a read
  *           transaction of its own, reading its 10 rows decoded:
  *           lookups/s.
- * Ratios are ProtoBase's rate over the peer's (above 1: ProtoBase is
- * faster).  Nothing is asserted; exits non-zero only when an engine fails
+ * --rows LIST (comma-separated row names, e.g. --rows get,get1) measures
+ * only those rows; without load, each engine loads its rows once,
+ * untimed.  Ratios are ProtoBase's rate over the peer's (above 1:
+ * ProtoBase is faster).  Nothing is asserted; exits non-zero only when an engine fails
  * or gives a wrong row.
  */
 #ifndef _GNU_SOURCE
@@ -64,6 +66,7 @@ static const char *const row_name[ROWS] = {"load", "get", "get1", "scan",
 static const char *const row_unit[ROWS] = {"rows/s", "gets/s", "gets/s",
                                            "rows/s", "lookups/s"};
 static double res[ROWS][ENGINES][MAX_ROUNDS];
+static bool g_row_on[ROWS]; /* --rows: the rows measured */
 
 static uint64_t g_n = 1000000, g_ops = 200000;
 static int g_rounds = 3;
@@ -498,8 +501,26 @@ static double median(const double *v, int n) {
   return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
+/* Parses --rows: comma-separated row names into g_row_on. */
+static bool parse_rows(const char *list) {
+  memset(g_row_on, 0, sizeof g_row_on);
+  const char *p = list;
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    int row = 0;
+    while (row < ROWS && (strlen(row_name[row]) != n ||
+                          strncmp(row_name[row], p, n) != 0))
+      row++;
+    if (row == ROWS) return false;
+    g_row_on[row] = true;
+    if (p[n] == '\0') return true;
+    p += n + 1;
+  }
+}
+
 int main(int argc, char **argv) {
   const char *dir = NULL;
+  for (int row = 0; row < ROWS; row++) g_row_on[row] = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--n") && i + 1 < argc) g_n = strtoull(argv[++i], NULL, 10);
@@ -508,10 +529,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--rounds") && i + 1 < argc)
       g_rounds = atoi(argv[++i]);
     else if (!strcmp(a, "--dir") && i + 1 < argc) dir = argv[++i];
-    else {
+    else if (!strcmp(a, "--rows") && i + 1 < argc) {
+      if (!parse_rows(argv[++i])) {
+        fprintf(stderr, "bench_tables: bad --rows (names: load,get,get1,"
+                        "scan,index)\n");
+        return 2;
+      }
+    } else {
       fprintf(stderr,
               "usage: bench_tables [--n N] [--rounds R] [--ops N] "
-              "[--dir DIR]\n");
+              "[--dir DIR] [--rows LIST]\n");
       return 2;
     }
   }
@@ -525,8 +552,10 @@ int main(int argc, char **argv) {
          "%" PRIu64 " gets, %" PRIu64 " index lookups of 10 rows\n",
          g_n, g_rounds, g_ops, g_ops / 10);
   g_order = bench_shuffled(g_n, 42);
-  /* Loads: each round into fresh stores; the last round's stay. */
-  for (int r = 0; r < g_rounds; r++)
+  /* Loads: each round into fresh stores; the last round's stay.  Without
+   * the load row, one untimed load per engine. */
+  int load_rounds = g_row_on[R_LOAD] ? g_rounds : 1;
+  for (int r = 0; r < load_rounds; r++)
     for (int k = 0; k < ENGINES; k++) {
       int e = (r + k) % ENGINES;
       free(g_dirs[e]);
@@ -541,7 +570,7 @@ int main(int argc, char **argv) {
   for (int e = 0; e < ENGINES; e++) (void)timed_row(R_SCAN, e, 0);
   for (int r = 0; r < g_rounds; r++)
     for (int row = R_GET; row < ROWS; row++)
-      for (int k = 0; k < ENGINES; k++) {
+      for (int k = 0; k < ENGINES && g_row_on[row]; k++) {
         int e = (r + k) % ENGINES;
         res[row][e][r] = timed_row(row, e, (uint64_t)r * 7919 + 1);
       }
@@ -550,6 +579,7 @@ int main(int argc, char **argv) {
          engine_name[PB], engine_name[LM], engine_name[SQ], "PB/LMDB",
          "PB/SQLite");
   for (int row = 0; row < ROWS; row++) {
+    if (!g_row_on[row]) continue;
     double m[ENGINES];
     for (int e = 0; e < ENGINES; e++) m[e] = median(res[row][e], g_rounds);
     printf("%-6s %-10s %14.0f %14.0f %14.0f %8.2fx %8.2fx\n", row_name[row],
