@@ -219,7 +219,7 @@ int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
   pb_arena *arena = NULL; /* a warm read allocates nothing without arrays */
   int rc = def->arena ? pb_txn_arena(txn, &arena) : PB_OK;
   if (rc != PB_OK) return rc;
-  def->init(rec);
+  /* The generated decoder initializes rec first (docs/generated.md). */
   rc = def->decode(rec, row->as.rec.body.ptr, row->as.rec.body.len, arena);
   if (rc == PB_ECORRUPT)
     pb__errdetail_prefix("table %s: row: ", def->type->name);
