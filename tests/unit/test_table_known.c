@@ -26,6 +26,8 @@
  *                               turn and in other orders, with commits
  *                               between: each read gets its own table's
  *                               row
+ *   compaction                  reads after a compaction moved every atom,
+ *                               and a reader from before it, still reading
  *   concurrent_writer           a thread commits generations (two rows per
  *                               commit) while this one reads, each read in
  *                               a transaction of its own: both rows of a
@@ -374,6 +376,32 @@ static void many_tables(void **state) {
   close_store(&s);
 }
 
+static void compaction(void **state) {
+  (void)state;
+  store s;
+  open_store(&s);
+  put_v1(&s, 1, 300, "a");
+  put_v1(&s, 1, 300, "b"); /* the first version of every row is garbage */
+  read_v1(&s, 10, "b10");
+  read_v1(&s, 11, "b11");
+  /* A reader from before the compaction keeps reading its snapshot. */
+  pb_txn *old;
+  evo1_Item it;
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &old), PB_OK);
+  assert_int_equal(evo1_Item_get(old, 12, &it), PB_OK);
+  pb_compact_stats st;
+  assert_int_equal(pb_storage_compact(s.st, &st), PB_OK);
+  read_v1(&s, 10, "b10");
+  read_v1(&s, 299, "b299");
+  assert_int_equal(evo1_Item_get(old, 13, &it), PB_OK);
+  assert_name(it.name, "b13");
+  assert_int_equal(pb_txn_abort(old), PB_OK);
+  put_v1(&s, 10, 11, "c");
+  read_v1(&s, 10, "c10");
+  read_v1(&s, 11, "b11");
+  close_store(&s);
+}
+
 /* --- a concurrent writer --- */
 
 #define GENERATIONS 300
@@ -465,6 +493,7 @@ int main(void) {
       cmocka_unit_test(table_created_later),
       cmocka_unit_test(schema_change),
       cmocka_unit_test(many_tables),
+      cmocka_unit_test(compaction),
       cmocka_unit_test(concurrent_writer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
