@@ -46,13 +46,19 @@ bool pb__tab_name_ok(const char *s) {
   return true;
 }
 
+/* The part of def_ok that memory safety depends on: checked again on
+ * every first use in a transaction, also of a definition the handle
+ * resolved before. */
+static bool def_shape_ok(const pb_table_def *def) {
+  return def && def->type && def->type->name && def->size != 0 &&
+         def->init && def->encode && def->decode &&
+         def->n_indexes <= PB__TAB_MAX_INDEXES &&
+         (def->n_indexes == 0 || def->indexes) &&
+         (def->n_members == 0 || def->members);
+}
+
 static bool def_ok(const pb_table_def *def) {
-  if (!def || !def->type || !def->type->name || def->size == 0 ||
-      !def->init || !def->encode || !def->decode ||
-      def->n_indexes > PB__TAB_MAX_INDEXES ||
-      (def->n_indexes > 0 && !def->indexes) ||
-      (def->n_members > 0 && !def->members))
-    return false;
+  if (!def_shape_ok(def)) return false;
   for (size_t i = 0; i < def->n_indexes; i++) {
     const pb_table_index *x = &def->indexes[i];
     if (!pb__tab_name_ok(x->name) || !x->key || x->n_tags == 0 || !x->tags ||
@@ -104,7 +110,9 @@ typedef struct pb__tab_known known;
 static const known *known_find(const pb_txn *txn, const pb_table_def *def) {
   for (unsigned i = 0; i < PB__TAB_KNOWN; i++) {
     const known *k = &txn->tab_known[i];
-    if (k->def == def && pb_atom_ptr_equal(k->db_root, txn->db_root))
+    if (k->def == def && pb_atom_ptr_equal(k->db_root, txn->db_root) &&
+        k->type == def->type && def->type &&
+        k->fingerprint == def->type->fingerprint)
       return k;
   }
   return NULL;
@@ -119,7 +127,12 @@ static void known_put(pb_txn *txn, const pb__tab *t) {
     k = &txn->tab_known[txn->tab_known_next];
     txn->tab_known_next = (txn->tab_known_next + 1) % PB__TAB_KNOWN;
   }
-  *k = (known){t->def, txn->db_root, t->rows->base, t->type_id};
+  *k = (known){.def = t->def,
+               .type = t->def->type,
+               .fingerprint = t->def->type->fingerprint,
+               .db_root = txn->db_root,
+               .rows = t->rows->base,
+               .type_id = t->type_id};
 }
 
 size_t pb__tab_name(char *buf, const char *head, uint32_t id) {
@@ -153,12 +166,13 @@ int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
   if (!txn || !def) return PB_EINVAL;
   bool ro = (txn->flags & PB_RDONLY) != 0;
   pb__tab *t = memo_find(txn, def);
-  /* The definition is checked when the transaction first uses it, unless
-   * the handle resolved it before (checked then). */
+  /* The definition is checked when the transaction first uses it; its
+   * indexes' names only once per handle when the handle resolved it
+   * before (checked then). */
   const known *k = NULL;
   if (!t) {
     if (ro && !change) k = known_find(txn, def);
-    if (!k && !def_ok(def)) return PB_EINVAL;
+    if (k ? !def_shape_ok(def) : !def_ok(def)) return PB_EINVAL;
   }
   int rc = pb__txn_latched(txn);
   if (rc != PB_OK) return rc;

@@ -54,6 +54,9 @@ struct pb_txn {
    * change is another definition, or a commit).  def NULL: unused. */
   struct pb__tab_known {
     const void *def;     /* the pb_table_def */
+    const void *type;    /* its pb_record_type, and that type's */
+    uint64_t fingerprint; /* fingerprint (a definition made at a freed
+                             one's address is not taken for it) */
     pb_atom_ptr db_root; /* the database root it was resolved in */
     pb_atom_ptr rows;    /* its rows' Dictionary root there */
     uint32_t type_id;

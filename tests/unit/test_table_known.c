@@ -28,6 +28,9 @@
  *                               row
  *   compaction                  reads after a compaction moved every atom,
  *                               and a reader from before it, still reading
+ *   def_replaced                one definition object holding another
+ *                               table's definition, then a broken one:
+ *                               each read uses the one it is given
  *   concurrent_writer           a thread commits generations (two rows per
  *                               commit) while this one reads, each read in
  *                               a transaction of its own: both rows of a
@@ -49,6 +52,7 @@
 #include <cmocka.h>
 
 #include "protobase/protobase.h"
+#include "protobase/table.h"
 #include "test_util.h"
 #include "tprop.pb.h"
 #include "v1.pb.h"
@@ -402,6 +406,54 @@ static void compaction(void **state) {
   close_store(&s);
 }
 
+/* pb_table_get of uint64 key `id` through definition `def`. */
+static int get_by(pb_txn *t, const pb_table_def *def, uint64_t id, void *rec) {
+  pb_keybuf kb;
+  pb_keybuf_init(&kb);
+  pb_key_put_u64(&kb, id);
+  int rc = pb_table_get(t, def, pb_keybuf_bytes(&kb), rec);
+  pb_keybuf_free(&kb);
+  return rc;
+}
+
+static void def_replaced(void **state) {
+  (void)state;
+  store s;
+  open_store(&s);
+  put_v1(&s, 5, 6, "item");
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(s.db, 0, &t), PB_OK);
+  tprop_KU ku;
+  tprop_KU_init(&ku);
+  ku.k = 5;
+  ku.name = pb_str_from_cstr("ku");
+  assert_int_equal(tprop_KU_insert(t, &ku), PB_OK);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  /* One definition object, evo1.Item's, then tprop.KU's, then a broken
+   * one, at the same address (as a program that builds definitions at run
+   * time may reuse memory): each read uses the definition it is given. */
+  pb_table_def d = evo1_Item_table;
+  for (int r = 0; r < 3; r++) {
+    evo1_Item it;
+    d = evo1_Item_table;
+    assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+    assert_int_equal(get_by(t, &d, 5, &it), PB_OK);
+    assert_name(it.name, "item5");
+    assert_int_equal(pb_txn_abort(t), PB_OK);
+    d = tprop_KU_table;
+    assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+    tprop_KU got;
+    assert_int_equal(get_by(t, &d, 5, &got), PB_OK);
+    assert_name(got.name, "ku");
+    assert_int_equal(pb_txn_abort(t), PB_OK);
+    d.decode = NULL;
+    assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+    assert_int_equal(get_by(t, &d, 5, &got), PB_EINVAL);
+    assert_int_equal(pb_txn_abort(t), PB_OK);
+  }
+  close_store(&s);
+}
+
 /* --- a concurrent writer --- */
 
 #define GENERATIONS 300
@@ -494,6 +546,7 @@ int main(void) {
       cmocka_unit_test(schema_change),
       cmocka_unit_test(many_tables),
       cmocka_unit_test(compaction),
+      cmocka_unit_test(def_replaced),
       cmocka_unit_test(concurrent_writer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
