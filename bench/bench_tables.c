@@ -2,7 +2,8 @@
  * bench_tables.c - typed tables beside LMDB and SQLite on the same records
  * in the same run: interleaved rounds, medians and same-run ratios.
  *
- *   bench_tables [--n N] [--rounds R] [--ops N] [--dir DIR]
+ *   bench_tables [--n N] [--rounds R] [--ops N] [--dir DIR] [--rows LIST]
+ *                [--slices S]
  *
  * Records (bench/tables.pbs, bt.Item): N (default 1,000,000) rows with a
  * 16-byte string key ("k" and 15 digits of the row number), an int32 grp
@@ -26,18 +27,23 @@
  *     transaction.
  *
  * Rows, each engine once per round in turn (the first engine rotates);
- * medians of the rounds:
+ * medians of the rounds.  The gets and lookups of a round are cut into
+ * --slices [8] slices, each run on every engine in turn (the first
+ * rotating) before the next, so that a burst of load from other processes
+ * falls on every engine alike:
  *   load    the N rows in one transaction, into an empty store: rows/s;
  *   get     --ops [200,000] random point gets by key, each in a read
  *           transaction of its own, decoded: gets/s;
- *   get1    the same gets inside one read transaction;
+ *   get1    the same gets inside one read transaction (per slice);
  *   scan    every row in key order in one read transaction, decoded: rows/s;
  *   index   --ops/10 random equality lookups on grp, each in a read
  *           transaction of its own, reading its 10 rows decoded:
  *           lookups/s.
- * Ratios are ProtoBase's rate over the peer's (above 1: ProtoBase is
- * faster).  Nothing is asserted; exits non-zero only when an engine fails
- * or gives a wrong row.
+ * --rows LIST (comma-separated row names, e.g. --rows get,get1) measures
+ * only those rows; without load, each engine loads its rows once,
+ * untimed.  Ratios are ProtoBase's rate over the peer's (above 1:
+ * ProtoBase is faster).  Nothing is asserted; exits non-zero only when an
+ * engine fails or gives a wrong row.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -64,8 +70,12 @@ static const char *const row_name[ROWS] = {"load", "get", "get1", "scan",
 static const char *const row_unit[ROWS] = {"rows/s", "gets/s", "gets/s",
                                            "rows/s", "lookups/s"};
 static double res[ROWS][ENGINES][MAX_ROUNDS];
+static bool g_row_on[ROWS]; /* --rows: the rows measured */
 
 static uint64_t g_n = 1000000, g_ops = 200000;
+static int g_slices = 8;
+/* The slice of a round's gets (or lookups) being run: [g_lo, g_hi). */
+static uint64_t g_lo, g_hi;
 static int g_rounds = 3;
 static uint64_t *g_order; /* load order */
 
@@ -138,7 +148,7 @@ static void pb_load(pbe *e) {
 static void pb_get(pbe *e, bool one_txn, uint64_t seed) {
   pb_txn *t = NULL;
   if (one_txn) pbck(pb_txn_begin(e->db, PB_RDONLY, &t), "pb begin");
-  for (uint64_t j = 0; j < g_ops; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     uint64_t i = bench_mix(seed + j) % g_n;
     char key[16];
     key_of(i, key);
@@ -168,7 +178,7 @@ static void pb_scan(pbe *e) {
 
 static void pb_index(pbe *e, uint64_t seed) {
   uint64_t groups = g_n / 10 ? g_n / 10 : 1;
-  for (uint64_t j = 0; j < g_ops / 10; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     int32_t g = (int32_t)(bench_mix(seed + j) % groups);
     pb_txn *t;
     pbck(pb_txn_begin(e->db, PB_RDONLY, &t), "pb begin");
@@ -248,7 +258,7 @@ static void lm_decode(const MDB_val *v, bt_Item *r) {
 static void lm_get(lme *e, bool one_txn, uint64_t seed) {
   MDB_txn *t = NULL;
   if (one_txn) lmck(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &t), "lmdb begin");
-  for (uint64_t j = 0; j < g_ops; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     uint64_t i = bench_mix(seed + j) % g_n;
     char key[16];
     key_of(i, key);
@@ -284,7 +294,7 @@ static void lm_scan(lme *e) {
 
 static void lm_index(lme *e, uint64_t seed) {
   uint64_t groups = g_n / 10 ? g_n / 10 : 1;
-  for (uint64_t j = 0; j < g_ops / 10; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     int32_t g = (int32_t)(bench_mix(seed + j) % groups);
     MDB_txn *t;
     lmck(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &t), "lmdb begin");
@@ -395,7 +405,7 @@ static void sq_row(sqlite3_stmt *s, bt_Item *r) {
 
 static void sq_get(sqe *e, bool one_txn, uint64_t seed) {
   if (one_txn) sq_exec(e->db, "BEGIN");
-  for (uint64_t j = 0; j < g_ops; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     uint64_t i = bench_mix(seed + j) % g_n;
     char key[16];
     key_of(i, key);
@@ -423,7 +433,7 @@ static void sq_scan(sqe *e) {
 
 static void sq_index(sqe *e, uint64_t seed) {
   uint64_t groups = g_n / 10 ? g_n / 10 : 1;
-  for (uint64_t j = 0; j < g_ops / 10; j++) {
+  for (uint64_t j = g_lo; j < g_hi; j++) {
     int32_t g = (int32_t)(bench_mix(seed + j) % groups);
     sqlite3_bind_int(e->find, 1, g);
     int rc, n = 0;
@@ -457,6 +467,8 @@ static void close_engine(int e) {
   else sq_close(&g_sq);
 }
 
+/* Runs one row (its slice [g_lo, g_hi) for get, get1 and index) of
+ * engine e: the seconds it took. */
 static double timed_row(int row, int e, uint64_t seed) {
   double t0 = bench_now();
   switch (row) {
@@ -464,26 +476,53 @@ static double timed_row(int row, int e, uint64_t seed) {
       if (e == PB) pb_load(&g_pb);
       else if (e == LM) lm_load(&g_lm);
       else sq_load(&g_sq);
-      return (double)g_n / (bench_now() - t0);
+      break;
     case R_GET:
     case R_GET1: {
       bool one = row == R_GET1;
       if (e == PB) pb_get(&g_pb, one, seed);
       else if (e == LM) lm_get(&g_lm, one, seed);
       else sq_get(&g_sq, one, seed);
-      return (double)g_ops / (bench_now() - t0);
+      break;
     }
     case R_SCAN:
       if (e == PB) pb_scan(&g_pb);
       else if (e == LM) lm_scan(&g_lm);
       else sq_scan(&g_sq);
-      return (double)g_n / (bench_now() - t0);
+      break;
     default:
       if (e == PB) pb_index(&g_pb, seed);
       else if (e == LM) lm_index(&g_lm, seed);
       else sq_index(&g_sq, seed);
-      return (double)(g_ops / 10) / (bench_now() - t0);
+      break;
   }
+  return bench_now() - t0;
+}
+
+/* How many operations a row counts: rows, gets or lookups. */
+static uint64_t row_ops(int row) {
+  return row == R_LOAD || row == R_SCAN ? g_n
+         : row == R_INDEX                ? g_ops / 10
+                                         : g_ops;
+}
+
+/* Round r of a row: every engine's rate.  Gets and lookups are cut into
+ * g_slices slices, and each slice runs on every engine (the first
+ * rotating) before the next one starts, so that a burst of load from
+ * other processes falls on all engines alike; load and scan run whole. */
+static void round_of(int row, int r, uint64_t seed) {
+  int slices = row == R_LOAD || row == R_SCAN ? 1 : g_slices;
+  uint64_t ops = row_ops(row);
+  double secs[ENGINES] = {0};
+  for (int sl = 0; sl < slices; sl++) {
+    g_lo = ops * (uint64_t)sl / (uint64_t)slices;
+    g_hi = ops * (uint64_t)(sl + 1) / (uint64_t)slices;
+    for (int k = 0; k < ENGINES; k++) {
+      int e = (r + sl + k) % ENGINES;
+      secs[e] += timed_row(row, e, seed);
+    }
+  }
+  for (int e = 0; e < ENGINES; e++) res[row][e][r] = (double)ops / secs[e];
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -498,8 +537,26 @@ static double median(const double *v, int n) {
   return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
+/* Parses --rows: comma-separated row names into g_row_on. */
+static bool parse_rows(const char *list) {
+  memset(g_row_on, 0, sizeof g_row_on);
+  const char *p = list;
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    int row = 0;
+    while (row < ROWS && (strlen(row_name[row]) != n ||
+                          strncmp(row_name[row], p, n) != 0))
+      row++;
+    if (row == ROWS) return false;
+    g_row_on[row] = true;
+    if (p[n] == '\0') return true;
+    p += n + 1;
+  }
+}
+
 int main(int argc, char **argv) {
   const char *dir = NULL;
+  for (int row = 0; row < ROWS; row++) g_row_on[row] = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--n") && i + 1 < argc) g_n = strtoull(argv[++i], NULL, 10);
@@ -508,15 +565,24 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--rounds") && i + 1 < argc)
       g_rounds = atoi(argv[++i]);
     else if (!strcmp(a, "--dir") && i + 1 < argc) dir = argv[++i];
-    else {
+    else if (!strcmp(a, "--slices") && i + 1 < argc)
+      g_slices = atoi(argv[++i]);
+    else if (!strcmp(a, "--rows") && i + 1 < argc) {
+      if (!parse_rows(argv[++i])) {
+        fprintf(stderr, "bench_tables: bad --rows (names: load,get,get1,"
+                        "scan,index)\n");
+        return 2;
+      }
+    } else {
       fprintf(stderr,
               "usage: bench_tables [--n N] [--rounds R] [--ops N] "
-              "[--dir DIR]\n");
+              "[--dir DIR] [--rows LIST] [--slices S]\n");
       return 2;
     }
   }
-  if (g_rounds < 1 || g_rounds > MAX_ROUNDS || g_n < 10 || g_ops < 10) {
-    fprintf(stderr, "bench_tables: bad --n, --ops or --rounds\n");
+  if (g_rounds < 1 || g_rounds > MAX_ROUNDS || g_n < 10 || g_ops < 10 ||
+      g_slices < 1 || (uint64_t)g_slices > g_ops / 10) {
+    fprintf(stderr, "bench_tables: bad --n, --ops, --rounds or --slices\n");
     return 2;
   }
   bench_set_dir("bench_tables", dir);
@@ -525,14 +591,16 @@ int main(int argc, char **argv) {
          "%" PRIu64 " gets, %" PRIu64 " index lookups of 10 rows\n",
          g_n, g_rounds, g_ops, g_ops / 10);
   g_order = bench_shuffled(g_n, 42);
-  /* Loads: each round into fresh stores; the last round's stay. */
-  for (int r = 0; r < g_rounds; r++)
+  /* Loads: each round into fresh stores; the last round's stay.  Without
+   * the load row, one untimed load per engine. */
+  int load_rounds = g_row_on[R_LOAD] ? g_rounds : 1;
+  for (int r = 0; r < load_rounds; r++)
     for (int k = 0; k < ENGINES; k++) {
       int e = (r + k) % ENGINES;
       free(g_dirs[e]);
       g_dirs[e] = bench_fresh_dir(engine_name[e]);
       open_engine(e);
-      res[R_LOAD][e][r] = timed_row(R_LOAD, e, 0);
+      res[R_LOAD][e][r] = (double)g_n / timed_row(R_LOAD, e, 0);
       close_engine(e);
     }
   for (int e = 0; e < ENGINES; e++) open_engine(e);
@@ -541,15 +609,13 @@ int main(int argc, char **argv) {
   for (int e = 0; e < ENGINES; e++) (void)timed_row(R_SCAN, e, 0);
   for (int r = 0; r < g_rounds; r++)
     for (int row = R_GET; row < ROWS; row++)
-      for (int k = 0; k < ENGINES; k++) {
-        int e = (r + k) % ENGINES;
-        res[row][e][r] = timed_row(row, e, (uint64_t)r * 7919 + 1);
-      }
+      if (g_row_on[row]) round_of(row, r, (uint64_t)r * 7919 + 1);
   for (int e = 0; e < ENGINES; e++) close_engine(e);
   printf("\n%-6s %-10s %14s %14s %14s %9s %9s\n", "row", "unit",
          engine_name[PB], engine_name[LM], engine_name[SQ], "PB/LMDB",
          "PB/SQLite");
   for (int row = 0; row < ROWS; row++) {
+    if (!g_row_on[row]) continue;
     double m[ENGINES];
     for (int e = 0; e < ENGINES; e++) m[e] = median(res[row][e], g_rounds);
     printf("%-6s %-10s %14.0f %14.0f %14.0f %8.2fx %8.2fx\n", row_name[row],

@@ -46,13 +46,19 @@ bool pb__tab_name_ok(const char *s) {
   return true;
 }
 
+/* The part of def_ok that memory safety depends on: checked again on
+ * every first use in a transaction, also of a definition the handle
+ * resolved before. */
+static bool def_shape_ok(const pb_table_def *def) {
+  return def && def->type && def->type->name && def->size != 0 &&
+         def->init && def->encode && def->decode &&
+         def->n_indexes <= PB__TAB_MAX_INDEXES &&
+         (def->n_indexes == 0 || def->indexes) &&
+         (def->n_members == 0 || def->members);
+}
+
 static bool def_ok(const pb_table_def *def) {
-  if (!def || !def->type || !def->type->name || def->size == 0 ||
-      !def->init || !def->encode || !def->decode ||
-      def->n_indexes > PB__TAB_MAX_INDEXES ||
-      (def->n_indexes > 0 && !def->indexes) ||
-      (def->n_members > 0 && !def->members))
-    return false;
+  if (!def_shape_ok(def)) return false;
   for (size_t i = 0; i < def->n_indexes; i++) {
     const pb_table_index *x = &def->indexes[i];
     if (!pb__tab_name_ok(x->name) || !x->key || x->n_tags == 0 || !x->tags ||
@@ -64,14 +70,17 @@ static bool def_ok(const pb_table_def *def) {
   return true;
 }
 
-/* The memo entry of def in txn, made (zeroed) when new. */
-static int memo(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
+/* The memo entry of def in txn, or NULL. */
+static pb__tab *memo_find(pb_txn *txn, const pb_table_def *def) {
   pb__tab *tabs = txn->tabs;
   for (size_t i = 0; i < txn->n_tabs; i++)
-    if (tabs[i].def == def) {
-      *out = &tabs[i];
-      return PB_OK;
-    }
+    if (tabs[i].def == def) return &tabs[i];
+  return NULL;
+}
+
+/* A new memo entry of def in txn, zeroed. */
+static int memo_add(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
+  pb__tab *tabs = txn->tabs;
   if (txn->n_tabs == txn->cap_tabs) {
     size_t cap = txn->cap_tabs ? 2 * txn->cap_tabs : 4;
     pb__tab *n = realloc(txn->tabs, cap * sizeof *n);
@@ -84,6 +93,46 @@ static int memo(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
   t->def = def;
   *out = t;
   return PB_OK;
+}
+
+/* --- resolved tables, per transaction handle (pb_txn.tab_known) ---
+ * What a read transaction resolves when it opens a table (the type id
+ * from the catalog, the rows' Dictionary from the database root) is a
+ * function of the database root and the definition: the handle keeps it,
+ * and the next read transaction on the handle that sees the same root
+ * opens the rows' Dictionary on the remembered root at once.  A commit
+ * gives a new database root (so a table created, emptied or filled since,
+ * or a catalog that changed, is resolved again), and a schema version is
+ * another definition.  Only tables that exist are kept. */
+
+typedef struct pb__tab_known known;
+
+static const known *known_find(const pb_txn *txn, const pb_table_def *def) {
+  for (unsigned i = 0; i < PB__TAB_KNOWN; i++) {
+    const known *k = &txn->tab_known[i];
+    if (k->def == def && pb_atom_ptr_equal(k->db_root, txn->db_root) &&
+        k->type == def->type && def->type &&
+        k->fingerprint == def->type->fingerprint)
+      return k;
+  }
+  return NULL;
+}
+
+static void known_put(pb_txn *txn, const pb__tab *t) {
+  assert((txn->flags & PB_RDONLY) && t->type_id && t->rows);
+  known *k = NULL;
+  for (unsigned i = 0; i < PB__TAB_KNOWN && !k; i++)
+    if (txn->tab_known[i].def == t->def) k = &txn->tab_known[i];
+  if (!k) {
+    k = &txn->tab_known[txn->tab_known_next];
+    txn->tab_known_next = (txn->tab_known_next + 1) % PB__TAB_KNOWN;
+  }
+  *k = (known){.def = t->def,
+               .type = t->def->type,
+               .fingerprint = t->def->type->fingerprint,
+               .db_root = txn->db_root,
+               .rows = t->rows->base,
+               .type_id = t->type_id};
 }
 
 size_t pb__tab_name(char *buf, const char *head, uint32_t id) {
@@ -114,13 +163,31 @@ int pb__tab_open_meta(pb_txn *txn, pb__tab *t, bool create) {
 
 int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
                  pb__tab **out) {
-  if (!txn || !def_ok(def)) return PB_EINVAL;
+  if (!txn || !def) return PB_EINVAL;
+  bool ro = (txn->flags & PB_RDONLY) != 0;
+  pb__tab *t = memo_find(txn, def);
+  /* The definition is checked when the transaction first uses it; its
+   * indexes' names only once per handle when the handle resolved it
+   * before (checked then). */
+  const known *k = NULL;
+  if (!t) {
+    if (ro && !change) k = known_find(txn, def);
+    if (k ? !def_shape_ok(def) : !def_ok(def)) return PB_EINVAL;
+  }
   int rc = pb__txn_latched(txn);
   if (rc != PB_OK) return rc;
-  bool ro = (txn->flags & PB_RDONLY) != 0;
   if (change && ro) return PB_ERDONLY;
-  pb__tab *t;
-  if ((rc = memo(txn, def, &t)) != PB_OK) return rc;
+  bool fresh = !t;
+  if (fresh && (rc = memo_add(txn, def, &t)) != PB_OK) return rc;
+  if (k) { /* resolved in this database root before */
+    assert(fresh && !t->rows);
+    rc = pb__tcoll_open(&txn->env, PB_VALUE_DICT, k->rows, &txn->all,
+                        &t->rows);
+    if (rc != PB_OK) return rc; /* the entry stays unresolved */
+    t->type_id = k->type_id;
+    *out = t;
+    return PB_OK;
+  }
   if (change && !t->registered) {
     if ((rc = pb__catalog_register(txn, def->type, &t->type_id)) != PB_OK)
       return rc;
@@ -141,6 +208,7 @@ int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
                            change, &t->rows);
     if (rc == PB_ENOTFOUND && !change) rc = PB_OK, t->rows = NULL;
     if (rc != PB_OK) return change ? pb__txn_note(txn, rc) : rc;
+    if (ro && fresh && t->rows) known_put(txn, t);
   }
   if (!t->meta && change) { /* readers open it when they use an index */
     rc = pb__tab_open_meta(txn, t, true);
@@ -165,7 +233,7 @@ int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
   pb_arena *arena = NULL; /* a warm read allocates nothing without arrays */
   int rc = def->arena ? pb_txn_arena(txn, &arena) : PB_OK;
   if (rc != PB_OK) return rc;
-  def->init(rec);
+  /* The generated decoder initializes rec first (docs/generated.md). */
   rc = def->decode(rec, row->as.rec.body.ptr, row->as.rec.body.len, arena);
   if (rc == PB_ECORRUPT)
     pb__errdetail_prefix("table %s: row: ", def->type->name);

@@ -12,6 +12,9 @@
 #include "txn/snapshot.h"
 #include "txn/tcoll.h"
 
+/** How many resolved tables a transaction handle remembers (tab_known). */
+#define PB__TAB_KNOWN 4u
+
 struct pb_txn {
   pb_db *db;               /* the database this transaction works on */
   unsigned flags;          /* PB_RDONLY or 0 */
@@ -42,6 +45,23 @@ struct pb_txn {
    * collection handles die then), freed with the handle. */
   void *tabs;
   size_t n_tabs, cap_tabs;
+  /* The tables read transactions on this handle resolved (table/table.c:
+   * pb__tab_open), kept across transactions so that a warm typed read
+   * looks up neither the catalog nor the database root: per table
+   * definition, the database root it was resolved in, the type id and the
+   * rows' Dictionary root there.  An entry serves only a read transaction
+   * whose db_root is the entry's (a commit gives a new root; a schema
+   * change is another definition, or a commit).  def NULL: unused. */
+  struct pb__tab_known {
+    const void *def;     /* the pb_table_def */
+    const void *type;    /* its pb_record_type, and that type's */
+    uint64_t fingerprint; /* fingerprint (a definition made at a freed
+                             one's address is not taken for it) */
+    pb_atom_ptr db_root; /* the database root it was resolved in */
+    pb_atom_ptr rows;    /* its rows' Dictionary root there */
+    uint32_t type_id;
+  } tab_known[PB__TAB_KNOWN];
+  unsigned tab_known_next; /* the entry a miss replaces next */
 };
 
 /**

@@ -106,7 +106,8 @@ typedef struct pb_table_def {
   size_t size;                /* sizeof the record struct */
   void (*init)(void *rec);    /* the generated _init */
   pb_table_encode_fn encode;  /* the generated _encode */
-  pb_record_decode_fn decode; /* the generated decoder (_decode) */
+  pb_record_decode_fn decode; /* the generated decoder (_decode), which
+                                 initializes the record first */
   pb_table_key_fn key;        /* the primary key; NULL: keyless (ids) */
   bool arena;                 /* the decoder needs an arena (the record
                                  or one it embeds has arrays): rows are
