@@ -5,6 +5,7 @@
  *
  *   bench_table [--n N] [--rounds R] [--ops N] [--commits N] [--secs S]
  *               [--load-only] [--quick] [--dir DIR] [--rows LIST]
+ *               [--slices S]
  *
  * Records: N (default 1,000,000) keys of 16 bytes, "k" and 15 decimal
  * digits of a key number in 0..N-1, each with a 100-byte value (a window,
@@ -114,6 +115,7 @@ static const char *const eng_dir[N_ENG] = {"table-pb", "table-lmdb",
 static uint64_t g_n = 1000000, g_ops = 200000, g_commits = 1000;
 static double g_secs = 3;
 static int g_rounds = 5;
+static int g_slices = 8; /* a read row's gets, cut for interleaving */
 static unsigned g_rows; /* bit R_x: row x is measured (--rows) */
 
 /* --- records --- */
@@ -789,22 +791,46 @@ static void print_rate_row(int row, int e, int r) {
     printf("    %-10s %12.0f /s  (%.3f us/op)\n", eng_name[e], v, 1e6 / v);
 }
 
-static double timed_reads(engines *E, int e, int row, const opseq *q) {
+/* One slice of a read row on engine e: `n` gets from `from` (on each of
+ * the two threads of the 2-thread row, which start half the sequence
+ * apart); gives its seconds. */
+static double timed_slice(engines *E, int e, int row, const opseq *q,
+                          uint64_t from, uint64_t n) {
   double t0 = bench_now();
-  if (row == R_LONG || row == R_LONG_DEF) eng_long(E, e, 0, q, 0, q->n);
-  else if (row == R_TXN1 || row == R_TXN1_DEF) eng_txn1(E, e, 0, q, 0, q->n);
+  if (row == R_LONG || row == R_LONG_DEF) eng_long(E, e, 0, q, from, n);
+  else if (row == R_TXN1 || row == R_TXN1_DEF) eng_txn1(E, e, 0, q, from, n);
   else {
     reader rd[2];
     pthread_t th[2];
     for (int t = 0; t < 2; t++) {
-      rd[t] = (reader){E, e, t, q, t * (q->n / 2), q->n};
+      rd[t] = (reader){E, e, t, q, from + t * (q->n / 2), n};
       if (pthread_create(&th[t], NULL, reader_fn, &rd[t]))
         bench_die("pthread_create", "reader");
     }
     for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
-    return 2.0 * (double)q->n / (bench_now() - t0);
   }
-  return (double)q->n / (bench_now() - t0);
+  return bench_now() - t0;
+}
+
+/* A read row on every engine, in --slices slices: each slice of the gets
+ * runs on every engine (in the round's order) before the next, so that
+ * what the machine's other load does falls on the three alike; each
+ * engine's rate is its gets over the sum of its slices' times. */
+static void read_row(engines *E, int row, const opseq *q, const int *order,
+                     int r) {
+  double secs[N_ENG] = {0};
+  uint64_t per = q->n / (uint64_t)g_slices;
+  if (per == 0) per = 1;
+  uint64_t slices = q->n / per;
+  for (uint64_t s = 0; s < slices; s++)
+    for (int i = 0; i < N_ENG; i++)
+      secs[order[i]] += timed_slice(E, order[i], row, q, s * per, per);
+  double threads = row == R_TXN2 ? 2.0 : 1.0;
+  for (int i = 0; i < N_ENG; i++) {
+    int e = order[i];
+    g_val[row][e][r] = threads * (double)(slices * per) / secs[e];
+    print_rate_row(row, e, r);
+  }
 }
 
 static void run_round(int r, bool load_only, const opseq *q,
@@ -864,11 +890,7 @@ static void run_round(int r, bool load_only, const opseq *q,
       int row = big_rows[b];
       if (!row_on(row)) continue;
       printf("  %s:\n", row_name[row]);
-      for (int i = 0; i < N_ENG; i++) {
-        int e = order[i];
-        g_val[row][e][r] = timed_reads(&E, e, row, q);
-        print_rate_row(row, e, r);
-      }
+      read_row(&E, row, q, order, r);
     }
     pcheck(pb_space_cache_stats(E.pb.sp, NULL, &oc), "pb_space_cache_stats");
     printf("  ProtoBase big object cache: %" PRIu64 " entries, %.1f MiB of "
@@ -901,11 +923,7 @@ static void run_round(int r, bool load_only, const opseq *q,
     int row = def_rows[b];
     if (!row_on(row)) continue;
     printf("  %s:\n", row_name[row]);
-    for (int i = 0; i < N_ENG; i++) {
-      int e = order[i];
-      g_val[row][e][r] = timed_reads(&E, e, row, q);
-      print_rate_row(row, e, r);
-    }
+    read_row(&E, row, q, order, r);
   }
   pcheck(pb_space_cache_stats(E.pb.sp, NULL, &oc), "pb_space_cache_stats");
   uint64_t look = oc.hits + oc.misses - oc0.hits - oc0.misses;
@@ -1018,9 +1036,12 @@ static void print_summary(bool load_only) {
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_table [--n N] [--rounds R] [--ops N] [--commits N] "
-          "[--secs S] [--load-only] [--quick] [--dir DIR] [--rows LIST]\n"
+          "[--secs S] [--load-only] [--quick] [--dir DIR] [--rows LIST] "
+          "[--slices S]\n"
           "  LIST: comma-separated rows of load, rss, long, txn1, txn2, "
-          "long-def, txn1-def, commit1, commit8\n");
+          "long-def, txn1-def, commit1, commit8\n"
+          "  S: each read row's gets are cut into S slices [8], each run on "
+          "every engine before the next\n");
   exit(2);
 }
 
@@ -1043,6 +1064,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--commits")) g_commits = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--secs")) g_secs = atof(argv[++i]);
     else if (!strcmp(a, "--rounds")) g_rounds = atoi(argv[++i]);
+    else if (!strcmp(a, "--slices")) g_slices = atoi(argv[++i]);
     else if (!strcmp(a, "--dir")) dir = argv[++i];
     else if (!strcmp(a, "--rows")) {
       if (!parse_rows(argv[++i])) usage();
@@ -1055,7 +1077,7 @@ int main(int argc, char **argv) {
   }
   if (g_n < 2 || g_n >= 1000000000000000ull || g_ops == 0 ||
       g_commits < NTHREADS || g_secs <= 0 || g_rounds < 1 ||
-      g_rounds > MAX_ROUNDS)
+      g_rounds > MAX_ROUNDS || g_slices < 1)
     usage();
   pool_init();
   if (child) {
