@@ -15,7 +15,11 @@
  * early, which is cheap (each byte is copied a bounded number of times,
  * since the threshold grows with the base); when data is deleted, the
  * bytes it frees are not counted until a compaction measures them.
- * After an open, the base is read from the log's first segment: when it
+ * After an open of a log of at least compact_min_dead bytes (a shorter
+ * one is taken as unknown, base 0, without I/O: nothing is due before
+ * that many bytes are appended, and the first kick measures), the
+ * estimate is read from DIR/ESTIMATE (below), or else the base from the
+ * log's first segment: when it
  * begins with a compaction's BATCH frames (a compacted or backed-up
  * store), those frames are the live bytes and they end at the first
  * commit; otherwise nothing is known (base 0) and the first compaction
@@ -352,7 +356,20 @@ static bool ac_copy_due(pb__file_storage *fs) {
 
 static void *ac_main(void *arg) {
   pb__file_storage *fs = arg;
-  ac_learn(fs); /* what the log holds of a compaction before this open */
+  /* What the log holds of a compaction before this open, from the files
+   * (ESTIMATE, the first segment's frames): only when the log is long
+   * enough to be due at once.  A shorter one is taken as all unknown
+   * (base 0) without reading anything: it starts nothing until the
+   * appends pass compact_min_dead, and that first kick measures.  So the
+   * open of a small store does no I/O on this thread. */
+  pb__fs_commit_lock(fs);
+  bool small = log_bytes(fs) < fs->opts.compact_min_dead;
+  if (small) {
+    fs->ac_dead = log_bytes(fs);
+    ac_rearm(fs);
+  }
+  pb__fs_commit_unlock(fs);
+  if (!small) ac_learn(fs);
 
   pthread_mutex_lock(&fs->ac_mu);
   for (;;) {
