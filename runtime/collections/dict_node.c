@@ -99,6 +99,15 @@ static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
       j = first_at_least(node->top, ja, jb, kp);
     if (j < jb) b = 8 * j;      /* pfx[8j] >= kp */
     if (j > ja) a = 8 * j - 7;  /* pfx[8(j-1)] < kp */
+    if (node->ents) { /* a leaf: the entries the match is among (about 6
+      * lines), asked for now rather than once the prefixes have chosen
+      * one (a warm get in one read txn: 2 to 3% faster, the same program
+      * switching every 20,000 gets; a branch's children, asked for the
+      * same way, cost a warm get as much as they saved an in-place one) */
+      const char *q = (const char *)&node->ents[a];
+      const char *qe = (const char *)&node->ents[b < *hi ? b + 1 : b];
+      for (; q < qe; q += 64) __builtin_prefetch(q); /* a line each */
+    }
   }
   a = first_at_least(node->pfx, a, b, kp);
   if (node->vals && a < *hi && node->vals[a]) { /* a cached leaf: the value
