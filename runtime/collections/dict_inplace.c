@@ -72,6 +72,7 @@
 
 _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
     pb__dict_inplace_plain;
+_Thread_local unsigned pb__dict_inplace_streak;
 
 /* Reads a key: a STRING of at most PB__DICT_KEY_MAX bytes, as a view. */
 static bool read_key(pb_reader *r, pb_str *k) {
@@ -308,6 +309,11 @@ bool pb__dict_read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   return false;
 }
 
+/* What a leaf hint asks for: the envelope, and the directory of a leaf
+ * of the default fanout (prefetch_head asks for the rest once the atom is
+ * located). */
+#define HINT_AHEAD 896u
+
 /* The most a leaf's first lines are asked for at once (a fanout far above
  * the default's makes a directory longer than a search reads of it). */
 #define PREFETCH_HEAD_MAX 2048u
@@ -339,8 +345,19 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   size_t l = p.depth - 1;
   pb__dnode *node = p.node[l];
   size_t i = p.idx[l];
-  const pb__dkid *kid = &node->kids[i];
   pb__dnode *leaf = pb__dict_near_kid(d, node, i);
+  const uint8_t *hint = NULL;
+  if (!leaf && pb__dict_inplace_streak >= PB__DICT_STREAK_HINTS) {
+    /* The leaf's first lines, where they were last found, on their way
+     * while the child's slot is read and the atom located (only while
+     * this thread's gets read their leaves in place: a hint of a leaf
+     * found in the cache would ask for lines nobody reads). */
+    hint = pb__dict_leaf_hint(node, i);
+    if (hint)
+      for (size_t o = 0; o < HINT_AHEAD; o += 64)
+        __builtin_prefetch(hint + o);
+  }
+  const pb__dkid *kid = &node->kids[i];
   if (!leaf && pb__dict_read_in_place(&d->src, kid->ptr)) {
     assert(!pb_atom_ptr_is_null(kid->ptr));
     /* The leaf's bounds: its parent's separators, within the parent's
@@ -352,18 +369,22 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     if (rc == PB_ENOTFOUND)
       rc = PB__CORRUPT("the dict leaf is missing"); /* its parent names it */
     if (rc == PB_OK) {
+      pb__dict_leaf_hint_set(node, i, atom.ptr);
       prefetch_head(atom, kid->count);
       rc = read_leaf(atom, kid, &kb, key, out);
     }
     pb__dict_inplace_reads++;
+    if (pb__dict_inplace_streak < 16) pb__dict_inplace_streak++;
     return rc == PB_ENOTFOUND ? rc
                               : pb__errdetail_atom(rc, kid->ptr, "dict leaf");
   }
   if (!leaf) {
+    if (hint) pb__dict_leaf_hint_set(node, i, NULL); /* cached from now on */
     pb__dict_path_bounds(&p, l);
     if ((rc = pb__dict_kid(d, node, &p.bounds[l], i, &leaf)) != PB_OK)
       return rc;
   }
+  pb__dict_inplace_streak /= 2; /* a cached leaf */
   bool found;
   size_t at = pb__dict_leaf_search(leaf, key, &found);
   if (!found) return PB_ENOTFOUND;

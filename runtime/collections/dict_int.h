@@ -376,6 +376,33 @@ int pb__dict_verify(pb__dict *d, bool strict);
 extern _Thread_local uint64_t pb__dict_inplace_reads, pb__dict_inplace_admits,
     pb__dict_inplace_plain;
 
+/** This thread's STREAK of in-place reads: up by one (to at most 16) at
+ * each get that reads its leaf in place, halved at each get that finds
+ * its leaf cached.  At PB__DICT_STREAK_HINTS or more, a get whose leaf is
+ * not cached prefetches the leaf's hint (pb__dict_leaf_hint), which pays
+ * only when leaves are read in place: a hint left on a leaf since cached
+ * would ask for lines nobody reads. */
+extern _Thread_local unsigned pb__dict_inplace_streak;
+#define PB__DICT_STREAK_HINTS 4u
+
+/**
+ * The leaf HINT of child i of the level-1 node `parent`: where the last
+ * get that read that leaf in place found its atom's bytes (a cached
+ * parent keeps one per child; NULL when none, or for a private parent).
+ * A get asks for the lines there at once, before it locates the atom
+ * through the source, so that the leaf's first lines are on their way
+ * while it reads the child's slot (docs/cache.md).  A hint is only ever
+ * PREFETCHED, never read: when the leaf's bytes moved (a compaction, a
+ * new mapping, an unmapped segment), a stale hint costs a useless
+ * prefetch, which never faults.  Relaxed atomics: any thread may set one,
+ * and a lost race costs a prefetch.
+ */
+const uint8_t *pb__dict_leaf_hint(const pb__dnode *parent, size_t i);
+/** Sets child i's hint to `at` (a no-op for a private parent, and without
+ * a write when it is already `at`). */
+void pb__dict_leaf_hint_set(const pb__dnode *parent, size_t i,
+                            const uint8_t *at);
+
 /**
  * A get whose leaf may be read IN PLACE from the stored bytes (its
  * source says reads are cheap: pb__src_caches.inplace): descends through

@@ -624,7 +624,7 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  *
  *   the object and its node | the common prefix's bytes | the summary
  *   (top) | the prefixes (line-aligned) | the links (a branch) | the
- *   entries or children
+ *   leaf hints (a branch of level 1) | the entries or children
  *
  * Allocated once, before decoding (the opened atom gives the count, and
  * its first key's length bounds the common prefix), then the atom is
@@ -643,14 +643,16 @@ static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
   size_t o_pfx = round_up(o_top + ntop * sizeof(uint64_t), LINE);
   /* After the prefixes: a branch's links, or a leaf's value places. */
   size_t o_links = o_pfx + (pfx ? n * sizeof(uint64_t) : 0);
-  size_t o_items = o_links + n * (a->level ? sizeof(_Atomic(dict_obj *))
+  size_t o_hints = o_links + n * (a->level ? sizeof(_Atomic(dict_obj *))
                                            : sizeof(const void *));
+  size_t o_items =
+      o_hints + (a->level == 1 ? n * sizeof(_Atomic(const uint8_t *)) : 0);
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
   /* From the slab: line-aligned, on huge pages (a read touches a few
    * nodes scattered over the whole cache: util/slab.h). */
   char *base = pb__slab_alloc(total);
   if (!base) return PB_ENOMEM;
-  memset(base, 0, o_items); /* the object, and the links all NULL */
+  memset(base, 0, o_items); /* the object, the links and hints all NULL */
   dict_obj *o = (dict_obj *)base;
   pb__dnode *node = &o->inl;
   node->level = a->level;
@@ -658,6 +660,7 @@ static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
   if (a->level) {
     node->kids = (pb__dkid *)(base + o_items);
     o->links = (_Atomic(dict_obj *) *)(base + o_links);
+    assert(a->level != 1 || (char *)(o->links + n) == base + o_hints);
   } else {
     node->ents = (pb__dent *)(base + o_items);
   }
@@ -846,9 +849,19 @@ static void link_child(dict_obj *p, size_t i, dict_obj *c) {
   pthread_mutex_unlock(&link_mu);
 }
 
+/* The leaf hints of a cached level-1 branch (right after its links in
+ * its block: block_build), or NULL. */
+static _Atomic(const uint8_t *) *obj_hints(const dict_obj *o) {
+  if (!o->links || o->inl.level != 1) return NULL;
+  return (_Atomic(const uint8_t *) *)(void *)(o->links + o->inl.n);
+}
+
 /* Asks at once for the lines of c's block that a search reads (node,
  * common prefix, summary, prefixes, and a leaf's value places), rather
- * than one after another as the search meets them. */
+ * than one after another as the search meets them.  (Asking for a level-1
+ * branch's leaf hints here too, for gets that read leaves in place, was
+ * tried: it cost gets of cached leaves up to 25% in bench_table, and
+ * gained nothing over the get's own read of the one hint it needs.) */
 static void prefetch_search(const dict_obj *c, bool leaf) {
   unsigned lines = leaf ? PREFETCH_LINES_LEAF : PREFETCH_LINES;
   for (unsigned l = 0; l < lines; l++)
@@ -1056,6 +1069,22 @@ pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
   assert(c->block && c->node == &c->inl); /* only blocks are linked */
   mark_used((dict_obj *)c);
   return (pb__dnode *)&c->inl;
+}
+
+const uint8_t *pb__dict_leaf_hint(const pb__dnode *parent, size_t i) {
+  assert(parent->level == 1 && i < parent->n);
+  const dict_obj *po = parent->obj; /* NULL for a private node */
+  _Atomic(const uint8_t *) *hints = po ? obj_hints(po) : NULL;
+  return hints ? atomic_load_explicit(&hints[i], memory_order_relaxed) : NULL;
+}
+
+void pb__dict_leaf_hint_set(const pb__dnode *parent, size_t i,
+                            const uint8_t *at) {
+  assert(parent->level == 1 && i < parent->n);
+  const dict_obj *po = parent->obj;
+  _Atomic(const uint8_t *) *hints = po ? obj_hints(po) : NULL;
+  if (hints && atomic_load_explicit(&hints[i], memory_order_relaxed) != at)
+    atomic_store_explicit(&hints[i], at, memory_order_relaxed);
 }
 
 pb__dnode *pb__dict_near_kid(const pb__dict *d, const pb__dnode *parent,

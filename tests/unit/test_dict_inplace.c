@@ -15,6 +15,11 @@
  *   admission        a leaf read once or twice is not loaded; read a
  *                    third time, it is loaded once, then linked (later
  *                    gets load nothing)
+ *   leaf_hints       a get that reads a leaf in place leaves where it
+ *                    found the atom in the cached parent (the hint later
+ *                    gets prefetch); a stale hint (unmapped memory,
+ *                    NULL) changes no answer and is set right again; the
+ *                    thread's streak of in-place reads rises and halves
  *   hostile_leaves   hand-made leaves under a level-1 branch: truncated
  *                    values, bad lengths, unordered keys, a wrong count,
  *                    keys outside the parent's bounds, a key that is not a
@@ -32,6 +37,8 @@
  * `--tiny` runs with fanout 4.
  */
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +57,7 @@
 #include "support/memstore.h"
 #include "test_util.h"
 #include "txn/space.h"
+#include "txn/tcoll.h"
 #include "util/errdetail.h"
 
 /* --- a store, opened and reopened with given cache options --- */
@@ -326,6 +334,91 @@ static void admission(void **state) {
   assert_int_equal(o3.misses, o2.misses);
   assert_int_equal(pb__dict_inplace_reads - r0, 2);
   assert_int_equal(pb__dict_inplace_admits - a0, 1);
+  store_close(&s);
+  pb_test_rmdir(s.dir);
+}
+
+/* The cached level-1 node above key i in the handle under `d`, its
+ * child's index there (*at), and where that child's atom lies (*atom). */
+static pb__dnode *level1_of(pb_dict *d, unsigned i, size_t *at,
+                            pb_bytes *atom) {
+  pb__dict *dd = ((pb__tcoll *)(void *)d)->c.d;
+  char kb[32];
+  pb__dpath p;
+  assert_int_equal(pb__dict_load_root(dd), PB_OK);
+  assert_non_null(dd->root.node);
+  assert_int_equal(pb__dict_descend_to(dd, key_of(i, kb), false, 1, &p),
+                   PB_OK);
+  pb__dnode *node = p.node[p.depth - 1];
+  assert_int_equal(node->level, 1);
+  assert_non_null(node->obj); /* shared: cached through the object cache */
+  *at = p.idx[p.depth - 1];
+  assert_int_equal(
+      dd->src.read(dd->src.arg, node->kids[*at].ptr, atom), PB_OK);
+  return node;
+}
+
+static void leaf_hints(void **state) {
+  (void)state;
+  store s = {.dir = pb_test_tmpdir()};
+  pb_space_options_init(&s.o);
+  store_open(&s);
+  static model m;
+  memset(&m, 0, sizeof m);
+  rng_state = 777;
+  model_commit(&s, &m, 3 * KEYS);
+  store_close(&s);
+  store_open(&s); /* empty caches: every leaf misses */
+  unsigned i = 0;
+  while (!m.present[i]) i++;
+  /* Memory that was mapped and is no more: a hint no get may read. */
+  long page = sysconf(_SC_PAGESIZE);
+  uint8_t *gone = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(gone != MAP_FAILED);
+  assert_int_equal(munmap(gone, (size_t)page), 0);
+  pb_txn *t;
+  pb_dict *d;
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  pb__dict_inplace_streak = 0;
+  uint64_t r0 = pb__dict_inplace_reads;
+  get_check(d, &m, i); /* read in place: the hint is set */
+  assert_int_equal(pb__dict_inplace_reads - r0, 1);
+  assert_int_equal(pb__dict_inplace_streak, 1);
+  size_t at;
+  pb_bytes atom;
+  pb__dnode *node = level1_of(d, i, &at, &atom);
+  assert_ptr_equal(pb__dict_leaf_hint(node, at), atom.ptr);
+  /* A stale hint: the next get prefetches it, reads the leaf where it
+   * is, answers right, and sets the hint right. */
+  pb__dict_leaf_hint_set(node, at, gone);
+  assert_ptr_equal(pb__dict_leaf_hint(node, at), gone);
+  get_check(d, &m, i);
+  assert_int_equal(pb__dict_inplace_reads - r0, 2);
+  assert_int_equal(pb__dict_inplace_streak, 2);
+  assert_ptr_equal(pb__dict_leaf_hint(node, at), atom.ptr);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  /* Every hint of the node stale, then every key under it read in place
+   * once in a transaction of its own: every answer right. */
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  node = level1_of(d, i, &at, &atom);
+  for (size_t c = 0; c < node->n; c++)
+    pb__dict_leaf_hint_set(node, c, c % 2 ? gone : (const uint8_t *)NULL);
+  for (unsigned k = 0; k < KEYS; k++) get_check(d, &m, k);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  /* The leaf of key i, read a third time, is admitted and then linked:
+   * a get through the link halves the streak. */
+  assert_int_equal(pb_txn_begin(s.db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  unsigned streak = 0;
+  for (unsigned r = 0; r < 3; r++) {
+    streak = pb__dict_inplace_streak;
+    get_check(d, &m, i);
+  }
+  assert_int_equal(pb__dict_inplace_streak, streak / 2);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
   store_close(&s);
   pb_test_rmdir(s.dir);
 }
@@ -1185,6 +1278,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(model_default), cmocka_unit_test(model_tiny),
       cmocka_unit_test(model_nocache), cmocka_unit_test(admission),
+      cmocka_unit_test(leaf_hints),
       cmocka_unit_test(hostile_leaves), cmocka_unit_test(mutations),
       cmocka_unit_test(idx_leaves), cmocka_unit_test(layouts_model),
       cmocka_unit_test(old_store), cmocka_unit_test(threads),
