@@ -138,6 +138,46 @@ int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
   return PB_OK;
 }
 
+/* Gives t the name `key` (a copy in its name_buf).  Errors: PB_ENOMEM. */
+static int set_name(pb__tcoll *t, pb_str key) {
+  if (t->name_cap < key.len + 1) {
+    char *buf = realloc(t->name_buf, key.len + 1);
+    if (!buf) return PB_ENOMEM;
+    t->name_buf = buf;
+    t->name_cap = key.len + 1;
+  }
+  memcpy(t->name_buf, key.ptr, key.len);
+  t->name_buf[key.len] = '\0';
+  t->name = (pb_str){t->name_buf, key.len};
+  return PB_OK;
+}
+
+int pb__tcoll_open_named(const pb__tcoll_env *env, pb_str key,
+                         pb_value_kind kind, const pb_value *known,
+                         pb__tcoll **all, pb__tcoll **out) {
+  assert(env->read_only);
+  if (!pb_value_is_collection(kind)) return PB_EINVAL;
+  if (known->kind != kind) return PB_ESCHEMA;
+  pb__tcoll *t = NULL;
+  int rc = pb__tcoll_open(env, kind, known->as.ref, all, &t);
+  if (rc != PB_OK) return rc;
+  if ((rc = set_name(t, key)) != PB_OK) {
+    t->detached = true; /* on the list: freed with the rest */
+    return rc;
+  }
+  t->named = true;
+  *out = t;
+  return PB_OK;
+}
+
+pb__tcoll *pb__tcoll_find_named(pb__tcoll *all, pb_str key) {
+  for (pb__tcoll *t = all; t; t = t->next_all)
+    if (t->named && !t->detached && t->name.len == key.len &&
+        memcmp(t->name.ptr, key.ptr, key.len) == 0)
+      return t;
+  return NULL;
+}
+
 static void run_free(pb__run *r);
 
 static void op_free(pb__op *op) {
@@ -878,20 +918,9 @@ int pb__tcoll_nested_known(pb__tcoll *parent, pb_str key, pb_value_kind kind,
   }
   pb__tcoll *child = NULL;
   rc = pb__tcoll_open(parent->env, kind, v.as.ref, all, &child);
-  if (rc == PB_OK && child->name_cap < key.len + 1) {
-    char *buf = realloc(child->name_buf, key.len + 1);
-    if (buf) {
-      child->name_buf = buf;
-      child->name_cap = key.len + 1;
-    } else {
-      rc = PB_ENOMEM;
-      detach(child); /* on the list: freed with the rest */
-    }
-  }
+  if (rc == PB_OK && (rc = set_name(child, key)) != PB_OK)
+    detach(child); /* on the list: freed with the rest */
   if (rc == PB_OK) {
-    memcpy(child->name_buf, key.ptr, key.len);
-    child->name_buf[key.len] = '\0';
-    child->name = (pb_str){child->name_buf, key.len};
     /* A created collection is in its parent at once, as an empty one
      * (not logged: the NESTED op stands for it, and the entry gets the
      * child's real root whenever it is read or flushed). */

@@ -177,6 +177,9 @@ struct pb__tcoll {
                                an ancestor's was */
   pb__dict *spare_d;        /* pooled shell: an emptied Dictionary handle
                                its next Dictionary open reuses, or NULL */
+  bool named;               /* opened by pb__tcoll_open_named: a read
+                               transaction's collection at `name` of its
+                               database root, with no parent handle */
 };
 
 /**
@@ -186,6 +189,21 @@ struct pb__tcoll {
  */
 int pb__tcoll_open(const pb__tcoll_env *env, pb_value_kind kind,
                    pb_atom_ptr root, pb__tcoll **all, pb__tcoll **out);
+/**
+ * A read transaction's collection at key `key` of its database root, whose
+ * value there is `known` (a collection of `kind`): opened straight on that
+ * root, with no handle of the database root as its parent (what a warm
+ * read transaction saves: pb__txn_open_root).  Linked into *all; find it
+ * again with pb__tcoll_find_named.  Errors: PB_EINVAL (kind not a
+ * collection); PB_ESCHEMA (known is another kind); PB_ENOMEM.
+ */
+int pb__tcoll_open_named(const pb__tcoll_env *env, pb_str key,
+                         pb_value_kind kind, const pb_value *known,
+                         pb__tcoll **all, pb__tcoll **out);
+/** The collection pb__tcoll_open_named opened at `key` on the list `all`,
+ * or NULL. */
+pb__tcoll *pb__tcoll_find_named(pb__tcoll *all, pb_str key);
+
 /** Ends every tcoll of a transaction's list: frees their collection
  * handles and logs, and keeps up to PB__TCOLL_POOL_MAX of them (with the
  * arrays they grew, and a Dictionary's handle emptied by pb__dict_reuse)

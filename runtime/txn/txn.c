@@ -316,12 +316,17 @@ int pb__txn_names(pb_txn *txn, pb__tcoll ***all, pb__tcoll **names) {
 
 int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
                       bool create, pb__tcoll **out) {
-  pb__tcoll *names;
-  int rc = names_of(txn, &names);
-  if (rc != PB_OK) return rc;
   /* A reader's database root never changes: what it holds at key is a
    * function of (db_root, key), which the database handle remembers. */
   bool ro = (txn->flags & PB_RDONLY) != 0;
+  if (ro) { /* opened before, straight on its root: the same handle */
+    pb__tcoll *open = pb__tcoll_find_named(txn->all, key);
+    if (open) {
+      if (open->kind != kind) return PB_ESCHEMA;
+      *out = open;
+      return PB_OK;
+    }
+  }
   pb_value known;
   bool have = false;
   if (ro && txn->last_len == key.len && key.len > 0 &&
@@ -344,6 +349,14 @@ int pb__txn_open_root(pb_txn *txn, pb_str key, pb_value_kind kind,
       txn->last_val = known;
     }
   }
+  /* Known, and no handle of the database root open: straight on the
+   * collection's root, without one (a warm read transaction's open). */
+  if (have && !txn->names)
+    return pb__tcoll_open_named(&txn->env, key, kind, &known, &txn->all,
+                                out);
+  pb__tcoll *names;
+  int rc = names_of(txn, &names);
+  if (rc != PB_OK) return rc;
   return pb__tcoll_nested_known(names, key, kind, create,
                                 have ? &known : NULL, &txn->all, out);
 }

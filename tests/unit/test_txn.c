@@ -3,7 +3,9 @@
  * API, on both the memory and the file tier: named values of every kind,
  * snapshot reads, commits across reopen, databases that do not conflict
  * with each other, and a conflict on the same database that publishes
- * nothing.
+ * nothing; a read transaction's collections opened by name straight on
+ * their roots (no handle of the database root: txn.c, pb__txn_open_root)
+ * behave as those opened through it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 
 #include "protobase/protobase.h"
 #include "test_util.h"
+#include "txn/txn_int.h"
 
 static const pb_record_type thing_type = {.name = "test.Thing", .fingerprint = 0};
 
@@ -177,6 +180,65 @@ static void remove_and_invalid_arguments(void **state) {
   pb_space_close(sp);
 }
 
+/* Gets "k" from the Dictionary `d` and checks it is the integer v. */
+static void dict_has(pb_dict *d, int64_t v) {
+  pb_value got;
+  assert_int_equal(pb_dict_get(d, (pb_str){"k", 1}, &got), PB_OK);
+  assert_int_equal(got.kind, PB_VALUE_INT);
+  assert_int_equal(got.as.i, v);
+}
+
+static void read_opens_by_name(void **state) {
+  (void)state;
+  pb_space *sp = open_space(NULL);
+  pb_db *db;
+  assert_int_equal(pb_db_open(sp, "main", PB_CREATE, &db), PB_OK);
+  pb_txn *t;
+  pb_dict *d, *d2;
+  pb_list *l;
+  assert_int_equal(pb_txn_begin(db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", PB_CREATE, &d), PB_OK);
+  pb_value one = {.kind = PB_VALUE_INT, .as.i = 1};
+  assert_int_equal(pb_dict_put(d, (pb_str){"k", 1}, &one), PB_OK);
+  set_int(t, "n", 7);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  for (int round = 0; round < 3; round++) {
+    /* Round 0 finds the name in the database root; later rounds know it
+     * (the database handle's memo) and open straight on its root. */
+    assert_int_equal(pb_txn_begin(db, PB_RDONLY, &t), PB_OK);
+    assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+    if (round > 0) assert_null(t->names); /* no database-root handle */
+    dict_has(d, 1);
+    assert_int_equal(pb_txn_open_dict(t, "d", 0, &d2), PB_OK);
+    assert_ptr_equal(d2, d); /* the same handle again */
+    assert_int_equal(pb_txn_open_list(t, "d", 0, &l), PB_ESCHEMA);
+    assert_int_equal(pb_txn_open_dict(t, "none", 0, &d2), PB_ENOTFOUND);
+    assert_int_equal(pb_txn_open_dict(t, "none", PB_CREATE, &d2),
+                     PB_ERDONLY);
+    assert_int_equal(get_int(t, "n"), 7); /* opens the root's handle */
+    assert_int_equal(pb_txn_open_dict(t, "d", 0, &d2), PB_OK);
+    assert_ptr_equal(d2, d); /* still the same handle */
+    dict_has(d2, 1);
+    assert_int_equal(pb_txn_abort(t), PB_OK);
+  }
+  /* The database root's handle open first: the name opens through it,
+   * once, and a commit since gives the new value. */
+  assert_int_equal(pb_txn_begin(db, 0, &t), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  pb_value two = {.kind = PB_VALUE_INT, .as.i = 2};
+  assert_int_equal(pb_dict_put(d, (pb_str){"k", 1}, &two), PB_OK);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  assert_int_equal(pb_txn_begin(db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(get_int(t, "n"), 7);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d), PB_OK);
+  assert_int_equal(pb_txn_open_dict(t, "d", 0, &d2), PB_OK);
+  assert_ptr_equal(d2, d);
+  dict_has(d, 2);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+  pb_db_close(db);
+  pb_space_close(sp);
+}
+
 static void second_writer_is_locked_out(void **state) {
   (void)state;
   char *dir = pb_test_tmpdir();
@@ -201,6 +263,7 @@ int main(void) {
       cmocka_unit_test(databases_do_not_conflict),
       cmocka_unit_test(same_database_conflicts),
       cmocka_unit_test(remove_and_invalid_arguments),
+      cmocka_unit_test(read_opens_by_name),
       cmocka_unit_test(second_writer_is_locked_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
