@@ -173,6 +173,43 @@ static bool entry_at(const pb__ddir *d, size_t i, pb_str *k, pb_reader *v) {
   return read_key(v, k);
 }
 
+/* Asks for the lines of [p, p + n), each once, all at once. */
+static void prefetch_lines(const uint8_t *p, size_t n) {
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o);
+}
+
+/* What a leaf hint asks for: the envelope, and the directory of a leaf
+ * of the default fanout (prefetch_head asks for the rest once the atom is
+ * located). */
+#define HINT_AHEAD 896u
+
+/* The most a leaf's first lines are asked for at once (a fanout far above
+ * the default's makes a directory longer than a search reads of it). */
+#define PREFETCH_HEAD_MAX 2048u
+
+/* Whether prefetch_head asks for the whole directory of a leaf of `count`
+ * keys (and key 0's first line): its 128 bytes cover the envelope, the
+ * directory's varint and byte, and key 0's line; 12 per key cover a
+ * window and the widest offset. */
+static bool head_covers_directory(uint64_t count) {
+  return count < PREFETCH_HEAD_MAX / 12;
+}
+
+/* Asks at once for the lines of the leaf atom `atom` (of `count` keys, as
+ * its parent says) that a search reads before it knows its entry: the
+ * envelope, the directory (a varint, a byte, then count windows of 8 bytes
+ * and count offsets of at most 4) and key 0's first line.  Without this
+ * the envelope's line is one memory wait and the directory's lines, asked
+ * for only once the envelope is parsed, a second (docs/cache.md: a get per
+ * read transaction went from 679 to 611 ns, the same program switching
+ * between the two every 20,000 gets).  Reads nothing: the count is only a
+ * size, and a hostile one asks for at most PREFETCH_HEAD_MAX bytes. */
+static void prefetch_head(pb_bytes atom, uint64_t count) {
+  size_t want = head_covers_directory(count) ? 128 + (size_t)count * 12
+                                             : PREFETCH_HEAD_MAX;
+  prefetch_lines(atom.ptr, want < atom.len ? want : atom.len);
+}
+
 /* Looks `key` up in the body (at its value count) of an indexed leaf
  * (PB__TYPE_DICT_LEAF_IDX): the directory's size checked, the key's
  * common prefix compared with key 0's, its window searched among the
@@ -194,10 +231,10 @@ static int search_leaf(pb_reader r, const pb__dkid *kid, const pb__dbounds *b,
   if (why) return PB__CORRUPT("dict leaf read in place: directory: %s", why);
   /* All of the directory's lines at once (and key 0's), rather than one
    * after another as the search meets them: the caller asked for them
-   * already (prefetch_head), and this covers a directory longer than that
-   * asks for. */
-  size_t lines = (size_t)(d.base - d.win) + (d.span < 64 ? d.span : 64);
-  for (size_t o = 0; o < lines; o += 64) __builtin_prefetch(d.win + o);
+   * (prefetch_head), unless the directory is longer than that asks for. */
+  if (!head_covers_directory(kid->count))
+    prefetch_lines(d.win, (size_t)(d.base - d.win) +
+                              (d.span < 64 ? d.span : 64));
   assert(d.m > 0); /* kid->count >= 1 */
   pb_str k0 = {NULL, 0};
   if (d.c > 0) { /* the common prefix: key 0's first c bytes */
@@ -309,31 +346,6 @@ bool pb__dict_read_in_place(const pb__src *src, pb_atom_ptr ptr) {
   return false;
 }
 
-/* What a leaf hint asks for: the envelope, and the directory of a leaf
- * of the default fanout (prefetch_head asks for the rest once the atom is
- * located). */
-#define HINT_AHEAD 896u
-
-/* The most a leaf's first lines are asked for at once (a fanout far above
- * the default's makes a directory longer than a search reads of it). */
-#define PREFETCH_HEAD_MAX 2048u
-
-/* Asks at once for the lines of the leaf atom `atom` (of `count` keys, as
- * its parent says) that a search reads before it knows its entry: the
- * envelope, the directory (a varint, a byte, then count windows of 8 bytes
- * and count offsets of at most 4) and key 0's first line.  Without this
- * the envelope's line is one memory wait and the directory's lines, asked
- * for only once the envelope is parsed, a second (docs/cache.md: a get per
- * read transaction went from 679 to 611 ns, the same program switching
- * between the two every 20,000 gets).  Reads nothing: the count is only a
- * size, and a hostile one asks for at most PREFETCH_HEAD_MAX bytes. */
-static void prefetch_head(pb_bytes atom, uint64_t count) {
-  size_t want = count < PREFETCH_HEAD_MAX / 12 ? 128 + (size_t)count * 12
-                                               : PREFETCH_HEAD_MAX;
-  if (want > atom.len) want = atom.len;
-  for (size_t o = 0; o < want; o += 64) __builtin_prefetch(atom.ptr + o);
-}
-
 int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   static const pb__dbounds open = {{NULL, 0}, {NULL, 0}, false, false};
   assert(pb__dict_inplace_on(d) && d->root.node && d->root.node->level > 0);
@@ -353,9 +365,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
      * this thread's gets read their leaves in place: a hint of a leaf
      * found in the cache would ask for lines nobody reads). */
     hint = pb__dict_leaf_hint(node, i);
-    if (hint)
-      for (size_t o = 0; o < HINT_AHEAD; o += 64)
-        __builtin_prefetch(hint + o);
+    if (hint) prefetch_lines(hint, HINT_AHEAD);
   }
   const pb__dkid *kid = &node->kids[i];
   if (!leaf && pb__dict_read_in_place(&d->src, kid->ptr)) {
@@ -384,7 +394,7 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
     if ((rc = pb__dict_kid(d, node, &p.bounds[l], i, &leaf)) != PB_OK)
       return rc;
   }
-  pb__dict_inplace_streak /= 2; /* a cached leaf */
+  if (pb__dict_inplace_streak) pb__dict_inplace_streak /= 2; /* cached */
   bool found;
   size_t at = pb__dict_leaf_search(leaf, key, &found);
   if (!found) return PB_ENOTFOUND;

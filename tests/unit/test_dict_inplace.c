@@ -287,17 +287,25 @@ static void model_nocache(void **state) {
 
 /* --- admission --- */
 
+/* A store with the default caches, loaded with 3 * KEYS random puts and
+ * removes (rng seed `seed`, mirrored in *m), then reopened: empty caches,
+ * so every leaf misses. */
+static void loaded_store(store *s, model *m, uint64_t seed) {
+  *s = (store){.dir = pb_test_tmpdir()};
+  pb_space_options_init(&s->o);
+  store_open(s);
+  memset(m, 0, sizeof *m);
+  rng_state = seed;
+  model_commit(s, m, 3 * KEYS);
+  store_close(s);
+  store_open(s);
+}
+
 static void admission(void **state) {
   (void)state;
-  store s = {.dir = pb_test_tmpdir()};
-  pb_space_options_init(&s.o);
-  store_open(&s);
+  store s;
   static model m;
-  memset(&m, 0, sizeof m);
-  rng_state = 12345;
-  model_commit(&s, &m, 3 * KEYS);
-  store_close(&s);
-  store_open(&s); /* empty caches: every leaf misses */
+  loaded_store(&s, &m, 12345);
   pb_cache_stats o0, o1, o2, o3;
   unsigned i = 0;
   while (!m.present[i]) i++;
@@ -360,15 +368,9 @@ static pb__dnode *level1_of(pb_dict *d, unsigned i, size_t *at,
 
 static void leaf_hints(void **state) {
   (void)state;
-  store s = {.dir = pb_test_tmpdir()};
-  pb_space_options_init(&s.o);
-  store_open(&s);
+  store s;
   static model m;
-  memset(&m, 0, sizeof m);
-  rng_state = 777;
-  model_commit(&s, &m, 3 * KEYS);
-  store_close(&s);
-  store_open(&s); /* empty caches: every leaf misses */
+  loaded_store(&s, &m, 777);
   unsigned i = 0;
   while (!m.present[i]) i++;
   /* Memory that was mapped and is no more: a hint no get may read. */
