@@ -165,6 +165,7 @@ int pb_space_stats_get(pb_space *sp, pb_space_stats *out) {
   out->conflicts = atomic_load(&sp->n_conflicts);
   out->retries = atomic_load(&sp->n_retries);
   out->locked_runs = atomic_load(&sp->n_locked);
+  out->combined = atomic_load(&sp->n_combined);
   return PB_OK;
 }
 
@@ -316,7 +317,9 @@ int pb_db_open(pb_space *sp, const char *name, unsigned flags, pb_db **out) {
     free(copy);
     return PB_ENOMEM;
   }
-  if (pthread_mutex_init(&db->publish_mu, NULL) != 0) {
+  bool publish_made = pthread_mutex_init(&db->publish_mu, NULL) == 0;
+  if (!publish_made || pthread_mutex_init(&db->turn_mu, NULL) != 0) {
+    if (publish_made) pthread_mutex_destroy(&db->publish_mu);
     pthread_mutex_destroy(&db->cat_mu);
     free(db);
     free(copy);
@@ -339,6 +342,7 @@ int pb_db_close(pb_db *db) {
   pb__txn_drop_spare(db);
   pthread_mutex_destroy(&db->cat_mu);
   pthread_mutex_destroy(&db->publish_mu);
+  pthread_mutex_destroy(&db->turn_mu);
   pb__epoch_table *t = atomic_load(&db->epochs);
   while (t) {
     pb__epoch_table *older = t->older;

@@ -36,7 +36,7 @@ struct pb_space {
   pthread_mutex_t run_mu;    /* pb_txn_run's writer lock */
   atomic_uint escalated;     /* pb_txn_run callers holding/awaiting it */
   atomic_uint_fast64_t n_commits, n_merges, n_conflicts, n_retries,
-      n_locked;              /* pb_space_stats */
+      n_locked, n_combined;  /* pb_space_stats */
 };
 
 /* Ended transaction handles a pb_db keeps for reuse: one slot per thread
@@ -73,6 +73,12 @@ struct pb_db {
   pthread_mutex_t cat_mu;    /* serializes additions to the epoch cache */
   pthread_mutex_t publish_mu; /* held by a commit through this handle from
                                 its last rebase to its append (txn.c) */
+  /* Combined commits (txn.c): whose turn it is to publish, and the
+   * commits waiting for it, each of which the one whose turn it is may
+   * absorb.  Under turn_mu. */
+  pthread_mutex_t turn_mu;
+  bool turn_taken;           /* a commit of this handle has the turn */
+  struct pb__turn_wait *turn_head, *turn_tail; /* waiting, in order */
   _Atomic(pb__epoch_table *) epochs; /* fingerprints known to this
                                 handle, read without a lock (catalog.c) */
   atomic_size_t n_epochs;    /* entries of `epochs` published */

@@ -1178,3 +1178,171 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged) {
   t->run = NULL; /* settled: mine has every logged put */
   return PB_OK;
 }
+
+/* --- absorption: combined commits (tcoll.h, txn.c) --- */
+
+/* Settles t and every open collection under it. */
+static int settle_all(pb__tcoll *t) {
+  if (t->detached) return PB_OK;
+  int rc = pb__tcoll_settle(t);
+  for (size_t i = 0; rc == PB_OK && i < t->n_kids; i++)
+    rc = settle_all(t->kids[i]);
+  return rc;
+}
+
+/* Whether op (a PUT or REMOVE, or a RUN's puts) of t touches `key`. */
+static bool op_touches(const pb__op *op, pb_str key) {
+  if (op->kind == PB__OP_PUT || op->kind == PB__OP_REMOVE)
+    return op->key.as.s.len == key.len &&
+           memcmp(op->key.as.s.ptr, key.ptr, key.len) == 0;
+  if (op->kind != PB__OP_RUN) return false;
+  for (size_t i = 0; i < op->run->m; i++) {
+    pb_str k;
+    pb_value v;
+    rec_read(op->run->idx[i], &k, &v);
+    if (k.len == key.len && memcmp(k.ptr, key.ptr, key.len) == 0) return true;
+  }
+  return false;
+}
+
+/* Counts one change of `key` to `v` (NULL: a remove) into *n and *bytes;
+ * false once either passes its bound. */
+static bool absorb_count(pb_str key, const pb_value *v, size_t *n,
+                         size_t *bytes) {
+  *n += 1;
+  *bytes += key.len + (v ? payload(v).len : 0);
+  return *n <= PB__ABSORB_MAX_CHANGES && *bytes <= PB__ABSORB_MAX_BYTES;
+}
+
+/* Whether b (settled) can be absorbed, counting its changes into *n and
+ * their keys' and values' bytes into *bytes: Dictionaries whose logs hold
+ * puts and removes (a run's puts merged, not built into an empty
+ * Dictionary) and nested Dictionaries of the same shape, opened on keys
+ * that b did not also put or remove, none created by b. */
+static bool absorbable(const pb__tcoll *b, size_t *n, size_t *bytes) {
+  if (b->kind != PB_VALUE_DICT || b->broken != PB_OK || b->run || b->created)
+    return false;
+  for (size_t i = 0; i < b->n_ops; i++) {
+    const pb__op *op = &b->ops[i];
+    if (op->kind == PB__OP_PUT || op->kind == PB__OP_REMOVE) {
+      if (!absorb_count(op->key.as.s, op->kind == PB__OP_PUT ? &op->val : NULL,
+                        n, bytes))
+        return false;
+    } else if (op->kind == PB__OP_RUN) {
+      if (op->run->built || !op->run->idx) return false;
+      for (size_t j = 0; j < op->run->m; j++) {
+        pb_str k;
+        pb_value v;
+        rec_read(op->run->idx[j], &k, &v);
+        if (!absorb_count(k, &v, n, bytes)) return false;
+      }
+    } else if (op->kind == PB__OP_NESTED) {
+      const pb__tcoll *c = op->child;
+      if (c->detached || !has_changes(c)) continue;
+      for (size_t j = 0; j < b->n_ops; j++)
+        if (op_touches(&b->ops[j], c->name)) return false;
+      if (!absorbable(c, n, bytes)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Checks b's change of `key` against what the combined state (a, or the
+ * handle `theirs` when a has no tcoll here) holds: b's base and the
+ * combined state must agree on the key, as a rebase checks it; a key
+ * whose nested collection a has open counts as changed. */
+static int absorb_check_key(const pb__tcoll *a, handle base, handle theirs,
+                            pb_str key) {
+  if (a && find_kid(a, key, NULL)) return PB_ECONFLICT;
+  pb_value k = {.kind = PB_VALUE_STRING, .as.s = key}, vb, vt;
+  bool fb, ft;
+  int rc = lookup(PB_VALUE_DICT, base, &k, &vb, &fb);
+  if (rc == PB_OK) rc = lookup(PB_VALUE_DICT, theirs, &k, &vt, &ft);
+  if (rc == PB_OK && !same(fb, &vb, ft, &vt)) rc = PB_ECONFLICT;
+  return rc;
+}
+
+/* Checks every change of b against the combined state: a (the absorbing
+ * transaction's tcoll at this place, settled), or, when a is NULL, the
+ * collection at `root` (read through env).  Changes nothing. */
+static int absorb_check(const pb__tcoll_env *env, const pb__tcoll *a,
+                        pb_atom_ptr root, const pb__tcoll *b) {
+  handle base = {0}, tmp = {0};
+  int rc = handle_open(b->env, PB_VALUE_DICT, b->base, &base);
+  if (rc == PB_OK && !a) rc = handle_open(env, PB_VALUE_DICT, root, &tmp);
+  handle theirs = a ? (handle){.d = a->c.d} : tmp;
+  for (size_t i = 0; rc == PB_OK && i < b->n_ops; i++) {
+    const pb__op *op = &b->ops[i];
+    if (op->kind == PB__OP_PUT || op->kind == PB__OP_REMOVE) {
+      rc = absorb_check_key(a, base, theirs, op->key.as.s);
+    } else if (op->kind == PB__OP_RUN) {
+      for (size_t j = 0; rc == PB_OK && j < op->run->m; j++) {
+        pb_str k;
+        pb_value v;
+        rec_read(op->run->idx[j], &k, &v);
+        rc = absorb_check_key(a, base, theirs, k);
+      }
+    } else if (op->kind == PB__OP_NESTED) {
+      const pb__tcoll *c = op->child;
+      if (c->detached || !has_changes(c)) continue;
+      const pb__tcoll *ak = a ? find_kid(a, c->name, NULL) : NULL;
+      if (ak) {
+        rc = ak->kind != c->kind || ak->detached
+                 ? PB_ECONFLICT
+                 : absorb_check(env, ak, (pb_atom_ptr){0, 0, 0}, c);
+      } else {
+        pb_value v;
+        bool found;
+        rc = lookup(PB_VALUE_DICT, theirs, &op->key, &v, &found);
+        if (rc == PB_OK && (!found || v.kind != c->kind)) rc = PB_ECONFLICT;
+        if (rc == PB_OK) rc = absorb_check(env, NULL, v.as.ref, c);
+      }
+    }
+  }
+  if (base.d) handle_free(PB_VALUE_DICT, base);
+  if (tmp.d) handle_free(PB_VALUE_DICT, tmp);
+  return rc;
+}
+
+/* Applies b's changes (checked) to a's handles, unlogged: a rebase of a
+ * drops them (it rebuilds from a's own log), and the flush writes them.
+ * A nested collection a has not opened is opened (only read, as far as
+ * a's log says). */
+static int absorb_apply(pb__tcoll *a, pb__tcoll **all, const pb__tcoll *b) {
+  int rc = PB_OK;
+  for (size_t i = 0; rc == PB_OK && i < b->n_ops; i++) {
+    const pb__op *op = &b->ops[i];
+    if (op->kind == PB__OP_PUT || op->kind == PB__OP_REMOVE) {
+      rc = apply(PB_VALUE_DICT, (handle){.d = a->c.d}, op);
+    } else if (op->kind == PB__OP_RUN) {
+      pb__op put = {.kind = PB__OP_PUT, .key = {.kind = PB_VALUE_STRING}};
+      for (size_t j = 0; rc == PB_OK && j < op->run->m; j++) {
+        rec_read(op->run->idx[j], &put.key.as.s, &put.val);
+        rc = apply(PB_VALUE_DICT, (handle){.d = a->c.d}, &put);
+      }
+    } else if (op->kind == PB__OP_NESTED) {
+      const pb__tcoll *c = op->child;
+      if (c->detached || !has_changes(c)) continue;
+      pb__tcoll *ak = NULL;
+      rc = pb__tcoll_nested(a, c->name, c->kind, false, all, &ak);
+      if (rc == PB_OK) rc = absorb_apply(ak, all, c);
+    }
+  }
+  return rc;
+}
+
+int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
+                     bool *applied) {
+  *applied = false;
+  if (a->kind != PB_VALUE_DICT || a->detached || b->detached) return PB_EINVAL;
+  int rc = settle_all(b);
+  size_t n = 0, bytes = 0;
+  if (rc != PB_OK || !absorbable(b, &n, &bytes)) return PB_EINVAL;
+  if ((rc = settle_all(a)) != PB_OK) return rc;
+  rc = absorb_check(a->env, a, (pb_atom_ptr){0, 0, 0}, b);
+  if (rc != PB_OK) return rc == PB_ECONFLICT ? rc : PB_EINVAL;
+  *applied = true; /* from here on a holds part of b on a failure */
+  return absorb_apply(a, all, b);
+}

@@ -284,6 +284,41 @@ int pb__tcoll_flush(pb__tcoll *t, pb_atom_ptr *root);
  */
 int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
 
+/** The most changes (puts and removes, a run's puts counted one by one)
+ * of a transaction that another commit absorbs (pb__tcoll_absorb):
+ * replaying more would hold the absorbing commit's turn long for a small
+ * saving. */
+#define PB__ABSORB_MAX_CHANGES 64u
+/** The most bytes of keys and values those changes may hold (the
+ * absorbing commit's batch must stay far below PB__COMMIT_MAX_BATCH). */
+#define PB__ABSORB_MAX_BYTES (64u << 10)
+
+/**
+ * ABSORPTION (txn.c, "Combined commits"): replays the changes of `b`, the
+ * database root tcoll of another transaction of the same database that
+ * waits to commit, onto `a`, the database root tcoll of the committing
+ * transaction, as if b had rebased onto a's result: every change of b is
+ * checked first, against b's base and what a holds now (the rebase's
+ * rule: the first committer of a key wins; a key whose nested collection
+ * a has open counts as changed), and only when all pass are they applied
+ * to a's handles, unlogged (a rebase of a rebuilds from a's own log and
+ * drops them; a's flush writes them).  b is settled first; it must hold
+ * only Dictionaries whose logs are puts and removes (a run merged, not
+ * built into an empty Dictionary), at most PB__ABSORB_MAX_CHANGES of
+ * them holding at most PB__ABSORB_MAX_BYTES, nested Dictionaries opened
+ * on keys b did not also put or remove, none created by b; and its
+ * transaction must have written nothing into its batch (txn.c checks).
+ * Nested collections of b's that a has not opened are opened in a (as
+ * only read).  *applied is false when nothing of b was applied (b then
+ * commits on its own; the result says why: PB_ECONFLICT, PB_EINVAL for a
+ * shape not absorbed, or an error settling or reading); true when b's
+ * changes went into a, and then an error means a holds part of them and
+ * must not be published.  b is only read (and settled); `all` is a's
+ * transaction's list of tcolls.
+ */
+int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
+                     bool *applied);
+
 /** The database root handle of a transaction (*names, opened on first
  * use), and its list of handles (txn.c; for the public collection
  * functions of coll_api.c and the catalog).  Errors: PB_ENOMEM. */

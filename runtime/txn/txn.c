@@ -238,36 +238,197 @@ static int rebase_early(pb_txn *txn, pb__tcoll *names, pb_atom_ptr *seen) {
   return rebase_onto(txn, names, cur);
 }
 
+/* --- combined commits ---
+ * Commits through one database handle publish one at a time: whoever has
+ * the handle's TURN rebases, flushes and appends (db->publish_mu is held
+ * for that), and the others wait for it in a queue.  The commit whose turn
+ * it is first ABSORBS the waiting commits it can (pb__tcoll_absorb): their
+ * changes are checked against its own result as a rebase would check them
+ * and applied to its handles, so one flush writes every changed leaf and
+ * branch once and one append carries them all; each absorbed commit then
+ * gets that commit's outcome and LSN (and waits for its durability
+ * itself), without flushing, appending or writing through anything.  A
+ * commit that cannot be absorbed (its shape, a conflict with what goes
+ * first) keeps its place and commits on its own when its turn comes: the
+ * turn passes to the first waiting commit.  A commit that absorbed others
+ * and whose append then loses to another handle's commit fails with them
+ * (PB_ECONFLICT) rather than rebase: their changes are in its handles,
+ * unlogged.  Hot databases gain most: every commit of a group rewrites
+ * the same path otherwise. */
+
+typedef enum turn_state { TURN_WAITING, TURN_GO, TURN_DONE } turn_state;
+
+/* A commit waiting for its turn (on its committer's stack). */
+typedef struct pb__turn_wait {
+  pb_txn *txn;
+  pthread_cond_t cv;
+  turn_state state;
+  int rc;       /* TURN_DONE: the absorbing commit's outcome */
+  uint64_t lsn; /* TURN_DONE with PB_OK: that commit's LSN */
+  struct pb__turn_wait *next;
+} pb__turn_wait;
+
+/* The most commits one commit absorbs (bounds its turn). */
+#define ABSORB_MAX_TXNS 16u
+
+void (*pb__txn_turn_hook)(pb_txn *txn);
+
+size_t pb__txn_turn_waiting(pb_db *db) {
+  size_t n = 0;
+  pthread_mutex_lock(&db->turn_mu);
+  for (const pb__turn_wait *w = db->turn_head; w; w = w->next) n++;
+  pthread_mutex_unlock(&db->turn_mu);
+  return n;
+}
+
+/* Takes db's turn for txn: true when txn has it (at once, or handed
+ * over); false when another commit absorbed txn meanwhile, with that
+ * commit's outcome in *rc and LSN in *lsn. */
+static bool turn_take(pb_txn *txn, int *rc, uint64_t *lsn) {
+  pb_db *db = txn->db;
+  pthread_mutex_lock(&db->turn_mu);
+  if (!db->turn_taken) {
+    db->turn_taken = true;
+    pthread_mutex_unlock(&db->turn_mu);
+    return true;
+  }
+  pb__turn_wait w = {.txn = txn, .state = TURN_WAITING};
+  pthread_cond_init(&w.cv, NULL);
+  if (db->turn_tail) db->turn_tail->next = &w;
+  else db->turn_head = &w;
+  db->turn_tail = &w;
+  while (w.state == TURN_WAITING) pthread_cond_wait(&w.cv, &db->turn_mu);
+  pthread_mutex_unlock(&db->turn_mu);
+  pthread_cond_destroy(&w.cv);
+  if (w.state == TURN_GO) return true;
+  *rc = w.rc;
+  *lsn = w.lsn;
+  return false;
+}
+
+/* Passes db's turn to the first waiting commit, or frees it. */
+static void turn_give(pb_db *db) {
+  pthread_mutex_lock(&db->turn_mu);
+  pb__turn_wait *w = db->turn_head;
+  if (w) {
+    db->turn_head = w->next;
+    if (!db->turn_head) db->turn_tail = NULL;
+    w->state = TURN_GO; /* w may be gone once turn_mu is released */
+    pthread_cond_signal(&w->cv);
+  } else {
+    db->turn_taken = false;
+  }
+  pthread_mutex_unlock(&db->turn_mu);
+}
+
+/* Whether the waiting transaction w could be absorbed at all: no latched
+ * error, nothing written into its batch (so nothing it commits lives
+ * outside its handles' logs). */
+static bool may_absorb(const pb_txn *w) {
+  return w->failed == PB_OK && w->names && w->batch.buf.len == 0;
+}
+
+/* Takes the commits waiting for db's turn and absorbs into names those it
+ * can (chained on *absorbed, in order); the others go back to the head of
+ * the queue, in order.  An error: one was applied in part, so this commit
+ * must not be published. */
+static int absorb_waiting(pb_txn *txn, pb__tcoll *names,
+                          pb__turn_wait **absorbed) {
+  pb_db *db = txn->db;
+  pthread_mutex_lock(&db->turn_mu);
+  pb__turn_wait *list = db->turn_head;
+  db->turn_head = db->turn_tail = NULL;
+  pthread_mutex_unlock(&db->turn_mu);
+  pb__turn_wait *keep = NULL, *keep_last = NULL, **done = absorbed;
+  unsigned n = 0;
+  int rc = PB_OK;
+  while (list) {
+    pb__turn_wait *w = list;
+    list = w->next;
+    w->next = NULL;
+    bool applied = false;
+    if (rc == PB_OK && n < ABSORB_MAX_TXNS && may_absorb(w->txn)) {
+      int r = pb__tcoll_absorb(names, &txn->all, w->txn->names, &applied);
+      if (applied && r != PB_OK) rc = r;
+    }
+    if (applied) {
+      *done = w;
+      done = &w->next;
+      n++;
+    } else {
+      if (keep_last) keep_last->next = w;
+      else keep = w;
+      keep_last = w;
+    }
+  }
+  if (keep) {
+    pthread_mutex_lock(&db->turn_mu);
+    keep_last->next = db->turn_head;
+    if (!db->turn_head) db->turn_tail = keep_last;
+    db->turn_head = keep;
+    pthread_mutex_unlock(&db->turn_mu);
+  }
+  return rc;
+}
+
+/* Gives the absorbed commits their outcome and wakes them. */
+static void absorbed_done(pb_db *db, pb__turn_wait *list, int rc,
+                          uint64_t lsn) {
+  pthread_mutex_lock(&db->turn_mu);
+  while (list) {
+    pb__turn_wait *w = list;
+    list = w->next; /* w may be gone once turn_mu is released */
+    w->rc = rc;
+    w->lsn = lsn;
+    w->state = TURN_DONE;
+    pthread_cond_signal(&w->cv);
+  }
+  pthread_mutex_unlock(&db->turn_mu);
+}
+
 /* Flushes and appends, rebasing while other commits to this database
- * overtake it, under db->publish_mu: commits through one handle (the
+ * overtake it, in db's turn (above): commits through one handle (the
  * threads of pb_txn_run) then rebase before they flush, and their appends
- * do not lose to each other, so each flushes once.  On PB_OK the commit
- * is the storage's pending head, LSN *lsn, not durable yet. */
-static int commit_changes(pb_txn *txn, uint64_t *lsn) {
+ * do not lose to each other, so each flushes once; and those waiting for
+ * the turn are absorbed when they can be.  On PB_OK the commit is the
+ * storage's pending head, LSN *lsn, not durable yet; *absorbed tells that
+ * another commit carried it. */
+static int commit_changes(pb_txn *txn, uint64_t *lsn, bool *absorbed) {
   assert(!(txn->flags & PB_RDONLY)); /* a reader never appends */
   pb_space *sp = txn->db->sp;
   pb__tcoll *names;
+  *absorbed = false;
   int rc = names_of(txn, &names);
   if (rc != PB_OK) return rc;
+  if (!turn_take(txn, &rc, lsn)) {
+    *absorbed = true;
+    return rc;
+  }
+  if (pb__txn_turn_hook) pb__txn_turn_hook(txn);
   pb_atom_ptr seen = txn->snap.root; /* the space root last looked at */
   pthread_mutex_lock(&txn->db->publish_mu);
+  pb__turn_wait *carried = NULL; /* the commits this one absorbed */
   rc = PB_ECONFLICT;
   for (int pass = 0; pass < MAX_REBASES; pass++) {
     pb_atom_ptr new_db_root, cur;
     rc = rebase_early(txn, names, &seen);
+    if (rc == PB_OK && pass == 0) rc = absorb_waiting(txn, names, &carried);
     if (rc == PB_OK) rc = pb__tcoll_flush(names, &new_db_root);
     if (rc != PB_OK) break;
     bool moved;
     rc = pb__space_publish(sp, &txn->batch, txn->batch.buf.len,
                            txn->snap.lsn, txn->db->name, PB__PUBLISH_SET,
                            txn->db_root, new_db_root, &moved, &cur, lsn);
-    if (rc != PB_ECONFLICT || !moved) break;
+    /* Carrying others, it does not rebase: their changes are unlogged. */
+    if (rc != PB_ECONFLICT || !moved || carried) break;
     /* A commit through another handle of this database. */
     rc = rebase_onto(txn, names, cur);
     if (rc != PB_OK) break;
     rc = PB_ECONFLICT;
   }
   pthread_mutex_unlock(&txn->db->publish_mu);
+  if (carried) absorbed_done(txn->db, carried, rc, rc == PB_OK ? *lsn : 0);
+  turn_give(txn->db);
   return rc;
 }
 
@@ -285,7 +446,9 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
   }
   pb_space *sp = txn->db->sp;
   uint64_t lsn = 0;
-  int rc = commit_changes(txn, &lsn);
+  bool absorbed;
+  int rc = commit_changes(txn, &lsn, &absorbed);
+  if (rc == PB_OK && absorbed) atomic_fetch_add(&sp->n_combined, 1);
   if (rc == PB_OK) {
     assert(lsn > txn->snap.lsn); /* appended after its snapshot */
     /* Appended: its atoms are final, and the next commits build on them

@@ -91,6 +91,14 @@ typedef struct pb__after_append {
  */
 int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook);
 
+/** Tests: called by a commit as it takes its database handle's turn to
+ * publish (txn.c, "Combined commits"), before it absorbs the commits
+ * waiting for the turn; NULL (the default): nothing.  Set it while no
+ * commit runs. */
+extern void (*pb__txn_turn_hook)(pb_txn *txn);
+/** Tests: how many commits wait for db's turn. */
+size_t pb__txn_turn_waiting(pb_db *db);
+
 /** Reads an atom as the transaction sees it (pb__snap_read of its
  * snapshot).  Errors: PB_ENOTFOUND, PB_ECORRUPT, PB_EIO, PB_ENOMEM. */
 static inline int pb__txn_read(pb_txn *txn, pb_atom_ptr ptr, pb_bytes *out) {

@@ -607,6 +607,9 @@ typedef struct pb_space_stats {
   uint64_t conflicts; /* commits that failed with PB_ECONFLICT */
   uint64_t retries;   /* pb_txn_run attempts after a conflict */
   uint64_t locked_runs; /* pb_txn_run attempts under the writer lock */
+  uint64_t combined;  /* commits written out by another commit of the same
+                         database handle, in its batch (combined commits:
+                         docs/transactions.md); counted in commits too */
 } pb_space_stats;
 
 /** Copies the counters.  Thread-safe.  Errors: none beyond PB_EINVAL. */
