@@ -1190,6 +1190,18 @@ static int settle_all(pb__tcoll *t) {
   return rc;
 }
 
+/* Sorts the pending run of t and of every open collection under it (the
+ * index a settle then reuses), without merging it into the handle: what
+ * absorption reads of a waiting commit's puts. */
+static int sort_all(pb__tcoll *t) {
+  if (t->detached) return PB_OK;
+  int rc = t->broken;
+  if (rc == PB_OK && t->run && !t->run->idx) rc = run_sort(t->run);
+  for (size_t i = 0; rc == PB_OK && i < t->n_kids; i++)
+    rc = sort_all(t->kids[i]);
+  return rc;
+}
+
 /* Whether op (a PUT or REMOVE, or a RUN's puts) of t touches `key`. */
 static bool op_touches(const pb__op *op, pb_str key) {
   if (op->kind == PB__OP_PUT || op->kind == PB__OP_REMOVE)
@@ -1214,13 +1226,15 @@ static bool absorb_count(pb_str key, const pb_value *v, size_t *n,
   return *n <= PB__ABSORB_MAX_CHANGES && *bytes <= PB__ABSORB_MAX_BYTES;
 }
 
-/* Whether b (settled) can be absorbed, counting its changes into *n and
- * their keys' and values' bytes into *bytes: Dictionaries whose logs hold
- * puts and removes (a run's puts merged, not built into an empty
- * Dictionary) and nested Dictionaries of the same shape, opened on keys
- * that b did not also put or remove, none created by b. */
+/* Whether b (its runs sorted) can be absorbed, counting its changes into
+ * *n and their keys' and values' bytes into *bytes: Dictionaries whose
+ * logs hold puts and removes (a run's puts sorted, pending or merged, not
+ * built into an empty Dictionary) and nested Dictionaries of the same
+ * shape, opened on keys that b did not also put or remove, none created
+ * by b. */
 static bool absorbable(const pb__tcoll *b, size_t *n, size_t *bytes) {
-  if (b->kind != PB_VALUE_DICT || b->broken != PB_OK || b->run || b->created)
+  if (b->kind != PB_VALUE_DICT || b->broken != PB_OK || b->created ||
+      (b->run && !b->run->idx))
     return false;
   for (size_t i = 0; i < b->n_ops; i++) {
     const pb__op *op = &b->ops[i];
@@ -1337,7 +1351,7 @@ int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
                      bool *applied) {
   *applied = false;
   if (a->kind != PB_VALUE_DICT || a->detached || b->detached) return PB_EINVAL;
-  int rc = settle_all(b);
+  int rc = sort_all(b);
   size_t n = 0, bytes = 0;
   if (rc != PB_OK || !absorbable(b, &n, &bytes)) return PB_EINVAL;
   if ((rc = settle_all(a)) != PB_OK) return rc;

@@ -302,19 +302,21 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
  * rule: the first committer of a key wins; a key whose nested collection
  * a has open counts as changed), and only when all pass are they applied
  * to a's handles, unlogged (a rebase of a rebuilds from a's own log and
- * drops them; a's flush writes them).  b is settled first; it must hold
- * only Dictionaries whose logs are puts and removes (a run merged, not
- * built into an empty Dictionary), at most PB__ABSORB_MAX_CHANGES of
- * them holding at most PB__ABSORB_MAX_BYTES, nested Dictionaries opened
- * on keys b did not also put or remove, none created by b; and its
- * transaction must have written nothing into its batch (txn.c checks).
+ * drops them; a's flush writes them).  b's pending runs are sorted, not
+ * merged into its handles (that would copy its leaves for nothing); it
+ * must hold only Dictionaries whose logs are puts and removes (a run
+ * sorted, not built into an empty Dictionary), at most
+ * PB__ABSORB_MAX_CHANGES of them holding at most PB__ABSORB_MAX_BYTES,
+ * nested Dictionaries opened on keys b did not also put or remove, none
+ * created by b; and its transaction must have written nothing into its
+ * batch (txn.c checks).
  * Nested collections of b's that a has not opened are opened in a (as
  * only read).  *applied is false when nothing of b was applied (b then
  * commits on its own; the result says why: PB_ECONFLICT, PB_EINVAL for a
- * shape not absorbed, or an error settling or reading); true when b's
- * changes went into a, and then an error means a holds part of them and
- * must not be published.  b is only read (and settled); `all` is a's
- * transaction's list of tcolls.
+ * shape not absorbed, or an error sorting, settling or reading); true
+ * when b's changes went into a, and then an error means a holds part of
+ * them and must not be published.  b is only read (and its runs sorted);
+ * `all` is a's transaction's list of tcolls.
  */
 int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
                      bool *applied);
