@@ -538,7 +538,7 @@ static void *committer_fn(void *arg) {
 }
 
 typedef struct commit_res {
-  double rate, syncs, retries;
+  double rate, syncs, retries, combined;
 } commit_res;
 
 static uint64_t g_commit_base; /* key numbers used so far this round */
@@ -575,11 +575,12 @@ static commit_res eng_commits(engines *E, int e, int nthreads,
   g_commit_base += (uint64_t)nthreads * total;
   for (int t = 1; t < nthreads; t++)
     if (e == E_SQ) sq_close(&c[t].own);
-  commit_res r = {done / secs, -1, -1};
+  commit_res r = {done / secs, -1, -1, -1};
   if (e == E_PB && done) {
     pb_space_stats_get(E->pb.sp, &s1);
     r.syncs = (double)(pb__file_sync_count(E->pb.st) - sync0) / (double)done;
     r.retries = (double)(s1.retries - s0.retries) / (double)done;
+    r.combined = (double)(s1.combined - s0.combined) / (double)done;
   }
   return r;
 }
@@ -764,7 +765,8 @@ static bool parse_rows(const char *list) {
 }
 
 static double g_val[N_ROWS][N_ENG][MAX_ROUNDS];
-static double g_syncs1[MAX_ROUNDS], g_syncs8[MAX_ROUNDS], g_retr8[MAX_ROUNDS];
+static double g_syncs1[MAX_ROUNDS], g_syncs8[MAX_ROUNDS], g_retr8[MAX_ROUNDS],
+    g_comb8[MAX_ROUNDS];
 static int g_done_rounds;
 
 static int cmp_double(const void *a, const void *b) {
@@ -956,11 +958,12 @@ static void run_round(int r, bool load_only, const opseq *q,
     if (e == E_PB) {
       g_syncs8[r] = c.syncs;
       g_retr8[r] = c.retries;
+      g_comb8[r] = c.combined;
     }
     printf("    %-10s %12.0f commits/s", eng_name[e], c.rate);
     if (c.syncs >= 0)
-      printf(", %.3f fdatasyncs/commit, %.3f retries/commit", c.syncs,
-             c.retries);
+      printf(", %.3f fdatasyncs/commit, %.3f retries/commit, %.3f combined",
+             c.syncs, c.retries, c.combined);
     printf("\n");
   }
   for (int e = 0; e < N_ENG; e++) eng_close(&E, e);
@@ -1024,8 +1027,10 @@ static void print_summary(bool load_only) {
            "(median)\n", median(g_syncs1, g_done_rounds));
   if (row_on(R_COMMIT8))
     printf("durable commits, 8 threads: ProtoBase %.3f fdatasyncs/commit, "
-           "%.3f pb_txn_run retries/commit\n",
-           median(g_syncs8, g_done_rounds), median(g_retr8, g_done_rounds));
+           "%.3f pb_txn_run retries/commit, %.3f of the commits combined "
+           "into another's append\n",
+           median(g_syncs8, g_done_rounds), median(g_retr8, g_done_rounds),
+           median(g_comb8, g_done_rounds));
   if (row_on(R_COMMIT1) && row_on(R_COMMIT8))
     printf("ProtoBase 8 threads / LMDB 1 thread = %.2fx, LMDB 8 threads / "
            "LMDB 1 thread = %.2fx\n",
