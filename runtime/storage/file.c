@@ -26,10 +26,7 @@
  *      the store is failed);
  *   6. the commit becomes the pending head, and is queued for publication.
  * Then durability (group commit; none in PB_DURABILITY_NONE, which
- * publishes at once), steps 7-8 below.  Last, when the written room runs
- * low, the committer writes the next chunk of zeros with commit_mu
- * released (pb__fs_fill_ahead, at the end of fs_wait_durable, outside
- * every lock), while others append into the room left:
+ * publishes at once):
  *   7. if no fdatasync is in flight, this committer is the LEADER: it
  *      first waits, briefly, for the committers that the last sync
  *      released and that are on their way back (below), then notes the
@@ -490,17 +487,14 @@ static int commit_locked(pb__file_storage *fs, const pb__batch *batch,
   *behind_lsn = 0;
   uint64_t frame_size =
       pb__frame_size(PB__COMMIT_FIXED_SIZE + (uint64_t)batch->size);
-  /* A rollover closes the active segment's handle, which an fdatasync or a
-   * fill ahead in flight (outside commit_mu) may be using: wait for them
-   * first, before the checks, since waiting lets other commits in.  While
-   * a fill ahead writes past seg->alloc, a frame that would pass it waits
-   * too (pb__fs_fill_ahead). */
+  /* A rollover closes the active segment's handle, which an fdatasync in
+   * flight (outside commit_mu) may be using: wait for it first, before the
+   * checks, since waiting lets other commits in. */
   for (;;) {
     pb__segment *seg = fs->segs[fs->n_segs - 1];
-    bool roll = seg->frames > 0 &&
-                seg->end + frame_size > fs->opts.segment_size;
-    bool past = seg->end + frame_size > seg->alloc;
-    if (!(fs->syncing && roll) && !(fs->filling && (roll || past))) break;
+    if (!fs->syncing || seg->frames == 0 ||
+        seg->end + frame_size <= fs->opts.segment_size)
+      break;
     fs->n_roll_waiting++;
     pb__fs_commit_wait(fs, &fs->sync_cv);
     fs->n_roll_waiting--;
@@ -707,14 +701,6 @@ static int fs_wait_durable(pb_storage *st, uint64_t lsn) {
   assert(lsn <= fs->pending_lsn); /* only an appended commit is waited on */
   int rc = PB_OK;
   if (fs->opts.durability != PB_DURABILITY_NONE) rc = wait_durable(fs, lsn);
-  /* Outside every lock of the layers above (they called this after their
-   * append), once this commit is durable: the next chunk of zeros, when
-   * the room runs low.  This thread is busy meanwhile, so it counts as
-   * back already: the next leader does not wait for it. */
-  if (fs->fill_due && !fs->filling) {
-    note_return(fs);
-    pb__fs_fill_ahead(fs);
-  }
   pb__fs_commit_unlock(fs);
   return rc;
 }
@@ -746,24 +732,6 @@ void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn) {
   pb__fs_commit_unlock(fs);
 }
 
-uint64_t pb__file_fill_count(pb_storage *st) {
-  pb__file_storage *fs = fs_of(st);
-  pb__fs_commit_lock(fs);
-  uint64_t n = fs->n_fills_ahead;
-  pb__fs_commit_unlock(fs);
-  return n;
-}
-
-int pb__file_set_fill_hook(pb_storage *st, void (*fn)(void *), void *arg) {
-  if (st == NULL || st->ops->commit != fs_commit) return PB_EINVAL;
-  pb__file_storage *fs = fs_of(st);
-  pb__fs_commit_lock(fs);
-  fs->fill_hook = fn;
-  fs->fill_hook_arg = arg;
-  pb__fs_commit_unlock(fs);
-  return PB_OK;
-}
-
 uint64_t pb__file_sync_count(pb_storage *st) {
   pb__file_storage *fs = fs_of(st);
   pb__fs_commit_lock(fs);
@@ -777,8 +745,7 @@ uint64_t pb__file_sync_count(pb_storage *st) {
 int pb__fs_flush_locked(pb__file_storage *fs) {
   assert(pb__fs_commit_held(fs));
   if (fs->base.read_only) return PB_OK;
-  /* A fill ahead too: the caller may cut, close or replace the segment. */
-  while (fs->syncing || fs->filling) pb__fs_commit_wait(fs, &fs->sync_cv);
+  while (fs->syncing) pb__fs_commit_wait(fs, &fs->sync_cv);
   if (fs->failed) /* SYNC: what was acknowledged was synced before */
     return fs->opts.durability == PB_DURABILITY_NONE ? PB_EIO : PB_OK;
   if (fs->synced_lsn >= fs->pending_lsn) return PB_OK;

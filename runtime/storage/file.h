@@ -207,17 +207,7 @@ typedef struct pb__file_storage {
   size_t n_pend;             /* used entries of pend */
   size_t cap_pend;           /* allocated entries of pend */
   bool syncing;              /* a leader's fdatasync is in flight */
-  size_t n_roll_waiting;     /* committers waiting for it to roll over,
-                                or for a fill ahead (not on their way to
-                                append, for group_window) */
-  /* Filling ahead (file.c, pb__fs_fill_ahead; commit_mu): */
-  bool fill_due;             /* the active segment's written room runs low:
-                                the next committer to wait fills ahead */
-  bool filling;              /* a committer writes the next chunk of
-                                zeros, outside commit_mu, past seg->alloc */
-  uint64_t n_fills_ahead;    /* chunks filled that way (statistics) */
-  void (*fill_hook)(void *arg); /* tests: called during a fill ahead */
-  void *fill_hook_arg;
+  size_t n_roll_waiting;     /* committers waiting for it to roll over */
   atomic_uint n_entering;    /* committers inside fs_commit that have not
                                 appended or given up yet (GROUP window) */
   uint64_t group_window_ns;  /* the leader's longest wait (file.c) */
@@ -359,16 +349,6 @@ int pb__file_set_group_window(pb_storage *st, uint64_t ns);
 void pb__file_pending_root(pb_storage *st, pb_atom_ptr *root, uint64_t *lsn);
 /** fdatasyncs issued by commit group leaders since open (statistics). */
 uint64_t pb__file_sync_count(pb_storage *st);
-/** Chunks of zeros written ahead outside commit_mu (pb__fs_fill_ahead)
- * since open (statistics). */
-uint64_t pb__file_fill_count(pb_storage *st);
-/**
- * Tests: calls fn(arg) during each fill ahead (pb__fs_fill_ahead), on the
- * filling committer's thread, holding no lock, after the chunk was
- * reserved and before its zeros are written.  fn NULL removes it.  Set it
- * while no commit runs.  Errors: PB_EINVAL (not a file tier).
- */
-int pb__file_set_fill_hook(pb_storage *st, void (*fn)(void *), void *arg);
 
 /* --- Generations and pins (file_gen.c) --- */
 
@@ -619,31 +599,10 @@ int pb__seg_create(pb__file_storage *fs, uint64_t seq,
 #define PB__FILE_PREALLOC (1ull << 20)
 /** Written room left after a frame below which the next chunk is written. */
 #define PB__FILE_ZERO_AHEAD (PB__FILE_PREALLOC / 2)
-/**
- * Before a frame of frame_size is appended to the active segment (under
- * commit_mu, no fill ahead in flight): when the frame does not fit in the
- * written room (seg->alloc), reserves and writes the next chunk now, in
- * the commit (the first small frame of a segment, or after a large frame
- * or a cut); when it fits but less than PB__FILE_ZERO_AHEAD would be left
- * after it, only sets fs->fill_due, and a committer writes the next chunk
- * outside commit_mu (pb__fs_fill_ahead) while the room lasts.
- */
+/** Grows the active segment so that [0, end + frame_size) is reserved and
+ * written (zeros past `end`), refilling ahead as described above. */
 void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size);
-/**
- * Under commit_mu, which it releases while it writes: when fs->fill_due
- * and no fill is in flight, reserves and writes with zeros the next chunk
- * of the active segment, [max(alloc, end), +PB__FILE_PREALLOC) capped at
- * segment_size, then raises seg->alloc.  While fs->filling, appends stay
- * below seg->alloc (a frame that would pass it waits), and nothing cuts,
- * rolls over or closes the active segment (they wait, pb__fs_wait_fill),
- * so the zeros land past every frame.  Best effort, like the fill in the
- * commit: a failed reservation or zero write is left to the frames'
- * pwritev that follows.
- */
-void pb__fs_fill_ahead(pb__file_storage *fs);
-/** Under commit_mu: waits (releasing it) until no fill ahead is in flight. */
-void pb__fs_wait_fill(pb__file_storage *fs);
 /**
  * Cuts a preallocated tail (seg->alloc > seg->end) and fsyncs, so that the
  * file ends at its last frame.  Errors: PB_EIO; the tail is then still

@@ -163,37 +163,9 @@ static int write_zeros(pb__segment *seg, uint64_t from, uint64_t to) {
   return PB_OK;
 }
 
-/* The chunk that follows the written room of `seg`: [*from, *want). */
-static void next_chunk(const pb__file_storage *fs, const pb__segment *seg,
-                       uint64_t need, uint64_t *from, uint64_t *want) {
-  *from = seg->alloc > seg->end ? seg->alloc : seg->end;
-  *want = *from + PB__FILE_PREALLOC;
-  if (*want > fs->opts.segment_size) *want = fs->opts.segment_size;
-  if (*want < need) *want = need;
-}
-
-/* Reserves the blocks of [from, want) first (a full disk fails here, not
- * later), then writes them, so that no commit's fdatasync converts
- * unwritten extents.  *no_prealloc: the file system cannot reserve. */
-static void fill(pb__segment *seg, uint64_t from, uint64_t want,
-                 bool *no_prealloc) {
-  if (!*no_prealloc) {
-    int rc = pb__io_allocate(seg->file, want);
-    if (rc == PB_ENOTSUP) *no_prealloc = true;
-  }
-  /* A failed zero write is left to the frame's own pwrite, which reports
-   * what it must. */
-  (void)write_zeros(seg, from, want);
-}
-
 void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
                        uint64_t frame_size) {
-  assert(pb__fs_commit_held(fs));
   uint64_t need = seg->end + frame_size;
-  if (fs->filling) { /* its chunk comes; a frame past alloc waited */
-    assert(need <= seg->alloc);
-    return;
-  }
   /* A large frame (a bulk load) is written where it lands by its own
    * pwritev, which grows the file: zeros written first would double its
    * bytes, and its fdatasync writes mostly new blocks anyway.  After it no
@@ -205,52 +177,22 @@ void pb__seg_make_room(pb__file_storage *fs, pb__segment *seg,
   if (ahead > fs->opts.segment_size) ahead = fs->opts.segment_size;
   if (ahead < need) ahead = need;
   if (ahead <= seg->alloc) return;
-  if (need <= seg->alloc) {
-    /* The frame fits: a committer writes the next chunk outside
-     * commit_mu, while the room left lasts (pb__fs_fill_ahead). */
-    fs->fill_due = true;
-    return;
+  uint64_t from = seg->alloc > seg->end ? seg->alloc : seg->end;
+  uint64_t want = from + PB__FILE_PREALLOC;
+  if (want > fs->opts.segment_size) want = fs->opts.segment_size;
+  if (want < need) want = need;
+  /* Reserve the blocks first (a full disk fails here, not later), then
+   * write them, so that no commit's fdatasync converts unwritten extents. */
+  if (!fs->no_prealloc) {
+    int rc = pb__io_allocate(seg->file, want);
+    if (rc == PB_ENOTSUP) fs->no_prealloc = true;
   }
-  uint64_t from, want;
-  next_chunk(fs, seg, need, &from, &want);
-  fill(seg, from, want, &fs->no_prealloc);
   /* Whatever happened, the file may now reach `want` (an allocation, or a
    * zero write that landed in part), and only zeros lie past `end`: record
-   * it, so that a rollover or close cuts them. */
+   * it, so that a rollover or close cuts them.  A failed zero write is
+   * left to the frame's own pwrite, which reports what it must. */
+  (void)write_zeros(seg, from, want);
   seg->alloc = want;
-}
-
-void pb__fs_wait_fill(pb__file_storage *fs) {
-  assert(pb__fs_commit_held(fs));
-  while (fs->filling) pb__fs_commit_wait(fs, &fs->sync_cv);
-}
-
-void pb__fs_fill_ahead(pb__file_storage *fs) {
-  assert(pb__fs_commit_held(fs));
-  if (!fs->fill_due || fs->filling) return;
-  fs->fill_due = false;
-  if (fs->failed || fs->base.read_only) return;
-  pb__segment *seg = fs->segs[fs->n_segs - 1];
-  uint64_t ahead = seg->end + PB__FILE_ZERO_AHEAD;
-  if (ahead > fs->opts.segment_size) ahead = fs->opts.segment_size;
-  if (ahead <= seg->alloc) return; /* refilled meanwhile, or rolled over */
-  uint64_t from, want;
-  next_chunk(fs, seg, seg->end, &from, &want);
-  if (want <= from) return; /* at segment_size: a rollover comes */
-  /* From here until `filling` drops, appends stay below seg->alloc <=
-   * from, and the segment is neither cut, rolled over nor closed. */
-  fs->filling = true;
-  bool no_prealloc = fs->no_prealloc;
-  pb__fs_commit_unlock(fs);
-  if (fs->fill_hook != NULL) fs->fill_hook(fs->fill_hook_arg);
-  fill(seg, from, want, &no_prealloc);
-  pb__fs_commit_lock(fs);
-  assert(fs->segs[fs->n_segs - 1] == seg && seg->end <= from);
-  if (no_prealloc) fs->no_prealloc = true;
-  seg->alloc = want; /* as in pb__seg_make_room */
-  fs->n_fills_ahead++;
-  fs->filling = false;
-  pthread_cond_broadcast(&fs->sync_cv); /* appends and cuts that wait */
 }
 
 int pb__seg_trim(pb__segment *seg) {

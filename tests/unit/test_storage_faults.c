@@ -17,9 +17,7 @@
  *   - written preallocation: frames land in room already written with
  *     zeros (the simulation's written-space counters), a chunk ahead; the
  *     frame's pwritev failing (ENOSPC, EIO, short) is cut back and never
- *     published; the next chunk is written outside commit_mu by a
- *     committer (the fill ahead) while others commit, and a full disk or a
- *     power cut during it loses nothing;
+ *     published;
  *   - every fault point: each pwrite, fdatasync, fsync, directory fsync
  *     and open of a workload fails in turn, and every crash point: the
  *     power goes at each mutating operation in turn (and again during the
@@ -850,200 +848,6 @@ static void test_written_prealloc(void **state) {
   pb__simfs_free(sim);
 }
 
-/* --- the fill ahead: the next chunk of zeros, outside commit_mu --- */
-
-/* Holds the committer that fills ahead inside the fill (the fill hook),
- * before its zeros are written, until released. */
-typedef struct fill_pause {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool in, go;
-  int calls;
-} fill_pause;
-
-static void fill_hook(void *arg) {
-  fill_pause *p = arg;
-  pthread_mutex_lock(&p->mu);
-  p->calls++;
-  p->in = true;
-  pthread_cond_broadcast(&p->cv);
-  while (!p->go) pthread_cond_wait(&p->cv, &p->mu);
-  pthread_mutex_unlock(&p->mu);
-}
-
-typedef struct big_commit {
-  pb_storage *st;
-  fill_pause *pause;
-  size_t len;
-  uint8_t fill;
-  pb_atom_ptr p;
-  int rc;
-  bool done;
-} big_commit;
-
-/* commit_big, retried while it conflicts with a commit appended but not
- * published yet (it builds on the published root). */
-static int commit_big_retry(pb_storage *st, size_t len, uint8_t fill,
-                            pb_atom_ptr *out) {
-  int rc;
-  do rc = commit_big(st, len, fill, out);
-  while (rc == PB_ECONFLICT);
-  return rc;
-}
-
-static void *big_commit_fn(void *arg) {
-  big_commit *c = arg;
-  int rc = commit_big_retry(c->st, c->len, c->fill, &c->p);
-  pthread_mutex_lock(&c->pause->mu);
-  c->rc = rc;
-  c->done = true;
-  pthread_cond_broadcast(&c->pause->cv);
-  pthread_mutex_unlock(&c->pause->mu);
-  return NULL;
-}
-
-static bool store_filling(pb_storage *st) {
-  pb__file_storage *fs = (pb__file_storage *)st;
-  pb__fs_commit_lock(fs);
-  bool f = fs->filling;
-  pb__fs_commit_unlock(fs);
-  return f;
-}
-
-/* When the written room runs low, the next chunk of zeros is written by
- * the committer once its commit is durable, outside commit_mu: while that
- * committer is held inside the fill, other commits append, sync and
- * return.  Then, by
- * variant: 0, the fill ends and the room is a chunk longer; 1, the disk is
- * full during the fill (allocate and the zeros fail): the commit still
- * succeeds, commits go on in the room written before, then fail cleanly
- * with PB_ENOSPC, and work again with room; 2, the power goes during the
- * fill.  Every acknowledged commit is found after a power cut and a
- * reopen. */
-static void test_fill_ahead(void **state) {
-  (void)state;
-  enum { BIG = 60000, SMALL = 100, MAXP = 400 };
-  char seg1[64];
-  seg_path(1, seg1);
-  for (int variant = 0; variant < 3; variant++) {
-    pb__simfs *sim = new_sim();
-    pb_file_options o = opts(0, PB_DURABILITY_SYNC);
-    pb_storage *st = must_open(sim, &o);
-    fill_pause pause = {.in = false};
-    pthread_mutex_init(&pause.mu, NULL);
-    pthread_cond_init(&pause.cv, NULL);
-    assert_int_equal(pb__file_set_fill_hook(st, fill_hook, &pause), PB_OK);
-    pb_atom_ptr p[MAXP];
-    size_t len[MAXP];
-    int n = 0;
-    /* Big commits, each on a thread, until one is held in the fill. */
-    big_commit c;
-    pthread_t th;
-    for (;;) {
-      assert_true(n < 20);
-      c = (big_commit){st, &pause, BIG, (uint8_t)(n + 1), {0}, 0, false};
-      assert_int_equal(pthread_create(&th, NULL, big_commit_fn, &c), 0);
-      pthread_mutex_lock(&pause.mu);
-      while (!c.done && !pause.in) pthread_cond_wait(&pause.cv, &pause.mu);
-      bool held = pause.in;
-      pthread_mutex_unlock(&pause.mu);
-      if (held) break;
-      pthread_join(th, NULL);
-      assert_int_equal(c.rc, PB_OK);
-      p[n] = c.p;
-      len[n++] = BIG;
-    }
-    /* Up to here every chunk was written in a commit (the first one), and
-     * the held commit was appended into the room left. */
-    assert_int_equal(pb__file_fill_count(st), 0);
-    assert_true(store_filling(st));
-    uint64_t len0 = file_len(sim, seg1);
-    assert_true(frames_end(sim, seg1) + PB__FILE_ZERO_AHEAD > len0);
-    /* Meanwhile other commits append, sync and return, one fdatasync
-     * each, none of them filling. */
-    pb__simfs_counts a, b;
-    int held_at = n++; /* the held commit's place */
-    len[held_at] = BIG;
-    for (int k = 0; k < 5; k++) {
-      pb__simfs_counts_get(sim, &a);
-      assert_int_equal(commit_big_retry(st, SMALL, (uint8_t)(n + 1), &p[n]),
-                       PB_OK);
-      pb__simfs_counts_get(sim, &b);
-      assert_int_equal(b.allocate, a.allocate); /* no fill in the commit */
-      len[n++] = SMALL;
-    }
-    assert_true(store_filling(st));
-    assert_int_equal(file_len(sim, seg1), len0); /* no zeros yet */
-    if (variant == 1) {
-      pb__simfs_set_space(sim, pb__simfs_space_used(sim)); /* full */
-      pb__simfs_fail(sim, PB__SIMFS_ALLOCATE, 1, PB_ENOSPC, 0);
-    }
-    if (variant == 2) pb__simfs_crash(sim, 41);
-    pthread_mutex_lock(&pause.mu);
-    pause.go = true;
-    pthread_cond_broadcast(&pause.cv);
-    pthread_mutex_unlock(&pause.mu);
-    pthread_join(th, NULL);
-    assert_int_equal(c.rc, PB_OK); /* durable before its fill began */
-    p[held_at] = c.p;
-    assert_false(store_filling(st));
-    assert_int_equal(pause.calls, 1);
-    assert_int_equal(pb__file_fill_count(st), 1);
-    if (variant == 0) {
-      /* The chunk followed the room: a megabyte more of zeros. */
-      assert_int_equal(file_len(sim, seg1), len0 + PB__FILE_PREALLOC);
-      assert_true(file_len(sim, seg1) - frames_end(sim, seg1) >=
-                  PB__FILE_ZERO_AHEAD); /* zeros only, past the frames */
-      for (int k = 0; k < 3; k++, n++) {
-        assert_int_equal(commit_big_retry(st, SMALL, (uint8_t)(n + 1),
-                                          &p[n]),
-                         PB_OK);
-        len[n] = SMALL;
-      }
-    } else if (variant == 1) {
-      assert_int_equal(file_len(sim, seg1), len0); /* nothing landed */
-      /* The room written before still takes commits, then PB_ENOSPC. */
-      int rc = PB_OK, ok = 0;
-      while (n < MAXP - 10) {
-        rc = commit_big_retry(st, SMALL * 50, (uint8_t)(n + 1), &p[n]);
-        if (rc != PB_OK) break;
-        len[n++] = SMALL * 50;
-        ok++;
-      }
-      assert_int_equal(rc, PB_ENOSPC);
-      assert_true(ok > 10);
-      assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1)); /* cut */
-      pb__simfs_set_space(sim, UINT64_MAX);
-      for (int k = 0; k < 3; k++, n++) {
-        assert_int_equal(commit_big_retry(st, SMALL, (uint8_t)(n + 1),
-                                          &p[n]),
-                         PB_OK);
-        len[n] = SMALL;
-      }
-    }
-    if (variant != 2) {
-      for (int k = 0; k < n; k++)
-        check_big(st, p[k], len[k], (uint8_t)(k + 1));
-      pb__simfs_crash(sim, 43 + (uint64_t)variant);
-    }
-    pb_storage_close(st);
-    pb__simfs_revive(sim);
-    st = must_open(sim, &o);
-    pb_atom_ptr root;
-    uint64_t lsn;
-    assert_int_equal(st->ops->read_root(st, &root, &lsn), PB_OK);
-    assert_int_equal(lsn, (uint64_t)n);
-    assert_true(pb_atom_ptr_equal(root, p[n - 1]));
-    for (int k = 0; k < n; k++) check_big(st, p[k], len[k], (uint8_t)(k + 1));
-    assert_int_equal(commit_big_retry(st, SMALL, 0x77, &p[0]), PB_OK);
-    assert_int_equal(pb_storage_close(st), PB_OK);
-    assert_int_equal(file_len(sim, seg1), frames_end(sim, seg1));
-    pthread_cond_destroy(&pause.cv);
-    pthread_mutex_destroy(&pause.mu);
-    pb__simfs_free(sim);
-  }
-}
-
 /* A rollover cuts the written zeros of the sealed segment (it ends at its
  * last frame) and the new segment is written ahead in turn. */
 static void test_written_prealloc_rollover(void **state) {
@@ -1563,7 +1367,6 @@ int main(void) {
       cmocka_unit_test(test_partial_writes),
       cmocka_unit_test(test_written_prealloc),
       cmocka_unit_test(test_written_prealloc_rollover),
-      cmocka_unit_test(test_fill_ahead),
       cmocka_unit_test(test_sim_pwritev),
       cmocka_unit_test(test_pwritev_faults),
       cmocka_unit_test(test_fault_sweep),
