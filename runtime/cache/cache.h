@@ -213,6 +213,14 @@ int pb__cache_get_or_load(pb__cache *c, const pb__cache_key *key,
  */
 int pb__cache_release(pb__cache_handle *h);
 
+/**
+ * Drops the entry of `key` when it is resident, as an eviction would (its
+ * handles stay valid until released; no ghost is kept): for an entry its
+ * owner knows is dead, such as a node that a commit replaced.  A no-op
+ * otherwise, and for NULL arguments.  Cannot fail.
+ */
+void pb__cache_drop(pb__cache *c, const pb__cache_key *key);
+
 /** The value of a handle: valid, unchanged, until the handle is released.
  * Cannot fail. */
 void *pb__cache_value(const pb__cache_handle *h);

@@ -87,7 +87,8 @@ typedef struct pb__cache_flight_ctx {
 
 /** Counters of a shard, changed under its lock (pb_cache_stats). */
 typedef struct pb__cache_counters {
-  uint64_t hits, misses, insertions, evictions, ghost_hits, rejected;
+  uint64_t hits, misses, insertions, evictions, ghost_hits, rejected,
+      dropped;
   uint64_t waits, loads, load_errors, load_ns;
   uint64_t latency[PB_CACHE_LATENCY_BUCKETS];
 } pb__cache_counters;
@@ -171,6 +172,10 @@ void pb__shard_touch(pb__cache_shard *sh, struct pb__cache_entry *e);
 struct pb__cache_entry *pb__shard_insert(pb__cache_shard *sh,
                                          struct pb__cache_entry *e,
                                          size_t nrefs, pb__cache_node **dead);
+/** Unlinks the resident entry of node n (no ghost kept) onto *dead, to
+ * drop with pb__cache_drop_list once the lock is released. */
+void pb__shard_remove(pb__cache_shard *sh, pb__cache_node *n,
+                      pb__cache_node **dead);
 /** Checks the shard's invariants; PB_ECORRUPT with a line on stderr. */
 int pb__shard_check(pb__cache_shard *sh, pb__cache *c, unsigned index);
 /** The list of queue q. */

@@ -130,6 +130,18 @@ int pb__cache_put(pb__cache *c, const pb__cache_key *key,
   return PB_OK;
 }
 
+void pb__cache_drop(pb__cache *c, const pb__cache_key *key) {
+  if (!c || !key) return;
+  uint64_t h = pb__cache_hash(key);
+  pb__cache_shard *sh = pb__cache_shard_of(c, h);
+  pb__cache_node *dead = NULL;
+  pthread_mutex_lock(&sh->mu);
+  pb__cache_node *n = pb__shard_find(sh, key, h);
+  if (resident(n)) pb__shard_remove(sh, n, &dead);
+  pthread_mutex_unlock(&sh->mu);
+  pb__cache_drop_list(dead);
+}
+
 /* Waits for the load of flight f (shard lock held; released on return). */
 /* A waiter cancelled inside pthread_cond_wait (which then holds the
  * lock again): it stops waiting, and frees the flight if it was the last

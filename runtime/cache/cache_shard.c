@@ -242,6 +242,20 @@ static void evict_tail(pb__cache_shard *sh, pb__cache_queue q,
   sh->n.evictions++;
 }
 
+void pb__shard_remove(pb__cache_shard *sh, pb__cache_node *n,
+                      pb__cache_node **dead) {
+  struct pb__cache_entry *e = as_entry(n);
+  assert(n->queue == PB__CACHE_A1IN || n->queue == PB__CACHE_AM);
+  list_unlink(sh, n, pb__shard_charge(sh, e->size));
+  table_remove(sh, n);
+  atomic_fetch_add_explicit(&e->owner->held_entries, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&e->owner->held_bytes, e->size,
+                            memory_order_relaxed);
+  n->hnext = *dead;
+  *dead = n;
+  sh->n.dropped++;
+}
+
 static bool a1in_over_share(const pb__cache_shard *sh) {
   return sh->a1in.bytes > sh->kin_bytes || sh->a1in.count > sh->kin_entries;
 }

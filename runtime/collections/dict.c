@@ -75,6 +75,7 @@ static void dict_init(pb__dict *d, pb_arena *arena, const pb__src *src,
   d->arena = arena;
   d->kmap = NULL;
   d->kmap_cap = d->kmap_used = 0;
+  d->n_gone = 0; /* the array is kept by a reused handle */
 }
 
 /* Frees what the handle holds besides its arena and itself. */
@@ -92,6 +93,8 @@ int pb__dict_open(const pb__src *src, pb_atom_ptr root, pb__dict **out) {
     free(d);
     return PB_ENOMEM;
   }
+  d->gone = NULL;
+  d->cap_gone = 0;
   dict_init(d, arena, src, root);
   *out = d;
   return PB_OK;
@@ -109,7 +112,13 @@ void pb__dict_free(pb__dict *d) {
   if (!d) return;
   dict_release(d);
   pb_arena_destroy(d->arena);
+  free(d->gone);
   free(d);
+}
+
+size_t pb__dict_gone(const pb__dict *d, const pb_atom_ptr **out) {
+  *out = d->gone;
+  return d->n_gone;
 }
 
 int pb__dict_get(pb__dict *d, pb_str key, pb_value *out) {

@@ -56,6 +56,15 @@ void pb__dict_free(pb__dict *d);
  */
 void pb__dict_reuse(pb__dict *d, const pb__src *src, pb_atom_ptr root);
 
+/**
+ * The atoms of the shared (cached) nodes this handle copied to change
+ * them since it was opened or reused, in *out (n of them; valid until the
+ * handle changes again, is reused or freed): nodes that its flush
+ * replaces, which a commit that published the flush may drop from the
+ * object cache (txn/txn_cache.c).  Cannot fail.
+ */
+size_t pb__dict_gone(const pb__dict *d, const pb_atom_ptr **out);
+
 /** Looks `key` up.  Errors: PB_ENOTFOUND (no such key), and the above. */
 int pb__dict_get(pb__dict *d, pb_str key, pb_value *out);
 /**

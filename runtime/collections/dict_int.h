@@ -212,6 +212,9 @@ struct pb__dict {
   size_t kmap_cap, kmap_used; /* cells (a power of 2) and cells in use */
   pb__dkmap_ent kmap_small[PB__DKMAP_SMALL]; /* the first cells: a short
                                  read allocates no map */
+  pb_atom_ptr *gone;  /* atoms of shared nodes the handle copied to change
+                         them (pb__dict_gone), or NULL */
+  size_t n_gone, cap_gone;
 };
 
 /** Level given to pb__dnode_load when any level is acceptable (the root). */

@@ -1159,11 +1159,26 @@ static pb__dnode *copy_shared(pb__dict *d, const pb__dnode *s) {
 }
 
 /* Makes the node in slot `k` (loaded) private. */
+/* Notes that the handle copied the shared node of atom `ptr` to change
+ * it (pb__dict_gone).  Best effort: without memory, it is not noted. */
+static void note_gone(pb__dict *d, pb_atom_ptr ptr) {
+  if (pb_atom_ptr_is_null(ptr)) return;
+  if (d->n_gone == d->cap_gone) {
+    size_t cap = d->cap_gone ? 2 * d->cap_gone : 8;
+    pb_atom_ptr *g = realloc(d->gone, cap * sizeof *g);
+    if (!g) return;
+    d->gone = g;
+    d->cap_gone = cap;
+  }
+  d->gone[d->n_gone++] = ptr;
+}
+
 static int own_slot(pb__dict *d, pb__dkid *k) {
   pb__dnode *n = k->node;
   if (n->shared) {
     pb__dnode *c = copy_shared(d, n);
     if (!c) return PB_ENOMEM;
+    note_gone(d, k->ptr);
     k->node = c;
   } else if (n->pfx) { /* about to change: its prefixes would go stale */
     free(n->pfx);

@@ -1360,3 +1360,9 @@ int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
   *applied = true; /* from here on a holds part of b on a failure */
   return absorb_apply(a, all, b);
 }
+
+size_t pb__tcoll_gone(const pb__tcoll *t, const pb_atom_ptr **out) {
+  *out = NULL;
+  if (t->kind != PB_VALUE_DICT || t->detached || !t->c.d) return 0;
+  return pb__dict_gone(t->c.d, out);
+}

@@ -321,6 +321,11 @@ int pb__tcoll_rebase(pb__tcoll *t, pb_atom_ptr theirs, bool *merged);
 int pb__tcoll_absorb(pb__tcoll *a, pb__tcoll **all, pb__tcoll *b,
                      bool *applied);
 
+/** The atoms of cached nodes that the Dictionary of t (none for another
+ * kind, or a detached tcoll) copied to change (pb__dict_gone).  Views
+ * valid until t changes or ends. */
+size_t pb__tcoll_gone(const pb__tcoll *t, const pb_atom_ptr **out);
+
 /** The database root handle of a transaction (*names, opened on first
  * use), and its list of handles (txn.c; for the public collection
  * functions of coll_api.c and the catalog).  Errors: PB_ENOMEM. */

@@ -60,6 +60,7 @@ static void txn_destroy(pb_txn *txn) {
   free(txn->tabs);
   pb__snap_free(&txn->snap);
   pb_buf_free(&txn->scratch);
+  pb_buf_free(&txn->gone);
   free(txn);
 }
 
@@ -118,6 +119,8 @@ static void txn_free(pb_txn *txn) {
   pb_arena_destroy(txn->arena);
   txn->arena = NULL;
   if (txn->scratch.cap > SCRATCH_KEEP_MAX) pb_buf_free(&txn->scratch);
+  if (txn->gone.cap > SCRATCH_KEEP_MAX) pb_buf_free(&txn->gone);
+  pb_buf_reset(&txn->gone);
   if (!slot_give(txn->db, txn)) txn_destroy(txn);
 }
 
@@ -153,6 +156,7 @@ static pb_txn *txn_handle(pb_db *db) {
   pb__snap_init(&txn->snap, db->sp, &txn->batch);
   txn->sink = (pb__sink){txn_write, txn};
   pb_buf_init(&txn->scratch);
+  pb_buf_init(&txn->gone);
   return txn;
 }
 
@@ -458,6 +462,7 @@ int pb__txn_commit_ex(pb_txn *txn, const pb__after_append *hook) {
      * (hook), while this one waits for the fdatasync that covers it,
      * perhaps leading it.  Its reads end first: the write-through makes
      * the cache drop nodes, which its epoch would keep allocated. */
+    pb__txn_note_gone(txn);
     txn_end_reads(txn);
     pb__txn_write_through(txn);
     if (hook) hook->fn(hook->arg);

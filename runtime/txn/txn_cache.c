@@ -22,15 +22,53 @@
  * fail too, could read them) and leave the cache as it evicts.
  * Records are written through as bytes only: decoding one needs its
  * generated decoder, which the commit does not know.
+ *
+ * The nodes a commit REPLACED go the other way: the object cache drops
+ * them (pb__cache_drop), since no transaction that begins from now on
+ * reads them (they begin on the pending head, or later), and a commit that
+ * rewrites the same leaf and path as the one before (every commit of 8
+ * threads adding keys at one end of a Dictionary does) would otherwise
+ * fill the cache with dead versions, each in memory of its own: new pages
+ * for the slab, which the kernel must clear.  The handles note what they
+ * copied to change (pb__dict_gone); readers still holding a dropped node
+ * keep it until their epoch ends, and a reader of an older snapshot that
+ * asks for it again loads it again.  If the commit's fdatasync fails, the
+ * dropped nodes are simply loaded again by whoever needs them.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "atom/atom.h"
 #include "collections/coll.h"
 #include "txn/txn_int.h"
 
+void pb__txn_note_gone(pb_txn *txn) {
+  pb_buf_reset(&txn->gone);
+  if (!txn->db->sp->objects) return;
+  for (const pb__tcoll *t = txn->all; t; t = t->next_all) {
+    const pb_atom_ptr *g;
+    size_t n = pb__tcoll_gone(t, &g);
+    if (n) pb_buf_append(&txn->gone, g, n * sizeof *g);
+  }
+}
+
+/* Drops from the object cache the nodes txn->gone names. */
+static void drop_gone(pb_txn *txn) {
+  pb__cache *objects = txn->db->sp->objects;
+  if (!objects || pb_buf_error(&txn->gone) != PB_OK) return;
+  size_t n = txn->gone.len / sizeof(pb_atom_ptr);
+  for (size_t i = 0; i < n; i++) {
+    pb_atom_ptr p;
+    memcpy(&p, txn->gone.data + i * sizeof p, sizeof p);
+    pb__cache_key k = pb__cache_key_of(p, 0);
+    pb__cache_drop(objects, &k);
+  }
+  pb_buf_reset(&txn->gone);
+}
+
 void pb__txn_write_through(pb_txn *txn) {
   pb_space *sp = txn->db->sp;
+  drop_gone(txn);
   if (!sp->bytes && !sp->objects) return;
   const uint8_t *data = txn->batch.buf.data;
   size_t size = txn->batch.buf.len;

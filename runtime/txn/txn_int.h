@@ -30,6 +30,8 @@ struct pb_txn {
                               first use */
   pb__tcoll *pool;         /* ended tcolls, reused (tcoll.h) */
   pb_buf scratch;          /* reused to encode one atom */
+  pb_buf gone;             /* at commit: the atoms of cached nodes its
+                              flush replaced (pb__txn_write_through) */
   pb_arena *arena;         /* arrays of private _loads; NULL until used */
   int failed;              /* the latched error of a failed write, or PB_OK
                               (txn/validate.h) */
@@ -106,6 +108,11 @@ static inline int pb__txn_read(pb_txn *txn, pb_atom_ptr ptr, pb_bytes *out) {
 }
 
 /* --- txn_cache.c --- */
+
+/** Notes in txn->gone the atoms of the cached nodes that the
+ * transaction's Dictionaries copied to change (pb__dict_gone), before its
+ * collection handles end.  Best effort (without memory, fewer). */
+void pb__txn_note_gone(pb_txn *txn);
 
 /** Once the commit is appended (before its fdatasync): puts the atoms of
  * the batch into the caches (best effort; cannot fail). */

@@ -17,7 +17,9 @@
  *   - a re-put of a resident key keeps the cached value and counts it once
  *     (also when a put wins the race against a load of the same key);
  *   - with several shards, each shard keeps its part of the limits and the
- *     sums never exceed the cache's.
+ *     sums never exceed the cache's;
+ *   - a drop removes a resident entry from either queue and leaves no
+ *     ghost; a handle held across it stays valid until released.
  *
  * test_cache_life.c covers lifetimes, statistics and errors;
  * test_cache_model.c a randomized comparison with a model of 2Q;
@@ -304,6 +306,39 @@ static void test_reput_does_not_double_count(void **state) {
   assert_int_equal(destroyed, 4);
 }
 
+static void test_drop(void **state) {
+  (void)state;
+  pb__cache *c = make(1000, 10, 25, 50);
+  put(c, 1, 10);
+  put(c, 2, 20);
+  pb__cache_key k1 = key(1), k2 = key(2), k3 = key(3);
+  pb__cache_handle *h = NULL;
+  assert_int_equal(pb__cache_get(c, &k2, &h), PB_OK); /* to Am, held */
+  pb__cache_drop(c, &k1); /* from A1in: gone, destroyed, no ghost */
+  assert_int_equal(destroyed, 1);
+  assert_int_equal(where(c, 1), PB__CACHE_NONE);
+  assert_int_equal(pb__cache_check(c), PB_OK);
+  pb__cache_drop(c, &k2); /* from Am, while held: its handle stays valid */
+  assert_int_equal(destroyed, 1);
+  assert_int_equal(*(uint64_t *)pb__cache_value(h), 2);
+  assert_int_equal(where(c, 2), PB__CACHE_NONE);
+  pb__cache_handle *none = NULL;
+  assert_int_equal(pb__cache_get(c, &k2, &none), PB_ENOTFOUND);
+  pb_cache_stats s = stats(c);
+  assert_int_equal(s.entries, 0);
+  assert_int_equal(s.bytes, 0);
+  pb__cache_release(h); /* the last handle: destroyed now */
+  assert_int_equal(destroyed, 2);
+  pb__cache_drop(c, &k3); /* not cached: nothing happens */
+  pb__cache_drop(NULL, &k3);
+  pb__cache_drop(c, NULL);
+  put(c, 1, 10); /* a dropped key comes back as new (no ghost: A1in) */
+  assert_int_equal(where(c, 1), PB__CACHE_A1IN);
+  assert_int_equal(pb__cache_check(c), PB_OK);
+  pb__cache_destroy(c);
+  assert_int_equal(destroyed, 3);
+}
+
 static void test_shards_split_the_limits(void **state) {
   (void)state;
   pb__cache_opts o;
@@ -338,6 +373,7 @@ int main(void) {
       cmocka_unit_test(test_scan_keeps_hot_set),
       cmocka_unit_test(test_minimal_eviction),
       cmocka_unit_test(test_reput_does_not_double_count),
+      cmocka_unit_test(test_drop),
       cmocka_unit_test(test_shards_split_the_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

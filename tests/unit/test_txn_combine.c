@@ -31,6 +31,10 @@
  *   absorbed_commit_shares_a_failed_sync
  *        the fdatasync of A's append fails: A and the absorbed B both get
  *        PB_EIO, a new reader sees neither, and the store refuses writes.
+ *   commit_drops_the_nodes_it_replaced
+ *        a commit that changes a Dictionary of 2000 keys replaces its root:
+ *        the old root, cached by a read before, leaves the object cache,
+ *        and the new one is there (written through).
  *   threads_exact_state
  *        8 threads, pb_txn_run: each inserts its own keys and increments
  *        shared counters in one Dictionary; the final state is exact.
@@ -51,7 +55,9 @@
 
 #include "protobase/protobase.h"
 #include "storage/file.h"
+#include "cache/cache.h"
 #include "support/simfs.h"
+#include "txn/space.h"
 #include "txn/txn_int.h"
 
 static void sleep_ms(unsigned ms) {
@@ -431,6 +437,54 @@ static void absorbed_commit_shares_a_failed_sync(void **state) {
   fx_close(&x);
 }
 
+/* --- what a commit replaced leaves the object cache --- */
+
+/* The root of Dictionary "d" as a new read transaction sees it. */
+static pb_atom_ptr dict_root(fixture *x) {
+  pb_txn *t;
+  pb_value v;
+  assert_int_equal(pb_txn_begin(x->db, PB_RDONLY, &t), PB_OK);
+  assert_int_equal(pb_txn_get(t, "d", &v), PB_OK);
+  assert_int_equal(v.kind, PB_VALUE_DICT);
+  pb_txn_abort(t);
+  return v.as.ref;
+}
+
+static bool cached(fixture *x, pb_atom_ptr p) {
+  pb__cache_key k = pb__cache_key_of(p, 0);
+  pb__cache_handle *h = NULL;
+  if (pb__cache_get(x->sp->objects, &k, &h) != PB_OK) return false;
+  pb__cache_release(h);
+  return true;
+}
+
+static void commit_drops_the_nodes_it_replaced(void **state) {
+  (void)state;
+  fixture x;
+  fx_open(&x, true);
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  for (int i = 0; i < 2000; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "k%05d", i);
+    put_int(t, "d", k, i);
+  }
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  pb_atom_ptr r0 = dict_root(&x);
+  assert_int_equal(read_int(&x, "d", "k00007"), 7); /* caches the root */
+  assert_true(cached(&x, r0));
+  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  put_int(t, "d", "k00008", 80);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  pb_atom_ptr r1 = dict_root(&x);
+  assert_false(pb_atom_ptr_equal(r0, r1));
+  assert_false(cached(&x, r0)); /* replaced: dropped */
+  assert_true(cached(&x, r1));  /* written through */
+  assert_int_equal(read_int(&x, "d", "k00008"), 80);
+  assert_int_equal(read_int(&x, "d", "k00007"), 7);
+  fx_close(&x);
+}
+
 /* --- threads --- */
 
 #define THREADS 8
@@ -532,6 +586,7 @@ int main(void) {
       cmocka_unit_test(second_waiter_conflicts_with_the_first),
       cmocka_unit_test(shapes_that_are_not_absorbed_commit_alone),
       cmocka_unit_test(absorbed_commit_shares_a_failed_sync),
+      cmocka_unit_test(commit_drops_the_nodes_it_replaced),
       cmocka_unit_test(threads_exact_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
