@@ -87,8 +87,7 @@ typedef struct pb__cache_flight_ctx {
 
 /** Counters of a shard, changed under its lock (pb_cache_stats). */
 typedef struct pb__cache_counters {
-  uint64_t hits, misses, insertions, evictions, ghost_hits, rejected,
-      dropped;
+  uint64_t hits, misses, insertions, evictions, ghost_hits, rejected;
   uint64_t waits, loads, load_errors, load_ns;
   uint64_t latency[PB_CACHE_LATENCY_BUCKETS];
 } pb__cache_counters;

@@ -253,7 +253,6 @@ void pb__shard_remove(pb__cache_shard *sh, pb__cache_node *n,
                             memory_order_relaxed);
   n->hnext = *dead;
   *dead = n;
-  sh->n.dropped++;
 }
 
 static bool a1in_over_share(const pb__cache_shard *sh) {

@@ -182,6 +182,23 @@ static int64_t read_int(fixture *x, const char *dict, const char *name) {
   return out;
 }
 
+/* A write transaction of x's database. */
+static pb_txn *writer(fixture *x) {
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(x->db, 0, &t), PB_OK);
+  return t;
+}
+
+/* Opens a fresh store whose Dictionary "d" holds key = 0, committed; the
+ * space's counters after that commit. */
+static pb_space_stats fx_seeded(fixture *x, const char *key) {
+  fx_open(x, true);
+  pb_txn *t = writer(x);
+  put_int(t, "d", key, 0);
+  assert_int_equal(pb_txn_commit(t), PB_OK);
+  return stats(x);
+}
+
 /* A commit on a thread of its own. */
 typedef struct committer {
   pb_txn *txn;
@@ -238,17 +255,10 @@ static void run_held(fixture *x, pb_txn *a, pb_txn **others, size_t n,
 static void absorbs_a_waiting_commit(void **state) {
   (void)state;
   fixture x;
-  fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
-  put_int(t, "d", "seed", 0);
-  assert_int_equal(pb_txn_commit(t), PB_OK);
-  pb_space_stats s0 = stats(&x);
+  pb_space_stats s0 = fx_seeded(&x, "seed");
   uint64_t lsn0 = pending_lsn(&x);
 
-  pb_txn *a, *b;
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b), PB_OK);
+  pb_txn *a = writer(&x), *b = writer(&x);
   put_int(a, "d", "a", 1);
   put_int(b, "d", "b", 2);
   int rc[2];
@@ -274,17 +284,14 @@ static void absorbs_into_a_collection_it_did_not_open(void **state) {
   (void)state;
   fixture x;
   fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  pb_txn *t = writer(&x);
   put_int(t, "d", "seed", 0);
   put_int(t, "e", "gone", 7);
   put_int(t, "e", "kept", 8);
   assert_int_equal(pb_txn_commit(t), PB_OK);
   pb_space_stats s0 = stats(&x);
 
-  pb_txn *a, *b;
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b), PB_OK);
+  pb_txn *a = writer(&x), *b = writer(&x);
   put_int(a, "d", "a", 1);
   put_int(b, "e", "new", 9);
   pb_dict *e;
@@ -305,16 +312,9 @@ static void absorbs_into_a_collection_it_did_not_open(void **state) {
 static void conflicting_commit_is_not_absorbed(void **state) {
   (void)state;
   fixture x;
-  fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
-  put_int(t, "d", "k", 0);
-  assert_int_equal(pb_txn_commit(t), PB_OK);
-  pb_space_stats s0 = stats(&x);
+  pb_space_stats s0 = fx_seeded(&x, "k");
 
-  pb_txn *a, *b;
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b), PB_OK);
+  pb_txn *a = writer(&x), *b = writer(&x);
   put_int(a, "d", "k", 1);
   put_int(b, "d", "k", 2);
   int rc[2];
@@ -331,17 +331,11 @@ static void conflicting_commit_is_not_absorbed(void **state) {
 static void second_waiter_conflicts_with_the_first(void **state) {
   (void)state;
   fixture x;
-  fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
-  put_int(t, "d", "k", 0);
-  assert_int_equal(pb_txn_commit(t), PB_OK);
-  pb_space_stats s0 = stats(&x);
+  pb_space_stats s0 = fx_seeded(&x, "k");
 
-  pb_txn *a, *b[2];
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b[0]), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b[1]), PB_OK);
+  pb_txn *a = writer(&x), *b[2];
+  b[0] = writer(&x);
+  b[1] = writer(&x);
   put_int(a, "d", "a", 1);
   put_int(b[0], "d", "k", 10);
   put_int(b[1], "d", "k", 20);
@@ -360,18 +354,16 @@ static void shapes_that_are_not_absorbed_commit_alone(void **state) {
   (void)state;
   fixture x;
   fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  pb_txn *t = writer(&x);
   put_int(t, "d", "seed", 0);
   pb_list *l;
   assert_int_equal(pb_txn_open_list(t, "l", PB_CREATE, &l), PB_OK);
   assert_int_equal(pb_txn_commit(t), PB_OK);
   pb_space_stats s0 = stats(&x);
 
-  pb_txn *a, *b[2];
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b[0]), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b[1]), PB_OK);
+  pb_txn *a = writer(&x), *b[2];
+  b[0] = writer(&x);
+  b[1] = writer(&x);
   put_int(a, "d", "a", 1);
   assert_int_equal(pb_txn_open_list(b[0], "l", 0, &l), PB_OK);
   pb_value one = {.kind = PB_VALUE_INT, .as.i = 1};
@@ -408,16 +400,9 @@ static void shapes_that_are_not_absorbed_commit_alone(void **state) {
 static void absorbed_commit_shares_a_failed_sync(void **state) {
   (void)state;
   fixture x;
-  fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
-  put_int(t, "d", "seed", 0);
-  assert_int_equal(pb_txn_commit(t), PB_OK);
-  pb_space_stats s0 = stats(&x);
+  pb_space_stats s0 = fx_seeded(&x, "seed");
 
-  pb_txn *a, *b;
-  assert_int_equal(pb_txn_begin(x.db, 0, &a), PB_OK);
-  assert_int_equal(pb_txn_begin(x.db, 0, &b), PB_OK);
+  pb_txn *a = writer(&x), *b = writer(&x);
   put_int(a, "d", "a", 1);
   put_int(b, "d", "b", 2);
   pb__simfs_fail(x.sim, PB__SIMFS_DATASYNC, 1, PB_EIO, 0);
@@ -430,8 +415,7 @@ static void absorbed_commit_shares_a_failed_sync(void **state) {
   assert_int_equal(read_int(&x, "d", "seed"), 0);
   assert_int_equal(read_int(&x, "d", "a"), -1);
   assert_int_equal(read_int(&x, "d", "b"), -1);
-  pb_txn *w; /* and the store refuses writes until reopened */
-  assert_int_equal(pb_txn_begin(x.db, 0, &w), PB_OK);
+  pb_txn *w = writer(&x); /* and the store refuses writes until reopened */
   put_int(w, "d", "c", 3);
   assert_int_equal(pb_txn_commit(w), PB_EFAILED);
   fx_close(&x);
@@ -462,8 +446,7 @@ static void commit_drops_the_nodes_it_replaced(void **state) {
   (void)state;
   fixture x;
   fx_open(&x, true);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  pb_txn *t = writer(&x);
   for (int i = 0; i < 2000; i++) {
     char k[16];
     snprintf(k, sizeof k, "k%05d", i);
@@ -473,7 +456,7 @@ static void commit_drops_the_nodes_it_replaced(void **state) {
   pb_atom_ptr r0 = dict_root(&x);
   assert_int_equal(read_int(&x, "d", "k00007"), 7); /* caches the root */
   assert_true(cached(&x, r0));
-  assert_int_equal(pb_txn_begin(x.db, 0, &t), PB_OK);
+  t = writer(&x);
   put_int(t, "d", "k00008", 80);
   assert_int_equal(pb_txn_commit(t), PB_OK);
   pb_atom_ptr r1 = dict_root(&x);
