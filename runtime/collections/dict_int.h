@@ -69,6 +69,21 @@ static inline int pb__dict_key_cmp(pb_str a, pb_str b) {
   return (a.len > b.len) - (a.len < b.len);
 }
 
+/** The most lines pb__dict_prefetch_value asks for: a value longer than
+ * that is read at the speed of a stream anyway. */
+#define PB__DICT_VALUE_LINES 4u
+
+/** Asks at once for the cache lines of the bytes [p, end) (at most
+ * PB__DICT_VALUE_LINES of them from p's line; 2 when end is not after p):
+ * a value a get is about to return, so that the caller's first read of
+ * it does not wait for one line after another.  Reads nothing. */
+static inline void pb__dict_prefetch_value(const void *p, const void *end) {
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)end;
+  if (e <= (uintptr_t)p) e = (uintptr_t)p + 65;
+  if (e > a + 64 * PB__DICT_VALUE_LINES) e = a + 64 * PB__DICT_VALUE_LINES;
+  for (; a < e; a += 64) __builtin_prefetch((const void *)a);
+}
+
 /** The 8 bytes of `k` after its first `skip`, big-endian, zero-padded:
  * key k's WINDOW over a common prefix of `skip` bytes.  Windows of keys
  * that share those bytes order as the keys do (not strictly: keys that

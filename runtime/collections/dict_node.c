@@ -111,9 +111,14 @@ static int prefix_narrow(const pb__dnode *node, pb_str key, size_t *lo,
   }
   a = first_at_least(node->pfx, a, b, kp);
   if (node->vals && a < *hi && node->vals[a]) { /* a cached leaf: the value
-    * of the likely match, fetched beside its entry rather than after it */
-    __builtin_prefetch(node->vals[a]);
-    __builtin_prefetch((const char *)node->vals[a] + 64);
+    * of the likely match, fetched beside its entry rather than after it:
+    * all of its lines, up to where the next entry's value starts (its
+    * key's bytes between), so that the caller's read of a value longer
+    * than a line waits once (a get in one read txn whose caller reads its
+    * 100-byte value: 3.7 to 4% faster than asking for the first two
+    * lines, the same program switching every 20,000 gets) */
+    const void *next = a + 1 < node->n ? node->vals[a + 1] : NULL;
+    pb__dict_prefetch_value(node->vals[a], next);
   }
   size_t e = a;
   while (e < *hi && node->pfx[e] == kp) e++; /* equal prefixes: rare runs */
