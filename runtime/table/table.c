@@ -107,9 +107,9 @@ static int memo_add(pb_txn *txn, const pb_table_def *def, pb__tab **out) {
 
 typedef struct pb__tab_known known;
 
-static const known *known_find(const pb_txn *txn, const pb_table_def *def) {
+static known *known_find(pb_txn *txn, const pb_table_def *def) {
   for (unsigned i = 0; i < PB__TAB_KNOWN; i++) {
-    const known *k = &txn->tab_known[i];
+    known *k = &txn->tab_known[i];
     if (k->def == def && pb_atom_ptr_equal(k->db_root, txn->db_root) &&
         k->type == def->type && def->type &&
         k->fingerprint == def->type->fingerprint)
@@ -118,21 +118,56 @@ static const known *known_find(const pb_txn *txn, const pb_table_def *def) {
   return NULL;
 }
 
+/* Whether k's Dictionary handle is open in this transaction: the entry
+ * is not given to another table until it ends (no path does today: a
+ * table resolved in a transaction is read through its memo entry from
+ * then on; this keeps a handle from being re-pointed under a reader if
+ * one ever did). */
+static bool known_busy(const pb_txn *txn, const known *k) {
+  return k->d && k->d_txn == txn->seq;
+}
+
 static void known_put(pb_txn *txn, const pb__tab *t) {
   assert((txn->flags & PB_RDONLY) && t->type_id && t->rows);
   known *k = NULL;
   for (unsigned i = 0; i < PB__TAB_KNOWN && !k; i++)
     if (txn->tab_known[i].def == t->def) k = &txn->tab_known[i];
-  if (!k) {
-    k = &txn->tab_known[txn->tab_known_next];
+  for (unsigned i = 0; i < PB__TAB_KNOWN && !k; i++) {
+    known *v = &txn->tab_known[txn->tab_known_next];
     txn->tab_known_next = (txn->tab_known_next + 1) % PB__TAB_KNOWN;
+    if (!known_busy(txn, v)) k = v;
   }
+  if (!k || known_busy(txn, k)) return; /* all in use: not remembered */
+  struct pb__dict *d = k->d; /* kept: the next get reopens it */
   *k = (known){.def = t->def,
                .type = t->def->type,
                .fingerprint = t->def->type->fingerprint,
                .db_root = txn->db_root,
                .rows = t->rows->base,
-               .type_id = t->type_id};
+               .type_id = t->type_id,
+               .d = d,
+               .d_txn = 0};
+  /* Its handle now, while the table is resolved (which allocates anyway),
+   * so that the handle's warm gets allocate nothing; on failure, the
+   * first get tries again. */
+  if (!k->d && pb__dict_open(&txn->snap.src, k->rows, &k->d) != PB_OK)
+    k->d = NULL;
+}
+
+/* The rows' Dictionary of the table k names, for a get in this read
+ * transaction: k's own handle, opened on the rows' root once per
+ * transaction (a transaction handle's first get allocates it).  Errors:
+ * PB_ENOMEM. */
+static int known_rows(pb_txn *txn, known *k, pb__dict **out) {
+  if (!k->d) {
+    int rc = pb__dict_open(&txn->snap.src, k->rows, &k->d);
+    if (rc != PB_OK) return rc;
+  } else if (k->d_txn != txn->seq) {
+    pb__dict_reuse(k->d, &txn->snap.src, k->rows);
+  }
+  k->d_txn = txn->seq;
+  *out = k->d;
+  return PB_OK;
 }
 
 size_t pb__tab_name(char *buf, const char *head, uint32_t id) {
@@ -224,9 +259,9 @@ int pb__tab_open(pb_txn *txn, const pb_table_def *def, bool change,
 
 /* --- rows --- */
 
-int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
-                   void *rec) {
-  const pb_table_def *def = t->def;
+/* pb__tab_decode of a row of def's table. */
+static int decode_row(pb_txn *txn, const pb_table_def *def,
+                      const pb_value *row, void *rec) {
   if (row->kind != PB_VALUE_RECORD)
     return PB__CORRUPT("table %s: a row that is not a record (kind %d)",
                        def->type->name, (int)row->kind);
@@ -238,6 +273,11 @@ int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
   if (rc == PB_ECORRUPT)
     pb__errdetail_prefix("table %s: row: ", def->type->name);
   return rc;
+}
+
+int pb__tab_decode(pb_txn *txn, const pb__tab *t, const pb_value *row,
+                   void *rec) {
+  return decode_row(txn, t->def, row, rec);
 }
 
 /* Scratch for one record struct: on the stack when small. */
@@ -407,11 +447,42 @@ int pb_table_update_id(pb_txn *txn, const pb_table_def *def, uint64_t id,
   return rc;
 }
 
+/* pb_table_get in a read transaction, of a table its handle resolved in
+ * this database root before (known_find) and not opened otherwise in this
+ * transaction: straight from the rows' Dictionary through the entry's own
+ * handle, with no collection handle and no memo entry (a warm typed get
+ * per read transaction: about 15 ns less).  *done false: not such a get,
+ * nothing done. */
+static int known_get(pb_txn *txn, const pb_table_def *def, pb_bytes key,
+                     void *rec, bool *done) {
+  *done = false;
+  if (!txn || !def || !(txn->flags & PB_RDONLY) || memo_find(txn, def))
+    return PB_OK;
+  known *k = known_find(txn, def);
+  if (!k) return PB_OK;
+  /* The definition is checked once per transaction, as pb__tab_open does
+   * (its indexes' names were checked when the handle resolved it). */
+  if (k->d_txn != txn->seq && !def_shape_ok(def)) return PB_OK;
+  *done = true;
+  int rc = pb__txn_latched(txn);
+  if (rc != PB_OK) return rc;
+  pb__pkey pk;
+  if ((rc = pb__pkey_set(&pk, key)) != PB_OK) return rc;
+  pb__dict *rows;
+  if ((rc = known_rows(txn, k, &rows)) != PB_OK) return rc;
+  pb_value row;
+  if ((rc = pb__dict_get(rows, pb__pkey_str(&pk), &row)) != PB_OK) return rc;
+  return decode_row(txn, def, &row, rec);
+}
+
 int pb_table_get(pb_txn *txn, const pb_table_def *def, pb_bytes key,
                  void *rec) {
   if (!rec || (!key.ptr && key.len)) return PB_EINVAL;
+  bool done;
+  int rc = known_get(txn, def, key, rec, &done);
+  if (done) return rc;
   pb__tab *t;
-  int rc = pb__tab_open(txn, def, false, &t);
+  rc = pb__tab_open(txn, def, false, &t);
   if (rc != PB_OK) return rc;
   pb__pkey pk;
   if ((rc = pb__pkey_set(&pk, key)) != PB_OK) return rc;

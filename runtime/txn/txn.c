@@ -56,6 +56,8 @@
 
 /* Frees a handle that has ended (txn_end). */
 static void txn_destroy(pb_txn *txn) {
+  for (unsigned i = 0; i < PB__TAB_KNOWN; i++)
+    pb__dict_free(txn->tab_known[i].d);
   pb__tcoll_pool_free(txn->pool);
   free(txn->tabs);
   pb__snap_free(&txn->snap);
@@ -100,6 +102,14 @@ static pb_txn *slot_take(pb_db *db) {
  * what the caches dropped meanwhile can be freed).  Its batch stays.
  * Idempotent. */
 static void txn_end_reads(pb_txn *txn) {
+  for (unsigned i = 0; i < PB__TAB_KNOWN; i++) {
+    struct pb__tab_known *k = &txn->tab_known[i];
+    if (k->d && k->d_txn != 0) { /* its nodes and copies go now, while the
+                                    snapshot still holds what it read */
+      pb__dict_reuse(k->d, NULL, (pb_atom_ptr){0, 0, 0});
+      k->d_txn = 0;
+    }
+  }
   pb__tcoll_free_all(txn->all, &txn->pool);
   txn->all = txn->names = NULL;
   txn->n_tabs = 0;
@@ -171,6 +181,7 @@ int pb__txn_begin_ex(pb_db *db, unsigned flags, bool on_pending,
   assert(txn->db == db && !txn->all && !txn->arena);
   txn->flags = flags;
   txn->failed = PB_OK;
+  txn->seq++;
   txn->env = (pb__tcoll_env){&txn->snap.src, &txn->sink,
                              (flags & PB_RDONLY) != 0, &txn->pool};
   /* A read-only transaction writes no atom, so it needs no batch id (and

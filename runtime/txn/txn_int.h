@@ -62,8 +62,18 @@ struct pb_txn {
     pb_atom_ptr db_root; /* the database root it was resolved in */
     pb_atom_ptr rows;    /* its rows' Dictionary root there */
     uint32_t type_id;
+    /* A Dictionary handle for read-only gets of those rows
+     * (pb_table_get), kept with the entry so that a warm get opens no
+     * collection handle; NULL until the table is resolved.  d_txn: the
+     * transaction (seq) it is open in, 0 when none; that transaction's
+     * end releases what it holds (txn_end_reads), while the snapshot
+     * still holds what it read. */
+    struct pb__dict *d;
+    uint64_t d_txn;
   } tab_known[PB__TAB_KNOWN];
   unsigned tab_known_next; /* the entry a miss replaces next */
+  uint64_t seq; /* transactions begun on this handle (the current one's
+                   number while one is open) */
 };
 
 /**
