@@ -334,56 +334,6 @@ static void put_all(store *s, const char *prefix) {
   assert_int_equal(pb_txn_commit(t), PB_OK);
 }
 
-/* Row 5 of table i (0..4, as put_all) in a read transaction of its own. */
-static void read_one(store *s, int i, const char *prefix) {
-  char want[32];
-  snprintf(want, sizeof want, "%s%d", prefix, i);
-  pb_txn *t;
-  assert_int_equal(pb_txn_begin(s->db, PB_RDONLY, &t), PB_OK);
-  pb_str got = {0};
-  if (i == 0) {
-    tprop_KU r;
-    assert_int_equal(tprop_KU_get(t, 5, &r), PB_OK);
-    got = r.name;
-  } else if (i == 1) {
-    tprop_KI r;
-    assert_int_equal(tprop_KI_get(t, 5, &r), PB_OK);
-    got = r.name;
-  } else if (i == 2) {
-    tprop_KS r;
-    assert_int_equal(tprop_KS_get(t, pb_str_from_cstr("5"), &r), PB_OK);
-    got = r.name;
-  } else if (i == 3) {
-    tprop_KB r;
-    pb_bytes k = {(const uint8_t *)"5", 1};
-    assert_int_equal(tprop_KB_get(t, k, &r), PB_OK);
-    got = r.name;
-  } else {
-    evo1_Item r;
-    assert_int_equal(evo1_Item_get(t, 5, &r), PB_OK);
-    got = r.name;
-  }
-  assert_name(got, want);
-  assert_int_equal(pb_txn_abort(t), PB_OK);
-}
-
-static void many_tables(void **state) {
-  (void)state;
-  store s;
-  open_store(&s);
-  /* Five tables on one handle, which remembers fewer: read in turn, and
-   * in other orders, with commits between, so that entries are replaced
-   * and found again; each read must get its own table's row. */
-  for (int r = 0; r < 6; r++) {
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "r%d-", r);
-    put_all(&s, prefix);
-    for (int pass = 0; pass < 3; pass++)
-      for (int i = 0; i < 5; i++) read_one(&s, (i * (r + 1) + pass) % 5, prefix);
-  }
-  close_store(&s);
-}
-
 /* Row 5 of table i (0..4, as put_all) in the open transaction t: its
  * name, a view that must last until t ends. */
 static pb_str name_of(pb_txn *t, int i) {
@@ -408,6 +358,33 @@ static pb_str name_of(pb_txn *t, int i) {
   evo1_Item r;
   assert_int_equal(evo1_Item_get(t, 5, &r), PB_OK);
   return r.name;
+}
+
+/* Row 5 of table i (0..4, as put_all) in a read transaction of its own. */
+static void read_one(store *s, int i, const char *prefix) {
+  char want[32];
+  snprintf(want, sizeof want, "%s%d", prefix, i);
+  pb_txn *t;
+  assert_int_equal(pb_txn_begin(s->db, PB_RDONLY, &t), PB_OK);
+  assert_name(name_of(t, i), want);
+  assert_int_equal(pb_txn_abort(t), PB_OK);
+}
+
+static void many_tables(void **state) {
+  (void)state;
+  store s;
+  open_store(&s);
+  /* Five tables on one handle, which remembers fewer: read in turn, and
+   * in other orders, with commits between, so that entries are replaced
+   * and found again; each read must get its own table's row. */
+  for (int r = 0; r < 6; r++) {
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "r%d-", r);
+    put_all(&s, prefix);
+    for (int pass = 0; pass < 3; pass++)
+      for (int i = 0; i < 5; i++) read_one(&s, (i * (r + 1) + pass) % 5, prefix);
+  }
+  close_store(&s);
 }
 
 static void views_last_the_transaction(void **state) {
