@@ -364,7 +364,16 @@ int pb__dict_get_inplace(pb__dict *d, pb_str key, pb_value *out) {
   size_t l = p.depth - 1;
   pb__dnode *node = p.node[l];
   size_t i = p.idx[l];
+  /* A linked leaf with hash slots: its key's slot asked for now, with
+   * the lines of the leaf that the link asks for, and read instead of
+   * searching the leaf (dict_int.h: pb__dslots). */
+  pb__dslots slots;
+  bool slotted = pb__dict_slots(d, node, i, key, &slots);
   pb__dnode *leaf = pb__dict_near_kid(d, node, i);
+  if (slotted && leaf) {
+    if (pb__dict_inplace_streak) pb__dict_inplace_streak /= 2; /* cached */
+    return pb__dict_slot_get(&slots, key, out);
+  }
   const uint8_t *hint = NULL;
   if (!leaf && pb__dict_inplace_streak >= PB__DICT_STREAK_HINTS) {
     /* The leaf's first lines, where they were last found, on their way

@@ -416,6 +416,38 @@ extern _Thread_local unsigned pb__dict_inplace_streak;
  * and a lost race costs a prefetch.
  */
 const uint8_t *pb__dict_leaf_hint(const pb__dnode *parent, size_t i);
+
+/**
+ * A cached leaf's HASH SLOTS (dict_node.c, block_build): a table in the
+ * leaf's block where each entry's key and value are copied at a place
+ * that the key's hash gives, so that a get whose leaf is linked asks for
+ * that place's lines as soon as it has the link, beside the block's, and
+ * reads key and value there: no search of the leaf, and no wait for the
+ * value after it.  Only an indexed leaf whose values are all views
+ * (STRING, BYTES, RECORD) and whose entries fit 240 bytes has them.
+ */
+typedef struct pb__dslots {
+  const uint8_t *area; /* the leaf's slot table */
+  size_t stride;       /* bytes per slot */
+  size_t slots;        /* how many (more than the leaf's entries) */
+  size_t at;           /* the key's first slot */
+} pb__dslots;
+
+/** The slots of the linked child i of the level-1 node `parent` for
+ * `key`, whose first slot's lines are asked for at once: true when the
+ * child is linked (a reader inside an epoch, a cached parent: as
+ * pb__dict_linked_kid) and has slots.  Reads nothing of the child. */
+bool pb__dict_slots(const pb__dict *d, const pb__dnode *parent, size_t i,
+                    pb_str key, pb__dslots *out);
+
+/** The value of `key` from slots `s`: PB_OK, or PB_ENOTFOUND when the
+ * leaf has no such key (the table holds every entry of the leaf).  The
+ * view lives as long as the leaf's block: until the reader's epoch ends,
+ * as any view into a linked node. */
+int pb__dict_slot_get(const pb__dslots *s, pb_str key, pb_value *out);
+
+/** Gets this thread answered from hash slots, since it started (tests). */
+extern _Thread_local uint64_t pb__dict_slot_gets;
 /** Sets child i's hint to `at` (a no-op for a private parent, and without
  * a write when it is already `at`). */
 void pb__dict_leaf_hint_set(const pb__dnode *parent, size_t i,

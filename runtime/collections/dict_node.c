@@ -21,6 +21,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include <pthread.h>
 #include <stddef.h>
@@ -606,6 +607,7 @@ typedef struct pb__dict_obj {
   atomic_bool used;          /* reached through a link or cell since the
                                 cache last asked (obj_referenced) */
   pb__ebr_node ebr;          /* its place among the retired */
+  uint32_t geo;              /* a leaf's hash slots (slot_geo), or 0 */
 } dict_obj;
 
 /* The object whose header is `h`. */
@@ -615,12 +617,105 @@ static dict_obj *obj_of(const pb__obj *h) {
 
 /* A cache line. */
 #define LINE 64u
+
+/* HASH SLOTS (dict_int.h: pb__dslots).  A slot is [u8 used][u8 value
+ * kind][u16 key length][u32 value length][u64 record fingerprint] then the
+ * key's bytes and the value's: SLOT_HEAD bytes and the entry, in a stride
+ * of SLOT_ALIGN bytes, at most SLOT_MAX.  A leaf of n entries has 2n
+ * slots (half full: a get reads 1.5 slots on average when its key is
+ * there, 2.5 when not), placed by linear probing from the key's hash.
+ * GEO (32 bits) places them for a reader that has only the link: the
+ * table's offset from the block's start in lines (16 bits), the slots
+ * (12 bits), the stride in SLOT_ALIGN units less one (4 bits); 0: none.
+ * A level-1 parent keeps each linked child's geo beside its links
+ * (link_child), so that a get computes the slot's address before it
+ * reads the child. */
+#define SLOT_HEAD 16u
+#define SLOT_ALIGN 16u
+#define SLOT_MAX 256u
+#define SLOT_COUNT_MAX 0xfffu
+_Thread_local uint64_t pb__dict_slot_gets;
+
+static size_t slot_count(size_t n) { return 2 * n; }
+
+/* The first slot of `key` among `slots`: its hash's top 32 bits scaled to
+ * [0, slots). */
+static size_t slot_of(pb_str key, size_t slots) {
+  uint64_t h = XXH3_64bits(key.ptr, key.len) >> 32;
+  return (size_t)((h * slots) >> 32);
+}
 /* The lines of a block a search reads (its node, common prefix, summary
  * and the prefixes of a default-fanout node; a leaf's value places too). */
 #define PREFETCH_LINES 16u
 #define PREFETCH_LINES_LEAF 22u
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* The stride the slots of the leaf `a` would take (SLOT_HEAD and its
+ * widest entry as its directory spans them, in whole lines), or 0 when it
+ * gets none: not an indexed leaf, no entry, an entry too wide, or a
+ * directory whose offsets do not ascend (decoding will say so). */
+static size_t slot_stride(const dict_atom *a) {
+  if (a->level != 0 || !a->idx || a->m == 0) return 0;
+  size_t widest = 0;
+  for (size_t i = 0; i < a->m; i++) {
+    size_t at = pb__ddir_off(&a->dir, i);
+    size_t end = i + 1 < a->m ? pb__ddir_off(&a->dir, i + 1) : a->dir.span;
+    if (end <= at || end > a->dir.span) return 0;
+    if (end - at > widest) widest = end - at;
+  }
+  if (widest > SLOT_MAX - SLOT_HEAD) return 0;
+  return round_up(SLOT_HEAD + widest, SLOT_ALIGN);
+}
+
+/* The bytes and length of value v when it is a view (STRING, BYTES,
+ * RECORD); false for any other kind. */
+static bool value_view(const pb_value *v, const uint8_t **p, size_t *len) {
+  switch (v->kind) {
+    case PB_VALUE_STRING:
+      *p = (const uint8_t *)v->as.s.ptr, *len = v->as.s.len;
+      return true;
+    case PB_VALUE_BYTES:
+      *p = v->as.bytes.ptr, *len = v->as.bytes.len;
+      return true;
+    case PB_VALUE_RECORD:
+      *p = v->as.rec.body.ptr, *len = v->as.rec.body.len;
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* Fills the slot table `area` (slots of `stride` bytes, zeroed) with the
+ * leaf's entries: false, and the table unused, when a value is not a
+ * view or an entry does not fit its slot (the directory's spans bound
+ * each key and value; a damaged one may not). */
+static bool slots_fill(const pb__dnode *leaf, uint8_t *area, size_t stride,
+                       size_t slots) {
+  for (size_t i = 0; i < leaf->n; i++) {
+    const pb__dent *e = &leaf->ents[i];
+    const uint8_t *v;
+    size_t vlen;
+    if (!value_view(&e->val, &v, &vlen) ||
+        SLOT_HEAD + e->key.len + vlen > stride)
+      return false;
+    size_t j = slot_of(e->key, slots);
+    while (area[j * stride]) j = j + 1 < slots ? j + 1 : 0;
+    uint8_t *q = area + j * stride;
+    uint16_t klen = (uint16_t)e->key.len;
+    uint32_t vl = (uint32_t)vlen;
+    uint64_t fp = e->val.kind == PB_VALUE_RECORD ? e->val.as.rec.fingerprint
+                                                 : 0;
+    q[0] = 1;
+    q[1] = (uint8_t)e->val.kind;
+    memcpy(q + 2, &klen, 2);
+    memcpy(q + 4, &vl, 4);
+    memcpy(q + 8, &fp, 8);
+    memcpy(q + SLOT_HEAD, e->key.ptr, e->key.len);
+    if (vlen) memcpy(q + SLOT_HEAD + e->key.len, v, vlen);
+  }
+  return true;
+}
 
 /*
  * The object of a cached build: ONE block, line-aligned, holding what a
@@ -629,7 +724,8 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  *
  *   the object and its node | the common prefix's bytes | the summary
  *   (top) | the prefixes (line-aligned) | the links (a branch) | the
- *   leaf hints (a branch of level 1) | the entries or children
+ *   leaf hints and the children's slot geos (a branch of level 1) | the
+ *   entries or children | with `with_slots`, a leaf's hash slots
  *
  * Allocated once, before decoding (the opened atom gives the count, and
  * its first key's length bounds the common prefix), then the atom is
@@ -637,7 +733,8 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * views into the atom.  *size is the block's size.  Errors: PB_ECORRUPT
  * (nothing allocated is left), PB_ENOMEM.
  */
-static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
+static int block_build(dict_atom *a, bool with_slots, dict_obj **out,
+                       uint64_t *size) {
   size_t n = a->m, first = a->level ? 1 : 0;
   bool pfx = n > first; /* something to search */
   size_t cp_cap = pfx ? a->key0 : 0; /* >= the common prefix */
@@ -650,14 +747,25 @@ static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
   size_t o_links = o_pfx + (pfx ? n * sizeof(uint64_t) : 0);
   size_t o_hints = o_links + n * (a->level ? sizeof(_Atomic(dict_obj *))
                                            : sizeof(const void *));
-  size_t o_items =
+  size_t o_geo =
       o_hints + (a->level == 1 ? n * sizeof(_Atomic(const uint8_t *)) : 0);
+  size_t o_items =
+      round_up(o_geo + (a->level == 1 ? n * sizeof(_Atomic uint32_t) : 0), 8);
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
+  /* A leaf's hash slots last (sized by its directory). */
+  size_t stride = with_slots ? slot_stride(a) : 0;
+  size_t slots = stride ? slot_count(n) : 0;
+  size_t o_slots = total;
+  if (o_slots / LINE > 0xffffu || slots > SLOT_COUNT_MAX)
+    stride = slots = 0; /* geo cannot say */
+  total += slots * stride;
   /* From the slab: line-aligned, on huge pages (a read touches a few
    * nodes scattered over the whole cache: util/slab.h). */
   char *base = pb__slab_alloc(total);
   if (!base) return PB_ENOMEM;
-  memset(base, 0, o_items); /* the object, the links and hints all NULL */
+  memset(base, 0, o_items); /* the object, the links, hints and geos all
+                               NULL */
+  if (slots) memset(base + o_slots, 0, slots * stride);
   dict_obj *o = (dict_obj *)base;
   pb__dnode *node = &o->inl;
   node->level = a->level;
@@ -685,6 +793,10 @@ static int block_build(dict_atom *a, dict_obj **out, uint64_t *size) {
                     : NULL;
     }
     node->vals = vals;
+    if (slots && slots_fill(node, (uint8_t *)base + o_slots, stride, slots)) {
+      o->geo = (uint32_t)(o_slots / LINE) | (uint32_t)slots << 16 |
+               (uint32_t)(stride / SLOT_ALIGN - 1) << 28;
+    }
   }
   if (pfx) {
     size_t lcp = common_prefix(node);
@@ -716,6 +828,14 @@ static pb__dnode *private_copy(const pb__dnode *s) {
   return c;
 }
 
+/* The geos of a cached level-1 branch's children (after its hints in
+ * its block: block_build), or NULL.  Child i's is its slots' geo once it
+ * has been linked (0 before, or when it has none). */
+static _Atomic uint32_t *obj_geos(const dict_obj *o) {
+  if (!o->links || o->inl.level != 1) return NULL;
+  return (_Atomic uint32_t *)(void *)(o->links + 2 * o->inl.n);
+}
+
 static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t g_gen;
 _Atomic uint64_t pb__dict_links;
@@ -726,6 +846,11 @@ _Atomic uint64_t pb__dict_links;
  * save, and no links.  Any other ctx (NULL: the cache's loads and
  * write-through) builds both. */
 static const char private_build;
+/* The ctx of a reader's load (load_node): a cached leaf built for it gets
+ * hash slots.  One built for a commit's write-through (ctx NULL) does not:
+ * most of a large commit's leaves are evicted unread, and the table costs
+ * about as much again as the rest of the block. */
+static const char reader_build;
 
 bool pb__dict_prefix_private = false;
 
@@ -738,7 +863,7 @@ static int obj_build(const void *ctx, pb_bytes atom, pb__obj **out,
   uint64_t size;
   pb__dnode *node;
   if (ctx != &private_build) { /* for the cache: one block */
-    rc = block_build(&a, &o, &size);
+    rc = block_build(&a, ctx == &reader_build, &o, &size);
     if (rc != PB_OK) return rc;
     node = o->node;
   } else {
@@ -849,8 +974,11 @@ static void link_child(dict_obj *p, size_t i, dict_obj *c) {
   pthread_mutex_lock(&link_mu);
   if (!p->dead && !c->dead &&
       !atomic_load_explicit(&p->links[i], memory_order_relaxed) &&
-      (!c->back || c->back_gen < p->gen))
+      (!c->back || c->back_gen < p->gen)) {
     set_cell(&p->links[i], c, p->gen);
+    _Atomic uint32_t *geos = obj_geos(p);
+    if (geos) atomic_store_explicit(&geos[i], c->geo, memory_order_relaxed);
+  }
   pthread_mutex_unlock(&link_mu);
 }
 
@@ -923,7 +1051,7 @@ static int load_node(pb__dict *d, const pb__dkid *kid, unsigned level,
   const pb__obj *h;
   pb__obj *owned;
   const void *ctx =
-      pb__obj_cacheable(&d->src, kid->ptr) ? NULL : &private_build;
+      pb__obj_cacheable(&d->src, kid->ptr) ? &reader_build : &private_build;
   int rc = pb__obj_load(&d->src, kid->ptr, 0, &pb__dict_obj_class, ctx, 0,
                         &h, &owned);
   if (rc != PB_OK) return rc;
@@ -1074,6 +1202,58 @@ pb__dnode *pb__dict_linked_kid(const pb__dict *d, const pb__dnode *parent,
   assert(c->block && c->node == &c->inl); /* only blocks are linked */
   mark_used((dict_obj *)c);
   return (pb__dnode *)&c->inl;
+}
+
+bool pb__dict_slots(const pb__dict *d, const pb__dnode *parent, size_t i,
+                    pb_str key, pb__dslots *out) {
+  assert(parent->level > 0 && i < parent->n);
+  const dict_obj *po = parent->obj; /* NULL for a private node */
+  _Atomic uint32_t *geos = po ? obj_geos(po) : NULL;
+  if (!geos || !d->src.caches || !d->src.caches->ebr) return false;
+  uint32_t geo = atomic_load_explicit(&geos[i], memory_order_relaxed);
+  if (!geo) return false;
+  /* The child the geo belongs to: any build of child i's atom has the
+   * same slots, and the one linked stays allocated until this reader's
+   * epoch ends, unlinked or not. */
+  const dict_obj *c =
+      atomic_load_explicit(&po->links[i], memory_order_acquire);
+  if (!c) return false;
+  out->area = (const uint8_t *)c + (size_t)(geo & 0xffffu) * LINE;
+  out->slots = (geo >> 16) & SLOT_COUNT_MAX;
+  out->stride = (size_t)((geo >> 28) + 1) * SLOT_ALIGN;
+  out->at = slot_of(key, out->slots);
+  /* The slot's lines, and the next slot's first (a probe that goes on). */
+  uintptr_t q = (uintptr_t)(out->area + out->at * out->stride);
+  for (uintptr_t l = q & ~(uintptr_t)(LINE - 1); l < q + out->stride + SLOT_HEAD;
+       l += LINE)
+    __builtin_prefetch((const void *)l);
+  return true;
+}
+
+int pb__dict_slot_get(const pb__dslots *s, pb_str key, pb_value *out) {
+  for (size_t j = s->at;; j = j + 1 < s->slots ? j + 1 : 0) {
+    const uint8_t *q = s->area + j * s->stride;
+    if (!q[0]) return PB_ENOTFOUND; /* half full: an empty slot ends it */
+    uint16_t klen;
+    memcpy(&klen, q + 2, 2);
+    if (klen != key.len || memcmp(q + SLOT_HEAD, key.ptr, key.len) != 0)
+      continue;
+    uint32_t vlen;
+    memcpy(&vlen, q + 4, 4);
+    const uint8_t *v = q + SLOT_HEAD + klen;
+    out->kind = (pb_value_kind)q[1];
+    if (out->kind == PB_VALUE_STRING) {
+      out->as.s = (pb_str){(const char *)v, vlen};
+    } else if (out->kind == PB_VALUE_BYTES) {
+      out->as.bytes = (pb_bytes){v, vlen};
+    } else {
+      assert(out->kind == PB_VALUE_RECORD);
+      memcpy(&out->as.rec.fingerprint, q + 8, 8);
+      out->as.rec.body = (pb_bytes){v, vlen};
+    }
+    pb__dict_slot_gets++;
+    return PB_OK;
+  }
 }
 
 const uint8_t *pb__dict_leaf_hint(const pb__dnode *parent, size_t i) {

@@ -9,6 +9,9 @@
  *                    a hot set checked against a model, across commits,
  *                    two compactions and a reopen: leaves are read in
  *                    place, admitted, and the hot set ends up cached
+ *   model_views      the same with values that are views only (strings
+ *                    and bytes, some too wide for a slot): cached leaves
+ *                    get hash slots and gets answer from them
  *   model_tiny       the same with a 256 KiB object cache
  *   model_nocache    the same with the object cache off: every leaf a get
  *                    reaches is read in place, none is loaded
@@ -105,10 +108,18 @@ static pb_str key_of(unsigned i, char *buf) {
   return pb_str_from_cstr(buf);
 }
 
-/* The value of key i at version v: of several kinds, built into buf. */
+/* Whether val_of gives views only (STRING and BYTES; the BYTES of every
+ * 97th key 300 bytes, wider than a hash slot), so that leaves get hash
+ * slots (collections/dict_int.h: pb__dslots), except those holding such
+ * a value. */
+static bool g_views;
+
+/* The value of key i at version v: of several kinds, built into buf (of
+ * VAL_BUF bytes). */
+#define VAL_BUF 320
 static pb_value val_of(unsigned i, uint32_t v, char *buf) {
   pb_value out;
-  switch ((i + v) % 4) {
+  switch (g_views ? 1 + (i + v) % 2 : (i + v) % 4) {
     case 0:
       out.kind = PB_VALUE_UINT;
       out.as.u = (uint64_t)i << 32 | v;
@@ -119,10 +130,10 @@ static pb_value val_of(unsigned i, uint32_t v, char *buf) {
       out.as.s = pb_str_from_cstr(buf);
       return out;
     case 2:
-      memset(buf, (int)(i + v), 40);
       out.kind = PB_VALUE_BYTES;
       out.as.bytes.ptr = (const uint8_t *)buf;
-      out.as.bytes.len = 1 + (i + v) % 40;
+      out.as.bytes.len = g_views && i % 97 == 0 ? 300 : 1 + (i + v) % 40;
+      memset(buf, (int)(i + v), out.as.bytes.len);
       return out;
     default:
       out.kind = PB_VALUE_INT;
@@ -132,7 +143,7 @@ static pb_value val_of(unsigned i, uint32_t v, char *buf) {
 }
 
 static void check_val(const pb_value *got, unsigned i, uint32_t v) {
-  char buf[96];
+  char buf[VAL_BUF];
   pb_value want = val_of(i, v, buf);
   assert_int_equal(got->kind, want.kind);
   switch (want.kind) {
@@ -157,7 +168,7 @@ static void model_commit(store *s, model *m, unsigned ops) {
   assert_int_equal(pb_txn_open_dict(t, "d", PB_CREATE, &d), PB_OK);
   for (unsigned k = 0; k < ops; k++) {
     unsigned i = (unsigned)(rnd() % KEYS);
-    char kb[32], vb[96];
+    char kb[32], vb[VAL_BUF];
     if (rnd() % 5 == 0) {
       int rc = pb_dict_remove(d, key_of(i, kb));
       assert_int_equal(rc, m->present[i] ? PB_OK : PB_ENOTFOUND);
@@ -251,13 +262,35 @@ static void model_default(void **state) {
   (void)state;
   pb_space_options o;
   pb_space_options_init(&o);
-  uint64_t reads, admits;
+  uint64_t reads, admits, s0 = pb__dict_slot_gets;
   run_model(&o, &reads, &admits);
   if (getenv("PB_TEST_VERBOSE"))
     printf("default: %llu in place, %llu admitted\n",
            (unsigned long long)reads, (unsigned long long)admits);
   assert_true(reads > 100);  /* fresh leaves of each commit */
   assert_true(admits > 100); /* and their second misses */
+  /* Integers in every leaf of the default fanout: no leaf has hash slots
+   * (with fanout 4, a leaf of views only is common). */
+  if (pb__coll_fanout != 4) assert_int_equal(pb__dict_slot_gets - s0, 0);
+}
+
+/* The same with views only: the cached leaves have hash slots, and the
+ * gets that find their leaf linked answer from them, also for absent keys
+ * (the rest of model_read's checks are the same). */
+static void model_views(void **state) {
+  (void)state;
+  pb_space_options o;
+  pb_space_options_init(&o);
+  uint64_t reads, admits, s0 = pb__dict_slot_gets;
+  g_views = true;
+  run_model(&o, &reads, &admits);
+  g_views = false;
+  uint64_t slot_gets = pb__dict_slot_gets - s0;
+  if (getenv("PB_TEST_VERBOSE"))
+    printf("views: %llu in place, %llu admitted, %llu from slots\n",
+           (unsigned long long)reads, (unsigned long long)admits,
+           (unsigned long long)slot_gets);
+  assert_true(slot_gets > 1000);
 }
 
 static void model_tiny(void **state) {
@@ -1278,7 +1311,8 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "--tiny") == 0) pb__coll_fanout = 4;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(model_default), cmocka_unit_test(model_tiny),
+      cmocka_unit_test(model_default), cmocka_unit_test(model_views),
+      cmocka_unit_test(model_tiny),
       cmocka_unit_test(model_nocache), cmocka_unit_test(admission),
       cmocka_unit_test(leaf_hints),
       cmocka_unit_test(hostile_leaves), cmocka_unit_test(mutations),
