@@ -440,6 +440,30 @@ typedef struct pb__dslots {
 bool pb__dict_slots(const pb__dict *d, const pb__dnode *parent, size_t i,
                     pb_str key, pb__dslots *out);
 
+/* --- dict_slots.c: the slot table's format --- */
+
+/** The bytes and length of `v` when it is a view (STRING, BYTES, RECORD);
+ * false for any other kind. */
+bool pb__dict_value_view(const pb_value *v, const void **p, size_t *len);
+/** The slots a leaf of `n` entries gets. */
+size_t pb__dslots_count(size_t n);
+/** The stride (bytes per slot) of an indexed leaf of `m` entries whose
+ * directory is `dir`, from its entries' spans; 0 when it gets no slots
+ * (no entry, one wider than a slot, offsets that do not ascend). */
+size_t pb__dslots_stride(const pb__ddir *dir, size_t m);
+/** The geo of a table of `slots` of `stride` bytes, `offset` bytes (a
+ * multiple of a line) from its block's start; 0 when a geo cannot say so. */
+uint32_t pb__dslots_geo(size_t offset, size_t slots, size_t stride);
+/** Fills the zeroed table `area` with the entries of `leaf` (fewer than
+ * `slots`): false, and the table not to be used, when a value is not a
+ * view or an entry does not fit a slot (a damaged directory's spans). */
+bool pb__dslots_fill(const pb__dnode *leaf, uint8_t *area, size_t stride,
+                     size_t slots);
+/** The slots of `key` in the table that `geo` places in the block at
+ * `block`; the key's first slot's lines are asked for at once. */
+void pb__dslots_at(const void *block, uint32_t geo, pb_str key,
+                   pb__dslots *out);
+
 /** The value of `key` from slots `s`: PB_OK, or PB_ENOTFOUND when the
  * leaf has no such key (the table holds every entry of the leaf).  The
  * view lives as long as the leaf's block: until the reader's epoch ends,

@@ -21,7 +21,6 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include <pthread.h>
 #include <stddef.h>
@@ -607,7 +606,7 @@ typedef struct pb__dict_obj {
   atomic_bool used;          /* reached through a link or cell since the
                                 cache last asked (obj_referenced) */
   pb__ebr_node ebr;          /* its place among the retired */
-  uint32_t geo;              /* a leaf's hash slots (slot_geo), or 0 */
+  uint32_t geo;              /* a leaf's hash slots (pb__dslots_geo), or 0 */
 } dict_obj;
 
 /* The object whose header is `h`. */
@@ -618,104 +617,12 @@ static dict_obj *obj_of(const pb__obj *h) {
 /* A cache line. */
 #define LINE 64u
 
-/* HASH SLOTS (dict_int.h: pb__dslots).  A slot is [u8 used][u8 value
- * kind][u16 key length][u32 value length][u64 record fingerprint] then the
- * key's bytes and the value's: SLOT_HEAD bytes and the entry, in a stride
- * of SLOT_ALIGN bytes, at most SLOT_MAX.  A leaf of n entries has 2n
- * slots (half full: a get reads 1.5 slots on average when its key is
- * there, 2.5 when not), placed by linear probing from the key's hash.
- * GEO (32 bits) places them for a reader that has only the link: the
- * table's offset from the block's start in lines (16 bits), the slots
- * (12 bits), the stride in SLOT_ALIGN units less one (4 bits); 0: none.
- * A level-1 parent keeps each linked child's geo beside its links
- * (link_child), so that a get computes the slot's address before it
- * reads the child. */
-#define SLOT_HEAD 16u
-#define SLOT_ALIGN 16u
-#define SLOT_MAX 256u
-#define SLOT_COUNT_MAX 0xfffu
-_Thread_local uint64_t pb__dict_slot_gets;
-
-static size_t slot_count(size_t n) { return 2 * n; }
-
-/* The first slot of `key` among `slots`: its hash's top 32 bits scaled to
- * [0, slots). */
-static size_t slot_of(pb_str key, size_t slots) {
-  uint64_t h = XXH3_64bits(key.ptr, key.len) >> 32;
-  return (size_t)((h * slots) >> 32);
-}
 /* The lines of a block a search reads (its node, common prefix, summary
  * and the prefixes of a default-fanout node; a leaf's value places too). */
 #define PREFETCH_LINES 16u
 #define PREFETCH_LINES_LEAF 22u
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
-/* The stride the slots of the leaf `a` would take (SLOT_HEAD and its
- * widest entry as its directory spans them, in whole lines), or 0 when it
- * gets none: not an indexed leaf, no entry, an entry too wide, or a
- * directory whose offsets do not ascend (decoding will say so). */
-static size_t slot_stride(const dict_atom *a) {
-  if (a->level != 0 || !a->idx || a->m == 0) return 0;
-  size_t widest = 0;
-  for (size_t i = 0; i < a->m; i++) {
-    size_t at = pb__ddir_off(&a->dir, i);
-    size_t end = i + 1 < a->m ? pb__ddir_off(&a->dir, i + 1) : a->dir.span;
-    if (end <= at || end > a->dir.span) return 0;
-    if (end - at > widest) widest = end - at;
-  }
-  if (widest > SLOT_MAX - SLOT_HEAD) return 0;
-  return round_up(SLOT_HEAD + widest, SLOT_ALIGN);
-}
-
-/* The bytes and length of value v when it is a view (STRING, BYTES,
- * RECORD); false for any other kind. */
-static bool value_view(const pb_value *v, const uint8_t **p, size_t *len) {
-  switch (v->kind) {
-    case PB_VALUE_STRING:
-      *p = (const uint8_t *)v->as.s.ptr, *len = v->as.s.len;
-      return true;
-    case PB_VALUE_BYTES:
-      *p = v->as.bytes.ptr, *len = v->as.bytes.len;
-      return true;
-    case PB_VALUE_RECORD:
-      *p = v->as.rec.body.ptr, *len = v->as.rec.body.len;
-      return true;
-    default:
-      return false;
-  }
-}
-
-/* Fills the slot table `area` (slots of `stride` bytes, zeroed) with the
- * leaf's entries: false, and the table unused, when a value is not a
- * view or an entry does not fit its slot (the directory's spans bound
- * each key and value; a damaged one may not). */
-static bool slots_fill(const pb__dnode *leaf, uint8_t *area, size_t stride,
-                       size_t slots) {
-  for (size_t i = 0; i < leaf->n; i++) {
-    const pb__dent *e = &leaf->ents[i];
-    const uint8_t *v;
-    size_t vlen;
-    if (!value_view(&e->val, &v, &vlen) ||
-        SLOT_HEAD + e->key.len + vlen > stride)
-      return false;
-    size_t j = slot_of(e->key, slots);
-    while (area[j * stride]) j = j + 1 < slots ? j + 1 : 0;
-    uint8_t *q = area + j * stride;
-    uint16_t klen = (uint16_t)e->key.len;
-    uint32_t vl = (uint32_t)vlen;
-    uint64_t fp = e->val.kind == PB_VALUE_RECORD ? e->val.as.rec.fingerprint
-                                                 : 0;
-    q[0] = 1;
-    q[1] = (uint8_t)e->val.kind;
-    memcpy(q + 2, &klen, 2);
-    memcpy(q + 4, &vl, 4);
-    memcpy(q + 8, &fp, 8);
-    memcpy(q + SLOT_HEAD, e->key.ptr, e->key.len);
-    if (vlen) memcpy(q + SLOT_HEAD + e->key.len, v, vlen);
-  }
-  return true;
-}
 
 /*
  * The object of a cached build: ONE block, line-aligned, holding what a
@@ -753,11 +660,13 @@ static int block_build(dict_atom *a, bool with_slots, dict_obj **out,
       round_up(o_geo + (a->level == 1 ? n * sizeof(_Atomic uint32_t) : 0), 8);
   size_t total = round_up(o_items + (n ? n : 1) * item, LINE);
   /* A leaf's hash slots last (sized by its directory). */
-  size_t stride = with_slots ? slot_stride(a) : 0;
-  size_t slots = stride ? slot_count(n) : 0;
+  size_t stride = with_slots && a->level == 0 && a->idx
+                      ? pb__dslots_stride(&a->dir, n)
+                      : 0;
+  size_t slots = stride ? pb__dslots_count(n) : 0;
   size_t o_slots = total;
-  if (o_slots / LINE > 0xffffu || slots > SLOT_COUNT_MAX)
-    stride = slots = 0; /* geo cannot say */
+  if (slots && !pb__dslots_geo(o_slots, slots, stride))
+    stride = slots = 0; /* too far or too many for a geo */
   total += slots * stride;
   /* From the slab: line-aligned, on huge pages (a read touches a few
    * nodes scattered over the whole cache: util/slab.h). */
@@ -785,18 +694,14 @@ static int block_build(dict_atom *a, bool with_slots, dict_obj **out,
   if (!a->level) { /* where each value's bytes are */
     const void **vals = (const void **)(base + o_links);
     for (size_t i = 0; i < n; i++) {
-      const pb_value *v = &node->ents[i].val;
-      vals[i] = v->kind == PB_VALUE_STRING  ? (const void *)v->as.s.ptr
-                : v->kind == PB_VALUE_BYTES ? (const void *)v->as.bytes.ptr
-                : v->kind == PB_VALUE_RECORD
-                    ? (const void *)v->as.rec.body.ptr
-                    : NULL;
+      size_t len;
+      if (!pb__dict_value_view(&node->ents[i].val, &vals[i], &len))
+        vals[i] = NULL;
     }
     node->vals = vals;
-    if (slots && slots_fill(node, (uint8_t *)base + o_slots, stride, slots)) {
-      o->geo = (uint32_t)(o_slots / LINE) | (uint32_t)slots << 16 |
-               (uint32_t)(stride / SLOT_ALIGN - 1) << 28;
-    }
+    if (slots && pb__dslots_fill(node, (uint8_t *)base + o_slots, stride,
+                                 slots))
+      o->geo = pb__dslots_geo(o_slots, slots, stride);
   }
   if (pfx) {
     size_t lcp = common_prefix(node);
@@ -1218,42 +1123,8 @@ bool pb__dict_slots(const pb__dict *d, const pb__dnode *parent, size_t i,
   const dict_obj *c =
       atomic_load_explicit(&po->links[i], memory_order_acquire);
   if (!c) return false;
-  out->area = (const uint8_t *)c + (size_t)(geo & 0xffffu) * LINE;
-  out->slots = (geo >> 16) & SLOT_COUNT_MAX;
-  out->stride = (size_t)((geo >> 28) + 1) * SLOT_ALIGN;
-  out->at = slot_of(key, out->slots);
-  /* The slot's lines, and the next slot's first (a probe that goes on). */
-  uintptr_t q = (uintptr_t)(out->area + out->at * out->stride);
-  for (uintptr_t l = q & ~(uintptr_t)(LINE - 1); l < q + out->stride + SLOT_HEAD;
-       l += LINE)
-    __builtin_prefetch((const void *)l);
+  pb__dslots_at(c, geo, key, out);
   return true;
-}
-
-int pb__dict_slot_get(const pb__dslots *s, pb_str key, pb_value *out) {
-  for (size_t j = s->at;; j = j + 1 < s->slots ? j + 1 : 0) {
-    const uint8_t *q = s->area + j * s->stride;
-    if (!q[0]) return PB_ENOTFOUND; /* half full: an empty slot ends it */
-    uint16_t klen;
-    memcpy(&klen, q + 2, 2);
-    if (klen != key.len || memcmp(q + SLOT_HEAD, key.ptr, key.len) != 0)
-      continue;
-    uint32_t vlen;
-    memcpy(&vlen, q + 4, 4);
-    const uint8_t *v = q + SLOT_HEAD + klen;
-    out->kind = (pb_value_kind)q[1];
-    if (out->kind == PB_VALUE_STRING) {
-      out->as.s = (pb_str){(const char *)v, vlen};
-    } else if (out->kind == PB_VALUE_BYTES) {
-      out->as.bytes = (pb_bytes){v, vlen};
-    } else {
-      assert(out->kind == PB_VALUE_RECORD);
-      memcpy(&out->as.rec.fingerprint, q + 8, 8);
-      out->as.rec.body = (pb_bytes){v, vlen};
-    }
-    pb__dict_slot_gets++;
-    return PB_OK;
-  }
 }
 
 const uint8_t *pb__dict_leaf_hint(const pb__dnode *parent, size_t i) {

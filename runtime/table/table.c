@@ -119,10 +119,10 @@ static known *known_find(pb_txn *txn, const pb_table_def *def) {
 }
 
 /* Whether k's Dictionary handle is open in this transaction: the entry
- * is not given to another table until it ends (no path does today: a
- * table resolved in a transaction is read through its memo entry from
- * then on; this keeps a handle from being re-pointed under a reader if
- * one ever did). */
+ * is not given to another table until it ends (a get of one table, then
+ * another table resolved in the same transaction, would otherwise take
+ * it), so that the transaction's end still finds and releases what the
+ * handle holds. */
 static bool known_busy(const pb_txn *txn, const known *k) {
   return k->d && k->d_txn == txn->seq;
 }
